@@ -1,0 +1,78 @@
+# Strata — one non-recursive GNU make.
+#   make            build build/strata
+#   make test       unit tests, then end-to-end tests (pytest)
+#   make unit       unit tests only
+#   make SAN=address,undefined ...   sanitizer build (separate build dir)
+#   make bench      run bench/run.sh (installs HAProxy and NGINX)
+#   make format     clang-format every source file
+#   make help       this text
+
+CC      ?= cc
+PKGS    := yaml-0.1
+SAN     ?=
+BUILD   := build$(if $(SAN),-$(subst $(comma),-,$(SAN)))
+comma   := ,
+
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wno-unused-parameter -fno-strict-aliasing -D_GNU_SOURCE -Isrc -pthread \
+           $(shell pkg-config --cflags $(PKGS))
+LDLIBS  += $(shell pkg-config --libs $(PKGS)) -pthread -lm
+ifneq ($(SAN),)
+CFLAGS  += -fsanitize=$(SAN) -fno-omit-frame-pointer -O1
+LDFLAGS += -fsanitize=$(SAN)
+endif
+
+SRCS      := $(filter-out src/main.c,$(shell find src -name '*.c' | sort))
+OBJS      := $(SRCS:%.c=$(BUILD)/%.o)
+UNIT_SRCS := $(shell find tests/unit -name '*.c' | sort)
+UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
+BENCH_SRCS := $(wildcard bench/*.c)
+
+.PHONY: all test unit e2e bench format help clean
+all: $(BUILD)/strata strata
+
+# ./strata is a convenience link to the last build
+strata: $(BUILD)/strata
+	ln -sf $(BUILD)/strata strata
+
+$(BUILD)/libstrata.a: $(OBJS)
+	@mkdir -p $(@D)
+	ar rcs $@ $^
+
+$(BUILD)/strata: $(BUILD)/src/main.o $(BUILD)/libstrata.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/unit-tests: $(UNIT_OBJS) $(BUILD)/libstrata.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/bench/%: bench/%.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -pthread -o $@ $<
+
+unit: $(BUILD)/unit-tests
+	$(BUILD)/unit-tests
+
+e2e: $(BUILD)/strata $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
+	STRATA_BIN=$(abspath $(BUILD)/strata) STRATA_TOOLS=$(abspath $(BUILD)/bench) \
+	    /usr/bin/python3 -m pytest -q tests/e2e
+
+test: unit e2e
+
+bench: $(BUILD)/strata $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
+	STRATA_BIN=$(abspath $(BUILD)/strata) STRATA_TOOLS=$(abspath $(BUILD)/bench) bench/run.sh
+
+format:
+	clang-format -i $(SRCS) src/main.c $(shell find src tests/unit -name '*.h') $(UNIT_SRCS)
+
+help:
+	@sed -n '2,9p' Makefile | sed 's/^# *//'
+
+clean:
+	rm -rf build build-* strata
+
+-include $(OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(BUILD)/src/main.d

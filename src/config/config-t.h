@@ -1,0 +1,115 @@
+/* config-t.h — the validated configuration snapshot (types only).
+ *
+ * A `struct config` is built once by config_load() and never modified afterwards, except
+ * for the atomics inside the runtime-state objects it points to (server_state,
+ * listener_state). It is reference-counted: each worker and each open connection holds a
+ * reference to the generation it started on, so a reload can swap in a new snapshot while
+ * old connections finish on the old one. All strings and arrays are owned by the snapshot.
+ */
+#ifndef STRATA_CONFIG_CONFIG_T_H
+#define STRATA_CONFIG_CONFIG_T_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "net/addr.h"
+#include "stats/counters-t.h"
+
+enum balance_kind {
+    BAL_ROUND_ROBIN,
+    BAL_WEIGHTED,
+    BAL_LEAST_CONN,
+    BAL_P2C,
+    BAL_SOURCE_HASH,
+    BAL_MAGLEV,
+};
+
+enum listener_mode { MODE_TCP };
+
+enum health_type { HC_NONE, HC_TCP };
+
+/* Runtime state of a server, shared by all workers and the control thread. */
+struct server_state {
+    _Atomic uint32_t active;          /* open proxied connections, all workers */
+    _Atomic bool up;                  /* health verdict: eligible for new connections */
+    _Atomic uint32_t connect_fails;   /* consecutive connect failures (passive check) */
+    _Atomic uint64_t passive_down_ms; /* mono_ms when passive check took it down, 0 = not */
+    struct server_counters *ctr;      /* [nworkers], each written by its worker only */
+};
+
+struct server {
+    char *name;                 /* given name, or the address text */
+    char *addr_text;
+    struct sockaddr_any addr;
+    uint32_t weight;            /* 1..1000, default 1 */
+    bool backup;                /* only used when no primary server is up */
+    uint32_t max_conns;         /* 0 = unlimited */
+    uint32_t index;             /* position in backend->servers */
+    struct backend *backend;
+    struct server_state st;
+};
+
+struct health_conf {
+    enum health_type type;
+    uint32_t interval_ms;       /* default 2s */
+    uint32_t timeout_ms;        /* default 1s */
+    uint32_t rise;              /* default 2 */
+    uint32_t fall;              /* default 3 */
+};
+
+struct passive_conf {
+    uint32_t fall;              /* consecutive connect failures that mark a server down; 0 = off */
+    uint32_t cooldown_ms;       /* without active checks: time before it is tried again */
+};
+
+struct lb_ops;
+
+struct backend {
+    char *name;
+    enum balance_kind balance;
+    const struct lb_ops *lb_ops;
+    void *lb_shared;            /* read-only balancer state (e.g. the maglev table) */
+    struct lb_worker *lb_worker; /* [nworkers]: per-worker mutable balancer state */
+    struct server *servers;
+    uint32_t nservers;
+    uint32_t retries;           /* extra servers tried after a failed connect; default 2 */
+    uint32_t connect_timeout_ms;
+    struct health_conf hc;
+    struct passive_conf passive;
+};
+
+/* Runtime state of a listener, shared by all workers. */
+struct listener_state {
+    _Atomic uint32_t active;
+    struct listener_counters *ctr; /* [nworkers] */
+};
+
+struct listener_conf {
+    char *name;
+    enum listener_mode mode;
+    struct sockaddr_any *addrs;
+    char **addr_texts;
+    uint32_t naddrs;
+    struct backend *backend;
+    uint32_t max_conns;         /* 0 = unlimited */
+    uint32_t idle_timeout_ms;
+    uint32_t backlog;
+    struct listener_state st;
+};
+
+struct config {
+    _Atomic uint32_t refs;
+    char *file;                 /* path it was loaded from, or "<demo>" */
+    uint32_t workers;           /* resolved: "auto" becomes the CPU count */
+    uint32_t drain_timeout_ms;  /* grace period for open connections on stop */
+    bool admin_enabled;
+    struct sockaddr_any admin_addr;
+    char *admin_text;
+    struct listener_conf *listeners;
+    uint32_t nlisteners;
+    struct backend *backends;
+    uint32_t nbackends;
+};
+
+#endif

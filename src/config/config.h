@@ -1,0 +1,41 @@
+/* config.h — loading, validating and releasing configuration snapshots.
+ *
+ * config_load_file() parses YAML (libyaml), checks every key against the declaration
+ * tables in config/schema.c, and builds an immutable `struct config` (config-t.h) with
+ * refs == 1, per-worker counter blocks allocated and every backend's balancer initialised
+ * (lb_backend_init). On any error it returns NULL and appends one line per problem to
+ * `errs`, each "FILE:LINE:COL: error: KEY: what was expected" (up to a bounded number).
+ */
+#ifndef STRATA_CONFIG_CONFIG_H
+#define STRATA_CONFIG_CONFIG_H
+
+#include <stddef.h>
+
+#include "config-t.h"
+
+struct config_errors {
+    char *text;                 /* malloc'd, NUL-terminated, one error per line */
+    size_t len, cap;
+    unsigned count;
+};
+
+/* ncpu: what "workers: auto" resolves to. */
+struct config *config_load_file(const char *path, unsigned ncpu, struct config_errors *errs);
+/* Same, from an in-memory YAML document; `name` is used as FILE in error messages. */
+struct config *config_load_string(const char *name, const char *yaml, unsigned ncpu,
+                                  struct config_errors *errs);
+
+void config_errors_free(struct config_errors *errs);
+
+static inline struct config *config_ref(struct config *c)
+{
+    atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+    return c;
+}
+/* Drops a reference; the last one frees the snapshot. */
+void config_unref(struct config *c);
+
+/* Finds a backend / listener by name, or NULL. */
+struct backend *config_backend(const struct config *c, const char *name);
+
+#endif

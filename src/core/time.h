@@ -1,0 +1,15 @@
+/* time.h — monotonic milliseconds. */
+#ifndef STRATA_CORE_TIME_H
+#define STRATA_CORE_TIME_H
+
+#include <stdint.h>
+#include <time.h>
+
+static inline uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+#endif

@@ -1,0 +1,214 @@
+/* loop.c — see loop.h. */
+#include "loop.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "core/bug.h"
+#include "core/log.h"
+#include "core/time.h"
+
+#define EV_BATCH 256
+
+static void wake_cb(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
+{
+    (void)events;
+    uint64_t v;
+    while (read(h->fd, &v, sizeof(v)) == (ssize_t)sizeof(v))
+        ;
+    if (loop->on_wake)
+        loop->on_wake(loop);
+}
+
+int ev_loop_init(struct ev_loop *loop)
+{
+    *loop = (struct ev_loop){0};
+    loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (loop->epfd < 0)
+        return -1;
+    loop->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (loop->wakefd < 0)
+        goto fail_ep;
+    loop->wake_handler.fd = loop->wakefd;
+    loop->wake_handler.cb = wake_cb;
+    if (ev_add_level_in(loop, &loop->wake_handler) < 0)
+        goto fail_wake;
+    loop->now_ms = mono_ms();
+    return 0;
+fail_wake:
+    close(loop->wakefd);
+fail_ep:
+    close(loop->epfd);
+    return -1;
+}
+
+void ev_loop_free(struct ev_loop *loop)
+{
+    close(loop->wakefd);
+    close(loop->epfd);
+    free(loop->heap);
+    loop->heap = NULL;
+}
+
+void ev_loop_wake(struct ev_loop *loop)
+{
+    uint64_t one = 1;
+    ssize_t w = write(loop->wakefd, &one, sizeof(one));
+    (void)w; /* EAGAIN means a wake is already pending */
+}
+
+static int ctl_add(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
+{
+    struct epoll_event ev = {.events = events, .data.ptr = h};
+    return epoll_ctl(loop->epfd, EPOLL_CTL_ADD, h->fd, &ev);
+}
+
+int ev_add(struct ev_loop *loop, struct ev_handler *h)
+{
+    return ctl_add(loop, h, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
+}
+
+int ev_add_level_in(struct ev_loop *loop, struct ev_handler *h)
+{
+    return ctl_add(loop, h, EPOLLIN);
+}
+
+void ev_del(struct ev_loop *loop, struct ev_handler *h)
+{
+    epoll_ctl(loop->epfd, EPOLL_CTL_DEL, h->fd, NULL);
+}
+
+/* ---- timer heap: a min-heap on expire_ms; heap_idx is position + 1 ---- */
+
+static void heap_set(struct ev_loop *loop, uint32_t i, struct ev_timer *t)
+{
+    loop->heap[i] = t;
+    t->heap_idx = i + 1;
+}
+
+static void heap_up(struct ev_loop *loop, uint32_t i)
+{
+    struct ev_timer *t = loop->heap[i];
+    while (i > 0) {
+        uint32_t parent = (i - 1) / 2;
+        if (loop->heap[parent]->expire_ms <= t->expire_ms)
+            break;
+        heap_set(loop, i, loop->heap[parent]);
+        i = parent;
+    }
+    heap_set(loop, i, t);
+}
+
+static void heap_down(struct ev_loop *loop, uint32_t i)
+{
+    struct ev_timer *t = loop->heap[i];
+    for (;;) {
+        uint32_t c = 2 * i + 1;
+        if (c >= loop->nheap)
+            break;
+        if (c + 1 < loop->nheap && loop->heap[c + 1]->expire_ms < loop->heap[c]->expire_ms)
+            c++;
+        if (t->expire_ms <= loop->heap[c]->expire_ms)
+            break;
+        heap_set(loop, i, loop->heap[c]);
+        i = c;
+    }
+    heap_set(loop, i, t);
+}
+
+static void heap_remove(struct ev_loop *loop, struct ev_timer *t)
+{
+    uint32_t i = t->heap_idx - 1;
+    BUG_ON(i >= loop->nheap || loop->heap[i] != t);
+    t->heap_idx = 0;
+    loop->nheap--;
+    if (i == loop->nheap)
+        return;
+    struct ev_timer *last = loop->heap[loop->nheap];
+    heap_set(loop, i, last);
+    if (i > 0 && loop->heap[(i - 1) / 2]->expire_ms > last->expire_ms)
+        heap_up(loop, i);
+    else
+        heap_down(loop, i);
+}
+
+int ev_timer_arm_at(struct ev_loop *loop, struct ev_timer *t, uint64_t at_ms)
+{
+    if (t->heap_idx) {
+        uint64_t old = t->expire_ms;
+        t->expire_ms = at_ms;
+        if (at_ms < old)
+            heap_up(loop, t->heap_idx - 1);
+        else
+            heap_down(loop, t->heap_idx - 1);
+        return 0;
+    }
+    if (loop->nheap == loop->heap_cap) {
+        uint32_t cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
+        struct ev_timer **h = realloc(loop->heap, cap * sizeof(*h));
+        if (!h)
+            return -1;
+        loop->heap = h;
+        loop->heap_cap = cap;
+    }
+    t->expire_ms = at_ms;
+    loop->heap[loop->nheap] = t;
+    loop->nheap++;
+    heap_up(loop, loop->nheap - 1);
+    return 0;
+}
+
+int ev_timer_arm(struct ev_loop *loop, struct ev_timer *t, uint64_t ms)
+{
+    return ev_timer_arm_at(loop, t, loop->now_ms + ms);
+}
+
+void ev_timer_cancel(struct ev_loop *loop, struct ev_timer *t)
+{
+    if (t->heap_idx)
+        heap_remove(loop, t);
+}
+
+int ev_timers_run(struct ev_loop *loop)
+{
+    /* Bounded: a callback that re-arms for "now" runs again at the next iteration. */
+    uint32_t budget = loop->nheap;
+    while (loop->nheap > 0 && budget-- > 0) {
+        struct ev_timer *t = loop->heap[0];
+        if (t->expire_ms > loop->now_ms)
+            break;
+        heap_remove(loop, t);
+        t->cb(loop, t);
+    }
+    if (loop->nheap == 0)
+        return -1;
+    uint64_t next = loop->heap[0]->expire_ms;
+    return next <= loop->now_ms ? 0 : (int)(next - loop->now_ms > 60000 ? 60000 : next - loop->now_ms);
+}
+
+void ev_loop_run(struct ev_loop *loop)
+{
+    struct epoll_event evs[EV_BATCH];
+    while (!loop->stop) {
+        loop->now_ms = mono_ms();
+        int timeout = ev_timers_run(loop);
+        if (loop->stop)
+            break;
+        int n = epoll_wait(loop->epfd, evs, EV_BATCH, timeout);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            log_err("epoll_wait: %m");
+            break;
+        }
+        loop->now_ms = mono_ms();
+        for (int i = 0; i < n; i++) {
+            struct ev_handler *h = evs[i].data.ptr;
+            h->cb(loop, h, evs[i].events);
+        }
+        if (loop->after_events)
+            loop->after_events(loop);
+    }
+}

@@ -1,0 +1,83 @@
+/* loop.h — one epoll event loop per thread, with a binary-heap timer queue.
+ *
+ * Every fd is registered once, edge-triggered, for both directions (EPOLLIN | EPOLLOUT |
+ * EPOLLRDHUP | EPOLLET): the owner keeps its own readiness flags, so no epoll_ctl(MOD) is
+ * ever needed on the data path. A loop, its handlers and its timers belong to one thread.
+ * Only ev_loop_wake() may be called from another thread.
+ */
+#ifndef STRATA_EV_LOOP_H
+#define STRATA_EV_LOOP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+
+struct ev_loop;
+struct ev_handler;
+
+/* Called with the epoll event mask (EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP, EPOLLRDHUP). */
+typedef void (*ev_io_cb)(struct ev_loop *loop, struct ev_handler *h, uint32_t events);
+
+struct ev_handler {
+    int fd;
+    ev_io_cb cb;
+};
+
+struct ev_timer;
+typedef void (*ev_timer_cb)(struct ev_loop *loop, struct ev_timer *t);
+
+struct ev_timer {
+    uint64_t expire_ms;         /* absolute, on the mono_ms clock */
+    uint32_t heap_idx;          /* 0 = not armed; else position + 1 in the heap */
+    ev_timer_cb cb;
+};
+
+struct ev_loop {
+    int epfd;
+    int wakefd;                 /* eventfd: another thread's ev_loop_wake() */
+    struct ev_handler wake_handler;
+    void (*on_wake)(struct ev_loop *loop); /* run in the loop thread after a wake */
+    /* Run after each batch of events: objects closed during the batch are freed here,
+     * because a later event of the same batch may still point at them. */
+    void (*after_events)(struct ev_loop *loop);
+    uint64_t now_ms;            /* cached at each loop iteration */
+    struct ev_timer **heap;
+    uint32_t nheap, heap_cap;
+    bool stop;
+    void *owner;                /* the worker or control thread that runs this loop */
+};
+
+int ev_loop_init(struct ev_loop *loop);
+void ev_loop_free(struct ev_loop *loop);
+
+/* Runs until loop->stop is set (by a callback). */
+void ev_loop_run(struct ev_loop *loop);
+
+/* Thread-safe: makes the loop call on_wake soon. */
+void ev_loop_wake(struct ev_loop *loop);
+
+/* Registers h->fd edge-triggered for in, out and rdhup. Returns 0 or -1 (errno). */
+int ev_add(struct ev_loop *loop, struct ev_handler *h);
+/* Registers h->fd level-triggered for input only (listening sockets, admin). */
+int ev_add_level_in(struct ev_loop *loop, struct ev_handler *h);
+void ev_del(struct ev_loop *loop, struct ev_handler *h);
+
+static inline void ev_timer_init(struct ev_timer *t, ev_timer_cb cb)
+{
+    t->expire_ms = 0;
+    t->heap_idx = 0;
+    t->cb = cb;
+}
+static inline bool ev_timer_armed(const struct ev_timer *t) { return t->heap_idx != 0; }
+
+/* (Re)arms t to fire at now + ms. Returns 0, or -1 if the heap cannot grow. */
+int ev_timer_arm(struct ev_loop *loop, struct ev_timer *t, uint64_t ms);
+/* (Re)arms t to fire at an absolute time. */
+int ev_timer_arm_at(struct ev_loop *loop, struct ev_timer *t, uint64_t at_ms);
+void ev_timer_cancel(struct ev_loop *loop, struct ev_timer *t);
+
+/* Pops and runs every timer due at or before now_ms; returns ms until the next, or -1. */
+int ev_timers_run(struct ev_loop *loop);
+
+#endif

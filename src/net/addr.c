@@ -1,0 +1,126 @@
+/* addr.c — see addr.h. */
+#include "addr.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/hash.h"
+
+static int parse_port(const char *p, uint16_t *port)
+{
+    if (!*p)
+        return -1;
+    unsigned long v = 0;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        v = v * 10 + (unsigned long)(*p - '0');
+        if (v > 65535)
+            return -1;
+    }
+    if (v == 0)
+        return -1;
+    *port = (uint16_t)v;
+    return 0;
+}
+
+int addr_parse(const char *text, struct sockaddr_any *out, const char **why)
+{
+    char host[INET6_ADDRSTRLEN + 2];
+    const char *colon;
+    uint16_t port;
+    memset(out, 0, sizeof(*out));
+
+    if (text[0] == '[') {
+        const char *end = strchr(text, ']');
+        if (!end || end[1] != ':') {
+            *why = "expected [IPv6]:port";
+            return -1;
+        }
+        size_t n = (size_t)(end - text - 1);
+        if (n >= sizeof(host)) {
+            *why = "IPv6 address too long";
+            return -1;
+        }
+        memcpy(host, text + 1, n);
+        host[n] = '\0';
+        if (parse_port(end + 2, &port) < 0) {
+            *why = "port must be 1-65535";
+            return -1;
+        }
+        if (inet_pton(AF_INET6, host, &out->u.in6.sin6_addr) != 1) {
+            *why = "not a valid IPv6 address";
+            return -1;
+        }
+        out->u.in6.sin6_family = AF_INET6;
+        out->u.in6.sin6_port = htons(port);
+        out->len = sizeof(struct sockaddr_in6);
+        return 0;
+    }
+
+    colon = strrchr(text, ':');
+    if (!colon) {
+        *why = "expected host:port";
+        return -1;
+    }
+    if (strchr(text, ':') != colon) {
+        *why = "IPv6 addresses must be written [addr]:port";
+        return -1;
+    }
+    size_t n = (size_t)(colon - text);
+    if (n >= sizeof(host)) {
+        *why = "address too long";
+        return -1;
+    }
+    memcpy(host, text, n);
+    host[n] = '\0';
+    if (parse_port(colon + 1, &port) < 0) {
+        *why = "port must be 1-65535";
+        return -1;
+    }
+    out->u.in.sin_family = AF_INET;
+    out->u.in.sin_port = htons(port);
+    out->len = sizeof(struct sockaddr_in);
+    if (n == 0 || strcmp(host, "*") == 0) {
+        out->u.in.sin_addr.s_addr = htonl(INADDR_ANY);
+        return 0;
+    }
+    if (strcmp(host, "localhost") == 0) {
+        out->u.in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        return 0;
+    }
+    if (inet_pton(AF_INET, host, &out->u.in.sin_addr) != 1) {
+        *why = "not a valid IPv4 address (host names are not resolved)";
+        return -1;
+    }
+    return 0;
+}
+
+const char *addr_format(const struct sockaddr_any *a, char *buf, size_t len)
+{
+    char ip[INET6_ADDRSTRLEN];
+    if (a->u.sa.sa_family == AF_INET6) {
+        inet_ntop(AF_INET6, &a->u.in6.sin6_addr, ip, sizeof(ip));
+        snprintf(buf, len, "[%s]:%u", ip, ntohs(a->u.in6.sin6_port));
+    } else if (a->u.sa.sa_family == AF_INET) {
+        inet_ntop(AF_INET, &a->u.in.sin_addr, ip, sizeof(ip));
+        snprintf(buf, len, "%s:%u", ip, ntohs(a->u.in.sin_port));
+    } else {
+        snprintf(buf, len, "unknown");
+    }
+    return buf;
+}
+
+uint64_t addr_hash_ip(const struct sockaddr_any *a)
+{
+    if (a->u.sa.sa_family == AF_INET6)
+        return hash64(&a->u.in6.sin6_addr, sizeof(a->u.in6.sin6_addr), 0);
+    return hash64(&a->u.in.sin_addr, sizeof(a->u.in.sin_addr), 0);
+}
+
+int addr_equal(const struct sockaddr_any *a, const struct sockaddr_any *b)
+{
+    return a->len == b->len && memcmp(&a->u, &b->u, a->len) == 0;
+}
