@@ -10,8 +10,8 @@
 CC      ?= cc
 PKGS    := yaml-0.1
 SAN     ?=
-BUILD   := build$(if $(SAN),-$(subst $(comma),-,$(SAN)))
 comma   := ,
+BUILD   := build$(if $(SAN),-$(subst $(comma),-,$(SAN)))
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \

@@ -196,6 +196,8 @@ void ev_loop_run(struct ev_loop *loop)
         int timeout = ev_timers_run(loop);
         if (loop->stop)
             break;
+        if (loop->busy)
+            timeout = 0;
         int n = epoll_wait(loop->epfd, evs, EV_BATCH, timeout);
         if (n < 0) {
             if (errno == EINTR)

@@ -45,6 +45,7 @@ struct ev_loop {
     struct ev_timer **heap;
     uint32_t nheap, heap_cap;
     bool stop;
+    bool busy;                  /* owner has deferred work: poll without sleeping */
     void *owner;                /* the worker or control thread that runs this loop */
 };
 

@@ -55,4 +55,15 @@ bool lb_eligible(const struct server *s, const struct lb_req *req);
 /* Picks a primary, or a backup when no primary is eligible. NULL when none is. */
 struct server *lb_pick(struct backend *b, unsigned worker, struct lb_req *req);
 
+/* A server's weight for balancing: the configured weight, 1 if it was left at 0. */
+static inline uint32_t lb_weight(const struct server *s)
+{
+    return s->weight ? s->weight : 1;
+}
+
+/* Maglev introspection (tests, admin): the lookup table of a tier as server indexes into
+ * b->servers, and its size in *m. NULL when the backend is not maglev or the tier has no
+ * server. */
+const uint32_t *lb_maglev_table(const struct backend *b, bool backup, uint32_t *m);
+
 #endif

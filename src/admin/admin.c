@@ -1,0 +1,475 @@
+/* admin.c — the admin HTTP listener: accept, read one request, answer, close.
+ *
+ * A connection goes READ (until the blank line ends the headers) -> WRITE (until the whole
+ * response is sent) -> LINGER (write side shut, unread input drained so that closing does
+ * not reset the connection before the client has read the answer) -> closed. One timer
+ * per connection bounds each state. See admin.h for the contracts.
+ */
+#include "admin.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "core/list.h"
+#include "core/log.h"
+#include "core/strbuf.h"
+#include "ev/loop.h"
+#include "net/sock.h"
+#include "stats/metrics.h"
+
+#define ADMIN_BACKLOG 64
+#define ADMIN_ACCEPT_BATCH 16
+#define ADMIN_ACCEPT_PAUSE_MS 100 /* after EMFILE and the like */
+#define ADMIN_LINGER_MS 1000
+#define ADMIN_LINGER_MAX_DRAIN 65536 /* unread input discarded before giving up */
+#define ADMIN_MAX_RESPONSE (64u << 20)
+
+enum aconn_state { AC_READ, AC_WRITE, AC_LINGER };
+
+struct admin_conn {
+    struct admin *a;
+    struct ev_handler io;
+    struct ev_timer timer; /* deadline of the current state */
+    struct list link;      /* in admin->conns */
+    enum aconn_state state;
+    size_t inlen;      /* bytes in `in` (READ), or bytes discarded (LINGER) */
+    struct strbuf out; /* the whole response (WRITE) */
+    size_t outoff;     /* bytes of out already sent */
+    char in[ADMIN_MAX_REQUEST];
+};
+
+struct admin {
+    struct ev_loop *loop;
+    struct config *cfg;   /* one reference */
+    struct ev_handler lh; /* the listening socket, level-triggered */
+    bool listening;       /* lh is registered (false while paused) */
+    struct ev_timer accept_pause;
+    struct list conns;
+    uint32_t nconns;
+};
+
+struct request {
+    const char *method, *path; /* not NUL-terminated */
+    size_t method_len, path_len;
+};
+
+static void conn_close(struct admin_conn *c)
+{
+    struct admin *a = c->a;
+    ev_del(a->loop, &c->io);
+    close(c->io.fd);
+    ev_timer_cancel(a->loop, &c->timer);
+    list_del(&c->link);
+    a->nconns--;
+    sb_free(&c->out);
+    free(c);
+}
+
+static void conn_timer_cb(struct ev_loop *loop, struct ev_timer *t)
+{
+    (void)loop;
+    conn_close(container_of(t, struct admin_conn, timer));
+}
+
+/* LINGER: discards input until EOF (then closes), EAGAIN (waits) or too much of it. */
+static void conn_drain(struct admin_conn *c)
+{
+    char buf[4096];
+    for (;;) {
+        ssize_t n = recv(c->io.fd, buf, sizeof(buf), 0);
+        if (n > 0) {
+            c->inlen += (size_t)n;
+            if (c->inlen <= ADMIN_LINGER_MAX_DRAIN)
+                continue;
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return;
+        }
+        conn_close(c);
+        return;
+    }
+}
+
+/* WRITE: sends what is left; once all is sent, shuts the write side and lingers. */
+static void conn_write(struct admin_conn *c)
+{
+    while (c->outoff < c->out.len) {
+        ssize_t n = send(c->io.fd, c->out.buf + c->outoff, c->out.len - c->outoff, MSG_NOSIGNAL);
+        if (n > 0) {
+            c->outoff += (size_t)n;
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return; /* EPOLLOUT (edge) calls us again */
+        } else {
+            conn_close(c);
+            return;
+        }
+    }
+    sb_free(&c->out);
+    shutdown(c->io.fd, SHUT_WR);
+    c->state = AC_LINGER;
+    c->inlen = 0;
+    if (ev_timer_arm(c->a->loop, &c->timer, ADMIN_LINGER_MS) < 0) {
+        conn_close(c);
+        return;
+    }
+    conn_drain(c);
+}
+
+static const char *status_text(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 431:
+        return "Request Header Fields Too Large";
+    default:
+        return "Internal Server Error";
+    }
+}
+
+/* Queues a complete response and starts sending it. head: omit the body (HEAD). */
+static void conn_respond(struct admin_conn *c, int status, const char *ctype, const char *body,
+                         size_t len, bool head)
+{
+    struct strbuf *o = &c->out;
+    sb_reset(o);
+    sb_printf(o, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n", status,
+              status_text(status), ctype, len);
+    if (status == 405)
+        sb_puts(o, "Allow: GET, HEAD\r\n");
+    sb_puts(o, "Cache-Control: no-store\r\nConnection: close\r\n\r\n");
+    if (!head)
+        sb_append(o, body, len);
+    if (o->err) {
+        static const char oom[] = "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n"
+                                  "Connection: close\r\n\r\n";
+        sb_free(o);
+        sb_init(o, ADMIN_MAX_RESPONSE);
+        if (sb_append(o, oom, sizeof(oom) - 1) < 0) {
+            conn_close(c);
+            return;
+        }
+    }
+    c->state = AC_WRITE;
+    c->outoff = 0;
+    if (ev_timer_arm(c->a->loop, &c->timer, ADMIN_WRITE_TIMEOUT_MS) < 0) {
+        conn_close(c);
+        return;
+    }
+    conn_write(c);
+}
+
+static void respond_text(struct admin_conn *c, int status, const char *text, bool head)
+{
+    conn_respond(c, status, "text/plain; charset=utf-8", text, strlen(text), head);
+}
+
+/* RFC 9110 tchar. */
+static bool is_tchar(unsigned char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+/* Length of the line at p (up to and excluding "\n" or "\r\n") or -1 if none ends before
+ * end; *next is set past the terminator. */
+static long line_len(const char *p, const char *end, const char **next)
+{
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    if (!nl)
+        return -1;
+    *next = nl + 1;
+    return (long)(nl > p && nl[-1] == '\r' ? nl - 1 - p : nl - p);
+}
+
+/* Parses "METHOD SP /target SP HTTP/1.x". Returns 0, or -1 if malformed. */
+static int parse_request_line(const char *p, size_t len, struct request *r)
+{
+    const char *end = p + len, *s = p;
+    while (s < end && is_tchar((unsigned char)*s))
+        s++;
+    if (s == p || s == end || *s != ' ')
+        return -1;
+    r->method = p;
+    r->method_len = (size_t)(s - p);
+    const char *t = ++s;
+    while (s < end && (unsigned char)*s > 0x20 && (unsigned char)*s < 0x7f)
+        s++;
+    if (s == t || *t != '/' || s == end || *s != ' ')
+        return -1;
+    r->path = t;
+    r->path_len = (size_t)(s - t);
+    const char *q = memchr(t, '?', r->path_len);
+    if (q)
+        r->path_len = (size_t)(q - t);
+    s++;
+    if (end - s != 8 || memcmp(s, "HTTP/1.", 7) != 0 || s[7] < '0' || s[7] > '9')
+        return -1;
+    return 0;
+}
+
+/* Checks that every header line is "name: value" with a token name and no control
+ * bytes other than HTAB. Returns 0, or -1 if malformed. */
+static int check_headers(const char *p, const char *end)
+{
+    const char *next;
+    long n;
+    while ((n = line_len(p, end, &next)) > 0) {
+        const char *colon = memchr(p, ':', (size_t)n);
+        if (!colon || colon == p)
+            return -1;
+        for (const char *s = p; s < colon; s++)
+            if (!is_tchar((unsigned char)*s))
+                return -1;
+        for (const char *s = colon + 1; s < p + n; s++)
+            if (((unsigned char)*s < 0x20 && *s != '\t') || *s == 0x7f)
+                return -1;
+        p = next;
+    }
+    return n == 0 ? 0 : -1;
+}
+
+static bool span_is(const char *p, size_t len, const char *lit)
+{
+    return len == strlen(lit) && memcmp(p, lit, len) == 0;
+}
+
+static void serve_metrics(struct admin_conn *c, bool head)
+{
+    struct strbuf body;
+    sb_init(&body, ADMIN_MAX_RESPONSE - 512);
+    metrics_render_prometheus(c->a->cfg, &body);
+    if (body.err) {
+        sb_free(&body);
+        log_warn("admin: /metrics: response too large or out of memory");
+        respond_text(c, 500, "cannot render metrics\n", head);
+        return;
+    }
+    conn_respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", sb_str(&body), body.len, head);
+    sb_free(&body);
+}
+
+/* The request head (inlen bytes, ending with a blank line) is complete: answer it. */
+static void handle_request(struct admin_conn *c)
+{
+    const char *end = c->in + c->inlen, *next;
+    struct request r;
+    long n = line_len(c->in, end, &next);
+
+    if (n <= 0 || parse_request_line(c->in, (size_t)n, &r) < 0 || check_headers(next, end) < 0) {
+        respond_text(c, 400, "bad request\n", false);
+        return;
+    }
+    bool head = span_is(r.method, r.method_len, "HEAD");
+    if (!head && !span_is(r.method, r.method_len, "GET"))
+        respond_text(c, 405, "method not allowed\n", false);
+    else if (span_is(r.path, r.path_len, "/metrics"))
+        serve_metrics(c, head);
+    else if (span_is(r.path, r.path_len, "/healthz"))
+        respond_text(c, 200, "ok\n", head);
+    else
+        respond_text(c, 404, "not found\n", head);
+}
+
+/* Where the request head ends (after the blank line), searching from `from`; 0 if not yet. */
+static size_t head_end(const struct admin_conn *c, size_t from)
+{
+    for (size_t i = from; i < c->inlen; i++) {
+        if (c->in[i] != '\n')
+            continue;
+        if (i >= 1 && c->in[i - 1] == '\n')
+            return i + 1;
+        if (i >= 2 && c->in[i - 1] == '\r' && c->in[i - 2] == '\n')
+            return i + 1;
+    }
+    return 0;
+}
+
+/* READ: reads until the head is complete (then answers), EAGAIN, EOF or the size cap. */
+static void conn_read(struct admin_conn *c)
+{
+    for (;;) {
+        if (c->inlen == ADMIN_MAX_REQUEST) {
+            respond_text(c, 431, "request header too large\n", false);
+            return;
+        }
+        ssize_t n = recv(c->io.fd, c->in + c->inlen, ADMIN_MAX_REQUEST - c->inlen, 0);
+        if (n > 0) {
+            size_t from = c->inlen;
+            c->inlen += (size_t)n;
+            size_t hend = head_end(c, from);
+            if (hend) {
+                c->inlen = hend; /* pipelined bytes are ignored (drained on linger) */
+                handle_request(c);
+                return;
+            }
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return;
+        } else {
+            conn_close(c); /* EOF before a complete request, or a socket error */
+            return;
+        }
+    }
+}
+
+static void conn_io_cb(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
+{
+    struct admin_conn *c = container_of(h, struct admin_conn, io);
+    (void)loop;
+    (void)events; /* each state reads or writes until EAGAIN, whatever woke it */
+    switch (c->state) {
+    case AC_READ:
+        conn_read(c);
+        break;
+    case AC_WRITE:
+        conn_write(c);
+        break;
+    case AC_LINGER:
+        conn_drain(c);
+        break;
+    }
+}
+
+/* Takes over fd as a new admin connection; closes it on failure. */
+static void conn_new(struct admin *a, int fd)
+{
+    struct admin_conn *c = malloc(sizeof(*c));
+    if (!c)
+        goto fail;
+    c->a = a;
+    c->io.fd = fd;
+    c->io.cb = conn_io_cb;
+    ev_timer_init(&c->timer, conn_timer_cb);
+    c->state = AC_READ;
+    c->inlen = 0;
+    c->outoff = 0;
+    sb_init(&c->out, ADMIN_MAX_RESPONSE);
+    if (ev_timer_arm(a->loop, &c->timer, ADMIN_READ_TIMEOUT_MS) < 0)
+        goto fail_c;
+    if (ev_add(a->loop, &c->io) < 0)
+        goto fail_timer;
+    list_add_tail(&a->conns, &c->link);
+    a->nconns++;
+    return; /* the edge-triggered registration reports the data already there */
+fail_timer:
+    ev_timer_cancel(a->loop, &c->timer);
+fail_c:
+    free(c);
+fail:
+    close(fd);
+}
+
+static void accept_pause_cb(struct ev_loop *loop, struct ev_timer *t)
+{
+    struct admin *a = container_of(t, struct admin, accept_pause);
+    if (ev_add_level_in(loop, &a->lh) == 0)
+        a->listening = true;
+    else if (ev_timer_arm(loop, t, ADMIN_ACCEPT_PAUSE_MS) < 0)
+        log_err("admin: cannot resume accepting: %m");
+}
+
+/* Stops accepting for a moment: the level-triggered listener would spin on EMFILE. */
+static void accept_pause(struct admin *a, int err)
+{
+    log_warn("admin: accept: %s; pausing for %dms", strerror(err), ADMIN_ACCEPT_PAUSE_MS);
+    ev_del(a->loop, &a->lh);
+    a->listening = false;
+    if (ev_timer_arm(a->loop, &a->accept_pause, ADMIN_ACCEPT_PAUSE_MS) < 0)
+        log_err("admin: cannot schedule resuming accepts: out of memory");
+}
+
+static void accept_cb(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
+{
+    struct admin *a = container_of(h, struct admin, lh);
+    (void)loop;
+    (void)events;
+    for (int i = 0; i < ADMIN_ACCEPT_BATCH && a->listening; i++) {
+        int fd = accept4(a->lh.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                accept_pause(a, errno);
+            return; /* EAGAIN, or an error the next readiness will retry */
+        }
+        if (a->nconns >= ADMIN_MAX_CONNS) {
+            close(fd); /* over the limit: refuse rather than queue */
+            continue;
+        }
+        conn_new(a, fd);
+    }
+}
+
+struct admin *admin_start(struct ev_loop *loop, struct config *cfg, const char **why)
+{
+    static __thread char msg[160];
+    struct admin *a = calloc(1, sizeof(*a));
+    if (!a) {
+        *why = "out of memory";
+        return NULL;
+    }
+    a->loop = loop;
+    list_init(&a->conns);
+    ev_timer_init(&a->accept_pause, accept_pause_cb);
+    a->lh.cb = accept_cb;
+    a->lh.fd = sock_listen_tcp(&cfg->admin_addr, ADMIN_BACKLOG, 0);
+    if (a->lh.fd < 0)
+        goto fail;
+    if (ev_add_level_in(loop, &a->lh) < 0)
+        goto fail_fd;
+    a->listening = true;
+    a->cfg = config_ref(cfg);
+    return a;
+fail_fd:;
+    int e = errno;
+    close(a->lh.fd);
+    errno = e;
+fail:
+    snprintf(msg, sizeof(msg), "%s", strerror(errno));
+    *why = msg;
+    free(a);
+    return NULL;
+}
+
+int admin_local_addr(const struct admin *a, struct sockaddr_any *out)
+{
+    out->len = sizeof(out->u);
+    return getsockname(a->lh.fd, &out->u.sa, &out->len);
+}
+
+void admin_set_config(struct admin *a, struct config *cfg)
+{
+    struct config *old = a->cfg;
+    a->cfg = config_ref(cfg);
+    config_unref(old);
+}
+
+void admin_stop(struct admin *a)
+{
+    struct list *pos, *tmp;
+    if (!a)
+        return;
+    list_for_each_safe(pos, tmp, &a->conns) conn_close(list_entry(pos, struct admin_conn, link));
+    if (a->listening)
+        ev_del(a->loop, &a->lh);
+    ev_timer_cancel(a->loop, &a->accept_pause);
+    close(a->lh.fd);
+    config_unref(a->cfg);
+    free(a);
+}

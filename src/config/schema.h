@@ -1,0 +1,161 @@
+/* schema.h — the configuration schema as declaration tables, and the walker that applies them.
+ *
+ * Every key is declared once (struct cfg_key in schema.c): name, type, required or default,
+ * limits, help text and where its value is stored. One generic walker (walk.c) uses these
+ * tables to parse and validate a YAML tree into C structs, to report errors with
+ * file:line:column, to free what it built, and to print the configuration reference.
+ */
+#ifndef STRATA_CONFIG_SCHEMA_H
+#define STRATA_CONFIG_SCHEMA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "config-t.h"
+#include "yaml_tree.h"
+
+struct cfg_ctx;
+struct cfg_key;
+
+enum cfg_type {
+    CT_U32,         /* integer in [min, max] -> uint32_t at off */
+    CT_DURATION,    /* "250ms", "2s", "5m", "1h" (bare integer = seconds), ms in [min, max]
+                       -> uint32_t at off */
+    CT_BOOL,        /* true/false (yes/no, on/off) -> bool at off */
+    CT_ENUM,        /* one of enums[].name -> int-sized enum at off */
+    CT_STRING,      /* non-empty printable string -> malloc'd char * at off */
+    CT_NAME,        /* [A-Za-z0-9_.-]{1,64} -> malloc'd char * at off */
+    CT_ADDR,        /* addr_parse() text -> struct sockaddr_any at off, char * text at off2 */
+    CT_SECTION,     /* mapping -> the fields of `sub`, stored inline at off */
+    CT_LIST,        /* sequence of `sub` -> array (void *) at off, uint32_t count at off2 */
+    CT_NAMED,       /* mapping name -> `sub` -> array at off, uint32_t count at off2 */
+    CT_CUSTOM,      /* parsed by key->parse, freed by key->release */
+};
+
+enum {
+    CK_REQUIRED = 1 << 0,   /* error when absent or null */
+    CK_UNIQUE = 1 << 1,     /* string key of a CT_LIST item: no two items may share it */
+};
+
+/* An enumeration value. `value` < 0 marks a name that is reserved for a later release:
+ * using it says "not supported yet" rather than "unknown". */
+struct cfg_enum {
+    const char *name;
+    int value;
+};
+
+typedef int (*cfg_parse_fn)(struct cfg_ctx *ctx, const struct cfg_key *key,
+                            const struct ynode *node, void *target);
+
+struct cfg_key {
+    const char *name;
+    enum cfg_type type;
+    unsigned flags;
+    const char *def;            /* default, written as in YAML; NULL when none */
+    const char *def_doc;        /* the reference's "default" text when def is NULL */
+    const char *help;
+    size_t off, off2;           /* where the value is stored in the section's target */
+    int64_t min, max;           /* CT_U32 value, CT_DURATION ms, CT_LIST/NAMED item count */
+    const struct cfg_enum *enums; /* CT_ENUM: terminated by a NULL name */
+    const struct cfg_section *sub; /* CT_SECTION, CT_LIST, CT_NAMED */
+    cfg_parse_fn parse;         /* CT_CUSTOM: 0 on success, -1 after reporting errors */
+    void (*release)(const struct cfg_key *key, void *target); /* CT_CUSTOM */
+    const char *type_doc;       /* CT_CUSTOM: the type as the reference shows it */
+};
+
+struct cfg_section {
+    const char *path;           /* as the reference titles it, e.g. "backends.<name>" */
+    const char *help;
+    const struct cfg_key *keys;
+    size_t nkeys;
+    size_t size;                /* CT_LIST/CT_NAMED: size of one item */
+    size_t name_off;            /* CT_NAMED: where the item's name (char *) goes */
+    const char *shorthand;      /* CT_LIST: the key a plain string item stands for */
+    /* After defaults are applied to a fresh target (e.g. inherited global values). */
+    void (*init)(struct cfg_ctx *ctx, void *target);
+    /* When the section's key is absent or null (the defaults stay in place). */
+    void (*absent)(void *target);
+    /* After a present mapping has been walked: checks across keys, derived values. */
+    void (*finish)(struct cfg_ctx *ctx, const struct ynode *map, void *target);
+};
+
+/* What the root section parses into; config.c moves it into a struct config. */
+struct cfg_root {
+    uint32_t workers;
+    struct {
+        uint32_t connect_ms, idle_ms, drain_ms;
+    } timeouts;
+    struct {
+        bool enabled;
+        char *text;
+        struct sockaddr_any addr;
+    } admin;
+    struct listener_conf *listeners;
+    uint32_t nlisteners;
+    struct backend *backends;
+    uint32_t nbackends;
+};
+
+#define CFG_MAX_ERRORS 50
+#define CFG_PATH_MAX 256
+
+/* A listener's `backend:` reference, resolved once all backends are known. */
+struct cfg_ref {
+    struct backend **slot;
+    const struct ynode *node;
+    char path[CFG_PATH_MAX];
+};
+
+struct cfg_err {
+    uint32_t line, col;
+    char *msg;                  /* "KEY.PATH: message", malloc'd */
+};
+
+/* State of one load. Zero it, then set file and ncpu. */
+struct cfg_ctx {
+    const char *file;
+    unsigned ncpu;
+    const struct ynode *doc;
+    struct cfg_root *root;
+    char path[CFG_PATH_MAX];    /* KEY.PATH of the value being walked */
+    size_t pathlen;
+    struct cfg_err errs[CFG_MAX_ERRORS];
+    unsigned nerrs, dropped;
+    struct cfg_ref *refs;
+    size_t nrefs, caprefs;
+};
+
+/* The root of the schema (schema.c). */
+extern const struct cfg_section cfg_root_section;
+
+/* Walks `doc` into *root (zeroed by the caller). Returns the number of errors recorded in
+ * ctx; *root holds whatever was built either way and must be released with
+ * cfg_root_free(). */
+unsigned cfg_parse(struct cfg_ctx *ctx, const struct ynode *doc, struct cfg_root *root);
+void cfg_root_free(struct cfg_root *root);
+/* Frees what a section's keys allocated in `target` (not target itself). */
+void cfg_free_target(const struct cfg_section *sec, void *target);
+void cfg_ctx_release(struct cfg_ctx *ctx);
+
+/* Records an error at `at` (NULL: no position), prefixed with ctx->path when non-empty. */
+void cfg_error(struct cfg_ctx *ctx, const struct ynode *at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Appends ".name" (or "name" at the root) / "[i]" to ctx->path; returns the old length
+ * for cfg_path_pop(). */
+size_t cfg_path_key(struct cfg_ctx *ctx, const char *name);
+size_t cfg_path_index(struct cfg_ctx *ctx, size_t i);
+void cfg_path_pop(struct cfg_ctx *ctx, size_t len);
+/* Quotes a scalar for a message ("\"text\""), or names the kind of a collection. */
+const char *cfg_describe(const struct ynode *n, char *buf, size_t len);
+/* The candidate closest to `word` by edit distance if it is close enough, else NULL. */
+const char *cfg_suggest(const char *word, const char *const *cands, size_t n);
+/* Parses an address value into a sockaddr and a malloc'd copy of its text. */
+int cfg_parse_addr(struct cfg_ctx *ctx, const struct ynode *n, struct sockaddr_any *addr,
+                   char **text);
+
+/* Prints the configuration reference (markdown) generated from the tables. */
+void config_reference_print(FILE *out);
+
+#endif

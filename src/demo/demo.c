@@ -1,0 +1,155 @@
+/* demo.c — see demo.h. Each demo server greets a new connection with
+ * "strata demo server N" and then echoes what it receives. They are deliberately
+ * simple: a reply that would block closes that demo connection.
+ */
+#include "demo.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/bug.h"
+#include "ev/loop.h"
+#include "net/sock.h"
+
+struct demo_server {
+    struct ev_handler h;
+    unsigned n;
+};
+
+struct demo_conn {
+    struct ev_handler h;
+};
+
+static struct ev_loop demo_loop;
+static struct demo_server servers[DEMO_SERVERS];
+static pthread_t demo_thread;
+static _Atomic bool demo_stop;
+
+static void demo_conn_cb(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
+{
+    char buf[4096];
+    ssize_t n = recv(h->fd, buf, sizeof(buf), 0);
+    if (n < 0 && errno == EAGAIN)
+        return;
+    if (n <= 0 || send(h->fd, buf, (size_t)n, MSG_NOSIGNAL) != n) {
+        ev_del(loop, h);
+        close(h->fd);
+        free(container_of(h, struct demo_conn, h));
+    }
+}
+
+static void demo_accept_cb(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
+{
+    struct demo_server *srv = container_of(h, struct demo_server, h);
+    int fd = accept4(h->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0)
+        return;
+    char hello[64];
+    int len = snprintf(hello, sizeof(hello), "strata demo server %u\n", srv->n);
+    struct demo_conn *c = malloc(sizeof(*c));
+    if (!c || send(fd, hello, (size_t)len, MSG_NOSIGNAL) != len) {
+        free(c);
+        close(fd);
+        return;
+    }
+    c->h.fd = fd;
+    c->h.cb = demo_conn_cb;
+    if (ev_add_level_in(loop, &c->h) < 0) {
+        close(fd);
+        free(c);
+    }
+}
+
+static void demo_wake(struct ev_loop *loop)
+{
+    if (atomic_load(&demo_stop))
+        loop->stop = true;
+}
+
+static void *demo_main(void *arg)
+{
+    (void)arg;
+    ev_loop_run(&demo_loop);
+    return NULL;
+}
+
+int demo_servers_start(unsigned base, char *err, size_t errlen)
+{
+    if (ev_loop_init(&demo_loop) < 0) {
+        snprintf(err, errlen, "epoll: %s", strerror(errno));
+        return -1;
+    }
+    demo_loop.on_wake = demo_wake;
+    for (unsigned i = 0; i < DEMO_SERVERS; i++) {
+        struct sockaddr_any a;
+        const char *why;
+        char text[32];
+        snprintf(text, sizeof(text), "127.0.0.1:%u", base + 1 + i);
+        if (addr_parse(text, &a, &why) < 0) {
+            snprintf(err, errlen, "demo server %s: %s", text, why);
+            return -1;
+        }
+        servers[i].n = i + 1;
+        servers[i].h.cb = demo_accept_cb;
+        servers[i].h.fd = sock_listen_tcp(&a, 128, 0);
+        if (servers[i].h.fd < 0 || ev_add_level_in(&demo_loop, &servers[i].h) < 0) {
+            snprintf(err, errlen, "demo server %s: %s", text, strerror(errno));
+            return -1;
+        }
+    }
+    if (pthread_create(&demo_thread, NULL, demo_main, NULL) != 0) {
+        snprintf(err, errlen, "cannot start the demo thread");
+        return -1;
+    }
+    return 0;
+}
+
+void demo_servers_stop(void)
+{
+    atomic_store(&demo_stop, true);
+    ev_loop_wake(&demo_loop);
+    pthread_join(demo_thread, NULL);
+    for (unsigned i = 0; i < DEMO_SERVERS; i++)
+        close(servers[i].h.fd);
+    ev_loop_free(&demo_loop);
+}
+
+void demo_config(unsigned base, char *buf, size_t len)
+{
+    snprintf(buf, len,
+             "workers: auto\n"
+             "timeouts: { connect: 1s, idle: 5m, drain: 2s }\n"
+             "admin: { listen: 127.0.0.1:%u }\n"
+             "listeners:\n"
+             "  - name: demo-tcp\n"
+             "    listen: 127.0.0.1:%u\n"
+             "    mode: tcp\n"
+             "    backend: demo\n"
+             "backends:\n"
+             "  demo:\n"
+             "    balance: round_robin\n"
+             "    health_check: { type: tcp, interval: 1s, timeout: 500ms, rise: 2, fall: 2 }\n"
+             "    servers:\n"
+             "      - { name: demo1, address: 127.0.0.1:%u }\n"
+             "      - { name: demo2, address: 127.0.0.1:%u }\n"
+             "      - { name: demo3, address: 127.0.0.1:%u }\n",
+             base + 90, base, base + 1, base + 2, base + 3);
+}
+
+void demo_print_help(unsigned base)
+{
+    printf("Strata demo: an L4 TCP listener on 127.0.0.1:%u balancing round-robin over\n"
+           "three demo servers (127.0.0.1:%u-%u) that greet and then echo.\n\n"
+           "Try, in another terminal:\n"
+           "  for i in 1 2 3; do echo hi | nc -N 127.0.0.1 %u; done    # three servers answer\n"
+           "  curl -s http://127.0.0.1:%u/metrics | grep strata_server  # Prometheus metrics\n"
+           "Stop with Ctrl-C. Run your own configuration with: strata run FILE\n\n",
+           base, base + 1, base + DEMO_SERVERS, base, base + 90);
+    fflush(stdout);
+}

@@ -1,0 +1,31 @@
+/* control.h — the control-plane thread: its own event loop running the active health
+ * checks and the admin listener, off the workers' data path.
+ */
+#ifndef STRATA_EV_CONTROL_H
+#define STRATA_EV_CONTROL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "config/config-t.h"
+#include "ev/loop.h"
+
+struct health;
+struct admin;
+
+struct control {
+    pthread_t thread;
+    bool started;
+    struct ev_loop loop;
+    struct health *health;
+    struct admin *admin;
+    _Atomic bool stop_requested;
+};
+
+/* Binds the admin listener (if configured) and starts health checks and the thread.
+ * Returns 0, or -1 with a reason in err. */
+int control_start(struct control *c, struct config *cfg, char *err, size_t errlen);
+/* Stops the thread and frees what control_start made. */
+void control_stop(struct control *c);
+
+#endif

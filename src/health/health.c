@@ -1,0 +1,373 @@
+/* health.c — active TCP checks on the control loop, passive verdicts from the workers'
+ * connect results, and server_set_up(), the one writer of st.up transitions.
+ *
+ * Each checked server has one timer: while idle it fires to start the next check; while a
+ * check is in flight it is that check's timeout. A check is a non-blocking connect whose
+ * socket is closed as soon as the verdict is known. See health.h for the contracts.
+ */
+#include "health.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "core/bug.h"
+#include "core/log.h"
+#include "core/time.h"
+#include "ev/loop.h"
+#include "net/sock.h"
+
+/* Per checked server. Invariant: io.fd >= 0 exactly while a check is in flight, and then
+ * io is registered on the loop and `timer` is its timeout. */
+struct hc_server {
+    struct health *h;
+    struct server *srv;
+    struct ev_handler io;
+    struct ev_timer timer;
+    uint64_t started_ms;   /* when the current or last check began */
+    uint32_t oks, fails;   /* consecutive results; one of them is 0 */
+    bool last_up;          /* st.up as this checker last saw it */
+    bool local_err_logged; /* a local socket error was already logged */
+};
+
+struct health {
+    struct ev_loop *loop;
+    struct config *cfg; /* one reference */
+    struct hc_server *checks;
+    uint32_t nchecks;
+    struct ev_timer passive_tick;
+    uint64_t rng; /* xorshift state for jitter, non-zero */
+};
+
+/* ---- verdicts (any thread) ---- */
+
+bool server_set_up(struct server *s, bool up, const char *reason)
+{
+    bool expected = !up;
+    if (!atomic_compare_exchange_strong(&s->st.up, &expected, up))
+        return false;
+    const char *b = s->backend ? s->backend->name : "?";
+    if (up)
+        log_info("server %s/%s is UP: %s", b, s->name, reason);
+    else
+        log_warn("server %s/%s is DOWN: %s", b, s->name, reason);
+    return true;
+}
+
+void health_passive_report(struct server *s, bool ok, uint64_t now_ms)
+{
+    uint32_t fall = s->backend ? s->backend->passive.fall : 0;
+    char reason[96];
+
+    if (ok) {
+        /* load first: the common case writes nothing to the shared cache line */
+        if (atomic_load_explicit(&s->st.connect_fails, memory_order_relaxed))
+            atomic_store_explicit(&s->st.connect_fails, 0, memory_order_relaxed);
+        return;
+    }
+    if (fall == 0)
+        return;
+    uint32_t n = atomic_fetch_add(&s->st.connect_fails, 1) + 1;
+    if (n < fall || !atomic_load(&s->st.up))
+        return;
+    snprintf(reason, sizeof(reason), "%u consecutive connect failures (passive)", n);
+    if (server_set_up(s, false, reason))
+        atomic_store(&s->st.passive_down_ms, now_ms ? now_ms : 1);
+}
+
+/* ---- helpers ---- */
+
+static uint64_t rng_next(struct health *h)
+{
+    uint64_t x = h->rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return h->rng = x;
+}
+
+/* "10s" or "1500ms". */
+static void fmt_ms(char *buf, size_t len, uint64_t ms)
+{
+    if (ms % 1000 == 0)
+        snprintf(buf, len, "%llus", (unsigned long long)(ms / 1000));
+    else
+        snprintf(buf, len, "%llums", (unsigned long long)ms);
+}
+
+/* Errors that say something about this host, not about the server. */
+static bool local_error(int err)
+{
+    return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM ||
+           err == EADDRNOTAVAIL;
+}
+
+/* Why a check failed, e.g. "connection refused" or "timeout after 1s". */
+static void fail_text(const struct hc_server *hs, int err, char *buf, size_t len)
+{
+    if (err == ETIMEDOUT) {
+        char d[32];
+        fmt_ms(d, sizeof(d), hs->srv->backend->hc.timeout_ms);
+        snprintf(buf, len, "timeout after %s", d);
+        return;
+    }
+    char tmp[64];
+    const char *msg = strerror_r(err, tmp, sizeof(tmp));
+    snprintf(buf, len, "%s", msg);
+    if (buf[0] >= 'A' && buf[0] <= 'Z')
+        buf[0] = (char)(buf[0] - 'A' + 'a');
+}
+
+/* ---- active TCP checks (control thread) ---- */
+
+/* Applies one check result to the server's streaks and maybe flips it. */
+static void hc_verdict(struct hc_server *hs, bool ok, int err)
+{
+    struct server *s = hs->srv;
+    const struct health_conf *hc = &s->backend->hc;
+    uint32_t rise = hc->rise ? hc->rise : 1, fall = hc->fall ? hc->fall : 1;
+    bool up = atomic_load(&s->st.up);
+    char reason[160], why[96];
+
+    if (!up && hs->last_up)
+        hs->oks = 0; /* taken down by someone else (passive): earn `rise` anew */
+    if (ok) {
+        hs->fails = 0;
+        if (hs->oks < UINT32_MAX)
+            hs->oks++;
+        atomic_store(&s->st.connect_fails, 0);
+        if (!up && hs->oks >= rise) {
+            snprintf(reason, sizeof(reason), "%u consecutive successful TCP checks", hs->oks);
+            atomic_store(&s->st.passive_down_ms, 0);
+            server_set_up(s, true, reason);
+        }
+    } else {
+        hs->oks = 0;
+        if (hs->fails < UINT32_MAX)
+            hs->fails++;
+        if (up && hs->fails >= fall) {
+            fail_text(hs, err, why, sizeof(why));
+            snprintf(reason, sizeof(reason), "%u consecutive failed TCP checks (%s)", hs->fails,
+                     why);
+            server_set_up(s, false, reason);
+        }
+    }
+    hs->last_up = atomic_load(&s->st.up);
+}
+
+/* Arms the timer for the next check: one interval (+-5% jitter) after the last began. */
+static void hc_schedule_next(struct hc_server *hs)
+{
+    struct ev_loop *loop = hs->h->loop;
+    uint64_t ival = hs->srv->backend->hc.interval_ms ? hs->srv->backend->hc.interval_ms : 1;
+    uint64_t at = hs->started_ms + ival - ival / 20 + rng_next(hs->h) % (ival / 10 + 1);
+    if (at < loop->now_ms)
+        at = loop->now_ms;
+    if (ev_timer_arm_at(loop, &hs->timer, at) < 0)
+        log_err("health: cannot schedule the check of %s/%s: out of memory", hs->srv->backend->name,
+                hs->srv->name);
+}
+
+/* Ends the check in flight (if any) with a result and schedules the next one. */
+static void hc_finish(struct hc_server *hs, bool ok, int err)
+{
+    struct ev_loop *loop = hs->h->loop;
+    if (hs->io.fd >= 0) {
+        ev_del(loop, &hs->io);
+        close(hs->io.fd);
+        hs->io.fd = -1;
+    }
+    ev_timer_cancel(loop, &hs->timer);
+    hc_verdict(hs, ok, err);
+    hc_schedule_next(hs);
+}
+
+/* A check could not start for a reason of our own: no verdict, try again next time. */
+static void hc_skip(struct hc_server *hs, int err)
+{
+    if (!hs->local_err_logged)
+        log_warn("health: cannot check %s/%s: %s", hs->srv->backend->name, hs->srv->name,
+                 strerror(err));
+    hs->local_err_logged = true;
+    hc_schedule_next(hs);
+}
+
+static void hc_begin(struct hc_server *hs)
+{
+    struct ev_loop *loop = hs->h->loop;
+    int in_progress;
+
+    hs->started_ms = loop->now_ms;
+    int fd = sock_connect_tcp(&hs->srv->addr, &in_progress);
+    if (fd < 0) {
+        if (local_error(errno))
+            hc_skip(hs, errno);
+        else
+            hc_finish(hs, false, errno); /* refused or unreachable at once */
+        return;
+    }
+    hs->local_err_logged = false;
+    if (!in_progress) {
+        close(fd);
+        hc_finish(hs, true, 0);
+        return;
+    }
+    hs->io.fd = fd;
+    errno = 0;
+    if (ev_add(loop, &hs->io) < 0 ||
+        ev_timer_arm(loop, &hs->timer, hs->srv->backend->hc.timeout_ms) < 0) {
+        int e = errno ? errno : ENOMEM;
+        ev_del(loop, &hs->io);
+        close(fd);
+        hs->io.fd = -1;
+        hc_skip(hs, e);
+    }
+}
+
+static void hc_io_cb(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
+{
+    struct hc_server *hs = container_of(h, struct hc_server, io);
+    (void)loop;
+    if (hs->io.fd < 0)
+        return; /* stale event for a check already ended */
+    int err = sock_error(hs->io.fd);
+    if (err)
+        hc_finish(hs, false, err);
+    else if (events & (EPOLLERR | EPOLLHUP))
+        hc_finish(hs, false, ECONNRESET);
+    else if (events & EPOLLOUT)
+        hc_finish(hs, true, 0);
+}
+
+/* Idle: start a check. In flight: the check timed out. */
+static void hc_timer_cb(struct ev_loop *loop, struct ev_timer *t)
+{
+    struct hc_server *hs = container_of(t, struct hc_server, timer);
+    (void)loop;
+    if (hs->io.fd >= 0)
+        hc_finish(hs, false, ETIMEDOUT);
+    else
+        hc_begin(hs);
+}
+
+/* ---- passive cooldown (control thread) ---- */
+
+/* Brings back, after passive.cooldown_ms, servers that the passive check took down in
+ * backends without active checks (with them, the active checks bring servers back). */
+static void passive_tick_cb(struct ev_loop *loop, struct ev_timer *t)
+{
+    struct health *h = container_of(t, struct health, passive_tick);
+    uint64_t now = mono_ms();
+    char reason[64], d[32];
+
+    for (uint32_t b = 0; b < h->cfg->nbackends; b++) {
+        struct backend *be = &h->cfg->backends[b];
+        if (be->hc.type != HC_NONE || be->passive.fall == 0)
+            continue;
+        for (uint32_t i = 0; i < be->nservers; i++) {
+            struct server *s = &be->servers[i];
+            uint64_t down = atomic_load(&s->st.passive_down_ms);
+            if (!down || atomic_load(&s->st.up) || now < down ||
+                now - down < be->passive.cooldown_ms)
+                continue;
+            atomic_store(&s->st.connect_fails, 0);
+            atomic_store(&s->st.passive_down_ms, 0);
+            fmt_ms(d, sizeof(d), be->passive.cooldown_ms);
+            snprintf(reason, sizeof(reason), "passive cooldown of %s elapsed", d);
+            server_set_up(s, true, reason);
+        }
+    }
+    if (ev_timer_arm(loop, t, HEALTH_PASSIVE_TICK_MS) < 0)
+        log_err("health: cannot re-arm the passive cooldown tick: out of memory");
+}
+
+/* ---- life cycle ---- */
+
+/* Stops everything h started; safe on a partly built h. */
+static void health_free(struct health *h)
+{
+    for (uint32_t i = 0; h->checks && i < h->nchecks; i++) {
+        struct hc_server *hs = &h->checks[i];
+        ev_timer_cancel(h->loop, &hs->timer);
+        if (hs->io.fd >= 0) {
+            ev_del(h->loop, &hs->io);
+            close(hs->io.fd);
+        }
+    }
+    ev_timer_cancel(h->loop, &h->passive_tick);
+    if (h->cfg)
+        config_unref(h->cfg);
+    free(h->checks);
+    free(h);
+}
+
+/* Fills h->checks for every server of the actively checked backends and arms each
+ * first check within a quarter interval (at most 250 ms). Returns 0 or -1. */
+static int health_init_checks(struct health *h)
+{
+    struct config *cfg = h->cfg;
+    uint32_t n = 0;
+    for (uint32_t b = 0; b < cfg->nbackends; b++)
+        if (cfg->backends[b].hc.type == HC_TCP)
+            n += cfg->backends[b].nservers;
+    if (n == 0)
+        return 0;
+    h->checks = calloc(n, sizeof(*h->checks));
+    if (!h->checks)
+        return -1;
+    for (uint32_t b = 0; b < cfg->nbackends; b++) {
+        struct backend *be = &cfg->backends[b];
+        if (be->hc.type != HC_TCP)
+            continue;
+        uint64_t spread = (be->hc.interval_ms < 1000 ? be->hc.interval_ms : 1000) / 4;
+        for (uint32_t i = 0; i < be->nservers; i++) {
+            struct hc_server *hs = &h->checks[h->nchecks++];
+            hs->h = h;
+            hs->srv = &be->servers[i];
+            hs->io.fd = -1;
+            hs->io.cb = hc_io_cb;
+            ev_timer_init(&hs->timer, hc_timer_cb);
+            hs->last_up = atomic_load(&hs->srv->st.up);
+            if (ev_timer_arm(h->loop, &hs->timer, 1 + rng_next(h) % (spread + 1)) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+struct health *health_start(struct ev_loop *loop, struct config *cfg)
+{
+    struct health *h = calloc(1, sizeof(*h));
+    if (!h)
+        goto fail;
+    h->loop = loop;
+    h->cfg = config_ref(cfg);
+    h->rng = (mono_ms() ^ (uint64_t)(uintptr_t)h) | 1;
+    ev_timer_init(&h->passive_tick, passive_tick_cb);
+    if (health_init_checks(h) < 0)
+        goto fail_h;
+    for (uint32_t b = 0; b < cfg->nbackends; b++) {
+        const struct backend *be = &cfg->backends[b];
+        if (be->hc.type == HC_NONE && be->passive.fall > 0) {
+            if (ev_timer_arm(loop, &h->passive_tick, HEALTH_PASSIVE_TICK_MS) < 0)
+                goto fail_h;
+            break;
+        }
+    }
+    return h;
+fail_h:
+    health_free(h);
+fail:
+    log_err("health: cannot start the health checks: out of memory");
+    return NULL;
+}
+
+void health_stop(struct health *h)
+{
+    if (h)
+        health_free(h);
+}

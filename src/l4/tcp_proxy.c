@@ -1,0 +1,591 @@
+/* tcp_proxy.c — the L4 TCP session: connect to a server with retries, then relay.
+ *
+ * Each direction (client→server "up", server→client "down") moves bytes one of two ways:
+ * - copy: recv into the worker's scratch buffer and send at once; only what the
+ *   destination did not take is kept, in a pooled 16 KiB buffer. Small messages cost
+ *   two syscalls and no per-connection memory.
+ * - splice: once a read fills the scratch buffer (a bulk transfer), bytes go socket →
+ *   pipe → socket with splice(2), never entering user space. A pipe is held only while
+ *   bytes are in it.
+ * Back-pressure: a direction reads only when nothing is pending for its destination, so
+ * at most one buffer or one pipe's worth is in flight per direction.
+ */
+#include "tcp_proxy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "health/health.h"
+#include "lb/lb.h"
+#include "net/conn.h"
+#include "net/sock.h"
+
+/* One pump handles at most this much per direction before yielding to other sessions. */
+#define PUMP_BUDGET (1u << 20)
+#define SPLICE_CHUNK (1u << 20)
+
+enum sess_state { SESS_CONNECTING, SESS_ESTABLISHED, SESS_CLOSED };
+
+enum end_reason {
+    END_NONE,
+    END_CLIENT_CLOSE,
+    END_SERVER_CLOSE,
+    END_CLIENT_ERROR,
+    END_SERVER_ERROR,
+    END_IDLE_TIMEOUT,
+    END_CONNECT_FAILED,
+    END_NO_SERVER,
+    END_LIMIT,
+    END_SHUTDOWN,
+};
+
+static const char *const end_names[] = {
+    [END_NONE] = "none",
+    [END_CLIENT_CLOSE] = "client_close",
+    [END_SERVER_CLOSE] = "server_close",
+    [END_CLIENT_ERROR] = "client_error",
+    [END_SERVER_ERROR] = "server_error",
+    [END_IDLE_TIMEOUT] = "idle_timeout",
+    [END_CONNECT_FAILED] = "connect_failed",
+    [END_NO_SERVER] = "no_server",
+    [END_LIMIT] = "limit",
+    [END_SHUTDOWN] = "shutdown",
+};
+
+struct relay_dir {
+    struct relay_buf *buf;      /* bytes read but not yet written (copy mode) */
+    struct pipe_pair pipe;      /* valid while pipe_bytes > 0 */
+    uint32_t pipe_bytes;
+    bool splice;                /* bulk mode: move bytes with splice(2) */
+    bool eof;                   /* the source has finished sending */
+    bool done;                  /* eof passed on: the destination's write side is shut */
+    uint64_t bytes;             /* delivered to the destination */
+};
+
+struct tcp_session {
+    struct conn cli, srv;
+    struct relay_dir up, down;  /* up: client → server; down: server → client */
+    struct worker *w;
+    struct listener_conf *lc;
+    struct server *server;      /* holds one unit of server->st.active while set */
+    struct lb_req lbreq;
+    struct sockaddr_any client;
+    uint64_t start_ms, last_ms;
+    struct ev_timer timer;      /* connect timeout, then idle timeout */
+    struct list link;           /* w->sessions, then w->dead */
+    struct list runq_link;      /* w->runq while queued */
+    uint8_t state;
+    uint8_t end;
+    uint8_t tries;              /* connect attempts made */
+    bool retry_pending;         /* a connect failed: retry from the run queue */
+    int last_errno;             /* of the last failed connect */
+};
+
+enum pump_result { PUMP_WAIT, PUMP_MORE, PUMP_SRC_ERR, PUMP_DST_ERR };
+
+static void session_close(struct tcp_session *s, enum end_reason why);
+static void session_connect(struct tcp_session *s);
+
+static void schedule(struct tcp_session *s)
+{
+    if (list_empty(&s->runq_link))
+        list_add_tail(&s->w->runq, &s->runq_link);
+    s->w->loop.busy = true;
+}
+
+/* ---- byte accounting: per-worker counters, no atomics beyond relaxed stores ---- */
+
+static void count_up(struct tcp_session *s, size_t n)
+{
+    unsigned id = s->w->id;
+    s->up.bytes += n;
+    CTR_ADD(s->lc->st.ctr[id].bytes_in, n);
+    CTR_ADD(s->server->st.ctr[id].bytes_out, n);
+}
+
+static void count_down(struct tcp_session *s, size_t n)
+{
+    unsigned id = s->w->id;
+    s->down.bytes += n;
+    CTR_ADD(s->lc->st.ctr[id].bytes_out, n);
+    CTR_ADD(s->server->st.ctr[id].bytes_in, n);
+}
+
+/* ---- one direction ---- */
+
+/* Writes what is pending for d. Returns PUMP_MORE when nothing is left pending. */
+static enum pump_result flush_pending(struct tcp_session *s, struct relay_dir *d,
+                                      struct conn *dst, bool is_up)
+{
+    while (d->pipe_bytes > 0) {
+        ssize_t n = splice(d->pipe.rd, NULL, dst->h.fd, NULL, d->pipe_bytes,
+                           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n < 0) {
+            if (errno == EAGAIN) {
+                dst->flags &= ~CONN_WR_READY;
+                return PUMP_WAIT;
+            }
+            return PUMP_DST_ERR;
+        }
+        d->pipe_bytes -= (uint32_t)n;
+        is_up ? count_up(s, (size_t)n) : count_down(s, (size_t)n);
+    }
+    if (d->pipe.rd >= 0) {
+        pipe_pool_put(&s->w->pipes, d->pipe);
+        d->pipe.rd = d->pipe.wr = -1;
+    }
+    while (d->buf) {
+        ssize_t n = dst->xprt->send(dst, d->buf->data + d->buf->off, d->buf->len);
+        if (n < 0) {
+            if (errno == EAGAIN) {
+                dst->flags &= ~CONN_WR_READY;
+                return PUMP_WAIT;
+            }
+            return PUMP_DST_ERR;
+        }
+        d->buf->off += (uint32_t)n;
+        d->buf->len -= (uint32_t)n;
+        is_up ? count_up(s, (size_t)n) : count_down(s, (size_t)n);
+        if (d->buf->len == 0) {
+            pool_put(&s->w->buf_pool, d->buf);
+            d->buf = NULL;
+        }
+    }
+    return PUMP_MORE;
+}
+
+/* Reads from src with splice into a pipe. Returns bytes (>0), 0 on EOF, -1 on EAGAIN,
+ * -2 on a source error, -3 when splice is unusable (the caller falls back to copying). */
+static ssize_t splice_in(struct tcp_session *s, struct relay_dir *d, struct conn *src)
+{
+    if (d->pipe.rd < 0 && pipe_pool_get(&s->w->pipes, &d->pipe) < 0)
+        return -3;
+    ssize_t n = splice(src->h.fd, NULL, d->pipe.wr, NULL, SPLICE_CHUNK,
+                       SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n >= 0)
+        return n;
+    if (errno == EAGAIN)
+        return -1;
+    if (errno == EINVAL || errno == ENOSYS)
+        return -3;
+    return -2;
+}
+
+/* Reads into the scratch buffer and sends straight on; keeps only the remainder. */
+static enum pump_result copy_through(struct tcp_session *s, struct relay_dir *d,
+                                     struct conn *src, struct conn *dst, bool is_up,
+                                     ssize_t *moved)
+{
+    char *scratch = s->w->scratch;
+    ssize_t n = src->xprt->recv(src, scratch, RELAY_BUF_SIZE);
+    *moved = n;
+    if (n <= 0)
+        return n == 0 || errno == EAGAIN ? PUMP_WAIT : PUMP_SRC_ERR;
+    if (n == RELAY_BUF_SIZE && src->xprt->can_splice && dst->xprt->can_splice)
+        d->splice = true; /* a full read: this looks like a bulk transfer */
+    ssize_t sent = dst->xprt->send(dst, scratch, (size_t)n);
+    if (sent < 0) {
+        if (errno != EAGAIN)
+            return PUMP_DST_ERR;
+        sent = 0;
+    }
+    if (sent > 0)
+        is_up ? count_up(s, (size_t)sent) : count_down(s, (size_t)sent);
+    if (sent < n) {
+        dst->flags &= ~CONN_WR_READY;
+        d->buf = pool_get(&s->w->buf_pool);
+        if (!d->buf)
+            return PUMP_DST_ERR; /* out of memory: end the session, counted as an error */
+        d->buf->off = 0;
+        d->buf->len = (uint32_t)(n - sent);
+        memcpy(d->buf->data, scratch + sent, d->buf->len);
+    }
+    return PUMP_MORE;
+}
+
+/* Moves bytes src → dst until one side would block or the budget is spent. */
+static enum pump_result dir_pump(struct tcp_session *s, struct relay_dir *d, struct conn *src,
+                                 struct conn *dst, bool is_up)
+{
+    size_t budget = PUMP_BUDGET;
+    for (;;) {
+        enum pump_result r = flush_pending(s, d, dst, is_up);
+        if (r != PUMP_MORE)
+            return r;
+        if (d->eof) {
+            if (!d->done) {
+                dst->xprt->shutdown_wr(dst); /* tell the other side; errors show on I/O */
+                dst->flags |= CONN_WR_SHUT;
+                d->done = true;
+            }
+            return PUMP_WAIT;
+        }
+        if (!(src->flags & CONN_RD_READY) || !(dst->flags & CONN_WR_READY))
+            return PUMP_WAIT;
+        if (budget == 0)
+            return PUMP_MORE;
+        ssize_t n;
+        if (d->splice) {
+            n = splice_in(s, d, src);
+            if (n == -3) {
+                d->splice = false;
+                continue;
+            }
+            if (n == -2)
+                return PUMP_SRC_ERR;
+            if (n > 0)
+                d->pipe_bytes += (uint32_t)n;
+        } else {
+            r = copy_through(s, d, src, dst, is_up, &n);
+            if (r == PUMP_SRC_ERR || r == PUMP_DST_ERR)
+                return r;
+        }
+        if (n < 0) {
+            src->flags &= ~CONN_RD_READY;
+            return PUMP_WAIT;
+        }
+        if (n == 0) {
+            d->eof = true;
+            if (s->end == END_NONE)
+                s->end = is_up ? END_CLIENT_CLOSE : END_SERVER_CLOSE;
+            continue;
+        }
+        s->last_ms = s->w->loop.now_ms;
+        budget = (size_t)n >= budget ? 0 : budget - (size_t)n;
+    }
+}
+
+static void session_pump(struct tcp_session *s)
+{
+    enum pump_result up = dir_pump(s, &s->up, &s->cli, &s->srv, true);
+    if (up == PUMP_SRC_ERR || up == PUMP_DST_ERR) {
+        session_close(s, up == PUMP_SRC_ERR ? END_CLIENT_ERROR : END_SERVER_ERROR);
+        return;
+    }
+    enum pump_result down = dir_pump(s, &s->down, &s->srv, &s->cli, false);
+    if (down == PUMP_SRC_ERR || down == PUMP_DST_ERR) {
+        session_close(s, down == PUMP_SRC_ERR ? END_SERVER_ERROR : END_CLIENT_ERROR);
+        return;
+    }
+    if (s->up.done && s->down.done) {
+        session_close(s, (enum end_reason)s->end);
+        return;
+    }
+    if (up == PUMP_MORE || down == PUMP_MORE)
+        schedule(s);
+}
+
+/* ---- connection events ---- */
+
+static void client_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
+{
+    struct tcp_session *s = container_of(h, struct tcp_session, cli.h);
+    if (s->state == SESS_CLOSED)
+        return;
+    conn_note_events(&s->cli, events);
+    if (s->state == SESS_ESTABLISHED)
+        session_pump(s);
+}
+
+static void server_release(struct tcp_session *s)
+{
+    if (s->server) {
+        atomic_fetch_sub_explicit(&s->server->st.active, 1, memory_order_relaxed);
+        s->server = NULL;
+    }
+}
+
+static void connect_failed(struct tcp_session *s, int err)
+{
+    struct server *srv = s->server;
+    CTR_ADD(srv->st.ctr[s->w->id].connect_errors, 1);
+    health_passive_report(srv, false, s->w->loop.now_ms);
+    ev_timer_cancel(&s->w->loop, &s->timer);
+    s->srv.xprt->close(&s->srv); /* closing the fd also removes it from epoll */
+    s->srv.flags = 0;
+    if (s->lbreq.nexclude < LB_MAX_EXCLUDE)
+        s->lbreq.exclude[s->lbreq.nexclude++] = srv;
+    server_release(s);
+    s->last_errno = err;
+    /* Retry after the current batch: events of this batch may still name the old fd. */
+    s->retry_pending = true;
+    schedule(s);
+}
+
+static void established(struct tcp_session *s)
+{
+    struct worker *w = s->w;
+    s->state = SESS_ESTABLISHED;
+    CTR_ADD(s->server->st.ctr[w->id].conns_total, 1);
+    health_passive_report(s->server, true, w->loop.now_ms);
+    sock_nodelay(s->srv.h.fd);
+    s->last_ms = w->loop.now_ms;
+    ev_timer_arm(&w->loop, &s->timer, s->lc->idle_timeout_ms);
+    session_pump(s);
+}
+
+static void server_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
+{
+    struct tcp_session *s = container_of(h, struct tcp_session, srv.h);
+    if (s->state == SESS_CLOSED || s->srv.h.fd < 0)
+        return;
+    conn_note_events(&s->srv, events);
+    if (s->state == SESS_CONNECTING) {
+        if (!(s->srv.flags & (CONN_WR_READY | CONN_ERROR)))
+            return;
+        int err = sock_error(s->srv.h.fd);
+        if (err) {
+            connect_failed(s, err);
+            return;
+        }
+        established(s);
+        return;
+    }
+    session_pump(s);
+}
+
+static void session_timer(struct ev_loop *loop, struct ev_timer *t)
+{
+    struct tcp_session *s = container_of(t, struct tcp_session, timer);
+    if (s->state == SESS_CONNECTING) {
+        connect_failed(s, ETIMEDOUT);
+        return;
+    }
+    uint64_t deadline = s->last_ms + s->lc->idle_timeout_ms;
+    if (loop->now_ms >= deadline) {
+        CTR_ADD(s->lc->st.ctr[s->w->id].timeouts, 1);
+        session_close(s, END_IDLE_TIMEOUT);
+        return;
+    }
+    ev_timer_arm_at(loop, t, deadline);
+}
+
+/* Reserves a unit of the server's active count, honouring max_conns across workers. */
+static bool server_acquire(struct server *srv)
+{
+    uint32_t n = atomic_fetch_add_explicit(&srv->st.active, 1, memory_order_relaxed);
+    if (srv->max_conns && n >= srv->max_conns) {
+        atomic_fetch_sub_explicit(&srv->st.active, 1, memory_order_relaxed);
+        return false;
+    }
+    return true;
+}
+
+/* Picks an eligible server and reserves it; NULL when none can take the connection. */
+static struct server *pick_server(struct tcp_session *s)
+{
+    struct backend *b = s->lc->backend;
+    for (unsigned i = 0; i <= b->nservers; i++) {
+        struct server *srv = lb_pick(b, s->w->id, &s->lbreq);
+        if (!srv || server_acquire(srv))
+            return srv;
+        if (s->lbreq.nexclude >= LB_MAX_EXCLUDE)
+            return NULL;
+        s->lbreq.exclude[s->lbreq.nexclude++] = srv; /* full since picked: skip it */
+    }
+    return NULL;
+}
+
+static void session_connect(struct tcp_session *s)
+{
+    struct backend *b = s->lc->backend;
+    while (s->tries <= b->retries) {
+        s->server = pick_server(s);
+        if (!s->server) {
+            session_close(s, s->tries ? END_CONNECT_FAILED : END_NO_SERVER);
+            return;
+        }
+        s->tries++;
+        int in_progress;
+        int fd = sock_connect_tcp(&s->server->addr, &in_progress);
+        if (fd < 0) {
+            int err = errno;
+            CTR_ADD(s->server->st.ctr[s->w->id].connect_errors, 1);
+            health_passive_report(s->server, false, s->w->loop.now_ms);
+            if (s->lbreq.nexclude < LB_MAX_EXCLUDE)
+                s->lbreq.exclude[s->lbreq.nexclude++] = s->server;
+            server_release(s);
+            s->last_errno = err;
+            continue;
+        }
+        s->srv.h.fd = fd;
+        s->srv.flags = 0;
+        if (ev_add(&s->w->loop, &s->srv.h) < 0) {
+            session_close(s, END_CONNECT_FAILED);
+            return;
+        }
+        s->state = SESS_CONNECTING;
+        if (!in_progress) {
+            established(s);
+            return;
+        }
+        ev_timer_arm(&s->w->loop, &s->timer, b->connect_timeout_ms);
+        return;
+    }
+    session_close(s, END_CONNECT_FAILED);
+}
+
+/* ---- lifecycle ---- */
+
+static void release_dir(struct worker *w, struct relay_dir *d)
+{
+    if (d->buf) {
+        pool_put(&w->buf_pool, d->buf);
+        d->buf = NULL;
+    }
+    if (d->pipe.rd >= 0) {
+        if (d->pipe_bytes)
+            pipe_close(d->pipe);
+        else
+            pipe_pool_put(&w->pipes, d->pipe);
+        d->pipe.rd = d->pipe.wr = -1;
+    }
+}
+
+static void log_session(struct tcp_session *s, enum end_reason why)
+{
+    char cbuf[ADDR_STRLEN];
+    const char *sname = s->server ? s->server->name : "-";
+    addr_format(&s->client, cbuf, sizeof(cbuf));
+    worker_log(s->w,
+               "conn listener=%s client=%s server=%s bytes_in=%llu bytes_out=%llu "
+               "duration_ms=%llu end=%s%s%s",
+               s->lc->name, cbuf, sname, (unsigned long long)s->up.bytes,
+               (unsigned long long)s->down.bytes,
+               (unsigned long long)(s->w->loop.now_ms - s->start_ms), end_names[why],
+               why == END_CONNECT_FAILED ? " error=" : "",
+               why == END_CONNECT_FAILED ? strerror(s->last_errno) : "");
+}
+
+static void session_close(struct tcp_session *s, enum end_reason why)
+{
+    struct worker *w = s->w;
+    if (s->state == SESS_CLOSED)
+        return;
+    if (why == END_NONE)
+        why = END_CLIENT_CLOSE;
+    if (why == END_CONNECT_FAILED || why == END_NO_SERVER)
+        CTR_ADD(s->lc->st.ctr[w->id].connect_failures, 1);
+    log_session(s, why);
+    s->state = SESS_CLOSED;
+    ev_timer_cancel(&w->loop, &s->timer);
+    s->cli.xprt->close(&s->cli);
+    if (s->srv.h.fd >= 0)
+        s->srv.xprt->close(&s->srv);
+    release_dir(w, &s->up);
+    release_dir(w, &s->down);
+    server_release(s);
+    atomic_fetch_sub_explicit(&s->lc->st.active, 1, memory_order_relaxed);
+    list_del(&s->runq_link);
+    list_del(&s->link);
+    list_add_tail(&w->dead, &s->link);
+    w->nsessions--;
+}
+
+static void reject(struct worker *w, struct listener_conf *lc, int fd,
+                   const struct sockaddr_any *peer)
+{
+    char cbuf[ADDR_STRLEN];
+    CTR_ADD(lc->st.ctr[w->id].conns_rejected, 1);
+    close(fd);
+    worker_log(w, "conn listener=%s client=%s server=- bytes_in=0 bytes_out=0 duration_ms=0 "
+                  "end=limit", lc->name, addr_format(peer, cbuf, sizeof(cbuf)));
+}
+
+static void init_dir(struct relay_dir *d)
+{
+    memset(d, 0, sizeof(*d));
+    d->pipe.rd = d->pipe.wr = -1;
+}
+
+void tcp_accept(struct worker *w, struct listen_sock *ls, int fd, const struct sockaddr_any *peer)
+{
+    struct listener_conf *lc = ls->lc;
+    CTR_ADD(lc->st.ctr[w->id].conns_total, 1);
+    uint32_t n = atomic_fetch_add_explicit(&lc->st.active, 1, memory_order_relaxed);
+    if (lc->max_conns && n >= lc->max_conns) {
+        atomic_fetch_sub_explicit(&lc->st.active, 1, memory_order_relaxed);
+        reject(w, lc, fd, peer);
+        return;
+    }
+    struct tcp_session *s = pool_get(&w->session_pool);
+    if (!s) {
+        atomic_fetch_sub_explicit(&lc->st.active, 1, memory_order_relaxed);
+        reject(w, lc, fd, peer);
+        return;
+    }
+    memset(s, 0, sizeof(*s));
+    s->w = w;
+    s->lc = lc;
+    s->client = *peer;
+    s->lbreq.client = &s->client;
+    s->start_ms = s->last_ms = w->loop.now_ms;
+    s->cli = (struct conn){.h = {.fd = fd, .cb = client_io}, .xprt = &xprt_plain};
+    s->srv = (struct conn){.h = {.fd = -1, .cb = server_io}, .xprt = &xprt_plain};
+    init_dir(&s->up);
+    init_dir(&s->down);
+    ev_timer_init(&s->timer, session_timer);
+    list_init(&s->runq_link);
+    list_add_tail(&w->sessions, &s->link);
+    w->nsessions++;
+    s->state = SESS_CONNECTING;
+    sock_nodelay(fd);
+    if (ev_add(&w->loop, &s->cli.h) < 0) {
+        session_close(s, END_CLIENT_ERROR);
+        return;
+    }
+    session_connect(s);
+}
+
+void tcp_run_queue(struct worker *w)
+{
+    /* Detach the queue first: work done now may queue a session again for next time. */
+    struct list q;
+    list_init(&q);
+    if (!list_empty(&w->runq)) {
+        q = w->runq;
+        q.next->prev = &q;
+        q.prev->next = &q;
+        list_init(&w->runq);
+    }
+    w->loop.busy = false;
+    while (!list_empty(&q)) {
+        struct tcp_session *s = list_entry(q.next, struct tcp_session, runq_link);
+        list_del(&s->runq_link);
+        if (s->state == SESS_CLOSED)
+            continue;
+        if (s->retry_pending) {
+            s->retry_pending = false;
+            session_connect(s);
+        } else if (s->state == SESS_ESTABLISHED) {
+            session_pump(s);
+        }
+    }
+}
+
+void tcp_free_dead(struct worker *w)
+{
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &w->dead) {
+        list_del(pos);
+        pool_put(&w->session_pool, list_entry(pos, struct tcp_session, link));
+    }
+}
+
+void tcp_close_all(struct worker *w)
+{
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &w->sessions) {
+        session_close(list_entry(pos, struct tcp_session, link), END_SHUTDOWN);
+    }
+    tcp_free_dead(w);
+}
+
+size_t tcp_session_size(void)
+{
+    return sizeof(struct tcp_session);
+}

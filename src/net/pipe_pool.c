@@ -1,0 +1,59 @@
+/* pipe_pool.c — see pipe_pool.h. */
+#include "pipe_pool.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+int pipe_pool_init(struct pipe_pool *pp, uint32_t cap, uint32_t pipe_size)
+{
+    pp->free = calloc(cap, sizeof(*pp->free));
+    if (!pp->free)
+        return -1;
+    pp->nfree = 0;
+    pp->cap = cap;
+    pp->pipe_size = pipe_size;
+    pp->created = pp->failed = 0;
+    return 0;
+}
+
+int pipe_pool_get(struct pipe_pool *pp, struct pipe_pair *out)
+{
+    if (pp->nfree > 0) {
+        *out = pp->free[--pp->nfree];
+        return 0;
+    }
+    int fds[2];
+    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) {
+        pp->failed++;
+        return -1;
+    }
+    if (pp->pipe_size)
+        fcntl(fds[1], F_SETPIPE_SZ, (int)pp->pipe_size); /* best effort */
+    pp->created++;
+    out->rd = fds[0];
+    out->wr = fds[1];
+    return 0;
+}
+
+void pipe_close(struct pipe_pair p)
+{
+    close(p.rd);
+    close(p.wr);
+}
+
+void pipe_pool_put(struct pipe_pool *pp, struct pipe_pair p)
+{
+    if (pp->nfree < pp->cap)
+        pp->free[pp->nfree++] = p;
+    else
+        pipe_close(p);
+}
+
+void pipe_pool_destroy(struct pipe_pool *pp)
+{
+    while (pp->nfree > 0)
+        pipe_close(pp->free[--pp->nfree]);
+    free(pp->free);
+    pp->free = NULL;
+}

@@ -1,0 +1,21 @@
+/* sock.h — socket set-up shared by listeners, relays and checks. All sockets are
+ * non-blocking and close-on-exec. Functions return an fd or -1 with errno set. */
+#ifndef STRATA_NET_SOCK_H
+#define STRATA_NET_SOCK_H
+
+#include "addr.h"
+
+/* A listening TCP socket with SO_REUSEADDR, SO_REUSEPORT when reuseport is set (one
+ * socket per worker), and IPV6_V6ONLY on IPv6 so [::] and 0.0.0.0 can coexist. */
+int sock_listen_tcp(const struct sockaddr_any *a, int backlog, int reuseport);
+
+/* Starts a non-blocking connect. *in_progress is set when the result comes later
+ * (EINPROGRESS): wait for writability, then read sock_error(). */
+int sock_connect_tcp(const struct sockaddr_any *a, int *in_progress);
+
+/* The pending error of a socket (SO_ERROR): 0 when connected. */
+int sock_error(int fd);
+
+void sock_nodelay(int fd);
+
+#endif

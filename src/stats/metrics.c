@@ -1,0 +1,242 @@
+/* metrics.c — the metric table (the only place a metric is declared) and the Prometheus
+ * text exporter. Counters are summed over the per-worker blocks when read; gauges come
+ * from the shared atomics. See metrics.h.
+ */
+#include "metrics.h"
+
+#include <inttypes.h>
+#include <stdatomic.h>
+
+#include "core/strbuf.h"
+
+#ifndef STRATA_VERSION
+#define STRATA_VERSION "dev"
+#endif
+
+static uint64_t get_one(const struct config *c, const void *obj)
+{
+    (void)c;
+    (void)obj;
+    return 1;
+}
+
+static uint64_t get_workers(const struct config *c, const void *obj)
+{
+    (void)obj;
+    return c->workers;
+}
+
+static uint64_t get_listener_active(const struct config *c, const void *obj)
+{
+    const struct listener_conf *l = obj;
+    (void)c;
+    return atomic_load_explicit(&l->st.active, memory_order_relaxed);
+}
+
+static uint64_t get_server_active(const struct config *c, const void *obj)
+{
+    const struct server *s = obj;
+    (void)c;
+    return atomic_load_explicit(&s->st.active, memory_order_relaxed);
+}
+
+static uint64_t get_server_up(const struct config *c, const void *obj)
+{
+    const struct server *s = obj;
+    (void)c;
+    return atomic_load_explicit(&s->st.up, memory_order_relaxed) ? 1 : 0;
+}
+
+#define LCTR(field) .offset = offsetof(struct listener_counters, field)
+#define SCTR(field) .offset = offsetof(struct server_counters, field)
+#define GAUGE(fn) .offset = METRIC_NO_OFFSET, .get = (fn)
+
+static const struct metric_def metric_table[] = {
+    {"strata_build_info", "Strata build information; the value is always 1.", "", METRIC_GAUGE,
+     METRIC_PROCESS, GAUGE(get_one), .const_label = "version", .const_value = STRATA_VERSION},
+    {"strata_workers", "Number of worker threads.", "threads", METRIC_GAUGE, METRIC_PROCESS,
+     GAUGE(get_workers)},
+
+    {"strata_listener_connections_total", "Client connections accepted.", "connections",
+     METRIC_COUNTER, METRIC_LISTENER, LCTR(conns_total)},
+    {"strata_listener_connections_active", "Client connections currently open.", "connections",
+     METRIC_GAUGE, METRIC_LISTENER, GAUGE(get_listener_active)},
+    {"strata_listener_connections_rejected_total",
+     "Client connections closed at once: connection limit reached or no server available.",
+     "connections", METRIC_COUNTER, METRIC_LISTENER, LCTR(conns_rejected)},
+    {"strata_listener_bytes_in_total", "Bytes received from clients.", "bytes", METRIC_COUNTER,
+     METRIC_LISTENER, LCTR(bytes_in)},
+    {"strata_listener_bytes_out_total", "Bytes sent to clients.", "bytes", METRIC_COUNTER,
+     METRIC_LISTENER, LCTR(bytes_out)},
+    {"strata_listener_connect_failures_total",
+     "Client sessions ended because no server could be reached.", "sessions", METRIC_COUNTER,
+     METRIC_LISTENER, LCTR(connect_failures)},
+    {"strata_listener_timeouts_total", "Client sessions ended by the idle timeout.", "sessions",
+     METRIC_COUNTER, METRIC_LISTENER, LCTR(timeouts)},
+
+    {"strata_server_connections_total", "Connections established to the server.", "connections",
+     METRIC_COUNTER, METRIC_SERVER, SCTR(conns_total)},
+    {"strata_server_connections_active", "Proxied connections currently open to the server.",
+     "connections", METRIC_GAUGE, METRIC_SERVER, GAUGE(get_server_active)},
+    {"strata_server_connect_errors_total",
+     "Connection attempts to the server that were refused, unreachable or timed out.",
+     "connections", METRIC_COUNTER, METRIC_SERVER, SCTR(connect_errors)},
+    {"strata_server_bytes_in_total", "Bytes received from the server.", "bytes", METRIC_COUNTER,
+     METRIC_SERVER, SCTR(bytes_in)},
+    {"strata_server_bytes_out_total", "Bytes sent to the server.", "bytes", METRIC_COUNTER,
+     METRIC_SERVER, SCTR(bytes_out)},
+    {"strata_server_up", "Whether the server is eligible for new connections (1) or not (0).", "",
+     METRIC_GAUGE, METRIC_SERVER, GAUGE(get_server_up)},
+};
+
+const struct metric_def *metrics_table(size_t *n)
+{
+    *n = ARRAY_SIZE(metric_table);
+    return metric_table;
+}
+
+/* Sums the counter at `offset` over nworkers blocks of `size` bytes starting at base. */
+static uint64_t sum_workers(const void *base, size_t size, size_t offset, uint32_t nworkers)
+{
+    uint64_t sum = 0;
+    if (!base)
+        return 0;
+    for (uint32_t w = 0; w < nworkers; w++) {
+        const counter_t *ctr = (const counter_t *)((const char *)base + w * size + offset);
+        sum += CTR_GET(*ctr);
+    }
+    return sum;
+}
+
+uint64_t metric_value(const struct config *c, const struct metric_def *d, const void *obj)
+{
+    if (d->offset == METRIC_NO_OFFSET)
+        return d->get(c, obj);
+    switch (d->scope) {
+    case METRIC_LISTENER: {
+        const struct listener_conf *l = obj;
+        return sum_workers(l->st.ctr, sizeof(*l->st.ctr), d->offset, c->workers);
+    }
+    case METRIC_SERVER: {
+        const struct server *s = obj;
+        return sum_workers(s->st.ctr, sizeof(*s->st.ctr), d->offset, c->workers);
+    }
+    case METRIC_PROCESS:
+        break;
+    }
+    BUG_ON(1); /* a process-level metric must have a getter */
+    return 0;
+}
+
+/* Calls cb for each sample of one metric. Returns cb's first nonzero value, else 0. */
+static int foreach_sample(const struct config *c, const struct metric_def *d, metric_sample_cb cb,
+                          void *arg)
+{
+    struct metric_sample s = {.def = d};
+    bool first = true;
+    int rc;
+
+    if (d->scope == METRIC_PROCESS) {
+        if (d->const_label) {
+            s.nlabels = 1;
+            s.label_names[0] = d->const_label;
+            s.label_values[0] = d->const_value;
+        }
+        s.value = metric_value(c, d, c);
+        return cb(arg, &s, true);
+    }
+    if (d->scope == METRIC_LISTENER) {
+        s.nlabels = 1;
+        s.label_names[0] = "listener";
+        for (uint32_t i = 0; i < c->nlisteners; i++, first = false) {
+            s.label_values[0] = c->listeners[i].name;
+            s.value = metric_value(c, d, &c->listeners[i]);
+            if ((rc = cb(arg, &s, first)) != 0)
+                return rc;
+        }
+        return 0;
+    }
+    s.nlabels = 2;
+    s.label_names[0] = "backend";
+    s.label_names[1] = "server";
+    for (uint32_t b = 0; b < c->nbackends; b++) {
+        const struct backend *be = &c->backends[b];
+        for (uint32_t i = 0; i < be->nservers; i++, first = false) {
+            s.label_values[0] = be->name;
+            s.label_values[1] = be->servers[i].name;
+            s.value = metric_value(c, d, &be->servers[i]);
+            if ((rc = cb(arg, &s, first)) != 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+int metrics_foreach(const struct config *c, metric_sample_cb cb, void *arg)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(metric_table); i++) {
+        int rc = foreach_sample(c, &metric_table[i], cb, arg);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* ---- Prometheus text format 0.0.4 ---- */
+
+void metrics_escape_label(struct strbuf *out, const char *s)
+{
+    const char *run = s;
+    for (; *s; s++) {
+        const char *esc = *s == '\\' ? "\\\\" : *s == '"' ? "\\\"" : *s == '\n' ? "\\n" : NULL;
+        if (!esc)
+            continue;
+        sb_append(out, run, (size_t)(s - run));
+        sb_puts(out, esc);
+        run = s + 1;
+    }
+    sb_append(out, run, (size_t)(s - run));
+}
+
+/* HELP text escapes only backslash and newline. */
+static void escape_help(struct strbuf *out, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\')
+            sb_puts(out, "\\\\");
+        else if (*s == '\n')
+            sb_puts(out, "\\n");
+        else
+            sb_putc(out, *s);
+    }
+}
+
+static int render_sample(void *arg, const struct metric_sample *s, bool first)
+{
+    struct strbuf *out = arg;
+    (void)first;
+    sb_puts(out, s->def->name);
+    for (unsigned i = 0; i < s->nlabels; i++) {
+        sb_puts(out, i == 0 ? "{" : ",");
+        sb_puts(out, s->label_names[i]);
+        sb_puts(out, "=\"");
+        metrics_escape_label(out, s->label_values[i] ? s->label_values[i] : "");
+        sb_putc(out, '"');
+    }
+    if (s->nlabels)
+        sb_putc(out, '}');
+    sb_printf(out, " %" PRIu64 "\n", s->value);
+    return out->err ? -1 : 0;
+}
+
+void metrics_render_prometheus(const struct config *c, struct strbuf *out)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(metric_table) && !out->err; i++) {
+        const struct metric_def *d = &metric_table[i];
+        sb_printf(out, "# HELP %s ", d->name);
+        escape_help(out, d->help);
+        sb_printf(out, "\n# TYPE %s %s\n", d->name,
+                  d->type == METRIC_COUNTER ? "counter" : "gauge");
+        foreach_sample(c, d, render_sample, out);
+    }
+}

@@ -1,0 +1,333 @@
+"""L4 relay correctness: bulk data both ways, half-close, many concurrent connections,
+IPv6, several listen addresses, and the per-connection log line."""
+
+import hashlib
+import random
+import socket
+import threading
+import time
+
+import pytest
+
+from conftest import (LOOPBACK, connect, free_port, have_ipv6_loopback, raise_nofile,
+                      recv_exact, recv_until_eof, simple_config)
+
+MiB = 1 << 20
+CHUNK = 256 * 1024
+
+
+def stream_random(sock, seed, total):
+    """Sends `total` pseudo-random bytes from Random(seed); returns their sha256 hex."""
+    rnd = random.Random(seed)
+    h = hashlib.sha256()
+    left = total
+    while left:
+        block = rnd.randbytes(min(CHUNK, left))
+        h.update(block)
+        sock.sendall(block)
+        left -= len(block)
+    return h.hexdigest()
+
+
+def expected_digest(seed, total):
+    rnd = random.Random(seed)
+    h = hashlib.sha256()
+    left = total
+    while left:
+        block = rnd.randbytes(min(CHUNK, left))
+        h.update(block)
+        left -= len(block)
+    return h.hexdigest()
+
+
+def drain_digest(sock, limit):
+    """Reads to EOF; returns (byte count, sha256 hex). Fails past `limit` bytes."""
+    h = hashlib.sha256()
+    n = 0
+    while True:
+        b = sock.recv(MiB)
+        if not b:
+            return n, h.hexdigest()
+        h.update(b)
+        n += len(b)
+        assert n <= limit, f"received more than {limit} bytes"
+
+
+def read_digest(sock, total):
+    """Reads exactly `total` bytes; returns their sha256 hex."""
+    h = hashlib.sha256()
+    n = 0
+    while n < total:
+        b = sock.recv(min(MiB, total - n))
+        if not b:
+            raise ConnectionError(f"EOF after {n} of {total} bytes")
+        h.update(b)
+        n += len(b)
+    return h.hexdigest()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_bulk_100mib_each_way_concurrently(strata, backends):
+    """100 MiB client->server and 100 MiB server->client at the same time, independent
+    pseudo-random streams, checked by sha256 at the receiving ends."""
+    size = 100 * MiB
+    result = {}
+
+    def handler(c):
+        # Server: send its own stream while reading the client's to EOF.
+        c.settimeout(60)
+        t = threading.Thread(target=lambda: result.__setitem__(
+            "server_sent", stream_random(c, 2, size)))
+        t.start()
+        result["server_got"] = drain_digest(c, size + MiB)
+        t.join(timeout=60)
+        c.shutdown(socket.SHUT_WR)
+
+    srv = backends.threaded(handler)
+    port = free_port()
+    s = strata(simple_config(port, [("b1", srv.address)]), listen_ports=[port])
+
+    c = connect(port, timeout=60)
+    try:
+        sent = {}
+        t = threading.Thread(target=lambda: sent.__setitem__("d", stream_random(c, 1, size)))
+        t.start()
+        got = read_digest(c, size)
+        t.join(timeout=60)
+        assert not t.is_alive(), "client sender did not finish"
+        c.shutdown(socket.SHUT_WR)
+        tail = recv_until_eof(c, limit=MiB)
+    finally:
+        c.close()
+
+    assert tail == b"", f"{len(tail)} unexpected bytes after the server's stream"
+    assert got == expected_digest(2, size), "server->client stream corrupted through strata"
+    deadline = time.monotonic() + 30
+    while "server_got" not in result and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert srv.errors == [], srv.errors
+    assert result.get("server_got") == (size, sent["d"]), \
+        "client->server stream corrupted or truncated through strata"
+
+    logs = s.wait_conn_logs(1)
+    assert logs[0]["bytes_in"] == str(size) and logs[0]["bytes_out"] == str(size), logs[0]
+
+
+@pytest.mark.timeout(120)
+def test_half_close_then_reply(strata, backends):
+    """Client sends 8 MiB and shuts down writing; the server reads to EOF and only then
+    answers with sha256 + 24 MiB derived from it; the client must receive all of it."""
+    up, down = 8 * MiB, 24 * MiB
+
+    def handler(c):
+        n, digest = drain_digest(c, up + MiB)
+        c.sendall(digest.encode() + b"\n")
+        stream_random(c, digest, down)
+        c.shutdown(socket.SHUT_WR)
+
+    srv = backends.threaded(handler)
+    port = free_port()
+    s = strata(simple_config(port, [("b1", srv.address)]), listen_ports=[port])
+
+    c = connect(port, timeout=30)
+    try:
+        sent = stream_random(c, 7, up)
+        c.shutdown(socket.SHUT_WR)
+        line = recv_exact(c, 65)
+        assert line.decode().strip() == sent, "server saw different bytes than were sent"
+        got = read_digest(c, down)
+        rest = recv_until_eof(c, limit=MiB)
+    finally:
+        c.close()
+    assert got == expected_digest(sent, down), "reply after half-close corrupted"
+    assert rest == b"", f"{len(rest)} bytes after the reply"
+    assert srv.errors == []
+    log = s.wait_conn_logs(1)[0]
+    assert log["bytes_in"] == str(up), log
+    assert log["bytes_out"] == str(65 + down), log
+
+
+def test_half_close_server_side(strata, backends):
+    """The server shuts down writing first; the client still sends and gets a reply."""
+    def handler(c):
+        c.sendall(b"ready\n")
+        c.shutdown(socket.SHUT_WR)
+        data = recv_until_eof(c, limit=MiB)
+        # The server can no longer answer on this socket; recording what arrived is the test.
+        handler.got = data
+
+    handler.got = None
+    srv = backends.threaded(handler)
+    port = free_port()
+    strata(simple_config(port, [("b1", srv.address)]), listen_ports=[port])
+    c = connect(port)
+    try:
+        assert recv_exact(c, 6) == b"ready\n"
+        assert c.recv(1) == b"", "client should see EOF after the server's SHUT_WR"
+        c.sendall(b"still talking after your FIN\n")
+        c.shutdown(socket.SHUT_WR)
+        deadline = time.monotonic() + 5
+        while handler.got is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        c.close()
+    assert handler.got == b"still talking after your FIN\n"
+
+
+def test_conn_log_line_client_close(strata, backends):
+    srv = backends.echo(greeting=b"hi\n")
+    port = free_port()
+    s = strata(simple_config(port, [("e1", srv.address)]), listen_ports=[port])
+    c = connect(port)
+    try:
+        assert recv_exact(c, 3) == b"hi\n"
+        c.sendall(b"x" * 1000)
+        assert recv_exact(c, 1000) == b"x" * 1000
+        client = "%s:%d" % c.getsockname()[:2]
+    finally:
+        c.close()
+    log = s.wait_conn_logs(1)[0]
+    assert log == {**log, "listener": "web", "client": client, "server": "e1",
+                   "bytes_in": "1000", "bytes_out": "1003", "end": "client_close"}, log
+    assert int(log["duration_ms"]) >= 0
+
+
+def test_conn_log_line_server_close(strata, backends):
+    def handler(c):
+        recv_exact(c, 1000)
+        c.sendall(b"y" * 3000)
+
+    srv = backends.threaded(handler)
+    port = free_port()
+    s = strata(simple_config(port, [("t1", srv.address)]), listen_ports=[port])
+    c = connect(port)
+    try:
+        c.sendall(b"q" * 1000)
+        assert recv_until_eof(c) == b"y" * 3000
+    finally:
+        c.close()
+    log = s.wait_conn_logs(1)[0]
+    assert (log["server"], log["bytes_in"], log["bytes_out"], log["end"]) == \
+        ("t1", "1000", "3000", "server_close"), log
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_1000_concurrent_connections(strata, backends):
+    """1,000 connections open at once, each echoes its own payload; all are active in
+    /metrics at the same time, and all close cleanly."""
+    n = 1000
+    assert raise_nofile(8192) >= 2 * n + 100, "cannot raise RLIMIT_NOFILE for the test"
+    srv = backends.echo()
+    port, admin = free_port(), free_port()
+    s = strata(simple_config(port, [("e1", srv.address)], admin_port=admin),
+               listen_ports=[port], admin_port=admin)
+    socks = []
+    try:
+        for i in range(n):
+            socks.append(connect(port, timeout=10))
+        payloads = [b"conn-%04d-" % i + random.Random(i).randbytes(40).hex().encode()
+                    for i in range(n)]
+        for sk, p in zip(socks, payloads):
+            sk.sendall(p)
+        bad = []
+        for i, (sk, p) in enumerate(zip(socks, payloads)):
+            got = recv_exact(sk, len(p))
+            if got != p:
+                bad.append((i, got[:20]))
+        assert not bad, f"{len(bad)} connections got wrong data, first: {bad[:3]}"
+        m = s.metrics(admin)
+        assert m.get("strata_listener_connections_active", listener="web") == n, \
+            [k for k in m if k[0] == "strata_listener_connections_active"]
+        # A second round on every connection: they are all still relayed.
+        for sk, p in zip(socks, payloads):
+            sk.sendall(p[::-1])
+        for sk, p in zip(socks, payloads):
+            assert recv_exact(sk, len(p)) == p[::-1]
+    finally:
+        for sk in socks:
+            sk.close()
+    s.wait_conn_logs(n, timeout=20)
+    m = s.metrics(admin)
+    assert m.get("strata_listener_connections_total", listener="web") == n
+    assert m.get("strata_listener_connections_active", listener="web") == 0
+
+
+def test_ipv6_listener_and_backend(strata, backends):
+    if not have_ipv6_loopback():
+        pytest.skip("no IPv6 loopback (::1) on this machine")
+    srv6 = backends.echo(greeting=b"v6\n", host="::1")
+    port = free_port(host="::1", family=socket.AF_INET6)
+    cfg = simple_config(port, [("six", srv6.address)], listen_host="::1")
+    strata(cfg, listen_ports=[port], host="::1")
+    c = connect(port, host="::1")
+    try:
+        assert recv_exact(c, 3) == b"v6\n"
+        c.sendall(b"over ipv6")
+        assert recv_exact(c, 9) == b"over ipv6"
+    finally:
+        c.close()
+
+
+def test_listen_on_several_addresses(strata, backends):
+    srv = backends.echo(greeting=b"g\n")
+    p1, p2 = free_port(), free_port()
+    cfg = f"""
+timeouts: {{ drain: 1s }}
+listeners:
+  - name: multi
+    listen: [ "127.0.0.1:{p1}", "127.0.0.1:{p2}" ]
+    mode: tcp
+    backend: app
+backends:
+  app:
+    servers: [ "{srv.address}" ]
+"""
+    strata(cfg, listen_ports=[p1, p2])
+    for p in (p1, p2):
+        c = connect(p)
+        try:
+            assert recv_exact(c, 2) == b"g\n"
+            c.sendall(b"ping")
+            assert recv_exact(c, 4) == b"ping"
+        finally:
+            c.close()
+
+
+def test_metrics_count_bytes_and_connections(strata, backends):
+    def handler(c):
+        recv_exact(c, 1000)
+        c.sendall(b"z" * 3000)
+
+    srv = backends.threaded(handler)
+    port, admin = free_port(), free_port()
+    s = strata(simple_config(port, [("t1", srv.address)], admin_port=admin),
+               listen_ports=[port], admin_port=admin)
+    for _ in range(3):
+        c = connect(port)
+        try:
+            c.sendall(b"a" * 1000)
+            assert recv_until_eof(c) == b"z" * 3000
+        finally:
+            c.close()
+    s.wait_conn_logs(3)
+    m = s.metrics(admin)
+    want = {
+        "strata_listener_connections_total": 3,
+        "strata_listener_connections_active": 0,
+        "strata_listener_connections_rejected_total": 0,
+        "strata_listener_bytes_in_total": 3000,
+        "strata_listener_bytes_out_total": 9000,
+    }
+    got = {k: m.get(k, listener="web") for k in want}
+    assert got == want, f"\n{m.text}"
+    assert m.get("strata_server_connections_total", backend="app", server="t1") == 3
+    assert m.get("strata_server_connections_active", backend="app", server="t1") == 0
+    sb = {m.get("strata_server_bytes_in_total", backend="app", server="t1"),
+          m.get("strata_server_bytes_out_total", backend="app", server="t1")}
+    assert sb == {3000.0, 9000.0}, f"\n{m.text}"
+    assert m.get("strata_server_up", backend="app", server="t1") == 1
+    for name in ("strata_listener_connect_failures_total", "strata_listener_timeouts_total",
+                 "strata_server_connect_errors_total"):
+        assert name in m.names(), f"{name} missing from /metrics"
