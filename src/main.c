@@ -156,8 +156,8 @@ static int cmd_check(const char *path)
     struct config *cfg = load(path, NULL);
     if (!cfg)
         return EXIT_CONFIG;
-    printf("%s: configuration is valid (%u listeners, %u backends)\n", path, cfg->nlisteners,
-           cfg->nbackends);
+    printf("%s: configuration is valid (%u listener%s, %u backend%s)\n", path, cfg->nlisteners,
+           cfg->nlisteners == 1 ? "" : "s", cfg->nbackends, cfg->nbackends == 1 ? "" : "s");
     config_unref(cfg);
     return EXIT_OK;
 }

@@ -212,8 +212,10 @@ static struct config *load_buffer(const char *name, const char *buf, size_t len,
             errs_append(errs, "%s: error: %s", name, yerr.msg);
         return NULL;
     case YT_EMPTY:
-        errs_append(errs, "%s:1:1: error: the configuration is empty (expected a mapping with "
-                    "at least \"listeners\" and \"backends\")", name);
+        errs_append(errs,
+                    "%s:1:1: error: the configuration is empty (expected a mapping with "
+                    "at least \"listeners\" and \"backends\")",
+                    name);
         return NULL;
     case YT_OK:
         break;
@@ -261,8 +263,9 @@ static char *read_file(const char *path, size_t *len, struct config_errors *errs
             size_t ncap = cap ? cap * 2 : 16384;
             char *t = ncap > CONFIG_MAX_BYTES + 1 ? NULL : realloc(buf, ncap);
             if (!t) {
-                errs_append(errs, "%s: error: %s", path, ncap > CONFIG_MAX_BYTES + 1
-                            ? "file larger than 16 MiB" : "out of memory");
+                errs_append(errs, "%s: error: %s", path,
+                            ncap > CONFIG_MAX_BYTES + 1 ? "file larger than 16 MiB"
+                                                        : "out of memory");
                 goto fail;
             }
             buf = t;

@@ -20,18 +20,32 @@ _Static_assert(sizeof(enum balance_kind) == sizeof(int), "CT_ENUM stores an int"
 _Static_assert(sizeof(enum listener_mode) == sizeof(int), "CT_ENUM stores an int");
 _Static_assert(sizeof(enum health_type) == sizeof(int), "CT_ENUM stores an int");
 
-#define SECTION(p, h, k, ...) {.path = p, .help = h, .keys = k, .nkeys = ARRAY_SIZE(k), __VA_ARGS__}
+#define SECTION(p, h, k, ...)                                                                      \
+    {                                                                                              \
+        .path = p, .help = h, .keys = k, .nkeys = ARRAY_SIZE(k), __VA_ARGS__                       \
+    }
 
 static const struct cfg_enum balance_names[] = {
-    {"round_robin", BAL_ROUND_ROBIN}, {"weighted", BAL_WEIGHTED}, {"least_conn", BAL_LEAST_CONN},
-    {"p2c", BAL_P2C}, {"source_hash", BAL_SOURCE_HASH}, {"maglev", BAL_MAGLEV},
-    {"cookie", -1}, {NULL, 0},
+    {"round_robin", BAL_ROUND_ROBIN},
+    {"weighted", BAL_WEIGHTED},
+    {"least_conn", BAL_LEAST_CONN},
+    {"p2c", BAL_P2C},
+    {"source_hash", BAL_SOURCE_HASH},
+    {"maglev", BAL_MAGLEV},
+    {"cookie", -1},
+    {NULL, 0},
 };
 static const struct cfg_enum mode_names[] = {
-    {"tcp", MODE_TCP}, {"udp", -1}, {"http", -1}, {NULL, 0},
+    {"tcp", MODE_TCP},
+    {"udp", -1},
+    {"http", -1},
+    {NULL, 0},
 };
 static const struct cfg_enum health_names[] = {
-    {"tcp", HC_TCP}, {"none", HC_NONE}, {"http", -1}, {NULL, 0},
+    {"tcp", HC_TCP},
+    {"none", HC_NONE},
+    {"http", -1},
+    {NULL, 0},
 };
 
 /* ---- servers ------------------------------------------------------------------------- */
@@ -40,7 +54,7 @@ static void server_finish(struct cfg_ctx *ctx, const struct ynode *n, void *targ
 {
     struct server *s = target;
     if (!s->name && s->addr_text && !(s->name = strdup(s->addr_text)))
-        cfg_error(ctx, n, "out of memory");
+        cfg_oom(ctx, n);
 }
 
 static const struct cfg_key server_keys[] = {
@@ -61,9 +75,8 @@ static const struct cfg_key server_keys[] = {
 
 static const struct cfg_section server_section = SECTION(
     "backends.<name>.servers[]",
-    "One server of a backend. A plain string is shorthand for `{ address: STRING }`.",
-    server_keys, .size = sizeof(struct server), .shorthand = "address",
-    .finish = server_finish);
+    "One server of a backend. A plain string is shorthand for `{ address: STRING }`.", server_keys,
+    .size = sizeof(struct server), .shorthand = "address", .finish = server_finish);
 
 /* ---- backends ------------------------------------------------------------------------ */
 
@@ -86,10 +99,10 @@ static void health_absent(void *target)
     ((struct health_conf *)target)->type = HC_NONE;
 }
 
-static const struct cfg_section health_section = SECTION(
-    "backends.<name>.health_check",
-    "Active health checks. Without this section no active checks run (`type: none`).",
-    health_keys, .absent = health_absent);
+static const struct cfg_section health_section =
+    SECTION("backends.<name>.health_check",
+            "Active health checks. Without this section no active checks run (`type: none`).",
+            health_keys, .absent = health_absent);
 
 static const struct cfg_key passive_keys[] = {
     {"fall", CT_U32, 0, "3", .min = 0, .max = 1000, .off = offsetof(struct passive_conf, fall),
@@ -101,10 +114,10 @@ static const struct cfg_key passive_keys[] = {
              "tried again."},
 };
 
-static const struct cfg_section passive_section = SECTION(
-    "backends.<name>.passive",
-    "Passive health checks: failed connects made for real clients count against a server.",
-    passive_keys);
+static const struct cfg_section passive_section =
+    SECTION("backends.<name>.passive",
+            "Passive health checks: failed connects made for real clients count against a server.",
+            passive_keys);
 
 static const struct cfg_key backend_timeout_keys[] = {
     {"connect", CT_DURATION, 0, .def_doc = "`timeouts.connect`", .min = 1, .max = MAX_DURATION,
@@ -112,9 +125,9 @@ static const struct cfg_key backend_timeout_keys[] = {
      .help = "Time allowed to connect to a server of this backend."},
 };
 
-static const struct cfg_section backend_timeout_section = SECTION(
-    "backends.<name>.timeouts", "Overrides the global `timeouts` for one backend.",
-    backend_timeout_keys);
+static const struct cfg_section backend_timeout_section =
+    SECTION("backends.<name>.timeouts", "Overrides the global `timeouts` for one backend.",
+            backend_timeout_keys);
 
 static void backend_init(struct cfg_ctx *ctx, void *target)
 {
@@ -130,22 +143,23 @@ static const struct cfg_key backend_keys[] = {
              "client IP (the same choice on every Strata instance)."},
     {"retries", CT_U32, 0, "2", .min = 0, .max = 16, .off = offsetof(struct backend, retries),
      .help = "Other servers tried after a failed connect, before the client is dropped."},
-    {"timeouts", CT_SECTION, .sub = &backend_timeout_section, .help = "See below."},
+    {"timeouts", CT_SECTION, .sub = &backend_timeout_section,
+     .help = "Timeouts of this backend, overriding the global ones."},
     {"health_check", CT_SECTION, .sub = &health_section, .off = offsetof(struct backend, hc),
-     .def_doc = "none", .help = "See below."},
+     .def_doc = "no active checks", .help = "Active health checks."},
     {"passive", CT_SECTION, .sub = &passive_section, .off = offsetof(struct backend, passive),
-     .help = "See below."},
+     .help = "Passive health checks (on by default)."},
     {"servers", CT_LIST, CK_REQUIRED, .sub = &server_section, .min = 1,
      .off = offsetof(struct backend, servers), .off2 = offsetof(struct backend, nservers),
      .help = "The servers, at least one."},
 };
 
-static const struct cfg_section backend_section = SECTION(
-    "backends.<name>",
-    "A named group of servers that listeners send connections to. The name (the mapping "
-    "key) is 1-64 letters, digits, `_`, `.` or `-`.",
-    backend_keys, .size = sizeof(struct backend), .name_off = offsetof(struct backend, name),
-    .init = backend_init);
+static const struct cfg_section backend_section =
+    SECTION("backends.<name>",
+            "A named group of servers that listeners send connections to. The name (the mapping "
+            "key) is 1-64 letters, digits, `_`, `.` or `-`.",
+            backend_keys, .size = sizeof(struct backend),
+            .name_off = offsetof(struct backend, name), .init = backend_init);
 
 /* ---- listeners ----------------------------------------------------------------------- */
 
@@ -168,7 +182,7 @@ static int parse_listen(struct cfg_ctx *ctx, const struct cfg_key *key, const st
     l->addrs = calloc(count, sizeof(*l->addrs));
     l->addr_texts = calloc(count, sizeof(*l->addr_texts));
     if (!l->addrs || !l->addr_texts) {
-        cfg_error(ctx, n, "out of memory");
+        cfg_oom(ctx, n);
         return -1;
     }
     l->naddrs = (uint32_t)count;
@@ -192,8 +206,8 @@ static void release_listen(const struct cfg_key *key, void *target)
 }
 
 /* Records the reference; root_finish() resolves it once every backend is known. */
-static int parse_backend_ref(struct cfg_ctx *ctx, const struct cfg_key *key,
-                             const struct ynode *n, void *target)
+static int parse_backend_ref(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
+                             void *target)
 {
     struct listener_conf *l = target;
     char b[64];
@@ -205,7 +219,7 @@ static int parse_backend_ref(struct cfg_ctx *ctx, const struct cfg_key *key,
         size_t cap = ctx->caprefs ? ctx->caprefs * 2 : 8;
         struct cfg_ref *r = realloc(ctx->refs, cap * sizeof(*r));
         if (!r) {
-            cfg_error(ctx, n, "out of memory");
+            cfg_oom(ctx, n);
             return -1;
         }
         ctx->refs = r;
@@ -224,9 +238,9 @@ static const struct cfg_key listener_timeout_keys[] = {
      .help = "A connection with no traffic in either direction for this long is closed."},
 };
 
-static const struct cfg_section listener_timeout_section = SECTION(
-    "listeners[].timeouts", "Overrides the global `timeouts` for one listener.",
-    listener_timeout_keys);
+static const struct cfg_section listener_timeout_section =
+    SECTION("listeners[].timeouts", "Overrides the global `timeouts` for one listener.",
+            listener_timeout_keys);
 
 static void listener_init(struct cfg_ctx *ctx, void *target)
 {
@@ -250,12 +264,13 @@ static const struct cfg_key listener_keys[] = {
     {"backlog", CT_U32, 0, "1024", .min = 1, .max = 65535,
      .off = offsetof(struct listener_conf, backlog),
      .help = "Kernel queue of connections not yet accepted (`listen(2)` backlog)."},
-    {"timeouts", CT_SECTION, .sub = &listener_timeout_section, .help = "See below."},
+    {"timeouts", CT_SECTION, .sub = &listener_timeout_section,
+     .help = "Timeouts of this listener, overriding the global ones."},
 };
 
-static const struct cfg_section listener_section = SECTION(
-    "listeners[]", "A socket that accepts client connections and sends them to a backend.",
-    listener_keys, .size = sizeof(struct listener_conf), .init = listener_init);
+static const struct cfg_section listener_section =
+    SECTION("listeners[]", "A socket that accepts client connections and sends them to a backend.",
+            listener_keys, .size = sizeof(struct listener_conf), .init = listener_init);
 
 /* ---- top level ----------------------------------------------------------------------- */
 
@@ -271,8 +286,8 @@ static int parse_workers(struct cfg_ctx *ctx, const struct cfg_key *key, const s
     }
     char *end;
     long v = n->kind == YN_SCALAR ? strtol(n->text, &end, 10) : 0;
-    if (n->kind != YN_SCALAR || !*n->text || *end || v < 1 || v > 256 ||
-        n->text[0] == ' ' || n->text[0] == '+') {
+    if (n->kind != YN_SCALAR || !*n->text || *end || v < 1 || v > 256 || n->text[0] == ' ' ||
+        n->text[0] == '+') {
         cfg_error(ctx, n, "expected \"auto\" or an integer from 1 to 256, got %s",
                   cfg_describe(n, b, sizeof(b)));
         return -1;
@@ -294,8 +309,7 @@ static const struct cfg_key timeout_keys[] = {
 };
 
 static const struct cfg_section timeout_section = SECTION(
-    "timeouts", "Global timeouts; listeners and backends may override some of them.",
-    timeout_keys);
+    "timeouts", "Global timeouts; listeners and backends may override some of them.", timeout_keys);
 
 static void admin_finish(struct cfg_ctx *ctx, const struct ynode *map, void *target)
 {
@@ -316,9 +330,9 @@ static const struct cfg_key admin_keys[] = {
      .help = "Address of the admin API, metrics and dashboard. Keep it off public networks."},
 };
 
-static const struct cfg_section admin_section = SECTION(
-    "admin", "The admin listener. Without this section there is none.", admin_keys,
-    .finish = admin_finish, .absent = admin_absent);
+static const struct cfg_section admin_section =
+    SECTION("admin", "The admin listener. Without this section there is none.", admin_keys,
+            .finish = admin_finish, .absent = admin_absent);
 
 static void check_refs(struct cfg_ctx *ctx)
 {
@@ -340,8 +354,8 @@ static void check_refs(struct cfg_ctx *ctx)
         snprintf(ctx->path, sizeof(ctx->path), "%s", r->path);
         ctx->pathlen = strlen(ctx->path);
         if (hint)
-            cfg_error(ctx, r->node, "no backend named \"%s\" (did you mean \"%s\"?)",
-                      r->node->text, hint);
+            cfg_error(ctx, r->node, "no backend named \"%s\" (did you mean \"%s\"?)", r->node->text,
+                      hint);
         else
             cfg_error(ctx, r->node, "no backend named \"%s\" in `backends`", r->node->text);
         cfg_path_pop(ctx, 0);
@@ -385,8 +399,7 @@ static void check_addresses(struct cfg_ctx *ctx)
                     if (pi == i)
                         snprintf(other, sizeof(other), "listen[%u] of the same listener", pj);
                     else
-                        snprintf(other, sizeof(other), "listener \"%s\"",
-                                 p->name ? p->name : "?");
+                        snprintf(other, sizeof(other), "listener \"%s\"", p->name ? p->name : "?");
                     listen_conflict(ctx, i, j, other);
                     dup = true;
                 }
@@ -409,9 +422,9 @@ static void root_finish(struct cfg_ctx *ctx, const struct ynode *map, void *targ
 static const struct cfg_key root_keys[] = {
     {"workers", CT_CUSTOM, 0, "auto", .parse = parse_workers, .type_doc = "`auto` or 1..256",
      .help = "Worker threads, each with its own event loop. `auto`: one per CPU."},
-    {"timeouts", CT_SECTION, .sub = &timeout_section, .help = "See below."},
+    {"timeouts", CT_SECTION, .sub = &timeout_section, .help = "Global timeouts."},
     {"admin", CT_SECTION, .sub = &admin_section, .def_doc = "no admin listener",
-     .help = "See below."},
+     .help = "The admin API, metrics and dashboard listener."},
     {"listeners", CT_LIST, CK_REQUIRED, .sub = &listener_section, .min = 1,
      .off = offsetof(struct cfg_root, listeners), .off2 = offsetof(struct cfg_root, nlisteners),
      .help = "The listeners, at least one."},
@@ -420,6 +433,6 @@ static const struct cfg_key root_keys[] = {
      .help = "The backends by name, at least one."},
 };
 
-const struct cfg_section cfg_root_section = SECTION(
-    "", "The top level of the configuration file.", root_keys, .size = sizeof(struct cfg_root),
-    .finish = root_finish);
+const struct cfg_section cfg_root_section =
+    SECTION("", "The top level of the configuration file.", root_keys,
+            .size = sizeof(struct cfg_root), .finish = root_finish);

@@ -20,23 +20,23 @@ struct cfg_ctx;
 struct cfg_key;
 
 enum cfg_type {
-    CT_U32,         /* integer in [min, max] -> uint32_t at off */
-    CT_DURATION,    /* "250ms", "2s", "5m", "1h" (bare integer = seconds), ms in [min, max]
-                       -> uint32_t at off */
-    CT_BOOL,        /* true/false (yes/no, on/off) -> bool at off */
-    CT_ENUM,        /* one of enums[].name -> int-sized enum at off */
-    CT_STRING,      /* non-empty printable string -> malloc'd char * at off */
-    CT_NAME,        /* [A-Za-z0-9_.-]{1,64} -> malloc'd char * at off */
-    CT_ADDR,        /* addr_parse() text -> struct sockaddr_any at off, char * text at off2 */
-    CT_SECTION,     /* mapping -> the fields of `sub`, stored inline at off */
-    CT_LIST,        /* sequence of `sub` -> array (void *) at off, uint32_t count at off2 */
-    CT_NAMED,       /* mapping name -> `sub` -> array at off, uint32_t count at off2 */
-    CT_CUSTOM,      /* parsed by key->parse, freed by key->release */
+    CT_U32,      /* integer in [min, max] -> uint32_t at off */
+    CT_DURATION, /* "250ms", "2s", "5m", "1h" (bare integer = seconds), ms in [min, max]
+                    -> uint32_t at off */
+    CT_BOOL,     /* true/false (yes/no, on/off) -> bool at off */
+    CT_ENUM,     /* one of enums[].name -> int-sized enum at off */
+    CT_STRING,   /* non-empty printable string -> malloc'd char * at off */
+    CT_NAME,     /* [A-Za-z0-9_.-]{1,64} -> malloc'd char * at off */
+    CT_ADDR,     /* addr_parse() text -> struct sockaddr_any at off, char * text at off2 */
+    CT_SECTION,  /* mapping -> the fields of `sub`, stored inline at off */
+    CT_LIST,     /* sequence of `sub` -> array (void *) at off, uint32_t count at off2 */
+    CT_NAMED,    /* mapping name -> `sub` -> array at off, uint32_t count at off2 */
+    CT_CUSTOM,   /* parsed by key->parse, freed by key->release */
 };
 
 enum {
-    CK_REQUIRED = 1 << 0,   /* error when absent or null */
-    CK_UNIQUE = 1 << 1,     /* string key of a CT_LIST item: no two items may share it */
+    CK_REQUIRED = 1 << 0, /* error when absent or null */
+    CK_UNIQUE = 1 << 1,   /* string key of a CT_LIST item: no two items may share it */
 };
 
 /* An enumeration value. `value` < 0 marks a name that is reserved for a later release:
@@ -53,26 +53,26 @@ struct cfg_key {
     const char *name;
     enum cfg_type type;
     unsigned flags;
-    const char *def;            /* default, written as in YAML; NULL when none */
-    const char *def_doc;        /* the reference's "default" text when def is NULL */
+    const char *def;     /* default, written as in YAML; NULL when none */
+    const char *def_doc; /* the reference's "default" text when def is NULL */
     const char *help;
-    size_t off, off2;           /* where the value is stored in the section's target */
-    int64_t min, max;           /* CT_U32 value, CT_DURATION ms, CT_LIST/NAMED item count */
-    const struct cfg_enum *enums; /* CT_ENUM: terminated by a NULL name */
+    size_t off, off2;              /* where the value is stored in the section's target */
+    int64_t min, max;              /* CT_U32 value, CT_DURATION ms, CT_LIST/NAMED item count */
+    const struct cfg_enum *enums;  /* CT_ENUM: terminated by a NULL name */
     const struct cfg_section *sub; /* CT_SECTION, CT_LIST, CT_NAMED */
-    cfg_parse_fn parse;         /* CT_CUSTOM: 0 on success, -1 after reporting errors */
+    cfg_parse_fn parse;            /* CT_CUSTOM: 0 on success, -1 after reporting errors */
     void (*release)(const struct cfg_key *key, void *target); /* CT_CUSTOM */
-    const char *type_doc;       /* CT_CUSTOM: the type as the reference shows it */
+    const char *type_doc; /* CT_CUSTOM: the type as the reference shows it */
 };
 
 struct cfg_section {
-    const char *path;           /* as the reference titles it, e.g. "backends.<name>" */
+    const char *path; /* as the reference titles it, e.g. "backends.<name>" */
     const char *help;
     const struct cfg_key *keys;
     size_t nkeys;
-    size_t size;                /* CT_LIST/CT_NAMED: size of one item */
-    size_t name_off;            /* CT_NAMED: where the item's name (char *) goes */
-    const char *shorthand;      /* CT_LIST: the key a plain string item stands for */
+    size_t size;           /* CT_LIST/CT_NAMED: size of one item */
+    size_t name_off;       /* CT_NAMED: where the item's name (char *) goes */
+    const char *shorthand; /* CT_LIST: the key a plain string item stands for */
     /* After defaults are applied to a fresh target (e.g. inherited global values). */
     void (*init)(struct cfg_ctx *ctx, void *target);
     /* When the section's key is absent or null (the defaults stay in place). */
@@ -110,7 +110,7 @@ struct cfg_ref {
 
 struct cfg_err {
     uint32_t line, col;
-    char *msg;                  /* "KEY.PATH: message", malloc'd */
+    char *msg; /* "KEY.PATH: message", malloc'd */
 };
 
 /* State of one load. Zero it, then set file and ncpu. */
@@ -119,10 +119,11 @@ struct cfg_ctx {
     unsigned ncpu;
     const struct ynode *doc;
     struct cfg_root *root;
-    char path[CFG_PATH_MAX];    /* KEY.PATH of the value being walked */
+    char path[CFG_PATH_MAX]; /* KEY.PATH of the value being walked */
     size_t pathlen;
     struct cfg_err errs[CFG_MAX_ERRORS];
     unsigned nerrs, dropped;
+    bool oom; /* an allocation failed (errors are then expected anywhere) */
     struct cfg_ref *refs;
     size_t nrefs, caprefs;
 };
@@ -142,6 +143,8 @@ void cfg_ctx_release(struct cfg_ctx *ctx);
 /* Records an error at `at` (NULL: no position), prefixed with ctx->path when non-empty. */
 void cfg_error(struct cfg_ctx *ctx, const struct ynode *at, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Records an allocation failure at `at`. */
+void cfg_oom(struct cfg_ctx *ctx, const struct ynode *at);
 /* Appends ".name" (or "name" at the root) / "[i]" to ctx->path; returns the old length
  * for cfg_path_pop(). */
 size_t cfg_path_key(struct cfg_ctx *ctx, const char *name);

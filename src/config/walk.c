@@ -21,8 +21,8 @@
 
 static void parse_value(struct cfg_ctx *ctx, const struct cfg_key *k, const struct ynode *n,
                         void *target);
-static void walk_keys(struct cfg_ctx *ctx, const struct cfg_section *sec,
-                      const struct ynode *map, void *target);
+static void walk_keys(struct cfg_ctx *ctx, const struct cfg_section *sec, const struct ynode *map,
+                      void *target);
 
 /* ---- errors and paths ---------------------------------------------------------------- */
 
@@ -43,12 +43,19 @@ void cfg_error(struct cfg_ctx *ctx, const struct ynode *at, const char *fmt, ...
     va_end(ap);
     struct cfg_err *e = &ctx->errs[ctx->nerrs];
     if (!(e->msg = strdup(msg))) {
+        ctx->oom = true;
         ctx->dropped++;
         return;
     }
     e->line = at ? at->line : 0;
     e->col = at ? at->col : 0;
     ctx->nerrs++;
+}
+
+void cfg_oom(struct cfg_ctx *ctx, const struct ynode *at)
+{
+    ctx->oom = true;
+    cfg_error(ctx, at, "out of memory");
 }
 
 static size_t path_append(struct cfg_ctx *ctx, const char *fmt, const char *s, size_t i)
@@ -320,8 +327,9 @@ static bool valid_string(const char *s)
 static void parse_string(struct cfg_ctx *ctx, const struct cfg_key *k, const struct ynode *n,
                          void *target)
 {
-    const char *what = k->type == CT_NAME ? NAME_RULE : "a non-empty string without control "
-                                                        "characters (at most 255 bytes)";
+    const char *what = k->type == CT_NAME ? NAME_RULE
+                                          : "a non-empty string without control "
+                                            "characters (at most 255 bytes)";
     char **slot = AT(target, k->off);
     if (!scalar_or_error(ctx, n, what))
         return;
@@ -331,7 +339,7 @@ static void parse_string(struct cfg_ctx *ctx, const struct cfg_key *k, const str
     }
     char *s = strdup(n->text);
     if (!s) {
-        cfg_error(ctx, n, "out of memory");
+        cfg_oom(ctx, n);
         return;
     }
     free(*slot);
@@ -351,7 +359,7 @@ int cfg_parse_addr(struct cfg_ctx *ctx, const struct ynode *n, struct sockaddr_a
     }
     char *s = strdup(n->text);
     if (!s) {
-        cfg_error(ctx, n, "out of memory");
+        cfg_oom(ctx, n);
         return -1;
     }
     free(*text);
@@ -369,16 +377,14 @@ static const struct cfg_key *find_key(const struct cfg_section *sec, const char 
     return NULL;
 }
 
-static void unknown_key(struct cfg_ctx *ctx, const struct cfg_section *sec,
-                        const struct ynode *key)
+static void unknown_key(struct cfg_ctx *ctx, const struct cfg_section *sec, const struct ynode *key)
 {
     const char *cands[32];
     char list[512];
     size_t nc = 0, o = 0;
     for (size_t i = 0; i < sec->nkeys && nc < ARRAY_SIZE(cands); i++) {
         cands[nc++] = sec->keys[i].name;
-        o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s", i ? ", " : "",
-                              sec->keys[i].name);
+        o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s", i ? ", " : "", sec->keys[i].name);
         if (o >= sizeof(list))
             o = sizeof(list) - 1;
     }
@@ -392,8 +398,7 @@ static void unknown_key(struct cfg_ctx *ctx, const struct cfg_section *sec,
 }
 
 /* Every key of `map` must be a string and appear once; with `sec`, it must be declared. */
-static void check_keys(struct cfg_ctx *ctx, const struct ynode *map,
-                       const struct cfg_section *sec)
+static void check_keys(struct cfg_ctx *ctx, const struct ynode *map, const struct cfg_section *sec)
 {
     for (size_t i = 0; i < map->n; i++) {
         const struct ynode *key = map->kids[2 * i];
@@ -424,7 +429,8 @@ static void init_target(struct cfg_ctx *ctx, const struct cfg_section *sec, void
             struct ynode n = {.kind = YN_SCALAR, .text = (char *)k->def, .len = strlen(k->def)};
             unsigned before = ctx->nerrs + ctx->dropped;
             parse_value(ctx, k, &n, target);
-            BUG_ON(ctx->nerrs + ctx->dropped != before); /* a default that does not parse */
+            /* a default that does not parse is a bug in the tables */
+            BUG_ON(ctx->nerrs + ctx->dropped != before && !ctx->oom);
         }
         if (k->type == CT_SECTION)
             init_target(ctx, k->sub, AT(target, k->off));
@@ -493,7 +499,7 @@ static void walk_list(struct cfg_ctx *ctx, const struct cfg_key *k, const struct
         return;
     void *arr = calloc(n->n, sec->size);
     if (!arr) {
-        cfg_error(ctx, n, "out of memory");
+        cfg_oom(ctx, n);
         return;
     }
     *(void **)AT(target, k->off) = arr;
@@ -532,7 +538,7 @@ static void walk_named(struct cfg_ctx *ctx, const struct cfg_key *k, const struc
         return;
     void *arr = calloc(n->n, sec->size);
     if (!arr) {
-        cfg_error(ctx, n, "out of memory");
+        cfg_oom(ctx, n);
         return;
     }
     *(void **)AT(target, k->off) = arr;
@@ -549,7 +555,7 @@ static void walk_named(struct cfg_ctx *ctx, const struct cfg_key *k, const struc
         if (!valid_name(key->text))
             type_error(ctx, key, NAME_RULE);
         else if (!(*(char **)AT(t, sec->name_off) = strdup(key->text)))
-            cfg_error(ctx, key, "out of memory");
+            cfg_oom(ctx, key);
         if (val->kind == YN_MAP)
             walk_keys(ctx, sec, val, t);
         else
@@ -610,8 +616,8 @@ static void walk_key(struct cfg_ctx *ctx, const struct cfg_key *k, const struct 
 
 /* Walks the keys of a present mapping in table order (so a section may rely on the
  * sections declared before it), then runs the section's finish hook. */
-static void walk_keys(struct cfg_ctx *ctx, const struct cfg_section *sec,
-                      const struct ynode *map, void *target)
+static void walk_keys(struct cfg_ctx *ctx, const struct cfg_section *sec, const struct ynode *map,
+                      void *target)
 {
     check_keys(ctx, map, sec);
     for (size_t i = 0; i < sec->nkeys; i++)

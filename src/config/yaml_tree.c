@@ -23,7 +23,7 @@ struct builder {
     char *stack_anchor[YTREE_MAX_DEPTH]; /* anchor of each open collection, or NULL */
     size_t depth;
     unsigned docs;
-    size_t nodes;                        /* created so far, copies included */
+    size_t nodes; /* created so far, copies included */
     struct anchor *anchors;
     size_t nanchors, capanchors;
     struct ytree_error *err;
@@ -165,8 +165,7 @@ static int on_alias(struct builder *b, const yaml_event_t *ev)
 
 static bool is_null_text(const char *s)
 {
-    return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
-           !strcmp(s, "NULL");
+    return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") || !strcmp(s, "NULL");
 }
 
 static int on_scalar(struct builder *b, const yaml_event_t *ev)
@@ -176,8 +175,7 @@ static int on_scalar(struct builder *b, const yaml_event_t *ev)
     bool plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
     if (strlen(v) != len)
         return fail_at(b, ev->start_mark, "strings must not contain NUL characters");
-    struct ynode *n = node_new(b, plain && is_null_text(v) ? YN_NULL : YN_SCALAR,
-                               ev->start_mark);
+    struct ynode *n = node_new(b, plain && is_null_text(v) ? YN_NULL : YN_SCALAR, ev->start_mark);
     if (!n)
         return -1;
     n->quoted = !plain;
@@ -285,11 +283,12 @@ static void syntax_error(const yaml_parser_t *p, const char *buf, size_t len,
     err->line = (uint32_t)p->problem_mark.line + 1;
     err->col = (uint32_t)p->problem_mark.column + 1;
     if (char_at(buf, len, p->problem_mark.line, p->problem_mark.column) == '\t')
-        snprintf(err->msg, sizeof(err->msg), "invalid YAML: a tab character; YAML indents "
+        snprintf(err->msg, sizeof(err->msg),
+                 "invalid YAML: a tab character; YAML indents "
                  "with spaces only");
     else if (p->context)
-        snprintf(err->msg, sizeof(err->msg), "invalid YAML: %s (%s started at line %zu)",
-                 problem, p->context, p->context_mark.line + 1);
+        snprintf(err->msg, sizeof(err->msg), "invalid YAML: %s (%s started at line %zu)", problem,
+                 p->context, p->context_mark.line + 1);
     else
         snprintf(err->msg, sizeof(err->msg), "invalid YAML: %s", problem);
 }

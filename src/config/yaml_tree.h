@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 enum ynode_kind {
-    YN_NULL,                    /* empty value, "~" or "null" written plain */
+    YN_NULL, /* empty value, "~" or "null" written plain */
     YN_SCALAR,
     YN_SEQ,
     YN_MAP,
@@ -23,24 +23,24 @@ enum ynode_kind {
  * of pair i in kids[2i] and its value in kids[2i+1]. Keys may be any kind of node. */
 struct ynode {
     enum ynode_kind kind;
-    uint32_t line, col;         /* 1-based, where the node starts */
-    bool quoted;                /* scalar written with quotes or as a block literal */
-    char *text;                 /* scalars and nulls */
-    size_t len;                 /* strlen(text) */
-    struct ynode **kids;        /* nkids children, see above */
-    size_t n;                   /* items, or pairs for a mapping */
-    size_t nkids, cap;          /* children stored / slots allocated in kids */
+    uint32_t line, col;  /* 1-based, where the node starts */
+    bool quoted;         /* scalar written with quotes or as a block literal */
+    char *text;          /* scalars and nulls */
+    size_t len;          /* strlen(text) */
+    struct ynode **kids; /* nkids children, see above */
+    size_t n;            /* items, or pairs for a mapping */
+    size_t nkids, cap;   /* children stored / slots allocated in kids */
 };
 
 struct ytree_error {
-    uint32_t line, col;         /* 1-based; 0 when the error has no position */
+    uint32_t line, col; /* 1-based; 0 when the error has no position */
     char msg[256];
 };
 
 enum ytree_status {
     YT_OK,
-    YT_EMPTY,                   /* no document (empty file, only comments) */
-    YT_ERROR,                   /* syntax or limit error: see *err */
+    YT_EMPTY, /* no document (empty file, only comments) */
+    YT_ERROR, /* syntax or limit error: see *err */
 };
 
 /* Limits on what one configuration document may contain. */

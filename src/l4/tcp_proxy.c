@@ -187,6 +187,8 @@ static enum pump_result copy_through(struct tcp_session *s, struct relay_dir *d,
         return n == 0 || errno == EAGAIN ? PUMP_WAIT : PUMP_SRC_ERR;
     if (n == RELAY_BUF_SIZE && src->xprt->can_splice && dst->xprt->can_splice)
         d->splice = true; /* a full read: this looks like a bulk transfer */
+    else if (n < RELAY_BUF_SIZE && !(src->flags & CONN_RD_HUP))
+        src->flags &= ~CONN_RD_READY; /* drained: saves the read that says EAGAIN */
     ssize_t sent = dst->xprt->send(dst, scratch, (size_t)n);
     if (sent < 0) {
         if (errno != EAGAIN)
@@ -337,9 +339,10 @@ static void server_io(struct ev_loop *loop, struct ev_handler *h, uint32_t event
     if (s->state == SESS_CONNECTING) {
         if (!(s->srv.flags & (CONN_WR_READY | CONN_ERROR)))
             return;
-        int err = sock_error(s->srv.h.fd);
-        if (err) {
-            connect_failed(s, err);
+        /* Writable without error or hang-up means connected: no getsockopt needed. */
+        if (events & (EPOLLERR | EPOLLHUP)) {
+            int err = sock_error(s->srv.h.fd);
+            connect_failed(s, err ? err : ECONNREFUSED);
             return;
         }
         established(s);

@@ -18,6 +18,7 @@ enum conn_flag {
     CONN_RD_EOF = 1 << 2,       /* the peer has finished sending */
     CONN_WR_SHUT = 1 << 3,      /* we have shut our sending side */
     CONN_ERROR = 1 << 4,        /* the socket reported an error */
+    CONN_RD_HUP = 1 << 5,       /* epoll saw the peer's FIN: a short read is not the end */
 };
 
 struct conn;
@@ -41,13 +42,18 @@ struct conn {
     uint32_t flags;
 };
 
-/* Records the readiness an epoll event reports. */
+/* Records the readiness an epoll event reports.
+ * A read shorter than asked drains an edge-triggered socket, so the reader may clear
+ * CONN_RD_READY without the extra read that would return EAGAIN — unless the peer's FIN
+ * was already reported (CONN_RD_HUP): then no new edge will come and EOF must be read. */
 static inline void conn_note_events(struct conn *c, uint32_t ev)
 {
     if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
         c->flags |= CONN_RD_READY;
     if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
         c->flags |= CONN_WR_READY;
+    if (ev & (EPOLLRDHUP | EPOLLHUP))
+        c->flags |= CONN_RD_HUP;
     if (ev & EPOLLERR)
         c->flags |= CONN_ERROR;
 }

@@ -8,10 +8,7 @@
 #include <stdatomic.h>
 
 #include "core/strbuf.h"
-
-#ifndef STRATA_VERSION
-#define STRATA_VERSION "dev"
-#endif
+#include "core/version.h"
 
 static uint64_t get_one(const struct config *c, const void *obj)
 {

@@ -1,0 +1,352 @@
+#!/bin/bash
+# bench/run.sh — Strata against HAProxy and NGINX (stream), side by side on this machine.
+#
+# One backend (bench/tcpbench serve-*) and, in front of it, each on its own free loopback
+# port: Strata, HAProxy (mode tcp, option splice-auto), NGINX (stream proxy_pass), plus the
+# backend reached directly. Worker count is the same for all three: nproc.
+#   1. memory per idle proxied connection: N idle connections through each proxy, delta
+#      of the proxy processes' total VmRSS (all NGINX processes summed) divided by N
+#   2. ROUNDS rounds, targets interleaved in each round: bulk throughput (one connection,
+#      server -> client, MB/s) and new connections per second (connect, 64 B each way,
+#      close; CONC in flight)
+# Prints a table of medians and ratios. Every process it starts is stopped by PID on exit.
+#
+# Environment: STRATA_BIN (default build/strata), STRATA_TOOLS (default build/bench),
+#   ROUNDS (5), RUN_SECONDS (3), CONC (32), IDLE_CONNS (2000), BENCH_KEEP=1 keeps the
+#   temp dir (configs and logs).
+# Run: make bench   (builds build/strata and build/bench/tcpbench first)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+STRATA_BIN=${STRATA_BIN:-$ROOT/build/strata}
+STRATA_TOOLS=${STRATA_TOOLS:-$ROOT/build/bench}
+TCPBENCH=$STRATA_TOOLS/tcpbench
+ROUNDS=${ROUNDS:-5}
+RUN_SECONDS=${RUN_SECONDS:-3}
+CONC=${CONC:-32}
+IDLE_CONNS=${IDLE_CONNS:-2000}
+NPROC=$(nproc)
+FD_HARD=$(ulimit -Hn)
+[ "$FD_HARD" = unlimited ] && FD_HARD=1048576
+# HAProxy needs 2 fds per connection plus 2 per splice pipe (maxpipes = maxconn/4).
+HAPROXY_MAXCONN=$(((FD_HARD - 200) * 2 / 5))
+NGINX_STREAM_MOD=/usr/lib/nginx/modules/ngx_stream_module.so
+
+log() { printf '%s\n' "$*" >&2; }
+die() { log "bench: $*"; exit 1; }
+
+[ -x "$TCPBENCH" ] || die "$TCPBENCH missing: run 'make bench' (or build bench/tcpbench.c)"
+if ! command -v haproxy >/dev/null || ! command -v nginx >/dev/null \
+        || [ ! -f "$NGINX_STREAM_MOD" ]; then
+    log "bench: installing HAProxy and NGINX from Debian"
+    "$ROOT/scripts/install-bench-deps.sh" >&2
+fi
+HAPROXY=$(command -v haproxy)
+NGINX=$(command -v nginx)
+
+TMP=$(mktemp -d /tmp/strata-bench.XXXXXX)
+PIDS=()
+
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then
+        log "bench: kept $TMP"
+    else
+        rm -rf "$TMP"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+    /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# is_listening PORT: a LISTEN socket on PORT exists (no probe connection is made).
+is_listening() {
+    local hex
+    hex=$(printf '%04X' "$1")
+    awk -v p="$hex" '$4 == "0A" { split($2, a, ":"); if (a[2] == p) f = 1 } END { exit !f }' \
+        /proc/net/tcp /proc/net/tcp6
+}
+
+# wait_listening PID PORT...: up to 10 s; fails if PID dies.
+wait_listening() {
+    local pid=$1 port
+    shift
+    for port in "$@"; do
+        for _ in $(seq 100); do
+            is_listening "$port" && continue 2
+            kill -0 "$pid" 2>/dev/null || return 1
+            sleep 0.1
+        done
+        return 1
+    done
+}
+
+# start_bg LOGFILE CMD...: starts CMD in the background, records its PID in $LAST_PID.
+start_bg() {
+    local out=$1
+    shift
+    "$@" >"$out" 2>&1 </dev/null &
+    LAST_PID=$!
+    PIDS+=("$LAST_PID")
+}
+
+# ---------------------------------------------------------------- backends
+start_bg "$TMP/sink-source.out" "$TCPBENCH" serve-sink-source 0
+SS_PID=$LAST_PID
+start_bg "$TMP/echo.out" "$TCPBENCH" serve-echo 0
+ECHO_PID=$LAST_PID
+for _ in $(seq 50); do
+    grep -q LISTENING "$TMP/sink-source.out" && grep -q LISTENING "$TMP/echo.out" && break
+    sleep 0.1
+done
+BULK_BACK=$(sed -n 's/^LISTENING port=//p' "$TMP/sink-source.out")
+ECHO_BACK=$(sed -n 's/^LISTENING port=//p' "$TMP/echo.out")
+[ -n "$BULK_BACK" ] && [ -n "$ECHO_BACK" ] || die "backends did not start"
+
+declare -A BULK_PORT ECHO_PORT MAIN_PID
+TARGETS=(direct)
+BULK_PORT[direct]=$BULK_BACK
+ECHO_PORT[direct]=$ECHO_BACK
+
+# ---------------------------------------------------------------- Strata
+start_strata() {
+    local b e
+    b=$(free_port)
+    e=$(free_port)
+    cat >"$TMP/strata.yaml" <<EOF
+workers: $NPROC
+timeouts: { connect: 2s, idle: 10m, drain: 1s }
+listeners:
+  - { name: bulk, listen: "127.0.0.1:$b", mode: tcp, backend: bulk, max_connections: 0 }
+  - { name: echo, listen: "127.0.0.1:$e", mode: tcp, backend: echo, max_connections: 0 }
+backends:
+  bulk: { retries: 0, servers: [ "127.0.0.1:$BULK_BACK" ] }
+  echo: { retries: 0, servers: [ "127.0.0.1:$ECHO_BACK" ] }
+EOF
+    if [ ! -x "$STRATA_BIN" ]; then
+        log "bench: $STRATA_BIN missing, Strata not measured"
+        return
+    fi
+    start_bg "$TMP/strata.log" "$STRATA_BIN" run "$TMP/strata.yaml"
+    if wait_listening "$LAST_PID" "$b" "$e"; then
+        TARGETS+=(strata)
+        BULK_PORT[strata]=$b
+        ECHO_PORT[strata]=$e
+        MAIN_PID[strata]=$LAST_PID
+    else
+        log "bench: Strata did not start; log:"
+        tail -20 "$TMP/strata.log" >&2
+    fi
+}
+
+start_haproxy() {
+    local b e
+    b=$(free_port)
+    e=$(free_port)
+    cat >"$TMP/haproxy.cfg" <<EOF
+global
+    maxconn $HAPROXY_MAXCONN
+    nbthread $NPROC
+defaults
+    mode tcp
+    option splice-auto
+    timeout connect 2s
+    timeout client 10m
+    timeout server 10m
+frontend bulk
+    bind 127.0.0.1:$b
+    default_backend bulk
+frontend echo
+    bind 127.0.0.1:$e
+    default_backend echo
+backend bulk
+    server s1 127.0.0.1:$BULK_BACK
+backend echo
+    server s1 127.0.0.1:$ECHO_BACK
+EOF
+    start_bg "$TMP/haproxy.log" "$HAPROXY" -db -f "$TMP/haproxy.cfg"
+    if wait_listening "$LAST_PID" "$b" "$e"; then
+        TARGETS+=(haproxy)
+        BULK_PORT[haproxy]=$b
+        ECHO_PORT[haproxy]=$e
+        MAIN_PID[haproxy]=$LAST_PID
+    else
+        log "bench: HAProxy did not start; log:"
+        tail -20 "$TMP/haproxy.log" >&2
+    fi
+}
+
+start_nginx() {
+    local b e
+    b=$(free_port)
+    e=$(free_port)
+    mkdir -p "$TMP/nginx"
+    cat >"$TMP/nginx.conf" <<EOF
+load_module $NGINX_STREAM_MOD;
+daemon off;
+master_process on;
+worker_processes $NPROC;
+worker_rlimit_nofile $FD_HARD;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log warn;
+events { worker_connections 65536; }
+stream {
+    server { listen 127.0.0.1:$b reuseport; proxy_pass 127.0.0.1:$BULK_BACK; proxy_timeout 10m; }
+    server { listen 127.0.0.1:$e reuseport; proxy_pass 127.0.0.1:$ECHO_BACK; proxy_timeout 10m; }
+}
+EOF
+    start_bg "$TMP/nginx.log" "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx.conf" -e "$TMP/nginx/error.log"
+    if wait_listening "$LAST_PID" "$b" "$e"; then
+        TARGETS+=(nginx)
+        BULK_PORT[nginx]=$b
+        ECHO_PORT[nginx]=$e
+        MAIN_PID[nginx]=$LAST_PID
+    else
+        log "bench: NGINX did not start; log:"
+        tail -20 "$TMP/nginx.log" "$TMP/nginx/error.log" >&2 || true
+    fi
+}
+
+start_strata
+start_haproxy
+start_nginx
+log "bench: targets: ${TARGETS[*]} (nproc $NPROC, $ROUNDS rounds of ${RUN_SECONDS}s)"
+
+# rss_kib PID: VmRSS of PID plus its direct children (NGINX master + workers), in KiB.
+rss_kib() {
+    awk -v root="$1" '
+        FNR == 1 { pid = ""; ppid = "" }
+        /^Pid:/ { pid = $2 }
+        /^PPid:/ { ppid = $2 }
+        /^VmRSS:/ { if (pid == root || ppid == root) total += $2 }
+        END { print total + 0 }' /proc/[0-9]*/status 2>/dev/null || echo 0
+}
+
+tcp_mem_pages() { awk '/^TCP:/ { for (i = 1; i < NF; i++) if ($i == "mem") print $(i + 1) }' \
+    /proc/net/sockstat; }
+
+declare -A MEM_PER_CONN KMEM_PER_CONN
+# The idle clients read stdin from this FIFO, which nobody writes: they hold until killed.
+mkfifo "$TMP/hold.fifo"
+exec 3<>"$TMP/hold.fifo"
+measure_idle() {
+    local t=$1 before after kbefore kafter out pid
+    [ "$t" = direct ] && return
+    out=$TMP/idle-$t.out
+    # Warm up: one connection through, so lazily built state is not counted per connection.
+    "$TCPBENCH" idle 127.0.0.1 "${ECHO_PORT[$t]}" 1 1 </dev/null >/dev/null 2>&1 || true
+    sleep 0.5
+    before=$(rss_kib "${MAIN_PID[$t]}")
+    kbefore=$(tcp_mem_pages)
+    # Holds the connections until killed (bounded by its own 120 s hold time).
+    "$TCPBENCH" idle 127.0.0.1 "${ECHO_PORT[$t]}" "$IDLE_CONNS" 120 >"$out" 2>&1 <&3 &
+    pid=$!
+    PIDS+=("$pid")
+    for _ in $(seq 300); do
+        grep -q '^RESULT' "$out" && break
+        sleep 0.1
+    done
+    sleep 1
+    after=$(rss_kib "${MAIN_PID[$t]}")
+    kafter=$(tcp_mem_pages)
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    if ! grep -q "^RESULT idle_open=$IDLE_CONNS " "$out"; then
+        log "bench: $t: idle connections failed: $(cat "$out")"
+        return
+    fi
+    MEM_PER_CONN[$t]=$(awk -v a="$after" -v b="$before" -v n="$IDLE_CONNS" \
+        'BEGIN { printf "%.2f", (a - b) / n }')
+    KMEM_PER_CONN[$t]=$(awk -v a="$kafter" -v b="$kbefore" -v n="$IDLE_CONNS" -v p="$(getconf PAGESIZE)" \
+        'BEGIN { printf "%.2f", (a - b) * p / 1024 / n }')
+    log "bench: $t: idle $IDLE_CONNS conns: RSS ${before} -> ${after} KiB, ${MEM_PER_CONN[$t]} KiB/conn (kernel TCP mem ${KMEM_PER_CONN[$t]} KiB/conn, all sockets)"
+    sleep 1
+}
+
+result_field() { sed -n "s/^RESULT.* $1=\([0-9.]*\).*/\1/p; s/^RESULT $1=\([0-9.]*\).*/\1/p" | head -1; }
+
+declare -A TP CR
+for t in "${TARGETS[@]}"; do
+    measure_idle "$t"
+done
+
+for r in $(seq "$ROUNDS"); do
+    for t in "${TARGETS[@]}"; do
+        v=$("$TCPBENCH" throughput 127.0.0.1 "${BULK_PORT[$t]}" "$RUN_SECONDS" 1 down 2>/dev/null \
+            | result_field throughput_MBps || true)
+        TP[$t]="${TP[$t]:-} ${v:-0}"
+        v=$("$TCPBENCH" connrate 127.0.0.1 "${ECHO_PORT[$t]}" "$RUN_SECONDS" "$CONC" 2>/dev/null \
+            | result_field connrate_cps || true)
+        CR[$t]="${CR[$t]:-} ${v:-0}"
+    done
+    log "bench: round $r/$ROUNDS done"
+done
+
+median() { tr ' ' '\n' | awk 'NF { print }' | sort -g | awk '{ a[NR] = $1 } END {
+    if (NR == 0) { print "-"; exit }
+    if (NR % 2) print a[(NR + 1) / 2]; else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b + 0 == 0) print "-";
+    else printf "%.2f", a / b }'; }
+# best HIGHER VALUE...: the max (HIGHER=1) or min of the values that are not "-", else "-".
+best() {
+    local higher=$1
+    shift
+    printf '%s\n' "$@" | awk -v hi="$higher" '$1 != "-" && $1 != "" {
+        if (!n++ || (hi == 1 && $1 + 0 > b + 0) || (hi != 1 && $1 + 0 < b + 0)) b = $1 }
+        END { print n ? b : "-" }'
+}
+
+declare -A MTP MCR
+for t in direct strata haproxy nginx; do
+    MTP[$t]=$(echo "${TP[$t]:-}" | median)
+    MCR[$t]=$(echo "${CR[$t]:-}" | median)
+    MEM_PER_CONN[$t]=${MEM_PER_CONN[$t]:--}
+    KMEM_PER_CONN[$t]=${KMEM_PER_CONN[$t]:--}
+done
+MEM_PER_CONN[direct]=-
+best_tp=$(best 1 "${MTP[haproxy]}" "${MTP[nginx]}")
+best_cr=$(best 1 "${MCR[haproxy]}" "${MCR[nginx]}")
+best_mem=$(best 0 "${MEM_PER_CONN[haproxy]}" "${MEM_PER_CONN[nginx]}")
+
+echo
+echo "Strata vs HAProxy $("$HAPROXY" -v | sed -n '1s/HAProxy version \([^ ]*\).*/\1/p') vs NGINX $("$NGINX" -v 2>&1 | sed 's/.*nginx\///')," \
+     "$NPROC workers each, loopback, medians of $ROUNDS interleaved rounds of ${RUN_SECONDS}s"
+echo
+printf '%-38s %10s %10s %10s %10s %10s %12s\n' metric direct strata haproxy nginx \
+    strata/direct strata/best-peer
+printf '%-38s %10s %10s %10s %10s %10s %12s\n' "bulk throughput, 1 conn (MB/s)" \
+    "${MTP[direct]}" "${MTP[strata]}" "${MTP[haproxy]}" "${MTP[nginx]}" \
+    "$(ratio "${MTP[strata]}" "${MTP[direct]}")" "$(ratio "${MTP[strata]}" "$best_tp")"
+printf '%-38s %10s %10s %10s %10s %10s %12s\n' "new connections/s (conc $CONC)" \
+    "${MCR[direct]}" "${MCR[strata]}" "${MCR[haproxy]}" "${MCR[nginx]}" \
+    "$(ratio "${MCR[strata]}" "${MCR[direct]}")" "$(ratio "${MCR[strata]}" "$best_cr")"
+printf '%-38s %10s %10s %10s %10s %10s %12s\n' "RSS per idle conn (KiB, lower=better)" \
+    - "${MEM_PER_CONN[strata]}" "${MEM_PER_CONN[haproxy]}" "${MEM_PER_CONN[nginx]}" \
+    - "$(ratio "${MEM_PER_CONN[strata]}" "$best_mem")"
+echo
+echo "Kernel side (not in RSS): /proc/net/sockstat TCP mem grew by" \
+     "strata ${KMEM_PER_CONN[strata]}, haproxy ${KMEM_PER_CONN[haproxy]}, nginx ${KMEM_PER_CONN[nginx]}" \
+     "KiB per idle connection (4 sockets each: client, proxy x2, backend; mostly 0 for idle sockets" \
+     "whose buffers are empty). Every idle connection also holds 2 file descriptors in the proxy."
+echo "Raw runs: throughput MB/s:"
+for t in "${TARGETS[@]}"; do echo "  $t:${TP[$t]}"; done
+echo "Raw runs: connections/s:"
+for t in "${TARGETS[@]}"; do echo "  $t:${CR[$t]}"; done
+if [ -n "${MAIN_PID[strata]:-}" ]; then
+    echo "Note: Strata writes one log line per connection to stderr (a file here); HAProxy and" \
+         "NGINX have no per-connection log in these configs."
+fi
