@@ -220,7 +220,11 @@ static enum pump_result dir_pump(struct tcp_session *s, struct relay_dir *d, str
             return r;
         if (d->eof) {
             if (!d->done) {
-                dst->xprt->shutdown_wr(dst); /* tell the other side; errors show on I/O */
+                /* Pass the EOF on, unless the other direction is over too: then the
+                 * session closes both sockets now and close() sends the FIN. */
+                struct relay_dir *other = is_up ? &s->down : &s->up;
+                if (!other->done)
+                    dst->xprt->shutdown_wr(dst); /* errors show on the next I/O */
                 dst->flags |= CONN_WR_SHUT;
                 d->done = true;
             }
@@ -536,7 +540,6 @@ void tcp_accept(struct worker *w, struct listen_sock *ls, int fd, const struct s
     list_add_tail(&w->sessions, &s->link);
     w->nsessions++;
     s->state = SESS_CONNECTING;
-    sock_nodelay(fd);
     if (ev_add(&w->loop, &s->cli.h) < 0) {
         session_close(s, END_CLIENT_ERROR);
         return;

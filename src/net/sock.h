@@ -6,7 +6,8 @@
 #include "addr.h"
 
 /* A listening TCP socket with SO_REUSEADDR, SO_REUSEPORT when reuseport is set (one
- * socket per worker), and IPV6_V6ONLY on IPv6 so [::] and 0.0.0.0 can coexist. */
+ * socket per worker), IPV6_V6ONLY on IPv6 so [::] and 0.0.0.0 can coexist, and
+ * TCP_NODELAY, which accepted sockets inherit. */
 int sock_listen_tcp(const struct sockaddr_any *a, int backlog, int reuseport);
 
 /* Starts a non-blocking connect. *in_progress is set when the result comes later
