@@ -171,6 +171,17 @@ void ev_timer_cancel(struct ev_loop *loop, struct ev_timer *t)
         heap_remove(loop, t);
 }
 
+/* Milliseconds until the first timer is due: 0 if overdue, -1 if none (capped at 60 s). */
+static int next_timeout(const struct ev_loop *loop)
+{
+    if (loop->nheap == 0)
+        return -1;
+    uint64_t next = loop->heap[0]->expire_ms;
+    if (next <= loop->now_ms)
+        return 0;
+    return next - loop->now_ms > 60000 ? 60000 : (int)(next - loop->now_ms);
+}
+
 int ev_timers_run(struct ev_loop *loop)
 {
     /* Bounded: a callback that re-arms for "now" runs again at the next iteration. */
@@ -182,10 +193,7 @@ int ev_timers_run(struct ev_loop *loop)
         heap_remove(loop, t);
         t->cb(loop, t);
     }
-    if (loop->nheap == 0)
-        return -1;
-    uint64_t next = loop->heap[0]->expire_ms;
-    return next <= loop->now_ms ? 0 : (int)(next - loop->now_ms > 60000 ? 60000 : next - loop->now_ms);
+    return next_timeout(loop);
 }
 
 void ev_loop_run(struct ev_loop *loop)
@@ -193,11 +201,13 @@ void ev_loop_run(struct ev_loop *loop)
     struct epoll_event evs[EV_BATCH];
     while (!loop->stop) {
         loop->now_ms = mono_ms();
-        int timeout = ev_timers_run(loop);
+        ev_timers_run(loop);
+        /* After the previous batch's events and this round's timers, before sleeping. */
+        if (loop->after_events)
+            loop->after_events(loop);
         if (loop->stop)
             break;
-        if (loop->busy)
-            timeout = 0;
+        int timeout = loop->busy ? 0 : next_timeout(loop);
         int n = epoll_wait(loop->epfd, evs, EV_BATCH, timeout);
         if (n < 0) {
             if (errno == EINTR)
@@ -210,7 +220,5 @@ void ev_loop_run(struct ev_loop *loop)
             struct ev_handler *h = evs[i].data.ptr;
             h->cb(loop, h, evs[i].events);
         }
-        if (loop->after_events)
-            loop->after_events(loop);
     }
 }

@@ -38,8 +38,9 @@ struct ev_loop {
     int wakefd;                 /* eventfd: another thread's ev_loop_wake() */
     struct ev_handler wake_handler;
     void (*on_wake)(struct ev_loop *loop); /* run in the loop thread after a wake */
-    /* Run after each batch of events: objects closed during the batch are freed here,
-     * because a later event of the same batch may still point at them. */
+    /* Run once per iteration, after the events of the previous batch and the timers due,
+     * before sleeping: objects closed during a batch are freed here, because a later
+     * event of the same batch may still point at them. */
     void (*after_events)(struct ev_loop *loop);
     uint64_t now_ms;            /* cached at each loop iteration */
     struct ev_timer **heap;

@@ -227,6 +227,25 @@ def tools_dir():
     return os.path.abspath(os.environ.get("STRATA_TOOLS") or str(REPO / "build" / "bench"))
 
 
+_libc = None
+
+
+def die_with_parent():
+    """preexec_fn: the child gets SIGKILL if the test process dies (PR_SET_PDEATHSIG), so
+    nothing outlives a killed test run."""
+    global _libc
+    if _libc is None:
+        return
+    _libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+
+
+try:
+    import ctypes
+    _libc = ctypes.CDLL(None, use_errno=True)
+except OSError:
+    _libc = None
+
+
 def stop_process(proc, sig=signal.SIGTERM, timeout=10.0):
     """Sends `sig` to proc (by PID), waits up to `timeout`, SIGKILLs if still alive.
     Returns (exit code, whether it exited by itself in time)."""
@@ -258,7 +277,7 @@ class Strata:
         self._out = open(self.stdout_path, "wb")
         self.proc = subprocess.Popen([binary] + self.args, stdout=self._out, stderr=self._err,
                                      stdin=subprocess.DEVNULL, cwd=str(self.workdir),
-                                     env=env)
+                                     env=env, preexec_fn=die_with_parent)
         self.pid = self.proc.pid
         self.exit_code = None
 

@@ -213,3 +213,91 @@ def test_idle_timeout(strata, backends):
     assert ends[-1] == "idle_timeout" and ends.count("idle_timeout") == 1, ends
     m = s.metrics(admin)
     assert m.get("strata_listener_timeouts_total", listener="web") == 1, m.text
+
+
+def held_greetings(port, count):
+    """Opens `count` connections and keeps them; returns (sockets, greetings)."""
+    socks, seen = [], []
+    try:
+        for _ in range(count):
+            c = connect(port)
+            socks.append(c)
+            seen.append(recv_line(c).decode().strip())
+    except BaseException:
+        for c in socks:
+            c.close()
+        raise
+    return socks, seen
+
+
+def test_least_conn_picks_the_least_loaded(strata, backends):
+    srvs = hello_servers(backends, 3)
+    port = free_port()
+    cfg = simple_config(port, [(f"s{i + 1}", s.address) for i, s in enumerate(srvs)],
+                        balance="least_conn", workers=1)
+    strata(cfg, listen_ports=[port])
+    socks, seen = held_greetings(port, 3)
+    try:
+        assert sorted(seen) == ["hello 1", "hello 2", "hello 3"], seen
+        # Close the connection on s2: s2 is now the least loaded and gets the next one.
+        i = seen.index("hello 2")
+        socks.pop(i).close()
+        time.sleep(0.3)
+        more, seen2 = held_greetings(port, 1)
+        socks += more
+        assert seen2 == ["hello 2"], seen2
+    finally:
+        for c in socks:
+            c.close()
+
+
+def test_server_max_connections_overflows(strata, backends):
+    srvs = hello_servers(backends, 2)
+    port = free_port()
+    cfg = f"""
+workers: 1
+timeouts: {{ drain: 1s }}
+listeners:
+  - {{ name: web, listen: "127.0.0.1:{port}", mode: tcp, backend: app }}
+backends:
+  app:
+    balance: round_robin
+    servers:
+      - {{ name: small, address: "{srvs[0].address}", max_connections: 1 }}
+      - {{ name: big, address: "{srvs[1].address}" }}
+"""
+    strata(cfg, listen_ports=[port])
+    socks, seen = held_greetings(port, 6)
+    try:
+        counts = collections.Counter(seen)
+        assert counts == {"hello 1": 1, "hello 2": 5}, seen
+    finally:
+        for c in socks:
+            c.close()
+
+
+def test_backup_server_only_when_primaries_down(strata, backends):
+    primary = backends.echo(greeting=b"primary\n")
+    backup = backends.echo(greeting=b"backup\n")
+    port = free_port()
+    cfg = f"""
+workers: 1
+timeouts: {{ drain: 1s }}
+listeners:
+  - {{ name: web, listen: "127.0.0.1:{port}", mode: tcp, backend: app }}
+backends:
+  app:
+    balance: round_robin
+    health_check: {{ type: tcp, interval: 100ms, timeout: 100ms, rise: 1, fall: 1 }}
+    servers:
+      - {{ name: p, address: "{primary.address}" }}
+      - {{ name: b, address: "{backup.address}", backup: true }}
+"""
+    s = strata(cfg, listen_ports=[port])
+    assert set(who_answers(port, 6)) == {"primary"}
+    primary.stop()
+    s.wait_log(r"server app/p is DOWN", timeout=5)
+    assert set(who_answers(port, 6)) == {"backup"}
+    primary.start()
+    s.wait_log(r"server app/p is UP", timeout=5)
+    assert set(who_answers(port, 6)) == {"primary"}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port, simple_config, stop_process
+from conftest import die_with_parent, free_port, simple_config, stop_process
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PSQL = shutil.which("psql") or "/usr/bin/psql"
@@ -58,7 +58,7 @@ def postgres(workdir):
                              "-h", "127.0.0.1", "-k", str(sock), "-c", "fsync=off",
                              "-c", "max_connections=50"],
                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            cwd=str(workdir), **as_user(ids))
+                            cwd=str(workdir), preexec_fn=die_with_parent, **as_user(ids))
     try:
         deadline = time.monotonic() + 30
         while True:
