@@ -305,18 +305,25 @@ static void server_release(struct tcp_session *s)
     }
 }
 
-static void connect_failed(struct tcp_session *s, int err)
+/* Books a failed connect to s->server: counters, passive health, exclusion from the
+ * next pick, and the server unit given back. */
+static void note_connect_failure(struct tcp_session *s, int err)
 {
     struct server *srv = s->server;
     CTR_ADD(srv->st.ctr[s->w->id].connect_errors, 1);
     health_passive_report(srv, false, s->w->loop.now_ms);
-    ev_timer_cancel(&s->w->loop, &s->timer);
-    s->srv.xprt->close(&s->srv); /* closing the fd also removes it from epoll */
-    s->srv.flags = 0;
     if (s->lbreq.nexclude < LB_MAX_EXCLUDE)
         s->lbreq.exclude[s->lbreq.nexclude++] = srv;
     server_release(s);
     s->last_errno = err;
+}
+
+static void connect_failed(struct tcp_session *s, int err)
+{
+    note_connect_failure(s, err);
+    ev_timer_cancel(&s->w->loop, &s->timer);
+    s->srv.xprt->close(&s->srv); /* closing the fd also removes it from epoll */
+    s->srv.flags = 0;
     /* Retry after the current batch: events of this batch may still name the old fd. */
     s->retry_pending = true;
     schedule(s);
@@ -410,13 +417,7 @@ static void session_connect(struct tcp_session *s)
         int in_progress;
         int fd = sock_connect_tcp(&s->server->addr, &in_progress);
         if (fd < 0) {
-            int err = errno;
-            CTR_ADD(s->server->st.ctr[s->w->id].connect_errors, 1);
-            health_passive_report(s->server, false, s->w->loop.now_ms);
-            if (s->lbreq.nexclude < LB_MAX_EXCLUDE)
-                s->lbreq.exclude[s->lbreq.nexclude++] = s->server;
-            server_release(s);
-            s->last_errno = err;
+            note_connect_failure(s, errno);
             continue;
         }
         s->srv.h.fd = fd;

@@ -2,7 +2,6 @@
 all servers dead, listener max_connections, idle timeout."""
 
 import collections
-import socket
 import time
 
 import pytest

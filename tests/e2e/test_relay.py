@@ -4,12 +4,13 @@ IPv6, several listen addresses, and the per-connection log line."""
 import hashlib
 import random
 import socket
+import struct
 import threading
 import time
 
 import pytest
 
-from conftest import (LOOPBACK, connect, free_port, have_ipv6_loopback, raise_nofile,
+from conftest import (closed_by_peer, connect, free_port, have_ipv6_loopback, raise_nofile,
                       recv_exact, recv_until_eof, simple_config)
 
 MiB = 1 << 20
@@ -331,3 +332,119 @@ def test_metrics_count_bytes_and_connections(strata, backends):
     for name in ("strata_listener_connect_failures_total", "strata_listener_timeouts_total",
                  "strata_server_connect_errors_total"):
         assert name in m.names(), f"{name} missing from /metrics"
+
+
+def vmrss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+@pytest.mark.timeout(120)
+def test_backpressure_slow_reader_bounded_memory(strata, backends):
+    """The server sends 64 MiB to a client that does not read for a while: Strata must stop
+    reading from the server instead of buffering it all, then deliver every byte."""
+    size = 64 * MiB
+
+    def handler(c):
+        stream_random(c, 11, size)
+        c.shutdown(socket.SHUT_WR)
+        recv_until_eof(c, limit=MiB)
+
+    srv = backends.threaded(handler)
+    port = free_port()
+    s = strata(simple_config(port, [("b1", srv.address)]), listen_ports=[port])
+    base = vmrss_kib(s.pid)
+    c = connect(port, timeout=30)
+    try:
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        time.sleep(2.0)  # the server writes as fast as it can; nobody reads
+        grown = vmrss_kib(s.pid) - base
+        assert grown < 24 * 1024, f"strata RSS grew {grown} KiB while the client did not read"
+        got = read_digest(c, size)
+        assert c.recv(1) == b""
+    finally:
+        c.close()
+    assert got == expected_digest(11, size)
+
+
+def test_client_reset_closes_server_side(strata, backends):
+    closed = threading.Event()
+
+    def handler(c):
+        c.sendall(b"go\n")
+        try:
+            while c.recv(65536):
+                pass
+        except OSError:
+            pass
+        closed.set()
+
+    srv = backends.threaded(handler)
+    port, admin = free_port(), free_port()
+    s = strata(simple_config(port, [("b1", srv.address)], admin_port=admin),
+               listen_ports=[port], admin_port=admin)
+    c = connect(port)
+    assert recv_exact(c, 3) == b"go\n"
+    c.sendall(b"x" * 100000)
+    # SO_LINGER 0: close() sends a RST instead of a FIN.
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()
+    assert closed.wait(5), "server side still open 5s after the client reset"
+    assert s.wait_conn_logs(1)[0]["end"] in ("client_close", "client_error"), s.conn_logs()
+    m = s.metrics(admin)
+    assert m.get("strata_listener_connections_active", listener="web") == 0, m.text
+    assert m.get("strata_server_connections_active", backend="app", server="b1") == 0, m.text
+
+
+def test_server_reset_closes_client_side(strata, backends):
+    def handler(c):
+        c.sendall(b"bye\n")
+        time.sleep(0.2)
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    srv = backends.threaded(handler)
+    port = free_port()
+    s = strata(simple_config(port, [("b1", srv.address)]), listen_ports=[port])
+    c = connect(port)
+    try:
+        assert recv_exact(c, 4) == b"bye\n"
+        assert closed_by_peer(c, 5), "client still open 5s after the server reset"
+    finally:
+        c.close()
+    # A reset is an error rather than an orderly close; either reason is acceptable.
+    assert s.wait_conn_logs(1)[0]["end"] in ("server_close", "server_error"), s.conn_logs()
+
+
+def test_connect_timeout(strata):
+    """A server whose accept queue is full never answers the SYN: the connect timeout
+    (500ms) ends the attempt, and the client is closed with end=connect_failed."""
+    with socket.socket() as full:
+        full.bind(("127.0.0.1", 0))
+        full.listen(0)
+        fillers = []
+        try:
+            for _ in range(3):  # fill the accept queue (never accepted)
+                f = socket.socket()
+                f.setblocking(False)
+                f.connect_ex(full.getsockname())
+                fillers.append(f)
+            time.sleep(0.2)
+            port = free_port()
+            cfg = simple_config(port, [("slow", "127.0.0.1:%d" % full.getsockname()[1])],
+                                backend_extra="retries: 0\ntimeouts: { connect: 500ms }")
+            s = strata(cfg, listen_ports=[port])
+            c = connect(port)
+            try:
+                t0 = time.monotonic()
+                assert closed_by_peer(c, 5), "client not closed after the connect timeout"
+                took = time.monotonic() - t0
+            finally:
+                c.close()
+        finally:
+            for f in fillers:
+                f.close()
+    assert 0.4 <= took <= 2.5, f"closed after {took:.2f}s, connect timeout is 500ms"
+    assert s.wait_conn_logs(1)[0]["end"] == "connect_failed", s.conn_logs()
