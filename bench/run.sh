@@ -277,9 +277,16 @@ measure_idle() {
     sleep 1
 }
 
+# CPU time (clock ticks, user + system) of a process and its direct children.
+cpu_ticks() {
+    awk -v root="$1" '{ sub(/^.*\) /, ""); pid_ppid = $2 }
+        FILENAME ~ "/" root "/stat$" || pid_ppid == root { t += $12 + $13 }
+        END { print t + 0 }' /proc/[0-9]*/stat 2>/dev/null || echo 0
+}
+
 result_field() { sed -n "s/^RESULT.* $1=\([0-9.]*\).*/\1/p; s/^RESULT $1=\([0-9.]*\).*/\1/p" | head -1; }
 
-declare -A TP CR
+declare -A TP CR CPU
 for t in "${TARGETS[@]}"; do
     measure_idle "$t"
 done
@@ -289,9 +296,17 @@ for r in $(seq "$ROUNDS"); do
         v=$("$TCPBENCH" throughput 127.0.0.1 "${BULK_PORT[$t]}" "$RUN_SECONDS" 1 down 2>/dev/null \
             | result_field throughput_MBps || true)
         TP[$t]="${TP[$t]:-} ${v:-0}"
-        v=$("$TCPBENCH" connrate 127.0.0.1 "${ECHO_PORT[$t]}" "$RUN_SECONDS" "$CONC" 2>/dev/null \
-            | result_field connrate_cps || true)
+        c0=$([ "$t" = direct ] || cpu_ticks "${MAIN_PID[$t]}")
+        out=$("$TCPBENCH" connrate 127.0.0.1 "${ECHO_PORT[$t]}" "$RUN_SECONDS" "$CONC" 2>/dev/null \
+            || true)
+        v=$(echo "$out" | result_field connrate_cps)
         CR[$t]="${CR[$t]:-} ${v:-0}"
+        if [ "$t" != direct ]; then
+            # proxy CPU per proxied connection, in microseconds
+            CPU[$t]="${CPU[$t]:-} $(awk -v a="$(cpu_ticks "${MAIN_PID[$t]}")" -v b="$c0" \
+                -v n="$(echo "$out" | result_field conns)" -v hz="$(getconf CLK_TCK)" \
+                'BEGIN { if (n > 0) printf "%.1f", (a - b) * 1e6 / hz / n; else print "-" }')"
+        fi
     done
     log "bench: round $r/$ROUNDS done"
 done
@@ -310,10 +325,11 @@ best() {
         END { print n ? b : "-" }'
 }
 
-declare -A MTP MCR
+declare -A MTP MCR MCPU
 for t in direct strata haproxy nginx; do
     MTP[$t]=$(echo "${TP[$t]:-}" | median)
     MCR[$t]=$(echo "${CR[$t]:-}" | median)
+    MCPU[$t]=$(echo "${CPU[$t]:-}" | median)
     MEM_PER_CONN[$t]=${MEM_PER_CONN[$t]:--}
     KMEM_PER_CONN[$t]=${KMEM_PER_CONN[$t]:--}
 done
@@ -321,6 +337,7 @@ MEM_PER_CONN[direct]=-
 best_tp=$(best 1 "${MTP[haproxy]}" "${MTP[nginx]}")
 best_cr=$(best 1 "${MCR[haproxy]}" "${MCR[nginx]}")
 best_mem=$(best 0 "${MEM_PER_CONN[haproxy]}" "${MEM_PER_CONN[nginx]}")
+best_cpu=$(best 0 "${MCPU[haproxy]}" "${MCPU[nginx]}")
 
 echo
 echo "Strata vs HAProxy $("$HAPROXY" -v | sed -n '1s/HAProxy version \([^ ]*\).*/\1/p') vs NGINX $("$NGINX" -v 2>&1 | sed 's/.*nginx\///')," \
@@ -334,6 +351,9 @@ printf '%-38s %10s %10s %10s %10s %10s %12s\n' "bulk throughput, 1 conn (MB/s)" 
 printf '%-38s %10s %10s %10s %10s %10s %12s\n' "new connections/s (conc $CONC)" \
     "${MCR[direct]}" "${MCR[strata]}" "${MCR[haproxy]}" "${MCR[nginx]}" \
     "$(ratio "${MCR[strata]}" "${MCR[direct]}")" "$(ratio "${MCR[strata]}" "$best_cr")"
+printf '%-38s %10s %10s %10s %10s %10s %12s\n' "proxy CPU per new conn (us, lower=better)" \
+    - "${MCPU[strata]}" "${MCPU[haproxy]}" "${MCPU[nginx]}" \
+    - "$(ratio "${MCPU[strata]}" "$best_cpu")"
 printf '%-38s %10s %10s %10s %10s %10s %12s\n' "RSS per idle conn (KiB, lower=better)" \
     - "${MEM_PER_CONN[strata]}" "${MEM_PER_CONN[haproxy]}" "${MEM_PER_CONN[nginx]}" \
     - "$(ratio "${MEM_PER_CONN[strata]}" "$best_mem")"

@@ -26,17 +26,16 @@ enum { EXIT_OK = 0, EXIT_CONFIG = 1, EXIT_USAGE = 2, EXIT_RUNTIME = 3 };
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: strata                    run the built-in demo (ports 7000-7003, 7090)\n"
-            "       strata demo [BASE_PORT]   the demo on other ports\n"
-            "       strata run FILE           run with a configuration file\n"
-            "       strata check FILE         validate a configuration file and exit\n"
-            "       strata config-reference   print the configuration reference (markdown)\n"
-            "       strata --version | --help\n"
-            "\n"
-            "Exit codes: 0 ok, 1 configuration error, 2 usage error, 3 runtime failure.\n"
-            "Signals: SIGTERM/SIGINT stop accepting and drain open connections for up to\n"
-            "timeouts.drain, then exit; a second signal exits at once.\n");
+    fprintf(out, "usage: strata                    run the built-in demo (ports 7000-7003, 7090)\n"
+                 "       strata demo [BASE_PORT]   the demo on other ports\n"
+                 "       strata run FILE           run with a configuration file\n"
+                 "       strata check FILE         validate a configuration file and exit\n"
+                 "       strata config-reference   print the configuration reference (markdown)\n"
+                 "       strata --version | --help\n"
+                 "\n"
+                 "Exit codes: 0 ok, 1 configuration error, 2 usage error, 3 runtime failure.\n"
+                 "Signals: SIGTERM/SIGINT stop accepting and drain open connections for up to\n"
+                 "timeouts.drain, then exit; a second signal exits at once.\n");
 }
 
 static unsigned cpu_count(void)
@@ -134,8 +133,8 @@ static int run(struct config *cfg, void (*on_ready)(void *), void *arg)
         return EXIT_RUNTIME;
     }
     if (workers_start(ws, n) == 0) {
-        log_info("strata %s ready: %u workers, %u listeners, %u backends (%s)", STRATA_VERSION,
-                 n, cfg->nlisteners, cfg->nbackends, cfg->file);
+        log_info("strata %s ready: %u workers, %u listeners, %u backends (%s)", STRATA_VERSION, n,
+                 cfg->nlisteners, cfg->nbackends, cfg->file);
         if (on_ready)
             on_ready(arg);
         wait_and_drain(ws, n, cfg, &sigs);

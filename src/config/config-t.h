@@ -39,28 +39,28 @@ struct server_state {
 };
 
 struct server {
-    char *name;                 /* given name, or the address text */
+    char *name; /* given name, or the address text */
     char *addr_text;
     struct sockaddr_any addr;
-    uint32_t weight;            /* 1..1000, default 1 */
-    bool backup;                /* only used when no primary server is up */
-    uint32_t max_conns;         /* 0 = unlimited */
-    uint32_t index;             /* position in backend->servers */
+    uint32_t weight;    /* 1..1000, default 1 */
+    bool backup;        /* only used when no primary server is up */
+    uint32_t max_conns; /* 0 = unlimited */
+    uint32_t index;     /* position in backend->servers */
     struct backend *backend;
     struct server_state st;
 };
 
 struct health_conf {
     enum health_type type;
-    uint32_t interval_ms;       /* default 2s */
-    uint32_t timeout_ms;        /* default 1s */
-    uint32_t rise;              /* default 2 */
-    uint32_t fall;              /* default 3 */
+    uint32_t interval_ms; /* default 2s */
+    uint32_t timeout_ms;  /* default 1s */
+    uint32_t rise;        /* default 2 */
+    uint32_t fall;        /* default 3 */
 };
 
 struct passive_conf {
-    uint32_t fall;              /* consecutive connect failures that mark a server down; 0 = off */
-    uint32_t cooldown_ms;       /* without active checks: time before it is tried again */
+    uint32_t fall;        /* consecutive connect failures that mark a server down; 0 = off */
+    uint32_t cooldown_ms; /* without active checks: time before it is tried again */
 };
 
 struct lb_ops;
@@ -69,11 +69,11 @@ struct backend {
     char *name;
     enum balance_kind balance;
     const struct lb_ops *lb_ops;
-    void *lb_shared;            /* read-only balancer state (e.g. the maglev table) */
+    void *lb_shared;             /* read-only balancer state (e.g. the maglev table) */
     struct lb_worker *lb_worker; /* [nworkers]: per-worker mutable balancer state */
     struct server *servers;
     uint32_t nservers;
-    uint32_t retries;           /* extra servers tried after a failed connect; default 2 */
+    uint32_t retries; /* extra servers tried after a failed connect; default 2 */
     uint32_t connect_timeout_ms;
     struct health_conf hc;
     struct passive_conf passive;
@@ -92,7 +92,7 @@ struct listener_conf {
     char **addr_texts;
     uint32_t naddrs;
     struct backend *backend;
-    uint32_t max_conns;         /* 0 = unlimited */
+    uint32_t max_conns; /* 0 = unlimited */
     uint32_t idle_timeout_ms;
     uint32_t backlog;
     struct listener_state st;
@@ -100,9 +100,9 @@ struct listener_conf {
 
 struct config {
     _Atomic uint32_t refs;
-    char *file;                 /* path it was loaded from, or "<demo>" */
-    uint32_t workers;           /* resolved: "auto" becomes the CPU count */
-    uint32_t drain_timeout_ms;  /* grace period for open connections on stop */
+    char *file;                /* path it was loaded from, or "<demo>" */
+    uint32_t workers;          /* resolved: "auto" becomes the CPU count */
+    uint32_t drain_timeout_ms; /* grace period for open connections on stop */
     bool admin_enabled;
     struct sockaddr_any admin_addr;
     char *admin_text;

@@ -14,7 +14,7 @@
 #include "config-t.h"
 
 struct config_errors {
-    char *text;                 /* malloc'd, NUL-terminated, one error per line */
+    char *text; /* malloc'd, NUL-terminated, one error per line */
     size_t len, cap;
     unsigned count;
 };

@@ -16,16 +16,16 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 #define CACHELINE 64
 
-#define BUG_ON(cond)                                                                           \
-    do {                                                                                       \
-        if (unlikely(cond)) {                                                                  \
-            fprintf(stderr, "BUG at %s:%d: %s\n", __FILE__, __LINE__, #cond);                  \
-            abort();                                                                           \
-        }                                                                                      \
+#define BUG_ON(cond)                                                                               \
+    do {                                                                                           \
+        if (unlikely(cond)) {                                                                      \
+            fprintf(stderr, "BUG at %s:%d: %s\n", __FILE__, __LINE__, #cond);                      \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 #endif

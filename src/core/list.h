@@ -12,8 +12,14 @@ struct list {
     struct list *next, *prev;
 };
 
-static inline void list_init(struct list *h) { h->next = h->prev = h; }
-static inline bool list_empty(const struct list *h) { return h->next == h; }
+static inline void list_init(struct list *h)
+{
+    h->next = h->prev = h;
+}
+static inline bool list_empty(const struct list *h)
+{
+    return h->next == h;
+}
 
 static inline void list_add_tail(struct list *h, struct list *n)
 {
@@ -34,7 +40,7 @@ static inline void list_del(struct list *n)
 #define list_entry(ptr, type, member) container_of(ptr, type, member)
 
 /* Safe against removal of the current element. */
-#define list_for_each_safe(pos, tmp, head)                                                     \
+#define list_for_each_safe(pos, tmp, head)                                                         \
     for (pos = (head)->next, tmp = pos->next; pos != (head); pos = tmp, tmp = pos->next)
 
 #endif

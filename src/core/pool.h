@@ -13,14 +13,14 @@ struct pool_item {
 };
 
 struct pool {
-    size_t size;                /* object size (>= sizeof(struct pool_item)) */
+    size_t size; /* object size (>= sizeof(struct pool_item)) */
     struct pool_item *free;
     uint32_t nfree, max_free;
-    uint64_t allocated;         /* objects currently handed out */
+    uint64_t allocated; /* objects currently handed out */
 };
 
 void pool_init(struct pool *p, size_t size, uint32_t max_free);
-void *pool_get(struct pool *p);  /* NULL on ENOMEM */
+void *pool_get(struct pool *p); /* NULL on ENOMEM */
 void pool_put(struct pool *p, void *obj);
 void pool_destroy(struct pool *p);
 

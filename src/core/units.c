@@ -31,7 +31,10 @@ static int scale(uint64_t v, uint64_t mul, uint64_t *out)
 
 int parse_duration_ms(const char *s, uint64_t *out)
 {
-    static const struct { const char *suffix; uint64_t mul; } units[] = {
+    static const struct {
+        const char *suffix;
+        uint64_t mul;
+    } units[] = {
         {"ms", 1}, {"s", 1000}, {"", 1000}, {"m", 60000}, {"h", 3600000},
     };
     uint64_t v;
@@ -46,9 +49,17 @@ int parse_duration_ms(const char *s, uint64_t *out)
 
 int parse_size(const char *s, uint64_t *out)
 {
-    static const struct { const char *suffix; uint64_t mul; } units[] = {
-        {"", 1}, {"k", 1ull << 10}, {"kb", 1ull << 10}, {"m", 1ull << 20},
-        {"mb", 1ull << 20}, {"g", 1ull << 30}, {"gb", 1ull << 30},
+    static const struct {
+        const char *suffix;
+        uint64_t mul;
+    } units[] = {
+        {"", 1},
+        {"k", 1ull << 10},
+        {"kb", 1ull << 10},
+        {"m", 1ull << 20},
+        {"mb", 1ull << 20},
+        {"g", 1ull << 30},
+        {"gb", 1ull << 30},
     };
     uint64_t v;
     const char *rest = parse_u64(s, &v);

@@ -28,26 +28,26 @@ struct ev_timer;
 typedef void (*ev_timer_cb)(struct ev_loop *loop, struct ev_timer *t);
 
 struct ev_timer {
-    uint64_t expire_ms;         /* absolute, on the mono_ms clock */
-    uint32_t heap_idx;          /* 0 = not armed; else position + 1 in the heap */
+    uint64_t expire_ms; /* absolute, on the mono_ms clock */
+    uint32_t heap_idx;  /* 0 = not armed; else position + 1 in the heap */
     ev_timer_cb cb;
 };
 
 struct ev_loop {
     int epfd;
-    int wakefd;                 /* eventfd: another thread's ev_loop_wake() */
+    int wakefd; /* eventfd: another thread's ev_loop_wake() */
     struct ev_handler wake_handler;
     void (*on_wake)(struct ev_loop *loop); /* run in the loop thread after a wake */
     /* Run once per iteration, after the events of the previous batch and the timers due,
      * before sleeping: objects closed during a batch are freed here, because a later
      * event of the same batch may still point at them. */
     void (*after_events)(struct ev_loop *loop);
-    uint64_t now_ms;            /* cached at each loop iteration */
+    uint64_t now_ms; /* cached at each loop iteration */
     struct ev_timer **heap;
     uint32_t nheap, heap_cap;
     bool stop;
-    bool busy;                  /* owner has deferred work: poll without sleeping */
-    void *owner;                /* the worker or control thread that runs this loop */
+    bool busy;   /* owner has deferred work: poll without sleeping */
+    void *owner; /* the worker or control thread that runs this loop */
 };
 
 int ev_loop_init(struct ev_loop *loop);
@@ -71,7 +71,10 @@ static inline void ev_timer_init(struct ev_timer *t, ev_timer_cb cb)
     t->heap_idx = 0;
     t->cb = cb;
 }
-static inline bool ev_timer_armed(const struct ev_timer *t) { return t->heap_idx != 0; }
+static inline bool ev_timer_armed(const struct ev_timer *t)
+{
+    return t->heap_idx != 0;
+}
 
 /* (Re)arms t to fire at now + ms. Returns 0, or -1 if the heap cannot grow. */
 int ev_timer_arm(struct ev_loop *loop, struct ev_timer *t, uint64_t ms);

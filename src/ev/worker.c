@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config/config.h"
 #include "core/log.h"
 #include "l4/tcp_proxy.h"
 #include "net/sock.h"
@@ -177,14 +178,15 @@ static void worker_free(struct worker *w)
     pipe_pool_destroy(&w->pipes);
     free(w->scratch);
     ev_loop_free(&w->loop);
+    if (w->cfg)
+        config_unref(w->cfg);
+    w->cfg = NULL;
 }
 
-static int worker_init(struct worker *w, unsigned id, struct config *cfg, char *err,
-                       size_t errlen)
+static int worker_init(struct worker *w, unsigned id, struct config *cfg, char *err, size_t errlen)
 {
     memset(w, 0, sizeof(*w));
     w->id = id;
-    w->cfg = cfg;
     list_init(&w->sessions);
     list_init(&w->dead);
     list_init(&w->runq);
@@ -194,6 +196,7 @@ static int worker_init(struct worker *w, unsigned id, struct config *cfg, char *
         snprintf(err, errlen, "epoll: %s", strerror(errno));
         return -1;
     }
+    w->cfg = config_ref(cfg); /* dropped by worker_free */
     w->loop.owner = w;
     w->loop.on_wake = on_wake;
     w->loop.after_events = after_events;

@@ -19,8 +19,8 @@
 
 enum worker_cmd {
     WORKER_RUN,
-    WORKER_DRAIN,               /* close listeners, exit when the last session ends */
-    WORKER_STOP,                /* close every session now and exit */
+    WORKER_DRAIN, /* close listeners, exit when the last session ends */
+    WORKER_STOP,  /* close every session now and exit */
 };
 
 struct worker;
@@ -38,22 +38,22 @@ struct worker {
     pthread_t thread;
     bool started;
     struct ev_loop loop;
-    struct config *cfg;         /* the generation this worker serves (one reference) */
+    struct config *cfg; /* the generation this worker serves (one reference) */
     struct listen_sock *socks;
     unsigned nsocks;
-    struct list sessions;       /* open sessions */
-    struct list dead;           /* closed during the current batch, freed after it */
-    struct list runq;           /* sessions with work deferred past the current batch */
+    struct list sessions; /* open sessions */
+    struct list dead;     /* closed during the current batch, freed after it */
+    struct list runq;     /* sessions with work deferred past the current batch */
     uint32_t nsessions;
     struct pool session_pool;
-    struct pool buf_pool;       /* struct relay_buf */
+    struct pool buf_pool; /* struct relay_buf */
     struct pipe_pool pipes;
     char *scratch;              /* RELAY_BUF_SIZE bytes for the copy path */
     char logbuf[WORKER_LOGBUF]; /* connection log lines, flushed once per batch */
     size_t loglen;
-    time_t log_sec;             /* second that log_date was formatted for */
+    time_t log_sec; /* second that log_date was formatted for */
     char log_date[24];
-    _Atomic int cmd;            /* enum worker_cmd, set by worker_command() */
+    _Atomic int cmd; /* enum worker_cmd, set by worker_command() */
     int applied_cmd;
     _Atomic bool exited;
 };

@@ -57,32 +57,32 @@ static const char *const end_names[] = {
 };
 
 struct relay_dir {
-    struct relay_buf *buf;      /* bytes read but not yet written (copy mode) */
-    struct pipe_pair pipe;      /* valid while pipe_bytes > 0 */
+    struct relay_buf *buf; /* bytes read but not yet written (copy mode) */
+    struct pipe_pair pipe; /* valid while pipe_bytes > 0 */
     uint32_t pipe_bytes;
-    bool splice;                /* bulk mode: move bytes with splice(2) */
-    bool eof;                   /* the source has finished sending */
-    bool done;                  /* eof passed on: the destination's write side is shut */
-    uint64_t bytes;             /* delivered to the destination */
+    bool splice;    /* bulk mode: move bytes with splice(2) */
+    bool eof;       /* the source has finished sending */
+    bool done;      /* eof passed on: the destination's write side is shut */
+    uint64_t bytes; /* delivered to the destination */
 };
 
 struct tcp_session {
     struct conn cli, srv;
-    struct relay_dir up, down;  /* up: client → server; down: server → client */
+    struct relay_dir up, down; /* up: client → server; down: server → client */
     struct worker *w;
     struct listener_conf *lc;
-    struct server *server;      /* holds one unit of server->st.active while set */
+    struct server *server; /* holds one unit of server->st.active while set */
     struct lb_req lbreq;
     struct sockaddr_any client;
     uint64_t start_ms, last_ms;
-    struct ev_timer timer;      /* connect timeout, then idle timeout */
-    struct list link;           /* w->sessions, then w->dead */
-    struct list runq_link;      /* w->runq while queued */
+    struct ev_timer timer; /* connect timeout, then idle timeout */
+    struct list link;      /* w->sessions, then w->dead */
+    struct list runq_link; /* w->runq while queued */
     uint8_t state;
     uint8_t end;
-    uint8_t tries;              /* connect attempts made */
-    bool retry_pending;         /* a connect failed: retry from the run queue */
-    int last_errno;             /* of the last failed connect */
+    uint8_t tries;      /* connect attempts made */
+    bool retry_pending; /* a connect failed: retry from the run queue */
+    int last_errno;     /* of the last failed connect */
 };
 
 enum pump_result { PUMP_WAIT, PUMP_MORE, PUMP_SRC_ERR, PUMP_DST_ERR };
@@ -118,8 +118,8 @@ static void count_down(struct tcp_session *s, size_t n)
 /* ---- one direction ---- */
 
 /* Writes what is pending for d. Returns PUMP_MORE when nothing is left pending. */
-static enum pump_result flush_pending(struct tcp_session *s, struct relay_dir *d,
-                                      struct conn *dst, bool is_up)
+static enum pump_result flush_pending(struct tcp_session *s, struct relay_dir *d, struct conn *dst,
+                                      bool is_up)
 {
     while (d->pipe_bytes > 0) {
         ssize_t n = splice(d->pipe.rd, NULL, dst->h.fd, NULL, d->pipe_bytes,
@@ -164,8 +164,8 @@ static ssize_t splice_in(struct tcp_session *s, struct relay_dir *d, struct conn
 {
     if (d->pipe.rd < 0 && pipe_pool_get(&s->w->pipes, &d->pipe) < 0)
         return -3;
-    ssize_t n = splice(src->h.fd, NULL, d->pipe.wr, NULL, SPLICE_CHUNK,
-                       SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    ssize_t n =
+        splice(src->h.fd, NULL, d->pipe.wr, NULL, SPLICE_CHUNK, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     if (n >= 0)
         return n;
     if (errno == EAGAIN)
@@ -176,9 +176,8 @@ static ssize_t splice_in(struct tcp_session *s, struct relay_dir *d, struct conn
 }
 
 /* Reads into the scratch buffer and sends straight on; keeps only the remainder. */
-static enum pump_result copy_through(struct tcp_session *s, struct relay_dir *d,
-                                     struct conn *src, struct conn *dst, bool is_up,
-                                     ssize_t *moved)
+static enum pump_result copy_through(struct tcp_session *s, struct relay_dir *d, struct conn *src,
+                                     struct conn *dst, bool is_up, ssize_t *moved)
 {
     char *scratch = s->w->scratch;
     ssize_t n = src->xprt->recv(src, scratch, RELAY_BUF_SIZE);
@@ -500,8 +499,10 @@ static void reject(struct worker *w, struct listener_conf *lc, int fd,
     char cbuf[ADDR_STRLEN];
     CTR_ADD(lc->st.ctr[w->id].conns_rejected, 1);
     close(fd);
-    worker_log(w, "conn listener=%s client=%s server=- bytes_in=0 bytes_out=0 duration_ms=0 "
-                  "end=limit", lc->name, addr_format(peer, cbuf, sizeof(cbuf)));
+    worker_log(w,
+               "conn listener=%s client=%s server=- bytes_in=0 bytes_out=0 duration_ms=0 "
+               "end=limit",
+               lc->name, addr_format(peer, cbuf, sizeof(cbuf)));
 }
 
 static void init_dir(struct relay_dir *d)
@@ -577,7 +578,8 @@ void tcp_run_queue(struct worker *w)
 void tcp_free_dead(struct worker *w)
 {
     struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &w->dead) {
+    list_for_each_safe(pos, tmp, &w->dead)
+    {
         list_del(pos);
         pool_put(&w->session_pool, list_entry(pos, struct tcp_session, link));
     }
@@ -586,7 +588,8 @@ void tcp_free_dead(struct worker *w)
 void tcp_close_all(struct worker *w)
 {
     struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &w->sessions) {
+    list_for_each_safe(pos, tmp, &w->sessions)
+    {
         session_close(list_entry(pos, struct tcp_session, link), END_SHUTDOWN);
     }
     tcp_free_dead(w);

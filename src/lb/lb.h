@@ -16,18 +16,18 @@
 
 /* Per-worker mutable state, one per (backend, worker). */
 struct lb_worker {
-    uint64_t rr;                /* round-robin cursor */
-    uint64_t rng;               /* xorshift state, non-zero */
-    int64_t *cw;                /* smooth weighted RR current weights [nservers] */
+    uint64_t rr;  /* round-robin cursor */
+    uint64_t rng; /* xorshift state, non-zero */
+    int64_t *cw;  /* smooth weighted RR current weights [nservers] */
 } __attribute__((aligned(CACHELINE)));
 
 #define LB_MAX_EXCLUDE 8
 
 struct lb_req {
-    const struct sockaddr_any *client; /* for source_hash and maglev */
+    const struct sockaddr_any *client;            /* for source_hash and maglev */
     const struct server *exclude[LB_MAX_EXCLUDE]; /* servers already tried */
     unsigned nexclude;
-    bool backup;                /* pick among backup servers instead of primaries */
+    bool backup; /* pick among backup servers instead of primaries */
 };
 
 struct lb_ops {

@@ -1,8 +1,8 @@
 /* round_robin.c — plain round robin over one cursor shared by all workers (an atomic
  * fetch-add per pick, a few ns beside the ~80 µs a proxied connection costs), so the
- * rotation is exact across workers: N connections reach N different servers. Also the fallback of the hashing balancers when a
- * request carries no client address; their shared state is not a cursor, so they use
- * the worker's own.
+ * rotation is exact across workers: N connections reach N different servers. Also the fallback of
+ * the hashing balancers when a request carries no client address; their shared state is not a
+ * cursor, so they use the worker's own.
  */
 #include <stdlib.h>
 
@@ -38,10 +38,10 @@ static struct server *rr_pick(struct backend *b, struct lb_worker *w, const stru
     if (k == 0)
         return NULL;
     bool shared = b->lb_ops == &lb_round_robin && b->lb_shared;
-    uint64_t ticket = shared ? atomic_fetch_add_explicit(
-                                   &((struct rr_shared *)b->lb_shared)->cursor, 1,
-                                   memory_order_relaxed)
-                             : w->rr++;
+    uint64_t ticket = shared
+                          ? atomic_fetch_add_explicit(&((struct rr_shared *)b->lb_shared)->cursor,
+                                                      1, memory_order_relaxed)
+                          : w->rr++;
     uint32_t target = (uint32_t)(ticket % k);
     struct server *first = NULL;
     for (uint32_t i = 0; i < b->nservers; i++) {

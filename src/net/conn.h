@@ -13,12 +13,12 @@
 #include "ev/loop.h"
 
 enum conn_flag {
-    CONN_RD_READY = 1 << 0,     /* a read may return data or EOF */
-    CONN_WR_READY = 1 << 1,     /* a write may make progress */
-    CONN_RD_EOF = 1 << 2,       /* the peer has finished sending */
-    CONN_WR_SHUT = 1 << 3,      /* we have shut our sending side */
-    CONN_ERROR = 1 << 4,        /* the socket reported an error */
-    CONN_RD_HUP = 1 << 5,       /* epoll saw the peer's FIN: a short read is not the end */
+    CONN_RD_READY = 1 << 0, /* a read may return data or EOF */
+    CONN_WR_READY = 1 << 1, /* a write may make progress */
+    CONN_RD_EOF = 1 << 2,   /* the peer has finished sending */
+    CONN_WR_SHUT = 1 << 3,  /* we have shut our sending side */
+    CONN_ERROR = 1 << 4,    /* the socket reported an error */
+    CONN_RD_HUP = 1 << 5,   /* epoll saw the peer's FIN: a short read is not the end */
 };
 
 struct conn;
@@ -37,7 +37,7 @@ struct xprt_ops {
 extern const struct xprt_ops xprt_plain;
 
 struct conn {
-    struct ev_handler h;        /* h.fd is the socket; -1 once closed */
+    struct ev_handler h; /* h.fd is the socket; -1 once closed */
     const struct xprt_ops *xprt;
     uint32_t flags;
 };

@@ -14,7 +14,7 @@ struct pipe_pair {
 struct pipe_pool {
     struct pipe_pair *free;
     uint32_t nfree, cap;
-    uint32_t pipe_size;         /* F_SETPIPE_SZ applied to new pipes; 0 = kernel default */
+    uint32_t pipe_size; /* F_SETPIPE_SZ applied to new pipes; 0 = kernel default */
     uint64_t created, failed;
 };
 

@@ -14,16 +14,16 @@
 
 typedef _Atomic uint64_t counter_t;
 
-#define CTR_ADD(c, n)                                                                          \
-    atomic_store_explicit(&(c), atomic_load_explicit(&(c), memory_order_relaxed) + (n),        \
+#define CTR_ADD(c, n)                                                                              \
+    atomic_store_explicit(&(c), atomic_load_explicit(&(c), memory_order_relaxed) + (n),            \
                           memory_order_relaxed)
 #define CTR_GET(c) atomic_load_explicit(&(c), memory_order_relaxed)
 
 struct server_counters {
-    counter_t conns_total;      /* connections established to this server */
-    counter_t connect_errors;   /* refused, unreachable or timed out connects */
-    counter_t bytes_in;         /* server -> client */
-    counter_t bytes_out;        /* client -> server */
+    counter_t conns_total;    /* connections established to this server */
+    counter_t connect_errors; /* refused, unreachable or timed out connects */
+    counter_t bytes_in;       /* server -> client */
+    counter_t bytes_out;      /* client -> server */
 } __attribute__((aligned(CACHELINE)));
 
 struct listener_counters {

@@ -382,11 +382,29 @@ def strata(strata_bin, tmp_path):
         return s
 
     yield start
+    problems = []
     for s in started:
         if s.alive():
-            s.stop(signal.SIGTERM, timeout=10)
+            rc, clean = s.stop(signal.SIGTERM, timeout=10)
+            if rc != 0 or not clean:
+                problems.append(f"{s.config_path.name}: SIGTERM gave exit code {rc}"
+                                f"{'' if clean else ' (killed: did not exit in time)'}")
         else:
             s.stop()
+        problems += sanitizer_reports(s)
+    if problems:
+        pytest.fail("strata did not stop cleanly:\n" + "\n".join(problems), pytrace=False)
+
+
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "WARNING: ThreadSanitizer")
+
+
+def sanitizer_reports(s):
+    """Sanitizer reports in a Strata's log (the SAN= builds print them to stderr)."""
+    log = s.log()
+    return [f"{s.config_path.name}: {m} in log:\n{log[-4000:]}"
+            for m in SANITIZER_MARKERS if m in log]
 
 
 def run_strata(strata_bin, *args, timeout=20.0, cwd=None):

@@ -21,35 +21,35 @@ void test_register(struct test_case *tc);
 void test_fail(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-#define TEST(name)                                                                             \
-    static void test_fn_##name(void);                                                          \
-    static struct test_case test_case_##name = {#name, test_fn_##name, NULL};                  \
-    __attribute__((constructor)) static void test_reg_##name(void)                             \
-    {                                                                                          \
-        test_register(&test_case_##name);                                                      \
-    }                                                                                          \
+#define TEST(name)                                                                                 \
+    static void test_fn_##name(void);                                                              \
+    static struct test_case test_case_##name = {#name, test_fn_##name, NULL};                      \
+    __attribute__((constructor)) static void test_reg_##name(void)                                 \
+    {                                                                                              \
+        test_register(&test_case_##name);                                                          \
+    }                                                                                              \
     static void test_fn_##name(void)
 
-#define CHECK(cond)                                                                            \
-    do {                                                                                       \
-        if (!(cond))                                                                           \
-            test_fail(__FILE__, __LINE__, "CHECK(%s)", #cond);                                 \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            test_fail(__FILE__, __LINE__, "CHECK(%s)", #cond);                                     \
     } while (0)
 
-#define CHECK_EQ_U64(a, b)                                                                     \
-    do {                                                                                       \
-        uint64_t a_ = (uint64_t)(a), b_ = (uint64_t)(b);                                       \
-        if (a_ != b_)                                                                          \
-            test_fail(__FILE__, __LINE__, "%s == %s: %llu != %llu", #a, #b,                    \
-                      (unsigned long long)a_, (unsigned long long)b_);                         \
+#define CHECK_EQ_U64(a, b)                                                                         \
+    do {                                                                                           \
+        uint64_t a_ = (uint64_t)(a), b_ = (uint64_t)(b);                                           \
+        if (a_ != b_)                                                                              \
+            test_fail(__FILE__, __LINE__, "%s == %s: %llu != %llu", #a, #b,                        \
+                      (unsigned long long)a_, (unsigned long long)b_);                             \
     } while (0)
 
-#define CHECK_STR_CONTAINS(hay, needle)                                                        \
-    do {                                                                                       \
-        const char *h_ = (hay), *n_ = (needle);                                                \
-        if (!h_ || !strstr(h_, n_))                                                            \
-            test_fail(__FILE__, __LINE__, "\"%s\" does not contain \"%s\"", h_ ? h_ : "(null)", \
-                      n_);                                                                     \
+#define CHECK_STR_CONTAINS(hay, needle)                                                            \
+    do {                                                                                           \
+        const char *h_ = (hay), *n_ = (needle);                                                    \
+        if (!h_ || !strstr(h_, n_))                                                                \
+            test_fail(__FILE__, __LINE__, "\"%s\" does not contain \"%s\"", h_ ? h_ : "(null)",    \
+                      n_);                                                                         \
     } while (0)
 
 #endif

@@ -76,7 +76,10 @@ TEST(timers_next_deadline)
 }
 
 static unsigned stress_fired;
-static void count_cb(struct ev_loop *loop, struct ev_timer *t) { stress_fired++; }
+static void count_cb(struct ev_loop *loop, struct ev_timer *t)
+{
+    stress_fired++;
+}
 
 TEST(timers_heap_stress_against_model)
 {
