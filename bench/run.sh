@@ -39,7 +39,7 @@ die() { log "bench: $*"; exit 1; }
 if ! command -v haproxy >/dev/null || ! command -v nginx >/dev/null \
         || [ ! -f "$NGINX_STREAM_MOD" ]; then
     log "bench: installing HAProxy and NGINX from Debian"
-    "$ROOT/scripts/install-bench-deps.sh" >&2
+    "$ROOT/scripts/install-deps.sh" bench >&2
 fi
 HAPROXY=$(command -v haproxy)
 NGINX=$(command -v nginx)

@@ -1,25 +1,28 @@
 #!/usr/bin/env bash
-# Installs what Strata needs on Debian 12, idempotently.
-#   scripts/install-deps.sh          build and run: compiler, make, pkg-config, libyaml
-#   scripts/install-deps.sh test     also what the tests use (see install-test-deps.sh)
-#   scripts/install-deps.sh bench    also HAProxy and NGINX (see install-bench-deps.sh)
+# Installs what Strata needs on Debian 12, idempotently and non-interactively.
+#   scripts/install-deps.sh          build and run: compiler, make, pkg-config, libyaml,
+#                                    and nc + curl to try the demo
+#   scripts/install-deps.sh test     also what the tests use: pytest, PostgreSQL 15
+#   scripts/install-deps.sh bench    also HAProxy and NGINX (with its stream module)
+# Packages already installed are skipped; apt-get update runs only when something is missing.
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-packages=(build-essential pkg-config libyaml-dev netcat-openbsd curl)
 
-sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+packages=(build-essential pkg-config libyaml-dev netcat-openbsd curl)
+case "${1:-}" in
+    "") ;;
+    test) packages+=(python3 python3-pytest python3-pytest-timeout postgresql-15
+                     postgresql-client-15 procps iproute2) ;;
+    bench) packages+=(haproxy nginx libnginx-mod-stream procps) ;;
+    *) echo "usage: $0 [test|bench]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -gt 0 ]; then
-    sudo_if_needed apt-get update -qq
-    sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
-fi
-case "${1:-}" in
-    test) "$here/install-test-deps.sh" ;;
-    bench) "$here/install-bench-deps.sh" ;;
-    "") ;;
-    *) echo "usage: $0 [test|bench]" >&2; exit 2 ;;
-esac
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+as_root apt-get update -qq
+as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}"

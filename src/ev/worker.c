@@ -22,6 +22,8 @@
  * and the accept(2) that would only say EAGAIN is never made. Measured with bench/:
  * about 10% less CPU per connection than accepting until EAGAIN. */
 #define ACCEPT_BATCH 1
+#define ACCEPT_PAUSE_MS 100
+#define ACCEPT_PAUSE_LOG_MS 10000
 #define POOL_MAX_FREE 1024
 #define PIPE_POOL_CAP 256
 /* Larger pipes mean fewer splice calls per MiB on bulk transfers (see bench/). */
@@ -72,6 +74,39 @@ void worker_log(struct worker *w, const char *fmt, ...)
     w->loglen += len;
 }
 
+static void set_accepting(struct worker *w, bool on)
+{
+    for (unsigned i = 0; i < w->nsocks; i++) {
+        if (w->socks[i].h.fd < 0)
+            continue;
+        if (on)
+            ev_add_level_in(&w->loop, &w->socks[i].h);
+        else
+            ev_del(&w->loop, &w->socks[i].h);
+    }
+}
+
+/* Out of descriptors or memory: a level-triggered listener would spin on the same error,
+ * so stop accepting for a while; open sessions go on and may free resources meanwhile. */
+static void pause_accepting(struct worker *w, struct listen_sock *ls, int err)
+{
+    if (w->loop.now_ms >= w->pause_logged_ms + ACCEPT_PAUSE_LOG_MS || !w->pause_logged_ms) {
+        log_warn("listener %s: accept: %s; pausing new connections on worker %u for %u ms "
+                 "(logged once per %u s)",
+                 ls->lc->name, strerror(err), w->id, ACCEPT_PAUSE_MS, ACCEPT_PAUSE_LOG_MS / 1000);
+        w->pause_logged_ms = w->loop.now_ms;
+    }
+    set_accepting(w, false);
+    ev_timer_arm(&w->loop, &w->accept_resume, ACCEPT_PAUSE_MS);
+}
+
+static void resume_accepting(struct ev_loop *loop, struct ev_timer *t)
+{
+    struct worker *w = container_of(t, struct worker, accept_resume);
+    if (w->applied_cmd == WORKER_RUN)
+        set_accepting(w, true);
+}
+
 static void accept_cb(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
 {
     struct listen_sock *ls = container_of(h, struct listen_sock, h);
@@ -82,7 +117,7 @@ static void accept_cb(struct ev_loop *loop, struct ev_handler *h, uint32_t event
         int fd = accept4(h->fd, &peer.u.sa, &peer.len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
-                log_warn("listener %s: accept: %s", ls->lc->name, strerror(errno));
+                pause_accepting(w, ls, errno);
             return; /* EAGAIN, or an aborted connection: nothing more now */
         }
         tcp_accept(w, ls, fd, &peer);
@@ -107,6 +142,7 @@ static void on_wake(struct ev_loop *loop)
     if (cmd == w->applied_cmd)
         return;
     w->applied_cmd = cmd;
+    ev_timer_cancel(loop, &w->accept_resume);
     if (cmd == WORKER_DRAIN) {
         close_listeners(w);
     } else if (cmd == WORKER_STOP) {
@@ -197,6 +233,7 @@ static int worker_init(struct worker *w, unsigned id, struct config *cfg, char *
         return -1;
     }
     w->cfg = config_ref(cfg); /* dropped by worker_free */
+    ev_timer_init(&w->accept_resume, resume_accepting);
     w->loop.owner = w;
     w->loop.on_wake = on_wake;
     w->loop.after_events = after_events;

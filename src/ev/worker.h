@@ -41,9 +41,11 @@ struct worker {
     struct config *cfg; /* the generation this worker serves (one reference) */
     struct listen_sock *socks;
     unsigned nsocks;
-    struct list sessions; /* open sessions */
-    struct list dead;     /* closed during the current batch, freed after it */
-    struct list runq;     /* sessions with work deferred past the current batch */
+    struct ev_timer accept_resume; /* armed while accepting is paused (EMFILE...) */
+    uint64_t pause_logged_ms;      /* when a pause was last logged */
+    struct list sessions;          /* open sessions */
+    struct list dead;              /* closed during the current batch, freed after it */
+    struct list runq;              /* sessions with work deferred past the current batch */
     uint32_t nsessions;
     struct pool session_pool;
     struct pool buf_pool; /* struct relay_buf */

@@ -403,6 +403,13 @@ static struct server *pick_server(struct tcp_session *s)
     return NULL;
 }
 
+/* Errors that say this process or host ran short (descriptors, memory, local ports). */
+static bool local_shortage(int err)
+{
+    return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM ||
+           err == EADDRNOTAVAIL || err == EAGAIN;
+}
+
 static void session_connect(struct tcp_session *s)
 {
     struct backend *b = s->lc->backend;
@@ -416,7 +423,14 @@ static void session_connect(struct tcp_session *s)
         int in_progress;
         int fd = sock_connect_tcp(&s->server->addr, &in_progress);
         if (fd < 0) {
-            note_connect_failure(s, errno);
+            int err = errno;
+            if (local_shortage(err)) { /* our fault, not the server's: no retry, no blame */
+                server_release(s);
+                s->last_errno = err;
+                session_close(s, END_CONNECT_FAILED);
+                return;
+            }
+            note_connect_failure(s, err);
             continue;
         }
         s->srv.h.fd = fd;

@@ -373,9 +373,14 @@ def strata(strata_bin, tmp_path):
     started = []
 
     def start(config_text, listen_ports=(), admin_port=None, host=LOOPBACK, timeout=10.0,
-              name=None):
+              name=None, wrapper=None):
+        """wrapper: a command that execs strata in place (e.g. ["prlimit", "--nofile=64"])."""
         name = name or f"strata{len(started)}.yaml"
-        s = Strata(strata_bin, tmp_path, config_text, name=name)
+        if wrapper:
+            s = Strata(wrapper[0], tmp_path, config_text, name=name,
+                       args=list(wrapper[1:]) + [strata_bin, "run", str(tmp_path / name)])
+        else:
+            s = Strata(strata_bin, tmp_path, config_text, name=name)
         started.append(s)
         ports = list(listen_ports) + ([admin_port] if admin_port else [])
         s.wait_listening(ports, host=host, timeout=timeout)

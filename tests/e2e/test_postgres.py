@@ -39,9 +39,9 @@ def postgres(workdir):
     """A throwaway PostgreSQL on 127.0.0.1:<free port>; yields the port."""
     for tool in ("initdb", "postgres"):
         if not (PG_BIN / tool).exists():
-            pytest.skip(f"{PG_BIN / tool} missing (scripts/install-test-deps.sh installs it)")
+            pytest.skip(f"{PG_BIN / tool} missing (scripts/install-deps.sh test installs it)")
     if not os.access(PSQL, os.X_OK):
-        pytest.skip("psql missing (scripts/install-test-deps.sh installs it)")
+        pytest.skip("psql missing (scripts/install-deps.sh test installs it)")
     ids = pg_user()
     data, sock = workdir / "data", workdir / "sock"
     sock.mkdir()
