@@ -103,6 +103,8 @@ struct config {
     char *file;                /* path it was loaded from, or "<demo>" */
     uint32_t workers;          /* resolved: "auto" becomes the CPU count */
     uint32_t drain_timeout_ms; /* grace period for open connections on stop */
+    uint32_t pipe_size;        /* F_SETPIPE_SZ for splice pipes, bytes */
+    uint32_t pipe_cache;       /* empty pipes kept per worker */
     bool admin_enabled;
     struct sockaddr_any admin_addr;
     char *admin_text;

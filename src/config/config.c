@@ -181,6 +181,8 @@ static struct config *build_config(const char *file, struct cfg_root *root)
     atomic_init(&c->refs, 1);
     c->workers = root->workers;
     c->drain_timeout_ms = root->timeouts.drain_ms;
+    c->pipe_size = root->tuning.pipe_size;
+    c->pipe_cache = root->tuning.pipe_cache;
     c->admin_enabled = root->admin.enabled;
     c->admin_addr = root->admin.addr;
     c->admin_text = root->admin.text;

@@ -17,6 +17,10 @@ static void print_range(FILE *out, const struct cfg_key *k)
         fprintf(out, "integer %" PRId64 "..%" PRId64, k->min, k->max);
         return;
     }
+    if (k->type == CT_SIZE) {
+        fprintf(out, "size %" PRId64 "..%" PRId64 " bytes (`k`, `m` suffixes)", k->min, k->max);
+        return;
+    }
     /* durations: print the bounds the way they are written */
     int64_t v[2] = {k->min, k->max};
     char *b[2] = {lo, hi};
@@ -61,6 +65,7 @@ static void print_type(FILE *out, const struct cfg_key *k)
 {
     switch (k->type) {
     case CT_U32:
+    case CT_SIZE:
     case CT_DURATION:
         print_range(out, k);
         break;

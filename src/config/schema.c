@@ -311,6 +311,21 @@ static const struct cfg_key timeout_keys[] = {
 static const struct cfg_section timeout_section = SECTION(
     "timeouts", "Global timeouts; listeners and backends may override some of them.", timeout_keys);
 
+static const struct cfg_key tuning_keys[] = {
+    {"pipe_size", CT_SIZE, 0, "256k", .min = 4096, .max = 1 << 20,
+     .off = offsetof(struct cfg_root, tuning.pipe_size),
+     .help = "Kernel pipe size for zero-copy (splice) relaying of bulk transfers: larger means "
+             "fewer system calls per MiB. Above /proc/sys/fs/pipe-max-size the kernel default "
+             "(64k) is kept."},
+    {"pipe_cache", CT_U32, 0, "256", .min = 0, .max = 65536,
+     .off = offsetof(struct cfg_root, tuning.pipe_cache),
+     .help = "Empty pipes each worker keeps for reuse. A pipe is held only while bytes are "
+             "in flight through it, so idle connections hold none."},
+};
+
+static const struct cfg_section tuning_section = SECTION(
+    "tuning", "Resource knobs with sane defaults; most setups never touch them.", tuning_keys);
+
 static void admin_finish(struct cfg_ctx *ctx, const struct ynode *map, void *target)
 {
     ((struct cfg_root *)target)->admin.enabled = true;
@@ -425,6 +440,7 @@ static const struct cfg_key root_keys[] = {
     {"timeouts", CT_SECTION, .sub = &timeout_section, .help = "Global timeouts."},
     {"admin", CT_SECTION, .sub = &admin_section, .def_doc = "no admin listener",
      .help = "The admin API, metrics and dashboard listener."},
+    {"tuning", CT_SECTION, .sub = &tuning_section, .help = "Resource knobs."},
     {"listeners", CT_LIST, CK_REQUIRED, .sub = &listener_section, .min = 1,
      .off = offsetof(struct cfg_root, listeners), .off2 = offsetof(struct cfg_root, nlisteners),
      .help = "The listeners, at least one."},

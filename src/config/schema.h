@@ -23,6 +23,8 @@ enum cfg_type {
     CT_U32,      /* integer in [min, max] -> uint32_t at off */
     CT_DURATION, /* "250ms", "2s", "5m", "1h" (bare integer = seconds), ms in [min, max]
                     -> uint32_t at off */
+    CT_SIZE,     /* "4096", "16k", "1m", "1g" (powers of 1024), bytes in [min, max]
+                    -> uint32_t at off */
     CT_BOOL,     /* true/false (yes/no, on/off) -> bool at off */
     CT_ENUM,     /* one of enums[].name -> int-sized enum at off */
     CT_STRING,   /* non-empty printable string -> malloc'd char * at off */
@@ -92,6 +94,9 @@ struct cfg_root {
         char *text;
         struct sockaddr_any addr;
     } admin;
+    struct {
+        uint32_t pipe_size, pipe_cache;
+    } tuning;
     struct listener_conf *listeners;
     uint32_t nlisteners;
     struct backend *backends;

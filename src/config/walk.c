@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <inttypes.h>
 #include <string.h>
 #include <strings.h>
 
@@ -236,6 +237,26 @@ static void parse_duration(struct cfg_ctx *ctx, const struct cfg_key *k, const s
     if (v < (uint64_t)k->min || v > (uint64_t)k->max) {
         snprintf(what, sizeof(what), "a duration from %s to %s", fmt_ms(k->min, lo, sizeof(lo)),
                  fmt_ms(k->max, hi, sizeof(hi)));
+        type_error(ctx, n, what);
+        return;
+    }
+    *(uint32_t *)AT(target, k->off) = (uint32_t)v;
+}
+
+static void parse_size_key(struct cfg_ctx *ctx, const struct cfg_key *k, const struct ynode *n,
+                           void *target)
+{
+    char what[128];
+    uint64_t v;
+    if (!scalar_or_error(ctx, n, "a size such as 4096, 64k or 1m"))
+        return;
+    if (parse_size(n->text, &v) < 0) {
+        type_error(ctx, n, "a size such as 4096, 64k or 1m");
+        return;
+    }
+    if (v < (uint64_t)k->min || v > (uint64_t)k->max) {
+        snprintf(what, sizeof(what), "a size from %" PRId64 " to %" PRId64 " bytes", k->min,
+                 k->max);
         type_error(ctx, n, what);
         return;
     }
@@ -572,6 +593,8 @@ static void parse_value(struct cfg_ctx *ctx, const struct cfg_key *k, const stru
         return parse_u32(ctx, k, n, target);
     case CT_DURATION:
         return parse_duration(ctx, k, n, target);
+    case CT_SIZE:
+        return parse_size_key(ctx, k, n, target);
     case CT_BOOL:
         return parse_bool(ctx, k, n, target);
     case CT_ENUM:

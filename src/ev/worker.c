@@ -25,9 +25,6 @@
 #define ACCEPT_PAUSE_MS 100
 #define ACCEPT_PAUSE_LOG_MS 10000
 #define POOL_MAX_FREE 1024
-#define PIPE_POOL_CAP 256
-/* Larger pipes mean fewer splice calls per MiB on bulk transfers (see bench/). */
-#define PIPE_SIZE (256u * 1024u)
 
 static void log_flush(struct worker *w)
 {
@@ -238,7 +235,7 @@ static int worker_init(struct worker *w, unsigned id, struct config *cfg, char *
     w->loop.on_wake = on_wake;
     w->loop.after_events = after_events;
     w->scratch = malloc(RELAY_BUF_SIZE);
-    if (!w->scratch || pipe_pool_init(&w->pipes, PIPE_POOL_CAP, PIPE_SIZE) < 0) {
+    if (!w->scratch || pipe_pool_init(&w->pipes, cfg->pipe_cache, cfg->pipe_size) < 0) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }

@@ -7,7 +7,7 @@
 
 int pipe_pool_init(struct pipe_pool *pp, uint32_t cap, uint32_t pipe_size)
 {
-    pp->free = calloc(cap, sizeof(*pp->free));
+    pp->free = calloc(cap ? cap : 1, sizeof(*pp->free));
     if (!pp->free)
         return -1;
     pp->nfree = 0;

@@ -194,7 +194,19 @@ TEST(config_defaults)
     CHECK_EQ_U64(b->passive.cooldown_ms, 10000);
     CHECK_EQ_U64(b->servers[0].weight, 1);
     CHECK(!b->servers[0].backup);
+    CHECK_EQ_U64(c->pipe_size, 256 * 1024);
+    CHECK_EQ_U64(c->pipe_cache, 256);
     config_unref(c);
+    config_errors_free(&e);
+
+    /* sizes take k/m suffixes */
+    c = load("tuning: { pipe_size: 1m, pipe_cache: 0 }\n"
+             "listeners: [ { name: a, listen: ':7000', backend: b } ]\n"
+             "backends: { b: { servers: [ 127.0.0.1:7001 ] } }\n",
+             &e);
+    CHECK(c && c->pipe_size == 1024 * 1024 && c->pipe_cache == 0);
+    if (c)
+        config_unref(c);
     config_errors_free(&e);
 
     /* health_check present but sparse: type tcp and the documented values */
@@ -281,6 +293,10 @@ static const struct bad_case bad_cases[] = {
      "backends.pg.retries: expected an integer from 0 to 16, got \"-1\""},
     {"integer too large", L_OK "    max_connections: 99999999999999999999\n" B_OK,
      "strata.yaml:5:22: error: ", "listeners[0].max_connections: expected an integer from 0 to"},
+    {"bad size", "tuning:\n  pipe_size: 64 kb\n" L_OK B_OK, "strata.yaml:2:14: error: ",
+     "tuning.pipe_size: expected a size such as 4096, 64k or 1m, got \"64 kb\""},
+    {"size out of range", "tuning:\n  pipe_size: 2m\n" L_OK B_OK, "strata.yaml:2:14: error: ",
+     "tuning.pipe_size: expected a size from 4096 to 1048576 bytes, got \"2m\""},
     {"bad duration", "timeouts:\n  connect: 5 parsecs\n" L_OK B_OK, "strata.yaml:2:12: error: ",
      "timeouts.connect: expected a duration such as 250ms, 2s, 5m or 1h, got \"5 parsecs\""},
     {"duration too long", "timeouts:\n  idle: 100000h\n" L_OK B_OK, "strata.yaml:2:9: error: ",
