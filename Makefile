@@ -3,6 +3,8 @@
 #   make test       unit tests, then end-to-end tests (pytest)
 #   make unit       unit tests only
 #   make SAN=address,undefined ...   sanitizer build (separate build dir)
+#   make fuzz       build every tests/fuzz/fuzz_*.c with libFuzzer and run each for
+#                   FUZZ_SECONDS (default 20) over its corpus (tests/fuzz/corpus/NAME)
 #   make bench      run bench/run.sh (installs HAProxy and NGINX)
 #   make format     clang-format every source file
 #   make help       this text
@@ -29,7 +31,14 @@ UNIT_SRCS := $(shell find tests/unit -name '*.c' | sort)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 BENCH_SRCS := $(wildcard bench/*.c)
 
-.PHONY: all test unit e2e bench format help clean
+FUZZ_SRCS  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BUILD := build-fuzz
+FUZZ_CC    := clang
+FUZZ_FLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -Isrc -pthread -fno-omit-frame-pointer \
+              $(shell pkg-config --cflags $(PKGS))
+FUZZ_SECONDS ?= 20
+
+.PHONY: all test unit e2e bench fuzz format help clean
 all: $(BUILD)/strata strata
 
 # ./strata is a convenience link to the last build
@@ -66,11 +75,33 @@ test: unit e2e
 bench: $(BUILD)/strata $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 	STRATA_BIN=$(abspath $(BUILD)/strata) STRATA_TOOLS=$(abspath $(BUILD)/bench) bench/run.sh
 
+# Fuzzers: the library rebuilt with clang and coverage instrumentation, one binary a target.
+$(FUZZ_BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
+
+$(FUZZ_BUILD)/libstrata.a: $(SRCS:%.c=$(FUZZ_BUILD)/obj/%.o)
+	ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/libstrata.a
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
+
+fuzz: $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
+	@for f in $^; do \
+	    name=$${f##*/fuzz_}; corpus=tests/fuzz/corpus/$$name; log=$(FUZZ_BUILD)/$$name.log; \
+	    mkdir -p $$corpus $(FUZZ_BUILD)/corpus-$$name; \
+	    dict=$$( [ -f tests/fuzz/$$name.dict ] && echo -dict=tests/fuzz/$$name.dict ); \
+	    echo "fuzz: $$name for $(FUZZ_SECONDS)s"; \
+	    if ! $$f -max_total_time=$(FUZZ_SECONDS) $$dict $(FUZZ_BUILD)/corpus-$$name $$corpus \
+	            >$$log 2>&1; then tail -60 $$log; exit 1; fi; \
+	    grep -E '^#[0-9]+ +DONE' $$log | tail -1; \
+	done
+
 format:
 	clang-format -i $(SRCS) src/main.c $(shell find src tests/unit -name '*.h') $(UNIT_SRCS)
 
 help:
-	@sed -n '2,9p' Makefile | sed 's/^# *//'
+	@awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ? ? ?/, ""); print }' Makefile
 
 clean:
 	rm -rf build build-* strata
