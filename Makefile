@@ -1,10 +1,10 @@
 # Strata — one non-recursive GNU make.
 #   make            build build/strata
-#   make test       unit tests, then end-to-end tests (pytest)
+#   make test       unit tests, end-to-end tests (pytest), then the fuzzers for a while
 #   make unit       unit tests only
 #   make SAN=address,undefined ...   sanitizer build (separate build dir)
 #   make fuzz       build every tests/fuzz/fuzz_*.c with libFuzzer and run each for
-#                   FUZZ_SECONDS (default 20) over its corpus (tests/fuzz/corpus/NAME)
+#                   FUZZ_SECONDS (default 15) over its corpus (tests/fuzz/corpus/NAME)
 #   make bench      run bench/run.sh (installs HAProxy and NGINX)
 #   make format     clang-format every source file
 #   make help       this text
@@ -36,7 +36,7 @@ FUZZ_BUILD := build-fuzz
 FUZZ_CC    := clang
 FUZZ_FLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -Isrc -pthread -fno-omit-frame-pointer \
               $(shell pkg-config --cflags $(PKGS))
-FUZZ_SECONDS ?= 20
+FUZZ_SECONDS ?= 15
 
 .PHONY: all test unit e2e bench fuzz format help clean
 all: $(BUILD)/strata strata
@@ -70,7 +70,8 @@ e2e: $(BUILD)/strata $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 	STRATA_BIN=$(abspath $(BUILD)/strata) STRATA_TOOLS=$(abspath $(BUILD)/bench) \
 	    /usr/bin/python3 -m pytest -q tests/e2e
 
-test: unit e2e
+# The fuzzers run once, with the plain build (they have their own sanitizers).
+test: unit e2e $(if $(SAN),,fuzz)
 
 bench: $(BUILD)/strata $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 	STRATA_BIN=$(abspath $(BUILD)/strata) STRATA_TOOLS=$(abspath $(BUILD)/bench) bench/run.sh
@@ -94,7 +95,7 @@ fuzz: $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 	    echo "fuzz: $$name for $(FUZZ_SECONDS)s"; \
 	    if ! $$f -max_total_time=$(FUZZ_SECONDS) $$dict $(FUZZ_BUILD)/corpus-$$name $$corpus \
 	            >$$log 2>&1; then tail -60 $$log; exit 1; fi; \
-	    grep -E '^#[0-9]+ +DONE' $$log | tail -1; \
+	    grep -E '^Done [0-9]+ runs' $$log | tail -1; \
 	done
 
 format:

@@ -9,10 +9,13 @@
 #   2. ROUNDS rounds, targets interleaved in each round: bulk throughput (one connection,
 #      server -> client, MB/s) and new connections per second (connect, 64 B each way,
 #      close; CONC in flight)
+#   3. in the same rounds, UDP (Strata and NGINX `listen ... udp`; HAProxy has no UDP
+#      proxy): round trips per second through a UDP echo backend, 64 B and 1 KiB
+#      datagrams, UDP_CONC client sockets (flows) each waiting for its echo
 # Prints a table of medians and ratios. Every process it starts is stopped by PID on exit.
 #
 # Environment: STRATA_BIN (default build/strata), STRATA_TOOLS (default build/bench),
-#   ROUNDS (5), RUN_SECONDS (3), CONC (32), IDLE_CONNS (2000), BENCH_KEEP=1 keeps the
+#   ROUNDS (5), RUN_SECONDS (3), CONC (32), UDP_CONC (64), IDLE_CONNS (2000), BENCH_KEEP=1 keeps the
 #   temp dir (configs and logs).
 # Run: make bench   (builds build/strata and build/bench/tcpbench first)
 set -euo pipefail
@@ -24,6 +27,7 @@ TCPBENCH=$STRATA_TOOLS/tcpbench
 ROUNDS=${ROUNDS:-5}
 RUN_SECONDS=${RUN_SECONDS:-3}
 CONC=${CONC:-32}
+UDP_CONC=${UDP_CONC:-64}
 IDLE_CONNS=${IDLE_CONNS:-2000}
 NPROC=$(nproc)
 FD_HARD=$(ulimit -Hn)
@@ -95,6 +99,19 @@ wait_listening() {
     done
 }
 
+# wait_udp PID PORT: a UDP socket bound to PORT exists within 10 s; fails if PID dies.
+wait_udp() {
+    local hex
+    hex=$(printf '%04X' "$2")
+    for _ in $(seq 100); do
+        awk -v p="$hex" '{ split($2, a, ":"); if (a[2] == p) f = 1 } END { exit !f }' \
+            /proc/net/udp /proc/net/udp6 && return 0
+        kill -0 "$1" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
 # start_bg LOGFILE CMD...: starts CMD in the background, records its PID in $LAST_PID.
 start_bg() {
     local out=$1
@@ -109,43 +126,51 @@ start_bg "$TMP/sink-source.out" "$TCPBENCH" serve-sink-source 0
 SS_PID=$LAST_PID
 start_bg "$TMP/echo.out" "$TCPBENCH" serve-echo 0
 ECHO_PID=$LAST_PID
+start_bg "$TMP/udp-echo.out" "$TCPBENCH" udp-echo 0
 for _ in $(seq 50); do
-    grep -q LISTENING "$TMP/sink-source.out" && grep -q LISTENING "$TMP/echo.out" && break
+    grep -q LISTENING "$TMP/sink-source.out" && grep -q LISTENING "$TMP/echo.out" \
+        && grep -q LISTENING "$TMP/udp-echo.out" && break
     sleep 0.1
 done
 BULK_BACK=$(sed -n 's/^LISTENING port=//p' "$TMP/sink-source.out")
 ECHO_BACK=$(sed -n 's/^LISTENING port=//p' "$TMP/echo.out")
-[ -n "$BULK_BACK" ] && [ -n "$ECHO_BACK" ] || die "backends did not start"
+UDP_BACK=$(sed -n 's/^LISTENING port=//p' "$TMP/udp-echo.out")
+[ -n "$BULK_BACK" ] && [ -n "$ECHO_BACK" ] && [ -n "$UDP_BACK" ] || die "backends did not start"
 
-declare -A BULK_PORT ECHO_PORT MAIN_PID
+declare -A BULK_PORT ECHO_PORT UDP_PORT MAIN_PID
 TARGETS=(direct)
 BULK_PORT[direct]=$BULK_BACK
 ECHO_PORT[direct]=$ECHO_BACK
+UDP_PORT[direct]=$UDP_BACK
 
 # ---------------------------------------------------------------- Strata
 start_strata() {
-    local b e
+    local b e u
     b=$(free_port)
     e=$(free_port)
+    u=$(free_port)
     cat >"$TMP/strata.yaml" <<EOF
 workers: $NPROC
 timeouts: { connect: 2s, idle: 10m, drain: 1s }
 listeners:
   - { name: bulk, listen: "127.0.0.1:$b", mode: tcp, backend: bulk, max_connections: 0 }
   - { name: echo, listen: "127.0.0.1:$e", mode: tcp, backend: echo, max_connections: 0 }
+  - { name: udp, listen: "127.0.0.1:$u", mode: udp, backend: udp, udp: { flow_idle: 10s } }
 backends:
   bulk: { retries: 0, servers: [ "127.0.0.1:$BULK_BACK" ] }
   echo: { retries: 0, servers: [ "127.0.0.1:$ECHO_BACK" ] }
+  udp: { servers: [ "127.0.0.1:$UDP_BACK" ] }
 EOF
     if [ ! -x "$STRATA_BIN" ]; then
         log "bench: $STRATA_BIN missing, Strata not measured"
         return
     fi
     start_bg "$TMP/strata.log" "$STRATA_BIN" run "$TMP/strata.yaml"
-    if wait_listening "$LAST_PID" "$b" "$e"; then
+    if wait_listening "$LAST_PID" "$b" "$e" && wait_udp "$LAST_PID" "$u"; then
         TARGETS+=(strata)
         BULK_PORT[strata]=$b
         ECHO_PORT[strata]=$e
+        UDP_PORT[strata]=$u
         MAIN_PID[strata]=$LAST_PID
     else
         log "bench: Strata did not start; log:"
@@ -191,9 +216,10 @@ EOF
 }
 
 start_nginx() {
-    local b e
+    local b e u
     b=$(free_port)
     e=$(free_port)
+    u=$(free_port)
     mkdir -p "$TMP/nginx"
     cat >"$TMP/nginx.conf" <<EOF
 load_module $NGINX_STREAM_MOD;
@@ -207,13 +233,15 @@ events { worker_connections 65536; }
 stream {
     server { listen 127.0.0.1:$b reuseport; proxy_pass 127.0.0.1:$BULK_BACK; proxy_timeout 10m; }
     server { listen 127.0.0.1:$e reuseport; proxy_pass 127.0.0.1:$ECHO_BACK; proxy_timeout 10m; }
+    server { listen 127.0.0.1:$u udp reuseport; proxy_pass 127.0.0.1:$UDP_BACK; proxy_timeout 10s; }
 }
 EOF
     start_bg "$TMP/nginx.log" "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx.conf" -e "$TMP/nginx/error.log"
-    if wait_listening "$LAST_PID" "$b" "$e"; then
+    if wait_listening "$LAST_PID" "$b" "$e" && wait_udp "$LAST_PID" "$u"; then
         TARGETS+=(nginx)
         BULK_PORT[nginx]=$b
         ECHO_PORT[nginx]=$e
+        UDP_PORT[nginx]=$u
         MAIN_PID[nginx]=$LAST_PID
     else
         log "bench: NGINX did not start; log:"
@@ -286,7 +314,7 @@ cpu_ticks() {
 
 result_field() { sed -n "s/^RESULT.* $1=\([0-9.]*\).*/\1/p; s/^RESULT $1=\([0-9.]*\).*/\1/p" | head -1; }
 
-declare -A TP CR CPU
+declare -A TP CR CPU U64 U1K
 for t in "${TARGETS[@]}"; do
     measure_idle "$t"
 done
@@ -307,6 +335,14 @@ for r in $(seq "$ROUNDS"); do
                 -v n="$(echo "$out" | result_field conns)" -v hz="$(getconf CLK_TCK)" \
                 'BEGIN { if (n > 0) printf "%.1f", (a - b) * 1e6 / hz / n; else print "-" }')"
         fi
+        if [ -n "${UDP_PORT[$t]:-}" ]; then
+            v=$("$TCPBENCH" udp-blast 127.0.0.1 "${UDP_PORT[$t]}" "$RUN_SECONDS" 64 "$UDP_CONC" \
+                2>/dev/null | result_field udp_rtps || true)
+            U64[$t]="${U64[$t]:-} ${v:-0}"
+            v=$("$TCPBENCH" udp-blast 127.0.0.1 "${UDP_PORT[$t]}" "$RUN_SECONDS" 1024 "$UDP_CONC" \
+                2>/dev/null | result_field udp_rtps || true)
+            U1K[$t]="${U1K[$t]:-} ${v:-0}"
+        fi
     done
     log "bench: round $r/$ROUNDS done"
 done
@@ -325,8 +361,10 @@ best() {
         END { print n ? b : "-" }'
 }
 
-declare -A MTP MCR MCPU
+declare -A MTP MCR MCPU MU64 MU1K
 for t in direct strata haproxy nginx; do
+    MU64[$t]=$(echo "${U64[$t]:-}" | median)
+    MU1K[$t]=$(echo "${U1K[$t]:-}" | median)
     MTP[$t]=$(echo "${TP[$t]:-}" | median)
     MCR[$t]=$(echo "${CR[$t]:-}" | median)
     MCPU[$t]=$(echo "${CPU[$t]:-}" | median)
@@ -357,6 +395,12 @@ printf '%-38s %10s %10s %10s %10s %10s %12s\n' "proxy CPU per new conn (us, lowe
 printf '%-38s %10s %10s %10s %10s %10s %12s\n' "RSS per idle conn (KiB, lower=better)" \
     - "${MEM_PER_CONN[strata]}" "${MEM_PER_CONN[haproxy]}" "${MEM_PER_CONN[nginx]}" \
     - "$(ratio "${MEM_PER_CONN[strata]}" "$best_mem")"
+printf '%-38s %10s %10s %10s %10s %10s %12s\n' "UDP round trips/s, 64 B ($UDP_CONC flows)" \
+    "${MU64[direct]}" "${MU64[strata]}" - "${MU64[nginx]}" \
+    "$(ratio "${MU64[strata]}" "${MU64[direct]}")" "$(ratio "${MU64[strata]}" "${MU64[nginx]}")"
+printf '%-38s %10s %10s %10s %10s %10s %12s\n' "UDP round trips/s, 1 KiB ($UDP_CONC flows)" \
+    "${MU1K[direct]}" "${MU1K[strata]}" - "${MU1K[nginx]}" \
+    "$(ratio "${MU1K[strata]}" "${MU1K[direct]}")" "$(ratio "${MU1K[strata]}" "${MU1K[nginx]}")"
 echo
 echo "Kernel side (not in RSS): /proc/net/sockstat TCP mem grew by" \
      "strata ${KMEM_PER_CONN[strata]}, haproxy ${KMEM_PER_CONN[haproxy]}, nginx ${KMEM_PER_CONN[nginx]}" \
@@ -366,6 +410,10 @@ echo "Raw runs: throughput MB/s:"
 for t in "${TARGETS[@]}"; do echo "  $t:${TP[$t]}"; done
 echo "Raw runs: connections/s:"
 for t in "${TARGETS[@]}"; do echo "  $t:${CR[$t]}"; done
+echo "Raw runs: UDP round trips/s, 64 B / 1 KiB (HAProxy has no UDP proxy):"
+for t in "${TARGETS[@]}"; do
+    if [ -n "${UDP_PORT[$t]:-}" ]; then echo "  $t:${U64[$t]} /${U1K[$t]}"; fi
+done
 if [ -n "${MAIN_PID[strata]:-}" ]; then
     echo "Note: Strata writes one log line per connection to stderr (a file here); HAProxy and" \
          "NGINX have no per-connection log in these configs."

@@ -12,6 +12,10 @@
  *   connrate HOST PORT SECONDS CONCURRENCY           connect, 64 B out, 64 B back, close
  *   idle HOST PORT N [HOLD_SECONDS]                  N connections, 1 byte echoed each, held
  *                                                    until stdin closes, a signal, or HOLD
+ *   udp-echo PORT [THREADS]            UDP: send every datagram (up to 2 KiB) back
+ *   udp-blast HOST PORT SECONDS SIZE CONC   CONC UDP sockets, each sending a SIZE-byte
+ *                                      datagram and waiting for its echo (a reply not back
+ *                                      within 200 ms counts as lost and the next is sent)
  *
  * PORT 0 makes a server pick a free port; it prints "LISTENING port=N" on stdout.
  */
@@ -685,13 +689,198 @@ static int cmd_idle(int argc, char **argv)
     return open_ok == n ? 0 : 1;
 }
 
+/* ----------------------------------------------------------------- UDP */
+
+#define UDP_BATCH 32
+#define UDP_MAX 65536
+#define UDP_LOSS_MS 200
+
+struct ue_arg {
+    int fd;
+};
+
+/* Echoes whatever arrives, a batch at a time, to where it came from. */
+static void *ue_thread(void *arg)
+{
+    struct ue_arg *a = arg;
+    static __thread char bufs[UDP_BATCH][2048];
+    struct mmsghdr msgs[UDP_BATCH];
+    struct iovec iov[UDP_BATCH];
+    struct sockaddr_storage peers[UDP_BATCH];
+    for (;;) {
+        for (int i = 0; i < UDP_BATCH; i++) {
+            iov[i] = (struct iovec){bufs[i], sizeof(bufs[i])};
+            msgs[i].msg_hdr = (struct msghdr){.msg_name = &peers[i],
+                                              .msg_namelen = sizeof(peers[i]),
+                                              .msg_iov = &iov[i],
+                                              .msg_iovlen = 1};
+        }
+        int n = recvmmsg(a->fd, msgs, UDP_BATCH, MSG_WAITFORONE, NULL);
+        if (n <= 0)
+            continue;
+        for (int i = 0; i < n; i++)
+            iov[i].iov_len = msgs[i].msg_len;
+        for (int done = 0; done < n;) {
+            int r = sendmmsg(a->fd, msgs + done, (unsigned)(n - done), 0);
+            done += r > 0 ? r : 1; /* a datagram that cannot be sent is dropped */
+        }
+    }
+    return NULL;
+}
+
+static int cmd_udp_echo(int argc, char **argv)
+{
+    if (argc < 1) {
+        fprintf(stderr, "usage: tcpbench udp-echo PORT [THREADS]\n");
+        return 2;
+    }
+    int port = (int)parse_num(argv[0], 0, 65535, "port");
+    int threads = argc > 1 ? (int)parse_num(argv[1], 1, 256, "threads") : ncpus();
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct ue_arg *args = calloc((size_t)threads, sizeof(*args));
+    if (!args)
+        die("calloc");
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    for (int i = 0; i < threads; i++) {
+        int one = 1, fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+            bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
+            die("udp socket");
+        socklen_t len = sizeof(addr);
+        if (getsockname(fd, (struct sockaddr *)&addr, &len) < 0)
+            die("getsockname");
+        args[i].fd = fd;
+        pthread_t t;
+        if (pthread_create(&t, NULL, ue_thread, &args[i]) != 0)
+            die("pthread_create");
+        pthread_detach(t);
+    }
+    printf("LISTENING port=%d\n", ntohs(addr.sin_port));
+    fflush(stdout);
+    int sig;
+    sigwait(&set, &sig);
+    return 0;
+}
+
+struct ub_slot {
+    int fd;
+    double sent_at;
+};
+
+struct ub_arg {
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int slots, size;
+    double end;
+    uint64_t done, lost;
+};
+
+static void ub_send(struct ub_slot *s, const char *buf, int size)
+{
+    s->sent_at = now_s();
+    if (send(s->fd, buf, (size_t)size, 0) < 0)
+        s->sent_at = 0; /* counted as lost at the next scan */
+}
+
+static void *ub_thread(void *arg)
+{
+    struct ub_arg *a = arg;
+    char *buf = calloc(1, UDP_MAX);
+    struct ub_slot *slots = calloc((size_t)a->slots, sizeof(*slots));
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (!buf || !slots || ep < 0)
+        die("ub_thread");
+    for (int i = 0; i < a->slots; i++) {
+        slots[i].fd = socket(a->ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &slots[i]};
+        if (slots[i].fd < 0 || connect(slots[i].fd, (struct sockaddr *)&a->ss, a->len) < 0 ||
+            epoll_ctl(ep, EPOLL_CTL_ADD, slots[i].fd, &ev) < 0)
+            die("udp client socket");
+        ub_send(&slots[i], buf, a->size);
+    }
+    struct epoll_event evs[MAX_EVENTS];
+    double scan = now_s();
+    while (now_s() < a->end) {
+        int n = epoll_wait(ep, evs, MAX_EVENTS, 20);
+        for (int i = 0; i < n; i++) {
+            struct ub_slot *s = evs[i].data.ptr;
+            while (recv(s->fd, buf, UDP_MAX, MSG_DONTWAIT) >= 0)
+                a->done++;
+            ub_send(s, buf, a->size);
+        }
+        double t = now_s();
+        if (t - scan < 0.05)
+            continue;
+        scan = t;
+        for (int i = 0; i < a->slots; i++) {
+            if (t - slots[i].sent_at > UDP_LOSS_MS / 1000.0) {
+                a->lost++;
+                ub_send(&slots[i], buf, a->size);
+            }
+        }
+    }
+    for (int i = 0; i < a->slots; i++)
+        close(slots[i].fd);
+    close(ep);
+    free(slots);
+    free(buf);
+    return NULL;
+}
+
+static int cmd_udp_blast(int argc, char **argv)
+{
+    if (argc < 5) {
+        fprintf(stderr, "usage: tcpbench udp-blast HOST PORT SECONDS SIZE CONC\n");
+        return 2;
+    }
+    double seconds = (double)parse_num(argv[2], 1, 3600, "seconds");
+    int size = (int)parse_num(argv[3], 0, 65507, "size");
+    int conc = (int)parse_num(argv[4], 1, 10000, "concurrency");
+    int threads = ncpus() < conc ? ncpus() : conc;
+    raise_nofile();
+    struct ub_arg *args = calloc((size_t)threads, sizeof(*args));
+    pthread_t *th = calloc((size_t)threads, sizeof(*th));
+    if (!args || !th)
+        die("calloc");
+    double t0 = now_s();
+    for (int i = 0; i < threads; i++) {
+        args[i].len = resolve(argv[0], argv[1], &args[i].ss);
+        args[i].slots = conc / threads + (i < conc % threads);
+        args[i].size = size;
+        args[i].end = t0 + seconds;
+        if (pthread_create(&th[i], NULL, ub_thread, &args[i]) != 0)
+            die("pthread_create");
+    }
+    uint64_t done = 0, lost = 0;
+    for (int i = 0; i < threads; i++) {
+        pthread_join(th[i], NULL);
+        done += args[i].done;
+        lost += args[i].lost;
+    }
+    double el = now_s() - t0;
+    fprintf(stderr, "udp-blast: %.0f round trips/s (%llu done, %llu lost, %d B, conc %d)\n",
+            (double)done / el, (unsigned long long)done, (unsigned long long)lost, size, conc);
+    printf("RESULT udp_rtps=%.0f dgrams=%llu lost=%llu seconds=%.3f size=%d concurrency=%d\n",
+           (double)done / el, (unsigned long long)done, (unsigned long long)lost, el, size, conc);
+    free(args);
+    free(th);
+    return done == 0 ? 1 : 0;
+}
+
 static void usage(void)
 {
     fprintf(stderr, "usage: tcpbench serve-echo PORT [THREADS]\n"
                     "       tcpbench serve-sink-source PORT [THREADS]\n"
                     "       tcpbench throughput HOST PORT SECONDS [CONNS [down|up]]\n"
                     "       tcpbench connrate HOST PORT SECONDS CONCURRENCY\n"
-                    "       tcpbench idle HOST PORT N [HOLD_SECONDS]\n");
+                    "       tcpbench idle HOST PORT N [HOLD_SECONDS]\n"
+                    "       tcpbench udp-echo PORT [THREADS]\n"
+                    "       tcpbench udp-blast HOST PORT SECONDS SIZE CONC\n");
 }
 
 int main(int argc, char **argv)
@@ -713,6 +902,10 @@ int main(int argc, char **argv)
         return cmd_connrate(argc, argv);
     if (strcmp(cmd, "idle") == 0)
         return cmd_idle(argc, argv);
+    if (strcmp(cmd, "udp-echo") == 0)
+        return cmd_udp_echo(argc, argv);
+    if (strcmp(cmd, "udp-blast") == 0)
+        return cmd_udp_blast(argc, argv);
     usage();
     return 2;
 }

@@ -2,7 +2,8 @@
 # Installs what Strata needs on Debian 12, idempotently and non-interactively.
 #   scripts/install-deps.sh          build and run: compiler, make, pkg-config, libyaml,
 #                                    and nc + curl to try the demo
-#   scripts/install-deps.sh test     also what the tests use: pytest, PostgreSQL 15
+#   scripts/install-deps.sh test     also what the tests use: pytest, PostgreSQL 15,
+#                                    dnsmasq and dig (the UDP tests)
 #   scripts/install-deps.sh bench    also HAProxy and NGINX (with its stream module)
 # Packages already installed are skipped; apt-get update runs only when something is missing.
 set -euo pipefail
@@ -11,7 +12,8 @@ packages=(build-essential pkg-config libyaml-dev netcat-openbsd curl)
 case "${1:-}" in
     "") ;;
     test) packages+=(python3 python3-pytest python3-pytest-timeout postgresql-15
-                     postgresql-client-15 procps iproute2) ;;
+                     postgresql-client-15 procps iproute2 dnsmasq-base bind9-dnsutils
+                     openssl nginx libnginx-mod-stream clang libclang-rt-14-dev) ;;
     bench) packages+=(haproxy nginx libnginx-mod-stream procps) ;;
     *) echo "usage: $0 [test|bench]" >&2; exit 2 ;;
 esac

@@ -14,6 +14,8 @@
 #include <stdint.h>
 
 #include "net/addr.h"
+#include "net/cidr.h"
+#include "net/src_limit.h"
 #include "stats/counters-t.h"
 
 enum balance_kind {
@@ -25,9 +27,11 @@ enum balance_kind {
     BAL_MAGLEV,
 };
 
-enum listener_mode { MODE_TCP };
+enum proxy_send { PROXY_SEND_NONE, PROXY_SEND_V1, PROXY_SEND_V2 };
 
-enum health_type { HC_NONE, HC_TCP };
+enum listener_mode { MODE_TCP, MODE_UDP };
+
+enum health_type { HC_NONE, HC_TCP, HC_UDP };
 
 /* Runtime state of a server, shared by all workers and the control thread. */
 struct server_state {
@@ -56,6 +60,8 @@ struct health_conf {
     uint32_t timeout_ms;  /* default 1s */
     uint32_t rise;        /* default 2 */
     uint32_t fall;        /* default 3 */
+    uint8_t *payload;     /* HC_UDP: the datagram sent (malloc'd; may hold any byte) */
+    uint32_t payload_len;
 };
 
 struct passive_conf {
@@ -75,6 +81,7 @@ struct backend {
     uint32_t nservers;
     uint32_t retries; /* extra servers tried after a failed connect; default 2 */
     uint32_t connect_timeout_ms;
+    enum proxy_send send_proxy; /* PROXY header written to each server connection */
     struct health_conf hc;
     struct passive_conf passive;
 };
@@ -85,16 +92,53 @@ struct listener_state {
     struct listener_counters *ctr; /* [nworkers] */
 };
 
+/* mode udp: the flow table of each worker (see l4/udp_proxy.h). */
+struct udp_conf {
+    uint32_t flow_idle_ms; /* a flow without datagrams either way for this long ends */
+    uint32_t max_flows;    /* per worker; the least recently used flow is evicted */
+};
+
+/* A TLS-passthrough route: connections whose ClientHello names a host matching one of
+ * `sni` (exact or "*.example.com") go to `backend`; a route without `sni` matches every
+ * connection, including those without SNI. Tried in order, first match wins. */
+struct sni_route {
+    char **sni;
+    uint32_t nsni;
+    struct backend *backend;
+};
+
+/* Accepting the PROXY protocol: every connection must start with a v1 or v2 header and
+ * come from a `trusted` source; its addresses then stand for the client's. */
+struct proxy_accept_conf {
+    bool enabled;
+    struct cidr_set trusted;
+};
+
+/* Per-source limits (0 = off), on the client address (the PROXY one when accepted). */
+struct source_limits_conf {
+    uint32_t max_conns;       /* concurrent connections per source */
+    uint32_t rate;            /* new connections per second per source */
+    uint32_t burst;           /* bucket size for `rate` */
+    struct src_limits *table; /* built when a limit is set; shared by all workers */
+};
+
 struct listener_conf {
     char *name;
     enum listener_mode mode;
     struct sockaddr_any *addrs;
     char **addr_texts;
     uint32_t naddrs;
-    struct backend *backend;
+    struct backend *backend; /* NULL when `routes` decide */
+    struct sni_route *routes;
+    uint32_t nroutes;
+    uint32_t inspect_timeout_ms; /* wait for the PROXY header and the ClientHello */
+    struct proxy_accept_conf proxy;
+    struct acl acl;
+    struct source_limits_conf per_source;
     uint32_t max_conns; /* 0 = unlimited */
     uint32_t idle_timeout_ms;
     uint32_t backlog;
+    struct udp_conf udp; /* mode udp only */
     struct listener_state st;
 };
 
@@ -112,6 +156,8 @@ struct config {
     uint32_t nlisteners;
     struct backend *backends;
     uint32_t nbackends;
+    uint32_t max_conns;          /* process-wide cap on open client connections; 0 = none */
+    struct global_conns *global; /* its counter, on a cache line of its own */
 };
 
 #endif

@@ -98,8 +98,11 @@ static void free_runtime(struct config *c)
         for (uint32_t j = 0; b->servers && j < b->nservers; j++)
             free(b->servers[j].st.ctr);
     }
-    for (uint32_t i = 0; c->listeners && i < c->nlisteners; i++)
+    for (uint32_t i = 0; c->listeners && i < c->nlisteners; i++) {
         free(c->listeners[i].st.ctr);
+        src_limits_free(c->listeners[i].per_source.table);
+    }
+    free(c->global);
 }
 
 static void config_free(struct config *c)
@@ -146,9 +149,14 @@ static void *counters_alloc(size_t n, size_t size)
 /* Per-worker counters, initial health, and the balancer of every backend. */
 static int build_runtime(struct config *c)
 {
+    if (!(c->global = counters_alloc(1, CACHELINE)))
+        return -1;
     for (uint32_t i = 0; i < c->nlisteners; i++) {
         struct listener_conf *l = &c->listeners[i];
         if (!(l->st.ctr = counters_alloc(c->workers, sizeof(struct listener_counters))))
+            return -1;
+        if ((l->per_source.max_conns || l->per_source.rate) &&
+            !(l->per_source.table = src_limits_new(SRC_LIMITS_DEFAULT_SLOTS)))
             return -1;
     }
     for (uint32_t i = 0; i < c->nbackends; i++) {
@@ -190,6 +198,7 @@ static struct config *build_config(const char *file, struct cfg_root *root)
     c->nlisteners = root->nlisteners;
     c->backends = root->backends;
     c->nbackends = root->nbackends;
+    c->max_conns = root->max_conns;
     memset(root, 0, sizeof(*root));
     if (!(c->file = strdup(file)) || build_runtime(c) < 0)
         goto fail;

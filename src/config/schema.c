@@ -10,6 +10,7 @@
 
 #include "core/bug.h"
 #include "net/addr.h"
+#include "net/tls_hello.h"
 #include "schema.h"
 
 #define MS_DAY (24 * 3600 * 1000LL)
@@ -19,6 +20,7 @@
 _Static_assert(sizeof(enum balance_kind) == sizeof(int), "CT_ENUM stores an int");
 _Static_assert(sizeof(enum listener_mode) == sizeof(int), "CT_ENUM stores an int");
 _Static_assert(sizeof(enum health_type) == sizeof(int), "CT_ENUM stores an int");
+_Static_assert(sizeof(enum proxy_send) == sizeof(int), "CT_ENUM stores an int");
 
 #define SECTION(p, h, k, ...)                                                                      \
     {                                                                                              \
@@ -37,15 +39,18 @@ static const struct cfg_enum balance_names[] = {
 };
 static const struct cfg_enum mode_names[] = {
     {"tcp", MODE_TCP},
-    {"udp", -1},
+    {"udp", MODE_UDP},
     {"http", -1},
     {NULL, 0},
 };
-static const struct cfg_enum health_names[] = {
-    {"tcp", HC_TCP},
-    {"none", HC_NONE},
-    {"http", -1},
+static const struct cfg_enum proxy_send_names[] = {
+    {"none", PROXY_SEND_NONE},
+    {"v1", PROXY_SEND_V1},
+    {"v2", PROXY_SEND_V2},
     {NULL, 0},
+};
+static const struct cfg_enum health_names[] = {
+    {"tcp", HC_TCP}, {"udp", HC_UDP}, {"none", HC_NONE}, {"http", -1}, {NULL, 0},
 };
 
 /* ---- servers ------------------------------------------------------------------------- */
@@ -80,9 +85,82 @@ static const struct cfg_section server_section = SECTION(
 
 /* ---- backends ------------------------------------------------------------------------ */
 
+#define MAX_UDP_PAYLOAD 65507 /* the largest UDP payload over IPv4 */
+
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* Decodes "0a 0b0c" into out (room for len / 2 bytes); returns the byte count or -1. */
+static long decode_hex(const char *s, size_t len, uint8_t *out)
+{
+    long n = 0;
+    for (size_t i = 0; i < len;) {
+        if (s[i] == ' ') {
+            i++;
+            continue;
+        }
+        if (i + 1 >= len || hex_digit(s[i]) < 0 || hex_digit(s[i + 1]) < 0)
+            return -1;
+        out[n++] = (uint8_t)(hex_digit(s[i]) << 4 | hex_digit(s[i + 1]));
+        i += 2;
+    }
+    return n;
+}
+
+/* `payload` (text, any bytes YAML can write) or `payload_hex`: the UDP check's datagram. */
+static int parse_payload(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
+                         void *target)
+{
+    struct health_conf *hc = target;
+    bool hex = strcmp(key->name, "payload_hex") == 0;
+    char b[64];
+    if (n->kind != YN_SCALAR) {
+        cfg_error(ctx, n, "expected %s, got %s", hex ? "hex digits" : "a string",
+                  cfg_describe(n, b, sizeof(b)));
+        return -1;
+    }
+    if (hc->payload) {
+        cfg_error(ctx, n, "give either `payload` or `payload_hex`, not both");
+        return -1;
+    }
+    uint8_t *p = malloc(n->len ? n->len : 1);
+    if (!p) {
+        cfg_oom(ctx, n);
+        return -1;
+    }
+    long len = hex ? decode_hex(n->text, n->len, p) : (long)n->len;
+    if (!hex)
+        memcpy(p, n->text, n->len);
+    if (len < 1 || len > MAX_UDP_PAYLOAD) {
+        cfg_error(ctx, n, "expected %s of 1 to %d bytes, got %s",
+                  hex ? "pairs of hex digits" : "a string", MAX_UDP_PAYLOAD,
+                  cfg_describe(n, b, sizeof(b)));
+        free(p);
+        return -1;
+    }
+    hc->payload = p;
+    hc->payload_len = (uint32_t)len;
+    return 0;
+}
+
+static void release_payload(const struct cfg_key *key, void *target)
+{
+    struct health_conf *hc = target;
+    free(hc->payload);
+    hc->payload = NULL;
+    hc->payload_len = 0;
+}
+
 static const struct cfg_key health_keys[] = {
     {"type", CT_ENUM, 0, "tcp", .enums = health_names, .off = offsetof(struct health_conf, type),
-     .help = "`tcp`: a server is up when a TCP connection to it succeeds. `none`: no checks."},
+     .help = "`tcp`: a server is up when a TCP connection to it succeeds. `udp`: a server is up "
+             "when it answers the datagram `payload` (or `payload_hex`) with any datagram "
+             "within `timeout`. `none`: no checks."},
     {"interval", CT_DURATION, 0, "2s", .min = 10, .max = MS_DAY,
      .off = offsetof(struct health_conf, interval_ms), .help = "Time between two checks."},
     {"timeout", CT_DURATION, 0, "1s", .min = 1, .max = MS_DAY,
@@ -92,6 +170,14 @@ static const struct cfg_key health_keys[] = {
      .help = "Consecutive successful checks that bring a down server up."},
     {"fall", CT_U32, 0, "3", .min = 1, .max = 100, .off = offsetof(struct health_conf, fall),
      .help = "Consecutive failed checks that take an up server down."},
+    {"payload", CT_CUSTOM, .parse = parse_payload, .release = release_payload, .type_doc = "string",
+     .def_doc = "none",
+     .help = "`type: udp`: the datagram sent, as text of 1..65507 bytes (YAML escapes such "
+             "as `\\x01` allowed; NUL is not: use `payload_hex`)."},
+    {"payload_hex", CT_CUSTOM, .parse = parse_payload, .release = release_payload,
+     .type_doc = "hex string", .def_doc = "none",
+     .help = "`type: udp`: the datagram sent, as hex digits (spaces between bytes allowed), "
+             "instead of `payload`."},
 };
 
 static void health_absent(void *target)
@@ -99,10 +185,19 @@ static void health_absent(void *target)
     ((struct health_conf *)target)->type = HC_NONE;
 }
 
+static void health_finish(struct cfg_ctx *ctx, const struct ynode *map, void *target)
+{
+    const struct health_conf *hc = target;
+    if (hc->type == HC_UDP && !hc->payload)
+        cfg_error(ctx, map, "type udp needs `payload` or `payload_hex` (the datagram to send)");
+    else if (hc->type != HC_UDP && hc->payload)
+        cfg_error(ctx, map, "`payload` and `payload_hex` apply to type udp only");
+}
+
 static const struct cfg_section health_section =
     SECTION("backends.<name>.health_check",
             "Active health checks. Without this section no active checks run (`type: none`).",
-            health_keys, .absent = health_absent);
+            health_keys, .absent = health_absent, .finish = health_finish);
 
 static const struct cfg_key passive_keys[] = {
     {"fall", CT_U32, 0, "3", .min = 0, .max = 1000, .off = offsetof(struct passive_conf, fall),
@@ -149,6 +244,10 @@ static const struct cfg_key backend_keys[] = {
      .def_doc = "no active checks", .help = "Active health checks."},
     {"passive", CT_SECTION, .sub = &passive_section, .off = offsetof(struct backend, passive),
      .help = "Passive health checks (on by default)."},
+    {"proxy_protocol", CT_ENUM, 0, "none", .enums = proxy_send_names,
+     .off = offsetof(struct backend, send_proxy),
+     .help = "Send a PROXY protocol header (`v1` text or `v2` binary) at the start of each "
+             "server connection, so servers see the client's address."},
     {"servers", CT_LIST, CK_REQUIRED, .sub = &server_section, .min = 1,
      .off = offsetof(struct backend, servers), .off2 = offsetof(struct backend, nservers),
      .help = "The servers, at least one."},
@@ -209,7 +308,6 @@ static void release_listen(const struct cfg_key *key, void *target)
 static int parse_backend_ref(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
                              void *target)
 {
-    struct listener_conf *l = target;
     char b[64];
     if (n->kind != YN_SCALAR) {
         cfg_error(ctx, n, "expected the name of a backend, got %s", cfg_describe(n, b, sizeof(b)));
@@ -226,7 +324,7 @@ static int parse_backend_ref(struct cfg_ctx *ctx, const struct cfg_key *key, con
         ctx->caprefs = cap;
     }
     struct cfg_ref *r = &ctx->refs[ctx->nrefs++];
-    r->slot = &l->backend;
+    r->slot = (struct backend **)((char *)target + key->off);
     r->node = n;
     snprintf(r->path, sizeof(r->path), "%s", ctx->path);
     return 0;
@@ -236,11 +334,233 @@ static const struct cfg_key listener_timeout_keys[] = {
     {"idle", CT_DURATION, 0, .def_doc = "`timeouts.idle`", .min = 1, .max = MAX_DURATION,
      .off = offsetof(struct listener_conf, idle_timeout_ms),
      .help = "A connection with no traffic in either direction for this long is closed."},
+    {"inspect", CT_DURATION, 0, "5s", .min = 10, .max = MS_DAY,
+     .off = offsetof(struct listener_conf, inspect_timeout_ms),
+     .help = "How long a client may take to send the PROXY header and the TLS ClientHello "
+             "when the listener needs them; slower clients are closed and counted."},
 };
 
 static const struct cfg_section listener_timeout_section =
     SECTION("listeners[].timeouts", "Overrides the global `timeouts` for one listener.",
             listener_timeout_keys);
+
+/* The `udp` section is walked after `mode` (table order), so the mode is known here. */
+static void udp_finish(struct cfg_ctx *ctx, const struct ynode *map, void *target)
+{
+    const struct listener_conf *l = container_of(target, struct listener_conf, udp);
+    if (l->mode != MODE_UDP)
+        cfg_error(ctx, map, "applies to listeners with `mode: udp` only");
+}
+
+static const struct cfg_key udp_keys[] = {
+    {"flow_idle", CT_DURATION, 0, "30s", .min = 10, .max = MAX_DURATION,
+     .off = offsetof(struct udp_conf, flow_idle_ms),
+     .help = "A flow with no datagram in either direction for this long ends (`timeouts.idle` "
+             "does not apply to UDP flows)."},
+    {"max_flows", CT_U32, 0, "10000", .min = 1, .max = MAX_CONNS,
+     .off = offsetof(struct udp_conf, max_flows),
+     .help = "Flows each worker thread keeps for this listener; a new client beyond it evicts "
+             "the least recently used flow."},
+};
+
+static const struct cfg_section udp_section =
+    SECTION("listeners[].udp",
+            "Flow tracking of a `mode: udp` listener. A flow is a client address and port: "
+            "its first datagram picks a server, and its datagrams and the server's replies "
+            "go through one socket connected to that server until the flow is idle.",
+            udp_keys, .finish = udp_finish);
+
+/* ---- L4 inspection and limits ---------------------------------------------------------- */
+
+/* A CIDR or a sequence of them, into the struct cidr_set at key->off. */
+static int parse_cidr_list(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
+                           void *target)
+{
+    struct cidr_set *set = (struct cidr_set *)((char *)target + key->off);
+    size_t count = n->kind == YN_SEQ ? n->n : 1, bad = 0;
+    char b[64];
+    if (n->kind != YN_SEQ && n->kind != YN_SCALAR) {
+        cfg_error(ctx, n,
+                  "expected an address prefix such as 10.0.0.0/8 or a sequence of "
+                  "them, got %s",
+                  cfg_describe(n, b, sizeof(b)));
+        return -1;
+    }
+    for (size_t i = 0; i < count; i++) {
+        const struct ynode *item = n->kind == YN_SEQ ? n->kids[i] : n;
+        size_t mark = n->kind == YN_SEQ ? cfg_path_index(ctx, i) : ctx->pathlen;
+        struct cidr c;
+        const char *why;
+        if (item->kind != YN_SCALAR) {
+            cfg_error(ctx, item, "expected an address prefix such as 10.0.0.0/8, got %s",
+                      cfg_describe(item, b, sizeof(b)));
+            bad++;
+        } else if (cidr_parse(item->text, &c, &why) < 0) {
+            cfg_error(ctx, item, "%s, got \"%s\"", why, item->text);
+            bad++;
+        } else if (cidr_set_add(set, &c) < 0) {
+            cfg_oom(ctx, item);
+            bad++;
+        }
+        cfg_path_pop(ctx, mark);
+    }
+    return bad ? -1 : 0;
+}
+
+static void release_cidr_list(const struct cfg_key *key, void *target)
+{
+    cidr_set_free((struct cidr_set *)((char *)target + key->off));
+}
+
+static int parse_acl_allow(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
+                           void *target)
+{
+    ((struct acl *)target)->has_allow = true;
+    return parse_cidr_list(ctx, key, n, target);
+}
+
+static const struct cfg_key acl_keys[] = {
+    {"allow", CT_CUSTOM, 0, .parse = parse_acl_allow, .release = release_cidr_list,
+     .off = offsetof(struct acl, allow), .type_doc = "prefix or list of prefixes",
+     .def_doc = "every source", .help = "Only these sources may connect (when given)."},
+    {"deny", CT_CUSTOM, 0, .parse = parse_cidr_list, .release = release_cidr_list,
+     .off = offsetof(struct acl, deny), .type_doc = "prefix or list of prefixes", .def_doc = "none",
+     .help = "These sources are refused, even if also allowed."},
+};
+
+static const struct cfg_section acl_section =
+    SECTION("listeners[].acl",
+            "Client addresses allowed and denied, as prefixes (`10.0.0.0/8`, `2001:db8::/32`, "
+            "a single address). Refused connections are closed at once and counted.",
+            acl_keys);
+
+static void proxy_accept_finish(struct cfg_ctx *ctx, const struct ynode *map, void *target)
+{
+    const struct proxy_accept_conf *p = target;
+    if (p->enabled && p->trusted.count == 0)
+        cfg_error(ctx, map,
+                  "`accept: true` needs `trusted`: the sources (load balancers) "
+                  "allowed to send a PROXY header");
+}
+
+static const struct cfg_key proxy_accept_keys[] = {
+    {"accept", CT_BOOL, 0, "false", .off = offsetof(struct proxy_accept_conf, enabled),
+     .help = "Every connection must start with a PROXY v1 or v2 header; its source address "
+             "then stands for the client in ACLs, limits, hashing and logs."},
+    {"trusted", CT_CUSTOM, 0, .parse = parse_cidr_list, .release = release_cidr_list,
+     .off = offsetof(struct proxy_accept_conf, trusted), .type_doc = "prefix or list of prefixes",
+     .def_doc = "none (required with `accept`)",
+     .help = "Sources allowed to send a PROXY header; a connection from any other source is "
+             "refused."},
+};
+
+static const struct cfg_section proxy_accept_section =
+    SECTION("listeners[].proxy_protocol", "Accepting the PROXY protocol (HAProxy's v1 and v2).",
+            proxy_accept_keys, .finish = proxy_accept_finish);
+
+static void per_source_finish(struct cfg_ctx *ctx, const struct ynode *map, void *target)
+{
+    struct source_limits_conf *p = target;
+    if (p->rate && !p->burst)
+        p->burst = p->rate;
+}
+
+static const struct cfg_key per_source_keys[] = {
+    {"max_connections", CT_U32, 0, "0", .min = 0, .max = MAX_CONNS,
+     .off = offsetof(struct source_limits_conf, max_conns),
+     .help = "Open connections per source; more are closed at once. 0 = unlimited."},
+    {"rate", CT_U32, 0, "0", .min = 0, .max = 1000000,
+     .off = offsetof(struct source_limits_conf, rate),
+     .help = "New connections per second per source (token bucket). 0 = unlimited."},
+    {"burst", CT_U32, 0, .def_doc = "`rate`", .min = 1, .max = SRC_RATE_BURST_MAX,
+     .off = offsetof(struct source_limits_conf, burst),
+     .help = "Connections a source may open at once before `rate` applies."},
+};
+
+static const struct cfg_section per_source_section =
+    SECTION("listeners[].per_source",
+            "Limits per client source, shared by all workers (a fixed table of counters: "
+            "sources that share a slot share a budget, so the limits err on the strict side).",
+            per_source_keys, .finish = per_source_finish);
+
+/* SNI patterns: a host name or "*.example.com", or a sequence of them. */
+static int parse_sni_list(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
+                          void *target)
+{
+    struct sni_route *r = target;
+    size_t count = n->kind == YN_SEQ ? n->n : 1, bad = 0;
+    char b[64];
+    if ((n->kind != YN_SEQ && n->kind != YN_SCALAR) || count == 0) {
+        cfg_error(ctx, n, "expected a host name, \"*.domain\", or a sequence of them, got %s",
+                  cfg_describe(n, b, sizeof(b)));
+        return -1;
+    }
+    if (!(r->sni = calloc(count, sizeof(*r->sni)))) {
+        cfg_oom(ctx, n);
+        return -1;
+    }
+    for (size_t i = 0; i < count; i++) {
+        const struct ynode *item = n->kind == YN_SEQ ? n->kids[i] : n;
+        size_t mark = n->kind == YN_SEQ ? cfg_path_index(ctx, i) : ctx->pathlen;
+        const char *why;
+        if (item->kind != YN_SCALAR || !sni_pattern_valid(item->text, &why)) {
+            cfg_error(ctx, item, "expected a host name or \"*.domain\"%s%s, got %s",
+                      item->kind == YN_SCALAR ? ": " : "", item->kind == YN_SCALAR ? why : "",
+                      cfg_describe(item, b, sizeof(b)));
+            bad++;
+        } else if (!(r->sni[r->nsni++] = strdup(item->text))) {
+            cfg_oom(ctx, item);
+            bad++;
+        }
+        cfg_path_pop(ctx, mark);
+    }
+    return bad ? -1 : 0;
+}
+
+static void release_sni_list(const struct cfg_key *key, void *target)
+{
+    struct sni_route *r = target;
+    for (uint32_t i = 0; r->sni && i < r->nsni; i++)
+        free(r->sni[i]);
+    free(r->sni);
+    r->sni = NULL;
+    r->nsni = 0;
+}
+
+static const struct cfg_key route_match_keys[] = {
+    {"sni", CT_CUSTOM, CK_REQUIRED, .parse = parse_sni_list, .release = release_sni_list,
+     .type_doc = "host name or list",
+     .help = "Server names (SNI) this route takes: "
+             "`api.example.com`, or `*.example.com` for any "
+             "name under example.com (not example.com itself)."},
+};
+
+static const struct cfg_section route_match_section =
+    SECTION("listeners[].routes[].match", "What a route matches.", route_match_keys);
+
+static const struct cfg_key route_keys[] = {
+    {"match", CT_SECTION, 0, .sub = &route_match_section, .def_doc = "every connection",
+     .help = "The condition; a route without it is the default (also for clients sending "
+             "no SNI)."},
+    {"backend", CT_CUSTOM, CK_REQUIRED, .parse = parse_backend_ref, .type_doc = "backend name",
+     .off = offsetof(struct sni_route, backend), .help = "Where matching connections go."},
+};
+
+static const struct cfg_section route_section =
+    SECTION("listeners[].routes[]", "One TLS passthrough route.", route_keys,
+            .size = sizeof(struct sni_route));
+
+static void listener_finish(struct cfg_ctx *ctx, const struct ynode *map, void *target)
+{
+    const struct listener_conf *l = target;
+    const struct ynode *backend = ymap_get(map, "backend"), *routes = ymap_get(map, "routes");
+    if (!backend && !routes)
+        cfg_error(ctx, map, "missing required key \"backend\" (or \"routes\")");
+    else if (backend && routes)
+        cfg_error(ctx, routes, "give either `backend` or `routes`, not both");
+    else if (routes && l->mode != MODE_TCP)
+        cfg_error(ctx, routes, "SNI routes apply to `mode: tcp` listeners only");
+}
 
 static void listener_init(struct cfg_ctx *ctx, void *target)
 {
@@ -255,9 +575,26 @@ static const struct cfg_key listener_keys[] = {
      .help = "Where to accept connections: `IPv4:port`, `[IPv6]:port`, `*:port` (all IPv4) "
              "or `[::]:port`, or a list of them. No two listeners may use the same address."},
     {"mode", CT_ENUM, 0, "tcp", .enums = mode_names, .off = offsetof(struct listener_conf, mode),
-     .help = "`tcp`: relay bytes to a server unchanged (any TCP protocol)."},
-    {"backend", CT_CUSTOM, CK_REQUIRED, .parse = parse_backend_ref, .type_doc = "backend name",
+     .help = "`tcp`: relay bytes to a server unchanged (any TCP protocol). `udp`: relay "
+             "datagrams, tracking one flow per client address and port (see `udp`)."},
+    {"backend", CT_CUSTOM, 0, .parse = parse_backend_ref, .type_doc = "backend name",
+     .off = offsetof(struct listener_conf, backend), .def_doc = "required unless `routes`",
      .help = "The backend (a key of `backends`) that serves this listener."},
+    {"routes", CT_LIST, 0, .sub = &route_section, .min = 1,
+     .off = offsetof(struct listener_conf, routes), .off2 = offsetof(struct listener_conf, nroutes),
+     .def_doc = "none",
+     .help = "TLS passthrough routed by SNI (`mode: tcp`): each connection's TLS ClientHello "
+             "is read without terminating TLS, the first route whose `match.sni` names the "
+             "requested host (or a route without `match`) picks the backend, and the bytes "
+             "are replayed to the chosen server. Instead of `backend`."},
+    {"proxy_protocol", CT_SECTION, .sub = &proxy_accept_section,
+     .off = offsetof(struct listener_conf, proxy), .def_doc = "not accepted",
+     .help = "Accept the PROXY protocol (v1 or v2) from trusted sources."},
+    {"acl", CT_SECTION, .sub = &acl_section, .off = offsetof(struct listener_conf, acl),
+     .def_doc = "every source allowed", .help = "Client addresses allowed and denied."},
+    {"per_source", CT_SECTION, .sub = &per_source_section,
+     .off = offsetof(struct listener_conf, per_source), .def_doc = "no limits",
+     .help = "Limits per client address (IPv4) or /64 (IPv6)."},
     {"max_connections", CT_U32, 0, "0", .min = 0, .max = MAX_CONNS,
      .off = offsetof(struct listener_conf, max_conns),
      .help = "Open connections above which new ones are closed at once; 0 = unlimited."},
@@ -266,11 +603,14 @@ static const struct cfg_key listener_keys[] = {
      .help = "Kernel queue of connections not yet accepted (`listen(2)` backlog)."},
     {"timeouts", CT_SECTION, .sub = &listener_timeout_section,
      .help = "Timeouts of this listener, overriding the global ones."},
+    {"udp", CT_SECTION, .sub = &udp_section, .off = offsetof(struct listener_conf, udp),
+     .help = "UDP flow tracking (`mode: udp` only)."},
 };
 
 static const struct cfg_section listener_section =
     SECTION("listeners[]", "A socket that accepts client connections and sends them to a backend.",
-            listener_keys, .size = sizeof(struct listener_conf), .init = listener_init);
+            listener_keys, .size = sizeof(struct listener_conf), .init = listener_init,
+            .finish = listener_finish);
 
 /* ---- top level ----------------------------------------------------------------------- */
 
@@ -395,7 +735,8 @@ static void listen_conflict(struct cfg_ctx *ctx, uint32_t i, uint32_t j, const c
     cfg_path_pop(ctx, mark);
 }
 
-/* No address may be used by two listeners, twice by one, or by a listener and admin. */
+/* No address may be used by two listeners of the same protocol (a tcp and a udp listener
+ * may share one, as DNS does), twice by one, or by a TCP listener and admin. */
 static void check_addresses(struct cfg_ctx *ctx)
 {
     const struct cfg_root *root = ctx->root;
@@ -409,7 +750,8 @@ static void check_addresses(struct cfg_ctx *ctx)
             for (uint32_t pi = 0; pi <= i && !dup; pi++) {
                 const struct listener_conf *p = &root->listeners[pi];
                 for (uint32_t pj = 0; pj < (pi == i ? j : p->naddrs) && !dup; pj++) {
-                    if (!p->addr_texts[pj] || !addr_equal(&p->addrs[pj], &l->addrs[j]))
+                    if (!p->addr_texts[pj] || !addr_equal(&p->addrs[pj], &l->addrs[j]) ||
+                        (p->mode == MODE_UDP) != (l->mode == MODE_UDP))
                         continue;
                     if (pi == i)
                         snprintf(other, sizeof(other), "listen[%u] of the same listener", pj);
@@ -419,7 +761,7 @@ static void check_addresses(struct cfg_ctx *ctx)
                     dup = true;
                 }
             }
-            if (!dup && root->admin.enabled && root->admin.text &&
+            if (!dup && root->admin.enabled && root->admin.text && l->mode != MODE_UDP &&
                 addr_equal(&root->admin.addr, &l->addrs[j]))
                 listen_conflict(ctx, i, j, "the admin listener (admin.listen)");
         }
@@ -441,6 +783,10 @@ static const struct cfg_key root_keys[] = {
     {"admin", CT_SECTION, .sub = &admin_section, .def_doc = "no admin listener",
      .help = "The admin API, metrics and dashboard listener."},
     {"tuning", CT_SECTION, .sub = &tuning_section, .help = "Resource knobs."},
+    {"max_connections", CT_U32, 0, "0", .min = 0, .max = MAX_CONNS,
+     .off = offsetof(struct cfg_root, max_conns),
+     .help = "Open client connections for the whole process, all listeners together; more "
+             "are closed at once and counted. 0 = unlimited."},
     {"listeners", CT_LIST, CK_REQUIRED, .sub = &listener_section, .min = 1,
      .off = offsetof(struct cfg_root, listeners), .off2 = offsetof(struct cfg_root, nlisteners),
      .help = "The listeners, at least one."},

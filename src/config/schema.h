@@ -97,6 +97,7 @@ struct cfg_root {
     struct {
         uint32_t pipe_size, pipe_cache;
     } tuning;
+    uint32_t max_conns;
     struct listener_conf *listeners;
     uint32_t nlisteners;
     struct backend *backends;

@@ -1,5 +1,5 @@
 /* worker.c — worker threads: listening sockets, accept, commands, per-batch chores.
- * See worker.h. The TCP sessions themselves live in l4/tcp_proxy.c.
+ * See worker.h. The TCP sessions live in l4/tcp_proxy.c, the UDP flows in l4/udp_proxy.c.
  */
 #include "worker.h"
 
@@ -15,6 +15,7 @@
 #include "config/config.h"
 #include "core/log.h"
 #include "l4/tcp_proxy.h"
+#include "l4/udp_proxy.h"
 #include "net/sock.h"
 
 /* Accept one connection per readiness event, as NGINX does by default: the listening
@@ -74,7 +75,9 @@ void worker_log(struct worker *w, const char *fmt, ...)
 static void set_accepting(struct worker *w, bool on)
 {
     for (unsigned i = 0; i < w->nsocks; i++) {
-        if (w->socks[i].h.fd < 0)
+        /* UDP sockets read datagrams, they accept nothing: out of descriptors, they drop
+         * the datagrams of new flows (counted) and go on relaying the open ones */
+        if (w->socks[i].h.fd < 0 || w->socks[i].lc->mode == MODE_UDP)
             continue;
         if (on)
             ev_add_level_in(&w->loop, &w->socks[i].h);
@@ -121,9 +124,12 @@ static void accept_cb(struct ev_loop *loop, struct ev_handler *h, uint32_t event
     }
 }
 
-static void close_listeners(struct worker *w)
+/* keep_udp: UDP sockets stay open (and read): the replies of open flows leave by them. */
+static void close_listeners(struct worker *w, bool keep_udp)
 {
     for (unsigned i = 0; i < w->nsocks; i++) {
+        if (keep_udp && w->socks[i].lc->mode == MODE_UDP)
+            continue;
         if (w->socks[i].h.fd >= 0) {
             ev_del(&w->loop, &w->socks[i].h);
             close(w->socks[i].h.fd);
@@ -141,9 +147,10 @@ static void on_wake(struct ev_loop *loop)
     w->applied_cmd = cmd;
     ev_timer_cancel(loop, &w->accept_resume);
     if (cmd == WORKER_DRAIN) {
-        close_listeners(w);
+        close_listeners(w, true);
     } else if (cmd == WORKER_STOP) {
-        close_listeners(w);
+        udp_close_all(w);
+        close_listeners(w, false);
         tcp_close_all(w);
     }
 }
@@ -153,8 +160,9 @@ static void after_events(struct ev_loop *loop)
     struct worker *w = loop->owner;
     tcp_run_queue(w);
     tcp_free_dead(w);
+    udp_after_events(w);
     log_flush(w);
-    if (w->applied_cmd != WORKER_RUN && w->nsessions == 0)
+    if (w->applied_cmd != WORKER_RUN && w->nsessions == 0 && udp_flows(w) == 0)
         loop->stop = true;
 }
 
@@ -163,6 +171,7 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
     ev_loop_run(&w->loop);
     tcp_close_all(w);
+    udp_close_all(w);
     log_flush(w);
     atomic_store(&w->exited, true);
     return NULL;
@@ -184,8 +193,14 @@ static int worker_open_sockets(struct worker *w, struct config *cfg, char *err, 
             struct listen_sock *ls = &w->socks[w->nsocks];
             ls->lc = lc;
             ls->w = w;
-            ls->h.cb = accept_cb;
-            ls->h.fd = sock_listen_tcp(&lc->addrs[j], (int)lc->backlog, 1);
+            if (lc->mode == MODE_UDP) {
+                ls->h.cb = udp_listener_io;
+                ls->pktinfo = addr_is_wildcard(&lc->addrs[j]);
+                ls->h.fd = sock_bind_udp(&lc->addrs[j], 1, ls->pktinfo);
+            } else {
+                ls->h.cb = accept_cb;
+                ls->h.fd = sock_listen_tcp(&lc->addrs[j], (int)lc->backlog, 1);
+            }
             if (ls->h.fd < 0) {
                 snprintf(err, errlen, "listener %s: cannot listen on %s: %s", lc->name,
                          lc->addr_texts[j], strerror(errno));
@@ -203,7 +218,8 @@ static int worker_open_sockets(struct worker *w, struct config *cfg, char *err, 
 
 static void worker_free(struct worker *w)
 {
-    close_listeners(w);
+    close_listeners(w, false);
+    udp_worker_free(w);
     free(w->socks);
     w->socks = NULL;
     pool_destroy(&w->session_pool);
@@ -236,6 +252,10 @@ static int worker_init(struct worker *w, unsigned id, struct config *cfg, char *
     w->loop.after_events = after_events;
     w->scratch = malloc(RELAY_BUF_SIZE);
     if (!w->scratch || pipe_pool_init(&w->pipes, cfg->pipe_cache, cfg->pipe_size) < 0) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    if (udp_worker_init(w) < 0) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }

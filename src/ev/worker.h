@@ -19,16 +19,19 @@
 
 enum worker_cmd {
     WORKER_RUN,
-    WORKER_DRAIN, /* close listeners, exit when the last session ends */
+    WORKER_DRAIN, /* close TCP listeners, open no new UDP flow, exit when the last session
+                   * and the last flow end */
     WORKER_STOP,  /* close every session now and exit */
 };
 
 struct worker;
+struct udp_worker;
 
 struct listen_sock {
     struct ev_handler h;
     struct listener_conf *lc;
     struct worker *w;
+    bool pktinfo; /* UDP on a wildcard address: datagrams carry their destination address */
 };
 
 #define WORKER_LOGBUF 16384
@@ -50,6 +53,7 @@ struct worker {
     struct pool session_pool;
     struct pool buf_pool; /* struct relay_buf */
     struct pipe_pool pipes;
+    struct udp_worker *udp;     /* UDP flows (l4/udp_proxy.c); NULL without udp listeners */
     char *scratch;              /* RELAY_BUF_SIZE bytes for the copy path */
     char logbuf[WORKER_LOGBUF]; /* connection log lines, flushed once per batch */
     size_t loglen;

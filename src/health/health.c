@@ -1,9 +1,10 @@
-/* health.c — active TCP checks on the control loop, passive verdicts from the workers'
- * connect results, and server_set_up(), the one writer of st.up transitions.
+/* health.c — active TCP and UDP checks on the control loop, passive verdicts from the
+ * workers' connect results, and server_set_up(), the one writer of st.up transitions.
  *
  * Each checked server has one timer: while idle it fires to start the next check; while a
- * check is in flight it is that check's timeout. A check is a non-blocking connect whose
- * socket is closed as soon as the verdict is known. See health.h for the contracts.
+ * check is in flight it is that check's timeout. A TCP check is a non-blocking connect; a
+ * UDP check sends the configured payload on a connected socket and waits for any datagram
+ * back. The socket is closed as soon as the verdict is known. See health.h.
  */
 #include "health.h"
 
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "config/config.h"
@@ -122,7 +124,12 @@ static void fail_text(const struct hc_server *hs, int err, char *buf, size_t len
         buf[0] = (char)(buf[0] - 'A' + 'a');
 }
 
-/* ---- active TCP checks (control thread) ---- */
+/* ---- active checks (control thread) ---- */
+
+static const char *hc_type_name(enum health_type t)
+{
+    return t == HC_UDP ? "UDP" : "TCP";
+}
 
 /* Applies one check result to the server's streaks and maybe flips it. */
 static void hc_verdict(struct hc_server *hs, bool ok, int err)
@@ -141,7 +148,8 @@ static void hc_verdict(struct hc_server *hs, bool ok, int err)
             hs->oks++;
         atomic_store(&s->st.connect_fails, 0);
         if (!up && hs->oks >= rise) {
-            snprintf(reason, sizeof(reason), "%u consecutive successful TCP checks", hs->oks);
+            snprintf(reason, sizeof(reason), "%u consecutive successful %s checks", hs->oks,
+                     hc_type_name(hc->type));
             atomic_store(&s->st.passive_down_ms, 0);
             server_set_up(s, true, reason);
         }
@@ -151,8 +159,8 @@ static void hc_verdict(struct hc_server *hs, bool ok, int err)
             hs->fails++;
         if (up && hs->fails >= fall) {
             fail_text(hs, err, why, sizeof(why));
-            snprintf(reason, sizeof(reason), "%u consecutive failed TCP checks (%s)", hs->fails,
-                     why);
+            snprintf(reason, sizeof(reason), "%u consecutive failed %s checks (%s)", hs->fails,
+                     hc_type_name(hc->type), why);
             server_set_up(s, false, reason);
         }
     }
@@ -196,13 +204,31 @@ static void hc_skip(struct hc_server *hs, int err)
     hc_schedule_next(hs);
 }
 
+/* A UDP check: a socket connected to the server, the payload sent. Returns the fd (the
+ * verdict comes with the reply, an ICMP error or the timeout) or -1 with errno. */
+static int hc_start_udp(struct hc_server *hs)
+{
+    const struct health_conf *hc = &hs->srv->backend->hc;
+    int fd = sock_connect_udp(&hs->srv->addr);
+    if (fd < 0)
+        return -1;
+    if (send(fd, hc->payload, hc->payload_len, MSG_DONTWAIT) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
 static void hc_begin(struct hc_server *hs)
 {
     struct ev_loop *loop = hs->h->loop;
-    int in_progress;
+    int in_progress = 1;
 
     hs->started_ms = loop->now_ms;
-    int fd = sock_connect_tcp(&hs->srv->addr, &in_progress);
+    int fd = hs->srv->backend->hc.type == HC_UDP ? hc_start_udp(hs)
+                                                 : sock_connect_tcp(&hs->srv->addr, &in_progress);
     if (fd < 0) {
         if (local_error(errno))
             hc_skip(hs, errno);
@@ -234,6 +260,14 @@ static void hc_io_cb(struct ev_loop *loop, struct ev_handler *h, uint32_t events
     (void)loop;
     if (hs->io.fd < 0)
         return; /* stale event for a check already ended */
+    if (hs->srv->backend->hc.type == HC_UDP) {
+        char b[1];
+        if (recv(hs->io.fd, b, sizeof(b), MSG_DONTWAIT) >= 0)
+            hc_finish(hs, true, 0); /* any datagram back (truncated here) is an answer */
+        else if (errno != EAGAIN && errno != EINTR)
+            hc_finish(hs, false, errno); /* ICMP: port unreachable... */
+        return;
+    }
     int err = sock_error(hs->io.fd);
     if (err)
         hc_finish(hs, false, err);
@@ -312,7 +346,7 @@ static int health_init_checks(struct health *h)
     struct config *cfg = h->cfg;
     uint32_t n = 0;
     for (uint32_t b = 0; b < cfg->nbackends; b++)
-        if (cfg->backends[b].hc.type == HC_TCP)
+        if (cfg->backends[b].hc.type != HC_NONE)
             n += cfg->backends[b].nservers;
     if (n == 0)
         return 0;
@@ -321,7 +355,7 @@ static int health_init_checks(struct health *h)
         return -1;
     for (uint32_t b = 0; b < cfg->nbackends; b++) {
         struct backend *be = &cfg->backends[b];
-        if (be->hc.type != HC_TCP)
+        if (be->hc.type == HC_NONE)
             continue;
         uint64_t spread = (be->hc.interval_ms < 1000 ? be->hc.interval_ms : 1000) / 4;
         for (uint32_t i = 0; i < be->nservers; i++) {

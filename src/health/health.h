@@ -1,4 +1,4 @@
-/* health.h — server health: active TCP checks run by the control thread, passive checks
+/* health.h — server health: active TCP/UDP checks run by the control thread, passive checks
  * fed by the workers' connect results, and the single place where a server's `up` flag
  * changes (server_set_up), so every transition is logged exactly once.
  *
@@ -19,9 +19,9 @@ struct health;
 /* Period of the control-thread tick that ends passive cooldowns. */
 #define HEALTH_PASSIVE_TICK_MS 250
 
-/* Starts checking every server of cfg on `loop` (the control thread's): an active TCP
- * check per server of each backend with hc.type == HC_TCP (first one within ~250 ms, with
- * jitter), and the passive-cooldown tick when some backend without active checks has
+/* Starts checking every server of cfg on `loop` (the control thread's): an active TCP or
+ * UDP check per server of each backend with hc.type != HC_NONE (first one within ~250 ms,
+ * with jitter), and the passive-cooldown tick when some backend without active checks has
  * passive.fall > 0. Takes a reference on cfg. Returns NULL (logged) on allocation
  * failure. A socket error on our side (EMFILE...) skips a check without a verdict. */
 struct health *health_start(struct ev_loop *loop, struct config *cfg);
@@ -37,7 +37,8 @@ void health_stop(struct health *h);
  * true; returns false when the server already was in that state. */
 bool server_set_up(struct server *s, bool up, const char *reason);
 
-/* Passive check, called by a worker after each upstream connect attempt to s. `ok`
+/* Passive check, called by a worker after each upstream connect attempt to s (for UDP:
+ * after a flow's first reply, or an ICMP error such as port unreachable). `ok`
  * resets the failure streak; a failure extends it, and when it reaches
  * backend->passive.fall (> 0) the server is marked down and st.passive_down_ms is set to
  * now_ms (mono_ms clock, never 0). It comes back through the active checks (after `rise`

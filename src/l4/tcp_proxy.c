@@ -21,14 +21,25 @@
 #include "core/log.h"
 #include "health/health.h"
 #include "lb/lb.h"
+#include "net/cidr.h"
 #include "net/conn.h"
+#include "net/proxy_proto.h"
 #include "net/sock.h"
+#include "net/src_limit.h"
+#include "net/tls_hello.h"
 
 /* One pump handles at most this much per direction before yielding to other sessions. */
 #define PUMP_BUDGET (1u << 20)
 #define SPLICE_CHUNK (1u << 20)
 
-enum sess_state { SESS_CONNECTING, SESS_ESTABLISHED, SESS_CLOSED };
+enum sess_state { SESS_INSPECT, SESS_CONNECTING, SESS_ESTABLISHED, SESS_CLOSED };
+
+/* Bytes kept while inspecting (PROXY header, ClientHello); room is left in the buffer for
+ * the PROXY header Strata may put in front of them for the server. */
+#define PRE_CAP (RELAY_BUF_SIZE - 128)
+
+/* Units a session holds and gives back when it closes. */
+enum { HOLD_GLOBAL = 1 << 0, HOLD_SOURCE = 1 << 1 };
 
 enum end_reason {
     END_NONE,
@@ -41,6 +52,12 @@ enum end_reason {
     END_NO_SERVER,
     END_LIMIT,
     END_SHUTDOWN,
+    END_DENIED,
+    END_RATE_LIMITED,
+    END_PROXY_ERROR,
+    END_BAD_HELLO,
+    END_NO_ROUTE,
+    END_INSPECT_TIMEOUT,
 };
 
 static const char *const end_names[] = {
@@ -54,6 +71,12 @@ static const char *const end_names[] = {
     [END_NO_SERVER] = "no_server",
     [END_LIMIT] = "limit",
     [END_SHUTDOWN] = "shutdown",
+    [END_DENIED] = "denied",
+    [END_RATE_LIMITED] = "rate_limited",
+    [END_PROXY_ERROR] = "proxy_error",
+    [END_BAD_HELLO] = "bad_client_hello",
+    [END_NO_ROUTE] = "no_route",
+    [END_INSPECT_TIMEOUT] = "inspect_timeout",
 };
 
 struct relay_dir {
@@ -71,9 +94,17 @@ struct tcp_session {
     struct relay_dir up, down; /* up: client → server; down: server → client */
     struct worker *w;
     struct listener_conf *lc;
-    struct server *server; /* holds one unit of server->st.active while set */
+    struct backend *backend; /* the listener's, or the one an SNI route chose */
+    struct server *server;   /* holds one unit of server->st.active while set */
     struct lb_req lbreq;
-    struct sockaddr_any client;
+    struct sockaddr_any client; /* the peer, or the address its PROXY header carried */
+    struct sockaddr_any dst;    /* what the client connected to, from its PROXY header */
+    struct relay_buf *pre;      /* bytes read while inspecting, replayed to the server */
+    const char *why;            /* detail for the log line (static string) */
+    uint32_t src_slot;          /* per-source table slot, when HOLD_SOURCE */
+    uint8_t holds;              /* HOLD_* */
+    bool proxy_pending;         /* a PROXY header is still to be read */
+    bool hello_pending;         /* the ClientHello is still to be read (SNI routes) */
     uint64_t start_ms, last_ms;
     struct ev_timer timer; /* connect timeout, then idle timeout */
     struct list link;      /* w->sessions, then w->dead */
@@ -89,6 +120,8 @@ enum pump_result { PUMP_WAIT, PUMP_MORE, PUMP_SRC_ERR, PUMP_DST_ERR };
 
 static void session_close(struct tcp_session *s, enum end_reason why);
 static void session_connect(struct tcp_session *s);
+static void inspect(struct tcp_session *s);
+static int stage_upstream_preamble(struct tcp_session *s);
 
 static void schedule(struct tcp_session *s)
 {
@@ -294,6 +327,8 @@ static void client_io(struct ev_loop *loop, struct ev_handler *h, uint32_t event
     conn_note_events(&s->cli, events);
     if (s->state == SESS_ESTABLISHED)
         session_pump(s);
+    else if (s->state == SESS_INSPECT)
+        inspect(s);
 }
 
 static void server_release(struct tcp_session *s)
@@ -337,6 +372,10 @@ static void established(struct tcp_session *s)
     sock_nodelay(s->srv.h.fd);
     s->last_ms = w->loop.now_ms;
     ev_timer_arm(&w->loop, &s->timer, s->lc->idle_timeout_ms);
+    if (stage_upstream_preamble(s) < 0) {
+        session_close(s, END_SERVER_ERROR);
+        return;
+    }
     session_pump(s);
 }
 
@@ -364,6 +403,12 @@ static void server_io(struct ev_loop *loop, struct ev_handler *h, uint32_t event
 static void session_timer(struct ev_loop *loop, struct ev_timer *t)
 {
     struct tcp_session *s = container_of(t, struct tcp_session, timer);
+    if (s->state == SESS_INSPECT) {
+        s->why = s->proxy_pending ? "no complete PROXY header in time"
+                                  : "no complete TLS ClientHello in time";
+        session_close(s, END_INSPECT_TIMEOUT);
+        return;
+    }
     if (s->state == SESS_CONNECTING) {
         connect_failed(s, ETIMEDOUT);
         return;
@@ -391,7 +436,7 @@ static bool server_acquire(struct server *srv)
 /* Picks an eligible server and reserves it; NULL when none can take the connection. */
 static struct server *pick_server(struct tcp_session *s)
 {
-    struct backend *b = s->lc->backend;
+    struct backend *b = s->backend;
     for (unsigned i = 0; i <= b->nservers; i++) {
         struct server *srv = lb_pick(b, s->w->id, &s->lbreq);
         if (!srv || server_acquire(srv))
@@ -412,7 +457,7 @@ static bool local_shortage(int err)
 
 static void session_connect(struct tcp_session *s)
 {
-    struct backend *b = s->lc->backend;
+    struct backend *b = s->backend;
     while (s->tries <= b->retries) {
         s->server = pick_server(s);
         if (!s->server) {
@@ -471,26 +516,64 @@ static void log_session(struct tcp_session *s, enum end_reason why)
 {
     char cbuf[ADDR_STRLEN];
     const char *sname = s->server ? s->server->name : "-";
+    const char *detail = why == END_CONNECT_FAILED ? strerror(s->last_errno) : s->why;
     addr_format(&s->client, cbuf, sizeof(cbuf));
     worker_log(s->w,
                "conn listener=%s client=%s server=%s bytes_in=%llu bytes_out=%llu "
-               "duration_ms=%llu end=%s%s%s",
+               "duration_ms=%llu end=%s%s%s%s",
                s->lc->name, cbuf, sname, (unsigned long long)s->up.bytes,
                (unsigned long long)s->down.bytes,
                (unsigned long long)(s->w->loop.now_ms - s->start_ms), end_names[why],
-               why == END_CONNECT_FAILED ? " error=" : "",
-               why == END_CONNECT_FAILED ? strerror(s->last_errno) : "");
+               detail ? " error=\"" : "", detail ? detail : "", detail ? "\"" : "");
+}
+
+/* Counts what ended a session early, for the listener's metrics. */
+static void count_end(struct tcp_session *s, enum end_reason why)
+{
+    struct listener_counters *c = &s->lc->st.ctr[s->w->id];
+    switch (why) {
+    case END_CONNECT_FAILED:
+    case END_NO_SERVER:
+        CTR_ADD(c->connect_failures, 1);
+        break;
+    case END_DENIED:
+        CTR_ADD(c->denied, 1);
+        CTR_ADD(c->conns_rejected, 1);
+        break;
+    case END_RATE_LIMITED:
+        CTR_ADD(c->rate_limited, 1);
+        CTR_ADD(c->conns_rejected, 1);
+        break;
+    case END_LIMIT:
+        CTR_ADD(c->conns_rejected, 1);
+        break;
+    case END_PROXY_ERROR:
+        CTR_ADD(c->proxy_errors, 1);
+        break;
+    case END_BAD_HELLO:
+    case END_NO_ROUTE:
+        CTR_ADD(c->inspect_failures, 1);
+        break;
+    case END_INSPECT_TIMEOUT:
+        if (s->proxy_pending)
+            CTR_ADD(c->proxy_errors, 1);
+        else
+            CTR_ADD(c->inspect_failures, 1);
+        break;
+    default:
+        break;
+    }
 }
 
 static void session_close(struct tcp_session *s, enum end_reason why)
 {
     struct worker *w = s->w;
+    struct listener_conf *lc = s->lc;
     if (s->state == SESS_CLOSED)
         return;
     if (why == END_NONE)
         why = END_CLIENT_CLOSE;
-    if (why == END_CONNECT_FAILED || why == END_NO_SERVER)
-        CTR_ADD(s->lc->st.ctr[w->id].connect_failures, 1);
+    count_end(s, why);
     log_session(s, why);
     s->state = SESS_CLOSED;
     ev_timer_cancel(&w->loop, &s->timer);
@@ -499,24 +582,206 @@ static void session_close(struct tcp_session *s, enum end_reason why)
         s->srv.xprt->close(&s->srv);
     release_dir(w, &s->up);
     release_dir(w, &s->down);
+    if (s->pre)
+        pool_put(&w->buf_pool, s->pre);
+    s->pre = NULL;
     server_release(s);
-    atomic_fetch_sub_explicit(&s->lc->st.active, 1, memory_order_relaxed);
+    if (s->holds & HOLD_SOURCE)
+        src_conn_release_slot(lc->per_source.table, s->src_slot);
+    if (s->holds & HOLD_GLOBAL)
+        global_conn_release(w->cfg->global);
+    s->holds = 0;
+    atomic_fetch_sub_explicit(&lc->st.active, 1, memory_order_relaxed);
     list_del(&s->runq_link);
     list_del(&s->link);
     list_add_tail(&w->dead, &s->link);
     w->nsessions--;
 }
 
-static void reject(struct worker *w, struct listener_conf *lc, int fd,
-                   const struct sockaddr_any *peer)
+/* ---- admission: caps at accept, then per client address ---- */
+
+static enum end_reason admit_connection(struct tcp_session *s)
 {
-    char cbuf[ADDR_STRLEN];
-    CTR_ADD(lc->st.ctr[w->id].conns_rejected, 1);
-    close(fd);
-    worker_log(w,
-               "conn listener=%s client=%s server=- bytes_in=0 bytes_out=0 duration_ms=0 "
-               "end=limit",
-               lc->name, addr_format(peer, cbuf, sizeof(cbuf)));
+    const struct config *cfg = s->w->cfg;
+    struct listener_conf *lc = s->lc;
+    uint32_t n = atomic_fetch_add_explicit(&lc->st.active, 1, memory_order_relaxed);
+    if (lc->max_conns && n >= lc->max_conns)
+        return END_LIMIT;
+    if (cfg->max_conns) {
+        if (!global_conn_acquire(cfg->global, cfg->max_conns))
+            return END_LIMIT;
+        s->holds |= HOLD_GLOBAL;
+    }
+    if (lc->proxy.enabled && !cidr_set_contains(&lc->proxy.trusted, &s->client)) {
+        s->why = "PROXY protocol source not trusted";
+        return END_DENIED;
+    }
+    return END_NONE;
+}
+
+/* Checks the client address (the PROXY one when accepted): ACL, rate, concurrency. */
+static enum end_reason admit_source(struct tcp_session *s)
+{
+    struct source_limits_conf *ps = &s->lc->per_source;
+    if (!acl_permits(&s->lc->acl, &s->client))
+        return END_DENIED;
+    if (!ps->table)
+        return END_NONE;
+    s->src_slot = src_slot_of(ps->table, &s->client);
+    if (ps->rate &&
+        !src_rate_allow_slot(ps->table, s->src_slot, s->w->loop.now_ms, ps->rate, ps->burst))
+        return END_RATE_LIMITED;
+    if (ps->max_conns) {
+        if (!src_conn_acquire_slot(ps->table, s->src_slot, ps->max_conns))
+            return END_LIMIT;
+        s->holds |= HOLD_SOURCE;
+    }
+    return END_NONE;
+}
+
+/* ---- inspection: the PROXY header, then the TLS ClientHello ---- */
+
+static struct backend *route_for(const struct listener_conf *lc, const char *sni, size_t len)
+{
+    for (uint32_t i = 0; i < lc->nroutes; i++) {
+        const struct sni_route *r = &lc->routes[i];
+        if (r->nsni == 0)
+            return r->backend;
+        for (uint32_t j = 0; j < r->nsni && len; j++)
+            if (sni_match(r->sni[j], sni, len))
+                return r->backend;
+    }
+    return NULL;
+}
+
+/* Consumes a complete PROXY header from s->pre. END_NONE when done or more is needed. */
+static enum end_reason inspect_proxy(struct tcp_session *s, bool full)
+{
+    struct relay_buf *b = s->pre;
+    struct pp_info info;
+    size_t used;
+    switch (pp_parse((const uint8_t *)b->data, b->len, &info, &used, &s->why)) {
+    case PP_NEED_MORE:
+        if (full)
+            s->why = "PROXY header too long";
+        return full ? END_PROXY_ERROR : END_NONE;
+    case PP_ERROR:
+        return END_PROXY_ERROR;
+    case PP_OK:
+        break;
+    }
+    if (!info.local) {
+        s->client = info.src;
+        s->dst = info.dst;
+    }
+    memmove(b->data, b->data + used, b->len - used);
+    b->len -= (uint32_t)used;
+    s->proxy_pending = false;
+    return admit_source(s);
+}
+
+/* Picks the backend from the ClientHello in s->pre. END_NONE when done or more is needed. */
+static enum end_reason inspect_hello(struct tcp_session *s, bool full)
+{
+    struct hello_info hi;
+    if (s->pre->len == 0)
+        return END_NONE;
+    switch (tls_hello_parse((const uint8_t *)s->pre->data, s->pre->len, &hi, &s->why)) {
+    case HELLO_NEED_MORE:
+        if (full)
+            s->why = "ClientHello too large";
+        return full ? END_BAD_HELLO : END_NONE;
+    case HELLO_NOT_TLS:
+        s->why = "not a TLS handshake";
+        return END_BAD_HELLO;
+    case HELLO_ERROR:
+        return END_BAD_HELLO;
+    case HELLO_OK:
+        break;
+    }
+    s->backend = route_for(s->lc, hi.sni, hi.sni_len);
+    s->hello_pending = false;
+    if (!s->backend) {
+        s->why = hi.sni_len ? "no route for this server name" : "no SNI and no default route";
+        return END_NO_ROUTE;
+    }
+    return END_NONE;
+}
+
+/* Reads what the client sent first into s->pre and acts on it once it is complete. */
+static void inspect(struct tcp_session *s)
+{
+    struct relay_buf *b = s->pre;
+    while ((s->cli.flags & CONN_RD_READY) && !s->up.eof && b->len < PRE_CAP) {
+        ssize_t n = s->cli.xprt->recv(&s->cli, b->data + b->len, PRE_CAP - b->len);
+        if (n < 0 && errno == EAGAIN) {
+            s->cli.flags &= ~CONN_RD_READY;
+            break;
+        }
+        if (n < 0) {
+            session_close(s, END_CLIENT_ERROR);
+            return;
+        }
+        if (n == 0) { /* a half-close: the relay passes it on after the replayed bytes */
+            s->up.eof = true;
+            s->end = END_CLIENT_CLOSE;
+            break;
+        }
+        b->len += (uint32_t)n;
+    }
+    bool full = b->len >= PRE_CAP;
+    enum end_reason why = END_NONE;
+    if (s->proxy_pending)
+        why = inspect_proxy(s, full);
+    if (why == END_NONE && !s->proxy_pending && s->hello_pending)
+        why = inspect_hello(s, full);
+    if (why != END_NONE) {
+        session_close(s, why);
+        return;
+    }
+    if ((s->proxy_pending || s->hello_pending) && s->up.eof) {
+        s->why = "client closed before its first bytes were complete";
+        session_close(s, END_CLIENT_CLOSE);
+        return;
+    }
+    if (s->proxy_pending || s->hello_pending)
+        return; /* wait for more bytes, bounded by the inspect timer */
+    s->why = NULL;
+    ev_timer_cancel(&s->w->loop, &s->timer);
+    s->state = SESS_CONNECTING;
+    session_connect(s);
+}
+
+/* Puts the PROXY header for the server (if the backend sends one) in front of the bytes
+ * read while inspecting, as the first thing to write upstream. 0, or -1 out of memory. */
+static int stage_upstream_preamble(struct tcp_session *s)
+{
+    enum proxy_send mode = s->backend->send_proxy;
+    struct relay_buf *b = s->pre;
+    if (mode == PROXY_SEND_NONE && (!b || b->len == 0))
+        return 0;
+    if (!b && !(b = pool_get(&s->w->buf_pool)))
+        return -1;
+    if (!s->pre)
+        b->len = 0;
+    s->pre = NULL;
+    b->off = 0;
+    char hdr[PP_V1_BUILD_MAX > PP_V2_BUILD_MAX ? PP_V1_BUILD_MAX : PP_V2_BUILD_MAX];
+    ssize_t h = 0;
+    if (mode != PROXY_SEND_NONE) {
+        struct sockaddr_any dst = s->dst;
+        dst.len = sizeof(dst.u);
+        if (s->dst.u.sa.sa_family == AF_UNSPEC && getsockname(s->cli.h.fd, &dst.u.sa, &dst.len))
+            dst.u.sa.sa_family = AF_UNSPEC; /* the builders then write UNKNOWN / LOCAL */
+        h = mode == PROXY_SEND_V1 ? pp_build_v1(&s->client, &dst, hdr, sizeof(hdr))
+                                  : pp_build_v2(&s->client, &dst, (uint8_t *)hdr, sizeof(hdr));
+        BUG_ON(h < 0 || b->len + (size_t)h > RELAY_BUF_SIZE);
+    }
+    memmove(b->data + h, b->data, b->len);
+    memcpy(b->data, hdr, (size_t)h);
+    b->len += (uint32_t)h;
+    s->up.buf = b;
+    return 0;
 }
 
 static void init_dir(struct relay_dir *d)
@@ -525,25 +790,16 @@ static void init_dir(struct relay_dir *d)
     d->pipe.rd = d->pipe.wr = -1;
 }
 
-void tcp_accept(struct worker *w, struct listen_sock *ls, int fd, const struct sockaddr_any *peer)
+static struct tcp_session *session_new(struct worker *w, struct listener_conf *lc, int fd,
+                                       const struct sockaddr_any *peer)
 {
-    struct listener_conf *lc = ls->lc;
-    CTR_ADD(lc->st.ctr[w->id].conns_total, 1);
-    uint32_t n = atomic_fetch_add_explicit(&lc->st.active, 1, memory_order_relaxed);
-    if (lc->max_conns && n >= lc->max_conns) {
-        atomic_fetch_sub_explicit(&lc->st.active, 1, memory_order_relaxed);
-        reject(w, lc, fd, peer);
-        return;
-    }
     struct tcp_session *s = pool_get(&w->session_pool);
-    if (!s) {
-        atomic_fetch_sub_explicit(&lc->st.active, 1, memory_order_relaxed);
-        reject(w, lc, fd, peer);
-        return;
-    }
+    if (!s)
+        return NULL;
     memset(s, 0, sizeof(*s));
     s->w = w;
     s->lc = lc;
+    s->backend = lc->backend;
     s->client = *peer;
     s->lbreq.client = &s->client;
     s->start_ms = s->last_ms = w->loop.now_ms;
@@ -555,11 +811,43 @@ void tcp_accept(struct worker *w, struct listen_sock *ls, int fd, const struct s
     list_init(&s->runq_link);
     list_add_tail(&w->sessions, &s->link);
     w->nsessions++;
-    s->state = SESS_CONNECTING;
+    return s;
+}
+
+void tcp_accept(struct worker *w, struct listen_sock *ls, int fd, const struct sockaddr_any *peer)
+{
+    struct listener_conf *lc = ls->lc;
+    CTR_ADD(lc->st.ctr[w->id].conns_total, 1);
+    struct tcp_session *s = session_new(w, lc, fd, peer);
+    if (!s) {
+        CTR_ADD(lc->st.ctr[w->id].conns_rejected, 1);
+        close(fd); /* out of memory: nothing else to do for this client */
+        return;
+    }
+    s->state = SESS_INSPECT;
+    s->proxy_pending = lc->proxy.enabled;
+    s->hello_pending = lc->nroutes > 0;
+    enum end_reason why = admit_connection(s);
+    if (why == END_NONE && !s->proxy_pending)
+        why = admit_source(s);
+    if (why != END_NONE) {
+        session_close(s, why);
+        return;
+    }
     if (ev_add(&w->loop, &s->cli.h) < 0) {
         session_close(s, END_CLIENT_ERROR);
         return;
     }
+    if (s->proxy_pending || s->hello_pending) {
+        if (!(s->pre = pool_get(&w->buf_pool))) {
+            session_close(s, END_CLIENT_ERROR);
+            return;
+        }
+        s->pre->off = s->pre->len = 0;
+        ev_timer_arm(&w->loop, &s->timer, lc->inspect_timeout_ms);
+        return; /* client_io reads the first bytes */
+    }
+    s->state = SESS_CONNECTING;
     session_connect(s);
 }
 

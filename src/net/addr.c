@@ -120,6 +120,13 @@ uint64_t addr_hash_ip(const struct sockaddr_any *a)
     return hash64(&a->u.in.sin_addr, sizeof(a->u.in.sin_addr), 0);
 }
 
+int addr_is_wildcard(const struct sockaddr_any *a)
+{
+    if (a->u.sa.sa_family == AF_INET6)
+        return IN6_IS_ADDR_UNSPECIFIED(&a->u.in6.sin6_addr);
+    return a->u.sa.sa_family == AF_INET && a->u.in.sin_addr.s_addr == htonl(INADDR_ANY);
+}
+
 int addr_equal(const struct sockaddr_any *a, const struct sockaddr_any *b)
 {
     return a->len == b->len && memcmp(&a->u, &b->u, a->len) == 0;

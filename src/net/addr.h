@@ -31,4 +31,7 @@ uint64_t addr_hash_ip(const struct sockaddr_any *a);
 
 int addr_equal(const struct sockaddr_any *a, const struct sockaddr_any *b);
 
+/* True for 0.0.0.0 and [::] (any port). */
+int addr_is_wildcard(const struct sockaddr_any *a);
+
 #endif

@@ -14,6 +14,15 @@ int sock_listen_tcp(const struct sockaddr_any *a, int backlog, int reuseport);
  * (EINPROGRESS): wait for writability, then read sock_error(). */
 int sock_connect_tcp(const struct sockaddr_any *a, int *in_progress);
 
+/* A UDP socket bound to a (SO_REUSEADDR, SO_REUSEPORT when reuseport is set, IPV6_V6ONLY
+ * on IPv6). With pktinfo, received datagrams carry their destination address
+ * (IP_PKTINFO / IPV6_RECVPKTINFO), for a wildcard address to reply from the right one. */
+int sock_bind_udp(const struct sockaddr_any *a, int reuseport, int pktinfo);
+
+/* A UDP socket connected to a: it sends there and receives only from there, and reports
+ * an ICMP port unreachable as ECONNREFUSED. */
+int sock_connect_udp(const struct sockaddr_any *a);
+
 /* The pending error of a socket (SO_ERROR): 0 when connected. */
 int sock_error(int fd);
 

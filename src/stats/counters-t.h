@@ -24,6 +24,14 @@ struct server_counters {
     counter_t connect_errors; /* refused, unreachable or timed out connects */
     counter_t bytes_in;       /* server -> client */
     counter_t bytes_out;      /* client -> server */
+    /* UDP (bytes above count datagram payloads). flows_active goes up and down: each
+     * worker's value stays >= 0, so the sum over workers is the gauge. */
+    counter_t dgrams_in;       /* server -> client */
+    counter_t dgrams_out;      /* client -> server */
+    counter_t flows_created;   /* flows opened to this server */
+    counter_t flows_active;    /* flows open now */
+    counter_t flows_evicted;   /* ended to make room (udp.max_flows) */
+    counter_t flows_timed_out; /* ended by udp.flow_idle */
 } __attribute__((aligned(CACHELINE)));
 
 struct listener_counters {
@@ -33,6 +41,19 @@ struct listener_counters {
     counter_t bytes_out;        /* proxy -> client */
     counter_t connect_failures; /* sessions ended because no server could be reached */
     counter_t timeouts;         /* sessions ended by the idle timeout */
+    /* TCP admission and inspection (each also counted in conns_rejected when at accept) */
+    counter_t denied;           /* refused by the ACL, or PROXY header from an untrusted source */
+    counter_t rate_limited;     /* refused by per_source.rate */
+    counter_t proxy_errors;     /* PROXY header malformed, missing or too slow */
+    counter_t inspect_failures; /* ClientHello malformed, not TLS, too slow, or no route */
+    /* UDP listeners (see server_counters) */
+    counter_t dgrams_in;       /* client -> proxy */
+    counter_t dgrams_out;      /* proxy -> client */
+    counter_t dgrams_dropped;  /* not relayed: no server, no memory or descriptor, full buffer */
+    counter_t flows_created;   /* flows opened */
+    counter_t flows_active;    /* flows open now */
+    counter_t flows_evicted;   /* ended to make room (udp.max_flows) */
+    counter_t flows_timed_out; /* ended by udp.flow_idle */
 } __attribute__((aligned(CACHELINE)));
 
 #endif

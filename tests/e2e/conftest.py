@@ -675,3 +675,59 @@ def simple_config(listen_port, servers, admin_port=None, balance="round_robin", 
         else:
             text += f'      - "{s}"\n'
     return text
+
+
+# --------------------------------------------------------------------------- L4 admission helpers
+
+def connect_from(port, source, host=LOOPBACK, timeout=5.0):
+    """connect() with the client socket bound to `source` first (any 127.0.0.0/8 address
+    is local on Linux, so 127.0.0.2 makes a second client address without setup)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.bind((source, 0))
+        s.connect((host, port))
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
+def echo_or_closed(sock, payload=b"ping", timeout=2.0):
+    """Sends payload on a connection to an echo service: "ok" when it comes back, "closed"
+    when the peer closes or resets instead (a refused connection), raises otherwise."""
+    sock.settimeout(timeout)
+    try:
+        sock.sendall(payload)
+        got = recv_exact(sock, len(payload))
+    except (ConnectionError, BrokenPipeError):
+        return "closed"
+    assert got == payload, f"echo answered {got!r} to {payload!r}"
+    return "ok"
+
+
+def proxy_v1(src, sport, dst, dport):
+    """A PROXY protocol v1 header (TCP4 or TCP6, from the address family of `src`)."""
+    proto = "TCP6" if ":" in src else "TCP4"
+    return f"PROXY {proto} {src} {dst} {sport} {dport}\r\n".encode()
+
+
+PROXY_V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+def proxy_v2(src, sport, dst, dport, command=1, tlvs=b""):
+    """A PROXY protocol v2 header: command 1 = PROXY (TCP over IPv4/IPv6 from `src`),
+    0 = LOCAL; tlvs: raw TLV bytes appended after the addresses."""
+    import struct
+    if command == 0:
+        body, fam = tlvs, 0x00
+    elif ":" in src:
+        body = (socket.inet_pton(socket.AF_INET6, src) + socket.inet_pton(socket.AF_INET6, dst)
+                + struct.pack("!HH", sport, dport) + tlvs)
+        fam = 0x21
+    else:
+        body = (socket.inet_pton(socket.AF_INET, src) + socket.inet_pton(socket.AF_INET, dst)
+                + struct.pack("!HH", sport, dport) + tlvs)
+        fam = 0x11
+    return PROXY_V2_SIG + bytes([0x20 | command, fam]) + struct.pack("!H", len(body)) + body

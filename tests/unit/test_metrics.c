@@ -238,7 +238,7 @@ TEST(metrics_foreach_visits_every_sample)
         nl += tab[i].scope == METRIC_LISTENER;
         ns += tab[i].scope == METRIC_SERVER;
     }
-    CHECK(nl == 7 && ns == 6);
+    CHECK(nl >= 7 && ns >= 6); /* at least the TCP contract metrics */
     struct count_arg c = {0};
     CHECK(metrics_foreach(&f->cfg, count_cb, &c) == 0);
     CHECK_EQ_U64(c.samples, nproc + nl * 2 + ns * 2);

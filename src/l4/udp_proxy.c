@@ -1,0 +1,599 @@
+/* udp_proxy.c — the UDP relay of one worker (see udp_proxy.h).
+ *
+ * Client → server: the listener socket is read with recvmmsg(2), UDP_BATCH datagrams per
+ * call, into the worker's 64 KiB slots; each datagram is found in the listener's flow
+ * table (or opens a flow) and sent from its slot on the flow's connected socket.
+ * Server → client: a flow's socket is read the same way and the whole batch goes back to
+ * the client with one sendmmsg(2) on the listener socket (with IP_PKTINFO on a wildcard
+ * address, so the reply leaves from the address the client wrote to).
+ * Each datagram is copied once into user space and once out. One that cannot be relayed
+ * at once (no server, full socket buffer) is dropped and counted: UDP senders retry, and
+ * a relay that queued would only add latency. All sockets are level-triggered for input,
+ * so a socket left unread after READ_ROUNDS batches is simply reported again.
+ */
+#include "udp_proxy.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "health/health.h"
+#include "l4/udp_flow.h"
+#include "lb/lb.h"
+#include "net/sock.h"
+
+#define READ_ROUNDS 4      /* batches read per readiness event before other sockets' turn */
+#define EXPIRE_BUDGET 1024 /* flows ended per run of a listener's idle timer */
+#define WARN_EVERY_MS 10000
+#define POOL_MAX_FREE 1024
+
+enum flow_end { END_IDLE_TIMEOUT, END_EVICTED, END_SERVER_REFUSED, END_SERVER_ERROR, END_SHUTDOWN };
+
+static const char *const end_names[] = {
+    [END_IDLE_TIMEOUT] = "idle_timeout",
+    [END_EVICTED] = "evicted",
+    [END_SERVER_REFUSED] = "server_refused",
+    [END_SERVER_ERROR] = "server_error",
+    [END_SHUTDOWN] = "shutdown",
+};
+
+/* One udp listener on one worker. Invariant: `idle` is armed whenever the table holds a
+ * flow (it may fire early: it then re-arms at the LRU flow's deadline). */
+struct udp_lsn {
+    struct listener_conf *lc; /* NULL for the slots of tcp listeners */
+    struct worker *w;
+    struct udp_flow_table table;
+    struct ev_timer idle;
+    uint64_t warned_ms; /* last rate-limited warning about dropped datagrams */
+};
+
+/* One flow. Invariant: while !closed it is in ul->table, holds h.fd (registered in the
+ * worker's loop) and one unit of server->st.active; once closed it is on u->dead until
+ * the end of the event batch, because a later event of the batch may still name it. */
+struct udp_sess {
+    struct udp_flow f; /* key, LRU position, last activity */
+    struct ev_handler h;
+    struct udp_lsn *ul;
+    struct listen_sock *ls; /* the socket the client wrote to: replies leave by it */
+    struct server *server;
+    uint64_t start_ms;
+    uint64_t dgrams_in, dgrams_out, bytes_in, bytes_out; /* in: from the client */
+    struct list link;                                    /* u->dead once closed */
+    bool closed;
+    bool replied; /* the server has answered (reported once to the passive check) */
+};
+
+union udp_cmsg {
+    char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+    struct cmsghdr align;
+};
+
+struct udp_worker {
+    struct udp_lsn *lsn; /* [cfg->nlisteners], indexed like cfg->listeners */
+    uint32_t nflows;
+    struct list dead;
+    struct pool pool; /* struct udp_sess */
+    char *slots;      /* UDP_BATCH * UDP_DGRAM_MAX bytes */
+    struct mmsghdr msgs[UDP_BATCH];
+    struct iovec iov[UDP_BATCH];
+    struct sockaddr_any peers[UDP_BATCH];
+    union udp_cmsg ctl[UDP_BATCH];
+};
+
+static void flow_close(struct udp_sess *s, enum flow_end why, int err);
+
+/* ---- helpers ---- */
+
+static struct listener_counters *lctr(struct udp_lsn *ul)
+{
+    return &ul->lc->st.ctr[ul->w->id];
+}
+
+static struct server_counters *sctr(struct udp_sess *s)
+{
+    return &s->server->st.ctr[s->ul->w->id];
+}
+
+static void ctr_dec(counter_t *c)
+{
+    CTR_ADD(*c, (uint64_t)-1); /* wraps to c - 1; a worker's own value never goes below 0 */
+}
+
+static struct udp_sess *sess_of(struct udp_flow *f)
+{
+    return container_of(f, struct udp_sess, f);
+}
+
+/* Counts n dropped datagrams; with a reason, also warns (once per WARN_EVERY_MS). */
+static void drop(struct udp_lsn *ul, uint64_t n, const char *why)
+{
+    CTR_ADD(lctr(ul)->dgrams_dropped, n);
+    uint64_t now = ul->w->loop.now_ms;
+    if (!why || (ul->warned_ms && now < ul->warned_ms + WARN_EVERY_MS))
+        return;
+    ul->warned_ms = now ? now : 1;
+    log_warn("listener %s: dropping datagrams of new flows on worker %u: %s (logged once per "
+             "%u s)",
+             ul->lc->name, ul->w->id, why, WARN_EVERY_MS / 1000);
+}
+
+/* Points msgs[0..n) at the slots for recvmmsg, with room for the sender's address and the
+ * packet info only when asked. */
+static void batch_prepare(struct udp_worker *u, unsigned n, bool names, bool control)
+{
+    for (unsigned i = 0; i < n; i++) {
+        struct msghdr *m = &u->msgs[i].msg_hdr;
+        u->iov[i] = (struct iovec){u->slots + (size_t)i * UDP_DGRAM_MAX, UDP_DGRAM_MAX};
+        *m = (struct msghdr){.msg_iov = &u->iov[i], .msg_iovlen = 1};
+        if (names) {
+            m->msg_name = &u->peers[i].u;
+            m->msg_namelen = sizeof(u->peers[i].u);
+        }
+        if (control) {
+            m->msg_control = u->ctl[i].buf;
+            m->msg_controllen = sizeof(u->ctl[i].buf);
+        }
+    }
+}
+
+/* The destination of a received datagram, from its IP_PKTINFO / IPV6_PKTINFO. */
+static void local_from_cmsg(struct msghdr *m, struct udp_local *l)
+{
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+            l->family = AF_INET;
+            memcpy(&l->u.v4, CMSG_DATA(c), sizeof(l->u.v4));
+        } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+            l->family = AF_INET6;
+            memcpy(&l->u.v6, CMSG_DATA(c), sizeof(l->u.v6));
+        }
+    }
+}
+
+/* The control message that makes a reply leave from l's address; returns its length (0
+ * when the listener's address is specific). */
+static size_t pktinfo_build(const struct udp_local *l, union udp_cmsg *ctl)
+{
+    struct cmsghdr *c = &ctl->align;
+    memset(ctl, 0, sizeof(*ctl));
+    if (l->family == AF_INET) {
+        struct in_pktinfo pi = {.ipi_spec_dst = l->u.v4.ipi_spec_dst};
+        c->cmsg_level = IPPROTO_IP;
+        c->cmsg_type = IP_PKTINFO;
+        c->cmsg_len = CMSG_LEN(sizeof(pi));
+        memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+        return CMSG_SPACE(sizeof(pi));
+    }
+    if (l->family == AF_INET6) {
+        c->cmsg_level = IPPROTO_IPV6;
+        c->cmsg_type = IPV6_PKTINFO;
+        c->cmsg_len = CMSG_LEN(sizeof(l->u.v6));
+        memcpy(CMSG_DATA(c), &l->u.v6, sizeof(l->u.v6));
+        return CMSG_SPACE(sizeof(l->u.v6));
+    }
+    return 0;
+}
+
+/* ---- servers ---- */
+
+/* Reserves a unit of the server's active count (flows count as connections, so
+ * least_conn and a server's max_connections see them), honouring max_conns. */
+static bool server_acquire(struct server *srv)
+{
+    uint32_t n = atomic_fetch_add_explicit(&srv->st.active, 1, memory_order_relaxed);
+    if (srv->max_conns && n >= srv->max_conns) {
+        atomic_fetch_sub_explicit(&srv->st.active, 1, memory_order_relaxed);
+        return false;
+    }
+    return true;
+}
+
+static void server_release(struct server *srv)
+{
+    atomic_fetch_sub_explicit(&srv->st.active, 1, memory_order_relaxed);
+}
+
+static struct server *pick_server(struct udp_lsn *ul, struct lb_req *req)
+{
+    struct backend *b = ul->lc->backend;
+    for (unsigned i = 0; i <= b->nservers; i++) {
+        struct server *srv = lb_pick(b, ul->w->id, req);
+        if (!srv || server_acquire(srv))
+            return srv;
+        if (req->nexclude >= LB_MAX_EXCLUDE)
+            return NULL;
+        req->exclude[req->nexclude++] = srv; /* full since picked: skip it */
+    }
+    return NULL;
+}
+
+/* Errors that say this process or host ran short, not the server. */
+static bool local_shortage(int err)
+{
+    return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM ||
+           err == EADDRNOTAVAIL || err == EAGAIN;
+}
+
+/* Picks a server for a new flow of `peer` and opens a socket connected to it; a server
+ * whose connect() fails is counted against and another is tried, up to `retries` more.
+ * Returns the fd with *out reserved (server_acquire), or -1 (already warned). */
+static int connect_server(struct udp_lsn *ul, const struct sockaddr_any *peer, struct server **out)
+{
+    struct backend *b = ul->lc->backend;
+    struct lb_req req = {.client = peer};
+    for (uint32_t tries = 0; tries <= b->retries; tries++) {
+        struct server *srv = pick_server(ul, &req);
+        if (!srv) {
+            drop(ul, 0, "no server available");
+            return -1;
+        }
+        int fd = sock_connect_udp(&srv->addr);
+        if (fd >= 0) {
+            *out = srv;
+            return fd;
+        }
+        int err = errno;
+        server_release(srv);
+        if (local_shortage(err)) {
+            drop(ul, 0, strerror(err));
+            return -1;
+        }
+        CTR_ADD(srv->st.ctr[ul->w->id].connect_errors, 1);
+        health_passive_report(srv, false, ul->w->loop.now_ms);
+        if (req.nexclude < LB_MAX_EXCLUDE)
+            req.exclude[req.nexclude++] = srv;
+    }
+    drop(ul, 0, "every server tried failed");
+    return -1;
+}
+
+/* The server side of a flow failed (an ICMP error, mostly port unreachable): the server
+ * is blamed (counted, passive check) and the flow ends; the client's next datagram opens
+ * a new flow, on another server if this one is now down. */
+static void flow_failed(struct udp_sess *s, int err)
+{
+    CTR_ADD(sctr(s)->connect_errors, 1);
+    health_passive_report(s->server, false, s->ul->w->loop.now_ms);
+    flow_close(s, err == ECONNREFUSED ? END_SERVER_REFUSED : END_SERVER_ERROR, err);
+}
+
+/* ---- server → client ---- */
+
+/* Sends the n datagrams just read from s's server back to its client, in one sendmmsg
+ * when the socket buffer takes them all. */
+static void reply(struct udp_sess *s, unsigned n)
+{
+    struct udp_lsn *ul = s->ul;
+    struct udp_worker *u = ul->w->udp;
+    union udp_cmsg ctl;
+    size_t ctllen = s->ls->pktinfo ? pktinfo_build(&s->f.local, &ctl) : 0;
+    uint64_t bytes = 0, sent_bytes = 0;
+    unsigned sent = 0, done = 0;
+
+    for (unsigned i = 0; i < n; i++) {
+        struct msghdr *m = &u->msgs[i].msg_hdr;
+        u->iov[i].iov_len = u->msgs[i].msg_len;
+        bytes += u->msgs[i].msg_len;
+        m->msg_name = &s->f.peer.u;
+        m->msg_namelen = s->f.peer.len;
+        m->msg_control = ctllen ? ctl.buf : NULL;
+        m->msg_controllen = ctllen;
+    }
+    CTR_ADD(sctr(s)->dgrams_in, n);
+    CTR_ADD(sctr(s)->bytes_in, bytes);
+    while (done < n) {
+        int r = sendmmsg(s->ls->h.fd, u->msgs + done, n - done, MSG_DONTWAIT);
+        if (r < 0 && (errno == EAGAIN || errno == ENOBUFS || errno == EBADF))
+            break; /* full (or closed): the rest is dropped */
+        if (r < 0) {
+            done++; /* this one cannot be sent (e.g. EMSGSIZE): skip it */
+            continue;
+        }
+        for (unsigned i = done; i < done + (unsigned)r; i++)
+            sent_bytes += u->iov[i].iov_len;
+        done += (unsigned)r;
+        sent += (unsigned)r;
+    }
+    s->dgrams_out += sent;
+    s->bytes_out += sent_bytes;
+    CTR_ADD(lctr(ul)->dgrams_out, sent);
+    CTR_ADD(lctr(ul)->bytes_out, sent_bytes);
+    if (sent < n)
+        drop(ul, n - sent, NULL);
+}
+
+static void flow_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
+{
+    struct udp_sess *s = container_of(h, struct udp_sess, h);
+    struct udp_worker *u = s->ul->w->udp;
+    if (s->closed)
+        return; /* an event of this batch for a flow closed earlier in it */
+    for (int round = 0; round < READ_ROUNDS; round++) {
+        batch_prepare(u, UDP_BATCH, false, false);
+        int n = recvmmsg(h->fd, u->msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
+        if (n < 0) {
+            if (errno != EAGAIN && errno != EINTR)
+                flow_failed(s, errno);
+            return;
+        }
+        if (n == 0)
+            return;
+        if (!s->replied) {
+            s->replied = true;
+            health_passive_report(s->server, true, loop->now_ms);
+        }
+        udp_flow_touch(&s->ul->table, &s->f, loop->now_ms);
+        reply(s, (unsigned)n);
+        if (n < UDP_BATCH) {
+            /* drained; an error that came with the data is read now, not next time */
+            int err = (events & EPOLLERR) ? sock_error(h->fd) : 0;
+            if (err)
+                flow_failed(s, err);
+            return;
+        }
+    }
+}
+
+/* ---- flows ---- */
+
+static void log_flow(struct udp_sess *s, enum flow_end why, int err)
+{
+    char cbuf[ADDR_STRLEN];
+    struct worker *w = s->ul->w;
+    addr_format(&s->f.peer, cbuf, sizeof(cbuf));
+    worker_log(w,
+               "flow listener=%s client=%s server=%s dgrams_in=%llu dgrams_out=%llu "
+               "bytes_in=%llu bytes_out=%llu duration_ms=%llu end=%s%s%s",
+               s->ul->lc->name, cbuf, s->server->name, (unsigned long long)s->dgrams_in,
+               (unsigned long long)s->dgrams_out, (unsigned long long)s->bytes_in,
+               (unsigned long long)s->bytes_out, (unsigned long long)(w->loop.now_ms - s->start_ms),
+               end_names[why], why == END_SERVER_ERROR ? " error=" : "",
+               why == END_SERVER_ERROR ? strerror(err) : "");
+}
+
+static void flow_close(struct udp_sess *s, enum flow_end why, int err)
+{
+    struct udp_lsn *ul = s->ul;
+    struct udp_worker *u = ul->w->udp;
+    if (s->closed)
+        return;
+    log_flow(s, why, err);
+    ctr_dec(&lctr(ul)->flows_active);
+    ctr_dec(&sctr(s)->flows_active);
+    if (why == END_EVICTED) {
+        CTR_ADD(lctr(ul)->flows_evicted, 1);
+        CTR_ADD(sctr(s)->flows_evicted, 1);
+    } else if (why == END_IDLE_TIMEOUT) {
+        CTR_ADD(lctr(ul)->flows_timed_out, 1);
+        CTR_ADD(sctr(s)->flows_timed_out, 1);
+    }
+    close(s->h.fd); /* also takes it out of the loop */
+    s->h.fd = -1;
+    server_release(s->server);
+    udp_flow_remove(&ul->table, &s->f);
+    s->closed = true;
+    list_add_tail(&u->dead, &s->link);
+    u->nflows--;
+}
+
+/* Opens the flow of a new (peer, local): a server, a socket connected to it, a place in
+ * the table (evicting the least recently used flow when full). NULL when the datagram
+ * cannot be relayed (the caller counts the drop). */
+static struct udp_sess *flow_open(struct udp_lsn *ul, struct listen_sock *ls,
+                                  const struct sockaddr_any *peer, const struct udp_local *local,
+                                  uint64_t hash)
+{
+    struct worker *w = ul->w;
+    struct server *srv;
+    if (w->applied_cmd != WORKER_RUN)
+        return NULL; /* draining: open flows go on, new ones are not started */
+    int fd = connect_server(ul, peer, &srv);
+    if (fd < 0)
+        return NULL;
+    struct udp_sess *s = pool_get(&w->udp->pool);
+    if (!s) {
+        drop(ul, 0, "out of memory");
+        goto fail;
+    }
+    memset(s, 0, sizeof(*s));
+    s->h = (struct ev_handler){.fd = fd, .cb = flow_io};
+    if (ev_add_level_in(&w->loop, &s->h) < 0) {
+        drop(ul, 0, strerror(errno));
+        pool_put(&w->udp->pool, s);
+        goto fail;
+    }
+    if (udp_flow_full(&ul->table))
+        flow_close(sess_of(udp_flow_lru(&ul->table)), END_EVICTED, 0);
+    s->f.peer = *peer;
+    s->f.local = *local;
+    s->f.hash = hash;
+    s->ul = ul;
+    s->ls = ls;
+    s->server = srv;
+    s->start_ms = w->loop.now_ms;
+    list_init(&s->link);
+    udp_flow_insert(&ul->table, &s->f, w->loop.now_ms);
+    if (!ev_timer_armed(&ul->idle))
+        ev_timer_arm(&w->loop, &ul->idle, ul->lc->udp.flow_idle_ms);
+    w->udp->nflows++;
+    CTR_ADD(lctr(ul)->flows_created, 1);
+    CTR_ADD(lctr(ul)->flows_active, 1);
+    CTR_ADD(sctr(s)->flows_created, 1);
+    CTR_ADD(sctr(s)->flows_active, 1);
+    return s;
+fail:
+    close(fd);
+    server_release(srv);
+    return NULL;
+}
+
+/* Ends the flows idle for udp.flow_idle (at most EXPIRE_BUDGET per run), then re-arms at
+ * the next deadline. */
+static void idle_cb(struct ev_loop *loop, struct ev_timer *t)
+{
+    struct udp_lsn *ul = container_of(t, struct udp_lsn, idle);
+    uint64_t idle = ul->lc->udp.flow_idle_ms;
+    struct udp_flow *f;
+    for (unsigned n = 0; n < EXPIRE_BUDGET; n++) {
+        if (!(f = udp_flow_expired(&ul->table, loop->now_ms, idle)))
+            break;
+        flow_close(sess_of(f), END_IDLE_TIMEOUT, 0);
+    }
+    if ((f = udp_flow_lru(&ul->table)))
+        ev_timer_arm_at(loop, t, f->last_ms + idle);
+}
+
+/* ---- client → server ---- */
+
+/* Relays datagram i of the batch just read from ls. */
+static void client_datagram(struct udp_lsn *ul, struct listen_sock *ls, unsigned i)
+{
+    struct worker *w = ul->w;
+    struct udp_worker *u = w->udp;
+    struct msghdr *m = &u->msgs[i].msg_hdr;
+    size_t len = u->msgs[i].msg_len;
+    struct sockaddr_any *peer = &u->peers[i];
+    struct udp_local local = {.sock = ls};
+
+    CTR_ADD(lctr(ul)->dgrams_in, 1);
+    CTR_ADD(lctr(ul)->bytes_in, len);
+    if (m->msg_flags & MSG_TRUNC) {
+        drop(ul, 1, NULL); /* larger than UDP_DGRAM_MAX: cannot happen over IP */
+        return;
+    }
+    peer->len = m->msg_namelen;
+    if (ls->pktinfo)
+        local_from_cmsg(m, &local);
+    uint64_t hash = udp_flow_hash(&ul->table, peer);
+    struct udp_flow *f = udp_flow_find(&ul->table, peer, &local, hash);
+    struct udp_sess *s;
+    if (f) {
+        s = sess_of(f);
+        udp_flow_touch(&ul->table, f, w->loop.now_ms);
+    } else if (!(s = flow_open(ul, ls, peer, &local, hash))) {
+        drop(ul, 1, NULL);
+        return;
+    }
+    if (send(s->h.fd, u->iov[i].iov_base, len, MSG_DONTWAIT) < 0) {
+        int err = errno;
+        drop(ul, 1, NULL);
+        if (err != EAGAIN && err != ENOBUFS && err != EMSGSIZE && err != EINTR)
+            flow_failed(s, err); /* an earlier datagram's ICMP error, reported now */
+        return;
+    }
+    s->dgrams_in++;
+    s->bytes_in += len;
+    CTR_ADD(sctr(s)->dgrams_out, 1);
+    CTR_ADD(sctr(s)->bytes_out, len);
+}
+
+void udp_listener_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
+{
+    struct listen_sock *ls = container_of(h, struct listen_sock, h);
+    struct worker *w = ls->w;
+    struct udp_worker *u = w->udp;
+    struct udp_lsn *ul = &u->lsn[ls->lc - w->cfg->listeners];
+    for (int round = 0; round < READ_ROUNDS; round++) {
+        batch_prepare(u, UDP_BATCH, true, ls->pktinfo);
+        int n = recvmmsg(h->fd, u->msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
+        if (n <= 0)
+            return; /* EAGAIN (or a closed socket): level-triggered, nothing is lost */
+        for (int i = 0; i < n; i++)
+            client_datagram(ul, ls, (unsigned)i);
+        if (n < UDP_BATCH)
+            return;
+    }
+}
+
+/* ---- worker life cycle ---- */
+
+static void free_dead(struct udp_worker *u)
+{
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &u->dead)
+    {
+        list_del(pos);
+        pool_put(&u->pool, list_entry(pos, struct udp_sess, link));
+    }
+}
+
+void udp_after_events(struct worker *w)
+{
+    if (w->udp)
+        free_dead(w->udp);
+}
+
+void udp_close_all(struct worker *w)
+{
+    struct udp_worker *u = w->udp;
+    if (!u)
+        return;
+    for (uint32_t i = 0; i < w->cfg->nlisteners; i++) {
+        struct udp_lsn *ul = &u->lsn[i];
+        struct udp_flow *f;
+        while (ul->lc && (f = udp_flow_lru(&ul->table)))
+            flow_close(sess_of(f), END_SHUTDOWN, 0);
+    }
+    /* freed after the batch (udp_after_events) or by udp_worker_free */
+}
+
+uint32_t udp_flows(const struct worker *w)
+{
+    return w->udp ? w->udp->nflows : 0;
+}
+
+void udp_worker_free(struct worker *w)
+{
+    struct udp_worker *u = w->udp;
+    if (!u)
+        return;
+    for (uint32_t i = 0; u->lsn && i < w->cfg->nlisteners; i++) {
+        if (!u->lsn[i].lc)
+            continue;
+        ev_timer_cancel(&w->loop, &u->lsn[i].idle);
+        udp_flow_table_free(&u->lsn[i].table);
+    }
+    free_dead(u);
+    pool_destroy(&u->pool);
+    free(u->slots);
+    free(u->lsn);
+    free(u);
+    w->udp = NULL;
+}
+
+int udp_worker_init(struct worker *w)
+{
+    struct config *cfg = w->cfg;
+    uint32_t nudp = 0;
+    for (uint32_t i = 0; i < cfg->nlisteners; i++)
+        nudp += cfg->listeners[i].mode == MODE_UDP;
+    if (nudp == 0)
+        return 0;
+    struct udp_worker *u = calloc(1, sizeof(*u));
+    if (!u)
+        return -1;
+    w->udp = u;
+    list_init(&u->dead);
+    pool_init(&u->pool, sizeof(struct udp_sess), POOL_MAX_FREE);
+    u->slots = malloc((size_t)UDP_BATCH * UDP_DGRAM_MAX);
+    u->lsn = calloc(cfg->nlisteners, sizeof(*u->lsn));
+    if (!u->slots || !u->lsn)
+        goto fail;
+    for (uint32_t i = 0; i < cfg->nlisteners; i++) {
+        struct udp_lsn *ul = &u->lsn[i];
+        if (cfg->listeners[i].mode != MODE_UDP)
+            continue;
+        if (udp_flow_table_init(&ul->table, cfg->listeners[i].udp.max_flows) < 0)
+            goto fail;
+        ul->lc = &cfg->listeners[i]; /* set last: udp_worker_free frees tables with lc set */
+        ul->w = w;
+        ev_timer_init(&ul->idle, idle_cb);
+    }
+    return 0;
+fail:
+    udp_worker_free(w);
+    return -1;
+}
