@@ -39,7 +39,7 @@ FUZZ_FLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -Isrc -pthread -fno-omit-frame-poi
 FUZZ_SECONDS ?= 15
 
 .PHONY: all test unit e2e bench fuzz format help clean
-all: $(BUILD)/strata strata
+all: $(BUILD)/strata $(if $(SAN),,strata)
 
 # ./strata is a convenience link to the last build
 strata: $(BUILD)/strata

@@ -3,7 +3,8 @@
 #   scripts/install-deps.sh          build and run: compiler, make, pkg-config, libyaml,
 #                                    and nc + curl to try the demo
 #   scripts/install-deps.sh test     also what the tests use: pytest, PostgreSQL 15,
-#                                    dnsmasq and dig (the UDP tests)
+#                                    dnsmasq and dig (UDP), openssl and nginx (SNI and
+#                                    PROXY protocol peers), clang's libFuzzer (make fuzz)
 #   scripts/install-deps.sh bench    also HAProxy and NGINX (with its stream module)
 # Packages already installed are skipped; apt-get update runs only when something is missing.
 set -euo pipefail

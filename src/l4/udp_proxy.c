@@ -23,6 +23,7 @@
 #include "health/health.h"
 #include "l4/udp_flow.h"
 #include "lb/lb.h"
+#include "net/cidr.h"
 #include "net/sock.h"
 
 #define READ_ROUNDS 4      /* batches read per readiness event before other sockets' turn */
@@ -390,6 +391,10 @@ static struct udp_sess *flow_open(struct udp_lsn *ul, struct listen_sock *ls,
     struct server *srv;
     if (w->applied_cmd != WORKER_RUN)
         return NULL; /* draining: open flows go on, new ones are not started */
+    if (!acl_permits(&ul->lc->acl, peer)) {
+        CTR_ADD(lctr(ul)->denied, 1); /* checked once per flow, as TCP does per connection */
+        return NULL;
+    }
     int fd = connect_server(ul, peer, &srv);
     if (fd < 0)
         return NULL;

@@ -2,7 +2,7 @@
 and a Python resolver loop, flow eviction under udp.max_flows, the idle timeout, a server
 refusing (ICMP port unreachable) taken down by the passive check, the active UDP check,
 60 KiB datagrams both ways, replies from the right address on a wildcard listener, IPv6,
-TCP and UDP on one port, drain and stop.
+TCP and UDP on one port, maglev stickiness, the ACL, drain and stop.
 
 Every server is started by a fixture and stopped by PID; every wait and every socket has a
 timeout; ports are picked at run time (free for both TCP and UDP: dnsmasq binds both).
@@ -181,6 +181,17 @@ def metric(s, admin, name, **labels):
     return s.metrics(admin).get(name, **labels)
 
 
+def settled(s, admin, dgrams_out, listener="dns"):
+    """/metrics once the listener has sent `dgrams_out` datagrams to clients. A client may
+    read its reply before the worker has added it up (counters are updated after the
+    send), and every other counter of a datagram is updated before that one."""
+    def ready():
+        m = s.metrics(admin)
+        return m if m.get("strata_listener_datagrams_out_total", listener=listener) == dgrams_out \
+            else None
+    return wait_for(ready, 5, what=f"strata_listener_datagrams_out_total == {dgrams_out}")
+
+
 # --------------------------------------------------------------------------- backends
 
 class DnsServer:
@@ -309,7 +320,7 @@ def test_dig_through_strata_round_robin(strata, dns_servers):
         assert ips is not None, "a query was lost"
         counts.update(ips)
     assert counts == {"10.0.0.1": 10, "10.0.0.2": 10, "10.0.0.3": 10}, counts
-    m = s.metrics(admin)
+    m = settled(s, admin, 32)
     assert m.get("strata_listener_flows_created_total", listener="dns") == 32
     assert m.get("strata_listener_datagrams_in_total", listener="dns") == 32
     assert m.get("strata_listener_datagrams_out_total", listener="dns") == 32
@@ -360,7 +371,7 @@ def test_ten_thousand_queries_none_lost(strata, dns_servers):
         for k in socks:
             k.close()
     assert (answered, lost) == (10000, 0)
-    m = s.metrics(admin)
+    m = settled(s, admin, 10000)
     assert m.get("strata_listener_flows_created_total", listener="dns") == 200
     assert m.get("strata_listener_datagrams_in_total", listener="dns") == 10000
     assert m.get("strata_listener_datagrams_out_total", listener="dns") == 10000
@@ -381,7 +392,7 @@ def test_dns_over_tcp_and_udp_on_one_port(strata, dns_servers):
     s = start_udp(strata, cfg, [port], admin)  # the admin port opens after every listener
     assert dig(port, "example.test", "+short") == "10.1.2.3"
     assert dig(port, "example.test", "+short", "+tcp") == "10.1.2.3"
-    m = s.metrics(admin)
+    m = settled(s, admin, 1)
     assert m.get("strata_listener_flows_created_total", listener="dns") == 1
     assert m.get("strata_listener_connections_total", listener="dns-tcp") == 1
 
@@ -459,7 +470,7 @@ def test_flow_eviction_under_the_bound(strata, udp_echo):
     try:
         for i, c in enumerate(clients):
             assert exchange(port, b"hello %d" % i, sock=c) == b"hello %d" % i
-        m = s.metrics(admin)
+        m = settled(s, admin, 10)
         assert m.get("strata_listener_flows_created_total", listener="dns") == 10
         assert m.get("strata_listener_flows_evicted_total", listener="dns") == 6
         assert m.get("strata_server_flows_evicted_total", backend="dns", server="e") == 6
@@ -535,7 +546,7 @@ def test_large_datagrams_intact_both_ways(strata, udp_echo):
             assert echo.received[-1] == (size, hashlib.sha256(data).hexdigest())
     finally:
         c.close()
-    m = s.metrics(admin)
+    m = settled(s, admin, 4)
     total = 60 * 1024 + 65507 + 1
     assert m.get("strata_listener_bytes_in_total", listener="dns") == total
     assert m.get("strata_listener_bytes_out_total", listener="dns") == total
@@ -587,6 +598,29 @@ def test_maglev_keeps_a_client_on_one_server(strata, udp_echo):
     for i in range(12):
         assert exchange(port, b"m%d" % i) == b"m%d" % i
     assert sorted(len(e.received) for e in echos) == [0, 0, 12]
+
+
+@pytest.mark.timeout(60)
+def test_acl_applies_to_new_flows(strata, udp_echo):
+    """The listener's `acl` is checked when a flow would open: a denied source gets no
+    reply (counted as denied and dropped), others are relayed."""
+    echo = udp_echo()
+    port, admin = free_udp_port(), free_port()
+    cfg = udp_config(port, [("e", echo.address)], admin)
+    cfg = cfg.replace("    backend: dns\n", "    backend: dns\n    acl: { deny: 127.0.0.2 }\n", 1)
+    s = start_udp(strata, cfg, [port], admin)
+    denied = udp_socket(timeout=0.5)
+    try:
+        denied.bind(("127.0.0.2", 0))
+        assert exchange(port, b"let me in", sock=denied) is None
+    finally:
+        denied.close()
+    assert exchange(port, b"hello") == b"hello"
+    m = s.metrics(admin)
+    assert m.get("strata_listener_denied_total", listener="dns") == 1
+    assert m.get("strata_listener_datagrams_dropped_total", listener="dns") == 1
+    assert m.get("strata_listener_flows_created_total", listener="dns") == 1
+    assert len(echo.received) == 1
 
 
 # --------------------------------------------------------------------------- lifecycle

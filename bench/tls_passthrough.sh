@@ -1,0 +1,517 @@
+#!/bin/bash
+# bench/tls_passthrough.sh — new TLS connections per second through a TLS-passthrough
+# proxy routed by SNI: Strata vs HAProxy vs NGINX (stream, ssl_preread), on this machine.
+#
+# One TLS backend: NGINX (http, `ssl`, 2 workers, TLS 1.3, no session cache or tickets)
+# with a self-signed certificate made here with openssl (ECDSA P-256 by default), on two
+# ports: "bench" (answers "bench") and "other" (answers "default"). In front of it, each on
+# its own free loopback port and with 2 workers/threads:
+#   strata   listener `routes:` — `match: { sni: bench.example.test }` -> bench, default -> other
+#   haproxy  mode tcp, tcp-request inspect-delay 5s, accept on req_ssl_hello_type 1,
+#            use_backend bench if { req_ssl_sni -i bench.example.test }, default other
+#   nginx    stream, ssl_preread on, map $ssl_preread_server_name -> upstream
+#   direct   the bench port itself
+# Routing is verified first in every proxy: SNI bench.example.test must reach "bench",
+# another name must reach "default" (a proxy failing this is not measured).
+# Client: /usr/bin/python3 `ssl`, CLIENT_PROCS processes, each in a loop for RUN_SECONDS:
+# connect, full handshake with SNI bench.example.test (no session is ever offered for
+# resumption; resumed handshakes are counted and must be 0), a 60-byte HTTP request, read the
+# ~150-byte response to EOF, close. (`openssl s_time` cannot send SNI.)
+# ROUNDS rounds, targets interleaved in each round; prints medians, ratios and the proxy's
+# CPU (user + system of all its processes/threads, /proc/PID/stat) per connection.
+# Every process it starts is stopped by PID on exit.
+#
+# Environment: STRATA_BIN (default build/strata), ROUNDS (5), RUN_SECONDS (5),
+#   CLIENT_PROCS (4), WORKERS (2), KEY_TYPE (ec | rsa: RSA 2048), BENCH_KEEP=1 keeps the temp
+#   dir (configs, logs, certificate).
+# Run: STRATA_BIN=/tmp/strata-bench bench/tls_passthrough.sh   (about 2.5 minutes)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+STRATA_BIN=${STRATA_BIN:-$ROOT/build/strata}
+ROUNDS=${ROUNDS:-5}
+RUN_SECONDS=${RUN_SECONDS:-5}
+CLIENT_PROCS=${CLIENT_PROCS:-4}
+WORKERS=${WORKERS:-2}
+KEY_TYPE=${KEY_TYPE:-ec}
+SNI=bench.example.test
+PYTHON=/usr/bin/python3
+NGINX_STREAM_MOD=/usr/lib/nginx/modules/ngx_stream_module.so
+FD_HARD=$(ulimit -Hn)
+[ "$FD_HARD" = unlimited ] && FD_HARD=1048576
+HAPROXY_MAXCONN=$(((FD_HARD - 200) * 2 / 5))
+
+log() { printf '%s\n' "$*" >&2; }
+die() { log "tls-bench: $*"; exit 1; }
+
+[ -x "$PYTHON" ] || die "$PYTHON missing"
+command -v openssl >/dev/null || die "openssl missing"
+if ! command -v haproxy >/dev/null || ! command -v nginx >/dev/null \
+        || [ ! -f "$NGINX_STREAM_MOD" ]; then
+    log "tls-bench: installing HAProxy and NGINX from Debian"
+    "$ROOT/scripts/install-deps.sh" bench >&2
+fi
+HAPROXY=$(command -v haproxy)
+NGINX=$(command -v nginx)
+
+TMP=$(mktemp -d /tmp/strata-tlsbench.XXXXXX)
+PIDS=()
+
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then
+        log "tls-bench: kept $TMP"
+    else
+        rm -rf "$TMP"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+    "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# is_listening PORT: a LISTEN socket on PORT exists (no probe connection is made).
+is_listening() {
+    local hex
+    hex=$(printf '%04X' "$1")
+    awk -v p="$hex" '$4 == "0A" { split($2, a, ":"); if (a[2] == p) f = 1 } END { exit !f }' \
+        /proc/net/tcp /proc/net/tcp6
+}
+
+# wait_listening PID PORT...: up to 10 s; fails if PID dies.
+wait_listening() {
+    local pid=$1 port
+    shift
+    for port in "$@"; do
+        for _ in $(seq 100); do
+            is_listening "$port" && continue 2
+            kill -0 "$pid" 2>/dev/null || return 1
+            sleep 0.1
+        done
+        return 1
+    done
+}
+
+# start_bg LOGFILE CMD...: starts CMD in the background, records its PID in $LAST_PID.
+start_bg() {
+    local out=$1
+    shift
+    "$@" >"$out" 2>&1 </dev/null &
+    LAST_PID=$!
+    PIDS+=("$LAST_PID")
+}
+
+# procs PID: PID and its direct children (NGINX master + workers), found once after start-up
+# (scanning all of /proc at every sample races with the client's short-lived processes).
+procs() { echo "$1" $(pgrep -P "$1" || true); }
+
+# cpu_ticks FIELD PID...: clock ticks of user + system (FIELD=all) or system (FIELD=sys) time
+# of these processes, all their threads included.
+cpu_ticks() {
+    local f=$1 p
+    shift
+    for p in "$@"; do cat "/proc/$p/stat" 2>/dev/null || true; done \
+        | awk -v f="$f" '{ sub(/^.*\) /, ""); t += $13 + (f == "all" ? $12 : 0) } END { print t + 0 }'
+}
+
+result_field() { sed -n "s/^RESULT.* $1=\([^ ]*\).*/\1/p; s/^RESULT $1=\([^ ]*\).*/\1/p" | head -1; }
+
+# ---------------------------------------------------------------- the TLS client
+cat >"$TMP/tlsrate.py" <<'EOF'
+# tlsrate.py check HOST PORT SNI
+#     one connection; prints "RESULT body=... version=... reused=..."
+# tlsrate.py run HOST PORT SNI SECONDS PROCS EXPECT
+#     PROCS processes, each: connect, full TLS handshake with SNI, HTTP request, read the
+#     response to EOF (it must contain EXPECT), close; for SECONDS. No session is offered
+#     for resumption (a fresh SSLSocket without session=), so every handshake is full.
+import multiprocessing as mp
+import socket
+import ssl
+import sys
+import time
+
+
+def make_ctx():
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def one(ctx, host, port, sni, req):
+    with socket.create_connection((host, port), timeout=5) as raw:
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with ctx.wrap_socket(raw, server_hostname=sni) as s:
+            s.sendall(req)
+            data = b""
+            while True:
+                try:
+                    chunk = s.recv(4096)
+                except ssl.SSLZeroReturnError:
+                    break
+                if not chunk:
+                    break
+                data += chunk
+            return data, int(s.session_reused), s.version()
+
+
+def worker(host, port, sni, req, expect, start, end, q):
+    ctx = make_ctx()
+    ok = err = reused = 0
+    while time.monotonic() < start:
+        time.sleep(0.005)
+    while time.monotonic() < end:
+        try:
+            data, r, _ = one(ctx, host, port, sni, req)
+            if expect in data:
+                ok += 1
+            else:
+                err += 1
+            reused += r
+        except (OSError, ssl.SSLError):
+            err += 1
+    q.put((ok, err, reused))
+
+
+def main():
+    mode, host, port, sni = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    req = b"GET / HTTP/1.1\r\nHost: " + sni.encode() + b"\r\nConnection: close\r\n\r\n"
+    if mode == "check":
+        try:
+            data, r, v = one(make_ctx(), host, port, sni, req)
+        except (OSError, ssl.SSLError) as e:
+            print("RESULT body=ERROR(%s) version=- reused=0" % str(e).replace(" ", "_"))
+            return 1
+        body = data.split(b"\r\n\r\n", 1)[-1].decode(errors="replace").strip()
+        print("RESULT body=%s version=%s reused=%d" % (body or "-", v, r))
+        return 0
+    seconds, procs, expect = float(sys.argv[5]), int(sys.argv[6]), sys.argv[7].encode()
+    q = mp.Queue()
+    start = time.monotonic() + 0.5  # every process started and ready before the clock runs
+    end = start + seconds
+    ps = [mp.Process(target=worker, args=(host, port, sni, req, expect, start, end, q))
+          for _ in range(procs)]
+    for p in ps:
+        p.start()
+    res = []
+    try:
+        for _ in ps:
+            res.append(q.get(timeout=seconds + 15))
+    finally:
+        for p in ps:
+            p.join(5)
+            if p.is_alive():
+                p.kill()
+    ok = sum(r[0] for r in res)
+    err = sum(r[1] for r in res) + (procs - len(res))
+    reused = sum(r[2] for r in res)
+    print("RESULT tls_cps=%.0f conns=%d errors=%d reused=%d seconds=%.3f procs=%d"
+          % (ok / seconds, ok, err, reused, seconds, procs))
+    sys.stderr.write("tlsrate: %.0f conn/s (%d done, %d errors, %d resumed, %d procs)\n"
+                     % (ok / seconds, ok, err, reused, procs))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+EOF
+
+# ---------------------------------------------------------------- the TLS backend
+case "$KEY_TYPE" in
+    ec) KEYOPT=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1) ;;
+    rsa) KEYOPT=(-newkey rsa:2048) ;;
+    *) die "KEY_TYPE must be ec or rsa" ;;
+esac
+openssl req -x509 "${KEYOPT[@]}" -nodes -keyout "$TMP/key.pem" -out "$TMP/cert.pem" -days 2 \
+    -subj "/CN=$SNI" -addext "subjectAltName=DNS:$SNI" >/dev/null 2>&1 \
+    || die "openssl req failed"
+
+BENCH_BACK=$(free_port)
+OTHER_BACK=$(free_port)
+mkdir -p "$TMP/backend"
+cat >"$TMP/backend.conf" <<EOF
+daemon off;
+master_process on;
+worker_processes $WORKERS;
+worker_rlimit_nofile $FD_HARD;
+pid $TMP/backend/nginx.pid;
+error_log $TMP/backend/error.log warn;
+events { worker_connections 65536; }
+http {
+    access_log off;
+    default_type text/plain;
+    ssl_certificate $TMP/cert.pem;
+    ssl_certificate_key $TMP/key.pem;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_cache off;
+    ssl_session_tickets off;
+    server { listen 127.0.0.1:$BENCH_BACK ssl reuseport; return 200 "bench\n"; }
+    server { listen 127.0.0.1:$OTHER_BACK ssl reuseport; return 200 "default\n"; }
+}
+EOF
+start_bg "$TMP/backend.log" "$NGINX" -p "$TMP/backend" -c "$TMP/backend.conf" \
+    -e "$TMP/backend/error.log"
+wait_listening "$LAST_PID" "$BENCH_BACK" "$OTHER_BACK" \
+    || { tail -20 "$TMP/backend/error.log" >&2 || true; die "TLS backend did not start"; }
+BACKEND_PID=$LAST_PID
+
+declare -A PORT MAIN_PID
+TARGETS=(direct)
+PORT[direct]=$BENCH_BACK
+
+# ---------------------------------------------------------------- proxies
+start_strata() {
+    local p a
+    p=$(free_port)
+    a=$(free_port)
+    STRATA_ADMIN=$a
+    cat >"$TMP/strata.yaml" <<EOF
+workers: $WORKERS
+admin: { listen: "127.0.0.1:$a" }
+timeouts: { connect: 2s, idle: 1m, drain: 1s }
+listeners:
+  - name: tls
+    listen: "127.0.0.1:$p"
+    mode: tcp
+    max_connections: 0
+    timeouts: { inspect: 5s }
+    routes:
+      - match: { sni: $SNI }
+        backend: bench
+      - backend: other
+backends:
+  bench: { retries: 0, servers: [ "127.0.0.1:$BENCH_BACK" ] }
+  other: { retries: 0, servers: [ "127.0.0.1:$OTHER_BACK" ] }
+EOF
+    if [ ! -x "$STRATA_BIN" ]; then
+        log "tls-bench: $STRATA_BIN missing, Strata not measured"
+        return
+    fi
+    start_bg "$TMP/strata.log" "$STRATA_BIN" run "$TMP/strata.yaml"
+    if wait_listening "$LAST_PID" "$p" "$a"; then
+        TARGETS+=(strata)
+        PORT[strata]=$p
+        MAIN_PID[strata]=$LAST_PID
+    else
+        log "tls-bench: Strata did not start; log:"
+        tail -20 "$TMP/strata.log" >&2
+    fi
+}
+
+start_haproxy() {
+    local p
+    p=$(free_port)
+    cat >"$TMP/haproxy.cfg" <<EOF
+global
+    maxconn $HAPROXY_MAXCONN
+    nbthread $WORKERS
+defaults
+    mode tcp
+    timeout connect 2s
+    timeout client 1m
+    timeout server 1m
+frontend tls
+    bind 127.0.0.1:$p
+    tcp-request inspect-delay 5s
+    tcp-request content accept if { req_ssl_hello_type 1 }
+    use_backend bench if { req_ssl_sni -i $SNI }
+    default_backend other
+backend bench
+    server s1 127.0.0.1:$BENCH_BACK
+backend other
+    server s1 127.0.0.1:$OTHER_BACK
+EOF
+    start_bg "$TMP/haproxy.log" "$HAPROXY" -db -f "$TMP/haproxy.cfg"
+    if wait_listening "$LAST_PID" "$p"; then
+        TARGETS+=(haproxy)
+        PORT[haproxy]=$p
+        MAIN_PID[haproxy]=$LAST_PID
+    else
+        log "tls-bench: HAProxy did not start; log:"
+        tail -20 "$TMP/haproxy.log" >&2
+    fi
+}
+
+start_nginx() {
+    local p
+    p=$(free_port)
+    mkdir -p "$TMP/nginx"
+    cat >"$TMP/nginx.conf" <<EOF
+load_module $NGINX_STREAM_MOD;
+daemon off;
+master_process on;
+worker_processes $WORKERS;
+worker_rlimit_nofile $FD_HARD;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log warn;
+events { worker_connections 65536; }
+stream {
+    upstream bench { server 127.0.0.1:$BENCH_BACK; }
+    upstream other { server 127.0.0.1:$OTHER_BACK; }
+    map \$ssl_preread_server_name \$tls_upstream {
+        $SNI bench;
+        default other;
+    }
+    server {
+        listen 127.0.0.1:$p reuseport;
+        ssl_preread on;
+        preread_timeout 5s;
+        proxy_pass \$tls_upstream;
+        proxy_timeout 1m;
+    }
+}
+EOF
+    start_bg "$TMP/nginx.log" "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx.conf" -e "$TMP/nginx/error.log"
+    if wait_listening "$LAST_PID" "$p"; then
+        TARGETS+=(nginx)
+        PORT[nginx]=$p
+        MAIN_PID[nginx]=$LAST_PID
+    else
+        log "tls-bench: NGINX did not start; log:"
+        tail -20 "$TMP/nginx.log" "$TMP/nginx/error.log" >&2 || true
+    fi
+}
+
+start_strata
+start_haproxy
+start_nginx
+
+# ---------------------------------------------------------------- routing check
+# SNI bench.example.test must reach the "bench" server, any other name the "other" one.
+MEASURED=()
+for t in "${TARGETS[@]}"; do
+    b=$("$PYTHON" "$TMP/tlsrate.py" check 127.0.0.1 "${PORT[$t]}" "$SNI" | result_field body || true)
+    v=$("$PYTHON" "$TMP/tlsrate.py" check 127.0.0.1 "${PORT[$t]}" "$SNI" | result_field version || true)
+    if [ "$t" = direct ]; then
+        o=default
+    else
+        o=$("$PYTHON" "$TMP/tlsrate.py" check 127.0.0.1 "${PORT[$t]}" other.example.test \
+            | result_field body || true)
+    fi
+    if [ "$b" = bench ] && [ "$o" = default ]; then
+        log "tls-bench: $t: routing ok ($SNI -> bench, other.example.test -> default, $v)"
+        MEASURED+=("$t")
+    else
+        log "tls-bench: $t: routing FAILED ($SNI -> '${b:-}', other.example.test -> '${o:-}'); not measured"
+    fi
+done
+TARGETS=("${MEASURED[@]}")
+declare -A PROCS
+for t in "${TARGETS[@]}"; do
+    [ "$t" = direct ] || PROCS[$t]=$(procs "${MAIN_PID[$t]}")
+done
+BACKEND_PROCS=$(procs "$BACKEND_PID")
+log "tls-bench: targets: ${TARGETS[*]} ($WORKERS workers each, $ROUNDS rounds of ${RUN_SECONDS}s," \
+    "$CLIENT_PROCS client processes, $KEY_TYPE key)"
+
+metric() { # metric NAME [LABEL-SUBSTRING]: sum of Strata's metric NAME (lines matching LABEL)
+    curl -s --max-time 5 "http://127.0.0.1:$STRATA_ADMIN/metrics" 2>/dev/null \
+        | awk -v n="$1" -v l="${2:-}" '$1 ~ "^" n "({|$)" && index($1, l) { s += $2 } END { print s + 0 }'
+}
+if [ -n "${MAIN_PID[strata]:-}" ]; then
+    STRATA_CONNS0=$(metric strata_listener_connections_total)
+fi
+
+# ---------------------------------------------------------------- runs
+declare -A CR CPU BCPU SYS
+ERRORS=0
+RESUMED=0
+for r in $(seq "$ROUNDS"); do
+    for t in "${TARGETS[@]}"; do
+        c0=$(cpu_ticks all ${PROCS[$t]:-})
+        s0=$(cpu_ticks sys ${PROCS[$t]:-})
+        b0=$(cpu_ticks all $BACKEND_PROCS)
+        out=$("$PYTHON" "$TMP/tlsrate.py" run 127.0.0.1 "${PORT[$t]}" "$SNI" "$RUN_SECONDS" \
+            "$CLIENT_PROCS" bench 2>/dev/null || true)
+        b1=$(cpu_ticks all $BACKEND_PROCS)
+        v=$(echo "$out" | result_field tls_cps)
+        n=$(echo "$out" | result_field conns)
+        CR[$t]="${CR[$t]:-} ${v:-0}"
+        ERRORS=$((ERRORS + $(echo "$out" | result_field errors | grep . || echo 0)))
+        RESUMED=$((RESUMED + $(echo "$out" | result_field reused | grep . || echo 0)))
+        BCPU[$t]="${BCPU[$t]:-} $(awk -v a="$b1" -v b="$b0" -v n="${n:-0}" -v hz="$(getconf CLK_TCK)" \
+            'BEGIN { if (n > 0) printf "%.1f", (a - b) * 1e6 / hz / n; else print "-" }')"
+        if [ "$t" != direct ]; then
+            SYS[$t]="${SYS[$t]:-} $(awk -v a="$(cpu_ticks sys ${PROCS[$t]})" -v b="$s0" \
+                -v n="${n:-0}" -v hz="$(getconf CLK_TCK)" \
+                'BEGIN { if (n > 0) printf "%.1f", (a - b) * 1e6 / hz / n; else print "-" }')"
+            CPU[$t]="${CPU[$t]:-} $(awk -v a="$(cpu_ticks all ${PROCS[$t]})" -v b="$c0" \
+                -v n="${n:-0}" -v hz="$(getconf CLK_TCK)" \
+                'BEGIN { if (n > 0) printf "%.1f", (a - b) * 1e6 / hz / n; else print "-" }')"
+        fi
+    done
+    log "tls-bench: round $r/$ROUNDS done"
+done
+
+median() { tr ' ' '\n' | awk 'NF && $1 != "-" { print }' | sort -g | awk '{ a[NR] = $1 } END {
+    if (NR == 0) { print "-"; exit }
+    if (NR % 2) print a[(NR + 1) / 2]; else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b + 0 == 0) print "-";
+    else printf "%.2f", a / b }'; }
+best() {
+    local higher=$1
+    shift
+    printf '%s\n' "$@" | awk -v hi="$higher" '$1 != "-" && $1 != "" {
+        if (!n++ || (hi == 1 && $1 + 0 > b + 0) || (hi != 1 && $1 + 0 < b + 0)) b = $1 }
+        END { print n ? b : "-" }'
+}
+
+declare -A MCR MCPU MBCPU MSYS
+for t in direct strata haproxy nginx; do
+    MSYS[$t]=$(echo "${SYS[$t]:-}" | median)
+    MCR[$t]=$(echo "${CR[$t]:-}" | median)
+    MCPU[$t]=$(echo "${CPU[$t]:-}" | median)
+    MBCPU[$t]=$(echo "${BCPU[$t]:-}" | median)
+done
+best_cr=$(best 1 "${MCR[haproxy]}" "${MCR[nginx]}")
+best_cpu=$(best 0 "${MCPU[haproxy]}" "${MCPU[nginx]}")
+
+echo
+echo "TLS passthrough routed by SNI: Strata vs HAProxy $("$HAPROXY" -v | sed -n '1s/HAProxy version \([^ ]*\).*/\1/p')" \
+     "vs NGINX $("$NGINX" -v 2>&1 | sed 's/.*nginx\///') (ssl_preread), $WORKERS workers each;" \
+     "backend NGINX $WORKERS workers, $KEY_TYPE key; client $CLIENT_PROCS python3 processes;" \
+     "medians of $ROUNDS interleaved rounds of ${RUN_SECONDS}s"
+echo
+printf '%-42s %9s %9s %9s %9s %13s %16s\n' metric direct strata haproxy nginx \
+    strata/direct strata/best-peer
+printf '%-42s %9s %9s %9s %9s %13s %16s\n' "new TLS connections/s (full handshake)" \
+    "${MCR[direct]}" "${MCR[strata]}" "${MCR[haproxy]}" "${MCR[nginx]}" \
+    "$(ratio "${MCR[strata]}" "${MCR[direct]}")" "$(ratio "${MCR[strata]}" "$best_cr")"
+printf '%-42s %9s %9s %9s %9s %13s %16s\n' "proxy CPU per connection (us, lower=better)" \
+    - "${MCPU[strata]}" "${MCPU[haproxy]}" "${MCPU[nginx]}" \
+    - "$(ratio "${MCPU[strata]}" "$best_cpu")"
+printf '%-42s %9s %9s %9s %9s %13s %16s\n' "  of which kernel (us)" \
+    - "${MSYS[strata]}" "${MSYS[haproxy]}" "${MSYS[nginx]}" - -
+printf '%-42s %9s %9s %9s %9s %13s %16s\n' "backend CPU per connection (us)" \
+    "${MBCPU[direct]}" "${MBCPU[strata]}" "${MBCPU[haproxy]}" "${MBCPU[nginx]}" - -
+echo
+echo "Client errors (all runs): $ERRORS; resumed handshakes: $RESUMED (must be 0)."
+echo "Raw runs: connections/s:"
+for t in "${TARGETS[@]}"; do echo "  $t:${CR[$t]}"; done
+echo "Raw runs: proxy CPU per connection (us):"
+for t in "${TARGETS[@]}"; do [ "$t" = direct ] || echo "  $t:${CPU[$t]}"; done
+if [ -n "${MAIN_PID[strata]:-}" ]; then
+    echo "Strata /metrics: connections $(( $(metric strata_listener_connections_total) - STRATA_CONNS0 ))" \
+         "during the runs; inspect_failures_total $(metric strata_listener_inspect_failures_total);" \
+         "connect_failures_total $(metric strata_listener_connect_failures_total);" \
+         "server connections: bench $(metric strata_server_connections_total 'backend="bench"')," \
+         "other $(metric strata_server_connections_total 'backend="other"')"
+    echo "Strata log: $(grep -c ' conn ' "$TMP/strata.log" || true) connection lines; ends:" \
+         "$(sed -n 's/.* end=\([a-z_]*\).*/\1/p' "$TMP/strata.log" | sort | uniq -c \
+            | awk '{ printf "%s%s=%s", (NR > 1 ? ", " : ""), $2, $1 }');" \
+         "other lines: $(grep -vc ' conn ' "$TMP/strata.log" || true)"
+    grep -v ' conn ' "$TMP/strata.log" | head -5 | sed 's/^/  strata: /'
+fi
