@@ -63,17 +63,18 @@ static int cur_varint(struct cursor *c, uint64_t *v, const char *why)
     return 0;
 }
 
-/* A length byte then that many bytes of connection ID, at most max. */
+/* A length byte then that many bytes of connection ID, at most max. The reasons: the length
+ * is over max; the datagram ends first. */
 static int cur_cid(struct cursor *c, size_t max, const uint8_t **cid, size_t *cid_len,
-                   const char *what_long, const char *what_short)
+                   const char *too_long, const char *truncated)
 {
     uint8_t n;
-    if (cur_u8(c, &n, what_short) < 0)
+    if (cur_u8(c, &n, truncated) < 0)
         return -1;
     if (n > max)
-        return cur_fail(c, what_long);
+        return cur_fail(c, too_long);
     *cid_len = n;
-    return cur_bytes(c, n, cid, what_short);
+    return cur_bytes(c, n, cid, truncated);
 }
 
 static bool version_known(uint32_t version)
@@ -109,11 +110,11 @@ static int parse_v1_rest(struct cursor *c, struct quic_hdr *out)
     if (out->type == QUIC_PKT_INITIAL) {
         if (cur_varint(c, &n, "truncated Initial token length") < 0)
             return -1;
-        if (n > c->len - c->pos)
+        if (n > c->len - c->pos) /* compared as uint64_t: no truncation where size_t is 32 */
             return cur_fail(c, "Initial token overruns the datagram");
-        if (cur_bytes(c, (size_t)n, &out->token, "truncated Initial token") < 0)
-            return -1;
+        out->token = c->p + c->pos;
         out->token_len = (size_t)n;
+        c->pos += (size_t)n;
     }
     if (cur_varint(c, &n, "truncated Length field") < 0)
         return -1;
@@ -189,8 +190,8 @@ int quic_parse(const uint8_t *pkt, size_t len, size_t short_dcid_len, struct qui
     return rc;
 }
 
-int quic_lb_server_id(const uint8_t *dcid, size_t dcid_len, size_t server_id_len,
-                      uint8_t config_id, const uint8_t **sid)
+int quic_lb_server_id(const uint8_t *dcid, size_t dcid_len, size_t server_id_len, uint8_t config_id,
+                      const uint8_t **sid)
 {
     if (sid)
         *sid = NULL;
@@ -251,7 +252,7 @@ size_t quic_build_initial(uint8_t *out, size_t cap, const uint8_t *dcid, size_t 
     if (slen)
         memcpy(out + pos, scid, slen);
     pos += slen;
-    out[pos++] = 0; /* token length 0 */
+    out[pos++] = 0;                  /* token length 0 */
     size_t length = total - pos - 2; /* packet number + payload, after a 2-byte varint */
     out[pos++] = (uint8_t)(0x40 | length >> 8);
     out[pos++] = (uint8_t)length;

@@ -19,13 +19,15 @@
 #define QUIC_V1_CID_MAX 20           /* connection ID limit of versions 1 and 2 */
 #define QUIC_CID_MAX 255             /* RFC 8999: any version, one length octet */
 #define QUIC_RETRY_TAG_LEN 16        /* Retry Integrity Tag, versions 1 and 2 */
-#define QUIC_MIN_INITIAL_DATAGRAM 1200 /* RFC 9000 §14.1: smallest datagram with a client Initial */
+/* RFC 9000 §14.1: the smallest UDP payload that may carry a client Initial */
+#define QUIC_MIN_INITIAL_DATAGRAM 1200
 
 enum quic_pkt_type {
-    QUIC_PKT_INITIAL,     /* versions 1 and 2 ... */
+    /* versions 1 and 2: from the long header type bits, which v2 numbers differently */
+    QUIC_PKT_INITIAL,
     QUIC_PKT_0RTT,
     QUIC_PKT_HANDSHAKE,
-    QUIC_PKT_RETRY,       /* ... from the long header type bits, which v2 numbers differently */
+    QUIC_PKT_RETRY,
     QUIC_PKT_VERSION_NEG, /* long header, version 0 */
     QUIC_PKT_1RTT,        /* short header */
     QUIC_PKT_UNKNOWN,     /* long header of a version this parser does not know */
@@ -106,8 +108,8 @@ static inline unsigned quic_lb_config_rotation(uint8_t first_octet)
  * arguments (config_id > 6, server_id_len 0). On -1 the caller uses its fallback algorithm
  * (a long header: hash the DCID or the 4-tuple; a short header: the draft says SHOULD drop,
  * or route by 4-tuple). The server ID is opaque bytes, compared with memcmp. */
-int quic_lb_server_id(const uint8_t *dcid, size_t dcid_len, size_t server_id_len,
-                      uint8_t config_id, const uint8_t **sid);
+int quic_lb_server_id(const uint8_t *dcid, size_t dcid_len, size_t server_id_len, uint8_t config_id,
+                      const uint8_t **sid);
 
 /* Whether a listener's QUIC-LB settings fit the draft and QUIC v1: config_id 0..6,
  * server_id_len 1..15, and a CID of cid_len bytes holding the first octet, the server ID and
