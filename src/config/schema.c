@@ -10,6 +10,7 @@
 
 #include "core/bug.h"
 #include "net/addr.h"
+#include "net/quic.h"
 #include "net/tls_hello.h"
 #include "schema.h"
 
@@ -62,6 +63,29 @@ static void server_finish(struct cfg_ctx *ctx, const struct ynode *n, void *targ
         cfg_oom(ctx, n);
 }
 
+static long decode_hex(const char *s, size_t len, uint8_t *out);
+
+/* `quic_id`: 1..15 bytes of hex, the server's QUIC-LB server ID. Its length is checked
+ * against the QUIC listeners using the backend in check_quic_ids(). */
+static int parse_quic_id(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
+                         void *target)
+{
+    struct server *s = target;
+    uint8_t buf[QUIC_LB_SERVER_ID_MAX + 1];
+    char b[64];
+    long len = -1;
+    if (n->kind == YN_SCALAR && n->len <= 2 * sizeof(buf) && !memchr(n->text, ' ', n->len))
+        len = decode_hex(n->text, n->len, buf);
+    if (len < 1 || len > QUIC_LB_SERVER_ID_MAX) {
+        cfg_error(ctx, n, "expected 1 to %d bytes as hex digits (e.g. \"0a01\"), got %s",
+                  QUIC_LB_SERVER_ID_MAX, cfg_describe(n, b, sizeof(b)));
+        return -1;
+    }
+    memcpy(s->quic_id, buf, (size_t)len);
+    s->quic_id_len = (uint8_t)len;
+    return 0;
+}
+
 static const struct cfg_key server_keys[] = {
     {"address", CT_ADDR, CK_REQUIRED, .off = offsetof(struct server, addr),
      .off2 = offsetof(struct server, addr_text),
@@ -76,6 +100,11 @@ static const struct cfg_key server_keys[] = {
     {"max_connections", CT_U32, 0, "0", .min = 0, .max = MAX_CONNS,
      .off = offsetof(struct server, max_conns),
      .help = "Open connections above which the server is skipped; 0 = unlimited."},
+    {"quic_id", CT_CUSTOM, .parse = parse_quic_id, .type_doc = "hex string", .def_doc = "none",
+     .help = "QUIC-LB server ID of this server, as hex digits (`\"0a01\"`): its length must "
+             "be the `udp.quic.server_id_length` of every QUIC listener using the backend, and "
+             "no two servers of a backend may share one. A new flow whose connection ID "
+             "carries it comes to this server (see `listeners[].udp.quic`)."},
 };
 
 static const struct cfg_section server_section = SECTION(
@@ -352,6 +381,48 @@ static void udp_finish(struct cfg_ctx *ctx, const struct ynode *map, void *targe
         cfg_error(ctx, map, "applies to listeners with `mode: udp` only");
 }
 
+static void quic_finish(struct cfg_ctx *ctx, const struct ynode *map, void *target)
+{
+    struct udp_quic_conf *q = target;
+    const char *why;
+    q->enabled = true;
+    if (!quic_lb_config_valid(q->cid_len, q->server_id_len, q->config_id, &why))
+        cfg_error(ctx, map, "%s (cid_length %u, server_id_length %u, config_id %u)", why,
+                  q->cid_len, q->server_id_len, q->config_id);
+}
+
+static const struct cfg_key quic_keys[] = {
+    {"cid_length", CT_U32, 0, "8", .min = 0, .max = 255,
+     .off = offsetof(struct udp_quic_conf, cid_len),
+     .help = "Length of the connection IDs the servers issue (short headers do not carry it): "
+             "first octet, server ID and nonce, at most 20."},
+    {"server_id_length", CT_U32, 0, "2", .min = 0, .max = 255,
+     .off = offsetof(struct udp_quic_conf, server_id_len),
+     .help = "QUIC-LB server ID bytes, right after the first octet of a connection ID "
+             "(1..15); each server's `quic_id` has this length."},
+    {"config_id", CT_U32, 0, "0", .min = 0, .max = 255,
+     .off = offsetof(struct udp_quic_conf, config_id),
+     .help = "QUIC-LB config rotation codepoint (0..6): the top 3 bits of the first octet of "
+             "a routable connection ID. Other values (7 included) are not routed by ID."},
+};
+
+static const struct cfg_section quic_section = SECTION(
+    "listeners[].udp.quic",
+    "QUIC connection-ID routing (plaintext QUIC-LB, draft-ietf-quic-load-balancers): the "
+    "section's presence turns it on and makes the listener QUIC-only. A datagram of an open "
+    "flow (client address) goes to its flow's server as usual. The first datagram of a new "
+    "flow is parsed as a QUIC packet, and: not QUIC → dropped (`quic_dropped_invalid`); "
+    "its Destination Connection ID carries the `quic_id` of an eligible server (up, under "
+    "its limits) → that server, so a client that changed address stays on its server "
+    "(`quic_routed_by_server_id`); otherwise a long header (Initial, 0-RTT, Handshake) or "
+    "a short header naming a known server that is down → rendezvous hashing of the "
+    "DCID over the eligible servers by weight, the same choice in every worker and "
+    "every Strata instance with the same servers (`quic_routed_by_hash`; a down server's "
+    "client thus reaches a live server, which can reset the connection at once); a short "
+    "header whose server ID is unknown or unroutable → dropped "
+    "(`quic_dropped_unroutable`), as QUIC-LB says. The backend's `balance` is not used.",
+    quic_keys, .finish = quic_finish);
+
 static const struct cfg_key udp_keys[] = {
     {"flow_idle", CT_DURATION, 0, "30s", .min = 10, .max = MAX_DURATION,
      .off = offsetof(struct udp_conf, flow_idle_ms),
@@ -361,6 +432,8 @@ static const struct cfg_key udp_keys[] = {
      .off = offsetof(struct udp_conf, max_flows),
      .help = "Flows each worker thread keeps for this listener; a new client beyond it evicts "
              "the least recently used flow."},
+    {"quic", CT_SECTION, .sub = &quic_section, .off = offsetof(struct udp_conf, quic),
+     .def_doc = "off", .help = "Route new flows by QUIC connection ID (see below)."},
 };
 
 static const struct cfg_section udp_section =
@@ -560,6 +633,18 @@ static void listener_finish(struct cfg_ctx *ctx, const struct ynode *map, void *
         cfg_error(ctx, routes, "give either `backend` or `routes`, not both");
     else if (routes && l->mode != MODE_TCP)
         cfg_error(ctx, routes, "SNI routes apply to `mode: tcp` listeners only");
+    if (l->mode == MODE_TCP)
+        return;
+    static const char *const tcp_only[] = {"proxy_protocol", "per_source", "max_connections",
+                                           "backlog"};
+    for (size_t i = 0; i < ARRAY_SIZE(tcp_only); i++) {
+        const struct ynode *k = ymap_get(map, tcp_only[i]);
+        if (!k)
+            continue;
+        size_t mark = cfg_path_key(ctx, tcp_only[i]);
+        cfg_error(ctx, k, "applies to `mode: tcp` listeners only");
+        cfg_path_pop(ctx, mark);
+    }
 }
 
 static void listener_init(struct cfg_ctx *ctx, void *target)
@@ -768,10 +853,65 @@ static void check_addresses(struct cfg_ctx *ctx)
     }
 }
 
+/* Reports an error at server j's `quic_id` in backend b ("backends.B.servers[j].quic_id"). */
+static void quic_id_error(struct cfg_ctx *ctx, const struct backend *b, uint32_t j,
+                          const char *msg)
+{
+    const struct ynode *n = ymap_get(ymap_get(ctx->doc, "backends"), b->name);
+    const struct ynode *seq = n ? ymap_get(n, "servers") : NULL;
+    const struct ynode *at = seq && seq->kind == YN_SEQ && j < seq->n ? seq->kids[j] : n;
+    if (at && at->kind == YN_MAP && ymap_get(at, "quic_id"))
+        at = ymap_get(at, "quic_id");
+    size_t mark = cfg_path_key(ctx, "backends");
+    cfg_path_key(ctx, b->name);
+    cfg_path_key(ctx, "servers");
+    cfg_path_index(ctx, j);
+    cfg_path_key(ctx, "quic_id");
+    cfg_error(ctx, at, "%s", msg);
+    cfg_path_pop(ctx, mark);
+}
+
+/* A server's quic_id must have the server_id_length of every QUIC listener of its backend,
+ * and no two servers of a backend may share one. */
+static void check_quic_ids(struct cfg_ctx *ctx)
+{
+    const struct cfg_root *root = ctx->root;
+    char msg[160];
+    for (uint32_t i = 0; i < root->nbackends; i++) {
+        const struct backend *b = &root->backends[i];
+        for (uint32_t j = 0; b->name && j < b->nservers; j++) {
+            const struct server *s = &b->servers[j];
+            for (uint32_t k = 0; s->quic_id_len && k < j; k++) {
+                const struct server *o = &b->servers[k];
+                if (o->quic_id_len == s->quic_id_len &&
+                    memcmp(o->quic_id, s->quic_id, s->quic_id_len) == 0) {
+                    snprintf(msg, sizeof(msg), "duplicate quic_id, already used by servers[%u]",
+                             k);
+                    quic_id_error(ctx, b, j, msg);
+                    break;
+                }
+            }
+            for (uint32_t l = 0; s->quic_id_len && l < root->nlisteners; l++) {
+                const struct listener_conf *lc = &root->listeners[l];
+                if (lc->backend != b || !lc->udp.quic.enabled ||
+                    lc->udp.quic.server_id_len == s->quic_id_len)
+                    continue;
+                snprintf(msg, sizeof(msg),
+                         "is %u bytes long, but listener \"%s\" has udp.quic.server_id_length "
+                         "%u",
+                         s->quic_id_len, lc->name ? lc->name : "?", lc->udp.quic.server_id_len);
+                quic_id_error(ctx, b, j, msg);
+                break;
+            }
+        }
+    }
+}
+
 static void root_finish(struct cfg_ctx *ctx, const struct ynode *map, void *target)
 {
     check_refs(ctx);
     check_addresses(ctx);
+    check_quic_ids(ctx);
 }
 
 /* Order matters: `timeouts` comes before `listeners` and `backends`, whose init hooks copy

@@ -293,6 +293,10 @@ static const struct bad_case bad_cases[] = {
      "backends.pg.retries: expected an integer from 0 to 16, got \"-1\""},
     {"integer too large", L_OK "    max_connections: 99999999999999999999\n" B_OK,
      "strata.yaml:5:22: error: ", "listeners[0].max_connections: expected an integer from 0 to"},
+    {"tcp-only key on a udp listener",
+     "listeners:\n  - name: pg\n    listen: 127.0.0.1:5432\n    mode: udp\n    backend: pg\n"
+     "    per_source: { rate: 5 }\n" B_OK,
+     "strata.yaml:6:17: error: ", "listeners[0].per_source: applies to `mode: tcp` listeners only"},
     {"bad size", "tuning:\n  pipe_size: 64 kb\n" L_OK B_OK, "strata.yaml:2:14: error: ",
      "tuning.pipe_size: expected a size such as 4096, 64k or 1m, got \"64 kb\""},
     {"size out of range", "tuning:\n  pipe_size: 2m\n" L_OK B_OK, "strata.yaml:2:14: error: ",
