@@ -15,6 +15,7 @@
 
 #include "net/addr.h"
 #include "net/cidr.h"
+#include "net/quic.h"
 #include "net/src_limit.h"
 #include "stats/counters-t.h"
 
@@ -50,6 +51,10 @@ struct server {
     bool backup;        /* only used when no primary server is up */
     uint32_t max_conns; /* 0 = unlimited */
     uint32_t index;     /* position in backend->servers */
+    /* QUIC-LB server ID (`quic_id`): connection IDs carrying it are routed here by QUIC
+     * listeners (udp.quic); quic_id_len 0 = none. */
+    uint8_t quic_id[QUIC_LB_SERVER_ID_MAX];
+    uint8_t quic_id_len;
     struct backend *backend;
     struct server_state st;
 };
@@ -92,10 +97,20 @@ struct listener_state {
     struct listener_counters *ctr; /* [nworkers] */
 };
 
+/* udp.quic: connection-ID-aware routing of new flows (see l4/udp_quic.h). Present =
+ * enabled; the lengths passed quic_lb_config_valid() at load. */
+struct udp_quic_conf {
+    bool enabled;
+    uint32_t cid_len;       /* length of the connection IDs the servers issue (short headers) */
+    uint32_t server_id_len; /* QUIC-LB server ID bytes after the first octet */
+    uint32_t config_id;     /* QUIC-LB config rotation codepoint, 0..6 */
+};
+
 /* mode udp: the flow table of each worker (see l4/udp_proxy.h). */
 struct udp_conf {
     uint32_t flow_idle_ms; /* a flow without datagrams either way for this long ends */
     uint32_t max_flows;    /* per worker; the least recently used flow is evicted */
+    struct udp_quic_conf quic;
 };
 
 /* A TLS-passthrough route: connections whose ClientHello names a host matching one of

@@ -854,8 +854,7 @@ static void check_addresses(struct cfg_ctx *ctx)
 }
 
 /* Reports an error at server j's `quic_id` in backend b ("backends.B.servers[j].quic_id"). */
-static void quic_id_error(struct cfg_ctx *ctx, const struct backend *b, uint32_t j,
-                          const char *msg)
+static void quic_id_error(struct cfg_ctx *ctx, const struct backend *b, uint32_t j, const char *msg)
 {
     const struct ynode *n = ymap_get(ymap_get(ctx->doc, "backends"), b->name);
     const struct ynode *seq = n ? ymap_get(n, "servers") : NULL;
@@ -885,8 +884,7 @@ static void check_quic_ids(struct cfg_ctx *ctx)
                 const struct server *o = &b->servers[k];
                 if (o->quic_id_len == s->quic_id_len &&
                     memcmp(o->quic_id, s->quic_id, s->quic_id_len) == 0) {
-                    snprintf(msg, sizeof(msg), "duplicate quic_id, already used by servers[%u]",
-                             k);
+                    snprintf(msg, sizeof(msg), "duplicate quic_id, already used by servers[%u]", k);
                     quic_id_error(ctx, b, j, msg);
                     break;
                 }

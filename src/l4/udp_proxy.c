@@ -22,6 +22,7 @@
 #include "core/log.h"
 #include "health/health.h"
 #include "l4/udp_flow.h"
+#include "l4/udp_quic.h"
 #include "lb/lb.h"
 #include "net/cidr.h"
 #include "net/sock.h"
@@ -64,7 +65,8 @@ struct udp_sess {
     uint64_t dgrams_in, dgrams_out, bytes_in, bytes_out; /* in: from the client */
     struct list link;                                    /* u->dead once closed */
     bool closed;
-    bool replied; /* the server has answered (reported once to the passive check) */
+    bool replied;     /* the server has answered (reported once to the passive check) */
+    const char *quic; /* QUIC listeners: how the server was chosen, "server_id" or "hash" */
 };
 
 union udp_cmsg {
@@ -197,11 +199,14 @@ static void server_release(struct server *srv)
     atomic_fetch_sub_explicit(&srv->st.active, 1, memory_order_relaxed);
 }
 
-static struct server *pick_server(struct udp_lsn *ul, struct lb_req *req)
+/* A server for a new flow, reserved: by the balancer, or by QUIC routing when qr is given
+ * (*by_id then says whether the connection ID named it). */
+static struct server *pick_server(struct udp_lsn *ul, struct lb_req *req,
+                                  const struct udp_quic_route *qr, bool *by_id)
 {
     struct backend *b = ul->lc->backend;
     for (unsigned i = 0; i <= b->nservers; i++) {
-        struct server *srv = lb_pick(b, ul->w->id, req);
+        struct server *srv = qr ? udp_quic_pick(b, qr, req, by_id) : lb_pick(b, ul->w->id, req);
         if (!srv || server_acquire(srv))
             return srv;
         if (req->nexclude >= LB_MAX_EXCLUDE)
@@ -218,15 +223,17 @@ static bool local_shortage(int err)
            err == EADDRNOTAVAIL || err == EAGAIN;
 }
 
-/* Picks a server for a new flow of `peer` and opens a socket connected to it; a server
- * whose connect() fails is counted against and another is tried, up to `retries` more.
- * Returns the fd with *out reserved (server_acquire), or -1 (already warned). */
-static int connect_server(struct udp_lsn *ul, const struct sockaddr_any *peer, struct server **out)
+/* Picks a server for a new flow of `peer` (by QUIC routing when qr is given) and opens a
+ * socket connected to it; a server whose connect() fails is counted against and another
+ * is tried, up to `retries` more. Returns the fd with *out reserved (server_acquire), or
+ * -1 (already warned). */
+static int connect_server(struct udp_lsn *ul, const struct sockaddr_any *peer,
+                          const struct udp_quic_route *qr, bool *by_id, struct server **out)
 {
     struct backend *b = ul->lc->backend;
     struct lb_req req = {.client = peer};
     for (uint32_t tries = 0; tries <= b->retries; tries++) {
-        struct server *srv = pick_server(ul, &req);
+        struct server *srv = pick_server(ul, &req, qr, by_id);
         if (!srv) {
             drop(ul, 0, "no server available");
             return -1;
@@ -347,12 +354,13 @@ static void log_flow(struct udp_sess *s, enum flow_end why, int err)
     addr_format(&s->f.peer, cbuf, sizeof(cbuf));
     worker_log(w,
                "flow listener=%s client=%s server=%s dgrams_in=%llu dgrams_out=%llu "
-               "bytes_in=%llu bytes_out=%llu duration_ms=%llu end=%s%s%s",
+               "bytes_in=%llu bytes_out=%llu duration_ms=%llu end=%s%s%s%s%s",
                s->ul->lc->name, cbuf, s->server->name, (unsigned long long)s->dgrams_in,
                (unsigned long long)s->dgrams_out, (unsigned long long)s->bytes_in,
                (unsigned long long)s->bytes_out, (unsigned long long)(w->loop.now_ms - s->start_ms),
                end_names[why], why == END_SERVER_ERROR ? " error=" : "",
-               why == END_SERVER_ERROR ? strerror(err) : "");
+               why == END_SERVER_ERROR ? strerror(err) : "", s->quic ? " quic=" : "",
+               s->quic ? s->quic : "");
 }
 
 static void flow_close(struct udp_sess *s, enum flow_end why, int err)
@@ -380,22 +388,44 @@ static void flow_close(struct udp_sess *s, enum flow_end why, int err)
     u->nflows--;
 }
 
-/* Opens the flow of a new (peer, local): a server, a socket connected to it, a place in
- * the table (evicting the least recently used flow when full). NULL when the datagram
- * cannot be relayed (the caller counts the drop). */
+/* On a QUIC listener: classifies the first datagram of a new flow into *qr. False when it
+ * must be dropped (counted here). */
+static bool quic_admit(struct udp_lsn *ul, const uint8_t *dgram, size_t len,
+                       struct udp_quic_route *qr)
+{
+    switch (udp_quic_classify(&ul->lc->udp.quic, ul->lc->backend, dgram, len, qr)) {
+    case UQ_ROUTE:
+        return true;
+    case UQ_DROP_INVALID:
+        CTR_ADD(lctr(ul)->quic_dropped_invalid, 1);
+        return false;
+    case UQ_DROP_UNROUTABLE:
+        CTR_ADD(lctr(ul)->quic_dropped_unroutable, 1);
+        return false;
+    }
+    return false;
+}
+
+/* Opens the flow of a new (peer, local) whose first datagram is dgram[0..len): a server,
+ * a socket connected to it, a place in the table (evicting the least recently used flow
+ * when full). NULL when the datagram cannot be relayed (the caller counts the drop). */
 static struct udp_sess *flow_open(struct udp_lsn *ul, struct listen_sock *ls,
                                   const struct sockaddr_any *peer, const struct udp_local *local,
-                                  uint64_t hash)
+                                  uint64_t hash, const uint8_t *dgram, size_t len)
 {
     struct worker *w = ul->w;
     struct server *srv;
+    struct udp_quic_route qroute, *qr = ul->lc->udp.quic.enabled ? &qroute : NULL;
+    bool by_id = false;
     if (w->applied_cmd != WORKER_RUN)
         return NULL; /* draining: open flows go on, new ones are not started */
     if (!acl_permits(&ul->lc->acl, peer)) {
         CTR_ADD(lctr(ul)->denied, 1); /* checked once per flow, as TCP does per connection */
         return NULL;
     }
-    int fd = connect_server(ul, peer, &srv);
+    if (qr && !quic_admit(ul, dgram, len, qr))
+        return NULL;
+    int fd = connect_server(ul, peer, qr, &by_id, &srv);
     if (fd < 0)
         return NULL;
     struct udp_sess *s = pool_get(&w->udp->pool);
@@ -419,6 +449,13 @@ static struct udp_sess *flow_open(struct udp_lsn *ul, struct listen_sock *ls,
     s->ls = ls;
     s->server = srv;
     s->start_ms = w->loop.now_ms;
+    if (qr) {
+        s->quic = by_id ? "server_id" : "hash";
+        if (by_id)
+            CTR_ADD(lctr(ul)->quic_routed_by_server_id, 1);
+        else
+            CTR_ADD(lctr(ul)->quic_routed_by_hash, 1);
+    }
     list_init(&s->link);
     udp_flow_insert(&ul->table, &s->f, w->loop.now_ms);
     if (!ev_timer_armed(&ul->idle))
@@ -478,7 +515,7 @@ static void client_datagram(struct udp_lsn *ul, struct listen_sock *ls, unsigned
     if (f) {
         s = sess_of(f);
         udp_flow_touch(&ul->table, f, w->loop.now_ms);
-    } else if (!(s = flow_open(ul, ls, peer, &local, hash))) {
+    } else if (!(s = flow_open(ul, ls, peer, &local, hash, u->iov[i].iov_base, len))) {
         drop(ul, 1, NULL);
         return;
     }

@@ -54,6 +54,12 @@ struct listener_counters {
     counter_t flows_active;    /* flows open now */
     counter_t flows_evicted;   /* ended to make room (udp.max_flows) */
     counter_t flows_timed_out; /* ended by udp.flow_idle */
+    /* UDP listeners with udp.quic: how new flows were routed, or why they were not (the
+     * drops are also in dgrams_dropped) */
+    counter_t quic_routed_by_server_id; /* the DCID named an eligible server's quic_id */
+    counter_t quic_routed_by_hash;      /* rendezvous hashing of the DCID */
+    counter_t quic_dropped_invalid;     /* first datagram of a new flow is not QUIC */
+    counter_t quic_dropped_unroutable;  /* short header with an unknown or unroutable ID */
 } __attribute__((aligned(CACHELINE)));
 
 #endif

@@ -74,8 +74,8 @@ static const struct metric_def metric_table[] = {
      "Client connections refused by the ACL or sending PROXY headers from an untrusted source.",
      "connections", METRIC_COUNTER, METRIC_LISTENER, LCTR(denied)},
     {"strata_listener_rate_limited_total",
-     "Client connections refused by the per-source connection rate.", "connections",
-     METRIC_COUNTER, METRIC_LISTENER, LCTR(rate_limited)},
+     "Client connections refused by the per-source connection rate.", "connections", METRIC_COUNTER,
+     METRIC_LISTENER, LCTR(rate_limited)},
     {"strata_listener_proxy_errors_total",
      "Client connections closed for a malformed, missing or late PROXY protocol header.",
      "connections", METRIC_COUNTER, METRIC_LISTENER, LCTR(proxy_errors)},
@@ -88,8 +88,8 @@ static const struct metric_def metric_table[] = {
     {"strata_listener_datagrams_out_total", "UDP datagrams sent to clients.", "datagrams",
      METRIC_COUNTER, METRIC_LISTENER, LCTR(dgrams_out)},
     {"strata_listener_datagrams_dropped_total",
-     "UDP datagrams not relayed: no server available, out of descriptors or memory, or a full "
-     "socket buffer.",
+     "UDP datagrams not relayed: no server available, out of descriptors or memory, a full "
+     "socket buffer, or refused by QUIC routing.",
      "datagrams", METRIC_COUNTER, METRIC_LISTENER, LCTR(dgrams_dropped)},
     {"strata_listener_flows_created_total", "UDP flows opened (a new client address and port).",
      "flows", METRIC_COUNTER, METRIC_LISTENER, LCTR(flows_created)},
@@ -100,6 +100,21 @@ static const struct metric_def metric_table[] = {
      METRIC_LISTENER, LCTR(flows_evicted)},
     {"strata_listener_flows_timed_out_total", "UDP flows ended by udp.flow_idle.", "flows",
      METRIC_COUNTER, METRIC_LISTENER, LCTR(flows_timed_out)},
+    {"strata_listener_quic_routed_by_server_id_total",
+     "New UDP flows of a QUIC listener sent to the server named by the QUIC-LB server ID of "
+     "their connection ID.",
+     "flows", METRIC_COUNTER, METRIC_LISTENER, LCTR(quic_routed_by_server_id)},
+    {"strata_listener_quic_routed_by_hash_total",
+     "New UDP flows of a QUIC listener sent to a server by consistent hashing of their "
+     "Destination Connection ID.",
+     "flows", METRIC_COUNTER, METRIC_LISTENER, LCTR(quic_routed_by_hash)},
+    {"strata_listener_quic_dropped_invalid_total",
+     "Datagrams of new flows dropped by a QUIC listener because they are not QUIC packets.",
+     "datagrams", METRIC_COUNTER, METRIC_LISTENER, LCTR(quic_dropped_invalid)},
+    {"strata_listener_quic_dropped_unroutable_total",
+     "Short-header datagrams of new flows dropped by a QUIC listener because their "
+     "connection ID names no known server.",
+     "datagrams", METRIC_COUNTER, METRIC_LISTENER, LCTR(quic_dropped_unroutable)},
 
     {"strata_server_connections_total", "Connections established to the server.", "connections",
      METRIC_COUNTER, METRIC_SERVER, SCTR(conns_total)},
