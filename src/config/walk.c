@@ -502,6 +502,28 @@ static void walk_shorthand(struct cfg_ctx *ctx, const struct cfg_section *sec,
         sec->finish(ctx, n, item);
 }
 
+/* Checks k->min against the n->n entries of n and allocates them (zeroed) into the
+ * array at k->off, with the count at k->off2. NULL when there is nothing to walk. */
+static void *alloc_entries(struct cfg_ctx *ctx, const struct cfg_key *k, const struct ynode *n,
+                           void *target)
+{
+    if ((int64_t)n->n < k->min) {
+        cfg_error(ctx, n, "expected at least %lld entr%s, got %zu", (long long)k->min,
+                  k->min == 1 ? "y" : "ies", n->n);
+        return NULL;
+    }
+    if (n->n == 0)
+        return NULL;
+    void *arr = calloc(n->n, k->sub->size);
+    if (!arr) {
+        cfg_oom(ctx, n);
+        return NULL;
+    }
+    *(void **)AT(target, k->off) = arr;
+    *(uint32_t *)AT(target, k->off2) = (uint32_t)n->n;
+    return arr;
+}
+
 static void walk_list(struct cfg_ctx *ctx, const struct cfg_key *k, const struct ynode *n,
                       void *target)
 {
@@ -511,20 +533,9 @@ static void walk_list(struct cfg_ctx *ctx, const struct cfg_key *k, const struct
         type_error(ctx, n, "a sequence");
         return;
     }
-    if ((int64_t)n->n < k->min) {
-        cfg_error(ctx, n, "expected at least %lld entr%s, got %zu", (long long)k->min,
-                  k->min == 1 ? "y" : "ies", n->n);
+    void *arr = alloc_entries(ctx, k, n, target);
+    if (!arr)
         return;
-    }
-    if (n->n == 0)
-        return;
-    void *arr = calloc(n->n, sec->size);
-    if (!arr) {
-        cfg_oom(ctx, n);
-        return;
-    }
-    *(void **)AT(target, k->off) = arr;
-    *(uint32_t *)AT(target, k->off2) = (uint32_t)n->n;
     for (size_t i = 0; i < n->n; i++) {
         const struct ynode *item = n->kids[i];
         void *t = AT(arr, i * sec->size);
@@ -550,20 +561,9 @@ static void walk_named(struct cfg_ctx *ctx, const struct cfg_key *k, const struc
         return;
     }
     check_keys(ctx, n, NULL);
-    if ((int64_t)n->n < k->min) {
-        cfg_error(ctx, n, "expected at least %lld entr%s, got %zu", (long long)k->min,
-                  k->min == 1 ? "y" : "ies", n->n);
+    void *arr = alloc_entries(ctx, k, n, target);
+    if (!arr)
         return;
-    }
-    if (n->n == 0)
-        return;
-    void *arr = calloc(n->n, sec->size);
-    if (!arr) {
-        cfg_oom(ctx, n);
-        return;
-    }
-    *(void **)AT(target, k->off) = arr;
-    *(uint32_t *)AT(target, k->off2) = (uint32_t)n->n;
     for (size_t i = 0; i < n->n; i++) {
         const struct ynode *key = n->kids[2 * i], *val = n->kids[2 * i + 1];
         void *t = AT(arr, i * sec->size);
