@@ -159,6 +159,7 @@ static void after_events(struct ev_loop *loop)
 {
     struct worker *w = loop->owner;
     tcp_run_queue(w);
+    tcp_log_tick(w);
     tcp_free_dead(w);
     udp_after_events(w);
     log_flush(w);

@@ -46,6 +46,8 @@ struct worker {
     unsigned nsocks;
     struct ev_timer accept_resume; /* armed while accepting is paused (EMFILE...) */
     uint64_t pause_logged_ms;      /* when a pause was last logged */
+    uint64_t refusal_log_sec;      /* second of the refusal-log budget (l4/tcp_proxy.c) */
+    uint64_t refusals_logged, refusals_unlogged;
     struct list sessions;          /* open sessions */
     struct list dead;              /* closed during the current batch, freed after it */
     struct list runq;              /* sessions with work deferred past the current batch */

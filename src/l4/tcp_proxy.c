@@ -38,6 +38,8 @@ enum sess_state { SESS_INSPECT, SESS_CONNECTING, SESS_ESTABLISHED, SESS_CLOSED }
  * the PROXY header Strata may put in front of them for the server. */
 #define PRE_CAP (RELAY_BUF_SIZE - 128)
 
+#define REFUSAL_LOG_PER_SEC 20
+
 /* Units a session holds and gives back when it closes. */
 enum { HOLD_GLOBAL = 1 << 0, HOLD_SOURCE = 1 << 1 };
 
@@ -527,6 +529,39 @@ static void log_session(struct tcp_session *s, enum end_reason why)
                detail ? " error=\"" : "", detail ? detail : "", detail ? "\"" : "");
 }
 
+static bool is_refusal(enum end_reason why)
+{
+    return why == END_LIMIT || why == END_DENIED || why == END_RATE_LIMITED;
+}
+
+/* A flood of refused connections must not become a flood of log lines: each worker logs
+ * at most REFUSAL_LOG_PER_SEC refusals a second and then one line saying how many it left
+ * out. The metrics count every one. */
+void tcp_log_tick(struct worker *w)
+{
+    uint64_t sec = w->loop.now_ms / 1000;
+    if (sec == w->refusal_log_sec)
+        return;
+    if (w->refusals_unlogged)
+        worker_log(w, "conn refusals: %llu more not logged (at most %u a second per worker; "
+                      "the metrics count every one)",
+                   (unsigned long long)w->refusals_unlogged, REFUSAL_LOG_PER_SEC);
+    w->refusal_log_sec = sec;
+    w->refusals_logged = 0;
+    w->refusals_unlogged = 0;
+}
+
+static bool refusal_log_allowed(struct worker *w)
+{
+    tcp_log_tick(w);
+    if (w->refusals_logged < REFUSAL_LOG_PER_SEC) {
+        w->refusals_logged++;
+        return true;
+    }
+    w->refusals_unlogged++;
+    return false;
+}
+
 /* Counts what ended a session early, for the listener's metrics. */
 static void count_end(struct tcp_session *s, enum end_reason why)
 {
@@ -574,9 +609,13 @@ static void session_close(struct tcp_session *s, enum end_reason why)
     if (why == END_NONE)
         why = END_CLIENT_CLOSE;
     count_end(s, why);
-    log_session(s, why);
+    bool refused = is_refusal(why) && s->state == SESS_INSPECT;
+    if (!refused || refusal_log_allowed(w))
+        log_session(s, why);
     s->state = SESS_CLOSED;
     ev_timer_cancel(&w->loop, &s->timer);
+    if (refused)
+        sock_abort(s->cli.h.fd); /* a reset: no TIME_WAIT left behind by a flood */
     s->cli.xprt->close(&s->cli);
     if (s->srv.h.fd >= 0)
         s->srv.xprt->close(&s->srv);

@@ -13,6 +13,8 @@ void tcp_accept(struct worker *w, struct listen_sock *ls, int fd, const struct s
 
 /* Runs the deferred work of the worker's run queue (retries, long transfers). */
 void tcp_run_queue(struct worker *w);
+/* Ends the current second of the refusal-log budget: logs how many refusals it left out. */
+void tcp_log_tick(struct worker *w);
 /* Frees sessions closed during the last batch. */
 void tcp_free_dead(struct worker *w);
 /* Ends every open session now (end=shutdown). */

@@ -28,4 +28,8 @@ int sock_error(int fd);
 
 void sock_nodelay(int fd);
 
+/* Makes the coming close(2) send a reset instead of a FIN (SO_LINGER 0): for connections
+ * refused before any byte was relayed, so that they leave no TIME_WAIT behind. */
+void sock_abort(int fd);
+
 #endif

@@ -83,16 +83,56 @@ def wait_for(predicate, timeout, interval=0.05, what="condition"):
         time.sleep(interval)
 
 
-def connect(port, host=LOOPBACK, timeout=5.0):
+class ResetConnection:
+    """Stands for a connection that Strata reset as soon as it was accepted (how it refuses
+    connections: SO_LINGER 0, no TIME_WAIT). A client connecting with a timeout can see the
+    reset already in connect(); every later use raises ConnectionResetError, as a real
+    reset socket would, so tests that expect a working connection still fail."""
+
+    def __init__(self, sockname):
+        self.sockname = sockname
+
+    def _reset(self, *args, **kwargs):
+        raise ConnectionResetError(104, "Connection reset by peer (at connect)")
+
+    sendall = send = recv = shutdown = _reset
+
+    def settimeout(self, timeout):
+        pass
+
+    def getsockname(self):
+        return self.sockname
+
+    def close(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _connect(port, host, source, timeout):
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     s = socket.socket(family, socket.SOCK_STREAM)
     s.settimeout(timeout)
     try:
+        if source is not None:
+            s.bind((source, 0))
         s.connect((host, port))
+    except ConnectionResetError:
+        name = s.getsockname()
+        s.close()
+        return ResetConnection(name)
     except BaseException:
         s.close()
         raise
     return s
+
+
+def connect(port, host=LOOPBACK, timeout=5.0):
+    return _connect(port, host, None, timeout)
 
 
 def recv_exact(sock, n):
@@ -682,16 +722,7 @@ def simple_config(listen_port, servers, admin_port=None, balance="round_robin", 
 def connect_from(port, source, host=LOOPBACK, timeout=5.0):
     """connect() with the client socket bound to `source` first (any 127.0.0.0/8 address
     is local on Linux, so 127.0.0.2 makes a second client address without setup)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    s = socket.socket(family, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    try:
-        s.bind((source, 0))
-        s.connect((host, port))
-    except BaseException:
-        s.close()
-        raise
-    return s
+    return _connect(port, host, source, timeout)
 
 
 def echo_or_closed(sock, payload=b"ping", timeout=2.0):

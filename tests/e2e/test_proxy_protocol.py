@@ -343,7 +343,10 @@ def test_untrusted_source_is_denied(strata, backends):
         c = connect_from(port, src)
         with c:
             t0 = time.monotonic()
-            c.sendall(hdr)
+            try:
+                c.sendall(hdr)
+            except ConnectionResetError:
+                pass  # refused with a reset before the header was even sent
             assert closed_by_peer(c, 3), f"untrusted {src} not closed"
             assert time.monotonic() - t0 < 1.0
     c = connect_from(port, "127.0.0.1")      # trusted
