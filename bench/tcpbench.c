@@ -16,6 +16,9 @@
  *   udp-blast HOST PORT SECONDS SIZE CONC   CONC UDP sockets, each sending a SIZE-byte
  *                                      datagram and waiting for its echo (a reply not back
  *                                      within 200 ms counts as lost and the next is sent)
+ *   connflood HOST PORT SECONDS CONC SRCADDR [RATE]   CONC connects in flight from SRCADDR
+ *                                      (RATE/s at most; 0 = no limit), each waiting for the
+ *                                      server to close, reset or refuse it: a denied-connect flood
  *
  * PORT 0 makes a server pick a free port; it prints "LISTENING port=N" on stdout.
  */
@@ -872,6 +875,169 @@ static int cmd_udp_blast(int argc, char **argv)
     return done == 0 ? 1 : 0;
 }
 
+/* ------------------------------------------------------------ connflood */
+
+#define CF_OPEN_MS 1000
+
+enum cf_state { CF_IDLE, CF_WAIT };
+
+struct cf_slot {
+    int fd;
+    enum cf_state state;
+    double started;
+};
+
+struct cf_stats {
+    uint64_t attempts, closed, reset, refused, open, errors;
+};
+
+/* Opens a connection from src (port chosen at connect time); 0 on success. */
+static int cf_open(int ep, const struct sockaddr_storage *dst, socklen_t dlen,
+                   const struct sockaddr_in *src, struct cf_slot *s)
+{
+    s->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (s->fd < 0)
+        return -1;
+    int one = 1;
+    setsockopt(s->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+    if (bind(s->fd, (const struct sockaddr *)src, sizeof(*src)) < 0 ||
+        (connect(s->fd, (const struct sockaddr *)dst, dlen) < 0 && errno != EINPROGRESS)) {
+        int err = errno;
+        close(s->fd);
+        s->fd = -1;
+        return err == ECONNREFUSED ? 1 : -1;
+    }
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = s};
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, s->fd, &ev) < 0) {
+        close(s->fd);
+        s->fd = -1;
+        return -1;
+    }
+    s->state = CF_WAIT;
+    s->started = now_s();
+    return 0;
+}
+
+static void cf_close(int ep, struct cf_slot *s)
+{
+    epoll_ctl(ep, EPOLL_CTL_DEL, s->fd, NULL);
+    close(s->fd);
+    s->fd = -1;
+    s->state = CF_IDLE;
+}
+
+/* The server answered a flood connection: count how, then close it. */
+static void cf_outcome(int ep, struct cf_slot *s, struct cf_stats *st)
+{
+    char b[64];
+    int err = 0;
+    socklen_t el = sizeof(err);
+    getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+    if (err == ECONNREFUSED) {
+        st->refused++;
+    } else if (err == ECONNRESET) {
+        st->reset++;
+    } else if (err) {
+        st->errors++;
+    } else {
+        ssize_t n = recv(s->fd, b, sizeof(b), MSG_DONTWAIT);
+        if (n == 0)
+            st->closed++;
+        else if (n < 0 && errno == ECONNRESET)
+            st->reset++;
+        else if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return; /* spurious wake-up: keep waiting */
+        else if (n > 0)
+            st->open++; /* it sent data: accepted, not denied */
+        else
+            st->errors++;
+    }
+    cf_close(ep, s);
+}
+
+static int cmd_connflood(int argc, char **argv)
+{
+    if (argc < 5) {
+        fprintf(stderr, "usage: tcpbench connflood HOST PORT SECONDS CONC SRCADDR [RATE]\n");
+        return 2;
+    }
+    double seconds = (double)parse_num(argv[2], 1, 3600, "seconds");
+    int conc = (int)parse_num(argv[3], 1, 10000, "concurrency");
+    long rate = argc > 5 ? parse_num(argv[5], 0, 10000000, "rate") : 0;
+    struct sockaddr_in src = {.sin_family = AF_INET};
+    if (inet_pton(AF_INET, argv[4], &src.sin_addr) != 1) {
+        fprintf(stderr, "tcpbench: bad source address \"%s\" (want IPv4)\n", argv[4]);
+        return 2;
+    }
+    struct sockaddr_storage dst;
+    socklen_t dlen = resolve(argv[0], argv[1], &dst);
+    raise_nofile();
+    signal(SIGPIPE, SIG_IGN);
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct cf_slot *slots = calloc((size_t)conc, sizeof(*slots));
+    if (ep < 0 || !slots)
+        die("connflood");
+    for (int i = 0; i < conc; i++)
+        slots[i].fd = -1;
+    struct cf_stats st = {0};
+    struct epoll_event evs[MAX_EVENTS];
+    double t0 = now_s(), end = t0 + seconds, scan = t0;
+    for (;;) {
+        double t = now_s();
+        if (t >= end)
+            break;
+        /* Start connections in idle slots, within the rate budget (RATE 0: no limit). */
+        int idle = 0;
+        for (int i = 0; i < conc; i++) {
+            if (slots[i].state != CF_IDLE)
+                continue;
+            if (rate && (double)st.attempts >= (t - t0) * (double)rate) {
+                idle++;
+                continue;
+            }
+            st.attempts++;
+            int rc = cf_open(ep, &dst, dlen, &src, &slots[i]);
+            if (rc > 0)
+                st.refused++;
+            else if (rc < 0)
+                st.errors++, idle++;
+        }
+        int n = epoll_wait(ep, evs, MAX_EVENTS, idle ? 1 : 20);
+        for (int i = 0; i < n; i++)
+            cf_outcome(ep, evs[i].data.ptr, &st);
+        t = now_s();
+        if (t - scan < 0.05)
+            continue;
+        scan = t;
+        for (int i = 0; i < conc; i++) {
+            if (slots[i].state == CF_WAIT && t - slots[i].started > CF_OPEN_MS / 1000.0) {
+                st.open++; /* still open: the server kept it (not denied) */
+                cf_close(ep, &slots[i]);
+            }
+        }
+    }
+    for (int i = 0; i < conc; i++)
+        if (slots[i].fd >= 0)
+            cf_close(ep, &slots[i]);
+    double el = now_s() - t0;
+    uint64_t denied = st.closed + st.reset + st.refused;
+    fprintf(stderr,
+            "connflood: %.0f denied conn/s from %s (%llu closed, %llu reset, %llu refused, "
+            "%llu left open, %llu errors, conc %d)\n",
+            (double)denied / el, argv[4], (unsigned long long)st.closed,
+            (unsigned long long)st.reset, (unsigned long long)st.refused,
+            (unsigned long long)st.open, (unsigned long long)st.errors, conc);
+    printf("RESULT flood_cps=%.0f denied=%llu closed=%llu reset=%llu refused=%llu open=%llu "
+           "errors=%llu attempts=%llu seconds=%.3f concurrency=%d\n",
+           (double)denied / el, (unsigned long long)denied, (unsigned long long)st.closed,
+           (unsigned long long)st.reset, (unsigned long long)st.refused,
+           (unsigned long long)st.open, (unsigned long long)st.errors,
+           (unsigned long long)st.attempts, el, conc);
+    free(slots);
+    close(ep);
+    return denied == 0 ? 1 : 0;
+}
+
 static void usage(void)
 {
     fprintf(stderr, "usage: tcpbench serve-echo PORT [THREADS]\n"
@@ -880,7 +1046,8 @@ static void usage(void)
                     "       tcpbench connrate HOST PORT SECONDS CONCURRENCY\n"
                     "       tcpbench idle HOST PORT N [HOLD_SECONDS]\n"
                     "       tcpbench udp-echo PORT [THREADS]\n"
-                    "       tcpbench udp-blast HOST PORT SECONDS SIZE CONC\n");
+                    "       tcpbench udp-blast HOST PORT SECONDS SIZE CONC\n"
+                    "       tcpbench connflood HOST PORT SECONDS CONC SRCADDR [RATE]\n");
 }
 
 int main(int argc, char **argv)
@@ -906,6 +1073,8 @@ int main(int argc, char **argv)
         return cmd_udp_echo(argc, argv);
     if (strcmp(cmd, "udp-blast") == 0)
         return cmd_udp_blast(argc, argv);
+    if (strcmp(cmd, "connflood") == 0)
+        return cmd_connflood(argc, argv);
     usage();
     return 2;
 }

@@ -17,19 +17,20 @@
 # connect, full handshake with SNI bench.example.test (no session is ever offered for
 # resumption; resumed handshakes are counted and must be 0), a 60-byte HTTP request, read the
 # ~150-byte response to EOF, close. (`openssl s_time` cannot send SNI.)
-# ROUNDS rounds, targets interleaved in each round; prints medians, ratios and the proxy's
-# CPU (user + system of all its processes/threads, /proc/PID/stat) per connection.
+# ROUNDS rounds, targets interleaved in each round; prints medians, ratios (median of the
+# per-round ratios, and the ratio of the medians) and the proxy's CPU per connection (user +
+# system of all its processes and threads, from /proc/PID/stat).
 # Every process it starts is stopped by PID on exit.
 #
-# Environment: STRATA_BIN (default build/strata), ROUNDS (5), RUN_SECONDS (5),
+# Environment: STRATA_BIN (default build/strata), ROUNDS (7), RUN_SECONDS (5),
 #   CLIENT_PROCS (4), WORKERS (2), KEY_TYPE (ec | rsa: RSA 2048), BENCH_KEEP=1 keeps the temp
 #   dir (configs, logs, certificate).
-# Run: STRATA_BIN=/tmp/strata-bench bench/tls_passthrough.sh   (about 2.5 minutes)
+# Run: STRATA_BIN=/tmp/strata-bench bench/tls_passthrough.sh   (about 3 minutes)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 STRATA_BIN=${STRATA_BIN:-$ROOT/build/strata}
-ROUNDS=${ROUNDS:-5}
+ROUNDS=${ROUNDS:-7}
 RUN_SECONDS=${RUN_SECONDS:-5}
 CLIENT_PROCS=${CLIENT_PROCS:-4}
 WORKERS=${WORKERS:-2}
@@ -116,7 +117,11 @@ start_bg() {
 
 # procs PID: PID and its direct children (NGINX master + workers), found once after start-up
 # (scanning all of /proc at every sample races with the client's short-lived processes).
-procs() { echo "$1" $(pgrep -P "$1" || true); }
+procs() {
+    local children
+    children=$(pgrep -P "$1" | tr '\n' ' ' || true)
+    echo "$1 $children"
+}
 
 # cpu_ticks FIELD PID...: clock ticks of user + system (FIELD=all) or system (FIELD=sys) time
 # of these processes, all their threads included.
@@ -469,6 +474,21 @@ best() {
         END { print n ? b : "-" }'
 }
 
+# per_round OP A B [C]: median over rounds of a_i / best(b_i, c_i), best = max or min (OP);
+# the runs of one round are seconds apart, so this is steadier than a ratio of medians.
+per_round() {
+    awk -v op="$1" -v a="$2" -v b="$3" -v c="${4:-}" 'BEGIN {
+        n = split(a, x, " "); split(b, y, " "); m = split(c, z, " ")
+        for (i = 1; i <= n; i++) {
+            d = y[i]
+            if (i <= m && z[i] != "-" && (d == "" || d == "-" ||
+                (op == "max" && z[i] + 0 > d + 0) || (op == "min" && z[i] + 0 < d + 0)))
+                d = z[i]
+            if (x[i] != "-" && d != "" && d != "-" && d + 0 > 0) printf "%.4f\n", x[i] / d
+        } }' | sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else printf "%.2f\n",
+            NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
 declare -A MCR MCPU MBCPU MSYS
 for t in direct strata haproxy nginx; do
     MSYS[$t]=$(echo "${SYS[$t]:-}" | median)
@@ -485,17 +505,20 @@ echo "TLS passthrough routed by SNI: Strata vs HAProxy $("$HAPROXY" -v | sed -n 
      "backend NGINX $WORKERS workers, $KEY_TYPE key; client $CLIENT_PROCS python3 processes;" \
      "medians of $ROUNDS interleaved rounds of ${RUN_SECONDS}s"
 echo
-printf '%-42s %9s %9s %9s %9s %13s %16s\n' metric direct strata haproxy nginx \
+echo "ratios: median of the per-round ratios (ratio of the medians in brackets)"
+echo
+printf '%-42s %9s %9s %9s %9s %14s %16s\n' metric direct strata haproxy nginx \
     strata/direct strata/best-peer
-printf '%-42s %9s %9s %9s %9s %13s %16s\n' "new TLS connections/s (full handshake)" \
+printf '%-42s %9s %9s %9s %9s %14s %16s\n' "new TLS connections/s (full handshake)" \
     "${MCR[direct]}" "${MCR[strata]}" "${MCR[haproxy]}" "${MCR[nginx]}" \
-    "$(ratio "${MCR[strata]}" "${MCR[direct]}")" "$(ratio "${MCR[strata]}" "$best_cr")"
-printf '%-42s %9s %9s %9s %9s %13s %16s\n' "proxy CPU per connection (us, lower=better)" \
+    "$(per_round max "${CR[strata]:-}" "${CR[direct]:-}") ($(ratio "${MCR[strata]}" "${MCR[direct]}"))" \
+    "$(per_round max "${CR[strata]:-}" "${CR[haproxy]:-}" "${CR[nginx]:-}") ($(ratio "${MCR[strata]}" "$best_cr"))"
+printf '%-42s %9s %9s %9s %9s %14s %16s\n' "proxy CPU per connection (us, lower=better)" \
     - "${MCPU[strata]}" "${MCPU[haproxy]}" "${MCPU[nginx]}" \
-    - "$(ratio "${MCPU[strata]}" "$best_cpu")"
-printf '%-42s %9s %9s %9s %9s %13s %16s\n' "  of which kernel (us)" \
+    - "$(per_round min "${CPU[strata]:-}" "${CPU[haproxy]:-}" "${CPU[nginx]:-}") ($(ratio "${MCPU[strata]}" "$best_cpu"))"
+printf '%-42s %9s %9s %9s %9s %14s %16s\n' "  of which kernel (us)" \
     - "${MSYS[strata]}" "${MSYS[haproxy]}" "${MSYS[nginx]}" - -
-printf '%-42s %9s %9s %9s %9s %13s %16s\n' "backend CPU per connection (us)" \
+printf '%-42s %9s %9s %9s %9s %14s %16s\n' "backend CPU per connection (us)" \
     "${MBCPU[direct]}" "${MBCPU[strata]}" "${MBCPU[haproxy]}" "${MBCPU[nginx]}" - -
 echo
 echo "Client errors (all runs): $ERRORS; resumed handshakes: $RESUMED (must be 0)."
