@@ -393,10 +393,10 @@ for t in "${TARGETS[@]}"; do
 done
 if [ -n "${MAIN_PID[strata]:-}" ]; then
     strata_log_rotate
-    echo "Strata log: $LOG_DENIED_LINES 'end=denied' lines ($LOG_DENIED_BYTES bytes," \
-         "$(awk -v b="$LOG_DENIED_BYTES" -v n="$LOG_DENIED_LINES" 'BEGIN { if (n) printf "%.0f", b / n; else print 0 }')" \
-         "bytes per denied connection); other lines: $(wc -l <"$TMP/strata-other.log")"
+    echo "Strata log: $LOG_DENIED_LINES 'end=denied' lines ($LOG_DENIED_BYTES bytes; each worker" \
+         "logs at most 20 refusals a second, then a line counting the rest);" \
+         "other lines: $(wc -l <"$TMP/strata-other.log")"
     grep -v ' ready: \| stopping\|stopped$' "$TMP/strata-other.log" | head -5 | sed 's/^/  strata: /' || true
-    echo "Strata closes a denied connection with a FIN (TIME_WAIT on its side), HAProxy with" \
-         "an RST; the flood client counts both as denied."
+    echo "Both proxies reset denied connections (no TIME_WAIT); the flood client counts" \
+         "closes and resets alike as denied."
 fi

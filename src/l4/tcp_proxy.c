@@ -766,6 +766,8 @@ static void inspect(struct tcp_session *s)
             s->end = END_CLIENT_CLOSE;
             break;
         }
+        if ((size_t)n < PRE_CAP - b->len && !(s->cli.flags & CONN_RD_HUP))
+            s->cli.flags &= ~CONN_RD_READY; /* drained (see conn.h): no read for EAGAIN */
         b->len += (uint32_t)n;
     }
     bool full = b->len >= PRE_CAP;
