@@ -115,16 +115,30 @@ def quic_config(port, admin, servers, workers=4, backend_extra=""):
     return text
 
 
+# Client sockets stay open until the test ends: a closed one's port could be handed to the
+# next socket while Strata still has a flow for it, and that datagram would then ride the
+# old flow to the old server instead of opening a new one.
+_open_clients = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients():
+    yield
+    while _open_clients:
+        _open_clients.pop().close()
+
+
 def send_new(port, payload, timeout=1.0):
     """Sends one datagram from a new client socket (a new address); returns the name of
     the server that answered, or None when nothing came back."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(timeout)
-        s.sendto(payload, (LOOPBACK, port))
-        try:
-            reply = s.recvfrom(1 << 17)[0]
-        except socket.timeout:
-            return None
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    _open_clients.append(s)
+    s.settimeout(timeout)
+    s.sendto(payload, (LOOPBACK, port))
+    try:
+        reply = s.recvfrom(1 << 17)[0]
+    except socket.timeout:
+        return None
     name, _, echoed = reply.partition(b":")
     assert echoed == payload, "the reply does not echo the datagram"
     return name.decode()
