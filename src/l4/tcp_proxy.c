@@ -799,8 +799,12 @@ static int stage_upstream_preamble(struct tcp_session *s)
 {
     enum proxy_send mode = s->backend->send_proxy;
     struct relay_buf *b = s->pre;
-    if (mode == PROXY_SEND_NONE && (!b || b->len == 0))
+    if (mode == PROXY_SEND_NONE && (!b || b->len == 0)) {
+        if (b) /* nothing to replay: an idle session holds no buffer */
+            pool_put(&s->w->buf_pool, b);
+        s->pre = NULL;
         return 0;
+    }
     if (!b && !(b = pool_get(&s->w->buf_pool)))
         return -1;
     if (!s->pre)
