@@ -29,10 +29,8 @@
 # Run: STRATA_BIN=/tmp/strata-bench bench/acl_flood.sh   (about 4 minutes)
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-STRATA_BIN=${STRATA_BIN:-$ROOT/build/strata}
-STRATA_TOOLS=${STRATA_TOOLS:-$ROOT/build/bench}
-TCPBENCH=$STRATA_TOOLS/tcpbench
+BENCH_NAME=acl-flood
+. "$(dirname "$0")/lib.sh"
 ROUNDS=${ROUNDS:-5}
 RUN_SECONDS=${RUN_SECONDS:-3}
 CONC=${CONC:-32}
@@ -40,98 +38,19 @@ FLOOD_CONC=${FLOOD_CONC:-64}
 FLOOD_RATE=${FLOOD_RATE:-2000}
 WORKERS=${WORKERS:-2}
 FLOOD_SRC=127.0.0.2
-PYTHON=/usr/bin/python3
-FD_HARD=$(ulimit -Hn)
-[ "$FD_HARD" = unlimited ] && FD_HARD=1048576
-HAPROXY_MAXCONN=$(((FD_HARD - 200) * 2 / 5))
-
-log() { printf '%s\n' "$*" >&2; }
-die() { log "acl-flood: $*"; exit 1; }
 
 [ -x "$TCPBENCH" ] || die "$TCPBENCH missing: run 'make build/bench/tcpbench'"
 case "$("$TCPBENCH" 2>&1 || true)" in *connflood*) ;; *) false ;; esac || die "$TCPBENCH has no connflood subcommand: rebuild it"
 [ -x "$STRATA_BIN" ] || die "$STRATA_BIN missing: run 'make'"
-if ! command -v haproxy >/dev/null; then
-    log "acl-flood: installing HAProxy and NGINX from Debian"
-    "$ROOT/scripts/install-deps.sh" bench >&2
-fi
-HAPROXY=$(command -v haproxy)
+need_peers haproxy
 
-TMP=$(mktemp -d /tmp/strata-aclflood.XXXXXX)
-PIDS=()
-
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    if [ "${BENCH_KEEP:-0}" = 1 ]; then
-        log "acl-flood: kept $TMP"
-    else
-        rm -rf "$TMP"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-    "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-# is_listening PORT: a LISTEN socket on PORT exists (no probe connection is made).
-is_listening() {
-    local hex
-    hex=$(printf '%04X' "$1")
-    awk -v p="$hex" '$4 == "0A" { split($2, a, ":"); if (a[2] == p) f = 1 } END { exit !f }' \
-        /proc/net/tcp /proc/net/tcp6
-}
-
-# wait_listening PID PORT...: up to 10 s; fails if PID dies.
-wait_listening() {
-    local pid=$1 port
-    shift
-    for port in "$@"; do
-        for _ in $(seq 100); do
-            is_listening "$port" && continue 2
-            kill -0 "$pid" 2>/dev/null || return 1
-            sleep 0.1
-        done
-        return 1
-    done
-}
-
-# start_bg LOGFILE CMD...: starts CMD in the background (appending to LOGFILE, so that it
-# can be truncated while CMD runs), records its PID in $LAST_PID.
-start_bg() {
-    local out=$1
-    shift
-    "$@" >>"$out" 2>&1 </dev/null &
-    LAST_PID=$!
-    PIDS+=("$LAST_PID")
-}
-
-# cpu_ticks PID: clock ticks of user + system time of the process, all its threads included.
-cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
-
-result_field() { sed -n "s/^RESULT.* $1=\([^ ]*\).*/\1/p; s/^RESULT $1=\([^ ]*\).*/\1/p" | head -1; }
+bench_tmpdir strata-aclflood
 
 # ---------------------------------------------------------------- backends
-start_bg "$TMP/sink-source.out" "$TCPBENCH" serve-sink-source 0
-start_bg "$TMP/echo.out" "$TCPBENCH" serve-echo 0
-for _ in $(seq 50); do
-    grep -q LISTENING "$TMP/sink-source.out" && grep -q LISTENING "$TMP/echo.out" && break
-    sleep 0.1
-done
-BULK_BACK=$(sed -n 's/^LISTENING port=//p' "$TMP/sink-source.out")
-ECHO_BACK=$(sed -n 's/^LISTENING port=//p' "$TMP/echo.out")
+start_bg -a "$TMP/sink-source.out" "$TCPBENCH" serve-sink-source 0
+start_bg -a "$TMP/echo.out" "$TCPBENCH" serve-echo 0
+BULK_BACK=$(tcpbench_port "$TMP/sink-source.out")
+ECHO_BACK=$(tcpbench_port "$TMP/echo.out")
 [ -n "$BULK_BACK" ] && [ -n "$ECHO_BACK" ] || die "backends did not start"
 
 declare -A BULK_PORT ECHO_PORT MAIN_PID
@@ -162,15 +81,14 @@ backends:
   bulk: { retries: 0, servers: [ "127.0.0.1:$BULK_BACK" ] }
   echo: { retries: 0, servers: [ "127.0.0.1:$ECHO_BACK" ] }
 EOF
-start_bg "$TMP/strata.log" "$STRATA_BIN" run "$TMP/strata.yaml"
+start_bg -a "$TMP/strata.log" "$STRATA_BIN" run "$TMP/strata.yaml"
 if wait_listening "$LAST_PID" "$b" "$e" "$STRATA_ADMIN"; then
     TARGETS+=(strata)
     BULK_PORT[strata]=$b
     ECHO_PORT[strata]=$e
     MAIN_PID[strata]=$LAST_PID
 else
-    log "acl-flood: Strata did not start; log:"
-    tail -20 "$TMP/strata.log" >&2
+    not_started Strata "$TMP/strata.log"
 fi
 
 b=$(free_port)
@@ -199,15 +117,14 @@ backend bulk
 backend echo
     server s1 127.0.0.1:$ECHO_BACK
 EOF
-start_bg "$TMP/haproxy.log" "$HAPROXY" -db -f "$TMP/haproxy.cfg"
+start_bg -a "$TMP/haproxy.log" "$HAPROXY" -db -f "$TMP/haproxy.cfg"
 if wait_listening "$LAST_PID" "$b" "$e"; then
     TARGETS+=(haproxy)
     BULK_PORT[haproxy]=$b
     ECHO_PORT[haproxy]=$e
     MAIN_PID[haproxy]=$LAST_PID
 else
-    log "acl-flood: HAProxy did not start; log:"
-    tail -20 "$TMP/haproxy.log" >&2
+    not_started HAProxy "$TMP/haproxy.log"
 fi
 [ ${#TARGETS[@]} -gt 0 ] || die "no proxy started"
 
@@ -275,7 +192,7 @@ run_cond() {
     local t=$1 kind=$2 cond=$3 port fpid="" fout=$TMP/flood.out v c0 c1 d0 d1
     if [ "$kind" = tp ]; then port=${BULK_PORT[$t]}; else port=${ECHO_PORT[$t]}; fi
     d0=$(denied_count "$t")
-    c0=$(cpu_ticks "${MAIN_PID[$t]}")
+    c0=$(cpu_ticks all "${MAIN_PID[$t]}")
     if [ "$cond" != alone ]; then
         : >"$fout"
         "$TCPBENCH" connflood 127.0.0.1 "$port" $((RUN_SECONDS + 1)) "$FLOOD_CONC" "$FLOOD_SRC" \
@@ -292,7 +209,7 @@ run_cond() {
         cpu) v=- ;;
     esac
     [ -n "$fpid" ] && { wait "$fpid" 2>/dev/null || true; }
-    c1=$(cpu_ticks "${MAIN_PID[$t]}")
+    c1=$(cpu_ticks all "${MAIN_PID[$t]}")
     d1=$(denied_count "$t")
     local key=$t.$kind.$cond
     V[$key]="${V[$key]:-} ${v:-0}"
@@ -304,9 +221,7 @@ run_cond() {
         fi
         if [ "$kind" = cpu ]; then
             TW[$t]="${TW[$t]:-} $(ss -Htan state time-wait "( sport = :${ECHO_PORT[$t]} or sport = :${BULK_PORT[$t]} )" 2>/dev/null | wc -l)"
-            PD[$t]="${PD[$t]:-} $(awk -v a="$c1" -v b="$c0" -v n="$(result_field denied <"$fout")" \
-                -v hz="$(getconf CLK_TCK)" \
-                'BEGIN { if (n > 0) printf "%.1f", (a - b) * 1e6 / hz / n; else print "-" }')"
+            PD[$t]="${PD[$t]:-} $(us_per "$c1" "$c0" "$(result_field denied <"$fout")")"
         fi
     fi
     [ "$t" = strata ] && strata_log_rotate
@@ -331,25 +246,18 @@ for r in $(seq "$ROUNDS"); do
     log "acl-flood: round $r/$ROUNDS done"
 done
 
-median() { tr ' ' '\n' | awk 'NF && $1 != "-" { print }' | sort -g | awk '{ a[NR] = $1 } END {
-    if (NR == 0) { print "-"; exit }
-    if (NR % 2) print a[(NR + 1) / 2]; else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b + 0 == 0) print "-";
-    else printf "%.2f", a / b }'; }
 m() { echo "${V[$1]:-}" | median; }
 # pratio KEY_WITH KEY_ALONE: median over rounds of (with flood / alone) in the same round,
 # the two runs being seconds apart: steadier than a ratio of medians on a shared machine.
 pratio() {
     awk -v w="${V[$1]:-}" -v a="${V[$2]:-}" 'BEGIN { n = split(w, x, " "); split(a, y, " ")
-        for (i = 1; i <= n; i++) if (y[i] + 0 > 0) printf "%.4f\n", x[i] / y[i] }' \
-        | sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else printf "%.2f\n",
-            NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+        for (i = 1; i <= n; i++) if (y[i] + 0 > 0) printf "%.4f\n", x[i] / y[i] }' | median_ratio
 }
 mfl() { echo "${FL[$1]:-}" | median; }
 
 echo
 echo "Denied-connect flood from $FLOOD_SRC vs accepted traffic from 127.0.0.1: Strata vs HAProxy" \
-     "$("$HAPROXY" -v | sed -n '1s/HAProxy version \([^ ]*\).*/\1/p'), $WORKERS workers each," \
+     "$(haproxy_version), $WORKERS workers each," \
      "medians of $ROUNDS interleaved rounds of ${RUN_SECONDS}s"
 echo
 echo "ratio: with flood / alone (median of the per-round ratios; ratio of the medians in brackets)"

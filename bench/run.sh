@@ -20,106 +20,19 @@
 # Run: make bench   (builds build/strata and build/bench/tcpbench first)
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-STRATA_BIN=${STRATA_BIN:-$ROOT/build/strata}
-STRATA_TOOLS=${STRATA_TOOLS:-$ROOT/build/bench}
-TCPBENCH=$STRATA_TOOLS/tcpbench
+BENCH_NAME=bench
+. "$(dirname "$0")/lib.sh"
 ROUNDS=${ROUNDS:-5}
 RUN_SECONDS=${RUN_SECONDS:-3}
 CONC=${CONC:-32}
 UDP_CONC=${UDP_CONC:-64}
 IDLE_CONNS=${IDLE_CONNS:-2000}
 NPROC=$(nproc)
-FD_HARD=$(ulimit -Hn)
-[ "$FD_HARD" = unlimited ] && FD_HARD=1048576
-# HAProxy needs 2 fds per connection plus 2 per splice pipe (maxpipes = maxconn/4).
-HAPROXY_MAXCONN=$(((FD_HARD - 200) * 2 / 5))
-NGINX_STREAM_MOD=/usr/lib/nginx/modules/ngx_stream_module.so
-
-log() { printf '%s\n' "$*" >&2; }
-die() { log "bench: $*"; exit 1; }
 
 [ -x "$TCPBENCH" ] || die "$TCPBENCH missing: run 'make bench' (or build bench/tcpbench.c)"
-if ! command -v haproxy >/dev/null || ! command -v nginx >/dev/null \
-        || [ ! -f "$NGINX_STREAM_MOD" ]; then
-    log "bench: installing HAProxy and NGINX from Debian"
-    "$ROOT/scripts/install-deps.sh" bench >&2
-fi
-HAPROXY=$(command -v haproxy)
-NGINX=$(command -v nginx)
+need_peers haproxy nginx
 
-TMP=$(mktemp -d /tmp/strata-bench.XXXXXX)
-PIDS=()
-
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    if [ "${BENCH_KEEP:-0}" = 1 ]; then
-        log "bench: kept $TMP"
-    else
-        rm -rf "$TMP"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-    /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-# is_listening PORT: a LISTEN socket on PORT exists (no probe connection is made).
-is_listening() {
-    local hex
-    hex=$(printf '%04X' "$1")
-    awk -v p="$hex" '$4 == "0A" { split($2, a, ":"); if (a[2] == p) f = 1 } END { exit !f }' \
-        /proc/net/tcp /proc/net/tcp6
-}
-
-# wait_listening PID PORT...: up to 10 s; fails if PID dies.
-wait_listening() {
-    local pid=$1 port
-    shift
-    for port in "$@"; do
-        for _ in $(seq 100); do
-            is_listening "$port" && continue 2
-            kill -0 "$pid" 2>/dev/null || return 1
-            sleep 0.1
-        done
-        return 1
-    done
-}
-
-# wait_udp PID PORT: a UDP socket bound to PORT exists within 10 s; fails if PID dies.
-wait_udp() {
-    local hex
-    hex=$(printf '%04X' "$2")
-    for _ in $(seq 100); do
-        awk -v p="$hex" '{ split($2, a, ":"); if (a[2] == p) f = 1 } END { exit !f }' \
-            /proc/net/udp /proc/net/udp6 && return 0
-        kill -0 "$1" 2>/dev/null || return 1
-        sleep 0.1
-    done
-    return 1
-}
-
-# start_bg LOGFILE CMD...: starts CMD in the background, records its PID in $LAST_PID.
-start_bg() {
-    local out=$1
-    shift
-    "$@" >"$out" 2>&1 </dev/null &
-    LAST_PID=$!
-    PIDS+=("$LAST_PID")
-}
+bench_tmpdir strata-bench
 
 # ---------------------------------------------------------------- backends
 start_bg "$TMP/sink-source.out" "$TCPBENCH" serve-sink-source 0
@@ -127,14 +40,9 @@ SS_PID=$LAST_PID
 start_bg "$TMP/echo.out" "$TCPBENCH" serve-echo 0
 ECHO_PID=$LAST_PID
 start_bg "$TMP/udp-echo.out" "$TCPBENCH" udp-echo 0
-for _ in $(seq 50); do
-    grep -q LISTENING "$TMP/sink-source.out" && grep -q LISTENING "$TMP/echo.out" \
-        && grep -q LISTENING "$TMP/udp-echo.out" && break
-    sleep 0.1
-done
-BULK_BACK=$(sed -n 's/^LISTENING port=//p' "$TMP/sink-source.out")
-ECHO_BACK=$(sed -n 's/^LISTENING port=//p' "$TMP/echo.out")
-UDP_BACK=$(sed -n 's/^LISTENING port=//p' "$TMP/udp-echo.out")
+BULK_BACK=$(tcpbench_port "$TMP/sink-source.out")
+ECHO_BACK=$(tcpbench_port "$TMP/echo.out")
+UDP_BACK=$(tcpbench_port "$TMP/udp-echo.out")
 [ -n "$BULK_BACK" ] && [ -n "$ECHO_BACK" ] && [ -n "$UDP_BACK" ] || die "backends did not start"
 
 declare -A BULK_PORT ECHO_PORT UDP_PORT MAIN_PID
@@ -173,8 +81,7 @@ EOF
         UDP_PORT[strata]=$u
         MAIN_PID[strata]=$LAST_PID
     else
-        log "bench: Strata did not start; log:"
-        tail -20 "$TMP/strata.log" >&2
+        not_started Strata "$TMP/strata.log"
     fi
 }
 
@@ -210,8 +117,7 @@ EOF
         ECHO_PORT[haproxy]=$e
         MAIN_PID[haproxy]=$LAST_PID
     else
-        log "bench: HAProxy did not start; log:"
-        tail -20 "$TMP/haproxy.log" >&2
+        not_started HAProxy "$TMP/haproxy.log"
     fi
 }
 
@@ -244,8 +150,7 @@ EOF
         UDP_PORT[nginx]=$u
         MAIN_PID[nginx]=$LAST_PID
     else
-        log "bench: NGINX did not start; log:"
-        tail -20 "$TMP/nginx.log" "$TMP/nginx/error.log" >&2 || true
+        not_started NGINX "$TMP/nginx.log" "$TMP/nginx/error.log" || true
     fi
 }
 
@@ -253,16 +158,6 @@ start_strata
 start_haproxy
 start_nginx
 log "bench: targets: ${TARGETS[*]} (nproc $NPROC, $ROUNDS rounds of ${RUN_SECONDS}s)"
-
-# rss_kib PID: VmRSS of PID plus its direct children (NGINX master + workers), in KiB.
-rss_kib() {
-    awk -v root="$1" '
-        FNR == 1 { pid = ""; ppid = "" }
-        /^Pid:/ { pid = $2 }
-        /^PPid:/ { ppid = $2 }
-        /^VmRSS:/ { if (pid == root || ppid == root) total += $2 }
-        END { print total + 0 }' /proc/[0-9]*/status 2>/dev/null || echo 0
-}
 
 tcp_mem_pages() { awk '/^TCP:/ { for (i = 1; i < NF; i++) if ($i == "mem") print $(i + 1) }' \
     /proc/net/sockstat; }
@@ -305,15 +200,6 @@ measure_idle() {
     sleep 1
 }
 
-# CPU time (clock ticks, user + system) of a process and its direct children.
-cpu_ticks() {
-    awk -v root="$1" '{ sub(/^.*\) /, ""); pid_ppid = $2 }
-        FILENAME ~ "/" root "/stat$" || pid_ppid == root { t += $12 + $13 }
-        END { print t + 0 }' /proc/[0-9]*/stat 2>/dev/null || echo 0
-}
-
-result_field() { sed -n "s/^RESULT.* $1=\([0-9.]*\).*/\1/p; s/^RESULT $1=\([0-9.]*\).*/\1/p" | head -1; }
-
 declare -A TP CR CPU U64 U1K
 for t in "${TARGETS[@]}"; do
     measure_idle "$t"
@@ -324,16 +210,17 @@ for r in $(seq "$ROUNDS"); do
         v=$("$TCPBENCH" throughput 127.0.0.1 "${BULK_PORT[$t]}" "$RUN_SECONDS" 1 down 2>/dev/null \
             | result_field throughput_MBps || true)
         TP[$t]="${TP[$t]:-} ${v:-0}"
-        c0=$([ "$t" = direct ] || cpu_ticks "${MAIN_PID[$t]}")
+        # shellcheck disable=SC2046  # procs: a list of PIDs
+        c0=$([ "$t" = direct ] || cpu_ticks all $(procs "${MAIN_PID[$t]}"))
         out=$("$TCPBENCH" connrate 127.0.0.1 "${ECHO_PORT[$t]}" "$RUN_SECONDS" "$CONC" 2>/dev/null \
             || true)
         v=$(echo "$out" | result_field connrate_cps)
         CR[$t]="${CR[$t]:-} ${v:-0}"
         if [ "$t" != direct ]; then
             # proxy CPU per proxied connection, in microseconds
-            CPU[$t]="${CPU[$t]:-} $(awk -v a="$(cpu_ticks "${MAIN_PID[$t]}")" -v b="$c0" \
-                -v n="$(echo "$out" | result_field conns)" -v hz="$(getconf CLK_TCK)" \
-                'BEGIN { if (n > 0) printf "%.1f", (a - b) * 1e6 / hz / n; else print "-" }')"
+            # shellcheck disable=SC2046  # procs: a list of PIDs
+            CPU[$t]="${CPU[$t]:-} $(us_per "$(cpu_ticks all $(procs "${MAIN_PID[$t]}"))" "$c0" \
+                "$(echo "$out" | result_field conns)")"
         fi
         if [ -n "${UDP_PORT[$t]:-}" ]; then
             v=$("$TCPBENCH" udp-blast 127.0.0.1 "${UDP_PORT[$t]}" "$RUN_SECONDS" 64 "$UDP_CONC" \
@@ -346,20 +233,6 @@ for r in $(seq "$ROUNDS"); do
     done
     log "bench: round $r/$ROUNDS done"
 done
-
-median() { tr ' ' '\n' | awk 'NF { print }' | sort -g | awk '{ a[NR] = $1 } END {
-    if (NR == 0) { print "-"; exit }
-    if (NR % 2) print a[(NR + 1) / 2]; else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b + 0 == 0) print "-";
-    else printf "%.2f", a / b }'; }
-# best HIGHER VALUE...: the max (HIGHER=1) or min of the values that are not "-", else "-".
-best() {
-    local higher=$1
-    shift
-    printf '%s\n' "$@" | awk -v hi="$higher" '$1 != "-" && $1 != "" {
-        if (!n++ || (hi == 1 && $1 + 0 > b + 0) || (hi != 1 && $1 + 0 < b + 0)) b = $1 }
-        END { print n ? b : "-" }'
-}
 
 declare -A MTP MCR MCPU MU64 MU1K
 for t in direct strata haproxy nginx; do
@@ -378,7 +251,7 @@ best_mem=$(best 0 "${MEM_PER_CONN[haproxy]}" "${MEM_PER_CONN[nginx]}")
 best_cpu=$(best 0 "${MCPU[haproxy]}" "${MCPU[nginx]}")
 
 echo
-echo "Strata vs HAProxy $("$HAPROXY" -v | sed -n '1s/HAProxy version \([^ ]*\).*/\1/p') vs NGINX $("$NGINX" -v 2>&1 | sed 's/.*nginx\///')," \
+echo "Strata vs HAProxy $(haproxy_version) vs NGINX $(nginx_version)," \
      "$NPROC workers each, loopback, medians of $ROUNDS interleaved rounds of ${RUN_SECONDS}s"
 echo
 printf '%-38s %10s %10s %10s %10s %10s %12s\n' metric direct strata haproxy nginx \

@@ -28,111 +28,20 @@
 # Run: STRATA_BIN=/tmp/strata-bench bench/tls_passthrough.sh   (about 3 minutes)
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-STRATA_BIN=${STRATA_BIN:-$ROOT/build/strata}
+BENCH_NAME=tls-bench
+. "$(dirname "$0")/lib.sh"
 ROUNDS=${ROUNDS:-7}
 RUN_SECONDS=${RUN_SECONDS:-5}
 CLIENT_PROCS=${CLIENT_PROCS:-4}
 WORKERS=${WORKERS:-2}
 KEY_TYPE=${KEY_TYPE:-ec}
 SNI=bench.example.test
-PYTHON=/usr/bin/python3
-NGINX_STREAM_MOD=/usr/lib/nginx/modules/ngx_stream_module.so
-FD_HARD=$(ulimit -Hn)
-[ "$FD_HARD" = unlimited ] && FD_HARD=1048576
-HAPROXY_MAXCONN=$(((FD_HARD - 200) * 2 / 5))
-
-log() { printf '%s\n' "$*" >&2; }
-die() { log "tls-bench: $*"; exit 1; }
 
 [ -x "$PYTHON" ] || die "$PYTHON missing"
 command -v openssl >/dev/null || die "openssl missing"
-if ! command -v haproxy >/dev/null || ! command -v nginx >/dev/null \
-        || [ ! -f "$NGINX_STREAM_MOD" ]; then
-    log "tls-bench: installing HAProxy and NGINX from Debian"
-    "$ROOT/scripts/install-deps.sh" bench >&2
-fi
-HAPROXY=$(command -v haproxy)
-NGINX=$(command -v nginx)
+need_peers haproxy nginx
 
-TMP=$(mktemp -d /tmp/strata-tlsbench.XXXXXX)
-PIDS=()
-
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    if [ "${BENCH_KEEP:-0}" = 1 ]; then
-        log "tls-bench: kept $TMP"
-    else
-        rm -rf "$TMP"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-    "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-# is_listening PORT: a LISTEN socket on PORT exists (no probe connection is made).
-is_listening() {
-    local hex
-    hex=$(printf '%04X' "$1")
-    awk -v p="$hex" '$4 == "0A" { split($2, a, ":"); if (a[2] == p) f = 1 } END { exit !f }' \
-        /proc/net/tcp /proc/net/tcp6
-}
-
-# wait_listening PID PORT...: up to 10 s; fails if PID dies.
-wait_listening() {
-    local pid=$1 port
-    shift
-    for port in "$@"; do
-        for _ in $(seq 100); do
-            is_listening "$port" && continue 2
-            kill -0 "$pid" 2>/dev/null || return 1
-            sleep 0.1
-        done
-        return 1
-    done
-}
-
-# start_bg LOGFILE CMD...: starts CMD in the background, records its PID in $LAST_PID.
-start_bg() {
-    local out=$1
-    shift
-    "$@" >"$out" 2>&1 </dev/null &
-    LAST_PID=$!
-    PIDS+=("$LAST_PID")
-}
-
-# procs PID: PID and its direct children (NGINX master + workers), found once after start-up
-# (scanning all of /proc at every sample races with the client's short-lived processes).
-procs() {
-    local children
-    children=$(pgrep -P "$1" | tr '\n' ' ' || true)
-    echo "$1 $children"
-}
-
-# cpu_ticks FIELD PID...: clock ticks of user + system (FIELD=all) or system (FIELD=sys) time
-# of these processes, all their threads included.
-cpu_ticks() {
-    local f=$1 p
-    shift
-    for p in "$@"; do cat "/proc/$p/stat" 2>/dev/null || true; done \
-        | awk -v f="$f" '{ sub(/^.*\) /, ""); t += $13 + (f == "all" ? $12 : 0) } END { print t + 0 }'
-}
-
-result_field() { sed -n "s/^RESULT.* $1=\([^ ]*\).*/\1/p; s/^RESULT $1=\([^ ]*\).*/\1/p" | head -1; }
+bench_tmpdir strata-tlsbench
 
 # ---------------------------------------------------------------- the TLS client
 cat >"$TMP/tlsrate.py" <<'EOF'
@@ -311,8 +220,7 @@ EOF
         PORT[strata]=$p
         MAIN_PID[strata]=$LAST_PID
     else
-        log "tls-bench: Strata did not start; log:"
-        tail -20 "$TMP/strata.log" >&2
+        not_started Strata "$TMP/strata.log"
     fi
 }
 
@@ -345,8 +253,7 @@ EOF
         PORT[haproxy]=$p
         MAIN_PID[haproxy]=$LAST_PID
     else
-        log "tls-bench: HAProxy did not start; log:"
-        tail -20 "$TMP/haproxy.log" >&2
+        not_started HAProxy "$TMP/haproxy.log"
     fi
 }
 
@@ -385,8 +292,7 @@ EOF
         PORT[nginx]=$p
         MAIN_PID[nginx]=$LAST_PID
     else
-        log "tls-bench: NGINX did not start; log:"
-        tail -20 "$TMP/nginx.log" "$TMP/nginx/error.log" >&2 || true
+        not_started NGINX "$TMP/nginx.log" "$TMP/nginx/error.log" || true
     fi
 }
 
@@ -447,32 +353,14 @@ for r in $(seq "$ROUNDS"); do
         CR[$t]="${CR[$t]:-} ${v:-0}"
         ERRORS=$((ERRORS + $(echo "$out" | result_field errors | grep . || echo 0)))
         RESUMED=$((RESUMED + $(echo "$out" | result_field reused | grep . || echo 0)))
-        BCPU[$t]="${BCPU[$t]:-} $(awk -v a="$b1" -v b="$b0" -v n="${n:-0}" -v hz="$(getconf CLK_TCK)" \
-            'BEGIN { if (n > 0) printf "%.1f", (a - b) * 1e6 / hz / n; else print "-" }')"
+        BCPU[$t]="${BCPU[$t]:-} $(us_per "$b1" "$b0" "${n:-0}")"
         if [ "$t" != direct ]; then
-            SYS[$t]="${SYS[$t]:-} $(awk -v a="$(cpu_ticks sys ${PROCS[$t]})" -v b="$s0" \
-                -v n="${n:-0}" -v hz="$(getconf CLK_TCK)" \
-                'BEGIN { if (n > 0) printf "%.1f", (a - b) * 1e6 / hz / n; else print "-" }')"
-            CPU[$t]="${CPU[$t]:-} $(awk -v a="$(cpu_ticks all ${PROCS[$t]})" -v b="$c0" \
-                -v n="${n:-0}" -v hz="$(getconf CLK_TCK)" \
-                'BEGIN { if (n > 0) printf "%.1f", (a - b) * 1e6 / hz / n; else print "-" }')"
+            SYS[$t]="${SYS[$t]:-} $(us_per "$(cpu_ticks sys ${PROCS[$t]})" "$s0" "${n:-0}")"
+            CPU[$t]="${CPU[$t]:-} $(us_per "$(cpu_ticks all ${PROCS[$t]})" "$c0" "${n:-0}")"
         fi
     done
     log "tls-bench: round $r/$ROUNDS done"
 done
-
-median() { tr ' ' '\n' | awk 'NF && $1 != "-" { print }' | sort -g | awk '{ a[NR] = $1 } END {
-    if (NR == 0) { print "-"; exit }
-    if (NR % 2) print a[(NR + 1) / 2]; else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b + 0 == 0) print "-";
-    else printf "%.2f", a / b }'; }
-best() {
-    local higher=$1
-    shift
-    printf '%s\n' "$@" | awk -v hi="$higher" '$1 != "-" && $1 != "" {
-        if (!n++ || (hi == 1 && $1 + 0 > b + 0) || (hi != 1 && $1 + 0 < b + 0)) b = $1 }
-        END { print n ? b : "-" }'
-}
 
 # per_round OP A B [C]: median over rounds of a_i / best(b_i, c_i), best = max or min (OP);
 # the runs of one round are seconds apart, so this is steadier than a ratio of medians.
@@ -485,8 +373,7 @@ per_round() {
                 (op == "max" && z[i] + 0 > d + 0) || (op == "min" && z[i] + 0 < d + 0)))
                 d = z[i]
             if (x[i] != "-" && d != "" && d != "-" && d + 0 > 0) printf "%.4f\n", x[i] / d
-        } }' | sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else printf "%.2f\n",
-            NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+        } }' | median_ratio
 }
 
 declare -A MCR MCPU MBCPU MSYS
@@ -500,8 +387,8 @@ best_cr=$(best 1 "${MCR[haproxy]}" "${MCR[nginx]}")
 best_cpu=$(best 0 "${MCPU[haproxy]}" "${MCPU[nginx]}")
 
 echo
-echo "TLS passthrough routed by SNI: Strata vs HAProxy $("$HAPROXY" -v | sed -n '1s/HAProxy version \([^ ]*\).*/\1/p')" \
-     "vs NGINX $("$NGINX" -v 2>&1 | sed 's/.*nginx\///') (ssl_preread), $WORKERS workers each;" \
+echo "TLS passthrough routed by SNI: Strata vs HAProxy $(haproxy_version)" \
+     "vs NGINX $(nginx_version) (ssl_preread), $WORKERS workers each;" \
      "backend NGINX $WORKERS workers, $KEY_TYPE key; client $CLIENT_PROCS python3 processes;" \
      "medians of $ROUNDS interleaved rounds of ${RUN_SECONDS}s"
 echo

@@ -1,0 +1,218 @@
+# shellcheck shell=bash disable=SC2034  # (variables set here are used by the scripts)
+# bench/lib.sh — shell code shared by the benchmark scripts (run.sh, tls_passthrough.sh,
+# acl_flood.sh). Sourced, after `set -euo pipefail`, with `. "$(dirname "$0")/lib.sh"`;
+# the script sets BENCH_NAME (the prefix of its messages) first.
+#
+# Sets: ROOT (the checkout), STRATA_BIN (default build/strata), STRATA_TOOLS (default
+#   build/bench), TCPBENCH, PYTHON, NGINX_STREAM_MOD, FD_HARD (hard fd limit) and
+#   HAPROXY_MAXCONN (fits FD_HARD).
+# Offers:
+#   log MSG... / die MSG...            message to stderr / message and exit 1
+#   need_peers haproxy [nginx]         installs HAProxy (and NGINX) if missing; sets HAPROXY
+#                                      (and NGINX)
+#   haproxy_version / nginx_version    their version numbers
+#   bench_tmpdir NAME                  makes $TMP, empties PIDS and installs the cleanup trap:
+#                                      on exit every PID in PIDS is stopped, $TMP removed
+#                                      (kept with BENCH_KEEP=1)
+#   start_bg [-a] LOGFILE CMD...       CMD in the background (-a: appending to LOGFILE), its
+#                                      PID in $LAST_PID and PIDS
+#   free_port                          a free loopback TCP port
+#   is_listening PORT, wait_listening PID PORT..., wait_udp PID PORT
+#   not_started LABEL LOGFILE...       LABEL did not start: says so, shows the logs' ends
+#   tcpbench_port OUTFILE              the port a tcpbench server reports (waits up to 5 s)
+#   procs PID                          PID and its direct children
+#   cpu_ticks FIELD PID...             user + system (all) or system (sys) clock ticks
+#   us_per A B N                       (A - B) clock ticks in microseconds per N, or "-"
+#   rss_kib PID                        VmRSS of PID and its direct children, in KiB
+#   result_field NAME                  the value of NAME in a tcpbench-style RESULT line
+#   median, median_ratio               median of the numbers on stdin ("-" ignored / %.2f)
+#   ratio A B, best HIGHER VALUE...    A / B, and the max or min of the values
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+STRATA_BIN=${STRATA_BIN:-$ROOT/build/strata}
+STRATA_TOOLS=${STRATA_TOOLS:-$ROOT/build/bench}
+TCPBENCH=$STRATA_TOOLS/tcpbench
+PYTHON=/usr/bin/python3
+NGINX_STREAM_MOD=/usr/lib/nginx/modules/ngx_stream_module.so
+FD_HARD=$(ulimit -Hn)
+[ "$FD_HARD" = unlimited ] && FD_HARD=1048576
+# HAProxy needs 2 fds per connection plus 2 per splice pipe (maxpipes = maxconn/4).
+HAPROXY_MAXCONN=$(((FD_HARD - 200) * 2 / 5))
+
+log() { printf '%s\n' "$*" >&2; }
+die() { log "$BENCH_NAME: $*"; exit 1; }
+
+# need_peers haproxy [nginx]: installs HAProxy and NGINX from Debian if HAProxy (or, with
+# "nginx", NGINX or its stream module) is missing; sets HAPROXY (and NGINX).
+need_peers() {
+    local nginx=${2:-}
+    if ! command -v haproxy >/dev/null || { [ "$nginx" = nginx ] && { ! command -v nginx \
+            >/dev/null || [ ! -f "$NGINX_STREAM_MOD" ]; }; }; then
+        log "$BENCH_NAME: installing HAProxy and NGINX from Debian"
+        "$ROOT/scripts/install-deps.sh" bench >&2
+    fi
+    HAPROXY=$(command -v haproxy)
+    if [ "$nginx" = nginx ]; then
+        NGINX=$(command -v nginx)
+    fi
+}
+
+haproxy_version() { "$HAPROXY" -v | sed -n '1s/HAProxy version \([^ ]*\).*/\1/p'; }
+nginx_version() { "$NGINX" -v 2>&1 | sed 's/.*nginx\///'; }
+
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then
+        log "$BENCH_NAME: kept $TMP"
+    else
+        rm -rf "$TMP"
+    fi
+}
+
+# bench_tmpdir NAME: TMP=/tmp/NAME.XXXXXX, PIDS=(), cleanup on exit.
+bench_tmpdir() {
+    TMP=$(mktemp -d "/tmp/$1.XXXXXX")
+    PIDS=()
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM
+}
+
+# start_bg [-a] LOGFILE CMD...: starts CMD in the background, records its PID in $LAST_PID.
+# With -a it appends to LOGFILE, so that the file can be truncated while CMD runs.
+start_bg() {
+    local append=0 out
+    if [ "$1" = -a ]; then
+        append=1
+        shift
+    fi
+    out=$1
+    shift
+    if [ "$append" = 1 ]; then
+        "$@" >>"$out" 2>&1 </dev/null &
+    else
+        "$@" >"$out" 2>&1 </dev/null &
+    fi
+    LAST_PID=$!
+    PIDS+=("$LAST_PID")
+}
+
+free_port() {
+    "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# is_listening PORT: a LISTEN socket on PORT exists (no probe connection is made).
+is_listening() {
+    local hex
+    hex=$(printf '%04X' "$1")
+    awk -v p="$hex" '$4 == "0A" { split($2, a, ":"); if (a[2] == p) f = 1 } END { exit !f }' \
+        /proc/net/tcp /proc/net/tcp6
+}
+
+# wait_listening PID PORT...: up to 10 s; fails if PID dies.
+wait_listening() {
+    local pid=$1 port
+    shift
+    for port in "$@"; do
+        for _ in $(seq 100); do
+            is_listening "$port" && continue 2
+            kill -0 "$pid" 2>/dev/null || return 1
+            sleep 0.1
+        done
+        return 1
+    done
+}
+
+# wait_udp PID PORT: a UDP socket bound to PORT exists within 10 s; fails if PID dies.
+wait_udp() {
+    local hex
+    hex=$(printf '%04X' "$2")
+    for _ in $(seq 100); do
+        awk -v p="$hex" '{ split($2, a, ":"); if (a[2] == p) f = 1 } END { exit !f }' \
+            /proc/net/udp /proc/net/udp6 && return 0
+        kill -0 "$1" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+# not_started LABEL LOGFILE...: LABEL (a proxy) did not start; its logs' last lines to stderr.
+not_started() {
+    log "$BENCH_NAME: $1 did not start; log:"
+    shift
+    tail -20 "$@" >&2
+}
+
+# tcpbench_port OUTFILE: the port of a `tcpbench serve-*`/`udp-echo` started with port 0
+# ("LISTENING port=N" in OUTFILE), waiting up to 5 s for it; empty if it does not come.
+tcpbench_port() {
+    for _ in $(seq 50); do
+        grep -q LISTENING "$1" && break
+        sleep 0.1
+    done
+    sed -n 's/^LISTENING port=//p' "$1"
+}
+
+# procs PID: PID and its direct children (NGINX master + workers), at this moment.
+procs() {
+    local children
+    children=$(pgrep -P "$1" | tr '\n' ' ' || true)
+    echo "$1 $children"
+}
+
+# cpu_ticks FIELD PID...: clock ticks of user + system (FIELD=all) or system (FIELD=sys) time
+# of these processes, all their threads included.
+cpu_ticks() {
+    local f=$1 p
+    shift
+    for p in "$@"; do cat "/proc/$p/stat" 2>/dev/null || true; done \
+        | awk -v f="$f" '{ sub(/^.*\) /, ""); t += $13 + (f == "all" ? $12 : 0) } END { print t + 0 }'
+}
+
+# us_per A B N: (A - B) clock ticks in microseconds per N ("%.1f"), "-" if N is not > 0.
+us_per() {
+    awk -v a="$1" -v b="$2" -v n="$3" -v hz="$(getconf CLK_TCK)" \
+        'BEGIN { if (n > 0) printf "%.1f", (a - b) * 1e6 / hz / n; else print "-" }'
+}
+
+# rss_kib PID: VmRSS of PID plus its direct children (NGINX master + workers), in KiB.
+rss_kib() {
+    awk -v root="$1" '
+        FNR == 1 { pid = ""; ppid = "" }
+        /^Pid:/ { pid = $2 }
+        /^PPid:/ { ppid = $2 }
+        /^VmRSS:/ { if (pid == root || ppid == root) total += $2 }
+        END { print total + 0 }' /proc/[0-9]*/status 2>/dev/null || echo 0
+}
+
+result_field() { sed -n "s/^RESULT.* $1=\([^ ]*\).*/\1/p; s/^RESULT $1=\([^ ]*\).*/\1/p" | head -1; }
+
+# median: of the numbers on stdin (space or line separated, "-" left out); "-" if none.
+median() { tr ' ' '\n' | awk 'NF && $1 != "-" { print }' | sort -g | awk '{ a[NR] = $1 } END {
+    if (NR == 0) { print "-"; exit }
+    if (NR % 2) print a[(NR + 1) / 2]; else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+# median_ratio: of the numbers on stdin, one a line, printed "%.2f"; "-" if none.
+median_ratio() {
+    sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else printf "%.2f\n",
+        NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b + 0 == 0) print "-";
+    else printf "%.2f", a / b }'; }
+# best HIGHER VALUE...: the max (HIGHER=1) or min of the values that are not "-", else "-".
+best() {
+    local higher=$1
+    shift
+    printf '%s\n' "$@" | awk -v hi="$higher" '$1 != "-" && $1 != "" {
+        if (!n++ || (hi == 1 && $1 + 0 > b + 0) || (hi != 1 && $1 + 0 < b + 0)) b = $1 }
+        END { print n ? b : "-" }'
+}
