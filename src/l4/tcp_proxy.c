@@ -709,6 +709,10 @@ static enum end_reason inspect_proxy(struct tcp_session *s, bool full)
     case PP_OK:
         break;
     }
+    if (info.sock_type == SOCK_DGRAM) {
+        s->why = "PROXY header describes a UDP connection";
+        return END_PROXY_ERROR;
+    }
     if (!info.local) {
         s->client = info.src;
         s->dst = info.dst;

@@ -293,6 +293,8 @@ def test_malformed_or_missing_header(strata, backends):
     bad_sig[8] ^= 0x01
     bad_ver = bytearray(proxy_v2("192.0.2.1", 1, "127.0.0.1", port))
     bad_ver[12] = 0x11
+    udp = bytearray(proxy_v2("192.0.2.1", 1, "127.0.0.1", port))
+    udp[13] = 0x12  # AF_INET + DGRAM: a UDP flow's header on a TCP listener
     cases = [
         ("bad_ip", b"PROXY TCP4 256.1.1.1 127.0.0.1 1 2\r\nhello", "proxy_error"),
         ("bad_port", b"PROXY TCP4 192.0.2.1 127.0.0.1 65536 2\r\nhello", "proxy_error"),
@@ -302,6 +304,7 @@ def test_malformed_or_missing_header(strata, backends):
         ("v4_in_tcp6", b"PROXY TCP6 192.0.2.1 127.0.0.1 1 2\r\n", "proxy_error"),
         ("v2_bad_sig", bytes(bad_sig), "proxy_error"),
         ("v2_bad_version", bytes(bad_ver), "proxy_error"),
+        ("v2_udp_on_tcp", bytes(udp), "proxy_error"),
         ("v2_bad_crc", with_crc(proxy_v2("192.0.2.1", 1, "127.0.0.1", port), good=False),
          "proxy_error"),
         ("no_header", b"GET / HTTP/1.0\r\n\r\n", "proxy_error"),
