@@ -614,6 +614,15 @@ static void session_close(struct tcp_session *s, enum end_reason why)
         log_session(s, why);
     s->state = SESS_CLOSED;
     ev_timer_cancel(&w->loop, &s->timer);
+    /* Give the shared counts back before the peers can see the close: a client that
+     * reconnects at once, or reads the metrics, finds its unit free. */
+    server_release(s);
+    if (s->holds & HOLD_SOURCE)
+        src_conn_release_slot(lc->per_source.table, s->src_slot);
+    if (s->holds & HOLD_GLOBAL)
+        global_conn_release(w->cfg->global);
+    s->holds = 0;
+    atomic_fetch_sub_explicit(&lc->st.active, 1, memory_order_relaxed);
     if (refused)
         sock_abort(s->cli.h.fd); /* a reset: no TIME_WAIT left behind by a flood */
     s->cli.xprt->close(&s->cli);
@@ -624,13 +633,6 @@ static void session_close(struct tcp_session *s, enum end_reason why)
     if (s->pre)
         pool_put(&w->buf_pool, s->pre);
     s->pre = NULL;
-    server_release(s);
-    if (s->holds & HOLD_SOURCE)
-        src_conn_release_slot(lc->per_source.table, s->src_slot);
-    if (s->holds & HOLD_GLOBAL)
-        global_conn_release(w->cfg->global);
-    s->holds = 0;
-    atomic_fetch_sub_explicit(&lc->st.active, 1, memory_order_relaxed);
     list_del(&s->runq_link);
     list_del(&s->link);
     list_add_tail(&w->dead, &s->link);
