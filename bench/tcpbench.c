@@ -342,6 +342,17 @@ static void *server_thread(void *arg)
     return NULL;
 }
 
+/* Tells the caller (bench/lib.sh reads this line) where the server listens, then serves
+ * from the worker threads until SIGINT/SIGTERM (blocked in `set`). */
+static int announce_and_wait(int port, const sigset_t *set)
+{
+    printf("LISTENING port=%d\n", port);
+    fflush(stdout);
+    int sig;
+    sigwait(set, &sig);
+    return 0;
+}
+
 static int cmd_serve(enum srv_kind kind, int argc, char **argv)
 {
     if (argc < 1) {
@@ -382,11 +393,7 @@ static int cmd_serve(enum srv_kind kind, int argc, char **argv)
             die("pthread_create");
         pthread_detach(t);
     }
-    printf("LISTENING port=%d\n", ntohs(addr.sin_port));
-    fflush(stdout);
-    int sig;
-    sigwait(&set, &sig);
-    return 0;
+    return announce_and_wait(ntohs(addr.sin_port), &set);
 }
 
 /* ----------------------------------------------------------- throughput */
@@ -763,11 +770,7 @@ static int cmd_udp_echo(int argc, char **argv)
             die("pthread_create");
         pthread_detach(t);
     }
-    printf("LISTENING port=%d\n", ntohs(addr.sin_port));
-    fflush(stdout);
-    int sig;
-    sigwait(&set, &sig);
-    return 0;
+    return announce_and_wait(ntohs(addr.sin_port), &set);
 }
 
 struct ub_slot {
