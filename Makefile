@@ -10,7 +10,7 @@
 #   make help       this text
 
 CC      ?= cc
-PKGS    := yaml-0.1
+PKGS    := yaml-0.1 libpcre2-8
 SAN     ?=
 comma   := ,
 BUILD   := build$(if $(SAN),-$(subst $(comma),-,$(SAN)))

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Strata needs on Debian 12, idempotently and non-interactively.
-#   scripts/install-deps.sh          build and run: compiler, make, pkg-config, libyaml,
+#   scripts/install-deps.sh          build and run: compiler, make, pkg-config, libyaml, PCRE2,
 #                                    and nc + curl to try the demo
 #   scripts/install-deps.sh test     also what the tests use: pytest, PostgreSQL 15,
 #                                    dnsmasq and dig (UDP), openssl and nginx (SNI and
@@ -9,13 +9,14 @@
 # Packages already installed are skipped; apt-get update runs only when something is missing.
 set -euo pipefail
 
-packages=(build-essential pkg-config libyaml-dev netcat-openbsd curl)
+packages=(build-essential pkg-config libyaml-dev libpcre2-dev netcat-openbsd curl)
 case "${1:-}" in
     "") ;;
     test) packages+=(python3 python3-pytest python3-pytest-timeout postgresql-15
                      postgresql-client-15 procps iproute2 dnsmasq-base bind9-dnsutils
-                     openssl nginx libnginx-mod-stream clang libclang-rt-14-dev) ;;
-    bench) packages+=(haproxy nginx libnginx-mod-stream procps) ;;
+                     openssl nginx libnginx-mod-stream clang libclang-rt-14-dev
+                     python3-requests python3-websockets wrk) ;;
+    bench) packages+=(haproxy nginx libnginx-mod-stream procps wrk) ;;
     *) echo "usage: $0 [test|bench]" >&2; exit 2 ;;
 esac
 

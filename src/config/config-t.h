@@ -17,6 +17,7 @@
 #include "net/cidr.h"
 #include "net/quic.h"
 #include "net/src_limit.h"
+#include "http/route-t.h"
 #include "stats/counters-t.h"
 
 enum balance_kind {
@@ -30,9 +31,9 @@ enum balance_kind {
 
 enum proxy_send { PROXY_SEND_NONE, PROXY_SEND_V1, PROXY_SEND_V2 };
 
-enum listener_mode { MODE_TCP, MODE_UDP };
+enum listener_mode { MODE_TCP, MODE_UDP, MODE_HTTP };
 
-enum health_type { HC_NONE, HC_TCP, HC_UDP };
+enum health_type { HC_NONE, HC_TCP, HC_UDP, HC_HTTP };
 
 /* Runtime state of a server, shared by all workers and the control thread. */
 struct server_state {
@@ -51,6 +52,7 @@ struct server {
     bool backup;        /* only used when no primary server is up */
     uint32_t max_conns; /* 0 = unlimited */
     uint32_t index;     /* position in backend->servers */
+    char sticky_id[17]; /* opaque id for sticky cookies: hex of a hash of backend/name */
     /* QUIC-LB server ID (`quic_id`): connection IDs carrying it are routed here by QUIC
      * listeners (udp.quic); quic_id_len 0 = none. */
     uint8_t quic_id[QUIC_LB_SERVER_ID_MAX];
@@ -67,14 +69,35 @@ struct health_conf {
     uint32_t fall;        /* default 3 */
     uint8_t *payload;     /* HC_UDP: the datagram sent (malloc'd; may hold any byte) */
     uint32_t payload_len;
+    /* HC_HTTP: one request per check on a new connection ("Connection: close") */
+    char *http_method;    /* default "GET" */
+    char *http_path;      /* default "/" */
+    char *http_host;      /* Host field; default the server's address text */
+    uint16_t status_min;  /* expected status range, default 200..399 */
+    uint16_t status_max;
 };
 
 struct passive_conf {
-    uint32_t fall;        /* consecutive connect failures that mark a server down; 0 = off */
+    uint32_t fall;        /* consecutive connect failures (HTTP: also 5xx answers and resets
+                           * before a response) that mark a server down; 0 = off */
     uint32_t cooldown_ms; /* without active checks: time before it is tried again */
 };
 
 struct lb_ops;
+
+/* What hashing balancers (source_hash, maglev) hash in an HTTP backend (`hash:`);
+ * HASH_SOURCE (the client address) for L4, and when the chosen item is absent. */
+enum hash_on { HASH_SOURCE, HASH_HEADER, HASH_COOKIE, HASH_PATH };
+
+/* Cookie-based sticky sessions (`sticky:`): Strata sets `cookie` naming the server by an
+ * opaque id (server_sticky_id), and sends a request carrying it back to that server while
+ * it is eligible. */
+struct sticky_conf {
+    bool enabled;
+    char *cookie;      /* default "strata_server" */
+    uint32_t max_age_s; /* 0 = session cookie */
+    bool secure, http_only;
+};
 
 struct backend {
     char *name;
@@ -89,6 +112,12 @@ struct backend {
     enum proxy_send send_proxy; /* PROXY header written to each server connection */
     struct health_conf hc;
     struct passive_conf passive;
+    enum hash_on hash_on; /* HTTP: what source_hash/maglev hash */
+    char *hash_name;      /* HASH_HEADER/HASH_COOKIE: the field or cookie name */
+    struct sticky_conf sticky;
+    /* HTTP upstream keep-alive, per worker and server */
+    uint32_t pool_max_idle;     /* idle connections kept, default 32 */
+    uint32_t pool_idle_timeout_ms; /* default 30s */
 };
 
 /* Runtime state of a listener, shared by all workers. */
@@ -154,6 +183,7 @@ struct listener_conf {
     uint32_t idle_timeout_ms;
     uint32_t backlog;
     struct udp_conf udp; /* mode udp only */
+    struct http_listener_conf http; /* mode http only */
     struct listener_state st;
 };
 

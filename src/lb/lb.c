@@ -116,3 +116,10 @@ struct server *lb_pick(struct backend *b, unsigned worker, struct lb_req *req)
     req->backup = saved;
     return s;
 }
+
+uint64_t lb_req_hash(const struct lb_req *req)
+{
+    if (req->key)
+        return hash64(req->key, req->keylen, 0x5354524154414b59ull);
+    return addr_hash_ip(req->client);
+}

@@ -25,6 +25,8 @@ struct lb_worker {
 
 struct lb_req {
     const struct sockaddr_any *client;            /* for source_hash and maglev */
+    const void *key; /* when set (HTTP `hash:`), hashed instead of the client address */
+    size_t keylen;
     const struct server *exclude[LB_MAX_EXCLUDE]; /* servers already tried */
     unsigned nexclude;
     bool backup; /* pick among backup servers instead of primaries */
@@ -54,6 +56,9 @@ bool lb_eligible(const struct server *s, const struct lb_req *req);
 
 /* Picks a primary, or a backup when no primary is eligible. NULL when none is. */
 struct server *lb_pick(struct backend *b, unsigned worker, struct lb_req *req);
+
+/* What hashing balancers hash: req->key when set, else the client's IP address. */
+uint64_t lb_req_hash(const struct lb_req *req);
 
 /* A server's weight for balancing: the configured weight, 1 if it was left at 0. */
 static inline uint32_t lb_weight(const struct server *s)

@@ -175,13 +175,13 @@ static void mg_destroy(struct backend *b)
 
 static struct server *mg_pick(struct backend *b, struct lb_worker *w, const struct lb_req *req)
 {
-    if (!req->client)
+    if (!req->client && !req->key)
         return lb_round_robin.pick(b, w, req);
     const struct maglev *mg = b->lb_shared;
     const uint32_t *table = mg->table[req->backup];
     if (!table)
         return NULL;
-    uint64_t key = addr_hash_ip(req->client);
+    uint64_t key = lb_req_hash(req);
     uint32_t home = table[key % mg->m];
     if (lb_eligible(&b->servers[home], req))
         return &b->servers[home];

@@ -41,10 +41,10 @@ static double score(uint64_t key, uint64_t seed, uint32_t weight)
 
 static struct server *sh_pick(struct backend *b, struct lb_worker *w, const struct lb_req *req)
 {
-    if (!req->client)
+    if (!req->client && !req->key)
         return lb_round_robin.pick(b, w, req);
     const uint64_t *seeds = b->lb_shared;
-    uint64_t key = addr_hash_ip(req->client);
+    uint64_t key = lb_req_hash(req);
     struct server *best = NULL;
     double best_score = 0;
     for (uint32_t i = 0; i < b->nservers; i++) {

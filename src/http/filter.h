@@ -1,0 +1,57 @@
+/* filter.h — the filter interface: every L7 feature that acts on a message (header
+ * rewrite, redirects, direct answers, forwarded headers, request ids, sticky sessions, and
+ * later auth, rate limits, WAF, compression, cache) is one `struct filter_ops`.
+ *
+ * The session runs, for each request: the listener's filters, then the route's, in order,
+ * on the request head (on_request); then, if none answered, picks a server and proxies;
+ * then the same filters in reverse order on the response head (on_response). Body hooks
+ * see each piece of body data as it streams. Filters see only the HTTP message model
+ * (http/msg-t.h) and the transaction (http/txn-t.h), never a codec or a socket.
+ *
+ * Any hook may be NULL. A hook returns FILTER_CONTINUE, or FILTER_ANSWER after calling
+ * txn_answer() (the request is not proxied; response hooks of the filters that already
+ * ran still see the answer), or FILTER_ERROR (out of memory: the session answers 500).
+ */
+#ifndef STRATA_HTTP_FILTER_H
+#define STRATA_HTTP_FILTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "http/route-t.h"
+#include "http/txn-t.h"
+
+enum filter_verdict { FILTER_CONTINUE, FILTER_ANSWER, FILTER_ERROR };
+
+struct filter_ops {
+    const char *name; /* the config key: "request_headers", "redirect"... */
+    enum filter_verdict (*on_request)(struct http_txn *t, const void *conf);
+    enum filter_verdict (*on_response)(struct http_txn *t, const void *conf);
+    /* Body pieces: `data`/`len` may be replaced by the filter with bytes of its own
+     * (arena or static); `last` on the final call (len may then be 0). */
+    enum filter_verdict (*on_request_body)(struct http_txn *t, const void *conf,
+                                           const char **data, size_t *len, bool last);
+    enum filter_verdict (*on_response_body)(struct http_txn *t, const void *conf,
+                                            const char **data, size_t *len, bool last);
+};
+
+extern const struct filter_ops filter_request_headers, filter_response_headers,
+    filter_path_rewrite, filter_redirect, filter_respond, filter_forwarded, filter_request_id,
+    filter_traceparent, filter_sticky;
+
+/* The ops for a config key (the `name` of each ops above but sticky), or NULL. */
+const struct filter_ops *filter_ops_by_name(const char *name);
+
+/* Makes the transaction's answer: t->resp becomes a response with `status`, the given
+ * content type and body (copied into the arena), and HTTP_BODY_LENGTH framing. Other
+ * fields (Location...) may be added to t->resp afterwards. Returns 0 or -1 (no memory). */
+int txn_answer(struct http_txn *t, unsigned status, const char *content_type, const char *body,
+               size_t body_len);
+
+/* Expands a template into the arena: {scheme} {host} (authority without port) {authority}
+ * {path} {query} {request_uri} (path plus "?query" when there is one) {client_ip}
+ * {request_id} {method}; "{{" is a literal "{"; an unknown {name} is kept as written.
+ * Returns .p NULL when out of memory. */
+struct hstr txn_expand(struct http_txn *t, const char *tmpl);
+
+#endif

@@ -1,0 +1,207 @@
+/* route-t.h — the HTTP part of the configuration snapshot (types only): a listener's
+ * HTTP settings, its routes (match → filters → action), and what filters are configured
+ * with. Built by src/config/, read-only afterwards; owned by the snapshot.
+ */
+#ifndef STRATA_HTTP_ROUTE_T_H
+#define STRATA_HTTP_ROUTE_T_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "net/cidr.h"
+
+struct backend;
+struct filter_ops;
+
+/* How a string is matched. Regexes are PCRE2, compiled (with JIT) at load. */
+enum str_match_kind {
+    SM_ANY = 0,  /* not set: matches anything, including absence */
+    SM_PRESENT,  /* the field/cookie/parameter exists, any value */
+    SM_EXACT,
+    SM_PREFIX,
+    SM_REGEX,
+};
+
+struct str_match {
+    enum str_match_kind kind;
+    char *text; /* SM_EXACT / SM_PREFIX: the text; SM_REGEX: the pattern (for messages) */
+    uint32_t len;
+    void *re;   /* SM_REGEX: pcre2_code * */
+};
+
+/* A match on a named item: a header field (name lowercased), a cookie or a query
+ * parameter (names case-sensitive). */
+struct named_match {
+    char *name;
+    uint32_t name_len;
+    struct str_match value; /* SM_PRESENT when only the name was given */
+};
+
+/* Host patterns: "api.example.com" (exact, case-insensitive, port ignored) or
+ * "*.example.com" (any name ending with ".example.com", not the apex). */
+struct host_pattern {
+    char *text; /* lowercased; for a wildcard, the suffix including the leading dot */
+    uint32_t len;
+    bool wildcard;
+};
+
+/* Every part given must match (AND); a route without `match` matches every request. */
+struct route_match {
+    struct host_pattern *hosts; /* any of them (OR); none = any host */
+    uint32_t nhosts;
+    struct str_match path;      /* SM_ANY, SM_EXACT, SM_PREFIX or SM_REGEX, on the path
+                                 * without the query */
+    uint32_t methods;           /* bitmask of 1 << enum http_method; 0 = any */
+    char **other_methods;       /* method names outside enum http_method */
+    uint32_t nother_methods;
+    struct named_match *headers;
+    uint32_t nheaders;
+    struct named_match *cookies;
+    uint32_t ncookies;
+    struct named_match *queries;
+    uint32_t nqueries;
+};
+
+/* One configured filter on a route (or on the listener): its ops and its settings,
+ * whose type the ops know (see http/filter.h and the filter_*_conf structs below). */
+struct filter_conf {
+    const struct filter_ops *ops;
+    void *conf;
+};
+
+enum route_action {
+    ROUTE_BACKEND, /* proxy to `backend` */
+    ROUTE_SPLIT,   /* proxy to one of `split`, by weight */
+    ROUTE_ANSWER,  /* a filter (redirect, respond) answers; no backend */
+};
+
+struct split_target {
+    struct backend *backend;
+    uint32_t weight; /* 0..100 (0 = takes nothing, kept for a quick switch) */
+};
+
+/* Retry policy for requests proxied by a route (`retry:`). Connect failures are always
+ * retried on another server (up to `tries`), for any method: nothing was sent. */
+enum retry_on {
+    RETRY_ON_RESET = 1 << 0, /* the connection failed before any response byte */
+    RETRY_ON_502 = 1 << 1,
+    RETRY_ON_503 = 1 << 2,
+    RETRY_ON_504 = 1 << 3, /* also: the per-try timeout expired before any response byte */
+};
+
+struct retry_conf {
+    uint32_t tries;          /* total attempts, default 3 (1 = no retry) */
+    uint32_t on;             /* enum retry_on, for idempotent methods only; default RESET */
+    uint32_t per_try_timeout_ms; /* 0 = the listener's response timeout */
+};
+
+struct http_route {
+    char *name; /* given, or "route#N" (1-based) */
+    struct route_match match;
+    struct filter_conf *filters; /* in order */
+    uint32_t nfilters;
+    enum route_action action;
+    struct backend *backend;
+    struct split_target *split;
+    uint32_t nsplit;
+    uint32_t split_total; /* sum of weights (> 0 when action is ROUTE_SPLIT) */
+    struct retry_conf retry;
+};
+
+enum access_log_format { ACCESS_LOG_OFF, ACCESS_LOG_JSON, ACCESS_LOG_TEXT };
+
+struct http_limits {
+    uint32_t max_request_line; /* default 8 KiB → 414 */
+    uint32_t max_header_bytes; /* whole head, default 16 KiB (≤ 64 KiB) → 431 */
+    uint32_t max_headers;      /* default 100 → 431 */
+    uint64_t max_body_buffered; /* when a filter buffers a body, default 1 MiB → 413 */
+};
+
+struct http_timeouts {
+    uint32_t request_header_ms; /* whole request head must arrive within, default 10s → 408 */
+    uint32_t keepalive_ms;      /* idle between requests, default 60s (silent close) */
+    uint32_t connect_ms;        /* upstream connect (else the backend's), default 5s → 503/504 */
+    uint32_t response_ms;       /* first response byte after the request was sent, 30s → 504 */
+    uint32_t request_ms;        /* whole exchange, 0 = off → 504 (or 408 while reading) */
+};
+
+/* The HTTP side of a listener (mode: http). */
+struct http_listener_conf {
+    struct http_route *routes;
+    uint32_t nroutes;
+    struct filter_conf *filters; /* run before the route's: forwarded headers, request id,
+                                  * traceparent (built from the settings below) */
+    uint32_t nfilters;
+    struct http_limits limits;
+    struct http_timeouts timeouts;
+    struct cidr_set trusted_proxies; /* clients whose X-Forwarded-For/Forwarded are kept */
+    enum access_log_format access_log;
+    char *access_log_path; /* NULL = stdout */
+    uint32_t max_requests_per_conn; /* 0 = unlimited */
+};
+
+/* ---- settings of the built-in filters (filter_conf.conf points to one) ---- */
+
+enum hdr_op_kind { HDR_SET, HDR_ADD, HDR_REMOVE };
+
+struct hdr_op {
+    enum hdr_op_kind kind;
+    char *name;
+    uint32_t name_len;
+    char *value; /* HDR_SET/HDR_ADD: a template (see struct tmpl) */
+    uint32_t value_len;
+};
+
+/* request_headers / response_headers */
+struct filter_headers_conf {
+    struct hdr_op *ops;
+    uint32_t nops;
+};
+
+/* path_rewrite: `prefix` replaced by `replace`, or `regex` (PCRE2, with captures $1..$9
+ * in `replace`). */
+struct filter_path_rewrite_conf {
+    char *prefix; /* NULL when regex */
+    uint32_t prefix_len;
+    void *re; /* pcre2_code *, NULL when prefix */
+    char *replace;
+    uint32_t replace_len;
+};
+
+/* redirect: answers `status` (301/302/303/307/308) with Location from a template. */
+struct filter_redirect_conf {
+    uint16_t status;
+    char *location; /* template: {scheme} {host} {path} {query} {request_uri} */
+};
+
+/* respond: answers `status` with a fixed body. */
+struct filter_respond_conf {
+    uint16_t status;
+    char *body;
+    uint32_t body_len;
+    char *content_type; /* default "text/plain; charset=utf-8" */
+};
+
+/* forwarded: X-Forwarded-For/-Proto/-Host and/or RFC 7239 Forwarded. A client in the
+ * listener's trusted_proxies keeps what it sent (appended to); any other client's are
+ * replaced. */
+struct filter_forwarded_conf {
+    bool x_forwarded; /* X-Forwarded-For, -Proto, -Host */
+    bool forwarded;   /* Forwarded: for=...;proto=...;host=... */
+    const struct cidr_set *trusted;
+};
+
+/* request_id: a header (default x-request-id) set when absent, kept when present, and
+ * echoed on the response. */
+struct filter_request_id_conf {
+    char *header;
+    uint32_t header_len;
+};
+
+/* traceparent: W3C trace context passed on when valid, replaced when malformed, created
+ * when absent (a new trace id and a new parent id). */
+struct filter_traceparent_conf {
+    bool enabled;
+};
+
+#endif

@@ -1,0 +1,43 @@
+/* txn-t.h — one HTTP request/response exchange as filters, the router and the access log
+ * see it (types only). The session (http/h1_session.c) owns it; filters read and change
+ * `req` and `resp` through http/msg.h, allocating in `arena`.
+ */
+#ifndef STRATA_HTTP_TXN_T_H
+#define STRATA_HTTP_TXN_T_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "http/msg-t.h"
+#include "net/addr.h"
+
+struct listener_conf;
+struct http_route;
+struct backend;
+struct server;
+
+struct http_txn {
+    struct http_msg req;
+    struct http_msg resp;
+    struct arena arena;
+
+    const struct listener_conf *lc;
+    const struct http_route *route; /* NULL until matched (and when none matched) */
+    struct backend *backend;        /* chosen by the route (or split) */
+    struct server *server;          /* the server of the current attempt */
+    struct server *sticky;          /* sticky filter: the server the request's cookie names */
+    bool sticky_set;                /* sticky filter: the response must (re)set the cookie */
+
+    struct sockaddr_any client; /* the peer (or the PROXY protocol's client) */
+    struct sockaddr_any local;  /* the address the client connected to */
+    bool tls;                   /* the client connection is TLS ("https") */
+    unsigned worker;            /* worker id, for per-worker balancer state */
+    uint64_t rand;              /* per-request random value (splits) */
+
+    struct hstr request_id; /* set by the request_id filter (or empty) */
+    struct hstr orig_path;  /* path as received, before rewrites (for the log) */
+    bool answered;          /* resp is an answer made by Strata (a filter or an error) */
+    struct hstr answer_body; /* the answer's body */
+};
+
+#endif
