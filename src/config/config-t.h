@@ -52,6 +52,7 @@ struct server {
     bool backup;        /* only used when no primary server is up */
     uint32_t max_conns; /* 0 = unlimited */
     uint32_t index;     /* position in backend->servers */
+    uint32_t gid;       /* position among all servers of the config (upstream pools) */
     char sticky_id[17]; /* opaque id for sticky cookies: hex of a hash of backend/name */
     /* QUIC-LB server ID (`quic_id`): connection IDs carrying it are routed here by QUIC
      * listeners (udp.quic); quic_id_len 0 = none. */
@@ -123,6 +124,7 @@ struct backend {
 /* Runtime state of a listener, shared by all workers. */
 struct listener_state {
     _Atomic uint32_t active;
+    int access_fd; /* mode http: where access log lines go (-1 = off), see access_log.h */
     struct listener_counters *ctr; /* [nworkers] */
 };
 

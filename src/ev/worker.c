@@ -15,6 +15,8 @@
 #include "config/config.h"
 #include "core/log.h"
 #include "l4/tcp_proxy.h"
+#include "http/access_log.h"
+#include "http/h1_session.h"
 #include "l4/udp_proxy.h"
 #include "net/sock.h"
 
@@ -120,7 +122,10 @@ static void accept_cb(struct ev_loop *loop, struct ev_handler *h, uint32_t event
                 pause_accepting(w, ls, errno);
             return; /* EAGAIN, or an aborted connection: nothing more now */
         }
-        tcp_accept(w, ls, fd, &peer);
+        if (ls->lc->mode == MODE_HTTP)
+            h1_accept(w, ls, fd, &peer);
+        else
+            tcp_accept(w, ls, fd, &peer);
     }
 }
 
@@ -148,10 +153,12 @@ static void on_wake(struct ev_loop *loop)
     ev_timer_cancel(loop, &w->accept_resume);
     if (cmd == WORKER_DRAIN) {
         close_listeners(w, true);
+        h1_drain(w);
     } else if (cmd == WORKER_STOP) {
         udp_close_all(w);
         close_listeners(w, false);
         tcp_close_all(w);
+        h1_close_all(w);
     }
 }
 
@@ -162,8 +169,9 @@ static void after_events(struct ev_loop *loop)
     tcp_log_tick(w);
     tcp_free_dead(w);
     udp_after_events(w);
+    h1_after_events(w);
     log_flush(w);
-    if (w->applied_cmd != WORKER_RUN && w->nsessions == 0 && udp_flows(w) == 0)
+    if (w->applied_cmd != WORKER_RUN && w->nsessions == 0 && w->nhttp == 0 && udp_flows(w) == 0)
         loop->stop = true;
 }
 
@@ -173,6 +181,7 @@ static void *worker_main(void *arg)
     ev_loop_run(&w->loop);
     tcp_close_all(w);
     udp_close_all(w);
+    h1_close_all(w);
     log_flush(w);
     atomic_store(&w->exited, true);
     return NULL;
@@ -221,6 +230,7 @@ static void worker_free(struct worker *w)
 {
     close_listeners(w, false);
     udp_worker_free(w);
+    h1_worker_free(w);
     free(w->socks);
     w->socks = NULL;
     pool_destroy(&w->session_pool);
@@ -240,6 +250,11 @@ static int worker_init(struct worker *w, unsigned id, struct config *cfg, char *
     list_init(&w->sessions);
     list_init(&w->dead);
     list_init(&w->runq);
+    if (h1_worker_init(w, cfg) < 0) {
+        snprintf(err, errlen, "out of memory");
+        h1_worker_free(w);
+        return -1;
+    }
     pool_init(&w->session_pool, tcp_session_size(), POOL_MAX_FREE);
     pool_init(&w->buf_pool, sizeof(struct relay_buf), POOL_MAX_FREE);
     if (ev_loop_init(&w->loop) < 0) {
@@ -270,10 +285,14 @@ fail:
 
 int workers_init(struct worker *ws, unsigned n, struct config *cfg, char *err, size_t errlen)
 {
+    upool_number_servers(cfg);
+    if (access_log_open(cfg, err, errlen) < 0)
+        return -1;
     for (unsigned i = 0; i < n; i++) {
         if (worker_init(&ws[i], i, cfg, err, errlen) < 0) {
             while (i-- > 0)
                 worker_free(&ws[i]);
+            access_log_close(cfg);
             return -1;
         }
     }
@@ -301,10 +320,15 @@ void worker_command(struct worker *w, enum worker_cmd cmd)
 
 void workers_join(struct worker *ws, unsigned n)
 {
+    struct config *cfg = n ? config_ref(ws[0].cfg) : NULL;
     for (unsigned i = 0; i < n; i++) {
         if (ws[i].started)
             pthread_join(ws[i].thread, NULL);
         worker_free(&ws[i]);
+    }
+    if (cfg) {
+        access_log_close(cfg);
+        config_unref(cfg);
     }
 }
 

@@ -16,6 +16,7 @@
 #include "core/pool.h"
 #include "ev/loop.h"
 #include "net/pipe_pool.h"
+#include "upstream/pool.h"
 
 enum worker_cmd {
     WORKER_RUN,
@@ -56,6 +57,19 @@ struct worker {
     struct pool buf_pool; /* struct relay_buf */
     struct pipe_pool pipes;
     struct udp_worker *udp;     /* UDP flows (l4/udp_proxy.c); NULL without udp listeners */
+    /* HTTP (http/h1_session.c): sessions, their exchanges and buffers, upstream pools */
+    struct list http_sessions;  /* open HTTP client connections */
+    struct list http_dead;      /* closed during the current batch, freed after it */
+    struct list http_runq;      /* sessions with work deferred past the current batch */
+    uint32_t nhttp;
+    struct pool http_session_pool;
+    struct pool http_exchange_pool;
+    struct pool hbuf_pool; /* struct hbuf of HBUF_SIZE */
+    struct upool upool;
+    struct list up_dead;   /* upstream connections closed during the batch */
+    char *access_buf;      /* access log lines (http/access_log.c), flushed once per batch */
+    size_t access_len;
+    int access_fd;
     char *scratch;              /* RELAY_BUF_SIZE bytes for the copy path */
     char logbuf[WORKER_LOGBUF]; /* connection log lines, flushed once per batch */
     size_t loglen;

@@ -86,7 +86,7 @@ int h1_parse_response(struct h1_parser *p, const char *buf, size_t len,
 
 enum h1_body_result {
     H1B_AGAIN = 0, /* consumed what it could; need more input */
-    H1B_DATA = 1,  /* *data/*dlen is a piece of body data (inside the consumed bytes) */
+    H1B_DATA = 1,  /* data/dlen is a piece of body data (inside the consumed bytes) */
     H1B_DONE = 2,  /* body complete; trailers (if any) in b->trailers */
     H1B_ERROR = -1,
 };
@@ -112,7 +112,7 @@ struct h1_body {
 void h1_body_init(struct h1_body *b, enum http_body_kind kind, uint64_t content_length);
 
 /* Decodes from in[0..len). Sets *consumed to the bytes the caller may drop from its input
- * (framing and data). On H1B_DATA, *data/*dlen is the data piece (pointing into `in`,
+ * (framing and data). On H1B_DATA, data/dlen is the data piece (pointing into `in`,
  * within the consumed bytes); the caller forwards it and calls again with the rest.
  * For HTTP_BODY_UNTIL_CLOSE, the caller signals the end (EOF) by calling with len 0 and
  * eof = true, which returns H1B_DONE; for the other kinds an EOF before the end is the

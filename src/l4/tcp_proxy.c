@@ -21,11 +21,11 @@
 #include "core/log.h"
 #include "health/health.h"
 #include "lb/lb.h"
+#include "net/admission.h"
 #include "net/cidr.h"
 #include "net/conn.h"
 #include "net/proxy_proto.h"
 #include "net/sock.h"
-#include "net/src_limit.h"
 #include "net/tls_hello.h"
 
 /* One pump handles at most this much per direction before yielding to other sessions. */
@@ -39,9 +39,6 @@ enum sess_state { SESS_INSPECT, SESS_CONNECTING, SESS_ESTABLISHED, SESS_CLOSED }
 #define PRE_CAP (RELAY_BUF_SIZE - 128)
 
 #define REFUSAL_LOG_PER_SEC 20
-
-/* Units a session holds and gives back when it closes. */
-enum { HOLD_GLOBAL = 1 << 0, HOLD_SOURCE = 1 << 1 };
 
 enum end_reason {
     END_NONE,
@@ -103,8 +100,7 @@ struct tcp_session {
     struct sockaddr_any dst;    /* what the client connected to, from its PROXY header */
     struct relay_buf *pre;      /* bytes read while inspecting, replayed to the server */
     const char *why;            /* detail for the log line (static string) */
-    uint32_t src_slot;          /* per-source table slot, when HOLD_SOURCE */
-    uint8_t holds;              /* HOLD_* */
+    struct admission ad;        /* caps and per-source units held */
     bool proxy_pending;         /* a PROXY header is still to be read */
     bool hello_pending;         /* the ClientHello is still to be read (SNI routes) */
     uint64_t start_ms, last_ms;
@@ -617,12 +613,7 @@ static void session_close(struct tcp_session *s, enum end_reason why)
     /* Give the shared counts back before the peers can see the close: a client that
      * reconnects at once, or reads the metrics, finds its unit free. */
     server_release(s);
-    if (s->holds & HOLD_SOURCE)
-        src_conn_release_slot(lc->per_source.table, s->src_slot);
-    if (s->holds & HOLD_GLOBAL)
-        global_conn_release(w->cfg->global);
-    s->holds = 0;
-    atomic_fetch_sub_explicit(&lc->st.active, 1, memory_order_relaxed);
+    admission_release(w->cfg, lc, &s->ad);
     if (refused)
         sock_abort(s->cli.h.fd); /* a reset: no TIME_WAIT left behind by a flood */
     s->cli.xprt->close(&s->cli);
@@ -639,45 +630,18 @@ static void session_close(struct tcp_session *s, enum end_reason why)
     w->nsessions--;
 }
 
-/* ---- admission: caps at accept, then per client address ---- */
+/* ---- admission (net/admission.h) ---- */
 
-static enum end_reason admit_connection(struct tcp_session *s)
-{
-    const struct config *cfg = s->w->cfg;
-    struct listener_conf *lc = s->lc;
-    uint32_t n = atomic_fetch_add_explicit(&lc->st.active, 1, memory_order_relaxed);
-    if (lc->max_conns && n >= lc->max_conns)
-        return END_LIMIT;
-    if (cfg->max_conns) {
-        if (!global_conn_acquire(cfg->global, cfg->max_conns))
-            return END_LIMIT;
-        s->holds |= HOLD_GLOBAL;
-    }
-    if (lc->proxy.enabled && !cidr_set_contains(&lc->proxy.trusted, &s->client)) {
-        s->why = "PROXY protocol source not trusted";
-        return END_DENIED;
-    }
-    return END_NONE;
-}
+static const enum end_reason admit_ends[] = {
+    [ADMIT_OK] = END_NONE,
+    [ADMIT_LIMIT] = END_LIMIT,
+    [ADMIT_DENIED] = END_DENIED,
+    [ADMIT_RATE_LIMITED] = END_RATE_LIMITED,
+};
 
-/* Checks the client address (the PROXY one when accepted): ACL, rate, concurrency. */
-static enum end_reason admit_source(struct tcp_session *s)
+static enum end_reason admit_client(struct tcp_session *s)
 {
-    struct source_limits_conf *ps = &s->lc->per_source;
-    if (!acl_permits(&s->lc->acl, &s->client))
-        return END_DENIED;
-    if (!ps->table)
-        return END_NONE;
-    s->src_slot = src_slot_of(ps->table, &s->client);
-    if (ps->rate &&
-        !src_rate_allow_slot(ps->table, s->src_slot, s->w->loop.now_ms, ps->rate, ps->burst))
-        return END_RATE_LIMITED;
-    if (ps->max_conns) {
-        if (!src_conn_acquire_slot(ps->table, s->src_slot, ps->max_conns))
-            return END_LIMIT;
-        s->holds |= HOLD_SOURCE;
-    }
-    return END_NONE;
+    return admit_ends[admit_source(s->lc, &s->client, s->w->loop.now_ms, &s->ad)];
 }
 
 /* ---- inspection: the PROXY header, then the TLS ClientHello ---- */
@@ -722,7 +686,7 @@ static enum end_reason inspect_proxy(struct tcp_session *s, bool full)
     memmove(b->data, b->data + used, b->len - used);
     b->len -= (uint32_t)used;
     s->proxy_pending = false;
-    return admit_source(s);
+    return admit_client(s);
 }
 
 /* Picks the backend from the ClientHello in s->pre. END_NONE when done or more is needed. */
@@ -878,9 +842,10 @@ void tcp_accept(struct worker *w, struct listen_sock *ls, int fd, const struct s
     s->state = SESS_INSPECT;
     s->proxy_pending = lc->proxy.enabled;
     s->hello_pending = lc->nroutes > 0;
-    enum end_reason why = admit_connection(s);
+    enum end_reason why =
+        admit_ends[admit_connection(w->cfg, lc, &s->client, &s->ad, &s->why)];
     if (why == END_NONE && !s->proxy_pending)
-        why = admit_source(s);
+        why = admit_client(s);
     if (why != END_NONE) {
         session_close(s, why);
         return;

@@ -32,6 +32,10 @@ struct server_counters {
     counter_t flows_active;    /* flows open now */
     counter_t flows_evicted;   /* ended to make room (udp.max_flows) */
     counter_t flows_timed_out; /* ended by udp.flow_idle */
+    /* HTTP */
+    counter_t http_requests;  /* requests sent to this server (each attempt) */
+    counter_t http_5xx;       /* 5xx responses from this server */
+    counter_t http_reused;    /* requests sent on a pooled keep-alive connection */
 } __attribute__((aligned(CACHELINE)));
 
 struct listener_counters {
@@ -60,6 +64,11 @@ struct listener_counters {
     counter_t quic_routed_by_hash;      /* rendezvous hashing of the DCID */
     counter_t quic_dropped_invalid;     /* first datagram of a new flow is not QUIC */
     counter_t quic_dropped_unroutable;  /* short header with an unknown or unroutable ID */
+    /* HTTP listeners: requests, and responses sent by status class (1xx..5xx) */
+    counter_t http_requests;
+    counter_t http_responses[5];
+    counter_t http_bad_requests; /* rejected by the parser (400, 413, 414, 431, 501, 505) */
+    counter_t http_retries;      /* extra attempts made on another (or a fresh) connection */
 } __attribute__((aligned(CACHELINE)));
 
 #endif

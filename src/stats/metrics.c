@@ -6,6 +6,7 @@
 
 #include <inttypes.h>
 #include <stdatomic.h>
+#include <string.h>
 
 #include "core/strbuf.h"
 #include "core/version.h"
@@ -115,6 +116,24 @@ static const struct metric_def metric_table[] = {
      "Short-header datagrams of new flows dropped by a QUIC listener because their "
      "connection ID names no known server.",
      "datagrams", METRIC_COUNTER, METRIC_LISTENER, LCTR(quic_dropped_unroutable)},
+    {"strata_listener_http_requests_total", "HTTP requests received (heads parsed).",
+     "requests", METRIC_COUNTER, METRIC_LISTENER, LCTR(http_requests)},
+#define HTTP_CLASS(i, cls)                                                                         \
+    {"strata_listener_http_responses_total", "HTTP responses sent to clients, by status class.",  \
+     "responses", METRIC_COUNTER, METRIC_LISTENER, LCTR(http_responses[i]),                       \
+     .const_label = "code", .const_value = cls}
+    HTTP_CLASS(0, "1xx"),
+    HTTP_CLASS(1, "2xx"),
+    HTTP_CLASS(2, "3xx"),
+    HTTP_CLASS(3, "4xx"),
+    HTTP_CLASS(4, "5xx"),
+#undef HTTP_CLASS
+    {"strata_listener_http_bad_requests_total",
+     "HTTP requests refused by the parser (400, 413, 414, 431, 501, 505) or too slow (408).",
+     "requests", METRIC_COUNTER, METRIC_LISTENER, LCTR(http_bad_requests)},
+    {"strata_listener_http_retries_total",
+     "Extra attempts made for HTTP requests (connect failures, resets, retried statuses).",
+     "requests", METRIC_COUNTER, METRIC_LISTENER, LCTR(http_retries)},
 
     {"strata_server_connections_total", "Connections established to the server.", "connections",
      METRIC_COUNTER, METRIC_SERVER, SCTR(conns_total)},
@@ -142,6 +161,13 @@ static const struct metric_def metric_table[] = {
      METRIC_COUNTER, METRIC_SERVER, SCTR(flows_evicted)},
     {"strata_server_flows_timed_out_total", "UDP flows to the server ended by udp.flow_idle.",
      "flows", METRIC_COUNTER, METRIC_SERVER, SCTR(flows_timed_out)},
+    {"strata_server_http_requests_total", "HTTP requests sent to the server (each attempt).",
+     "requests", METRIC_COUNTER, METRIC_SERVER, SCTR(http_requests)},
+    {"strata_server_http_5xx_total", "5xx responses (or invalid ones) from the server.",
+     "responses", METRIC_COUNTER, METRIC_SERVER, SCTR(http_5xx)},
+    {"strata_server_http_reused_total",
+     "HTTP requests sent on a pooled keep-alive connection.", "requests", METRIC_COUNTER,
+     METRIC_SERVER, SCTR(http_reused)},
 };
 
 const struct metric_def *metrics_table(size_t *n)
@@ -203,6 +229,11 @@ static int foreach_sample(const struct config *c, const struct metric_def *d, me
     if (d->scope == METRIC_LISTENER) {
         s.nlabels = 1;
         s.label_names[0] = "listener";
+        if (d->const_label) { /* one row of a family split by a fixed label */
+            s.nlabels = 2;
+            s.label_names[1] = d->const_label;
+            s.label_values[1] = d->const_value;
+        }
         for (uint32_t i = 0; i < c->nlisteners; i++, first = false) {
             s.label_values[0] = c->listeners[i].name;
             s.value = metric_value(c, d, &c->listeners[i]);
@@ -288,10 +319,13 @@ void metrics_render_prometheus(const struct config *c, struct strbuf *out)
 {
     for (size_t i = 0; i < ARRAY_SIZE(metric_table) && !out->err; i++) {
         const struct metric_def *d = &metric_table[i];
-        sb_printf(out, "# HELP %s ", d->name);
-        escape_help(out, d->help);
-        sb_printf(out, "\n# TYPE %s %s\n", d->name,
-                  d->type == METRIC_COUNTER ? "counter" : "gauge");
+        /* rows of one family (same name, a const label apart) share HELP and TYPE */
+        if (i == 0 || strcmp(metric_table[i - 1].name, d->name) != 0) {
+            sb_printf(out, "# HELP %s ", d->name);
+            escape_help(out, d->help);
+            sb_printf(out, "\n# TYPE %s %s\n", d->name,
+                      d->type == METRIC_COUNTER ? "counter" : "gauge");
+        }
         foreach_sample(c, d, render_sample, out);
     }
 }

@@ -1,0 +1,320 @@
+"""mode: http — the HTTP/1.1 session: proxying, keep-alive both sides, pipelining, bodies
+(length, chunked, until close) both ways, 100-continue, HEAD/204/304, HTTP/1.0 clients,
+WebSocket upgrade, timeouts and the answers Strata makes (408, 502, 503, 504), the access
+log and the HTTP metrics."""
+import http.client
+import json
+import socket
+import threading
+import time
+
+import pytest
+
+from conftest import LOOPBACK, free_port, wait_for
+from http_backend import CLOSE, HttpBackend, http_config, http_request, parse_response
+
+
+@pytest.fixture
+def origin():
+    started = []
+
+    def start(name="a", respond=None):
+        b = HttpBackend(name=name, respond=respond).start()
+        started.append(b)
+        return b
+
+    yield start
+    for b in started:
+        b.stop()
+
+
+def run_http(strata, backends, routes=None, http_extra="", admin=False, **kw):
+    port = free_port()
+    admin_port = free_port() if admin else None
+    cfg = http_config(port, backends, routes=routes, admin_port=admin_port,
+                      http_extra=http_extra, **kw)
+    s = strata(cfg, listen_ports=[port], admin_port=admin_port)
+    return s, port, admin_port
+
+
+def one(backend, extra=""):
+    return {"app": {"servers": [backend.address], "extra": extra}}
+
+
+def test_get_through_proxy_with_keepalive_reuse(strata, origin):
+    a = origin()
+    s, port, _ = run_http(strata, one(a), http_extra="access_log: { format: json }")
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=5)
+    for i in range(20):
+        conn.request("GET", f"/item/{i}?q=1", headers={"X-Test": "yes"})
+        r = conn.getresponse()
+        assert r.status == 200
+        assert r.read() == f"GET /item/{i}?q=1\n".encode()
+        assert r.getheader("x-backend") == "a"
+    conn.close()
+    assert len(a.requests) == 20
+    # one client connection, two workers at most: the server saw few connections
+    assert a.connections <= 2, a.connections
+    req = a.requests[0]
+    assert req.header("host") == f"{LOOPBACK}:{port}"
+    assert req.header("x-test") == "yes"
+    assert req.header("x-forwarded-for") == LOOPBACK
+    assert req.header("x-request-id")
+    lines = wait_for(lambda: [json.loads(l) for l in s.stdout().splitlines()
+                              if l.startswith("{")] or None, 5, what="access log")
+    wait_for(lambda: len([l for l in s.stdout().splitlines() if l.startswith("{")]) >= 20, 5)
+    e = json.loads(s.stdout().splitlines()[0])
+    assert e["method"] == "GET" and e["path"] == "/item/0" and e["status"] == 200
+    assert e["backend"] == "app" and e["server"] == a.address and e["end"] == "ok"
+    assert e["request_id"] == req.header("x-request-id")
+
+
+def test_upstream_connections_reused_across_clients(strata, origin):
+    a = origin()
+    s, port, _ = run_http(strata, one(a), workers=1)
+    for i in range(30):
+        conn = http.client.HTTPConnection(LOOPBACK, port, timeout=5)
+        conn.request("GET", f"/{i}")
+        assert conn.getresponse().read() == f"GET /{i}\n".encode()
+        conn.close()
+    assert len(a.requests) == 30
+    assert a.connections == 1, f"{a.connections} upstream connections for 30 clients"
+
+
+def test_pipelined_requests_answered_in_order(strata, origin):
+    a = origin()
+    s, port, _ = run_http(strata, one(a))
+    raw = b"".join(f"GET /p{i} HTTP/1.1\r\nHost: x\r\n\r\n".encode() for i in range(10))
+    raw += b"GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    out = parse_response(http_request(port, raw))
+    assert [r[2] for r in out] == [f"GET /p{i}\n".encode() for i in range(10)] + [b"GET /last\n"]
+
+
+def test_chunked_request_and_response(strata, origin):
+    def respond(req):
+        body = req.body[::-1]
+        chunks = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 7]), body[i:i + 7])
+                          for i in range(0, len(body), 7))
+        return (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks +
+                b"0\r\nX-Trailer: t\r\n\r\n")
+
+    a = origin(respond=respond)
+    s, port, _ = run_http(strata, one(a))
+    payload = bytes(range(256)) * 100
+    chunks = b"".join(b"%x;ext=1\r\n%s\r\n" % (len(payload[i:i + 1000]), payload[i:i + 1000])
+                      for i in range(0, len(payload), 1000))
+    raw = (b"POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+           b"Connection: close\r\n\r\n" + chunks + b"0\r\n\r\n")
+    out = parse_response(http_request(port, raw))
+    assert len(out) == 1 and out[0][0] == 200
+    assert out[0][2] == payload[::-1]
+    assert a.requests[0].body == payload
+    assert a.requests[0].header("transfer-encoding") == "chunked"
+
+
+def test_large_body_streams_both_ways(strata, origin):
+    big = b"x" * (8 << 20)
+
+    def respond(req):
+        return 200, {}, big
+
+    a = origin(respond=respond)
+    s, port, _ = run_http(strata, one(a))
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=20)
+    body = b"y" * (5 << 20)
+    conn.request("PUT", "/big", body=body)
+    r = conn.getresponse()
+    assert r.status == 200
+    assert r.read() == big
+    assert a.requests[0].body == body
+
+
+def test_response_until_close_is_rechunked(strata, origin):
+    a = origin(respond=lambda req: b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil-close-body")
+    # the backend handler returns, so it closes after writing: a body delimited by close
+    s, port, _ = run_http(strata, one(a))
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=5)
+    conn.request("GET", "/")
+    r = conn.getresponse()
+    assert r.status == 200 and r.getheader("transfer-encoding") == "chunked"
+    assert r.read() == b"until-close-body"
+    conn.request("GET", "/again")  # the client connection stays usable
+    assert conn.getresponse().read() == b"until-close-body"
+
+
+def test_expect_100_continue(strata, origin):
+    a = origin()
+    s, port, _ = run_http(strata, one(a))
+    c = socket.create_connection((LOOPBACK, port), timeout=5)
+    c.sendall(b"POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+    got = c.recv(4096)
+    assert got.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"), got
+    c.sendall(b"hello")
+    data = got[len(b"HTTP/1.1 100 Continue\r\n\r\n"):]
+    deadline = time.monotonic() + 5
+    while b"POST /e" not in data and time.monotonic() < deadline:
+        data += c.recv(4096)
+    assert b"200" in data and b"POST /e" in data
+    assert a.requests[0].body == b"hello"
+    assert a.requests[0].header("expect") is None
+
+
+def test_head_204_304_have_no_body(strata, origin):
+    def respond(req):
+        if req.path == "/204":
+            return b"HTTP/1.1 204 No Content\r\n\r\n"
+        if req.path == "/304":
+            return b"HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n"
+        return 200, {}, b"0123456789"
+
+    a = origin(respond=respond)
+    s, port, _ = run_http(strata, one(a))
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=5)
+    conn.request("HEAD", "/h")
+    r = conn.getresponse()
+    assert r.status == 200 and r.read() == b"" and r.getheader("content-length") == "10"
+    for path, status in (("/204", 204), ("/304", 304)):
+        conn.request("GET", path)
+        r = conn.getresponse()
+        assert r.status == status and r.read() == b""
+    conn.request("GET", "/after")
+    assert conn.getresponse().read() == b"0123456789"
+
+
+def test_http10_client(strata, origin):
+    a = origin(respond=lambda req: (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                    b"5\r\nhello\r\n0\r\n\r\n"))
+    s, port, _ = run_http(strata, one(a))
+    out = http_request(port, b"GET /old HTTP/1.0\r\n\r\n")
+    head, _, body = out.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert b"chunked" not in head.lower()
+    assert body == b"hello"  # raw, delimited by the close
+    assert a.requests[0].header("host") is None or a.requests[0].version == "HTTP/1.1"
+
+
+def test_websocket_echo_through_proxy(strata, tmp_path):
+    websockets = pytest.importorskip("websockets.sync.server")
+    from websockets.sync.client import connect as ws_connect
+
+    def echo(ws):
+        for msg in ws:
+            ws.send(msg)
+
+    server = websockets.serve(echo, LOOPBACK, 0)
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    try:
+        wport = server.socket.getsockname()[1]
+        port = free_port()
+        strata(http_config(port, {"ws": {"servers": [f"{LOOPBACK}:{wport}"]}}),
+               listen_ports=[port])
+        with ws_connect(f"ws://{LOOPBACK}:{port}/chat", open_timeout=5) as ws:
+            for i in range(50):
+                ws.send(f"message {i}")
+                assert ws.recv(timeout=5) == f"message {i}"
+            ws.send(b"\x00" * 100000)
+            assert ws.recv(timeout=5) == b"\x00" * 100000
+    finally:
+        server.shutdown()
+
+
+def test_request_header_timeout_answers_408(strata, origin):
+    a = origin()
+    s, port, _ = run_http(strata, one(a), http_extra="request_header_timeout: 500ms")
+    c = socket.create_connection((LOOPBACK, port), timeout=5)
+    c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # slowloris: never finishes the head
+    t0 = time.monotonic()
+    data = b""
+    while time.monotonic() - t0 < 5:
+        chunk = c.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    assert data.startswith(b"HTTP/1.1 408"), data
+    assert time.monotonic() - t0 < 3
+    assert a.requests == []
+
+
+def test_idle_keepalive_closed_silently(strata, origin):
+    a = origin()
+    s, port, _ = run_http(strata, one(a), http_extra="keepalive_timeout: 500ms")
+    c = socket.create_connection((LOOPBACK, port), timeout=5)
+    c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert c.recv(4096).startswith(b"HTTP/1.1 200")
+    t0 = time.monotonic()
+    assert c.recv(4096) == b""
+    assert 0.3 < time.monotonic() - t0 < 3
+
+
+def test_no_server_answers_503_and_dead_server_502(strata, origin):
+    dead = f"{LOOPBACK}:{free_port()}"
+    s, port, _ = run_http(strata, {"app": {"servers": [dead]}})
+    out = parse_response(http_request(port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+    assert out[0][0] in (502, 503), out
+    assert b"server" in out[0][2]
+
+
+def test_response_timeout_answers_504(strata, origin):
+    def slow(req):
+        time.sleep(3)
+        return 200, {}, b"late"
+
+    a = origin(respond=slow)
+    s, port, _ = run_http(strata, one(a), http_extra="response_timeout: 500ms")
+    t0 = time.monotonic()
+    out = parse_response(http_request(port, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"))
+    assert out[0][0] == 504, out
+    assert time.monotonic() - t0 < 2.5
+
+
+def test_invalid_response_answers_502(strata, origin):
+    a = origin(respond=lambda req: b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n")
+    s, port, _ = run_http(strata, one(a))
+    out = parse_response(http_request(port, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"))
+    assert out[0][0] == 502
+
+
+def test_retry_on_other_server_when_one_is_dead(strata, origin):
+    a = origin("a")
+    dead = f"{LOOPBACK}:{free_port()}"
+    s, port, _ = run_http(strata, {"app": {"servers": [dead, a.address]}})
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=5)
+    for i in range(20):
+        conn.request("GET", f"/{i}")
+        r = conn.getresponse()
+        assert r.status == 200, r.read()
+        r.read()
+    assert len(a.requests) == 20
+
+
+def test_reset_before_response_retried_for_get(strata, origin):
+    calls = {"n": 0}
+
+    def flaky(req):
+        calls["n"] += 1
+        return CLOSE if calls["n"] == 1 else (200, {}, b"second try")
+
+    a = origin("a", respond=flaky)
+    b = origin("b", respond=lambda req: (200, {}, b"from b"))
+    s, port, _ = run_http(strata, {"app": {"servers": [a.address, b.address]}}, workers=1,
+                          routes="- backend: app\n  retry: { tries: 3, on: [reset] }")
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=5)
+    conn.request("GET", "/r")
+    r = conn.getresponse()
+    assert r.status == 200
+    assert r.read() in (b"second try", b"from b")
+
+
+def test_metrics_count_requests_and_classes(strata, origin):
+    a = origin(respond=lambda req: (404 if req.path == "/missing" else 200, {}, b"x"))
+    s, port, admin = run_http(strata, one(a), admin=True)
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=5)
+    for path in ("/a", "/b", "/missing"):
+        conn.request("GET", path)
+        conn.getresponse().read()
+    m = s.metrics(admin)
+    assert m.get("strata_listener_http_requests_total", listener="web") == 3
+    assert m.get("strata_listener_http_responses_total", listener="web", code="2xx") == 2
+    assert m.get("strata_listener_http_responses_total", listener="web", code="4xx") == 1
+    assert m.get("strata_server_http_requests_total", backend="app", server=a.address) == 3
