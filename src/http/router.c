@@ -7,6 +7,7 @@
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,33 @@ static __thread uint32_t tls_md_pairs;
 static __thread pcre2_match_context *tls_mctx;
 static __thread bool tls_mctx_failed;
 
+/* A thread that matched frees its blocks when it exits (a key's destructor runs in the
+ * exiting thread, where its __thread variables are still its own). */
+static pthread_key_t tls_key;
+static pthread_once_t tls_key_once = PTHREAD_ONCE_INIT;
+static bool tls_key_ok;
+
+static void tls_release(void *unused)
+{
+    pcre2_match_data_free(tls_md);
+    pcre2_match_context_free(tls_mctx);
+    tls_md = NULL;
+    tls_mctx = NULL;
+    tls_md_pairs = 0;
+}
+
+static void tls_key_init(void)
+{
+    tls_key_ok = pthread_key_create(&tls_key, tls_release) == 0;
+}
+
+static void tls_register(void)
+{
+    pthread_once(&tls_key_once, tls_key_init);
+    if (tls_key_ok)
+        pthread_setspecific(tls_key, &tls_key); /* any non-NULL value arms the destructor */
+}
+
 /* This thread's match block, with room for the captures of `re`; NULL when out of memory. */
 static pcre2_match_data *match_data_for(const pcre2_code *re)
 {
@@ -35,6 +63,8 @@ static pcre2_match_data *match_data_for(const pcre2_code *re)
     pcre2_match_data *md = pcre2_match_data_create(pairs, NULL);
     if (!md)
         return NULL;
+    if (!tls_md)
+        tls_register();
     pcre2_match_data_free(tls_md);
     tls_md = md;
     tls_md_pairs = pairs;
