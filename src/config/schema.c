@@ -725,7 +725,8 @@ static const struct cfg_section route_section =
  * http listener (`mode` is walked before it). */
 static const struct cfg_key routes_by_mode[] = {
     {"routes", CT_LIST, 0, .sub = &route_section, .min = 1,
-     .off = offsetof(struct listener_conf, routes), .off2 = offsetof(struct listener_conf, nroutes)},
+     .off = offsetof(struct listener_conf, routes),
+     .off2 = offsetof(struct listener_conf, nroutes)},
     {"routes", CT_LIST, 0, .sub = &cfg_http_route_section, .min = 1,
      .off = offsetof(struct listener_conf, http.routes),
      .off2 = offsetof(struct listener_conf, http.nroutes)},
@@ -762,13 +763,14 @@ static void listener_finish(struct cfg_ctx *ctx, const struct ynode *map, void *
     else if (backend && routes && l->mode == MODE_TCP)
         cfg_error(ctx, routes, "give either `backend` or `routes`, not both");
     /* an http listener may have both: `backend` takes what no route matches */
-    if (l->mode != MODE_UDP)
+    if (l->mode == MODE_TCP)
         return;
+    /* the L4 session applies these; an http listener's socket has a backlog too */
     static const char *const tcp_only[] = {"proxy_protocol", "per_source", "max_connections",
                                            "backlog"};
     for (size_t i = 0; i < ARRAY_SIZE(tcp_only); i++) {
         const struct ynode *k = ymap_get(map, tcp_only[i]);
-        if (!k)
+        if (!k || (l->mode == MODE_HTTP && strcmp(tcp_only[i], "backlog") == 0))
             continue;
         size_t mark = cfg_path_key(ctx, tcp_only[i]);
         cfg_error(ctx, k, "applies to `mode: tcp` listeners only");

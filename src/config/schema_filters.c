@@ -90,8 +90,8 @@ static char *dup_path(struct cfg_ctx *ctx, const struct ynode *n, bool slash)
 
 /* ---- path_rewrite ------------------------------------------------------------------------ */
 
-static int parse_rewrite_part(struct cfg_ctx *ctx, const struct cfg_key *key,
-                              const struct ynode *n, void *target)
+static int parse_rewrite_part(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
+                              void *target)
 {
     struct filter_path_rewrite_conf *c = target;
     if (strcmp(key->name, "regex") == 0) {
@@ -253,11 +253,11 @@ static const struct cfg_key headers_keys[] = {
 };
 
 #define HEADERS_HELP(what)                                                                         \
-    "Changes the " what " fields: `set`, then `add`, then `remove`. Values are templates: "      \
-    "`{scheme}`, `{host}` (without port), `{authority}`, `{path}`, `{query}`, "                  \
-    "`{request_uri}` (path and query), `{client_ip}`, `{request_id}`, `{method}`; `{{` is a "    \
-    "literal `{`. Names are field names (tokens); the fields Strata manages itself (Host, "      \
-    "Content-Length, Transfer-Encoding, Connection, Keep-Alive, TE, Trailer, Upgrade, Expect, "  \
+    "Changes the " what " fields: `set`, then `add`, then `remove`. Values are templates: "        \
+    "`{scheme}`, `{host}` (without port), `{authority}`, `{path}`, `{query}`, "                    \
+    "`{request_uri}` (path and query), `{client_ip}`, `{request_id}`, `{method}`; `{{` is a "      \
+    "literal `{`. Names are field names (tokens); the fields Strata manages itself (Host, "        \
+    "Content-Length, Transfer-Encoding, Connection, Keep-Alive, TE, Trailer, Upgrade, Expect, "    \
     "Proxy-Connection) are refused."
 
 const struct cfg_section cfg_request_headers_section = {

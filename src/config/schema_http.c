@@ -625,8 +625,7 @@ static const struct cfg_key retry_keys[] = {
 };
 
 static const struct cfg_section retry_section =
-    SECTION("listeners[].routes[].retry", "Retries of requests proxied by the route.",
-            retry_keys);
+    SECTION("listeners[].routes[].retry", "Retries of requests proxied by the route.", retry_keys);
 
 /* ---- listeners[].routes[] (mode http) ------------------------------------------------------- */
 
@@ -640,8 +639,8 @@ static int parse_route_backend(struct cfg_ctx *ctx, const struct cfg_key *key,
 static bool all_weights_zero(const struct ynode *seq)
 {
     for (size_t i = 0; seq && seq->kind == YN_SEQ && i < seq->n; i++) {
-        const struct ynode *w = seq->kids[i]->kind == YN_MAP ? ymap_get(seq->kids[i], "weight")
-                                                             : NULL;
+        const struct ynode *w =
+            seq->kids[i]->kind == YN_MAP ? ymap_get(seq->kids[i], "weight") : NULL;
         if (!w || !scalar_is(w, "0"))
             return false;
     }
@@ -664,24 +663,30 @@ static void route_finish(struct cfg_ctx *ctx, const struct ynode *map, void *tar
             first_name = acts[i];
             continue;
         }
-        cfg_error(ctx, k, "give only one of `backend`, `split`, `redirect` and `respond` "
-                          "(`%s` is given too)", first_name);
+        cfg_error(ctx, k,
+                  "give only one of `backend`, `split`, `redirect` and `respond` "
+                  "(`%s` is given too)",
+                  first_name);
     }
     if (!first) {
-        cfg_error(ctx, map, "missing what the route does: `backend`, `split`, `redirect` or "
-                            "`respond`");
+        cfg_error(ctx, map,
+                  "missing what the route does: `backend`, `split`, `redirect` or "
+                  "`respond`");
         return;
     }
-    r->action = first_name[0] == 'b' ? ROUTE_BACKEND : first_name[0] == 's' ? ROUTE_SPLIT
-                                                                             : ROUTE_ANSWER;
+    r->action = first_name[0] == 'b'   ? ROUTE_BACKEND
+                : first_name[0] == 's' ? ROUTE_SPLIT
+                                       : ROUTE_ANSWER;
     for (uint32_t i = 0; r->split && i < r->nsplit; i++)
         r->split_total += r->split[i].weight;
     if (r->action == ROUTE_SPLIT && r->nsplit && r->split_total == 0 &&
         all_weights_zero(ymap_get(map, "split")))
         cfg_error(ctx, ymap_get(map, "split"), "every weight is 0: at least one must be above 0");
     if (r->action == ROUTE_ANSWER && ymap_key(map, "retry"))
-        cfg_error(ctx, ymap_key(map, "retry"), "applies to routes that proxy (`backend` or "
-                                               "`split`), not to `%s`", first_name);
+        cfg_error(ctx, ymap_key(map, "retry"),
+                  "applies to routes that proxy (`backend` or "
+                  "`split`), not to `%s`",
+                  first_name);
 }
 
 static void route_release(void *target)
@@ -704,9 +709,8 @@ static const struct cfg_key route_keys[] = {
      .type_doc = "mapping", .def_doc = "none", .help = "Rewrite the path sent to the server."},
     {"request_headers", CT_CUSTOM, .parse = cfg_parse_filter, .sub = &cfg_request_headers_section,
      .type_doc = "mapping", .def_doc = "none", .help = "Change the request's header fields."},
-    {"response_headers", CT_CUSTOM, .parse = cfg_parse_filter,
-     .sub = &cfg_response_headers_section, .type_doc = "mapping", .def_doc = "none",
-     .help = "Change the response's header fields."},
+    {"response_headers", CT_CUSTOM, .parse = cfg_parse_filter, .sub = &cfg_response_headers_section,
+     .type_doc = "mapping", .def_doc = "none", .help = "Change the response's header fields."},
     {"redirect", CT_CUSTOM, .parse = cfg_parse_filter, .sub = &cfg_redirect_section,
      .type_doc = "mapping", .def_doc = "none",
      .help = "Instead of a backend: answer with a redirect."},
@@ -807,8 +811,10 @@ int cfg_parse_hash(struct cfg_ctx *ctx, const struct cfg_key *key, const struct 
     }
     const struct ynode *k = n->kind == YN_MAP && n->n == 1 ? n->kids[0] : NULL;
     if (!k || !(scalar_is(k, "header") || scalar_is(k, "cookie"))) {
-        cfg_error(ctx, n, "expected `path`, `source`, `{ header: NAME }` or `{ cookie: NAME }`, "
-                          "got %s", cfg_describe(n, bd, sizeof(bd)));
+        cfg_error(ctx, n,
+                  "expected `path`, `source`, `{ header: NAME }` or `{ cookie: NAME }`, "
+                  "got %s",
+                  cfg_describe(n, bd, sizeof(bd)));
         return -1;
     }
     const struct ynode *v = n->kids[1];
@@ -845,8 +851,7 @@ static int parse_max_age(struct cfg_ctx *ctx, const struct cfg_key *key, const s
 {
     uint64_t ms;
     char b[64];
-    if (n->kind != YN_SCALAR || parse_duration_ms(n->text, &ms) < 0 ||
-        ms / 1000 > MAX_AGE_MAX_S) {
+    if (n->kind != YN_SCALAR || parse_duration_ms(n->text, &ms) < 0 || ms / 1000 > MAX_AGE_MAX_S) {
         cfg_error(ctx, n, "expected a duration from 0 to 9600h (400 days), got %s",
                   cfg_describe(n, b, sizeof(b)));
         return -1;

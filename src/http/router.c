@@ -271,8 +271,8 @@ static bool put(char *out, size_t cap, size_t *o, const char *src, size_t n)
     return true;
 }
 
-long regex_replace(void *re, const char *s, size_t len, const char *replace, size_t rlen,
-                   char *out, size_t cap)
+long regex_replace(void *re, const char *s, size_t len, const char *replace, size_t rlen, char *out,
+                   size_t cap)
 {
     pcre2_match_data *md = regex_run(re, s, len);
     if (!md)

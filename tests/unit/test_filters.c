@@ -64,7 +64,7 @@ static unsigned count(const struct http_msg *m, const char *name)
     do {                                                                                           \
         const char *got_ = get(m, name);                                                           \
         if (strcmp(got_, want) != 0)                                                               \
-            test_fail(__FILE__, __LINE__, "%s: \"%s\", expected \"%s\"", name, got_, want);       \
+            test_fail(__FILE__, __LINE__, "%s: \"%s\", expected \"%s\"", name, got_, want);        \
     } while (0)
 
 static bool hstr_is(struct hstr s, const char *want)
@@ -153,8 +153,8 @@ TEST(filters_headers_set_add_remove)
 
 TEST(filters_path_rewrite_prefix)
 {
-    struct filter_path_rewrite_conf conf = {.prefix = "/v1/", .prefix_len = 4, .replace = "/",
-                                            .replace_len = 1};
+    struct filter_path_rewrite_conf conf = {
+        .prefix = "/v1/", .prefix_len = 4, .replace = "/", .replace_len = 1};
     struct http_txn t;
     txn_init(&t, "GET", "h", "/v1/users/7?q=1", "192.0.2.7:1");
     CHECK(filter_path_rewrite.on_request(&t, &conf) == FILTER_CONTINUE);
@@ -169,8 +169,8 @@ TEST(filters_path_rewrite_prefix)
     arena_free(&t.arena);
 
     /* an empty replacement: the result always starts with '/' */
-    conf = (struct filter_path_rewrite_conf){.prefix = "/api", .prefix_len = 4, .replace = "",
-                                             .replace_len = 0};
+    conf = (struct filter_path_rewrite_conf){
+        .prefix = "/api", .prefix_len = 4, .replace = "", .replace_len = 0};
     txn_init(&t, "GET", "h", "/api", "192.0.2.7:1");
     CHECK(filter_path_rewrite.on_request(&t, &conf) == FILTER_CONTINUE);
     CHECK(hstr_is(t.req.path, "/"));
@@ -186,8 +186,8 @@ TEST(filters_path_rewrite_regex)
     struct str_match re = {0};
     char err[128];
     CHECK(str_match_compile(&re, "^/u/([0-9]+)(/.*)?$", err, sizeof(err)) == 0);
-    struct filter_path_rewrite_conf conf = {.re = re.re, .replace = "/users/$1/profile$2",
-                                            .replace_len = 19};
+    struct filter_path_rewrite_conf conf = {
+        .re = re.re, .replace = "/users/$1/profile$2", .replace_len = 19};
     struct http_txn t;
     txn_init(&t, "GET", "h", "/u/42/photos?big=1", "192.0.2.7:1");
     CHECK(filter_path_rewrite.on_request(&t, &conf) == FILTER_CONTINUE);
@@ -203,8 +203,8 @@ TEST(filters_path_rewrite_regex)
 
     /* many references to a long capture: the room is computed, not guessed */
     CHECK(str_match_compile(&re, "^/(.*)$", err, sizeof(err)) == 0);
-    conf = (struct filter_path_rewrite_conf){.re = re.re, .replace = "$1$1$1$1$1$1$1$1$1$1$1$1",
-                                             .replace_len = 24};
+    conf = (struct filter_path_rewrite_conf){
+        .re = re.re, .replace = "$1$1$1$1$1$1$1$1$1$1$1$1", .replace_len = 24};
     char path[600] = "/";
     memset(path + 1, 'a', 500);
     txn_init(&t, "GET", "h", path, "192.0.2.7:1");
@@ -313,7 +313,7 @@ TEST(filters_forwarded_trusted)
     CHECK(filter_forwarded.on_request(&t, &conf) == FILTER_CONTINUE);
     CHECK_HDR(&t.req, "x-forwarded-for", "203.0.113.9, 198.51.100.1, 172.16.0.1, 10.1.2.3");
     CHECK_EQ_U64(count(&t.req, "x-forwarded-for"), 1);
-    CHECK_HDR(&t.req, "x-forwarded-proto", "https");         /* kept */
+    CHECK_HDR(&t.req, "x-forwarded-proto", "https");          /* kept */
     CHECK_HDR(&t.req, "x-forwarded-host", "www.example.com"); /* kept */
     /* host with a port is not a token: quoted */
     CHECK_HDR(&t.req, "forwarded",
@@ -464,13 +464,13 @@ TEST(filters_traceparent)
     arena_free(&t.arena);
 
     const char *invalid[] = {
-        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", /* uppercase */
-        "00-00000000000000000000000000000000-00f067aa0ba902b7-01", /* zero trace id */
-        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", /* zero parent id */
-        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", /* version */
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",  /* uppercase */
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",  /* zero trace id */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",  /* zero parent id */
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",  /* version */
         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-", /* length */
-        "00-4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7-01", /* separator */
-        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0g", /* flags */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7-01",  /* separator */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0g",  /* flags */
     };
     for (size_t i = 0; i < ARRAY_SIZE(invalid); i++) {
         txn_init(&t, "GET", "h", "/", "192.0.2.7:1");

@@ -321,9 +321,10 @@ out:
 
 TEST(http_config_defaults)
 {
-    struct config *c = load_ok("listeners:\n"
-                               "  - { name: web, listen: 127.0.0.1:8080, mode: http, backend: app }\n"
-                               "  - { name: pg, listen: 127.0.0.1:5432, backend: app }\n" B_APP);
+    struct config *c =
+        load_ok("listeners:\n"
+                "  - { name: web, listen: 127.0.0.1:8080, mode: http, backend: app }\n"
+                "  - { name: pg, listen: 127.0.0.1:5432, backend: app }\n" B_APP);
     if (!c)
         return;
     const struct http_listener_conf *h = &c->listeners[0].http;
@@ -358,13 +359,14 @@ TEST(http_config_defaults)
     config_unref(c);
 
     c = load_ok("listeners:\n"
-                "  - name: web\n    listen: 127.0.0.1:8080\n    mode: http\n"
+                "  - name: web\n    listen: 127.0.0.1:8080\n    mode: http\n    backlog: 64\n"
                 "    http: { forwarded: none, request_id: none, traceparent: off }\n"
                 "    routes: [ { respond: { status: 204 } } ]\n" B_APP);
     if (!c)
         return;
     h = &c->listeners[0].http;
     CHECK(h->nfilters == 0 && h->filters == NULL && h->nroutes == 1);
+    CHECK_EQ_U64(c->listeners[0].backlog, 64);
     CHECK(strcmp(h->routes[0].name, "route#1") == 0);
     config_unref(c);
 }
@@ -388,7 +390,8 @@ TEST(http_config_filter_registry)
 /* lines 1-4: an http listener without backend; tests append from line 5 */
 #define HL "listeners:\n  - name: web\n    listen: 127.0.0.1:8080\n    mode: http\n"
 #define R5 "    routes:\n" /* line 5; a route starts on line 6 */
-#define BK "backends:\n  app:\n    servers: [127.0.0.1:9001]\n  blue:\n    servers: [127.0.0.1:9002]\n"
+#define BK                                                                                         \
+    "backends:\n  app:\n    servers: [127.0.0.1:9001]\n  blue:\n    servers: [127.0.0.1:9002]\n"
 
 struct bad_case {
     const char *name;
@@ -409,9 +412,10 @@ static const struct bad_case bad_cases[] = {
     {"bad header regex",
      HL R5 "      - match: { header: { x-a: { regex: 'a{2,1}' } } }\n        backend: app\n" BK,
      "strata.yaml:6:42: error: ",
-     "listeners[0].routes[0].match.header.x-a.regex: invalid regex: numbers out of order in {} quantifier at offset 5"},
-    {"split weight out of range",
-     HL R5 "      - split: [ { backend: app, weight: 101 } ]\n" BK, "strata.yaml:6:42: error: ",
+     "listeners[0].routes[0].match.header.x-a.regex: invalid regex: numbers out of order in {} "
+     "quantifier at offset 5"},
+    {"split weight out of range", HL R5 "      - split: [ { backend: app, weight: 101 } ]\n" BK,
+     "strata.yaml:6:42: error: ",
      "listeners[0].routes[0].split[0].weight: expected an integer from 0 to 100, got \"101\""},
     {"split weights all zero",
      HL R5 "      - split: [ { backend: app, weight: 0 }, { backend: blue, weight: 0 } ]\n" BK,
@@ -440,7 +444,8 @@ static const struct bad_case bad_cases[] = {
     {"http route key on a tcp route",
      "listeners:\n  - name: web\n    listen: 127.0.0.1:8080\n" R5
      "      - { backend: app, split: [] }\n" BK,
-     "strata.yaml:5:25: error: ", "listeners[0].routes[0].split: applies to `mode: http` listeners"},
+     "strata.yaml:5:25: error: ",
+     "listeners[0].routes[0].split: applies to `mode: http` listeners"},
     {"sni on an http route", HL R5 "      - { match: { sni: a.com }, backend: app }\n" BK,
      "strata.yaml:6:20: error: ",
      "listeners[0].routes[0].match.sni: applies to `mode: tcp` listeners (TLS passthrough) only"},
@@ -453,8 +458,10 @@ static const struct bad_case bad_cases[] = {
      "      - backend: app\n" BK,
      "strata.yaml:6:7: error: ",
      "listeners[0].routes: applies to `mode: tcp` and `mode: http` listeners only"},
-    {"http listener with nothing to do", HL BK, "strata.yaml:2:5: error: ",
-     "listeners[0]: missing required key \"backend\" (or \"routes\")"},
+    {"tcp-only key on an http listener", HL "    backend: app\n    per_source: { rate: 5 }\n" BK,
+     "strata.yaml:6:17: error: ", "listeners[0].per_source: applies to `mode: tcp` listeners only"},
+    {"http listener with nothing to do", HL BK,
+     "strata.yaml:2:5: error: ", "listeners[0]: missing required key \"backend\" (or \"routes\")"},
     {"unknown retry condition",
      HL R5 "      - backend: app\n        retry: { on: [reset, 500] }\n" BK,
      "strata.yaml:7:30: error: ",
@@ -482,7 +489,8 @@ static const struct bad_case bad_cases[] = {
      HL R5 "      - backend: app\n        request_headers: { add: { x-b: \"{client_ipp}\" } }\n" BK,
      "strata.yaml:7:40: error: ",
      "request_headers.add.x-b: unknown variable {client_ipp} (write {{ for a literal {)"},
-    {"backend and split", HL R5 "      - backend: app\n        split: [ { backend: app, weight: 1 } ]\n" BK,
+    {"backend and split",
+     HL R5 "      - backend: app\n        split: [ { backend: app, weight: 1 } ]\n" BK,
      "strata.yaml:7:9: error: ",
      "listeners[0].routes[0]: give only one of `backend`, `split`, `redirect` and `respond` "
      "(`backend` is given too)"},
@@ -502,7 +510,8 @@ static const struct bad_case bad_cases[] = {
     {"host with port", HL R5 "      - { match: { host: \"a.com:80\" }, backend: app }\n" BK,
      "strata.yaml:6:26: error: ",
      "match.host: expected a host name, \"*.domain\" or an IP address, without port"},
-    {"present false", HL R5 "      - { match: { cookie: { a: { present: false } } }, backend: app }\n" BK,
+    {"present false",
+     HL R5 "      - { match: { cookie: { a: { present: false } } }, backend: app }\n" BK,
      "strata.yaml:6:44: error: ", "match.cookie.a.present: only `present: true` is supported"},
     {"unknown value form",
      HL R5 "      - { match: { query: { a: { suffix: x } } }, backend: app }\n" BK,
@@ -514,7 +523,8 @@ static const struct bad_case bad_cases[] = {
     {"path_rewrite prefix and regex",
      HL R5 "      - backend: app\n        path_rewrite: { prefix: /a, regex: a, replace: / }\n" BK,
      "strata.yaml:7:37: error: ", "path_rewrite: give either `prefix` or `regex`, not both"},
-    {"path_rewrite without pattern", HL R5 "      - backend: app\n        path_rewrite: { replace: / }\n" BK,
+    {"path_rewrite without pattern",
+     HL R5 "      - backend: app\n        path_rewrite: { replace: / }\n" BK,
      "strata.yaml:7:23: error: ", "path_rewrite: expected `prefix` or `regex`"},
     {"path_rewrite bad regex",
      HL R5 "      - backend: app\n        path_rewrite: { regex: '(', replace: / }\n" BK,
@@ -536,7 +546,8 @@ static const struct bad_case bad_cases[] = {
      "strata.yaml:6:24: error: ",
      "listeners[0].http.forwarded: expected one of x-forwarded, rfc7239, both, none, got "
      "\"x-forwardd\" (did you mean \"x-forwarded\"?)"},
-    {"request_id framing field", HL "    backend: app\n    http: { request_id: Transfer-Encoding }\n" BK,
+    {"request_id framing field",
+     HL "    backend: app\n    http: { request_id: Transfer-Encoding }\n" BK,
      "strata.yaml:6:25: error: ",
      "listeners[0].http.request_id: header name \"Transfer-Encoding\" is a connection"},
     {"header size limit", HL "    backend: app\n    http: { max_header_size: 128k }\n" BK,

@@ -16,7 +16,7 @@
 
 #define LISTENER "listeners:\n  - name: web\n    listen: 127.0.0.1:8080\n    mode: http\n"
 #define BACKENDS                                                                                   \
-    "backends:\n  app: { servers: [127.0.0.1:9001] }\n  blue: { servers: [127.0.0.1:9002] }\n"      \
+    "backends:\n  app: { servers: [127.0.0.1:9001] }\n  blue: { servers: [127.0.0.1:9002] }\n"     \
     "  green: { servers: [127.0.0.1:9003] }\n"
 
 static struct config *load_routes(const char *routes)
@@ -62,7 +62,7 @@ static const char *routed(const struct config *c, const struct http_msg *m)
     do {                                                                                           \
         const char *got_ = routed(c, m);                                                           \
         if (strcmp(got_, name) != 0)                                                               \
-            test_fail(__FILE__, __LINE__, "routed to %s, expected %s", got_, name);               \
+            test_fail(__FILE__, __LINE__, "routed to %s, expected %s", got_, name);                \
     } while (0)
 
 TEST(router_hosts)
@@ -107,14 +107,15 @@ TEST(router_hosts)
 
 TEST(router_paths)
 {
-    struct config *c = load_routes("      - { name: exact, match: { path: /a }, backend: app }\n"
-                                   "      - { name: prefix, match: { path_prefix: /v1/ }, "
-                                   "backend: app }\n"
-                                   "      - { name: anchored, match: { path_regex: '^/u/[0-9]+$' }, "
-                                   "backend: app }\n"
-                                   "      - { name: search, match: { path_regex: '\\.php' }, "
-                                   "backend: app }\n"
-                                   "      - { name: any, backend: app }\n");
+    struct config *c =
+        load_routes("      - { name: exact, match: { path: /a }, backend: app }\n"
+                    "      - { name: prefix, match: { path_prefix: /v1/ }, "
+                    "backend: app }\n"
+                    "      - { name: anchored, match: { path_regex: '^/u/[0-9]+$' }, "
+                    "backend: app }\n"
+                    "      - { name: search, match: { path_regex: '\\.php' }, "
+                    "backend: app }\n"
+                    "      - { name: any, backend: app }\n");
     if (!c)
         return;
     struct http_msg m = request("GET", "h", "/a");
@@ -144,10 +145,11 @@ TEST(router_paths)
 
 TEST(router_methods)
 {
-    struct config *c = load_routes("      - { name: read, match: { method: [GET, HEAD] }, "
-                                   "backend: app }\n"
-                                   "      - { name: purge, match: { method: PURGE }, backend: app }\n"
-                                   "      - { name: any, backend: app }\n");
+    struct config *c =
+        load_routes("      - { name: read, match: { method: [GET, HEAD] }, "
+                    "backend: app }\n"
+                    "      - { name: purge, match: { method: PURGE }, backend: app }\n"
+                    "      - { name: any, backend: app }\n");
     if (!c)
         return;
     struct http_msg m = request("GET", "h", "/");
@@ -258,8 +260,9 @@ TEST(router_order_and_first_match)
     config_unref(c);
 
     char yaml[1024];
-    snprintf(yaml, sizeof(yaml), "%s    backend: green\n    routes:\n"
-                                 "      - { name: a, match: { path: /a }, backend: app }\n%s",
+    snprintf(yaml, sizeof(yaml),
+             "%s    backend: green\n    routes:\n"
+             "      - { name: a, match: { path: /a }, backend: app }\n%s",
              LISTENER, BACKENDS);
     struct config_errors e = {0};
     c = config_load_string("router.yaml", yaml, 1, &e);
@@ -370,7 +373,8 @@ TEST(router_regex_replace)
      * group is empty, "$" before a non-digit is literal */
     CHECK(str_match_compile(&re, "o(x)?", err, sizeof(err)) == 0);
     n = regex_replace(re.re, "/foo/boo", 8, "[$0$1$]", 7, out, sizeof(out));
-    CHECK(n > 0 && (size_t)n == strlen("/f[o$]o/boo") && memcmp(out, "/f[o$]o/boo", (size_t)n) == 0);
+    CHECK(n > 0 && (size_t)n == strlen("/f[o$]o/boo") &&
+          memcmp(out, "/f[o$]o/boo", (size_t)n) == 0);
     str_match_free(&re);
 }
 

@@ -46,8 +46,7 @@ static bool present(const struct http_txn *t, struct hstr name)
 
 static int x_forwarded(struct http_txn *t, bool trusted, struct hstr ip)
 {
-    static const struct hstr xff = HSTR_LIT("X-Forwarded-For"),
-                             xfp = HSTR_LIT("X-Forwarded-Proto"),
+    static const struct hstr xff = HSTR_LIT("X-Forwarded-For"), xfp = HSTR_LIT("X-Forwarded-Proto"),
                              xfh = HSTR_LIT("X-Forwarded-Host");
     struct hstr v = join_fields(t, xff, trusted, ip);
     if (!v.p || http_hdr_set(&t->req, &t->arena, xff, v) < 0)
@@ -97,8 +96,8 @@ static int forwarded(struct http_txn *t, bool trusted, struct hstr ip)
     else
         elem = arena_printf(&t->arena, "for=%.*s;proto=%s", (int)ip.len, ip.p, scheme);
     if (elem.p && host.len)
-        elem = arena_printf(&t->arena, "%.*s;host=%.*s", (int)elem.len, elem.p, (int)host.len,
-                            host.p);
+        elem =
+            arena_printf(&t->arena, "%.*s;host=%.*s", (int)elem.len, elem.p, (int)host.len, host.p);
     if (!elem.p)
         return -1;
     struct hstr v = join_fields(t, fwd, trusted, elem);

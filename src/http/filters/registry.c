@@ -7,9 +7,8 @@
 #include "http/filter.h"
 
 static const struct filter_ops *const registry[] = {
-    &filter_request_headers, &filter_response_headers, &filter_path_rewrite,
-    &filter_redirect,        &filter_respond,          &filter_forwarded,
-    &filter_request_id,      &filter_traceparent,
+    &filter_request_headers, &filter_response_headers, &filter_path_rewrite, &filter_redirect,
+    &filter_respond,         &filter_forwarded,        &filter_request_id,   &filter_traceparent,
 };
 
 const struct filter_ops *filter_ops_by_name(const char *name)

@@ -28,8 +28,9 @@ static enum filter_verdict on_request(struct http_txn *t, const void *conf)
     struct hstr v = first >= 0 ? t->req.hdrs[first].value : (struct hstr){NULL, 0};
     /* one field with a usable value; several are as good as a bad one */
     if (usable(v) && http_hdr_find(&t->req, name, (uint32_t)first + 1) < 0) {
-        t->request_id = v;
-        return FILTER_CONTINUE;
+        /* a copy: the log and the response may outlive the request head's buffer */
+        t->request_id = arena_dup(&t->arena, v.p, v.len);
+        return t->request_id.p ? FILTER_CONTINUE : FILTER_ERROR;
     }
     char *id = arena_alloc(&t->arena, 32);
     if (!id)
@@ -38,7 +39,7 @@ static enum filter_verdict on_request(struct http_txn *t, const void *conf)
     hex_put(id + 16, filter_rand64(), 16);
     t->request_id = (struct hstr){id, 32};
     return http_hdr_set(&t->req, &t->arena, name, t->request_id) < 0 ? FILTER_ERROR
-                                                                      : FILTER_CONTINUE;
+                                                                     : FILTER_CONTINUE;
 }
 
 static enum filter_verdict on_response(struct http_txn *t, const void *conf)
@@ -48,7 +49,7 @@ static enum filter_verdict on_response(struct http_txn *t, const void *conf)
         return FILTER_CONTINUE;
     struct hstr name = {c->header, c->header_len};
     return http_hdr_set(&t->resp, &t->arena, name, t->request_id) < 0 ? FILTER_ERROR
-                                                                       : FILTER_CONTINUE;
+                                                                      : FILTER_CONTINUE;
 }
 
 const struct filter_ops filter_request_id = {

@@ -6,6 +6,7 @@
  * on_response: when a server answered (t->server) and it is not the one the cookie named,
  * Set-Cookie names it: "<cookie>=<sticky_id>; Path=/[; Max-Age=N][; Secure][; HttpOnly]".
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "config/config-t.h"
@@ -40,9 +41,9 @@ static enum filter_verdict on_response(struct http_txn *t, const void *conf)
     char age[32] = "";
     if (s->max_age_s)
         snprintf(age, sizeof(age), "; Max-Age=%u", s->max_age_s);
-    struct hstr v = arena_printf(&t->arena, "%s=%s; Path=/%s%s%s", s->cookie,
-                                 t->server->sticky_id, age, s->secure ? "; Secure" : "",
-                                 s->http_only ? "; HttpOnly" : "");
+    struct hstr v =
+        arena_printf(&t->arena, "%s=%s; Path=/%s%s%s", s->cookie, t->server->sticky_id, age,
+                     s->secure ? "; Secure" : "", s->http_only ? "; HttpOnly" : "");
     if (!v.p || http_hdr_add(&t->resp, &t->arena, HSTR_LIT("Set-Cookie"), v) < 0)
         return FILTER_ERROR;
     t->sticky_set = true;

@@ -31,8 +31,8 @@ bool http_token_valid(const char *s, size_t len)
 bool http_field_reserved(const char *name, size_t len)
 {
     static const char *const reserved[] = {
-        "host",    "content-length", "transfer-encoding", "connection", "keep-alive",
-        "te",      "trailer",        "upgrade",           "expect",     "proxy-connection",
+        "host", "content-length", "transfer-encoding", "connection", "keep-alive",
+        "te",   "trailer",        "upgrade",           "expect",     "proxy-connection",
     };
     for (size_t i = 0; i < ARRAY_SIZE(reserved); i++)
         if (strlen(reserved[i]) == len && strncasecmp(reserved[i], name, len) == 0)
@@ -41,9 +41,11 @@ bool http_field_reserved(const char *name, size_t len)
 }
 
 const char *const tmpl_var_names[TV_COUNT] = {
-    [TV_SCHEME] = "scheme",         [TV_HOST] = "host",           [TV_AUTHORITY] = "authority",
-    [TV_PATH] = "path",             [TV_QUERY] = "query",         [TV_REQUEST_URI] = "request_uri",
-    [TV_CLIENT_IP] = "client_ip",   [TV_REQUEST_ID] = "request_id", [TV_METHOD] = "method",
+    [TV_SCHEME] = "scheme",       [TV_HOST] = "host",
+    [TV_AUTHORITY] = "authority", [TV_PATH] = "path",
+    [TV_QUERY] = "query",         [TV_REQUEST_URI] = "request_uri",
+    [TV_CLIENT_IP] = "client_ip", [TV_REQUEST_ID] = "request_id",
+    [TV_METHOD] = "method",
 };
 
 int tmpl_var_lookup(const char *s, size_t len)
