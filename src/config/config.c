@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/bug.h"
+#include "core/hash.h"
 #include "lb/lb.h"
 #include "schema.h"
 #include "yaml_tree.h"
@@ -146,6 +147,19 @@ static void *counters_alloc(size_t n, size_t size)
     return p;
 }
 
+/* A server's id in sticky cookies: 16 hex digits of a hash of "backend/server", so the
+ * same in every Strata process with the same names, and telling nothing about addresses. */
+static void set_sticky_id(struct server *s, const struct backend *b)
+{
+    static const char digits[] = "0123456789abcdef";
+    char key[2 * 256 + 2];
+    int n = snprintf(key, sizeof(key), "%s/%s", b->name, s->name);
+    uint64_t h = hash64(key, n < 0 ? 0 : (size_t)n >= sizeof(key) ? sizeof(key) - 1 : (size_t)n, 0);
+    for (int i = 15; i >= 0; i--, h >>= 4)
+        s->sticky_id[i] = digits[h & 15];
+    s->sticky_id[16] = '\0';
+}
+
 /* Per-worker counters, initial health, and the balancer of every backend. */
 static int build_runtime(struct config *c)
 {
@@ -165,6 +179,7 @@ static int build_runtime(struct config *c)
             struct server *s = &b->servers[j];
             s->index = j;
             s->backend = b;
+            set_sticky_id(s, b);
             atomic_store(&s->st.up, true);
             if (!(s->st.ctr = counters_alloc(c->workers, sizeof(struct server_counters))))
                 return -1;

@@ -54,9 +54,21 @@ static void print_slug(FILE *out, const char *path)
     }
 }
 
+/* A section title: the path in backticks, then a note such as "(mode http)" after it. */
+static void print_title(FILE *out, const char *path)
+{
+    const char *note = strstr(path, " (");
+    if (note)
+        fprintf(out, "`%.*s`%s", (int)(note - path), path, note);
+    else
+        fprintf(out, "`%s`", path);
+}
+
 static void print_link(FILE *out, const char *what, const struct cfg_section *sub)
 {
-    fprintf(out, "%s, see [`%s`](#", what, sub->path);
+    fprintf(out, "%s, see [", what);
+    print_title(out, sub->path);
+    fputs("](#", out);
     print_slug(out, sub->path);
     fputc(')', out);
 }
@@ -96,7 +108,17 @@ static void print_type(FILE *out, const struct cfg_key *k)
         print_link(out, "mapping of names", k->sub);
         break;
     case CT_CUSTOM:
-        fputs(k->type_doc, out);
+        if (k->sub)
+            print_link(out, k->type_doc, k->sub);
+        else
+            fputs(k->type_doc, out);
+        if (k->alt) {
+            fputs(" or [", out);
+            print_title(out, k->alt->path);
+            fputs("](#", out);
+            print_slug(out, k->alt->path);
+            fputc(')', out);
+        }
         break;
     }
 }
@@ -132,7 +154,9 @@ static void print_section(FILE *out, const struct cfg_section *sec)
     if (*sec->path) {
         fputs("<a id=\"", out);
         print_slug(out, sec->path);
-        fprintf(out, "\"></a>\n\n## `%s`\n\n%s\n\n", sec->path, sec->help);
+        fputs("\"></a>\n\n## ", out);
+        print_title(out, sec->path);
+        fprintf(out, "\n\n%s\n\n", sec->help);
     } else
         fprintf(out, "## Top level\n\n%s\n\n", sec->help);
     fputs("| key | type | default | description |\n| --- | --- | --- | --- |\n", out);
@@ -147,9 +171,12 @@ static void print_section(FILE *out, const struct cfg_section *sec)
         fputs(" |\n", out);
     }
     fputc('\n', out);
-    for (size_t i = 0; i < sec->nkeys; i++)
+    for (size_t i = 0; i < sec->nkeys; i++) {
         if (sec->keys[i].sub)
             print_section(out, sec->keys[i].sub);
+        if (sec->keys[i].alt)
+            print_section(out, sec->keys[i].alt);
+    }
 }
 
 void config_reference_print(FILE *out)

@@ -9,13 +9,14 @@
 #include <string.h>
 
 #include "core/bug.h"
+#include "http/filters/util.h"
 #include "net/addr.h"
 #include "net/quic.h"
 #include "net/tls_hello.h"
 #include "schema.h"
 
-#define MS_DAY (24 * 3600 * 1000LL)
-#define MAX_DURATION (30 * MS_DAY) /* fits uint32_t milliseconds */
+#define MS_DAY CFG_MS_DAY
+#define MAX_DURATION CFG_MAX_DURATION
 #define MAX_CONNS 10000000
 
 _Static_assert(sizeof(enum balance_kind) == sizeof(int), "CT_ENUM stores an int");
@@ -41,7 +42,7 @@ static const struct cfg_enum balance_names[] = {
 static const struct cfg_enum mode_names[] = {
     {"tcp", MODE_TCP},
     {"udp", MODE_UDP},
-    {"http", -1},
+    {"http", MODE_HTTP},
     {NULL, 0},
 };
 static const struct cfg_enum proxy_send_names[] = {
@@ -51,7 +52,7 @@ static const struct cfg_enum proxy_send_names[] = {
     {NULL, 0},
 };
 static const struct cfg_enum health_names[] = {
-    {"tcp", HC_TCP}, {"udp", HC_UDP}, {"none", HC_NONE}, {"http", -1}, {NULL, 0},
+    {"tcp", HC_TCP}, {"udp", HC_UDP}, {"http", HC_HTTP}, {"none", HC_NONE}, {NULL, 0},
 };
 
 /* ---- servers ------------------------------------------------------------------------- */
@@ -185,11 +186,33 @@ static void release_payload(const struct cfg_key *key, void *target)
     hc->payload_len = 0;
 }
 
+/* "200", 200 or "200-399": a status or a range of them, into status_min/status_max. */
+static int parse_expect_status(struct cfg_ctx *ctx, const struct cfg_key *key,
+                               const struct ynode *n, void *target)
+{
+    struct health_conf *hc = target;
+    char b[64], *end = NULL;
+    long lo = n->kind == YN_SCALAR ? strtol(n->text, &end, 10) : 0, hi = lo;
+    if (end && *end == '-' && end[1] >= '0' && end[1] <= '9')
+        hi = strtol(end + 1, &end, 10);
+    if (n->kind != YN_SCALAR || !(n->text[0] >= '0' && n->text[0] <= '9') || *end || lo < 100 ||
+        hi > 599 || lo > hi) {
+        cfg_error(ctx, n, "expected a status (100..599) or a range such as 200-399, got %s",
+                  cfg_describe(n, b, sizeof(b)));
+        return -1;
+    }
+    hc->status_min = (uint16_t)lo;
+    hc->status_max = (uint16_t)hi;
+    return 0;
+}
+
 static const struct cfg_key health_keys[] = {
     {"type", CT_ENUM, 0, "tcp", .enums = health_names, .off = offsetof(struct health_conf, type),
      .help = "`tcp`: a server is up when a TCP connection to it succeeds. `udp`: a server is up "
              "when it answers the datagram `payload` (or `payload_hex`) with any datagram "
-             "within `timeout`. `none`: no checks."},
+             "within `timeout`. `http`: a server is up when it answers a request (`method` "
+             "`path`, on a new connection) with a status in `expect_status` within `timeout`. "
+             "`none`: no checks."},
     {"interval", CT_DURATION, 0, "2s", .min = 10, .max = MS_DAY,
      .off = offsetof(struct health_conf, interval_ms), .help = "Time between two checks."},
     {"timeout", CT_DURATION, 0, "1s", .min = 1, .max = MS_DAY,
@@ -207,7 +230,40 @@ static const struct cfg_key health_keys[] = {
      .type_doc = "hex string", .def_doc = "none",
      .help = "`type: udp`: the datagram sent, as hex digits (spaces between bytes allowed), "
              "instead of `payload`."},
+    {"path", CT_STRING, 0, "/", .off = offsetof(struct health_conf, http_path),
+     .help = "`type: http`: the path (and query) requested."},
+    {"method", CT_STRING, 0, "GET", .off = offsetof(struct health_conf, http_method),
+     .help = "`type: http`: the request method."},
+    {"host", CT_STRING, 0, .def_doc = "the server's address",
+     .off = offsetof(struct health_conf, http_host),
+     .help = "`type: http`: the Host field sent."},
+    {"expect_status", CT_CUSTOM, 0, "200-399", .parse = parse_expect_status,
+     .type_doc = "status or range `LOW-HIGH`",
+     .help = "`type: http`: the statuses that mean the server is up."},
 };
+
+/* The HTTP check's request line must be writable as is: a token method, a path from '/'. */
+static void health_http_check(struct cfg_ctx *ctx, const struct ynode *map,
+                              const struct health_conf *hc)
+{
+    static const char *const keys[] = {"path", "method", "host"};
+    const char *bad[] = {
+        hc->http_path && (hc->http_path[0] != '/' || strpbrk(hc->http_path, " \t"))
+            ? "a path starting with '/', without spaces"
+            : NULL,
+        hc->http_method && !http_token_valid(hc->http_method, strlen(hc->http_method))
+            ? "a method such as GET"
+            : NULL,
+        hc->http_host && strpbrk(hc->http_host, " \t/") ? "a host[:port] without spaces" : NULL,
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+        if (!bad[i])
+            continue;
+        size_t mark = cfg_path_key(ctx, keys[i]);
+        cfg_error(ctx, ymap_get(map, keys[i]), "expected %s", bad[i]);
+        cfg_path_pop(ctx, mark);
+    }
+}
 
 static void health_absent(void *target)
 {
@@ -221,6 +277,17 @@ static void health_finish(struct cfg_ctx *ctx, const struct ynode *map, void *ta
         cfg_error(ctx, map, "type udp needs `payload` or `payload_hex` (the datagram to send)");
     else if (hc->type != HC_UDP && hc->payload)
         cfg_error(ctx, map, "`payload` and `payload_hex` apply to type udp only");
+    static const char *const http_keys[] = {"path", "method", "host", "expect_status"};
+    for (size_t i = 0; hc->type != HC_HTTP && i < ARRAY_SIZE(http_keys); i++) {
+        const struct ynode *k = ymap_key(map, http_keys[i]);
+        if (!k)
+            continue;
+        size_t mark = cfg_path_key(ctx, http_keys[i]);
+        cfg_error(ctx, k, "applies to type http only");
+        cfg_path_pop(ctx, mark);
+    }
+    if (hc->type == HC_HTTP)
+        health_http_check(ctx, map, hc);
 }
 
 static const struct cfg_section health_section =
@@ -264,7 +331,8 @@ static const struct cfg_key backend_keys[] = {
      .help = "How a server is chosen for a new connection: `round_robin` in turn; `weighted` "
              "in turn by weight; `least_conn` fewest open connections; `p2c` the better of two "
              "random servers; `source_hash` by client IP; `maglev` consistent hashing of the "
-             "client IP (the same choice on every Strata instance)."},
+             "client IP (the same choice on every Strata instance). With `hash`, HTTP "
+             "listeners hash a part of the request instead of the client IP."},
     {"retries", CT_U32, 0, "2", .min = 0, .max = 16, .off = offsetof(struct backend, retries),
      .help = "Other servers tried after a failed connect, before the client is dropped."},
     {"timeouts", CT_SECTION, .sub = &backend_timeout_section,
@@ -277,6 +345,19 @@ static const struct cfg_key backend_keys[] = {
      .off = offsetof(struct backend, send_proxy),
      .help = "Send a PROXY protocol header (`v1` text or `v2` binary) at the start of each "
              "server connection, so servers see the client's address."},
+    {"hash", CT_CUSTOM, .parse = cfg_parse_hash, .release = cfg_release_hash,
+     .type_doc = "`path`, `source`, `{ header: NAME }` or `{ cookie: NAME }`",
+     .def_doc = "`source`",
+     .help = "What `source_hash` and `maglev` hash for HTTP listeners: the client address "
+             "(`source`), the request's path, a header field or a cookie (the client address "
+             "when the request has none). `mode: tcp`/`udp` listeners always hash the client "
+             "address and ignore it."},
+    {"sticky", CT_CUSTOM, .parse = cfg_parse_sticky, .release = cfg_release_sticky,
+     .sub = &cfg_sticky_section, .type_doc = "boolean or mapping", .def_doc = "off",
+     .help = "Cookie-based sticky sessions for HTTP listeners (ignored by `mode: tcp`/`udp` "
+             "listeners)."},
+    {"keepalive", CT_SECTION, .sub = &cfg_keepalive_section, .off = 0,
+     .help = "Idle connections kept to the servers for HTTP listeners."},
     {"servers", CT_LIST, CK_REQUIRED, .sub = &server_section, .min = 1,
      .off = offsetof(struct backend, servers), .off2 = offsetof(struct backend, nservers),
      .help = "The servers, at least one."},
@@ -337,6 +418,11 @@ static void release_listen(const struct cfg_key *key, void *target)
 static int parse_backend_ref(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
                              void *target)
 {
+    return cfg_backend_ref(ctx, n, (struct backend **)((char *)target + key->off));
+}
+
+int cfg_backend_ref(struct cfg_ctx *ctx, const struct ynode *n, struct backend **slot)
+{
     char b[64];
     if (n->kind != YN_SCALAR) {
         cfg_error(ctx, n, "expected the name of a backend, got %s", cfg_describe(n, b, sizeof(b)));
@@ -353,7 +439,7 @@ static int parse_backend_ref(struct cfg_ctx *ctx, const struct cfg_key *key, con
         ctx->caprefs = cap;
     }
     struct cfg_ref *r = &ctx->refs[ctx->nrefs++];
-    r->slot = (struct backend **)((char *)target + key->off);
+    r->slot = slot;
     r->node = n;
     snprintf(r->path, sizeof(r->path), "%s", ctx->path);
     return 0;
@@ -446,8 +532,8 @@ static const struct cfg_section udp_section =
 /* ---- L4 inspection and limits ---------------------------------------------------------- */
 
 /* A CIDR or a sequence of them, into the struct cidr_set at key->off. */
-static int parse_cidr_list(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
-                           void *target)
+int cfg_parse_cidr_list(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
+                        void *target)
 {
     struct cidr_set *set = (struct cidr_set *)((char *)target + key->off);
     size_t count = n->kind == YN_SEQ ? n->n : 1, bad = 0;
@@ -480,7 +566,7 @@ static int parse_cidr_list(struct cfg_ctx *ctx, const struct cfg_key *key, const
     return bad ? -1 : 0;
 }
 
-static void release_cidr_list(const struct cfg_key *key, void *target)
+void cfg_release_cidr_list(const struct cfg_key *key, void *target)
 {
     cidr_set_free((struct cidr_set *)((char *)target + key->off));
 }
@@ -489,14 +575,14 @@ static int parse_acl_allow(struct cfg_ctx *ctx, const struct cfg_key *key, const
                            void *target)
 {
     ((struct acl *)target)->has_allow = true;
-    return parse_cidr_list(ctx, key, n, target);
+    return cfg_parse_cidr_list(ctx, key, n, target);
 }
 
 static const struct cfg_key acl_keys[] = {
-    {"allow", CT_CUSTOM, 0, .parse = parse_acl_allow, .release = release_cidr_list,
+    {"allow", CT_CUSTOM, 0, .parse = parse_acl_allow, .release = cfg_release_cidr_list,
      .off = offsetof(struct acl, allow), .type_doc = "prefix or list of prefixes",
      .def_doc = "every source", .help = "Only these sources may connect (when given)."},
-    {"deny", CT_CUSTOM, 0, .parse = parse_cidr_list, .release = release_cidr_list,
+    {"deny", CT_CUSTOM, 0, .parse = cfg_parse_cidr_list, .release = cfg_release_cidr_list,
      .off = offsetof(struct acl, deny), .type_doc = "prefix or list of prefixes", .def_doc = "none",
      .help = "These sources are refused, even if also allowed."},
 };
@@ -520,7 +606,7 @@ static const struct cfg_key proxy_accept_keys[] = {
     {"accept", CT_BOOL, 0, "false", .off = offsetof(struct proxy_accept_conf, enabled),
      .help = "Every connection must start with a PROXY v1 or v2 header; its source address "
              "then stands for the client in ACLs, limits, hashing and logs."},
-    {"trusted", CT_CUSTOM, 0, .parse = parse_cidr_list, .release = release_cidr_list,
+    {"trusted", CT_CUSTOM, 0, .parse = cfg_parse_cidr_list, .release = cfg_release_cidr_list,
      .off = offsetof(struct proxy_accept_conf, trusted), .type_doc = "prefix or list of prefixes",
      .def_doc = "none (required with `accept`)",
      .help = "Sources allowed to send a PROXY header; a connection from any other source is "
@@ -608,8 +694,14 @@ static const struct cfg_key route_match_keys[] = {
              "name under example.com (not example.com itself)."},
 };
 
+static const char *const http_match_keys[] = {
+    "host", "path", "path_prefix", "path_regex", "method", "header", "cookie", "query", NULL,
+};
+
 static const struct cfg_section route_match_section =
-    SECTION("listeners[].routes[].match", "What a route matches.", route_match_keys);
+    SECTION("listeners[].routes[].match (mode tcp)", "What a TLS passthrough route matches.",
+            route_match_keys, .other_keys = http_match_keys,
+            .other_msg = "applies to `mode: http` listeners only");
 
 static const struct cfg_key route_keys[] = {
     {"match", CT_SECTION, 0, .sub = &route_match_section, .def_doc = "every connection",
@@ -619,9 +711,48 @@ static const struct cfg_key route_keys[] = {
      .off = offsetof(struct sni_route, backend), .help = "Where matching connections go."},
 };
 
+static const char *const http_route_keys[] = {
+    "name",     "split",   "path_rewrite", "request_headers", "response_headers",
+    "redirect", "respond", "retry",        NULL,
+};
+
 static const struct cfg_section route_section =
-    SECTION("listeners[].routes[]", "One TLS passthrough route.", route_keys,
-            .size = sizeof(struct sni_route));
+    SECTION("listeners[].routes[] (mode tcp)", "One TLS passthrough route.", route_keys,
+            .size = sizeof(struct sni_route), .other_keys = http_route_keys,
+            .other_msg = "applies to `mode: http` listeners only");
+
+/* `routes` is a list of TLS passthrough routes on a tcp listener, of HTTP routes on an
+ * http listener (`mode` is walked before it). */
+static const struct cfg_key routes_by_mode[] = {
+    {"routes", CT_LIST, 0, .sub = &route_section, .min = 1,
+     .off = offsetof(struct listener_conf, routes),
+     .off2 = offsetof(struct listener_conf, nroutes)},
+    {"routes", CT_LIST, 0, .sub = &cfg_http_route_section, .min = 1,
+     .off = offsetof(struct listener_conf, http.routes),
+     .off2 = offsetof(struct listener_conf, http.nroutes)},
+};
+
+static const struct cfg_section routes_release_section = {
+    .keys = routes_by_mode, .nkeys = ARRAY_SIZE(routes_by_mode)};
+
+static int parse_routes(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
+                        void *target)
+{
+    struct listener_conf *l = target;
+    if (l->mode == MODE_UDP) {
+        cfg_error(ctx, n, "applies to `mode: tcp` and `mode: http` listeners only");
+        return -1;
+    }
+    cfg_parse_value(ctx, &routes_by_mode[l->mode == MODE_HTTP], n, target);
+    if (l->mode == MODE_HTTP)
+        cfg_http_routes_named(ctx, l);
+    return 0;
+}
+
+static void release_routes(const struct cfg_key *key, void *target)
+{
+    cfg_free_target(&routes_release_section, target);
+}
 
 static void listener_finish(struct cfg_ctx *ctx, const struct ynode *map, void *target)
 {
@@ -629,17 +760,17 @@ static void listener_finish(struct cfg_ctx *ctx, const struct ynode *map, void *
     const struct ynode *backend = ymap_get(map, "backend"), *routes = ymap_get(map, "routes");
     if (!backend && !routes)
         cfg_error(ctx, map, "missing required key \"backend\" (or \"routes\")");
-    else if (backend && routes)
+    else if (backend && routes && l->mode == MODE_TCP)
         cfg_error(ctx, routes, "give either `backend` or `routes`, not both");
-    else if (routes && l->mode != MODE_TCP)
-        cfg_error(ctx, routes, "SNI routes apply to `mode: tcp` listeners only");
+    /* an http listener may have both: `backend` takes what no route matches */
     if (l->mode == MODE_TCP)
         return;
+    /* the L4 session applies these; an http listener's socket has a backlog too */
     static const char *const tcp_only[] = {"proxy_protocol", "per_source", "max_connections",
                                            "backlog"};
     for (size_t i = 0; i < ARRAY_SIZE(tcp_only); i++) {
         const struct ynode *k = ymap_get(map, tcp_only[i]);
-        if (!k)
+        if (!k || (l->mode == MODE_HTTP && strcmp(tcp_only[i], "backlog") == 0))
             continue;
         size_t mark = cfg_path_key(ctx, tcp_only[i]);
         cfg_error(ctx, k, "applies to `mode: tcp` listeners only");
@@ -661,17 +792,21 @@ static const struct cfg_key listener_keys[] = {
              "or `[::]:port`, or a list of them. No two listeners may use the same address."},
     {"mode", CT_ENUM, 0, "tcp", .enums = mode_names, .off = offsetof(struct listener_conf, mode),
      .help = "`tcp`: relay bytes to a server unchanged (any TCP protocol). `udp`: relay "
-             "datagrams, tracking one flow per client address and port (see `udp`)."},
+             "datagrams, tracking one flow per client address and port (see `udp`). `http`: "
+             "HTTP/1.1 proxy: each request is routed (see `routes` and `http`)."},
     {"backend", CT_CUSTOM, 0, .parse = parse_backend_ref, .type_doc = "backend name",
      .off = offsetof(struct listener_conf, backend), .def_doc = "required unless `routes`",
-     .help = "The backend (a key of `backends`) that serves this listener."},
-    {"routes", CT_LIST, 0, .sub = &route_section, .min = 1,
-     .off = offsetof(struct listener_conf, routes), .off2 = offsetof(struct listener_conf, nroutes),
+     .help = "The backend (a key of `backends`) that serves this listener. On a `mode: http` "
+             "listener with `routes`, it takes the requests no route matches (a last route "
+             "named `default`)."},
+    {"routes", CT_CUSTOM, 0, .parse = parse_routes, .release = release_routes,
+     .sub = &route_section, .alt = &cfg_http_route_section, .type_doc = "list",
      .def_doc = "none",
-     .help = "TLS passthrough routed by SNI (`mode: tcp`): each connection's TLS ClientHello "
+     .help = "`mode: tcp`: TLS passthrough routed by SNI: each connection's TLS ClientHello "
              "is read without terminating TLS, the first route whose `match.sni` names the "
              "requested host (or a route without `match`) picks the backend, and the bytes "
-             "are replayed to the chosen server. Instead of `backend`."},
+             "are replayed to the chosen server; instead of `backend`. `mode: http`: HTTP "
+             "routes, tried in order for each request."},
     {"proxy_protocol", CT_SECTION, .sub = &proxy_accept_section,
      .off = offsetof(struct listener_conf, proxy), .def_doc = "not accepted",
      .help = "Accept the PROXY protocol (v1 or v2) from trusted sources."},
@@ -690,6 +825,8 @@ static const struct cfg_key listener_keys[] = {
      .help = "Timeouts of this listener, overriding the global ones."},
     {"udp", CT_SECTION, .sub = &udp_section, .off = offsetof(struct listener_conf, udp),
      .help = "UDP flow tracking (`mode: udp` only)."},
+    {"http", CT_SECTION, .sub = &cfg_http_section, .off = offsetof(struct listener_conf, http),
+     .help = "HTTP settings (`mode: http` only)."},
 };
 
 static const struct cfg_section listener_section =
@@ -908,6 +1045,7 @@ static void check_quic_ids(struct cfg_ctx *ctx)
 static void root_finish(struct cfg_ctx *ctx, const struct ynode *map, void *target)
 {
     check_refs(ctx);
+    cfg_http_finish(ctx);
     check_addresses(ctx);
     check_quic_ids(ctx);
 }

@@ -65,6 +65,9 @@ struct cfg_key {
     cfg_parse_fn parse;            /* CT_CUSTOM: 0 on success, -1 after reporting errors */
     void (*release)(const struct cfg_key *key, void *target); /* CT_CUSTOM */
     const char *type_doc; /* CT_CUSTOM: the type as the reference shows it */
+    /* CT_CUSTOM: a second section the value may take (the reference documents `sub` and
+     * `alt`; the parser picks one, e.g. by the listener's mode). */
+    const struct cfg_section *alt;
 };
 
 struct cfg_section {
@@ -81,6 +84,12 @@ struct cfg_section {
     void (*absent)(void *target);
     /* After a present mapping has been walked: checks across keys, derived values. */
     void (*finish)(struct cfg_ctx *ctx, const struct ynode *map, void *target);
+    /* Frees what the hooks (or custom keys) allocated outside any key, after the keys. */
+    void (*release)(void *target);
+    /* Keys that belong to a sibling section (NULL-terminated): using one here reports
+     * `other_msg` (e.g. "applies to `mode: http` listeners only") instead of "unknown". */
+    const char *const *other_keys;
+    const char *other_msg;
 };
 
 /* What the root section parses into; config.c moves it into a struct config. */
@@ -103,6 +112,9 @@ struct cfg_root {
     struct backend *backends;
     uint32_t nbackends;
 };
+
+#define CFG_MS_DAY (24 * 3600 * 1000LL)
+#define CFG_MAX_DURATION (30 * CFG_MS_DAY) /* fits uint32_t milliseconds */
 
 #define CFG_MAX_ERRORS 50
 #define CFG_PATH_MAX 256
@@ -163,6 +175,57 @@ const char *cfg_suggest(const char *word, const char *const *cands, size_t n);
 /* Parses an address value into a sockaddr and a malloc'd copy of its text. */
 int cfg_parse_addr(struct cfg_ctx *ctx, const struct ynode *n, struct sockaddr_any *addr,
                    char **text);
+
+/* Applies the defaults of `sec` to a fresh target and runs its init hook. */
+void cfg_init_target(struct cfg_ctx *ctx, const struct cfg_section *sec, void *target);
+/* Parses one value by its key's type into target (as the walker does for each key). */
+void cfg_parse_value(struct cfg_ctx *ctx, const struct cfg_key *k, const struct ynode *n,
+                     void *target);
+/* Applies the defaults of `sec` to target, then walks the mapping `map` into it (a type
+ * error when it is not a mapping). */
+void cfg_walk_section(struct cfg_ctx *ctx, const struct cfg_section *sec, const struct ynode *map,
+                      void *target);
+/* Records a backend reference at `n` (a scalar) to be resolved into *slot once every
+ * backend is known. Returns 0 or -1 (reported). */
+int cfg_backend_ref(struct cfg_ctx *ctx, const struct ynode *n, struct backend **slot);
+/* CT_CUSTOM parser and release of a prefix or list of prefixes into the struct cidr_set
+ * at key->off. */
+int cfg_parse_cidr_list(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
+                        void *target);
+void cfg_release_cidr_list(const struct cfg_key *key, void *target);
+
+/* ---- the HTTP part of the schema (schema_http.c, schema_filters.c) ---- */
+
+/* listeners[].http, listeners[].routes[] of mode http, and the HTTP keys of backends. */
+extern const struct cfg_section cfg_http_section, cfg_http_route_section, cfg_sticky_section,
+    cfg_keepalive_section;
+int cfg_parse_hash(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
+                   void *target);
+void cfg_release_hash(const struct cfg_key *key, void *target);
+int cfg_parse_sticky(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
+                     void *target);
+void cfg_release_sticky(const struct cfg_key *key, void *target);
+/* Gives the HTTP routes of a listener their default names ("route#N"). */
+void cfg_http_routes_named(struct cfg_ctx *ctx, struct listener_conf *l);
+/* After backend references are resolved: the default route of each HTTP listener with a
+ * `backend`, and its listener filters. */
+void cfg_http_finish(struct cfg_ctx *ctx);
+
+/* Route filters (schema_filters.c): parses the key (path_rewrite, request_headers,
+ * response_headers, redirect, respond) into a new filter_conf appended to the route's
+ * filters (target is the struct http_route). cfg_free_route_filters() frees them all. */
+int cfg_parse_filter(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
+                     void *target);
+void cfg_free_route_filters(struct http_route *r);
+extern const struct cfg_section cfg_path_rewrite_section, cfg_request_headers_section,
+    cfg_response_headers_section, cfg_redirect_section, cfg_respond_section;
+/* A field name a filter may set/add/remove or a match may read: a token, and not one the
+ * codec owns (Host, Content-Length, Transfer-Encoding, Connection...). Reports at n and
+ * returns -1 when it is not; `what` names it in the message ("header name"). */
+int cfg_check_field_name(struct cfg_ctx *ctx, const struct ynode *n, const char *what);
+/* A scalar (possibly empty) without control characters, malloc'd; NULL after reporting.
+ * `what` says what was expected. */
+char *cfg_dup_text(struct cfg_ctx *ctx, const struct ynode *n, const char *what);
 
 /* Prints the configuration reference (markdown) generated from the tables. */
 void config_reference_print(FILE *out);

@@ -20,8 +20,6 @@
 
 #define AT(target, off) ((void *)((char *)(target) + (off)))
 
-static void parse_value(struct cfg_ctx *ctx, const struct cfg_key *k, const struct ynode *n,
-                        void *target);
 static void walk_keys(struct cfg_ctx *ctx, const struct cfg_section *sec, const struct ynode *map,
                       void *target);
 
@@ -398,6 +396,14 @@ static const struct cfg_key *find_key(const struct cfg_section *sec, const char 
     return NULL;
 }
 
+static bool other_key(const struct cfg_section *sec, const char *name)
+{
+    for (const char *const *o = sec->other_keys; o && *o; o++)
+        if (strcmp(*o, name) == 0)
+            return true;
+    return false;
+}
+
 static void unknown_key(struct cfg_ctx *ctx, const struct cfg_section *sec, const struct ynode *key)
 {
     const char *cands[32];
@@ -435,26 +441,28 @@ static void check_keys(struct cfg_ctx *ctx, const struct ynode *map, const struc
                 break;
             }
         }
-        if (sec && !find_key(sec, key->text))
+        if (sec && !find_key(sec, key->text) && other_key(sec, key->text))
+            cfg_error(ctx, key, "%s", sec->other_msg);
+        else if (sec && !find_key(sec, key->text))
             unknown_key(ctx, sec, key);
         cfg_path_pop(ctx, mark);
     }
 }
 
 /* Sets defaults (recursively into inline sections), then calls the section's init hook. */
-static void init_target(struct cfg_ctx *ctx, const struct cfg_section *sec, void *target)
+void cfg_init_target(struct cfg_ctx *ctx, const struct cfg_section *sec, void *target)
 {
     for (size_t i = 0; i < sec->nkeys; i++) {
         const struct cfg_key *k = &sec->keys[i];
         if (k->def) {
             struct ynode n = {.kind = YN_SCALAR, .text = (char *)k->def, .len = strlen(k->def)};
             unsigned before = ctx->nerrs + ctx->dropped;
-            parse_value(ctx, k, &n, target);
+            cfg_parse_value(ctx, k, &n, target);
             /* a default that does not parse is a bug in the tables */
             BUG_ON(ctx->nerrs + ctx->dropped != before && !ctx->oom);
         }
         if (k->type == CT_SECTION)
-            init_target(ctx, k->sub, AT(target, k->off));
+            cfg_init_target(ctx, k->sub, AT(target, k->off));
     }
     if (sec->init)
         sec->init(ctx, target);
@@ -494,7 +502,7 @@ static void walk_shorthand(struct cfg_ctx *ctx, const struct cfg_section *sec,
 {
     const struct cfg_key *k = find_key(sec, sec->shorthand);
     BUG_ON(!k);
-    parse_value(ctx, k, n, item);
+    cfg_parse_value(ctx, k, n, item);
     for (size_t i = 0; i < sec->nkeys; i++)
         if ((sec->keys[i].flags & CK_REQUIRED) && &sec->keys[i] != k)
             cfg_error(ctx, n, "missing required key \"%s\"", sec->keys[i].name);
@@ -540,7 +548,7 @@ static void walk_list(struct cfg_ctx *ctx, const struct cfg_key *k, const struct
         const struct ynode *item = n->kids[i];
         void *t = AT(arr, i * sec->size);
         size_t mark = cfg_path_index(ctx, i);
-        init_target(ctx, sec, t);
+        cfg_init_target(ctx, sec, t);
         if (item->kind == YN_MAP)
             walk_keys(ctx, sec, item, t);
         else if (item->kind == YN_SCALAR && sec->shorthand)
@@ -567,7 +575,7 @@ static void walk_named(struct cfg_ctx *ctx, const struct cfg_key *k, const struc
     for (size_t i = 0; i < n->n; i++) {
         const struct ynode *key = n->kids[2 * i], *val = n->kids[2 * i + 1];
         void *t = AT(arr, i * sec->size);
-        init_target(ctx, sec, t);
+        cfg_init_target(ctx, sec, t);
         if (key->kind == YN_NULL)
             type_error(ctx, key, NAME_RULE);
         if (key->kind != YN_SCALAR)
@@ -585,8 +593,8 @@ static void walk_named(struct cfg_ctx *ctx, const struct cfg_key *k, const struc
     }
 }
 
-static void parse_value(struct cfg_ctx *ctx, const struct cfg_key *k, const struct ynode *n,
-                        void *target)
+void cfg_parse_value(struct cfg_ctx *ctx, const struct cfg_key *k, const struct ynode *n,
+                     void *target)
 {
     switch (k->type) {
     case CT_U32:
@@ -633,7 +641,7 @@ static void walk_key(struct cfg_ctx *ctx, const struct cfg_key *k, const struct 
     else if ((!v || v->kind == YN_NULL) && k->type == CT_SECTION && k->sub->absent)
         k->sub->absent(AT(target, k->off));
     else if (v && v->kind != YN_NULL)
-        parse_value(ctx, k, v, target);
+        cfg_parse_value(ctx, k, v, target);
     cfg_path_pop(ctx, mark);
 }
 
@@ -649,11 +657,21 @@ static void walk_keys(struct cfg_ctx *ctx, const struct cfg_section *sec, const 
         sec->finish(ctx, map, target);
 }
 
+void cfg_walk_section(struct cfg_ctx *ctx, const struct cfg_section *sec, const struct ynode *map,
+                      void *target)
+{
+    cfg_init_target(ctx, sec, target);
+    if (map->kind != YN_MAP)
+        type_error(ctx, map, "a mapping");
+    else
+        walk_keys(ctx, sec, map, target);
+}
+
 unsigned cfg_parse(struct cfg_ctx *ctx, const struct ynode *doc, struct cfg_root *root)
 {
     ctx->doc = doc;
     ctx->root = root;
-    init_target(ctx, &cfg_root_section, root);
+    cfg_init_target(ctx, &cfg_root_section, root);
     if (doc->kind != YN_MAP)
         type_error(ctx, doc, "a mapping at the top level");
     else
@@ -698,6 +716,8 @@ void cfg_free_target(const struct cfg_section *sec, void *target)
             break;
         }
     }
+    if (sec->release)
+        sec->release(target);
 }
 
 void cfg_root_free(struct cfg_root *root)

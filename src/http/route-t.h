@@ -120,24 +120,9 @@ struct http_limits {
 struct http_timeouts {
     uint32_t request_header_ms; /* whole request head must arrive within, default 10s → 408 */
     uint32_t keepalive_ms;      /* idle between requests, default 60s (silent close) */
-    uint32_t connect_ms;        /* upstream connect (else the backend's), default 5s → 503/504 */
+    uint32_t connect_ms;        /* upstream connect, default 0 = the backend's → 503/504 */
     uint32_t response_ms;       /* first response byte after the request was sent, 30s → 504 */
     uint32_t request_ms;        /* whole exchange, 0 = off → 504 (or 408 while reading) */
-};
-
-/* The HTTP side of a listener (mode: http). */
-struct http_listener_conf {
-    struct http_route *routes;
-    uint32_t nroutes;
-    struct filter_conf *filters; /* run before the route's: forwarded headers, request id,
-                                  * traceparent (built from the settings below) */
-    uint32_t nfilters;
-    struct http_limits limits;
-    struct http_timeouts timeouts;
-    struct cidr_set trusted_proxies; /* clients whose X-Forwarded-For/Forwarded are kept */
-    enum access_log_format access_log;
-    char *access_log_path; /* NULL = stdout */
-    uint32_t max_requests_per_conn; /* 0 = unlimited */
 };
 
 /* ---- settings of the built-in filters (filter_conf.conf points to one) ---- */
@@ -202,6 +187,26 @@ struct filter_request_id_conf {
  * when absent (a new trace id and a new parent id). */
 struct filter_traceparent_conf {
     bool enabled;
+};
+
+/* The HTTP side of a listener (mode: http). */
+struct http_listener_conf {
+    struct http_route *routes;
+    uint32_t nroutes;
+    struct filter_conf *filters; /* run before the route's: forwarded headers, request id,
+                                  * traceparent (built from the settings below) */
+    uint32_t nfilters;
+    struct http_limits limits;
+    struct http_timeouts timeouts;
+    struct cidr_set trusted_proxies; /* clients whose X-Forwarded-For/Forwarded are kept */
+    enum access_log_format access_log;
+    char *access_log_path; /* NULL = stdout */
+    uint32_t max_requests_per_conn; /* 0 = unlimited */
+    /* What the listener filters are built from; filters[].conf points to these (not
+     * allocated separately). Disabled ones have no filter in `filters`. */
+    struct filter_forwarded_conf forwarded;   /* both flags false: `forwarded: none` */
+    struct filter_request_id_conf request_id; /* header NULL: `request_id: none` */
+    struct filter_traceparent_conf traceparent;
 };
 
 #endif

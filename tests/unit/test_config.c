@@ -327,8 +327,8 @@ static const struct bad_case bad_cases[] = {
      "strata.yaml:4:13: error: ", "already used by the admin listener"},
     {"duplicate server name", L_OK B_LIST "      - { address: 127.0.0.1:5433 }\n",
      "strata.yaml:9:9: error: ", "backends.pg.servers[1].name: duplicate name \"127.0.0.1:5433\""},
-    {"mode not supported yet", L_OK "    mode: http\n" B_OK, "strata.yaml:5:11: error: ",
-     "listeners[0].mode: \"http\" is not supported yet (supported: tcp, udp)"},
+    {"value not supported yet", L_OK B_OK "    balance: cookie\n", "strata.yaml:8:14: error: ",
+     "backends.pg.balance: \"cookie\" is not supported yet (supported: round_robin"},
     {"bad workers", "workers: 0\n" L_OK B_OK, "strata.yaml:1:10: error: ",
      "workers: expected \"auto\" or an integer from 1 to 256, got \"0\""},
     {"bad backend name", L_OK "backends:\n  \"p g\":\n    servers: [127.0.0.1:5433]\n",
@@ -383,7 +383,7 @@ TEST(config_errors_all_collected_in_file_order)
                             "    servers: [ 1.2.3.4 ]\n"
                             "workers: x\n"
                             "listeners:\n"
-                            "  - { name: 'a b', listen: 1.2.3.4:5, backend: pg, mode: http }\n",
+                            "  - { name: 'a b', listen: 1.2.3.4:5, backend: pg, mode: htpp }\n",
                             &e);
     CHECK(c == NULL);
     CHECK_EQ_U64(e.count, 5);

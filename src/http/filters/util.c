@@ -1,0 +1,145 @@
+/* util.c — field-name rules, template checks, random ids and client address text for the
+ * built-in filters and their configuration (see util.h). */
+#include "http/filters/util.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "core/bug.h"
+#include "core/hash.h"
+
+static bool tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+bool http_token_valid(const char *s, size_t len)
+{
+    if (len == 0)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!tchar((unsigned char)s[i]))
+            return false;
+    return true;
+}
+
+bool http_field_reserved(const char *name, size_t len)
+{
+    static const char *const reserved[] = {
+        "host", "content-length", "transfer-encoding", "connection", "keep-alive",
+        "te",   "trailer",        "upgrade",           "expect",     "proxy-connection",
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(reserved); i++)
+        if (strlen(reserved[i]) == len && strncasecmp(reserved[i], name, len) == 0)
+            return true;
+    return false;
+}
+
+const char *const tmpl_var_names[TV_COUNT] = {
+    [TV_SCHEME] = "scheme",       [TV_HOST] = "host",
+    [TV_AUTHORITY] = "authority", [TV_PATH] = "path",
+    [TV_QUERY] = "query",         [TV_REQUEST_URI] = "request_uri",
+    [TV_CLIENT_IP] = "client_ip", [TV_REQUEST_ID] = "request_id",
+    [TV_METHOD] = "method",
+};
+
+int tmpl_var_lookup(const char *s, size_t len)
+{
+    for (int i = 0; i < TV_COUNT; i++)
+        if (strlen(tmpl_var_names[i]) == len && memcmp(tmpl_var_names[i], s, len) == 0)
+            return i;
+    return -1;
+}
+
+/* Length of a "{name}" at s (name: lowercase letters and '_'), or 0 when s does not
+ * start one. */
+static size_t var_ref_len(const char *s, size_t len)
+{
+    size_t i = 1;
+    while (i < len && ((s[i] >= 'a' && s[i] <= 'z') || s[i] == '_'))
+        i++;
+    return i > 1 && i < len && s[i] == '}' ? i + 1 : 0;
+}
+
+int tmpl_check(const char *t, size_t len, char *why, size_t whylen)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)t[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f) {
+            snprintf(why, whylen, "control character at offset %zu", i);
+            return -1;
+        }
+        if (c != '{')
+            continue;
+        if (i + 1 < len && t[i + 1] == '{') {
+            i++;
+            continue;
+        }
+        size_t n = var_ref_len(t + i, len - i);
+        if (n && tmpl_var_lookup(t + i + 1, n - 2) < 0) {
+            snprintf(why, whylen, "unknown variable %.*s (write {{ for a literal {)", (int)n,
+                     t + i);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static __thread uint64_t rng_state;
+
+uint64_t filter_rand64(void)
+{
+    if (unlikely(rng_state == 0)) {
+        uint64_t seed = 0;
+        if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed)) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            seed = hash64(&ts, sizeof(ts), (uint64_t)(uintptr_t)&rng_state);
+        }
+        rng_state = seed ? seed : 0x9e3779b97f4a7c15ull;
+    }
+    uint64_t v;
+    do
+        v = rng_next(&rng_state);
+    while (v == 0);
+    return v;
+}
+
+void hex_put(char *out, uint64_t v, unsigned nhex)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (unsigned i = nhex; i > 0; i--) {
+        out[i - 1] = digits[v & 15];
+        v >>= 4;
+    }
+}
+
+static bool v4_mapped(const struct sockaddr_in6 *s)
+{
+    return IN6_IS_ADDR_V4MAPPED(&s->sin6_addr);
+}
+
+bool client_ip_is_v6(const struct sockaddr_any *a)
+{
+    return a->u.sa.sa_family == AF_INET6 && !v4_mapped(&a->u.in6);
+}
+
+size_t client_ip_text(const struct sockaddr_any *a, char *buf, size_t len)
+{
+    const char *ok = NULL;
+    if (a->u.sa.sa_family == AF_INET) {
+        ok = inet_ntop(AF_INET, &a->u.in.sin_addr, buf, (socklen_t)len);
+    } else if (a->u.sa.sa_family == AF_INET6 && v4_mapped(&a->u.in6)) {
+        ok = inet_ntop(AF_INET, &a->u.in6.sin6_addr.s6_addr[12], buf, (socklen_t)len);
+    } else if (a->u.sa.sa_family == AF_INET6) {
+        ok = inet_ntop(AF_INET6, &a->u.in6.sin6_addr, buf, (socklen_t)len);
+    }
+    if (!ok)
+        snprintf(buf, len, "unknown");
+    return strlen(buf);
+}
