@@ -214,7 +214,7 @@ static int chunked_step(struct h1_body *b, const char *in, size_t len, size_t *c
                 b->state = CS_DATA_CR;
             return H1B_DATA;
         } else if (b->state < CS_SIZE_LF || (b->state == CS_SIZE_LF && ch != '\n')) {
-            if (++b->line_len > H1_MAX_CHUNK_LINE)
+            if (ch != '\r' && ++b->line_len > H1_MAX_CHUNK_LINE)
                 why = "chunk-size line too long";
             else
                 why = size_line_byte(b, ch);
