@@ -53,11 +53,12 @@ struct h1_parser {
     uint32_t pos;   /* bytes of complete lines examined so far */
     uint32_t state; /* internal */
     uint32_t nhdrs; /* internal */
+    uint32_t scan;  /* internal: bytes already searched for the current line's end */
 };
 
 static inline void h1_parser_init(struct h1_parser *p)
 {
-    p->pos = p->state = p->nhdrs = 0;
+    p->pos = p->state = p->nhdrs = p->scan = 0;
 }
 
 /* Parses a request head from buf[0..len).
@@ -69,14 +70,22 @@ static inline void h1_parser_init(struct h1_parser *p)
  * A request without Content-Length or Transfer-Encoding has HTTP_BODY_NONE.
  * Leading empty lines (CRLF) before the request line are skipped (RFC 9112 §2.2).
  * H1_AGAIN when more bytes are needed (and the limits are not exceeded yet).
- * H1_ERROR with *err filled. */
+ * H1_ERROR with *err filled; the parser must then be initialised again before reuse.
+ * Limits: a request line longer than max_line, or one that cannot end within max_head, is
+ * 414; any other line ending past max_head, or field line max_headers + 1, is 431. An
+ * unfinished line is only measured, so the verdict never depends on where input was split.
+ * Decisions the RFCs leave open: request-target bytes >= 0x80 are accepted (as most servers
+ * do), CTL, SP, DEL and '#' are not; an empty Host is refused; only the http and https
+ * schemes are accepted in absolute-form, and an OPTIONS with an absolute-form target without
+ * a path gets path "*" (RFC 9112 §3.2.4); m->query.p is NULL when the target has no '?'. */
 int h1_parse_request(struct h1_parser *p, const char *buf, size_t len, const struct h1_limits *lim,
                      struct http_msg *m, struct arena *a, size_t *head_len, struct h1_error *err);
 
 /* Parses a response head. `req_method` decides HEAD's body (none); 1xx, 204 and 304 have
  * none; otherwise Content-Length, chunked, or HTTP_BODY_UNTIL_CLOSE. Interim 1xx
  * responses (other than 101) are returned as heads too: the caller forwards or drops them
- * and parses the next head. Errors have status 502. */
+ * and parses the next head. Errors have status 502. A 2xx answer to CONNECT has no body.
+ * Without a body, a received Content-Length stays in m->content_length (informational). */
 int h1_parse_response(struct h1_parser *p, const char *buf, size_t len,
                       const struct h1_limits *lim, enum http_method req_method,
                       struct http_msg *m, struct arena *a, size_t *head_len,
@@ -86,7 +95,7 @@ int h1_parse_response(struct h1_parser *p, const char *buf, size_t len,
 
 enum h1_body_result {
     H1B_AGAIN = 0, /* consumed what it could; need more input */
-    H1B_DATA = 1,  /* data/dlen is a piece of body data (inside the consumed bytes) */
+    H1B_DATA = 1,  /* *data and *dlen is a piece of body data (inside the consumed bytes) */
     H1B_DONE = 2,  /* body complete; trailers (if any) in b->trailers */
     H1B_ERROR = -1,
 };
@@ -97,7 +106,11 @@ enum h1_body_result {
  * for HTTP_BODY_CHUNKED it checks every chunk-size line (hex digits only, no overflow
  * past 2^62, chunk extensions are allowed by the grammar but must be well-formed and are
  * dropped), the CRLF after each chunk's data, and the trailer section (fields as in a
- * head, at most H1_MAX_TRAILER bytes). */
+ * head, at most H1_MAX_TRAILER bytes; framing and hop-by-hop fields such as
+ * Content-Length, Transfer-Encoding, Host or Connection are dropped from it).
+ * A chunk-size line (with its extensions) longer than H1_MAX_CHUNK_LINE is an error. */
+#define H1_MAX_CHUNK_LINE 1024
+
 struct h1_body {
     enum http_body_kind kind;
     uint64_t remaining; /* LENGTH: bytes left; CHUNKED: bytes left in the current chunk */
@@ -107,12 +120,13 @@ struct h1_body {
      * validated), copied into `trailer_buf`; 0 bytes when there were none. */
     char trailer_buf[H1_MAX_TRAILER];
     uint32_t trailer_len;
+    bool response; /* set after h1_body_init for a response body: errors are then 502 */
 };
 
 void h1_body_init(struct h1_body *b, enum http_body_kind kind, uint64_t content_length);
 
 /* Decodes from in[0..len). Sets *consumed to the bytes the caller may drop from its input
- * (framing and data). On H1B_DATA, data/dlen is the data piece (pointing into `in`,
+ * (framing and data). On H1B_DATA, *data and *dlen is the data piece (pointing into `in`,
  * within the consumed bytes); the caller forwards it and calls again with the rest.
  * For HTTP_BODY_UNTIL_CLOSE, the caller signals the end (EOF) by calling with len 0 and
  * eof = true, which returns H1B_DONE; for the other kinds an EOF before the end is the
@@ -126,8 +140,12 @@ int h1_body_step(struct h1_body *b, const char *in, size_t len, bool eof, size_t
 /* How the head written for the other side frames its body. */
 enum h1_write_framing {
     H1W_AS_MSG,  /* from m->body: Content-Length for LENGTH, Transfer-Encoding: chunked for
-                  * CHUNKED, nothing for NONE/UNTIL_CLOSE */
-    H1W_NO_BODY, /* a response to HEAD, or 1xx/204/304: keep Content-Length if LENGTH, no TE */
+                  * CHUNKED, nothing for NONE/UNTIL_CLOSE; except that a response with
+                  * NONE whose status allows a body gets "Content-Length: 0", so that a
+                  * client keeping the connection does not wait for its end */
+    H1W_NO_BODY, /* a response to HEAD, or 1xx/204/304: keep Content-Length if LENGTH (or
+                  * the informational m->content_length when NONE and it is not 0), never
+                  * for 1xx/204; no TE */
 };
 
 /* Writes a request head for a server: "METHOD path[?query] HTTP/1.1", "Host: authority"
@@ -135,7 +153,13 @@ enum h1_write_framing {
  * "Connection: upgrade" + "Upgrade: <m->upgrade>" when HTTP_F_UPGRADE, else
  * "Connection: close" when `close` is set (nothing for keep-alive, the HTTP/1.1 default),
  * and the empty line. A body of an HTTP/1.0 client is written with the framing the model
- * says. Returns the length, or -1 when it does not fit in `cap`. */
+ * says. Returns the length, or -1 when it does not fit in `cap`.
+ * Both writers: fields of m->hdrs that the writer generates itself (Host, Content-Length,
+ * Transfer-Encoding, Connection, Keep-Alive, TE, Proxy-Connection, Upgrade) are skipped,
+ * and -1 is also returned when a string of the model cannot be written safely (a field
+ * name that is not a token, a CTL other than HTAB in a value, a bad method or target), so
+ * that nothing a filter stored can split or smuggle a message. CONNECT is written in
+ * authority-form, an OPTIONS with path "*" in asterisk-form, all else in origin-form. */
 ssize_t h1_write_request(const struct http_msg *m, bool close, char *out, size_t cap);
 
 /* Writes a response head for a client of HTTP version `client_version` (10 or 11):
@@ -153,5 +177,26 @@ size_t h1_write_chunk_head(uint64_t n, char *out);
 /* The last chunk with the given trailer lines (validated "name: value\r\n" lines, may be
  * empty) and the final CRLF; returns the length or -1 when it does not fit. */
 ssize_t h1_write_last_chunk(const char *trailers, size_t tlen, char *out, size_t cap);
+
+/* ---- shared by the codec's files, and for whoever checks or splits fields ---- */
+
+/* Character classes, one bit each in h1_ctype[byte]. */
+enum h1_char_class {
+    H1C_TCHAR = 1 << 0,  /* token (RFC 9110 §5.6.2) */
+    H1C_VALUE = 1 << 1,  /* field-value byte: HTAB, SP, VCHAR, obs-text */
+    H1C_TARGET = 1 << 2, /* request-target byte: VCHAR but '#', and obs-text */
+    H1C_HOST = 1 << 3,   /* authority byte: unreserved, sub-delims, '%', ':', '[', ']' */
+    H1C_HEX = 1 << 4,    /* HEXDIG */
+    H1C_OWS = 1 << 5,    /* SP, HTAB */
+    H1C_DIGIT = 1 << 6,  /* DIGIT */
+    H1C_QDTEXT = 1 << 7, /* qdtext of a quoted-string */
+};
+extern const uint8_t h1_ctype[256];
+
+/* Splits one field line (without its CRLF) into name and value (OWS trimmed), checking
+ * that the name is a token ending at the colon and that the value holds no CTL but HTAB.
+ * Returns NULL when valid, else a short static reason ("obs-fold", "bare CR", ...). Used
+ * for trailers: each line of h1_body.trailer_buf parses with it. */
+const char *h1_field_line(const char *line, size_t len, struct hstr *name, struct hstr *value);
 
 #endif

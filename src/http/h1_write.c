@@ -1,0 +1,223 @@
+/* h1_write.c — the HTTP/1.1 head writer: turns a message model back into a request head
+ * for a server or a response head for a client, regenerating the framing and connection
+ * fields that the parser consumed, and writes chunk framing lines. Every string of the
+ * model is checked as it is copied, so that nothing a filter stored can split a message.
+ */
+#include "http/h1.h"
+
+#include <string.h>
+
+#include "http/msg.h"
+
+/* The output: `bad` once something did not fit or could not be written. */
+struct out {
+    char *p;
+    size_t len, cap;
+    bool bad;
+};
+
+static void put(struct out *o, const char *s, size_t n)
+{
+    if (o->bad || o->cap - o->len < n) {
+        o->bad = true;
+        return;
+    }
+    if (n)
+        memcpy(o->p + o->len, s, n);
+    o->len += n;
+}
+
+static void put_c(struct out *o, const char *s)
+{
+    put(o, s, strlen(s));
+}
+
+/* Copies s when every byte of it is of class `mask` (and it is not empty when `nonempty`). */
+static void put_checked(struct out *o, struct hstr s, unsigned mask, bool nonempty)
+{
+    for (uint32_t i = 0; i < s.len; i++)
+        if (!(h1_ctype[(uint8_t)s.p[i]] & mask))
+            o->bad = true;
+    if (nonempty && s.len == 0)
+        o->bad = true;
+    put(o, s.p, s.len);
+}
+
+static void put_u64(struct out *o, uint64_t v)
+{
+    char tmp[20];
+    int n = 0;
+    do {
+        tmp[sizeof(tmp) - 1 - n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    put(o, tmp + sizeof(tmp) - n, (size_t)n);
+}
+
+static void put_field(struct out *o, const char *name, struct hstr value)
+{
+    put_c(o, name);
+    put_checked(o, value, H1C_VALUE, false);
+    put(o, "\r\n", 2);
+}
+
+/* Fields the writer generates itself, never copied from hdrs. */
+static bool generated(struct hstr n)
+{
+    static const char *const names[] = {"host", "content-length", "transfer-encoding",
+                                        "connection", "keep-alive", "te", "proxy-connection",
+                                        "upgrade"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (n.len == strlen(names[i]) && hstr_ieq_c(n, names[i]))
+            return true;
+    return false;
+}
+
+static void put_hdrs(struct out *o, const struct http_msg *m)
+{
+    for (uint32_t i = 0; i < m->nhdrs; i++) {
+        const struct http_hdr *h = &m->hdrs[i];
+        if (generated(h->name))
+            continue;
+        put_checked(o, h->name, H1C_TCHAR, true);
+        put(o, ": ", 2);
+        put_checked(o, h->value, H1C_VALUE, false);
+        put(o, "\r\n", 2);
+    }
+}
+
+static void put_length(struct out *o, uint64_t n)
+{
+    put_c(o, "Content-Length: ");
+    put_u64(o, n);
+    put(o, "\r\n", 2);
+}
+
+static const char *method_name(enum http_method m)
+{
+    static const char *const names[] = {
+        [HTTP_M_GET] = "GET",         [HTTP_M_HEAD] = "HEAD",       [HTTP_M_POST] = "POST",
+        [HTTP_M_PUT] = "PUT",         [HTTP_M_DELETE] = "DELETE",   [HTTP_M_CONNECT] = "CONNECT",
+        [HTTP_M_OPTIONS] = "OPTIONS", [HTTP_M_TRACE] = "TRACE",     [HTTP_M_PATCH] = "PATCH",
+    };
+    return (unsigned)m < sizeof(names) / sizeof(names[0]) && names[m] ? names[m] : "";
+}
+
+/* The request-target: authority-form for CONNECT, "*" for OPTIONS *, else origin-form. */
+static void put_target(struct out *o, const struct http_msg *m)
+{
+    if (m->method == HTTP_M_CONNECT) {
+        put_checked(o, m->authority, H1C_HOST, true);
+    } else if (m->method == HTTP_M_OPTIONS && m->path.len == 1 && m->path.p[0] == '*') {
+        put(o, "*", 1);
+    } else if (m->path.len == 0) {
+        put(o, "/", 1);
+    } else {
+        if (m->path.p[0] != '/')
+            o->bad = true;
+        put_checked(o, m->path, H1C_TARGET, true);
+    }
+    if (m->method != HTTP_M_CONNECT && m->query.p) {
+        put(o, "?", 1);
+        put_checked(o, m->query, H1C_TARGET, false);
+    }
+}
+
+ssize_t h1_write_request(const struct http_msg *m, bool close, char *out, size_t cap)
+{
+    struct out o = {out, 0, cap, false};
+    struct hstr method = m->method_name.len ? m->method_name : hstr_c(method_name(m->method));
+    put_checked(&o, method, H1C_TCHAR, true);
+    put(&o, " ", 1);
+    put_target(&o, m);
+    put_c(&o, " HTTP/1.1\r\n");
+    if (m->authority.len) {
+        put_c(&o, "Host: ");
+        put_checked(&o, m->authority, H1C_HOST, true);
+        put(&o, "\r\n", 2);
+    }
+    put_hdrs(&o, m);
+    if (m->body == HTTP_BODY_LENGTH)
+        put_length(&o, m->content_length);
+    else if (m->body == HTTP_BODY_CHUNKED)
+        put_c(&o, "Transfer-Encoding: chunked\r\n");
+    if (m->flags & HTTP_F_UPGRADE) {
+        put_c(&o, "Connection: upgrade\r\n");
+        put_field(&o, "Upgrade: ", m->upgrade);
+    } else if (close) {
+        put_c(&o, "Connection: close\r\n");
+    }
+    put(&o, "\r\n", 2);
+    return o.bad ? -1 : (ssize_t)o.len;
+}
+
+/* The framing field of a response head (see enum h1_write_framing). */
+static void put_response_framing(struct out *o, const struct http_msg *m,
+                                 enum h1_write_framing framing, uint8_t client_version)
+{
+    unsigned s = m->status;
+    bool no_length = s < 200 || s == 204; /* RFC 9110 §8.6: never a Content-Length */
+    if (framing == H1W_NO_BODY) {
+        if (!no_length && (m->body == HTTP_BODY_LENGTH ||
+                           (m->body == HTTP_BODY_NONE && m->content_length)))
+            put_length(o, m->content_length);
+        return;
+    }
+    if (m->body == HTTP_BODY_LENGTH)
+        put_length(o, m->content_length);
+    else if (m->body == HTTP_BODY_CHUNKED && client_version >= 11)
+        put_c(o, "Transfer-Encoding: chunked\r\n");
+    else if (m->body == HTTP_BODY_NONE && !no_length && s != 304)
+        put_length(o, 0);
+}
+
+ssize_t h1_write_response(const struct http_msg *m, enum h1_write_framing framing,
+                          uint8_t client_version, bool close, char *out, size_t cap)
+{
+    struct out o = {out, 0, cap, false};
+    unsigned s = m->status;
+    if (s < 100 || s > 999)
+        return -1;
+    char code[4] = {(char)('0' + s / 100), (char)('0' + s / 10 % 10), (char)('0' + s % 10), ' '};
+    put_c(&o, "HTTP/1.1 ");
+    put(&o, code, 4);
+    put_checked(&o, m->reason.len ? m->reason : hstr_c(http_reason(s)), H1C_VALUE, false);
+    put(&o, "\r\n", 2);
+    put_hdrs(&o, m);
+    put_response_framing(&o, m, framing, client_version);
+    if (s == 101 && m->upgrade.len) {
+        put_c(&o, "Connection: upgrade\r\n");
+        put_field(&o, "Upgrade: ", m->upgrade);
+    } else if (close) {
+        put_c(&o, "Connection: close\r\n");
+    } else if (client_version == 10) {
+        put_c(&o, "Connection: keep-alive\r\n");
+    }
+    put(&o, "\r\n", 2);
+    return o.bad ? -1 : (ssize_t)o.len;
+}
+
+size_t h1_write_chunk_head(uint64_t n, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t k = 0;
+    for (uint64_t v = n; v; v >>= 4)
+        k++;
+    k = k ? k : 1;
+    for (size_t i = k; i-- > 0; n >>= 4)
+        out[i] = hex[n & 15];
+    out[k] = '\r';
+    out[k + 1] = '\n';
+    return k + 2;
+}
+
+ssize_t h1_write_last_chunk(const char *trailers, size_t tlen, char *out, size_t cap)
+{
+    if (cap < tlen + 5)
+        return -1;
+    memcpy(out, "0\r\n", 3);
+    if (tlen)
+        memcpy(out + 3, trailers, tlen);
+    memcpy(out + 3 + tlen, "\r\n", 2);
+    return (ssize_t)(tlen + 5);
+}
