@@ -905,7 +905,32 @@ static void on_response_head(struct h1s *s, size_t head_len)
         x->resp_done = true;
 }
 
-/* Server → client: the response head, then its body. */
+/* Parses the response head from the server buffer. */
+static enum move parse_response_head(struct h1s *s)
+{
+    struct h1x *x = s->x;
+    struct upconn *uc = x->up;
+    if (!uc->in || uc->in->len == 0)
+        return MOVE_NONE;
+    struct h1_limits lim = {65536, 65536, 256};
+    size_t head_len = 0;
+    struct h1_error err = {0, NULL};
+    int r = h1_parse_response(&x->hp, hbuf_head(uc->in), uc->in->len, &lim, x->t.req.method,
+                              &x->t.resp, &x->t.arena, &head_len, &err);
+    if (r == H1_AGAIN)
+        return MOVE_NONE;
+    if (r == H1_ERROR) {
+        CTR_ADD(x->t.server->st.ctr[s->w->id].http_5xx, 1);
+        attempt_failed(s, true);
+        answer(s, 502, "bad_response", err.reason ? err.reason : "invalid response head");
+        return MOVE_ERROR;
+    }
+    on_response_head(s, head_len);
+    return MOVE_PROGRESS;
+}
+
+/* Server → client: the response head, then its body. The server's EOF is acted on only
+ * once what it sent before is used up. */
 static enum move step_response(struct h1s *s)
 {
     struct h1x *x = s->x;
@@ -913,32 +938,22 @@ static enum move step_response(struct h1s *s)
         return MOVE_NONE;
     struct upconn *uc = x->up;
     enum io io = read_into(s, &uc->c, &uc->in, HBUF_SIZE, x->resp_started, NULL);
-    if (io == IO_ERR || (io == IO_EOF && !(x->resp_started &&
-                                           x->respb.kind == HTTP_BODY_UNTIL_CLOSE))) {
-        up_broken(s, io == IO_ERR ? "server connection reset" : "server closed the connection");
+    if (io == IO_ERR) {
+        up_broken(s, "server connection reset");
         return MOVE_ERROR;
     }
     enum move m = io == IO_MOVED ? MOVE_PROGRESS : MOVE_NONE;
+    bool eof = (uc->c.flags & CONN_RD_EOF) != 0;
     if (!x->resp_started) {
-        if (!uc->in || uc->in->len == 0)
-            return m;
-        struct h1_limits lim = {65536, 65536, 256};
-        size_t head_len = 0;
-        struct h1_error err = {0, NULL};
-        int r = h1_parse_response(&x->hp, hbuf_head(uc->in), uc->in->len, &lim,
-                                  x->t.req.method, &x->t.resp, &x->t.arena, &head_len, &err);
-        if (r == H1_AGAIN)
-            return m;
-        if (r == H1_ERROR) {
-            CTR_ADD(x->t.server->st.ctr[s->w->id].http_5xx, 1);
-            attempt_failed(s, true);
-            answer(s, 502, "bad_response", err.reason ? err.reason : "invalid response head");
+        enum move h = parse_response_head(s);
+        if (h != MOVE_NONE)
+            return h;
+        if (eof) {
+            up_broken(s, "server closed the connection");
             return MOVE_ERROR;
         }
-        on_response_head(s, head_len);
-        return MOVE_PROGRESS;
+        return m;
     }
-    bool eof = (uc->c.flags & CONN_RD_EOF) != 0;
     struct h1_error err = {0, NULL};
     enum move b = move_body(s, &x->respb, uc->in, &s->out, x->chunk_out, eof, &x->resp_done,
                             &x->last_pending, &err);
@@ -947,6 +962,10 @@ static enum move step_response(struct h1s *s)
         x->detail = err.reason ? err.reason : "invalid response body";
         health_passive_report(x->t.server, false, s->w->loop.now_ms);
         session_close(s);
+        return MOVE_ERROR;
+    }
+    if (b == MOVE_NONE && eof && !x->resp_done && (!uc->in || uc->in->len == 0)) {
+        up_broken(s, "server closed the connection before the end of the body");
         return MOVE_ERROR;
     }
     return b == MOVE_PROGRESS ? MOVE_PROGRESS : m;
@@ -968,6 +987,7 @@ static void start_request(struct h1s *s, size_t head_len)
     memcpy(copy, hbuf_head(s->in), head_len);
     msg_rebase(req, hbuf_head(s->in), head_len, copy);
     hbuf_consume(s->in, (uint32_t)head_len);
+    h1_parser_init(&x->hp); /* now for the response head */
     x->bytes_in = head_len;
     x->t.orig_path = req->path;
     s->requests++;
