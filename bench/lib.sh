@@ -24,6 +24,7 @@
 #   cpu_ticks FIELD PID...             user + system (all) or system (sys) clock ticks
 #   us_per A B N                       (A - B) clock ticks in microseconds per N, or "-"
 #   rss_kib PID                        VmRSS of PID and its direct children, in KiB
+#   rss_kib_of PID...                  VmRSS of these processes, summed, in KiB
 #   result_field NAME                  the value of NAME in a tcpbench-style RESULT line
 #   median, median_ratio               median of the numbers on stdin ("-" ignored / %.2f)
 #   ratio A B, best HIGHER VALUE...    A / B, and the max or min of the values
@@ -193,6 +194,15 @@ rss_kib() {
         /^PPid:/ { ppid = $2 }
         /^VmRSS:/ { if (pid == root || ppid == root) total += $2 }
         END { print total + 0 }' /proc/[0-9]*/status 2>/dev/null || echo 0
+}
+
+# rss_kib_of PID...: VmRSS of these processes (e.g. from `procs`), summed, in KiB; a PID that
+# is gone counts 0. Unlike rss_kib it reads only these PIDs' files, so a process of the
+# machine exiting meanwhile cannot fail it.
+rss_kib_of() {
+    local p
+    for p in "$@"; do cat "/proc/$p/status" 2>/dev/null || true; done \
+        | awk '/^VmRSS:/ { t += $2 } END { print t + 0 }'
 }
 
 result_field() { sed -n "s/^RESULT.* $1=\([^ ]*\).*/\1/p; s/^RESULT $1=\([^ ]*\).*/\1/p" | head -1; }
