@@ -351,14 +351,24 @@ static enum filter_verdict run_response_filters(struct h1s *s)
     return FILTER_CONTINUE;
 }
 
+/* The client connection must close after this exchange: the client asked, the worker
+ * drains, or the connection served its quota of requests. */
+static bool must_close(const struct h1s *s)
+{
+    const struct http_msg *req = &s->x->t.req;
+    uint32_t quota = s->lc->http.max_requests_per_conn;
+    return (req->flags & HTTP_F_CLOSE) || s->w->applied_cmd != WORKER_RUN ||
+           (quota && s->requests >= quota);
+}
+
 /* Writes t->resp (an answer: body in t->answer_body) for the client. */
 static void send_answer(struct h1s *s)
 {
     struct h1x *x = s->x;
     struct http_txn *t = &x->t;
     bool head = t->req.method == HTTP_M_HEAD;
-    if (!x->req_done)
-        x->close_after = true; /* the unread body would be taken for the next request */
+    if (!x->req_done || must_close(s))
+        x->close_after = true; /* an unread body would be taken for the next request */
     if (run_response_filters(s) == FILTER_ERROR)
         x->close_after = true;
     struct hbuf *b = buf_of(s, &s->out, HBUF_SIZE);
@@ -816,8 +826,7 @@ static bool write_response_head(struct h1s *s)
             x->chunk_out = true;
         }
     }
-    if ((req->flags & HTTP_F_CLOSE) || s->w->applied_cmd != WORKER_RUN ||
-        (s->lc->http.max_requests_per_conn && s->requests >= s->lc->http.max_requests_per_conn))
+    if (must_close(s))
         x->close_after = true;
     struct hbuf *b = buf_of(s, &s->out, HBUF_SIZE);
     if (!b)
@@ -1255,8 +1264,8 @@ static void run(struct h1s *s)
     for (int i = 0; i < RUN_BUDGET; i++) {
         if (s->state == CS_CLOSED)
             return;
-        enum move m = step(s);
-        if (m != MOVE_PROGRESS)
+        /* MOVE_ERROR: a step changed course (an answer, a retry): look again */
+        if (step(s) == MOVE_NONE)
             return;
     }
     schedule(s); /* a long transfer: let the other sessions of this worker run */

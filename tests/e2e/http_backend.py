@@ -165,6 +165,8 @@ class HttpBackend:
                 return
             if isinstance(out, (bytes, bytearray)):
                 sock.sendall(out)
+                if b"connection: close" in out.split(b"\r\n\r\n", 1)[0].lower():
+                    return
                 continue
             status, headers_out, body = out
             head = f"HTTP/1.1 {status} X\r\n"

@@ -193,30 +193,33 @@ def test_http10_client(strata, origin):
     assert a.requests[0].header("host") is None or a.requests[0].version == "HTTP/1.1"
 
 
-def test_websocket_echo_through_proxy(strata, tmp_path):
-    websockets = pytest.importorskip("websockets.sync.server")
-    from websockets.sync.client import connect as ws_connect
+def test_websocket_echo_through_proxy(strata):
+    import asyncio
+    websockets = pytest.importorskip("websockets")
 
-    def echo(ws):
-        for msg in ws:
-            ws.send(msg)
+    async def echo(ws, path=None):
+        async for msg in ws:
+            await ws.send(msg)
 
-    server = websockets.serve(echo, LOOPBACK, 0)
-    t = threading.Thread(target=server.serve_forever, daemon=True)
-    t.start()
-    try:
-        wport = server.socket.getsockname()[1]
-        port = free_port()
-        strata(http_config(port, {"ws": {"servers": [f"{LOOPBACK}:{wport}"]}}),
-               listen_ports=[port])
-        with ws_connect(f"ws://{LOOPBACK}:{port}/chat", open_timeout=5) as ws:
-            for i in range(50):
-                ws.send(f"message {i}")
-                assert ws.recv(timeout=5) == f"message {i}"
-            ws.send(b"\x00" * 100000)
-            assert ws.recv(timeout=5) == b"\x00" * 100000
-    finally:
-        server.shutdown()
+    async def scenario():
+        server = await websockets.serve(echo, LOOPBACK, 0)
+        try:
+            wport = server.sockets[0].getsockname()[1]
+            port = free_port()
+            strata(http_config(port, {"ws": {"servers": [f"{LOOPBACK}:{wport}"]}}),
+                   listen_ports=[port])
+            async with websockets.connect(f"ws://{LOOPBACK}:{port}/chat", open_timeout=5,
+                                          max_size=None) as ws:
+                for i in range(50):
+                    await ws.send(f"message {i}")
+                    assert await asyncio.wait_for(ws.recv(), 5) == f"message {i}"
+                await ws.send(b"\x00" * 100000)
+                assert await asyncio.wait_for(ws.recv(), 5) == b"\x00" * 100000
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))
 
 
 def test_request_header_timeout_answers_408(strata, origin):
@@ -263,7 +266,8 @@ def test_response_timeout_answers_504(strata, origin):
     a = origin(respond=slow)
     s, port, _ = run_http(strata, one(a), http_extra="response_timeout: 500ms")
     t0 = time.monotonic()
-    out = parse_response(http_request(port, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"))
+    out = parse_response(http_request(
+        port, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
     assert out[0][0] == 504, out
     assert time.monotonic() - t0 < 2.5
 
