@@ -85,6 +85,7 @@ struct h1x {
     bool up_keep;                /* the server connection may be parked afterwards */
     bool tunnel;                 /* 101: the exchange became a tunnel */
     bool sticky_ran;
+    _Alignas(8) char arena_buf[3072]; /* the arena's first block: most requests fit */
 };
 
 struct h1s {
@@ -252,9 +253,10 @@ static struct h1x *exchange_new(struct h1s *s)
     if (!x)
         return NULL;
     memset(x, 0, offsetof(struct h1x, reqb));
-    memset(&x->up, 0, sizeof(*x) - offsetof(struct h1x, up));
+    /* the body decoders are set by h1_body_init and the arena buffer needs no zeroing */
+    memset(&x->up, 0, offsetof(struct h1x, arena_buf) - offsetof(struct h1x, up));
     x->reqb.kind = x->respb.kind = HTTP_BODY_NONE;
-    arena_init(&x->t.arena, 0);
+    arena_init_buf(&x->t.arena, x->arena_buf, sizeof(x->arena_buf), 0);
     x->t.req.is_request = true;
     x->t.lc = s->lc;
     x->t.client = s->client;
@@ -1316,10 +1318,13 @@ static uint64_t deadline(struct h1s *s)
     }
 }
 
+/* Arms the timer for the current deadline, unless it is armed earlier already: the timer
+ * callback recomputes the deadline and re-arms, so moving it later is left to it (one heap
+ * operation saved for most requests). */
 static void arm_timer(struct h1s *s)
 {
     uint64_t d = deadline(s);
-    if (d)
+    if (d && (!ev_timer_armed(&s->timer) || d < s->timer.expire_ms))
         ev_timer_arm_at(&s->w->loop, &s->timer, d);
 }
 

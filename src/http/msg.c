@@ -11,6 +11,7 @@
 struct arena_block {
     struct arena_block *next;
     size_t size, used;
+    bool fixed; /* the caller's memory (arena_init_buf): never freed */
     _Alignas(8) char data[];
 };
 
@@ -21,6 +22,19 @@ void arena_init(struct arena *a, size_t limit)
     a->limit = limit ? limit : ARENA_DEFAULT_LIMIT;
 }
 
+void arena_init_buf(struct arena *a, void *buf, size_t size, size_t limit)
+{
+    arena_init(a, limit);
+    if (size <= sizeof(struct arena_block) + 8)
+        return;
+    struct arena_block *b = buf;
+    b->next = NULL;
+    b->size = size - sizeof(*b);
+    b->used = 0;
+    b->fixed = true;
+    a->head = b;
+}
+
 void arena_reset(struct arena *a)
 {
     struct arena_block *b = a->head;
@@ -29,7 +43,8 @@ void arena_reset(struct arena *a)
     /* keep the oldest block (the last in the list) for the next transaction */
     while (b->next) {
         struct arena_block *next = b->next;
-        free(b);
+        if (!b->fixed)
+            free(b);
         b = next;
     }
     b->used = 0;
@@ -41,7 +56,8 @@ void arena_free(struct arena *a)
 {
     while (a->head) {
         struct arena_block *next = a->head->next;
-        free(a->head);
+        if (!a->head->fixed)
+            free(a->head);
         a->head = next;
     }
     a->used = 0;
@@ -60,6 +76,7 @@ void *arena_alloc(struct arena *a, size_t n)
             return NULL;
         b->size = size;
         b->used = 0;
+        b->fixed = false;
         b->next = a->head;
         a->head = b;
     }

@@ -10,6 +10,9 @@
 
 /* ---- arena ---- */
 void arena_init(struct arena *a, size_t limit);
+/* An arena whose first block is `buf` (size bytes, 8-byte aligned, owned by the caller and
+ * never freed): a transaction that fits in it allocates nothing. */
+void arena_init_buf(struct arena *a, void *buf, size_t size, size_t limit);
 /* Frees every block but the first, and rewinds. */
 void arena_reset(struct arena *a);
 void arena_free(struct arena *a);
