@@ -765,15 +765,17 @@ static void listener_finish(struct cfg_ctx *ctx, const struct ynode *map, void *
     /* an http listener may have both: `backend` takes what no route matches */
     if (l->mode == MODE_TCP)
         return;
-    /* the L4 session applies these; an http listener's socket has a backlog too */
+    /* connection-level keys: the HTTP session applies the limits (net/admission.h) and
+     * has a listening socket; the PROXY protocol is read by the L4 session only */
     static const char *const tcp_only[] = {"proxy_protocol", "per_source", "max_connections",
                                            "backlog"};
     for (size_t i = 0; i < ARRAY_SIZE(tcp_only); i++) {
         const struct ynode *k = ymap_get(map, tcp_only[i]);
-        if (!k || (l->mode == MODE_HTTP && strcmp(tcp_only[i], "backlog") == 0))
+        if (!k || (l->mode == MODE_HTTP && strcmp(tcp_only[i], "proxy_protocol") != 0))
             continue;
         size_t mark = cfg_path_key(ctx, tcp_only[i]);
-        cfg_error(ctx, k, "applies to `mode: tcp` listeners only");
+        cfg_error(ctx, k, l->mode == MODE_HTTP ? "is not supported on `mode: http` listeners yet"
+                                                : "applies to `mode: tcp` listeners only");
         cfg_path_pop(ctx, mark);
     }
 }

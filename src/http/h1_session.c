@@ -1190,6 +1190,8 @@ static void log_exchange(struct h1s *s)
         .detail = x->detail,
     };
     access_log_write(s->w, s->lc, &e);
+    CTR_ADD(lctr(s)->bytes_in, x->bytes_in);
+    CTR_ADD(lctr(s)->bytes_out, x->bytes_out);
 }
 
 /* The response is out: log, give the server connection back, and go on with the next

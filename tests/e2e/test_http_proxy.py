@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import LOOPBACK, free_port, wait_for
+from conftest import LOOPBACK, connect, free_port, wait_for
 from http_backend import CLOSE, HttpBackend, http_config, http_request, parse_response
 
 
@@ -327,3 +327,25 @@ def test_metrics_count_requests_and_classes(strata, origin):
     assert m.get("strata_listener_http_responses_total", listener="web", code="2xx") == 2
     assert m.get("strata_listener_http_responses_total", listener="web", code="4xx") == 1
     assert m.get("strata_server_http_requests_total", backend="app", server=a.address) == 3
+
+
+def test_connection_limits_apply_to_http_listeners(strata, origin):
+    a = origin()
+    s, port, admin = run_http(strata, one(a), admin=True,
+                              listener_extra="max_connections: 2")
+    held = [socket.create_connection((LOOPBACK, port), timeout=5) for _ in range(2)]
+    for c in held:  # both served
+        c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert c.recv(4096).startswith(b"HTTP/1.1 200")
+    wait_for(lambda: s.metrics(admin).get("strata_listener_connections_active",
+                                          listener="web") == 2, 5)
+    extra = connect(port)
+    try:
+        extra.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        got = extra.recv(4096)
+    except (ConnectionResetError, BrokenPipeError):
+        got = b""
+    assert got == b"", got  # refused: reset or closed, never answered
+    assert s.metrics(admin).get("strata_listener_connections_rejected_total", listener="web") == 1
+    for c in held:
+        c.close()
