@@ -154,8 +154,9 @@ enum h1_write_framing {
  * "Connection: close" when `close` is set (nothing for keep-alive, the HTTP/1.1 default),
  * and the empty line. A body of an HTTP/1.0 client is written with the framing the model
  * says. Returns the length, or -1 when it does not fit in `cap`.
- * Both writers: fields of m->hdrs that the writer generates itself (Host, Content-Length,
- * Transfer-Encoding, Connection, Keep-Alive, TE, Proxy-Connection, Upgrade) are skipped,
+ * Both writers: fields of m->hdrs that the writer generates itself (Content-Length,
+ * Transfer-Encoding, Connection, Keep-Alive, TE, Proxy-Connection, Upgrade, and Host in a
+ * request) are skipped,
  * and -1 is also returned when a string of the model cannot be written safely (a field
  * name that is not a token, a CTL other than HTAB in a value, a bad method or target), so
  * that nothing a filter stored can split or smuggle a message. CONNECT is written in
@@ -198,5 +199,9 @@ extern const uint8_t h1_ctype[256];
  * Returns NULL when valid, else a short static reason ("obs-fold", "bare CR", ...). Used
  * for trailers: each line of h1_body.trailer_buf parses with it. */
 const char *h1_field_line(const char *line, size_t len, struct hstr *name, struct hstr *value);
+
+/* The first byte in [p, e) that is not a field-value byte (H1C_VALUE), or e; a word at a
+ * time. */
+const char *h1_span_value(const char *p, const char *e);
 
 #endif
