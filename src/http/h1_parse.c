@@ -81,8 +81,8 @@ static inline bool cls(char ch, unsigned mask)
 static inline const char *span(const char *q, const char *e, unsigned mask)
 {
     const uint8_t *t = h1_ctype;
-    while (e - q >= 4 && (t[(uint8_t)q[0]] & t[(uint8_t)q[1]] & t[(uint8_t)q[2]] &
-                          t[(uint8_t)q[3]] & mask))
+    while (e - q >= 4 &&
+           (t[(uint8_t)q[0]] & t[(uint8_t)q[1]] & t[(uint8_t)q[2]] & t[(uint8_t)q[3]] & mask))
         q += 4;
     while (q < e && cls(*q, mask))
         q++;
@@ -194,8 +194,7 @@ static enum http_method method_of(const char *s, size_t n)
 /* "HTTP/d.d" at v (8 bytes): 10 or 11, 0 for another version, -1 when not a version. */
 static int parse_version(const char *v)
 {
-    if (memcmp(v, "HTTP/", 5) != 0 || !cls(v[5], H1C_DIGIT) || v[6] != '.' ||
-        !cls(v[7], H1C_DIGIT))
+    if (memcmp(v, "HTTP/", 5) != 0 || !cls(v[5], H1C_DIGIT) || v[6] != '.' || !cls(v[7], H1C_DIGIT))
         return -1;
     if (v[5] == '1' && (v[7] == '0' || v[7] == '1'))
         return v[7] == '1' ? 11 : 10;
@@ -575,7 +574,9 @@ static int on_field(struct ctx *c, struct hstr name, struct hstr value)
         return on_connection(c, name, value);
     case FK_HOP:
         return 0;
-    case FK_UPGRADE:
+    case FK_UPGRADE: /* an empty one names no protocol: as if absent */
+        if (value.len == 0)
+            return 0;
         if (p->state & ST_UPGRADE)
             return fail(c, 400, "duplicate Upgrade");
         p->state |= ST_UPGRADE;
@@ -584,7 +585,7 @@ static int on_field(struct ctx *c, struct hstr name, struct hstr value)
     case FK_EXPECT:
         if (c->resp)
             break;
-        p->state |= hstr_lc_eq(value, "100-continue") ? ST_EXPECT100 : ST_EXPECT_BAD;
+        p->state |= hstr_ieq_c(value, "100-continue") ? ST_EXPECT100 : ST_EXPECT_BAD;
         return 0;
     case FK_OTHER:
         break;
@@ -771,8 +772,7 @@ static int parse_head(struct ctx *c, size_t len, size_t *head_len)
         if (!lf) {
             if (p->scan < end)
                 p->scan = (uint32_t)end;
-            if (phase == PH_START && len > start &&
-                len - start - (c->buf[len - 1] == '\r') > max)
+            if (phase == PH_START && len > start && len - start - (c->buf[len - 1] == '\r') > max)
                 return fail(c, 414, c->resp ? "status line too long" : "request line too long");
             if (phase != PH_START && len >= lim->max_head)
                 return fail(c, 431, "head too large");
@@ -795,10 +795,9 @@ int h1_parse_request(struct h1_parser *p, const char *buf, size_t len, const str
     return parse_head(&c, len, head_len);
 }
 
-int h1_parse_response(struct h1_parser *p, const char *buf, size_t len,
-                      const struct h1_limits *lim, enum http_method req_method,
-                      struct http_msg *m, struct arena *a, size_t *head_len,
-                      struct h1_error *err)
+int h1_parse_response(struct h1_parser *p, const char *buf, size_t len, const struct h1_limits *lim,
+                      enum http_method req_method, struct http_msg *m, struct arena *a,
+                      size_t *head_len, struct h1_error *err)
 {
     struct ctx c = {p, buf, lim, m, a, err, req_method, true};
     return parse_head(&c, len, head_len);

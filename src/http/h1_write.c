@@ -112,9 +112,9 @@ static void put_length(struct out *o, uint64_t n)
 static const char *method_name(enum http_method m)
 {
     static const char *const names[] = {
-        [HTTP_M_GET] = "GET",         [HTTP_M_HEAD] = "HEAD",       [HTTP_M_POST] = "POST",
-        [HTTP_M_PUT] = "PUT",         [HTTP_M_DELETE] = "DELETE",   [HTTP_M_CONNECT] = "CONNECT",
-        [HTTP_M_OPTIONS] = "OPTIONS", [HTTP_M_TRACE] = "TRACE",     [HTTP_M_PATCH] = "PATCH",
+        [HTTP_M_GET] = "GET",         [HTTP_M_HEAD] = "HEAD",     [HTTP_M_POST] = "POST",
+        [HTTP_M_PUT] = "PUT",         [HTTP_M_DELETE] = "DELETE", [HTTP_M_CONNECT] = "CONNECT",
+        [HTTP_M_OPTIONS] = "OPTIONS", [HTTP_M_TRACE] = "TRACE",   [HTTP_M_PATCH] = "PATCH",
     };
     return (unsigned)m < sizeof(names) / sizeof(names[0]) && names[m] ? names[m] : "";
 }
@@ -174,8 +174,8 @@ static void put_response_framing(struct out *o, const struct http_msg *m,
     unsigned s = m->status;
     bool no_length = s < 200 || s == 204; /* RFC 9110 §8.6: never a Content-Length */
     if (framing == H1W_NO_BODY) {
-        if (!no_length && (m->body == HTTP_BODY_LENGTH ||
-                           (m->body == HTTP_BODY_NONE && m->content_length)))
+        if (!no_length &&
+            (m->body == HTTP_BODY_LENGTH || (m->body == HTTP_BODY_NONE && m->content_length)))
             put_length(o, m->content_length);
         return;
     }

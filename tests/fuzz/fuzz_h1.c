@@ -64,6 +64,35 @@ static uint64_t mix_err(uint64_t h, const struct h1_error *e)
     return mix(mix_u(h, e->status), e->reason, strlen(e->reason));
 }
 
+/* ---- what every parsed head must satisfy ---- */
+
+/* Framing and connection fields never reach hdrs (Host and Expect only in responses), and
+ * every name is a token and every value clean: nothing can be smuggled through the model. */
+static void check_invariants(const struct http_msg *m)
+{
+    static const char *const consumed[] = {
+        "content-length",   "transfer-encoding", "connection", "keep-alive", "te",
+        "proxy-connection", "upgrade",           "host",       "expect"};
+    size_t n = sizeof(consumed) / sizeof(consumed[0]) - (m->is_request ? 0 : 2);
+    for (uint32_t i = 0; i < m->nhdrs; i++) {
+        struct hstr name = m->hdrs[i].name, value = m->hdrs[i].value;
+        for (size_t k = 0; k < n; k++)
+            REQUIRE(!hstr_ieq_c(name, consumed[k]));
+        REQUIRE(name.len > 0);
+        for (uint32_t k = 0; k < name.len; k++)
+            REQUIRE(h1_ctype[(uint8_t)name.p[k]] & H1C_TCHAR);
+        REQUIRE(h1_span_value(value.p, value.p + value.len) == value.p + value.len);
+        REQUIRE(value.len == 0 || (value.p[0] != ' ' && value.p[value.len - 1] != ' '));
+    }
+    REQUIRE(m->body != HTTP_BODY_LENGTH || m->content_length <= INT64_MAX);
+    REQUIRE(m->is_request ? m->body != HTTP_BODY_UNTIL_CLOSE
+                          : m->status >= 100 && m->status <= 599);
+    REQUIRE(m->version == 10 || m->version == 11);
+    REQUIRE(!(m->flags & HTTP_F_UPGRADE) == !m->upgrade.p);
+    if (m->is_request && m->version == 11)
+        REQUIRE(m->authority.len > 0);
+}
+
 /* ---- round trips ---- */
 
 static bool same_str(struct hstr a, struct hstr b)
@@ -241,8 +270,8 @@ static uint64_t read_stream(struct stream *s, bool resp, enum http_method method
         struct http_msg m;
         int r;
         h1_parser_init(&p);
-        while ((r = resp ? h1_parse_response(&p, s->buf + off, s->avail - off, lim, method, &m,
-                                             &a, &hl, &err)
+        while ((r = resp ? h1_parse_response(&p, s->buf + off, s->avail - off, lim, method, &m, &a,
+                                             &hl, &err)
                          : h1_parse_request(&p, s->buf + off, s->avail - off, lim, &m, &a, &hl,
                                             &err)) == H1_AGAIN)
             if (!arrive(s))
@@ -255,6 +284,7 @@ static uint64_t read_stream(struct stream *s, bool resp, enum http_method method
         }
         REQUIRE(hl > 0 && hl <= s->avail - off && hl <= lim->max_head);
         h = mix_msg(mix_u(h, hl), &m);
+        check_invariants(&m);
         if (round_trips && resp)
             check_response_round_trip(&m, method);
         else if (round_trips)
