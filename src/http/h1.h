@@ -86,17 +86,16 @@ int h1_parse_request(struct h1_parser *p, const char *buf, size_t len, const str
  * responses (other than 101) are returned as heads too: the caller forwards or drops them
  * and parses the next head. Errors have status 502. A 2xx answer to CONNECT has no body.
  * Without a body, a received Content-Length stays in m->content_length (informational). */
-int h1_parse_response(struct h1_parser *p, const char *buf, size_t len,
-                      const struct h1_limits *lim, enum http_method req_method,
-                      struct http_msg *m, struct arena *a, size_t *head_len,
-                      struct h1_error *err);
+int h1_parse_response(struct h1_parser *p, const char *buf, size_t len, const struct h1_limits *lim,
+                      enum http_method req_method, struct http_msg *m, struct arena *a,
+                      size_t *head_len, struct h1_error *err);
 
 /* ---- bodies ---- */
 
 enum h1_body_result {
     H1B_AGAIN = 0, /* consumed what it could; need more input */
-    H1B_DATA = 1,  /* *data and *dlen is a piece of body data (inside the consumed bytes) */
-    H1B_DONE = 2,  /* body complete; trailers (if any) in b->trailers */
+    H1B_DATA = 1,  /* *data and *dlen: a piece of body data (inside the consumed bytes) */
+    H1B_DONE = 2,  /* body complete; trailers (if any) in b->trailer_buf */
     H1B_ERROR = -1,
 };
 
@@ -108,7 +107,8 @@ enum h1_body_result {
  * dropped), the CRLF after each chunk's data, and the trailer section (fields as in a
  * head, at most H1_MAX_TRAILER bytes; framing and hop-by-hop fields such as
  * Content-Length, Transfer-Encoding, Host or Connection are dropped from it).
- * A chunk-size line (with its extensions) longer than H1_MAX_CHUNK_LINE is an error. */
+ * A chunk-size line longer than H1_MAX_CHUNK_LINE bytes before its CRLF (extensions
+ * included) is an error. */
 #define H1_MAX_CHUNK_LINE 1024
 
 struct h1_body {
@@ -126,7 +126,7 @@ struct h1_body {
 void h1_body_init(struct h1_body *b, enum http_body_kind kind, uint64_t content_length);
 
 /* Decodes from in[0..len). Sets *consumed to the bytes the caller may drop from its input
- * (framing and data). On H1B_DATA, *data and *dlen is the data piece (pointing into `in`,
+ * (framing and data). On H1B_DATA, *data and *dlen are the data piece (pointing into `in`,
  * within the consumed bytes); the caller forwards it and calls again with the rest.
  * For HTTP_BODY_UNTIL_CLOSE, the caller signals the end (EOF) by calling with len 0 and
  * eof = true, which returns H1B_DONE; for the other kinds an EOF before the end is the
@@ -154,12 +154,13 @@ enum h1_write_framing {
  * "Connection: close" when `close` is set (nothing for keep-alive, the HTTP/1.1 default),
  * and the empty line. A body of an HTTP/1.0 client is written with the framing the model
  * says. Returns the length, or -1 when it does not fit in `cap`.
- * Both writers: fields of m->hdrs that the writer generates itself (Host, Content-Length,
- * Transfer-Encoding, Connection, Keep-Alive, TE, Proxy-Connection, Upgrade) are skipped,
- * and -1 is also returned when a string of the model cannot be written safely (a field
- * name that is not a token, a CTL other than HTAB in a value, a bad method or target), so
- * that nothing a filter stored can split or smuggle a message. CONNECT is written in
- * authority-form, an OPTIONS with path "*" in asterisk-form, all else in origin-form. */
+ * Both writers skip the fields of m->hdrs that they generate themselves (Content-Length,
+ * Transfer-Encoding, Connection, Keep-Alive, TE, Proxy-Connection, Upgrade, and Host in a
+ * request), and also return -1 when a string of the model cannot be written safely (a
+ * field name that is not a token, a CTL other than HTAB in a value, a bad method, target
+ * or reason), so that nothing a filter stored can split or smuggle a message. CONNECT is
+ * written in authority-form, an OPTIONS with path "*" in asterisk-form, all else in
+ * origin-form (an empty path as "/"); a query whose .p is not NULL gets its '?'. */
 ssize_t h1_write_request(const struct http_msg *m, bool close, char *out, size_t cap);
 
 /* Writes a response head for a client of HTTP version `client_version` (10 or 11):
@@ -198,5 +199,9 @@ extern const uint8_t h1_ctype[256];
  * Returns NULL when valid, else a short static reason ("obs-fold", "bare CR", ...). Used
  * for trailers: each line of h1_body.trailer_buf parses with it. */
 const char *h1_field_line(const char *line, size_t len, struct hstr *name, struct hstr *value);
+
+/* The first byte in [p, e) that is not a field-value byte (H1C_VALUE), or e; a word at a
+ * time. */
+const char *h1_span_value(const char *p, const char *e);
 
 #endif

@@ -29,10 +29,10 @@ enum {
     CS_DATA,      /* b->remaining bytes of data */
     CS_DATA_CR,   /* the CRLF after the data */
     CS_DATA_LF,
-    CS_TRAILER,   /* at the start of a trailer line (or of the final CRLF) */
-    CS_TLINE,     /* in a trailer line, copied to trailer_buf */
-    CS_TLINE_LF,  /* its CR seen */
-    CS_END_LF,    /* the final CR seen */
+    CS_TRAILER,  /* at the start of a trailer line (or of the final CRLF) */
+    CS_TLINE,    /* in a trailer line, copied to trailer_buf */
+    CS_TLINE_LF, /* its CR seen */
+    CS_END_LF,   /* the final CR seen */
     CS_DONE,
     CS_ERROR,
 };
@@ -138,9 +138,14 @@ static const char *size_line_byte(struct h1_body *b, char ch)
 /* Framing and hop-by-hop fields have no place in trailers (RFC 9110 §6.5.1): dropped. */
 static bool trailer_dropped(struct hstr name)
 {
-    static const char *const names[] = {"content-length", "transfer-encoding", "host",
-                                        "connection",     "keep-alive",        "te",
-                                        "proxy-connection", "upgrade"};
+    static const char *const names[] = {"content-length",
+                                        "transfer-encoding",
+                                        "host",
+                                        "connection",
+                                        "keep-alive",
+                                        "te",
+                                        "proxy-connection",
+                                        "upgrade"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (hstr_ieq_c(name, names[i]))
             return true;

@@ -35,9 +35,14 @@ static void put_c(struct out *o, const char *s)
 /* Copies s when every byte of it is of class `mask` (and it is not empty when `nonempty`). */
 static void put_checked(struct out *o, struct hstr s, unsigned mask, bool nonempty)
 {
-    for (uint32_t i = 0; i < s.len; i++)
-        if (!(h1_ctype[(uint8_t)s.p[i]] & mask))
+    if (mask == H1C_VALUE) {
+        if (s.len && h1_span_value(s.p, s.p + s.len) != s.p + s.len)
             o->bad = true;
+    } else {
+        for (uint32_t i = 0; i < s.len; i++)
+            if (!(h1_ctype[(uint8_t)s.p[i]] & mask))
+                o->bad = true;
+    }
     if (nonempty && s.len == 0)
         o->bad = true;
     put(o, s.p, s.len);
@@ -61,23 +66,34 @@ static void put_field(struct out *o, const char *name, struct hstr value)
     put(o, "\r\n", 2);
 }
 
-/* Fields the writer generates itself, never copied from hdrs. */
-static bool generated(struct hstr n)
+/* Fields the writer generates itself, never copied from hdrs (Host: for requests only). */
+static bool generated(struct hstr n, bool request)
 {
-    static const char *const names[] = {"host", "content-length", "transfer-encoding",
-                                        "connection", "keep-alive", "te", "proxy-connection",
-                                        "upgrade"};
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (n.len == strlen(names[i]) && hstr_ieq_c(n, names[i]))
-            return true;
-    return false;
+    switch (n.len) {
+    case 2:
+        return hstr_ieq_c(n, "te");
+    case 4:
+        return request && hstr_ieq_c(n, "host");
+    case 7:
+        return hstr_ieq_c(n, "upgrade");
+    case 10:
+        return hstr_ieq_c(n, "connection") || hstr_ieq_c(n, "keep-alive");
+    case 14:
+        return hstr_ieq_c(n, "content-length");
+    case 16:
+        return hstr_ieq_c(n, "proxy-connection");
+    case 17:
+        return hstr_ieq_c(n, "transfer-encoding");
+    default:
+        return false;
+    }
 }
 
-static void put_hdrs(struct out *o, const struct http_msg *m)
+static void put_hdrs(struct out *o, const struct http_msg *m, bool request)
 {
     for (uint32_t i = 0; i < m->nhdrs; i++) {
         const struct http_hdr *h = &m->hdrs[i];
-        if (generated(h->name))
+        if (generated(h->name, request))
             continue;
         put_checked(o, h->name, H1C_TCHAR, true);
         put(o, ": ", 2);
@@ -96,9 +112,9 @@ static void put_length(struct out *o, uint64_t n)
 static const char *method_name(enum http_method m)
 {
     static const char *const names[] = {
-        [HTTP_M_GET] = "GET",         [HTTP_M_HEAD] = "HEAD",       [HTTP_M_POST] = "POST",
-        [HTTP_M_PUT] = "PUT",         [HTTP_M_DELETE] = "DELETE",   [HTTP_M_CONNECT] = "CONNECT",
-        [HTTP_M_OPTIONS] = "OPTIONS", [HTTP_M_TRACE] = "TRACE",     [HTTP_M_PATCH] = "PATCH",
+        [HTTP_M_GET] = "GET",         [HTTP_M_HEAD] = "HEAD",     [HTTP_M_POST] = "POST",
+        [HTTP_M_PUT] = "PUT",         [HTTP_M_DELETE] = "DELETE", [HTTP_M_CONNECT] = "CONNECT",
+        [HTTP_M_OPTIONS] = "OPTIONS", [HTTP_M_TRACE] = "TRACE",   [HTTP_M_PATCH] = "PATCH",
     };
     return (unsigned)m < sizeof(names) / sizeof(names[0]) && names[m] ? names[m] : "";
 }
@@ -136,7 +152,7 @@ ssize_t h1_write_request(const struct http_msg *m, bool close, char *out, size_t
         put_checked(&o, m->authority, H1C_HOST, true);
         put(&o, "\r\n", 2);
     }
-    put_hdrs(&o, m);
+    put_hdrs(&o, m, true);
     if (m->body == HTTP_BODY_LENGTH)
         put_length(&o, m->content_length);
     else if (m->body == HTTP_BODY_CHUNKED)
@@ -158,8 +174,8 @@ static void put_response_framing(struct out *o, const struct http_msg *m,
     unsigned s = m->status;
     bool no_length = s < 200 || s == 204; /* RFC 9110 §8.6: never a Content-Length */
     if (framing == H1W_NO_BODY) {
-        if (!no_length && (m->body == HTTP_BODY_LENGTH ||
-                           (m->body == HTTP_BODY_NONE && m->content_length)))
+        if (!no_length &&
+            (m->body == HTTP_BODY_LENGTH || (m->body == HTTP_BODY_NONE && m->content_length)))
             put_length(o, m->content_length);
         return;
     }
@@ -183,7 +199,7 @@ ssize_t h1_write_response(const struct http_msg *m, enum h1_write_framing framin
     put(&o, code, 4);
     put_checked(&o, m->reason.len ? m->reason : hstr_c(http_reason(s)), H1C_VALUE, false);
     put(&o, "\r\n", 2);
-    put_hdrs(&o, m);
+    put_hdrs(&o, m, false);
     put_response_framing(&o, m, framing, client_version);
     if (s == 101 && m->upgrade.len) {
         put_c(&o, "Connection: upgrade\r\n");

@@ -142,8 +142,8 @@ static void check_reject(const char *s, size_t n, uint16_t status, const char *r
     if (p.r != H1_ERROR)
         test_fail(__FILE__, line, "accepted (result %d), expected %u", p.r, status);
     else if (p.err.status != status || !strstr(p.err.reason, reason))
-        test_fail(__FILE__, line, "got %u \"%s\", expected %u \"%s\"", p.err.status,
-                  p.err.reason, status, reason);
+        test_fail(__FILE__, line, "got %u \"%s\", expected %u \"%s\"", p.err.status, p.err.reason,
+                  status, reason);
     done(&p);
 }
 
@@ -272,7 +272,7 @@ TEST(h1_req_field_values)
         &p);
     CHECK(p.r == H1_DONE && str_is(p.m.authority, "h"));
     CHECK(hdr_is(&p.m, "a", "x  y") && hdr_is(&p.m, "B", ""));
-    CHECK(hdr_is(&p.m, "c", "caf\xc3\xa9")); /* obs-text */
+    CHECK(hdr_is(&p.m, "c", "caf\xc3\xa9"));         /* obs-text */
     CHECK(str_is(p.m.hdrs[3].name, "Content-Type")); /* case kept */
     done(&p);
 }
@@ -486,6 +486,10 @@ TEST(h1_req_upgrade)
     done(&p);
     REJECT("GET / HTTP/1.1\r\nHost: h\r\nUpgrade: a\r\nUpgrade: b\r\n\r\n", 400,
            "duplicate Upgrade");
+    /* an empty Upgrade names no protocol (found by fuzz_h1 on a 101 answer) */
+    REQ("GET / HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\nUpgrade:\r\n\r\n", &p);
+    CHECK(p.r == H1_DONE && !(p.m.flags & HTTP_F_UPGRADE) && p.m.upgrade.p == NULL);
+    done(&p);
 }
 
 TEST(h1_req_expect)
@@ -729,8 +733,8 @@ static void check_reject_resp(const char *s, size_t n, const char *reason, int l
     if (p.r != H1_ERROR)
         test_fail(__FILE__, line, "accepted (result %d)", p.r);
     else if (p.err.status != 502 || !strstr(p.err.reason, reason))
-        test_fail(__FILE__, line, "got %u \"%s\", expected 502 \"%s\"", p.err.status,
-                  p.err.reason, reason);
+        test_fail(__FILE__, line, "got %u \"%s\", expected 502 \"%s\"", p.err.status, p.err.reason,
+                  reason);
     done(&p);
 }
 
@@ -739,8 +743,7 @@ static void check_reject_resp(const char *s, size_t n, const char *reason, int l
 TEST(h1_resp_simple)
 {
     struct parsed p;
-    RESP("HTTP/1.1 200 OK\r\nContent-Length: 12\r\nServer: x\r\n\r\nhello world!", HTTP_M_GET,
-         &p);
+    RESP("HTTP/1.1 200 OK\r\nContent-Length: 12\r\nServer: x\r\n\r\nhello world!", HTTP_M_GET, &p);
     CHECK(p.r == H1_DONE && !p.m.is_request);
     CHECK_EQ_U64(p.m.status, 200);
     CHECK(str_is(p.m.reason, "OK") && p.m.version == 11);
@@ -827,8 +830,7 @@ TEST(h1_resp_upgrade_and_connection)
     RESP("HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n", HTTP_M_GET, &p);
     CHECK(p.r == H1_DONE && p.m.flags == (HTTP_F_HTTP10 | HTTP_F_CLOSE));
     done(&p);
-    RESP("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\n", HTTP_M_GET,
-         &p);
+    RESP("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\n", HTTP_M_GET, &p);
     CHECK(p.r == H1_DONE && p.m.flags == (HTTP_F_HTTP10 | HTTP_F_KEEPALIVE10));
     done(&p);
     RESP("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\n", HTTP_M_GET, &p);

@@ -45,8 +45,8 @@ static int step(struct h1_body *b, const char *in, size_t len, bool eof, size_t 
 
 /* Decodes in[0..n): `first` bytes are available at first, then `piece` more each time
  * (0: all of the rest), as a session appending to its buffer would; eof once all is in. */
-static void decode(enum http_body_kind kind, uint64_t cl, bool response, const char *in,
-                   size_t n, size_t first, size_t piece, struct decoded *d, int line)
+static void decode(enum http_body_kind kind, uint64_t cl, bool response, const char *in, size_t n,
+                   size_t first, size_t piece, struct decoded *d, int line)
 {
     struct h1_body *b = malloc(sizeof(*b));
     size_t avail = first < n ? first : n, off = 0;
@@ -108,8 +108,8 @@ static void check_chunked_error(const char *s, size_t n, const char *reason, int
     if (d.r != H1B_ERROR)
         test_fail(__FILE__, line, "accepted (result %d)", d.r);
     else if (d.err.status != 400 || !strstr(d.err.reason, reason))
-        test_fail(__FILE__, line, "got %u \"%s\", expected 400 \"%s\"", d.err.status,
-                  d.err.reason, reason);
+        test_fail(__FILE__, line, "got %u \"%s\", expected 400 \"%s\"", d.err.status, d.err.reason,
+                  reason);
 }
 
 #define CHUNKED_ERROR(s, reason) check_chunked_error(s, sizeof(s) - 1, reason, __LINE__)

@@ -81,9 +81,11 @@ TEST(h1_write_request_framing)
     struct http_msg m = new_req("POST", "/up", "h");
     m.body = HTTP_BODY_LENGTH;
     m.content_length = 1234567890123ull;
-    CHECK_OUT(wreq(&m, false), "POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 1234567890123\r\n\r\n");
+    CHECK_OUT(wreq(&m, false),
+              "POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 1234567890123\r\n\r\n");
     m.body = HTTP_BODY_CHUNKED;
-    CHECK_OUT(wreq(&m, false), "POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n");
+    CHECK_OUT(wreq(&m, false),
+              "POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n");
     m.body = HTTP_BODY_LENGTH;
     m.content_length = 0;
     CHECK_OUT(wreq(&m, false), "POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n");
@@ -119,9 +121,9 @@ TEST(h1_write_skips_generated_fields)
     struct arena a;
     arena_init(&a, 0);
     struct http_msg m = new_req("GET", "/", "h");
-    static const char *const names[] = {"Host", "content-length", "Transfer-Encoding",
-                                        "Connection", "Keep-Alive", "TE", "Proxy-Connection",
-                                        "Upgrade", "X-Kept"};
+    static const char *const names[] = {
+        "Host", "content-length",   "Transfer-Encoding", "Connection", "Keep-Alive",
+        "TE",   "Proxy-Connection", "Upgrade",           "X-Kept"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         http_hdr_add(&m, &a, hstr_c(names[i]), HSTR_LIT("1"));
     CHECK_OUT(wreq(&m, false), "GET / HTTP/1.1\r\nHost: h\r\nX-Kept: 1\r\n\r\n");
@@ -190,8 +192,9 @@ TEST(h1_write_response_simple)
     http_hdr_add(&m, &a, HSTR_LIT("Server"), HSTR_LIT("x"));
     CHECK_OUT(wresp(&m, H1W_AS_MSG, 11, false),
               "HTTP/1.1 200 OK\r\nServer: x\r\nContent-Length: 5\r\n\r\n");
-    CHECK_OUT(wresp(&m, H1W_AS_MSG, 10, false),
-              "HTTP/1.1 200 OK\r\nServer: x\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\n");
+    CHECK_OUT(
+        wresp(&m, H1W_AS_MSG, 10, false),
+        "HTTP/1.1 200 OK\r\nServer: x\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\n");
     CHECK_OUT(wresp(&m, H1W_AS_MSG, 10, true),
               "HTTP/1.1 200 OK\r\nServer: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\n");
     arena_free(&a);
@@ -263,8 +266,9 @@ TEST(h1_write_response_101)
     struct http_msg m = new_resp(101, "Switching Protocols");
     m.flags = HTTP_F_UPGRADE;
     m.upgrade = HSTR_LIT("websocket");
-    CHECK_OUT(wresp(&m, H1W_NO_BODY, 11, false),
-              "HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n");
+    CHECK_OUT(
+        wresp(&m, H1W_NO_BODY, 11, false),
+        "HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n");
 }
 
 /* ---- chunks ---- */
@@ -329,8 +333,8 @@ static bool same_model(const struct http_msg *x, const struct http_msg *y)
         !same_str(x->upgrade, y->upgrade))
         return false;
     /* an empty reason is written as the standard one */
-    if (!x->is_request && !hstr_eq(x->reason.len ? x->reason : hstr_c(http_reason(x->status)),
-                                   y->reason))
+    if (!x->is_request &&
+        !hstr_eq(x->reason.len ? x->reason : hstr_c(http_reason(x->status)), y->reason))
         return false;
     for (uint32_t i = 0; i < x->nhdrs; i++)
         if (!hstr_eq(x->hdrs[i].name, y->hdrs[i].name) ||
@@ -379,11 +383,10 @@ static void round_trip_response(const char *in, enum http_method method, int lin
         goto out;
     }
     bool none = m1.body == HTTP_BODY_NONE;
-    ssize_t n = h1_write_response(&m1, none ? H1W_NO_BODY : H1W_AS_MSG, 11,
-                                  m1.flags & HTTP_F_CLOSE, buf, sizeof(buf));
+    ssize_t n = h1_write_response(&m1, none ? H1W_NO_BODY : H1W_AS_MSG, 11, m1.flags & HTTP_F_CLOSE,
+                                  buf, sizeof(buf));
     h1_parser_init(&p);
-    if (n < 0 ||
-        h1_parse_response(&p, buf, (size_t)n, &lim, method, &m2, &a, &hl, &err) != H1_DONE)
+    if (n < 0 || h1_parse_response(&p, buf, (size_t)n, &lim, method, &m2, &a, &hl, &err) != H1_DONE)
         test_fail(__FILE__, line, "written head does not parse: %.*s", (int)(n > 0 ? n : 0), buf);
     else if (!same_model(&m1, &m2))
         test_fail(__FILE__, line, "model differs after a round trip: %.*s", (int)n, buf);
