@@ -911,6 +911,7 @@ static void on_response_head(struct h1s *s, size_t head_len)
     bool no_body = x->t.req.method == HTTP_M_HEAD || resp->status == 204 ||
                    resp->status == 304;
     h1_body_init(&x->respb, no_body ? HTTP_BODY_NONE : resp->body, resp->content_length);
+    x->respb.response = true;
     if (x->respb.kind == HTTP_BODY_NONE ||
         (x->respb.kind == HTTP_BODY_LENGTH && resp->content_length == 0))
         x->resp_done = true;
