@@ -5,7 +5,8 @@
 #   make SAN=address,undefined ...   sanitizer build (separate build dir)
 #   make fuzz       build every tests/fuzz/fuzz_*.c with libFuzzer and run each for
 #                   FUZZ_SECONDS (default 15) over its corpus (tests/fuzz/corpus/NAME)
-#   make bench      run bench/run.sh (installs HAProxy and NGINX)
+#   make bench      run bench/run.sh (L4) and bench/http.sh (HTTP); installs HAProxy and NGINX
+#   make bench-http only bench/http.sh
 #   make format     clang-format every source file
 #   make help       this text
 
@@ -38,7 +39,7 @@ FUZZ_FLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -Isrc -pthread -fno-omit-frame-poi
               $(shell pkg-config --cflags $(PKGS))
 FUZZ_SECONDS ?= 15
 
-.PHONY: all test unit e2e bench fuzz format help clean
+.PHONY: all test unit e2e bench bench-http fuzz format help clean
 all: $(BUILD)/strata $(if $(SAN),,strata)
 
 # ./strata is a convenience link to the last build
@@ -75,6 +76,10 @@ test: unit e2e $(if $(SAN),,fuzz)
 
 bench: $(BUILD)/strata $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 	STRATA_BIN=$(abspath $(BUILD)/strata) STRATA_TOOLS=$(abspath $(BUILD)/bench) bench/run.sh
+	STRATA_BIN=$(abspath $(BUILD)/strata) bench/http.sh
+
+bench-http: $(BUILD)/strata
+	STRATA_BIN=$(abspath $(BUILD)/strata) bench/http.sh
 
 # Fuzzers: the library rebuilt with clang and coverage instrumentation, one binary a target.
 $(FUZZ_BUILD)/obj/%.o: %.c

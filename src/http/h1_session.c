@@ -712,6 +712,33 @@ static void up_io(struct upconn *uc, uint32_t events)
 
 enum move { MOVE_NONE, MOVE_PROGRESS, MOVE_ERROR };
 
+/* The trailer fields a chunked body ended with, into m->trailers (arena copies: the
+ * decoder's buffer is reused). Lines were validated by the decoder. */
+static void model_trailers(struct http_msg *m, struct arena *a, const struct h1_body *dec)
+{
+    const char *p = dec->trailer_buf, *end = p + dec->trailer_len;
+    uint32_t n = 0;
+    for (const char *q = p; q < end; q++)
+        n += *q == '\n';
+    struct http_hdr *t = n ? arena_alloc(a, n * sizeof(*t)) : NULL;
+    char *copy = n ? arena_alloc(a, dec->trailer_len) : NULL;
+    if (!t || !copy)
+        return;
+    memcpy(copy, p, dec->trailer_len);
+    m->ntrailers = 0;
+    for (const char *line = copy; line < copy + dec->trailer_len && m->ntrailers < n;) {
+        const char *eol = memchr(line, '\n', (size_t)(copy + dec->trailer_len - line));
+        if (!eol)
+            break;
+        size_t len = (size_t)(eol - line) - (eol > line && eol[-1] == '\r');
+        struct http_hdr *h = &t[m->ntrailers];
+        if (!h1_field_line(line, len, &h->name, &h->value))
+            m->ntrailers++;
+        line = eol + 1;
+    }
+    m->trailers = t;
+}
+
 /* Decodes body bytes from src with `dec` and appends them to *dstp, re-chunked when
  * `chunk`; `eof`: the source has ended (for bodies delimited by close). Sets *done at the
  * end of the body. Stops when the destination is full (back-pressure). */
@@ -770,6 +797,9 @@ static enum move move_body(struct h1s *s, struct h1_body *dec, struct hbuf *src,
             r = MOVE_PROGRESS;
         }
         if (st == H1B_DONE) {
+            if (dec->kind == HTTP_BODY_CHUNKED && dec->trailer_len && s->x)
+                model_trailers(dec == &s->x->reqb ? &s->x->t.req : &s->x->t.resp, &s->x->t.arena,
+                               dec);
             if (chunk)
                 *last_pending = true;
             else

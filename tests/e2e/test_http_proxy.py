@@ -105,9 +105,11 @@ def test_chunked_request_and_response(strata, origin):
                       for i in range(0, len(payload), 1000))
     raw = (b"POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
            b"Connection: close\r\n\r\n" + chunks + b"0\r\n\r\n")
-    out = parse_response(http_request(port, raw))
+    got = http_request(port, raw)
+    out = parse_response(got)
     assert len(out) == 1 and out[0][0] == 200
     assert out[0][2] == payload[::-1]
+    assert got.endswith(b"\r\n0\r\nX-Trailer: t\r\n\r\n")  # trailers passed on
     assert a.requests[0].body == payload
     assert a.requests[0].header("transfer-encoding") == "chunked"
 
