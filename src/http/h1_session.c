@@ -95,7 +95,7 @@ struct h1s {
     struct h1x *x;
     struct hbuf *in, *out; /* bytes from and for the client */
     struct admission ad;
-    struct sockaddr_any client, local;
+    struct sockaddr_any client;
     struct ev_timer timer;
     uint64_t last_ms; /* last I/O progress (inactivity timeouts) */
     uint64_t head_deadline_ms;
@@ -260,7 +260,6 @@ static struct h1x *exchange_new(struct h1s *s)
     x->t.req.is_request = true;
     x->t.lc = s->lc;
     x->t.client = s->client;
-    x->t.local = s->local;
     x->t.worker = s->w->id;
     x->start_us = now_us();
     x->t.rand = next_rand(s->w, x->start_us);
@@ -1452,9 +1451,6 @@ void h1_accept(struct worker *w, struct listen_sock *ls, int fd, const struct so
     s->w = w;
     s->lc = lc;
     s->client = *peer;
-    s->local.len = sizeof(s->local.u);
-    if (getsockname(fd, &s->local.u.sa, &s->local.len) < 0)
-        s->local.len = 0;
     s->cli = (struct conn){.h = {.fd = fd, .cb = client_io}, .xprt = &xprt_plain};
     s->last_ms = w->loop.now_ms;
     ev_timer_init(&s->timer, session_timer);

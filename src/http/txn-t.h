@@ -29,7 +29,6 @@ struct http_txn {
     bool sticky_set;                /* sticky filter: the response must (re)set the cookie */
 
     struct sockaddr_any client; /* the peer (or the PROXY protocol's client) */
-    struct sockaddr_any local;  /* the address the client connected to */
     bool tls;                   /* the client connection is TLS ("https") */
     unsigned worker;            /* worker id, for per-worker balancer state */
     uint64_t rand;              /* per-request random value (splits) */
