@@ -38,8 +38,8 @@ static int parse_status_line(const char *p, size_t n, unsigned *status)
     if (n < 12 || memcmp(p, "HTTP/1.", 7) != 0 || !is_digit(p[7]) || p[8] != ' ' ||
         !is_digit(p[9]) || !is_digit(p[10]) || !is_digit(p[11]) || (n > 12 && p[12] != ' '))
         return -1;
-    unsigned code = (unsigned)(p[9] - '0') * 100 + (unsigned)(p[10] - '0') * 10 +
-                    (unsigned)(p[11] - '0');
+    unsigned code =
+        (unsigned)(p[9] - '0') * 100 + (unsigned)(p[10] - '0') * 10 + (unsigned)(p[11] - '0');
     if (code < 100 || code > 599)
         return -1;
     *status = code;
@@ -53,8 +53,7 @@ static size_t line_end(const char *buf, size_t len, size_t off)
     return lf ? (size_t)(lf - buf) + 1 : 0;
 }
 
-enum hc_status_result hc_http_status(const char *buf, size_t len, unsigned *status,
-                                     size_t *bad_off)
+enum hc_status_result hc_http_status(const char *buf, size_t len, unsigned *status, size_t *bad_off)
 {
     size_t off = 0;
     for (;;) {
@@ -136,7 +135,7 @@ static int http_init(struct hc_server *hs)
     const char *method = hc->http_method ? hc->http_method : "GET";
     const char *path = hc->http_path ? hc->http_path : "/";
     char addr[ADDR_STRLEN];
-    const char *host = hc->http_host ? hc->http_host
+    const char *host = hc->http_host  ? hc->http_host
                        : s->addr_text ? s->addr_text
                                       : addr_format(&s->addr, addr, sizeof(addr));
     char pp[PP_V1_BUILD_MAX > PP_V2_BUILD_MAX ? PP_V1_BUILD_MAX : PP_V2_BUILD_MAX];
@@ -255,8 +254,7 @@ static void http_read(struct hc_server *hs)
 {
     struct hc_http *st = hs->kind;
     while (st->rlen < sizeof(st->rbuf)) {
-        ssize_t n = recv(hs->io.fd, st->rbuf + st->rlen, sizeof(st->rbuf) - st->rlen,
-                         MSG_DONTWAIT);
+        ssize_t n = recv(hs->io.fd, st->rbuf + st->rlen, sizeof(st->rbuf) - st->rlen, MSG_DONTWAIT);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
