@@ -1,6 +1,7 @@
-/* demo.c — see demo.h. Each demo server greets a new connection with
+/* demo.c — see demo.h. Each demo TCP server greets a new connection with
  * "strata demo server N" and then echoes what it receives. They are deliberately
- * simple: a reply that would block closes that demo connection.
+ * simple: a reply that would block closes that demo connection. The web servers
+ * (demo_http.c) share this thread and loop.
  */
 #include "demo.h"
 
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/bug.h"
+#include "core/list.h"
 #include "ev/loop.h"
 #include "net/sock.h"
 
@@ -24,12 +26,22 @@ struct demo_server {
 
 struct demo_conn {
     struct ev_handler h;
+    struct list link; /* in demo_conns, so that a stop frees what is still open */
 };
 
 static struct ev_loop demo_loop;
 static struct demo_server servers[DEMO_SERVERS];
+static struct list demo_conns = {&demo_conns, &demo_conns};
 static pthread_t demo_thread;
 static _Atomic bool demo_stop;
+
+static void demo_conn_close(struct ev_loop *loop, struct demo_conn *c)
+{
+    ev_del(loop, &c->h);
+    close(c->h.fd);
+    list_del(&c->link);
+    free(c);
+}
 
 static void demo_conn_cb(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
 {
@@ -37,11 +49,8 @@ static void demo_conn_cb(struct ev_loop *loop, struct ev_handler *h, uint32_t ev
     ssize_t n = recv(h->fd, buf, sizeof(buf), 0);
     if (n < 0 && errno == EAGAIN)
         return;
-    if (n <= 0 || send(h->fd, buf, (size_t)n, MSG_NOSIGNAL) != n) {
-        ev_del(loop, h);
-        close(h->fd);
-        free(container_of(h, struct demo_conn, h));
-    }
+    if (n <= 0 || send(h->fd, buf, (size_t)n, MSG_NOSIGNAL) != n)
+        demo_conn_close(loop, container_of(h, struct demo_conn, h));
 }
 
 static void demo_accept_cb(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
@@ -63,7 +72,9 @@ static void demo_accept_cb(struct ev_loop *loop, struct ev_handler *h, uint32_t 
     if (ev_add_level_in(loop, &c->h) < 0) {
         close(fd);
         free(c);
+        return;
     }
+    list_add_tail(&demo_conns, &c->link);
 }
 
 static void demo_wake(struct ev_loop *loop)
@@ -79,13 +90,30 @@ static void *demo_main(void *arg)
     return NULL;
 }
 
+/* Closes every demo socket; the thread is not running (stopped, or never started). */
+static void demo_close_all(void)
+{
+    while (!list_empty(&demo_conns))
+        demo_conn_close(&demo_loop, list_entry(demo_conns.next, struct demo_conn, link));
+    demo_http_stop(&demo_loop);
+    for (unsigned i = 0; i < DEMO_SERVERS; i++) {
+        if (servers[i].h.fd >= 0)
+            close(servers[i].h.fd);
+        servers[i].h.fd = -1;
+    }
+    ev_loop_free(&demo_loop);
+}
+
 int demo_servers_start(unsigned base, char *err, size_t errlen)
 {
     if (ev_loop_init(&demo_loop) < 0) {
         snprintf(err, errlen, "epoll: %s", strerror(errno));
         return -1;
     }
+    atomic_store(&demo_stop, false);
     demo_loop.on_wake = demo_wake;
+    for (unsigned i = 0; i < DEMO_SERVERS; i++)
+        servers[i].h.fd = -1;
     for (unsigned i = 0; i < DEMO_SERVERS; i++) {
         struct sockaddr_any a;
         const char *why;
@@ -93,21 +121,26 @@ int demo_servers_start(unsigned base, char *err, size_t errlen)
         snprintf(text, sizeof(text), "127.0.0.1:%u", base + 1 + i);
         if (addr_parse(text, &a, &why) < 0) {
             snprintf(err, errlen, "demo server %s: %s", text, why);
-            return -1;
+            goto fail;
         }
         servers[i].n = i + 1;
         servers[i].h.cb = demo_accept_cb;
         servers[i].h.fd = sock_listen_tcp(&a, 128, 0);
         if (servers[i].h.fd < 0 || ev_add_level_in(&demo_loop, &servers[i].h) < 0) {
             snprintf(err, errlen, "demo server %s: %s", text, strerror(errno));
-            return -1;
+            goto fail;
         }
     }
+    if (demo_http_start(&demo_loop, base, err, errlen) < 0)
+        goto fail;
     if (pthread_create(&demo_thread, NULL, demo_main, NULL) != 0) {
         snprintf(err, errlen, "cannot start the demo thread");
-        return -1;
+        goto fail;
     }
     return 0;
+fail:
+    demo_close_all();
+    return -1;
 }
 
 void demo_servers_stop(void)
@@ -115,9 +148,7 @@ void demo_servers_stop(void)
     atomic_store(&demo_stop, true);
     ev_loop_wake(&demo_loop);
     pthread_join(demo_thread, NULL);
-    for (unsigned i = 0; i < DEMO_SERVERS; i++)
-        close(servers[i].h.fd);
-    ev_loop_free(&demo_loop);
+    demo_close_all();
 }
 
 void demo_config(unsigned base, char *buf, size_t len)
@@ -145,11 +176,14 @@ void demo_config(unsigned base, char *buf, size_t len)
 void demo_print_help(unsigned base)
 {
     printf("Strata demo: an L4 TCP listener on 127.0.0.1:%u balancing round-robin over\n"
-           "three demo servers (127.0.0.1:%u-%u) that greet and then echo.\n\n"
+           "three demo servers (127.0.0.1:%u-%u) that greet and then echo.\n"
+           "Three demo web servers (HTTP/1.1) run on 127.0.0.1:%u-%u.\n\n"
            "Try, in another terminal:\n"
            "  for i in 1 2 3; do echo hi | nc -N 127.0.0.1 %u; done    # three servers answer\n"
            "  curl -s http://127.0.0.1:%u/metrics | grep strata_server  # Prometheus metrics\n"
+           "  curl -s http://127.0.0.1:%u/hello                         # a demo web server\n"
            "Stop with Ctrl-C. Run your own configuration with: strata run FILE\n\n",
-           base, base + 1, base + DEMO_SERVERS, base, base + 90);
+           base, base + 1, base + DEMO_SERVERS, demo_http_port(base, 1),
+           demo_http_port(base, DEMO_WEB_SERVERS), base, base + 90, demo_http_port(base, 1));
     fflush(stdout);
 }

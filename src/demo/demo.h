@@ -1,5 +1,7 @@
-/* demo.h — the built-in demonstration: three small TCP servers in a thread of their
- * own, and the configuration that puts a Strata listener in front of them. */
+/* demo.h — the built-in demonstration: three small TCP servers and three small HTTP/1.1
+ * servers in a thread of their own, and the configuration that puts Strata in front of
+ * them. Port plan for BASE: the listener BASE, TCP servers BASE+1..3, web servers
+ * BASE+11..13, admin BASE+90. */
 #ifndef STRATA_DEMO_DEMO_H
 #define STRATA_DEMO_DEMO_H
 
@@ -7,9 +9,26 @@
 
 #define DEMO_SERVERS 3
 
-/* Starts the demo servers on base+1 .. base+DEMO_SERVERS. Returns 0 or -1 (err filled). */
+#define DEMO_WEB_SERVERS 3
+
+struct ev_loop;
+
+/* Starts the demo TCP servers on base+1 .. base+DEMO_SERVERS and the web servers (see
+ * demo_http_port) on one thread. Returns 0, or -1 (err filled, nothing left open: it may
+ * be called again, e.g. with another base). */
 int demo_servers_start(unsigned base, char *err, size_t errlen);
+/* Stops the thread and closes every demo socket. Only after a successful start. */
 void demo_servers_stop(void);
+
+/* The port of demo web server n (1..DEMO_WEB_SERVERS): base + 10 + n. Each answers any
+ * request with 200 "hello from demo web N: METHOD PATH\n", and GET /healthz with "ok". */
+unsigned demo_http_port(unsigned base, unsigned n);
+
+/* demo.c's side of demo_http.c: the web servers on the demo loop. start returns 0 or -1
+ * (err filled, nothing left open); stop closes listeners and connections and runs on the
+ * loop's thread or once it has stopped. */
+int demo_http_start(struct ev_loop *loop, unsigned base, char *err, size_t errlen);
+void demo_http_stop(struct ev_loop *loop);
 
 /* Writes the demo's YAML configuration for `base` into buf. */
 void demo_config(unsigned base, char *buf, size_t len);

@@ -1,12 +1,15 @@
-/* health.c — active TCP and UDP checks on the control loop, passive verdicts from the
- * workers' connect results, and server_set_up(), the one writer of st.up transitions.
+/* health.c — the active-check engine on the control loop (scheduling, timeouts, rise/fall),
+ * the TCP and UDP check kinds, passive verdicts from the workers' connect results, and
+ * server_set_up(), the one writer of st.up transitions.
  *
  * Each checked server has one timer: while idle it fires to start the next check; while a
- * check is in flight it is that check's timeout. A TCP check is a non-blocking connect; a
- * UDP check sends the configured payload on a connected socket and waits for any datagram
- * back. The socket is closed as soon as the verdict is known. See health.h.
+ * check is in flight it is that check's timeout. A kind (check.h) opens the socket and reads
+ * its events: a TCP check is a non-blocking connect; a UDP check sends the configured
+ * payload on a connected socket and waits for any datagram back; HTTP is in health_http.c.
+ * The socket is closed as soon as the verdict is known. See health.h.
  */
 #include "health.h"
+#include "check.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -22,19 +25,6 @@
 #include "core/time.h"
 #include "ev/loop.h"
 #include "net/sock.h"
-
-/* Per checked server. Invariant: io.fd >= 0 exactly while a check is in flight, and then
- * io is registered on the loop and `timer` is its timeout. */
-struct hc_server {
-    struct health *h;
-    struct server *srv;
-    struct ev_handler io;
-    struct ev_timer timer;
-    uint64_t started_ms;   /* when the current or last check began */
-    uint32_t oks, fails;   /* consecutive results; one of them is 0 */
-    bool last_up;          /* st.up as this checker last saw it */
-    bool local_err_logged; /* a local socket error was already logged */
-};
 
 struct health {
     struct ev_loop *loop;
@@ -108,13 +98,14 @@ static bool local_error(int err)
            err == EADDRNOTAVAIL;
 }
 
-/* Why a check failed, e.g. "connection refused" or "timeout after 1s". */
+/* Why a check failed, e.g. "connection refused" or "timeout after 1s connecting". */
 static void fail_text(const struct hc_server *hs, int err, char *buf, size_t len)
 {
     if (err == ETIMEDOUT) {
         char d[32];
         fmt_ms(d, sizeof(d), hs->srv->backend->hc.timeout_ms);
-        snprintf(buf, len, "timeout after %s", d);
+        snprintf(buf, len, "timeout after %s%s%s", d, hs->phase ? " " : "",
+                 hs->phase ? hs->phase : "");
         return;
     }
     char tmp[64];
@@ -126,19 +117,14 @@ static void fail_text(const struct hc_server *hs, int err, char *buf, size_t len
 
 /* ---- active checks (control thread) ---- */
 
-static const char *hc_type_name(enum health_type t)
-{
-    return t == HC_UDP ? "UDP" : "TCP";
-}
-
 /* Applies one check result to the server's streaks and maybe flips it. */
-static void hc_verdict(struct hc_server *hs, bool ok, int err)
+static void hc_verdict(struct hc_server *hs, bool ok, const char *why)
 {
     struct server *s = hs->srv;
     const struct health_conf *hc = &s->backend->hc;
     uint32_t rise = hc->rise ? hc->rise : 1, fall = hc->fall ? hc->fall : 1;
     bool up = atomic_load(&s->st.up);
-    char reason[160], why[96];
+    char reason[256];
 
     if (!up && hs->last_up)
         hs->oks = 0; /* taken down by someone else (passive): earn `rise` anew */
@@ -149,7 +135,7 @@ static void hc_verdict(struct hc_server *hs, bool ok, int err)
         atomic_store(&s->st.connect_fails, 0);
         if (!up && hs->oks >= rise) {
             snprintf(reason, sizeof(reason), "%u consecutive successful %s checks", hs->oks,
-                     hc_type_name(hc->type));
+                     hs->ops->name);
             atomic_store(&s->st.passive_down_ms, 0);
             server_set_up(s, true, reason);
         }
@@ -158,9 +144,8 @@ static void hc_verdict(struct hc_server *hs, bool ok, int err)
         if (hs->fails < UINT32_MAX)
             hs->fails++;
         if (up && hs->fails >= fall) {
-            fail_text(hs, err, why, sizeof(why));
             snprintf(reason, sizeof(reason), "%u consecutive failed %s checks (%s)", hs->fails,
-                     hc_type_name(hc->type), why);
+                     hs->ops->name, why ? why : "failed");
             server_set_up(s, false, reason);
         }
     }
@@ -180,8 +165,7 @@ static void hc_schedule_next(struct hc_server *hs)
                 hs->srv->name);
 }
 
-/* Ends the check in flight (if any) with a result and schedules the next one. */
-static void hc_finish(struct hc_server *hs, bool ok, int err)
+void hc_finish(struct hc_server *hs, bool ok, const char *why)
 {
     struct ev_loop *loop = hs->h->loop;
     if (hs->io.fd >= 0) {
@@ -190,8 +174,15 @@ static void hc_finish(struct hc_server *hs, bool ok, int err)
         hs->io.fd = -1;
     }
     ev_timer_cancel(loop, &hs->timer);
-    hc_verdict(hs, ok, err);
+    hc_verdict(hs, ok, why);
     hc_schedule_next(hs);
+}
+
+void hc_fail_errno(struct hc_server *hs, int err)
+{
+    char why[96];
+    fail_text(hs, err, why, sizeof(why));
+    hc_finish(hs, false, why);
 }
 
 /* A check could not start for a reason of our own: no verdict, try again next time. */
@@ -204,9 +195,80 @@ static void hc_skip(struct hc_server *hs, int err)
     hc_schedule_next(hs);
 }
 
-/* A UDP check: a socket connected to the server, the payload sent. Returns the fd (the
- * verdict comes with the reply, an ICMP error or the timeout) or -1 with errno. */
-static int hc_start_udp(struct hc_server *hs)
+static void hc_begin(struct hc_server *hs)
+{
+    struct ev_loop *loop = hs->h->loop;
+    const char *why = NULL;
+
+    hs->started_ms = loop->now_ms;
+    hs->phase = NULL;
+    errno = 0;
+    int fd = hs->ops->open(hs, &why);
+    if (fd < 0) {
+        if (why)
+            hc_finish(hs, false, why);
+        else if (local_error(errno))
+            hc_skip(hs, errno);
+        else
+            hc_fail_errno(hs, errno); /* refused or unreachable at once */
+        return;
+    }
+    hs->local_err_logged = false;
+    hs->io.fd = fd;
+    errno = 0;
+    if (ev_add(loop, &hs->io) < 0 ||
+        ev_timer_arm(loop, &hs->timer, hs->srv->backend->hc.timeout_ms) < 0) {
+        int e = errno ? errno : ENOMEM;
+        ev_del(loop, &hs->io);
+        close(fd);
+        hs->io.fd = -1;
+        hc_skip(hs, e);
+    }
+    /* a socket already connected (or writable) reports EPOLLOUT at once: edge-triggered
+     * registration delivers the current readiness */
+}
+
+static void hc_io_cb(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
+{
+    struct hc_server *hs = container_of(h, struct hc_server, io);
+    (void)loop;
+    if (hs->io.fd >= 0) /* else a stale event for a check already ended */
+        hs->ops->io(hs, events);
+}
+
+/* Idle: start a check. In flight: the check timed out. */
+static void hc_timer_cb(struct ev_loop *loop, struct ev_timer *t)
+{
+    struct hc_server *hs = container_of(t, struct hc_server, timer);
+    (void)loop;
+    if (hs->io.fd >= 0)
+        hc_fail_errno(hs, ETIMEDOUT);
+    else
+        hc_begin(hs);
+}
+
+/* ---- the TCP kind: a connect; the UDP kind: a datagram and any answer ---- */
+
+static int tcp_open(struct hc_server *hs, const char **why)
+{
+    int in_progress;
+    return sock_connect_tcp(&hs->srv->addr, &in_progress);
+}
+
+static void tcp_io(struct hc_server *hs, uint32_t events)
+{
+    int err = sock_error(hs->io.fd);
+    if (err)
+        hc_fail_errno(hs, err);
+    else if (events & (EPOLLERR | EPOLLHUP))
+        hc_fail_errno(hs, ECONNRESET);
+    else if (events & EPOLLOUT)
+        hc_finish(hs, true, NULL);
+}
+
+/* A socket connected to the server, the payload sent. Returns the fd (the verdict comes
+ * with the reply, an ICMP error or the timeout) or -1 with errno. */
+static int udp_open(struct hc_server *hs, const char **why)
 {
     const struct health_conf *hc = &hs->srv->backend->hc;
     int fd = sock_connect_udp(&hs->srv->addr);
@@ -221,72 +283,17 @@ static int hc_start_udp(struct hc_server *hs)
     return fd;
 }
 
-static void hc_begin(struct hc_server *hs)
+static void udp_io(struct hc_server *hs, uint32_t events)
 {
-    struct ev_loop *loop = hs->h->loop;
-    int in_progress = 1;
-
-    hs->started_ms = loop->now_ms;
-    int fd = hs->srv->backend->hc.type == HC_UDP ? hc_start_udp(hs)
-                                                 : sock_connect_tcp(&hs->srv->addr, &in_progress);
-    if (fd < 0) {
-        if (local_error(errno))
-            hc_skip(hs, errno);
-        else
-            hc_finish(hs, false, errno); /* refused or unreachable at once */
-        return;
-    }
-    hs->local_err_logged = false;
-    if (!in_progress) {
-        close(fd);
-        hc_finish(hs, true, 0);
-        return;
-    }
-    hs->io.fd = fd;
-    errno = 0;
-    if (ev_add(loop, &hs->io) < 0 ||
-        ev_timer_arm(loop, &hs->timer, hs->srv->backend->hc.timeout_ms) < 0) {
-        int e = errno ? errno : ENOMEM;
-        ev_del(loop, &hs->io);
-        close(fd);
-        hs->io.fd = -1;
-        hc_skip(hs, e);
-    }
+    char b[1];
+    if (recv(hs->io.fd, b, sizeof(b), MSG_DONTWAIT) >= 0)
+        hc_finish(hs, true, NULL); /* any datagram back (truncated here) is an answer */
+    else if (errno != EAGAIN && errno != EINTR)
+        hc_fail_errno(hs, errno); /* ICMP: port unreachable... */
 }
 
-static void hc_io_cb(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
-{
-    struct hc_server *hs = container_of(h, struct hc_server, io);
-    (void)loop;
-    if (hs->io.fd < 0)
-        return; /* stale event for a check already ended */
-    if (hs->srv->backend->hc.type == HC_UDP) {
-        char b[1];
-        if (recv(hs->io.fd, b, sizeof(b), MSG_DONTWAIT) >= 0)
-            hc_finish(hs, true, 0); /* any datagram back (truncated here) is an answer */
-        else if (errno != EAGAIN && errno != EINTR)
-            hc_finish(hs, false, errno); /* ICMP: port unreachable... */
-        return;
-    }
-    int err = sock_error(hs->io.fd);
-    if (err)
-        hc_finish(hs, false, err);
-    else if (events & (EPOLLERR | EPOLLHUP))
-        hc_finish(hs, false, ECONNRESET);
-    else if (events & EPOLLOUT)
-        hc_finish(hs, true, 0);
-}
-
-/* Idle: start a check. In flight: the check timed out. */
-static void hc_timer_cb(struct ev_loop *loop, struct ev_timer *t)
-{
-    struct hc_server *hs = container_of(t, struct hc_server, timer);
-    (void)loop;
-    if (hs->io.fd >= 0)
-        hc_finish(hs, false, ETIMEDOUT);
-    else
-        hc_begin(hs);
-}
+const struct hc_ops hc_tcp_ops = {.name = "TCP", .open = tcp_open, .io = tcp_io};
+const struct hc_ops hc_udp_ops = {.name = "UDP", .open = udp_open, .io = udp_io};
 
 /* ---- passive cooldown (control thread) ---- */
 
@@ -331,12 +338,26 @@ static void health_free(struct health *h)
             ev_del(h->loop, &hs->io);
             close(hs->io.fd);
         }
+        if (hs->ops && hs->ops->release)
+            hs->ops->release(hs);
     }
     ev_timer_cancel(h->loop, &h->passive_tick);
     if (h->cfg)
         config_unref(h->cfg);
     free(h->checks);
     free(h);
+}
+
+static const struct hc_ops *hc_ops_of(enum health_type t)
+{
+    switch (t) {
+    case HC_UDP:
+        return &hc_udp_ops;
+    case HC_HTTP:
+        return &hc_http_ops;
+    default:
+        return &hc_tcp_ops;
+    }
 }
 
 /* Fills h->checks for every server of the actively checked backends and arms each
@@ -357,12 +378,16 @@ static int health_init_checks(struct health *h)
         struct backend *be = &cfg->backends[b];
         if (be->hc.type == HC_NONE)
             continue;
+        const struct hc_ops *ops = hc_ops_of(be->hc.type);
         uint64_t spread = (be->hc.interval_ms < 1000 ? be->hc.interval_ms : 1000) / 4;
         for (uint32_t i = 0; i < be->nservers; i++) {
             struct hc_server *hs = &h->checks[h->nchecks++];
+            hs->ops = ops;
             hs->h = h;
             hs->srv = &be->servers[i];
             hs->io.fd = -1;
+            if (hs->ops->init && hs->ops->init(hs) < 0)
+                return -1;
             hs->io.cb = hc_io_cb;
             ev_timer_init(&hs->timer, hc_timer_cb);
             hs->last_up = atomic_load(&hs->srv->st.up);

@@ -1,4 +1,4 @@
-/* health.h — server health: active TCP/UDP checks run by the control thread, passive checks
+/* health.h — server health: active TCP/UDP/HTTP checks run by the control thread, passive checks
  * fed by the workers' connect results, and the single place where a server's `up` flag
  * changes (server_set_up), so every transition is logged exactly once.
  *
@@ -19,11 +19,19 @@ struct health;
 /* Period of the control-thread tick that ends passive cooldowns. */
 #define HEALTH_PASSIVE_TICK_MS 250
 
-/* Starts checking every server of cfg on `loop` (the control thread's): an active TCP or
- * UDP check per server of each backend with hc.type != HC_NONE (first one within ~250 ms,
- * with jitter), and the passive-cooldown tick when some backend without active checks has
- * passive.fall > 0. Takes a reference on cfg. Returns NULL (logged) on allocation
- * failure. A socket error on our side (EMFILE...) skips a check without a verdict. */
+/* Starts checking every server of cfg on `loop` (the control thread's): an active TCP, UDP
+ * or HTTP check per server of each backend with hc.type != HC_NONE (first one within
+ * ~250 ms, with jitter), and the passive-cooldown tick when some backend without active
+ * checks has passive.fall > 0. Takes a reference on cfg. Returns NULL (logged) on
+ * allocation failure. A socket error on our side (EMFILE...) skips a check without a
+ * verdict.
+ * HTTP: each check connects, sends "METHOD PATH HTTP/1.1" with Host, User-Agent
+ * strata-health and Connection: close (after a PROXY v1 UNKNOWN / v2 LOCAL header when the
+ * backend has send_proxy), and succeeds when the final status is in
+ * [status_min, status_max]; hc.timeout_ms covers the connect and the status line. A method
+ * that is not a token, or a path or host with spaces or control characters, makes every
+ * check of that backend fail with "invalid check request" (the configuration should refuse
+ * them first). */
 struct health *health_start(struct ev_loop *loop, struct config *cfg);
 
 /* Cancels timers, closes check sockets, frees h and drops its config reference. h may be

@@ -324,7 +324,10 @@ TEST(health_passive_down_active_recovery)
     struct watch w = {.s = s0, .want = true, .lfd = l0};
     run_until(&loop, &w, 3000);
     CHECK(is_up(s0));
-    CHECK(w.accepted >= 3 && w.accepted <= 4);
+    /* rise = 3 verdicts after the passive one. The check in flight when the warm-up ended
+     * was accepted by either watch, and one more check may begin as the server comes back:
+     * 2 to 4 connections here, 5 with a queued one. */
+    CHECK(w.accepted >= 2 && w.accepted <= 5);
     CHECK_EQ_U64(atomic_load(&s0->st.passive_down_ms), 0);
     CHECK_EQ_U64(atomic_load(&s0->st.connect_fails), 0);
     health_stop(h);

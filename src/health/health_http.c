@@ -1,0 +1,316 @@
+/* health_http.c — the HTTP check kind: per check, a new connection, the configured request
+ * ("Connection: close", after a PROXY header when the backend sends one), and a verdict on
+ * the final response's status line alone: the body is never waited for, and at most
+ * HC_HTTP_READ_MAX bytes are read. Interim 1xx responses are skipped. See check.h.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "check.h"
+#include "core/bug.h"
+#include "net/proxy_proto.h"
+#include "net/sock.h"
+
+/* Per server: the request, built once, and the state of the check in flight. */
+struct hc_http {
+    char *req; /* PROXY header (if any) + request head */
+    size_t req_len;
+    const char *invalid; /* non-NULL: the configured request cannot be sent, and why */
+    size_t sent;         /* bytes of req written by the check in flight */
+    bool connected;
+    size_t rlen; /* bytes in rbuf */
+    char rbuf[HC_HTTP_READ_MAX];
+};
+
+/* ---- status lines (pure) ---- */
+
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* "HTTP/1.D DDD" then the end or SP and a reason phrase: 0 and *status, or -1. */
+static int parse_status_line(const char *p, size_t n, unsigned *status)
+{
+    if (n < 12 || memcmp(p, "HTTP/1.", 7) != 0 || !is_digit(p[7]) || p[8] != ' ' ||
+        !is_digit(p[9]) || !is_digit(p[10]) || !is_digit(p[11]) || (n > 12 && p[12] != ' '))
+        return -1;
+    unsigned code =
+        (unsigned)(p[9] - '0') * 100 + (unsigned)(p[10] - '0') * 10 + (unsigned)(p[11] - '0');
+    if (code < 100 || code > 599)
+        return -1;
+    *status = code;
+    return 0;
+}
+
+/* The end of the line starting at off (the offset just past its LF), or 0 if incomplete. */
+static size_t line_end(const char *buf, size_t len, size_t off)
+{
+    const char *lf = memchr(buf + off, '\n', len - off);
+    return lf ? (size_t)(lf - buf) + 1 : 0;
+}
+
+enum hc_status_result hc_http_status(const char *buf, size_t len, unsigned *status, size_t *bad_off)
+{
+    size_t off = 0;
+    for (;;) {
+        size_t end = line_end(buf, len, off);
+        if (!end) {
+            size_t have = len - off < 5 ? len - off : 5;
+            if (memcmp(buf + off, "HTTP/", have) == 0)
+                return HC_STATUS_MORE;
+            *bad_off = off;
+            return HC_STATUS_BAD;
+        }
+        size_t n = end - off - 1;
+        if (n > 0 && buf[off + n - 1] == '\r')
+            n--;
+        if (parse_status_line(buf + off, n, status) < 0) {
+            *bad_off = off;
+            return HC_STATUS_BAD;
+        }
+        if (*status >= 200 || *status == 101)
+            return HC_STATUS_OK;
+        /* interim response: skip its header fields, up to the empty line */
+        off = end;
+        for (;;) {
+            end = line_end(buf, len, off);
+            if (!end)
+                return HC_STATUS_MORE;
+            bool empty = end - off == 1 || (end - off == 2 && buf[off] == '\r');
+            off = end;
+            if (empty)
+                break;
+        }
+    }
+}
+
+/* ---- the request, built once per server ---- */
+
+/* tchar of RFC 9110 §5.6.2. */
+static bool is_tchar(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static bool all_tchars(const char *s)
+{
+    for (; *s; s++)
+        if (!is_tchar(*s))
+            return false;
+    return true;
+}
+
+/* Visible ASCII, no space: what a request target and a Host value may hold. */
+static bool all_visible(const char *s)
+{
+    for (; *s; s++)
+        if (*s <= ' ' || *s >= 0x7f)
+            return false;
+    return true;
+}
+
+/* Why the configured request cannot be sent, or NULL. The configuration should have said
+ * so already: this keeps a bad value from ever reaching a server. */
+static const char *request_invalid(const char *method, const char *path, const char *host)
+{
+    if (!*method || !all_tchars(method))
+        return "invalid check request: bad method";
+    if ((*path != '/' && strcmp(path, "*") != 0) || !all_visible(path))
+        return "invalid check request: bad path";
+    if (!*host || !all_visible(host))
+        return "invalid check request: bad host";
+    return NULL;
+}
+
+static int http_init(struct hc_server *hs)
+{
+    const struct server *s = hs->srv;
+    const struct backend *be = s->backend;
+    const struct health_conf *hc = &be->hc;
+    const char *method = hc->http_method ? hc->http_method : "GET";
+    const char *path = hc->http_path ? hc->http_path : "/";
+    char addr[ADDR_STRLEN];
+    const char *host = hc->http_host  ? hc->http_host
+                       : s->addr_text ? s->addr_text
+                                      : addr_format(&s->addr, addr, sizeof(addr));
+    char pp[PP_V1_BUILD_MAX > PP_V2_BUILD_MAX ? PP_V1_BUILD_MAX : PP_V2_BUILD_MAX];
+    ssize_t pplen = 0;
+
+    struct hc_http *st = calloc(1, sizeof(*st));
+    if (!st)
+        return -1;
+    hs->kind = st;
+    st->invalid = request_invalid(method, path, host);
+    if (st->invalid)
+        return 0;
+    /* a health check relays no client: v1 "PROXY UNKNOWN", v2 LOCAL (the spec's case) */
+    if (be->send_proxy == PROXY_SEND_V1)
+        pplen = pp_build_v1(NULL, NULL, pp, sizeof(pp));
+    else if (be->send_proxy == PROXY_SEND_V2)
+        pplen = pp_build_v2(NULL, NULL, (uint8_t *)pp, sizeof(pp));
+    BUG_ON(pplen < 0);
+    static const char fmt[] = "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: strata-health\r\n"
+                              "Connection: close\r\n\r\n";
+    size_t cap = (size_t)pplen + sizeof(fmt) + strlen(method) + strlen(path) + strlen(host);
+    st->req = malloc(cap);
+    if (!st->req)
+        return -1;
+    memcpy(st->req, pp, (size_t)pplen);
+    int n = snprintf(st->req + pplen, cap - (size_t)pplen, fmt, method, path, host);
+    BUG_ON(n < 0 || (size_t)n >= cap - (size_t)pplen);
+    st->req_len = (size_t)pplen + (size_t)n;
+    return 0;
+}
+
+static void http_release(struct hc_server *hs)
+{
+    struct hc_http *st = hs->kind;
+    if (st)
+        free(st->req);
+    free(st);
+    hs->kind = NULL;
+}
+
+/* ---- one check ---- */
+
+static int http_open(struct hc_server *hs, const char **why)
+{
+    struct hc_http *st = hs->kind;
+    int in_progress;
+    if (st->invalid) {
+        *why = st->invalid;
+        return -1;
+    }
+    st->sent = 0;
+    st->rlen = 0;
+    st->connected = false;
+    hs->phase = "connecting";
+    return sock_connect_tcp(&hs->srv->addr, &in_progress);
+}
+
+/* A bad status line, quoted (up to 40 bytes, non-printable ones as '.'), as the reason. */
+static void fail_bad_line(struct hc_server *hs, const char *line, size_t avail)
+{
+    char why[80] = "bad status line \"";
+    size_t w = strlen(why);
+    for (size_t i = 0; i < avail && i < 40 && line[i] != '\r' && line[i] != '\n'; i++)
+        why[w++] = line[i] >= ' ' && line[i] < 0x7f ? line[i] : '.';
+    why[w++] = '"';
+    why[w] = '\0';
+    hc_finish(hs, false, why);
+}
+
+/* A socket error. Once connected, a reset is the server closing before its status line
+ * (it may close before our request arrives, and then the request draws the reset). */
+static void http_fail_errno(struct hc_server *hs, int err)
+{
+    const struct hc_http *st = hs->kind;
+    if (st->connected && (err == ECONNRESET || err == EPIPE))
+        hc_finish(hs, false, "closed before a status line, with a reset");
+    else
+        hc_fail_errno(hs, err);
+}
+
+/* Judges what was read so far. Returns true when the check has ended. */
+static bool http_judge(struct hc_server *hs)
+{
+    struct hc_http *st = hs->kind;
+    const struct health_conf *hc = &hs->srv->backend->hc;
+    unsigned lo = hc->status_min ? hc->status_min : 200;
+    unsigned hi = hc->status_max ? hc->status_max : 399;
+    unsigned status;
+    size_t bad;
+    char why[64];
+
+    switch (hc_http_status(st->rbuf, st->rlen, &status, &bad)) {
+    case HC_STATUS_MORE:
+        if (st->rlen < sizeof(st->rbuf))
+            return false;
+        snprintf(why, sizeof(why), "no status line in the first %zu bytes", st->rlen);
+        hc_finish(hs, false, why);
+        return true;
+    case HC_STATUS_BAD:
+        fail_bad_line(hs, st->rbuf + bad, st->rlen - bad);
+        return true;
+    case HC_STATUS_OK:
+        break;
+    }
+    if (status >= lo && status <= hi) {
+        hc_finish(hs, true, NULL);
+    } else {
+        snprintf(why, sizeof(why), "status %u, expected %u-%u", status, lo, hi);
+        hc_finish(hs, false, why);
+    }
+    return true;
+}
+
+/* Reads until a verdict, EAGAIN, or the read bound. */
+static void http_read(struct hc_server *hs)
+{
+    struct hc_http *st = hs->kind;
+    while (st->rlen < sizeof(st->rbuf)) {
+        ssize_t n = recv(hs->io.fd, st->rbuf + st->rlen, sizeof(st->rbuf) - st->rlen, MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            if (errno != EAGAIN)
+                http_fail_errno(hs, errno);
+            return;
+        }
+        if (n == 0) {
+            hc_finish(hs, false, "closed before a status line");
+            return;
+        }
+        st->rlen += (size_t)n;
+        if (http_judge(hs))
+            return;
+    }
+}
+
+static void http_io(struct hc_server *hs, uint32_t events)
+{
+    struct hc_http *st = hs->kind;
+    if (!st->connected) {
+        int err = sock_error(hs->io.fd);
+        if (!err && !(events & EPOLLOUT)) {
+            if (!(events & (EPOLLERR | EPOLLHUP)))
+                return; /* still connecting */
+            err = ECONNRESET;
+        }
+        if (err) {
+            hc_fail_errno(hs, err);
+            return;
+        }
+        st->connected = true;
+        hs->phase = "sending the request";
+    }
+    while (st->sent < st->req_len) {
+        ssize_t n = send(hs->io.fd, st->req + st->sent, st->req_len - st->sent,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno != EAGAIN) {
+            http_fail_errno(hs, errno);
+            return;
+        }
+        if (n < 0)
+            break; /* the rest on EPOLLOUT; an early answer is still read below */
+        st->sent += (size_t)n;
+        if (st->sent == st->req_len)
+            hs->phase = "waiting for the status line";
+    }
+    http_read(hs);
+}
+
+const struct hc_ops hc_http_ops = {
+    .name = "HTTP",
+    .init = http_init,
+    .open = http_open,
+    .io = http_io,
+    .release = http_release,
+};
