@@ -26,7 +26,7 @@ enum { EXIT_OK = 0, EXIT_CONFIG = 1, EXIT_USAGE = 2, EXIT_RUNTIME = 3 };
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: strata                    run the built-in demo (ports 7000-7003, 7090)\n"
+    fprintf(out, "usage: strata                    run the built-in demo (ports 7000-7013, 7080, 7090)\n"
                  "       strata demo [BASE_PORT]   the demo on other ports\n"
                  "       strata run FILE           run with a configuration file\n"
                  "       strata check FILE         validate a configuration file and exit\n"
@@ -184,7 +184,7 @@ static int cmd_demo(const char *base_text)
         fprintf(stderr, "strata demo: BASE_PORT must be a number from 1 to 65445\n");
         return EXIT_USAGE;
     }
-    char err[256], yaml[2048];
+    char err[256], yaml[4096];
     unsigned b = (unsigned)base;
     if (demo_servers_start(b, err, sizeof(err)) < 0) {
         log_err("%s", err);

@@ -153,6 +153,8 @@ void demo_servers_stop(void)
 
 void demo_config(unsigned base, char *buf, size_t len)
 {
+    unsigned w1 = demo_http_port(base, 1), w2 = demo_http_port(base, 2),
+             w3 = demo_http_port(base, 3);
     snprintf(buf, len,
              "workers: auto\n"
              "timeouts: { connect: 1s, idle: 5m, drain: 2s }\n"
@@ -162,6 +164,27 @@ void demo_config(unsigned base, char *buf, size_t len)
              "    listen: 127.0.0.1:%u\n"
              "    mode: tcp\n"
              "    backend: demo\n"
+             "  - name: demo-http\n"
+             "    listen: 127.0.0.1:%u\n"
+             "    mode: http\n"
+             "    http: { access_log: { format: text } }\n"
+             "    routes:\n"
+             "      - name: hello\n"
+             "        match: { path: /hello }\n"
+             "        respond: { status: 200, body: \"hello from Strata itself\\n\" }\n"
+             "      - name: old\n"
+             "        match: { path_prefix: /old/ }\n"
+             "        redirect: { status: 301, location: \"http://{authority}/api/\" }\n"
+             "      - name: canary-host\n"
+             "        match: { host: canary.demo }\n"
+             "        backend: canary\n"
+             "      - name: api\n"
+             "        match: { path_prefix: /api/ }\n"
+             "        path_rewrite: { prefix: /api/, replace: / }\n"
+             "        response_headers: { set: { x-demo-route: api } }\n"
+             "        backend: web\n"
+             "      - name: split\n"
+             "        split: [ { backend: stable, weight: 90 }, { backend: canary, weight: 10 } ]\n"
              "backends:\n"
              "  demo:\n"
              "    balance: round_robin\n"
@@ -169,21 +192,41 @@ void demo_config(unsigned base, char *buf, size_t len)
              "    servers:\n"
              "      - { name: demo1, address: 127.0.0.1:%u }\n"
              "      - { name: demo2, address: 127.0.0.1:%u }\n"
-             "      - { name: demo3, address: 127.0.0.1:%u }\n",
-             base + 90, base, base + 1, base + 2, base + 3);
+             "      - { name: demo3, address: 127.0.0.1:%u }\n"
+             "  web:\n"
+             "    health_check: { type: http, path: /healthz, interval: 1s, timeout: 500ms }\n"
+             "    servers:\n"
+             "      - { name: web1, address: 127.0.0.1:%u }\n"
+             "      - { name: web2, address: 127.0.0.1:%u }\n"
+             "      - { name: web3, address: 127.0.0.1:%u }\n"
+             "  stable:\n"
+             "    servers: [ { name: web1, address: 127.0.0.1:%u }, "
+             "{ name: web2, address: 127.0.0.1:%u } ]\n"
+             "  canary:\n"
+             "    servers: [ { name: web3, address: 127.0.0.1:%u } ]\n",
+             base + 90, base, base + 80, base + 1, base + 2, base + 3, w1, w2, w3, w1, w2, w3);
 }
 
 void demo_print_help(unsigned base)
 {
-    printf("Strata demo: an L4 TCP listener on 127.0.0.1:%u balancing round-robin over\n"
-           "three demo servers (127.0.0.1:%u-%u) that greet and then echo.\n"
-           "Three demo web servers (HTTP/1.1) run on 127.0.0.1:%u-%u.\n\n"
+    unsigned h = base + 80;
+    printf("Strata demo:\n"
+           "  L4: a TCP listener on 127.0.0.1:%u balancing round-robin over three demo servers\n"
+           "      (127.0.0.1:%u-%u) that greet and then echo.\n"
+           "  L7: an HTTP listener on 127.0.0.1:%u routing to three demo web servers\n"
+           "      (127.0.0.1:%u-%u): /hello is answered by Strata itself, /old/... redirects,\n"
+           "      Host canary.demo goes to the canary, /api/... is rewritten and balanced over\n"
+           "      all three, anything else is split 90/10 between stable and canary.\n\n"
            "Try, in another terminal:\n"
            "  for i in 1 2 3; do echo hi | nc -N 127.0.0.1 %u; done    # three servers answer\n"
-           "  curl -s http://127.0.0.1:%u/metrics | grep strata_server  # Prometheus metrics\n"
-           "  curl -s http://127.0.0.1:%u/hello                         # a demo web server\n"
+           "  curl -s http://127.0.0.1:%u/hello                         # Strata answers\n"
+           "  curl -si http://127.0.0.1:%u/old/page | head -3           # 301 to /api/\n"
+           "  for i in 1 2 3; do curl -s http://127.0.0.1:%u/api/x; done # web 1, 2, 3\n"
+           "  curl -s -H 'Host: canary.demo' http://127.0.0.1:%u/       # web 3 (canary)\n"
+           "  for i in $(seq 20); do curl -s http://127.0.0.1:%u/; done | sort | uniq -c  # ~90/10\n"
+           "  curl -s http://127.0.0.1:%u/metrics | grep strata_listener_http  # Prometheus\n"
            "Stop with Ctrl-C. Run your own configuration with: strata run FILE\n\n",
-           base, base + 1, base + DEMO_SERVERS, demo_http_port(base, 1),
-           demo_http_port(base, DEMO_WEB_SERVERS), base, base + 90, demo_http_port(base, 1));
+           base, base + 1, base + DEMO_SERVERS, h, demo_http_port(base, 1),
+           demo_http_port(base, DEMO_WEB_SERVERS), base, h, h, h, h, h, base + 90);
     fflush(stdout);
 }

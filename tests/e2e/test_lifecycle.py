@@ -1,5 +1,6 @@
 """Process lifecycle: graceful stop (SIGTERM/SIGINT with drain) and the built-in demo."""
 
+import http.client
 import random
 import signal
 import socket
@@ -8,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import (Strata, closed_by_peer, connect, free_port, http_get, recv_exact,
+from conftest import (LOOPBACK, Strata, closed_by_peer, connect, free_port, http_get, recv_exact,
                       recv_line, simple_config, stop_process, wait_for)
 
 
@@ -105,7 +106,8 @@ def start_demo(strata_bin, tmp_path, args_for_base, bases):
             continue
         s = Strata(strata_bin, tmp_path, "", name=f"demo{base}.yaml", args=args_for_base(base))
         try:
-            s.wait_listening([base, base + 1, base + 2, base + 3, base + 90], timeout=10)
+            s.wait_listening([base, base + 1, base + 2, base + 3, base + 80, base + 90],
+                             timeout=10)
             return s, base
         except AssertionError:
             rc, _ = s.stop(signal.SIGTERM, timeout=5)
@@ -129,8 +131,34 @@ def check_demo(s, base):
         finally:
             c.close()
     assert sorted(ns) == [1, 2, 3], f"three connections saw servers {ns}"
+    # L7: Strata's own answer, a redirect, the rewritten /api/ route over three web
+    # servers, the host route, and the 90/10 split
+    h = base + 80
+    assert http_get(h, "/hello") == (200, "hello from Strata itself\n")
+    conn = http.client.HTTPConnection(LOOPBACK, h, timeout=5)
+    conn.request("GET", "/old/page")
+    r = conn.getresponse()
+    assert r.status == 301 and r.getheader("location") == f"http://127.0.0.1:{h}/api/"
+    r.read()
+    webs = set()
+    for i in range(3):
+        conn.request("GET", "/api/x")
+        r = conn.getresponse()
+        body = r.read().decode()
+        assert body.endswith(": GET /x\n") and r.getheader("x-demo-route") == "api", body
+        webs.add(body.split(":")[0])
+    assert webs == {f"hello from demo web {n}" for n in (1, 2, 3)}, webs
+    conn.request("GET", "/", headers={"Host": "canary.demo"})
+    assert conn.getresponse().read().decode().startswith("hello from demo web 3")
+    canary = 0
+    for i in range(200):
+        conn.request("GET", "/")
+        canary += conn.getresponse().read().decode().startswith("hello from demo web 3")
+    assert 5 <= canary <= 40, f"{canary} of 200 requests reached the canary (10% expected)"
+    conn.close()
     status, body = http_get(base + 90, "/metrics")
     assert status == 200 and "strata_listener_connections_total" in body, body[:300]
+    assert 'strata_listener_http_requests_total{listener="demo-http"}' in body
     out = s.stdout()
     assert str(base) in out, f"demo output does not mention port {base}:\n{out}"
 
