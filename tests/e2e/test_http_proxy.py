@@ -351,3 +351,50 @@ def test_connection_limits_apply_to_http_listeners(strata, origin):
     assert s.metrics(admin).get("strata_listener_connections_rejected_total", listener="web") == 1
     for c in held:
         c.close()
+
+
+def test_http_health_check_takes_a_server_out_and_back(strata, origin):
+    state = {"healthy": True}
+
+    def respond_a(req):
+        if req.path == "/healthz":
+            return (200 if state["healthy"] else 503), {}, b"health"
+        return 200, {}, b"from a"
+
+    a = origin("a", respond=respond_a)
+    b = origin("b", respond=lambda req: (200, {}, b"from b"))
+    hc = "health_check: { type: http, path: /healthz, interval: 200ms, timeout: 500ms, rise: 1, fall: 1 }"
+    s, port, admin = run_http(strata, {"app": {"servers": [("a", a.address), ("b", b.address)],
+                                               "extra": hc}}, admin=True)
+    wait_for(lambda: any(r.path == "/healthz" for r in a.requests), 5, what="a check")
+    state["healthy"] = False
+    s.wait_log(r"server app/a is DOWN: .*status 503", timeout=5)
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=5)
+    for i in range(10):
+        conn.request("GET", f"/{i}")
+        assert conn.getresponse().read() == b"from b"
+    state["healthy"] = True
+    s.wait_log(r"server app/a is UP", timeout=5)
+    got = set()
+    for i in range(10):
+        conn.request("GET", f"/{i}")
+        got.add(conn.getresponse().read())
+    assert got == {b"from a", b"from b"}
+    check = next(r for r in a.requests if r.path == "/healthz")
+    assert check.method == "GET" and check.header("host") == a.address
+
+
+def test_passive_check_on_5xx(strata, origin):
+    a = origin("a", respond=lambda req: (500, {}, b"broken"))
+    b = origin("b", respond=lambda req: (200, {}, b"fine"))
+    s, port, _ = run_http(strata, {"app": {"servers": [("a", a.address), ("b", b.address)],
+                                           "extra": "passive: { fall: 3, cooldown: 30s }"}},
+                          workers=1)
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=5)
+    bodies = []
+    for i in range(20):
+        conn.request("GET", f"/{i}")
+        bodies.append(conn.getresponse().read())
+    s.wait_log(r"server app/a is DOWN", timeout=5)
+    assert bodies.count(b"broken") == 3, bodies  # the 3 answers that took it out
+    assert all(x == b"fine" for x in bodies[6:])
