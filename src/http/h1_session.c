@@ -1092,6 +1092,8 @@ static enum move step_head(struct h1s *s)
         CTR_ADD(lctr(s)->http_bad_requests, 1);
         s->state = CS_TXN;
         s->x->req_done = true;
+        /* the bad bytes stay unread: nothing after them can be trusted as a request */
+        s->x->close_after = true;
         answer(s, err.status ? err.status : 400, "bad_request", err.reason);
         return MOVE_PROGRESS;
     }
