@@ -754,6 +754,25 @@ static void release_routes(const struct cfg_key *key, void *target)
     cfg_free_target(&routes_release_section, target);
 }
 
+/* With a listener `backend`, "default" names the route standing for it (the last one,
+ * added after the list): no route of the list may take that name too. */
+static void check_default_route_name(struct cfg_ctx *ctx, const struct ynode *routes)
+{
+    for (size_t i = 0; routes->kind == YN_SEQ && i < routes->n; i++) {
+        const struct ynode *r = routes->kids[i];
+        const struct ynode *name = r->kind == YN_MAP ? ymap_get(r, "name") : NULL;
+        if (!name || name->kind != YN_SCALAR || strcmp(name->text, "default") != 0)
+            continue;
+        size_t mark = cfg_path_key(ctx, "routes");
+        cfg_path_index(ctx, i);
+        cfg_path_key(ctx, "name");
+        cfg_error(ctx, name,
+                  "duplicate name \"default\": the listener's `backend` is the route of "
+                  "that name (the last one)");
+        cfg_path_pop(ctx, mark);
+    }
+}
+
 static void listener_finish(struct cfg_ctx *ctx, const struct ynode *map, void *target)
 {
     const struct listener_conf *l = target;
@@ -763,6 +782,8 @@ static void listener_finish(struct cfg_ctx *ctx, const struct ynode *map, void *
     else if (backend && routes && l->mode == MODE_TCP)
         cfg_error(ctx, routes, "give either `backend` or `routes`, not both");
     /* an http listener may have both: `backend` takes what no route matches */
+    if (l->mode == MODE_HTTP && backend && routes)
+        check_default_route_name(ctx, routes);
     if (l->mode == MODE_TCP)
         return;
     /* connection-level keys: the HTTP session applies the limits (net/admission.h) and

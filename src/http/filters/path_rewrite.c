@@ -31,6 +31,14 @@ static enum filter_verdict set_path(struct http_txn *t, char *out, size_t n)
     return FILTER_CONTINUE;
 }
 
+/* regex_replace() returns 0 both for "no match" and for a match whose result is empty
+ * ('^/strip' replaced by ''): this tells them apart (run only in that rare case). */
+static bool regex_matches(void *re, struct hstr path)
+{
+    struct str_match m = {.kind = SM_REGEX, .re = re};
+    return str_match_holds(&m, path.p, path.len);
+}
+
 static enum filter_verdict on_request(struct http_txn *t, const void *conf)
 {
     const struct filter_path_rewrite_conf *c = conf;
@@ -56,9 +64,9 @@ static enum filter_verdict on_request(struct http_txn *t, const void *conf)
     long n = regex_replace(c->re, path.p, path.len, c->replace, c->replace_len, out, cap - 1);
     if (n < 0)
         return FILTER_ERROR; /* cannot happen with rewrite_cap's room */
-    if (n == 0)
+    if (n == 0 && !regex_matches(c->re, path))
         return FILTER_CONTINUE;
-    return set_path(t, out, (size_t)n);
+    return set_path(t, out, (size_t)n); /* an empty result becomes "/" */
 }
 
 const struct filter_ops filter_path_rewrite = {
