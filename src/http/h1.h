@@ -149,7 +149,7 @@ enum h1_write_framing {
 };
 
 /* Writes a request head for a server: "METHOD path[?query] HTTP/1.1", "Host: authority"
- * first (when the authority is not empty), then m->hdrs in order, the framing field,
+ * first (empty when there is no authority, RFC 9112 §3.2), then m->hdrs in order, the framing field,
  * "Connection: upgrade" + "Upgrade: <m->upgrade>" when HTTP_F_UPGRADE, else
  * "Connection: close" when `close` is set (nothing for keep-alive, the HTTP/1.1 default),
  * and the empty line. A body of an HTTP/1.0 client is written with the framing the model

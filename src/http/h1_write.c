@@ -147,11 +147,11 @@ ssize_t h1_write_request(const struct http_msg *m, bool close, char *out, size_t
     put(&o, " ", 1);
     put_target(&o, m);
     put_c(&o, " HTTP/1.1\r\n");
-    if (m->authority.len) {
-        put_c(&o, "Host: ");
-        put_checked(&o, m->authority, H1C_HOST, true);
-        put(&o, "\r\n", 2);
-    }
+    /* RFC 9112 §3.2: every HTTP/1.1 request has a Host, empty when the target has no
+     * authority (an HTTP/1.0 client that sent none) */
+    put_c(&o, "Host: ");
+    put_checked(&o, m->authority, H1C_HOST, false);
+    put(&o, "\r\n", 2);
     put_hdrs(&o, m, true);
     if (m->body == HTTP_BODY_LENGTH)
         put_length(&o, m->content_length);

@@ -284,8 +284,6 @@ def test_forwarded_ipv6_client(strata, origin):
     assert r.header("x-forwarded-for") == "::1"
 
 
-@pytest.mark.xfail(strict=True, reason="h1_write_request() omits Host when the request has "
-                   "none (HTTP/1.0 client): the origin gets an HTTP/1.1 request without Host")
 def test_http10_request_without_host_reaches_origin_with_host(strata, origin):
     """RFC 9112 §3.2: a client MUST send Host in every HTTP/1.1 request (empty when the
     target has no authority); servers answer 400 without it."""

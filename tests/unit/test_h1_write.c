@@ -108,7 +108,8 @@ TEST(h1_write_request_forms)
     CHECK_OUT(wreq(&m, false), "OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n");
     m = new_req("GET", "", "");
     m.query = (struct hstr){"", 0}; /* a '?' with nothing after it is kept */
-    CHECK_OUT(wreq(&m, false), "GET /? HTTP/1.1\r\n\r\n");
+    /* no authority (an HTTP/1.0 client without Host): an empty Host, RFC 9112 §3.2 */
+    CHECK_OUT(wreq(&m, false), "GET /? HTTP/1.1\r\nHost: \r\n\r\n");
     m = new_req("PURGE", "/x", "h");
     CHECK_OUT(wreq(&m, false), "PURGE /x HTTP/1.1\r\nHost: h\r\n\r\n");
     m.method_name = (struct hstr){NULL, 0}; /* the name from the enum */
