@@ -987,13 +987,16 @@ static enum move step_response(struct h1s *s)
     bool eof = (uc->c.flags & CONN_RD_EOF) != 0;
     if (!x->resp_started) {
         enum move h = parse_response_head(s);
-        if (h != MOVE_NONE)
+        if (h == MOVE_ERROR || s->x != x || !x->resp_started || x->resp_done || x->tunnel)
             return h;
-        if (eof) {
-            up_broken(s, "server closed the connection");
-            return MOVE_ERROR;
+        if (h == MOVE_NONE) {
+            if (eof) {
+                up_broken(s, "server closed the connection");
+                return MOVE_ERROR;
+            }
+            return m;
         }
-        return m;
+        m = MOVE_PROGRESS; /* the head is out: its body follows in the same write */
     }
     struct h1_error err = {0, NULL};
     enum move b = move_body(s, &x->respb, uc->in, &s->out, x->chunk_out, eof, &x->resp_done,
