@@ -987,7 +987,7 @@ static enum move step_response(struct h1s *s)
     bool eof = (uc->c.flags & CONN_RD_EOF) != 0;
     if (!x->resp_started) {
         enum move h = parse_response_head(s);
-        if (h == MOVE_ERROR || s->x != x || !x->resp_started || x->resp_done || x->tunnel)
+        if (h == MOVE_ERROR)
             return h;
         if (h == MOVE_NONE) {
             if (eof) {
@@ -996,6 +996,9 @@ static enum move step_response(struct h1s *s)
             }
             return m;
         }
+        /* an interim answer, a retry, a tunnel or a body-less answer: look again */
+        if (s->x != x || !x->resp_started || x->resp_done || x->tunnel)
+            return MOVE_PROGRESS;
         m = MOVE_PROGRESS; /* the head is out: its body follows in the same write */
     }
     struct h1_error err = {0, NULL};
