@@ -47,6 +47,20 @@ static int parse_size64(struct cfg_ctx *ctx, const struct cfg_key *key, const st
     return 0;
 }
 
+static int parse_size_any(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
+                          void *target)
+{
+    uint64_t v;
+    char b[64];
+    if (n->kind != YN_SCALAR || parse_size(n->text, &v) < 0 || v > (1ull << 50)) {
+        cfg_error(ctx, n, "expected a size (such as 0, 10m or 2g), got %s",
+                  cfg_describe(n, b, sizeof(b)));
+        return -1;
+    }
+    *(uint64_t *)((char *)target + key->off) = v;
+    return 0;
+}
+
 static int parse_forwarded(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
                            void *target)
 {
@@ -148,6 +162,11 @@ static const struct cfg_key http_keys[] = {
      .off = HTTP_OFF(limits.max_body_buffered), .type_doc = "size up to `1g`",
      .help = "Largest body a filter may hold whole (bodies otherwise stream through); a "
              "larger one is answered 413."},
+    {"max_request_body", CT_CUSTOM, 0, "0", .parse = parse_size_any,
+     .off = HTTP_OFF(limits.max_request_body), .type_doc = "size, 0 = unlimited",
+     .help = "Largest request body accepted (NGINX's client_max_body_size): a larger "
+             "Content-Length is answered 413 before anything reaches a server; a chunked "
+             "body that grows past it is cut with 413 and both connections are closed."},
     {"request_header_timeout", CT_DURATION, 0, "10s", .min = 1, .max = CFG_MS_DAY,
      .off = HTTP_OFF(timeouts.request_header_ms),
      .help = "Time a client has to send a whole request head; then 408."},

@@ -66,6 +66,7 @@ struct h1x {
     uint64_t start_us, attempt_ms, connected_us, first_byte_us;
     int64_t connect_us;          /* time of the last new connection, -1 = none */
     uint64_t bytes_in, bytes_out;
+    uint64_t req_body_bytes;     /* request body data read so far */
     const char *end, *detail;    /* how it ended, for the access log */
     uint16_t status;             /* sent to the client */
     uint8_t tries;
@@ -781,6 +782,15 @@ static enum move move_body(struct h1s *s, struct h1_body *dec, struct hbuf *src,
                               &data, &dlen, err);
         if (st == H1B_ERROR)
             return MOVE_ERROR;
+        if (st == H1B_DATA && dlen && dec == &s->x->reqb) {
+            uint64_t max = s->lc->http.limits.max_request_body;
+            s->x->req_body_bytes += dlen;
+            if (max && s->x->req_body_bytes > max) {
+                err->status = 413;
+                err->reason = "request body larger than max_request_body";
+                return MOVE_ERROR;
+            }
+        }
         if (st == H1B_DATA && dlen) {
             if (chunk)
                 dst->len += (uint32_t)h1_write_chunk_head(dlen, hbuf_tail(dst));
@@ -834,6 +844,8 @@ static enum move step_request_body(struct h1s *s)
         x->body_started = true;
     if (m == MOVE_ERROR) {
         x->close_after = true;
+        CTR_ADD(lctr(s)->http_bad_requests, 1);
+        attempt_failed(s, false); /* the server got part of a body: that connection is done */
         answer(s, err.status ? err.status : 400, "bad_request",
                err.reason ? err.reason : "invalid request body");
     }
@@ -1044,6 +1056,13 @@ static void start_request(struct h1s *s, size_t head_len)
     x->req_done = req->body == HTTP_BODY_NONE ||
                   (req->body == HTTP_BODY_LENGTH && req->content_length == 0);
     arm_timer(s);
+    uint64_t max = s->lc->http.limits.max_request_body;
+    if (max && req->body == HTTP_BODY_LENGTH && req->content_length > max) {
+        CTR_ADD(lctr(s)->http_bad_requests, 1);
+        x->close_after = true;
+        answer(s, 413, "bad_request", "request body larger than max_request_body");
+        return;
+    }
     route_request(s);
 }
 

@@ -115,6 +115,7 @@ struct http_limits {
     uint32_t max_header_bytes; /* whole head, default 16 KiB (≤ 64 KiB) → 431 */
     uint32_t max_headers;      /* default 100 → 431 */
     uint64_t max_body_buffered; /* when a filter buffers a body, default 1 MiB → 413 */
+    uint64_t max_request_body;  /* any request body, 0 = unlimited → 413 */
 };
 
 struct http_timeouts {

@@ -398,3 +398,82 @@ def test_passive_check_on_5xx(strata, origin):
     s.wait_log(r"server app/a is DOWN", timeout=5)
     assert bodies.count(b"broken") == 3, bodies  # the 3 answers that took it out
     assert all(x == b"fine" for x in bodies[6:])
+
+
+def test_max_request_body_answers_413(strata, origin):
+    a = origin()
+    s, port, _ = run_http(strata, one(a), http_extra="max_request_body: 1k")
+    out = parse_response(http_request(
+        port, b"POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n" + b"x" * 2000))
+    assert [r[0] for r in out] == [413]
+    chunk = b"%x\r\n%s\r\n" % (600, b"y" * 600)
+    out = parse_response(http_request(
+        port, b"POST /chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
+        chunk * 2 + b"0\r\n\r\n"))
+    assert [r[0] for r in out] == [413]
+    ok = parse_response(http_request(
+        port, b"POST /small HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"))
+    assert [r[0] for r in ok] == [200]
+    assert [r.path for r in a.requests if r.path != "/chunked"] == ["/small"]
+
+
+def test_request_timeout_bounds_the_whole_exchange(strata, origin):
+    def trickle(req):
+        return (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 10)  # never ends
+
+    a = origin(respond=trickle)
+    s, port, _ = run_http(strata, one(a), http_extra="request_timeout: 700ms")
+    t0 = time.monotonic()
+    got = http_request(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", timeout=5)
+    took = time.monotonic() - t0
+    assert got.startswith(b"HTTP/1.1 200") and len(got.split(b"\r\n\r\n", 1)[1]) == 10
+    assert took < 3, took  # cut: the client sees a short body and the close
+
+
+def test_retry_on_503_goes_to_another_server(strata, origin):
+    a = origin("a", respond=lambda req: (503, {}, b"busy"))
+    b = origin("b", respond=lambda req: (200, {}, b"from b"))
+    s, port, admin = run_http(strata, {"app": {"servers": [a.address, b.address]}}, admin=True,
+                              routes="- backend: app\n  retry: { tries: 2, on: [503] }")
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=5)
+    for i in range(10):
+        conn.request("GET", f"/{i}")
+        r = conn.getresponse()
+        assert (r.status, r.read()) == (200, b"from b")
+    conn.request("POST", "/not-idempotent", body=b"x")
+    r = conn.getresponse()
+    assert r.status in (200, 503)  # a POST is never retried: whichever server it met
+    r.read()
+    assert s.metrics(admin).get("strata_listener_http_retries_total", listener="web") >= 1
+
+
+def test_failover_while_a_server_is_killed(strata, origin):
+    """Idempotent requests keep succeeding while one of two servers dies mid-run."""
+    a = origin("a")
+    b = origin("b")
+    s, port, _ = run_http(strata, {"app": {"servers": [a.address, b.address]}})
+    results, errors = [], []
+
+    def client(n):
+        conn = http.client.HTTPConnection(LOOPBACK, port, timeout=5)
+        for i in range(n):
+            try:
+                conn.request("GET", f"/{i}")
+                r = conn.getresponse()
+                results.append(r.status)
+                r.read()
+            except Exception as e:  # any client-visible failure is the test failing
+                errors.append(repr(e))
+                conn = http.client.HTTPConnection(LOOPBACK, port, timeout=5)
+            time.sleep(0.002)
+
+    threads = [threading.Thread(target=client, args=(300,)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)
+    a.stop()  # closes its listener and every connection, in the middle of the run
+    for t in threads:
+        t.join(30)
+    assert not errors, errors[:5]
+    assert len(results) == 1200 and set(results) == {200}, set(results)
+    assert b.requests and len(a.requests) < 1200
