@@ -152,7 +152,8 @@ static void put_str(struct line *l, const char *key, const char *s, size_t n)
     }
     put_fmt(l, l->json ? ",\"%s\":\"" : " %s=\"", key);
     size_t room = sizeof(l->buf) - l->len - 2;
-    l->len += l->json ? json_str(l->buf + l->len, room, s, n) : text_str(l->buf + l->len, room, s, n);
+    l->len +=
+        l->json ? json_str(l->buf + l->len, room, s, n) : text_str(l->buf + l->len, room, s, n);
     put_raw(l, "\"", 1);
 }
 

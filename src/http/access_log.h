@@ -14,15 +14,15 @@ struct worker;
 
 struct access_entry {
     const struct http_txn *t;
-    uint16_t status;         /* sent to the client; 0 = none (connection cut) */
-    uint64_t bytes_in;       /* request bytes read from the client (head and body) */
-    uint64_t bytes_out;      /* response bytes written to the client */
-    uint64_t total_us;       /* first request byte to last response byte */
-    int64_t connect_us;      /* upstream connect, -1 when no new connection was made */
-    int64_t ttfb_us;         /* request start to the first response byte, -1 when none */
+    uint16_t status;    /* sent to the client; 0 = none (connection cut) */
+    uint64_t bytes_in;  /* request bytes read from the client (head and body) */
+    uint64_t bytes_out; /* response bytes written to the client */
+    uint64_t total_us;  /* first request byte to last response byte */
+    int64_t connect_us; /* upstream connect, -1 when no new connection was made */
+    int64_t ttfb_us;    /* request start to the first response byte, -1 when none */
     uint32_t retries;
-    const char *end;         /* how it ended: "ok", "client_abort", "server_error"... */
-    const char *detail;      /* or NULL */
+    const char *end;    /* how it ended: "ok", "client_abort", "server_error"... */
+    const char *detail; /* or NULL */
 };
 
 /* Opens every HTTP listener's log destination (path, or stdout) into lc->st.access_fd;

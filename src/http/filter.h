@@ -29,15 +29,15 @@ struct filter_ops {
     enum filter_verdict (*on_response)(struct http_txn *t, const void *conf);
     /* Body pieces: `data`/`len` may be replaced by the filter with bytes of its own
      * (arena or static); `last` on the final call (len may then be 0). */
-    enum filter_verdict (*on_request_body)(struct http_txn *t, const void *conf,
-                                           const char **data, size_t *len, bool last);
-    enum filter_verdict (*on_response_body)(struct http_txn *t, const void *conf,
-                                            const char **data, size_t *len, bool last);
+    enum filter_verdict (*on_request_body)(struct http_txn *t, const void *conf, const char **data,
+                                           size_t *len, bool last);
+    enum filter_verdict (*on_response_body)(struct http_txn *t, const void *conf, const char **data,
+                                            size_t *len, bool last);
 };
 
-extern const struct filter_ops filter_request_headers, filter_response_headers,
-    filter_path_rewrite, filter_redirect, filter_respond, filter_forwarded, filter_request_id,
-    filter_traceparent, filter_sticky;
+extern const struct filter_ops filter_request_headers, filter_response_headers, filter_path_rewrite,
+    filter_redirect, filter_respond, filter_forwarded, filter_request_id, filter_traceparent,
+    filter_sticky;
 
 /* The ops for a config key (the `name` of each ops above but sticky), or NULL. */
 const struct filter_ops *filter_ops_by_name(const char *name);

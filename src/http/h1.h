@@ -149,15 +149,14 @@ enum h1_write_framing {
 };
 
 /* Writes a request head for a server: "METHOD path[?query] HTTP/1.1", "Host: authority"
- * first (empty when there is no authority, RFC 9112 §3.2), then m->hdrs in order, the framing field,
- * "Connection: upgrade" + "Upgrade: <m->upgrade>" when HTTP_F_UPGRADE, else
- * "Connection: close" when `close` is set (nothing for keep-alive, the HTTP/1.1 default),
- * and the empty line. A body of an HTTP/1.0 client is written with the framing the model
- * says. Returns the length, or -1 when it does not fit in `cap`.
- * Both writers skip the fields of m->hdrs that they generate themselves (Content-Length,
- * Transfer-Encoding, Connection, Keep-Alive, TE, Proxy-Connection, Upgrade, and Host in a
- * request), and also return -1 when a string of the model cannot be written safely (a
- * field name that is not a token, a CTL other than HTAB in a value, a bad method, target
+ * first (empty when there is no authority, RFC 9112 §3.2), then m->hdrs in order, the framing
+ * field, "Connection: upgrade" + "Upgrade: <m->upgrade>" when HTTP_F_UPGRADE, else "Connection:
+ * close" when `close` is set (nothing for keep-alive, the HTTP/1.1 default), and the empty line. A
+ * body of an HTTP/1.0 client is written with the framing the model says. Returns the length, or -1
+ * when it does not fit in `cap`. Both writers skip the fields of m->hdrs that they generate
+ * themselves (Content-Length, Transfer-Encoding, Connection, Keep-Alive, TE, Proxy-Connection,
+ * Upgrade, and Host in a request), and also return -1 when a string of the model cannot be written
+ * safely (a field name that is not a token, a CTL other than HTAB in a value, a bad method, target
  * or reason), so that nothing a filter stored can split or smuggle a message. CONNECT is
  * written in authority-form, an OPTIONS with path "*" in asterisk-form, all else in
  * origin-form (an empty path as "/"); a query whose .p is not NULL gets its '?'. */

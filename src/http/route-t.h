@@ -15,8 +15,8 @@ struct filter_ops;
 
 /* How a string is matched. Regexes are PCRE2, compiled (with JIT) at load. */
 enum str_match_kind {
-    SM_ANY = 0,  /* not set: matches anything, including absence */
-    SM_PRESENT,  /* the field/cookie/parameter exists, any value */
+    SM_ANY = 0, /* not set: matches anything, including absence */
+    SM_PRESENT, /* the field/cookie/parameter exists, any value */
     SM_EXACT,
     SM_PREFIX,
     SM_REGEX,
@@ -26,7 +26,7 @@ struct str_match {
     enum str_match_kind kind;
     char *text; /* SM_EXACT / SM_PREFIX: the text; SM_REGEX: the pattern (for messages) */
     uint32_t len;
-    void *re;   /* SM_REGEX: pcre2_code * */
+    void *re; /* SM_REGEX: pcre2_code * */
 };
 
 /* A match on a named item: a header field (name lowercased), a cookie or a query
@@ -49,10 +49,10 @@ struct host_pattern {
 struct route_match {
     struct host_pattern *hosts; /* any of them (OR); none = any host */
     uint32_t nhosts;
-    struct str_match path;      /* SM_ANY, SM_EXACT, SM_PREFIX or SM_REGEX, on the path
-                                 * without the query */
-    uint32_t methods;           /* bitmask of 1 << enum http_method; 0 = any */
-    char **other_methods;       /* method names outside enum http_method */
+    struct str_match path; /* SM_ANY, SM_EXACT, SM_PREFIX or SM_REGEX, on the path
+                            * without the query */
+    uint32_t methods;      /* bitmask of 1 << enum http_method; 0 = any */
+    char **other_methods;  /* method names outside enum http_method */
     uint32_t nother_methods;
     struct named_match *headers;
     uint32_t nheaders;
@@ -90,8 +90,8 @@ enum retry_on {
 };
 
 struct retry_conf {
-    uint32_t tries;          /* total attempts, default 3 (1 = no retry) */
-    uint32_t on;             /* enum retry_on, for idempotent methods only; default RESET */
+    uint32_t tries;              /* total attempts, default 3 (1 = no retry) */
+    uint32_t on;                 /* enum retry_on, for idempotent methods only; default RESET */
     uint32_t per_try_timeout_ms; /* 0 = the listener's response timeout */
 };
 
@@ -111,9 +111,9 @@ struct http_route {
 enum access_log_format { ACCESS_LOG_OFF, ACCESS_LOG_JSON, ACCESS_LOG_TEXT };
 
 struct http_limits {
-    uint32_t max_request_line; /* default 8 KiB → 414 */
-    uint32_t max_header_bytes; /* whole head, default 16 KiB (≤ 64 KiB) → 431 */
-    uint32_t max_headers;      /* default 100 → 431 */
+    uint32_t max_request_line;  /* default 8 KiB → 414 */
+    uint32_t max_header_bytes;  /* whole head, default 16 KiB (≤ 64 KiB) → 431 */
+    uint32_t max_headers;       /* default 100 → 431 */
     uint64_t max_body_buffered; /* when a filter buffers a body, default 1 MiB → 413 */
     uint64_t max_request_body;  /* any request body, 0 = unlimited → 413 */
 };
@@ -201,7 +201,7 @@ struct http_listener_conf {
     struct http_timeouts timeouts;
     struct cidr_set trusted_proxies; /* clients whose X-Forwarded-For/Forwarded are kept */
     enum access_log_format access_log;
-    char *access_log_path; /* NULL = stdout */
+    char *access_log_path;          /* NULL = stdout */
     uint32_t max_requests_per_conn; /* 0 = unlimited */
     /* What the listener filters are built from; filters[].conf points to these (not
      * allocated separately). Disabled ones have no filter in `filters`. */

@@ -34,7 +34,7 @@ void str_match_free(struct str_match *m);
 /* Applies a compiled regex `re` to s and, when it matches, expands `replace` with $0..$9
  * into out[cap]; returns the length, 0 when it does not match... -1 when out is too small.
  * (Used by path_rewrite.) */
-long regex_replace(void *re, const char *s, size_t len, const char *replace, size_t rlen,
-                   char *out, size_t cap);
+long regex_replace(void *re, const char *s, size_t len, const char *replace, size_t rlen, char *out,
+                   size_t cap);
 
 #endif

@@ -33,9 +33,9 @@ struct http_txn {
     unsigned worker;            /* worker id, for per-worker balancer state */
     uint64_t rand;              /* per-request random value (splits) */
 
-    struct hstr request_id; /* set by the request_id filter (or empty) */
-    struct hstr orig_path;  /* path as received, before rewrites (for the log) */
-    bool answered;          /* resp is an answer made by Strata (a filter or an error) */
+    struct hstr request_id;  /* set by the request_id filter (or empty) */
+    struct hstr orig_path;   /* path as received, before rewrites (for the log) */
+    bool answered;           /* resp is an answer made by Strata (a filter or an error) */
     struct hstr answer_body; /* the answer's body */
 };
 

@@ -28,10 +28,10 @@ struct upconn {
     struct hbuf *in; /* bytes read from the server, held while in use */
     void *owner;     /* the session using it; NULL while idle in the pool */
     void (*owner_io)(struct upconn *uc, uint32_t events); /* events while owned */
-    struct list link;      /* idle list of its server, while idle */
-    struct ev_timer idle;  /* idle timeout, while idle */
-    uint32_t requests;     /* requests sent on it so far */
-    bool connecting;       /* connect(2) in progress */
+    struct list link;                                     /* idle list of its server, while idle */
+    struct ev_timer idle;                                 /* idle timeout, while idle */
+    uint32_t requests;                                    /* requests sent on it so far */
+    bool connecting;                                      /* connect(2) in progress */
 };
 
 /* Per worker: one idle list per server of the configuration (by server->gid). */

@@ -1,0 +1,747 @@
+/* h1_exchange.c — one HTTP exchange past its request head (see h1_session-t.h): the
+ * listener's and the route's filters, the router, Strata's own answers, server attempts
+ * over pooled or new connections with retries, bodies streamed both ways (re-chunked when
+ * chunked), and the response head for the client.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "health/health.h"
+#include "http/filter.h"
+#include "http/h1_session-t.h"
+#include "http/msg.h"
+#include "http/router.h"
+#include "net/sock.h"
+
+static void up_attempt(struct h1s *s);
+
+void h1_server_release(struct h1x *x)
+{
+    if (x->holds_server) {
+        atomic_fetch_sub_explicit(&x->t.server->st.active, 1, memory_order_relaxed);
+        x->holds_server = false;
+    }
+}
+
+/* Gives the current server connection up: parked when `keep`, else closed. */
+void h1_up_release(struct h1s *s, bool keep)
+{
+    struct h1x *x = s->x;
+    if (!x->up)
+        return;
+    if (keep)
+        upool_park(s->w, x->up);
+    else
+        upconn_close(s->w, x->up);
+    x->up = NULL;
+}
+
+/* ---- answers made by Strata ---- */
+
+void h1_count_status(struct h1s *s, unsigned status)
+{
+    if (status >= 100 && status < 600)
+        CTR_ADD(h1_lctr(s)->http_responses[status / 100 - 1], 1);
+}
+
+/* Response hooks of the filters that ran, last first. */
+static enum filter_verdict run_response_filters(struct h1s *s)
+{
+    struct h1x *x = s->x;
+    uint32_t nl = s->lc->http.nfilters;
+    for (uint32_t i = x->nran; i-- > 0;) {
+        const struct filter_conf *fc = i < nl ? &s->lc->http.filters[i] : &x->route_filters[i - nl];
+        if (fc->ops->on_response && fc->ops->on_response(&x->t, fc->conf) == FILTER_ERROR)
+            return FILTER_ERROR;
+    }
+    if (x->sticky_ran && filter_sticky.on_response(&x->t, NULL) == FILTER_ERROR)
+        return FILTER_ERROR;
+    return FILTER_CONTINUE;
+}
+
+/* The client connection must close after this exchange: the client asked, the worker
+ * drains, or the connection served its quota of requests. */
+bool h1_must_close(const struct h1s *s)
+{
+    const struct http_msg *req = &s->x->t.req;
+    uint32_t quota = s->lc->http.max_requests_per_conn;
+    return (req->flags & HTTP_F_CLOSE) || s->w->applied_cmd != WORKER_RUN ||
+           (quota && s->requests >= quota);
+}
+
+/* Writes t->resp (an answer: body in t->answer_body) for the client. */
+static void send_answer(struct h1s *s)
+{
+    struct h1x *x = s->x;
+    struct http_txn *t = &x->t;
+    bool head = t->req.method == HTTP_M_HEAD;
+    if (!x->req_done || h1_must_close(s))
+        x->close_after = true; /* an unread body would be taken for the next request */
+    if (run_response_filters(s) == FILTER_ERROR)
+        x->close_after = true;
+    struct hbuf *b = h1_buf_of(s, &s->out, HBUF_SIZE);
+    ssize_t n = b ? h1_write_response(&t->resp, head ? H1W_NO_BODY : H1W_AS_MSG,
+                                      t->req.version ? t->req.version : 11, x->close_after,
+                                      hbuf_tail(b), hbuf_room(b))
+                  : -1;
+    if (n < 0) {
+        x->end = "internal_error";
+        h1_session_close(s);
+        return;
+    }
+    b->len += (uint32_t)n;
+    if (!head && t->answer_body.len)
+        h1_buf_append(s, &s->out, t->answer_body.p, t->answer_body.len);
+    x->status = t->resp.status;
+    x->resp_started = x->resp_done = true;
+    h1_count_status(s, x->status);
+    h1_up_release(s, false);
+    h1_server_release(x);
+}
+
+/* Answers `status` with a short text body naming the reason. */
+void h1_answer(struct h1s *s, unsigned status, const char *end, const char *detail)
+{
+    struct h1x *x = s->x;
+    if (x->resp_started) {
+        /* too late for an answer: cut the connection so the client sees it incomplete */
+        x->end = end;
+        x->detail = detail;
+        h1_session_close(s);
+        return;
+    }
+    char body[256];
+    int n = snprintf(body, sizeof(body), "%u %s%s%s\n", status, http_reason(status),
+                     detail ? ": " : "", detail ? detail : "");
+    memset(&x->t.resp, 0, sizeof(x->t.resp));
+    x->end = end;
+    x->detail = detail;
+    if (txn_answer(&x->t, status, "text/plain; charset=utf-8", body, (size_t)n) < 0) {
+        h1_session_close(s);
+        return;
+    }
+    x->t.answered = true;
+    /* the request could not be read whole or as meant: nothing after it can be trusted */
+    if (status != 404 && status < 500)
+        x->close_after = true;
+    send_answer(s);
+}
+
+/* ---- routing ---- */
+
+/* Runs the on_request hooks of fcs[0..n); `base` numbers them in the chain. */
+static enum filter_verdict run_request_filters(struct h1s *s, const struct filter_conf *fcs,
+                                               uint32_t n)
+{
+    struct h1x *x = s->x;
+    for (uint32_t i = 0; i < n; i++) {
+        x->nran++;
+        if (!fcs[i].ops->on_request)
+            continue;
+        enum filter_verdict v = fcs[i].ops->on_request(&x->t, fcs[i].conf);
+        if (v != FILTER_CONTINUE)
+            return v;
+    }
+    return FILTER_CONTINUE;
+}
+
+/* The key hashing balancers use for this request (backend `hash:`). */
+static void set_hash_key(struct h1x *x)
+{
+    struct backend *b = x->t.backend;
+    struct hstr key = {NULL, 0};
+    switch (b->hash_on) {
+    case HASH_HEADER:
+        key = http_hdr_get(&x->t.req, hstr_c(b->hash_name));
+        break;
+    case HASH_COOKIE:
+        key = http_cookie_get(&x->t.req, hstr_c(b->hash_name));
+        break;
+    case HASH_PATH:
+        key = x->t.req.path;
+        break;
+    case HASH_SOURCE:
+        break;
+    }
+    x->lbreq.key = key.p;
+    x->lbreq.keylen = key.len;
+}
+
+void h1_route_request(struct h1s *s)
+{
+    struct h1x *x = s->x;
+    struct http_txn *t = &x->t;
+    const struct http_listener_conf *hc = &s->lc->http;
+    enum filter_verdict v = run_request_filters(s, hc->filters, hc->nfilters);
+    if (v == FILTER_CONTINUE) {
+        t->route = router_match(hc, &t->req);
+        if (!t->route) {
+            h1_answer(s, 404, "no_route", "no route matches this request");
+            return;
+        }
+        x->route_filters = t->route->filters;
+        x->nroute_filters = t->route->nfilters;
+        v = run_request_filters(s, t->route->filters, t->route->nfilters);
+    }
+    if (v == FILTER_ANSWER) {
+        t->answered = true;
+        x->end = "answered";
+        send_answer(s);
+        return;
+    }
+    if (v == FILTER_ERROR || t->route->action == ROUTE_ANSWER) {
+        h1_answer(s, 500, "internal_error", "a filter failed");
+        return;
+    }
+    t->backend = route_pick_backend(t->route, t->rand);
+    if (t->backend->sticky.enabled) {
+        x->sticky_ran = true;
+        if (filter_sticky.on_request(t, NULL) == FILTER_ERROR) {
+            h1_answer(s, 500, "internal_error", "a filter failed");
+            return;
+        }
+    }
+    x->lbreq.client = &t->client;
+    set_hash_key(x);
+    up_attempt(s);
+}
+
+/* ---- the server side ---- */
+
+static bool server_acquire(struct server *srv)
+{
+    uint32_t n = atomic_fetch_add_explicit(&srv->st.active, 1, memory_order_relaxed);
+    if (srv->max_conns && n >= srv->max_conns) {
+        atomic_fetch_sub_explicit(&srv->st.active, 1, memory_order_relaxed);
+        return false;
+    }
+    return true;
+}
+
+static struct server *pick_server(struct h1s *s)
+{
+    struct h1x *x = s->x;
+    struct backend *b = x->t.backend;
+    if (x->t.sticky && lb_eligible(x->t.sticky, &x->lbreq) && server_acquire(x->t.sticky))
+        return x->t.sticky;
+    for (unsigned i = 0; i <= b->nservers; i++) {
+        struct server *srv = lb_pick(b, s->w->id, &x->lbreq);
+        if (!srv || server_acquire(srv))
+            return srv;
+        if (x->lbreq.nexclude >= LB_MAX_EXCLUDE)
+            return NULL;
+        x->lbreq.exclude[x->lbreq.nexclude++] = srv; /* full: skip it */
+    }
+    return NULL;
+}
+
+static uint32_t max_tries(const struct h1x *x)
+{
+    uint32_t n = x->t.route ? x->t.route->retry.tries : 1;
+    return n ? n : 1;
+}
+
+static bool idempotent(const struct h1x *x)
+{
+    return http_method_idempotent(x->t.req.method);
+}
+
+static void up_io(struct upconn *uc, uint32_t events);
+
+/* Writes the request head for the server into a fresh uout. */
+static bool stage_request_head(struct h1s *s)
+{
+    struct h1x *x = s->x;
+    h1_buf_drop(s, &x->uout);
+    struct hbuf *b = h1_buf_of(s, &x->uout, HBUF_SIZE);
+    if (!b)
+        return false;
+    ssize_t n = h1_write_request(&x->t.req, false, hbuf_tail(b), hbuf_room(b));
+    if (n < 0)
+        return false;
+    b->len = (uint32_t)n;
+    return true;
+}
+
+/* Books a failed attempt on the current server (passive health, exclusion). */
+void h1_attempt_failed(struct h1s *s, bool server_fault)
+{
+    struct h1x *x = s->x;
+    struct server *srv = x->t.server;
+    if (srv && server_fault) {
+        health_passive_report(srv, false, s->w->loop.now_ms);
+        if (x->lbreq.nexclude < LB_MAX_EXCLUDE)
+            x->lbreq.exclude[x->lbreq.nexclude++] = srv;
+    }
+    h1_up_release(s, false);
+    h1_server_release(x);
+}
+
+/* One more attempt when the policy allows it; else answers `status`. `nothing_sent`:
+ * the server cannot have seen the request (connect failed), so any method may retry. */
+void h1_retry_or_answer(struct h1s *s, bool nothing_sent, bool allowed, unsigned status,
+                        const char *end, const char *detail)
+{
+    struct h1x *x = s->x;
+    bool replayable = !x->body_started && (nothing_sent || (allowed && idempotent(x)));
+    x->end = end;
+    x->detail = detail;
+    if (replayable && x->tries < max_tries(x)) {
+        CTR_ADD(h1_lctr(s)->http_retries, 1);
+        up_attempt(s);
+        return;
+    }
+    h1_answer(s, status, end, detail);
+}
+
+void h1_connect_failed(struct h1s *s, int err)
+{
+    struct h1x *x = s->x;
+    CTR_ADD(x->t.server->st.ctr[s->w->id].connect_errors, 1);
+    h1_attempt_failed(s, true);
+    bool timeout = err == ETIMEDOUT;
+    h1_retry_or_answer(s, true, true, timeout ? 504 : 502, "connect_failed",
+                       timeout ? "server connect timed out" : "server connection failed");
+}
+
+static void up_connected(struct h1s *s)
+{
+    struct h1x *x = s->x;
+    x->up->connecting = false;
+    sock_nodelay(x->up->c.h.fd);
+    CTR_ADD(x->t.server->st.ctr[s->w->id].conns_total, 1);
+    uint64_t now = h1_now_us();
+    x->connect_us = (int64_t)(now - x->connected_us);
+    x->connected_us = now;
+}
+
+static void up_attempt(struct h1s *s)
+{
+    struct h1x *x = s->x;
+    while (x->tries < max_tries(x)) {
+        struct server *srv = pick_server(s);
+        if (!srv) {
+            h1_answer(s, 503, x->tries ? x->end : "no_server",
+                      x->tries ? x->detail : "no server available");
+            return;
+        }
+        x->t.server = srv;
+        x->holds_server = true;
+        x->tries++;
+        x->attempt_ms = s->w->loop.now_ms;
+        if (!stage_request_head(s)) {
+            h1_answer(s, 500, "internal_error", "request head too large after rewriting");
+            return;
+        }
+        CTR_ADD(srv->st.ctr[s->w->id].http_requests, 1);
+        x->up = x->fresh_only ? NULL : upool_take(s->w, srv, s, up_io);
+        x->reused = x->up != NULL;
+        x->fresh_only = false;
+        if (x->reused) {
+            CTR_ADD(srv->st.ctr[s->w->id].http_reused, 1);
+            x->up->requests++;
+            h1_arm_timer(s);
+            return;
+        }
+        x->connected_us = h1_now_us();
+        x->up = upconn_open(s->w, srv, s, up_io);
+        if (x->up) {
+            x->up->requests = 1;
+            if (!x->up->connecting)
+                up_connected(s);
+            h1_arm_timer(s);
+            return;
+        }
+        int err = errno;
+        CTR_ADD(srv->st.ctr[s->w->id].connect_errors, 1);
+        bool local = err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+        h1_attempt_failed(s, !local);
+        x->end = "connect_failed";
+        x->detail = local ? "out of local resources" : "server connection failed";
+        if (local)
+            break;
+    }
+    h1_answer(s, x->tries ? 502 : 503, x->end, x->detail);
+}
+
+/* The server connection failed or closed before the response was complete. */
+static void up_broken(struct h1s *s, const char *detail)
+{
+    struct h1x *x = s->x;
+    struct hbuf *in = x->up ? x->up->in : NULL;
+    bool nothing_back = !x->resp_started && (!in || in->len == 0);
+    if (x->resp_started) {
+        if (x->respb.kind == HTTP_BODY_UNTIL_CLOSE)
+            return; /* not broken: that is how this body ends (handled by the body step) */
+        x->end = "server_abort";
+        x->detail = detail;
+        health_passive_report(x->t.server, false, s->w->loop.now_ms);
+        h1_session_close(s);
+        return;
+    }
+    bool was_reused = x->reused;
+    h1_attempt_failed(s, !was_reused);
+    if (nothing_back && was_reused) {
+        /* a kept-alive connection the server had closed: not the server's fault, and the
+         * request never reached it unless it was taken — retry on a new connection */
+        x->fresh_only = true;
+        h1_retry_or_answer(s, false, true, 502, "server_reset", detail);
+        return;
+    }
+    bool allowed = nothing_back && (x->t.route->retry.on & RETRY_ON_RESET);
+    h1_retry_or_answer(s, false, allowed, 502, nothing_back ? "server_reset" : "bad_response",
+                       nothing_back ? detail : "incomplete response head");
+}
+
+static void up_io(struct upconn *uc, uint32_t events)
+{
+    struct h1s *s = uc->owner;
+    conn_note_events(&uc->c, events);
+    if (s->state == CS_CLOSED)
+        return;
+    if (uc->connecting) {
+        if (!(uc->c.flags & (CONN_WR_READY | CONN_ERROR)))
+            return;
+        if (events & (EPOLLERR | EPOLLHUP)) {
+            int err = sock_error(uc->c.h.fd);
+            h1_connect_failed(s, err ? err : ECONNREFUSED);
+            h1_run(s);
+            return;
+        }
+        up_connected(s);
+    }
+    h1_run(s);
+}
+
+/* ---- bodies ---- */
+
+/* The trailer fields a chunked body ended with, into m->trailers (arena copies: the
+ * decoder's buffer is reused). Lines were validated by the decoder. */
+static void model_trailers(struct http_msg *m, struct arena *a, const struct h1_body *dec)
+{
+    const char *p = dec->trailer_buf, *end = p + dec->trailer_len;
+    uint32_t n = 0;
+    for (const char *q = p; q < end; q++)
+        n += *q == '\n';
+    struct http_hdr *t = n ? arena_alloc(a, n * sizeof(*t)) : NULL;
+    char *copy = n ? arena_alloc(a, dec->trailer_len) : NULL;
+    if (!t || !copy)
+        return;
+    memcpy(copy, p, dec->trailer_len);
+    m->ntrailers = 0;
+    for (const char *line = copy; line < copy + dec->trailer_len && m->ntrailers < n;) {
+        const char *eol = memchr(line, '\n', (size_t)(copy + dec->trailer_len - line));
+        if (!eol)
+            break;
+        size_t len = (size_t)(eol - line) - (eol > line && eol[-1] == '\r');
+        struct http_hdr *h = &t[m->ntrailers];
+        if (!h1_field_line(line, len, &h->name, &h->value))
+            m->ntrailers++;
+        line = eol + 1;
+    }
+    m->trailers = t;
+}
+
+/* Decodes body bytes from src with `dec` and appends them to *dstp, re-chunked when
+ * `chunk`; `eof`: the source has ended (for bodies delimited by close). Sets *done at the
+ * end of the body. Stops when the destination is full (back-pressure). */
+static enum move move_body(struct h1s *s, struct h1_body *dec, struct hbuf *src, struct hbuf **dstp,
+                           bool chunk, bool eof, bool *done, bool *last_pending,
+                           struct h1_error *err)
+{
+    enum move r = MOVE_NONE;
+    for (int guard = 0; guard < 64 && !*done; guard++) {
+        struct hbuf *dst = h1_buf_of(s, dstp, HBUF_SIZE);
+        if (!dst)
+            return MOVE_ERROR;
+        if (*last_pending) {
+            ssize_t n = h1_write_last_chunk(dec->trailer_buf, dec->trailer_len, hbuf_tail(dst),
+                                            hbuf_room(dst));
+            if (n < 0) {
+                hbuf_compact(dst);
+                n = h1_write_last_chunk(dec->trailer_buf, dec->trailer_len, hbuf_tail(dst),
+                                        hbuf_room(dst));
+            }
+            if (n < 0)
+                return r; /* wait for room */
+            dst->len += (uint32_t)n;
+            *last_pending = false;
+            *done = true;
+            return MOVE_PROGRESS;
+        }
+        if (hbuf_room(dst) < dst->cap / 4)
+            hbuf_compact(dst);
+        uint32_t room = hbuf_room(dst);
+        uint32_t overhead = chunk ? CHUNK_OVERHEAD : 0;
+        if (room <= overhead)
+            return r;
+        size_t avail = src ? src->len : 0;
+        size_t len = avail < room - overhead ? avail : room - overhead;
+        if (len == 0 && !eof && !(dec->kind == HTTP_BODY_LENGTH && dec->remaining == 0))
+            return r;
+        size_t used = 0, dlen = 0;
+        const char *data = NULL;
+        int st = h1_body_step(dec, src ? hbuf_head(src) : "", len, eof && len == avail, &used,
+                              &data, &dlen, err);
+        if (st == H1B_ERROR)
+            return MOVE_ERROR;
+        if (st == H1B_DATA && dlen && dec == &s->x->reqb) {
+            uint64_t max = s->lc->http.limits.max_request_body;
+            s->x->req_body_bytes += dlen;
+            if (max && s->x->req_body_bytes > max) {
+                err->status = 413;
+                err->reason = "request body larger than max_request_body";
+                return MOVE_ERROR;
+            }
+        }
+        if (st == H1B_DATA && dlen) {
+            if (chunk)
+                dst->len += (uint32_t)h1_write_chunk_head(dlen, hbuf_tail(dst));
+            memcpy(hbuf_tail(dst), data, dlen);
+            dst->len += (uint32_t)dlen;
+            if (chunk) {
+                memcpy(hbuf_tail(dst), "\r\n", 2);
+                dst->len += 2;
+            }
+        }
+        if (used) {
+            hbuf_consume(src, (uint32_t)used);
+            r = MOVE_PROGRESS;
+        }
+        if (st == H1B_DONE) {
+            if (dec->kind == HTTP_BODY_CHUNKED && dec->trailer_len && s->x)
+                model_trailers(dec == &s->x->reqb ? &s->x->t.req : &s->x->t.resp, &s->x->t.arena,
+                               dec);
+            if (chunk)
+                *last_pending = true;
+            else
+                *done = true;
+            r = MOVE_PROGRESS;
+            continue;
+        }
+        if (st == H1B_AGAIN)
+            return r;
+    }
+    return r;
+}
+
+/* Client → server: the request body, once the server connection is up. */
+enum move h1_step_request_body(struct h1s *s)
+{
+    struct h1x *x = s->x;
+    if (x->req_done || !x->up || x->up->connecting)
+        return MOVE_NONE;
+    if (x->t.req.flags & HTTP_F_EXPECT_100 && !x->cont_sent) {
+        x->cont_sent = true;
+        if (x->t.req.version == 11 && (!s->in || s->in->len == 0)) {
+            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            if (!h1_buf_append(s, &s->out, cont, sizeof(cont) - 1))
+                return MOVE_ERROR;
+        }
+    }
+    struct h1_error err = {0, NULL};
+    size_t before = s->in ? s->in->len : 0;
+    enum move m = move_body(s, &x->reqb, s->in, &x->uout, x->t.req.body == HTTP_BODY_CHUNKED, false,
+                            &x->req_done, &x->req_last_pending, &err);
+    if (s->in && s->in->len != before)
+        x->body_started = true;
+    if (m == MOVE_ERROR) {
+        x->close_after = true;
+        CTR_ADD(h1_lctr(s)->http_bad_requests, 1);
+        h1_attempt_failed(s, false); /* the server got part of a body: that connection is done */
+        h1_answer(s, err.status ? err.status : 400, "bad_request",
+                  err.reason ? err.reason : "invalid request body");
+    }
+    return m;
+}
+
+/* Decides how the response body is framed for the client and writes the head. */
+static bool write_response_head(struct h1s *s)
+{
+    struct h1x *x = s->x;
+    struct http_msg *req = &x->t.req, *resp = &x->t.resp;
+    bool head = req->method == HTTP_M_HEAD;
+    bool no_body = head || resp->status == 204 || resp->status == 304 || resp->status < 200;
+    enum http_body_kind wire = resp->body;
+    x->chunk_out = false;
+    if (!no_body && (wire == HTTP_BODY_CHUNKED || wire == HTTP_BODY_UNTIL_CLOSE)) {
+        if (req->version == 10) {
+            x->close_after = true; /* a 1.0 client reads the body until we close */
+        } else {
+            resp->body = HTTP_BODY_CHUNKED;
+            x->chunk_out = true;
+        }
+    }
+    if (h1_must_close(s))
+        x->close_after = true;
+    struct hbuf *b = h1_buf_of(s, &s->out, HBUF_SIZE);
+    if (!b)
+        return false;
+    if (hbuf_room(b) < b->cap / 2)
+        hbuf_compact(b);
+    ssize_t n = h1_write_response(resp, no_body ? H1W_NO_BODY : H1W_AS_MSG, req->version,
+                                  x->close_after, hbuf_tail(b), hbuf_room(b));
+    resp->body = wire;
+    if (n < 0)
+        return false;
+    b->len += (uint32_t)n;
+    return true;
+}
+
+/* A complete response head in the server buffer: interim answers, retries on status,
+ * response filters, then the head for the client. */
+static void on_response_head(struct h1s *s, size_t head_len)
+{
+    struct h1x *x = s->x;
+    struct http_msg *resp = &x->t.resp;
+    struct server *srv = x->t.server;
+    if (resp->status >= 100 && resp->status < 200 && resp->status != 101) {
+        /* interim: 100 is ours to send (already done or not wanted); others go to 1.1
+         * clients */
+        if (resp->status != 100 && x->t.req.version == 11) {
+            struct hbuf *b = h1_buf_of(s, &s->out, HBUF_SIZE);
+            ssize_t n =
+                b ? h1_write_response(resp, H1W_NO_BODY, 11, false, hbuf_tail(b), hbuf_room(b))
+                  : -1;
+            if (n > 0)
+                b->len += (uint32_t)n;
+        }
+        hbuf_consume(x->up->in, (uint32_t)head_len);
+        memset(resp, 0, sizeof(*resp));
+        h1_parser_init(&x->hp);
+        return;
+    }
+    if (!x->first_byte_us)
+        x->first_byte_us = h1_now_us();
+    if (resp->status >= 500) {
+        CTR_ADD(srv->st.ctr[s->w->id].http_5xx, 1);
+        health_passive_report(srv, false, s->w->loop.now_ms);
+        uint32_t on = x->t.route->retry.on;
+        bool allowed = (resp->status == 502 && (on & RETRY_ON_502)) ||
+                       (resp->status == 503 && (on & RETRY_ON_503)) ||
+                       (resp->status == 504 && (on & RETRY_ON_504));
+        if (allowed && idempotent(x) && !x->body_started && x->tries < max_tries(x)) {
+            h1_attempt_failed(s, true);
+            memset(resp, 0, sizeof(*resp));
+            h1_parser_init(&x->hp);
+            CTR_ADD(h1_lctr(s)->http_retries, 1);
+            up_attempt(s);
+            return;
+        }
+    } else {
+        health_passive_report(srv, true, s->w->loop.now_ms);
+    }
+    if (resp->status == 101 && !(x->t.req.flags & HTTP_F_UPGRADE)) {
+        h1_attempt_failed(s, true);
+        h1_answer(s, 502, "bad_response", "server switched protocols unasked");
+        return;
+    }
+    x->up_keep =
+        !(resp->flags & HTTP_F_CLOSE) && resp->body != HTTP_BODY_UNTIL_CLOSE && resp->status != 101;
+    if (run_response_filters(s) == FILTER_ERROR || !write_response_head(s)) {
+        h1_answer(s, 502, "bad_response", "response head too large");
+        return;
+    }
+    hbuf_consume(x->up->in, (uint32_t)head_len);
+    x->status = resp->status;
+    x->resp_started = true;
+    h1_count_status(s, resp->status);
+    if (resp->status == 101) {
+        x->tunnel = true;
+        x->resp_done = true;
+        s->state = CS_TUNNEL;
+        return;
+    }
+    bool no_body = x->t.req.method == HTTP_M_HEAD || resp->status == 204 || resp->status == 304;
+    h1_body_init(&x->respb, no_body ? HTTP_BODY_NONE : resp->body, resp->content_length);
+    x->respb.response = true;
+    if (x->respb.kind == HTTP_BODY_NONE ||
+        (x->respb.kind == HTTP_BODY_LENGTH && resp->content_length == 0))
+        x->resp_done = true;
+}
+
+/* Parses the response head from the server buffer. */
+static enum move parse_response_head(struct h1s *s)
+{
+    struct h1x *x = s->x;
+    struct upconn *uc = x->up;
+    if (!uc->in || uc->in->len == 0)
+        return MOVE_NONE;
+    struct h1_limits lim = {65536, 65536, 256};
+    size_t head_len = 0;
+    struct h1_error err = {0, NULL};
+    int r = h1_parse_response(&x->hp, hbuf_head(uc->in), uc->in->len, &lim, x->t.req.method,
+                              &x->t.resp, &x->t.arena, &head_len, &err);
+    if (r == H1_AGAIN)
+        return MOVE_NONE;
+    if (r == H1_ERROR) {
+        CTR_ADD(x->t.server->st.ctr[s->w->id].http_5xx, 1);
+        h1_attempt_failed(s, true);
+        h1_answer(s, 502, "bad_response", err.reason ? err.reason : "invalid response head");
+        return MOVE_ERROR;
+    }
+    on_response_head(s, head_len);
+    return MOVE_PROGRESS;
+}
+
+/* Server → client: the response head, then its body. The server's EOF is acted on only
+ * once what it sent before is used up. */
+enum move h1_step_response(struct h1s *s)
+{
+    struct h1x *x = s->x;
+    if (!x->up || x->up->connecting || x->resp_done)
+        return MOVE_NONE;
+    struct upconn *uc = x->up;
+    enum io io = h1_read_into(s, &uc->c, &uc->in, HBUF_SIZE, x->resp_started, NULL);
+    if (io == IO_ERR) {
+        up_broken(s, "server connection reset");
+        return MOVE_ERROR;
+    }
+    enum move m = io == IO_MOVED ? MOVE_PROGRESS : MOVE_NONE;
+    bool eof = (uc->c.flags & CONN_RD_EOF) != 0;
+    if (!x->resp_started) {
+        enum move h = parse_response_head(s);
+        if (h == MOVE_ERROR)
+            return h;
+        if (h == MOVE_NONE) {
+            if (eof) {
+                up_broken(s, "server closed the connection");
+                return MOVE_ERROR;
+            }
+            return m;
+        }
+        /* an interim answer, a retry, a tunnel or a body-less answer: look again */
+        if (s->x != x || !x->resp_started || x->resp_done || x->tunnel)
+            return MOVE_PROGRESS;
+        m = MOVE_PROGRESS; /* the head is out: its body follows in the same write */
+    }
+    struct h1_error err = {0, NULL};
+    enum move b = move_body(s, &x->respb, uc->in, &s->out, x->chunk_out, eof, &x->resp_done,
+                            &x->last_pending, &err);
+    if (b == MOVE_ERROR) {
+        x->end = "bad_response";
+        x->detail = err.reason ? err.reason : "invalid response body";
+        health_passive_report(x->t.server, false, s->w->loop.now_ms);
+        h1_session_close(s);
+        return MOVE_ERROR;
+    }
+    if (b == MOVE_NONE && eof && !x->resp_done && (!uc->in || uc->in->len == 0)) {
+        up_broken(s, "server closed the connection before the end of the body");
+        return MOVE_ERROR;
+    }
+    return b == MOVE_PROGRESS ? MOVE_PROGRESS : m;
+}
+
+enum move h1_step_flush_server(struct h1s *s)
+{
+    struct h1x *x = s->x;
+    if (!x->up || x->up->connecting || !x->uout)
+        return MOVE_NONE;
+    enum io io = h1_flush_buf(s, &x->up->c, &x->uout, NULL);
+    if (io == IO_ERR) {
+        up_broken(s, "server connection reset while sending");
+        return MOVE_ERROR;
+    }
+    return io == IO_MOVED ? MOVE_PROGRESS : MOVE_NONE;
+}

@@ -1,0 +1,141 @@
+/* h1_session-t.h — the HTTP/1 session's own types and the functions its two files share
+ * (private to src/http/h1_session.c and h1_exchange.c; nothing else includes it).
+ *
+ * h1_session.c: the client connection — buffers and raw I/O, request heads, the state
+ * machine, timers, tunnels, lifecycle. h1_exchange.c: one exchange past its head —
+ * routing and filters, Strata's own answers, server attempts and retries, bodies both
+ * ways, the response head.
+ */
+#ifndef STRATA_HTTP_H1_SESSION_T_H
+#define STRATA_HTTP_H1_SESSION_T_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "ev/worker.h"
+#include "http/h1.h"
+#include "http/hbuf.h"
+#include "http/txn-t.h"
+#include "lb/lb.h"
+#include "net/admission.h"
+#include "net/conn.h"
+#include "upstream/pool.h"
+
+#define CHUNK_OVERHEAD 24 /* chunk-size line + CRLF after the data */
+
+enum cstate { CS_IDLE, CS_HEAD, CS_TXN, CS_TUNNEL, CS_CLOSED };
+
+/* One exchange: a request and its response. */
+struct h1x {
+    struct http_txn t;
+    struct h1_parser hp;        /* the request head, then the response head */
+    struct h1_body reqb, respb; /* body decoders */
+    struct upconn *up;          /* server connection of the current attempt */
+    struct hbuf *uout;          /* bytes for the server */
+    struct lb_req lbreq;
+    const struct filter_conf *route_filters;
+    uint32_t nroute_filters;
+    uint32_t nran; /* filters whose on_request ran */
+    uint64_t start_us, attempt_ms, connected_us, first_byte_us;
+    int64_t connect_us; /* time of the last new connection, -1 = none */
+    uint64_t bytes_in, bytes_out;
+    uint64_t req_body_bytes;  /* request body data read so far */
+    const char *end, *detail; /* how it ended, for the access log */
+    uint16_t status;          /* sent to the client */
+    uint8_t tries;
+    bool holds_server;     /* holds one unit of t.server->st.active */
+    bool reused;           /* the attempt's connection came from the pool */
+    bool fresh_only;       /* the next attempt must open a new connection */
+    bool req_done;         /* request body fully read from the client */
+    bool body_started;     /* body bytes were taken from the client: no retry */
+    bool resp_started;     /* response head written for the client */
+    bool resp_done;        /* response fully written into the client buffer */
+    bool last_pending;     /* response: the last chunk still has to be written */
+    bool req_last_pending; /* request: the same */
+    bool close_after;      /* close the client connection after this response */
+    bool cont_sent;        /* "100 Continue" sent to the client */
+    bool chunk_out;        /* response body re-chunked for the client */
+    bool up_keep;          /* the server connection may be parked afterwards */
+    bool tunnel;           /* 101: the exchange became a tunnel */
+    bool sticky_ran;
+    _Alignas(8) char arena_buf[3072]; /* the arena's first block: most requests fit */
+};
+
+struct h1s {
+    struct conn cli;
+    struct worker *w;
+    struct listener_conf *lc;
+    struct h1x *x;
+    struct hbuf *in, *out; /* bytes from and for the client */
+    struct admission ad;
+    struct sockaddr_any client;
+    struct ev_timer timer;
+    uint64_t last_ms; /* last I/O progress (inactivity timeouts) */
+    uint64_t head_deadline_ms;
+    struct list link;      /* w->http_sessions, then w->http_dead */
+    struct list runq_link; /* w->http_runq while queued */
+    uint32_t requests;     /* exchanges started on this connection */
+    uint8_t state;
+    bool cli_eof;               /* the client finished sending */
+    bool up_eof_sent, cli_shut; /* tunnel half-closes passed on */
+};
+
+enum io { IO_NONE, IO_MOVED, IO_EOF, IO_ERR };
+enum move { MOVE_NONE, MOVE_PROGRESS, MOVE_ERROR };
+
+static inline uint64_t h1_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static inline struct listener_counters *h1_lctr(struct h1s *s)
+{
+    return &s->lc->st.ctr[s->w->id];
+}
+
+/* ---- h1_session.c ---- */
+struct hbuf *h1_buf_of(struct h1s *s, struct hbuf **bp, uint32_t cap);
+void h1_buf_drop(struct h1s *s, struct hbuf **bp);
+/* Appends bytes to *bp; false when they do not fit (or no memory). */
+bool h1_buf_append(struct h1s *s, struct hbuf **bp, const void *data, size_t n);
+/* Reads from c into *bp while there is room; `compact`: the bytes may be moved first;
+ * `count` (may be NULL) adds the bytes read. */
+enum io h1_read_into(struct h1s *s, struct conn *c, struct hbuf **bp, uint32_t cap, bool compact,
+                     uint64_t *count);
+/* Sends what *bp holds; the buffer goes back to the pool once empty. */
+enum io h1_flush_buf(struct h1s *s, struct conn *c, struct hbuf **bp, uint64_t *count);
+/* Repeats the steps of the session's state until none moves. */
+void h1_run(struct h1s *s);
+void h1_session_close(struct h1s *s);
+void h1_arm_timer(struct h1s *s);
+
+/* ---- h1_exchange.c ---- */
+void h1_count_status(struct h1s *s, unsigned status);
+/* The client connection must close after this exchange: the client asked, the worker
+ * drains, or the connection served its quota of requests. */
+bool h1_must_close(const struct h1s *s);
+/* Answers `status` with a short text body naming the reason (or cuts the connection when
+ * the response head is already out). */
+void h1_answer(struct h1s *s, unsigned status, const char *end, const char *detail);
+/* A complete request head is in x->t.req: filters, router, balancer, first attempt. */
+void h1_route_request(struct h1s *s);
+/* Client → server: the request body, once the server connection is up. */
+enum move h1_step_request_body(struct h1s *s);
+/* Server → client: the response head, then its body. */
+enum move h1_step_response(struct h1s *s);
+/* Sends the bytes staged for the server. */
+enum move h1_step_flush_server(struct h1s *s);
+/* Gives the current server connection up: parked when `keep`, else closed. */
+void h1_up_release(struct h1s *s, bool keep);
+void h1_server_release(struct h1x *x);
+/* Books a failed attempt on the current server (passive health, exclusion). */
+void h1_attempt_failed(struct h1s *s, bool server_fault);
+/* One more attempt when the policy allows it; else answers `status`. */
+void h1_retry_or_answer(struct h1s *s, bool nothing_sent, bool allowed, unsigned status,
+                        const char *end, const char *detail);
+void h1_connect_failed(struct h1s *s, int err);
+
+#endif
