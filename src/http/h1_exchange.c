@@ -19,7 +19,7 @@ static void up_attempt(struct h1s *s);
 void h1_server_release(struct h1x *x)
 {
     if (x->holds_server) {
-        atomic_fetch_sub_explicit(&x->t.server->st.active, 1, memory_order_relaxed);
+        server_release(x->t.server);
         x->holds_server = false;
     }
 }
@@ -209,31 +209,12 @@ void h1_route_request(struct h1s *s)
 
 /* ---- the server side ---- */
 
-static bool server_acquire(struct server *srv)
-{
-    uint32_t n = atomic_fetch_add_explicit(&srv->st.active, 1, memory_order_relaxed);
-    if (srv->max_conns && n >= srv->max_conns) {
-        atomic_fetch_sub_explicit(&srv->st.active, 1, memory_order_relaxed);
-        return false;
-    }
-    return true;
-}
-
 static struct server *pick_server(struct h1s *s)
 {
     struct h1x *x = s->x;
-    struct backend *b = x->t.backend;
     if (x->t.sticky && lb_eligible(x->t.sticky, &x->lbreq) && server_acquire(x->t.sticky))
         return x->t.sticky;
-    for (unsigned i = 0; i <= b->nservers; i++) {
-        struct server *srv = lb_pick(b, s->w->id, &x->lbreq);
-        if (!srv || server_acquire(srv))
-            return srv;
-        if (x->lbreq.nexclude >= LB_MAX_EXCLUDE)
-            return NULL;
-        x->lbreq.exclude[x->lbreq.nexclude++] = srv; /* full: skip it */
-    }
-    return NULL;
+    return lb_pick_acquire(x->t.backend, s->w->id, &x->lbreq);
 }
 
 static uint32_t max_tries(const struct h1x *x)

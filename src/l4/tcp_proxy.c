@@ -329,10 +329,10 @@ static void client_io(struct ev_loop *loop, struct ev_handler *h, uint32_t event
         inspect(s);
 }
 
-static void server_release(struct tcp_session *s)
+static void session_server_release(struct tcp_session *s)
 {
     if (s->server) {
-        atomic_fetch_sub_explicit(&s->server->st.active, 1, memory_order_relaxed);
+        server_release(s->server);
         s->server = NULL;
     }
 }
@@ -346,7 +346,7 @@ static void note_connect_failure(struct tcp_session *s, int err)
     health_passive_report(srv, false, s->w->loop.now_ms);
     if (s->lbreq.nexclude < LB_MAX_EXCLUDE)
         s->lbreq.exclude[s->lbreq.nexclude++] = srv;
-    server_release(s);
+    session_server_release(s);
     s->last_errno = err;
 }
 
@@ -420,30 +420,10 @@ static void session_timer(struct ev_loop *loop, struct ev_timer *t)
     ev_timer_arm_at(loop, t, deadline);
 }
 
-/* Reserves a unit of the server's active count, honouring max_conns across workers. */
-static bool server_acquire(struct server *srv)
-{
-    uint32_t n = atomic_fetch_add_explicit(&srv->st.active, 1, memory_order_relaxed);
-    if (srv->max_conns && n >= srv->max_conns) {
-        atomic_fetch_sub_explicit(&srv->st.active, 1, memory_order_relaxed);
-        return false;
-    }
-    return true;
-}
-
 /* Picks an eligible server and reserves it; NULL when none can take the connection. */
 static struct server *pick_server(struct tcp_session *s)
 {
-    struct backend *b = s->backend;
-    for (unsigned i = 0; i <= b->nservers; i++) {
-        struct server *srv = lb_pick(b, s->w->id, &s->lbreq);
-        if (!srv || server_acquire(srv))
-            return srv;
-        if (s->lbreq.nexclude >= LB_MAX_EXCLUDE)
-            return NULL;
-        s->lbreq.exclude[s->lbreq.nexclude++] = srv; /* full since picked: skip it */
-    }
-    return NULL;
+    return lb_pick_acquire(s->backend, s->w->id, &s->lbreq);
 }
 
 /* Errors that say this process or host ran short (descriptors, memory, local ports). */
@@ -468,7 +448,7 @@ static void session_connect(struct tcp_session *s)
         if (fd < 0) {
             int err = errno;
             if (local_shortage(err)) { /* our fault, not the server's: no retry, no blame */
-                server_release(s);
+                session_server_release(s);
                 s->last_errno = err;
                 session_close(s, END_CONNECT_FAILED);
                 return;
@@ -612,7 +592,7 @@ static void session_close(struct tcp_session *s, enum end_reason why)
     ev_timer_cancel(&w->loop, &s->timer);
     /* Give the shared counts back before the peers can see the close: a client that
      * reconnects at once, or reads the metrics, finds its unit free. */
-    server_release(s);
+    session_server_release(s);
     admission_release(w->cfg, lc, &s->ad);
     if (refused)
         sock_abort(s->cli.h.fd); /* a reset: no TIME_WAIT left behind by a flood */

@@ -182,31 +182,17 @@ static size_t pktinfo_build(const struct udp_local *l, union udp_cmsg *ctl)
 
 /* ---- servers ---- */
 
-/* Reserves a unit of the server's active count (flows count as connections, so
- * least_conn and a server's max_connections see them), honouring max_conns. */
-static bool server_acquire(struct server *srv)
-{
-    uint32_t n = atomic_fetch_add_explicit(&srv->st.active, 1, memory_order_relaxed);
-    if (srv->max_conns && n >= srv->max_conns) {
-        atomic_fetch_sub_explicit(&srv->st.active, 1, memory_order_relaxed);
-        return false;
-    }
-    return true;
-}
-
-static void server_release(struct server *srv)
-{
-    atomic_fetch_sub_explicit(&srv->st.active, 1, memory_order_relaxed);
-}
-
+/* Flows count as connections: least_conn and max_connections see them. */
 /* A server for a new flow, reserved: by the balancer, or by QUIC routing when qr is given
  * (*by_id then says whether the connection ID named it). */
 static struct server *pick_server(struct udp_lsn *ul, struct lb_req *req,
                                   const struct udp_quic_route *qr, bool *by_id)
 {
     struct backend *b = ul->lc->backend;
+    if (!qr)
+        return lb_pick_acquire(b, ul->w->id, req);
     for (unsigned i = 0; i <= b->nservers; i++) {
-        struct server *srv = qr ? udp_quic_pick(b, qr, req, by_id) : lb_pick(b, ul->w->id, req);
+        struct server *srv = udp_quic_pick(b, qr, req, by_id);
         if (!srv || server_acquire(srv))
             return srv;
         if (req->nexclude >= LB_MAX_EXCLUDE)

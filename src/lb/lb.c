@@ -123,3 +123,31 @@ uint64_t lb_req_hash(const struct lb_req *req)
         return hash64(req->key, req->keylen, 0x5354524154414b59ull);
     return addr_hash_ip(req->client);
 }
+
+bool server_acquire(struct server *s)
+{
+    uint32_t n = atomic_fetch_add_explicit(&s->st.active, 1, memory_order_relaxed);
+    if (s->max_conns && n >= s->max_conns) {
+        atomic_fetch_sub_explicit(&s->st.active, 1, memory_order_relaxed);
+        return false;
+    }
+    return true;
+}
+
+void server_release(struct server *s)
+{
+    atomic_fetch_sub_explicit(&s->st.active, 1, memory_order_relaxed);
+}
+
+struct server *lb_pick_acquire(struct backend *b, unsigned worker, struct lb_req *req)
+{
+    for (unsigned i = 0; i <= b->nservers; i++) {
+        struct server *srv = lb_pick(b, worker, req);
+        if (!srv || server_acquire(srv))
+            return srv;
+        if (req->nexclude >= LB_MAX_EXCLUDE)
+            return NULL;
+        req->exclude[req->nexclude++] = srv; /* full since picked: skip it */
+    }
+    return NULL;
+}

@@ -57,6 +57,15 @@ bool lb_eligible(const struct server *s, const struct lb_req *req);
 /* Picks a primary, or a backup when no primary is eligible. NULL when none is. */
 struct server *lb_pick(struct backend *b, unsigned worker, struct lb_req *req);
 
+/* Reserves one unit of s->st.active (connections, flows or in-flight HTTP requests: what
+ * least_conn and max_connections count), unless that would pass s->max_conns. */
+bool server_acquire(struct server *s);
+void server_release(struct server *s);
+
+/* lb_pick, then server_acquire: a server picked but full is excluded and the pick is made
+ * again. Returns the reserved server, or NULL when none can take more. */
+struct server *lb_pick_acquire(struct backend *b, unsigned worker, struct lb_req *req);
+
 /* What hashing balancers hash: req->key when set, else the client's IP address. */
 uint64_t lb_req_hash(const struct lb_req *req);
 
