@@ -660,6 +660,23 @@ def backends():
 
 
 @pytest.fixture
+def origin():
+    """Factory: origin(name, respond=None) starts an HTTP origin (http_backend.HttpBackend)
+    that records every request it receives; all are stopped at teardown."""
+    from http_backend import HttpBackend  # it imports this module: import late
+    started = []
+
+    def start(name="a", respond=None):
+        b = HttpBackend(name=name, respond=respond).start()
+        started.append(b)
+        return b
+
+    yield start
+    for b in started:
+        b.stop()
+
+
+@pytest.fixture
 def workdir():
     """A temporary directory removed at teardown (for processes that must not use tmp_path,
     e.g. PostgreSQL, which needs a directory another user can own)."""

@@ -15,24 +15,10 @@ import pytest
 import requests
 
 from conftest import LOOPBACK, free_port, have_ipv6_loopback, wait_for
-from http_backend import HttpBackend, http_config, http_request, parse_response
+from http_backend import http_config, http_request, parse_response
 
 HEX32 = re.compile(r"[0-9a-f]{32}")
 TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-01")
-
-
-@pytest.fixture
-def origin():
-    started = []
-
-    def start(name="a", respond=None):
-        b = HttpBackend(name=name, respond=respond).start()
-        started.append(b)
-        return b
-
-    yield start
-    for b in started:
-        b.stop()
 
 
 def run_http(strata, a, routes=None, http_extra="", **kw):

@@ -11,21 +11,7 @@ import time
 import pytest
 
 from conftest import LOOPBACK, connect, free_port, wait_for
-from http_backend import CLOSE, HttpBackend, http_config, http_request, parse_response
-
-
-@pytest.fixture
-def origin():
-    started = []
-
-    def start(name="a", respond=None):
-        b = HttpBackend(name=name, respond=respond).start()
-        started.append(b)
-        return b
-
-    yield start
-    for b in started:
-        b.stop()
+from http_backend import CLOSE, http_config, http_request, parse_response
 
 
 def run_http(strata, backends, routes=None, http_extra="", admin=False, **kw):
@@ -60,10 +46,10 @@ def test_get_through_proxy_with_keepalive_reuse(strata, origin):
     assert req.header("x-test") == "yes"
     assert req.header("x-forwarded-for") == LOOPBACK
     assert req.header("x-request-id")
-    lines = wait_for(lambda: [json.loads(l) for l in s.stdout().splitlines()
-                              if l.startswith("{")] or None, 5, what="access log")
-    wait_for(lambda: len([l for l in s.stdout().splitlines() if l.startswith("{")]) >= 20, 5)
-    e = json.loads(s.stdout().splitlines()[0])
+    lines = wait_for(lambda: (lambda ls: ls if len(ls) >= 20 else None)(
+        [json.loads(ln) for ln in s.stdout().splitlines() if ln.startswith("{")]), 5,
+        what="20 access log lines")
+    e = lines[0]
     assert e["method"] == "GET" and e["path"] == "/item/0" and e["status"] == 200
     assert e["backend"] == "app" and e["server"] == a.address and e["end"] == "ok"
     assert e["request_id"] == req.header("x-request-id")

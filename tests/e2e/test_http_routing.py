@@ -18,26 +18,19 @@ import pytest
 import requests
 
 from conftest import LOOPBACK, free_port, run_strata, wait_for
-from http_backend import HttpBackend, http_config, http_request, parse_response
+from http_backend import http_config, http_request, parse_response
 
 
 # --------------------------------------------------------------------------- helpers
 
 @pytest.fixture
-def origin():
-    """Factory: origin(name) starts an HttpBackend answering 200 with its name as body
-    (and `x-backend: NAME`); all are stopped at teardown."""
-    started = []
-
+def origin(origin):
+    """origin(name) answers 200 with its name as body (and `x-backend: NAME`)."""
     def start(name="a", respond=None):
-        b = HttpBackend(name=name, respond=respond or (
-            lambda req, n=name: (200, {"content-type": "text/plain"}, n.encode()))).start()
-        started.append(b)
-        return b
+        return origin(name, respond or (
+            lambda req, n=name: (200, {"content-type": "text/plain"}, n.encode())))
 
-    yield start
-    for b in started:
-        b.stop()
+    return start
 
 
 def run_http(strata, backends, routes=None, http_extra="", **kw):
