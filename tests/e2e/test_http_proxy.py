@@ -463,3 +463,34 @@ def test_failover_while_a_server_is_killed(strata, origin):
     assert not errors, errors[:5]
     assert len(results) == 1200 and set(results) == {200}, set(results)
     assert b.requests and len(a.requests) < 1200
+
+
+def test_drain_finishes_the_exchange_in_flight_and_closes_idle_ones(strata, origin):
+    import signal
+
+    def slow(req):
+        time.sleep(1.0)
+        return 200, {}, b"finished"
+
+    a = origin(respond=slow)
+    s, port, _ = run_http(strata, one(a), drain="5s")
+    idle = http.client.HTTPConnection(LOOPBACK, port, timeout=5)
+    idle.request("GET", "/warm")
+    idle.getresponse().read()  # now an idle keep-alive connection
+    busy = socket.create_connection((LOOPBACK, port), timeout=5)
+    busy.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+    wait_for(lambda: len(a.requests) >= 2, 5, what="the slow request at the origin")
+    t0 = time.monotonic()
+    s.send_signal(signal.SIGTERM)
+    data = b""
+    for _ in range(50):
+        chunk = busy.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and body == b"finished", data
+    assert b"connection: close" in head.lower()  # told not to send more
+    assert idle.sock.recv(10) == b""  # the idle one was closed at once
+    rc, clean = s.stop(signal.SIGTERM, timeout=10)
+    assert rc == 0 and clean and time.monotonic() - t0 < 4
