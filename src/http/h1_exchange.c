@@ -554,7 +554,9 @@ static bool write_response_head(struct h1s *s)
             x->chunk_out = true;
         }
     }
-    if (h1_must_close(s))
+    /* an answer before the whole request body: the rest will not be read, so the
+     * connection cannot carry another request */
+    if (h1_must_close(s) || !x->req_done)
         x->close_after = true;
     struct hbuf *b = h1_buf_of(s, &s->out, HBUF_SIZE);
     if (!b)

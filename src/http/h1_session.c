@@ -249,6 +249,14 @@ static void start_request(struct h1s *s, size_t head_len)
     x->req_done =
         req->body == HTTP_BODY_NONE || (req->body == HTTP_BODY_LENGTH && req->content_length == 0);
     h1_arm_timer(s);
+    if (req->method == HTTP_M_CONNECT) {
+        /* a reverse proxy does not open tunnels to arbitrary hosts (NGINX: 405, HAProxy
+         * in reverse mode: refused); and a 2xx would turn the server connection into one */
+        CTR_ADD(h1_lctr(s)->http_bad_requests, 1);
+        x->close_after = true;
+        h1_answer(s, 501, "bad_request", "CONNECT is not supported");
+        return;
+    }
     uint64_t max = s->lc->http.limits.max_request_body;
     if (max && req->body == HTTP_BODY_LENGTH && req->content_length > max) {
         CTR_ADD(h1_lctr(s)->http_bad_requests, 1);
@@ -478,8 +486,10 @@ static enum move step(struct h1s *s)
             m |= r;
         } else if (!x->req_done) {
             /* answered early: the rest of the request body is not wanted; the connection
-             * closes once the answer is out */
+             * closes once the answer is out, and the server's, waiting for the rest of a
+             * body, must never carry another request */
             x->close_after = true;
+            x->up_keep = false;
             x->req_done = true;
         }
         if (s->state != CS_TXN)

@@ -494,3 +494,59 @@ def test_drain_finishes_the_exchange_in_flight_and_closes_idle_ones(strata, orig
     assert idle.sock.recv(10) == b""  # the idle one was closed at once
     rc, clean = s.stop(signal.SIGTERM, timeout=10)
     assert rc == 0 and clean and time.monotonic() - t0 < 4
+
+
+def test_connect_method_refused(strata, origin):
+    a = origin()
+    s, port, _ = run_http(strata, one(a))
+    out = parse_response(http_request(
+        port, b"CONNECT db.internal:5432 HTTP/1.1\r\nHost: db.internal:5432\r\n\r\n"))
+    assert [r[0] for r in out] == [501]
+    assert a.requests == []
+
+
+def test_early_answer_does_not_reuse_the_server_connection(strata, backends):
+    """A server that answers before reading the whole request body still expects body
+    bytes on that connection: it must never carry another request."""
+    seen = []  # (connection number, bytes received after the head)
+
+    def handler(sock):
+        n = len(seen)
+        seen.append([n, b""])
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(4096)
+            if not chunk:
+                return
+            data += chunk
+        head, _, rest = data.partition(b"\r\n\r\n")
+        if head.startswith(b"POST"):
+            sock.sendall(b"HTTP/1.1 413 Too Big\r\nContent-Length: 3\r\n\r\nbig")
+        else:
+            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        seen[n][1] += rest
+        sock.settimeout(2)
+        try:
+            while True:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    return
+                seen[n][1] += chunk
+        except OSError:
+            return
+
+    srv = backends.threaded(handler)
+    port = free_port()
+    strata(http_config(port, {"app": {"servers": [srv.address]}}, workers=1),
+           listen_ports=[port])
+    c = socket.create_connection((LOOPBACK, port), timeout=5)
+    c.sendall(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" + b"x" * 10)
+    got = c.recv(4096)
+    assert got.startswith(b"HTTP/1.1 413") and b"connection: close" in got.lower(), got
+    c.close()
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=5)
+    conn.request("GET", "/next")
+    r = conn.getresponse()
+    assert (r.status, r.read()) == (200, b"ok")
+    assert len(seen) == 2, seen  # the GET went on a new server connection
+    assert b"GET" not in seen[0][1], seen[0][1]
