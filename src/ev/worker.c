@@ -210,6 +210,8 @@ static int worker_open_sockets(struct worker *w, struct config *cfg, char *err, 
             } else {
                 ls->h.cb = accept_cb;
                 ls->h.fd = sock_listen_tcp(&lc->addrs[j], (int)lc->backlog, 1);
+                if (ls->h.fd >= 0 && lc->mode == MODE_HTTP)
+                    sock_defer_accept(ls->h.fd, HTTP_DEFER_ACCEPT_S);
             }
             if (ls->h.fd < 0) {
                 snprintf(err, errlen, "listener %s: cannot listen on %s: %s", lc->name,

@@ -36,6 +36,7 @@ struct listen_sock {
 };
 
 #define WORKER_LOGBUF 16384
+#define HTTP_DEFER_ACCEPT_S 1 /* see sock_defer_accept */
 
 struct worker {
     unsigned id;

@@ -695,6 +695,10 @@ void h1_accept(struct worker *w, struct listen_sock *ls, int fd, const struct so
     }
     s->state = CS_IDLE;
     h1_arm_timer(s);
+    /* with TCP_DEFER_ACCEPT the request is most likely here already: read it now rather
+     * than after another epoll_wait (a read that finds nothing costs one EAGAIN) */
+    s->cli.flags |= CONN_RD_READY | CONN_WR_READY;
+    h1_run(s);
 }
 
 int h1_worker_init(struct worker *w, const struct config *cfg)

@@ -32,4 +32,9 @@ void sock_nodelay(int fd);
  * refused before any byte was relayed, so that they leave no TIME_WAIT behind. */
 void sock_abort(int fd);
 
+/* TCP_DEFER_ACCEPT: accept(2) returns a connection only once its first bytes arrived (or
+ * after about `seconds`), so a protocol where the client speaks first (HTTP) costs one
+ * wake-up less per connection. Best effort. */
+void sock_defer_accept(int fd, int seconds);
+
 #endif
