@@ -70,6 +70,29 @@ bool h1_must_close(const struct h1s *s)
            (quota && s->requests >= quota);
 }
 
+/* Moves what fits of the answer's body (up to 64 KiB, in the arena) into the client
+ * buffer; the answer is done when all of it is there. */
+static enum move fill_answer(struct h1s *s)
+{
+    struct h1x *x = s->x;
+    struct hstr body = x->t.answer_body;
+    if (x->answer_left) {
+        struct hbuf *b = h1_buf_of(s, &s->out, HBUF_SIZE);
+        if (!b)
+            return MOVE_NONE;
+        if (hbuf_room(b) < b->cap / 2)
+            hbuf_compact(b);
+        uint32_t n = x->answer_left < hbuf_room(b) ? x->answer_left : hbuf_room(b);
+        if (n == 0)
+            return MOVE_NONE;
+        memcpy(hbuf_tail(b), body.p + body.len - x->answer_left, n);
+        b->len += n;
+        x->answer_left -= n;
+    }
+    x->resp_done = x->answer_left == 0;
+    return MOVE_PROGRESS;
+}
+
 /* Writes t->resp (an answer: body in t->answer_body) for the client. */
 static void send_answer(struct h1s *s)
 {
@@ -91,10 +114,10 @@ static void send_answer(struct h1s *s)
         return;
     }
     b->len += (uint32_t)n;
-    if (!head && t->answer_body.len)
-        h1_buf_append(s, &s->out, t->answer_body.p, t->answer_body.len);
+    x->answer_left = head ? 0 : t->answer_body.len;
     x->status = t->resp.status;
-    x->resp_started = x->resp_done = true;
+    x->resp_started = true;
+    fill_answer(s);
     h1_count_status(s, x->status);
     h1_up_release(s, false);
     h1_server_release(x);
@@ -130,7 +153,8 @@ void h1_answer(struct h1s *s, unsigned status, const char *end, const char *deta
 
 /* ---- routing ---- */
 
-/* Runs the on_request hooks of fcs[0..n); `base` numbers them in the chain. */
+/* Runs the on_request hooks of fcs[0..n), counting them in x->nran (their response hooks
+ * run later, in reverse). */
 static enum filter_verdict run_request_filters(struct h1s *s, const struct filter_conf *fcs,
                                                uint32_t n)
 {
@@ -673,6 +697,8 @@ static enum move parse_response_head(struct h1s *s)
 enum move h1_step_response(struct h1s *s)
 {
     struct h1x *x = s->x;
+    if (x->t.answered && !x->resp_done)
+        return fill_answer(s);
     if (!x->up || x->up->connecting || x->resp_done)
         return MOVE_NONE;
     struct upconn *uc = x->up;

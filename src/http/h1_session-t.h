@@ -41,6 +41,7 @@ struct h1x {
     int64_t connect_us; /* time of the last new connection, -1 = none */
     uint64_t bytes_in, bytes_out;
     uint64_t req_body_bytes;  /* request body data read so far */
+    uint32_t answer_left;     /* bytes of an answer's body still to copy for the client */
     const char *end, *detail; /* how it ended, for the access log */
     uint16_t status;          /* sent to the client */
     uint8_t tries;

@@ -550,3 +550,19 @@ def test_early_answer_does_not_reuse_the_server_connection(strata, backends):
     assert (r.status, r.read()) == (200, b"ok")
     assert len(seen) == 2, seen  # the GET went on a new server connection
     assert b"GET" not in seen[0][1], seen[0][1]
+
+
+def test_direct_answer_larger_than_a_buffer(strata, origin):
+    a = origin()
+    body = "0123456789abcdef" * 4000  # 64,000 bytes: four times the output buffer
+    s, port, _ = run_http(strata, one(a),
+                          routes=f'- match: {{ path: /big }}\n  respond: {{ status: 200, body: "{body}" }}\n'
+                                 "- backend: app")
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=5)
+    for _ in range(2):  # and the connection goes on after it
+        conn.request("GET", "/big")
+        r = conn.getresponse()
+        assert r.status == 200 and r.read().decode() == body
+    conn.request("HEAD", "/big")
+    r = conn.getresponse()
+    assert r.getheader("content-length") == str(len(body)) and r.read() == b""
