@@ -82,6 +82,7 @@ struct passive_conf {
     uint32_t fall;        /* consecutive connect failures (HTTP: also 5xx answers and resets
                            * before a response) that mark a server down; 0 = off */
     uint32_t cooldown_ms; /* without active checks: time before it is tried again */
+    bool http_5xx;        /* HTTP: 5xx answers count as failures too */
 };
 
 struct lb_ops;

@@ -297,8 +297,13 @@ static const struct cfg_section health_section =
 
 static const struct cfg_key passive_keys[] = {
     {"fall", CT_U32, 0, "3", .min = 0, .max = 1000, .off = offsetof(struct passive_conf, fall),
-     .help = "Consecutive failed connects that take a server down; 0 turns passive checks "
-             "off."},
+     .help = "Consecutive failures that take a server down: failed connects, and for HTTP "
+             "connections reset or closed before a complete response; 0 turns passive "
+             "checks off."},
+    {"http_5xx", CT_BOOL, 0, "false", .off = offsetof(struct passive_conf, http_5xx),
+     .help = "HTTP backends: a 5xx answer counts as a failure too, as "
+             "HAProxy's `observe layer7` (off by default: one broken page must not take "
+             "healthy servers out)."},
     {"cooldown", CT_DURATION, 0, "10s", .min = 100, .max = MS_DAY,
      .off = offsetof(struct passive_conf, cooldown_ms),
      .help = "Without active checks: how long a server taken down stays down before it is "

@@ -269,13 +269,16 @@ static bool stage_request_head(struct h1s *s)
     return true;
 }
 
-/* Books a failed attempt on the current server (passive health, exclusion). */
-void h1_attempt_failed(struct h1s *s, bool server_fault)
+/* Ends the current attempt: its connection closed, its server unit given back. When the
+ * server is at fault, a passive-check failure is booked (`report`) and the server is left
+ * out of the next pick. */
+void h1_attempt_failed(struct h1s *s, bool server_fault, bool report)
 {
     struct h1x *x = s->x;
     struct server *srv = x->t.server;
     if (srv && server_fault) {
-        health_passive_report(srv, false, s->w->loop.now_ms);
+        if (report)
+            health_passive_report(srv, false, s->w->loop.now_ms);
         if (x->lbreq.nexclude < LB_MAX_EXCLUDE)
             x->lbreq.exclude[x->lbreq.nexclude++] = srv;
     }
@@ -304,7 +307,7 @@ void h1_connect_failed(struct h1s *s, int err)
 {
     struct h1x *x = s->x;
     CTR_ADD(x->t.server->st.ctr[s->w->id].connect_errors, 1);
-    h1_attempt_failed(s, true);
+    h1_attempt_failed(s, true, true);
     bool timeout = err == ETIMEDOUT;
     h1_retry_or_answer(s, true, true, timeout ? 504 : 502, "connect_failed",
                        timeout ? "server connect timed out" : "server connection failed");
@@ -361,7 +364,7 @@ static void up_attempt(struct h1s *s)
         int err = errno;
         CTR_ADD(srv->st.ctr[s->w->id].connect_errors, 1);
         bool local = err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
-        h1_attempt_failed(s, !local);
+        h1_attempt_failed(s, !local, true);
         x->end = "connect_failed";
         x->detail = local ? "out of local resources" : "server connection failed";
         if (local)
@@ -386,7 +389,7 @@ static void up_broken(struct h1s *s, const char *detail)
         return;
     }
     bool was_reused = x->reused;
-    h1_attempt_failed(s, !was_reused);
+    h1_attempt_failed(s, !was_reused, true);
     if (nothing_back && was_reused) {
         /* a kept-alive connection the server had closed: not the server's fault, and the
          * request never reached it unless it was taken — retry on a new connection */
@@ -554,7 +557,7 @@ enum move h1_step_request_body(struct h1s *s)
     if (m == MOVE_ERROR) {
         x->close_after = true;
         CTR_ADD(h1_lctr(s)->http_bad_requests, 1);
-        h1_attempt_failed(s, false); /* the server got part of a body: that connection is done */
+        h1_attempt_failed(s, false, false); /* that server connection got part of a body */
         h1_answer(s, err.status ? err.status : 400, "bad_request",
                   err.reason ? err.reason : "invalid request body");
     }
@@ -623,13 +626,13 @@ static void on_response_head(struct h1s *s, size_t head_len)
         x->first_byte_us = h1_now_us();
     if (resp->status >= 500) {
         CTR_ADD(srv->st.ctr[s->w->id].http_5xx, 1);
-        health_passive_report(srv, false, s->w->loop.now_ms);
+        health_passive_report(srv, !srv->backend->passive.http_5xx, s->w->loop.now_ms);
         uint32_t on = x->t.route->retry.on;
         bool allowed = (resp->status == 502 && (on & RETRY_ON_502)) ||
                        (resp->status == 503 && (on & RETRY_ON_503)) ||
                        (resp->status == 504 && (on & RETRY_ON_504));
         if (allowed && idempotent(x) && !x->body_started && x->tries < max_tries(x)) {
-            h1_attempt_failed(s, true);
+            h1_attempt_failed(s, true, false); /* booked above */
             memset(resp, 0, sizeof(*resp));
             h1_parser_init(&x->hp);
             CTR_ADD(h1_lctr(s)->http_retries, 1);
@@ -640,7 +643,7 @@ static void on_response_head(struct h1s *s, size_t head_len)
         health_passive_report(srv, true, s->w->loop.now_ms);
     }
     if (resp->status == 101 && !(x->t.req.flags & HTTP_F_UPGRADE)) {
-        h1_attempt_failed(s, true);
+        h1_attempt_failed(s, true, true);
         h1_answer(s, 502, "bad_response", "server switched protocols unasked");
         return;
     }
@@ -684,7 +687,7 @@ static enum move parse_response_head(struct h1s *s)
         return MOVE_NONE;
     if (r == H1_ERROR) {
         CTR_ADD(x->t.server->st.ctr[s->w->id].http_5xx, 1);
-        h1_attempt_failed(s, true);
+        h1_attempt_failed(s, true, true);
         h1_answer(s, 502, "bad_response", err.reason ? err.reason : "invalid response head");
         return MOVE_ERROR;
     }

@@ -132,8 +132,9 @@ enum move h1_step_flush_server(struct h1s *s);
 /* Gives the current server connection up: parked when `keep`, else closed. */
 void h1_up_release(struct h1s *s, bool keep);
 void h1_server_release(struct h1x *x);
-/* Books a failed attempt on the current server (passive health, exclusion). */
-void h1_attempt_failed(struct h1s *s, bool server_fault);
+/* Ends the current attempt; a server at fault is excluded from the next pick and, with
+ * `report`, booked as a passive-check failure. */
+void h1_attempt_failed(struct h1s *s, bool server_fault, bool report);
 /* One more attempt when the policy allows it; else answers `status`. */
 void h1_retry_or_answer(struct h1s *s, bool nothing_sent, bool allowed, unsigned status,
                         const char *end, const char *detail);

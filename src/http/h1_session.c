@@ -584,7 +584,7 @@ static void expired_in_txn(struct h1s *s)
     if (x->up && x->up->connecting) {
         h1_connect_failed(s, ETIMEDOUT);
     } else if (x->up && !x->resp_started) {
-        h1_attempt_failed(s, true);
+        h1_attempt_failed(s, true, true);
         h1_retry_or_answer(s, false, x->t.route && (x->t.route->retry.on & RETRY_ON_504), 504,
                            "server_timeout", "server response timed out");
     } else if (!x->resp_started) {

@@ -374,7 +374,7 @@ def test_passive_check_on_5xx(strata, origin):
     a = origin("a", respond=lambda req: (500, {}, b"broken"))
     b = origin("b", respond=lambda req: (200, {}, b"fine"))
     s, port, _ = run_http(strata, {"app": {"servers": [("a", a.address), ("b", b.address)],
-                                           "extra": "passive: { fall: 3, cooldown: 30s }"}},
+                                           "extra": "passive: { fall: 3, cooldown: 30s, http_5xx: true }"}},
                           workers=1)
     conn = http.client.HTTPConnection(LOOPBACK, port, timeout=5)
     bodies = []
@@ -566,3 +566,17 @@ def test_direct_answer_larger_than_a_buffer(strata, origin):
     conn.request("HEAD", "/big")
     r = conn.getresponse()
     assert r.getheader("content-length") == str(len(body)) and r.read() == b""
+
+
+
+def test_5xx_does_not_take_a_server_out_by_default(strata, origin):
+    a = origin("a", respond=lambda req: (500, {}, b"broken page"))
+    s, port, admin = run_http(strata, {"app": {"servers": [("a", a.address)],
+                                               "extra": "passive: { fall: 2 }"}}, admin=True)
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=5)
+    for i in range(10):
+        conn.request("GET", f"/{i}")
+        r = conn.getresponse()
+        assert (r.status, r.read()) == (500, b"broken page")  # never a 503 from Strata
+    assert "is DOWN" not in s.log()
+    assert s.metrics(admin).get("strata_server_http_5xx_total", backend="app", server="a") == 10
