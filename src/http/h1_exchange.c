@@ -392,8 +392,13 @@ static void up_broken(struct h1s *s, const char *detail)
     h1_attempt_failed(s, !was_reused, true);
     if (nothing_back && was_reused) {
         /* a kept-alive connection the server had closed: not the server's fault, and the
-         * request never reached it unless it was taken — retry on a new connection */
+         * pool's doing, so the new connection it takes does not count against `retry.tries`
+         * (once per request) */
         x->fresh_only = true;
+        if (!x->stale_retried && x->tries) {
+            x->stale_retried = true;
+            x->tries--;
+        }
         h1_retry_or_answer(s, false, true, 502, "server_reset", detail);
         return;
     }

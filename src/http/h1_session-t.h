@@ -48,6 +48,7 @@ struct h1x {
     bool holds_server;     /* holds one unit of t.server->st.active */
     bool reused;           /* the attempt's connection came from the pool */
     bool fresh_only;       /* the next attempt must open a new connection */
+    bool stale_retried;    /* a stale pooled connection was retried (once, for free) */
     bool req_done;         /* request body fully read from the client */
     bool body_started;     /* body bytes were taken from the client: no retry */
     bool resp_started;     /* response head written for the client */

@@ -580,3 +580,35 @@ def test_5xx_does_not_take_a_server_out_by_default(strata, origin):
         assert (r.status, r.read()) == (500, b"broken page")  # never a 503 from Strata
     assert "is DOWN" not in s.log()
     assert s.metrics(admin).get("strata_server_http_5xx_total", backend="app", server="a") == 10
+
+
+def test_stale_pooled_connection_is_retried_even_without_retries(strata, backends):
+    """A server that drops kept-alive connections after one request: the pooled
+    connection fails before any response byte, and the GET goes on a new connection,
+    although the route allows no retry."""
+    conns = []
+
+    def one_per_connection(sock):
+        conns.append(1)
+        for i in range(2):
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    return
+                data += chunk
+            if i == 1:
+                return  # the second request on this connection: closed unanswered
+            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    srv = backends.threaded(one_per_connection)
+    port = free_port()
+    strata(http_config(port, {"app": {"servers": [srv.address]}},
+                       routes="- backend: app\n  retry: { tries: 1 }", workers=1),
+           listen_ports=[port])
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=5)
+    for i in range(5):
+        conn.request("GET", f"/{i}")
+        r = conn.getresponse()
+        assert (r.status, r.read()) == (200, b"ok"), i
+    assert len(conns) >= 5
