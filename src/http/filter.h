@@ -39,6 +39,28 @@ extern const struct filter_ops filter_request_headers, filter_response_headers, 
     filter_redirect, filter_respond, filter_forwarded, filter_request_id, filter_traceparent,
     filter_sticky;
 
+/* The filters of one exchange, in request order: the listener's, then the route's. */
+struct filter_chain {
+    const struct filter_conf *first;
+    uint32_t nfirst;
+    const struct filter_conf *second;
+    uint32_t nsecond;
+};
+
+/* Filter i of the chain (i < nfirst + nsecond). */
+const struct filter_conf *filter_chain_at(const struct filter_chain *c, uint32_t i);
+
+/* Passes one piece of body through the body hooks of the first `nran` filters (those whose
+ * on_request ran): in order for a request body, last first for a response body. Each hook
+ * may replace the data and its length. Stops at the first verdict other than FILTER_CONTINUE. A
+ * hook that changes a body's length must have made the message's framing chunked (msg->body =
+ * HTTP_BODY_CHUNKED) in its head hook, before the head was written. */
+enum filter_verdict filter_chain_body(const struct filter_chain *c, uint32_t nran,
+                                      struct http_txn *t, bool response, const char **data,
+                                      size_t *len, bool last);
+/* True when one of the first `nran` filters has a body hook for that direction. */
+bool filter_chain_has_body_hooks(const struct filter_chain *c, uint32_t nran, bool response);
+
 /* The ops for a config key (the `name` of each ops above but sticky), or NULL. */
 const struct filter_ops *filter_ops_by_name(const char *name);
 

@@ -49,9 +49,8 @@ void h1_count_status(struct h1s *s, unsigned status)
 static enum filter_verdict run_response_filters(struct h1s *s)
 {
     struct h1x *x = s->x;
-    uint32_t nl = s->lc->http.nfilters;
     for (uint32_t i = x->nran; i-- > 0;) {
-        const struct filter_conf *fc = i < nl ? &s->lc->http.filters[i] : &x->route_filters[i - nl];
+        const struct filter_conf *fc = filter_chain_at(&x->chain, i);
         if (fc->ops->on_response && fc->ops->on_response(&x->t, fc->conf) == FILTER_ERROR)
             return FILTER_ERROR;
     }
@@ -197,6 +196,7 @@ void h1_route_request(struct h1s *s)
     struct h1x *x = s->x;
     struct http_txn *t = &x->t;
     const struct http_listener_conf *hc = &s->lc->http;
+    x->chain = (struct filter_chain){hc->filters, hc->nfilters, NULL, 0};
     enum filter_verdict v = run_request_filters(s, hc->filters, hc->nfilters);
     if (v == FILTER_CONTINUE) {
         t->route = router_match(hc, &t->req);
@@ -204,8 +204,8 @@ void h1_route_request(struct h1s *s)
             h1_answer(s, 404, "no_route", "no route matches this request");
             return;
         }
-        x->route_filters = t->route->filters;
-        x->nroute_filters = t->route->nfilters;
+        x->chain.second = t->route->filters;
+        x->chain.nsecond = t->route->nfilters;
         v = run_request_filters(s, t->route->filters, t->route->nfilters);
     }
     if (v == FILTER_ANSWER) {
@@ -226,6 +226,7 @@ void h1_route_request(struct h1s *s)
             return;
         }
     }
+    x->req_body_hooks = filter_chain_has_body_hooks(&x->chain, x->nran, false);
     x->lbreq.client = &t->client;
     set_hash_key(x);
     up_attempt(s);
@@ -459,6 +460,40 @@ static void model_trailers(struct http_msg *m, struct arena *a, const struct h1_
 /* Decodes body bytes from src with `dec` and appends them to *dstp, re-chunked when
  * `chunk`; `eof`: the source has ended (for bodies delimited by close). Sets *done at the
  * end of the body. Stops when the destination is full (back-pressure). */
+/* Runs the body hooks of the filters that ran (if any has one for this direction) on a
+ * piece of body; what they give back must fit in `room`. */
+static bool body_hooks(struct h1s *s, const struct h1_body *dec, const char **data, size_t *dlen,
+                       bool last, size_t room, struct h1_error *err)
+{
+    struct h1x *x = s->x;
+    bool response = dec == &x->respb;
+    if (!(response ? x->resp_body_hooks : x->req_body_hooks))
+        return true;
+    if (filter_chain_body(&x->chain, x->nran, &x->t, response, data, dlen, last) ==
+            FILTER_CONTINUE &&
+        *dlen <= room)
+        return true;
+    err->status = 500;
+    err->reason = "a body filter failed";
+    return false;
+}
+
+/* Appends body data to dst, as one chunk when `chunk`; room was checked by the caller. */
+static bool put_body(struct hbuf *dst, const char *data, size_t n, bool chunk)
+{
+    if (hbuf_room(dst) < n + (chunk ? CHUNK_OVERHEAD : 0))
+        return false;
+    if (chunk)
+        dst->len += (uint32_t)h1_write_chunk_head(n, hbuf_tail(dst));
+    memcpy(hbuf_tail(dst), data, n);
+    dst->len += (uint32_t)n;
+    if (chunk) {
+        memcpy(hbuf_tail(dst), "\r\n", 2);
+        dst->len += 2;
+    }
+    return true;
+}
+
 static enum move move_body(struct h1s *s, struct h1_body *dec, struct hbuf *src, struct hbuf **dstp,
                            bool chunk, bool eof, bool *done, bool *last_pending,
                            struct h1_error *err)
@@ -508,21 +543,22 @@ static enum move move_body(struct h1s *s, struct h1_body *dec, struct hbuf *src,
                 return MOVE_ERROR;
             }
         }
-        if (st == H1B_DATA && dlen) {
-            if (chunk)
-                dst->len += (uint32_t)h1_write_chunk_head(dlen, hbuf_tail(dst));
-            memcpy(hbuf_tail(dst), data, dlen);
-            dst->len += (uint32_t)dlen;
-            if (chunk) {
-                memcpy(hbuf_tail(dst), "\r\n", 2);
-                dst->len += 2;
-            }
-        }
+        if (st == H1B_DATA && dlen &&
+            (!body_hooks(s, dec, &data, &dlen, false, room - overhead, err) ||
+             !put_body(dst, data, dlen, chunk)))
+            return MOVE_ERROR;
         if (used) {
             hbuf_consume(src, (uint32_t)used);
             r = MOVE_PROGRESS;
         }
         if (st == H1B_DONE) {
+            /* the filters' last word (what they held back), before the end of the body */
+            data = NULL;
+            dlen = 0;
+            size_t left = hbuf_room(dst) > overhead ? hbuf_room(dst) - overhead : 0;
+            if (!body_hooks(s, dec, &data, &dlen, true, left, err) ||
+                (dlen && !put_body(dst, data, dlen, chunk)))
+                return MOVE_ERROR;
             if (dec->kind == HTTP_BODY_CHUNKED && dec->trailer_len && s->x)
                 model_trailers(dec == &s->x->reqb ? &s->x->t.req : &s->x->t.resp, &s->x->t.arena,
                                dec);
@@ -654,6 +690,7 @@ static void on_response_head(struct h1s *s, size_t head_len)
     }
     x->up_keep =
         !(resp->flags & HTTP_F_CLOSE) && resp->body != HTTP_BODY_UNTIL_CLOSE && resp->status != 101;
+    x->resp_body_hooks = filter_chain_has_body_hooks(&x->chain, x->nran, true);
     if (run_response_filters(s) == FILTER_ERROR || !write_response_head(s)) {
         h1_answer(s, 502, "bad_response", "response head too large");
         return;

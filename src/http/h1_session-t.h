@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "ev/worker.h"
+#include "http/filter.h"
 #include "http/h1.h"
 #include "http/hbuf.h"
 #include "http/txn-t.h"
@@ -34,9 +35,9 @@ struct h1x {
     struct upconn *up;          /* server connection of the current attempt */
     struct hbuf *uout;          /* bytes for the server */
     struct lb_req lbreq;
-    const struct filter_conf *route_filters;
-    uint32_t nroute_filters;
-    uint32_t nran; /* filters whose on_request ran */
+    struct filter_chain chain;            /* the listener's filters, then the route's */
+    bool req_body_hooks, resp_body_hooks; /* a filter that ran has body hooks */
+    uint32_t nran;                        /* filters whose on_request ran */
     uint64_t start_us, attempt_ms, connected_us, first_byte_us;
     int64_t connect_us; /* time of the last new connection, -1 = none */
     uint64_t bytes_in, bytes_out;
