@@ -720,7 +720,8 @@ static enum move parse_response_head(struct h1s *s)
     struct upconn *uc = x->up;
     if (!uc->in || uc->in->len == 0)
         return MOVE_NONE;
-    struct h1_limits lim = {65536, 65536, 256};
+    /* a response head must fit in one server buffer */
+    struct h1_limits lim = {HBUF_SIZE, HBUF_SIZE, 256};
     size_t head_len = 0;
     struct h1_error err = {0, NULL};
     int r = h1_parse_response(&x->hp, hbuf_head(uc->in), uc->in->len, &lim, x->t.req.method,

@@ -612,3 +612,15 @@ def test_stale_pooled_connection_is_retried_even_without_retries(strata, backend
         r = conn.getresponse()
         assert (r.status, r.read()) == (200, b"ok"), i
     assert len(conns) >= 5
+
+
+def test_response_head_too_large_answers_502_at_once(strata, origin):
+    big = "v" * 20000
+    a = origin(respond=lambda req: (200, {"x-big": big}, b"body"))
+    s, port, _ = run_http(strata, one(a))
+    t0 = time.monotonic()
+    out = parse_response(http_request(
+        port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+    assert [r[0] for r in out] == [502], out
+    assert b"head" in out[0][2], out[0][2]  # the body names the reason
+    assert time.monotonic() - t0 < 2
