@@ -260,7 +260,7 @@ static bool stage_request_head(struct h1s *s)
 {
     struct h1x *x = s->x;
     h1_buf_drop(s, &x->uout);
-    struct hbuf *b = h1_buf_of(s, &x->uout, HBUF_SIZE);
+    struct hbuf *b = h1_buf_of(s, &x->uout, h1_head_cap(s));
     if (!b)
         return false;
     ssize_t n = h1_write_request(&x->t.req, false, hbuf_tail(b), hbuf_room(b));

@@ -99,6 +99,14 @@ static inline struct listener_counters *h1_lctr(struct h1s *s)
     return &s->lc->st.ctr[s->w->id];
 }
 
+/* Buffer size for a request head (the client's, and as written for the server, which
+ * filters may have grown): the listener's max_header_size and some room. */
+static inline uint32_t h1_head_cap(const struct h1s *s)
+{
+    uint32_t need = s->lc->http.limits.max_header_bytes + 1024;
+    return need > HBUF_SIZE ? need : HBUF_SIZE;
+}
+
 /* ---- h1_session.c ---- */
 struct hbuf *h1_buf_of(struct h1s *s, struct hbuf **bp, uint32_t cap);
 void h1_buf_drop(struct h1s *s, struct hbuf **bp);

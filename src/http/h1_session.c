@@ -68,13 +68,6 @@ void h1_buf_drop(struct h1s *s, struct hbuf **bp)
     *bp = NULL;
 }
 
-/* Room for a client head and its pipelined followers. */
-static uint32_t in_cap(const struct h1s *s)
-{
-    uint32_t need = s->lc->http.limits.max_header_bytes + 1024;
-    return need > HBUF_SIZE ? need : HBUF_SIZE;
-}
-
 /* Reads from c into *bp while there is room. `compact`: the bytes may be moved first. */
 enum io h1_read_into(struct h1s *s, struct conn *c, struct hbuf **bp, uint32_t cap, bool compact,
                      uint64_t *count)
@@ -270,7 +263,7 @@ static void start_request(struct h1s *s, size_t head_len)
 /* Idle or reading a head: read, parse, and start the exchange when the head is whole. */
 static enum move step_head(struct h1s *s)
 {
-    enum io io = h1_read_into(s, &s->cli, &s->in, in_cap(s), false, NULL);
+    enum io io = h1_read_into(s, &s->cli, &s->in, h1_head_cap(s), false, NULL);
     if (io == IO_ERR) {
         h1_session_close(s);
         return MOVE_ERROR;
@@ -332,7 +325,7 @@ static enum move step_client_read(struct h1s *s)
     struct h1x *x = s->x;
     if (x->req_done && s->in && s->in->len >= HBUF_SIZE / 2)
         return MOVE_NONE; /* enough read ahead: wait for this response to finish */
-    enum io io = h1_read_into(s, &s->cli, &s->in, in_cap(s), true, &x->bytes_in);
+    enum io io = h1_read_into(s, &s->cli, &s->in, h1_head_cap(s), true, &x->bytes_in);
     if (io == IO_ERR) {
         x->end = "client_abort";
         x->detail = "client connection reset";

@@ -624,3 +624,16 @@ def test_response_head_too_large_answers_502_at_once(strata, origin):
     assert [r[0] for r in out] == [502], out
     assert b"head" in out[0][2], out[0][2]  # the body names the reason
     assert time.monotonic() - t0 < 2
+
+
+def test_request_head_larger_than_a_buffer_when_allowed(strata, origin):
+    a = origin()
+    s, port, _ = run_http(strata, one(a), http_extra="max_header_size: 48k")
+    big = "c" * 30000
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=5)
+    conn.request("GET", "/big-head", headers={"X-Big": big})
+    r = conn.getresponse()
+    assert (r.status, r.read()) == (200, b"GET /big-head\n")
+    assert a.requests[0].header("x-big") == big
+    conn.request("GET", "/next")  # and the connection goes on
+    assert conn.getresponse().read() == b"GET /next\n"
