@@ -8,7 +8,7 @@
 # on its own free loopback port, with nproc workers/threads each:
 #   strata   listener mode http, backend keepalive max_idle 64, no access log, no
 #            forwarded/request-id/traceparent headers (skipped, with a message, when
-#            `strata check` rejects that config: a binary without mode http)
+#            `strata check` rejects that config)
 #   haproxy  mode http, option http-keep-alive, http-reuse always, no log
 #   nginx    proxy_pass to an upstream with keepalive 64, proxy_http_version 1.1,
 #            Connection "", access_log off
@@ -133,23 +133,12 @@ EOF
         return
     fi
     if ! "$STRATA_BIN" check "$TMP/strata.yaml" >"$TMP/strata-check.log" 2>&1; then
-        if grep -q '\.mode: "http"' "$TMP/strata-check.log"; then
-            log "http-bench: strata: mode http not supported by this binary ($STRATA_BIN)," \
-                "Strata not measured"
-        else
-            log "http-bench: strata: 'strata check' rejected the bench config, Strata not measured:"
-            sed 's/^/    /' "$TMP/strata-check.log" >&2
-        fi
+        log "http-bench: strata: 'strata check' rejected the bench config, Strata not measured:"
+        sed 's/^/    /' "$TMP/strata-check.log" >&2
         return
     fi
     start_bg "$TMP/strata.log" "$STRATA_BIN" run "$TMP/strata.yaml"
-    if wait_listening "$LAST_PID" "$p"; then
-        TARGETS+=(strata)
-        PORT[strata]=$p
-        MAIN_PID[strata]=$LAST_PID
-    else
-        not_started Strata "$TMP/strata.log"
-    fi
+    add_target strata Strata "$p" "" "$TMP/strata.log"
 }
 
 start_haproxy() {
@@ -176,13 +165,7 @@ backend app
     server s1 127.0.0.1:$BACK pool-purge-delay 30s
 EOF
     start_bg "$TMP/haproxy.log" "$HAPROXY" -db -f "$TMP/haproxy.cfg"
-    if wait_listening "$LAST_PID" "$p"; then
-        TARGETS+=(haproxy)
-        PORT[haproxy]=$p
-        MAIN_PID[haproxy]=$LAST_PID
-    else
-        not_started HAProxy "$TMP/haproxy.log"
-    fi
+    add_target haproxy HAProxy "$p" "" "$TMP/haproxy.log"
 }
 
 start_nginx() {
@@ -219,13 +202,7 @@ http {
 EOF
     start_bg "$TMP/nginx.log" "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx.conf" \
         -e "$TMP/nginx/error.log"
-    if wait_listening "$LAST_PID" "$p"; then
-        TARGETS+=(nginx)
-        PORT[nginx]=$p
-        MAIN_PID[nginx]=$LAST_PID
-    else
-        not_started NGINX "$TMP/nginx.log" "$TMP/nginx/error.log" || true
-    fi
+    add_target nginx NGINX "$p" "" "$TMP/nginx.log" "$TMP/nginx/error.log"
 }
 
 start_strata

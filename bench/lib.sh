@@ -154,6 +154,22 @@ not_started() {
     tail -20 "$@" >&2
 }
 
+# add_target NAME LABEL PORT EXTRA_PORTS LOGFILE...: once the process just started (LAST_PID)
+# listens on PORT (and on each of EXTRA_PORTS, space-separated, may be empty), NAME joins
+# TARGETS with PORT[NAME] and MAIN_PID[NAME]; else LABEL did not start (its logs shown).
+add_target() {
+    local name=$1 label=$2 port=$3 extra=$4
+    shift 4
+    # shellcheck disable=SC2086 # EXTRA_PORTS is a word list on purpose
+    if wait_listening "$LAST_PID" "$port" $extra; then
+        TARGETS+=("$name")
+        PORT[$name]=$port
+        MAIN_PID[$name]=$LAST_PID
+    else
+        not_started "$label" "$@" || true
+    fi
+}
+
 # tcpbench_port OUTFILE: the port of a `tcpbench serve-*`/`udp-echo` started with port 0
 # ("LISTENING port=N" in OUTFILE), waiting up to 5 s for it; empty if it does not come.
 tcpbench_port() {

@@ -215,13 +215,7 @@ EOF
         return
     fi
     start_bg "$TMP/strata.log" "$STRATA_BIN" run "$TMP/strata.yaml"
-    if wait_listening "$LAST_PID" "$p" "$a"; then
-        TARGETS+=(strata)
-        PORT[strata]=$p
-        MAIN_PID[strata]=$LAST_PID
-    else
-        not_started Strata "$TMP/strata.log"
-    fi
+    add_target strata Strata "$p" "$a" "$TMP/strata.log"
 }
 
 start_haproxy() {
@@ -248,13 +242,7 @@ backend other
     server s1 127.0.0.1:$OTHER_BACK
 EOF
     start_bg "$TMP/haproxy.log" "$HAPROXY" -db -f "$TMP/haproxy.cfg"
-    if wait_listening "$LAST_PID" "$p"; then
-        TARGETS+=(haproxy)
-        PORT[haproxy]=$p
-        MAIN_PID[haproxy]=$LAST_PID
-    else
-        not_started HAProxy "$TMP/haproxy.log"
-    fi
+    add_target haproxy HAProxy "$p" "" "$TMP/haproxy.log"
 }
 
 start_nginx() {
@@ -287,13 +275,7 @@ stream {
 }
 EOF
     start_bg "$TMP/nginx.log" "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx.conf" -e "$TMP/nginx/error.log"
-    if wait_listening "$LAST_PID" "$p"; then
-        TARGETS+=(nginx)
-        PORT[nginx]=$p
-        MAIN_PID[nginx]=$LAST_PID
-    else
-        not_started NGINX "$TMP/nginx.log" "$TMP/nginx/error.log" || true
-    fi
+    add_target nginx NGINX "$p" "" "$TMP/nginx.log" "$TMP/nginx/error.log"
 }
 
 start_strata
