@@ -87,8 +87,7 @@ enum io h1_read_into(struct h1s *s, struct conn *c, struct hbuf **bp, uint32_t c
         b->len += (uint32_t)n;
         if (count)
             *count += (uint64_t)n;
-        if ((size_t)n < room && !(c->flags & CONN_RD_HUP))
-            c->flags &= ~CONN_RD_READY; /* a short read drained the socket */
+        conn_note_read(c, (size_t)n, room);
         s->last_ms = s->w->loop.now_ms;
         return IO_MOVED;
     }
@@ -662,7 +661,7 @@ void h1_accept(struct worker *w, struct listen_sock *ls, int fd, const struct so
     s->w = w;
     s->lc = lc;
     s->client = *peer;
-    s->cli = (struct conn){.h = {.fd = fd, .cb = client_io}, .xprt = &xprt_plain};
+    conn_init_plain(&s->cli, fd, client_io);
     s->last_ms = w->loop.now_ms;
     ev_timer_init(&s->timer, session_timer);
     list_init(&s->runq_link);

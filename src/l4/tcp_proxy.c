@@ -217,8 +217,8 @@ static enum pump_result copy_through(struct tcp_session *s, struct relay_dir *d,
         return n == 0 || errno == EAGAIN ? PUMP_WAIT : PUMP_SRC_ERR;
     if (n == RELAY_BUF_SIZE && src->xprt->can_splice && dst->xprt->can_splice)
         d->splice = true; /* a full read: this looks like a bulk transfer */
-    else if (n < RELAY_BUF_SIZE && !(src->flags & CONN_RD_HUP))
-        src->flags &= ~CONN_RD_READY; /* drained: saves the read that says EAGAIN */
+    else
+        conn_note_read(src, (size_t)n, RELAY_BUF_SIZE);
     ssize_t sent = dst->xprt->send(dst, scratch, (size_t)n);
     if (sent < 0) {
         if (errno != EAGAIN)
@@ -716,8 +716,7 @@ static void inspect(struct tcp_session *s)
             s->end = END_CLIENT_CLOSE;
             break;
         }
-        if ((size_t)n < PRE_CAP - b->len && !(s->cli.flags & CONN_RD_HUP))
-            s->cli.flags &= ~CONN_RD_READY; /* drained (see conn.h): no read for EAGAIN */
+        conn_note_read(&s->cli, (size_t)n, PRE_CAP - b->len);
         b->len += (uint32_t)n;
     }
     bool full = b->len >= PRE_CAP;
@@ -798,8 +797,8 @@ static struct tcp_session *session_new(struct worker *w, struct listener_conf *l
     s->client = *peer;
     s->lbreq.client = &s->client;
     s->start_ms = s->last_ms = w->loop.now_ms;
-    s->cli = (struct conn){.h = {.fd = fd, .cb = client_io}, .xprt = &xprt_plain};
-    s->srv = (struct conn){.h = {.fd = -1, .cb = server_io}, .xprt = &xprt_plain};
+    conn_init_plain(&s->cli, fd, client_io);
+    conn_init_plain(&s->srv, -1, server_io);
     init_dir(&s->up);
     init_dir(&s->down);
     ev_timer_init(&s->timer, session_timer);

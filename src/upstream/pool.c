@@ -111,7 +111,7 @@ struct upconn *upconn_open(struct worker *w, struct server *srv, void *owner,
         errno = err;
         return NULL;
     }
-    uc->c = (struct conn){.h = {.fd = fd, .cb = upconn_io}, .xprt = &xprt_plain};
+    conn_init_plain(&uc->c, fd, upconn_io);
     uc->srv = srv;
     uc->w = w;
     uc->owner = owner;
