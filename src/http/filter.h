@@ -61,9 +61,6 @@ enum filter_verdict filter_chain_body(const struct filter_chain *c, uint32_t nra
 /* True when one of the first `nran` filters has a body hook for that direction. */
 bool filter_chain_has_body_hooks(const struct filter_chain *c, uint32_t nran, bool response);
 
-/* The ops for a config key (the `name` of each ops above but sticky), or NULL. */
-const struct filter_ops *filter_ops_by_name(const char *name);
-
 /* Makes the transaction's answer: t->resp becomes a response with `status`, the given
  * content type and body (copied into the arena), and HTTP_BODY_LENGTH framing. Other
  * fields (Location...) may be added to t->resp afterwards. Returns 0 or -1 (no memory). */

@@ -371,18 +371,28 @@ TEST(http_config_defaults)
     config_unref(c);
 }
 
-TEST(http_config_filter_registry)
+/* A filter built from a route key carries the ops of that name: the schema's table of
+ * filter kinds (config/schema_filters.c) is the only map from keys to filters. */
+TEST(http_config_filter_keys_name_their_ops)
 {
-    CHECK(filter_ops_by_name("request_headers") == &filter_request_headers);
-    CHECK(filter_ops_by_name("response_headers") == &filter_response_headers);
-    CHECK(filter_ops_by_name("path_rewrite") == &filter_path_rewrite);
-    CHECK(filter_ops_by_name("redirect") == &filter_redirect);
-    CHECK(filter_ops_by_name("respond") == &filter_respond);
-    CHECK(filter_ops_by_name("forwarded") == &filter_forwarded);
-    CHECK(filter_ops_by_name("request_id") == &filter_request_id);
-    CHECK(filter_ops_by_name("traceparent") == &filter_traceparent);
-    CHECK(filter_ops_by_name("sticky") == NULL); /* added by the session, not configured */
-    CHECK(filter_ops_by_name("nope") == NULL);
+    struct config *c = load_ok(
+        "listeners:\n  - name: web\n    listen: 127.0.0.1:8080\n    mode: http\n"
+        "    http: { forwarded: none, request_id: none, traceparent: off }\n"
+        "    routes:\n"
+        "      - { backend: app, path_rewrite: { prefix: /x, replace: /z }, request_headers: { set: { x-a: 1 } },"
+        " response_headers: { remove: x-b } }\n"
+        "      - { redirect: { location: /y } }\n"
+        "      - { respond: { status: 204 } }\n" B_APP);
+    if (!c)
+        return;
+    static const char *const keys[] = {"path_rewrite", "request_headers", "response_headers"};
+    const struct http_route *r = route(c, 0);
+    CHECK_EQ_U64(r->nfilters, 3);
+    for (uint32_t i = 0; i < r->nfilters && i < 3; i++)
+        CHECK(strcmp(r->filters[i].ops->name, keys[i]) == 0);
+    CHECK(strcmp(route(c, 1)->filters[0].ops->name, "redirect") == 0);
+    CHECK(strcmp(route(c, 2)->filters[0].ops->name, "respond") == 0);
+    config_unref(c);
 }
 
 /* ---- errors ------------------------------------------------------------------------------ */
