@@ -17,8 +17,9 @@
 #include "core/time.h"
 #include "core/version.h"
 #include "demo/demo.h"
-#include "ev/control.h"
 #include "ev/worker.h"
+#include "proxy/control.h"
+#include "proxy/proxy.h"
 
 enum { EXIT_OK = 0, EXIT_CONFIG = 1, EXIT_USAGE = 2, EXIT_RUNTIME = 3 };
 
@@ -121,14 +122,14 @@ static int run(struct config *cfg, void (*on_ready)(void *), void *arg)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* threads inherit: only main takes them */
     signal(SIGPIPE, SIG_IGN);                /* splice(2) to a closed socket raises it */
 
-    if (workers_init(ws, n, cfg, err, sizeof(err)) < 0) {
+    if (proxy_init(ws, n, cfg, err, sizeof(err)) < 0) {
         log_err("%s", err);
         free(ws);
         return EXIT_RUNTIME;
     }
     if (control_start(&ctl, cfg, err, sizeof(err)) < 0) {
         log_err("%s", err);
-        workers_join(ws, n);
+        proxy_join(ws, n, cfg);
         free(ws);
         return EXIT_RUNTIME;
     }
@@ -143,7 +144,7 @@ static int run(struct config *cfg, void (*on_ready)(void *), void *arg)
         for (unsigned i = 0; i < n; i++)
             worker_command(&ws[i], WORKER_STOP);
     }
-    workers_join(ws, n);
+    proxy_join(ws, n, cfg);
     control_stop(&ctl);
     free(ws);
     log_info("stopped");

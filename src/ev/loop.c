@@ -25,6 +25,8 @@ static void wake_cb(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
 int ev_loop_init(struct ev_loop *loop)
 {
     *loop = (struct ev_loop){0};
+    list_init(&loop->runq);
+    list_init(&loop->dead);
     loop->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (loop->epfd < 0)
         return -1;
@@ -41,11 +43,13 @@ fail_wake:
     close(loop->wakefd);
 fail_ep:
     close(loop->epfd);
+    loop->epfd = -1; /* ev_loop_free and owners can tell a loop that never started */
     return -1;
 }
 
 void ev_loop_free(struct ev_loop *loop)
 {
+    BUG_ON(!list_empty(&loop->dead)); /* the owner reaps before freeing what they point to */
     close(loop->wakefd);
     close(loop->epfd);
     free(loop->heap);
@@ -78,6 +82,45 @@ int ev_add_level_in(struct ev_loop *loop, struct ev_handler *h)
 void ev_del(struct ev_loop *loop, struct ev_handler *h)
 {
     epoll_ctl(loop->epfd, EPOLL_CTL_DEL, h->fd, NULL);
+}
+
+/* ---- deferred work and deferred frees ---- */
+
+void ev_task_queue(struct ev_loop *loop, struct ev_task *t)
+{
+    if (list_empty(&t->link))
+        list_add_tail(&loop->runq, &t->link);
+}
+
+void ev_tasks_run(struct ev_loop *loop)
+{
+    if (list_empty(&loop->runq))
+        return;
+    /* Detach the queue first: a task queued now runs at the next call. */
+    struct list q = loop->runq;
+    q.next->prev = &q;
+    q.prev->next = &q;
+    list_init(&loop->runq);
+    while (!list_empty(&q)) {
+        struct ev_task *t = list_entry(q.next, struct ev_task, link);
+        list_del(&t->link);
+        t->run(t);
+    }
+}
+
+void ev_defer_free(struct ev_loop *loop, struct ev_defer *d, void (*free_fn)(struct ev_defer *d))
+{
+    d->free_fn = free_fn;
+    list_add_tail(&loop->dead, &d->link);
+}
+
+void ev_reap(struct ev_loop *loop)
+{
+    while (!list_empty(&loop->dead)) {
+        struct ev_defer *d = list_entry(loop->dead.next, struct ev_defer, link);
+        list_del(&d->link);
+        d->free_fn(d);
+    }
 }
 
 /* ---- timer heap: a min-heap on expire_ms; heap_idx is position + 1 ---- */
@@ -203,11 +246,13 @@ void ev_loop_run(struct ev_loop *loop)
         loop->now_ms = mono_ms();
         ev_timers_run(loop);
         /* After the previous batch's events and this round's timers, before sleeping. */
+        ev_tasks_run(loop);
         if (loop->after_events)
             loop->after_events(loop);
+        ev_reap(loop);
         if (loop->stop)
             break;
-        int timeout = loop->busy ? 0 : next_timeout(loop);
+        int timeout = list_empty(&loop->runq) ? next_timeout(loop) : 0;
         int n = epoll_wait(loop->epfd, evs, EV_BATCH, timeout);
         if (n < 0) {
             if (errno == EINTR)

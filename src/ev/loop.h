@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <sys/epoll.h>
 
+#include "core/list.h"
+
 struct ev_loop;
 struct ev_handler;
 
@@ -33,23 +35,41 @@ struct ev_timer {
     ev_timer_cb cb;
 };
 
+/* Deferred work: a task queued on a loop runs once, after the current batch of events and
+ * timers (a session that has used its budget yields this way, a retry waits for the batch
+ * to end). Queueing a task already queued does nothing. A task may queue itself again: it
+ * then runs in the next round, after the loop has polled (without sleeping). */
+struct ev_task {
+    struct list link; /* loop->runq while queued, else self-linked */
+    void (*run)(struct ev_task *t);
+};
+
+/* Deferred free: an object closed during a batch is handed to the loop, which calls
+ * free_fn after the batch's tasks have run, because a later event of the same batch may
+ * still point at it. The object must not be queued again until freed. */
+struct ev_defer {
+    struct list link; /* loop->dead */
+    void (*free_fn)(struct ev_defer *d);
+};
+
 struct ev_loop {
     int epfd;
     int wakefd; /* eventfd: another thread's ev_loop_wake() */
     struct ev_handler wake_handler;
     void (*on_wake)(struct ev_loop *loop); /* run in the loop thread after a wake */
-    /* Run once per iteration, after the events of the previous batch and the timers due,
-     * before sleeping: objects closed during a batch are freed here, because a later
-     * event of the same batch may still point at them. */
+    /* Run once per iteration, after the events of the previous batch, the timers due and
+     * the queued tasks, before the deferred frees and sleeping. */
     void (*after_events)(struct ev_loop *loop);
     uint64_t now_ms; /* cached at each loop iteration */
     struct ev_timer **heap;
     uint32_t nheap, heap_cap;
+    struct list runq; /* struct ev_task: run after the batch; poll without sleeping */
+    struct list dead; /* struct ev_defer: freed after the batch */
     bool stop;
-    bool busy;   /* owner has deferred work: poll without sleeping */
     void *owner; /* the worker or control thread that runs this loop */
 };
 
+/* 0, or -1 (errno) with loop->epfd -1. */
 int ev_loop_init(struct ev_loop *loop);
 void ev_loop_free(struct ev_loop *loop);
 
@@ -81,6 +101,27 @@ int ev_timer_arm(struct ev_loop *loop, struct ev_timer *t, uint64_t ms);
 /* (Re)arms t to fire at an absolute time. */
 int ev_timer_arm_at(struct ev_loop *loop, struct ev_timer *t, uint64_t at_ms);
 void ev_timer_cancel(struct ev_loop *loop, struct ev_timer *t);
+
+static inline void ev_task_init(struct ev_task *t, void (*run)(struct ev_task *t))
+{
+    list_init(&t->link);
+    t->run = run;
+}
+/* Queues t to run after the current batch (once, however often it is queued). */
+void ev_task_queue(struct ev_loop *loop, struct ev_task *t);
+/* Takes t off the queue if it is on it. */
+static inline void ev_task_cancel(struct ev_task *t)
+{
+    list_del(&t->link);
+}
+/* Runs the tasks queued before this call (those they queue run at the next call). */
+void ev_tasks_run(struct ev_loop *loop);
+
+/* Calls free_fn(d) after the current batch (see struct ev_defer). */
+void ev_defer_free(struct ev_loop *loop, struct ev_defer *d, void (*free_fn)(struct ev_defer *d));
+/* Frees what was deferred so far: run by the loop after each batch, and by an owner that
+ * closed objects outside the loop (when stopping) before it frees their pools. */
+void ev_reap(struct ev_loop *loop);
 
 /* Pops and runs every timer due at or before now_ms; returns ms until the next, or -1. */
 int ev_timers_run(struct ev_loop *loop);

@@ -1,5 +1,6 @@
 /* worker.c — worker threads: listening sockets, accept, commands, per-batch chores.
- * See worker.h. The TCP sessions live in l4/tcp_proxy.c, the UDP flows in l4/udp_proxy.c.
+ * See worker.h. Sessions live in the listener modes (net/listener_mode.h), reached only
+ * through w->modes.
  */
 #include "worker.h"
 
@@ -13,12 +14,8 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "core/bug.h"
 #include "core/log.h"
-#include "l4/tcp_proxy.h"
-#include "http/access_log.h"
-#include "http/h1_session.h"
-#include "l4/udp_proxy.h"
-#include "net/sock.h"
 
 /* Accept one connection per readiness event, as NGINX does by default: the listening
  * socket is level-triggered, so the next epoll_wait reports it again if more are queued,
@@ -27,7 +24,6 @@
 #define ACCEPT_BATCH 1
 #define ACCEPT_PAUSE_MS 100
 #define ACCEPT_PAUSE_LOG_MS 10000
-#define POOL_MAX_FREE 1024
 
 static void log_flush(struct worker *w)
 {
@@ -77,9 +73,9 @@ void worker_log(struct worker *w, const char *fmt, ...)
 static void set_accepting(struct worker *w, bool on)
 {
     for (unsigned i = 0; i < w->nsocks; i++) {
-        /* UDP sockets read datagrams, they accept nothing: out of descriptors, they drop
-         * the datagrams of new flows (counted) and go on relaying the open ones */
-        if (w->socks[i].h.fd < 0 || w->socks[i].lc->mode == MODE_UDP)
+        /* datagram sockets accept nothing: out of descriptors, they drop the datagrams of
+         * new flows (counted) and go on relaying the open ones */
+        if (w->socks[i].h.fd < 0 || w->socks[i].ops->io)
             continue;
         if (on)
             ev_add_level_in(&w->loop, &w->socks[i].h);
@@ -99,7 +95,9 @@ static void pause_accepting(struct worker *w, struct listen_sock *ls, int err)
         w->pause_logged_ms = w->loop.now_ms;
     }
     set_accepting(w, false);
-    ev_timer_arm(&w->loop, &w->accept_resume, ACCEPT_PAUSE_MS);
+    /* Without the timer nothing would resume accepting: stay paused only with it. */
+    if (ev_timer_arm(&w->loop, &w->accept_resume, ACCEPT_PAUSE_MS) < 0)
+        set_accepting(w, true);
 }
 
 static void resume_accepting(struct ev_loop *loop, struct ev_timer *t)
@@ -122,18 +120,16 @@ static void accept_cb(struct ev_loop *loop, struct ev_handler *h, uint32_t event
                 pause_accepting(w, ls, errno);
             return; /* EAGAIN, or an aborted connection: nothing more now */
         }
-        if (ls->lc->mode == MODE_HTTP)
-            h1_accept(w, ls, fd, &peer);
-        else
-            tcp_accept(w, ls, fd, &peer);
+        ls->ops->accept(w, ls, fd, &peer);
     }
 }
 
-/* keep_udp: UDP sockets stay open (and read): the replies of open flows leave by them. */
-static void close_listeners(struct worker *w, bool keep_udp)
+/* keep_datagram: datagram sockets stay open (and read): the replies of open flows leave
+ * by them. */
+static void close_listeners(struct worker *w, bool keep_datagram)
 {
     for (unsigned i = 0; i < w->nsocks; i++) {
-        if (keep_udp && w->socks[i].lc->mode == MODE_UDP)
+        if (keep_datagram && w->socks[i].ops->io)
             continue;
         if (w->socks[i].h.fd >= 0) {
             ev_del(&w->loop, &w->socks[i].h);
@@ -141,6 +137,13 @@ static void close_listeners(struct worker *w, bool keep_udp)
             w->socks[i].h.fd = -1;
         }
     }
+}
+
+/* Ends every session of every mode now; their memory goes at the next ev_reap. */
+static void close_all(struct worker *w)
+{
+    for (unsigned m = 0; m < w->nmodes; m++)
+        w->modes[m]->close_all(w);
 }
 
 static void on_wake(struct ev_loop *loop)
@@ -153,25 +156,32 @@ static void on_wake(struct ev_loop *loop)
     ev_timer_cancel(loop, &w->accept_resume);
     if (cmd == WORKER_DRAIN) {
         close_listeners(w, true);
-        h1_drain(w);
+        for (unsigned m = 0; m < w->nmodes; m++)
+            if (w->modes[m]->drain)
+                w->modes[m]->drain(w);
     } else if (cmd == WORKER_STOP) {
-        udp_close_all(w);
+        close_all(w);
         close_listeners(w, false);
-        tcp_close_all(w);
-        h1_close_all(w);
     }
 }
 
+static uint32_t open_sessions(const struct worker *w)
+{
+    uint32_t n = 0;
+    for (unsigned m = 0; m < w->nmodes; m++)
+        n += w->modes[m]->sessions(w);
+    return n;
+}
+
+/* After the batch's tasks (the loop's run queue), before its deferred frees. */
 static void after_events(struct ev_loop *loop)
 {
     struct worker *w = loop->owner;
-    tcp_run_queue(w);
-    tcp_log_tick(w);
-    tcp_free_dead(w);
-    udp_after_events(w);
-    h1_after_events(w);
+    for (unsigned m = 0; m < w->nmodes; m++)
+        if (w->modes[m]->after_events)
+            w->modes[m]->after_events(w);
     log_flush(w);
-    if (w->applied_cmd != WORKER_RUN && w->nsessions == 0 && w->nhttp == 0 && udp_flows(w) == 0)
+    if (w->applied_cmd != WORKER_RUN && open_sessions(w) == 0)
         loop->stop = true;
 }
 
@@ -179,9 +189,8 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     ev_loop_run(&w->loop);
-    tcp_close_all(w);
-    udp_close_all(w);
-    h1_close_all(w);
+    close_all(w);
+    ev_reap(&w->loop);
     log_flush(w);
     atomic_store(&w->exited, true);
     return NULL;
@@ -201,18 +210,12 @@ static int worker_open_sockets(struct worker *w, struct config *cfg, char *err, 
         struct listener_conf *lc = &cfg->listeners[i];
         for (uint32_t j = 0; j < lc->naddrs; j++) {
             struct listen_sock *ls = &w->socks[w->nsocks];
+            BUG_ON(lc->mode >= w->nmodes);
             ls->lc = lc;
+            ls->ops = w->modes[lc->mode];
             ls->w = w;
-            if (lc->mode == MODE_UDP) {
-                ls->h.cb = udp_listener_io;
-                ls->pktinfo = addr_is_wildcard(&lc->addrs[j]);
-                ls->h.fd = sock_bind_udp(&lc->addrs[j], 1, ls->pktinfo);
-            } else {
-                ls->h.cb = accept_cb;
-                ls->h.fd = sock_listen_tcp(&lc->addrs[j], (int)lc->backlog, 1);
-                if (ls->h.fd >= 0 && lc->mode == MODE_HTTP)
-                    sock_defer_accept(ls->h.fd, HTTP_DEFER_ACCEPT_S);
-            }
+            ls->h.cb = ls->ops->io ? ls->ops->io : accept_cb;
+            ls->h.fd = ls->ops->bind(ls, &lc->addrs[j]);
             if (ls->h.fd < 0) {
                 snprintf(err, errlen, "listener %s: cannot listen on %s: %s", lc->name,
                          lc->addr_texts[j], strerror(errno));
@@ -231,51 +234,42 @@ static int worker_open_sockets(struct worker *w, struct config *cfg, char *err, 
 static void worker_free(struct worker *w)
 {
     close_listeners(w, false);
-    udp_worker_free(w);
-    h1_worker_free(w);
+    if (w->loop.epfd >= 0) { /* else the loop, and every mode, never started */
+        close_all(w);
+        ev_reap(&w->loop);
+        for (unsigned m = 0; m < w->nmodes; m++)
+            w->modes[m]->worker_free(w);
+        ev_loop_free(&w->loop);
+    }
     free(w->socks);
     w->socks = NULL;
-    pool_destroy(&w->session_pool);
-    pool_destroy(&w->buf_pool);
-    pipe_pool_destroy(&w->pipes);
-    free(w->scratch);
-    ev_loop_free(&w->loop);
     if (w->cfg)
         config_unref(w->cfg);
     w->cfg = NULL;
 }
 
-static int worker_init(struct worker *w, unsigned id, struct config *cfg, char *err, size_t errlen)
+static int worker_init(struct worker *w, unsigned id, struct config *cfg,
+                       const struct listener_mode_ops *const *modes, unsigned nmodes, char *err,
+                       size_t errlen)
 {
     memset(w, 0, sizeof(*w));
     w->id = id;
-    list_init(&w->sessions);
-    list_init(&w->dead);
-    list_init(&w->runq);
-    if (h1_worker_init(w, cfg) < 0) {
-        snprintf(err, errlen, "out of memory");
-        h1_worker_free(w);
-        return -1;
-    }
-    pool_init(&w->session_pool, tcp_session_size(), POOL_MAX_FREE);
-    pool_init(&w->buf_pool, sizeof(struct relay_buf), POOL_MAX_FREE);
+    w->modes = modes;
+    w->nmodes = nmodes;
+    w->cfg = config_ref(cfg); /* dropped by worker_free */
     if (ev_loop_init(&w->loop) < 0) {
         snprintf(err, errlen, "epoll: %s", strerror(errno));
-        return -1;
+        goto fail;
     }
-    w->cfg = config_ref(cfg); /* dropped by worker_free */
     ev_timer_init(&w->accept_resume, resume_accepting);
     w->loop.owner = w;
     w->loop.on_wake = on_wake;
     w->loop.after_events = after_events;
-    w->scratch = malloc(RELAY_BUF_SIZE);
-    if (!w->scratch || pipe_pool_init(&w->pipes, cfg->pipe_cache, cfg->pipe_size) < 0) {
-        snprintf(err, errlen, "out of memory");
-        goto fail;
-    }
-    if (udp_worker_init(w) < 0) {
-        snprintf(err, errlen, "out of memory");
-        goto fail;
+    for (unsigned m = 0; m < nmodes; m++) {
+        if (modes[m]->worker_init(w) < 0) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
     }
     if (worker_open_sockets(w, cfg, err, errlen) < 0)
         goto fail;
@@ -285,16 +279,15 @@ fail:
     return -1;
 }
 
-int workers_init(struct worker *ws, unsigned n, struct config *cfg, char *err, size_t errlen)
+int workers_init(struct worker *ws, unsigned n, struct config *cfg,
+                 const struct listener_mode_ops *const *modes, unsigned nmodes, char *err,
+                 size_t errlen)
 {
-    upool_number_servers(cfg);
-    if (access_log_open(cfg, err, errlen) < 0)
-        return -1;
+    BUG_ON(nmodes > WORKER_MODES);
     for (unsigned i = 0; i < n; i++) {
-        if (worker_init(&ws[i], i, cfg, err, errlen) < 0) {
+        if (worker_init(&ws[i], i, cfg, modes, nmodes, err, errlen) < 0) {
             while (i-- > 0)
                 worker_free(&ws[i]);
-            access_log_close(cfg);
             return -1;
         }
     }
@@ -322,15 +315,10 @@ void worker_command(struct worker *w, enum worker_cmd cmd)
 
 void workers_join(struct worker *ws, unsigned n)
 {
-    struct config *cfg = n ? config_ref(ws[0].cfg) : NULL;
     for (unsigned i = 0; i < n; i++) {
         if (ws[i].started)
             pthread_join(ws[i].thread, NULL);
         worker_free(&ws[i]);
-    }
-    if (cfg) {
-        access_log_close(cfg);
-        config_unref(cfg);
     }
 }
 

@@ -1,7 +1,9 @@
 /* worker.h — worker threads: each owns an epoll loop, its own listening sockets
- * (SO_REUSEPORT: the kernel spreads new connections), its sessions, its pools and a
- * connection-log buffer. Nothing here is shared between workers except through the
- * configuration's atomics. The main thread talks to a worker only by worker_command().
+ * (SO_REUSEPORT: the kernel spreads new connections), the per-worker state of each listener
+ * mode (sessions, pools, flow tables: net/listener_mode.h) and a connection-log buffer.
+ * Nothing here is shared between workers except through the configuration's atomics. The
+ * main thread talks to a worker only by worker_command(). A worker knows no mode by name:
+ * the composition root (proxy/proxy.c) hands it the table of modes.
  */
 #ifndef STRATA_EV_WORKER_H
 #define STRATA_EV_WORKER_H
@@ -15,28 +17,29 @@
 #include "core/list.h"
 #include "core/pool.h"
 #include "ev/loop.h"
-#include "net/pipe_pool.h"
+#include "net/listener_mode.h"
 #include "upstream/pool.h"
 
 enum worker_cmd {
     WORKER_RUN,
-    WORKER_DRAIN, /* close TCP listeners, open no new UDP flow, exit when the last session
-                   * and the last flow end */
+    WORKER_DRAIN, /* close stream listeners (datagram modes open no new flow), exit when
+                   * the last session and the last flow end */
     WORKER_STOP,  /* close every session now and exit */
 };
 
 struct worker;
-struct udp_worker;
 
 struct listen_sock {
     struct ev_handler h;
     struct listener_conf *lc;
+    const struct listener_mode_ops *ops; /* of lc->mode */
     struct worker *w;
     bool pktinfo; /* UDP on a wildcard address: datagrams carry their destination address */
 };
 
+#define WORKER_MODES 4 /* slots of worker.mode_state: more than enum listener_mode's values */
+
 #define WORKER_LOGBUF 16384
-#define HTTP_DEFER_ACCEPT_S 1 /* see sock_defer_accept */
 
 struct worker {
     unsigned id;
@@ -44,34 +47,23 @@ struct worker {
     bool started;
     struct ev_loop loop;
     struct config *cfg; /* the generation this worker serves (one reference) */
+    /* The listener modes, indexed by enum listener_mode (the composition root's table),
+     * and each one's own per-worker state (see net/listener_mode.h). */
+    const struct listener_mode_ops *const *modes;
+    unsigned nmodes;
+    void *mode_state[WORKER_MODES];
     struct listen_sock *socks;
     unsigned nsocks;
     struct ev_timer accept_resume; /* armed while accepting is paused (EMFILE...) */
     uint64_t pause_logged_ms;      /* when a pause was last logged */
-    uint64_t refusal_log_sec;      /* second of the refusal-log budget (l4/tcp_proxy.c) */
-    uint64_t refusals_logged, refusals_unlogged;
-    struct list sessions;          /* open sessions */
-    struct list dead;              /* closed during the current batch, freed after it */
-    struct list runq;              /* sessions with work deferred past the current batch */
-    uint32_t nsessions;
-    struct pool session_pool;
-    struct pool buf_pool; /* struct relay_buf */
-    struct pipe_pool pipes;
-    struct udp_worker *udp;     /* UDP flows (l4/udp_proxy.c); NULL without udp listeners */
-    /* HTTP (http/h1_session.c): sessions, their exchanges and buffers, upstream pools */
-    struct list http_sessions;  /* open HTTP client connections */
-    struct list http_dead;      /* closed during the current batch, freed after it */
-    struct list http_runq;      /* sessions with work deferred past the current batch */
-    uint32_t nhttp;
-    struct pool http_session_pool;
+    /* HTTP (http/h1_session.c, upstream/pool.c, http/access_log.c): exchanges, buffers,
+     * upstream pools and the access log buffer; the sessions hang off mode_state. */
     struct pool http_exchange_pool;
     struct pool hbuf_pool; /* struct hbuf of HBUF_SIZE */
     struct upool upool;
-    struct list up_dead;   /* upstream connections closed during the batch */
-    char *access_buf;      /* access log lines (http/access_log.c), flushed once per batch */
+    char *access_buf; /* access log lines (http/access_log.c), flushed once per batch */
     size_t access_len;
     int access_fd;
-    char *scratch;              /* RELAY_BUF_SIZE bytes for the copy path */
     char logbuf[WORKER_LOGBUF]; /* connection log lines, flushed once per batch */
     size_t loglen;
     time_t log_sec; /* second that log_date was formatted for */
@@ -81,10 +73,14 @@ struct worker {
     _Atomic bool exited;
 };
 
-/* Creates the workers' listening sockets for every listener address (in the calling
- * thread, so a bind failure is reported before anything starts). On failure, fills
- * `err` and returns -1 with everything already opened closed again. */
-int workers_init(struct worker *ws, unsigned n, struct config *cfg, char *err, size_t errlen);
+/* Sets up n workers for cfg with the listener modes modes[0..nmodes) (indexed by enum
+ * listener_mode; the table must outlive the workers): each mode's per-worker state, and
+ * the listening sockets of every listener address (in the calling thread, so a bind
+ * failure is reported before anything starts). On failure, fills `err` and returns -1
+ * with everything already made freed again. */
+int workers_init(struct worker *ws, unsigned n, struct config *cfg,
+                 const struct listener_mode_ops *const *modes, unsigned nmodes, char *err,
+                 size_t errlen);
 int workers_start(struct worker *ws, unsigned n);
 void worker_command(struct worker *w, enum worker_cmd cmd);
 /* Joins and frees every worker started by workers_start. */

@@ -76,10 +76,12 @@ struct h1s {
     struct ev_timer timer;
     uint64_t last_ms; /* last I/O progress (inactivity timeouts) */
     uint64_t head_deadline_ms;
-    struct list link;      /* w->http_sessions, then w->http_dead */
-    struct list runq_link; /* w->http_runq while queued */
+    struct list link;      /* the HTTP mode's open sessions (h1_session.c) */
+    struct ev_task task;   /* on the loop's run queue: a yield, or a lost timer */
+    struct ev_defer dfree; /* freed after the batch it closed in */
     uint32_t requests;     /* exchanges started on this connection */
     uint8_t state;
+    bool timer_lost;            /* the timer could not be armed: close from the run queue */
     bool cli_eof;               /* the client finished sending */
     bool up_eof_sent, cli_shut; /* tunnel half-closes passed on */
 };

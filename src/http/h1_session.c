@@ -44,13 +44,26 @@
 
 #define POOL_MAX_FREE 1024
 #define RUN_BUDGET 64 /* steps per run() before yielding to other sessions */
+#define HTTP_DEFER_ACCEPT_S 1 /* see sock_defer_accept */
 static void exchange_end(struct h1s *s);
+static void timer_lost(struct h1s *s);
+
+/* The HTTP mode's per-worker state: w->mode_state[MODE_HTTP]. (The exchange and buffer
+ * pools, the upstream pool and the access log buffer are still fields of struct worker.) */
+struct h1_worker {
+    struct list sessions; /* open client connections */
+    uint32_t nsessions;
+    struct pool session_pool; /* struct h1s */
+};
+
+static inline struct h1_worker *hw(const struct worker *w)
+{
+    return w->mode_state[MODE_HTTP];
+}
 
 static void schedule(struct h1s *s)
 {
-    if (list_empty(&s->runq_link))
-        list_add_tail(&s->w->http_runq, &s->runq_link);
-    s->w->loop.busy = true;
+    ev_task_queue(&s->w->loop, &s->task);
 }
 
 /* ---- buffers and raw I/O ---- */
@@ -566,8 +579,9 @@ static uint64_t deadline(struct h1s *s)
 void h1_arm_timer(struct h1s *s)
 {
     uint64_t d = deadline(s);
-    if (d && (!ev_timer_armed(&s->timer) || d < s->timer.expire_ms))
-        ev_timer_arm_at(&s->w->loop, &s->timer, d);
+    if (d && (!ev_timer_armed(&s->timer) || d < s->timer.expire_ms) &&
+        ev_timer_arm_at(&s->w->loop, &s->timer, d) < 0)
+        timer_lost(s);
 }
 
 static void expired_in_txn(struct h1s *s)
@@ -595,7 +609,8 @@ static void session_timer(struct ev_loop *loop, struct ev_timer *t)
         return;
     uint64_t d = deadline(s);
     if (loop->now_ms < d) {
-        ev_timer_arm_at(loop, t, d);
+        if (ev_timer_arm_at(loop, t, d) < 0)
+            timer_lost(s);
         return;
     }
     switch (s->state) {
@@ -624,6 +639,38 @@ static void session_timer(struct ev_loop *loop, struct ev_timer *t)
 
 /* ---- lifecycle ---- */
 
+/* A session must never be left without its timeout: when the timer cannot be armed (no
+ * memory for the heap), the session is closed from the run queue, after the batch (its
+ * callers still use it and its exchange now). */
+static void timer_lost(struct h1s *s)
+{
+    s->timer_lost = true;
+    schedule(s);
+}
+
+/* The run queue: a session that used its step budget, or lost its timer. */
+static void session_task(struct ev_task *t)
+{
+    struct h1s *s = container_of(t, struct h1s, task);
+    if (s->state == CS_CLOSED)
+        return;
+    if (s->timer_lost) {
+        if (s->x) {
+            s->x->end = "local_error";
+            s->x->detail = "no memory for a timer";
+        }
+        h1_session_close(s);
+        return;
+    }
+    h1_run(s);
+}
+
+static void session_free(struct ev_defer *d)
+{
+    struct h1s *s = container_of(d, struct h1s, dfree);
+    pool_put(&hw(s->w)->session_pool, s);
+}
+
 void h1_session_close(struct h1s *s)
 {
     struct worker *w = s->w;
@@ -640,10 +687,10 @@ void h1_session_close(struct h1s *s)
     s->cli.xprt->close(&s->cli);
     h1_buf_drop(s, &s->in);
     h1_buf_drop(s, &s->out);
-    list_del(&s->runq_link);
+    ev_task_cancel(&s->task);
     list_del(&s->link);
-    list_add_tail(&w->http_dead, &s->link);
-    w->nhttp--;
+    hw(w)->nsessions--;
+    ev_defer_free(&w->loop, &s->dfree, session_free);
 }
 
 void h1_accept(struct worker *w, struct listen_sock *ls, int fd, const struct sockaddr_any *peer)
@@ -651,7 +698,7 @@ void h1_accept(struct worker *w, struct listen_sock *ls, int fd, const struct so
     struct listener_conf *lc = ls->lc;
     struct listener_counters *c = &lc->st.ctr[w->id];
     CTR_ADD(c->conns_total, 1);
-    struct h1s *s = pool_get(&w->http_session_pool);
+    struct h1s *s = pool_get(&hw(w)->session_pool);
     if (!s) {
         CTR_ADD(c->conns_rejected, 1);
         close(fd);
@@ -664,9 +711,9 @@ void h1_accept(struct worker *w, struct listen_sock *ls, int fd, const struct so
     conn_init_plain(&s->cli, fd, client_io);
     s->last_ms = w->loop.now_ms;
     ev_timer_init(&s->timer, session_timer);
-    list_init(&s->runq_link);
-    list_add_tail(&w->http_sessions, &s->link);
-    w->nhttp++;
+    ev_task_init(&s->task, session_task);
+    list_add_tail(&hw(w)->sessions, &s->link);
+    hw(w)->nsessions++;
     const char *why = NULL;
     enum admit_result ar = admit_connection(w->cfg, lc, &s->client, &s->ad, &why);
     if (ar == ADMIT_OK)
@@ -693,54 +740,20 @@ void h1_accept(struct worker *w, struct listen_sock *ls, int fd, const struct so
     h1_run(s);
 }
 
-int h1_worker_init(struct worker *w, const struct config *cfg)
-{
-    list_init(&w->http_sessions);
-    list_init(&w->http_dead);
-    list_init(&w->http_runq);
-    list_init(&w->up_dead);
-    pool_init(&w->http_session_pool, sizeof(struct h1s), POOL_MAX_FREE);
-    pool_init(&w->http_exchange_pool, sizeof(struct h1x), 256);
-    pool_init(&w->hbuf_pool, sizeof(struct hbuf) + HBUF_SIZE, POOL_MAX_FREE);
-    w->access_fd = -1;
-    return upool_init(&w->upool, cfg);
-}
+/* ---- the mode (net/listener_mode.h) ---- */
 
-static void free_dead(struct worker *w)
+static void h1_after_events(struct worker *w)
 {
-    struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &w->http_dead)
-    {
-        list_del(pos);
-        pool_put(&w->http_session_pool, list_entry(pos, struct h1s, link));
-    }
-    upool_free_dead(w);
-}
-
-void h1_after_events(struct worker *w)
-{
-    struct list q;
-    list_init(&q);
-    if (!list_empty(&w->http_runq)) {
-        q = w->http_runq;
-        q.next->prev = &q;
-        q.prev->next = &q;
-        list_init(&w->http_runq);
-    }
-    while (!list_empty(&q)) {
-        struct h1s *s = list_entry(q.next, struct h1s, runq_link);
-        list_del(&s->runq_link);
-        h1_run(s);
-    }
-    free_dead(w);
     if (w->access_len)
         access_log_flush(w);
 }
 
-void h1_drain(struct worker *w)
+static void h1_drain(struct worker *w)
 {
     struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &w->http_sessions)
+    if (!hw(w))
+        return;
+    list_for_each_safe(pos, tmp, &hw(w)->sessions)
     {
         struct h1s *s = list_entry(pos, struct h1s, link);
         if (s->state == CS_IDLE && !s->x)
@@ -750,28 +763,83 @@ void h1_drain(struct worker *w)
     }
 }
 
-void h1_close_all(struct worker *w)
+static void h1_close_all(struct worker *w)
 {
     struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &w->http_sessions)
+    if (!hw(w))
+        return;
+    list_for_each_safe(pos, tmp, &hw(w)->sessions)
     {
         struct h1s *s = list_entry(pos, struct h1s, link);
         if (s->x)
             s->x->end = "shutdown";
         h1_session_close(s);
     }
-    free_dead(w);
     if (w->access_len)
         access_log_flush(w);
 }
 
-void h1_worker_free(struct worker *w)
+static uint32_t h1_sessions(const struct worker *w)
 {
-    h1_close_all(w);
-    upool_free(&w->upool, w);
-    pool_destroy(&w->http_session_pool);
+    return hw(w) ? hw(w)->nsessions : 0;
+}
+
+static void h1_worker_free(struct worker *w)
+{
+    struct h1_worker *h = hw(w);
+    upool_free(&w->upool, w); /* reaps the loop */
     pool_destroy(&w->http_exchange_pool);
     pool_destroy(&w->hbuf_pool);
     free(w->access_buf);
     w->access_buf = NULL;
+    if (!h)
+        return;
+    BUG_ON(h->nsessions); /* after close_all and the loop's reap */
+    pool_destroy(&h->session_pool);
+    free(h);
+    w->mode_state[MODE_HTTP] = NULL;
 }
+
+static int h1_worker_init(struct worker *w)
+{
+    struct h1_worker *h = calloc(1, sizeof(*h));
+    if (!h)
+        return -1;
+    w->mode_state[MODE_HTTP] = h;
+    list_init(&h->sessions);
+    pool_init(&h->session_pool, sizeof(struct h1s), POOL_MAX_FREE);
+    pool_init(&w->http_exchange_pool, sizeof(struct h1x), 256);
+    pool_init(&w->hbuf_pool, sizeof(struct hbuf) + HBUF_SIZE, POOL_MAX_FREE);
+    w->access_fd = -1;
+    return upool_init(&w->upool, w->cfg);
+}
+
+/* Before the workers: the servers' numbers (the upstream pools' index) and the access
+ * log files, shared by every worker. */
+static int h1_process_init(struct config *cfg, char *err, size_t errlen)
+{
+    upool_number_servers(cfg);
+    return access_log_open(cfg, err, errlen);
+}
+
+static int h1_bind(struct listen_sock *ls, const struct sockaddr_any *addr)
+{
+    int fd = sock_listen_tcp(addr, (int)ls->lc->backlog, 1);
+    if (fd >= 0)
+        sock_defer_accept(fd, HTTP_DEFER_ACCEPT_S);
+    return fd;
+}
+
+const struct listener_mode_ops http_mode_ops = {
+    .name = "http",
+    .bind = h1_bind,
+    .accept = h1_accept,
+    .process_init = h1_process_init,
+    .process_free = access_log_close,
+    .worker_init = h1_worker_init,
+    .worker_free = h1_worker_free,
+    .after_events = h1_after_events,
+    .drain = h1_drain,
+    .close_all = h1_close_all,
+    .sessions = h1_sessions,
+};

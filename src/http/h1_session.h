@@ -12,19 +12,12 @@
 #include "ev/worker.h"
 #include "net/addr.h"
 
+/* The `mode: http` operations (net/listener_mode.h). Per worker: the client connections
+ * and their pool (w->mode_state[MODE_HTTP]); the process-wide part numbers the servers
+ * and opens the access logs. */
+extern const struct listener_mode_ops http_mode_ops;
+
 /* Takes ownership of fd, a freshly accepted client connection on an HTTP listener. */
 void h1_accept(struct worker *w, struct listen_sock *ls, int fd, const struct sockaddr_any *peer);
-
-/* Per-worker setup (right after the worker is zeroed) and teardown of the HTTP lists and
- * pools; 0 or -1 (out of memory). h1_worker_free is safe after a failed init. */
-int h1_worker_init(struct worker *w, const struct config *cfg);
-void h1_worker_free(struct worker *w);
-
-/* After each event batch: deferred work, then frees what closed during the batch. */
-void h1_after_events(struct worker *w);
-/* Draining: idle connections close now, busy ones after their current response. */
-void h1_drain(struct worker *w);
-/* Ends every connection now. */
-void h1_close_all(struct worker *w);
 
 #endif

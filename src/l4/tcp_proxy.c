@@ -14,9 +14,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
 
 #include "core/log.h"
 #include "health/health.h"
@@ -24,6 +26,7 @@
 #include "net/admission.h"
 #include "net/cidr.h"
 #include "net/conn.h"
+#include "net/pipe_pool.h"
 #include "net/proxy_proto.h"
 #include "net/sock.h"
 #include "net/tls_hello.h"
@@ -39,6 +42,24 @@ enum sess_state { SESS_INSPECT, SESS_CONNECTING, SESS_ESTABLISHED, SESS_CLOSED }
 #define PRE_CAP (RELAY_BUF_SIZE - 128)
 
 #define REFUSAL_LOG_PER_SEC 20
+#define POOL_MAX_FREE 1024
+
+/* The TCP mode's per-worker state: w->mode_state[MODE_TCP]. */
+struct tcp_worker {
+    struct list sessions; /* open sessions */
+    uint32_t nsessions;
+    struct pool session_pool;
+    struct pool buf_pool; /* struct relay_buf */
+    struct pipe_pool pipes;
+    char *scratch;            /* RELAY_BUF_SIZE bytes for the copy path */
+    uint64_t refusal_log_sec; /* second of the refusal-log budget */
+    uint64_t refusals_logged, refusals_unlogged;
+};
+
+static inline struct tcp_worker *tw(const struct worker *w)
+{
+    return w->mode_state[MODE_TCP];
+}
 
 enum end_reason {
     END_NONE,
@@ -57,6 +78,7 @@ enum end_reason {
     END_BAD_HELLO,
     END_NO_ROUTE,
     END_INSPECT_TIMEOUT,
+    END_LOCAL_ERROR, /* this process ran short (memory for a timer) */
 };
 
 static const char *const end_names[] = {
@@ -76,6 +98,7 @@ static const char *const end_names[] = {
     [END_BAD_HELLO] = "bad_client_hello",
     [END_NO_ROUTE] = "no_route",
     [END_INSPECT_TIMEOUT] = "inspect_timeout",
+    [END_LOCAL_ERROR] = "local_error",
 };
 
 struct relay_dir {
@@ -105,8 +128,9 @@ struct tcp_session {
     bool hello_pending;         /* the ClientHello is still to be read (SNI routes) */
     uint64_t start_ms, last_ms;
     struct ev_timer timer; /* connect timeout, then idle timeout */
-    struct list link;      /* w->sessions, then w->dead */
-    struct list runq_link; /* w->runq while queued */
+    struct list link;      /* tw(w)->sessions while open */
+    struct ev_task task;   /* a retry or a long transfer, on the loop's run queue */
+    struct ev_defer dfree; /* freed after the batch it closed in */
     uint8_t state;
     uint8_t end;
     uint8_t tries;      /* connect attempts made */
@@ -117,15 +141,15 @@ struct tcp_session {
 enum pump_result { PUMP_WAIT, PUMP_MORE, PUMP_SRC_ERR, PUMP_DST_ERR };
 
 static void session_close(struct tcp_session *s, enum end_reason why);
+static bool arm_timer(struct tcp_session *s, uint64_t at_ms);
 static void session_connect(struct tcp_session *s);
 static void inspect(struct tcp_session *s);
 static int stage_upstream_preamble(struct tcp_session *s);
+static void session_task(struct ev_task *t);
 
 static void schedule(struct tcp_session *s)
 {
-    if (list_empty(&s->runq_link))
-        list_add_tail(&s->w->runq, &s->runq_link);
-    s->w->loop.busy = true;
+    ev_task_queue(&s->w->loop, &s->task);
 }
 
 /* ---- byte accounting: per-worker counters, no atomics beyond relaxed stores ---- */
@@ -166,7 +190,7 @@ static enum pump_result flush_pending(struct tcp_session *s, struct relay_dir *d
         is_up ? count_up(s, (size_t)n) : count_down(s, (size_t)n);
     }
     if (d->pipe.rd >= 0) {
-        pipe_pool_put(&s->w->pipes, d->pipe);
+        pipe_pool_put(&tw(s->w)->pipes, d->pipe);
         d->pipe.rd = d->pipe.wr = -1;
     }
     while (d->buf) {
@@ -182,7 +206,7 @@ static enum pump_result flush_pending(struct tcp_session *s, struct relay_dir *d
         d->buf->len -= (uint32_t)n;
         is_up ? count_up(s, (size_t)n) : count_down(s, (size_t)n);
         if (d->buf->len == 0) {
-            pool_put(&s->w->buf_pool, d->buf);
+            pool_put(&tw(s->w)->buf_pool, d->buf);
             d->buf = NULL;
         }
     }
@@ -193,7 +217,7 @@ static enum pump_result flush_pending(struct tcp_session *s, struct relay_dir *d
  * -2 on a source error, -3 when splice is unusable (the caller falls back to copying). */
 static ssize_t splice_in(struct tcp_session *s, struct relay_dir *d, struct conn *src)
 {
-    if (d->pipe.rd < 0 && pipe_pool_get(&s->w->pipes, &d->pipe) < 0)
+    if (d->pipe.rd < 0 && pipe_pool_get(&tw(s->w)->pipes, &d->pipe) < 0)
         return -3;
     ssize_t n =
         splice(src->h.fd, NULL, d->pipe.wr, NULL, SPLICE_CHUNK, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
@@ -210,7 +234,7 @@ static ssize_t splice_in(struct tcp_session *s, struct relay_dir *d, struct conn
 static enum pump_result copy_through(struct tcp_session *s, struct relay_dir *d, struct conn *src,
                                      struct conn *dst, bool is_up, ssize_t *moved)
 {
-    char *scratch = s->w->scratch;
+    char *scratch = tw(s->w)->scratch;
     ssize_t n = src->xprt->recv(src, scratch, RELAY_BUF_SIZE);
     *moved = n;
     if (n <= 0)
@@ -229,7 +253,7 @@ static enum pump_result copy_through(struct tcp_session *s, struct relay_dir *d,
         is_up ? count_up(s, (size_t)sent) : count_down(s, (size_t)sent);
     if (sent < n) {
         dst->flags &= ~CONN_WR_READY;
-        d->buf = pool_get(&s->w->buf_pool);
+        d->buf = pool_get(&tw(s->w)->buf_pool);
         if (!d->buf)
             return PUMP_DST_ERR; /* out of memory: end the session, counted as an error */
         d->buf->off = 0;
@@ -369,7 +393,8 @@ static void established(struct tcp_session *s)
     health_passive_report(s->server, true, w->loop.now_ms);
     sock_nodelay(s->srv.h.fd);
     s->last_ms = w->loop.now_ms;
-    ev_timer_arm(&w->loop, &s->timer, s->lc->idle_timeout_ms);
+    if (!arm_timer(s, w->loop.now_ms + s->lc->idle_timeout_ms))
+        return;
     if (stage_upstream_preamble(s) < 0) {
         session_close(s, END_SERVER_ERROR);
         return;
@@ -417,7 +442,7 @@ static void session_timer(struct ev_loop *loop, struct ev_timer *t)
         session_close(s, END_IDLE_TIMEOUT);
         return;
     }
-    ev_timer_arm_at(loop, t, deadline);
+    arm_timer(s, deadline);
 }
 
 /* Picks an eligible server and reserves it; NULL when none can take the connection. */
@@ -467,7 +492,7 @@ static void session_connect(struct tcp_session *s)
             established(s);
             return;
         }
-        ev_timer_arm(&s->w->loop, &s->timer, b->connect_timeout_ms);
+        arm_timer(s, s->w->loop.now_ms + b->connect_timeout_ms);
         return;
     }
     session_close(s, END_CONNECT_FAILED);
@@ -475,17 +500,29 @@ static void session_connect(struct tcp_session *s)
 
 /* ---- lifecycle ---- */
 
+/* Arms the session's timer (inspect, connect or idle timeout) for at_ms. A session must
+ * never be left without its timeout: when the timer cannot be armed (no memory for the
+ * heap) it ends now. Returns false when it did. */
+static bool arm_timer(struct tcp_session *s, uint64_t at_ms)
+{
+    if (ev_timer_arm_at(&s->w->loop, &s->timer, at_ms) == 0)
+        return true;
+    s->why = "no memory for a timer";
+    session_close(s, END_LOCAL_ERROR);
+    return false;
+}
+
 static void release_dir(struct worker *w, struct relay_dir *d)
 {
     if (d->buf) {
-        pool_put(&w->buf_pool, d->buf);
+        pool_put(&tw(w)->buf_pool, d->buf);
         d->buf = NULL;
     }
     if (d->pipe.rd >= 0) {
         if (d->pipe_bytes)
             pipe_close(d->pipe);
         else
-            pipe_pool_put(&w->pipes, d->pipe);
+            pipe_pool_put(&tw(w)->pipes, d->pipe);
         d->pipe.rd = d->pipe.wr = -1;
     }
 }
@@ -513,28 +550,30 @@ static bool is_refusal(enum end_reason why)
 /* A flood of refused connections must not become a flood of log lines: each worker logs
  * at most REFUSAL_LOG_PER_SEC refusals a second and then one line saying how many it left
  * out. The metrics count every one. */
-void tcp_log_tick(struct worker *w)
+static void tcp_log_tick(struct worker *w)
 {
+    struct tcp_worker *t = tw(w);
     uint64_t sec = w->loop.now_ms / 1000;
-    if (sec == w->refusal_log_sec)
+    if (!t || sec == t->refusal_log_sec)
         return;
-    if (w->refusals_unlogged)
+    if (t->refusals_unlogged)
         worker_log(w, "conn refusals: %llu more not logged (at most %u a second per worker; "
                       "the metrics count every one)",
-                   (unsigned long long)w->refusals_unlogged, REFUSAL_LOG_PER_SEC);
-    w->refusal_log_sec = sec;
-    w->refusals_logged = 0;
-    w->refusals_unlogged = 0;
+                   (unsigned long long)t->refusals_unlogged, REFUSAL_LOG_PER_SEC);
+    t->refusal_log_sec = sec;
+    t->refusals_logged = 0;
+    t->refusals_unlogged = 0;
 }
 
 static bool refusal_log_allowed(struct worker *w)
 {
+    struct tcp_worker *t = tw(w);
     tcp_log_tick(w);
-    if (w->refusals_logged < REFUSAL_LOG_PER_SEC) {
-        w->refusals_logged++;
+    if (t->refusals_logged < REFUSAL_LOG_PER_SEC) {
+        t->refusals_logged++;
         return true;
     }
-    w->refusals_unlogged++;
+    t->refusals_unlogged++;
     return false;
 }
 
@@ -576,6 +615,12 @@ static void count_end(struct tcp_session *s, enum end_reason why)
     }
 }
 
+static void session_free(struct ev_defer *d)
+{
+    struct tcp_session *s = container_of(d, struct tcp_session, dfree);
+    pool_put(&tw(s->w)->session_pool, s);
+}
+
 static void session_close(struct tcp_session *s, enum end_reason why)
 {
     struct worker *w = s->w;
@@ -602,12 +647,12 @@ static void session_close(struct tcp_session *s, enum end_reason why)
     release_dir(w, &s->up);
     release_dir(w, &s->down);
     if (s->pre)
-        pool_put(&w->buf_pool, s->pre);
+        pool_put(&tw(w)->buf_pool, s->pre);
     s->pre = NULL;
-    list_del(&s->runq_link);
+    ev_task_cancel(&s->task);
     list_del(&s->link);
-    list_add_tail(&w->dead, &s->link);
-    w->nsessions--;
+    tw(w)->nsessions--;
+    ev_defer_free(&w->loop, &s->dfree, session_free);
 }
 
 /* ---- admission (net/admission.h) ---- */
@@ -750,11 +795,11 @@ static int stage_upstream_preamble(struct tcp_session *s)
     struct relay_buf *b = s->pre;
     if (mode == PROXY_SEND_NONE && (!b || b->len == 0)) {
         if (b) /* nothing to replay: an idle session holds no buffer */
-            pool_put(&s->w->buf_pool, b);
+            pool_put(&tw(s->w)->buf_pool, b);
         s->pre = NULL;
         return 0;
     }
-    if (!b && !(b = pool_get(&s->w->buf_pool)))
+    if (!b && !(b = pool_get(&tw(s->w)->buf_pool)))
         return -1;
     if (!s->pre)
         b->len = 0;
@@ -787,7 +832,7 @@ static void init_dir(struct relay_dir *d)
 static struct tcp_session *session_new(struct worker *w, struct listener_conf *lc, int fd,
                                        const struct sockaddr_any *peer)
 {
-    struct tcp_session *s = pool_get(&w->session_pool);
+    struct tcp_session *s = pool_get(&tw(w)->session_pool);
     if (!s)
         return NULL;
     memset(s, 0, sizeof(*s));
@@ -802,9 +847,9 @@ static struct tcp_session *session_new(struct worker *w, struct listener_conf *l
     init_dir(&s->up);
     init_dir(&s->down);
     ev_timer_init(&s->timer, session_timer);
-    list_init(&s->runq_link);
-    list_add_tail(&w->sessions, &s->link);
-    w->nsessions++;
+    ev_task_init(&s->task, session_task);
+    list_add_tail(&tw(w)->sessions, &s->link);
+    tw(w)->nsessions++;
     return s;
 }
 
@@ -834,65 +879,95 @@ void tcp_accept(struct worker *w, struct listen_sock *ls, int fd, const struct s
         return;
     }
     if (s->proxy_pending || s->hello_pending) {
-        if (!(s->pre = pool_get(&w->buf_pool))) {
+        if (!(s->pre = pool_get(&tw(w)->buf_pool))) {
             session_close(s, END_CLIENT_ERROR);
             return;
         }
         s->pre->off = s->pre->len = 0;
-        ev_timer_arm(&w->loop, &s->timer, lc->inspect_timeout_ms);
+        arm_timer(s, w->loop.now_ms + lc->inspect_timeout_ms);
         return; /* client_io reads the first bytes */
     }
     s->state = SESS_CONNECTING;
     session_connect(s);
 }
 
-void tcp_run_queue(struct worker *w)
+/* The run queue: a retry after a failed connect, or a transfer that used its budget. */
+static void session_task(struct ev_task *t)
 {
-    /* Detach the queue first: work done now may queue a session again for next time. */
-    struct list q;
-    list_init(&q);
-    if (!list_empty(&w->runq)) {
-        q = w->runq;
-        q.next->prev = &q;
-        q.prev->next = &q;
-        list_init(&w->runq);
-    }
-    w->loop.busy = false;
-    while (!list_empty(&q)) {
-        struct tcp_session *s = list_entry(q.next, struct tcp_session, runq_link);
-        list_del(&s->runq_link);
-        if (s->state == SESS_CLOSED)
-            continue;
-        if (s->retry_pending) {
-            s->retry_pending = false;
-            session_connect(s);
-        } else if (s->state == SESS_ESTABLISHED) {
-            session_pump(s);
-        }
+    struct tcp_session *s = container_of(t, struct tcp_session, task);
+    if (s->state == SESS_CLOSED)
+        return;
+    if (s->retry_pending) {
+        s->retry_pending = false;
+        session_connect(s);
+    } else if (s->state == SESS_ESTABLISHED) {
+        session_pump(s);
     }
 }
 
-void tcp_free_dead(struct worker *w)
-{
-    struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &w->dead)
-    {
-        list_del(pos);
-        pool_put(&w->session_pool, list_entry(pos, struct tcp_session, link));
-    }
-}
+/* ---- the mode (net/listener_mode.h) ---- */
 
-void tcp_close_all(struct worker *w)
+static void tcp_close_all(struct worker *w)
 {
     struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &w->sessions)
+    if (!tw(w))
+        return;
+    list_for_each_safe(pos, tmp, &tw(w)->sessions)
     {
         session_close(list_entry(pos, struct tcp_session, link), END_SHUTDOWN);
     }
-    tcp_free_dead(w);
 }
 
-size_t tcp_session_size(void)
+static uint32_t tcp_sessions(const struct worker *w)
 {
-    return sizeof(struct tcp_session);
+    return tw(w) ? tw(w)->nsessions : 0;
 }
+
+static void tcp_worker_free(struct worker *w)
+{
+    struct tcp_worker *t = tw(w);
+    if (!t)
+        return;
+    BUG_ON(t->nsessions); /* after close_all and the loop's reap */
+    pool_destroy(&t->session_pool);
+    pool_destroy(&t->buf_pool);
+    pipe_pool_destroy(&t->pipes);
+    free(t->scratch);
+    free(t);
+    w->mode_state[MODE_TCP] = NULL;
+}
+
+static int tcp_worker_init(struct worker *w)
+{
+    struct tcp_worker *t = calloc(1, sizeof(*t));
+    if (!t)
+        return -1;
+    w->mode_state[MODE_TCP] = t;
+    list_init(&t->sessions);
+    pool_init(&t->session_pool, sizeof(struct tcp_session), POOL_MAX_FREE);
+    pool_init(&t->buf_pool, sizeof(struct relay_buf), POOL_MAX_FREE);
+    if (pipe_pool_init(&t->pipes, w->cfg->pipe_cache, w->cfg->pipe_size) < 0)
+        goto fail;
+    if (!(t->scratch = malloc(RELAY_BUF_SIZE)))
+        goto fail;
+    return 0;
+fail:
+    tcp_worker_free(w);
+    return -1;
+}
+
+static int tcp_bind(struct listen_sock *ls, const struct sockaddr_any *addr)
+{
+    return sock_listen_tcp(addr, (int)ls->lc->backlog, 1);
+}
+
+const struct listener_mode_ops tcp_mode_ops = {
+    .name = "tcp",
+    .bind = tcp_bind,
+    .accept = tcp_accept,
+    .worker_init = tcp_worker_init,
+    .worker_free = tcp_worker_free,
+    .after_events = tcp_log_tick,
+    .close_all = tcp_close_all,
+    .sessions = tcp_sessions,
+};

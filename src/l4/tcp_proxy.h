@@ -8,19 +8,11 @@
 #include "ev/worker.h"
 #include "net/addr.h"
 
+/* The `mode: tcp` operations (net/listener_mode.h). Per worker: the sessions, their pool,
+ * relay buffers, a pipe pool, the copy path's scratch buffer and the refusal-log budget. */
+extern const struct listener_mode_ops tcp_mode_ops;
+
 /* Takes ownership of fd, a freshly accepted client connection on ls. */
 void tcp_accept(struct worker *w, struct listen_sock *ls, int fd, const struct sockaddr_any *peer);
-
-/* Runs the deferred work of the worker's run queue (retries, long transfers). */
-void tcp_run_queue(struct worker *w);
-/* Ends the current second of the refusal-log budget: logs how many refusals it left out. */
-void tcp_log_tick(struct worker *w);
-/* Frees sessions closed during the last batch. */
-void tcp_free_dead(struct worker *w);
-/* Ends every open session now (end=shutdown). */
-void tcp_close_all(struct worker *w);
-
-/* Size of one session object, for the worker's pool. */
-size_t tcp_session_size(void);
 
 #endif

@@ -53,8 +53,8 @@ struct udp_lsn {
 };
 
 /* One flow. Invariant: while !closed it is in ul->table, holds h.fd (registered in the
- * worker's loop) and one unit of server->st.active; once closed it is on u->dead until
- * the end of the event batch, because a later event of the batch may still name it. */
+ * worker's loop) and one unit of server->st.active; once closed it waits on the loop's
+ * deferred frees until the end of the event batch, as a later event may still name it. */
 struct udp_sess {
     struct udp_flow f; /* key, LRU position, last activity */
     struct ev_handler h;
@@ -63,7 +63,7 @@ struct udp_sess {
     struct server *server;
     uint64_t start_ms;
     uint64_t dgrams_in, dgrams_out, bytes_in, bytes_out; /* in: from the client */
-    struct list link;                                    /* u->dead once closed */
+    struct ev_defer dfree;                               /* once closed */
     bool closed;
     bool replied;     /* the server has answered (reported once to the passive check) */
     const char *quic; /* QUIC listeners: how the server was chosen, "server_id" or "hash" */
@@ -77,7 +77,6 @@ union udp_cmsg {
 struct udp_worker {
     struct udp_lsn *lsn; /* [cfg->nlisteners], indexed like cfg->listeners */
     uint32_t nflows;
-    struct list dead;
     struct pool pool; /* struct udp_sess */
     char *slots;      /* UDP_BATCH * UDP_DGRAM_MAX bytes */
     struct mmsghdr msgs[UDP_BATCH];
@@ -87,6 +86,12 @@ struct udp_worker {
 };
 
 static void flow_close(struct udp_sess *s, enum flow_end why, int err);
+
+/* The UDP mode's per-worker state, or NULL on a worker without udp listeners. */
+static inline struct udp_worker *uw(const struct worker *w)
+{
+    return w->mode_state[MODE_UDP];
+}
 
 /* ---- helpers ---- */
 
@@ -261,7 +266,7 @@ static void flow_failed(struct udp_sess *s, int err)
 static void reply(struct udp_sess *s, unsigned n)
 {
     struct udp_lsn *ul = s->ul;
-    struct udp_worker *u = ul->w->udp;
+    struct udp_worker *u = uw(ul->w);
     union udp_cmsg ctl;
     size_t ctllen = s->ls->pktinfo ? pktinfo_build(&s->f.local, &ctl) : 0;
     uint64_t bytes = 0, sent_bytes = 0;
@@ -302,7 +307,7 @@ static void reply(struct udp_sess *s, unsigned n)
 static void flow_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
 {
     struct udp_sess *s = container_of(h, struct udp_sess, h);
-    struct udp_worker *u = s->ul->w->udp;
+    struct udp_worker *u = uw(s->ul->w);
     if (s->closed)
         return; /* an event of this batch for a flow closed earlier in it */
     for (int round = 0; round < READ_ROUNDS; round++) {
@@ -349,10 +354,16 @@ static void log_flow(struct udp_sess *s, enum flow_end why, int err)
                s->quic ? s->quic : "");
 }
 
+static void flow_free(struct ev_defer *d)
+{
+    struct udp_sess *s = container_of(d, struct udp_sess, dfree);
+    pool_put(&uw(s->ul->w)->pool, s);
+}
+
 static void flow_close(struct udp_sess *s, enum flow_end why, int err)
 {
     struct udp_lsn *ul = s->ul;
-    struct udp_worker *u = ul->w->udp;
+    struct udp_worker *u = uw(ul->w);
     if (s->closed)
         return;
     log_flow(s, why, err);
@@ -370,7 +381,7 @@ static void flow_close(struct udp_sess *s, enum flow_end why, int err)
     server_release(s->server);
     udp_flow_remove(&ul->table, &s->f);
     s->closed = true;
-    list_add_tail(&u->dead, &s->link);
+    ev_defer_free(&ul->w->loop, &s->dfree, flow_free);
     u->nflows--;
 }
 
@@ -414,7 +425,7 @@ static struct udp_sess *flow_open(struct udp_lsn *ul, struct listen_sock *ls,
     int fd = connect_server(ul, peer, qr, &by_id, &srv);
     if (fd < 0)
         return NULL;
-    struct udp_sess *s = pool_get(&w->udp->pool);
+    struct udp_sess *s = pool_get(&uw(w)->pool);
     if (!s) {
         drop(ul, 0, "out of memory");
         goto fail;
@@ -423,8 +434,15 @@ static struct udp_sess *flow_open(struct udp_lsn *ul, struct listen_sock *ls,
     s->h = (struct ev_handler){.fd = fd, .cb = flow_io};
     if (ev_add_level_in(&w->loop, &s->h) < 0) {
         drop(ul, 0, strerror(errno));
-        pool_put(&w->udp->pool, s);
+        pool_put(&uw(w)->pool, s);
         goto fail;
+    }
+    /* the table's timer ends idle flows: no flow without it */
+    if (!ev_timer_armed(&ul->idle) &&
+        ev_timer_arm(&w->loop, &ul->idle, ul->lc->udp.flow_idle_ms) < 0) {
+        drop(ul, 0, "out of memory");
+        pool_put(&uw(w)->pool, s);
+        goto fail; /* closing fd takes it out of the loop */
     }
     if (udp_flow_full(&ul->table))
         flow_close(sess_of(udp_flow_lru(&ul->table)), END_EVICTED, 0);
@@ -442,11 +460,8 @@ static struct udp_sess *flow_open(struct udp_lsn *ul, struct listen_sock *ls,
         else
             CTR_ADD(lctr(ul)->quic_routed_by_hash, 1);
     }
-    list_init(&s->link);
     udp_flow_insert(&ul->table, &s->f, w->loop.now_ms);
-    if (!ev_timer_armed(&ul->idle))
-        ev_timer_arm(&w->loop, &ul->idle, ul->lc->udp.flow_idle_ms);
-    w->udp->nflows++;
+    uw(w)->nflows++;
     CTR_ADD(lctr(ul)->flows_created, 1);
     CTR_ADD(lctr(ul)->flows_active, 1);
     CTR_ADD(sctr(s)->flows_created, 1);
@@ -470,8 +485,11 @@ static void idle_cb(struct ev_loop *loop, struct ev_timer *t)
             break;
         flow_close(sess_of(f), END_IDLE_TIMEOUT, 0);
     }
-    if ((f = udp_flow_lru(&ul->table)))
-        ev_timer_arm_at(loop, t, f->last_ms + idle);
+    if (!(f = udp_flow_lru(&ul->table)) || ev_timer_arm_at(loop, t, f->last_ms + idle) == 0)
+        return;
+    /* out of memory for the timer: no flow may stay open without a way to expire */
+    while ((f = udp_flow_lru(&ul->table)))
+        flow_close(sess_of(f), END_IDLE_TIMEOUT, ENOMEM);
 }
 
 /* ---- client → server ---- */
@@ -480,7 +498,7 @@ static void idle_cb(struct ev_loop *loop, struct ev_timer *t)
 static void client_datagram(struct udp_lsn *ul, struct listen_sock *ls, unsigned i)
 {
     struct worker *w = ul->w;
-    struct udp_worker *u = w->udp;
+    struct udp_worker *u = uw(w);
     struct msghdr *m = &u->msgs[i].msg_hdr;
     size_t len = u->msgs[i].msg_len;
     struct sockaddr_any *peer = &u->peers[i];
@@ -522,7 +540,7 @@ void udp_listener_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events
 {
     struct listen_sock *ls = container_of(h, struct listen_sock, h);
     struct worker *w = ls->w;
-    struct udp_worker *u = w->udp;
+    struct udp_worker *u = uw(w);
     struct udp_lsn *ul = &u->lsn[ls->lc - w->cfg->listeners];
     for (int round = 0; round < READ_ROUNDS; round++) {
         batch_prepare(u, UDP_BATCH, true, ls->pktinfo);
@@ -536,27 +554,11 @@ void udp_listener_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events
     }
 }
 
-/* ---- worker life cycle ---- */
+/* ---- the mode (net/listener_mode.h) ---- */
 
-static void free_dead(struct udp_worker *u)
+static void udp_close_all(struct worker *w)
 {
-    struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &u->dead)
-    {
-        list_del(pos);
-        pool_put(&u->pool, list_entry(pos, struct udp_sess, link));
-    }
-}
-
-void udp_after_events(struct worker *w)
-{
-    if (w->udp)
-        free_dead(w->udp);
-}
-
-void udp_close_all(struct worker *w)
-{
-    struct udp_worker *u = w->udp;
+    struct udp_worker *u = uw(w);
     if (!u)
         return;
     for (uint32_t i = 0; i < w->cfg->nlisteners; i++) {
@@ -565,17 +567,17 @@ void udp_close_all(struct worker *w)
         while (ul->lc && (f = udp_flow_lru(&ul->table)))
             flow_close(sess_of(f), END_SHUTDOWN, 0);
     }
-    /* freed after the batch (udp_after_events) or by udp_worker_free */
+    /* freed by the loop's reap, after the batch or before udp_worker_free */
 }
 
-uint32_t udp_flows(const struct worker *w)
+static uint32_t udp_flows(const struct worker *w)
 {
-    return w->udp ? w->udp->nflows : 0;
+    return uw(w) ? uw(w)->nflows : 0;
 }
 
-void udp_worker_free(struct worker *w)
+static void udp_worker_free(struct worker *w)
 {
-    struct udp_worker *u = w->udp;
+    struct udp_worker *u = uw(w);
     if (!u)
         return;
     for (uint32_t i = 0; u->lsn && i < w->cfg->nlisteners; i++) {
@@ -584,15 +586,14 @@ void udp_worker_free(struct worker *w)
         ev_timer_cancel(&w->loop, &u->lsn[i].idle);
         udp_flow_table_free(&u->lsn[i].table);
     }
-    free_dead(u);
     pool_destroy(&u->pool);
     free(u->slots);
     free(u->lsn);
     free(u);
-    w->udp = NULL;
+    w->mode_state[MODE_UDP] = NULL;
 }
 
-int udp_worker_init(struct worker *w)
+static int udp_worker_init(struct worker *w)
 {
     struct config *cfg = w->cfg;
     uint32_t nudp = 0;
@@ -603,8 +604,7 @@ int udp_worker_init(struct worker *w)
     struct udp_worker *u = calloc(1, sizeof(*u));
     if (!u)
         return -1;
-    w->udp = u;
-    list_init(&u->dead);
+    w->mode_state[MODE_UDP] = u;
     pool_init(&u->pool, sizeof(struct udp_sess), POOL_MAX_FREE);
     u->slots = malloc((size_t)UDP_BATCH * UDP_DGRAM_MAX);
     u->lsn = calloc(cfg->nlisteners, sizeof(*u->lsn));
@@ -625,3 +625,21 @@ fail:
     udp_worker_free(w);
     return -1;
 }
+
+/* On a wildcard address, datagrams carry the address they were sent to (IP_PKTINFO), so
+ * that replies leave from it. */
+static int udp_bind(struct listen_sock *ls, const struct sockaddr_any *addr)
+{
+    ls->pktinfo = addr_is_wildcard(addr);
+    return sock_bind_udp(addr, 1, ls->pktinfo);
+}
+
+const struct listener_mode_ops udp_mode_ops = {
+    .name = "udp",
+    .bind = udp_bind,
+    .io = udp_listener_io,
+    .worker_init = udp_worker_init,
+    .worker_free = udp_worker_free,
+    .close_all = udp_close_all,
+    .sessions = udp_flows,
+};

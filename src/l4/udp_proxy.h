@@ -16,24 +16,14 @@
 /* Datagrams read (recvmmsg) or replied (sendmmsg) by one system call. */
 #define UDP_BATCH 32
 
-/* Sets up w->udp (flow tables, datagram buffers) when w->cfg has a udp listener; leaves it
- * NULL otherwise. Call after the loop is initialised. Returns 0, or -1 when out of memory
- * (w->udp is then NULL, nothing to free). */
-int udp_worker_init(struct worker *w);
-/* Frees w->udp. Every flow must have been closed (udp_close_all). */
-void udp_worker_free(struct worker *w);
+/* The `mode: udp` operations (net/listener_mode.h): a datagram mode. Per worker, when
+ * w->cfg has a udp listener: the flow tables of its listeners, the flows' pool and the
+ * datagram buffers (w->mode_state[MODE_UDP], else NULL). */
+extern const struct listener_mode_ops udp_mode_ops;
 
 /* The callback of a udp listen_sock (registered level-triggered for input): reads
  * datagrams in batches and relays each to its flow's server, opening flows as needed
  * (not once the worker drains: such datagrams are dropped and counted). */
 void udp_listener_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events);
-
-/* Per-batch chores: deferred reads of busy flows, then frees the flows closed during the
- * batch. Does nothing without w->udp. */
-void udp_after_events(struct worker *w);
-/* Ends every flow now (end=shutdown). */
-void udp_close_all(struct worker *w);
-/* Flows open on this worker. */
-uint32_t udp_flows(const struct worker *w);
 
 #endif

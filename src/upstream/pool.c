@@ -48,7 +48,7 @@ void upool_free(struct upool *p, struct worker *w)
         while (!list_empty(&p->idle[i]))
             upconn_close(w, list_entry(p->idle[i].next, struct upconn, link));
     }
-    upool_free_dead(w);
+    ev_reap(&w->loop); /* outside any batch: free them now */
     free(p->idle);
     free(p->nidle);
     p->idle = NULL;
@@ -148,7 +148,13 @@ void upool_park(struct worker *w, struct upconn *uc)
     uc->owner_io = NULL;
     list_add_tail(&w->upool.idle[gid], &uc->link);
     w->upool.nidle[gid]++;
-    ev_timer_arm(&w->loop, &uc->idle, b->pool_idle_timeout_ms);
+    if (ev_timer_arm(&w->loop, &uc->idle, b->pool_idle_timeout_ms) < 0)
+        upconn_close(w, uc); /* an idle connection must not outlive its timeout */
+}
+
+static void upconn_free(struct ev_defer *d)
+{
+    free(container_of(d, struct upconn, dfree));
 }
 
 void upconn_close(struct worker *w, struct upconn *uc)
@@ -162,15 +168,5 @@ void upconn_close(struct worker *w, struct upconn *uc)
     hbuf_put(&w->hbuf_pool, uc->in);
     uc->in = NULL;
     uc->owner = NULL;
-    list_add_tail(&w->up_dead, &uc->link);
-}
-
-void upool_free_dead(struct worker *w)
-{
-    struct list *pos, *tmp;
-    list_for_each_safe(pos, tmp, &w->up_dead)
-    {
-        list_del(pos);
-        free(list_entry(pos, struct upconn, link));
-    }
+    ev_defer_free(&w->loop, &uc->dfree, upconn_free);
 }

@@ -30,6 +30,7 @@ struct upconn {
     void (*owner_io)(struct upconn *uc, uint32_t events); /* events while owned */
     struct list link;                                     /* idle list of its server, while idle */
     struct ev_timer idle;                                 /* idle timeout, while idle */
+    struct ev_defer dfree;                                /* freed after the batch it closed in */
     uint32_t requests;                                    /* requests sent on it so far */
     bool connecting;                                      /* connect(2) in progress */
 };
@@ -44,7 +45,8 @@ struct upool {
 /* Numbers every server of cfg (server->gid); call once before workers start. */
 void upool_number_servers(struct config *cfg);
 int upool_init(struct upool *p, const struct config *cfg);
-/* Closes every idle connection and frees the lists. */
+/* Closes and frees every idle connection (outside a batch: it reaps the loop) and frees
+ * the lists. */
 void upool_free(struct upool *p, struct worker *w);
 
 /* The most recently parked idle connection to srv, now owned by `owner`; or NULL. */
@@ -57,9 +59,8 @@ struct upconn *upconn_open(struct worker *w, struct server *srv, void *owner,
 /* Parks a connection whose last exchange ended cleanly; closes it instead when the pool
  * is full, or the backend keeps none. */
 void upool_park(struct worker *w, struct upconn *uc);
-/* Closes and frees (after the current batch: events may still name it). */
+/* Closes, and frees after the current batch through the loop's deferred frees (events
+ * may still name it). */
 void upconn_close(struct worker *w, struct upconn *uc);
-/* Frees connections closed during the last batch. */
-void upool_free_dead(struct worker *w);
 
 #endif

@@ -1,8 +1,8 @@
 /* control.h — the control-plane thread: its own event loop running the active health
  * checks and the admin listener, off the workers' data path.
  */
-#ifndef STRATA_EV_CONTROL_H
-#define STRATA_EV_CONTROL_H
+#ifndef STRATA_PROXY_CONTROL_H
+#define STRATA_PROXY_CONTROL_H
 
 #include <pthread.h>
 #include <stdbool.h>
