@@ -1,4 +1,5 @@
-/* admin.c — the admin HTTP listener: accept, read one request, answer, close.
+/* admin.c — the admin HTTP listener: accept, read one request (parsed by the HTTP/1 codec,
+ * http/h1.h, as strictly as a proxied one), answer, close.
  *
  * A connection goes READ (until the blank line ends the headers) -> WRITE (until the whole
  * response is sent) -> LINGER (write side shut, unread input drained so that closing does
@@ -19,6 +20,8 @@
 #include "core/log.h"
 #include "core/strbuf.h"
 #include "ev/loop.h"
+#include "http/h1.h"
+#include "http/msg.h"
 #include "net/sock.h"
 #include "stats/metrics.h"
 
@@ -28,6 +31,7 @@
 #define ADMIN_LINGER_MS 1000
 #define ADMIN_LINGER_MAX_DRAIN 65536 /* unread input discarded before giving up */
 #define ADMIN_MAX_RESPONSE (64u << 20)
+#define ADMIN_MAX_FIELDS 100
 
 enum aconn_state { AC_READ, AC_WRITE, AC_LINGER };
 
@@ -51,11 +55,6 @@ struct admin {
     struct ev_timer accept_pause;
     struct list conns;
     uint32_t nconns;
-};
-
-struct request {
-    const char *method, *path; /* not NUL-terminated */
-    size_t method_len, path_len;
 };
 
 static void conn_close(struct admin_conn *c)
@@ -178,76 +177,6 @@ static void respond_text(struct admin_conn *c, int status, const char *text, boo
     conn_respond(c, status, "text/plain; charset=utf-8", text, strlen(text), head);
 }
 
-/* RFC 9110 tchar. */
-static bool is_tchar(unsigned char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           (ch && strchr("!#$%&'*+-.^_`|~", ch));
-}
-
-/* Length of the line at p (up to and excluding "\n" or "\r\n") or -1 if none ends before
- * end; *next is set past the terminator. */
-static long line_len(const char *p, const char *end, const char **next)
-{
-    const char *nl = memchr(p, '\n', (size_t)(end - p));
-    if (!nl)
-        return -1;
-    *next = nl + 1;
-    return (long)(nl > p && nl[-1] == '\r' ? nl - 1 - p : nl - p);
-}
-
-/* Parses "METHOD SP /target SP HTTP/1.x". Returns 0, or -1 if malformed. */
-static int parse_request_line(const char *p, size_t len, struct request *r)
-{
-    const char *end = p + len, *s = p;
-    while (s < end && is_tchar((unsigned char)*s))
-        s++;
-    if (s == p || s == end || *s != ' ')
-        return -1;
-    r->method = p;
-    r->method_len = (size_t)(s - p);
-    const char *t = ++s;
-    while (s < end && (unsigned char)*s > 0x20 && (unsigned char)*s < 0x7f)
-        s++;
-    if (s == t || *t != '/' || s == end || *s != ' ')
-        return -1;
-    r->path = t;
-    r->path_len = (size_t)(s - t);
-    const char *q = memchr(t, '?', r->path_len);
-    if (q)
-        r->path_len = (size_t)(q - t);
-    s++;
-    if (end - s != 8 || memcmp(s, "HTTP/1.", 7) != 0 || s[7] < '0' || s[7] > '9')
-        return -1;
-    return 0;
-}
-
-/* Checks that every header line is "name: value" with a token name and no control
- * bytes other than HTAB. Returns 0, or -1 if malformed. */
-static int check_headers(const char *p, const char *end)
-{
-    const char *next;
-    long n;
-    while ((n = line_len(p, end, &next)) > 0) {
-        const char *colon = memchr(p, ':', (size_t)n);
-        if (!colon || colon == p)
-            return -1;
-        for (const char *s = p; s < colon; s++)
-            if (!is_tchar((unsigned char)*s))
-                return -1;
-        for (const char *s = colon + 1; s < p + n; s++)
-            if (((unsigned char)*s < 0x20 && *s != '\t') || *s == 0x7f)
-                return -1;
-        p = next;
-    }
-    return n == 0 ? 0 : -1;
-}
-
-static bool span_is(const char *p, size_t len, const char *lit)
-{
-    return len == strlen(lit) && memcmp(p, lit, len) == 0;
-}
-
 static void serve_metrics(struct admin_conn *c, bool head)
 {
     struct strbuf body;
@@ -263,40 +192,38 @@ static void serve_metrics(struct admin_conn *c, bool head)
     sb_free(&body);
 }
 
-/* The request head (inlen bytes, ending with a blank line) is complete: answer it. */
-static void handle_request(struct admin_conn *c)
+/* Answers a complete request head. */
+static void handle_request(struct admin_conn *c, const struct http_msg *m)
 {
-    const char *end = c->in + c->inlen, *next;
-    struct request r;
-    long n = line_len(c->in, end, &next);
-
-    if (n <= 0 || parse_request_line(c->in, (size_t)n, &r) < 0 || check_headers(next, end) < 0) {
-        respond_text(c, 400, "bad request\n", false);
-        return;
-    }
-    bool head = span_is(r.method, r.method_len, "HEAD");
-    if (!head && !span_is(r.method, r.method_len, "GET"))
+    bool head = m->method == HTTP_M_HEAD;
+    if (!head && m->method != HTTP_M_GET)
         respond_text(c, 405, "method not allowed\n", false);
-    else if (span_is(r.path, r.path_len, "/metrics"))
+    else if (hstr_eq(m->path, hstr_c("/metrics")))
         serve_metrics(c, head);
-    else if (span_is(r.path, r.path_len, "/healthz"))
+    else if (hstr_eq(m->path, hstr_c("/healthz")))
         respond_text(c, 200, "ok\n", head);
     else
         respond_text(c, 404, "not found\n", head);
 }
 
-/* Where the request head ends (after the blank line), searching from `from`; 0 if not yet. */
-static size_t head_end(const struct admin_conn *c, size_t from)
+/* Parses the bytes read so far (from the start: a head is at most ADMIN_MAX_REQUEST
+ * bytes) and answers once the head is complete or wrong. False while more is needed.
+ * Bytes after the head (a body, pipelined requests) are ignored, and drained on linger. */
+static bool try_request(struct admin_conn *c)
 {
-    for (size_t i = from; i < c->inlen; i++) {
-        if (c->in[i] != '\n')
-            continue;
-        if (i >= 1 && c->in[i - 1] == '\n')
-            return i + 1;
-        if (i >= 2 && c->in[i - 1] == '\r' && c->in[i - 2] == '\n')
-            return i + 1;
-    }
-    return 0;
+    static const struct h1_limits lim = {ADMIN_MAX_REQUEST, ADMIN_MAX_REQUEST, ADMIN_MAX_FIELDS};
+    struct h1_head h;
+    struct h1_error err = {0, NULL};
+    size_t head_len;
+    int r = h1_head_parse(&h, false, c->in, c->inlen, &lim, &head_len, &err);
+    if (r == H1_DONE)
+        handle_request(c, &h.m);
+    else if (r == H1_ERROR && (err.status == 431 || err.status == 414))
+        respond_text(c, 431, "request header too large\n", false);
+    else if (r == H1_ERROR) /* whatever the codec says (400, 417, 501, 505): a bad request */
+        respond_text(c, 400, "bad request\n", false);
+    h1_head_release(&h);
+    return r != H1_AGAIN;
 }
 
 /* READ: reads until the head is complete (then answers), EAGAIN, EOF or the size cap. */
@@ -309,14 +236,9 @@ static void conn_read(struct admin_conn *c)
         }
         ssize_t n = recv(c->io.fd, c->in + c->inlen, ADMIN_MAX_REQUEST - c->inlen, 0);
         if (n > 0) {
-            size_t from = c->inlen;
             c->inlen += (size_t)n;
-            size_t hend = head_end(c, from);
-            if (hend) {
-                c->inlen = hend; /* pipelined bytes are ignored (drained on linger) */
-                handle_request(c);
+            if (try_request(c))
                 return;
-            }
         } else if (n < 0 && errno == EINTR) {
             continue;
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {

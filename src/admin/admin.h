@@ -1,7 +1,8 @@
 /* admin.h — the admin listener on the control thread's loop: a deliberately small
- * HTTP/1.x server, one request per connection, for GET /metrics (Prometheus text from the
- * metric table) and GET /healthz. Every connection is bounded in request size (8 KiB),
- * time (5 s to send the request) and number (64 at once); nothing on it can block the loop.
+ * HTTP/1.x server, one request per connection (parsed by the HTTP/1 codec), for GET
+ * /metrics (Prometheus text from the metric table) and GET /healthz. Every connection is
+ * bounded in request size (8 KiB), time (5 s to send the request) and number (64 at
+ * once); nothing on it can block the loop.
  */
 #ifndef STRATA_ADMIN_ADMIN_H
 #define STRATA_ADMIN_ADMIN_H

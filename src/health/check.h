@@ -62,7 +62,7 @@ void hc_finish(struct hc_server *hs, bool ok, const char *why);
  * 1s" followed by hs->phase. */
 void hc_fail_errno(struct hc_server *hs, int err);
 
-/* ---- HTTP status lines (health_http.c; pure, exposed for the unit tests) ---- */
+/* ---- HTTP response heads (health_http.c; pure, exposed for the unit tests) ---- */
 
 #define HC_HTTP_READ_MAX 4096 /* bytes of a response read at most by one check */
 
@@ -70,13 +70,15 @@ enum hc_status_result {
     HC_STATUS_MORE, /* no verdict yet: read more */
     HC_STATUS_OK,   /* *status is the final response's status code (100..599, not 1xx
                      * except 101) */
-    HC_STATUS_BAD,  /* not an HTTP/1.x status line: *bad_off is where that line starts */
+    HC_STATUS_BAD,  /* not a valid HTTP/1.x response head: *bad_off is where that head
+                     * starts, *reason what the codec found wrong (static string) */
 };
 
-/* Reads the start of a response, buf[0..len): interim 1xx responses (except 101) are
- * skipped with their header fields; a status line is "HTTP/1.D DDD[ reason]" ended by CRLF
- * or a bare LF. A line that cannot start with "HTTP/" is BAD before its end arrives. */
+/* Reads the start of a response, buf[0..len), with the HTTP/1 codec (h1_parse_response,
+ * as strict as for proxied responses: CRLF line ends, valid fields): interim 1xx responses
+ * (except 101) are skipped; the verdict comes with the end of the final response's head,
+ * never waiting for its body. A line is judged once its end (or the read bound) arrives. */
 enum hc_status_result hc_http_status(const char *buf, size_t len, unsigned *status,
-                                     size_t *bad_off);
+                                     size_t *bad_off, const char **reason);
 
 #endif

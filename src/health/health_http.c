@@ -1,7 +1,8 @@
 /* health_http.c — the HTTP check kind: per check, a new connection, the configured request
  * ("Connection: close", after a PROXY header when the backend sends one), and a verdict on
- * the final response's status line alone: the body is never waited for, and at most
- * HC_HTTP_READ_MAX bytes are read. Interim 1xx responses are skipped. See check.h.
+ * the status of the final response's head, parsed by the HTTP/1 codec (http/h1.h): the
+ * body is never waited for, and at most HC_HTTP_READ_MAX bytes are read. Interim 1xx
+ * responses are skipped. See check.h.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 
 #include "check.h"
 #include "core/bug.h"
+#include "http/h1.h"
 #include "net/proxy_proto.h"
 #include "net/sock.h"
 
@@ -25,66 +27,40 @@ struct hc_http {
     char rbuf[HC_HTTP_READ_MAX];
 };
 
-/* ---- status lines (pure) ---- */
+/* ---- response heads (pure) ---- */
 
-static bool is_digit(char c)
+#define HC_HTTP_MAX_FIELDS 100
+
+/* One response head at buf[0..len) by the codec: H1_DONE with *status and *head_len,
+ * H1_AGAIN, or H1_ERROR with *reason. The head's fields are not kept. */
+static int parse_head(const char *buf, size_t len, unsigned *status, size_t *head_len,
+                      const char **reason)
 {
-    return c >= '0' && c <= '9';
+    static const struct h1_limits lim = {HC_HTTP_READ_MAX, HC_HTTP_READ_MAX, HC_HTTP_MAX_FIELDS};
+    struct h1_head h;
+    struct h1_error err = {0, NULL};
+    int r = h1_head_parse(&h, true, buf, len, &lim, head_len, &err);
+    *status = r == H1_DONE ? h.m.status : 0;
+    *reason = err.reason;
+    h1_head_release(&h);
+    return r;
 }
 
-/* "HTTP/1.D DDD" then the end or SP and a reason phrase: 0 and *status, or -1. */
-static int parse_status_line(const char *p, size_t n, unsigned *status)
+enum hc_status_result hc_http_status(const char *buf, size_t len, unsigned *status, size_t *bad_off,
+                                     const char **reason)
 {
-    if (n < 12 || memcmp(p, "HTTP/1.", 7) != 0 || !is_digit(p[7]) || p[8] != ' ' ||
-        !is_digit(p[9]) || !is_digit(p[10]) || !is_digit(p[11]) || (n > 12 && p[12] != ' '))
-        return -1;
-    unsigned code =
-        (unsigned)(p[9] - '0') * 100 + (unsigned)(p[10] - '0') * 10 + (unsigned)(p[11] - '0');
-    if (code < 100 || code > 599)
-        return -1;
-    *status = code;
-    return 0;
-}
-
-/* The end of the line starting at off (the offset just past its LF), or 0 if incomplete. */
-static size_t line_end(const char *buf, size_t len, size_t off)
-{
-    const char *lf = memchr(buf + off, '\n', len - off);
-    return lf ? (size_t)(lf - buf) + 1 : 0;
-}
-
-enum hc_status_result hc_http_status(const char *buf, size_t len, unsigned *status, size_t *bad_off)
-{
-    size_t off = 0;
+    size_t off = 0, head_len = 0;
     for (;;) {
-        size_t end = line_end(buf, len, off);
-        if (!end) {
-            size_t have = len - off < 5 ? len - off : 5;
-            if (memcmp(buf + off, "HTTP/", have) == 0)
-                return HC_STATUS_MORE;
-            *bad_off = off;
-            return HC_STATUS_BAD;
-        }
-        size_t n = end - off - 1;
-        if (n > 0 && buf[off + n - 1] == '\r')
-            n--;
-        if (parse_status_line(buf + off, n, status) < 0) {
+        int r = parse_head(buf + off, len - off, status, &head_len, reason);
+        if (r == H1_AGAIN)
+            return HC_STATUS_MORE;
+        if (r == H1_ERROR) {
             *bad_off = off;
             return HC_STATUS_BAD;
         }
         if (*status >= 200 || *status == 101)
             return HC_STATUS_OK;
-        /* interim response: skip its header fields, up to the empty line */
-        off = end;
-        for (;;) {
-            end = line_end(buf, len, off);
-            if (!end)
-                return HC_STATUS_MORE;
-            bool empty = end - off == 1 || (end - off == 2 && buf[off] == '\r');
-            off = end;
-            if (empty)
-                break;
-        }
+        off += head_len; /* an interim response: the final one follows */
     }
 }
 
@@ -193,11 +169,13 @@ static int http_open(struct hc_server *hs, const char **why)
     return sock_connect_tcp(&hs->srv->addr, &in_progress);
 }
 
-/* A bad status line, quoted (up to 40 bytes, non-printable ones as '.'), as the reason. */
-static void fail_bad_line(struct hc_server *hs, const char *line, size_t avail)
+/* What the codec found wrong, and the head's first line quoted (up to 40 bytes,
+ * non-printable ones as '.'), as the reason. */
+static void fail_bad_head(struct hc_server *hs, const char *reason, const char *line, size_t avail)
 {
-    char why[80] = "bad status line \"";
-    size_t w = strlen(why);
+    char why[128];
+    int n = snprintf(why, sizeof(why) - 44, "%s \"", reason ? reason : "bad response head");
+    size_t w = n < 0 ? 0 : (size_t)n < sizeof(why) - 44 ? (size_t)n : sizeof(why) - 45;
     for (size_t i = 0; i < avail && i < 40 && line[i] != '\r' && line[i] != '\n'; i++)
         why[w++] = line[i] >= ' ' && line[i] < 0x7f ? line[i] : '.';
     why[w++] = '"';
@@ -225,17 +203,18 @@ static bool http_judge(struct hc_server *hs)
     unsigned hi = hc->status_max ? hc->status_max : 399;
     unsigned status;
     size_t bad;
-    char why[64];
+    const char *reason = NULL;
+    char why[96];
 
-    switch (hc_http_status(st->rbuf, st->rlen, &status, &bad)) {
+    switch (hc_http_status(st->rbuf, st->rlen, &status, &bad, &reason)) {
     case HC_STATUS_MORE:
         if (st->rlen < sizeof(st->rbuf))
             return false;
-        snprintf(why, sizeof(why), "no status line in the first %zu bytes", st->rlen);
+        snprintf(why, sizeof(why), "no complete response head in the first %zu bytes", st->rlen);
         hc_finish(hs, false, why);
         return true;
     case HC_STATUS_BAD:
-        fail_bad_line(hs, st->rbuf + bad, st->rlen - bad);
+        fail_bad_head(hs, reason, st->rbuf + bad, st->rlen - bad);
         return true;
     case HC_STATUS_OK:
         break;

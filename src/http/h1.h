@@ -22,6 +22,7 @@
 #ifndef STRATA_HTTP_H1_H
 #define STRATA_HTTP_H1_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -89,6 +90,24 @@ int h1_parse_request(struct h1_parser *p, const char *buf, size_t len, const str
 int h1_parse_response(struct h1_parser *p, const char *buf, size_t len, const struct h1_limits *lim,
                       enum http_method req_method, struct http_msg *m, struct arena *a,
                       size_t *head_len, struct h1_error *err);
+
+/* ---- one-shot heads ---- */
+
+/* A head parsed whole, from its first byte, at each call (no state kept between calls):
+ * for small readers that buffer a bounded head and parse it again as bytes arrive (the
+ * admin listener, active health checks). `m`'s slices point into the caller's buffer and
+ * into the arena, whose first block is `first`. */
+struct h1_head {
+    struct http_msg m;
+    struct arena a;
+    _Alignas(8) char first[1024];
+};
+
+/* h1_parse_request, or h1_parse_response (with `response`; body framing judged as for a
+ * GET), from scratch into h->m. Call h1_head_release(h) afterwards, whatever the result. */
+int h1_head_parse(struct h1_head *h, bool response, const char *buf, size_t len,
+                  const struct h1_limits *lim, size_t *head_len, struct h1_error *err);
+void h1_head_release(struct h1_head *h);
 
 /* ---- bodies ---- */
 

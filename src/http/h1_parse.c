@@ -802,3 +802,19 @@ int h1_parse_response(struct h1_parser *p, const char *buf, size_t len, const st
     struct ctx c = {p, buf, lim, m, a, err, req_method, true};
     return parse_head(&c, len, head_len);
 }
+
+int h1_head_parse(struct h1_head *h, bool response, const char *buf, size_t len,
+                  const struct h1_limits *lim, size_t *head_len, struct h1_error *err)
+{
+    struct h1_parser p;
+    arena_init_buf(&h->a, h->first, sizeof(h->first), 4 * (size_t)lim->max_head);
+    h1_parser_init(&p);
+    if (response)
+        return h1_parse_response(&p, buf, len, lim, HTTP_M_GET, &h->m, &h->a, head_len, err);
+    return h1_parse_request(&p, buf, len, lim, &h->m, &h->a, head_len, err);
+}
+
+void h1_head_release(struct h1_head *h)
+{
+    arena_free(&h->a);
+}

@@ -1,7 +1,8 @@
 /* test_health_http.c — active HTTP checks against a tiny HTTP server run in a thread on
  * 127.0.0.1 (port chosen by the kernel): verdicts on the status, the reasons the DOWN line
  * gives (the log is captured from stderr), the request as configured, the PROXY header,
- * and the status-line parser on its own. Every loop is bounded in count and time.
+ * and the verdict on response heads (through the HTTP/1 codec) on its own. Every loop is
+ * bounded in count and time.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -497,16 +498,20 @@ TEST(health_http_invalid_request_fails_without_connecting)
     free(f);
 }
 
-/* ---- the status-line parser ---- */
+/* ---- the verdict on a response head (through the HTTP/1 codec) ---- */
 
 static enum hc_status_result status_of(const char *s, unsigned *status, size_t *bad)
 {
+    const char *reason = NULL;
     *status = 0;
     *bad = 99;
-    return hc_http_status(s, strlen(s), status, bad);
+    enum hc_status_result r = hc_http_status(s, strlen(s), status, bad, &reason);
+    if (r == HC_STATUS_BAD && !reason)
+        test_fail(__FILE__, __LINE__, "\"%s\": BAD without a reason", s);
+    return r;
 }
 
-TEST(health_http_status_line_parser)
+TEST(health_http_response_head_verdict)
 {
     static const struct {
         const char *in;
@@ -514,21 +519,23 @@ TEST(health_http_status_line_parser)
         unsigned status; /* when OK */
         size_t bad;      /* when BAD */
     } cases[] = {
-        {"HTTP/1.1 200 OK\r\n", HC_STATUS_OK, 200, 0},
-        {"HTTP/1.0 404 Not Found\r\nServer: x\r\n", HC_STATUS_OK, 404, 0},
-        {"HTTP/1.1 204\r\n", HC_STATUS_OK, 204, 0}, /* no reason phrase, no space */
-        {"HTTP/1.1 301 \n", HC_STATUS_OK, 301, 0},  /* bare LF */
-        {"HTTP/1.1 101 Switching Protocols\r\n", HC_STATUS_OK, 101, 0},
-        {"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 500 Oops\r\n", HC_STATUS_OK, 500, 0},
-        {"HTTP/1.1 103 Hints\r\nLink: <a>\r\n\r\nHTTP/1.1 200 OK\r\n", HC_STATUS_OK, 200, 0},
+        {"HTTP/1.1 200 OK\r\n\r\n", HC_STATUS_OK, 200, 0},
+        {"HTTP/1.0 404 Not Found\r\nServer: x\r\n\r\n", HC_STATUS_OK, 404, 0},
+        {"HTTP/1.1 204\r\n\r\n", HC_STATUS_OK, 204, 0}, /* no reason phrase, no space */
+        {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel", HC_STATUS_OK, 200, 0},
+        {"HTTP/1.1 101 Switching Protocols\r\n\r\n", HC_STATUS_OK, 101, 0},
+        {"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 500 Oops\r\n\r\n", HC_STATUS_OK, 500, 0},
+        {"HTTP/1.1 103 Hints\r\nLink: <a>\r\n\r\nHTTP/1.1 200 OK\r\n\r\n", HC_STATUS_OK, 200, 0},
         {"", HC_STATUS_MORE, 0, 0},
         {"HTT", HC_STATUS_MORE, 0, 0},
-        {"HTTP/1.1 200 OK", HC_STATUS_MORE, 0, 0}, /* the line is not over */
+        {"HTTP/1.1 200 OK", HC_STATUS_MORE, 0, 0},     /* the line is not over */
+        {"HTTP/1.1 200 OK\r\n", HC_STATUS_MORE, 0, 0}, /* the head is not over */
         {"HTTP/1.1 100 Continue\r\n", HC_STATUS_MORE, 0, 0},
         {"HTTP/1.1 100 Continue\r\nX: y\r\n", HC_STATUS_MORE, 0, 0},
         {"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.", HC_STATUS_MORE, 0, 0},
-        {"SSH-2.0", HC_STATUS_BAD, 0, 0}, /* known before its end */
-        {"\r\n", HC_STATUS_BAD, 0, 0},
+        {"SSH-2.0", HC_STATUS_MORE, 0, 0}, /* judged at the line's end */
+        {"SSH-2.0-OpenSSH_9.2\r\n", HC_STATUS_BAD, 0, 0},
+        {"HTTP/1.1 301 \n\n", HC_STATUS_BAD, 0, 0}, /* bare LF */
         {"http/1.1 200 OK\r\n", HC_STATUS_BAD, 0, 0},
         {"HTTP/2.0 200 OK\r\n", HC_STATUS_BAD, 0, 0},
         {"HTTP/1.1 20 OK\r\n", HC_STATUS_BAD, 0, 0},
@@ -536,6 +543,8 @@ TEST(health_http_status_line_parser)
         {"HTTP/1.1 099 Low\r\n", HC_STATUS_BAD, 0, 0},
         {"HTTP/1.1 600 High\r\n", HC_STATUS_BAD, 0, 0},
         {"HTTP/1.1  200 OK\r\n", HC_STATUS_BAD, 0, 0},
+        {"HTTP/1.1 200 OK\r\nNo colon\r\n\r\n", HC_STATUS_BAD, 0, 0},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", HC_STATUS_BAD, 0, 0},
         {"HTTP/1.1 100 Continue\r\n\r\nGarbage\r\n", HC_STATUS_BAD, 0, 25},
     };
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {

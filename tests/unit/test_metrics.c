@@ -398,10 +398,11 @@ TEST(admin_serves_metrics_and_healthz)
     sb_free(&r);
 
     check_status(&loop, a, "GET /healthz HTTP/1.0\r\n\r\n", "HTTP/1.1 200 OK\r\n");
-    probe(&loop, a, "GET /healthz HTTP/1.1\n\n", 23, &r);
+    /* a leading empty line is ignored (RFC 9112 §2.2), as by the proxy */
+    probe(&loop, a, "\r\nGET /healthz HTTP/1.1\r\nHost: a\r\n\r\n", 36, &r);
     CHECK(strlen(sb_str(&r)) > 3 && strcmp(sb_str(&r) + r.len - 7, "\r\n\r\nok\n") == 0);
     sb_free(&r);
-    probe(&loop, a, "HEAD /healthz HTTP/1.1\r\n\r\n", 26, &r);
+    probe(&loop, a, "HEAD /healthz HTTP/1.1\r\nHost: a\r\n\r\n", 35, &r);
     CHECK_STR_CONTAINS(sb_str(&r), "Content-Length: 3\r\n");
     CHECK(r.len > 4 && strcmp(sb_str(&r) + r.len - 4, "\r\n\r\n") == 0); /* no body */
     sb_free(&r);
@@ -418,16 +419,19 @@ TEST(admin_rejects_bad_requests)
     struct admin *a = admin_fixture(&loop, &f->cfg);
     if (!a)
         return;
-    check_status(&loop, a, "GET /nope HTTP/1.1\r\n\r\n", "HTTP/1.1 404 ");
-    check_status(&loop, a, "POST /metrics HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
+    check_status(&loop, a, "GET /nope HTTP/1.1\r\nHost: a\r\n\r\n", "HTTP/1.1 404 ");
+    check_status(&loop, a, "POST /metrics HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
                  "HTTP/1.1 405 ");
+    /* the requests are parsed by the HTTP/1 codec, as strictly as proxied ones */
+    check_status(&loop, a, "GET /healthz HTTP/1.1\r\n\r\n", "HTTP/1.1 400 "); /* no Host */
+    check_status(&loop, a, "GET /healthz HTTP/1.1\nHost: a\n\n", "HTTP/1.1 400 "); /* bare LF */
     check_status(&loop, a, "\x16\x03\x01\x02\x01\x01\xfc\x03\x03\r\n\r\n", "HTTP/1.1 400 ");
     check_status(&loop, a, "GET metrics HTTP/1.1\r\n\r\n", "HTTP/1.1 400 ");
     check_status(&loop, a, "GET /metrics HTTP/2.0\r\n\r\n", "HTTP/1.1 400 ");
     check_status(&loop, a, "GET  /metrics HTTP/1.1\r\n\r\n", "HTTP/1.1 400 ");
     check_status(&loop, a, "GET /metrics HTTP/1.1\r\nno colon here\r\n\r\n", "HTTP/1.1 400 ");
     check_status(&loop, a, "GET /metrics HTTP/1.1\r\nX: a\rb\r\n\r\n", "HTTP/1.1 400 ");
-    check_status(&loop, a, "\r\n\r\n", "HTTP/1.1 400 ");
+    check_status(&loop, a, "\r\n\r\nGET\r\n\r\n", "HTTP/1.1 400 ");
     char *big = malloc(ADMIN_MAX_REQUEST + 100);
     if (big) {
         memcpy(big, "GET /metrics HTTP/1.1\r\nX-Pad: ", 30);
@@ -464,7 +468,7 @@ TEST(admin_large_metrics_partial_writes)
     struct admin *a = admin_fixture(&loop, &f->cfg);
     if (a) {
         struct strbuf r;
-        const char *req = "GET /metrics HTTP/1.1\r\n\r\n";
+        const char *req = "GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n";
         probe(&loop, a, req, strlen(req), &r);
         const char *body = strstr(sb_str(&r), "\r\n\r\n");
         const char *cl = strstr(sb_str(&r), "Content-Length: ");
@@ -514,7 +518,7 @@ TEST(admin_bounds_connections)
     }
     CHECK_EQ_U64(closed, EXTRA);
     run_for(&loop, &t, 100); /* let the server see the clients' EOFs */
-    check_status(&loop, a, "GET /healthz HTTP/1.1\r\n\r\n", "HTTP/1.1 200 OK\r\n");
+    check_status(&loop, a, "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n", "HTTP/1.1 200 OK\r\n");
     admin_stop(a);
     ev_loop_free(&loop);
     free(f);
