@@ -652,17 +652,15 @@ static void timer_lost(struct h1s *s)
 static void session_task(struct ev_task *t)
 {
     struct h1s *s = container_of(t, struct h1s, task);
-    if (s->state == CS_CLOSED)
-        return;
-    if (s->timer_lost) {
-        if (s->x) {
-            s->x->end = "local_error";
-            s->x->detail = "no memory for a timer";
-        }
-        h1_session_close(s);
+    if (!s->timer_lost || s->state == CS_CLOSED) {
+        h1_run(s); /* does nothing on a closed session */
         return;
     }
-    h1_run(s);
+    if (s->x) {
+        s->x->end = "local_error";
+        s->x->detail = "no memory for a timer";
+    }
+    h1_session_close(s);
 }
 
 static void session_free(struct ev_defer *d)
@@ -832,14 +830,9 @@ static int h1_bind(struct listen_sock *ls, const struct sockaddr_any *addr)
 
 const struct listener_mode_ops http_mode_ops = {
     .name = "http",
-    .bind = h1_bind,
-    .accept = h1_accept,
-    .process_init = h1_process_init,
-    .process_free = access_log_close,
-    .worker_init = h1_worker_init,
-    .worker_free = h1_worker_free,
-    .after_events = h1_after_events,
-    .drain = h1_drain,
-    .close_all = h1_close_all,
-    .sessions = h1_sessions,
+    .bind = h1_bind, .accept = h1_accept, /* a stream mode */
+    .process_init = h1_process_init, .process_free = access_log_close,
+    .worker_init = h1_worker_init, .worker_free = h1_worker_free,
+    .after_events = h1_after_events, .drain = h1_drain,
+    .close_all = h1_close_all, .sessions = h1_sessions,
 };

@@ -918,9 +918,10 @@ static void tcp_close_all(struct worker *w)
     }
 }
 
+/* Called only on a running worker: its TCP state exists. */
 static uint32_t tcp_sessions(const struct worker *w)
 {
-    return tw(w) ? tw(w)->nsessions : 0;
+    return tw(w)->nsessions;
 }
 
 static void tcp_worker_free(struct worker *w)
@@ -939,10 +940,9 @@ static void tcp_worker_free(struct worker *w)
 
 static int tcp_worker_init(struct worker *w)
 {
-    struct tcp_worker *t = calloc(1, sizeof(*t));
+    struct tcp_worker *t = w->mode_state[MODE_TCP] = calloc(1, sizeof(struct tcp_worker));
     if (!t)
         return -1;
-    w->mode_state[MODE_TCP] = t;
     list_init(&t->sessions);
     pool_init(&t->session_pool, sizeof(struct tcp_session), POOL_MAX_FREE);
     pool_init(&t->buf_pool, sizeof(struct relay_buf), POOL_MAX_FREE);
@@ -963,11 +963,8 @@ static int tcp_bind(struct listen_sock *ls, const struct sockaddr_any *addr)
 
 const struct listener_mode_ops tcp_mode_ops = {
     .name = "tcp",
-    .bind = tcp_bind,
-    .accept = tcp_accept,
-    .worker_init = tcp_worker_init,
-    .worker_free = tcp_worker_free,
-    .after_events = tcp_log_tick,
-    .close_all = tcp_close_all,
-    .sessions = tcp_sessions,
+    .bind = tcp_bind, .accept = tcp_accept, /* a stream mode */
+    .worker_init = tcp_worker_init, .worker_free = tcp_worker_free,
+    .after_events = tcp_log_tick, /* no drain: sessions end by themselves */
+    .close_all = tcp_close_all, .sessions = tcp_sessions,
 };

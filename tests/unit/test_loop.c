@@ -1,4 +1,5 @@
-/* test_loop.c — the event loop's timer heap and the per-worker pools. */
+/* test_loop.c — the event loop's timer heap, run queue and deferred frees, and the
+ * per-worker pools. */
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -112,6 +113,72 @@ TEST(timers_heap_stress_against_model)
     CHECK_EQ_U64(stress_fired, expected);
     CHECK_EQ_U64(loop.nheap, 0);
     free(ts);
+    ev_loop_free(&loop);
+}
+
+/* ---- run queue and deferred frees ---- */
+
+struct counted_task {
+    struct ev_task t;
+    struct ev_loop *loop;
+    unsigned runs, requeue; /* requeue: times it queues itself again */
+};
+
+static void counted_run(struct ev_task *t)
+{
+    struct counted_task *c = container_of(t, struct counted_task, t);
+    c->runs++;
+    if (c->requeue && c->requeue--)
+        ev_task_queue(c->loop, t);
+}
+
+TEST(tasks_run_once_per_round_and_requeue_for_the_next)
+{
+    struct ev_loop loop;
+    CHECK(ev_loop_init(&loop) == 0);
+    struct counted_task a = {.loop = &loop}, b = {.loop = &loop, .requeue = 2}, c = {.loop = &loop};
+    ev_task_init(&a.t, counted_run);
+    ev_task_init(&b.t, counted_run);
+    ev_task_init(&c.t, counted_run);
+    ev_task_queue(&loop, &a.t);
+    ev_task_queue(&loop, &a.t); /* already queued: runs once */
+    ev_task_queue(&loop, &b.t);
+    ev_task_queue(&loop, &c.t);
+    ev_task_cancel(&c.t);
+    ev_tasks_run(&loop);
+    CHECK(a.runs == 1 && b.runs == 1 && c.runs == 0);
+    CHECK(!list_empty(&loop.runq)); /* b queued itself: the next round */
+    ev_tasks_run(&loop);
+    ev_tasks_run(&loop);
+    CHECK(a.runs == 1 && b.runs == 3);
+    CHECK(list_empty(&loop.runq));
+    ev_loop_free(&loop);
+}
+
+struct counted_obj {
+    struct ev_defer d;
+    unsigned *freed;
+};
+
+static void counted_free(struct ev_defer *d)
+{
+    struct counted_obj *o = container_of(d, struct counted_obj, d);
+    (*o->freed)++;
+}
+
+TEST(deferred_frees_wait_for_the_reap)
+{
+    struct ev_loop loop;
+    CHECK(ev_loop_init(&loop) == 0);
+    unsigned freed = 0;
+    struct counted_obj o[3] = {{.freed = &freed}, {.freed = &freed}, {.freed = &freed}};
+    for (unsigned i = 0; i < 3; i++)
+        ev_defer_free(&loop, &o[i].d, counted_free);
+    CHECK_EQ_U64(freed, 0);
+    ev_reap(&loop);
+    CHECK_EQ_U64(freed, 3);
+    ev_reap(&loop); /* nothing twice */
+    CHECK_EQ_U64(freed, 3);
     ev_loop_free(&loop);
 }
 
