@@ -37,7 +37,7 @@ struct listen_sock {
     bool pktinfo; /* UDP on a wildcard address: datagrams carry their destination address */
 };
 
-#define WORKER_MODES 4 /* slots of worker.mode_state: more than enum listener_mode's values */
+#define WORKER_MODES 4 /* slots of worker.mode_state: at least enum listener_mode's values */
 
 #define WORKER_LOGBUF 16384
 
