@@ -78,7 +78,7 @@ enum hc_status_result {
  * as strict as for proxied responses: CRLF line ends, valid fields): interim 1xx responses
  * (except 101) are skipped; the verdict comes with the end of the final response's head,
  * never waiting for its body. A line is judged once its end (or the read bound) arrives. */
-enum hc_status_result hc_http_status(const char *buf, size_t len, unsigned *status,
-                                     size_t *bad_off, const char **reason);
+enum hc_status_result hc_http_status(const char *buf, size_t len, unsigned *status, size_t *bad_off,
+                                     const char **reason);
 
 #endif

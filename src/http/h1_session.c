@@ -43,7 +43,7 @@
 #include "net/sock.h"
 
 #define POOL_MAX_FREE 1024
-#define RUN_BUDGET 64 /* steps per run() before yielding to other sessions */
+#define RUN_BUDGET 64         /* steps per run() before yielding to other sessions */
 #define HTTP_DEFER_ACCEPT_S 1 /* see sock_defer_accept */
 static void exchange_end(struct h1s *s);
 static void timer_lost(struct h1s *s);
@@ -830,9 +830,14 @@ static int h1_bind(struct listen_sock *ls, const struct sockaddr_any *addr)
 
 const struct listener_mode_ops http_mode_ops = {
     .name = "http",
-    .bind = h1_bind, .accept = h1_accept, /* a stream mode */
-    .process_init = h1_process_init, .process_free = access_log_close,
-    .worker_init = h1_worker_init, .worker_free = h1_worker_free,
-    .after_events = h1_after_events, .drain = h1_drain,
-    .close_all = h1_close_all, .sessions = h1_sessions,
+    .bind = h1_bind,
+    .accept = h1_accept, /* a stream mode */
+    .process_init = h1_process_init,
+    .process_free = access_log_close,
+    .worker_init = h1_worker_init,
+    .worker_free = h1_worker_free,
+    .after_events = h1_after_events,
+    .drain = h1_drain,
+    .close_all = h1_close_all,
+    .sessions = h1_sessions,
 };

@@ -19,7 +19,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-
 #include "core/log.h"
 #include "health/health.h"
 #include "lb/lb.h"
@@ -963,8 +962,11 @@ static int tcp_bind(struct listen_sock *ls, const struct sockaddr_any *addr)
 
 const struct listener_mode_ops tcp_mode_ops = {
     .name = "tcp",
-    .bind = tcp_bind, .accept = tcp_accept, /* a stream mode */
-    .worker_init = tcp_worker_init, .worker_free = tcp_worker_free,
+    .bind = tcp_bind,
+    .accept = tcp_accept, /* a stream mode */
+    .worker_init = tcp_worker_init,
+    .worker_free = tcp_worker_free,
     .after_events = tcp_log_tick, /* no drain: sessions end by themselves */
-    .close_all = tcp_close_all, .sessions = tcp_sessions,
+    .close_all = tcp_close_all,
+    .sessions = tcp_sessions,
 };

@@ -636,7 +636,10 @@ static int udp_bind(struct listen_sock *ls, const struct sockaddr_any *addr)
 
 const struct listener_mode_ops udp_mode_ops = {
     .name = "udp",
-    .bind = udp_bind, .io = udp_listener_io, /* a datagram mode: no accept */
-    .worker_init = udp_worker_init, .worker_free = udp_worker_free,
-    .close_all = udp_close_all, .sessions = udp_flows, /* flows end when idle */
+    .bind = udp_bind,
+    .io = udp_listener_io, /* a datagram mode: no accept */
+    .worker_init = udp_worker_init,
+    .worker_free = udp_worker_free,
+    .close_all = udp_close_all,
+    .sessions = udp_flows, /* flows end when idle */
 };

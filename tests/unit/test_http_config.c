@@ -375,14 +375,15 @@ TEST(http_config_defaults)
  * filter kinds (config/schema_filters.c) is the only map from keys to filters. */
 TEST(http_config_filter_keys_name_their_ops)
 {
-    struct config *c = load_ok(
-        "listeners:\n  - name: web\n    listen: 127.0.0.1:8080\n    mode: http\n"
-        "    http: { forwarded: none, request_id: none, traceparent: off }\n"
-        "    routes:\n"
-        "      - { backend: app, path_rewrite: { prefix: /x, replace: /z }, request_headers: { set: { x-a: 1 } },"
-        " response_headers: { remove: x-b } }\n"
-        "      - { redirect: { location: /y } }\n"
-        "      - { respond: { status: 204 } }\n" B_APP);
+    struct config *c =
+        load_ok("listeners:\n  - name: web\n    listen: 127.0.0.1:8080\n    mode: http\n"
+                "    http: { forwarded: none, request_id: none, traceparent: off }\n"
+                "    routes:\n"
+                "      - { backend: app, path_rewrite: { prefix: /x, replace: /z }, "
+                "request_headers: { set: { x-a: 1 } },"
+                " response_headers: { remove: x-b } }\n"
+                "      - { redirect: { location: /y } }\n"
+                "      - { respond: { status: 204 } }\n" B_APP);
     if (!c)
         return;
     static const char *const keys[] = {"path_rewrite", "request_headers", "response_headers"};

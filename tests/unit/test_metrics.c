@@ -423,7 +423,7 @@ TEST(admin_rejects_bad_requests)
     check_status(&loop, a, "POST /metrics HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
                  "HTTP/1.1 405 ");
     /* the requests are parsed by the HTTP/1 codec, as strictly as proxied ones */
-    check_status(&loop, a, "GET /healthz HTTP/1.1\r\n\r\n", "HTTP/1.1 400 "); /* no Host */
+    check_status(&loop, a, "GET /healthz HTTP/1.1\r\n\r\n", "HTTP/1.1 400 ");      /* no Host */
     check_status(&loop, a, "GET /healthz HTTP/1.1\nHost: a\n\n", "HTTP/1.1 400 "); /* bare LF */
     check_status(&loop, a, "\x16\x03\x01\x02\x01\x01\xfc\x03\x03\r\n\r\n", "HTTP/1.1 400 ");
     check_status(&loop, a, "GET metrics HTTP/1.1\r\n\r\n", "HTTP/1.1 400 ");
