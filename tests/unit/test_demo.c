@@ -197,14 +197,14 @@ TEST(demo_web_pipelined_requests_answered_in_order)
     CHECK(c != NULL);
     if (c) {
         /* two requests in one write, the first with a body, then one split in two */
-        static const char two[] = "PUT /1 HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
-                                  "GET /2 HTTP/1.1\r\n\r\nGET /3 HT";
+        static const char two[] = "PUT /1 HTTP/1.1\r\nHost: demo\r\nContent-Length: 3\r\n\r\nabc"
+                                  "GET /2 HTTP/1.1\r\nHost: demo\r\n\r\nGET /3 HT";
         CHECK(client_send(c, two, strlen(two)));
         CHECK(client_response(c, &r, false) && r.status == 200);
         CHECK(strcmp(r.body, "hello from demo web 1: PUT /1\n") == 0);
         CHECK(client_response(c, &r, false) && r.status == 200);
         CHECK(strcmp(r.body, "hello from demo web 1: GET /2\n") == 0);
-        CHECK(client_send(c, "TP/1.1\r\n\r\n", 10));
+        CHECK(client_send(c, "TP/1.1\r\nHost: demo\r\n\r\n", 22));
         CHECK(client_response(c, &r, false) && r.status == 200);
         CHECK(strcmp(r.body, "hello from demo web 1: GET /3\n") == 0);
     }
@@ -221,8 +221,8 @@ TEST(demo_web_connection_close_honoured)
     struct resp r;
     /* HTTP/1.1 with Connection: close, a pipelined request after it is not answered */
     struct client *c = client_new(demo_http_port(base, 3));
-    static const char req[] = "GET /bye HTTP/1.1\r\nConnection: keep-alive, close\r\n\r\n"
-                              "GET /never HTTP/1.1\r\n\r\n";
+    static const char req[] = "GET /bye HTTP/1.1\r\nHost: demo\r\nConnection: keep-alive, close\r\n"
+                              "\r\nGET /never HTTP/1.1\r\nHost: demo\r\n\r\n";
     CHECK(c && client_send(c, req, strlen(req)));
     CHECK(c && client_response(c, &r, false) && r.status == 200);
     CHECK_STR_CONTAINS(r.head, "Connection: close\r\n");
@@ -255,7 +255,8 @@ TEST(demo_web_large_body_dropped)
     static char chunk[65536];
     struct resp r;
     struct client *c = client_new(demo_http_port(base, 1));
-    static const char head[] = "POST /upload HTTP/1.1\r\nContent-Length: 2097152\r\n\r\n";
+    static const char head[] =
+        "POST /upload HTTP/1.1\r\nHost: demo\r\nContent-Length: 2097152\r\n\r\n";
     CHECK(c && client_send(c, head, strlen(head)));
     memset(chunk, 'x', sizeof(chunk));
     for (int i = 0; c && i < 32; i++)
@@ -281,7 +282,9 @@ TEST(demo_web_refuses_bad_requests_and_closes)
         {"GET / HTTP/1.1\r\n folded: x\r\n\r\n", 400},
         {"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400},
         {"GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 400},
-        {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 501},
+        {"POST / HTTP/1.1\r\nHost: demo\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 501},
+        {"GET / HTTP/1.1\r\n\r\n", 400},         /* HTTP/1.1 without Host */
+        {"GET / HTTP/1.1\nHost: demo\n\n", 400}, /* bare LF */
         {"GET / HTTP/2.0\r\n\r\n", 505},
     };
     unsigned base = demo_up();
@@ -312,7 +315,7 @@ TEST(demo_web_request_head_bounded)
     static char big[9000];
     struct resp r;
     struct client *c = client_new(demo_http_port(base, 2));
-    int n = snprintf(big, sizeof(big), "GET / HTTP/1.1\r\nX-Pad: ");
+    int n = snprintf(big, sizeof(big), "GET / HTTP/1.1\r\nHost: demo\r\nX-Pad: ");
     memset(big + n, 'a', sizeof(big) - (size_t)n);
     CHECK(c && client_send(c, big, sizeof(big)));
     CHECK(c && client_response(c, &r, false) && r.status == 431);
