@@ -15,6 +15,7 @@
 #include "config/config.h"
 #include "core/log.h"
 #include "l4/tcp_proxy.h"
+#include "net/stage.h"
 #include "http/access_log.h"
 #include "http/h1_session.h"
 #include "l4/udp_proxy.h"
@@ -27,7 +28,6 @@
 #define ACCEPT_BATCH 1
 #define ACCEPT_PAUSE_MS 100
 #define ACCEPT_PAUSE_LOG_MS 10000
-#define POOL_MAX_FREE 1024
 
 static void log_flush(struct worker *w)
 {
@@ -122,10 +122,7 @@ static void accept_cb(struct ev_loop *loop, struct ev_handler *h, uint32_t event
                 pause_accepting(w, ls, errno);
             return; /* EAGAIN, or an aborted connection: nothing more now */
         }
-        if (ls->lc->mode == MODE_HTTP)
-            h1_accept(w, ls, fd, &peer);
-        else
-            tcp_accept(w, ls, fd, &peer);
+        stage_accept(w, ls->lc, fd, &peer, ls->lc->mode == MODE_HTTP ? h1_start : tcp_start);
     }
 }
 
@@ -157,6 +154,7 @@ static void on_wake(struct ev_loop *loop)
     } else if (cmd == WORKER_STOP) {
         udp_close_all(w);
         close_listeners(w, false);
+        stage_close_all(w);
         tcp_close_all(w);
         h1_close_all(w);
     }
@@ -166,12 +164,14 @@ static void after_events(struct ev_loop *loop)
 {
     struct worker *w = loop->owner;
     tcp_run_queue(w);
-    tcp_log_tick(w);
+    stage_log_tick(w);
+    stage_free_dead(w);
     tcp_free_dead(w);
     udp_after_events(w);
     h1_after_events(w);
     log_flush(w);
-    if (w->applied_cmd != WORKER_RUN && w->nsessions == 0 && w->nhttp == 0 && udp_flows(w) == 0)
+    if (w->applied_cmd != WORKER_RUN && w->nsessions == 0 && w->nhttp == 0 &&
+        stage_count(w) == 0 && udp_flows(w) == 0)
         loop->stop = true;
 }
 
@@ -179,6 +179,7 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     ev_loop_run(&w->loop);
+    stage_close_all(w);
     tcp_close_all(w);
     udp_close_all(w);
     h1_close_all(w);
@@ -233,6 +234,7 @@ static void worker_free(struct worker *w)
     close_listeners(w, false);
     udp_worker_free(w);
     h1_worker_free(w);
+    stage_worker_free(w);
     free(w->socks);
     w->socks = NULL;
     pool_destroy(&w->session_pool);
@@ -252,6 +254,7 @@ static int worker_init(struct worker *w, unsigned id, struct config *cfg, char *
     list_init(&w->sessions);
     list_init(&w->dead);
     list_init(&w->runq);
+    stage_worker_init(w);
     if (h1_worker_init(w, cfg) < 0) {
         snprintf(err, errlen, "out of memory");
         h1_worker_free(w);

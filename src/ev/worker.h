@@ -48,8 +48,12 @@ struct worker {
     unsigned nsocks;
     struct ev_timer accept_resume; /* armed while accepting is paused (EMFILE...) */
     uint64_t pause_logged_ms;      /* when a pause was last logged */
-    uint64_t refusal_log_sec;      /* second of the refusal-log budget (l4/tcp_proxy.c) */
+    uint64_t refusal_log_sec;      /* second of the refusal-log budget (net/stage.c) */
     uint64_t refusals_logged, refusals_unlogged;
+    struct list stages;            /* connections in the stage (net/stage.c) */
+    struct list stage_dead;        /* stage objects done during the batch, freed after it */
+    struct pool stage_pool;
+    uint32_t nstages;
     struct list sessions;          /* open sessions */
     struct list dead;              /* closed during the current batch, freed after it */
     struct list runq;              /* sessions with work deferred past the current batch */

@@ -42,7 +42,6 @@
 #include "http/msg.h"
 #include "net/sock.h"
 
-#define POOL_MAX_FREE 1024
 #define RUN_BUDGET 64 /* steps per run() before yielding to other sessions */
 static void exchange_end(struct h1s *s);
 
@@ -646,42 +645,28 @@ void h1_session_close(struct h1s *s)
     w->nhttp--;
 }
 
-void h1_accept(struct worker *w, struct listen_sock *ls, int fd, const struct sockaddr_any *peer)
+void h1_start(struct worker *w, struct listener_conf *lc, struct accepted *a)
 {
-    struct listener_conf *lc = ls->lc;
-    struct listener_counters *c = &lc->st.ctr[w->id];
-    CTR_ADD(c->conns_total, 1);
     struct h1s *s = pool_get(&w->http_session_pool);
     if (!s) {
-        CTR_ADD(c->conns_rejected, 1);
-        close(fd);
+        CTR_ADD(lc->st.ctr[w->id].conns_rejected, 1);
+        admission_release(w->cfg, lc, &a->ad);
+        a->cli.xprt->close(&a->cli);
         return;
     }
     memset(s, 0, sizeof(*s));
     s->w = w;
     s->lc = lc;
-    s->client = *peer;
-    conn_init_plain(&s->cli, fd, client_io);
+    s->client = a->client;
+    s->ad = a->ad;
+    s->cli = a->cli;
+    s->cli.h.cb = client_io;
     s->last_ms = w->loop.now_ms;
     ev_timer_init(&s->timer, session_timer);
     list_init(&s->runq_link);
     list_add_tail(&w->http_sessions, &s->link);
     w->nhttp++;
-    const char *why = NULL;
-    enum admit_result ar = admit_connection(w->cfg, lc, &s->client, &s->ad, &why);
-    if (ar == ADMIT_OK)
-        ar = admit_source(lc, &s->client, w->loop.now_ms, &s->ad);
-    if (ar != ADMIT_OK) {
-        CTR_ADD(c->conns_rejected, 1);
-        if (ar == ADMIT_DENIED)
-            CTR_ADD(c->denied, 1);
-        else if (ar == ADMIT_RATE_LIMITED)
-            CTR_ADD(c->rate_limited, 1);
-        sock_abort(fd);
-        h1_session_close(s);
-        return;
-    }
-    if (ev_add(&w->loop, &s->cli.h) < 0) {
+    if (conn_take_registration(w, &s->cli, a) < 0) {
         h1_session_close(s);
         return;
     }

@@ -11,9 +11,10 @@
 
 #include "ev/worker.h"
 #include "net/addr.h"
+#include "net/stage.h"
 
 /* Takes ownership of fd, a freshly accepted client connection on an HTTP listener. */
-void h1_accept(struct worker *w, struct listen_sock *ls, int fd, const struct sockaddr_any *peer);
+void h1_start(struct worker *w, struct listener_conf *lc, struct accepted *a);
 
 /* Per-worker setup (right after the worker is zeroed) and teardown of the HTTP lists and
  * pools; 0 or -1 (out of memory). h1_worker_free is safe after a failed init. */

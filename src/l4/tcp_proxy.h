@@ -7,14 +7,13 @@
 
 #include "ev/worker.h"
 #include "net/addr.h"
+#include "net/stage.h"
 
-/* Takes ownership of fd, a freshly accepted client connection on ls. */
-void tcp_accept(struct worker *w, struct listen_sock *ls, int fd, const struct sockaddr_any *peer);
+/* Takes a connection the stage admitted (net/stage.h): connects it to a server. */
+void tcp_start(struct worker *w, struct listener_conf *lc, struct accepted *a);
 
 /* Runs the deferred work of the worker's run queue (retries, long transfers). */
 void tcp_run_queue(struct worker *w);
-/* Ends the current second of the refusal-log budget: logs how many refusals it left out. */
-void tcp_log_tick(struct worker *w);
 /* Frees sessions closed during the last batch. */
 void tcp_free_dead(struct worker *w);
 /* Ends every open session now (end=shutdown). */
