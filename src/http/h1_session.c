@@ -170,6 +170,8 @@ static struct h1x *exchange_new(struct h1s *s)
     x->t.req.is_request = true;
     x->t.lc = s->lc;
     x->t.client = s->client;
+    x->t.conn = &s->cli;
+    x->t.tls = s->cli.ctx != NULL;
     x->t.worker = s->w->id;
     x->start_us = h1_now_us();
     x->t.rand = next_rand(s->w, x->start_us);

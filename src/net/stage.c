@@ -30,12 +30,23 @@ static uint32_t tls_server_handshake_timeout_ms(const struct tls_server *ts)
 {
     return 10000;
 }
+enum { TLS_STARTTLS_NONE, TLS_STARTTLS_POSTGRES };
+static int tls_server_starttls(const struct tls_server *ts)
+{
+    return TLS_STARTTLS_NONE;
+}
 
 #define STAGE_LOG_PER_SEC 20
 /* The most a peek looks at: a ClientHello (or PROXY header) larger than this is refused. */
 #define PEEK_CAP (RELAY_BUF_SIZE - 128)
 
-enum step { STEP_PROXY, STEP_HELLO, STEP_HANDSHAKE, STEP_DONE };
+enum step { STEP_PROXY, STEP_STARTTLS, STEP_HELLO, STEP_HANDSHAKE, STEP_DONE };
+
+/* PostgreSQL asks for TLS in plaintext first (protocol 3, "SSLRequest"): 8 bytes, length 8
+ * and a magic code; the answer is one byte, 'S' (go ahead) or 'N'. A GSSAPI encryption
+ * request comes the same way and is declined, after which libpq asks for TLS. */
+#define PG_SSL_REQUEST 80877103u
+#define PG_GSSENC_REQUEST 80877104u
 
 struct stage {
     struct accepted a;
@@ -237,6 +248,47 @@ static struct backend *route_for(const struct listener_conf *lc, const char *sni
     return NULL;
 }
 
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Consumes one 8-byte request and answers it with one byte; -1 (st->end set) on error. */
+static int answer_pg_request(struct stage *st, char answer)
+{
+    int fd = st->a.cli.h.fd;
+    if (recv(fd, st->w->scratch, 8, 0) != 8 || send(fd, &answer, 1, MSG_NOSIGNAL) != 1) {
+        st->end = END_CLIENT_ERROR;
+        st->why = "could not answer the PostgreSQL TLS request";
+        return -1;
+    }
+    return 0;
+}
+
+/* STARTTLS for PostgreSQL: the client's SSLRequest is answered 'S', then the handshake
+ * follows on the same connection. A client that starts without asking for TLS is refused. */
+static int step_starttls(struct stage *st)
+{
+    for (int round = 0; round < 2; round++) { /* at most a GSSENCRequest, then SSLRequest */
+        ssize_t n = peek(st);
+        if (n <= 0)
+            return (int)n;
+        if (n < 8)
+            return need_more(st, n, END_TLS_ERROR, "");
+        const unsigned char *p = (const unsigned char *)st->w->scratch;
+        uint32_t code = be32(p + 4);
+        if (be32(p) != 8 || (code != PG_SSL_REQUEST && code != PG_GSSENC_REQUEST))
+            break;
+        if (answer_pg_request(st, code == PG_SSL_REQUEST ? 'S' : 'N') < 0)
+            return -1;
+        if (code == PG_SSL_REQUEST)
+            return 1;
+    }
+    st->end = END_TLS_ERROR;
+    st->why = "the PostgreSQL client did not ask for TLS (sslmode=disable?)";
+    return -1;
+}
+
 /* Picks the backend of the first SNI route matching sni; -1 (st->end set) when none. */
 static int route_by_sni(struct stage *st, const char *sni, size_t len)
 {
@@ -295,11 +347,19 @@ static enum step next_step(const struct listener_conf *lc, int done)
 {
     if (done < STEP_PROXY && lc->proxy.enabled)
         return STEP_PROXY;
+    if (done < STEP_STARTTLS && lc->tls && tls_server_starttls(lc->tls) == TLS_STARTTLS_POSTGRES)
+        return STEP_STARTTLS;
     if (done < STEP_HELLO && lc->tls)
         return STEP_HANDSHAKE;
     if (done < STEP_HELLO && lc->mode == MODE_TCP && lc->nroutes > 0)
         return STEP_HELLO;
     return STEP_DONE;
+}
+
+/* The steps bounded by the TLS handshake timeout rather than the inspect timeout. */
+static bool in_tls(int step)
+{
+    return step == STEP_STARTTLS || step == STEP_HANDSHAKE;
 }
 
 static void stage_free(struct stage *st)
@@ -320,8 +380,8 @@ static void stage_fail(struct stage *st)
 /* Arms the timer bounding the step about to wait; false (stage ended) if it cannot be. */
 static bool arm_step_timer(struct stage *st)
 {
-    uint32_t ms = st->step == STEP_HANDSHAKE ? tls_server_handshake_timeout_ms(st->lc->tls)
-                                             : st->lc->inspect_timeout_ms;
+    uint32_t ms = in_tls(st->step) ? tls_server_handshake_timeout_ms(st->lc->tls)
+                                   : st->lc->inspect_timeout_ms;
     if (ev_timer_arm(&st->w->loop, &st->timer, ms) == 0)
         return true;
     st->end = END_CLIENT_ERROR;
@@ -335,6 +395,8 @@ static int run_step(struct stage *st)
     switch (st->step) {
     case STEP_PROXY:
         return step_proxy(st);
+    case STEP_STARTTLS:
+        return step_starttls(st);
     case STEP_HELLO:
         return step_hello(st);
     case STEP_HANDSHAKE:
@@ -348,7 +410,7 @@ static int run_step(struct stage *st)
 static int enter_step(struct stage *st, enum step next)
 {
     /* one inspect timeout covers PROXY header and ClientHello; the handshake has its own */
-    bool rearm = st->step == STEP_DONE || next == STEP_HANDSHAKE;
+    bool rearm = st->step == STEP_DONE || (in_tls(next) && !in_tls(st->step));
     st->step = (uint8_t)next;
     if (next == STEP_HANDSHAKE && tls_server_attach(&st->a.cli, st->lc->tls) < 0) {
         st->end = END_CLIENT_ERROR;
@@ -393,7 +455,7 @@ static void stage_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events
 static void stage_timer(struct ev_loop *loop, struct ev_timer *t)
 {
     struct stage *st = container_of(t, struct stage, timer);
-    st->end = st->step == STEP_HANDSHAKE ? END_HANDSHAKE_TIMEOUT : END_INSPECT_TIMEOUT;
+    st->end = in_tls(st->step) ? END_HANDSHAKE_TIMEOUT : END_INSPECT_TIMEOUT;
     st->why = NULL;
     stage_fail(st);
 }
