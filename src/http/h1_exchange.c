@@ -199,7 +199,7 @@ void h1_route_request(struct h1s *s)
     x->chain = (struct filter_chain){hc->filters, hc->nfilters, NULL, 0};
     enum filter_verdict v = run_request_filters(s, hc->filters, hc->nfilters);
     if (v == FILTER_CONTINUE) {
-        t->route = router_match(hc, &t->req);
+        t->route = router_match(hc, &t->req, t->conn);
         if (!t->route) {
             h1_answer(s, 404, "no_route", "no route matches this request");
             return;
