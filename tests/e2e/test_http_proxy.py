@@ -637,3 +637,94 @@ def test_request_head_larger_than_a_buffer_when_allowed(strata, origin):
     assert a.requests[0].header("x-big") == big
     conn.request("GET", "/next")  # and the connection goes on
     assert conn.getresponse().read() == b"GET /next\n"
+
+
+# ---- WebSocket tunnels: large frames, both ways, from the first byte after the 101
+
+WS_SIZES = (64 << 10, 1 << 20, 16 << 20)
+WS_MIX = (5, 70000, 1, 1 << 20, 300, 16 << 10, 2, 200000, 17)
+
+
+def ws_payload(n, seed):
+    import random
+    return random.Random(seed * 1000003 + n).randbytes(n)
+
+
+def run_ws(strata, handler, client):
+    """client(ws) against a websockets origin running handler(ws), through Strata; both ends
+    without compression (frames cross at their size) and without a size limit."""
+    import asyncio
+    websockets = pytest.importorskip("websockets")
+
+    async def scenario():
+        server = await websockets.serve(handler, LOOPBACK, 0, max_size=None, compression=None)
+        try:
+            wport = server.sockets[0].getsockname()[1]
+            port = free_port()
+            strata(http_config(port, {"ws": {"servers": [f"{LOOPBACK}:{wport}"]}}),
+                   listen_ports=[port])
+            async with websockets.connect(f"ws://{LOOPBACK}:{port}/chat", open_timeout=5,
+                                          max_size=None, compression=None) as ws:
+                await client(ws)
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    asyncio.run(asyncio.wait_for(scenario(), 90))
+
+
+async def ws_expect(ws, want, what):
+    import asyncio
+    got = await asyncio.wait_for(ws.recv(), 30)
+    assert len(got) == len(want) and got == want, f"{what}: {len(got)} bytes, not the {len(want)} sent"
+
+
+async def ws_echo(ws, path=None):
+    async for msg in ws:
+        await ws.send(msg)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("first", WS_SIZES)
+def test_websocket_large_first_burst_from_client(strata, first):
+    """The client's first frame after the 101 is larger than a relay buffer: it and every
+    frame after it come back intact (the tunnel moves bytes partially, with back-pressure)."""
+    async def client(ws):
+        sizes = (first,) + tuple(n for n in WS_SIZES if n != first)
+        for i, n in enumerate(sizes):
+            data = ws_payload(n, i)
+            await ws.send(data)
+            await ws_expect(ws, data, f"frame {i} of {n} bytes")
+        mix = [ws_payload(n, 100 + i) for i, n in enumerate(WS_MIX)]
+        for data in mix:  # sent back to back: bursts of small and large frames
+            await ws.send(data)
+        for i, data in enumerate(mix):
+            await ws_expect(ws, data, f"mixed frame {i} of {len(data)} bytes")
+        await ws.send("text after all that")
+        await ws_expect(ws, "text after all that", "last text frame")
+
+    run_ws(strata, ws_echo, client)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("first", WS_SIZES)
+def test_websocket_large_first_burst_from_server(strata, first):
+    """The server speaks first, with a frame larger than a relay buffer, then echoes."""
+    sizes = (first,) + tuple(n for n in WS_SIZES if n != first)
+
+    async def push_then_echo(ws, path=None):
+        for i, n in enumerate(sizes):
+            await ws.send(ws_payload(n, i))
+        await ws_echo(ws)
+
+    async def client(ws):
+        for i, n in enumerate(sizes):
+            await ws_expect(ws, ws_payload(n, i), f"pushed frame {i} of {n} bytes")
+        mix = [ws_payload(n, 100 + i) for i, n in enumerate(WS_MIX)]
+        for data in mix:
+            await ws.send(data)
+        for i, data in enumerate(mix):
+            await ws_expect(ws, data, f"mixed frame {i} of {len(data)} bytes")
+
+    run_ws(strata, push_then_echo, client)
+
