@@ -728,3 +728,153 @@ def test_websocket_large_first_burst_from_server(strata, first):
 
     run_ws(strata, push_then_echo, client)
 
+
+# ---- h2c upgrades are never forwarded; a 101 nobody asked for is refused
+
+H2C_SETTINGS = "AAMAAABkAARAAAAAAAIAAAAA"
+
+
+def read_for(sock, seconds, until=None):
+    """Reads for up to `seconds` or until the bytes end with `until`; returns (bytes, whether
+    the peer closed)."""
+    got = b""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not (until and got.endswith(until)):
+        sock.settimeout(max(0.05, deadline - time.monotonic()))
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            break
+        if not chunk:
+            return got, True
+        got += chunk
+    return got, False
+
+
+def upgrade_happy_origin(backends, seen):
+    """An origin that answers 101 to any Upgrade (naming its first protocol, then echoing
+    bytes), and 200 "plain <path>" to anything else; records every request head."""
+    def handler(sock):
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(4096)
+            if not chunk:
+                return
+            data += chunk
+        head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+        seen.append(head)
+        lines = head.split("\r\n")
+        fields = {}
+        for ln in lines[1:]:
+            k, _, v = ln.partition(":")
+            fields.setdefault(k.strip().lower(), v.strip())
+        if "upgrade" in fields:
+            proto = fields["upgrade"].split(",")[0].strip()
+            sock.sendall(f"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+                         f"Upgrade: {proto}\r\n\r\n".encode())
+            while True:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    return
+                sock.sendall(chunk)
+        body = f"plain {lines[0].split(' ')[1]}".encode()
+        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+                     % (len(body), body))
+
+    return backends.threaded(handler)
+
+
+@pytest.mark.parametrize("fields", [
+    ["Connection: Upgrade, HTTP2-Settings", "Upgrade: h2c", f"HTTP2-Settings: {H2C_SETTINGS}"],
+    ["Connection: Upgrade", "Upgrade: h2c"],
+    ["Connection: Upgrade", "Upgrade: h2c", f"HTTP2-Settings: {H2C_SETTINGS}"],
+    ["Connection: keep-alive, Upgrade", "Upgrade: H2C"],
+], ids=["with-settings", "without-settings", "settings-not-in-connection", "upper-case"])
+def test_h2c_upgrade_is_never_forwarded(strata, backends, fields):
+    """Past a 101 for h2c the client would speak HTTP/2 to the server directly, past every
+    route and filter: the upgrade is stripped and the server answers a plain request."""
+    seen = []
+    srv = upgrade_happy_origin(backends, seen)
+    port = free_port()
+    strata(http_config(port, {"app": {"servers": [srv.address]}}), listen_ports=[port])
+    raw = ("GET /plain HTTP/1.1\r\nHost: x\r\n" + "".join(f + "\r\n" for f in fields) +
+           "\r\n").encode()
+    c = socket.create_connection((LOOPBACK, port), timeout=5)
+    c.sendall(raw)
+    got, _ = read_for(c, 3, until=b"plain /plain")
+    c.close()
+    out = parse_response(got)
+    assert [(r[0], r[2]) for r in out] == [(200, b"plain /plain")], got
+    assert len(seen) == 1, seen
+    head = seen[0].lower()
+    assert "h2c" not in head and "http2-settings" not in head, seen[0]
+    assert "upgrade" not in head, seen[0]  # neither the field nor a Connection token
+
+
+def test_h2c_dropped_from_a_list_of_protocols(strata, backends):
+    seen = []
+    srv = upgrade_happy_origin(backends, seen)
+    port = free_port()
+    strata(http_config(port, {"app": {"servers": [srv.address]}}), listen_ports=[port])
+    c = socket.create_connection((LOOPBACK, port), timeout=5)
+    c.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+              b"Upgrade: h2c, websocket\r\nHTTP2-Settings: " + H2C_SETTINGS.encode() +
+              b"\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+              b"Sec-WebSocket-Version: 13\r\n\r\n")
+    got = b""
+    while b"\r\n\r\n" not in got:
+        chunk = c.recv(4096)
+        assert chunk, got
+        got += chunk
+    assert got.startswith(b"HTTP/1.1 101"), got
+    assert b"upgrade: websocket" in got.lower(), got
+    c.sendall(b"tunnel bytes")
+    assert c.recv(4096) == b"tunnel bytes"
+    c.close()
+    head = seen[0].lower()
+    assert "\r\nupgrade: websocket\r\n" in head + "\r\n", seen[0]
+    assert "h2c" not in head and "http2-settings" not in head, seen[0]
+
+
+@pytest.mark.parametrize("request_fields", [
+    ["Connection: Upgrade, HTTP2-Settings", "Upgrade: h2c", f"HTTP2-Settings: {H2C_SETTINGS}"],
+    [],
+    ["Connection: Upgrade", "Upgrade: websocket", "Sec-WebSocket-Version: 13",
+     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="],
+], ids=["h2c", "no-upgrade", "other-protocol"])
+def test_unasked_101_answers_502_and_closes(strata, backends, request_fields):
+    """A server that switches protocols anyway (to h2c, which was not forwarded, or was never
+    asked) gets no tunnel: the client gets 502 and its connection closes."""
+    seen = []
+
+    def switcher(sock):
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(4096)
+            if not chunk:
+                return
+            data += chunk
+        seen.append(data)
+        # 101 to h2c, then the server's HTTP/2 preface (a SETTINGS frame)
+        sock.sendall(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+                     b"Upgrade: h2c\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        sock.settimeout(2)
+        try:
+            while sock.recv(4096):
+                pass
+        except OSError:
+            pass
+
+    srv = backends.threaded(switcher)
+    port = free_port()
+    strata(http_config(port, {"app": {"servers": [srv.address]}}), listen_ports=[port])
+    c = socket.create_connection((LOOPBACK, port), timeout=5)
+    c.sendall(("GET / HTTP/1.1\r\nHost: x\r\n" + "".join(f + "\r\n" for f in request_fields) +
+               "\r\n").encode())
+    got, closed = read_for(c, 3)
+    c.close()
+    out = parse_response(got)
+    assert [r[0] for r in out] == [502], got
+    assert b"\x00\x00\x00\x04" not in got  # nothing of the server's HTTP/2 reached the client
+    assert closed, "the client connection stayed open after the refused 101"
+    assert b"h2c" not in seen[0].lower()
