@@ -422,6 +422,10 @@ static void up_attempt(struct h1s *s)
         x->t.server = srv;
         x->holds_server = true;
         x->tries++;
+        /* a new attempt: how the exchange ends is its to say (a failed one sets it again);
+         * the failures before it are counted in `tries` */
+        x->end = "ok";
+        x->detail = NULL;
         x->attempt_ms = s->w->loop.now_ms;
         if (!stage_request_head(s)) {
             h1_answer(s, 500, "internal_error", "request head too large after rewriting");

@@ -878,3 +878,69 @@ def test_unasked_101_answers_502_and_closes(strata, backends, request_fields):
     assert b"\x00\x00\x00\x04" not in got  # nothing of the server's HTTP/2 reached the client
     assert closed, "the client connection stayed open after the refused 101"
     assert b"h2c" not in seen[0].lower()
+
+
+# ---- the access log of a retried request
+
+def test_access_log_of_a_retried_request(strata, origin, tmp_path):
+    """`end` says how the exchange ended (ok after a successful retry); `retries` counts
+    the failed attempts; a 502 after the last try still says connect_failed."""
+    a = origin("a")
+    dead, dead2, dead3 = (f"{LOOPBACK}:{free_port()}" for _ in range(3))
+    log = tmp_path / "access.json"
+    routes = ("- match: { path_prefix: /gone }\n  backend: gone\n  retry: { tries: 2 }\n"
+              "- backend: app\n  retry: { tries: 2 }")
+    s, port, _ = run_http(strata, {"app": {"servers": [dead, a.address]},
+                                   "gone": {"servers": [dead2, dead3]}},
+                          routes=routes, workers=1,
+                          http_extra=f'access_log: {{ format: json, path: "{log}" }}')
+
+    def entries():
+        try:
+            return [json.loads(ln) for ln in log.read_text().splitlines() if ln.strip()]
+        except FileNotFoundError:
+            return []
+
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=5)
+    for i in range(6):  # round robin: every other request meets the dead server first
+        conn.request("GET", f"/{i}")
+        r = conn.getresponse()
+        assert (r.status, r.read()) == (200, f"GET /{i}\n".encode())
+    lines = wait_for(lambda: (lambda e: e if len(e) >= 6 else None)(entries()), 5,
+                     what="6 access log lines")
+    retried = [e for e in lines if e["retries"] >= 1]
+    assert retried, lines
+    for e in lines:
+        assert e["status"] == 200 and e["end"] == "ok", e
+        assert e["server"] == a.address, e
+    conn.request("GET", "/gone")
+    r = conn.getresponse()
+    assert r.status == 502, r.read()
+    r.read()
+    last = wait_for(lambda: (lambda e: e[-1] if len(e) >= 7 else None)(entries()), 5,
+                    what="the 502's access log line")
+    assert last["status"] == 502 and last["retries"] == 1, last
+    assert last["end"] == "connect_failed", last
+
+
+def test_access_log_of_a_request_retried_after_a_reset(strata, origin, tmp_path):
+    calls = {"n": 0}
+
+    def flaky(req):
+        calls["n"] += 1
+        return CLOSE if calls["n"] == 1 else (200, {}, b"second try")
+
+    a = origin("a", respond=flaky)
+    b = origin("b", respond=flaky)  # the first request, wherever it goes, is reset
+    log = tmp_path / "access.json"
+    s, port, _ = run_http(strata, {"app": {"servers": [a.address, b.address]}}, workers=1,
+                          routes="- backend: app\n  retry: { tries: 3, on: [reset] }",
+                          http_extra=f'access_log: {{ format: json, path: "{log}" }}')
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=5)
+    conn.request("GET", "/r")
+    r = conn.getresponse()
+    assert (r.status, r.read()) == (200, b"second try")
+    e = wait_for(lambda: log.exists() and log.read_text().strip() and
+                 json.loads(log.read_text().splitlines()[0]), 5, what="the access log line")
+    assert (e["status"], e["retries"], e["end"]) == (200, 1, "ok"), e
+    assert "detail" not in e, e
