@@ -362,31 +362,35 @@ static enum move step_flush_client(struct h1s *s)
 
 /* ---- tunnels (101 Switching Protocols) ---- */
 
+/* Sends what is staged for dst (dbuf: bytes from before the switch, such as the 101 head)
+ * and then, straight from its buffer, what src sent: as much as dst takes. */
+static enum io tunnel_send(struct h1s *s, struct conn *dst, struct hbuf **dbuf, struct hbuf **sbuf)
+{
+    if (dst->h.fd < 0)
+        return IO_NONE;
+    enum io staged = h1_flush_buf(s, dst, dbuf, NULL);
+    if (staged == IO_ERR || *dbuf)
+        return staged;
+    enum io relayed = h1_flush_buf(s, dst, sbuf, NULL);
+    return relayed == IO_NONE ? staged : relayed;
+}
+
+/* One direction of a tunnel. src is read only into the room its buffer has left, and that
+ * room comes back only as dst takes the bytes: one bounded buffer per direction (two while
+ * staged bytes drain), never an all-or-nothing copy, so a burst of any size moves and a slow
+ * reader slows its writer (back-pressure). */
 static enum move tunnel_dir(struct h1s *s, struct conn *src, struct hbuf **sbuf, struct conn *dst,
                             struct hbuf **dbuf, bool *shut)
 {
-    enum move m = MOVE_NONE;
-    if (*sbuf && (*sbuf)->len) {
-        struct hbuf *b = *sbuf;
-        if (h1_buf_append(s, dbuf, hbuf_head(b), b->len)) {
-            h1_buf_drop(s, sbuf);
-            m = MOVE_PROGRESS;
-        }
-    }
-    if (!*sbuf || (*sbuf)->len == 0) {
-        enum io io = h1_read_into(s, src, sbuf, HBUF_SIZE, true, NULL);
-        if (io == IO_ERR)
-            return MOVE_ERROR;
-        if (io == IO_MOVED)
-            m = MOVE_PROGRESS;
-    }
-    if (dst->h.fd >= 0) {
-        enum io io = h1_flush_buf(s, dst, dbuf, NULL);
-        if (io == IO_ERR)
-            return MOVE_ERROR;
-        if (io == IO_MOVED)
-            m = MOVE_PROGRESS;
-    }
+    enum io out = tunnel_send(s, dst, dbuf, sbuf);
+    if (out == IO_ERR)
+        return MOVE_ERROR;
+    enum io in = h1_read_into(s, src, sbuf, HBUF_SIZE, true, NULL);
+    if (in == IO_ERR)
+        return MOVE_ERROR;
+    if (in == IO_MOVED && tunnel_send(s, dst, dbuf, sbuf) == IO_ERR)
+        return MOVE_ERROR;
+    enum move m = in == IO_MOVED || out == IO_MOVED ? MOVE_PROGRESS : MOVE_NONE;
     if ((src->flags & CONN_RD_EOF) && (!*sbuf || !(*sbuf)->len) && (!*dbuf || !(*dbuf)->len) &&
         !*shut) {
         dst->xprt->shutdown_wr(dst);
