@@ -86,6 +86,7 @@ struct passive_conf {
 };
 
 struct lb_ops;
+struct tls_server;
 
 /* What hashing balancers (source_hash, maglev) hash in an HTTP backend (`hash:`);
  * HASH_SOURCE (the client address) for L4, and when the chosen item is absent. */
@@ -187,6 +188,7 @@ struct listener_conf {
     uint32_t backlog;
     struct udp_conf udp; /* mode udp only */
     struct http_listener_conf http; /* mode http only */
+    struct tls_server *tls;         /* TLS termination (tls/tls.h); NULL: plain */
     struct listener_state st;
 };
 

@@ -791,17 +791,16 @@ static void listener_finish(struct cfg_ctx *ctx, const struct ynode *map, void *
         check_default_route_name(ctx, routes);
     if (l->mode == MODE_TCP)
         return;
-    /* connection-level keys: the HTTP session applies the limits (net/admission.h) and
-     * has a listening socket; the PROXY protocol is read by the L4 session only */
-    static const char *const tcp_only[] = {"proxy_protocol", "per_source", "max_connections",
-                                           "backlog"};
-    for (size_t i = 0; i < ARRAY_SIZE(tcp_only); i++) {
-        const struct ynode *k = ymap_get(map, tcp_only[i]);
-        if (!k || (l->mode == MODE_HTTP && strcmp(tcp_only[i], "proxy_protocol") != 0))
+    /* connection-level keys: the connection stage (net/stage.h) applies them to tcp and
+     * http listeners; a UDP listener has no connection */
+    static const char *const stream_only[] = {"proxy_protocol", "per_source",
+                                              "max_connections", "backlog"};
+    for (size_t i = 0; l->mode == MODE_UDP && i < ARRAY_SIZE(stream_only); i++) {
+        const struct ynode *k = ymap_get(map, stream_only[i]);
+        if (!k)
             continue;
-        size_t mark = cfg_path_key(ctx, tcp_only[i]);
-        cfg_error(ctx, k, l->mode == MODE_HTTP ? "is not supported on `mode: http` listeners yet"
-                                                : "applies to `mode: tcp` listeners only");
+        size_t mark = cfg_path_key(ctx, stream_only[i]);
+        cfg_error(ctx, k, "applies to `mode: tcp` and `mode: http` listeners only");
         cfg_path_pop(ctx, mark);
     }
 }

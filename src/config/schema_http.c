@@ -520,6 +520,43 @@ static void release_named(const struct cfg_key *key, void *target)
     *count = 0;
 }
 
+/* client_cert: { subject: VALUE, fingerprint: VALUE } on the client's TLS certificate. */
+static int parse_client_cert(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
+                             void *target)
+{
+    struct route_match *m = target;
+    char b[64];
+    if (n->kind != YN_MAP || n->n == 0) {
+        cfg_error(ctx, n, "expected a mapping with subject and/or fingerprint, got %s",
+                  cfg_describe(n, b, sizeof(b)));
+        return -1;
+    }
+    int bad = 0;
+    for (size_t i = 0; i < n->n; i++) {
+        const struct ynode *k = n->kids[2 * i], *v = n->kids[2 * i + 1];
+        struct str_match *sm = scalar_is(k, "subject")       ? &m->cert_subject
+                               : scalar_is(k, "fingerprint") ? &m->cert_fingerprint
+                                                             : NULL;
+        size_t mark = cfg_path_key(ctx, k->text ? k->text : "?");
+        if (!sm) {
+            cfg_error(ctx, k, "unknown key, expected one of: subject, fingerprint");
+            bad = -1;
+        } else if (value_match(ctx, v, sm) < 0) {
+            str_match_free(sm);
+            bad = -1;
+        }
+        cfg_path_pop(ctx, mark);
+    }
+    return bad;
+}
+
+static void release_client_cert(const struct cfg_key *key, void *target)
+{
+    struct route_match *m = target;
+    str_match_free(&m->cert_subject);
+    str_match_free(&m->cert_fingerprint);
+}
+
 #define VALUE_FORMS                                                                                \
     "`\"text\"` (exact), `{ prefix: text }`, `{ regex: pattern }` or `{ present: true }`"
 
@@ -557,6 +594,12 @@ static const struct cfg_key match_keys[] = {
      .type_doc = "mapping of names to values", .def_doc = "none",
      .help = "Query parameters (names case-sensitive, values as sent, not percent-decoded), "
              "each: " VALUE_FORMS "."},
+    {"client_cert", CT_CUSTOM, .parse = parse_client_cert, .release = release_client_cert,
+     .type_doc = "{ subject, fingerprint }", .def_doc = "none",
+     .help = "The client's verified TLS certificate (listeners with `tls.client_auth`): "
+             "`subject` in RFC 2253 form (`CN=alice,O=Example`) and `fingerprint` (SHA-256 "
+             "of the certificate, 64 lowercase hex digits), each: " VALUE_FORMS
+             ". A client without a verified certificate matches neither."},
 };
 
 static const char *const tcp_match_keys[] = {"sni", NULL};

@@ -19,6 +19,9 @@ struct pool {
     uint64_t allocated; /* objects currently handed out */
 };
 
+/* Free objects a pool keeps by default (more are given back to malloc). */
+#define POOL_MAX_FREE 1024
+
 void pool_init(struct pool *p, size_t size, uint32_t max_free);
 void *pool_get(struct pool *p); /* NULL on ENOMEM */
 void pool_put(struct pool *p, void *obj);

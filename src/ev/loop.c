@@ -74,6 +74,12 @@ int ev_add(struct ev_loop *loop, struct ev_handler *h)
     return ctl_add(loop, h, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
 }
 
+int ev_rebind(struct ev_loop *loop, struct ev_handler *h)
+{
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = h};
+    return epoll_ctl(loop->epfd, EPOLL_CTL_MOD, h->fd, &ev);
+}
+
 int ev_add_level_in(struct ev_loop *loop, struct ev_handler *h)
 {
     return ctl_add(loop, h, EPOLLIN);

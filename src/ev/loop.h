@@ -81,6 +81,8 @@ void ev_loop_wake(struct ev_loop *loop);
 
 /* Registers h->fd edge-triggered for in, out and rdhup. Returns 0 or -1 (errno). */
 int ev_add(struct ev_loop *loop, struct ev_handler *h);
+/* Points h->fd's registration (made by ev_add for another handler) at h. */
+int ev_rebind(struct ev_loop *loop, struct ev_handler *h);
 /* Registers h->fd level-triggered for input only (listening sockets, admin). */
 int ev_add_level_in(struct ev_loop *loop, struct ev_handler *h);
 void ev_del(struct ev_loop *loop, struct ev_handler *h);

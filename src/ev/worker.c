@@ -16,6 +16,7 @@
 #include "config/config.h"
 #include "core/bug.h"
 #include "core/log.h"
+#include "net/stage.h"
 
 /* Accept one connection per readiness event, as NGINX does by default: the listening
  * socket is level-triggered, so the next epoll_wait reports it again if more are queued,
@@ -120,7 +121,7 @@ static void accept_cb(struct ev_loop *loop, struct ev_handler *h, uint32_t event
                 pause_accepting(w, ls, errno);
             return; /* EAGAIN, or an aborted connection: nothing more now */
         }
-        ls->ops->accept(w, ls, fd, &peer);
+        stage_accept(w, ls->lc, fd, &peer, ls->ops->start);
     }
 }
 
@@ -139,9 +140,11 @@ static void close_listeners(struct worker *w, bool keep_datagram)
     }
 }
 
-/* Ends every session of every mode now; their memory goes at the next ev_reap. */
+/* Ends every connection in the stage and every session of every mode now; their memory
+ * goes at the next ev_reap. */
 static void close_all(struct worker *w)
 {
+    stage_close_all(w);
     for (unsigned m = 0; m < w->nmodes; m++)
         w->modes[m]->close_all(w);
 }
@@ -167,7 +170,7 @@ static void on_wake(struct ev_loop *loop)
 
 static uint32_t open_sessions(const struct worker *w)
 {
-    uint32_t n = 0;
+    uint32_t n = stage_count(w);
     for (unsigned m = 0; m < w->nmodes; m++)
         n += w->modes[m]->sessions(w);
     return n;
@@ -177,6 +180,7 @@ static uint32_t open_sessions(const struct worker *w)
 static void after_events(struct ev_loop *loop)
 {
     struct worker *w = loop->owner;
+    stage_log_tick(w);
     for (unsigned m = 0; m < w->nmodes; m++)
         if (w->modes[m]->after_events)
             w->modes[m]->after_events(w);
@@ -234,13 +238,16 @@ static int worker_open_sockets(struct worker *w, struct config *cfg, char *err, 
 static void worker_free(struct worker *w)
 {
     close_listeners(w, false);
-    if (w->loop.epfd >= 0) { /* else the loop, and every mode, never started */
+    if (w->loop.epfd >= 0) { /* else the loop, the stage and every mode never started */
         close_all(w);
         ev_reap(&w->loop);
         for (unsigned m = 0; m < w->nmodes; m++)
             w->modes[m]->worker_free(w);
+        stage_worker_free(w);
         ev_loop_free(&w->loop);
     }
+    free(w->scratch);
+    w->scratch = NULL;
     free(w->socks);
     w->socks = NULL;
     if (w->cfg)
@@ -265,6 +272,11 @@ static int worker_init(struct worker *w, unsigned id, struct config *cfg,
     w->loop.owner = w;
     w->loop.on_wake = on_wake;
     w->loop.after_events = after_events;
+    stage_worker_init(w);
+    if (!(w->scratch = malloc(RELAY_BUF_SIZE))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     for (unsigned m = 0; m < nmodes; m++) {
         if (modes[m]->worker_init(w) < 0) {
             snprintf(err, errlen, "out of memory");

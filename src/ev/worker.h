@@ -56,6 +56,14 @@ struct worker {
     unsigned nsocks;
     struct ev_timer accept_resume; /* armed while accepting is paused (EMFILE...) */
     uint64_t pause_logged_ms;      /* when a pause was last logged */
+    /* The connection stage (net/stage.c): connections between accept and their mode,
+     * and the budget of its failure log lines. */
+    struct list stages;
+    struct pool stage_pool;
+    uint32_t nstages;
+    uint64_t refusal_log_sec; /* second of the failure-log budget */
+    uint64_t refusals_logged, refusals_unlogged;
+    char *scratch; /* RELAY_BUF_SIZE bytes: the stage's peeks, the TCP copy path */
     /* HTTP (http/h1_session.c, upstream/pool.c, http/access_log.c): exchanges, buffers,
      * upstream pools and the access log buffer; the sessions hang off mode_state. */
     struct pool http_exchange_pool;

@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "ev/worker.h"
 #include "http/route-t.h"
+#include "net/conn.h"
 
 #define ACCESS_BUF 65536
 #define ACCESS_LINE_MAX 4096
@@ -183,6 +184,17 @@ static void put_ms(struct line *l, const char *key, int64_t us)
             (long long)(us % 1000));
 }
 
+/* TLS fields of the client connection: version, cipher, SNI, resumed. */
+static void put_tls(struct line *l, const struct conn *c)
+{
+    struct xprt_info info;
+    c->xprt->info(c, &info);
+    put_str(l, "tls_version", info.version, info.version ? strlen(info.version) : 0);
+    put_str(l, "tls_cipher", info.cipher, info.cipher ? strlen(info.cipher) : 0);
+    put_str(l, "tls_sni", info.sni, info.sni ? strlen(info.sni) : 0);
+    put_num(l, "tls_resumed", info.resumed);
+}
+
 void access_log_write(struct worker *w, const struct listener_conf *lc,
                       const struct access_entry *e)
 {
@@ -217,6 +229,8 @@ void access_log_write(struct worker *w, const struct listener_conf *lc,
     put_num(&l, "retries", e->retries);
     put_str(&l, "request_id", t->request_id.p, t->request_id.len);
     put_str(&l, "end", e->end, strlen(e->end));
+    if (t->tls)
+        put_tls(&l, t->conn);
     if (e->detail)
         put_str(&l, "detail", e->detail, strlen(e->detail));
     if (l.json)

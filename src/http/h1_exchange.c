@@ -191,15 +191,99 @@ static void set_hash_key(struct h1x *x)
     x->lbreq.keylen = key.len;
 }
 
+/* ---- upgrades ---- */
+
+/* The next element of the comma list [*p, end), without its surrounding spaces and tabs;
+ * false at the end of the list. Empty elements are skipped. */
+static bool upgrade_next(const char **p, const char *end, struct hstr *el)
+{
+    while (*p < end) {
+        const char *q = *p, *e = memchr(q, ',', (size_t)(end - q));
+        e = e ? e : end;
+        *p = e < end ? e + 1 : end;
+        while (q < e && (*q == ' ' || *q == '\t'))
+            q++;
+        while (e > q && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        if (e > q) {
+            *el = (struct hstr){q, (uint32_t)(e - q)};
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool upgrade_has(struct hstr list, struct hstr proto)
+{
+    const char *p = list.p;
+    struct hstr el;
+    while (upgrade_next(&p, list.p + list.len, &el))
+        if (hstr_ieq(el, proto))
+            return true;
+    return false;
+}
+
+/* h2c (RFC 7540 §3.2) is never forwarded: past the server's 101 the client would speak
+ * HTTP/2 to the server directly, past every route and filter. h2c leaves the Upgrade list
+ * (with nothing left, the request goes on as an ordinary one and the writer names no
+ * upgrade in Connection), and HTTP2-Settings, h2c's connection-specific field, goes with
+ * it. False when out of memory. */
+static bool strip_h2c(struct http_msg *req, struct arena *a)
+{
+    static const struct hstr h2c = HSTR_LIT("h2c");
+    http_hdr_remove(req, HSTR_LIT("HTTP2-Settings"));
+    if (!(req->flags & HTTP_F_UPGRADE) || !upgrade_has(req->upgrade, h2c))
+        return true;
+    char *out = arena_alloc(a, (size_t)req->upgrade.len * 2);
+    if (!out)
+        return false;
+    uint32_t n = 0;
+    const char *p = req->upgrade.p;
+    struct hstr el;
+    while (upgrade_next(&p, req->upgrade.p + req->upgrade.len, &el)) {
+        if (hstr_ieq(el, h2c))
+            continue;
+        if (n) {
+            memcpy(out + n, ", ", 2);
+            n += 2;
+        }
+        memcpy(out + n, el.p, el.len);
+        n += el.len;
+    }
+    req->upgrade = n ? (struct hstr){out, n} : (struct hstr){NULL, 0};
+    if (!n)
+        req->flags &= ~(uint32_t)HTTP_F_UPGRADE;
+    return true;
+}
+
+/* A 101 switches to protocols the request asked for, as forwarded: else the server would
+ * open a tunnel nobody asked for (an h2c Strata stripped, for one). RFC 9110 §15.2.2: the
+ * 101 names them in its Upgrade field. */
+static bool switch_asked(const struct http_msg *req, const struct http_msg *resp)
+{
+    if (!(req->flags & HTTP_F_UPGRADE) || !resp->upgrade.len)
+        return false;
+    const char *p = resp->upgrade.p;
+    struct hstr el;
+    while (upgrade_next(&p, resp->upgrade.p + resp->upgrade.len, &el))
+        if (!upgrade_has(req->upgrade, el))
+            return false;
+    return true;
+}
+
 void h1_route_request(struct h1s *s)
 {
     struct h1x *x = s->x;
+    if (!strip_h2c(&x->t.req, &x->t.arena)) {
+        h1_answer(s, 500, "internal_error", "out of memory");
+        return;
+    }
     struct http_txn *t = &x->t;
     const struct http_listener_conf *hc = &s->lc->http;
     x->chain = (struct filter_chain){hc->filters, hc->nfilters, NULL, 0};
     enum filter_verdict v = run_request_filters(s, hc->filters, hc->nfilters);
     if (v == FILTER_CONTINUE) {
-        t->route = router_match(hc, &t->req);
+        t->route = router_match(hc, &t->req, t->conn);
         if (!t->route) {
             h1_answer(s, 404, "no_route", "no route matches this request");
             return;
@@ -338,6 +422,10 @@ static void up_attempt(struct h1s *s)
         x->t.server = srv;
         x->holds_server = true;
         x->tries++;
+        /* a new attempt: how the exchange ends is its to say (a failed one sets it again);
+         * the failures before it are counted in `tries` */
+        x->end = "ok";
+        x->detail = NULL;
         x->attempt_ms = s->w->loop.now_ms;
         if (!stage_request_head(s)) {
             h1_answer(s, 500, "internal_error", "request head too large after rewriting");
@@ -683,7 +771,10 @@ static void on_response_head(struct h1s *s, size_t head_len)
     } else {
         health_passive_report(srv, true, s->w->loop.now_ms);
     }
-    if (resp->status == 101 && !(x->t.req.flags & HTTP_F_UPGRADE)) {
+    if (resp->status == 101 && !switch_asked(&x->t.req, resp)) {
+        /* no tunnel: the server speaks another protocol on that connection now, and the
+         * client may have asked for a switch Strata did not forward */
+        x->close_after = true;
         h1_attempt_failed(s, true, true);
         h1_answer(s, 502, "bad_response", "server switched protocols unasked");
         return;

@@ -43,7 +43,8 @@ struct h1x {
     uint64_t bytes_in, bytes_out;
     uint64_t req_body_bytes;  /* request body data read so far */
     uint32_t answer_left;     /* bytes of an answer's body still to copy for the client */
-    const char *end, *detail; /* how it ended, for the access log */
+    const char *end, *detail; /* how it ended, for the access log: "ok" from each attempt
+                                 on, until something fails (retries show in `tries`) */
     uint16_t status;          /* sent to the client */
     uint8_t tries;
     bool holds_server;     /* holds one unit of t.server->st.active */

@@ -42,7 +42,6 @@
 #include "http/msg.h"
 #include "net/sock.h"
 
-#define POOL_MAX_FREE 1024
 #define RUN_BUDGET 64         /* steps per run() before yielding to other sessions */
 #define HTTP_DEFER_ACCEPT_S 1 /* see sock_defer_accept */
 static void exchange_end(struct h1s *s);
@@ -184,6 +183,8 @@ static struct h1x *exchange_new(struct h1s *s)
     x->t.req.is_request = true;
     x->t.lc = s->lc;
     x->t.client = s->client;
+    x->t.conn = &s->cli;
+    x->t.tls = s->cli.ctx != NULL;
     x->t.worker = s->w->id;
     x->start_us = h1_now_us();
     x->t.rand = next_rand(s->w, x->start_us);
@@ -374,31 +375,35 @@ static enum move step_flush_client(struct h1s *s)
 
 /* ---- tunnels (101 Switching Protocols) ---- */
 
+/* Sends what is staged for dst (dbuf: bytes from before the switch, such as the 101 head)
+ * and then, straight from its buffer, what src sent: as much as dst takes. */
+static enum io tunnel_send(struct h1s *s, struct conn *dst, struct hbuf **dbuf, struct hbuf **sbuf)
+{
+    if (dst->h.fd < 0)
+        return IO_NONE;
+    enum io staged = h1_flush_buf(s, dst, dbuf, NULL);
+    if (staged == IO_ERR || *dbuf)
+        return staged;
+    enum io relayed = h1_flush_buf(s, dst, sbuf, NULL);
+    return relayed == IO_NONE ? staged : relayed;
+}
+
+/* One direction of a tunnel. src is read only into the room its buffer has left, and that
+ * room comes back only as dst takes the bytes: one bounded buffer per direction (two while
+ * staged bytes drain), never an all-or-nothing copy, so a burst of any size moves and a slow
+ * reader slows its writer (back-pressure). */
 static enum move tunnel_dir(struct h1s *s, struct conn *src, struct hbuf **sbuf, struct conn *dst,
                             struct hbuf **dbuf, bool *shut)
 {
-    enum move m = MOVE_NONE;
-    if (*sbuf && (*sbuf)->len) {
-        struct hbuf *b = *sbuf;
-        if (h1_buf_append(s, dbuf, hbuf_head(b), b->len)) {
-            h1_buf_drop(s, sbuf);
-            m = MOVE_PROGRESS;
-        }
-    }
-    if (!*sbuf || (*sbuf)->len == 0) {
-        enum io io = h1_read_into(s, src, sbuf, HBUF_SIZE, true, NULL);
-        if (io == IO_ERR)
-            return MOVE_ERROR;
-        if (io == IO_MOVED)
-            m = MOVE_PROGRESS;
-    }
-    if (dst->h.fd >= 0) {
-        enum io io = h1_flush_buf(s, dst, dbuf, NULL);
-        if (io == IO_ERR)
-            return MOVE_ERROR;
-        if (io == IO_MOVED)
-            m = MOVE_PROGRESS;
-    }
+    enum io out = tunnel_send(s, dst, dbuf, sbuf);
+    if (out == IO_ERR)
+        return MOVE_ERROR;
+    enum io in = h1_read_into(s, src, sbuf, HBUF_SIZE, true, NULL);
+    if (in == IO_ERR)
+        return MOVE_ERROR;
+    if (in == IO_MOVED && tunnel_send(s, dst, dbuf, sbuf) == IO_ERR)
+        return MOVE_ERROR;
+    enum move m = in == IO_MOVED || out == IO_MOVED ? MOVE_PROGRESS : MOVE_NONE;
     if ((src->flags & CONN_RD_EOF) && (!*sbuf || !(*sbuf)->len) && (!*dbuf || !(*dbuf)->len) &&
         !*shut) {
         dst->xprt->shutdown_wr(dst);
@@ -691,42 +696,28 @@ void h1_session_close(struct h1s *s)
     ev_defer_free(&w->loop, &s->dfree, session_free);
 }
 
-void h1_accept(struct worker *w, struct listen_sock *ls, int fd, const struct sockaddr_any *peer)
+void h1_start(struct worker *w, struct listener_conf *lc, struct accepted *a)
 {
-    struct listener_conf *lc = ls->lc;
-    struct listener_counters *c = &lc->st.ctr[w->id];
-    CTR_ADD(c->conns_total, 1);
     struct h1s *s = pool_get(&hw(w)->session_pool);
     if (!s) {
-        CTR_ADD(c->conns_rejected, 1);
-        close(fd);
+        CTR_ADD(lc->st.ctr[w->id].conns_rejected, 1);
+        admission_release(w->cfg, lc, &a->ad);
+        a->cli.xprt->close(&a->cli);
         return;
     }
     memset(s, 0, sizeof(*s));
     s->w = w;
     s->lc = lc;
-    s->client = *peer;
-    conn_init_plain(&s->cli, fd, client_io);
+    s->client = a->client;
+    s->ad = a->ad;
+    s->cli = a->cli;
+    s->cli.h.cb = client_io;
     s->last_ms = w->loop.now_ms;
     ev_timer_init(&s->timer, session_timer);
     ev_task_init(&s->task, session_task);
     list_add_tail(&hw(w)->sessions, &s->link);
     hw(w)->nsessions++;
-    const char *why = NULL;
-    enum admit_result ar = admit_connection(w->cfg, lc, &s->client, &s->ad, &why);
-    if (ar == ADMIT_OK)
-        ar = admit_source(lc, &s->client, w->loop.now_ms, &s->ad);
-    if (ar != ADMIT_OK) {
-        CTR_ADD(c->conns_rejected, 1);
-        if (ar == ADMIT_DENIED)
-            CTR_ADD(c->denied, 1);
-        else if (ar == ADMIT_RATE_LIMITED)
-            CTR_ADD(c->rate_limited, 1);
-        sock_abort(fd);
-        h1_session_close(s);
-        return;
-    }
-    if (ev_add(&w->loop, &s->cli.h) < 0) {
+    if (conn_take_registration(w, &s->cli, a) < 0) {
         h1_session_close(s);
         return;
     }
@@ -831,7 +822,7 @@ static int h1_bind(struct listen_sock *ls, const struct sockaddr_any *addr)
 const struct listener_mode_ops http_mode_ops = {
     .name = "http",
     .bind = h1_bind,
-    .accept = h1_accept, /* a stream mode */
+    .start = h1_start, /* a stream mode */
     .process_init = h1_process_init,
     .process_free = access_log_close,
     .worker_init = h1_worker_init,

@@ -11,13 +11,14 @@
 
 #include "ev/worker.h"
 #include "net/addr.h"
+#include "net/stage.h"
 
 /* The `mode: http` operations (net/listener_mode.h). Per worker: the client connections
  * and their pool (w->mode_state[MODE_HTTP]); the process-wide part numbers the servers
  * and opens the access logs. */
 extern const struct listener_mode_ops http_mode_ops;
 
-/* Takes ownership of fd, a freshly accepted client connection on an HTTP listener. */
-void h1_accept(struct worker *w, struct listen_sock *ls, int fd, const struct sockaddr_any *peer);
+/* Takes a connection the stage admitted (net/stage.h) on an HTTP listener. */
+void h1_start(struct worker *w, struct listener_conf *lc, struct accepted *a);
 
 #endif

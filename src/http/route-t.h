@@ -60,6 +60,8 @@ struct route_match {
     uint32_t ncookies;
     struct named_match *queries;
     uint32_t nqueries;
+    /* the client's verified TLS certificate (mTLS): SM_ANY when not asked */
+    struct str_match cert_subject, cert_fingerprint;
 };
 
 /* One configured filter on a route (or on the listener): its ops and its settings,

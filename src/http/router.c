@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "http/msg.h"
+#include "net/conn.h"
 
 /* Bounds the work of one regex match (backtracking steps), so that a pathological pattern
  * costs a bounded time per request instead of the library's default of ten million. */
@@ -223,8 +224,24 @@ static bool pairs_hold(const struct named_match *nm, uint32_t n, const struct ht
     return true;
 }
 
-bool route_match_holds(const struct route_match *m, const struct http_msg *req)
+/* The client certificate conditions (mTLS): asked only when a route names them. */
+static bool cert_holds(const struct route_match *m, const struct conn *cli)
 {
+    if (m->cert_subject.kind == SM_ANY && m->cert_fingerprint.kind == SM_ANY)
+        return true;
+    struct xprt_info info = {0};
+    if (cli)
+        cli->xprt->info(cli, &info);
+    const char *subj = info.peer_subject, *fp = info.peer_fingerprint;
+    return str_match_holds(&m->cert_subject, subj, subj ? strlen(subj) : 0) &&
+           str_match_holds(&m->cert_fingerprint, fp, fp ? strlen(fp) : 0);
+}
+
+bool route_match_holds(const struct route_match *m, const struct http_msg *req,
+                       const struct conn *cli)
+{
+    if (!cert_holds(m, cli))
+        return false;
     if (!method_holds(m, req) || !host_holds(m, req->authority))
         return false;
     if (m->path.kind != SM_ANY &&
@@ -238,10 +255,10 @@ bool route_match_holds(const struct route_match *m, const struct http_msg *req)
 }
 
 const struct http_route *router_match(const struct http_listener_conf *hc,
-                                      const struct http_msg *req)
+                                      const struct http_msg *req, const struct conn *cli)
 {
     for (uint32_t i = 0; i < hc->nroutes; i++)
-        if (route_match_holds(&hc->routes[i].match, req))
+        if (route_match_holds(&hc->routes[i].match, req, cli))
             return &hc->routes[i];
     return NULL;
 }

@@ -12,11 +12,15 @@
 #include "http/msg-t.h"
 #include "http/route-t.h"
 
-/* The first route of `hc` whose match holds for `req`, or NULL (→ 404). */
-const struct http_route *router_match(const struct http_listener_conf *hc,
-                                      const struct http_msg *req);
+struct conn;
 
-bool route_match_holds(const struct route_match *m, const struct http_msg *req);
+/* The first route of `hc` whose match holds for `req` from `cli`, or NULL (→ 404). */
+const struct http_route *router_match(const struct http_listener_conf *hc,
+                                      const struct http_msg *req, const struct conn *cli);
+
+/* cli: the client connection (its TLS identity), or NULL (no TLS identity). */
+bool route_match_holds(const struct route_match *m, const struct http_msg *req,
+                       const struct conn *cli);
 
 /* Matches s[0..len) (s may be NULL = absent: only SM_ANY holds then). */
 bool str_match_holds(const struct str_match *m, const char *s, size_t len);

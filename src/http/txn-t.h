@@ -15,6 +15,7 @@ struct listener_conf;
 struct http_route;
 struct backend;
 struct server;
+struct conn;
 
 struct http_txn {
     struct http_msg req;
@@ -30,6 +31,7 @@ struct http_txn {
 
     struct sockaddr_any client; /* the peer (or the PROXY protocol's client) */
     bool tls;                   /* the client connection is TLS ("https") */
+    const struct conn *conn;    /* the client connection: its transport's info (TLS) */
     unsigned worker;            /* worker id, for per-worker balancer state */
     uint64_t rand;              /* per-request random value (splits) */
 

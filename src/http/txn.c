@@ -7,6 +7,7 @@
 #include "http/filter.h"
 #include "http/filters/util.h"
 #include "http/msg.h"
+#include "net/conn.h"
 
 int txn_answer(struct http_txn *t, unsigned status, const char *content_type, const char *body,
                size_t body_len)
@@ -28,6 +29,20 @@ int txn_answer(struct http_txn *t, unsigned status, const char *content_type, co
     t->answer_body = b;
     t->answered = true;
     return 0;
+}
+
+/* A TLS variable of the client connection ("" on plain connections). */
+static struct hstr tls_value(const struct http_txn *t, int v)
+{
+    struct xprt_info info = {0};
+    if (t->conn)
+        t->conn->xprt->info(t->conn, &info);
+    const char *s = v == TV_TLS_VERSION       ? info.version
+                    : v == TV_TLS_CIPHER      ? info.cipher
+                    : v == TV_TLS_SNI         ? info.sni
+                    : v == TV_TLS_CLIENT_SUBJECT ? info.peer_subject
+                                                 : info.peer_fingerprint;
+    return s ? hstr_c(s) : (struct hstr){"", 0};
 }
 
 /* The value of variable v for t; `ip` is room for the client address. */
@@ -59,6 +74,12 @@ static struct hstr var_value(struct http_txn *t, int v, char *ip, size_t iplen)
         return t->request_id;
     case TV_METHOD:
         return r->method_name;
+    case TV_TLS_VERSION:
+    case TV_TLS_CIPHER:
+    case TV_TLS_SNI:
+    case TV_TLS_CLIENT_SUBJECT:
+    case TV_TLS_CLIENT_FINGERPRINT:
+        return tls_value(t, v);
     }
     return (struct hstr){"", 0};
 }

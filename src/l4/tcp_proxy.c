@@ -28,20 +28,14 @@
 #include "net/pipe_pool.h"
 #include "net/proxy_proto.h"
 #include "net/sock.h"
-#include "net/tls_hello.h"
+#include "net/conn_end.h"
+#include "net/stage.h"
 
 /* One pump handles at most this much per direction before yielding to other sessions. */
 #define PUMP_BUDGET (1u << 20)
 #define SPLICE_CHUNK (1u << 20)
 
-enum sess_state { SESS_INSPECT, SESS_CONNECTING, SESS_ESTABLISHED, SESS_CLOSED };
-
-/* Bytes kept while inspecting (PROXY header, ClientHello); room is left in the buffer for
- * the PROXY header Strata may put in front of them for the server. */
-#define PRE_CAP (RELAY_BUF_SIZE - 128)
-
-#define REFUSAL_LOG_PER_SEC 20
-#define POOL_MAX_FREE 1024
+enum sess_state { SESS_CONNECTING, SESS_ESTABLISHED, SESS_CLOSED };
 
 /* The TCP mode's per-worker state: w->mode_state[MODE_TCP]. */
 struct tcp_worker {
@@ -50,55 +44,12 @@ struct tcp_worker {
     struct pool session_pool;
     struct pool buf_pool; /* struct relay_buf */
     struct pipe_pool pipes;
-    char *scratch;            /* RELAY_BUF_SIZE bytes for the copy path */
-    uint64_t refusal_log_sec; /* second of the refusal-log budget */
-    uint64_t refusals_logged, refusals_unlogged;
 };
 
 static inline struct tcp_worker *tw(const struct worker *w)
 {
     return w->mode_state[MODE_TCP];
 }
-
-enum end_reason {
-    END_NONE,
-    END_CLIENT_CLOSE,
-    END_SERVER_CLOSE,
-    END_CLIENT_ERROR,
-    END_SERVER_ERROR,
-    END_IDLE_TIMEOUT,
-    END_CONNECT_FAILED,
-    END_NO_SERVER,
-    END_LIMIT,
-    END_SHUTDOWN,
-    END_DENIED,
-    END_RATE_LIMITED,
-    END_PROXY_ERROR,
-    END_BAD_HELLO,
-    END_NO_ROUTE,
-    END_INSPECT_TIMEOUT,
-    END_LOCAL_ERROR, /* this process ran short (memory for a timer) */
-};
-
-static const char *const end_names[] = {
-    [END_NONE] = "none",
-    [END_CLIENT_CLOSE] = "client_close",
-    [END_SERVER_CLOSE] = "server_close",
-    [END_CLIENT_ERROR] = "client_error",
-    [END_SERVER_ERROR] = "server_error",
-    [END_IDLE_TIMEOUT] = "idle_timeout",
-    [END_CONNECT_FAILED] = "connect_failed",
-    [END_NO_SERVER] = "no_server",
-    [END_LIMIT] = "limit",
-    [END_SHUTDOWN] = "shutdown",
-    [END_DENIED] = "denied",
-    [END_RATE_LIMITED] = "rate_limited",
-    [END_PROXY_ERROR] = "proxy_error",
-    [END_BAD_HELLO] = "bad_client_hello",
-    [END_NO_ROUTE] = "no_route",
-    [END_INSPECT_TIMEOUT] = "inspect_timeout",
-    [END_LOCAL_ERROR] = "local_error",
-};
 
 struct relay_dir {
     struct relay_buf *buf; /* bytes read but not yet written (copy mode) */
@@ -120,11 +71,8 @@ struct tcp_session {
     struct lb_req lbreq;
     struct sockaddr_any client; /* the peer, or the address its PROXY header carried */
     struct sockaddr_any dst;    /* what the client connected to, from its PROXY header */
-    struct relay_buf *pre;      /* bytes read while inspecting, replayed to the server */
     const char *why;            /* detail for the log line (static string) */
     struct admission ad;        /* caps and per-source units held */
-    bool proxy_pending;         /* a PROXY header is still to be read */
-    bool hello_pending;         /* the ClientHello is still to be read (SNI routes) */
     uint64_t start_ms, last_ms;
     struct ev_timer timer; /* connect timeout, then idle timeout */
     struct list link;      /* tw(w)->sessions while open */
@@ -139,10 +87,9 @@ struct tcp_session {
 
 enum pump_result { PUMP_WAIT, PUMP_MORE, PUMP_SRC_ERR, PUMP_DST_ERR };
 
-static void session_close(struct tcp_session *s, enum end_reason why);
+static void session_close(struct tcp_session *s, enum conn_end why);
 static bool arm_timer(struct tcp_session *s, uint64_t at_ms);
 static void session_connect(struct tcp_session *s);
-static void inspect(struct tcp_session *s);
 static int stage_upstream_preamble(struct tcp_session *s);
 static void session_task(struct ev_task *t);
 
@@ -233,7 +180,7 @@ static ssize_t splice_in(struct tcp_session *s, struct relay_dir *d, struct conn
 static enum pump_result copy_through(struct tcp_session *s, struct relay_dir *d, struct conn *src,
                                      struct conn *dst, bool is_up, ssize_t *moved)
 {
-    char *scratch = tw(s->w)->scratch;
+    char *scratch = s->w->scratch;
     ssize_t n = src->xprt->recv(src, scratch, RELAY_BUF_SIZE);
     *moved = n;
     if (n <= 0)
@@ -331,7 +278,7 @@ static void session_pump(struct tcp_session *s)
         return;
     }
     if (s->up.done && s->down.done) {
-        session_close(s, (enum end_reason)s->end);
+        session_close(s, (enum conn_end)s->end);
         return;
     }
     if (up == PUMP_MORE || down == PUMP_MORE)
@@ -348,8 +295,6 @@ static void client_io(struct ev_loop *loop, struct ev_handler *h, uint32_t event
     conn_note_events(&s->cli, events);
     if (s->state == SESS_ESTABLISHED)
         session_pump(s);
-    else if (s->state == SESS_INSPECT)
-        inspect(s);
 }
 
 static void session_server_release(struct tcp_session *s)
@@ -425,12 +370,6 @@ static void server_io(struct ev_loop *loop, struct ev_handler *h, uint32_t event
 static void session_timer(struct ev_loop *loop, struct ev_timer *t)
 {
     struct tcp_session *s = container_of(t, struct tcp_session, timer);
-    if (s->state == SESS_INSPECT) {
-        s->why = s->proxy_pending ? "no complete PROXY header in time"
-                                  : "no complete TLS ClientHello in time";
-        session_close(s, END_INSPECT_TIMEOUT);
-        return;
-    }
     if (s->state == SESS_CONNECTING) {
         connect_failed(s, ETIMEDOUT);
         return;
@@ -499,7 +438,7 @@ static void session_connect(struct tcp_session *s)
 
 /* ---- lifecycle ---- */
 
-/* Arms the session's timer (inspect, connect or idle timeout) for at_ms. A session must
+/* Arms the session's timer (connect or idle timeout) for at_ms. A session must
  * never be left without its timeout: when the timer cannot be armed (no memory for the
  * heap) it ends now. Returns false when it did. */
 static bool arm_timer(struct tcp_session *s, uint64_t at_ms)
@@ -526,7 +465,7 @@ static void release_dir(struct worker *w, struct relay_dir *d)
     }
 }
 
-static void log_session(struct tcp_session *s, enum end_reason why)
+static void log_session(struct tcp_session *s, enum conn_end why)
 {
     char cbuf[ADDR_STRLEN];
     const char *sname = s->server ? s->server->name : "-";
@@ -537,77 +476,18 @@ static void log_session(struct tcp_session *s, enum end_reason why)
                "duration_ms=%llu end=%s%s%s%s",
                s->lc->name, cbuf, sname, (unsigned long long)s->up.bytes,
                (unsigned long long)s->down.bytes,
-               (unsigned long long)(s->w->loop.now_ms - s->start_ms), end_names[why],
+               (unsigned long long)(s->w->loop.now_ms - s->start_ms), conn_end_names[why],
                detail ? " error=\"" : "", detail ? detail : "", detail ? "\"" : "");
 }
 
-static bool is_refusal(enum end_reason why)
-{
-    return why == END_LIMIT || why == END_DENIED || why == END_RATE_LIMITED;
-}
-
-/* A flood of refused connections must not become a flood of log lines: each worker logs
- * at most REFUSAL_LOG_PER_SEC refusals a second and then one line saying how many it left
- * out. The metrics count every one. */
-static void tcp_log_tick(struct worker *w)
-{
-    struct tcp_worker *t = tw(w);
-    uint64_t sec = w->loop.now_ms / 1000;
-    if (!t || sec == t->refusal_log_sec)
-        return;
-    if (t->refusals_unlogged)
-        worker_log(w, "conn refusals: %llu more not logged (at most %u a second per worker; "
-                      "the metrics count every one)",
-                   (unsigned long long)t->refusals_unlogged, REFUSAL_LOG_PER_SEC);
-    t->refusal_log_sec = sec;
-    t->refusals_logged = 0;
-    t->refusals_unlogged = 0;
-}
-
-static bool refusal_log_allowed(struct worker *w)
-{
-    struct tcp_worker *t = tw(w);
-    tcp_log_tick(w);
-    if (t->refusals_logged < REFUSAL_LOG_PER_SEC) {
-        t->refusals_logged++;
-        return true;
-    }
-    t->refusals_unlogged++;
-    return false;
-}
-
 /* Counts what ended a session early, for the listener's metrics. */
-static void count_end(struct tcp_session *s, enum end_reason why)
+static void count_end(struct tcp_session *s, enum conn_end why)
 {
     struct listener_counters *c = &s->lc->st.ctr[s->w->id];
     switch (why) {
     case END_CONNECT_FAILED:
     case END_NO_SERVER:
         CTR_ADD(c->connect_failures, 1);
-        break;
-    case END_DENIED:
-        CTR_ADD(c->denied, 1);
-        CTR_ADD(c->conns_rejected, 1);
-        break;
-    case END_RATE_LIMITED:
-        CTR_ADD(c->rate_limited, 1);
-        CTR_ADD(c->conns_rejected, 1);
-        break;
-    case END_LIMIT:
-        CTR_ADD(c->conns_rejected, 1);
-        break;
-    case END_PROXY_ERROR:
-        CTR_ADD(c->proxy_errors, 1);
-        break;
-    case END_BAD_HELLO:
-    case END_NO_ROUTE:
-        CTR_ADD(c->inspect_failures, 1);
-        break;
-    case END_INSPECT_TIMEOUT:
-        if (s->proxy_pending)
-            CTR_ADD(c->proxy_errors, 1);
-        else
-            CTR_ADD(c->inspect_failures, 1);
         break;
     default:
         break;
@@ -620,7 +500,7 @@ static void session_free(struct ev_defer *d)
     pool_put(&tw(s->w)->session_pool, s);
 }
 
-static void session_close(struct tcp_session *s, enum end_reason why)
+static void session_close(struct tcp_session *s, enum conn_end why)
 {
     struct worker *w = s->w;
     struct listener_conf *lc = s->lc;
@@ -629,195 +509,44 @@ static void session_close(struct tcp_session *s, enum end_reason why)
     if (why == END_NONE)
         why = END_CLIENT_CLOSE;
     count_end(s, why);
-    bool refused = is_refusal(why) && s->state == SESS_INSPECT;
-    if (!refused || refusal_log_allowed(w))
-        log_session(s, why);
+    log_session(s, why);
     s->state = SESS_CLOSED;
     ev_timer_cancel(&w->loop, &s->timer);
     /* Give the shared counts back before the peers can see the close: a client that
      * reconnects at once, or reads the metrics, finds its unit free. */
     session_server_release(s);
     admission_release(w->cfg, lc, &s->ad);
-    if (refused)
-        sock_abort(s->cli.h.fd); /* a reset: no TIME_WAIT left behind by a flood */
     s->cli.xprt->close(&s->cli);
     if (s->srv.h.fd >= 0)
         s->srv.xprt->close(&s->srv);
     release_dir(w, &s->up);
     release_dir(w, &s->down);
-    if (s->pre)
-        pool_put(&tw(w)->buf_pool, s->pre);
-    s->pre = NULL;
     ev_task_cancel(&s->task);
     list_del(&s->link);
     tw(w)->nsessions--;
     ev_defer_free(&w->loop, &s->dfree, session_free);
 }
 
-/* ---- admission (net/admission.h) ---- */
-
-static const enum end_reason admit_ends[] = {
-    [ADMIT_OK] = END_NONE,
-    [ADMIT_LIMIT] = END_LIMIT,
-    [ADMIT_DENIED] = END_DENIED,
-    [ADMIT_RATE_LIMITED] = END_RATE_LIMITED,
-};
-
-static enum end_reason admit_client(struct tcp_session *s)
-{
-    return admit_ends[admit_source(s->lc, &s->client, s->w->loop.now_ms, &s->ad)];
-}
-
-/* ---- inspection: the PROXY header, then the TLS ClientHello ---- */
-
-static struct backend *route_for(const struct listener_conf *lc, const char *sni, size_t len)
-{
-    for (uint32_t i = 0; i < lc->nroutes; i++) {
-        const struct sni_route *r = &lc->routes[i];
-        if (r->nsni == 0)
-            return r->backend;
-        for (uint32_t j = 0; j < r->nsni && len; j++)
-            if (sni_match(r->sni[j], sni, len))
-                return r->backend;
-    }
-    return NULL;
-}
-
-/* Consumes a complete PROXY header from s->pre. END_NONE when done or more is needed. */
-static enum end_reason inspect_proxy(struct tcp_session *s, bool full)
-{
-    struct relay_buf *b = s->pre;
-    struct pp_info info;
-    size_t used;
-    switch (pp_parse((const uint8_t *)b->data, b->len, &info, &used, &s->why)) {
-    case PP_NEED_MORE:
-        if (full)
-            s->why = "PROXY header too long";
-        return full ? END_PROXY_ERROR : END_NONE;
-    case PP_ERROR:
-        return END_PROXY_ERROR;
-    case PP_OK:
-        break;
-    }
-    if (info.sock_type == SOCK_DGRAM) {
-        s->why = "PROXY header describes a UDP connection";
-        return END_PROXY_ERROR;
-    }
-    if (!info.local) {
-        s->client = info.src;
-        s->dst = info.dst;
-    }
-    memmove(b->data, b->data + used, b->len - used);
-    b->len -= (uint32_t)used;
-    s->proxy_pending = false;
-    return admit_client(s);
-}
-
-/* Picks the backend from the ClientHello in s->pre. END_NONE when done or more is needed. */
-static enum end_reason inspect_hello(struct tcp_session *s, bool full)
-{
-    struct hello_info hi;
-    if (s->pre->len == 0)
-        return END_NONE;
-    switch (tls_hello_parse((const uint8_t *)s->pre->data, s->pre->len, &hi, &s->why)) {
-    case HELLO_NEED_MORE:
-        if (full)
-            s->why = "ClientHello too large";
-        return full ? END_BAD_HELLO : END_NONE;
-    case HELLO_NOT_TLS:
-        s->why = "not a TLS handshake";
-        return END_BAD_HELLO;
-    case HELLO_ERROR:
-        return END_BAD_HELLO;
-    case HELLO_OK:
-        break;
-    }
-    s->backend = route_for(s->lc, hi.sni, hi.sni_len);
-    s->hello_pending = false;
-    if (!s->backend) {
-        s->why = hi.sni_len ? "no route for this server name" : "no SNI and no default route";
-        return END_NO_ROUTE;
-    }
-    return END_NONE;
-}
-
-/* Reads what the client sent first into s->pre and acts on it once it is complete. */
-static void inspect(struct tcp_session *s)
-{
-    struct relay_buf *b = s->pre;
-    while ((s->cli.flags & CONN_RD_READY) && !s->up.eof && b->len < PRE_CAP) {
-        ssize_t n = s->cli.xprt->recv(&s->cli, b->data + b->len, PRE_CAP - b->len);
-        if (n < 0 && errno == EAGAIN) {
-            s->cli.flags &= ~CONN_RD_READY;
-            break;
-        }
-        if (n < 0) {
-            session_close(s, END_CLIENT_ERROR);
-            return;
-        }
-        if (n == 0) { /* a half-close: the relay passes it on after the replayed bytes */
-            s->up.eof = true;
-            s->end = END_CLIENT_CLOSE;
-            break;
-        }
-        conn_note_read(&s->cli, (size_t)n, PRE_CAP - b->len);
-        b->len += (uint32_t)n;
-    }
-    bool full = b->len >= PRE_CAP;
-    enum end_reason why = END_NONE;
-    if (s->proxy_pending)
-        why = inspect_proxy(s, full);
-    if (why == END_NONE && !s->proxy_pending && s->hello_pending)
-        why = inspect_hello(s, full);
-    if (why != END_NONE) {
-        session_close(s, why);
-        return;
-    }
-    if ((s->proxy_pending || s->hello_pending) && s->up.eof) {
-        s->why = "client closed before its first bytes were complete";
-        session_close(s, END_CLIENT_CLOSE);
-        return;
-    }
-    if (s->proxy_pending || s->hello_pending)
-        return; /* wait for more bytes, bounded by the inspect timer */
-    s->why = NULL;
-    ev_timer_cancel(&s->w->loop, &s->timer);
-    s->state = SESS_CONNECTING;
-    session_connect(s);
-}
-
-/* Puts the PROXY header for the server (if the backend sends one) in front of the bytes
- * read while inspecting, as the first thing to write upstream. 0, or -1 out of memory. */
+/* Stages the PROXY header for the server (if the backend sends one) as the first bytes to
+ * write upstream. 0, or -1 out of memory. */
 static int stage_upstream_preamble(struct tcp_session *s)
 {
     enum proxy_send mode = s->backend->send_proxy;
-    struct relay_buf *b = s->pre;
-    if (mode == PROXY_SEND_NONE && (!b || b->len == 0)) {
-        if (b) /* nothing to replay: an idle session holds no buffer */
-            pool_put(&tw(s->w)->buf_pool, b);
-        s->pre = NULL;
+    if (mode == PROXY_SEND_NONE)
         return 0;
-    }
-    if (!b && !(b = pool_get(&tw(s->w)->buf_pool)))
+    struct relay_buf *b = pool_get(&tw(s->w)->buf_pool);
+    if (!b)
         return -1;
-    if (!s->pre)
-        b->len = 0;
-    s->pre = NULL;
+    struct sockaddr_any dst = s->dst;
+    dst.len = sizeof(dst.u);
+    if (s->dst.u.sa.sa_family == AF_UNSPEC && getsockname(s->cli.h.fd, &dst.u.sa, &dst.len))
+        dst.u.sa.sa_family = AF_UNSPEC; /* the builders then write UNKNOWN / LOCAL */
+    ssize_t h = mode == PROXY_SEND_V1 ? pp_build_v1(&s->client, &dst, b->data, RELAY_BUF_SIZE)
+                                      : pp_build_v2(&s->client, &dst, (uint8_t *)b->data,
+                                                    RELAY_BUF_SIZE);
+    BUG_ON(h < 0);
     b->off = 0;
-    char hdr[PP_V1_BUILD_MAX > PP_V2_BUILD_MAX ? PP_V1_BUILD_MAX : PP_V2_BUILD_MAX];
-    ssize_t h = 0;
-    if (mode != PROXY_SEND_NONE) {
-        struct sockaddr_any dst = s->dst;
-        dst.len = sizeof(dst.u);
-        if (s->dst.u.sa.sa_family == AF_UNSPEC && getsockname(s->cli.h.fd, &dst.u.sa, &dst.len))
-            dst.u.sa.sa_family = AF_UNSPEC; /* the builders then write UNKNOWN / LOCAL */
-        h = mode == PROXY_SEND_V1 ? pp_build_v1(&s->client, &dst, hdr, sizeof(hdr))
-                                  : pp_build_v2(&s->client, &dst, (uint8_t *)hdr, sizeof(hdr));
-        BUG_ON(h < 0 || b->len + (size_t)h > RELAY_BUF_SIZE);
-    }
-    memmove(b->data + h, b->data, b->len);
-    memcpy(b->data, hdr, (size_t)h);
-    b->len += (uint32_t)h;
+    b->len = (uint32_t)h;
     s->up.buf = b;
     return 0;
 }
@@ -828,8 +557,8 @@ static void init_dir(struct relay_dir *d)
     d->pipe.rd = d->pipe.wr = -1;
 }
 
-static struct tcp_session *session_new(struct worker *w, struct listener_conf *lc, int fd,
-                                       const struct sockaddr_any *peer)
+static struct tcp_session *session_new(struct worker *w, struct listener_conf *lc,
+                                       struct accepted *a)
 {
     struct tcp_session *s = pool_get(&tw(w)->session_pool);
     if (!s)
@@ -837,11 +566,15 @@ static struct tcp_session *session_new(struct worker *w, struct listener_conf *l
     memset(s, 0, sizeof(*s));
     s->w = w;
     s->lc = lc;
-    s->backend = lc->backend;
-    s->client = *peer;
+    s->backend = a->backend ? a->backend : lc->backend;
+    s->client = a->client;
+    s->dst = a->dst;
+    s->ad = a->ad;
     s->lbreq.client = &s->client;
-    s->start_ms = s->last_ms = w->loop.now_ms;
-    conn_init_plain(&s->cli, fd, client_io);
+    s->start_ms = a->start_ms;
+    s->last_ms = w->loop.now_ms;
+    s->cli = a->cli;
+    s->cli.h.cb = client_io;
     conn_init_plain(&s->srv, -1, server_io);
     init_dir(&s->up);
     init_dir(&s->down);
@@ -852,41 +585,20 @@ static struct tcp_session *session_new(struct worker *w, struct listener_conf *l
     return s;
 }
 
-void tcp_accept(struct worker *w, struct listen_sock *ls, int fd, const struct sockaddr_any *peer)
+void tcp_start(struct worker *w, struct listener_conf *lc, struct accepted *a)
 {
-    struct listener_conf *lc = ls->lc;
-    CTR_ADD(lc->st.ctr[w->id].conns_total, 1);
-    struct tcp_session *s = session_new(w, lc, fd, peer);
+    struct tcp_session *s = session_new(w, lc, a);
     if (!s) {
         CTR_ADD(lc->st.ctr[w->id].conns_rejected, 1);
-        close(fd); /* out of memory: nothing else to do for this client */
+        admission_release(w->cfg, lc, &a->ad);
+        a->cli.xprt->close(&a->cli); /* out of memory: nothing else to do for this client */
         return;
     }
-    s->state = SESS_INSPECT;
-    s->proxy_pending = lc->proxy.enabled;
-    s->hello_pending = lc->nroutes > 0;
-    enum end_reason why =
-        admit_ends[admit_connection(w->cfg, lc, &s->client, &s->ad, &s->why)];
-    if (why == END_NONE && !s->proxy_pending)
-        why = admit_client(s);
-    if (why != END_NONE) {
-        session_close(s, why);
-        return;
-    }
-    if (ev_add(&w->loop, &s->cli.h) < 0) {
+    s->state = SESS_CONNECTING;
+    if (conn_take_registration(w, &s->cli, a) < 0) {
         session_close(s, END_CLIENT_ERROR);
         return;
     }
-    if (s->proxy_pending || s->hello_pending) {
-        if (!(s->pre = pool_get(&tw(w)->buf_pool))) {
-            session_close(s, END_CLIENT_ERROR);
-            return;
-        }
-        s->pre->off = s->pre->len = 0;
-        arm_timer(s, w->loop.now_ms + lc->inspect_timeout_ms);
-        return; /* client_io reads the first bytes */
-    }
-    s->state = SESS_CONNECTING;
     session_connect(s);
 }
 
@@ -932,7 +644,6 @@ static void tcp_worker_free(struct worker *w)
     pool_destroy(&t->session_pool);
     pool_destroy(&t->buf_pool);
     pipe_pool_destroy(&t->pipes);
-    free(t->scratch);
     free(t);
     w->mode_state[MODE_TCP] = NULL;
 }
@@ -945,12 +656,8 @@ static int tcp_worker_init(struct worker *w)
     list_init(&t->sessions);
     pool_init(&t->session_pool, sizeof(struct tcp_session), POOL_MAX_FREE);
     pool_init(&t->buf_pool, sizeof(struct relay_buf), POOL_MAX_FREE);
-    if (pipe_pool_init(&t->pipes, w->cfg->pipe_cache, w->cfg->pipe_size) < 0)
-        goto fail;
-    if (!(t->scratch = malloc(RELAY_BUF_SIZE)))
-        goto fail;
-    return 0;
-fail:
+    if (pipe_pool_init(&t->pipes, w->cfg->pipe_cache, w->cfg->pipe_size) == 0)
+        return 0;
     tcp_worker_free(w);
     return -1;
 }
@@ -963,10 +670,9 @@ static int tcp_bind(struct listen_sock *ls, const struct sockaddr_any *addr)
 const struct listener_mode_ops tcp_mode_ops = {
     .name = "tcp",
     .bind = tcp_bind,
-    .accept = tcp_accept, /* a stream mode */
+    .start = tcp_start, /* a stream mode */
     .worker_init = tcp_worker_init,
-    .worker_free = tcp_worker_free,
-    .after_events = tcp_log_tick, /* no drain: sessions end by themselves */
+    .worker_free = tcp_worker_free, /* no drain: sessions end by themselves */
     .close_all = tcp_close_all,
     .sessions = tcp_sessions,
 };

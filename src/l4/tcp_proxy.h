@@ -7,12 +7,13 @@
 
 #include "ev/worker.h"
 #include "net/addr.h"
+#include "net/stage.h"
 
 /* The `mode: tcp` operations (net/listener_mode.h). Per worker: the sessions, their pool,
- * relay buffers, a pipe pool, the copy path's scratch buffer and the refusal-log budget. */
+ * relay buffers and a pipe pool. */
 extern const struct listener_mode_ops tcp_mode_ops;
 
-/* Takes ownership of fd, a freshly accepted client connection on ls. */
-void tcp_accept(struct worker *w, struct listen_sock *ls, int fd, const struct sockaddr_any *peer);
+/* Takes a connection the stage admitted (net/stage.h): connects it to a server. */
+void tcp_start(struct worker *w, struct listener_conf *lc, struct accepted *a);
 
 #endif

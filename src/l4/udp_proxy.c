@@ -30,7 +30,6 @@
 #define READ_ROUNDS 4      /* batches read per readiness event before other sockets' turn */
 #define EXPIRE_BUDGET 1024 /* flows ended per run of a listener's idle timer */
 #define WARN_EVERY_MS 10000
-#define POOL_MAX_FREE 1024
 
 enum flow_end { END_IDLE_TIMEOUT, END_EVICTED, END_SERVER_REFUSED, END_SERVER_ERROR, END_SHUTDOWN };
 

@@ -39,6 +39,8 @@ struct xprt_info {
     unsigned alpn_len; /* 0: no protocol negotiated */
     bool resumed;      /* the session was resumed (ticket or cache) */
     bool peer_verified; /* a peer certificate was presented and verified */
+    const char *peer_subject;     /* its subject, RFC 2253 ("CN=alice,O=Example"); or NULL */
+    const char *peer_fingerprint; /* SHA-256 of its DER form, 64 lowercase hex; or NULL */
 };
 
 /* A transport. recv/send are like recv(2)/send(2): >0 bytes, 0 EOF (recv only), -1 with

@@ -17,6 +17,7 @@
 
 #include "ev/loop.h"
 #include "net/addr.h"
+#include "net/stage.h"
 
 struct config;
 struct worker;
@@ -28,13 +29,13 @@ struct listener_mode_ops {
      * the fd, or -1 with errno set. */
     int (*bind)(struct listen_sock *ls, const struct sockaddr_any *addr);
     /* NULL for a stream mode: the worker accepts (level-triggered, paused when out of
-     * descriptors, closed when draining) and hands each connection to `accept`. Else a
-     * datagram mode: its socket is registered with this callback, is never paused, and
-     * stays open while draining (the replies of open flows leave by it). */
+     * descriptors, closed when draining) and hands each connection to the connection
+     * stage (net/stage.h), which calls `start` once it is admitted. Else a datagram
+     * mode: its socket is registered with this callback, is never paused, and stays open
+     * while draining (the replies of open flows leave by it). */
     ev_io_cb io;
-    /* Stream modes: takes ownership of fd, a connection just accepted on ls. */
-    void (*accept)(struct worker *w, struct listen_sock *ls, int fd,
-                   const struct sockaddr_any *peer);
+    /* Stream modes: takes a connection the stage admitted (see stage_start_fn). */
+    stage_start_fn start;
     /* Optional. Process-wide set-up for cfg before any worker exists (0, or -1 with a
      * reason in err), and its undoing after the last worker is freed. */
     int (*process_init)(struct config *cfg, char *err, size_t errlen);

@@ -637,3 +637,310 @@ def test_request_head_larger_than_a_buffer_when_allowed(strata, origin):
     assert a.requests[0].header("x-big") == big
     conn.request("GET", "/next")  # and the connection goes on
     assert conn.getresponse().read() == b"GET /next\n"
+
+
+# ---- WebSocket tunnels: large frames, both ways, from the first byte after the 101
+
+WS_SIZES = (64 << 10, 1 << 20, 16 << 20)
+WS_MIX = (5, 70000, 1, 1 << 20, 300, 16 << 10, 2, 200000, 17)
+
+
+def ws_payload(n, seed):
+    import random
+    return random.Random(seed * 1000003 + n).randbytes(n)
+
+
+def run_ws(strata, handler, client):
+    """client(ws) against a websockets origin running handler(ws), through Strata; both ends
+    without compression (frames cross at their size) and without a size limit."""
+    import asyncio
+    websockets = pytest.importorskip("websockets")
+
+    async def scenario():
+        server = await websockets.serve(handler, LOOPBACK, 0, max_size=None, compression=None)
+        try:
+            wport = server.sockets[0].getsockname()[1]
+            port = free_port()
+            strata(http_config(port, {"ws": {"servers": [f"{LOOPBACK}:{wport}"]}}),
+                   listen_ports=[port])
+            async with websockets.connect(f"ws://{LOOPBACK}:{port}/chat", open_timeout=5,
+                                          max_size=None, compression=None) as ws:
+                await client(ws)
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    asyncio.run(asyncio.wait_for(scenario(), 90))
+
+
+async def ws_expect(ws, want, what):
+    import asyncio
+    got = await asyncio.wait_for(ws.recv(), 30)
+    assert len(got) == len(want) and got == want, f"{what}: {len(got)} bytes, not the {len(want)} sent"
+
+
+async def ws_echo(ws, path=None):
+    async for msg in ws:
+        await ws.send(msg)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("first", WS_SIZES)
+def test_websocket_large_first_burst_from_client(strata, first):
+    """The client's first frame after the 101 is larger than a relay buffer: it and every
+    frame after it come back intact (the tunnel moves bytes partially, with back-pressure)."""
+    async def client(ws):
+        sizes = (first,) + tuple(n for n in WS_SIZES if n != first)
+        for i, n in enumerate(sizes):
+            data = ws_payload(n, i)
+            await ws.send(data)
+            await ws_expect(ws, data, f"frame {i} of {n} bytes")
+        mix = [ws_payload(n, 100 + i) for i, n in enumerate(WS_MIX)]
+        for data in mix:  # sent back to back: bursts of small and large frames
+            await ws.send(data)
+        for i, data in enumerate(mix):
+            await ws_expect(ws, data, f"mixed frame {i} of {len(data)} bytes")
+        await ws.send("text after all that")
+        await ws_expect(ws, "text after all that", "last text frame")
+
+    run_ws(strata, ws_echo, client)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("first", WS_SIZES)
+def test_websocket_large_first_burst_from_server(strata, first):
+    """The server speaks first, with a frame larger than a relay buffer, then echoes."""
+    sizes = (first,) + tuple(n for n in WS_SIZES if n != first)
+
+    async def push_then_echo(ws, path=None):
+        for i, n in enumerate(sizes):
+            await ws.send(ws_payload(n, i))
+        await ws_echo(ws)
+
+    async def client(ws):
+        for i, n in enumerate(sizes):
+            await ws_expect(ws, ws_payload(n, i), f"pushed frame {i} of {n} bytes")
+        mix = [ws_payload(n, 100 + i) for i, n in enumerate(WS_MIX)]
+        for data in mix:
+            await ws.send(data)
+        for i, data in enumerate(mix):
+            await ws_expect(ws, data, f"mixed frame {i} of {len(data)} bytes")
+
+    run_ws(strata, push_then_echo, client)
+
+
+# ---- h2c upgrades are never forwarded; a 101 nobody asked for is refused
+
+H2C_SETTINGS = "AAMAAABkAARAAAAAAAIAAAAA"
+
+
+def read_for(sock, seconds, until=None):
+    """Reads for up to `seconds` or until the bytes end with `until`; returns (bytes, whether
+    the peer closed)."""
+    got = b""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not (until and got.endswith(until)):
+        sock.settimeout(max(0.05, deadline - time.monotonic()))
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            break
+        if not chunk:
+            return got, True
+        got += chunk
+    return got, False
+
+
+def upgrade_happy_origin(backends, seen):
+    """An origin that answers 101 to any Upgrade (naming its first protocol, then echoing
+    bytes), and 200 "plain <path>" to anything else; records every request head."""
+    def handler(sock):
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(4096)
+            if not chunk:
+                return
+            data += chunk
+        head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+        seen.append(head)
+        lines = head.split("\r\n")
+        fields = {}
+        for ln in lines[1:]:
+            k, _, v = ln.partition(":")
+            fields.setdefault(k.strip().lower(), v.strip())
+        if "upgrade" in fields:
+            proto = fields["upgrade"].split(",")[0].strip()
+            sock.sendall(f"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+                         f"Upgrade: {proto}\r\n\r\n".encode())
+            while True:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    return
+                sock.sendall(chunk)
+        body = f"plain {lines[0].split(' ')[1]}".encode()
+        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+                     % (len(body), body))
+
+    return backends.threaded(handler)
+
+
+@pytest.mark.parametrize("fields", [
+    ["Connection: Upgrade, HTTP2-Settings", "Upgrade: h2c", f"HTTP2-Settings: {H2C_SETTINGS}"],
+    ["Connection: Upgrade", "Upgrade: h2c"],
+    ["Connection: Upgrade", "Upgrade: h2c", f"HTTP2-Settings: {H2C_SETTINGS}"],
+    ["Connection: keep-alive, Upgrade", "Upgrade: H2C"],
+], ids=["with-settings", "without-settings", "settings-not-in-connection", "upper-case"])
+def test_h2c_upgrade_is_never_forwarded(strata, backends, fields):
+    """Past a 101 for h2c the client would speak HTTP/2 to the server directly, past every
+    route and filter: the upgrade is stripped and the server answers a plain request."""
+    seen = []
+    srv = upgrade_happy_origin(backends, seen)
+    port = free_port()
+    strata(http_config(port, {"app": {"servers": [srv.address]}}), listen_ports=[port])
+    raw = ("GET /plain HTTP/1.1\r\nHost: x\r\n" + "".join(f + "\r\n" for f in fields) +
+           "\r\n").encode()
+    c = socket.create_connection((LOOPBACK, port), timeout=5)
+    c.sendall(raw)
+    got, _ = read_for(c, 3, until=b"plain /plain")
+    c.close()
+    out = parse_response(got)
+    assert [(r[0], r[2]) for r in out] == [(200, b"plain /plain")], got
+    assert len(seen) == 1, seen
+    head = seen[0].lower()
+    assert "h2c" not in head and "http2-settings" not in head, seen[0]
+    assert "upgrade" not in head, seen[0]  # neither the field nor a Connection token
+
+
+def test_h2c_dropped_from_a_list_of_protocols(strata, backends):
+    seen = []
+    srv = upgrade_happy_origin(backends, seen)
+    port = free_port()
+    strata(http_config(port, {"app": {"servers": [srv.address]}}), listen_ports=[port])
+    c = socket.create_connection((LOOPBACK, port), timeout=5)
+    c.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+              b"Upgrade: h2c, websocket\r\nHTTP2-Settings: " + H2C_SETTINGS.encode() +
+              b"\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+              b"Sec-WebSocket-Version: 13\r\n\r\n")
+    got = b""
+    while b"\r\n\r\n" not in got:
+        chunk = c.recv(4096)
+        assert chunk, got
+        got += chunk
+    assert got.startswith(b"HTTP/1.1 101"), got
+    assert b"upgrade: websocket" in got.lower(), got
+    c.sendall(b"tunnel bytes")
+    assert c.recv(4096) == b"tunnel bytes"
+    c.close()
+    head = seen[0].lower()
+    assert "\r\nupgrade: websocket\r\n" in head + "\r\n", seen[0]
+    assert "h2c" not in head and "http2-settings" not in head, seen[0]
+
+
+@pytest.mark.parametrize("request_fields", [
+    ["Connection: Upgrade, HTTP2-Settings", "Upgrade: h2c", f"HTTP2-Settings: {H2C_SETTINGS}"],
+    [],
+    ["Connection: Upgrade", "Upgrade: websocket", "Sec-WebSocket-Version: 13",
+     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="],
+], ids=["h2c", "no-upgrade", "other-protocol"])
+def test_unasked_101_answers_502_and_closes(strata, backends, request_fields):
+    """A server that switches protocols anyway (to h2c, which was not forwarded, or was never
+    asked) gets no tunnel: the client gets 502 and its connection closes."""
+    seen = []
+
+    def switcher(sock):
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(4096)
+            if not chunk:
+                return
+            data += chunk
+        seen.append(data)
+        # 101 to h2c, then the server's HTTP/2 preface (a SETTINGS frame)
+        sock.sendall(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+                     b"Upgrade: h2c\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        sock.settimeout(2)
+        try:
+            while sock.recv(4096):
+                pass
+        except OSError:
+            pass
+
+    srv = backends.threaded(switcher)
+    port = free_port()
+    strata(http_config(port, {"app": {"servers": [srv.address]}}), listen_ports=[port])
+    c = socket.create_connection((LOOPBACK, port), timeout=5)
+    c.sendall(("GET / HTTP/1.1\r\nHost: x\r\n" + "".join(f + "\r\n" for f in request_fields) +
+               "\r\n").encode())
+    got, closed = read_for(c, 3)
+    c.close()
+    out = parse_response(got)
+    assert [r[0] for r in out] == [502], got
+    assert b"\x00\x00\x00\x04" not in got  # nothing of the server's HTTP/2 reached the client
+    assert closed, "the client connection stayed open after the refused 101"
+    assert b"h2c" not in seen[0].lower()
+
+
+# ---- the access log of a retried request
+
+def test_access_log_of_a_retried_request(strata, origin, tmp_path):
+    """`end` says how the exchange ended (ok after a successful retry); `retries` counts
+    the failed attempts; a 502 after the last try still says connect_failed."""
+    a = origin("a")
+    dead, dead2, dead3 = (f"{LOOPBACK}:{free_port()}" for _ in range(3))
+    log = tmp_path / "access.json"
+    routes = ("- match: { path_prefix: /gone }\n  backend: gone\n  retry: { tries: 2 }\n"
+              "- backend: app\n  retry: { tries: 2 }")
+    s, port, _ = run_http(strata, {"app": {"servers": [dead, a.address]},
+                                   "gone": {"servers": [dead2, dead3]}},
+                          routes=routes, workers=1,
+                          http_extra=f'access_log: {{ format: json, path: "{log}" }}')
+
+    def entries():
+        try:
+            return [json.loads(ln) for ln in log.read_text().splitlines() if ln.strip()]
+        except FileNotFoundError:
+            return []
+
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=5)
+    for i in range(6):  # round robin: every other request meets the dead server first
+        conn.request("GET", f"/{i}")
+        r = conn.getresponse()
+        assert (r.status, r.read()) == (200, f"GET /{i}\n".encode())
+    lines = wait_for(lambda: (lambda e: e if len(e) >= 6 else None)(entries()), 5,
+                     what="6 access log lines")
+    retried = [e for e in lines if e["retries"] >= 1]
+    assert retried, lines
+    for e in lines:
+        assert e["status"] == 200 and e["end"] == "ok", e
+        assert e["server"] == a.address, e
+    conn.request("GET", "/gone")
+    r = conn.getresponse()
+    assert r.status == 502, r.read()
+    r.read()
+    last = wait_for(lambda: (lambda e: e[-1] if len(e) >= 7 else None)(entries()), 5,
+                    what="the 502's access log line")
+    assert last["status"] == 502 and last["retries"] == 1, last
+    assert last["end"] == "connect_failed", last
+
+
+def test_access_log_of_a_request_retried_after_a_reset(strata, origin, tmp_path):
+    calls = {"n": 0}
+
+    def flaky(req):
+        calls["n"] += 1
+        return CLOSE if calls["n"] == 1 else (200, {}, b"second try")
+
+    a = origin("a", respond=flaky)
+    b = origin("b", respond=flaky)  # the first request, wherever it goes, is reset
+    log = tmp_path / "access.json"
+    s, port, _ = run_http(strata, {"app": {"servers": [a.address, b.address]}}, workers=1,
+                          routes="- backend: app\n  retry: { tries: 3, on: [reset] }",
+                          http_extra=f'access_log: {{ format: json, path: "{log}" }}')
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=5)
+    conn.request("GET", "/r")
+    r = conn.getresponse()
+    assert (r.status, r.read()) == (200, b"second try")
+    e = wait_for(lambda: log.exists() and log.read_text().strip() and
+                 json.loads(log.read_text().splitlines()[0]), 5, what="the access log line")
+    assert (e["status"], e["retries"], e["end"]) == (200, 1, "ok"), e
+    assert "detail" not in e, e

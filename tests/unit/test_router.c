@@ -54,7 +54,7 @@ static void hdr(struct http_msg *m, struct arena *a, const char *name, const cha
 /* The name of the route `m` takes, or "-" for none. */
 static const char *routed(const struct config *c, const struct http_msg *m)
 {
-    const struct http_route *r = router_match(&c->listeners[0].http, m);
+    const struct http_route *r = router_match(&c->listeners[0].http, m, NULL);
     return r ? r->name : "-";
 }
 
@@ -272,7 +272,7 @@ TEST(router_order_and_first_match)
         return;
     m = request("GET", "h", "/b");
     CHECK_ROUTE(c, &m, "default");
-    CHECK(route_pick_backend(router_match(&c->listeners[0].http, &m), 0) ==
+    CHECK(route_pick_backend(router_match(&c->listeners[0].http, &m, NULL), 0) ==
           config_backend(c, "green"));
     config_unref(c);
 }

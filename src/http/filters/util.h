@@ -29,6 +29,11 @@ enum tmpl_var {
     TV_CLIENT_IP,
     TV_REQUEST_ID,
     TV_METHOD,
+    TV_TLS_VERSION, /* the client connection's TLS (empty on plain connections) */
+    TV_TLS_CIPHER,
+    TV_TLS_SNI,
+    TV_TLS_CLIENT_SUBJECT, /* its verified client certificate (mTLS), or empty */
+    TV_TLS_CLIENT_FINGERPRINT,
     TV_COUNT,
 };
 extern const char *const tmpl_var_names[TV_COUNT];
