@@ -1,6 +1,6 @@
 /* listener_mode.h — what a listener mode (`mode: tcp | udp | http`) gives the workers:
  * one ops table per mode, defined in the mode's own file (l4/tcp_proxy.c, l4/udp_proxy.c,
- * http/h1_session.c) and listed by the composition root (proxy/modes.c). A worker
+ * http/h1_session.c) and listed by the composition root (proxy/proxy.c). A worker
  * (ev/worker.c) knows no mode by name: it opens sockets, accepts, runs the batch chores,
  * drains and stops through these operations only.
  *
