@@ -101,7 +101,7 @@ void tls_tickets_rotate(uint64_t now_ms)
         r->cur = k;
         pthread_rwlock_unlock(&r->lock);
         OPENSSL_cleanse(&k, sizeof(k));
-        r->next_ms = now_ms + r->interval_ms;
+        r->next_ms = now_ms > UINT64_MAX - r->interval_ms ? UINT64_MAX : now_ms + r->interval_ms;
     }
     pthread_mutex_unlock(&registry_lock);
 }
@@ -159,6 +159,10 @@ int tls_ticket_cb(SSL *s, unsigned char key_name[16], unsigned char *iv, EVP_CIP
         if (EVP_DecryptInit_ex2(ectx, tls_algs.aes_256_cbc, k.aes, iv, NULL) != 1 ||
             mac_init(hctx, &k) < 0)
             rc = -1;
+        /* TLS 1.3 clients use a ticket once: a resumed connection must get a new one, and
+         * OpenSSL sends it only when asked to renew */
+        else if (SSL_version(s) >= TLS1_3_VERSION)
+            rc = 2;
     }
     OPENSSL_cleanse(&k, sizeof(k));
     return rc;

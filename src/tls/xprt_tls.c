@@ -218,9 +218,16 @@ static int tls_shutdown_wr(struct conn *c)
     return shutdown(c->h.fd, SHUT_WR);
 }
 
+/* OpenSSL invalidates the session of a healthy connection freed without close_notify
+ * (ssl_clear_bad_session); with TLS 1.3 that is the session just cached for the next
+ * connection to the server. A connection ending without close_notify (idle pool
+ * connections, a peer's FIN) is not a bad session: mark the shutdown as done. */
 static void tls_close(struct conn *c)
 {
-    SSL_free(ssl_of(c));
+    SSL *s = ssl_of(c);
+    if (s && !(tls_state(s) & TLS_ST_FATAL))
+        SSL_set_shutdown(s, SSL_get_shutdown(s) | SSL_SENT_SHUTDOWN);
+    SSL_free(s);
     c->ctx = NULL;
     if (c->h.fd >= 0)
         close(c->h.fd);
