@@ -92,9 +92,10 @@ static int collect_names(struct tls_cert *c)
     const X509_NAME *subj = X509_get_subject_name(c->x509);
     int idx = X509_NAME_get_index_by_NID(subj, NID_commonName, -1);
     unsigned char *cn = NULL;
-    int len = idx >= 0 ? ASN1_STRING_to_UTF8(
-                             &cn, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, idx)))
-                       : -1;
+    int len =
+        idx >= 0
+            ? ASN1_STRING_to_UTF8(&cn, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, idx)))
+            : -1;
     if (len > 0)
         rc = add_name(c, cn, len);
     OPENSSL_free(cn);

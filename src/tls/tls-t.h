@@ -35,9 +35,9 @@ enum tls_version { TLS_VER_1_2 = 0x0303, TLS_VER_1_3 = 0x0304 };
 /* listeners[].tls.certificates[]: paths as written (relative ones are resolved against
  * the configuration file's directory when loaded). */
 struct tls_cert_conf {
-    char *cert; /* PEM: the certificate, then its chain */
-    char *key;  /* PEM private key matching it */
-    char *ocsp; /* DER OCSP response stapled to handshakes; NULL = none */
+    char *cert;              /* PEM: the certificate, then its chain */
+    char *key;               /* PEM private key matching it */
+    char *ocsp;              /* DER OCSP response stapled to handshakes; NULL = none */
     struct tls_cert *loaded; /* built by the item's finish hook; moved to the store */
 };
 
@@ -53,7 +53,7 @@ struct tls_server_conf {
     uint32_t ncerts;
     unsigned char *alpn; /* ALPN wire format (length-prefixed names); NULL = none */
     uint32_t alpn_len;
-    bool alpn_given;     /* `alpn` was written (else the mode's default applies) */
+    bool alpn_given;              /* `alpn` was written (else the mode's default applies) */
     int min_version, max_version; /* enum tls_version */
     char *ciphers, *ciphersuites, *curves;
     bool session_tickets;
@@ -65,9 +65,9 @@ struct tls_server_conf {
 
 /* backends.<name>.tls as parsed. */
 struct tls_client_conf {
-    char *ca;    /* NULL: the system store */
-    bool verify; /* verify the server's certificate (chain and name) */
-    char *sni;   /* NULL: the server's host when it is a name, none for an IP */
+    char *ca;         /* NULL: the system store */
+    bool verify;      /* verify the server's certificate (chain and name) */
+    char *sni;        /* NULL: the server's host when it is a name, none for an IP */
     char *cert, *key; /* client certificate for mTLS to servers; NULL = none */
     unsigned char *alpn;
     uint32_t alpn_len;
@@ -80,9 +80,9 @@ struct tls_client_conf {
 struct tls_cert {
     X509 *x509;
     EVP_PKEY *pkey;
-    STACK_OF(X509) *chain; /* intermediates after the leaf in the PEM file; may be NULL */
-    bool ecdsa;            /* EC key (else RSA or another type used as RSA-like) */
-    char **names;          /* lowercase DNS names: SAN entries, or the CN without SAN */
+    STACK_OF(X509) * chain; /* intermediates after the leaf in the PEM file; may be NULL */
+    bool ecdsa;             /* EC key (else RSA or another type used as RSA-like) */
+    char **names;           /* lowercase DNS names: SAN entries, or the CN without SAN */
     uint32_t nnames;
     unsigned char *ocsp; /* DER OCSP response; NULL = none */
     uint32_t ocsp_len;

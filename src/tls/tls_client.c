@@ -72,6 +72,7 @@ static int setup_ctx(struct tls_client *tc, const struct tls_client_conf *conf,
     SSL_CTX_set_options(tc->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
     SSL_CTX_set_mode(tc->ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                                   SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_read_ahead(tc->ctx, 1); /* as servers (tls_server.c) */
     if (tls_ctx_versions(tc->ctx, conf->min_version, conf->max_version, err) < 0 ||
         tls_ctx_ciphers(tc->ctx, conf->ciphers, conf->ciphersuites, err) < 0 ||
         load_verify(tc, conf, err) < 0 || load_client_cert(tc, conf, err) < 0)
@@ -95,8 +96,8 @@ struct tls_client *tls_client_new(const struct tls_client_conf *conf, uint32_t n
     tc->nworkers = nworkers;
     tc->nservers = nservers;
     tc->verify = conf->verify;
-    if ((nworkers && nservers && !(tc->sessions = calloc((size_t)nworkers * nservers,
-                                                         sizeof(*tc->sessions)))) ||
+    if ((nworkers && nservers &&
+         !(tc->sessions = calloc((size_t)nworkers * nservers, sizeof(*tc->sessions)))) ||
         (conf->sni && !(tc->sni = strdup(conf->sni))) ||
         !(tc->ctx = SSL_CTX_new_ex(NULL, NULL, TLS_client_method())) ||
         setup_ctx(tc, conf, err) < 0)
@@ -152,8 +153,7 @@ static int set_peer_name(SSL *s, const struct tls_client *tc, const struct serve
         return X509_VERIFY_PARAM_set1_ip(vp, (const unsigned char *)&a->u.in6.sin6_addr, 16) == 1
                    ? 0
                    : -1;
-    return X509_VERIFY_PARAM_set1_ip(vp, (const unsigned char *)&a->u.in.sin_addr, 4) == 1 ? 0
-                                                                                          : -1;
+    return X509_VERIFY_PARAM_set1_ip(vp, (const unsigned char *)&a->u.in.sin_addr, 4) == 1 ? 0 : -1;
 }
 
 int tls_client_attach(struct conn *c, struct tls_client *tc, const struct server *srv,

@@ -98,8 +98,8 @@ int tls_ctx_ciphers(SSL_CTX *ctx, const char *ciphers, const char *suites, struc
                     ciphers);
         return -1;
     }
-    if (suites && (SSL_CTX_set_ciphersuites(ctx, suites) != 1 ||
-                   tls13_suites(ctx) != count_names(suites))) {
+    if (suites &&
+        (SSL_CTX_set_ciphersuites(ctx, suites) != 1 || tls13_suites(ctx) != count_names(suites))) {
         ERR_clear_error();
         tls_set_err(err, TLS_F_CIPHERSUITES,
                     "unknown TLS 1.3 cipher suite in \"%.120s\" (expected names such as "

@@ -125,25 +125,22 @@ static int setup_client_auth(struct tls_server *ts, const struct tls_client_auth
         return -1;
     }
     SSL_CTX_set_client_CA_list(ts->ctx, names);
-    SSL_CTX_set_verify(ts->ctx,
-                       SSL_VERIFY_PEER | (ca->required ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
-                       NULL);
+    SSL_CTX_set_verify(
+        ts->ctx, SSL_VERIFY_PEER | (ca->required ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), NULL);
     ts->client_auth = true;
     ts->client_auth_required = ca->required;
     return 0;
 }
 
-static int setup_sessions(struct tls_server *ts, const struct tls_server_conf *conf,
-                          const char *id)
+static int setup_sessions(struct tls_server *ts, const struct tls_server_conf *conf, const char *id)
 {
     size_t idlen = strlen(id);
-    if (SSL_CTX_set_session_id_context(ts->ctx, (const unsigned char *)id,
-                                       (unsigned)(idlen > SSL_MAX_SID_CTX_LENGTH
-                                                      ? SSL_MAX_SID_CTX_LENGTH
-                                                      : idlen)) != 1)
+    if (SSL_CTX_set_session_id_context(
+            ts->ctx, (const unsigned char *)id,
+            (unsigned)(idlen > SSL_MAX_SID_CTX_LENGTH ? SSL_MAX_SID_CTX_LENGTH : idlen)) != 1)
         return -1;
-    SSL_CTX_set_session_cache_mode(ts->ctx,
-                                   conf->session_cache ? SSL_SESS_CACHE_SERVER : SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_session_cache_mode(ts->ctx, conf->session_cache ? SSL_SESS_CACHE_SERVER
+                                                                : SSL_SESS_CACHE_OFF);
     SSL_CTX_sess_set_cache_size(ts->ctx, conf->session_cache);
     if (!conf->session_tickets) {
         SSL_CTX_set_options(ts->ctx, SSL_OP_NO_TICKET);
@@ -158,7 +155,9 @@ static int setup_sessions(struct tls_server *ts, const struct tls_server_conf *c
 /* Options and modes: no renegotiation (a DoS lever and unused by HTTP/1.1 proxies), no
  * compression (CRIME), our cipher order, buffers released while a connection is idle
  * (keep-alive connections then hold ~0 instead of ~34 KiB), partial writes and a write
- * buffer that may move between retries (the relays resend from their buffer). */
+ * buffer that may move between retries (the relays resend from their buffer). Read-ahead
+ * takes whatever the socket holds in one read(2) instead of a header read and a body read
+ * per record; what it buffers beyond the record returned is reported by pending(). */
 static int setup_ctx(struct tls_server *ts, const struct tls_server_conf *conf,
                      struct tls_error *err)
 {
@@ -166,6 +165,7 @@ static int setup_ctx(struct tls_server *ts, const struct tls_server_conf *conf,
                                      SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_mode(ts->ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                                   SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_read_ahead(ts->ctx, 1);
     SSL_CTX_set_dh_auto(ts->ctx, 1);
     if (tls_ctx_versions(ts->ctx, conf->min_version, conf->max_version, err) < 0 ||
         tls_ctx_ciphers(ts->ctx, conf->ciphers, conf->ciphersuites, err) < 0)

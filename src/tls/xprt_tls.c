@@ -101,8 +101,8 @@ static int failed(struct conn *c, int err, enum step step, enum tls_fail *fail)
         ERR_clear_error();
         break;
     case SSL_ERROR_SYSCALL:
-        *fail = saved == 0 || saved == ECONNRESET || saved == EPIPE ? TLS_FAIL_EOF
-                                                                     : TLS_FAIL_HANDSHAKE;
+        *fail =
+            saved == 0 || saved == ECONNRESET || saved == EPIPE ? TLS_FAIL_EOF : TLS_FAIL_HANDSHAKE;
         ERR_clear_error();
         break;
     default:
@@ -132,8 +132,9 @@ static int peek_first_byte(struct conn *c, enum tls_fail *fail)
         state_or(ssl_of(c), TLS_ST_PEEKED);
         return 1;
     }
-    *fail = n == 1 ? TLS_FAIL_NOT_TLS : n == 0 || errno == ECONNRESET ? TLS_FAIL_EOF
-                                                                       : TLS_FAIL_HANDSHAKE;
+    *fail = n == 1                          ? TLS_FAIL_NOT_TLS
+            : n == 0 || errno == ECONNRESET ? TLS_FAIL_EOF
+                                            : TLS_FAIL_HANDSHAKE;
     set_fail(ssl_of(c), *fail);
     errno = *fail == TLS_FAIL_NOT_TLS ? EPROTO : ECONNRESET;
     return -1;
