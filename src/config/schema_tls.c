@@ -128,8 +128,8 @@ static void check_versions(struct cfg_ctx *ctx, const struct ynode *map, int min
 
 static void cert_finish(struct cfg_ctx *ctx, const struct ynode *map, void *target)
 {
-    static const char *const fields[] = {[TLS_F_CERT] = "cert", [TLS_F_KEY] = "key",
-                                         [TLS_F_OCSP] = "ocsp"};
+    static const char *const fields[] = {
+        [TLS_F_CERT] = "cert", [TLS_F_KEY] = "key", [TLS_F_OCSP] = "ocsp"};
     struct tls_cert_conf *c = target;
     struct tls_error err;
     if (!c->cert || !c->key || map->kind != YN_MAP)
@@ -284,8 +284,9 @@ int cfg_parse_listener_tls(struct cfg_ctx *ctx, const struct cfg_key *key, const
         return -1;
     }
     if (l->mode == MODE_TCP && l->nroutes) {
-        cfg_error(ctx, n, "give either `tls` (terminate TLS) or `routes` (TLS passthrough by "
-                          "SNI), not both");
+        cfg_error(ctx, n,
+                  "give either `tls` (terminate TLS) or `routes` (TLS passthrough by "
+                  "SNI), not both");
         return -1;
     }
     cfg_walk_section(ctx, &cfg_tls_server_section, n, &conf);
@@ -362,9 +363,12 @@ static void report_client_error(struct cfg_ctx *ctx, const struct ynode *map,
                                 const struct tls_error *err)
 {
     static const char *const keys[] = {
-        [TLS_F_CERT] = "cert",       [TLS_F_KEY] = "key",
-        [TLS_F_CA] = "ca",           [TLS_F_CIPHERS] = "ciphers",
-        [TLS_F_CIPHERSUITES] = "ciphersuites", [TLS_F_VERSION] = "min_version",
+        [TLS_F_CERT] = "cert",
+        [TLS_F_KEY] = "key",
+        [TLS_F_CA] = "ca",
+        [TLS_F_CIPHERS] = "ciphers",
+        [TLS_F_CIPHERSUITES] = "ciphersuites",
+        [TLS_F_VERSION] = "min_version",
     };
     const char *a = err->field < ARRAY_SIZE(keys) ? keys[err->field] : NULL;
     error_at(ctx, map, a, NULL, err->msg);
@@ -390,7 +394,8 @@ int cfg_parse_backend_tls(struct cfg_ctx *ctx, const struct cfg_key *key, const 
     } else if (n->kind == YN_MAP) {
         cfg_walk_section(ctx, &cfg_tls_client_section, n, &conf);
     } else {
-        cfg_error(ctx, n, "expected true, false or a mapping, got %s", cfg_describe(n, d, sizeof(d)));
+        cfg_error(ctx, n, "expected true, false or a mapping, got %s",
+                  cfg_describe(n, d, sizeof(d)));
         return -1;
     }
     if (ctx->nerrs + ctx->dropped == before &&

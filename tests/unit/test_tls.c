@@ -4,6 +4,7 @@
  * Certificates are made at run time with the openssl CLI in a temporary directory.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,7 +84,8 @@ static bool fixtures(void)
     return true;
 }
 
-static void rm_fixtures(void)
+/* At exit, whichever tests ran. */
+__attribute__((destructor)) static void rm_fixtures(void)
 {
     char cmd[128];
     if (dir[0] && strncmp(dir, "/tmp/strata-tls-", 16) == 0) {
@@ -119,8 +121,8 @@ static const char bad_tmpl[] = "listeners:\n"
                                "backends:\n"
                                "  app: { servers: [127.0.0.1:9000] }\n";
 
-static void expect_error(const char *cert, const char *key, const char *line10,
-                         const char *line11, const char *want)
+static void expect_error(const char *cert, const char *key, const char *line10, const char *line11,
+                         const char *want)
 {
     char yaml[1024];
     struct config_errors e;
@@ -173,22 +175,42 @@ TEST(tls_config_errors)
                  "above max_version");
 
     struct config_errors e;
-    struct config *c = load("listeners:\n"
-                            "  - name: dns\n"
-                            "    listen: 127.0.0.1:5353\n"
-                            "    mode: udp\n"
-                            "    backend: app\n"
-                            "    tls: { certificates: [ { cert: site-ec.pem, key: site-ec.key } ] }\n"
-                            "backends:\n"
-                            "  app:\n"
-                            "    servers: [127.0.0.1:53]\n"
-                            "    tls: { ca: nope.pem, cert: client.pem }\n",
-                            &e);
+    struct config *c =
+        load("listeners:\n"
+             "  - name: dns\n"
+             "    listen: 127.0.0.1:5353\n"
+             "    mode: udp\n"
+             "    backend: app\n"
+             "    tls: { certificates: [ { cert: site-ec.pem, key: site-ec.key } ] }\n"
+             "backends:\n"
+             "  app:\n"
+             "    servers: [127.0.0.1:53]\n"
+             "    tls: { ca: nope.pem, cert: client.pem }\n",
+             &e);
     CHECK(c == NULL);
     CHECK_STR_CONTAINS(e.text, "strata.yaml:6:10: error: listeners[0].tls: applies to `mode: "
                                "tcp` and `mode: http` listeners only");
     CHECK_STR_CONTAINS(e.text, "strata.yaml:10:32: error: backends.app.tls.cert: a client "
                                "certificate needs both `cert` and `key`");
+    config_unref(c);
+    config_errors_free(&e);
+
+    /* the short forms: `tls: true` (system CAs) and `tls: false` (plain) */
+    c = load("workers: 3\n"
+             "listeners: [ { name: a, listen: 127.0.0.1:1, backend: app } ]\n"
+             "backends:\n"
+             "  app: { servers: [127.0.0.1:53, 127.0.0.1:54], tls: true }\n"
+             "  off: { servers: [127.0.0.1:55], tls: false }\n"
+             "  empty: { servers: [127.0.0.1:56], tls: {} }\n",
+             &e);
+    CHECK(c != NULL);
+    if (c) {
+        const struct tls_client *tc = config_backend(c, "app")->tls;
+        CHECK(tc && tc->verify && !tc->sni && tc->nworkers == 3 && tc->nservers == 2);
+        CHECK(config_backend(c, "off")->tls == NULL);
+        CHECK(config_backend(c, "empty")->tls != NULL);
+        CHECK(c->listeners[0].tls == NULL);
+    }
     config_unref(c);
     config_errors_free(&e);
 
@@ -243,8 +265,8 @@ struct pair {
     const char *why_cli, *why_srv;
 };
 
-static int open_pair(struct pair *p, const struct tls_server *ts, struct tls_client *tc,
-                     const struct server *srv)
+static int open_pair_on(struct pair *p, const struct tls_server *ts, struct tls_client *tc,
+                        const struct server *srv, unsigned worker)
 {
     int fds[2];
     memset(p, 0, sizeof(*p));
@@ -254,9 +276,15 @@ static int open_pair(struct pair *p, const struct tls_server *ts, struct tls_cli
     conn_init_plain(&p->srv, fds[1], NULL);
     if (ts && tls_server_attach(&p->srv, ts) < 0)
         return -1;
-    if (tc && tls_client_attach(&p->cli, tc, srv, 0) < 0)
+    if (tc && tls_client_attach(&p->cli, tc, srv, worker) < 0)
         return -1;
     return 0;
+}
+
+static int open_pair(struct pair *p, const struct tls_server *ts, struct tls_client *tc,
+                     const struct server *srv)
+{
+    return open_pair_on(p, ts, tc, srv, 0);
 }
 
 static void close_pair(struct pair *p)
@@ -502,7 +530,7 @@ TEST(tls_data_eof_and_resumption)
     CHECK(transfer(&p.srv, &p.cli, 10));
     close_pair(&p);
 
-    /* two more: its key is gone, a full handshake */
+    /* two more rotations: its key is gone, a full handshake */
     tls_tickets_rotate(UINT64_MAX / 2 + 500); /* not due yet (ticket_rotate: 1s) */
     CHECK_EQ_U64(connect_to(c, "web", "site", &p, NULL), 0);
     p.srv.xprt->info(&p.srv, &si);
@@ -515,6 +543,19 @@ TEST(tls_data_eof_and_resumption)
     p.srv.xprt->info(&p.srv, &si);
     CHECK(!si.resumed);
     close_pair(&p);
+
+    /* TLS 1.2 without tickets: resumption by session id (session_cache) */
+    for (int i = 0; i < 2; i++) {
+        struct backend *site = config_backend(c, "site");
+        CHECK_EQ_U64(open_pair(&p, listener_tls(c, "web"), site->tls, &site->servers[0]), 0);
+        SSL_set_max_proto_version((SSL *)p.cli.ctx, TLS1_2_VERSION);
+        SSL_set_options((SSL *)p.cli.ctx, SSL_OP_NO_TICKET);
+        CHECK_EQ_U64(handshake(&p), 0);
+        p.srv.xprt->info(&p.srv, &si);
+        CHECK(strcmp(si.version, "TLSv1.2") == 0 && si.resumed == (i == 1));
+        CHECK(transfer(&p.cli, &p.srv, 10));
+        close_pair(&p);
+    }
     config_unref(c);
 }
 
@@ -593,5 +634,53 @@ TEST(tls_mtls_and_failures)
     CHECK(p.why_cli && strcmp(p.why_cli, "no shared cipher/version") == 0);
     close_pair(&p);
     config_unref(c);
-    rm_fixtures();
+}
+
+/* ---- threads ----------------------------------------------------------------------------- */
+
+struct worker_arg {
+    struct config *c;
+    unsigned id;
+    int ok, resumed;
+};
+
+/* One worker's handshakes: its own session slot, the shared server context and keys. */
+static void *worker_main(void *arg)
+{
+    struct worker_arg *w = arg;
+    struct backend *site = config_backend(w->c, "site");
+    for (int i = 0; i < 40; i++) {
+        struct pair p;
+        struct xprt_info ci;
+        if (open_pair_on(&p, listener_tls(w->c, "web"), site->tls, &site->servers[0], w->id) == 0 &&
+            handshake(&p) == 0 && transfer(&p.srv, &p.cli, 100)) {
+            w->ok++;
+            p.cli.xprt->info(&p.cli, &ci);
+            w->resumed += ci.resumed;
+        }
+        close_pair(&p);
+    }
+    return NULL;
+}
+
+TEST(tls_workers_share_contexts)
+{
+    if (!fixtures())
+        return;
+    struct config *c = good_config();
+    if (!c)
+        return;
+    struct worker_arg w[2] = {{c, 0, 0, 0}, {c, 1, 0, 0}};
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        CHECK(pthread_create(&t[i], NULL, worker_main, &w[i]) == 0);
+    for (uint64_t now = UINT64_MAX / 4; now < UINT64_MAX / 4 + 20000; now += 1000)
+        tls_tickets_rotate(now); /* rotations while the workers resume */
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < 2; i++) {
+        CHECK_EQ_U64(w[i].ok, 40);
+        CHECK(w[i].resumed >= 20); /* a rotation costs at most one full handshake in two */
+    }
+    config_unref(c);
 }
