@@ -124,6 +124,17 @@ static void check_versions(struct cfg_ctx *ctx, const struct ynode *map, int min
                  "min_version is above max_version");
 }
 
+/* Reports every setting OpenSSL refuses (tls_check_settings), each where it was written. */
+static void
+check_settings(struct cfg_ctx *ctx, const struct ynode *map, const struct tls_settings *set,
+               void (*report)(struct cfg_ctx *, const struct ynode *, const struct tls_error *))
+{
+    struct tls_error errs[4];
+    unsigned n = tls_check_settings(set, errs, ARRAY_SIZE(errs));
+    for (unsigned i = 0; i < n; i++)
+        report(ctx, map, &errs[i]);
+}
+
 /* ---- listeners[].tls ------------------------------------------------------------------- */
 
 static void cert_finish(struct cfg_ctx *ctx, const struct ynode *map, void *target)
@@ -245,7 +256,7 @@ const struct cfg_section cfg_tls_server_section =
 
 /* Where a tls_server_new() error belongs. */
 static void report_server_error(struct cfg_ctx *ctx, const struct ynode *map,
-                                const struct tls_error *err, const struct tls_server_conf *c)
+                                const struct tls_error *err)
 {
     const char *a = NULL, *b = NULL;
     switch (err->field) {
@@ -290,6 +301,8 @@ int cfg_parse_listener_tls(struct cfg_ctx *ctx, const struct cfg_key *key, const
         return -1;
     }
     cfg_walk_section(ctx, &cfg_tls_server_section, n, &conf);
+    struct tls_settings set = {conf.ciphers, conf.ciphersuites, conf.curves, conf.client_auth.ca};
+    check_settings(ctx, n, &set, report_server_error);
     if (l->mode == MODE_HTTP && n->kind == YN_MAP && !ymap_get(n, "alpn") &&
         (conf.alpn = malloc(sizeof(alpn_http11) - 1))) {
         memcpy(conf.alpn, alpn_http11, sizeof(alpn_http11) - 1);
@@ -297,7 +310,7 @@ int cfg_parse_listener_tls(struct cfg_ctx *ctx, const struct cfg_key *key, const
     }
     if (ctx->nerrs + ctx->dropped == before &&
         !(l->tls = tls_server_new(&conf, l->name ? l->name : "", &err)))
-        report_server_error(ctx, n, &err, &conf);
+        report_server_error(ctx, n, &err);
     cfg_free_target(&cfg_tls_server_section, &conf);
     return l->tls ? 0 : -1;
 }
@@ -398,6 +411,8 @@ int cfg_parse_backend_tls(struct cfg_ctx *ctx, const struct cfg_key *key, const 
                   cfg_describe(n, d, sizeof(d)));
         return -1;
     }
+    struct tls_settings set = {conf.ciphers, conf.ciphersuites, NULL, conf.ca};
+    check_settings(ctx, n, &set, report_client_error);
     if (ctx->nerrs + ctx->dropped == before &&
         !(b->tls = tls_client_new(&conf, ctx->root->workers, b->nservers, &err)))
         report_client_error(ctx, n, &err);

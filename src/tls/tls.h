@@ -55,6 +55,14 @@ struct tls_cert *tls_cert_load(const char *cert, const char *key, const char *oc
                                struct tls_error *err);
 void tls_cert_free(struct tls_cert *c);
 
+/* The settings OpenSSL alone can judge, checked each on its own so that every problem is
+ * reported, not only the first: cipher list, TLS 1.3 suites, groups, a CA file (NULL:
+ * not checked). Fills up to `max` errors and returns how many. */
+struct tls_settings {
+    const char *ciphers, *suites, *curves, *ca;
+};
+unsigned tls_check_settings(const struct tls_settings *set, struct tls_error *errs, unsigned max);
+
 /* Builds a listener's context from `conf` (certificates already loaded into
  * conf->certs[i].loaded; they move into the server). `id` (the listener name) is the
  * session id context. NULL with *err on failure. */

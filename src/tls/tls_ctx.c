@@ -1,9 +1,11 @@
 /* tls_ctx.c — process-wide TLS state (algorithms fetched once, ex_data indexes) and the
  * context settings servers and clients share (versions, ciphers). */
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -108,4 +110,42 @@ int tls_ctx_ciphers(SSL_CTX *ctx, const char *ciphers, const char *suites, struc
         return -1;
     }
     return 0;
+}
+
+int tls_ctx_curves(SSL_CTX *ctx, const char *curves, struct tls_error *err)
+{
+    if (!curves || SSL_CTX_set1_groups_list(ctx, curves) == 1)
+        return 0;
+    ERR_clear_error();
+    tls_set_err(err, TLS_F_CURVES,
+                "unknown group in \"%.120s\" (expected names such as X25519, prime256v1, "
+                "secp384r1, separated by ':')",
+                curves);
+    return -1;
+}
+
+unsigned tls_check_settings(const struct tls_settings *set, struct tls_error *errs, unsigned max)
+{
+    unsigned n = 0;
+    if (tls_global_init() < 0 || max == 0)
+        return 0; /* reported by the builders */
+    SSL_CTX *ctx = SSL_CTX_new_ex(NULL, NULL, TLS_server_method());
+    if (!ctx) {
+        tls_set_err(&errs[n++], TLS_F_NONE, "cannot set up TLS (out of memory?)");
+        return n;
+    }
+    if (n < max && tls_ctx_ciphers(ctx, set->ciphers, NULL, &errs[n]) < 0)
+        n++;
+    if (n < max && tls_ctx_ciphers(ctx, NULL, set->suites, &errs[n]) < 0)
+        n++;
+    if (n < max && tls_ctx_curves(ctx, set->curves, &errs[n]) < 0)
+        n++;
+    if (n < max && set->ca && access(set->ca, R_OK) != 0) {
+        tls_set_err(&errs[n++], TLS_F_CA, "cannot read %s: %s", set->ca, strerror(errno));
+    } else if (n < max && set->ca && SSL_CTX_load_verify_file(ctx, set->ca) != 1) {
+        ERR_clear_error();
+        tls_set_err(&errs[n++], TLS_F_CA, "cannot load CA certificates (PEM) from %s", set->ca);
+    }
+    SSL_CTX_free(ctx);
+    return n;
 }

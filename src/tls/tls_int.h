@@ -53,6 +53,7 @@ int tls_ticket_cb(SSL *s, unsigned char key_name[16], unsigned char *iv, EVP_CIP
 /* tls_ctx.c: settings common to server and client contexts. 0 or -1 with *err. */
 int tls_ctx_versions(SSL_CTX *ctx, int min, int max, struct tls_error *err);
 int tls_ctx_ciphers(SSL_CTX *ctx, const char *ciphers, const char *suites, struct tls_error *err);
+int tls_ctx_curves(SSL_CTX *ctx, const char *curves, struct tls_error *err);
 void tls_set_err(struct tls_error *err, enum tls_field f, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -168,16 +168,9 @@ static int setup_ctx(struct tls_server *ts, const struct tls_server_conf *conf,
     SSL_CTX_set_read_ahead(ts->ctx, 1);
     SSL_CTX_set_dh_auto(ts->ctx, 1);
     if (tls_ctx_versions(ts->ctx, conf->min_version, conf->max_version, err) < 0 ||
-        tls_ctx_ciphers(ts->ctx, conf->ciphers, conf->ciphersuites, err) < 0)
+        tls_ctx_ciphers(ts->ctx, conf->ciphers, conf->ciphersuites, err) < 0 ||
+        tls_ctx_curves(ts->ctx, conf->curves, err) < 0)
         return -1;
-    if (conf->curves && SSL_CTX_set1_groups_list(ts->ctx, conf->curves) != 1) {
-        ERR_clear_error();
-        tls_set_err(err, TLS_F_CURVES,
-                    "unknown group in \"%.120s\" (expected names such as X25519, prime256v1, "
-                    "secp384r1, separated by ':')",
-                    conf->curves);
-        return -1;
-    }
     if (SSL_CTX_set_ex_data(ts->ctx, tls_ctx_index, ts) != 1)
         return -1;
     SSL_CTX_set_client_hello_cb(ts->ctx, client_hello_cb, ts);

@@ -169,7 +169,16 @@ TEST(tls_config_errors)
     expect_error(ok_c, ok_k, none, "curves: X25519:nocurve",
                  "strata.yaml:11:15: error: listeners[0].tls.curves: unknown group");
     expect_error(ok_c, ok_k, none, "client_auth: { ca: missing-ca.pem }",
-                 "strata.yaml:11:26: error: listeners[0].tls.client_auth.ca: cannot load CA");
+                 "strata.yaml:11:26: error: listeners[0].tls.client_auth.ca: cannot read "
+                 "/tmp/strata-tls-");
+    expect_error(ok_c, ok_k, none, "client_auth: { ca: garbage.pem }",
+                 "strata.yaml:11:26: error: listeners[0].tls.client_auth.ca: cannot load CA "
+                 "certificates (PEM) from /tmp/strata-tls-");
+    /* every problem is reported, not only the first */
+    expect_error("missing.pem", ok_k, "ocsp: x.der", "curves: nope\n      ciphers: NOPE",
+                 "strata.yaml:11:15: error: listeners[0].tls.curves: unknown group");
+    expect_error("missing.pem", ok_k, "ocsp: x.der", "curves: nope\n      ciphers: NOPE",
+                 "strata.yaml:12:16: error: listeners[0].tls.ciphers: no usable cipher");
     expect_error(ok_c, ok_k, none, "max_version: tlsv1.2\n      min_version: tlsv1.3",
                  "strata.yaml:11:20: error: listeners[0].tls.max_version: min_version is "
                  "above max_version");
@@ -221,7 +230,7 @@ TEST(tls_config_errors)
              "    tls: { ca: nope.pem }\n",
              &e);
     CHECK(c == NULL);
-    CHECK_STR_CONTAINS(e.text, "strata.yaml:5:16: error: backends.app.tls.ca: cannot load CA");
+    CHECK_STR_CONTAINS(e.text, "strata.yaml:5:16: error: backends.app.tls.ca: cannot read");
     config_unref(c);
     config_errors_free(&e);
 }
