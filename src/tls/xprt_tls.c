@@ -156,6 +156,7 @@ static int tls_handshake(struct conn *c, const char **why)
         }
     }
     ERR_clear_error();
+    errno = 0; /* SSL_ERROR_SYSCALL with errno 0: the peer closed */
     int rc = SSL_do_handshake(s);
     if (rc == 1)
         return 0;
@@ -170,15 +171,19 @@ static ssize_t tls_recv(struct conn *c, void *buf, size_t len)
     size_t n = 0;
     enum tls_fail fail;
     ERR_clear_error();
+    errno = 0;
     if (SSL_read_ex(s, buf, len, &n) == 1)
         return (ssize_t)n;
     int err = SSL_get_error(s, 0);
     if (err == SSL_ERROR_ZERO_RETURN)
         return 0; /* close_notify */
     failed(c, err, STEP_READ, &fail);
-    if (fail == TLS_FAIL_EOF) /* closed without close_notify: an end all the same */
-        return 0;
-    return -1;
+    if (fail != TLS_FAIL_EOF)
+        return -1;
+    /* closed without close_notify: an end all the same, and no failure to count (the SSL
+     * stays marked fatal: no close_notify can follow) */
+    tls_state_set(s, tls_state(s) & ~(uintptr_t)TLS_ST_FAIL_MASK);
+    return 0;
 }
 
 static ssize_t tls_send(struct conn *c, const void *buf, size_t len)
@@ -189,6 +194,7 @@ static ssize_t tls_send(struct conn *c, const void *buf, size_t len)
     if (len == 0)
         return 0;
     ERR_clear_error();
+    errno = 0;
     if (SSL_write_ex(s, buf, len, &n) == 1)
         return (ssize_t)n;
     int err = SSL_get_error(s, 0);

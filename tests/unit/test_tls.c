@@ -521,6 +521,8 @@ TEST(tls_data_eof_and_resumption)
     p.srv.h.fd = -1;
     n = p.cli.xprt->recv(&p.cli, buf, sizeof(buf));
     CHECK_EQ_U64(n, 0);
+    CHECK_EQ_U64(tls_last_fail(&p.cli), TLS_FAIL_NONE); /* not a failure */
+    CHECK_EQ_U64(p.cli.xprt->shutdown_wr(&p.cli), 0);   /* FIN only */
     close_pair(&p);
 
     /* the second connection resumes with the ticket of the first */
