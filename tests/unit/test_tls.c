@@ -508,6 +508,36 @@ TEST(tls_data_eof_and_resumption)
     CHECK(transfer(&p.cli, &p.srv, 100000));
     CHECK(transfer(&p.srv, &p.cli, 70000)); /* the client reads the tickets too */
     CHECK(!p.srv.xprt->pending(&p.srv));
+    /* a record read in part: the rest is pending inside the transport */
+    char small[10];
+    CHECK_EQ_U64(p.srv.xprt->send(&p.srv, "0123456789abcdefghij", 20), 20);
+    ssize_t got = -1;
+    for (int i = 0; i < 10 && got < 0; i++)
+        got = p.cli.xprt->recv(&p.cli, small, sizeof(small));
+    CHECK_EQ_U64(got, 10);
+    CHECK(p.cli.xprt->pending(&p.cli));
+    CHECK_EQ_U64(p.cli.xprt->recv(&p.cli, small, sizeof(small)), 10);
+    CHECK(memcmp(small, "abcdefghij", 10) == 0 && !p.cli.xprt->pending(&p.cli));
+    /* a full socket: EAGAIN clears CONN_WR_READY (partial writes: never more than sent) */
+    static char big[1 << 16];
+    ssize_t w = 0;
+    size_t total = 0;
+    p.cli.flags |= CONN_WR_READY;
+    for (int i = 0; i < 1000 && w >= 0; i++)
+        if ((w = p.cli.xprt->send(&p.cli, big, sizeof(big))) > 0)
+            total += (size_t)w;
+    CHECK(w < 0 && errno == EAGAIN && !(p.cli.flags & CONN_WR_READY) && total > 0);
+    bool unsent = true; /* the record of the send that said EAGAIN */
+    for (int i = 0; i < 10000 && (total > 0 || unsent); i++) {
+        ssize_t r = p.srv.xprt->recv(&p.srv, big, sizeof(big));
+        if (r > 0)
+            total -= (size_t)r;
+        if (unsent && (w = p.cli.xprt->send(&p.cli, big, sizeof(big))) > 0) {
+            total += (size_t)w; /* retried with the same bytes: now framed and sent */
+            unsent = false;
+        }
+    }
+    CHECK(total == 0 && !unsent);
     /* close_notify, then FIN: an EOF, and the other direction still works */
     CHECK_EQ_U64(p.cli.xprt->shutdown_wr(&p.cli), 0);
     char buf[64];
