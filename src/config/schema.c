@@ -858,7 +858,7 @@ static const struct cfg_key listener_keys[] = {
      .help = "UDP flow tracking (`mode: udp` only)."},
     {"http", CT_SECTION, .sub = &cfg_http_section, .off = offsetof(struct listener_conf, http),
      .help = "HTTP settings (`mode: http` only)."},
-    /* after `name`, `mode` and `routes`, which it depends on */
+    /* after `name` and `mode`, which it depends on */
     {"tls", CT_CUSTOM, .parse = cfg_parse_listener_tls, .release = cfg_release_listener_tls,
      .sub = &cfg_tls_server_section, .type_doc = "mapping", .def_doc = "plain TCP",
      .help = "Terminate TLS (`mode: tcp` and `mode: http`)."},

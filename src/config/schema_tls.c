@@ -26,6 +26,12 @@
     "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305"
 #define TLS13_SUITES "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 
+static const struct cfg_enum starttls_names[] = {
+    {"none", TLS_STARTTLS_NONE},
+    {"postgres", TLS_STARTTLS_POSTGRES},
+    {NULL, 0},
+};
+
 static const struct cfg_enum version_names[] = {
     {"tlsv1.2", TLS_VER_1_2},
     {"tlsv1.3", TLS_VER_1_3},
@@ -244,6 +250,11 @@ static const struct cfg_key server_keys[] = {
     {"handshake_timeout", CT_DURATION, 0, "10s", .min = 100, .max = 3600000,
      .off = TS_OFF(handshake_timeout_ms),
      .help = "Time a client has to complete the TLS handshake; slower clients are closed."},
+    {"starttls", CT_ENUM, 0, "none", .enums = starttls_names, .off = TS_OFF(starttls),
+     .help = "`mode: tcp`: a plaintext exchange before the handshake. `postgres`: "
+             "PostgreSQL clients first ask for TLS (SSLRequest), Strata agrees, then "
+             "terminates TLS and relays the plaintext protocol; a client that does not ask "
+             "is refused."},
     {"client_auth", CT_SECTION, .sub = &client_auth_section, .off = TS_OFF(client_auth),
      .def_doc = "off", .help = "Ask clients for a certificate (mutual TLS)."},
 };
@@ -251,7 +262,8 @@ static const struct cfg_key server_keys[] = {
 const struct cfg_section cfg_tls_server_section =
     SECTION("listeners[].tls",
             "TLS termination on a `mode: http` or `mode: tcp` listener: clients speak TLS, "
-            "the listener decrypts, and routes and relays the plaintext.",
+            "the listener decrypts, and routes and relays the plaintext. On a `mode: tcp` "
+            "listener with `routes`, the routes match the SNI of the terminated handshake.",
             server_keys, .finish = server_finish);
 
 /* Where a tls_server_new() error belongs. */
@@ -294,13 +306,9 @@ int cfg_parse_listener_tls(struct cfg_ctx *ctx, const struct cfg_key *key, const
         cfg_error(ctx, n, "applies to `mode: tcp` and `mode: http` listeners only (not UDP)");
         return -1;
     }
-    if (l->mode == MODE_TCP && l->nroutes) {
-        cfg_error(ctx, n,
-                  "give either `tls` (terminate TLS) or `routes` (TLS passthrough by "
-                  "SNI), not both");
-        return -1;
-    }
     cfg_walk_section(ctx, &cfg_tls_server_section, n, &conf);
+    if (conf.starttls != TLS_STARTTLS_NONE && l->mode != MODE_TCP)
+        error_at(ctx, n, "starttls", NULL, "applies to `mode: tcp` listeners only");
     struct tls_settings set = {conf.ciphers, conf.ciphersuites, conf.curves, conf.client_auth.ca};
     check_settings(ctx, n, &set, report_server_error);
     if (l->mode == MODE_HTTP && n->kind == YN_MAP && !ymap_get(n, "alpn") &&

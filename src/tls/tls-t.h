@@ -29,6 +29,12 @@ enum tls_fail {
     TLS_FAIL_COUNT
 };
 
+/* A plaintext exchange before the handshake (`starttls`, mode tcp listeners). */
+enum tls_starttls {
+    TLS_STARTTLS_NONE,
+    TLS_STARTTLS_POSTGRES, /* PostgreSQL's SSLRequest, answered 'S' (net/stage.c) */
+};
+
 /* TLS protocol versions, as the wire numbers OpenSSL uses (TLS1_2_VERSION...). */
 enum tls_version { TLS_VER_1_2 = 0x0303, TLS_VER_1_3 = 0x0304 };
 
@@ -60,6 +66,7 @@ struct tls_server_conf {
     uint32_t ticket_rotate_ms;
     uint32_t session_cache; /* server-side cache entries; 0 = off */
     uint32_t handshake_timeout_ms;
+    int starttls; /* enum tls_starttls */
     struct tls_client_auth_conf client_auth;
 };
 
@@ -105,6 +112,7 @@ struct tls_server {
     unsigned char *alpn;             /* server preference order, wire format; NULL = none */
     uint32_t alpn_len;
     uint32_t handshake_timeout_ms;
+    enum tls_starttls starttls;
     bool client_auth, client_auth_required;
 };
 

@@ -19,8 +19,12 @@
 
 struct server;
 
-/* tls_fail_reasons[reason]: "not TLS", "no shared cipher/version", ... ("" for NONE). */
+/* tls_fail_reasons[reason]: "not TLS", "no shared cipher/version", ... ("" for NONE), as
+ * the handshake's `why` says; tls_fail_labels[reason]: the same as metric label values
+ * ("not_tls", "no_shared_cipher", "bad_certificate", "client_certificate_required",
+ * "peer_alert", "handshake_failure", "unexpected_eof"). */
 extern const char *const tls_fail_reasons[TLS_FAIL_COUNT];
+extern const char *const tls_fail_labels[TLS_FAIL_COUNT];
 
 extern const struct xprt_ops xprt_tls;
 
@@ -70,6 +74,11 @@ struct tls_server *tls_server_new(struct tls_server_conf *conf, const char *id,
                                   struct tls_error *err);
 void tls_server_free(struct tls_server *ts);
 
+/* What the connection stage needs of a listener's TLS: the handshake's time limit and the
+ * plaintext exchange, if any, that comes before it. */
+uint32_t tls_server_handshake_timeout_ms(const struct tls_server *ts);
+enum tls_starttls tls_server_starttls(const struct tls_server *ts);
+
 /* Builds a backend's context; the session cache has one slot per (worker, server). */
 struct tls_client *tls_client_new(const struct tls_client_conf *conf, uint32_t nworkers,
                                   uint32_t nservers, struct tls_error *err);
@@ -99,7 +108,8 @@ enum tls_fail tls_last_fail(const struct conn *c);
 
 /* The peer's certificate subject, RFC 2253 one-line ("CN=client,O=Example"), or its
  * SHA-256 fingerprint as 64 lowercase hex digits. Length written (without the NUL), or
- * -1 when there is no peer certificate or `len` is too small. */
+ * -1 when there is no peer certificate or `len` is too small. (xprt_info carries both
+ * too, for a verified peer.) */
 int xprt_tls_peer_subject(const struct conn *c, char *buf, size_t len);
 int xprt_tls_peer_fingerprint(const struct conn *c, char *hex, size_t len);
 

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -23,8 +24,24 @@ const char *const tls_fail_reasons[TLS_FAIL_COUNT] = {
     [TLS_FAIL_EOF] = "unexpected EOF",
 };
 
+const char *const tls_fail_labels[TLS_FAIL_COUNT] = {
+    [TLS_FAIL_NONE] = "",
+    [TLS_FAIL_NOT_TLS] = "not_tls",
+    [TLS_FAIL_NO_SHARED] = "no_shared_cipher",
+    [TLS_FAIL_BAD_CERT] = "bad_certificate",
+    [TLS_FAIL_CERT_REQUIRED] = "client_certificate_required",
+    [TLS_FAIL_PEER_ALERT] = "peer_alert",
+    [TLS_FAIL_HANDSHAKE] = "handshake_failure",
+    [TLS_FAIL_EOF] = "unexpected_eof",
+};
+
 struct tls_algs tls_algs;
-int tls_ctx_index = -1;
+int tls_ctx_index = -1, tls_peer_index = -1;
+
+static void free_peer(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+    free(ptr);
+}
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int init_rc = -1;
@@ -35,7 +52,10 @@ static void init(void)
     tls_algs.aes_256_cbc = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
     tls_algs.sha256 = EVP_MD_fetch(NULL, "SHA2-256", NULL);
     tls_ctx_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
-    init_rc = tls_algs.aes_256_cbc && tls_algs.sha256 && tls_ctx_index >= 0 ? 0 : -1;
+    tls_peer_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, free_peer);
+    init_rc = tls_algs.aes_256_cbc && tls_algs.sha256 && tls_ctx_index >= 0 && tls_peer_index >= 0
+                  ? 0
+                  : -1;
 }
 
 int tls_global_init(void)

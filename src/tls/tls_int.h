@@ -17,7 +17,9 @@ struct tls_algs {
     EVP_MD *sha256;          /* peer certificate fingerprints */
 };
 extern struct tls_algs tls_algs;
-extern int tls_ctx_index; /* SSL_CTX ex_data: the struct tls_server / tls_client */
+extern int tls_ctx_index;  /* SSL_CTX ex_data: the struct tls_server / tls_client */
+extern int tls_peer_index; /* SSL ex_data: the peer's subject and fingerprint, made on
+                            * the first info() that needs them; freed with the SSL */
 
 /* The per-connection state lives in the SSL's app data word (no allocation besides the
  * SSL): the failure reason, flags, and an index (server: the certificate chosen, in the

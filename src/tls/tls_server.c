@@ -206,6 +206,7 @@ struct tls_server *tls_server_new(struct tls_server_conf *conf, const char *id,
         memcpy(ts->alpn, conf->alpn, conf->alpn_len);
     ts->alpn_len = conf->alpn_len;
     ts->handshake_timeout_ms = conf->handshake_timeout_ms;
+    ts->starttls = (enum tls_starttls)conf->starttls;
     if (setup_ctx(ts, conf, err) < 0 || setup_client_auth(ts, &conf->client_auth, err) < 0 ||
         setup_sessions(ts, conf, id) < 0)
         goto fail;
@@ -232,6 +233,16 @@ void tls_server_free(struct tls_server *ts)
     tls_ticket_ring_free(ts->tickets);
     free(ts->alpn);
     free(ts);
+}
+
+uint32_t tls_server_handshake_timeout_ms(const struct tls_server *ts)
+{
+    return ts->handshake_timeout_ms;
+}
+
+enum tls_starttls tls_server_starttls(const struct tls_server *ts)
+{
+    return ts->starttls;
 }
 
 int tls_server_attach(struct conn *c, const struct tls_server *ts)

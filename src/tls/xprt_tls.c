@@ -11,6 +11,7 @@
  * them. The socket BIO writes with write(2): the process ignores SIGPIPE (main.c).
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -241,6 +242,33 @@ static void tls_close(struct conn *c)
     c->h.fd = -1;
 }
 
+static int peer_subject(SSL *s, char *buf, size_t len);
+static int peer_fingerprint(SSL *s, char *hex, size_t len);
+
+/* The subject and fingerprint of a verified peer, made once per connection. */
+struct peer_id {
+    char fingerprint[2 * 32 + 1];
+    char subject[]; /* RFC 2253 */
+};
+
+static const struct peer_id *peer_id(SSL *s)
+{
+    struct peer_id *p = SSL_get_ex_data(s, tls_peer_index);
+    char subj[1024];
+    if (p)
+        return p;
+    int n = peer_subject(s, subj, sizeof(subj));
+    if (n < 0 || !(p = malloc(sizeof(*p) + (size_t)n + 1)))
+        return NULL;
+    memcpy(p->subject, subj, (size_t)n + 1);
+    if (peer_fingerprint(s, p->fingerprint, sizeof(p->fingerprint)) < 0 ||
+        SSL_set_ex_data(s, tls_peer_index, p) != 1) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
 static void tls_info(const struct conn *c, struct xprt_info *out)
 {
     const SSL *s = ssl_of(c);
@@ -254,6 +282,11 @@ static void tls_info(const struct conn *c, struct xprt_info *out)
     out->resumed = SSL_session_reused(s) == 1;
     out->peer_verified = (SSL_get_verify_mode(s) & SSL_VERIFY_PEER) &&
                          SSL_get0_peer_certificate(s) && SSL_get_verify_result(s) == X509_V_OK;
+    const struct peer_id *p = out->peer_verified ? peer_id(ssl_of(c)) : NULL;
+    if (p) {
+        out->peer_subject = p->subject;
+        out->peer_fingerprint = p->fingerprint;
+    }
 }
 
 const struct xprt_ops xprt_tls = {
@@ -276,9 +309,9 @@ enum tls_fail tls_last_fail(const struct conn *c)
     return (enum tls_fail)(tls_state(ssl_of(c)) & TLS_ST_FAIL_MASK);
 }
 
-int xprt_tls_peer_subject(const struct conn *c, char *buf, size_t len)
+static int peer_subject(SSL *s, char *buf, size_t len)
 {
-    X509 *x = c->xprt == &xprt_tls && c->ctx ? SSL_get0_peer_certificate(ssl_of(c)) : NULL;
+    X509 *x = SSL_get0_peer_certificate(s);
     BIO *bio = x ? BIO_new(BIO_s_mem()) : NULL;
     char *data;
     int rc = -1;
@@ -295,10 +328,10 @@ int xprt_tls_peer_subject(const struct conn *c, char *buf, size_t len)
     return rc;
 }
 
-int xprt_tls_peer_fingerprint(const struct conn *c, char *hex, size_t len)
+static int peer_fingerprint(SSL *s, char *hex, size_t len)
 {
     static const char digits[] = "0123456789abcdef";
-    X509 *x = c->xprt == &xprt_tls && c->ctx ? SSL_get0_peer_certificate(ssl_of(c)) : NULL;
+    X509 *x = SSL_get0_peer_certificate(s);
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
     if (!x || !X509_digest(x, tls_algs.sha256, md, &n) || len < 2 * (size_t)n + 1) {
@@ -311,4 +344,14 @@ int xprt_tls_peer_fingerprint(const struct conn *c, char *hex, size_t len)
     }
     hex[2 * n] = '\0';
     return (int)(2 * n);
+}
+
+int xprt_tls_peer_subject(const struct conn *c, char *buf, size_t len)
+{
+    return c->xprt == &xprt_tls && c->ctx ? peer_subject(ssl_of(c), buf, len) : -1;
+}
+
+int xprt_tls_peer_fingerprint(const struct conn *c, char *hex, size_t len)
+{
+    return c->xprt == &xprt_tls && c->ctx ? peer_fingerprint(ssl_of(c), hex, len) : -1;
 }

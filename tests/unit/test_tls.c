@@ -179,6 +179,9 @@ TEST(tls_config_errors)
                  "strata.yaml:11:15: error: listeners[0].tls.curves: unknown group");
     expect_error("missing.pem", ok_k, "ocsp: x.der", "curves: nope\n      ciphers: NOPE",
                  "strata.yaml:12:16: error: listeners[0].tls.ciphers: no usable cipher");
+    expect_error(ok_c, ok_k, none, "starttls: postgres",
+                 "strata.yaml:11:17: error: listeners[0].tls.starttls: applies to `mode: tcp` "
+                 "listeners only");
     expect_error(ok_c, ok_k, none, "max_version: tlsv1.2\n      min_version: tlsv1.3",
                  "strata.yaml:11:20: error: listeners[0].tls.max_version: min_version is "
                  "above max_version");
@@ -258,6 +261,11 @@ static const char good_yaml[] =
     "      certificates: [ { cert: site-ec.pem, key: site-ec.key } ]\n"
     "      alpn: [h2, http/1.1]\n"
     "      client_auth: { ca: ca.pem }\n"
+    "  - name: pg\n"
+    "    listen: 127.0.0.1:8445\n"
+    "    routes: [ { match: { sni: site.test }, backend: plain } ]\n"
+    "    tls: { certificates: [ { cert: site-ec.pem, key: site-ec.key } ], starttls: postgres,\n"
+    "           handshake_timeout: 2500ms }\n"
     "backends:\n"
     "  plain: { servers: [127.0.0.1:9000] }\n"
     "  site: { servers: [127.0.0.1:9001], tls: { ca: ca.pem, sni: site.test, alpn: http/1.1 } }\n"
@@ -415,6 +423,12 @@ TEST(tls_handshake_sni_and_key_type)
     struct pair p;
     struct xprt_info ci, si;
 
+    /* what the connection stage asks of a listener */
+    CHECK_EQ_U64(tls_server_starttls(listener_tls(c, "pg")), TLS_STARTTLS_POSTGRES);
+    CHECK_EQ_U64(tls_server_handshake_timeout_ms(listener_tls(c, "pg")), 2500);
+    CHECK_EQ_U64(tls_server_starttls(listener_tls(c, "web")), TLS_STARTTLS_NONE);
+    CHECK_EQ_U64(tls_server_handshake_timeout_ms(listener_tls(c, "web")), 10000);
+
     /* exact name, ECDSA offered: the ECDSA certificate, with ALPN and OCSP */
     CHECK_EQ_U64(connect_to(c, "web", "site", &p, NULL), 0);
     CHECK(peer_names(&p.cli, "site.test") && peer_is_ecdsa(&p.cli));
@@ -425,6 +439,8 @@ TEST(tls_handshake_sni_and_key_type)
     CHECK(si.alpn_len == 8 && memcmp(si.alpn, "http/1.1", 8) == 0);
     CHECK(ci.alpn_len == 8 && memcmp(ci.alpn, "http/1.1", 8) == 0);
     CHECK(ci.peer_verified && !si.peer_verified && !ci.resumed);
+    CHECK(ci.peer_subject && strcmp(ci.peer_subject, "CN=site.test") == 0);
+    CHECK(si.peer_subject == NULL && si.peer_fingerprint == NULL);
     CHECK(ci.cipher != NULL);
     close_pair(&p);
 
@@ -453,7 +469,7 @@ TEST(tls_handshake_sni_and_key_type)
     CHECK_EQ_U64(connect_to(c, "web", "other", &p, NULL), 0);
     CHECK(peer_names(&p.cli, "default.test"));
     p.cli.xprt->info(&p.cli, &ci);
-    CHECK(!ci.peer_verified);
+    CHECK(!ci.peer_verified && ci.peer_subject == NULL); /* verify: false */
     close_pair(&p);
     CHECK_EQ_U64(connect_to(c, "web", "nosni", &p, NULL), 0);
     CHECK(peer_names(&p.cli, "default.test"));
@@ -633,12 +649,18 @@ TEST(tls_mtls_and_failures)
     }
     CHECK(strcmp(fp, want) == 0);
     CHECK_EQ_U64(xprt_tls_peer_fingerprint(&p.cli, fp, 10), -1); /* too small */
+    CHECK(si.peer_subject && strcmp(si.peer_subject, "CN=client.test") == 0);
+    CHECK(si.peer_fingerprint && strcmp(si.peer_fingerprint, want) == 0);
+    struct xprt_info again;
+    p.srv.xprt->info(&p.srv, &again); /* made once, kept with the connection */
+    CHECK(again.peer_subject == si.peer_subject);
     close_pair(&p);
 
     /* no client certificate: refused, and the server says why */
     CHECK_EQ_U64(connect_to(c, "mtls", "site", &p, NULL), -2);
     CHECK(p.why_srv && strcmp(p.why_srv, "client certificate required") == 0);
     CHECK_EQ_U64(tls_last_fail(&p.srv), TLS_FAIL_CERT_REQUIRED);
+    CHECK(strcmp(tls_fail_labels[tls_last_fail(&p.srv)], "client_certificate_required") == 0);
     close_pair(&p);
 
     /* plaintext on a TLS port */
