@@ -11,7 +11,7 @@
 #   make help       this text
 
 CC      ?= cc
-PKGS    := yaml-0.1 libpcre2-8
+PKGS    := yaml-0.1 libpcre2-8 libssl libcrypto
 SAN     ?=
 comma   := ,
 BUILD   := build$(if $(SAN),-$(subst $(comma),-,$(SAN)))

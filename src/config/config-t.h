@@ -86,7 +86,8 @@ struct passive_conf {
 };
 
 struct lb_ops;
-struct tls_server;
+struct tls_server; /* tls/tls-t.h */
+struct tls_client;
 
 /* What hashing balancers (source_hash, maglev) hash in an HTTP backend (`hash:`);
  * HASH_SOURCE (the client address) for L4, and when the chosen item is absent. */
@@ -121,6 +122,7 @@ struct backend {
     /* HTTP upstream keep-alive, per worker and server */
     uint32_t pool_max_idle;     /* idle connections kept, default 32 */
     uint32_t pool_idle_timeout_ms; /* default 30s */
+    struct tls_client *tls; /* TLS to the servers (tls_client_attach); NULL = plain */
 };
 
 /* Runtime state of a listener, shared by all workers. */

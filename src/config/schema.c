@@ -366,6 +366,10 @@ static const struct cfg_key backend_keys[] = {
     {"servers", CT_LIST, CK_REQUIRED, .sub = &server_section, .min = 1,
      .off = offsetof(struct backend, servers), .off2 = offsetof(struct backend, nservers),
      .help = "The servers, at least one."},
+    /* after `servers`: the TLS session cache has a slot per worker and server */
+    {"tls", CT_CUSTOM, .parse = cfg_parse_backend_tls, .release = cfg_release_backend_tls,
+     .sub = &cfg_tls_client_section, .type_doc = "`true`, `false` or mapping",
+     .def_doc = "plain TCP", .help = "Speak TLS to the servers."},
 };
 
 static const struct cfg_section backend_section =
@@ -854,6 +858,10 @@ static const struct cfg_key listener_keys[] = {
      .help = "UDP flow tracking (`mode: udp` only)."},
     {"http", CT_SECTION, .sub = &cfg_http_section, .off = offsetof(struct listener_conf, http),
      .help = "HTTP settings (`mode: http` only)."},
+    /* after `name` and `mode`, which it depends on */
+    {"tls", CT_CUSTOM, .parse = cfg_parse_listener_tls, .release = cfg_release_listener_tls,
+     .sub = &cfg_tls_server_section, .type_doc = "mapping", .def_doc = "plain TCP",
+     .help = "Terminate TLS (`mode: tcp` and `mode: http`)."},
 };
 
 static const struct cfg_section listener_section =

@@ -227,6 +227,18 @@ int cfg_check_field_name(struct cfg_ctx *ctx, const struct ynode *n, const char 
  * `what` says what was expected. */
 char *cfg_dup_text(struct cfg_ctx *ctx, const struct ynode *n, const char *what);
 
+/* ---- TLS (schema_tls.c) ---- */
+
+/* listeners[].tls and backends.<name>.tls: walk the section, then build the listener's
+ * tls_server / the backend's tls_client (freed by the release hooks). */
+extern const struct cfg_section cfg_tls_server_section, cfg_tls_client_section;
+int cfg_parse_listener_tls(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
+                           void *target);
+void cfg_release_listener_tls(const struct cfg_key *key, void *target);
+int cfg_parse_backend_tls(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
+                          void *target);
+void cfg_release_backend_tls(const struct cfg_key *key, void *target);
+
 /* Prints the configuration reference (markdown) generated from the tables. */
 void config_reference_print(FILE *out);
 

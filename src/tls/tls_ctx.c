@@ -1,0 +1,171 @@
+/* tls_ctx.c — process-wide TLS state (algorithms fetched once, ex_data indexes) and the
+ * context settings servers and clients share (versions, ciphers). */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+
+#include "tls/tls_int.h"
+
+const char *const tls_fail_reasons[TLS_FAIL_COUNT] = {
+    [TLS_FAIL_NONE] = "",
+    [TLS_FAIL_NOT_TLS] = "not TLS",
+    [TLS_FAIL_NO_SHARED] = "no shared cipher/version",
+    [TLS_FAIL_BAD_CERT] = "bad certificate",
+    [TLS_FAIL_CERT_REQUIRED] = "client certificate required",
+    [TLS_FAIL_PEER_ALERT] = "alert from peer",
+    [TLS_FAIL_HANDSHAKE] = "handshake failure",
+    [TLS_FAIL_EOF] = "unexpected EOF",
+};
+
+const char *const tls_fail_labels[TLS_FAIL_COUNT] = {
+    [TLS_FAIL_NONE] = "",
+    [TLS_FAIL_NOT_TLS] = "not_tls",
+    [TLS_FAIL_NO_SHARED] = "no_shared_cipher",
+    [TLS_FAIL_BAD_CERT] = "bad_certificate",
+    [TLS_FAIL_CERT_REQUIRED] = "client_certificate_required",
+    [TLS_FAIL_PEER_ALERT] = "peer_alert",
+    [TLS_FAIL_HANDSHAKE] = "handshake_failure",
+    [TLS_FAIL_EOF] = "unexpected_eof",
+};
+
+struct tls_algs tls_algs;
+int tls_ctx_index = -1, tls_peer_index = -1;
+
+static void free_peer(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+    free(ptr);
+}
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static int init_rc = -1;
+
+static void init(void)
+{
+    OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS | OPENSSL_INIT_LOAD_CRYPTO_STRINGS, NULL);
+    tls_algs.aes_256_cbc = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
+    tls_algs.sha256 = EVP_MD_fetch(NULL, "SHA2-256", NULL);
+    tls_ctx_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    tls_peer_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, free_peer);
+    init_rc = tls_algs.aes_256_cbc && tls_algs.sha256 && tls_ctx_index >= 0 && tls_peer_index >= 0
+                  ? 0
+                  : -1;
+}
+
+int tls_global_init(void)
+{
+    pthread_once(&init_once, init);
+    return init_rc;
+}
+
+void tls_set_err(struct tls_error *err, enum tls_field f, const char *fmt, ...)
+{
+    va_list ap;
+    err->field = f;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    va_end(ap);
+}
+
+int tls_ctx_versions(SSL_CTX *ctx, int min, int max, struct tls_error *err)
+{
+    if (min > max) {
+        tls_set_err(err, TLS_F_VERSION, "min_version is above max_version");
+        return -1;
+    }
+    if (SSL_CTX_set_min_proto_version(ctx, min) != 1 ||
+        SSL_CTX_set_max_proto_version(ctx, max) != 1) {
+        tls_set_err(err, TLS_F_VERSION, "OpenSSL refuses this version range");
+        return -1;
+    }
+    return 0;
+}
+
+/* How many ':'-separated names `list` holds. */
+static int count_names(const char *list)
+{
+    int n = 0;
+    for (const char *p = list; *p;) {
+        const char *e = strchr(p, ':');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        n += len > 0;
+        p += len + (e != NULL);
+    }
+    return n;
+}
+
+/* OpenSSL ignores unknown TLS 1.3 suite names: every name given must have been kept. */
+static int tls13_suites(const SSL_CTX *ctx)
+{
+    STACK_OF(SSL_CIPHER) *sk = SSL_CTX_get_ciphers(ctx);
+    int n = 0;
+    for (int i = 0; sk && i < sk_SSL_CIPHER_num(sk); i++)
+        n += SSL_CIPHER_get_protocol_id(sk_SSL_CIPHER_value(sk, i)) >> 8 == 0x13;
+    return n;
+}
+
+int tls_ctx_ciphers(SSL_CTX *ctx, const char *ciphers, const char *suites, struct tls_error *err)
+{
+    if (ciphers && SSL_CTX_set_cipher_list(ctx, ciphers) != 1) {
+        ERR_clear_error();
+        tls_set_err(err, TLS_F_CIPHERS,
+                    "no usable cipher in \"%.120s\" (OpenSSL cipher list syntax, e.g. "
+                    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256)",
+                    ciphers);
+        return -1;
+    }
+    if (suites &&
+        (SSL_CTX_set_ciphersuites(ctx, suites) != 1 || tls13_suites(ctx) != count_names(suites))) {
+        ERR_clear_error();
+        tls_set_err(err, TLS_F_CIPHERSUITES,
+                    "unknown TLS 1.3 cipher suite in \"%.120s\" (expected names such as "
+                    "TLS_AES_128_GCM_SHA256, separated by ':')",
+                    suites);
+        return -1;
+    }
+    return 0;
+}
+
+int tls_ctx_curves(SSL_CTX *ctx, const char *curves, struct tls_error *err)
+{
+    if (!curves || SSL_CTX_set1_groups_list(ctx, curves) == 1)
+        return 0;
+    ERR_clear_error();
+    tls_set_err(err, TLS_F_CURVES,
+                "unknown group in \"%.120s\" (expected names such as X25519, prime256v1, "
+                "secp384r1, separated by ':')",
+                curves);
+    return -1;
+}
+
+unsigned tls_check_settings(const struct tls_settings *set, struct tls_error *errs, unsigned max)
+{
+    unsigned n = 0;
+    if (tls_global_init() < 0 || max == 0)
+        return 0; /* reported by the builders */
+    SSL_CTX *ctx = SSL_CTX_new_ex(NULL, NULL, TLS_server_method());
+    if (!ctx) {
+        tls_set_err(&errs[n++], TLS_F_NONE, "cannot set up TLS (out of memory?)");
+        return n;
+    }
+    if (n < max && tls_ctx_ciphers(ctx, set->ciphers, NULL, &errs[n]) < 0)
+        n++;
+    if (n < max && tls_ctx_ciphers(ctx, NULL, set->suites, &errs[n]) < 0)
+        n++;
+    if (n < max && tls_ctx_curves(ctx, set->curves, &errs[n]) < 0)
+        n++;
+    if (n < max && set->ca && access(set->ca, R_OK) != 0) {
+        tls_set_err(&errs[n++], TLS_F_CA, "cannot read %s: %s", set->ca, strerror(errno));
+    } else if (n < max && set->ca && SSL_CTX_load_verify_file(ctx, set->ca) != 1) {
+        ERR_clear_error();
+        tls_set_err(&errs[n++], TLS_F_CA, "cannot load CA certificates (PEM) from %s", set->ca);
+    }
+    SSL_CTX_free(ctx);
+    return n;
+}
