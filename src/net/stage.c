@@ -20,21 +20,7 @@
 #include "net/sock.h"
 #include "net/tls_hello.h"
 #include "stats/counters-t.h"
-
-/* TEMPORARY until the TLS branch merges */
-static int tls_server_attach(struct conn *c, const struct tls_server *ts)
-{
-    return -1;
-}
-static uint32_t tls_server_handshake_timeout_ms(const struct tls_server *ts)
-{
-    return 10000;
-}
-enum { TLS_STARTTLS_NONE, TLS_STARTTLS_POSTGRES };
-static int tls_server_starttls(const struct tls_server *ts)
-{
-    return TLS_STARTTLS_NONE;
-}
+#include "tls/tls.h"
 
 #define STAGE_LOG_PER_SEC 20
 /* The most a peek looks at: a ClientHello (or PROXY header) larger than this is refused. */
@@ -91,9 +77,16 @@ static bool log_allowed(struct worker *w)
     return false;
 }
 
-static void count_failure(struct listener_counters *c, enum conn_end end, bool in_proxy)
+static void count_failure(struct listener_counters *c, enum conn_end end, bool in_proxy,
+                          const struct conn *cli)
 {
     switch (end) {
+    case END_TLS_ERROR:
+        CTR_ADD(c->tls_failures[tls_last_fail(cli)], 1);
+        break;
+    case END_HANDSHAKE_TIMEOUT:
+        CTR_ADD(c->tls_timeouts, 1);
+        break;
     case END_DENIED:
         CTR_ADD(c->denied, 1);
         CTR_ADD(c->conns_rejected, 1);
@@ -132,7 +125,7 @@ static bool is_refusal(enum conn_end end)
 static void fail_connection(struct worker *w, struct listener_conf *lc, struct accepted *a,
                             enum conn_end end, const char *why, bool in_proxy)
 {
-    count_failure(&lc->st.ctr[w->id], end, in_proxy);
+    count_failure(&lc->st.ctr[w->id], end, in_proxy, &a->cli);
     if (log_allowed(w)) {
         char cbuf[ADDR_STRLEN];
         addr_format(&a->client, cbuf, sizeof(cbuf));
@@ -336,10 +329,14 @@ static int step_handshake(struct stage *st)
     /* bytes that came with the last handshake flight may wait inside the transport */
     c->flags |= CONN_RD_READY | CONN_WR_READY;
     st->why = NULL;
-    if (st->lc->nroutes == 0)
-        return 1;
     struct xprt_info info;
     c->xprt->info(c, &info);
+    struct listener_counters *ctr = &st->lc->st.ctr[st->w->id];
+    CTR_ADD(ctr->tls_handshakes, 1);
+    if (info.resumed)
+        CTR_ADD(ctr->tls_resumed, 1);
+    if (st->lc->nroutes == 0)
+        return 1;
     return route_by_sni(st, info.sni ? info.sni : "", info.sni ? strlen(info.sni) : 0);
 }
 

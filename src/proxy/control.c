@@ -5,13 +5,26 @@
 #include <string.h>
 
 #include "admin/admin.h"
+#include "core/log.h"
+#include "core/time.h"
 #include "health/health.h"
+#include "tls/tls.h"
 
 static void control_wake(struct ev_loop *loop)
 {
     struct control *c = loop->owner;
     if (atomic_load(&c->stop_requested))
         loop->stop = true;
+}
+
+/* Ticket keys rotate on each listener's own period; looking once a second is enough. */
+#define TICKET_CHECK_MS 1000
+
+static void rotate_tickets(struct ev_loop *loop, struct ev_timer *t)
+{
+    tls_tickets_rotate(mono_ms());
+    if (ev_timer_arm(loop, t, TICKET_CHECK_MS) < 0)
+        log_err("control: cannot re-arm the ticket-key timer; TLS ticket keys stop rotating");
 }
 
 static void *control_main(void *arg)
@@ -41,6 +54,11 @@ int control_start(struct control *c, struct config *cfg, char *err, size_t errle
     c->health = health_start(&c->loop, cfg);
     if (!c->health) {
         snprintf(err, errlen, "health checks: out of memory");
+        goto fail;
+    }
+    ev_timer_init(&c->tickets, rotate_tickets);
+    if (ev_timer_arm(&c->loop, &c->tickets, TICKET_CHECK_MS) < 0) {
+        snprintf(err, errlen, "control: out of memory");
         goto fail;
     }
     int rc = pthread_create(&c->thread, NULL, control_main, c);

@@ -19,6 +19,7 @@ struct control {
     struct ev_loop loop;
     struct health *health;
     struct admin *admin;
+    struct ev_timer tickets; /* rotates TLS session-ticket keys (tls/tls.h) */
     _Atomic bool stop_requested;
 };
 

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "core/bug.h"
+#include "tls/tls-t.h"
 
 typedef _Atomic uint64_t counter_t;
 
@@ -69,6 +70,11 @@ struct listener_counters {
     counter_t http_responses[5];
     counter_t http_bad_requests; /* rejected by the parser (400, 413, 414, 431, 501, 505) */
     counter_t http_retries;      /* extra attempts made on another (or a fresh) connection */
+    /* TLS listeners */
+    counter_t tls_handshakes;                 /* completed */
+    counter_t tls_resumed;                    /* of which resumed (ticket or session cache) */
+    counter_t tls_failures[TLS_FAIL_COUNT];   /* failed, by enum tls_fail ([0] unused) */
+    counter_t tls_timeouts;                   /* not finished within handshake_timeout */
 } __attribute__((aligned(CACHELINE)));
 
 #endif

@@ -128,6 +128,26 @@ static const struct metric_def metric_table[] = {
     HTTP_CLASS(3, "4xx"),
     HTTP_CLASS(4, "5xx"),
 #undef HTTP_CLASS
+    {"strata_listener_tls_handshakes_total", "TLS handshakes completed with clients.",
+     "handshakes", METRIC_COUNTER, METRIC_LISTENER, LCTR(tls_handshakes)},
+    {"strata_listener_tls_resumed_total",
+     "TLS handshakes with clients that resumed a session (ticket or session cache).",
+     "handshakes", METRIC_COUNTER, METRIC_LISTENER, LCTR(tls_resumed)},
+#define TLS_FAIL(i, label)                                                                         \
+    {"strata_listener_tls_handshake_failures_total",                                              \
+     "TLS handshakes with clients that failed, by reason.", "handshakes", METRIC_COUNTER,          \
+     METRIC_LISTENER, LCTR(tls_failures[i]), .const_label = "reason", .const_value = label}
+    TLS_FAIL(TLS_FAIL_NOT_TLS, "not_tls"),
+    TLS_FAIL(TLS_FAIL_NO_SHARED, "no_shared_cipher"),
+    TLS_FAIL(TLS_FAIL_BAD_CERT, "bad_certificate"),
+    TLS_FAIL(TLS_FAIL_CERT_REQUIRED, "client_certificate_required"),
+    TLS_FAIL(TLS_FAIL_PEER_ALERT, "peer_alert"),
+    TLS_FAIL(TLS_FAIL_HANDSHAKE, "handshake_failure"),
+    TLS_FAIL(TLS_FAIL_EOF, "unexpected_eof"),
+    {"strata_listener_tls_handshake_failures_total",
+     "TLS handshakes with clients that failed, by reason.", "handshakes", METRIC_COUNTER,
+     METRIC_LISTENER, LCTR(tls_timeouts), .const_label = "reason", .const_value = "timeout"},
+#undef TLS_FAIL
     {"strata_listener_http_bad_requests_total",
      "HTTP requests refused by the parser (400, 413, 414, 431, 501, 505) or too slow (408).",
      "requests", METRIC_COUNTER, METRIC_LISTENER, LCTR(http_bad_requests)},
