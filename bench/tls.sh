@@ -545,6 +545,17 @@ if has scale; then
     row "4 proxy CPU per full handshake (us)" 0 scale CPU 2
     row "   of which user space (us)" 0 scale USR 2
     busy_row "4 proxy / client CPU busy (cores)" scale 2
+    if has full; then
+        scaling_row() {
+            local label=$1 arr=$2 t v=()
+            for t in strata haproxy nginx; do
+                v+=("$(ratio "$(med "$arr" "${t}2:scale")" "$(med "$arr" "$t:full")")")
+            done
+            printf '%-46s %10s %10s %10s %8s\n' "$label" "${v[@]}" ""
+        }
+        scaling_row "4 / 2: handshakes/s, 2 workers / 1" RATE
+        scaling_row "4 / 2: CPU per handshake, 2 workers / 1" CPU
+    fi
 fi
 echo
 echo "ratio = strata / better peer (higher rate; lower latency and CPU). Latency for s_time:"
