@@ -44,7 +44,7 @@
 #   ("ka full resumed rwrk scale"), BENCH_KEEP=1 keeps the temp dir (configs, certificates, logs,
 #   every client output), STRATA_TLS_EXTRA (more lines for Strata's `tls:` mapping,
 #   e.g. $'\n      min_version: tlsv1.3').
-# Run: STRATA_BIN=build/strata bench/tls.sh   (about 4 minutes with the defaults)
+# Run: STRATA_BIN=build/strata bench/tls.sh   (about 3.5 minutes with the defaults)
 set -euo pipefail
 
 BENCH_NAME=tls-bench
