@@ -18,9 +18,10 @@
 # Scenarios 1-3: one worker/thread per proxy; the proxy and the origin pinned on CPU 1, the
 # load generator on CPU 0 (taskset):
 #   1. ka      TLS keep-alive requests/s: wrk -t1 -c$CONC over https (p50/p99 from wrk)
-#   2. full    full handshakes/s: STIME_PROCS x `openssl s_time -new -www /` (each loop: new
-#              TCP connection, full handshake, GET / HTTP/1.0, read to EOF, close; s_time
-#              prints one character per connection, "r" when resumed: counted, must be 0)
+#   2. full    full handshakes/s: STIME_PROCS x `openssl s_time -new -www PAGE` (each loop:
+#              new TCP connection, full handshake, GET / HTTP/1.1 with Host and Connection:
+#              close, read to EOF, close; s_time prints one character per connection, "r"
+#              when resumed: counted, must be 0)
 #   3. resumed resumed handshakes/s (session tickets): the same with `s_time -reuse`
 #              (every connection must show "r")
 #   3b. rwrk   one request per TLS connection, resumed: wrk -c$CONC with "Connection: close"
