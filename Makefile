@@ -7,6 +7,7 @@
 #                   FUZZ_SECONDS (default 15) over its corpus (tests/fuzz/corpus/NAME)
 #   make bench      run bench/run.sh (L4) and bench/http.sh (HTTP); installs HAProxy and NGINX
 #   make bench-http only bench/http.sh
+#   make bench-tls  only bench/tls.sh (TLS termination)
 #   make format     clang-format every source file
 #   make help       this text
 
@@ -39,7 +40,7 @@ FUZZ_FLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -Isrc -pthread -fno-omit-frame-poi
               $(shell pkg-config --cflags $(PKGS))
 FUZZ_SECONDS ?= 15
 
-.PHONY: all test unit e2e bench bench-http fuzz format help clean
+.PHONY: all test unit e2e bench bench-http bench-tls fuzz format help clean
 all: $(BUILD)/strata $(if $(SAN),,strata)
 
 # ./strata is a convenience link to the last build
@@ -80,6 +81,9 @@ bench: $(BUILD)/strata $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
 bench-http: $(BUILD)/strata
 	STRATA_BIN=$(abspath $(BUILD)/strata) bench/http.sh
+
+bench-tls: $(BUILD)/strata
+	STRATA_BIN=$(abspath $(BUILD)/strata) bench/tls.sh
 
 # Fuzzers: the library rebuilt with clang and coverage instrumentation, one binary a target.
 $(FUZZ_BUILD)/obj/%.o: %.c
