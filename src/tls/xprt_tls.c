@@ -233,8 +233,15 @@ static int tls_shutdown_wr(struct conn *c)
 static void tls_close(struct conn *c)
 {
     SSL *s = ssl_of(c);
-    if (s && !(tls_state(s) & TLS_ST_FATAL))
+    /* An orderly close sends close_notify (best effort: a full socket buffer drops it):
+     * without it, clients that read to EOF (OpenSSL's, for one) discard the session and
+     * cannot resume. Either way the session stays valid for resumption. */
+    if (s && !(tls_state(s) & TLS_ST_FATAL)) {
+        if (SSL_is_init_finished(s) && !(SSL_get_shutdown(s) & SSL_SENT_SHUTDOWN) &&
+            c->h.fd >= 0 && SSL_shutdown(s) < 0)
+            ERR_clear_error(); /* a failed send must not leave errors for the next SSL call */
         SSL_set_shutdown(s, SSL_get_shutdown(s) | SSL_SENT_SHUTDOWN);
+    }
     SSL_free(s);
     c->ctx = NULL;
     if (c->h.fd >= 0)
