@@ -7,33 +7,27 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "health/health.h"
 #include "http/filter.h"
 #include "http/h1_session-t.h"
 #include "http/msg.h"
 #include "http/router.h"
-#include "net/sock.h"
 
 static void up_attempt(struct h1s *s);
+static uint32_t max_tries(const struct h1x *x);
 
 void h1_server_release(struct h1x *x)
 {
-    if (x->holds_server) {
-        server_release(x->t.server);
-        x->holds_server = false;
-    }
+    upstream_release(&x->att);
 }
 
-/* Gives the current server connection up: parked when `keep`, else closed. */
+/* Gives the current server connection up: its lease ends cleanly when `keep` (the
+ * connection may serve another request), else the connection is closed. */
 void h1_up_release(struct h1s *s, bool keep)
 {
     struct h1x *x = s->x;
     if (!x->up)
         return;
-    if (keep)
-        upool_park(s->w, x->up);
-    else
-        upconn_close(s->w, x->up);
+    upstream_lease_end(s->w, x->up, keep);
     x->up = NULL;
 }
 
@@ -187,8 +181,8 @@ static void set_hash_key(struct h1x *x)
     case HASH_SOURCE:
         break;
     }
-    x->lbreq.key = key.p;
-    x->lbreq.keylen = key.len;
+    x->att.req.key = key.p;
+    x->att.req.keylen = key.len;
 }
 
 /* ---- upgrades ---- */
@@ -311,20 +305,13 @@ void h1_route_request(struct h1s *s)
         }
     }
     x->req_body_hooks = filter_chain_has_body_hooks(&x->chain, x->nran, false);
-    x->lbreq.client = &t->client;
+    upstream_attempt_init(&x->att, t->backend, max_tries(x));
+    x->att.req.client = &t->client;
     set_hash_key(x);
     up_attempt(s);
 }
 
 /* ---- the server side ---- */
-
-static struct server *pick_server(struct h1s *s)
-{
-    struct h1x *x = s->x;
-    if (x->t.sticky && lb_eligible(x->t.sticky, &x->lbreq) && server_acquire(x->t.sticky))
-        return x->t.sticky;
-    return lb_pick_acquire(x->t.backend, s->w->id, &x->lbreq);
-}
 
 static uint32_t max_tries(const struct h1x *x)
 {
@@ -360,13 +347,8 @@ static bool stage_request_head(struct h1s *s)
 void h1_attempt_failed(struct h1s *s, bool server_fault, bool report)
 {
     struct h1x *x = s->x;
-    struct server *srv = x->t.server;
-    if (srv && server_fault) {
-        if (report)
-            health_passive_report(srv, false, s->w->loop.now_ms);
-        if (x->lbreq.nexclude < LB_MAX_EXCLUDE)
-            x->lbreq.exclude[x->lbreq.nexclude++] = srv;
-    }
+    if (server_fault)
+        upstream_fault(&x->att, s->w, report);
     h1_up_release(s, false);
     h1_server_release(x);
 }
@@ -380,7 +362,7 @@ void h1_retry_or_answer(struct h1s *s, bool nothing_sent, bool allowed, unsigned
     bool replayable = !x->body_started && (nothing_sent || (allowed && idempotent(x)));
     x->end = end;
     x->detail = detail;
-    if (replayable && x->tries < max_tries(x)) {
+    if (replayable && !upstream_exhausted(&x->att)) {
         CTR_ADD(h1_lctr(s)->http_retries, 1);
         up_attempt(s);
         return;
@@ -388,78 +370,77 @@ void h1_retry_or_answer(struct h1s *s, bool nothing_sent, bool allowed, unsigned
     h1_answer(s, status, end, detail);
 }
 
-void h1_connect_failed(struct h1s *s, int err)
+/* The connect (or the transport's handshake) of the current attempt failed: booked by the
+ * upstream layer; the request is retried on another server while the policy allows (any
+ * method: the server saw nothing), else answered. */
+static void connect_failed(struct h1s *s, int err, const char *why)
 {
     struct h1x *x = s->x;
-    CTR_ADD(x->t.server->st.ctr[s->w->id].connect_errors, 1);
-    h1_attempt_failed(s, true, true);
+    enum up_next next = upstream_failed(&x->att, s->w, err, why);
+    h1_up_release(s, false);
+    if (next == UP_SHORTAGE) {
+        h1_answer(s, 502, "connect_failed", "out of local resources");
+        return;
+    }
     bool timeout = err == ETIMEDOUT;
-    h1_retry_or_answer(s, true, true, timeout ? 504 : 502, "connect_failed",
-                       timeout ? "server connect timed out" : "server connection failed");
+    if (!why)
+        why = timeout ? "server connect timed out" : "server connection failed";
+    h1_retry_or_answer(s, true, next == UP_TRY_NEXT, timeout ? 504 : 502, "connect_failed", why);
+}
+
+void h1_connect_failed(struct h1s *s, int err)
+{
+    connect_failed(s, err, NULL);
 }
 
 static void up_connected(struct h1s *s)
 {
     struct h1x *x = s->x;
-    x->up->connecting = false;
-    sock_nodelay(x->up->c.h.fd);
-    CTR_ADD(x->t.server->st.ctr[s->w->id].conns_total, 1);
     uint64_t now = h1_now_us();
     x->connect_us = (int64_t)(now - x->connected_us);
     x->connected_us = now;
 }
 
+/* One attempt: a server picked and reserved (the sticky one first), the head staged, and
+ * a lease on a pooled connection to it or a new one. */
 static void up_attempt(struct h1s *s)
 {
     struct h1x *x = s->x;
-    while (x->tries < max_tries(x)) {
-        struct server *srv = pick_server(s);
-        if (!srv) {
-            h1_answer(s, 503, x->tries ? x->end : "no_server",
-                      x->tries ? x->detail : "no server available");
-            return;
-        }
-        x->t.server = srv;
-        x->holds_server = true;
-        x->tries++;
-        /* a new attempt: how the exchange ends is its to say (a failed one sets it again);
-         * the failures before it are counted in `tries` */
-        x->end = "ok";
-        x->detail = NULL;
-        x->attempt_ms = s->w->loop.now_ms;
-        if (!stage_request_head(s)) {
-            h1_answer(s, 500, "internal_error", "request head too large after rewriting");
-            return;
-        }
-        CTR_ADD(srv->st.ctr[s->w->id].http_requests, 1);
-        x->up = x->fresh_only ? NULL : upool_take(s->w, srv, s, up_io);
-        x->reused = x->up != NULL;
-        x->fresh_only = false;
-        if (x->reused) {
-            CTR_ADD(srv->st.ctr[s->w->id].http_reused, 1);
-            x->up->requests++;
-            h1_arm_timer(s);
-            return;
-        }
-        x->connected_us = h1_now_us();
-        x->up = upconn_open(s->w, srv, s, up_io);
-        if (x->up) {
-            x->up->requests = 1;
-            if (!x->up->connecting)
-                up_connected(s);
-            h1_arm_timer(s);
-            return;
-        }
-        int err = errno;
-        CTR_ADD(srv->st.ctr[s->w->id].connect_errors, 1);
-        bool local = err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
-        h1_attempt_failed(s, !local, true);
-        x->end = "connect_failed";
-        x->detail = local ? "out of local resources" : "server connection failed";
-        if (local)
-            break;
+    struct server *srv = upstream_pick(&x->att, s->w, x->t.sticky);
+    if (!srv) {
+        bool tried = x->att.tries > 0;
+        h1_answer(s, upstream_exhausted(&x->att) ? 502 : 503, tried ? x->end : "no_server",
+                  tried ? x->detail : "no server available");
+        return;
     }
-    h1_answer(s, x->tries ? 502 : 503, x->end, x->detail);
+    x->t.server = srv;
+    /* a new attempt: how the exchange ends is its to say (a failed one sets it again);
+     * the failures before it are counted in `att.tries` */
+    x->end = "ok";
+    x->detail = NULL;
+    x->attempt_ms = s->w->loop.now_ms;
+    if (!stage_request_head(s)) {
+        h1_answer(s, 500, "internal_error", "request head too large after rewriting");
+        return;
+    }
+    CTR_ADD(srv->st.ctr[s->w->id].http_requests, 1);
+    uint64_t start = h1_now_us();
+    bool reused;
+    x->up = upstream_acquire(s->w, &x->att, s, up_io, x->fresh_only, &reused);
+    x->reused = reused;
+    x->fresh_only = false;
+    if (!x->up) {
+        connect_failed(s, x->att.err, x->att.why);
+        return;
+    }
+    if (reused) {
+        CTR_ADD(srv->st.ctr[s->w->id].http_reused, 1);
+    } else {
+        x->connected_us = start;
+        if (!x->up->connecting)
+            up_connected(s);
+    }
+    h1_arm_timer(s);
 }
 
 /* The server connection failed or closed before the response was complete. */
@@ -473,7 +454,7 @@ static void up_broken(struct h1s *s, const char *detail)
             return; /* not broken: that is how this body ends (handled by the body step) */
         x->end = "server_abort";
         x->detail = detail;
-        health_passive_report(x->t.server, false, s->w->loop.now_ms);
+        upstream_report(x->t.server, s->w, false);
         h1_session_close(s);
         return;
     }
@@ -484,9 +465,9 @@ static void up_broken(struct h1s *s, const char *detail)
          * pool's doing, so the new connection it takes does not count against `retry.tries`
          * (once per request) */
         x->fresh_only = true;
-        if (!x->stale_retried && x->tries) {
+        if (!x->stale_retried && x->att.tries) {
             x->stale_retried = true;
-            x->tries--;
+            upstream_refund_try(&x->att);
         }
         h1_retry_or_answer(s, false, true, 502, "server_reset", detail);
         return;
@@ -503,11 +484,12 @@ static void up_io(struct upconn *uc, uint32_t events)
     if (s->state == CS_CLOSED)
         return;
     if (uc->connecting) {
-        if (!(uc->c.flags & (CONN_WR_READY | CONN_ERROR)))
+        struct up_attempt *a = &s->x->att;
+        enum up_connect r = upstream_conn_step(s->w, a, uc, events);
+        if (r == UP_CONNECT_PENDING)
             return;
-        if (events & (EPOLLERR | EPOLLHUP)) {
-            int err = sock_error(uc->c.h.fd);
-            h1_connect_failed(s, err ? err : ECONNREFUSED);
+        if (r == UP_CONNECT_FAILED) {
+            connect_failed(s, a->err, a->why);
             h1_run(s);
             return;
         }
@@ -755,12 +737,12 @@ static void on_response_head(struct h1s *s, size_t head_len)
         x->first_byte_us = h1_now_us();
     if (resp->status >= 500) {
         CTR_ADD(srv->st.ctr[s->w->id].http_5xx, 1);
-        health_passive_report(srv, !srv->backend->passive.http_5xx, s->w->loop.now_ms);
+        upstream_report(srv, s->w, !srv->backend->passive.http_5xx);
         uint32_t on = x->t.route->retry.on;
         bool allowed = (resp->status == 502 && (on & RETRY_ON_502)) ||
                        (resp->status == 503 && (on & RETRY_ON_503)) ||
                        (resp->status == 504 && (on & RETRY_ON_504));
-        if (allowed && idempotent(x) && !x->body_started && x->tries < max_tries(x)) {
+        if (allowed && idempotent(x) && !x->body_started && !upstream_exhausted(&x->att)) {
             h1_attempt_failed(s, true, false); /* booked above */
             memset(resp, 0, sizeof(*resp));
             h1_parser_init(&x->hp);
@@ -769,7 +751,7 @@ static void on_response_head(struct h1s *s, size_t head_len)
             return;
         }
     } else {
-        health_passive_report(srv, true, s->w->loop.now_ms);
+        upstream_report(srv, s->w, true);
     }
     if (resp->status == 101 && !switch_asked(&x->t.req, resp)) {
         /* no tunnel: the server speaks another protocol on that connection now, and the
@@ -868,7 +850,7 @@ enum move h1_step_response(struct h1s *s)
     if (b == MOVE_ERROR) {
         x->end = "bad_response";
         x->detail = err.reason ? err.reason : "invalid response body";
-        health_passive_report(x->t.server, false, s->w->loop.now_ms);
+        upstream_report(x->t.server, s->w, false);
         h1_session_close(s);
         return MOVE_ERROR;
     }

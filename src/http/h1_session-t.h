@@ -18,10 +18,10 @@
 #include "http/h1.h"
 #include "http/hbuf.h"
 #include "http/txn-t.h"
-#include "lb/lb.h"
 #include "net/admission.h"
 #include "net/conn.h"
 #include "upstream/pool.h"
+#include "upstream/upstream.h"
 
 #define CHUNK_OVERHEAD 24 /* chunk-size line + CRLF after the data */
 
@@ -32,9 +32,9 @@ struct h1x {
     struct http_txn t;
     struct h1_parser hp;        /* the request head, then the response head */
     struct h1_body reqb, respb; /* body decoders */
-    struct upconn *up;          /* server connection of the current attempt */
+    struct upconn *up;          /* the current attempt's lease (upstream/pool.h) */
     struct hbuf *uout;          /* bytes for the server */
-    struct lb_req lbreq;
+    struct up_attempt att;
     struct filter_chain chain;            /* the listener's filters, then the route's */
     bool req_body_hooks, resp_body_hooks; /* a filter that ran has body hooks */
     uint32_t nran;                        /* filters whose on_request ran */
@@ -46,8 +46,7 @@ struct h1x {
     const char *end, *detail; /* how it ended, for the access log: "ok" from each attempt
                                  on, until something fails (retries show in `tries`) */
     uint16_t status;          /* sent to the client */
-    uint8_t tries;
-    bool holds_server;     /* holds one unit of t.server->st.active */
+
     bool reused;           /* the attempt's connection came from the pool */
     bool fresh_only;       /* the next attempt must open a new connection */
     bool stale_retried;    /* a stale pooled connection was retried (once, for free) */

@@ -440,7 +440,7 @@ static void log_exchange(struct h1s *s)
         .total_us = now - x->start_us,
         .connect_us = x->connect_us,
         .ttfb_us = x->first_byte_us ? (int64_t)(x->first_byte_us - x->start_us) : -1,
-        .retries = x->tries > 1 ? x->tries - 1u : 0,
+        .retries = x->att.tries > 1 ? x->att.tries - 1u : 0,
         .end = x->end,
         .detail = x->detail,
     };

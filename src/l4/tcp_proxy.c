@@ -20,8 +20,6 @@
 #include <unistd.h>
 
 #include "core/log.h"
-#include "health/health.h"
-#include "lb/lb.h"
 #include "net/admission.h"
 #include "net/cidr.h"
 #include "net/conn.h"
@@ -30,6 +28,7 @@
 #include "net/sock.h"
 #include "net/conn_end.h"
 #include "net/stage.h"
+#include "upstream/upstream.h"
 
 /* One pump handles at most this much per direction before yielding to other sessions. */
 #define PUMP_BUDGET (1u << 20)
@@ -67,8 +66,7 @@ struct tcp_session {
     struct worker *w;
     struct listener_conf *lc;
     struct backend *backend; /* the listener's, or the one an SNI route chose */
-    struct server *server;   /* holds one unit of server->st.active while set */
-    struct lb_req lbreq;
+    struct up_attempt att;
     struct sockaddr_any client; /* the peer, or the address its PROXY header carried */
     struct sockaddr_any dst;    /* what the client connected to, from its PROXY header */
     const char *why;            /* detail for the log line (static string) */
@@ -80,9 +78,7 @@ struct tcp_session {
     struct ev_defer dfree; /* freed after the batch it closed in */
     uint8_t state;
     uint8_t end;
-    uint8_t tries;      /* connect attempts made */
     bool retry_pending; /* a connect failed: retry from the run queue */
-    int last_errno;     /* of the last failed connect */
 };
 
 enum pump_result { PUMP_WAIT, PUMP_MORE, PUMP_SRC_ERR, PUMP_DST_ERR };
@@ -105,7 +101,7 @@ static void count_up(struct tcp_session *s, size_t n)
     unsigned id = s->w->id;
     s->up.bytes += n;
     CTR_ADD(s->lc->st.ctr[id].bytes_in, n);
-    CTR_ADD(s->server->st.ctr[id].bytes_out, n);
+    CTR_ADD(s->att.server->st.ctr[id].bytes_out, n);
 }
 
 static void count_down(struct tcp_session *s, size_t n)
@@ -113,7 +109,7 @@ static void count_down(struct tcp_session *s, size_t n)
     unsigned id = s->w->id;
     s->down.bytes += n;
     CTR_ADD(s->lc->st.ctr[id].bytes_out, n);
-    CTR_ADD(s->server->st.ctr[id].bytes_in, n);
+    CTR_ADD(s->att.server->st.ctr[id].bytes_in, n);
 }
 
 /* ---- one direction ---- */
@@ -299,32 +295,22 @@ static void client_io(struct ev_loop *loop, struct ev_handler *h, uint32_t event
 
 static void session_server_release(struct tcp_session *s)
 {
-    if (s->server) {
-        server_release(s->server);
-        s->server = NULL;
-    }
+    upstream_release(&s->att);
 }
 
-/* Books a failed connect to s->server: counters, passive health, exclusion from the
- * next pick, and the server unit given back. */
-static void note_connect_failure(struct tcp_session *s, int err)
+/* The connect (or the transport's handshake) failed: booked by the upstream layer; the
+ * relay's policy is to try another server while it allows, after the current batch
+ * (events of this batch may still name the old fd), else to end. */
+static void connect_failed(struct tcp_session *s, int err, const char *why)
 {
-    struct server *srv = s->server;
-    CTR_ADD(srv->st.ctr[s->w->id].connect_errors, 1);
-    health_passive_report(srv, false, s->w->loop.now_ms);
-    if (s->lbreq.nexclude < LB_MAX_EXCLUDE)
-        s->lbreq.exclude[s->lbreq.nexclude++] = srv;
-    session_server_release(s);
-    s->last_errno = err;
-}
-
-static void connect_failed(struct tcp_session *s, int err)
-{
-    note_connect_failure(s, err);
+    enum up_next next = upstream_failed(&s->att, s->w, err, why);
     ev_timer_cancel(&s->w->loop, &s->timer);
     s->srv.xprt->close(&s->srv); /* closing the fd also removes it from epoll */
     s->srv.flags = 0;
-    /* Retry after the current batch: events of this batch may still name the old fd. */
+    if (next != UP_TRY_NEXT) {
+        session_close(s, END_CONNECT_FAILED);
+        return;
+    }
     s->retry_pending = true;
     schedule(s);
 }
@@ -333,9 +319,7 @@ static void established(struct tcp_session *s)
 {
     struct worker *w = s->w;
     s->state = SESS_ESTABLISHED;
-    CTR_ADD(s->server->st.ctr[w->id].conns_total, 1);
-    health_passive_report(s->server, true, w->loop.now_ms);
-    sock_nodelay(s->srv.h.fd);
+    upstream_report(s->att.server, w, true);
     s->last_ms = w->loop.now_ms;
     if (!arm_timer(s, w->loop.now_ms + s->lc->idle_timeout_ms))
         return;
@@ -353,15 +337,11 @@ static void server_io(struct ev_loop *loop, struct ev_handler *h, uint32_t event
         return;
     conn_note_events(&s->srv, events);
     if (s->state == SESS_CONNECTING) {
-        if (!(s->srv.flags & (CONN_WR_READY | CONN_ERROR)))
-            return;
-        /* Writable without error or hang-up means connected: no getsockopt needed. */
-        if (events & (EPOLLERR | EPOLLHUP)) {
-            int err = sock_error(s->srv.h.fd);
-            connect_failed(s, err ? err : ECONNREFUSED);
-            return;
-        }
-        established(s);
+        enum up_connect r = upstream_connect_step(&s->att, s->w, &s->srv, events);
+        if (r == UP_CONNECT_FAILED)
+            connect_failed(s, s->att.err, s->att.why);
+        else if (r == UP_CONNECT_DONE)
+            established(s);
         return;
     }
     session_pump(s);
@@ -371,7 +351,7 @@ static void session_timer(struct ev_loop *loop, struct ev_timer *t)
 {
     struct tcp_session *s = container_of(t, struct tcp_session, timer);
     if (s->state == SESS_CONNECTING) {
-        connect_failed(s, ETIMEDOUT);
+        connect_failed(s, ETIMEDOUT, NULL);
         return;
     }
     uint64_t deadline = s->last_ms + s->lc->idle_timeout_ms;
@@ -383,57 +363,34 @@ static void session_timer(struct ev_loop *loop, struct ev_timer *t)
     arm_timer(s, deadline);
 }
 
-/* Picks an eligible server and reserves it; NULL when none can take the connection. */
-static struct server *pick_server(struct tcp_session *s)
-{
-    return lb_pick_acquire(s->backend, s->w->id, &s->lbreq);
-}
-
-/* Errors that say this process or host ran short (descriptors, memory, local ports). */
-static bool local_shortage(int err)
-{
-    return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM ||
-           err == EADDRNOTAVAIL || err == EAGAIN;
-}
-
+/* Connects to a server of the backend: the first call starts the bookkeeping (1 +
+ * `retries` tries); each call picks a server not tried yet. A connect that fails at once
+ * is booked and the next server tried at once; the relay ends when the upstream layer
+ * allows no more (no_server when nothing was ever eligible). */
 static void session_connect(struct tcp_session *s)
 {
-    struct backend *b = s->backend;
-    while (s->tries <= b->retries) {
-        s->server = pick_server(s);
-        if (!s->server) {
-            session_close(s, s->tries ? END_CONNECT_FAILED : END_NO_SERVER);
-            return;
-        }
-        s->tries++;
-        int in_progress;
-        int fd = sock_connect_tcp(&s->server->addr, &in_progress);
-        if (fd < 0) {
-            int err = errno;
-            if (local_shortage(err)) { /* our fault, not the server's: no retry, no blame */
-                session_server_release(s);
-                s->last_errno = err;
-                session_close(s, END_CONNECT_FAILED);
-                return;
-            }
-            note_connect_failure(s, err);
-            continue;
-        }
-        s->srv.h.fd = fd;
-        s->srv.flags = 0;
-        if (ev_add(&s->w->loop, &s->srv.h) < 0) {
-            session_close(s, END_CONNECT_FAILED);
+    struct up_attempt *a = &s->att;
+    if (a->max_tries == 0)
+        upstream_attempt_init(a, s->backend, 1 + s->backend->retries);
+    for (;;) {
+        if (!upstream_pick(a, s->w, NULL)) {
+            session_close(s, a->tries ? END_CONNECT_FAILED : END_NO_SERVER);
             return;
         }
         s->state = SESS_CONNECTING;
-        if (!in_progress) {
+        switch (upstream_connect(a, s->w, &s->srv, server_io, &s->timer)) {
+        case UP_CONNECT_PENDING:
+            return;
+        case UP_CONNECT_DONE:
             established(s);
             return;
+        case UP_CONNECT_FAILED:
+            if (upstream_failed(a, s->w, a->err, a->why) != UP_TRY_NEXT) {
+                session_close(s, END_CONNECT_FAILED);
+                return;
+            }
         }
-        arm_timer(s, s->w->loop.now_ms + b->connect_timeout_ms);
-        return;
     }
-    session_close(s, END_CONNECT_FAILED);
 }
 
 /* ---- lifecycle ---- */
@@ -468,8 +425,10 @@ static void release_dir(struct worker *w, struct relay_dir *d)
 static void log_session(struct tcp_session *s, enum conn_end why)
 {
     char cbuf[ADDR_STRLEN];
-    const char *sname = s->server ? s->server->name : "-";
-    const char *detail = why == END_CONNECT_FAILED ? strerror(s->last_errno) : s->why;
+    const char *sname = s->att.server ? s->att.server->name : "-";
+    const char *detail = why != END_CONNECT_FAILED ? s->why
+                         : s->att.why              ? s->att.why
+                                                   : strerror(s->att.err);
     addr_format(&s->client, cbuf, sizeof(cbuf));
     worker_log(s->w,
                "conn listener=%s client=%s server=%s bytes_in=%llu bytes_out=%llu "
@@ -570,7 +529,7 @@ static struct tcp_session *session_new(struct worker *w, struct listener_conf *l
     s->client = a->client;
     s->dst = a->dst;
     s->ad = a->ad;
-    s->lbreq.client = &s->client;
+    s->att.req.client = &s->client;
     s->start_ms = a->start_ms;
     s->last_ms = w->loop.now_ms;
     s->cli = a->cli;

@@ -1,13 +1,13 @@
-/* pool.c — see pool.h. */
+/* pool.c — per-worker pools of server connections and their leases; see pool.h. */
 #include "upstream/pool.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "core/bug.h"
 #include "ev/worker.h"
 #include "http/hbuf.h"
-#include "net/sock.h"
 
 void upool_number_servers(struct config *cfg)
 {
@@ -27,36 +27,48 @@ static uint32_t count_servers(const struct config *cfg)
 
 int upool_init(struct upool *p, const struct config *cfg)
 {
-    p->nservers = count_servers(cfg);
-    p->idle = calloc(p->nservers ? p->nservers : 1, sizeof(*p->idle));
-    p->nidle = calloc(p->nservers ? p->nservers : 1, sizeof(*p->nidle));
-    if (!p->idle || !p->nidle) {
-        free(p->idle);
-        free(p->nidle);
-        p->idle = NULL;
-        p->nidle = NULL;
+    p->nkeys = count_servers(cfg) * UP_XPRT_KINDS;
+    p->avail = calloc(p->nkeys ? p->nkeys : 1, sizeof(*p->avail));
+    p->navail = calloc(p->nkeys ? p->nkeys : 1, sizeof(*p->navail));
+    if (!p->avail || !p->navail) {
+        free(p->avail);
+        free(p->navail);
+        p->avail = NULL;
+        p->navail = NULL;
         return -1;
     }
-    for (uint32_t i = 0; i < p->nservers; i++)
-        list_init(&p->idle[i]);
+    for (uint32_t i = 0; i < p->nkeys; i++)
+        list_init(&p->avail[i]);
     return 0;
 }
 
+static void upconn_close(struct worker *w, struct upconn *uc);
+
 void upool_free(struct upool *p, struct worker *w)
 {
-    for (uint32_t i = 0; p->idle && i < p->nservers; i++) {
-        while (!list_empty(&p->idle[i]))
-            upconn_close(w, list_entry(p->idle[i].next, struct upconn, link));
+    for (uint32_t i = 0; p->avail && i < p->nkeys; i++) {
+        while (!list_empty(&p->avail[i]))
+            upconn_close(w, list_entry(p->avail[i].next, struct upconn, link));
     }
     ev_reap(&w->loop); /* outside any batch: free them now */
-    free(p->idle);
-    free(p->nidle);
-    p->idle = NULL;
-    p->nidle = NULL;
+    free(p->avail);
+    free(p->navail);
+    p->avail = NULL;
+    p->navail = NULL;
 }
 
-/* Events on a connection: its owner's, or, while idle, any readiness to read means the
- * server closed it or broke the protocol — either way it is of no more use. */
+struct up_key upstream_key(const struct server *s)
+{
+    return (struct up_key){.server = s->gid, .xprt = (uint8_t)upstream_xprt_kind(s->backend)};
+}
+
+static uint32_t key_index(struct up_key k)
+{
+    return k.server * UP_XPRT_KINDS + k.xprt;
+}
+
+/* Events on a connection: its owner's, or, without a lease, any readiness to read means
+ * the server closed it or broke the protocol — either way it is of no more use. */
 static void upconn_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
 {
     struct upconn *uc = container_of(h, struct upconn, c.h);
@@ -76,80 +88,125 @@ static void idle_expired(struct ev_loop *loop, struct ev_timer *t)
     upconn_close(uc->w, uc);
 }
 
-static void unlink_idle(struct worker *w, struct upconn *uc)
+static bool on_avail_list(const struct upconn *uc)
+{
+    return !list_empty(&uc->link);
+}
+
+static void unlink_avail(struct worker *w, struct upconn *uc)
 {
     list_del(&uc->link);
     list_init(&uc->link);
-    w->upool.nidle[uc->srv->gid]--;
-    ev_timer_cancel(&w->loop, &uc->idle);
+    w->upool.navail[key_index(uc->key)]--;
 }
 
-struct upconn *upool_take(struct worker *w, struct server *srv, void *owner,
-                          void (*owner_io)(struct upconn *, uint32_t))
+static void link_avail(struct worker *w, struct upconn *uc)
 {
-    struct list *l = &w->upool.idle[srv->gid];
+    list_add_tail(&w->upool.avail[key_index(uc->key)], &uc->link);
+    w->upool.navail[key_index(uc->key)]++;
+}
+
+/* The most recently used available connection with key k, with one more lease. */
+static struct upconn *take_pooled(struct worker *w, struct up_key k)
+{
+    struct list *l = &w->upool.avail[key_index(k)];
     if (list_empty(l))
         return NULL;
     struct upconn *uc = list_entry(l->prev, struct upconn, link); /* most recent */
-    unlink_idle(w, uc);
-    uc->owner = owner;
-    uc->owner_io = owner_io;
+    if (++uc->active_streams >= uc->max_streams)
+        unlink_avail(w, uc);
+    ev_timer_cancel(&w->loop, &uc->idle);
     return uc;
 }
 
-struct upconn *upconn_open(struct worker *w, struct server *srv, void *owner,
-                           void (*owner_io)(struct upconn *, uint32_t))
+/* A new connection to a->server with one lease; NULL with a->err/why set. */
+static struct upconn *open_new(struct worker *w, struct up_attempt *a, struct up_key k)
 {
     struct upconn *uc = calloc(1, sizeof(*uc));
-    if (!uc)
-        return NULL;
-    int in_progress = 0;
-    int fd = sock_connect_tcp(&srv->addr, &in_progress);
-    if (fd < 0) {
-        int err = errno;
-        free(uc);
-        errno = err;
+    if (!uc) {
+        a->err = ENOMEM;
+        a->why = NULL;
         return NULL;
     }
-    conn_init_plain(&uc->c, fd, upconn_io);
-    uc->srv = srv;
+    enum up_connect r = upstream_connect(a, w, &uc->c, upconn_io, NULL);
+    if (r == UP_CONNECT_FAILED) {
+        free(uc);
+        return NULL;
+    }
+    uc->key = k;
+    uc->srv = a->server;
     uc->w = w;
-    uc->owner = owner;
-    uc->owner_io = owner_io;
-    uc->connecting = in_progress;
+    uc->max_streams = 1; /* HTTP/1; a multiplexing codec raises it once it knows */
+    uc->active_streams = 1;
+    uc->connecting = r == UP_CONNECT_PENDING;
     list_init(&uc->link);
     ev_timer_init(&uc->idle, idle_expired);
-    if (ev_add(&w->loop, &uc->c.h) < 0) {
-        int err = errno;
-        close(fd);
-        free(uc);
-        errno = err;
-        return NULL;
-    }
-    if (!in_progress)
-        sock_nodelay(fd);
     return uc;
 }
 
-void upool_park(struct worker *w, struct upconn *uc)
+struct upconn *upstream_acquire(struct worker *w, struct up_attempt *a, void *owner,
+                                void (*owner_io)(struct upconn *, uint32_t), bool fresh_only,
+                                bool *reused)
+{
+    BUG_ON(!a->server);
+    struct up_key k = upstream_key(a->server);
+    struct upconn *uc = fresh_only ? NULL : take_pooled(w, k);
+    *reused = uc != NULL;
+    if (!uc)
+        uc = open_new(w, a, k);
+    if (!uc)
+        return NULL;
+    uc->owner = owner;
+    uc->owner_io = owner_io;
+    uc->requests++;
+    return uc;
+}
+
+enum up_connect upstream_conn_step(struct worker *w, struct up_attempt *a, struct upconn *uc,
+                                   uint32_t events)
+{
+    enum up_connect r = upstream_connect_step(a, w, &uc->c, events);
+    if (r == UP_CONNECT_DONE)
+        uc->connecting = false;
+    return r;
+}
+
+/* May a connection that just lost its last lease serve another? */
+static bool may_pool(struct worker *w, struct upconn *uc)
 {
     struct backend *b = uc->srv->backend;
-    uint32_t gid = uc->srv->gid;
     if (uc->in && uc->in->len == 0) {
         hbuf_put(&w->hbuf_pool, uc->in);
         uc->in = NULL;
     }
-    if (uc->in || w->upool.nidle[gid] >= b->pool_max_idle || w->applied_cmd != WORKER_RUN ||
-        (uc->c.flags & (CONN_RD_EOF | CONN_ERROR | CONN_RD_HUP))) {
+    return !uc->in && !uc->connecting && w->upool.navail[key_index(uc->key)] < b->pool_max_idle &&
+           w->applied_cmd == WORKER_RUN &&
+           !(uc->c.flags & (CONN_RD_EOF | CONN_ERROR | CONN_RD_HUP));
+}
+
+void upstream_lease_end(struct worker *w, struct upconn *uc, bool keep)
+{
+    BUG_ON(uc->active_streams == 0);
+    if (!keep) {
+        upconn_close(w, uc);
+        return;
+    }
+    bool was_full = uc->active_streams-- >= uc->max_streams;
+    if (uc->active_streams > 0) { /* other streams still use it (multiplexed) */
+        if (was_full)
+            link_avail(w, uc);
+        return;
+    }
+    if (!on_avail_list(uc) && !may_pool(w, uc)) {
         upconn_close(w, uc);
         return;
     }
     uc->owner = NULL;
     uc->owner_io = NULL;
-    list_add_tail(&w->upool.idle[gid], &uc->link);
-    w->upool.nidle[gid]++;
-    if (ev_timer_arm(&w->loop, &uc->idle, b->pool_idle_timeout_ms) < 0)
-        upconn_close(w, uc); /* an idle connection must not outlive its timeout */
+    if (!on_avail_list(uc))
+        link_avail(w, uc);
+    if (ev_timer_arm(&w->loop, &uc->idle, uc->srv->backend->pool_idle_timeout_ms) < 0)
+        upconn_close(w, uc); /* no timer, no way to end it: do not keep it */
 }
 
 static void upconn_free(struct ev_defer *d)
@@ -157,16 +214,17 @@ static void upconn_free(struct ev_defer *d)
     free(container_of(d, struct upconn, dfree));
 }
 
-void upconn_close(struct worker *w, struct upconn *uc)
+static void upconn_close(struct worker *w, struct upconn *uc)
 {
     if (uc->c.h.fd < 0)
         return;
-    if (!uc->owner && !list_empty(&uc->link))
-        unlink_idle(w, uc);
+    if (on_avail_list(uc))
+        unlink_avail(w, uc);
     ev_timer_cancel(&w->loop, &uc->idle);
     uc->c.xprt->close(&uc->c);
     hbuf_put(&w->hbuf_pool, uc->in);
     uc->in = NULL;
     uc->owner = NULL;
+    uc->active_streams = 0;
     ev_defer_free(&w->loop, &uc->dfree, upconn_free);
 }

@@ -1,11 +1,23 @@
-/* pool.h — per-worker keep-alive pools of HTTP connections to servers.
+/* pool.h — per-worker pools of server connections, and the leases streams take on them.
  *
- * Each worker keeps, for each server, a LIFO list of idle connections (bounded by the
- * backend's pool_max_idle, each closed after pool_idle_timeout_ms). A request takes the
- * most recently used one, or opens a new connection. An idle connection that becomes
- * readable (the server closed it, or sent bytes nobody asked for) is closed at once, so a
- * connection taken from the pool is very likely alive; the session still retries a
- * request whose reused connection fails before any response byte (see h1_session.c).
+ * A connection (struct upconn) is keyed by its server and its transport parameters
+ * (struct up_key): a backend speaking TLS and one speaking plain to the same address
+ * never share a connection. A stream's use of a connection is a lease: one unit of
+ * uc->active_streams, taken by upstream_acquire and given back by upstream_lease_end. A
+ * connection carries at most max_streams leases at once (1 for HTTP/1; a multiplexing
+ * codec sets more), and sits on its key's available list while it has room for one more.
+ *
+ * Each worker keeps, per key, a LIFO list of available connections (bounded by the
+ * backend's pool_max_idle, each closed after pool_idle_timeout_ms without a lease). A
+ * request takes the most recently used one, or opens a new connection. An idle connection
+ * that becomes readable (the server closed it, or sent bytes nobody asked for) is closed
+ * at once, so a connection taken from the pool is very likely alive; the HTTP stream still
+ * retries a request whose reused connection fails before any response byte
+ * (h1_exchange.c).
+ *
+ * Events: while leased, the connection's events go to owner_io (the codec that drives it:
+ * for HTTP/1 the session of its one stream). Memory: closed connections are freed after the
+ * current batch (the loop's deferred frees), as a pending event may still name them.
  */
 #ifndef STRATA_UPSTREAM_POOL_H
 #define STRATA_UPSTREAM_POOL_H
@@ -17,50 +29,70 @@
 #include "core/list.h"
 #include "ev/loop.h"
 #include "net/conn.h"
+#include "upstream/upstream.h"
 
 struct worker;
 struct hbuf;
 
-struct upconn {
-    struct conn c;
-    struct server *srv;
-    struct worker *w;
-    struct hbuf *in; /* bytes read from the server, held while in use */
-    void *owner;     /* the session using it; NULL while idle in the pool */
-    void (*owner_io)(struct upconn *uc, uint32_t events); /* events while owned */
-    struct list link;                                     /* idle list of its server, while idle */
-    struct ev_timer idle;                                 /* idle timeout, while idle */
-    struct ev_defer dfree;                                /* freed after the batch it closed in */
-    uint32_t requests;                                    /* requests sent on it so far */
-    bool connecting;                                      /* connect(2) in progress */
+/* What makes two connections interchangeable. */
+struct up_key {
+    uint32_t server; /* server->gid */
+    uint8_t xprt;    /* enum up_xprt */
 };
 
-/* Per worker: one idle list per server of the configuration (by server->gid). */
+struct upconn {
+    struct conn c;
+    struct up_key key;
+    struct server *srv;
+    struct worker *w;
+    struct hbuf *in; /* bytes read from the server, held while leased */
+    void *owner;     /* the codec using it; NULL while it has no lease */
+    void (*owner_io)(struct upconn *uc, uint32_t events); /* events while leased */
+    struct list link;      /* its key's available list, while on it */
+    struct ev_timer idle;  /* idle timeout, while it has no lease */
+    struct ev_defer dfree; /* freed after the batch it closed in */
+    uint32_t requests;     /* leases taken on it so far */
+    uint16_t max_streams;  /* leases it may carry at once: 1 for HTTP/1 */
+    uint16_t active_streams;
+    bool connecting; /* the connect or the transport's handshake is in progress */
+};
+
+/* Per worker: one available list per key (index: gid * UP_XPRT_KINDS + xprt). */
 struct upool {
-    struct list *idle; /* [nservers] */
-    uint32_t *nidle;   /* [nservers] */
-    uint32_t nservers;
+    struct list *avail; /* [nkeys] */
+    uint32_t *navail;   /* [nkeys] */
+    uint32_t nkeys;
 };
 
 /* Numbers every server of cfg (server->gid); call once before workers start. */
 void upool_number_servers(struct config *cfg);
 int upool_init(struct upool *p, const struct config *cfg);
-/* Closes and frees every idle connection (outside a batch: it reaps the loop) and frees
- * the lists. */
+/* Closes every pooled connection (outside a batch: it reaps the loop) and frees the
+ * lists. */
 void upool_free(struct upool *p, struct worker *w);
 
-/* The most recently parked idle connection to srv, now owned by `owner`; or NULL. */
-struct upconn *upool_take(struct worker *w, struct server *srv, void *owner,
-                          void (*owner_io)(struct upconn *, uint32_t));
-/* Starts a new connection to srv (non-blocking). NULL with errno on failure (the connect
- * itself failing at once, or no memory). uc->connecting says whether it completed. */
-struct upconn *upconn_open(struct worker *w, struct server *srv, void *owner,
-                           void (*owner_io)(struct upconn *, uint32_t));
-/* Parks a connection whose last exchange ended cleanly; closes it instead when the pool
- * is full, or the backend keeps none. */
-void upool_park(struct worker *w, struct upconn *uc);
-/* Closes, and frees after the current batch through the loop's deferred frees (events
- * may still name it). */
-void upconn_close(struct worker *w, struct upconn *uc);
+/* The key of connections to s for backend s->backend. */
+struct up_key upstream_key(const struct server *s);
+
+/* Takes a lease for a stream on a connection to a->server (reserved by upstream_pick):
+ * the most recent available pooled connection with the same key unless `fresh_only`, else
+ * a new one (upstream_connect, the backend's connect timeout left to the caller;
+ * uc->connecting says whether it is still in progress, then the owner's events go through
+ * upstream_conn_step). Sets *reused. NULL when a new connect failed at once: a->err and
+ * a->why are set, for upstream_failed. */
+struct upconn *upstream_acquire(struct worker *w, struct up_attempt *a, void *owner,
+                                void (*owner_io)(struct upconn *, uint32_t), bool fresh_only,
+                                bool *reused);
+
+/* Drives a pending connect of uc after events (upstream_connect_step); clears
+ * uc->connecting once done. */
+enum up_connect upstream_conn_step(struct worker *w, struct up_attempt *a, struct upconn *uc,
+                                   uint32_t events);
+
+/* Gives a stream's lease back. `keep`: the stream ended cleanly and the connection may
+ * serve another (it goes back to its available list, or is closed when the pool is full,
+ * the backend keeps none, the worker drains or the server closed); otherwise the
+ * connection is closed (with every lease on it). */
+void upstream_lease_end(struct worker *w, struct upconn *uc, bool keep);
 
 #endif
