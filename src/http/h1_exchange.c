@@ -305,8 +305,7 @@ void h1_route_request(struct h1s *s)
         }
     }
     x->req_body_hooks = filter_chain_has_body_hooks(&x->chain, x->nran, false);
-    upstream_attempt_init(&x->att, t->backend, max_tries(x));
-    x->att.req.client = &t->client;
+    upstream_attempt_init(&x->att, t->backend, max_tries(x), &t->client);
     set_hash_key(x);
     up_attempt(s);
 }

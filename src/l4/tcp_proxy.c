@@ -371,7 +371,7 @@ static void session_connect(struct tcp_session *s)
 {
     struct up_attempt *a = &s->att;
     if (a->max_tries == 0)
-        upstream_attempt_init(a, s->backend, 1 + s->backend->retries);
+        upstream_attempt_init(a, s->backend, 1 + s->backend->retries, &s->client);
     for (;;) {
         if (!upstream_pick(a, s->w, NULL)) {
             session_close(s, a->tries ? END_CONNECT_FAILED : END_NO_SERVER);
@@ -529,7 +529,6 @@ static struct tcp_session *session_new(struct worker *w, struct listener_conf *l
     s->client = a->client;
     s->dst = a->dst;
     s->ad = a->ad;
-    s->att.req.client = &s->client;
     s->start_ms = a->start_ms;
     s->last_ms = w->loop.now_ms;
     s->cli = a->cli;

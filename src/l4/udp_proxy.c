@@ -20,12 +20,11 @@
 #include <unistd.h>
 
 #include "core/log.h"
-#include "health/health.h"
 #include "l4/udp_flow.h"
 #include "l4/udp_quic.h"
-#include "lb/lb.h"
 #include "net/cidr.h"
 #include "net/sock.h"
+#include "upstream/upstream.h"
 
 #define READ_ROUNDS 4      /* batches read per readiness event before other sockets' turn */
 #define EXPIRE_BUDGET 1024 /* flows ended per run of a listener's idle timer */
@@ -187,65 +186,56 @@ static size_t pktinfo_build(const struct udp_local *l, union udp_cmsg *ctl)
 /* ---- servers ---- */
 
 /* Flows count as connections: least_conn and max_connections see them. */
-/* A server for a new flow, reserved: by the balancer, or by QUIC routing when qr is given
- * (*by_id then says whether the connection ID named it). */
-static struct server *pick_server(struct udp_lsn *ul, struct lb_req *req,
+/* A server for the next attempt of a new flow, reserved (upstream.h): by the balancer, or
+ * by QUIC routing when qr is given (*by_id then says whether the connection ID named it). */
+static struct server *pick_server(struct udp_lsn *ul, struct up_attempt *a,
                                   const struct udp_quic_route *qr, bool *by_id)
 {
     struct backend *b = ul->lc->backend;
     if (!qr)
-        return lb_pick_acquire(b, ul->w->id, req);
-    for (unsigned i = 0; i <= b->nservers; i++) {
-        struct server *srv = udp_quic_pick(b, qr, req, by_id);
+        return upstream_pick(a, ul->w, NULL);
+    for (unsigned i = 0; i <= b->nservers && !upstream_exhausted(a); i++) {
+        struct server *srv = udp_quic_pick(b, qr, &a->req, by_id);
         if (!srv || server_acquire(srv))
-            return srv;
-        if (req->nexclude >= LB_MAX_EXCLUDE)
+            return srv ? upstream_reserved(a, srv) : NULL;
+        if (a->req.nexclude >= LB_MAX_EXCLUDE)
             return NULL;
-        req->exclude[req->nexclude++] = srv; /* full since picked: skip it */
+        a->req.exclude[a->req.nexclude++] = srv; /* full since picked: skip it */
     }
     return NULL;
 }
 
-/* Errors that say this process or host ran short, not the server. */
-static bool local_shortage(int err)
-{
-    return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM ||
-           err == EADDRNOTAVAIL || err == EAGAIN;
-}
-
 /* Picks a server for a new flow of `peer` (by QUIC routing when qr is given) and opens a
- * socket connected to it; a server whose connect() fails is counted against and another
- * is tried, up to `retries` more. Returns the fd with *out reserved (server_acquire), or
- * -1 (already warned). */
+ * socket connected to it; a server whose connect() fails is booked by the upstream layer
+ * and another is tried, up to `retries` more. Returns the fd with *out reserved
+ * (server_acquire), or -1 (already warned). */
 static int connect_server(struct udp_lsn *ul, const struct sockaddr_any *peer,
                           const struct udp_quic_route *qr, bool *by_id, struct server **out)
 {
-    struct backend *b = ul->lc->backend;
-    struct lb_req req = {.client = peer};
-    for (uint32_t tries = 0; tries <= b->retries; tries++) {
-        struct server *srv = pick_server(ul, &req, qr, by_id);
+    struct up_attempt a;
+    upstream_attempt_init(&a, ul->lc->backend, 1 + ul->lc->backend->retries, peer);
+    for (;;) {
+        struct server *srv = pick_server(ul, &a, qr, by_id);
         if (!srv) {
-            drop(ul, 0, "no server available");
+            drop(ul, 0, a.tries ? "every server tried failed" : "no server available");
             return -1;
         }
         int fd = sock_connect_udp(&srv->addr);
         if (fd >= 0) {
-            *out = srv;
+            *out = upstream_hand_over(&a); /* the flow holds the unit now */
             return fd;
         }
-        int err = errno;
-        server_release(srv);
-        if (local_shortage(err)) {
-            drop(ul, 0, strerror(err));
+        switch (upstream_failed(&a, ul->w, errno, NULL)) {
+        case UP_TRY_NEXT:
+            continue;
+        case UP_SHORTAGE:
+            drop(ul, 0, strerror(a.err));
+            return -1;
+        case UP_SPENT:
+            drop(ul, 0, "every server tried failed");
             return -1;
         }
-        CTR_ADD(srv->st.ctr[ul->w->id].connect_errors, 1);
-        health_passive_report(srv, false, ul->w->loop.now_ms);
-        if (req.nexclude < LB_MAX_EXCLUDE)
-            req.exclude[req.nexclude++] = srv;
     }
-    drop(ul, 0, "every server tried failed");
-    return -1;
 }
 
 /* The server side of a flow failed (an ICMP error, mostly port unreachable): the server
@@ -254,7 +244,7 @@ static int connect_server(struct udp_lsn *ul, const struct sockaddr_any *peer,
 static void flow_failed(struct udp_sess *s, int err)
 {
     CTR_ADD(sctr(s)->connect_errors, 1);
-    health_passive_report(s->server, false, s->ul->w->loop.now_ms);
+    upstream_report(s->server, s->ul->w, false);
     flow_close(s, err == ECONNREFUSED ? END_SERVER_REFUSED : END_SERVER_ERROR, err);
 }
 
@@ -321,7 +311,7 @@ static void flow_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
             return;
         if (!s->replied) {
             s->replied = true;
-            health_passive_report(s->server, true, loop->now_ms);
+            upstream_report(s->server, s->ul->w, true);
         }
         udp_flow_touch(&s->ul->table, &s->f, loop->now_ms);
         reply(s, (unsigned)n);

@@ -1,6 +1,7 @@
 /* upstream.c — one attempt to reach a server (pick, reserve, connect, handshake, classify,
  * count, passive health, retry budget); see upstream.h. Used by the TCP relay
- * (l4/tcp_proxy.c) and, through the connection pool (pool.c), by the HTTP stream.
+ * (l4/tcp_proxy.c), new UDP flows (l4/udp_proxy.c: pick and classification only) and,
+ * through the connection pool (pool.c), the HTTP stream (http/h1_exchange.c).
  */
 #include "upstream/upstream.h"
 
@@ -28,21 +29,20 @@ enum up_fault upstream_classify(int err)
     }
 }
 
-void upstream_attempt_init(struct up_attempt *a, struct backend *b, uint32_t max_tries)
+void upstream_attempt_init(struct up_attempt *a, struct backend *b, uint32_t max_tries,
+                           const struct sockaddr_any *client)
 {
-    a->backend = b;
-    a->server = NULL;
-    a->tries = 0;
-    a->max_tries = (uint8_t)(max_tries == 0 ? 1 : max_tries > 255 ? 255 : max_tries);
-    a->phase = UP_IDLE;
-    a->err = 0;
-    a->why = NULL;
-    a->req.nexclude = 0;
+    *a = (struct up_attempt){
+        .backend = b,
+        .req = {.client = client},
+        .max_tries = (uint8_t)(max_tries == 0    ? 1
+                               : max_tries > 255 ? 255
+                                                 : max_tries),
+    };
 }
 
 struct server *upstream_pick(struct up_attempt *a, struct worker *w, struct server *prefer)
 {
-    BUG_ON(a->server); /* the previous attempt's unit must be given back first */
     if (upstream_exhausted(a))
         return NULL;
     struct server *s = NULL;
@@ -50,8 +50,12 @@ struct server *upstream_pick(struct up_attempt *a, struct worker *w, struct serv
         s = prefer;
     else
         s = lb_pick_acquire(a->backend, w->id, &a->req);
-    if (!s)
-        return NULL;
+    return s ? upstream_reserved(a, s) : NULL;
+}
+
+struct server *upstream_reserved(struct up_attempt *a, struct server *s)
+{
+    BUG_ON(a->server);
     a->server = s;
     a->tries++;
     a->err = 0;

@@ -65,9 +65,11 @@ struct up_attempt {
  * server's: retrying elsewhere may help, and health tells the operator. */
 enum up_fault upstream_classify(int err);
 
-/* Starts the bookkeeping for a new client connection or request: no server, no try.
- * max_tries: attempts allowed in total (>= 1; 0 is taken as 1). */
-void upstream_attempt_init(struct up_attempt *a, struct backend *b, uint32_t max_tries);
+/* Starts the bookkeeping for a new client connection or request: no server, no try, no
+ * exclusion, no hash key (the caller may set a->req.key after), `client` for the hashing
+ * balancers. max_tries: attempts allowed in total (>= 1; 0 is taken as 1). */
+void upstream_attempt_init(struct up_attempt *a, struct backend *b, uint32_t max_tries,
+                           const struct sockaddr_any *client);
 
 /* True when the budget of attempts is spent. */
 static inline bool upstream_exhausted(const struct up_attempt *a)
@@ -80,6 +82,19 @@ static inline bool upstream_exhausted(const struct up_attempt *a)
  * tried. Counts a try. NULL when the budget is spent or no server can take more; the
  * caller tells them apart with upstream_exhausted (tries == 0: none was ever eligible). */
 struct server *upstream_pick(struct up_attempt *a, struct worker *w, struct server *prefer);
+
+/* Records s, reserved by the caller's own chooser (server_acquire; QUIC routing), as the
+ * server of the next attempt, and counts a try. Returns s. */
+struct server *upstream_reserved(struct up_attempt *a, struct server *s);
+
+/* The reserved server, handed over to a caller that keeps the unit past the attempt (a
+ * UDP flow): the attempt no longer holds it. */
+static inline struct server *upstream_hand_over(struct up_attempt *a)
+{
+    struct server *s = a->server;
+    a->server = NULL;
+    return s;
+}
 
 /* The transport hook: attaches the transport the backend asks for to c (an fd, not yet
  * connected). Plain for now; the TLS layer attaches its own here. 0, or -1 with errno. */

@@ -89,7 +89,7 @@ TEST(upstream_attempt_server_fault_counts_excludes_and_spends_budget)
     struct backend *b = mk_backend(3, 1);
     struct worker *w = mk_worker(false);
     struct up_attempt a = {0};
-    upstream_attempt_init(&a, b, 2);
+    upstream_attempt_init(&a, b, 2, NULL);
     struct server *s1 = upstream_pick(&a, w, NULL);
     CHECK(s1 != NULL && a.server == s1 && a.tries == 1);
     CHECK_EQ_U64(atomic_load(&s1->st.active), 1);
@@ -122,7 +122,7 @@ TEST(upstream_attempt_local_shortage_blames_nobody)
     struct backend *b = mk_backend(2, 1);
     struct worker *w = mk_worker(false);
     struct up_attempt a = {0};
-    upstream_attempt_init(&a, b, 3);
+    upstream_attempt_init(&a, b, 3, NULL);
     struct server *s = upstream_pick(&a, w, NULL);
     CHECK(upstream_failed(&a, w, EADDRNOTAVAIL, NULL) == UP_SHORTAGE);
     CHECK(a.server == NULL && a.req.nexclude == 0);
@@ -141,12 +141,12 @@ TEST(upstream_pick_prefers_and_reports_no_server)
     struct backend *b = mk_backend(3, 0);
     struct worker *w = mk_worker(false);
     struct up_attempt a = {0};
-    upstream_attempt_init(&a, b, 0); /* 0 is taken as 1 */
+    upstream_attempt_init(&a, b, 0, NULL); /* 0 is taken as 1 */
     CHECK(a.max_tries == 1);
     CHECK(upstream_pick(&a, w, &b->servers[2]) == &b->servers[2]);
     upstream_fault(&a, w, false); /* e.g. a 5xx already reported: excluded, not reported */
     CHECK(a.req.nexclude == 1 && a.req.exclude[0] == &b->servers[2]);
-    upstream_attempt_init(&a, b, 3);
+    upstream_attempt_init(&a, b, 3, NULL);
     for (uint32_t i = 0; i < b->nservers; i++)
         atomic_store(&b->servers[i].st.up, false);
     CHECK(upstream_pick(&a, w, &b->servers[0]) == NULL);
@@ -196,7 +196,7 @@ TEST(upstream_connect_completes_and_refused_is_the_servers_fault)
     int lfd = listen_any(&port);
     b->servers[0].addr.u.in.sin_port = htons(port);
     struct up_attempt a = {0};
-    upstream_attempt_init(&a, b, 2);
+    upstream_attempt_init(&a, b, 2, NULL);
     struct conn c;
     struct ev_timer t;
     ev_timer_init(&t, NULL);
@@ -242,7 +242,7 @@ TEST(upstream_pool_leases_reuse_by_key)
     b->servers[0].addr.u.in.sin_port = htons(port);
     b->servers[1].addr = b->servers[0].addr; /* same address, another server: another key */
     struct up_attempt a = {0};
-    upstream_attempt_init(&a, b, 1);
+    upstream_attempt_init(&a, b, 1, NULL);
     CHECK(upstream_pick(&a, w, &b->servers[0]) != NULL);
     bool reused = true;
     struct upconn *uc = upstream_acquire(w, &a, &reused, owner_io, false, &reused);
@@ -259,14 +259,14 @@ TEST(upstream_pool_leases_reuse_by_key)
     CHECK(uc->active_streams == 0 && uc->owner == NULL && w->upool.navail[0] == 1);
     upstream_release(&a);
 
-    upstream_attempt_init(&a, b, 1);
+    upstream_attempt_init(&a, b, 1, NULL);
     CHECK(upstream_pick(&a, w, &b->servers[1]) == &b->servers[1]);
     struct upconn *other = upstream_acquire(w, &a, &reused, owner_io, true, &reused);
     CHECK(other != NULL && other != uc && !reused); /* fresh_only, and another key anyway */
     upstream_lease_end(w, other, false);            /* closed */
     upstream_release(&a);
 
-    upstream_attempt_init(&a, b, 1);
+    upstream_attempt_init(&a, b, 1, NULL);
     CHECK(upstream_pick(&a, w, &b->servers[0]) != NULL);
     struct upconn *again = upstream_acquire(w, &a, &reused, owner_io, false, &reused);
     CHECK(again == uc && reused && uc->requests == 2 && w->upool.navail[0] == 0);
