@@ -73,6 +73,28 @@ static void free_worker(struct worker *w)
     free(w);
 }
 
+/* What each test needs: a backend, a worker, an attempt on them. */
+struct fx {
+    struct backend *b;
+    struct worker *w;
+    struct up_attempt a;
+};
+
+static struct up_attempt *fx_start(struct fx *f, uint32_t nservers, uint32_t passive_fall,
+                                   uint32_t tries, bool with_loop)
+{
+    f->b = mk_backend(nservers, passive_fall);
+    f->w = mk_worker(with_loop);
+    upstream_attempt_init(&f->a, f->b, tries, NULL);
+    return &f->a;
+}
+
+static void fx_end(struct fx *f)
+{
+    free_worker(f->w);
+    free_backend(f->b);
+}
+
 TEST(upstream_classify_local_shortage_vs_server_fault)
 {
     static const int local[] = {EMFILE, ENFILE, ENOBUFS, ENOMEM, EADDRNOTAVAIL, EAGAIN};
@@ -86,73 +108,68 @@ TEST(upstream_classify_local_shortage_vs_server_fault)
 
 TEST(upstream_attempt_server_fault_counts_excludes_and_spends_budget)
 {
-    struct backend *b = mk_backend(3, 1);
-    struct worker *w = mk_worker(false);
-    struct up_attempt a = {0};
-    upstream_attempt_init(&a, b, 2, NULL);
-    struct server *s1 = upstream_pick(&a, w, NULL);
-    CHECK(s1 != NULL && a.server == s1 && a.tries == 1);
+    struct fx f;
+    struct up_attempt *a = fx_start(&f, 3, 1, 2, false);
+    struct worker *w = f.w;
+    struct server *s1 = upstream_pick(a, w, NULL);
+    CHECK(s1 != NULL && a->server == s1 && a->tries == 1);
     CHECK_EQ_U64(atomic_load(&s1->st.active), 1);
-    CHECK(upstream_failed(&a, w, ECONNREFUSED, NULL) == UP_TRY_NEXT);
-    CHECK(a.server == NULL && a.err == ECONNREFUSED);
+    CHECK(upstream_failed(a, w, ECONNREFUSED, NULL) == UP_TRY_NEXT);
+    CHECK(a->server == NULL && a->err == ECONNREFUSED);
     CHECK_EQ_U64(atomic_load(&s1->st.active), 0);
     CHECK_EQ_U64(s1->st.ctr[0].connect_errors, 1);
     CHECK(!atomic_load(&s1->st.up)); /* passive fall 1: reported exactly once, down */
     CHECK_EQ_U64(atomic_load(&s1->st.connect_fails), 1);
     atomic_store(&s1->st.up, true); /* up again: the exclusion alone must keep it out */
-    struct server *s2 = upstream_pick(&a, w, NULL);
-    CHECK(s2 != NULL && s2 != s1 && a.tries == 2);
-    CHECK(upstream_failed(&a, w, ETIMEDOUT, "timed out") == UP_SPENT);
-    CHECK(a.why != NULL && strcmp(a.why, "timed out") == 0);
-    CHECK(upstream_exhausted(&a));
-    CHECK(upstream_pick(&a, w, NULL) == NULL);
+    struct server *s2 = upstream_pick(a, w, NULL);
+    CHECK(s2 != NULL && s2 != s1 && a->tries == 2);
+    CHECK(upstream_failed(a, w, ETIMEDOUT, "timed out") == UP_SPENT);
+    CHECK(a->why != NULL && strcmp(a->why, "timed out") == 0);
+    CHECK(upstream_exhausted(a));
+    CHECK(upstream_pick(a, w, NULL) == NULL);
     CHECK_EQ_U64(atomic_load(&s2->st.active), 0);
-    upstream_refund_try(&a); /* a stale pooled connection: one try given back */
-    struct server *s3 = upstream_pick(&a, w, NULL);
+    upstream_refund_try(a); /* a stale pooled connection: one try given back */
+    struct server *s3 = upstream_pick(a, w, NULL);
     CHECK(s3 != NULL && s3 != s1 && s3 != s2);
-    upstream_release(&a);
-    upstream_release(&a); /* idempotent */
+    upstream_release(a);
+    upstream_release(a); /* idempotent */
     CHECK_EQ_U64(atomic_load(&s3->st.active), 0);
-    free_worker(w);
-    free_backend(b);
+    fx_end(&f);
 }
 
 TEST(upstream_attempt_local_shortage_blames_nobody)
 {
-    struct backend *b = mk_backend(2, 1);
-    struct worker *w = mk_worker(false);
-    struct up_attempt a = {0};
-    upstream_attempt_init(&a, b, 3, NULL);
-    struct server *s = upstream_pick(&a, w, NULL);
-    CHECK(upstream_failed(&a, w, EADDRNOTAVAIL, NULL) == UP_SHORTAGE);
-    CHECK(a.server == NULL && a.req.nexclude == 0);
+    struct fx f;
+    struct up_attempt *a = fx_start(&f, 2, 1, 3, false);
+    struct worker *w = f.w;
+    struct server *s = upstream_pick(a, w, NULL);
+    CHECK(upstream_failed(a, w, EADDRNOTAVAIL, NULL) == UP_SHORTAGE);
+    CHECK(a->server == NULL && a->req.nexclude == 0);
     CHECK_EQ_U64(atomic_load(&s->st.active), 0);
     CHECK_EQ_U64(s->st.ctr[0].connect_errors, 0);
     CHECK_EQ_U64(atomic_load(&s->st.connect_fails), 0);
     CHECK(atomic_load(&s->st.up));
-    CHECK(upstream_pick(&a, w, NULL) != NULL);
-    CHECK(upstream_failed(&a, w, EAGAIN, NULL) == UP_SHORTAGE);
-    free_worker(w);
-    free_backend(b);
+    CHECK(upstream_pick(a, w, NULL) != NULL);
+    CHECK(upstream_failed(a, w, EAGAIN, NULL) == UP_SHORTAGE);
+    fx_end(&f);
 }
 
 TEST(upstream_pick_prefers_and_reports_no_server)
 {
-    struct backend *b = mk_backend(3, 0);
-    struct worker *w = mk_worker(false);
-    struct up_attempt a = {0};
-    upstream_attempt_init(&a, b, 0, NULL); /* 0 is taken as 1 */
-    CHECK(a.max_tries == 1);
-    CHECK(upstream_pick(&a, w, &b->servers[2]) == &b->servers[2]);
-    upstream_fault(&a, w, false); /* e.g. a 5xx already reported: excluded, not reported */
-    CHECK(a.req.nexclude == 1 && a.req.exclude[0] == &b->servers[2]);
-    upstream_attempt_init(&a, b, 3, NULL);
+    struct fx f;
+    struct up_attempt *a = fx_start(&f, 3, 0, 0, false);
+    struct backend *b = f.b;
+    struct worker *w = f.w;
+    CHECK(a->max_tries == 1);
+    CHECK(upstream_pick(a, w, &b->servers[2]) == &b->servers[2]);
+    upstream_fault(a, w, false); /* e.g. a 5xx already reported: excluded, not reported */
+    CHECK(a->req.nexclude == 1 && a->req.exclude[0] == &b->servers[2]);
+    upstream_attempt_init(a, b, 3, NULL);
     for (uint32_t i = 0; i < b->nservers; i++)
         atomic_store(&b->servers[i].st.up, false);
-    CHECK(upstream_pick(&a, w, &b->servers[0]) == NULL);
-    CHECK(a.tries == 0 && !upstream_exhausted(&a)); /* no_server, not connect_failed */
-    free_worker(w);
-    free_backend(b);
+    CHECK(upstream_pick(a, w, &b->servers[0]) == NULL);
+    CHECK(a->tries == 0 && !upstream_exhausted(a)); /* no_server, not connect_failed */
+    fx_end(&f);
 }
 
 /* A listening socket on 127.0.0.1 with a kernel-chosen port. */
@@ -190,40 +207,39 @@ static void no_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
 
 TEST(upstream_connect_completes_and_refused_is_the_servers_fault)
 {
-    struct backend *b = mk_backend(1, 0);
-    struct worker *w = mk_worker(true);
+    struct fx f;
+    struct up_attempt *a = fx_start(&f, 1, 0, 2, true);
+    struct backend *b = f.b;
+    struct worker *w = f.w;
     uint16_t port;
     int lfd = listen_any(&port);
     b->servers[0].addr.u.in.sin_port = htons(port);
-    struct up_attempt a = {0};
-    upstream_attempt_init(&a, b, 2, NULL);
     struct conn c;
     struct ev_timer t;
     ev_timer_init(&t, NULL);
-    CHECK(upstream_pick(&a, w, NULL) == &b->servers[0]);
-    enum up_connect r = upstream_connect(&a, w, &c, no_io, &t);
+    CHECK(upstream_pick(a, w, NULL) == &b->servers[0]);
+    enum up_connect r = upstream_connect(a, w, &c, no_io, &t);
     CHECK(c.xprt == &xprt_plain && c.h.fd >= 0 && ev_timer_armed(&t));
     if (r == UP_CONNECT_PENDING)
-        r = wait_step(&a, w, &c);
-    CHECK(r == UP_CONNECT_DONE && a.phase == UP_IDLE);
+        r = wait_step(a, w, &c);
+    CHECK(r == UP_CONNECT_DONE && a->phase == UP_IDLE);
     CHECK_EQ_U64(b->servers[0].st.ctr[0].conns_total, 1);
     ev_timer_cancel(&w->loop, &t);
     c.xprt->close(&c);
-    upstream_release(&a);
+    upstream_release(a);
 
     close(lfd); /* nobody listens there now: refused */
-    CHECK(upstream_pick(&a, w, NULL) == &b->servers[0]);
-    r = upstream_connect(&a, w, &c, no_io, NULL);
+    CHECK(upstream_pick(a, w, NULL) == &b->servers[0]);
+    r = upstream_connect(a, w, &c, no_io, NULL);
     if (r == UP_CONNECT_PENDING)
-        r = wait_step(&a, w, &c);
-    CHECK(r == UP_CONNECT_FAILED && a.err == ECONNREFUSED);
+        r = wait_step(a, w, &c);
+    CHECK(r == UP_CONNECT_FAILED && a->err == ECONNREFUSED);
     if (c.h.fd >= 0)
         c.xprt->close(&c);
-    CHECK(upstream_failed(&a, w, a.err, a.why) == UP_SPENT);
+    CHECK(upstream_failed(a, w, a->err, a->why) == UP_SPENT);
     CHECK_EQ_U64(b->servers[0].st.ctr[0].connect_errors, 1);
     CHECK_EQ_U64(b->servers[0].st.ctr[0].conns_total, 1);
-    free_worker(w);
-    free_backend(b);
+    fx_end(&f);
 }
 
 static void owner_io(struct upconn *uc, uint32_t events)
@@ -232,48 +248,47 @@ static void owner_io(struct upconn *uc, uint32_t events)
 
 TEST(upstream_pool_leases_reuse_by_key)
 {
-    struct backend *b = mk_backend(2, 0);
+    struct fx f;
+    struct up_attempt *a = fx_start(&f, 2, 0, 1, true);
+    struct backend *b = f.b;
+    struct worker *w = f.w;
     struct config cfg = {.backends = b, .nbackends = 1};
-    struct worker *w = mk_worker(true);
     CHECK(upool_init(&w->upool, &cfg) == 0);
     CHECK(w->upool.nkeys == 2 * UP_XPRT_KINDS);
     uint16_t port;
     int lfd = listen_any(&port);
     b->servers[0].addr.u.in.sin_port = htons(port);
     b->servers[1].addr = b->servers[0].addr; /* same address, another server: another key */
-    struct up_attempt a = {0};
-    upstream_attempt_init(&a, b, 1, NULL);
-    CHECK(upstream_pick(&a, w, &b->servers[0]) != NULL);
+    CHECK(upstream_pick(a, w, &b->servers[0]) != NULL);
     bool reused = true;
-    struct upconn *uc = upstream_acquire(w, &a, &reused, owner_io, false, &reused);
+    struct upconn *uc = upstream_acquire(w, a, &reused, owner_io, false, &reused);
     CHECK(uc != NULL && !reused && uc->active_streams == 1 && uc->max_streams == 1);
     CHECK(uc->key.server == 0 && uc->key.xprt == UP_XPRT_PLAIN);
     if (uc->connecting) {
         struct epoll_event ev;
         CHECK(epoll_wait(w->loop.epfd, &ev, 1, 1000) == 1);
         conn_note_events(&uc->c, ev.events);
-        CHECK(upstream_conn_step(w, &a, uc, ev.events) == UP_CONNECT_DONE);
+        CHECK(upstream_conn_step(w, a, uc, ev.events) == UP_CONNECT_DONE);
     }
     CHECK(!uc->connecting);
     upstream_lease_end(w, uc, true); /* parked */
     CHECK(uc->active_streams == 0 && uc->owner == NULL && w->upool.navail[0] == 1);
-    upstream_release(&a);
+    upstream_release(a);
 
-    upstream_attempt_init(&a, b, 1, NULL);
-    CHECK(upstream_pick(&a, w, &b->servers[1]) == &b->servers[1]);
-    struct upconn *other = upstream_acquire(w, &a, &reused, owner_io, true, &reused);
+    upstream_attempt_init(a, b, 1, NULL);
+    CHECK(upstream_pick(a, w, &b->servers[1]) == &b->servers[1]);
+    struct upconn *other = upstream_acquire(w, a, &reused, owner_io, true, &reused);
     CHECK(other != NULL && other != uc && !reused); /* fresh_only, and another key anyway */
     upstream_lease_end(w, other, false);            /* closed */
-    upstream_release(&a);
+    upstream_release(a);
 
-    upstream_attempt_init(&a, b, 1, NULL);
-    CHECK(upstream_pick(&a, w, &b->servers[0]) != NULL);
-    struct upconn *again = upstream_acquire(w, &a, &reused, owner_io, false, &reused);
+    upstream_attempt_init(a, b, 1, NULL);
+    CHECK(upstream_pick(a, w, &b->servers[0]) != NULL);
+    struct upconn *again = upstream_acquire(w, a, &reused, owner_io, false, &reused);
     CHECK(again == uc && reused && uc->requests == 2 && w->upool.navail[0] == 0);
     upstream_lease_end(w, again, false);
-    upstream_release(&a);
+    upstream_release(a);
     upool_free(&w->upool, w);
     close(lfd);
-    free_worker(w);
-    free_backend(b);
+    fx_end(&f);
 }
