@@ -12,6 +12,7 @@
 #include "ev/worker.h"
 #include "health/health.h"
 #include "net/sock.h"
+#include "tls/tls.h"
 
 enum up_fault upstream_classify(int err)
 {
@@ -105,11 +106,13 @@ enum up_next upstream_failed(struct up_attempt *a, struct worker *w, int err, co
 
 enum up_xprt upstream_xprt_kind(const struct backend *b)
 {
-    return UP_XPRT_PLAIN;
+    return b->tls ? UP_XPRT_TLS : UP_XPRT_PLAIN;
 }
 
 int upstream_attach_xprt(struct conn *c, struct backend *b, struct server *s, struct worker *w)
 {
+    if (b->tls)
+        return tls_client_attach(c, b->tls, s, w->id);
     c->xprt = &xprt_plain;
     c->ctx = NULL;
     return 0;

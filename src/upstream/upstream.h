@@ -37,7 +37,7 @@ enum up_fault {
  * with different transport parameters to one server are never shared. */
 enum up_xprt {
     UP_XPRT_PLAIN,
-    UP_XPRT_TLS, /* attached by the TLS layer (not yet) */
+    UP_XPRT_TLS, /* the backend's `tls` (tls_client_attach) */
     UP_XPRT_KINDS
 };
 
@@ -97,7 +97,8 @@ static inline struct server *upstream_hand_over(struct up_attempt *a)
 }
 
 /* The transport hook: attaches the transport the backend asks for to c (an fd, not yet
- * connected). Plain for now; the TLS layer attaches its own here. 0, or -1 with errno. */
+ * connected): TLS when the backend has `tls` (tls_client_attach: SNI, ALPN, the session
+ * this worker last had with s), else plain. 0, or -1 with errno. */
 int upstream_attach_xprt(struct conn *c, struct backend *b, struct server *s, struct worker *w);
 
 /* The pool key's transport kind for connections to b. */
