@@ -407,8 +407,11 @@ static void up_attempt(struct h1s *s)
     struct h1x *x = s->x;
     struct server *srv = upstream_pick(&x->att, s->w, x->t.sticky);
     if (!srv) {
+        /* the budget spent, or the last connect failed with no server left to try: 502
+         * as the relay's connect_failed; nothing eligible at all: 503 */
         bool tried = x->att.tries > 0;
-        h1_answer(s, upstream_exhausted(&x->att) ? 502 : 503, tried ? x->end : "no_server",
+        bool failed = upstream_exhausted(&x->att) || x->att.err;
+        h1_answer(s, failed ? 502 : 503, tried ? x->end : "no_server",
                   tried ? x->detail : "no server available");
         return;
     }
