@@ -519,7 +519,7 @@ def test_reencryption_verified_with_sni_and_session_reuse(strata, nginx_tls, pki
     assert all(st == 200 for st, _ in bodies), bodies
     assert all(b"sni=backend.test" in b for _, b in bodies), bodies
     # keep-alive off: four TLS connections, the later ones resumed
-    assert b"reused=." in bodies[-1], bodies
+    assert b"reused=." in bodies[0][1] and b"reused=r" in bodies[-1][1], bodies
 
 
 def test_reencryption_keepalive_pool(strata, nginx_tls, pki):
