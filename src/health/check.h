@@ -13,6 +13,7 @@
 
 #include "config/config-t.h"
 #include "ev/loop.h"
+#include "net/conn.h"
 
 struct hc_server;
 
@@ -43,6 +44,11 @@ struct hc_server {
     const struct hc_ops *ops;
     void *kind; /* the kind's own state (HTTP: the request, the read buffer) */
     struct ev_handler io;
+    /* The check's transport on io.fd: plain, or TLS for backends with `tls` (TCP and
+     * HTTP kinds), whose handshake the engine finishes before the kind sees the socket
+     * connected; kinds read and write through xc.xprt. */
+    struct conn xc;
+    bool handshaken;
     struct ev_timer timer;
     /* What the check in flight waits for, completing "timeout after 1s ..." (static
      * string; NULL: nothing added). Reset to NULL when a check begins. */

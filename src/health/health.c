@@ -12,6 +12,7 @@
 #include "check.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 #include "core/time.h"
 #include "ev/loop.h"
 #include "net/sock.h"
+#include "tls/tls.h"
 
 struct health {
     struct ev_loop *loop;
@@ -170,7 +172,7 @@ void hc_finish(struct hc_server *hs, bool ok, const char *why)
     struct ev_loop *loop = hs->h->loop;
     if (hs->io.fd >= 0) {
         ev_del(loop, &hs->io);
-        close(hs->io.fd);
+        hs->xc.xprt->close(&hs->xc); /* closes io.fd (and frees the TLS state) */
         hs->io.fd = -1;
     }
     ev_timer_cancel(loop, &hs->timer);
@@ -195,6 +197,17 @@ static void hc_skip(struct hc_server *hs, int err)
     hc_schedule_next(hs);
 }
 
+/* TLS to the server (backends with `tls`): the TCP and HTTP kinds check through it. */
+static int attach_tls(struct hc_server *hs)
+{
+    struct tls_client *tc = hs->srv->backend->tls;
+    if (!tc || hs->ops == &hc_udp_ops)
+        return 0;
+    hs->handshaken = false;
+    /* no worker's session cache: the control thread is not a worker */
+    return tls_client_attach(&hs->xc, tc, hs->srv, UINT_MAX);
+}
+
 static void hc_begin(struct hc_server *hs)
 {
     struct ev_loop *loop = hs->h->loop;
@@ -215,7 +228,15 @@ static void hc_begin(struct hc_server *hs)
     }
     hs->local_err_logged = false;
     hs->io.fd = fd;
+    conn_init_plain(&hs->xc, fd, NULL);
+    hs->handshaken = true;
     errno = 0;
+    if (attach_tls(hs) < 0) {
+        hs->xc.xprt->close(&hs->xc);
+        hs->io.fd = -1;
+        hc_skip(hs, ENOMEM);
+        return;
+    }
     if (ev_add(loop, &hs->io) < 0 ||
         ev_timer_arm(loop, &hs->timer, hs->srv->backend->hc.timeout_ms) < 0) {
         int e = errno ? errno : ENOMEM;
@@ -228,12 +249,42 @@ static void hc_begin(struct hc_server *hs)
      * registration delivers the current readiness */
 }
 
+/* Drives the TLS handshake once connected. True when the kind may see the socket (the
+ * handshake is done, or the connect failed: the kind reports that). */
+static bool hc_handshake(struct hc_server *hs, uint32_t events)
+{
+    if (sock_error(hs->io.fd) || (events & (EPOLLERR | EPOLLHUP) && !(events & EPOLLOUT)))
+        return true;
+    if (!(events & (EPOLLIN | EPOLLOUT)))
+        return false;
+    hs->phase = "in the TLS handshake";
+    const char *why = NULL;
+    if (hs->xc.xprt->handshake(&hs->xc, &why) == 0) {
+        hs->handshaken = true;
+        return true;
+    }
+    if (errno != EAGAIN) {
+        char text[96];
+        snprintf(text, sizeof(text), "TLS handshake failed: %s", why ? why : "error");
+        hc_finish(hs, false, text);
+    }
+    return false;
+}
+
 static void hc_io_cb(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
 {
     struct hc_server *hs = container_of(h, struct hc_server, io);
     (void)loop;
-    if (hs->io.fd >= 0) /* else a stale event for a check already ended */
-        hs->ops->io(hs, events);
+    if (hs->io.fd < 0) /* a stale event for a check already ended */
+        return;
+    conn_note_events(&hs->xc, events);
+    if (!hs->handshaken) {
+        if (!hc_handshake(hs, events))
+            return;
+        if (hs->handshaken)
+            events |= EPOLLOUT; /* connected and secured: the kind starts now */
+    }
+    hs->ops->io(hs, events);
 }
 
 /* Idle: start a check. In flight: the check timed out. */

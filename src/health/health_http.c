@@ -233,7 +233,7 @@ static void http_read(struct hc_server *hs)
 {
     struct hc_http *st = hs->kind;
     while (st->rlen < sizeof(st->rbuf)) {
-        ssize_t n = recv(hs->io.fd, st->rbuf + st->rlen, sizeof(st->rbuf) - st->rlen, MSG_DONTWAIT);
+        ssize_t n = hs->xc.xprt->recv(&hs->xc, st->rbuf + st->rlen, sizeof(st->rbuf) - st->rlen);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
@@ -269,8 +269,7 @@ static void http_io(struct hc_server *hs, uint32_t events)
         hs->phase = "sending the request";
     }
     while (st->sent < st->req_len) {
-        ssize_t n = send(hs->io.fd, st->req + st->sent, st->req_len - st->sent,
-                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n = hs->xc.xprt->send(&hs->xc, st->req + st->sent, st->req_len - st->sent);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno != EAGAIN) {

@@ -570,3 +570,13 @@ def test_tls_health_check(strata, nginx_tls, pki):
     n.stop()
     wait_for(lambda: metric_sum(s.metrics(admin), "strata_server_up", backend="app") == 0, 5,
              what="server down")
+
+
+def test_tls_health_check_refuses_unverified_server(strata, nginx_tls, pki):
+    n = nginx_tls()
+    port, admin = free_port(), free_port()
+    s = http_to_tls_backend(strata, port, n.port, f"{{ ca: {pki}/otherca.pem, sni: backend.test }}",
+                            admin=admin,
+                            extra="health_check: { type: tcp, interval: 200ms, rise: 1, fall: 1 }\n")
+    s.wait_log(r"is DOWN: .*TLS handshake failed: bad certificate", timeout=5)
+    assert metric_sum(s.metrics(admin), "strata_server_up", backend="app") == 0
