@@ -5,7 +5,8 @@
 #                                    and nc + curl to try the demo
 #   scripts/install-deps.sh test     also what the tests use: pytest, PostgreSQL 15,
 #                                    dnsmasq and dig (UDP), openssl and nginx (SNI and
-#                                    PROXY protocol peers), clang's libFuzzer (make fuzz)
+#                                    PROXY protocol peers, a TLS origin), testssl.sh,
+#                                    clang's libFuzzer (make fuzz)
 #   scripts/install-deps.sh bench    also HAProxy and NGINX (with its stream module)
 # Packages already installed are skipped; apt-get update runs only when something is missing.
 set -euo pipefail
@@ -16,8 +17,9 @@ case "${1:-}" in
     test) packages+=(python3 python3-pytest python3-pytest-timeout postgresql-15
                      postgresql-client-15 procps iproute2 dnsmasq-base bind9-dnsutils
                      openssl nginx libnginx-mod-stream clang libclang-rt-14-dev
-                     python3-requests python3-websockets wrk) ;;
-    bench) packages+=(haproxy nginx libnginx-mod-stream procps wrk) ;;
+                     python3-requests python3-websockets python3-cryptography wrk
+                     testssl.sh) ;;
+    bench) packages+=(haproxy nginx libnginx-mod-stream procps wrk openssl) ;;
     *) echo "usage: $0 [test|bench]" >&2; exit 2 ;;
 esac
 

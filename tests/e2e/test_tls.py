@@ -580,3 +580,28 @@ def test_tls_health_check_refuses_unverified_server(strata, nginx_tls, pki):
                             extra="health_check: { type: tcp, interval: 200ms, rise: 1, fall: 1 }\n")
     s.wait_log(r"is DOWN: .*TLS handshake failed: bad certificate", timeout=5)
     assert metric_sum(s.metrics(admin), "strata_server_up", backend="app") == 0
+
+
+@pytest.mark.timeout(600)
+def test_testssl_finds_nothing_high_on_defaults(https, pki, tmp_path):
+    """testssl.sh (Debian's `testssl`) against a listener with default TLS settings: no
+    HIGH or CRITICAL finding about protocols, ciphers, key exchange or vulnerabilities.
+    Findings about the certificate itself (`cert_*`: the test CA is not trusted, it lives
+    30 days, it names no OCSP/CRL) are about the file the operator supplies, not Strata."""
+    tool = shutil.which("testssl") or shutil.which("testssl.sh")
+    if not tool:
+        pytest.skip("testssl not installed (scripts/install-deps.sh test)")
+    s, port, *_ = https()
+    out = tmp_path / "testssl.json"
+    r = subprocess.run([tool, "--quiet", "--color", "0", "--warnings", "off", "--jsonfile",
+                        str(out), f"https://127.0.0.1:{port}"], capture_output=True, text=True,
+                       timeout=500)
+    assert out.exists(), r.stdout[-2000:] + r.stderr[-2000:]
+    findings = json.loads(out.read_text())
+    assert len(findings) > 50, findings  # the scan really ran
+    bad = [(f["severity"], f["id"], f["finding"]) for f in findings
+           if f.get("severity") in ("HIGH", "CRITICAL") and not f["id"].startswith("cert")]
+    assert bad == [], bad
+    ids = {f["id"]: f["finding"] for f in findings}
+    assert "not offered" in ids.get("SSLv3", "") and "not offered" in ids.get("TLS1_1", "")
+    assert "offered" in ids.get("TLS1_3", "")
