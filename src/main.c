@@ -185,13 +185,19 @@ static int cmd_demo(const char *base_text)
         fprintf(stderr, "strata demo: BASE_PORT must be a number from 1 to 65445\n");
         return EXIT_USAGE;
     }
-    char err[256], yaml[4096];
+    char err[256], yaml[6144];
     unsigned b = (unsigned)base;
-    if (demo_servers_start(b, err, sizeof(err)) < 0) {
+    const char *cert_dir = demo_tls_dir(err, sizeof(err));
+    if (!cert_dir) {
         log_err("%s", err);
         return EXIT_RUNTIME;
     }
-    demo_config(b, yaml, sizeof(yaml));
+    if (demo_servers_start(b, err, sizeof(err)) < 0) {
+        log_err("%s", err);
+        demo_tls_remove();
+        return EXIT_RUNTIME;
+    }
+    demo_config(b, cert_dir, yaml, sizeof(yaml));
     struct config *cfg = load("<demo>", yaml);
     int rc = EXIT_CONFIG;
     if (cfg) {
@@ -199,6 +205,7 @@ static int cmd_demo(const char *base_text)
         config_unref(cfg);
     }
     demo_servers_stop();
+    demo_tls_remove();
     return rc;
 }
 

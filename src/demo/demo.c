@@ -151,7 +151,7 @@ void demo_servers_stop(void)
     demo_close_all();
 }
 
-void demo_config(unsigned base, char *buf, size_t len)
+void demo_config(unsigned base, const char *cert_dir, char *buf, size_t len)
 {
     unsigned w1 = demo_http_port(base, 1), w2 = demo_http_port(base, 2),
              w3 = demo_http_port(base, 3);
@@ -167,8 +167,8 @@ void demo_config(unsigned base, char *buf, size_t len)
              "  - name: demo-http\n"
              "    listen: 127.0.0.1:%u\n"
              "    mode: http\n"
-             "    http: { access_log: { format: text } }\n"
-             "    routes:\n"
+             "    http: &demo_http { access_log: { format: text } }\n"
+             "    routes: &demo_routes\n"
              "      - name: hello\n"
              "        match: { path: /hello }\n"
              "        respond: { status: 200, body: \"hello from Strata itself\\n\" }\n"
@@ -185,6 +185,12 @@ void demo_config(unsigned base, char *buf, size_t len)
              "        backend: web\n"
              "      - name: split\n"
              "        split: [ { backend: stable, weight: 90 }, { backend: canary, weight: 10 } ]\n"
+             "  - name: demo-https\n"
+             "    listen: 127.0.0.1:%u\n"
+             "    mode: http\n"
+             "    tls: { certificates: [ { cert: %s/cert.pem, key: %s/key.pem } ] }\n"
+             "    http: *demo_http\n"
+             "    routes: *demo_routes\n"
              "backends:\n"
              "  demo:\n"
              "    balance: round_robin\n"
@@ -204,7 +210,8 @@ void demo_config(unsigned base, char *buf, size_t len)
              "{ name: web2, address: 127.0.0.1:%u } ]\n"
              "  canary:\n"
              "    servers: [ { name: web3, address: 127.0.0.1:%u } ]\n",
-             base + 90, base, base + 80, base + 1, base + 2, base + 3, w1, w2, w3, w1, w2, w3);
+             base + 90, base, base + 80, base + 43, cert_dir, cert_dir, base + 1, base + 2, base + 3,
+             w1, w2, w3, w1, w2, w3);
 }
 
 void demo_print_help(unsigned base)
@@ -216,7 +223,8 @@ void demo_print_help(unsigned base)
            "  L7: an HTTP listener on 127.0.0.1:%u routing to three demo web servers\n"
            "      (127.0.0.1:%u-%u): /hello is answered by Strata itself, /old/... redirects,\n"
            "      Host canary.demo goes to the canary, /api/... is rewritten and balanced over\n"
-           "      all three, anything else is split 90/10 between stable and canary.\n\n"
+           "      all three, anything else is split 90/10 between stable and canary.\n"
+           "      The same routes over TLS on 127.0.0.1:%u (a self-signed certificate).\n\n"
            "Try, in another terminal:\n"
            "  for i in 1 2 3; do echo hi | nc -N 127.0.0.1 %u; done    # three servers answer\n"
            "  curl -s http://127.0.0.1:%u/hello                         # Strata answers\n"
@@ -224,9 +232,10 @@ void demo_print_help(unsigned base)
            "  for i in 1 2 3; do curl -s http://127.0.0.1:%u/api/x; done # web 1, 2, 3\n"
            "  curl -s -H 'Host: canary.demo' http://127.0.0.1:%u/       # web 3 (canary)\n"
            "  for i in $(seq 20); do curl -s http://127.0.0.1:%u/; done | sort | uniq -c  # ~90/10\n"
+           "  curl -sk https://127.0.0.1:%u/api/tls                     # TLS terminated, web N\n"
            "  curl -s http://127.0.0.1:%u/metrics | grep strata_listener_http  # Prometheus\n"
            "Stop with Ctrl-C. Run your own configuration with: strata run FILE\n\n",
            base, base + 1, base + DEMO_SERVERS, h, demo_http_port(base, 1),
-           demo_http_port(base, DEMO_WEB_SERVERS), base, h, h, h, h, h, base + 90);
+           demo_http_port(base, DEMO_WEB_SERVERS), base + 43, base, h, h, h, h, h, base + 43, base + 90);
     fflush(stdout);
 }

@@ -30,8 +30,14 @@ unsigned demo_http_port(unsigned base, unsigned n);
 int demo_http_start(struct ev_loop *loop, unsigned base, char *err, size_t errlen);
 void demo_http_stop(struct ev_loop *loop);
 
-/* Writes the demo's YAML configuration for `base` into buf. */
-void demo_config(unsigned base, char *buf, size_t len);
+/* Makes the demo's TLS certificate (cert.pem, key.pem) in a new temporary directory and
+ * returns its path, or NULL with err filled. demo_tls_remove deletes it again. */
+const char *demo_tls_dir(char *err, size_t errlen);
+void demo_tls_remove(void);
+
+/* Writes the demo's YAML configuration for `base` into buf; the HTTPS listener's
+ * certificate is in cert_dir (see demo_tls_dir). */
+void demo_config(unsigned base, const char *cert_dir, char *buf, size_t len);
 
 /* Prints what to type to see the demo work. */
 void demo_print_help(unsigned base);

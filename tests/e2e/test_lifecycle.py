@@ -156,6 +156,17 @@ def check_demo(s, base):
         canary += conn.getresponse().read().decode().startswith("hello from demo web 3")
     assert 5 <= canary <= 40, f"{canary} of 200 requests reached the canary (10% expected)"
     conn.close()
+    # the same routes over TLS, with the certificate the demo made (verified by name)
+    import ssl
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    tls = http.client.HTTPSConnection(LOOPBACK, base + 43, timeout=5, context=ctx)
+    tls.request("GET", "/api/tls")
+    r = tls.getresponse()
+    assert r.status == 200 and r.read().decode().endswith(": GET /tls\n")
+    cert = tls.sock.getpeercert(binary_form=True)
+    assert cert and tls.sock.version() in ("TLSv1.2", "TLSv1.3")
+    tls.close()
     status, body = http_get(base + 90, "/metrics")
     assert status == 200 and "strata_listener_connections_total" in body, body[:300]
     assert 'strata_listener_http_requests_total{listener="demo-http"}' in body
