@@ -605,3 +605,26 @@ def test_testssl_finds_nothing_high_on_defaults(https, pki, tmp_path):
     ids = {f["id"]: f["finding"] for f in findings}
     assert "not offered" in ids.get("SSLv3", "") and "not offered" in ids.get("TLS1_1", "")
     assert "offered" in ids.get("TLS1_3", "")
+
+
+def test_ocsp_response_is_stapled(strata, pki, tmp_path, origin):
+    """An OCSP response made by the test CA (openssl ocsp, from an index) is stapled to
+    handshakes that ask for it (`openssl s_client -status`)."""
+    d = tmp_path
+    serial = subprocess.run(["openssl", "x509", "-in", str(pki / "site_ec.pem"), "-noout",
+                             "-serial"], capture_output=True, text=True).stdout.split("=")[1]
+    expiry = time.strftime("%y%m%d%H%M%SZ", time.gmtime(time.time() + 20 * 86400))
+    (d / "index.txt").write_text(f"V\t{expiry}\t\t{serial.strip()}\tunknown\t/CN=site.test\n")
+    _openssl("ocsp", "-issuer", f"{pki}/ca.pem", "-cert", f"{pki}/site_ec.pem", "-no_nonce",
+             "-reqout", "req.der", cwd=d)
+    _openssl("ocsp", "-index", "index.txt", "-CA", f"{pki}/ca.pem", "-rsigner", f"{pki}/ca.pem",
+             "-rkey", f"{pki}/ca.key", "-reqin", "req.der", "-respout", "resp.der", "-ndays", "1",
+             cwd=d)
+    a = origin("a")
+    port = free_port()
+    tls = ("tls:\n  certificates:\n"
+           f"    - {{ cert: {pki}/site_ec.pem, key: {pki}/site_ec.key, ocsp: {d}/resp.der }}\n")
+    strata(http_config(port, {"app": {"servers": [a.address]}}, listener_extra=tls, workers=1),
+           listen_ports=[port])
+    rc, out = s_client(port, "-status", brief=False)
+    assert rc == 0 and "OCSP Response Status: successful" in out and "Cert Status: good" in out, out
