@@ -628,3 +628,39 @@ def test_ocsp_response_is_stapled(strata, pki, tmp_path, origin):
            listen_ports=[port])
     rc, out = s_client(port, "-status", brief=False)
     assert rc == 0 and "OCSP Response Status: successful" in out and "Cert Status: good" in out, out
+
+
+@pytest.mark.timeout(120)
+def test_websocket_over_tls(strata, pki):
+    """wss:// through a TLS listener to a plain WebSocket origin: frames from 5 bytes to
+    16 MiB both ways, intact (TLS records and the tunnel's partial writes)."""
+    import asyncio
+    websockets = pytest.importorskip("websockets")
+    sizes = (5, 70000, 1 << 20, 16 << 20, 17)
+
+    async def echo(ws, path=None):
+        async for msg in ws:
+            await ws.send(msg)
+
+    async def scenario():
+        server = await websockets.serve(echo, "127.0.0.1", 0, max_size=None, compression=None)
+        try:
+            wport = server.sockets[0].getsockname()[1]
+            port = free_port()
+            strata(http_config(port, {"ws": {"servers": [f"127.0.0.1:{wport}"]}},
+                               listener_extra=tls_block(pki)), listen_ports=[port])
+            ctx = client_ctx(pki)
+            async with websockets.connect(f"wss://site.test:{port}/chat", ssl=ctx,
+                                          host="127.0.0.1", port=port,
+                                          server_hostname="site.test", open_timeout=5,
+                                          max_size=None, compression=None) as ws:
+                for i, n in enumerate(sizes):
+                    data = os.urandom(n)
+                    await ws.send(data)
+                    got = await asyncio.wait_for(ws.recv(), 30)
+                    assert got == data, f"frame {i}: {len(got)} bytes back, {n} sent"
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    asyncio.run(asyncio.wait_for(scenario(), 100))
