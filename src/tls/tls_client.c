@@ -160,7 +160,7 @@ int tls_client_attach(struct conn *c, struct tls_client *tc, const struct server
                       unsigned worker_id)
 {
     SSL *s = SSL_new(tc->ctx);
-    if (!s || SSL_set_fd(s, c->h.fd) != 1 || set_peer_name(s, tc, srv) < 0)
+    if (!s || tls_set_socket(s, c->h.fd) < 0 || set_peer_name(s, tc, srv) < 0)
         goto fail;
     SSL_set_connect_state(s);
     if (worker_id < tc->nworkers && srv->index < tc->nservers) {

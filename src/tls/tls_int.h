@@ -28,6 +28,9 @@ enum {
     TLS_ST_FAIL_MASK = 0xff,
     TLS_ST_CLOSE_SENT = 1 << 8, /* close_notify sent (shutdown_wr) */
     TLS_ST_PEEKED = 1 << 9,     /* server: the first byte was seen to be a handshake record */
+    TLS_ST_FATAL = 1 << 10,      /* a fatal error happened: no close_notify */
+    TLS_ST_READ = 1 << 11,       /* the socket BIO read since the flag was last cleared */
+    TLS_ST_SHORT_READ = 1 << 12, /* its last read returned less than asked: socket drained */
     TLS_ST_INDEX_SHIFT = 16,
 };
 
@@ -45,6 +48,10 @@ static inline uint32_t tls_state_index(const SSL *s)
 {
     return (uint32_t)(tls_state(s) >> TLS_ST_INDEX_SHIFT); /* 0: none, else index + 1 */
 }
+
+/* Gives s a socket BIO on fd that notes in s's state whether its last read drained the
+ * socket (TLS_ST_READ, TLS_ST_SHORT_READ). 0, or -1 (out of memory). */
+int tls_set_socket(SSL *s, int fd);
 
 /* tickets.c */
 struct tls_ticket_ring *tls_ticket_ring_new(uint32_t interval_ms);

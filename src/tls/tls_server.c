@@ -248,7 +248,7 @@ enum tls_starttls tls_server_starttls(const struct tls_server *ts)
 int tls_server_attach(struct conn *c, const struct tls_server *ts)
 {
     SSL *s = SSL_new(ts->ctx);
-    if (!s || SSL_set_fd(s, c->h.fd) != 1) {
+    if (!s || tls_set_socket(s, c->h.fd) < 0) {
         SSL_free(s);
         ERR_clear_error();
         return -1;

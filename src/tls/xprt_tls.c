@@ -21,7 +21,6 @@
 
 #include "tls/tls_int.h"
 
-enum { TLS_ST_FATAL = 1 << 10 }; /* a fatal error happened: no close_notify */
 
 static SSL *ssl_of(const struct conn *c)
 {
@@ -166,6 +165,16 @@ static int tls_handshake(struct conn *c, const char **why)
     return -1;
 }
 
+/* After a read that returned data: when it made the socket BIO read and that read came
+ * back short, with nothing left inside OpenSSL, the socket is drained (see tls_ctx.c). */
+static void note_drained(struct conn *c, SSL *s)
+{
+    uintptr_t st = tls_state(s);
+    if ((st & TLS_ST_READ) && (st & TLS_ST_SHORT_READ) && !SSL_has_pending(s) &&
+        !(c->flags & CONN_RD_HUP))
+        c->flags &= ~CONN_RD_READY;
+}
+
 static ssize_t tls_recv(struct conn *c, void *buf, size_t len)
 {
     SSL *s = ssl_of(c);
@@ -173,8 +182,11 @@ static ssize_t tls_recv(struct conn *c, void *buf, size_t len)
     enum tls_fail fail;
     ERR_clear_error();
     errno = 0;
-    if (SSL_read_ex(s, buf, len, &n) == 1)
+    tls_state_set(s, tls_state(s) & ~(uintptr_t)TLS_ST_READ);
+    if (SSL_read_ex(s, buf, len, &n) == 1) {
+        note_drained(c, s);
         return (ssize_t)n;
+    }
     int err = SSL_get_error(s, 0);
     if (err == SSL_ERROR_ZERO_RETURN)
         return 0; /* close_notify */
