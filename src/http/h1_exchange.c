@@ -17,7 +17,7 @@ static uint32_t max_tries(const struct h1x *x);
 
 void h1_server_release(struct h1x *x)
 {
-    upstream_release(&x->att);
+    upstream_release(&x->st.att);
 }
 
 /* Gives the current server connection up: its lease ends cleanly when `keep` (the
@@ -43,12 +43,12 @@ void h1_count_status(struct h1s *s, unsigned status)
 static enum filter_verdict run_response_filters(struct h1s *s)
 {
     struct h1x *x = s->x;
-    for (uint32_t i = x->nran; i-- > 0;) {
-        const struct filter_conf *fc = filter_chain_at(&x->chain, i);
-        if (fc->ops->on_response && fc->ops->on_response(&x->t, fc->conf) == FILTER_ERROR)
+    for (uint32_t i = x->st.nran; i-- > 0;) {
+        const struct filter_conf *fc = filter_chain_at(&x->st.chain, i);
+        if (fc->ops->on_response && fc->ops->on_response(&x->st.t, fc->conf) == FILTER_ERROR)
             return FILTER_ERROR;
     }
-    if (x->sticky_ran && filter_sticky.on_response(&x->t, NULL) == FILTER_ERROR)
+    if (x->st.sticky_ran && filter_sticky.on_response(&x->st.t, NULL) == FILTER_ERROR)
         return FILTER_ERROR;
     return FILTER_CONTINUE;
 }
@@ -57,7 +57,7 @@ static enum filter_verdict run_response_filters(struct h1s *s)
  * drains, or the connection served its quota of requests. */
 bool h1_must_close(const struct h1s *s)
 {
-    const struct http_msg *req = &s->x->t.req;
+    const struct http_msg *req = &s->x->st.t.req;
     uint32_t quota = s->lc->http.max_requests_per_conn;
     return (req->flags & HTTP_F_CLOSE) || s->w->applied_cmd != WORKER_RUN ||
            (quota && s->requests >= quota);
@@ -68,21 +68,21 @@ bool h1_must_close(const struct h1s *s)
 static enum move fill_answer(struct h1s *s)
 {
     struct h1x *x = s->x;
-    struct hstr body = x->t.answer_body;
-    if (x->answer_left) {
+    struct hstr body = x->st.t.answer_body;
+    if (x->st.answer_left) {
         struct hbuf *b = h1_buf_of(s, &s->out, HBUF_SIZE);
         if (!b)
             return MOVE_NONE;
         if (hbuf_room(b) < b->cap / 2)
             hbuf_compact(b);
-        uint32_t n = x->answer_left < hbuf_room(b) ? x->answer_left : hbuf_room(b);
+        uint32_t n = x->st.answer_left < hbuf_room(b) ? x->st.answer_left : hbuf_room(b);
         if (n == 0)
             return MOVE_NONE;
-        memcpy(hbuf_tail(b), body.p + body.len - x->answer_left, n);
+        memcpy(hbuf_tail(b), body.p + body.len - x->st.answer_left, n);
         b->len += n;
-        x->answer_left -= n;
+        x->st.answer_left -= n;
     }
-    x->resp_done = x->answer_left == 0;
+    x->resp_done = x->st.answer_left == 0;
     return MOVE_PROGRESS;
 }
 
@@ -90,7 +90,7 @@ static enum move fill_answer(struct h1s *s)
 static void send_answer(struct h1s *s)
 {
     struct h1x *x = s->x;
-    struct http_txn *t = &x->t;
+    struct http_txn *t = &x->st.t;
     bool head = t->req.method == HTTP_M_HEAD;
     if (!x->req_done || h1_must_close(s))
         x->close_after = true; /* an unread body would be taken for the next request */
@@ -102,16 +102,16 @@ static void send_answer(struct h1s *s)
                                       hbuf_tail(b), hbuf_room(b))
                   : -1;
     if (n < 0) {
-        x->end = "internal_error";
+        x->st.end = "internal_error";
         h1_session_close(s);
         return;
     }
     b->len += (uint32_t)n;
-    x->answer_left = head ? 0 : t->answer_body.len;
-    x->status = t->resp.status;
-    x->resp_started = true;
+    x->st.answer_left = head ? 0 : t->answer_body.len;
+    x->st.status = t->resp.status;
+    x->st.resp_started = true;
     fill_answer(s);
-    h1_count_status(s, x->status);
+    h1_count_status(s, x->st.status);
     h1_up_release(s, false);
     h1_server_release(x);
 }
@@ -120,24 +120,24 @@ static void send_answer(struct h1s *s)
 void h1_answer(struct h1s *s, unsigned status, const char *end, const char *detail)
 {
     struct h1x *x = s->x;
-    if (x->resp_started) {
+    if (x->st.resp_started) {
         /* too late for an answer: cut the connection so the client sees it incomplete */
-        x->end = end;
-        x->detail = detail;
+        x->st.end = end;
+        x->st.detail = detail;
         h1_session_close(s);
         return;
     }
     char body[256];
     int n = snprintf(body, sizeof(body), "%u %s%s%s\n", status, http_reason(status),
                      detail ? ": " : "", detail ? detail : "");
-    memset(&x->t.resp, 0, sizeof(x->t.resp));
-    x->end = end;
-    x->detail = detail;
-    if (txn_answer(&x->t, status, "text/plain; charset=utf-8", body, (size_t)n) < 0) {
+    memset(&x->st.t.resp, 0, sizeof(x->st.t.resp));
+    x->st.end = end;
+    x->st.detail = detail;
+    if (txn_answer(&x->st.t, status, "text/plain; charset=utf-8", body, (size_t)n) < 0) {
         h1_session_close(s);
         return;
     }
-    x->t.answered = true;
+    x->st.t.answered = true;
     /* the request could not be read whole or as meant: nothing after it can be trusted */
     if (status != 404 && status < 500)
         x->close_after = true;
@@ -146,17 +146,17 @@ void h1_answer(struct h1s *s, unsigned status, const char *end, const char *deta
 
 /* ---- routing ---- */
 
-/* Runs the on_request hooks of fcs[0..n), counting them in x->nran (their response hooks
+/* Runs the on_request hooks of fcs[0..n), counting them in x->st.nran (their response hooks
  * run later, in reverse). */
 static enum filter_verdict run_request_filters(struct h1s *s, const struct filter_conf *fcs,
                                                uint32_t n)
 {
     struct h1x *x = s->x;
     for (uint32_t i = 0; i < n; i++) {
-        x->nran++;
+        x->st.nran++;
         if (!fcs[i].ops->on_request)
             continue;
-        enum filter_verdict v = fcs[i].ops->on_request(&x->t, fcs[i].conf);
+        enum filter_verdict v = fcs[i].ops->on_request(&x->st.t, fcs[i].conf);
         if (v != FILTER_CONTINUE)
             return v;
     }
@@ -166,23 +166,23 @@ static enum filter_verdict run_request_filters(struct h1s *s, const struct filte
 /* The key hashing balancers use for this request (backend `hash:`). */
 static void set_hash_key(struct h1x *x)
 {
-    struct backend *b = x->t.backend;
+    struct backend *b = x->st.t.backend;
     struct hstr key = {NULL, 0};
     switch (b->hash_on) {
     case HASH_HEADER:
-        key = http_hdr_get(&x->t.req, hstr_c(b->hash_name));
+        key = http_hdr_get(&x->st.t.req, hstr_c(b->hash_name));
         break;
     case HASH_COOKIE:
-        key = http_cookie_get(&x->t.req, hstr_c(b->hash_name));
+        key = http_cookie_get(&x->st.t.req, hstr_c(b->hash_name));
         break;
     case HASH_PATH:
-        key = x->t.req.path;
+        key = x->st.t.req.path;
         break;
     case HASH_SOURCE:
         break;
     }
-    x->att.req.key = key.p;
-    x->att.req.keylen = key.len;
+    x->st.att.req.key = key.p;
+    x->st.att.req.keylen = key.len;
 }
 
 /* ---- upgrades ---- */
@@ -268,13 +268,13 @@ static bool switch_asked(const struct http_msg *req, const struct http_msg *resp
 void h1_route_request(struct h1s *s)
 {
     struct h1x *x = s->x;
-    if (!strip_h2c(&x->t.req, &x->t.arena)) {
+    if (!strip_h2c(&x->st.t.req, &x->st.t.arena)) {
         h1_answer(s, 500, "internal_error", "out of memory");
         return;
     }
-    struct http_txn *t = &x->t;
+    struct http_txn *t = &x->st.t;
     const struct http_listener_conf *hc = &s->lc->http;
-    x->chain = (struct filter_chain){hc->filters, hc->nfilters, NULL, 0};
+    x->st.chain = (struct filter_chain){hc->filters, hc->nfilters, NULL, 0};
     enum filter_verdict v = run_request_filters(s, hc->filters, hc->nfilters);
     if (v == FILTER_CONTINUE) {
         t->route = router_match(hc, &t->req, t->conn);
@@ -282,13 +282,13 @@ void h1_route_request(struct h1s *s)
             h1_answer(s, 404, "no_route", "no route matches this request");
             return;
         }
-        x->chain.second = t->route->filters;
-        x->chain.nsecond = t->route->nfilters;
+        x->st.chain.second = t->route->filters;
+        x->st.chain.nsecond = t->route->nfilters;
         v = run_request_filters(s, t->route->filters, t->route->nfilters);
     }
     if (v == FILTER_ANSWER) {
         t->answered = true;
-        x->end = "answered";
+        x->st.end = "answered";
         send_answer(s);
         return;
     }
@@ -298,14 +298,14 @@ void h1_route_request(struct h1s *s)
     }
     t->backend = route_pick_backend(t->route, t->rand);
     if (t->backend->sticky.enabled) {
-        x->sticky_ran = true;
+        x->st.sticky_ran = true;
         if (filter_sticky.on_request(t, NULL) == FILTER_ERROR) {
             h1_answer(s, 500, "internal_error", "a filter failed");
             return;
         }
     }
-    x->req_body_hooks = filter_chain_has_body_hooks(&x->chain, x->nran, false);
-    upstream_attempt_init(&x->att, t->backend, max_tries(x), &t->client);
+    x->st.req_body_hooks = filter_chain_has_body_hooks(&x->st.chain, x->st.nran, false);
+    upstream_attempt_init(&x->st.att, t->backend, max_tries(x), &t->client);
     set_hash_key(x);
     up_attempt(s);
 }
@@ -314,13 +314,13 @@ void h1_route_request(struct h1s *s)
 
 static uint32_t max_tries(const struct h1x *x)
 {
-    uint32_t n = x->t.route ? x->t.route->retry.tries : 1;
+    uint32_t n = x->st.t.route ? x->st.t.route->retry.tries : 1;
     return n ? n : 1;
 }
 
 static bool idempotent(const struct h1x *x)
 {
-    return http_method_idempotent(x->t.req.method);
+    return http_method_idempotent(x->st.t.req.method);
 }
 
 static void up_io(struct upconn *uc, uint32_t events);
@@ -333,7 +333,7 @@ static bool stage_request_head(struct h1s *s)
     struct hbuf *b = h1_buf_of(s, &x->uout, h1_head_cap(s));
     if (!b)
         return false;
-    ssize_t n = h1_write_request(&x->t.req, false, hbuf_tail(b), hbuf_room(b));
+    ssize_t n = h1_write_request(&x->st.t.req, false, hbuf_tail(b), hbuf_room(b));
     if (n < 0)
         return false;
     b->len = (uint32_t)n;
@@ -347,7 +347,7 @@ void h1_attempt_failed(struct h1s *s, bool server_fault, bool report)
 {
     struct h1x *x = s->x;
     if (server_fault)
-        upstream_fault(&x->att, s->w, report);
+        upstream_fault(&x->st.att, s->w, report);
     h1_up_release(s, false);
     h1_server_release(x);
 }
@@ -358,10 +358,10 @@ void h1_retry_or_answer(struct h1s *s, bool nothing_sent, bool allowed, unsigned
                         const char *end, const char *detail)
 {
     struct h1x *x = s->x;
-    bool replayable = !x->body_started && (nothing_sent || (allowed && idempotent(x)));
-    x->end = end;
-    x->detail = detail;
-    if (replayable && !upstream_exhausted(&x->att)) {
+    bool replayable = !x->st.body_started && (nothing_sent || (allowed && idempotent(x)));
+    x->st.end = end;
+    x->st.detail = detail;
+    if (replayable && !upstream_exhausted(&x->st.att)) {
         CTR_ADD(h1_lctr(s)->http_retries, 1);
         up_attempt(s);
         return;
@@ -375,7 +375,7 @@ void h1_retry_or_answer(struct h1s *s, bool nothing_sent, bool allowed, unsigned
 static void connect_failed(struct h1s *s, int err, const char *why)
 {
     struct h1x *x = s->x;
-    enum up_next next = upstream_failed(&x->att, s->w, err, why);
+    enum up_next next = upstream_failed(&x->st.att, s->w, err, why);
     h1_up_release(s, false);
     if (next == UP_SHORTAGE) {
         h1_answer(s, 502, "connect_failed", "out of local resources");
@@ -396,8 +396,8 @@ static void up_connected(struct h1s *s)
 {
     struct h1x *x = s->x;
     uint64_t now = h1_now_us();
-    x->connect_us = (int64_t)(now - x->connected_us);
-    x->connected_us = now;
+    x->st.connect_us = (int64_t)(now - x->st.connected_us);
+    x->st.connected_us = now;
 }
 
 /* One attempt: a server picked and reserved (the sticky one first), the head staged, and
@@ -405,22 +405,22 @@ static void up_connected(struct h1s *s)
 static void up_attempt(struct h1s *s)
 {
     struct h1x *x = s->x;
-    struct server *srv = upstream_pick(&x->att, s->w, x->t.sticky);
+    struct server *srv = upstream_pick(&x->st.att, s->w, x->st.t.sticky);
     if (!srv) {
         /* the budget spent, or the last connect failed with no server left to try: 502
          * as the relay's connect_failed; nothing eligible at all: 503 */
-        bool tried = x->att.tries > 0;
-        bool failed = upstream_exhausted(&x->att) || x->att.err;
-        h1_answer(s, failed ? 502 : 503, tried ? x->end : "no_server",
-                  tried ? x->detail : "no server available");
+        bool tried = x->st.att.tries > 0;
+        bool failed = upstream_exhausted(&x->st.att) || x->st.att.err;
+        h1_answer(s, failed ? 502 : 503, tried ? x->st.end : "no_server",
+                  tried ? x->st.detail : "no server available");
         return;
     }
-    x->t.server = srv;
+    x->st.t.server = srv;
     /* a new attempt: how the exchange ends is its to say (a failed one sets it again);
      * the failures before it are counted in `att.tries` */
-    x->end = "ok";
-    x->detail = NULL;
-    x->attempt_ms = s->w->loop.now_ms;
+    x->st.end = "ok";
+    x->st.detail = NULL;
+    x->st.attempt_ms = s->w->loop.now_ms;
     if (!stage_request_head(s)) {
         h1_answer(s, 500, "internal_error", "request head too large after rewriting");
         return;
@@ -428,17 +428,17 @@ static void up_attempt(struct h1s *s)
     CTR_ADD(srv->st.ctr[s->w->id].http_requests, 1);
     uint64_t start = h1_now_us();
     bool reused;
-    x->up = upstream_acquire(s->w, &x->att, s, up_io, x->fresh_only, &reused);
-    x->reused = reused;
-    x->fresh_only = false;
+    x->up = upstream_acquire(s->w, &x->st.att, s, up_io, x->st.fresh_only, &reused);
+    x->st.reused = reused;
+    x->st.fresh_only = false;
     if (!x->up) {
-        connect_failed(s, x->att.err, x->att.why);
+        connect_failed(s, x->st.att.err, x->st.att.why);
         return;
     }
     if (reused) {
         CTR_ADD(srv->st.ctr[s->w->id].http_reused, 1);
     } else {
-        x->connected_us = start;
+        x->st.connected_us = start;
         if (!x->up->connecting)
             up_connected(s);
     }
@@ -450,31 +450,31 @@ static void up_broken(struct h1s *s, const char *detail)
 {
     struct h1x *x = s->x;
     struct hbuf *in = x->up ? x->up->in : NULL;
-    bool nothing_back = !x->resp_started && (!in || in->len == 0);
-    if (x->resp_started) {
+    bool nothing_back = !x->st.resp_started && (!in || in->len == 0);
+    if (x->st.resp_started) {
         if (x->respb.kind == HTTP_BODY_UNTIL_CLOSE)
             return; /* not broken: that is how this body ends (handled by the body step) */
-        x->end = "server_abort";
-        x->detail = detail;
-        upstream_report(x->t.server, s->w, false);
+        x->st.end = "server_abort";
+        x->st.detail = detail;
+        upstream_report(x->st.t.server, s->w, false);
         h1_session_close(s);
         return;
     }
-    bool was_reused = x->reused;
+    bool was_reused = x->st.reused;
     h1_attempt_failed(s, !was_reused, true);
     if (nothing_back && was_reused) {
         /* a kept-alive connection the server had closed: not the server's fault, and the
          * pool's doing, so the new connection it takes does not count against `retry.tries`
          * (once per request) */
-        x->fresh_only = true;
-        if (!x->stale_retried && x->att.tries) {
-            x->stale_retried = true;
-            upstream_refund_try(&x->att);
+        x->st.fresh_only = true;
+        if (!x->st.stale_retried && x->st.att.tries) {
+            x->st.stale_retried = true;
+            upstream_refund_try(&x->st.att);
         }
         h1_retry_or_answer(s, false, true, 502, "server_reset", detail);
         return;
     }
-    bool allowed = nothing_back && (x->t.route->retry.on & RETRY_ON_RESET);
+    bool allowed = nothing_back && (x->st.t.route->retry.on & RETRY_ON_RESET);
     h1_retry_or_answer(s, false, allowed, 502, nothing_back ? "server_reset" : "bad_response",
                        nothing_back ? detail : "incomplete response head");
 }
@@ -486,7 +486,7 @@ static void up_io(struct upconn *uc, uint32_t events)
     if (s->state == CS_CLOSED)
         return;
     if (uc->connecting) {
-        struct up_attempt *a = &s->x->att;
+        struct up_attempt *a = &s->x->st.att;
         enum up_connect r = upstream_conn_step(s->w, a, uc, events);
         if (r == UP_CONNECT_PENDING)
             return;
@@ -539,9 +539,9 @@ static bool body_hooks(struct h1s *s, const struct h1_body *dec, const char **da
 {
     struct h1x *x = s->x;
     bool response = dec == &x->respb;
-    if (!(response ? x->resp_body_hooks : x->req_body_hooks))
+    if (!(response ? x->st.resp_body_hooks : x->st.req_body_hooks))
         return true;
-    if (filter_chain_body(&x->chain, x->nran, &x->t, response, data, dlen, last) ==
+    if (filter_chain_body(&x->st.chain, x->st.nran, &x->st.t, response, data, dlen, last) ==
             FILTER_CONTINUE &&
         *dlen <= room)
         return true;
@@ -608,8 +608,8 @@ static enum move move_body(struct h1s *s, struct h1_body *dec, struct hbuf *src,
             return MOVE_ERROR;
         if (st == H1B_DATA && dlen && dec == &s->x->reqb) {
             uint64_t max = s->lc->http.limits.max_request_body;
-            s->x->req_body_bytes += dlen;
-            if (max && s->x->req_body_bytes > max) {
+            s->x->st.req_body_bytes += dlen;
+            if (max && s->x->st.req_body_bytes > max) {
                 err->status = 413;
                 err->reason = "request body larger than max_request_body";
                 return MOVE_ERROR;
@@ -632,7 +632,7 @@ static enum move move_body(struct h1s *s, struct h1_body *dec, struct hbuf *src,
                 (dlen && !put_body(dst, data, dlen, chunk)))
                 return MOVE_ERROR;
             if (dec->kind == HTTP_BODY_CHUNKED && dec->trailer_len && s->x)
-                model_trailers(dec == &s->x->reqb ? &s->x->t.req : &s->x->t.resp, &s->x->t.arena,
+                model_trailers(dec == &s->x->reqb ? &s->x->st.t.req : &s->x->st.t.resp, &s->x->st.t.arena,
                                dec);
             if (chunk)
                 *last_pending = true;
@@ -653,9 +653,9 @@ enum move h1_step_request_body(struct h1s *s)
     struct h1x *x = s->x;
     if (x->req_done || !x->up || x->up->connecting)
         return MOVE_NONE;
-    if (x->t.req.flags & HTTP_F_EXPECT_100 && !x->cont_sent) {
+    if (x->st.t.req.flags & HTTP_F_EXPECT_100 && !x->cont_sent) {
         x->cont_sent = true;
-        if (x->t.req.version == 11 && (!s->in || s->in->len == 0)) {
+        if (x->st.t.req.version == 11 && (!s->in || s->in->len == 0)) {
             static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
             if (!h1_buf_append(s, &s->out, cont, sizeof(cont) - 1))
                 return MOVE_ERROR;
@@ -663,10 +663,10 @@ enum move h1_step_request_body(struct h1s *s)
     }
     struct h1_error err = {0, NULL};
     size_t before = s->in ? s->in->len : 0;
-    enum move m = move_body(s, &x->reqb, s->in, &x->uout, x->t.req.body == HTTP_BODY_CHUNKED, false,
+    enum move m = move_body(s, &x->reqb, s->in, &x->uout, x->st.t.req.body == HTTP_BODY_CHUNKED, false,
                             &x->req_done, &x->req_last_pending, &err);
     if (s->in && s->in->len != before)
-        x->body_started = true;
+        x->st.body_started = true;
     if (m == MOVE_ERROR) {
         x->close_after = true;
         CTR_ADD(h1_lctr(s)->http_bad_requests, 1);
@@ -681,7 +681,7 @@ enum move h1_step_request_body(struct h1s *s)
 static bool write_response_head(struct h1s *s)
 {
     struct h1x *x = s->x;
-    struct http_msg *req = &x->t.req, *resp = &x->t.resp;
+    struct http_msg *req = &x->st.t.req, *resp = &x->st.t.resp;
     bool head = req->method == HTTP_M_HEAD;
     bool no_body = head || resp->status == 204 || resp->status == 304 || resp->status < 200;
     enum http_body_kind wire = resp->body;
@@ -717,12 +717,12 @@ static bool write_response_head(struct h1s *s)
 static void on_response_head(struct h1s *s, size_t head_len)
 {
     struct h1x *x = s->x;
-    struct http_msg *resp = &x->t.resp;
-    struct server *srv = x->t.server;
+    struct http_msg *resp = &x->st.t.resp;
+    struct server *srv = x->st.t.server;
     if (resp->status >= 100 && resp->status < 200 && resp->status != 101) {
         /* interim: 100 is ours to send (already done or not wanted); others go to 1.1
          * clients */
-        if (resp->status != 100 && x->t.req.version == 11) {
+        if (resp->status != 100 && x->st.t.req.version == 11) {
             struct hbuf *b = h1_buf_of(s, &s->out, HBUF_SIZE);
             ssize_t n =
                 b ? h1_write_response(resp, H1W_NO_BODY, 11, false, hbuf_tail(b), hbuf_room(b))
@@ -735,16 +735,16 @@ static void on_response_head(struct h1s *s, size_t head_len)
         h1_parser_init(&x->hp);
         return;
     }
-    if (!x->first_byte_us)
-        x->first_byte_us = h1_now_us();
+    if (!x->st.first_byte_us)
+        x->st.first_byte_us = h1_now_us();
     if (resp->status >= 500) {
         CTR_ADD(srv->st.ctr[s->w->id].http_5xx, 1);
         upstream_report(srv, s->w, !srv->backend->passive.http_5xx);
-        uint32_t on = x->t.route->retry.on;
+        uint32_t on = x->st.t.route->retry.on;
         bool allowed = (resp->status == 502 && (on & RETRY_ON_502)) ||
                        (resp->status == 503 && (on & RETRY_ON_503)) ||
                        (resp->status == 504 && (on & RETRY_ON_504));
-        if (allowed && idempotent(x) && !x->body_started && !upstream_exhausted(&x->att)) {
+        if (allowed && idempotent(x) && !x->st.body_started && !upstream_exhausted(&x->st.att)) {
             h1_attempt_failed(s, true, false); /* booked above */
             memset(resp, 0, sizeof(*resp));
             h1_parser_init(&x->hp);
@@ -755,7 +755,7 @@ static void on_response_head(struct h1s *s, size_t head_len)
     } else {
         upstream_report(srv, s->w, true);
     }
-    if (resp->status == 101 && !switch_asked(&x->t.req, resp)) {
+    if (resp->status == 101 && !switch_asked(&x->st.t.req, resp)) {
         /* no tunnel: the server speaks another protocol on that connection now, and the
          * client may have asked for a switch Strata did not forward */
         x->close_after = true;
@@ -765,14 +765,14 @@ static void on_response_head(struct h1s *s, size_t head_len)
     }
     x->up_keep =
         !(resp->flags & HTTP_F_CLOSE) && resp->body != HTTP_BODY_UNTIL_CLOSE && resp->status != 101;
-    x->resp_body_hooks = filter_chain_has_body_hooks(&x->chain, x->nran, true);
+    x->st.resp_body_hooks = filter_chain_has_body_hooks(&x->st.chain, x->st.nran, true);
     if (run_response_filters(s) == FILTER_ERROR || !write_response_head(s)) {
         h1_answer(s, 502, "bad_response", "response head too large");
         return;
     }
     hbuf_consume(x->up->in, (uint32_t)head_len);
-    x->status = resp->status;
-    x->resp_started = true;
+    x->st.status = resp->status;
+    x->st.resp_started = true;
     h1_count_status(s, resp->status);
     if (resp->status == 101) {
         x->tunnel = true;
@@ -780,7 +780,7 @@ static void on_response_head(struct h1s *s, size_t head_len)
         s->state = CS_TUNNEL;
         return;
     }
-    bool no_body = x->t.req.method == HTTP_M_HEAD || resp->status == 204 || resp->status == 304;
+    bool no_body = x->st.t.req.method == HTTP_M_HEAD || resp->status == 204 || resp->status == 304;
     h1_body_init(&x->respb, no_body ? HTTP_BODY_NONE : resp->body, resp->content_length);
     x->respb.response = true;
     if (x->respb.kind == HTTP_BODY_NONE ||
@@ -799,12 +799,12 @@ static enum move parse_response_head(struct h1s *s)
     struct h1_limits lim = {HBUF_SIZE, HBUF_SIZE, 256};
     size_t head_len = 0;
     struct h1_error err = {0, NULL};
-    int r = h1_parse_response(&x->hp, hbuf_head(uc->in), uc->in->len, &lim, x->t.req.method,
-                              &x->t.resp, &x->t.arena, &head_len, &err);
+    int r = h1_parse_response(&x->hp, hbuf_head(uc->in), uc->in->len, &lim, x->st.t.req.method,
+                              &x->st.t.resp, &x->st.t.arena, &head_len, &err);
     if (r == H1_AGAIN)
         return MOVE_NONE;
     if (r == H1_ERROR) {
-        CTR_ADD(x->t.server->st.ctr[s->w->id].http_5xx, 1);
+        CTR_ADD(x->st.t.server->st.ctr[s->w->id].http_5xx, 1);
         h1_attempt_failed(s, true, true);
         h1_answer(s, 502, "bad_response", err.reason ? err.reason : "invalid response head");
         return MOVE_ERROR;
@@ -818,19 +818,19 @@ static enum move parse_response_head(struct h1s *s)
 enum move h1_step_response(struct h1s *s)
 {
     struct h1x *x = s->x;
-    if (x->t.answered && !x->resp_done)
+    if (x->st.t.answered && !x->resp_done)
         return fill_answer(s);
     if (!x->up || x->up->connecting || x->resp_done)
         return MOVE_NONE;
     struct upconn *uc = x->up;
-    enum io io = h1_read_into(s, &uc->c, &uc->in, HBUF_SIZE, x->resp_started, NULL);
+    enum io io = h1_read_into(s, &uc->c, &uc->in, HBUF_SIZE, x->st.resp_started, NULL);
     if (io == IO_ERR) {
         up_broken(s, "server connection reset");
         return MOVE_ERROR;
     }
     enum move m = io == IO_MOVED ? MOVE_PROGRESS : MOVE_NONE;
     bool eof = (uc->c.flags & CONN_RD_EOF) != 0;
-    if (!x->resp_started) {
+    if (!x->st.resp_started) {
         enum move h = parse_response_head(s);
         if (h == MOVE_ERROR)
             return h;
@@ -842,7 +842,7 @@ enum move h1_step_response(struct h1s *s)
             return m;
         }
         /* an interim answer, a retry, a tunnel or a body-less answer: look again */
-        if (s->x != x || !x->resp_started || x->resp_done || x->tunnel)
+        if (s->x != x || !x->st.resp_started || x->resp_done || x->tunnel)
             return MOVE_PROGRESS;
         m = MOVE_PROGRESS; /* the head is out: its body follows in the same write */
     }
@@ -850,9 +850,9 @@ enum move h1_step_response(struct h1s *s)
     enum move b = move_body(s, &x->respb, uc->in, &s->out, x->chunk_out, eof, &x->resp_done,
                             &x->last_pending, &err);
     if (b == MOVE_ERROR) {
-        x->end = "bad_response";
-        x->detail = err.reason ? err.reason : "invalid response body";
-        upstream_report(x->t.server, s->w, false);
+        x->st.end = "bad_response";
+        x->st.detail = err.reason ? err.reason : "invalid response body";
+        upstream_report(x->st.t.server, s->w, false);
         h1_session_close(s);
         return MOVE_ERROR;
     }

@@ -17,7 +17,7 @@
 #include "http/filter.h"
 #include "http/h1.h"
 #include "http/hbuf.h"
-#include "http/txn-t.h"
+#include "http/stream-t.h"
 #include "net/admission.h"
 #include "net/conn.h"
 #include "upstream/pool.h"
@@ -27,32 +27,17 @@
 
 enum cstate { CS_IDLE, CS_HEAD, CS_TXN, CS_TUNNEL, CS_CLOSED };
 
-/* One exchange: a request and its response. */
+/* One exchange on an HTTP/1 client connection: the stream (protocol-neutral) and the
+ * HTTP/1 framing of both sides. exchange_new zeroes [0, reqb) and [up, arena_buf): keep
+ * `st` and `hp` before `reqb`, and every other field but the arena buffer after `up`. */
 struct h1x {
-    struct http_txn t;
+    struct http_stream st;
     struct h1_parser hp;        /* the request head, then the response head */
     struct h1_body reqb, respb; /* body decoders */
     struct upconn *up;          /* the current attempt's lease (upstream/pool.h) */
     struct hbuf *uout;          /* bytes for the server */
-    struct up_attempt att;
-    struct filter_chain chain;            /* the listener's filters, then the route's */
-    bool req_body_hooks, resp_body_hooks; /* a filter that ran has body hooks */
-    uint32_t nran;                        /* filters whose on_request ran */
-    uint64_t start_us, attempt_ms, connected_us, first_byte_us;
-    int64_t connect_us; /* time of the last new connection, -1 = none */
-    uint64_t bytes_in, bytes_out;
-    uint64_t req_body_bytes;  /* request body data read so far */
-    uint32_t answer_left;     /* bytes of an answer's body still to copy for the client */
-    const char *end, *detail; /* how it ended, for the access log: "ok" from each attempt
-                                 on, until something fails (retries show in `tries`) */
-    uint16_t status;          /* sent to the client */
 
-    bool reused;           /* the attempt's connection came from the pool */
-    bool fresh_only;       /* the next attempt must open a new connection */
-    bool stale_retried;    /* a stale pooled connection was retried (once, for free) */
     bool req_done;         /* request body fully read from the client */
-    bool body_started;     /* body bytes were taken from the client: no retry */
-    bool resp_started;     /* response head written for the client */
     bool resp_done;        /* response fully written into the client buffer */
     bool last_pending;     /* response: the last chunk still has to be written */
     bool req_last_pending; /* request: the same */
@@ -61,7 +46,6 @@ struct h1x {
     bool chunk_out;        /* response body re-chunked for the client */
     bool up_keep;          /* the server connection may be parked afterwards */
     bool tunnel;           /* 101: the exchange became a tunnel */
-    bool sticky_ran;
     _Alignas(8) char arena_buf[3072]; /* the arena's first block: most requests fit */
 };
 
