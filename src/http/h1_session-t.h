@@ -11,7 +11,6 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <time.h>
 
 #include "ev/worker.h"
 #include "http/filter.h"
@@ -28,13 +27,12 @@
 enum cstate { CS_IDLE, CS_HEAD, CS_TXN, CS_TUNNEL, CS_CLOSED };
 
 /* One exchange on an HTTP/1 client connection: the stream (protocol-neutral) and the
- * HTTP/1 framing of both sides. exchange_new zeroes [0, reqb) and [up, arena_buf): keep
- * `st` and `hp` before `reqb`, and every other field but the arena buffer after `up`. */
+ * HTTP/1 framing of both sides. exchange_new zeroes [0, reqb) and [uout, arena_buf): keep
+ * `st` and `hp` before `reqb`, and every other field but the arena buffer after `uout`. */
 struct h1x {
     struct http_stream st;
     struct h1_parser hp;        /* the request head, then the response head */
     struct h1_body reqb, respb; /* body decoders */
-    struct upconn *up;          /* the current attempt's lease (upstream/pool.h) */
     struct hbuf *uout;          /* bytes for the server */
 
     bool req_done;         /* request body fully read from the client */
@@ -71,14 +69,6 @@ struct h1s {
 };
 
 enum io { IO_NONE, IO_MOVED, IO_EOF, IO_ERR };
-enum move { MOVE_NONE, MOVE_PROGRESS, MOVE_ERROR };
-
-static inline uint64_t h1_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static inline struct listener_counters *h1_lctr(struct h1s *s)
 {
@@ -110,14 +100,14 @@ void h1_session_close(struct h1s *s);
 void h1_arm_timer(struct h1s *s);
 
 /* ---- h1_exchange.c ---- */
-void h1_count_status(struct h1s *s, unsigned status);
+/* The HTTP/1 client codec's mux operations and the HTTP/1 server codec (stream-t.h). */
+extern const struct http_mux_ops h1_mux_ops;
+extern const struct http_up_ops h1_up_ops;
 /* The client connection must close after this exchange: the client asked, the worker
  * drains, or the connection served its quota of requests. */
 bool h1_must_close(const struct h1s *s);
-/* Answers `status` with a short text body naming the reason (or cuts the connection when
- * the response head is already out). */
-void h1_answer(struct h1s *s, unsigned status, const char *end, const char *detail);
-/* A complete request head is in x->t.req: filters, router, balancer, first attempt. */
+/* A complete request head is in x->st.t.req: the h2c upgrade stripped, then the stream
+ * routes it. */
 void h1_route_request(struct h1s *s);
 /* Client → server: the request body, once the server connection is up. */
 enum move h1_step_request_body(struct h1s *s);
@@ -125,15 +115,5 @@ enum move h1_step_request_body(struct h1s *s);
 enum move h1_step_response(struct h1s *s);
 /* Sends the bytes staged for the server. */
 enum move h1_step_flush_server(struct h1s *s);
-/* Gives the current server connection up: parked when `keep`, else closed. */
-void h1_up_release(struct h1s *s, bool keep);
-void h1_server_release(struct h1x *x);
-/* Ends the current attempt; a server at fault is excluded from the next pick and, with
- * `report`, booked as a passive-check failure. */
-void h1_attempt_failed(struct h1s *s, bool server_fault, bool report);
-/* One more attempt when the policy allows it; else answers `status`. */
-void h1_retry_or_answer(struct h1s *s, bool nothing_sent, bool allowed, unsigned status,
-                        const char *end, const char *detail);
-void h1_connect_failed(struct h1s *s, int err);
 
 #endif

@@ -40,6 +40,7 @@
 #include "http/access_log.h"
 #include "http/h1_session-t.h"
 #include "http/msg.h"
+#include "http/stream.h"
 #include "net/sock.h"
 
 #define RUN_BUDGET 64         /* steps per run() before yielding to other sessions */
@@ -177,7 +178,7 @@ static struct h1x *exchange_new(struct h1s *s)
         return NULL;
     memset(x, 0, offsetof(struct h1x, reqb));
     /* the body decoders are set by h1_body_init and the arena buffer needs no zeroing */
-    memset(&x->up, 0, offsetof(struct h1x, arena_buf) - offsetof(struct h1x, up));
+    memset(&x->uout, 0, offsetof(struct h1x, arena_buf) - offsetof(struct h1x, uout));
     x->reqb.kind = x->respb.kind = HTTP_BODY_NONE;
     arena_init_buf(&x->st.t.arena, x->arena_buf, sizeof(x->arena_buf), 0);
     x->st.t.req.is_request = true;
@@ -186,7 +187,12 @@ static struct h1x *exchange_new(struct h1s *s)
     x->st.t.conn = &s->cli;
     x->st.t.tls = s->cli.ctx != NULL;
     x->st.t.worker = s->w->id;
-    x->st.start_us = h1_now_us();
+    x->st.w = s->w;
+    x->st.lc = s->lc;
+    x->st.conn = s;
+    x->st.mux = &h1_mux_ops;
+    x->st.upc = &h1_up_ops;
+    x->st.start_us = stream_now_us();
     x->st.t.rand = next_rand(s->w, x->st.start_us);
     x->st.connect_us = -1;
     x->st.end = "ok";
@@ -199,8 +205,8 @@ static void exchange_free(struct h1s *s)
     struct h1x *x = s->x;
     if (!x)
         return;
-    h1_up_release(s, false);
-    h1_server_release(x);
+    stream_up_release(&x->st, false);
+    stream_server_release(&x->st);
     h1_buf_drop(s, &x->uout);
     arena_free(&x->st.t.arena);
     pool_put(&s->w->http_exchange_pool, x);
@@ -239,7 +245,7 @@ static void start_request(struct h1s *s, size_t head_len)
     struct http_msg *req = &x->st.t.req;
     char *copy = arena_alloc(&x->st.t.arena, head_len);
     if (!copy) {
-        h1_answer(s, 500, "internal_error", "out of memory");
+        stream_answer(&s->x->st, 500, "internal_error", "out of memory");
         return;
     }
     memcpy(copy, hbuf_head(s->in), head_len);
@@ -260,14 +266,14 @@ static void start_request(struct h1s *s, size_t head_len)
          * in reverse mode: refused); and a 2xx would turn the server connection into one */
         CTR_ADD(h1_lctr(s)->http_bad_requests, 1);
         x->close_after = true;
-        h1_answer(s, 501, "bad_request", "CONNECT is not supported");
+        stream_answer(&s->x->st, 501, "bad_request", "CONNECT is not supported");
         return;
     }
     uint64_t max = s->lc->http.limits.max_request_body;
     if (max && req->body == HTTP_BODY_LENGTH && req->content_length > max) {
         CTR_ADD(h1_lctr(s)->http_bad_requests, 1);
         x->close_after = true;
-        h1_answer(s, 413, "bad_request", "request body larger than max_request_body");
+        stream_answer(&s->x->st, 413, "bad_request", "request body larger than max_request_body");
         return;
     }
     h1_route_request(s);
@@ -326,7 +332,7 @@ static enum move step_head(struct h1s *s)
         s->x->req_done = true;
         /* the bad bytes stay unread: nothing after them can be trusted as a request */
         s->x->close_after = true;
-        h1_answer(s, err.status ? err.status : 400, "bad_request", err.reason);
+        stream_answer(&s->x->st, err.status ? err.status : 400, "bad_request", err.reason);
         return MOVE_PROGRESS;
     }
     return io == IO_MOVED ? MOVE_PROGRESS : MOVE_NONE;
@@ -416,8 +422,8 @@ static enum move tunnel_dir(struct h1s *s, struct conn *src, struct hbuf **sbuf,
 static enum move step_tunnel(struct h1s *s)
 {
     struct h1x *x = s->x;
-    enum move up = tunnel_dir(s, &s->cli, &s->in, &x->up->c, &x->uout, &s->up_eof_sent);
-    enum move down = tunnel_dir(s, &x->up->c, &x->up->in, &s->cli, &s->out, &s->cli_shut);
+    enum move up = tunnel_dir(s, &s->cli, &s->in, &x->st.up->c, &x->uout, &s->up_eof_sent);
+    enum move down = tunnel_dir(s, &x->st.up->c, &x->st.up->in, &s->cli, &s->out, &s->cli_shut);
     if (up == MOVE_ERROR || down == MOVE_ERROR || (s->up_eof_sent && s->cli_shut)) {
         x->st.end = up == MOVE_ERROR || down == MOVE_ERROR ? "tunnel_error" : "tunnel_closed";
         h1_session_close(s);
@@ -428,36 +434,15 @@ static enum move step_tunnel(struct h1s *s)
 
 /* ---- end of an exchange ---- */
 
-static void log_exchange(struct h1s *s)
-{
-    struct h1x *x = s->x;
-    uint64_t now = h1_now_us();
-    struct access_entry e = {
-        .t = &x->st.t,
-        .status = x->st.status,
-        .bytes_in = x->st.bytes_in,
-        .bytes_out = x->st.bytes_out,
-        .total_us = now - x->st.start_us,
-        .connect_us = x->st.connect_us,
-        .ttfb_us = x->st.first_byte_us ? (int64_t)(x->st.first_byte_us - x->st.start_us) : -1,
-        .retries = x->st.att.tries > 1 ? x->st.att.tries - 1u : 0,
-        .end = x->st.end,
-        .detail = x->st.detail,
-    };
-    access_log_write(s->w, s->lc, &e);
-    CTR_ADD(h1_lctr(s)->bytes_in, x->st.bytes_in);
-    CTR_ADD(h1_lctr(s)->bytes_out, x->st.bytes_out);
-}
-
 /* The response is out: log, give the server connection back, and go on with the next
  * request (pipelined), wait for one (keep-alive), or close. */
 static void exchange_end(struct h1s *s)
 {
     struct h1x *x = s->x;
-    log_exchange(s);
-    struct upconn *uc = x->up;
+    stream_log(&s->x->st);
+    struct upconn *uc = x->st.up;
     bool keep = uc && x->up_keep && x->req_done && !x->uout && (!uc->in || uc->in->len == 0);
-    h1_up_release(s, keep);
+    stream_up_release(&x->st, keep);
     bool close = x->close_after || s->cli_eof;
     exchange_free(s);
     if (close) {
@@ -555,10 +540,10 @@ static uint64_t deadline(struct h1s *s)
         return s->head_deadline_ms;
     case CS_TXN: {
         uint64_t d;
-        if (x->up && x->up->connecting)
+        if (x->st.up && x->st.up->connecting)
             d = x->st.attempt_ms +
                 (to->connect_ms ? to->connect_ms : x->st.t.backend->connect_timeout_ms);
-        else if (x->up && !x->st.resp_started) {
+        else if (x->st.up && !x->st.resp_started) {
             uint32_t per_try = x->st.t.route && x->st.t.route->retry.per_try_timeout_ms
                                    ? x->st.t.route->retry.per_try_timeout_ms
                                    : to->response_ms;
@@ -592,14 +577,14 @@ void h1_arm_timer(struct h1s *s)
 static void expired_in_txn(struct h1s *s)
 {
     struct h1x *x = s->x;
-    if (x->up && x->up->connecting) {
-        h1_connect_failed(s, ETIMEDOUT);
-    } else if (x->up && !x->st.resp_started) {
-        h1_attempt_failed(s, true, true);
-        h1_retry_or_answer(s, false, x->st.t.route && (x->st.t.route->retry.on & RETRY_ON_504), 504,
+    if (x->st.up && x->st.up->connecting) {
+        stream_connect_failed(&x->st, ETIMEDOUT, NULL);
+    } else if (x->st.up && !x->st.resp_started) {
+        stream_attempt_failed(&x->st, true, true);
+        stream_retry_or_answer(&x->st, false, x->st.t.route && (x->st.t.route->retry.on & RETRY_ON_504), 504,
                            "server_timeout", "server response timed out");
     } else if (!x->st.resp_started) {
-        h1_answer(s, 408, "client_timeout", "request body timed out");
+        stream_answer(&s->x->st, 408, "client_timeout", "request body timed out");
     } else {
         x->st.end = "timeout";
         x->st.detail = "no progress within response_timeout";
@@ -626,7 +611,7 @@ static void session_timer(struct ev_loop *loop, struct ev_timer *t)
         CTR_ADD(h1_lctr(s)->http_bad_requests, 1);
         s->state = CS_TXN;
         s->x->req_done = true;
-        h1_answer(s, 408, "client_timeout", "request head not received in time");
+        stream_answer(&s->x->st, 408, "client_timeout", "request head not received in time");
         break;
     case CS_TXN:
         expired_in_txn(s);
@@ -682,7 +667,7 @@ void h1_session_close(struct h1s *s)
     if (s->x && s->x->st.status == 0 && !strcmp(s->x->st.end, "ok"))
         s->x->st.end = "client_abort";
     if (s->x && (s->state != CS_HEAD || s->x->st.bytes_in))
-        log_exchange(s);
+        stream_log(&s->x->st);
     exchange_free(s);
     s->state = CS_CLOSED;
     ev_timer_cancel(&w->loop, &s->timer);

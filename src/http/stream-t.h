@@ -11,11 +11,54 @@
 #include <stdint.h>
 
 #include "http/filter.h"
+#include "http/msg-t.h"
 #include "http/txn-t.h"
 #include "upstream/upstream.h"
 
+struct http_stream;
+struct upconn;
+struct worker;
+
+/* Progress of a step: nothing moved, something moved, or the exchange changed course (an
+ * answer, a retry, a close: the caller looks again). */
+enum move { MOVE_NONE, MOVE_PROGRESS, MOVE_ERROR };
+
+/* The client side of a stream: what the codec (the mux) does for the stream. The codec
+ * turns these calls into its wire format; the stream never sees one. */
+struct http_mux_ops {
+    /* The response head (t->resp, framing as in resp->body) for the client; the codec
+     * decides the wire framing. False when it cannot be written (too large). */
+    bool (*send_head)(struct http_stream *st, const struct http_msg *resp);
+    /* Response body data; returns the bytes taken (fewer than n, even 0: back-pressure,
+     * call again once the codec ran). */
+    size_t (*send_data)(struct http_stream *st, const char *p, size_t n);
+    /* The response body ends with the trailer fields m->trailers (may be none). */
+    bool (*send_trailers)(struct http_stream *st, const struct http_msg *m);
+    /* The response is complete. */
+    void (*send_end)(struct http_stream *st);
+    /* The stream cannot go on and the client must see it cut (end/detail are set). */
+    void (*abort)(struct http_stream *st);
+    /* The stream's deadlines changed (a new attempt). */
+    void (*rearm)(struct http_stream *st);
+};
+
+/* The server side of a stream: the codec that speaks to the server over st->up. */
+struct http_up_ops {
+    /* A new attempt: stages the request head (t->req) for the server and readies the
+     * response parser. False when the head cannot be written. */
+    bool (*start)(struct http_stream *st);
+    /* Events on the leased connection (upstream/pool.h owner_io; owner is st->conn). */
+    void (*io)(struct upconn *uc, uint32_t events);
+};
+
 struct http_stream {
     struct http_txn t;
+    struct worker *w;
+    struct listener_conf *lc;
+    void *conn;                     /* the client codec's connection (the ops' owner) */
+    const struct http_mux_ops *mux; /* the client side */
+    const struct http_up_ops *upc;  /* the server side */
+    struct upconn *up;              /* the current attempt's lease (upstream/pool.h) */
     struct filter_chain chain;            /* the listener's filters, then the route's */
     uint32_t nran;                        /* filters whose on_request ran */
     bool req_body_hooks, resp_body_hooks; /* a filter that ran has body hooks */
@@ -34,6 +77,9 @@ struct http_stream {
     bool stale_retried;       /* a stale pooled connection was retried (once, for free) */
     bool body_started;        /* body bytes were taken from the client: no retry */
     bool resp_started;        /* response head passed to the client codec */
+    bool must_close;          /* nothing after this exchange can be trusted (an answer to a
+                                 request not read whole or as meant): the codec ends the
+                                 client connection after it */
 };
 
 #endif
