@@ -166,10 +166,6 @@ static void up_io(struct upconn *uc, uint32_t events)
     h1_run(s);
 }
 
-const struct http_up_ops h1_up_ops = {
-    .start = up_start,
-    .io = up_io,
-};
 
 /* ---- bodies ---- */
 
@@ -200,122 +196,115 @@ static void model_trailers(struct http_msg *m, struct arena *a, const struct h1_
     m->trailers = t;
 }
 
-/* Decodes body bytes from src with `dec` and appends them to *dstp, re-chunked when
- * `chunk`; `eof`: the source has ended (for bodies delimited by close). Sets *done at the
- * end of the body. Stops when the destination is full (back-pressure). */
-/* Runs the body hooks of the filters that ran (if any has one for this direction) on a
- * piece of body; what they give back must fit in `room`. */
-static bool body_hooks(struct h1s *s, const struct h1_body *dec, const char **data, size_t *dlen,
-                       bool last, size_t room, struct h1_error *err)
-{
-    struct h1x *x = s->x;
-    bool response = dec == &x->respb;
-    if (!(response ? x->st.resp_body_hooks : x->st.req_body_hooks))
-        return true;
-    if (filter_chain_body(&x->st.chain, x->st.nran, &x->st.t, response, data, dlen, last) ==
-            FILTER_CONTINUE &&
-        *dlen <= room)
-        return true;
-    err->status = 500;
-    err->reason = "a body filter failed";
-    return false;
-}
+/* One direction of an HTTP/1 body: decoded from `src` with `dec`, each piece through the
+ * stream's body filters, then to `out` (the other side's codec). */
+struct body_move {
+    struct h1_body *dec;
+    struct hbuf *src;
+    bool eof;                        /* src has ended (for bodies delimited by close) */
+    bool response;                   /* which of the stream's body hooks */
+    bool *last_pending;              /* the body ended: its trailers and end still to send */
+    struct http_msg *m;              /* whose trailers */
+    const struct http_body_ops *out; /* where the data goes */
+};
 
-/* Appends body data to dst, as one chunk when `chunk`; room was checked by the caller. */
-static bool put_body(struct hbuf *dst, const char *data, size_t n, bool chunk)
+/* Sends the end of the body (trailers, then the end); false while there is no room. */
+static bool body_end(struct http_stream *st, struct body_move *bm)
 {
-    if (hbuf_room(dst) < n + (chunk ? CHUNK_OVERHEAD : 0))
+    if (!bm->out->send_trailers(st, bm->m))
         return false;
-    if (chunk)
-        dst->len += (uint32_t)h1_write_chunk_head(n, hbuf_tail(dst));
-    memcpy(hbuf_tail(dst), data, n);
-    dst->len += (uint32_t)n;
-    if (chunk) {
-        memcpy(hbuf_tail(dst), "\r\n", 2);
-        dst->len += 2;
-    }
+    *bm->last_pending = false;
+    bm->out->send_end(st);
     return true;
 }
 
-static enum move move_body(struct h1s *s, struct h1_body *dec, struct hbuf *src, struct hbuf **dstp,
-                           bool chunk, bool eof, bool *done, bool *last_pending,
-                           struct h1_error *err)
+/* The body ended: the filters' last word (what they held back), then the trailers into the
+ * model; the end is sent next (last_pending). */
+static bool body_done(struct h1s *s, struct body_move *bm, struct h1_error *err)
+{
+    struct http_stream *st = &s->x->st;
+    const char *data = NULL;
+    size_t dlen = 0;
+    ssize_t room = bm->out->send_room(st);
+    unsigned status = stream_body_piece(st, bm->response, &data, &dlen, true,
+                                        room > 0 ? (size_t)room : 0, &err->reason);
+    if (status || (dlen && bm->out->send_data(st, data, dlen) < dlen)) {
+        err->status = (uint16_t)(status ? status : 500);
+        return false;
+    }
+    if (bm->dec->kind == HTTP_BODY_CHUNKED && bm->dec->trailer_len)
+        model_trailers(bm->m, &st->t.arena, bm->dec);
+    *bm->last_pending = true;
+    return true;
+}
+
+/* One decoder step over what the destination can take now. *wait: no more input or room
+ * (or the body ended). */
+static enum move body_step(struct h1s *s, struct body_move *bm, struct h1_error *err,
+                           bool *wait)
+{
+    struct http_stream *st = &s->x->st;
+    ssize_t room = bm->out->send_room(st);
+    if (room < 0)
+        return MOVE_ERROR;
+    size_t avail = bm->src ? bm->src->len : 0;
+    size_t len = avail < (size_t)room ? avail : (size_t)room;
+    *wait = true;
+    if (room == 0 ||
+        (len == 0 && !bm->eof && !(bm->dec->kind == HTTP_BODY_LENGTH && !bm->dec->remaining)))
+        return MOVE_NONE;
+    size_t used = 0, dlen = 0;
+    const char *data = NULL;
+    int r = h1_body_step(bm->dec, bm->src ? hbuf_head(bm->src) : "", len,
+                         bm->eof && len == avail, &used, &data, &dlen, err);
+    if (r == H1B_ERROR)
+        return MOVE_ERROR;
+    if (r == H1B_DATA && dlen) {
+        unsigned status =
+            stream_body_piece(st, bm->response, &data, &dlen, false, (size_t)room, &err->reason);
+        if (status || bm->out->send_data(st, data, dlen) < dlen) {
+            err->status = (uint16_t)(status ? status : 500);
+            return MOVE_ERROR;
+        }
+    }
+    if (used)
+        hbuf_consume(bm->src, (uint32_t)used);
+    if (r == H1B_DONE && !body_done(s, bm, err))
+        return MOVE_ERROR;
+    *wait = r == H1B_AGAIN;
+    return used || r == H1B_DONE ? MOVE_PROGRESS : MOVE_NONE;
+}
+
+/* Moves body data until the source or the destination runs dry, or the body is sent. */
+static enum move move_body(struct h1s *s, struct body_move *bm, struct h1_error *err)
 {
     enum move r = MOVE_NONE;
-    for (int guard = 0; guard < 64 && !*done; guard++) {
-        struct hbuf *dst = h1_buf_of(s, dstp, HBUF_SIZE);
-        if (!dst)
-            return MOVE_ERROR;
-        if (*last_pending) {
-            ssize_t n = h1_write_last_chunk(dec->trailer_buf, dec->trailer_len, hbuf_tail(dst),
-                                            hbuf_room(dst));
-            if (n < 0) {
-                hbuf_compact(dst);
-                n = h1_write_last_chunk(dec->trailer_buf, dec->trailer_len, hbuf_tail(dst),
-                                        hbuf_room(dst));
-            }
-            if (n < 0)
-                return r; /* wait for room */
-            dst->len += (uint32_t)n;
-            *last_pending = false;
-            *done = true;
-            return MOVE_PROGRESS;
-        }
-        if (hbuf_room(dst) < dst->cap / 4)
-            hbuf_compact(dst);
-        uint32_t room = hbuf_room(dst);
-        uint32_t overhead = chunk ? CHUNK_OVERHEAD : 0;
-        if (room <= overhead)
-            return r;
-        size_t avail = src ? src->len : 0;
-        size_t len = avail < room - overhead ? avail : room - overhead;
-        if (len == 0 && !eof && !(dec->kind == HTTP_BODY_LENGTH && dec->remaining == 0))
-            return r;
-        size_t used = 0, dlen = 0;
-        const char *data = NULL;
-        int st = h1_body_step(dec, src ? hbuf_head(src) : "", len, eof && len == avail, &used,
-                              &data, &dlen, err);
-        if (st == H1B_ERROR)
-            return MOVE_ERROR;
-        if (st == H1B_DATA && dlen && dec == &s->x->reqb) {
-            uint64_t max = s->lc->http.limits.max_request_body;
-            s->x->st.req_body_bytes += dlen;
-            if (max && s->x->st.req_body_bytes > max) {
-                err->status = 413;
-                err->reason = "request body larger than max_request_body";
-                return MOVE_ERROR;
-            }
-        }
-        if (st == H1B_DATA && dlen &&
-            (!body_hooks(s, dec, &data, &dlen, false, room - overhead, err) ||
-             !put_body(dst, data, dlen, chunk)))
-            return MOVE_ERROR;
-        if (used) {
-            hbuf_consume(src, (uint32_t)used);
-            r = MOVE_PROGRESS;
-        }
-        if (st == H1B_DONE) {
-            /* the filters' last word (what they held back), before the end of the body */
-            data = NULL;
-            dlen = 0;
-            size_t left = hbuf_room(dst) > overhead ? hbuf_room(dst) - overhead : 0;
-            if (!body_hooks(s, dec, &data, &dlen, true, left, err) ||
-                (dlen && !put_body(dst, data, dlen, chunk)))
-                return MOVE_ERROR;
-            if (dec->kind == HTTP_BODY_CHUNKED && dec->trailer_len && s->x)
-                model_trailers(dec == &s->x->reqb ? &s->x->st.t.req : &s->x->st.t.resp, &s->x->st.t.arena,
-                               dec);
-            if (chunk)
-                *last_pending = true;
-            else
-                *done = true;
-            r = MOVE_PROGRESS;
-            continue;
-        }
-        if (st == H1B_AGAIN)
+    for (int guard = 0; guard < 64; guard++) {
+        if (*bm->last_pending)
+            return body_end(&s->x->st, bm) ? MOVE_PROGRESS : r;
+        bool wait;
+        enum move m = body_step(s, bm, err, &wait);
+        if (m == MOVE_ERROR)
+            return m;
+        if (m == MOVE_PROGRESS)
+            r = m;
+        if (wait)
             return r;
     }
     return r;
+}
+
+/* "100 Continue" for a client that waits for it before sending its body. */
+static bool send_continue(struct h1s *s)
+{
+    struct h1x *x = s->x;
+    if (!(x->st.t.req.flags & HTTP_F_EXPECT_100) || x->cont_sent)
+        return true;
+    x->cont_sent = true;
+    if (x->st.t.req.version != 11 || (s->in && s->in->len))
+        return true;
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    return h1_buf_append(s, &s->out, cont, sizeof(cont) - 1);
 }
 
 /* Client → server: the request body, once the server connection is up. */
@@ -324,18 +313,13 @@ enum move h1_step_request_body(struct h1s *s)
     struct h1x *x = s->x;
     if (x->req_done || !x->st.up || x->st.up->connecting)
         return MOVE_NONE;
-    if (x->st.t.req.flags & HTTP_F_EXPECT_100 && !x->cont_sent) {
-        x->cont_sent = true;
-        if (x->st.t.req.version == 11 && (!s->in || s->in->len == 0)) {
-            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-            if (!h1_buf_append(s, &s->out, cont, sizeof(cont) - 1))
-                return MOVE_ERROR;
-        }
-    }
+    if (!send_continue(s))
+        return MOVE_ERROR;
     struct h1_error err = {0, NULL};
     size_t before = s->in ? s->in->len : 0;
-    enum move m = move_body(s, &x->reqb, s->in, &x->uout, x->st.t.req.body == HTTP_BODY_CHUNKED, false,
-                            &x->req_done, &x->req_last_pending, &err);
+    struct body_move bm = {&x->reqb,     s->in, false, false, &x->req_last_pending,
+                           &x->st.t.req, &x->st.upc->body};
+    enum move m = move_body(s, &bm, &err);
     if (s->in && s->in->len != before)
         x->st.body_started = true;
     if (m == MOVE_ERROR) {
@@ -350,35 +334,57 @@ enum move h1_step_request_body(struct h1s *s)
 
 /* ---- the client side: the mux operations (stream-t.h) ---- */
 
-/* Decides how the response body is framed for the client and writes the head: HEAD,
- * 1xx, 204 and 304 without a body (Strata's own answers: only HEAD), a body of unknown
- * length re-chunked for HTTP/1.1 or sent until close for HTTP/1.0. */
+/* An interim head for the client: only HTTP/1.1 clients take one (100 is Strata's own to
+ * send, see send_continue). */
+static bool send_interim(struct h1s *s, const struct http_msg *m)
+{
+    if (m->status == 100 || s->x->st.t.req.version != 11)
+        return true;
+    struct hbuf *b = h1_buf_of(s, &s->out, HBUF_SIZE);
+    ssize_t n = b ? h1_write_response(m, H1W_NO_BODY, 11, false, hbuf_tail(b), hbuf_room(b)) : -1;
+    if (n > 0)
+        b->len += (uint32_t)n;
+    return true;
+}
+
+/* How the response body is framed for the client, and whether the connection closes
+ * after it: a body of unknown length re-chunked for HTTP/1.1, sent until close for 1.0. */
+static void decide_framing(struct h1s *s, const struct http_msg *m, bool no_body)
+{
+    struct h1x *x = s->x;
+    if (!no_body && (m->body == HTTP_BODY_CHUNKED || m->body == HTTP_BODY_UNTIL_CLOSE)) {
+        if (x->st.t.req.version == 10)
+            x->close_after = true; /* a 1.0 client reads the body until we close */
+        else
+            x->chunk_out = true;
+    }
+    /* an answer before the whole request body: the rest will not be read, so the
+     * connection cannot carry another request */
+    if (h1_must_close(s) || !x->req_done || x->st.must_close)
+        x->close_after = true;
+}
+
+/* The head for the client: HEAD, 1xx, 204 and 304 without a body (Strata's own answers:
+ * only HEAD). */
 static bool mux_send_head(struct http_stream *st, const struct http_msg *m)
 {
     struct h1s *s = st->conn;
     struct h1x *x = s->x;
-    struct http_msg *resp = &st->t.resp;
+    if (m->status < 200 && m->status != 101)
+        return send_interim(s, m);
     unsigned version = st->t.req.version ? st->t.req.version : 11;
     bool no_body = st->t.req.method == HTTP_M_HEAD ||
                    (!st->t.answered && (m->status == 204 || m->status == 304 || m->status < 200));
-    enum http_body_kind wire = resp->body;
-    if (!no_body && (wire == HTTP_BODY_CHUNKED || wire == HTTP_BODY_UNTIL_CLOSE)) {
-        if (version == 10) {
-            x->close_after = true; /* a 1.0 client reads the body until we close */
-        } else {
-            resp->body = HTTP_BODY_CHUNKED;
-            x->chunk_out = true;
-        }
-    }
-    /* an answer before the whole request body: the rest will not be read, so the
-     * connection cannot carry another request */
-    if (h1_must_close(s) || !x->req_done || st->must_close)
-        x->close_after = true;
+    decide_framing(s, m, no_body);
     struct hbuf *b = h1_buf_of(s, &s->out, HBUF_SIZE);
     if (!b)
         return false;
     if (hbuf_room(b) < b->cap / 2)
         hbuf_compact(b);
+    struct http_msg *resp = &st->t.resp; /* m: the writer frames it as x->chunk_out says */
+    enum http_body_kind wire = resp->body;
+    if (x->chunk_out)
+        resp->body = HTTP_BODY_CHUNKED;
     ssize_t n = h1_write_response(resp, no_body ? H1W_NO_BODY : H1W_AS_MSG, (uint8_t)version,
                                   x->close_after, hbuf_tail(b), hbuf_room(b));
     resp->body = wire;
@@ -388,33 +394,74 @@ static bool mux_send_head(struct http_stream *st, const struct http_msg *m)
     return true;
 }
 
-/* Body data for the client buffer, as one chunk when re-chunked; what fits. */
-static size_t mux_send_data(struct http_stream *st, const char *p, size_t n)
+/* Data room in *bp (compacted when short) for a body written `chunked` or not; -1 when
+ * there is no buffer. */
+static ssize_t body_room(struct h1s *s, struct hbuf **bp, bool chunked)
 {
-    struct h1s *s = st->conn;
-    uint32_t overhead = s->x->chunk_out ? CHUNK_OVERHEAD : 0;
-    struct hbuf *b = h1_buf_of(s, &s->out, HBUF_SIZE);
+    struct hbuf *b = h1_buf_of(s, bp, HBUF_SIZE);
     if (!b)
-        return 0;
-    if (hbuf_room(b) < b->cap / 2)
+        return -1;
+    if (hbuf_room(b) < b->cap / 4)
         hbuf_compact(b);
-    if (hbuf_room(b) <= overhead)
+    uint32_t overhead = chunked ? CHUNK_OVERHEAD : 0;
+    return hbuf_room(b) > overhead ? (ssize_t)(hbuf_room(b) - overhead) : 0;
+}
+
+/* Appends body data to *bp, as one chunk when `chunked`; what fits. */
+static size_t body_put(struct h1s *s, struct hbuf **bp, bool chunked, const char *p, size_t n)
+{
+    ssize_t room = body_room(s, bp, chunked);
+    size_t take = room <= 0 ? 0 : n < (size_t)room ? n : (size_t)room;
+    struct hbuf *b = *bp;
+    if (take == 0)
         return 0;
-    size_t take = n < hbuf_room(b) - overhead ? n : hbuf_room(b) - overhead;
-    if (overhead)
+    if (chunked)
         b->len += (uint32_t)h1_write_chunk_head(take, hbuf_tail(b));
     memcpy(hbuf_tail(b), p, take);
     b->len += (uint32_t)take;
-    if (overhead) {
+    if (chunked) {
         memcpy(hbuf_tail(b), "\r\n", 2);
         b->len += 2;
     }
     return take;
 }
 
+/* The last chunk with m's trailers into *bp when `chunked` (else nothing: a body sent
+ * with a length or until close has no trailers); false while it does not fit. */
+static bool body_last(struct h1s *s, struct hbuf **bp, bool chunked, const struct http_msg *m)
+{
+    if (!chunked)
+        return true;
+    struct hbuf *b = h1_buf_of(s, bp, HBUF_SIZE);
+    if (!b)
+        return false;
+    ssize_t n = h1_write_last_chunk(m, hbuf_tail(b), hbuf_room(b));
+    if (n < 0) {
+        hbuf_compact(b);
+        n = h1_write_last_chunk(m, hbuf_tail(b), hbuf_room(b));
+    }
+    if (n < 0)
+        return false;
+    b->len += (uint32_t)n;
+    return true;
+}
+
+static ssize_t mux_send_room(struct http_stream *st)
+{
+    struct h1s *s = st->conn;
+    return body_room(s, &s->out, s->x->chunk_out);
+}
+
+static size_t mux_send_data(struct http_stream *st, const char *p, size_t n)
+{
+    struct h1s *s = st->conn;
+    return body_put(s, &s->out, s->x->chunk_out, p, n);
+}
+
 static bool mux_send_trailers(struct http_stream *st, const struct http_msg *m)
 {
-    return true;
+    struct h1s *s = st->conn;
+    return body_last(s, &s->out, s->x->chunk_out, m);
 }
 
 static void mux_send_end(struct http_stream *st)
@@ -435,28 +482,55 @@ static void mux_rearm(struct http_stream *st)
 
 const struct http_mux_ops h1_mux_ops = {
     .send_head = mux_send_head,
-    .send_data = mux_send_data,
-    .send_trailers = mux_send_trailers,
-    .send_end = mux_send_end,
+    .body = {mux_send_room, mux_send_data, mux_send_trailers, mux_send_end},
     .abort = mux_abort,
     .rearm = mux_rearm,
 };
 
-/* An interim response (1xx but 101): 100 is ours to send (already done or not wanted);
- * others go to HTTP/1.1 clients. The parser is readied for the next head. */
+/* ---- the server side's request body (http_up_ops.body) ---- */
+
+static bool req_chunked(const struct http_stream *st)
+{
+    return st->t.req.body == HTTP_BODY_CHUNKED;
+}
+
+static ssize_t up_send_room(struct http_stream *st)
+{
+    struct h1s *s = st->conn;
+    return body_room(s, &s->x->uout, req_chunked(st));
+}
+
+static size_t up_send_data(struct http_stream *st, const char *p, size_t n)
+{
+    struct h1s *s = st->conn;
+    return body_put(s, &s->x->uout, req_chunked(st), p, n);
+}
+
+static bool up_send_trailers(struct http_stream *st, const struct http_msg *m)
+{
+    struct h1s *s = st->conn;
+    return body_last(s, &s->x->uout, req_chunked(st), m);
+}
+
+static void up_send_end(struct http_stream *st)
+{
+    struct h1s *s = st->conn;
+    s->x->req_done = true;
+}
+
+const struct http_up_ops h1_up_ops = {
+    .start = up_start,
+    .body = {up_send_room, up_send_data, up_send_trailers, up_send_end},
+    .io = up_io,
+};
+
+/* An interim response (1xx but 101), passed on; the parser is readied for the next head. */
 static void on_interim(struct h1s *s, size_t head_len)
 {
     struct h1x *x = s->x;
-    struct http_msg *resp = &x->st.t.resp;
-    if (resp->status != 100 && x->st.t.req.version == 11) {
-        struct hbuf *b = h1_buf_of(s, &s->out, HBUF_SIZE);
-        ssize_t n =
-            b ? h1_write_response(resp, H1W_NO_BODY, 11, false, hbuf_tail(b), hbuf_room(b)) : -1;
-        if (n > 0)
-            b->len += (uint32_t)n;
-    }
+    stream_interim(&x->st);
     hbuf_consume(x->st.up->in, (uint32_t)head_len);
-    memset(resp, 0, sizeof(*resp));
+    memset(&x->st.t.resp, 0, sizeof(x->st.t.resp));
     h1_parser_init(&x->hp);
 }
 
@@ -565,8 +639,9 @@ enum move h1_step_response(struct h1s *s)
         m = MOVE_PROGRESS; /* the head is out: its body follows in the same write */
     }
     struct h1_error err = {0, NULL};
-    enum move b = move_body(s, &x->respb, uc->in, &s->out, x->chunk_out, eof, &x->resp_done,
-                            &x->last_pending, &err);
+    struct body_move bm = {&x->respb,       uc->in, eof, true, &x->last_pending,
+                           &x->st.t.resp, &x->st.mux->body};
+    enum move b = move_body(s, &bm, &err);
     if (b == MOVE_ERROR) {
         stream_up_cut(&x->st, "bad_response", err.reason ? err.reason : "invalid response body");
         return MOVE_ERROR;

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "http/filter.h"
 #include "http/msg-t.h"
@@ -23,19 +24,29 @@ struct worker;
  * answer, a retry, a close: the caller looks again). */
 enum move { MOVE_NONE, MOVE_PROGRESS, MOVE_ERROR };
 
+/* Where a body goes, one direction of a stream: to the client through the client codec
+ * (mux), or to the server through the server codec. The data's framing is the codec's. */
+struct http_body_ops {
+    /* Data bytes send_data takes now (0: wait until the codec ran; back-pressure), or -1
+     * when it never will (out of memory). */
+    ssize_t (*send_room)(struct http_stream *st);
+    /* Body data; returns the bytes taken: all of them when n <= send_room. */
+    size_t (*send_data)(struct http_stream *st, const char *p, size_t n);
+    /* The body ends, with the trailer fields m->trailers (may be none). False: no room
+     * yet, call again. */
+    bool (*send_trailers)(struct http_stream *st, const struct http_msg *m);
+    /* The message is complete. */
+    void (*send_end)(struct http_stream *st);
+};
+
 /* The client side of a stream: what the codec (the mux) does for the stream. The codec
  * turns these calls into its wire format; the stream never sees one. */
 struct http_mux_ops {
-    /* The response head (t->resp, framing as in resp->body) for the client; the codec
-     * decides the wire framing. False when it cannot be written (too large). */
-    bool (*send_head)(struct http_stream *st, const struct http_msg *resp);
-    /* Response body data; returns the bytes taken (fewer than n, even 0: back-pressure,
-     * call again once the codec ran). */
-    size_t (*send_data)(struct http_stream *st, const char *p, size_t n);
-    /* The response body ends with the trailer fields m->trailers (may be none). */
-    bool (*send_trailers)(struct http_stream *st, const struct http_msg *m);
-    /* The response is complete. */
-    void (*send_end)(struct http_stream *st);
+    /* A response head (final, or interim 1xx) for the client, framing as in m->body; the
+     * codec decides the wire framing (and drops interim heads its client cannot take).
+     * False when it cannot be written (too large). */
+    bool (*send_head)(struct http_stream *st, const struct http_msg *m);
+    struct http_body_ops body; /* the response body */
     /* The stream cannot go on and the client must see it cut (end/detail are set). */
     void (*abort)(struct http_stream *st);
     /* The stream's deadlines changed (a new attempt). */
@@ -47,6 +58,7 @@ struct http_up_ops {
     /* A new attempt: stages the request head (t->req) for the server and readies the
      * response parser. False when the head cannot be written. */
     bool (*start)(struct http_stream *st);
+    struct http_body_ops body; /* the request body */
     /* Events on the leased connection (upstream/pool.h owner_io; owner is st->conn). */
     void (*io)(struct upconn *uc, uint32_t events);
 };

@@ -83,14 +83,18 @@ static enum filter_verdict run_response_filters(struct http_stream *st)
 enum move stream_answer_step(struct http_stream *st)
 {
     struct hstr body = st->t.answer_body;
+    const struct http_body_ops *out = &st->mux->body;
     if (st->answer_left) {
-        size_t n = st->mux->send_data(st, body.p + body.len - st->answer_left, st->answer_left);
+        ssize_t room = out->send_room(st);
+        size_t n = room > 0 ? (size_t)room : 0;
+        n = out->send_data(st, body.p + body.len - st->answer_left,
+                           n < st->answer_left ? n : st->answer_left);
         if (n == 0)
             return MOVE_NONE;
         st->answer_left -= (uint32_t)n;
     }
     if (st->answer_left == 0)
-        st->mux->send_end(st);
+        out->send_end(st);
     return MOVE_PROGRESS;
 }
 
@@ -400,6 +404,36 @@ bool stream_send_response(struct http_stream *st)
     st->resp_started = true;
     count_status(st, resp->status);
     return true;
+}
+
+/* Strata's own answer to an interim (1xx) response head is to pass it on; the codec
+ * decides whether its client takes it. */
+void stream_interim(struct http_stream *st)
+{
+    st->mux->send_head(st, &st->t.resp);
+}
+
+/* ---- bodies ---- */
+
+unsigned stream_body_piece(struct http_stream *st, bool response, const char **data,
+                           size_t *len, bool last, size_t room, const char **why)
+{
+    if (!response && !last) {
+        uint64_t max = st->lc->http.limits.max_request_body;
+        st->req_body_bytes += *len;
+        if (max && st->req_body_bytes > max) {
+            *why = "request body larger than max_request_body";
+            return 413;
+        }
+    }
+    if (!(response ? st->resp_body_hooks : st->req_body_hooks))
+        return 0;
+    if (filter_chain_body(&st->chain, st->nran, &st->t, response, data, len, last) ==
+            FILTER_CONTINUE &&
+        *len <= room)
+        return 0;
+    *why = "a body filter failed";
+    return 500;
 }
 
 /* ---- the end ---- */
