@@ -1,10 +1,14 @@
-/* h1_session-t.h — the HTTP/1 session's own types and the functions its two files share
- * (private to src/http/h1_session.c and h1_exchange.c; nothing else includes it).
+/* h1_session-t.h — the HTTP/1 codec's session types and the functions its three files
+ * share (private to src/http/h1_session.c, h1_exchange.c and h1_upstream.c; nothing else
+ * includes it). The protocol-neutral part of an exchange is its struct http_stream
+ * (stream-t.h), run by stream.c.
  *
  * h1_session.c: the client connection — buffers and raw I/O, request heads, the state
- * machine, timers, tunnels, lifecycle. h1_exchange.c: one exchange past its head —
- * routing and filters, Strata's own answers, server attempts and retries, bodies both
- * ways, the response head.
+ * machine, timers, tunnels, lifecycle. h1_exchange.c: the client codec past a request
+ * head — the mux operations (response heads and their framing, re-chunked bodies, trailers),
+ * 100-continue, the h2c rules, the request body, the body relay both ways.
+ * h1_upstream.c: the server codec (struct http_up_ops) — request head and body for the
+ * server, the response head parsed, the response body read.
  */
 #ifndef STRATA_HTTP_H1_SESSION_T_H
 #define STRATA_HTTP_H1_SESSION_T_H
@@ -70,6 +74,19 @@ struct h1s {
 
 enum io { IO_NONE, IO_MOVED, IO_EOF, IO_ERR };
 
+/* One direction of an HTTP/1 body: decoded from `src` with `dec`, each piece through the
+ * stream's body filters, then to `out` (the other side's codec). */
+struct body_move {
+    struct h1_body *dec;
+    struct hbuf *src;
+    bool eof;                        /* src has ended (for bodies delimited by close) */
+    bool response;                   /* which of the stream's body hooks */
+    bool *last_pending;              /* the body ended: its trailers and end still to send */
+    struct http_msg *m;              /* whose trailers */
+    const struct http_body_ops *out; /* where the data goes */
+};
+
+
 static inline struct listener_counters *h1_lctr(struct h1s *s)
 {
     return &s->lc->st.ctr[s->w->id];
@@ -100,7 +117,7 @@ void h1_session_close(struct h1s *s);
 void h1_arm_timer(struct h1s *s);
 
 /* ---- h1_exchange.c ---- */
-/* The HTTP/1 client codec's mux operations and the HTTP/1 server codec (stream-t.h). */
+/* The HTTP/1 client codec's mux operations; the server codec's are in h1_upstream.c. */
 extern const struct http_mux_ops h1_mux_ops;
 extern const struct http_up_ops h1_up_ops;
 /* The client connection must close after this exchange: the client asked, the worker
@@ -111,6 +128,18 @@ bool h1_must_close(const struct h1s *s);
 void h1_route_request(struct h1s *s);
 /* Client → server: the request body, once the server connection is up. */
 enum move h1_step_request_body(struct h1s *s);
+/* A 101 switches only to protocols the request asked for, as forwarded. */
+bool h1_switch_asked(const struct http_msg *req, const struct http_msg *resp);
+/* Moves body data until the source or the destination runs dry, or the body is sent. */
+enum move h1_move_body(struct h1s *s, struct body_move *bm, struct h1_error *err);
+/* Body data room in *bp for a body written `chunked` or not (-1: no buffer); appends data
+ * (as one chunk when `chunked`; returns what fit); the last chunk with m's trailers (false
+ * while it does not fit; nothing when not `chunked`). */
+ssize_t h1_body_room(struct h1s *s, struct hbuf **bp, bool chunked);
+size_t h1_body_put(struct h1s *s, struct hbuf **bp, bool chunked, const char *p, size_t n);
+bool h1_body_last(struct h1s *s, struct hbuf **bp, bool chunked, const struct http_msg *m);
+
+/* ---- h1_upstream.c ---- */
 /* Server → client: the response head, then its body. */
 enum move h1_step_response(struct h1s *s);
 /* Sends the bytes staged for the server. */
