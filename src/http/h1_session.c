@@ -23,8 +23,10 @@
  * reads or writes until EAGAIN or until a buffer is full (back-pressure).
  *
  * This file is the client side (buffers, heads, the state machine, timers, tunnels,
- * lifecycle); h1_exchange.c is the rest of an exchange (routing, answers, the server
- * side, bodies); h1_session-t.h holds what they share.
+ * lifecycle); h1_exchange.c the client codec past a head (the mux operations, bodies),
+ * h1_upstream.c the server codec; the protocol-neutral rest of an exchange (routing,
+ * filters, answers, attempts, the access log) is the stream's (stream.c);
+ * h1_session-t.h holds what the HTTP/1 files share.
  */
 #include "http/h1_session.h"
 
