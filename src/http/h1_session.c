@@ -540,24 +540,8 @@ static uint64_t deadline(struct h1s *s)
         return s->last_ms + (s->requests ? to->keepalive_ms : to->request_header_ms);
     case CS_HEAD:
         return s->head_deadline_ms;
-    case CS_TXN: {
-        uint64_t d;
-        if (x->st.up && x->st.up->connecting)
-            d = x->st.attempt_ms +
-                (to->connect_ms ? to->connect_ms : x->st.t.backend->connect_timeout_ms);
-        else if (x->st.up && !x->st.resp_started) {
-            uint32_t per_try = x->st.t.route && x->st.t.route->retry.per_try_timeout_ms
-                                   ? x->st.t.route->retry.per_try_timeout_ms
-                                   : to->response_ms;
-            uint64_t a = x->st.attempt_ms + per_try, b = s->last_ms + to->response_ms;
-            d = a > b ? a : b; /* a request body still flowing keeps it alive */
-        } else
-            d = s->last_ms + to->response_ms;
-        /* start_us is on the monotonic clock, as the loop's now_ms */
-        if (to->request_ms && x->st.start_us / 1000 + to->request_ms < d)
-            d = x->st.start_us / 1000 + to->request_ms;
-        return d;
-    }
+    case CS_TXN:
+        return stream_deadline(&x->st, s->last_ms);
     case CS_TUNNEL:
         return s->last_ms + s->lc->idle_timeout_ms;
     default:
@@ -574,24 +558,6 @@ void h1_arm_timer(struct h1s *s)
     if (d && (!ev_timer_armed(&s->timer) || d < s->timer.expire_ms) &&
         ev_timer_arm_at(&s->w->loop, &s->timer, d) < 0)
         timer_lost(s);
-}
-
-static void expired_in_txn(struct h1s *s)
-{
-    struct h1x *x = s->x;
-    if (x->st.up && x->st.up->connecting) {
-        stream_connect_failed(&x->st, ETIMEDOUT, NULL);
-    } else if (x->st.up && !x->st.resp_started) {
-        stream_attempt_failed(&x->st, true, true);
-        stream_retry_or_answer(&x->st, false, x->st.t.route && (x->st.t.route->retry.on & RETRY_ON_504), 504,
-                           "server_timeout", "server response timed out");
-    } else if (!x->st.resp_started) {
-        stream_answer(&s->x->st, 408, "client_timeout", "request body timed out");
-    } else {
-        x->st.end = "timeout";
-        x->st.detail = "no progress within response_timeout";
-        h1_session_close(s);
-    }
 }
 
 static void session_timer(struct ev_loop *loop, struct ev_timer *t)
@@ -616,7 +582,7 @@ static void session_timer(struct ev_loop *loop, struct ev_timer *t)
         stream_answer(&s->x->st, 408, "client_timeout", "request head not received in time");
         break;
     case CS_TXN:
-        expired_in_txn(s);
+        stream_expired(&s->x->st);
         break;
     case CS_TUNNEL:
         s->x->st.end = "tunnel_idle";

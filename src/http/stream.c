@@ -436,6 +436,46 @@ unsigned stream_body_piece(struct http_stream *st, bool response, const char **d
     return 500;
 }
 
+/* ---- deadlines ---- */
+
+uint64_t stream_deadline(const struct http_stream *st, uint64_t last_ms)
+{
+    const struct http_timeouts *to = &st->lc->http.timeouts;
+    uint64_t d;
+    if (st->up && st->up->connecting) {
+        d = st->attempt_ms + (to->connect_ms ? to->connect_ms : st->t.backend->connect_timeout_ms);
+    } else if (st->up && !st->resp_started) {
+        uint32_t per_try = st->t.route && st->t.route->retry.per_try_timeout_ms
+                               ? st->t.route->retry.per_try_timeout_ms
+                               : to->response_ms;
+        uint64_t a = st->attempt_ms + per_try, b = last_ms + to->response_ms;
+        d = a > b ? a : b; /* a request body still flowing keeps it alive */
+    } else {
+        d = last_ms + to->response_ms;
+    }
+    /* start_us is on the monotonic clock, as the loop's now_ms */
+    if (to->request_ms && st->start_us / 1000 + to->request_ms < d)
+        d = st->start_us / 1000 + to->request_ms;
+    return d;
+}
+
+void stream_expired(struct http_stream *st)
+{
+    if (st->up && st->up->connecting) {
+        stream_connect_failed(st, ETIMEDOUT, NULL);
+    } else if (st->up && !st->resp_started) {
+        stream_attempt_failed(st, true, true);
+        stream_retry_or_answer(st, false, st->t.route && (st->t.route->retry.on & RETRY_ON_504),
+                               504, "server_timeout", "server response timed out");
+    } else if (!st->resp_started) {
+        stream_answer(st, 408, "client_timeout", "request body timed out");
+    } else {
+        st->end = "timeout";
+        st->detail = "no progress within response_timeout";
+        st->mux->abort(st);
+    }
+}
+
 /* ---- the end ---- */
 
 void stream_log(struct http_stream *st)

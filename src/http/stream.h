@@ -57,6 +57,13 @@ void stream_up_broken(struct http_stream *st, const char *detail, bool nothing_b
 /* The server connection failed after the response head: the stream is aborted. */
 void stream_up_cut(struct http_stream *st, const char *end, const char *detail);
 
+/* The stream's next deadline (monotonic ms): connect, response (per try), request;
+ * `last_ms`: the codec's last I/O progress. */
+uint64_t stream_deadline(const struct http_stream *st, uint64_t last_ms);
+/* That deadline passed: a connect or response timeout (retried or answered 504), a
+ * request body too slow (408), or a response that stalled (aborted). */
+void stream_expired(struct http_stream *st);
+
 /* The access log line and the listener's byte counters. */
 void stream_log(struct http_stream *st);
 
