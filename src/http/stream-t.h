@@ -25,7 +25,11 @@ struct worker;
 enum move { MOVE_NONE, MOVE_PROGRESS, MOVE_ERROR };
 
 /* Where a body goes, one direction of a stream: to the client through the client codec
- * (mux), or to the server through the server codec. The data's framing is the codec's. */
+ * (mux), or to the server through the server codec. The data's framing is the codec's.
+ * Back-pressure both ways is pulled: whoever holds body data asks send_room first and
+ * reads from its own peer (or, in HTTP/2, opens its flow-control window) only that much;
+ * events on either connection run the client codec, which asks again, so no separate
+ * resume call is needed. */
 struct http_body_ops {
     /* Data bytes send_data takes now (0: wait until the codec ran; back-pressure), or -1
      * when it never will (out of memory). */
