@@ -156,7 +156,8 @@ static bool body_done(struct h1s *s, struct body_move *bm, struct h1_error *err)
     struct http_stream *st = &s->x->st;
     const char *data = NULL;
     size_t dlen = 0;
-    ssize_t room = bm->out->send_room(st);
+    bool hooks = bm->response ? st->resp_body_hooks : st->req_body_hooks;
+    ssize_t room = hooks ? bm->out->send_room(st) : 0;
     unsigned status = stream_body_piece(st, bm->response, &data, &dlen, true,
                                         room > 0 ? (size_t)room : 0, &err->reason);
     if (status || (dlen && bm->out->send_data(st, data, dlen) < dlen)) {
@@ -341,9 +342,10 @@ ssize_t h1_body_room(struct h1s *s, struct hbuf **bp, bool chunked)
 /* Appends body data to *bp, as one chunk when `chunked`; what fits. */
 size_t h1_body_put(struct h1s *s, struct hbuf **bp, bool chunked, const char *p, size_t n)
 {
-    ssize_t room = h1_body_room(s, bp, chunked);
-    size_t take = room <= 0 ? 0 : n < (size_t)room ? n : (size_t)room;
-    struct hbuf *b = *bp;
+    struct hbuf *b = *bp; /* the caller asked h1_body_room first */
+    uint32_t overhead = chunked ? CHUNK_OVERHEAD : 0;
+    size_t room = b && hbuf_room(b) > overhead ? hbuf_room(b) - overhead : 0;
+    size_t take = n < room ? n : room;
     if (take == 0)
         return 0;
     if (chunked)

@@ -133,8 +133,8 @@ bool h1_switch_asked(const struct http_msg *req, const struct http_msg *resp);
 /* Moves body data until the source or the destination runs dry, or the body is sent. */
 enum move h1_move_body(struct h1s *s, struct body_move *bm, struct h1_error *err);
 /* Body data room in *bp for a body written `chunked` or not (-1: no buffer); appends data
- * (as one chunk when `chunked`; returns what fit); the last chunk with m's trailers (false
- * while it does not fit; nothing when not `chunked`). */
+ * after h1_body_room (as one chunk when `chunked`; returns what fit); the last chunk with
+ * m's trailers (false while it does not fit; nothing when not `chunked`). */
 ssize_t h1_body_room(struct h1s *s, struct hbuf **bp, bool chunked);
 size_t h1_body_put(struct h1s *s, struct hbuf **bp, bool chunked, const char *p, size_t n);
 bool h1_body_last(struct h1s *s, struct hbuf **bp, bool chunked, const struct http_msg *m);

@@ -34,7 +34,7 @@ struct http_body_ops {
     /* Data bytes send_data takes now (0: wait until the codec ran; back-pressure), or -1
      * when it never will (out of memory). */
     ssize_t (*send_room)(struct http_stream *st);
-    /* Body data; returns the bytes taken: all of them when n <= send_room. */
+    /* Body data, after send_room; returns the bytes taken: all when n <= send_room. */
     size_t (*send_data)(struct http_stream *st, const char *p, size_t n);
     /* The body ends, with the trailer fields m->trailers (may be none). False: no room
      * yet, call again. */
