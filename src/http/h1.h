@@ -193,9 +193,10 @@ ssize_t h1_write_response(const struct http_msg *m, enum h1_write_framing framin
 
 /* Writes a chunk-size line for n > 0 data bytes ("1a2b\r\n"); returns its length (≤ 18). */
 size_t h1_write_chunk_head(uint64_t n, char *out);
-/* The last chunk with the given trailer lines (validated "name: value\r\n" lines, may be
- * empty) and the final CRLF; returns the length or -1 when it does not fit. */
-ssize_t h1_write_last_chunk(const char *trailers, size_t tlen, char *out, size_t cap);
+/* The last chunk with the trailer fields of m->trailers (checked as head fields are; one
+ * that cannot be written safely, or a framing, connection or Host field, is left out) and
+ * the final CRLF; returns the length or -1 when it does not fit. */
+ssize_t h1_write_last_chunk(const struct http_msg *m, char *out, size_t cap);
 
 /* ---- shared by the codec's files, and for whoever checks or splits fields ---- */
 

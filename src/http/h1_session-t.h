@@ -1,23 +1,26 @@
-/* h1_session-t.h — the HTTP/1 session's own types and the functions its two files share
- * (private to src/http/h1_session.c and h1_exchange.c; nothing else includes it).
+/* h1_session-t.h — the HTTP/1 codec's session types and the functions its three files
+ * share (private to src/http/h1_session.c, h1_exchange.c and h1_upstream.c; nothing else
+ * includes it). The protocol-neutral part of an exchange is its struct http_stream
+ * (stream-t.h), run by stream.c.
  *
  * h1_session.c: the client connection — buffers and raw I/O, request heads, the state
- * machine, timers, tunnels, lifecycle. h1_exchange.c: one exchange past its head —
- * routing and filters, Strata's own answers, server attempts and retries, bodies both
- * ways, the response head.
+ * machine, timers, tunnels, lifecycle. h1_exchange.c: the client codec past a request
+ * head — the mux operations (response heads and their framing, re-chunked bodies, trailers),
+ * 100-continue, the h2c rules, the request body, the body relay both ways.
+ * h1_upstream.c: the server codec (struct http_up_ops) — request head and body for the
+ * server, the response head parsed, the response body read.
  */
 #ifndef STRATA_HTTP_H1_SESSION_T_H
 #define STRATA_HTTP_H1_SESSION_T_H
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <time.h>
 
 #include "ev/worker.h"
 #include "http/filter.h"
 #include "http/h1.h"
 #include "http/hbuf.h"
-#include "http/txn-t.h"
+#include "http/stream-t.h"
 #include "net/admission.h"
 #include "net/conn.h"
 #include "upstream/pool.h"
@@ -27,32 +30,16 @@
 
 enum cstate { CS_IDLE, CS_HEAD, CS_TXN, CS_TUNNEL, CS_CLOSED };
 
-/* One exchange: a request and its response. */
+/* One exchange on an HTTP/1 client connection: the stream (protocol-neutral) and the
+ * HTTP/1 framing of both sides. exchange_new zeroes [0, reqb) and [uout, arena_buf): keep
+ * `st` and `hp` before `reqb`, and every other field but the arena buffer after `uout`. */
 struct h1x {
-    struct http_txn t;
+    struct http_stream st;
     struct h1_parser hp;        /* the request head, then the response head */
     struct h1_body reqb, respb; /* body decoders */
-    struct upconn *up;          /* the current attempt's lease (upstream/pool.h) */
     struct hbuf *uout;          /* bytes for the server */
-    struct up_attempt att;
-    struct filter_chain chain;            /* the listener's filters, then the route's */
-    bool req_body_hooks, resp_body_hooks; /* a filter that ran has body hooks */
-    uint32_t nran;                        /* filters whose on_request ran */
-    uint64_t start_us, attempt_ms, connected_us, first_byte_us;
-    int64_t connect_us; /* time of the last new connection, -1 = none */
-    uint64_t bytes_in, bytes_out;
-    uint64_t req_body_bytes;  /* request body data read so far */
-    uint32_t answer_left;     /* bytes of an answer's body still to copy for the client */
-    const char *end, *detail; /* how it ended, for the access log: "ok" from each attempt
-                                 on, until something fails (retries show in `tries`) */
-    uint16_t status;          /* sent to the client */
 
-    bool reused;           /* the attempt's connection came from the pool */
-    bool fresh_only;       /* the next attempt must open a new connection */
-    bool stale_retried;    /* a stale pooled connection was retried (once, for free) */
     bool req_done;         /* request body fully read from the client */
-    bool body_started;     /* body bytes were taken from the client: no retry */
-    bool resp_started;     /* response head written for the client */
     bool resp_done;        /* response fully written into the client buffer */
     bool last_pending;     /* response: the last chunk still has to be written */
     bool req_last_pending; /* request: the same */
@@ -61,7 +48,6 @@ struct h1x {
     bool chunk_out;        /* response body re-chunked for the client */
     bool up_keep;          /* the server connection may be parked afterwards */
     bool tunnel;           /* 101: the exchange became a tunnel */
-    bool sticky_ran;
     _Alignas(8) char arena_buf[3072]; /* the arena's first block: most requests fit */
 };
 
@@ -87,14 +73,19 @@ struct h1s {
 };
 
 enum io { IO_NONE, IO_MOVED, IO_EOF, IO_ERR };
-enum move { MOVE_NONE, MOVE_PROGRESS, MOVE_ERROR };
 
-static inline uint64_t h1_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
+/* One direction of an HTTP/1 body: decoded from `src` with `dec`, each piece through the
+ * stream's body filters, then to `out` (the other side's codec). */
+struct body_move {
+    struct h1_body *dec;
+    struct hbuf *src;
+    bool eof;                        /* src has ended (for bodies delimited by close) */
+    bool response;                   /* which of the stream's body hooks */
+    bool *last_pending;              /* the body ended: its trailers and end still to send */
+    struct http_msg *m;              /* whose trailers */
+    const struct http_body_ops *out; /* where the data goes */
+};
+
 
 static inline struct listener_counters *h1_lctr(struct h1s *s)
 {
@@ -126,30 +117,32 @@ void h1_session_close(struct h1s *s);
 void h1_arm_timer(struct h1s *s);
 
 /* ---- h1_exchange.c ---- */
-void h1_count_status(struct h1s *s, unsigned status);
+/* The HTTP/1 client codec's mux operations; the server codec's are in h1_upstream.c. */
+extern const struct http_mux_ops h1_mux_ops;
+extern const struct http_up_ops h1_up_ops;
 /* The client connection must close after this exchange: the client asked, the worker
  * drains, or the connection served its quota of requests. */
 bool h1_must_close(const struct h1s *s);
-/* Answers `status` with a short text body naming the reason (or cuts the connection when
- * the response head is already out). */
-void h1_answer(struct h1s *s, unsigned status, const char *end, const char *detail);
-/* A complete request head is in x->t.req: filters, router, balancer, first attempt. */
+/* A complete request head is in x->st.t.req: the h2c upgrade stripped, then the stream
+ * routes it. */
 void h1_route_request(struct h1s *s);
 /* Client → server: the request body, once the server connection is up. */
 enum move h1_step_request_body(struct h1s *s);
+/* A 101 switches only to protocols the request asked for, as forwarded. */
+bool h1_switch_asked(const struct http_msg *req, const struct http_msg *resp);
+/* Moves body data until the source or the destination runs dry, or the body is sent. */
+enum move h1_move_body(struct h1s *s, struct body_move *bm, struct h1_error *err);
+/* Body data room in *bp for a body written `chunked` or not (-1: no buffer); appends data
+ * after h1_body_room (as one chunk when `chunked`; returns what fit); the last chunk with
+ * m's trailers (false while it does not fit; nothing when not `chunked`). */
+ssize_t h1_body_room(struct h1s *s, struct hbuf **bp, bool chunked);
+size_t h1_body_put(struct h1s *s, struct hbuf **bp, bool chunked, const char *p, size_t n);
+bool h1_body_last(struct h1s *s, struct hbuf **bp, bool chunked, const struct http_msg *m);
+
+/* ---- h1_upstream.c ---- */
 /* Server → client: the response head, then its body. */
 enum move h1_step_response(struct h1s *s);
 /* Sends the bytes staged for the server. */
 enum move h1_step_flush_server(struct h1s *s);
-/* Gives the current server connection up: parked when `keep`, else closed. */
-void h1_up_release(struct h1s *s, bool keep);
-void h1_server_release(struct h1x *x);
-/* Ends the current attempt; a server at fault is excluded from the next pick and, with
- * `report`, booked as a passive-check failure. */
-void h1_attempt_failed(struct h1s *s, bool server_fault, bool report);
-/* One more attempt when the policy allows it; else answers `status`. */
-void h1_retry_or_answer(struct h1s *s, bool nothing_sent, bool allowed, unsigned status,
-                        const char *end, const char *detail);
-void h1_connect_failed(struct h1s *s, int err);
 
 #endif

@@ -23,8 +23,10 @@
  * reads or writes until EAGAIN or until a buffer is full (back-pressure).
  *
  * This file is the client side (buffers, heads, the state machine, timers, tunnels,
- * lifecycle); h1_exchange.c is the rest of an exchange (routing, answers, the server
- * side, bodies); h1_session-t.h holds what they share.
+ * lifecycle); h1_exchange.c the client codec past a head (the mux operations, bodies),
+ * h1_upstream.c the server codec; the protocol-neutral rest of an exchange (routing,
+ * filters, answers, attempts, the access log) is the stream's (stream.c);
+ * h1_session-t.h holds what the HTTP/1 files share.
  */
 #include "http/h1_session.h"
 
@@ -40,6 +42,7 @@
 #include "http/access_log.h"
 #include "http/h1_session-t.h"
 #include "http/msg.h"
+#include "http/stream.h"
 #include "net/sock.h"
 
 #define RUN_BUDGET 64         /* steps per run() before yielding to other sessions */
@@ -177,19 +180,24 @@ static struct h1x *exchange_new(struct h1s *s)
         return NULL;
     memset(x, 0, offsetof(struct h1x, reqb));
     /* the body decoders are set by h1_body_init and the arena buffer needs no zeroing */
-    memset(&x->up, 0, offsetof(struct h1x, arena_buf) - offsetof(struct h1x, up));
+    memset(&x->uout, 0, offsetof(struct h1x, arena_buf) - offsetof(struct h1x, uout));
     x->reqb.kind = x->respb.kind = HTTP_BODY_NONE;
-    arena_init_buf(&x->t.arena, x->arena_buf, sizeof(x->arena_buf), 0);
-    x->t.req.is_request = true;
-    x->t.lc = s->lc;
-    x->t.client = s->client;
-    x->t.conn = &s->cli;
-    x->t.tls = s->cli.ctx != NULL;
-    x->t.worker = s->w->id;
-    x->start_us = h1_now_us();
-    x->t.rand = next_rand(s->w, x->start_us);
-    x->connect_us = -1;
-    x->end = "ok";
+    arena_init_buf(&x->st.t.arena, x->arena_buf, sizeof(x->arena_buf), 0);
+    x->st.t.req.is_request = true;
+    x->st.t.lc = s->lc;
+    x->st.t.client = s->client;
+    x->st.t.conn = &s->cli;
+    x->st.t.tls = s->cli.ctx != NULL;
+    x->st.t.worker = s->w->id;
+    x->st.w = s->w;
+    x->st.lc = s->lc;
+    x->st.conn = s;
+    x->st.mux = &h1_mux_ops;
+    x->st.upc = &h1_up_ops;
+    x->st.start_us = stream_now_us();
+    x->st.t.rand = next_rand(s->w, x->st.start_us);
+    x->st.connect_us = -1;
+    x->st.end = "ok";
     h1_parser_init(&x->hp);
     return x;
 }
@@ -199,10 +207,10 @@ static void exchange_free(struct h1s *s)
     struct h1x *x = s->x;
     if (!x)
         return;
-    h1_up_release(s, false);
-    h1_server_release(x);
+    stream_up_release(&x->st, false);
+    stream_server_release(&x->st);
     h1_buf_drop(s, &x->uout);
-    arena_free(&x->t.arena);
+    arena_free(&x->st.t.arena);
     pool_put(&s->w->http_exchange_pool, x);
     s->x = NULL;
 }
@@ -236,18 +244,18 @@ static void msg_rebase(struct http_msg *m, const char *from, size_t len, const c
 static void start_request(struct h1s *s, size_t head_len)
 {
     struct h1x *x = s->x;
-    struct http_msg *req = &x->t.req;
-    char *copy = arena_alloc(&x->t.arena, head_len);
+    struct http_msg *req = &x->st.t.req;
+    char *copy = arena_alloc(&x->st.t.arena, head_len);
     if (!copy) {
-        h1_answer(s, 500, "internal_error", "out of memory");
+        stream_answer(&s->x->st, 500, "internal_error", "out of memory");
         return;
     }
     memcpy(copy, hbuf_head(s->in), head_len);
     msg_rebase(req, hbuf_head(s->in), head_len, copy);
     hbuf_consume(s->in, (uint32_t)head_len);
     h1_parser_init(&x->hp); /* now for the response head */
-    x->bytes_in = head_len;
-    x->t.orig_path = req->path;
+    x->st.bytes_in = head_len;
+    x->st.t.orig_path = req->path;
     s->requests++;
     s->state = CS_TXN;
     CTR_ADD(h1_lctr(s)->http_requests, 1);
@@ -260,14 +268,14 @@ static void start_request(struct h1s *s, size_t head_len)
          * in reverse mode: refused); and a 2xx would turn the server connection into one */
         CTR_ADD(h1_lctr(s)->http_bad_requests, 1);
         x->close_after = true;
-        h1_answer(s, 501, "bad_request", "CONNECT is not supported");
+        stream_answer(&s->x->st, 501, "bad_request", "CONNECT is not supported");
         return;
     }
     uint64_t max = s->lc->http.limits.max_request_body;
     if (max && req->body == HTTP_BODY_LENGTH && req->content_length > max) {
         CTR_ADD(h1_lctr(s)->http_bad_requests, 1);
         x->close_after = true;
-        h1_answer(s, 413, "bad_request", "request body larger than max_request_body");
+        stream_answer(&s->x->st, 413, "bad_request", "request body larger than max_request_body");
         return;
     }
     h1_route_request(s);
@@ -303,21 +311,21 @@ static enum move step_head(struct h1s *s)
     struct h1_limits lim = {l->max_request_line, l->max_header_bytes, l->max_headers};
     size_t head_len = 0;
     struct h1_error err = {0, NULL};
-    int r = h1_parse_request(&s->x->hp, hbuf_head(s->in), s->in->len, &lim, &s->x->t.req,
-                             &s->x->t.arena, &head_len, &err);
+    int r = h1_parse_request(&s->x->hp, hbuf_head(s->in), s->in->len, &lim, &s->x->st.t.req,
+                             &s->x->st.t.arena, &head_len, &err);
     if (r == H1_DONE) {
         start_request(s, head_len);
         return MOVE_PROGRESS;
     }
     if (r == H1_ERROR || io == IO_EOF) {
-        s->x->bytes_in = s->in->len;
-        s->x->t.orig_path = (struct hstr){NULL, 0};
-        memset(&s->x->t.req, 0, sizeof(s->x->t.req));
-        s->x->t.req.version = 11;
-        s->x->t.req.is_request = true;
+        s->x->st.bytes_in = s->in->len;
+        s->x->st.t.orig_path = (struct hstr){NULL, 0};
+        memset(&s->x->st.t.req, 0, sizeof(s->x->st.t.req));
+        s->x->st.t.req.version = 11;
+        s->x->st.t.req.is_request = true;
         if (io == IO_EOF && r != H1_ERROR) {
-            s->x->end = "client_abort";
-            s->x->detail = "closed during the request head";
+            s->x->st.end = "client_abort";
+            s->x->st.detail = "closed during the request head";
             h1_session_close(s);
             return MOVE_ERROR;
         }
@@ -326,7 +334,7 @@ static enum move step_head(struct h1s *s)
         s->x->req_done = true;
         /* the bad bytes stay unread: nothing after them can be trusted as a request */
         s->x->close_after = true;
-        h1_answer(s, err.status ? err.status : 400, "bad_request", err.reason);
+        stream_answer(&s->x->st, err.status ? err.status : 400, "bad_request", err.reason);
         return MOVE_PROGRESS;
     }
     return io == IO_MOVED ? MOVE_PROGRESS : MOVE_NONE;
@@ -338,18 +346,18 @@ static enum move step_client_read(struct h1s *s)
     struct h1x *x = s->x;
     if (x->req_done && s->in && s->in->len >= HBUF_SIZE / 2)
         return MOVE_NONE; /* enough read ahead: wait for this response to finish */
-    enum io io = h1_read_into(s, &s->cli, &s->in, h1_head_cap(s), true, &x->bytes_in);
+    enum io io = h1_read_into(s, &s->cli, &s->in, h1_head_cap(s), true, &x->st.bytes_in);
     if (io == IO_ERR) {
-        x->end = "client_abort";
-        x->detail = "client connection reset";
+        x->st.end = "client_abort";
+        x->st.detail = "client connection reset";
         h1_session_close(s);
         return MOVE_ERROR;
     }
     if (io == IO_EOF) {
         s->cli_eof = true;
         if (!x->req_done && (!s->in || s->in->len == 0)) {
-            x->end = "client_abort";
-            x->detail = "closed during the request body";
+            x->st.end = "client_abort";
+            x->st.detail = "closed during the request body";
             h1_session_close(s);
             return MOVE_ERROR;
         }
@@ -360,12 +368,12 @@ static enum move step_client_read(struct h1s *s)
 
 static enum move step_flush_client(struct h1s *s)
 {
-    uint64_t *count = s->x ? &s->x->bytes_out : NULL;
+    uint64_t *count = s->x ? &s->x->st.bytes_out : NULL;
     enum io io = h1_flush_buf(s, &s->cli, &s->out, count);
     if (io == IO_ERR) {
         if (s->x) {
-            s->x->end = "client_abort";
-            s->x->detail = "client connection reset";
+            s->x->st.end = "client_abort";
+            s->x->st.detail = "client connection reset";
         }
         h1_session_close(s);
         return MOVE_ERROR;
@@ -416,10 +424,10 @@ static enum move tunnel_dir(struct h1s *s, struct conn *src, struct hbuf **sbuf,
 static enum move step_tunnel(struct h1s *s)
 {
     struct h1x *x = s->x;
-    enum move up = tunnel_dir(s, &s->cli, &s->in, &x->up->c, &x->uout, &s->up_eof_sent);
-    enum move down = tunnel_dir(s, &x->up->c, &x->up->in, &s->cli, &s->out, &s->cli_shut);
+    enum move up = tunnel_dir(s, &s->cli, &s->in, &x->st.up->c, &x->uout, &s->up_eof_sent);
+    enum move down = tunnel_dir(s, &x->st.up->c, &x->st.up->in, &s->cli, &s->out, &s->cli_shut);
     if (up == MOVE_ERROR || down == MOVE_ERROR || (s->up_eof_sent && s->cli_shut)) {
-        x->end = up == MOVE_ERROR || down == MOVE_ERROR ? "tunnel_error" : "tunnel_closed";
+        x->st.end = up == MOVE_ERROR || down == MOVE_ERROR ? "tunnel_error" : "tunnel_closed";
         h1_session_close(s);
         return MOVE_ERROR;
     }
@@ -428,36 +436,15 @@ static enum move step_tunnel(struct h1s *s)
 
 /* ---- end of an exchange ---- */
 
-static void log_exchange(struct h1s *s)
-{
-    struct h1x *x = s->x;
-    uint64_t now = h1_now_us();
-    struct access_entry e = {
-        .t = &x->t,
-        .status = x->status,
-        .bytes_in = x->bytes_in,
-        .bytes_out = x->bytes_out,
-        .total_us = now - x->start_us,
-        .connect_us = x->connect_us,
-        .ttfb_us = x->first_byte_us ? (int64_t)(x->first_byte_us - x->start_us) : -1,
-        .retries = x->att.tries > 1 ? x->att.tries - 1u : 0,
-        .end = x->end,
-        .detail = x->detail,
-    };
-    access_log_write(s->w, s->lc, &e);
-    CTR_ADD(h1_lctr(s)->bytes_in, x->bytes_in);
-    CTR_ADD(h1_lctr(s)->bytes_out, x->bytes_out);
-}
-
 /* The response is out: log, give the server connection back, and go on with the next
  * request (pipelined), wait for one (keep-alive), or close. */
 static void exchange_end(struct h1s *s)
 {
     struct h1x *x = s->x;
-    log_exchange(s);
-    struct upconn *uc = x->up;
+    stream_log(&s->x->st);
+    struct upconn *uc = x->st.up;
     bool keep = uc && x->up_keep && x->req_done && !x->uout && (!uc->in || uc->in->len == 0);
-    h1_up_release(s, keep);
+    stream_up_release(&x->st, keep);
     bool close = x->close_after || s->cli_eof;
     exchange_free(s);
     if (close) {
@@ -553,24 +540,8 @@ static uint64_t deadline(struct h1s *s)
         return s->last_ms + (s->requests ? to->keepalive_ms : to->request_header_ms);
     case CS_HEAD:
         return s->head_deadline_ms;
-    case CS_TXN: {
-        uint64_t d;
-        if (x->up && x->up->connecting)
-            d = x->attempt_ms +
-                (to->connect_ms ? to->connect_ms : x->t.backend->connect_timeout_ms);
-        else if (x->up && !x->resp_started) {
-            uint32_t per_try = x->t.route && x->t.route->retry.per_try_timeout_ms
-                                   ? x->t.route->retry.per_try_timeout_ms
-                                   : to->response_ms;
-            uint64_t a = x->attempt_ms + per_try, b = s->last_ms + to->response_ms;
-            d = a > b ? a : b; /* a request body still flowing keeps it alive */
-        } else
-            d = s->last_ms + to->response_ms;
-        /* start_us is on the monotonic clock, as the loop's now_ms */
-        if (to->request_ms && x->start_us / 1000 + to->request_ms < d)
-            d = x->start_us / 1000 + to->request_ms;
-        return d;
-    }
+    case CS_TXN:
+        return stream_deadline(&x->st, s->last_ms);
     case CS_TUNNEL:
         return s->last_ms + s->lc->idle_timeout_ms;
     default:
@@ -587,24 +558,6 @@ void h1_arm_timer(struct h1s *s)
     if (d && (!ev_timer_armed(&s->timer) || d < s->timer.expire_ms) &&
         ev_timer_arm_at(&s->w->loop, &s->timer, d) < 0)
         timer_lost(s);
-}
-
-static void expired_in_txn(struct h1s *s)
-{
-    struct h1x *x = s->x;
-    if (x->up && x->up->connecting) {
-        h1_connect_failed(s, ETIMEDOUT);
-    } else if (x->up && !x->resp_started) {
-        h1_attempt_failed(s, true, true);
-        h1_retry_or_answer(s, false, x->t.route && (x->t.route->retry.on & RETRY_ON_504), 504,
-                           "server_timeout", "server response timed out");
-    } else if (!x->resp_started) {
-        h1_answer(s, 408, "client_timeout", "request body timed out");
-    } else {
-        x->end = "timeout";
-        x->detail = "no progress within response_timeout";
-        h1_session_close(s);
-    }
 }
 
 static void session_timer(struct ev_loop *loop, struct ev_timer *t)
@@ -626,13 +579,13 @@ static void session_timer(struct ev_loop *loop, struct ev_timer *t)
         CTR_ADD(h1_lctr(s)->http_bad_requests, 1);
         s->state = CS_TXN;
         s->x->req_done = true;
-        h1_answer(s, 408, "client_timeout", "request head not received in time");
+        stream_answer(&s->x->st, 408, "client_timeout", "request head not received in time");
         break;
     case CS_TXN:
-        expired_in_txn(s);
+        stream_expired(&s->x->st);
         break;
     case CS_TUNNEL:
-        s->x->end = "tunnel_idle";
+        s->x->st.end = "tunnel_idle";
         h1_session_close(s);
         return;
     }
@@ -662,8 +615,8 @@ static void session_task(struct ev_task *t)
         return;
     }
     if (s->x) {
-        s->x->end = "local_error";
-        s->x->detail = "no memory for a timer";
+        s->x->st.end = "local_error";
+        s->x->st.detail = "no memory for a timer";
     }
     h1_session_close(s);
 }
@@ -679,10 +632,10 @@ void h1_session_close(struct h1s *s)
     struct worker *w = s->w;
     if (s->state == CS_CLOSED)
         return;
-    if (s->x && s->x->status == 0 && !strcmp(s->x->end, "ok"))
-        s->x->end = "client_abort";
-    if (s->x && (s->state != CS_HEAD || s->x->bytes_in))
-        log_exchange(s);
+    if (s->x && s->x->st.status == 0 && !strcmp(s->x->st.end, "ok"))
+        s->x->st.end = "client_abort";
+    if (s->x && (s->state != CS_HEAD || s->x->st.bytes_in))
+        stream_log(&s->x->st);
     exchange_free(s);
     s->state = CS_CLOSED;
     ev_timer_cancel(&w->loop, &s->timer);
@@ -761,7 +714,7 @@ static void h1_close_all(struct worker *w)
     {
         struct h1s *s = list_entry(pos, struct h1s, link);
         if (s->x)
-            s->x->end = "shutdown";
+            s->x->st.end = "shutdown";
         h1_session_close(s);
     }
     if (w->access_len)

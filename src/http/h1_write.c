@@ -227,13 +227,31 @@ size_t h1_write_chunk_head(uint64_t n, char *out)
     return k + 2;
 }
 
-ssize_t h1_write_last_chunk(const char *trailers, size_t tlen, char *out, size_t cap)
+/* A field that can be written as is: a token name, a value of field-value bytes. */
+static bool field_ok(const struct http_hdr *h)
 {
-    if (cap < tlen + 5)
-        return -1;
-    memcpy(out, "0\r\n", 3);
-    if (tlen)
-        memcpy(out + 3, trailers, tlen);
-    memcpy(out + 3 + tlen, "\r\n", 2);
-    return (ssize_t)(tlen + 5);
+    if (h->name.len == 0 || (h->value.len && h1_span_value(h->value.p, h->value.p +
+                                                           h->value.len) != h->value.p + h->value.len))
+        return false;
+    for (uint32_t i = 0; i < h->name.len; i++)
+        if (!(h1_ctype[(uint8_t)h->name.p[i]] & H1C_TCHAR))
+            return false;
+    return true;
+}
+
+ssize_t h1_write_last_chunk(const struct http_msg *m, char *out, size_t cap)
+{
+    struct out o = {out, 0, cap, false};
+    put(&o, "0\r\n", 3);
+    for (uint32_t i = 0; i < m->ntrailers; i++) {
+        const struct http_hdr *h = &m->trailers[i];
+        if (generated(h->name, true) || !field_ok(h))
+            continue;
+        put(&o, h->name.p, h->name.len);
+        put(&o, ": ", 2);
+        put(&o, h->value.p, h->value.len);
+        put(&o, "\r\n", 2);
+    }
+    put(&o, "\r\n", 2);
+    return o.bad ? -1 : (ssize_t)o.len;
 }

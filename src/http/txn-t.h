@@ -1,5 +1,5 @@
 /* txn-t.h — one HTTP request/response exchange as filters, the router and the access log
- * see it (types only). The session (http/h1_session.c) owns it; filters read and change
+ * see it (types only). The stream (http/stream.c) owns it; filters read and change
  * `req` and `resp` through http/msg.h, allocating in `arena`.
  */
 #ifndef STRATA_HTTP_TXN_T_H

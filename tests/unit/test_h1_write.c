@@ -281,11 +281,28 @@ TEST(h1_write_chunk_lines)
     CHECK(h1_write_chunk_head(0x1a2b, buf) == 6 && !memcmp(buf, "1a2b\r\n", 6));
     CHECK(h1_write_chunk_head(4096, buf) == 6 && !memcmp(buf, "1000\r\n", 6));
     CHECK(h1_write_chunk_head(UINT64_MAX, buf) == 18 && !memcmp(buf, "ffffffffffffffff\r\n", 18));
-    CHECK(h1_write_last_chunk("", 0, buf, sizeof(buf)) == 5 && !memcmp(buf, "0\r\n\r\n", 5));
-    CHECK(h1_write_last_chunk("X: 1\r\n", 6, buf, sizeof(buf)) == 11);
+    struct http_msg none = {0};
+    struct http_hdr x1[] = {{HSTR_LIT("X"), HSTR_LIT("1")}};
+    struct http_msg one = {.trailers = x1, .ntrailers = 1};
+    CHECK(h1_write_last_chunk(&none, buf, sizeof(buf)) == 5 && !memcmp(buf, "0\r\n\r\n", 5));
+    CHECK(h1_write_last_chunk(&one, buf, sizeof(buf)) == 11);
     CHECK(!memcmp(buf, "0\r\nX: 1\r\n\r\n", 11));
-    CHECK(h1_write_last_chunk("X: 1\r\n", 6, buf, 10) == -1);
-    CHECK(h1_write_last_chunk("", 0, buf, 4) == -1);
+    CHECK(h1_write_last_chunk(&one, buf, 10) == -1);
+    CHECK(h1_write_last_chunk(&none, buf, 4) == -1);
+}
+
+TEST(h1_write_last_chunk_leaves_out_unsafe_and_framing_trailers)
+{
+    /* a trailer a filter stored can neither split the message nor add framing */
+    char buf[128];
+    struct http_hdr t[] = {
+        {HSTR_LIT("Content-Length"), HSTR_LIT("5")}, {HSTR_LIT("Bad Name"), HSTR_LIT("v")},
+        {HSTR_LIT("X-Crlf"), HSTR_LIT("a\r\nb")},   {HSTR_LIT("Host"), HSTR_LIT("h")},
+        {HSTR_LIT(""), HSTR_LIT("v")},               {HSTR_LIT("X-Ok"), HSTR_LIT("fine")},
+    };
+    struct http_msg m = {.trailers = t, .ntrailers = 6};
+    ssize_t n = h1_write_last_chunk(&m, buf, sizeof(buf));
+    CHECK(n == 17 && !memcmp(buf, "0\r\nX-Ok: fine\r\n\r\n", 17));
 }
 
 TEST(h1_write_chunks_decode_back)
@@ -295,7 +312,9 @@ TEST(h1_write_chunks_decode_back)
     size_t n = h1_write_chunk_head(11, buf);
     memcpy(buf + n, "hello world\r\n", 13);
     n += 13;
-    ssize_t k = h1_write_last_chunk("T: v\r\n", 6, buf + n, sizeof(buf) - n);
+    struct http_hdr tv[] = {{HSTR_LIT("T"), HSTR_LIT("v")}};
+    struct http_msg m = {.trailers = tv, .ntrailers = 1};
+    ssize_t k = h1_write_last_chunk(&m, buf + n, sizeof(buf) - n);
     CHECK(k == 11);
     n += (size_t)k;
     struct h1_body b;

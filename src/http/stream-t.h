@@ -1,0 +1,101 @@
+/* stream-t.h — one HTTP stream: the protocol-neutral part of a request/response exchange
+ * (types only). A codec (the HTTP/1 session today, HTTP/2 next) owns the framing and embeds
+ * one `struct http_stream` per exchange; the stream owns the transaction, the filter chain,
+ * the upstream attempt and its retries, the timings, the status and how the exchange ended
+ * (for the access log). Nothing here depends on a wire format.
+ */
+#ifndef STRATA_HTTP_STREAM_T_H
+#define STRATA_HTTP_STREAM_T_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "http/filter.h"
+#include "http/msg-t.h"
+#include "http/txn-t.h"
+#include "upstream/upstream.h"
+
+struct http_stream;
+struct upconn;
+struct worker;
+
+/* Progress of a step: nothing moved, something moved, or the exchange changed course (an
+ * answer, a retry, a close: the caller looks again). */
+enum move { MOVE_NONE, MOVE_PROGRESS, MOVE_ERROR };
+
+/* Where a body goes, one direction of a stream: to the client through the client codec
+ * (mux), or to the server through the server codec. The data's framing is the codec's.
+ * Back-pressure both ways is pulled: whoever holds body data asks send_room first and
+ * reads from its own peer (or, in HTTP/2, opens its flow-control window) only that much;
+ * events on either connection run the client codec, which asks again, so no separate
+ * resume call is needed. */
+struct http_body_ops {
+    /* Data bytes send_data takes now (0: wait until the codec ran; back-pressure), or -1
+     * when it never will (out of memory). */
+    ssize_t (*send_room)(struct http_stream *st);
+    /* Body data, after send_room; returns the bytes taken: all when n <= send_room. */
+    size_t (*send_data)(struct http_stream *st, const char *p, size_t n);
+    /* The body ends, with the trailer fields m->trailers (may be none). False: no room
+     * yet, call again. */
+    bool (*send_trailers)(struct http_stream *st, const struct http_msg *m);
+    /* The message is complete. */
+    void (*send_end)(struct http_stream *st);
+};
+
+/* The client side of a stream: what the codec (the mux) does for the stream. The codec
+ * turns these calls into its wire format; the stream never sees one. */
+struct http_mux_ops {
+    /* A response head (final, or interim 1xx) for the client, framing as in m->body; the
+     * codec decides the wire framing (and drops interim heads its client cannot take).
+     * False when it cannot be written (too large). */
+    bool (*send_head)(struct http_stream *st, const struct http_msg *m);
+    struct http_body_ops body; /* the response body */
+    /* The stream cannot go on and the client must see it cut (end/detail are set). */
+    void (*abort)(struct http_stream *st);
+    /* The stream's deadlines changed (a new attempt). */
+    void (*rearm)(struct http_stream *st);
+};
+
+/* The server side of a stream: the codec that speaks to the server over st->up. */
+struct http_up_ops {
+    /* A new attempt: stages the request head (t->req) for the server and readies the
+     * response parser. False when the head cannot be written. */
+    bool (*start)(struct http_stream *st);
+    struct http_body_ops body; /* the request body */
+    /* Events on the leased connection (upstream/pool.h owner_io; owner is st->conn). */
+    void (*io)(struct upconn *uc, uint32_t events);
+};
+
+struct http_stream {
+    struct http_txn t;
+    struct worker *w;
+    struct listener_conf *lc;
+    void *conn;                     /* the client codec's connection (the ops' owner) */
+    const struct http_mux_ops *mux; /* the client side */
+    const struct http_up_ops *upc;  /* the server side */
+    struct upconn *up;              /* the current attempt's lease (upstream/pool.h) */
+    struct filter_chain chain;            /* the listener's filters, then the route's */
+    uint32_t nran;                        /* filters whose on_request ran */
+    bool req_body_hooks, resp_body_hooks; /* a filter that ran has body hooks */
+    bool sticky_ran;                      /* the backend's sticky filter ran on the request */
+    struct up_attempt att;                /* the server attempts and the retry budget */
+    uint64_t start_us, attempt_ms, connected_us, first_byte_us;
+    int64_t connect_us; /* time of the last new connection, -1 = none */
+    uint64_t bytes_in, bytes_out;
+    uint64_t req_body_bytes;  /* request body data read so far */
+    uint32_t answer_left;     /* bytes of an answer's body still to pass to the codec */
+    const char *end, *detail; /* how it ended, for the access log: "ok" from each attempt
+                                 on, until something fails (retries show in `tries`) */
+    uint16_t status;          /* sent to the client */
+    bool reused;              /* the attempt's connection came from the pool */
+    bool fresh_only;          /* the next attempt must open a new connection */
+    bool stale_retried;       /* a stale pooled connection was retried (once, for free) */
+    bool body_started;        /* body bytes were taken from the client: no retry */
+    bool resp_started;        /* response head passed to the client codec */
+    bool must_close;          /* nothing after this exchange can be trusted (an answer to a
+                                 request not read whole or as meant): the codec ends the
+                                 client connection after it */
+};
+
+#endif

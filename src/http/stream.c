@@ -1,0 +1,499 @@
+/* stream.c — see stream.h. Nothing here knows a wire format: heads and bodies go to the
+ * client through st->mux, requests to the server through st->upc.
+ */
+#include "http/stream.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "ev/worker.h"
+#include "http/access_log.h"
+#include "http/msg.h"
+#include "http/router.h"
+#include "upstream/pool.h"
+
+static void attempt(struct http_stream *st);
+
+uint64_t stream_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+struct listener_counters *stream_lctr(const struct http_stream *st)
+{
+    return &st->lc->st.ctr[st->w->id];
+}
+
+static void count_status(struct http_stream *st, unsigned status)
+{
+    if (status >= 100 && status < 600)
+        CTR_ADD(stream_lctr(st)->http_responses[status / 100 - 1], 1);
+}
+
+void stream_server_release(struct http_stream *st)
+{
+    upstream_release(&st->att);
+}
+
+void stream_up_release(struct http_stream *st, bool keep)
+{
+    if (!st->up)
+        return;
+    upstream_lease_end(st->w, st->up, keep);
+    st->up = NULL;
+}
+
+/* ---- filters ---- */
+
+/* Runs the on_request hooks of fcs[0..n), counting them in st->nran (their response hooks
+ * run later, in reverse). */
+static enum filter_verdict run_request_filters(struct http_stream *st,
+                                               const struct filter_conf *fcs, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        st->nran++;
+        if (!fcs[i].ops->on_request)
+            continue;
+        enum filter_verdict v = fcs[i].ops->on_request(&st->t, fcs[i].conf);
+        if (v != FILTER_CONTINUE)
+            return v;
+    }
+    return FILTER_CONTINUE;
+}
+
+/* Response hooks of the filters that ran, last first. */
+static enum filter_verdict run_response_filters(struct http_stream *st)
+{
+    for (uint32_t i = st->nran; i-- > 0;) {
+        const struct filter_conf *fc = filter_chain_at(&st->chain, i);
+        if (fc->ops->on_response && fc->ops->on_response(&st->t, fc->conf) == FILTER_ERROR)
+            return FILTER_ERROR;
+    }
+    if (st->sticky_ran && filter_sticky.on_response(&st->t, NULL) == FILTER_ERROR)
+        return FILTER_ERROR;
+    return FILTER_CONTINUE;
+}
+
+/* ---- answers made by Strata ---- */
+
+enum move stream_answer_step(struct http_stream *st)
+{
+    struct hstr body = st->t.answer_body;
+    const struct http_body_ops *out = &st->mux->body;
+    if (st->answer_left) {
+        ssize_t room = out->send_room(st);
+        size_t n = room > 0 ? (size_t)room : 0;
+        n = out->send_data(st, body.p + body.len - st->answer_left,
+                           n < st->answer_left ? n : st->answer_left);
+        if (n == 0)
+            return MOVE_NONE;
+        st->answer_left -= (uint32_t)n;
+    }
+    if (st->answer_left == 0)
+        out->send_end(st);
+    return MOVE_PROGRESS;
+}
+
+/* Sends t->resp (an answer: body in t->answer_body) to the client. */
+static void send_answer(struct http_stream *st)
+{
+    struct http_txn *t = &st->t;
+    if (run_response_filters(st) == FILTER_ERROR)
+        st->must_close = true; /* the answer goes out as it is; nothing follows */
+    if (!st->mux->send_head(st, &t->resp)) {
+        st->end = "internal_error";
+        st->mux->abort(st);
+        return;
+    }
+    st->answer_left = t->req.method == HTTP_M_HEAD ? 0 : t->answer_body.len;
+    st->status = t->resp.status;
+    st->resp_started = true;
+    stream_answer_step(st);
+    count_status(st, st->status);
+    stream_up_release(st, false);
+    stream_server_release(st);
+}
+
+void stream_answer(struct http_stream *st, unsigned status, const char *end, const char *detail)
+{
+    st->end = end;
+    st->detail = detail;
+    if (st->resp_started) {
+        /* too late for an answer: cut the stream so the client sees it incomplete */
+        st->mux->abort(st);
+        return;
+    }
+    char body[256];
+    int n = snprintf(body, sizeof(body), "%u %s%s%s\n", status, http_reason(status),
+                     detail ? ": " : "", detail ? detail : "");
+    memset(&st->t.resp, 0, sizeof(st->t.resp));
+    if (txn_answer(&st->t, status, "text/plain; charset=utf-8", body, (size_t)n) < 0) {
+        st->mux->abort(st);
+        return;
+    }
+    st->t.answered = true;
+    /* the request could not be read whole or as meant: nothing after it can be trusted */
+    if (status != 404 && status < 500)
+        st->must_close = true;
+    send_answer(st);
+}
+
+/* ---- routing ---- */
+
+/* The key hashing balancers use for this request (backend `hash:`). */
+static void set_hash_key(struct http_stream *st)
+{
+    struct backend *b = st->t.backend;
+    struct hstr key = {NULL, 0};
+    switch (b->hash_on) {
+    case HASH_HEADER:
+        key = http_hdr_get(&st->t.req, hstr_c(b->hash_name));
+        break;
+    case HASH_COOKIE:
+        key = http_cookie_get(&st->t.req, hstr_c(b->hash_name));
+        break;
+    case HASH_PATH:
+        key = st->t.req.path;
+        break;
+    case HASH_SOURCE:
+        break;
+    }
+    st->att.req.key = key.p;
+    st->att.req.keylen = key.len;
+}
+
+static uint32_t max_tries(const struct http_stream *st)
+{
+    uint32_t n = st->t.route ? st->t.route->retry.tries : 1;
+    return n ? n : 1;
+}
+
+/* The listener's filters, the router, the route's filters; *v says how they ended. False
+ * when no route matched (answered 404). */
+static bool route_and_filter(struct http_stream *st, enum filter_verdict *v)
+{
+    struct http_txn *t = &st->t;
+    const struct http_listener_conf *hc = &st->lc->http;
+    st->chain = (struct filter_chain){hc->filters, hc->nfilters, NULL, 0};
+    *v = run_request_filters(st, hc->filters, hc->nfilters);
+    if (*v != FILTER_CONTINUE)
+        return true;
+    t->route = router_match(hc, &t->req, t->conn);
+    if (!t->route) {
+        stream_answer(st, 404, "no_route", "no route matches this request");
+        return false;
+    }
+    st->chain.second = t->route->filters;
+    st->chain.nsecond = t->route->nfilters;
+    *v = run_request_filters(st, t->route->filters, t->route->nfilters);
+    return true;
+}
+
+/* The backend's sticky filter; false when it failed (answered 500). */
+static bool run_sticky(struct http_stream *st)
+{
+    if (!st->t.backend->sticky.enabled)
+        return true;
+    st->sticky_ran = true;
+    if (filter_sticky.on_request(&st->t, NULL) != FILTER_ERROR)
+        return true;
+    stream_answer(st, 500, "internal_error", "a filter failed");
+    return false;
+}
+
+void stream_route(struct http_stream *st)
+{
+    struct http_txn *t = &st->t;
+    enum filter_verdict v;
+    if (!route_and_filter(st, &v))
+        return;
+    if (v == FILTER_ANSWER) {
+        t->answered = true;
+        st->end = "answered";
+        send_answer(st);
+        return;
+    }
+    if (v == FILTER_ERROR || t->route->action == ROUTE_ANSWER) {
+        stream_answer(st, 500, "internal_error", "a filter failed");
+        return;
+    }
+    t->backend = route_pick_backend(t->route, t->rand);
+    if (!run_sticky(st))
+        return;
+    st->req_body_hooks = filter_chain_has_body_hooks(&st->chain, st->nran, false);
+    upstream_attempt_init(&st->att, t->backend, max_tries(st), &t->client);
+    set_hash_key(st);
+    attempt(st);
+}
+
+/* ---- attempts ---- */
+
+static bool idempotent(const struct http_stream *st)
+{
+    return http_method_idempotent(st->t.req.method);
+}
+
+void stream_attempt_failed(struct http_stream *st, bool server_fault, bool report)
+{
+    if (server_fault)
+        upstream_fault(&st->att, st->w, report);
+    stream_up_release(st, false);
+    stream_server_release(st);
+}
+
+void stream_retry_or_answer(struct http_stream *st, bool nothing_sent, bool allowed,
+                            unsigned status, const char *end, const char *detail)
+{
+    bool replayable = !st->body_started && (nothing_sent || (allowed && idempotent(st)));
+    st->end = end;
+    st->detail = detail;
+    if (replayable && !upstream_exhausted(&st->att)) {
+        CTR_ADD(stream_lctr(st)->http_retries, 1);
+        attempt(st);
+        return;
+    }
+    stream_answer(st, status, end, detail);
+}
+
+/* Booked by the upstream layer; the request is retried on another server while the policy
+ * allows (any method: the server saw nothing), else answered. */
+void stream_connect_failed(struct http_stream *st, int err, const char *why)
+{
+    enum up_next next = upstream_failed(&st->att, st->w, err, why);
+    stream_up_release(st, false);
+    if (next == UP_SHORTAGE) {
+        stream_answer(st, 502, "connect_failed", "out of local resources");
+        return;
+    }
+    bool timeout = err == ETIMEDOUT;
+    if (!why)
+        why = timeout ? "server connect timed out" : "server connection failed";
+    stream_retry_or_answer(st, true, next == UP_TRY_NEXT, timeout ? 504 : 502, "connect_failed",
+                           why);
+}
+
+void stream_connected(struct http_stream *st)
+{
+    uint64_t now = stream_now_us();
+    st->connect_us = (int64_t)(now - st->connected_us);
+    st->connected_us = now;
+}
+
+/* No server to try: the budget spent, or the last connect failed with no server left to
+ * try (502, as the relay's connect_failed); nothing eligible at all: 503. */
+static void no_server(struct http_stream *st)
+{
+    bool tried = st->att.tries > 0;
+    bool failed = upstream_exhausted(&st->att) || st->att.err;
+    stream_answer(st, failed ? 502 : 503, tried ? st->end : "no_server",
+                  tried ? st->detail : "no server available");
+}
+
+/* One attempt: a server picked and reserved (the sticky one first), the request staged by
+ * the server codec, and a lease on a pooled connection to it or a new one. */
+static void attempt(struct http_stream *st)
+{
+    struct server *srv = upstream_pick(&st->att, st->w, st->t.sticky);
+    if (!srv) {
+        no_server(st);
+        return;
+    }
+    st->t.server = srv;
+    /* a new attempt: how the exchange ends is its to say (a failed one sets it again);
+     * the failures before it are counted in `att.tries` */
+    st->end = "ok";
+    st->detail = NULL;
+    st->attempt_ms = st->w->loop.now_ms;
+    if (!st->upc->start(st)) {
+        stream_answer(st, 500, "internal_error", "request head too large after rewriting");
+        return;
+    }
+    CTR_ADD(srv->st.ctr[st->w->id].http_requests, 1);
+    uint64_t start = stream_now_us();
+    bool reused;
+    st->up = upstream_acquire(st->w, &st->att, st->conn, st->upc->io, st->fresh_only, &reused);
+    st->reused = reused;
+    st->fresh_only = false;
+    if (!st->up) {
+        stream_connect_failed(st, st->att.err, st->att.why);
+        return;
+    }
+    if (reused) {
+        CTR_ADD(srv->st.ctr[st->w->id].http_reused, 1);
+    } else {
+        st->connected_us = start;
+        if (!st->up->connecting)
+            stream_connected(st);
+    }
+    st->mux->rearm(st);
+}
+
+void stream_up_cut(struct http_stream *st, const char *end, const char *detail)
+{
+    st->end = end;
+    st->detail = detail;
+    upstream_report(st->t.server, st->w, false);
+    st->mux->abort(st);
+}
+
+void stream_up_broken(struct http_stream *st, const char *detail, bool nothing_back)
+{
+    bool was_reused = st->reused;
+    stream_attempt_failed(st, !was_reused, true);
+    if (nothing_back && was_reused) {
+        /* a kept-alive connection the server had closed: not the server's fault, and the
+         * pool's doing, so the new connection it takes does not count against `retry.tries`
+         * (once per request) */
+        st->fresh_only = true;
+        if (!st->stale_retried && st->att.tries) {
+            st->stale_retried = true;
+            upstream_refund_try(&st->att);
+        }
+        stream_retry_or_answer(st, false, true, 502, "server_reset", detail);
+        return;
+    }
+    bool allowed = nothing_back && (st->t.route->retry.on & RETRY_ON_RESET);
+    stream_retry_or_answer(st, false, allowed, 502, nothing_back ? "server_reset" : "bad_response",
+                           nothing_back ? detail : "incomplete response head");
+}
+
+/* ---- the response ---- */
+
+static bool retry_on_status(const struct http_stream *st, unsigned status)
+{
+    uint32_t on = st->t.route->retry.on;
+    return (status == 502 && (on & RETRY_ON_502)) || (status == 503 && (on & RETRY_ON_503)) ||
+           (status == 504 && (on & RETRY_ON_504));
+}
+
+bool stream_response_checks(struct http_stream *st)
+{
+    struct http_msg *resp = &st->t.resp;
+    struct server *srv = st->t.server;
+    if (!st->first_byte_us)
+        st->first_byte_us = stream_now_us();
+    if (resp->status < 500) {
+        upstream_report(srv, st->w, true);
+        return true;
+    }
+    CTR_ADD(srv->st.ctr[st->w->id].http_5xx, 1);
+    upstream_report(srv, st->w, !srv->backend->passive.http_5xx);
+    if (!retry_on_status(st, resp->status) || !idempotent(st) || st->body_started ||
+        upstream_exhausted(&st->att))
+        return true;
+    stream_attempt_failed(st, true, false); /* booked above */
+    memset(resp, 0, sizeof(*resp));
+    CTR_ADD(stream_lctr(st)->http_retries, 1);
+    attempt(st);
+    return false;
+}
+
+bool stream_send_response(struct http_stream *st)
+{
+    struct http_msg *resp = &st->t.resp;
+    st->resp_body_hooks = filter_chain_has_body_hooks(&st->chain, st->nran, true);
+    if (run_response_filters(st) == FILTER_ERROR || !st->mux->send_head(st, resp)) {
+        stream_answer(st, 502, "bad_response", "response head too large");
+        return false;
+    }
+    st->status = resp->status;
+    st->resp_started = true;
+    count_status(st, resp->status);
+    return true;
+}
+
+/* Strata's own answer to an interim (1xx) response head is to pass it on; the codec
+ * decides whether its client takes it. */
+void stream_interim(struct http_stream *st)
+{
+    st->mux->send_head(st, &st->t.resp);
+}
+
+/* ---- bodies ---- */
+
+unsigned stream_body_piece(struct http_stream *st, bool response, const char **data,
+                           size_t *len, bool last, size_t room, const char **why)
+{
+    if (!response && !last) {
+        uint64_t max = st->lc->http.limits.max_request_body;
+        st->req_body_bytes += *len;
+        if (max && st->req_body_bytes > max) {
+            *why = "request body larger than max_request_body";
+            return 413;
+        }
+    }
+    if (!(response ? st->resp_body_hooks : st->req_body_hooks))
+        return 0;
+    if (filter_chain_body(&st->chain, st->nran, &st->t, response, data, len, last) ==
+            FILTER_CONTINUE &&
+        *len <= room)
+        return 0;
+    *why = "a body filter failed";
+    return 500;
+}
+
+/* ---- deadlines ---- */
+
+uint64_t stream_deadline(const struct http_stream *st, uint64_t last_ms)
+{
+    const struct http_timeouts *to = &st->lc->http.timeouts;
+    uint64_t d;
+    if (st->up && st->up->connecting) {
+        d = st->attempt_ms + (to->connect_ms ? to->connect_ms : st->t.backend->connect_timeout_ms);
+    } else if (st->up && !st->resp_started) {
+        uint32_t per_try = st->t.route && st->t.route->retry.per_try_timeout_ms
+                               ? st->t.route->retry.per_try_timeout_ms
+                               : to->response_ms;
+        uint64_t a = st->attempt_ms + per_try, b = last_ms + to->response_ms;
+        d = a > b ? a : b; /* a request body still flowing keeps it alive */
+    } else {
+        d = last_ms + to->response_ms;
+    }
+    /* start_us is on the monotonic clock, as the loop's now_ms */
+    if (to->request_ms && st->start_us / 1000 + to->request_ms < d)
+        d = st->start_us / 1000 + to->request_ms;
+    return d;
+}
+
+void stream_expired(struct http_stream *st)
+{
+    if (st->up && st->up->connecting) {
+        stream_connect_failed(st, ETIMEDOUT, NULL);
+    } else if (st->up && !st->resp_started) {
+        stream_attempt_failed(st, true, true);
+        stream_retry_or_answer(st, false, st->t.route && (st->t.route->retry.on & RETRY_ON_504),
+                               504, "server_timeout", "server response timed out");
+    } else if (!st->resp_started) {
+        stream_answer(st, 408, "client_timeout", "request body timed out");
+    } else {
+        st->end = "timeout";
+        st->detail = "no progress within response_timeout";
+        st->mux->abort(st);
+    }
+}
+
+/* ---- the end ---- */
+
+void stream_log(struct http_stream *st)
+{
+    uint64_t now = stream_now_us();
+    struct access_entry e = {
+        .t = &st->t,
+        .status = st->status,
+        .bytes_in = st->bytes_in,
+        .bytes_out = st->bytes_out,
+        .total_us = now - st->start_us,
+        .connect_us = st->connect_us,
+        .ttfb_us = st->first_byte_us ? (int64_t)(st->first_byte_us - st->start_us) : -1,
+        .retries = st->att.tries > 1 ? st->att.tries - 1u : 0,
+        .end = st->end,
+        .detail = st->detail,
+    };
+    access_log_write(st->w, st->lc, &e);
+    CTR_ADD(stream_lctr(st)->bytes_in, st->bytes_in);
+    CTR_ADD(stream_lctr(st)->bytes_out, st->bytes_out);
+}
