@@ -33,8 +33,8 @@ static X509 *self_signed(EVP_PKEY *key)
     if (!name || !X509_set_version(x, 2) || !ASN1_INTEGER_set(X509_get_serialNumber(x), 1) ||
         !X509_gmtime_adj(X509_getm_notBefore(x), -60) ||
         !X509_gmtime_adj(X509_getm_notAfter(x), 30L * 24 * 3600) || !X509_set_pubkey(x, key) ||
-        !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                                    (const unsigned char *)"strata demo", -1, -1, 0) ||
+        !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"strata demo",
+                                    -1, -1, 0) ||
         !X509_set_issuer_name(x, name) ||
         add_ext(x, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1") < 0 ||
         !X509_sign(x, key, EVP_sha256())) {

@@ -2,11 +2,11 @@
  * rewrite, redirects, direct answers, forwarded headers, request ids, sticky sessions, and
  * later auth, rate limits, WAF, compression, cache) is one `struct filter_ops`.
  *
- * The stream (http/stream.c) runs, for each request: the listener's filters, then the route's, in order,
- * on the request head (on_request); then, if none answered, picks a server and proxies;
- * then the same filters in reverse order on the response head (on_response). Body hooks
- * see each piece of body data as it streams. Filters see only the HTTP message model
- * (http/msg-t.h) and the transaction (http/txn-t.h), never a codec or a socket.
+ * The stream (http/stream.c) runs, for each request: the listener's filters, then the route's, in
+ * order, on the request head (on_request); then, if none answered, picks a server and proxies; then
+ * the same filters in reverse order on the response head (on_response). Body hooks see each piece
+ * of body data as it streams. Filters see only the HTTP message model (http/msg-t.h) and the
+ * transaction (http/txn-t.h), never a codec or a socket.
  *
  * Any hook may be NULL. A hook returns FILTER_CONTINUE, or FILTER_ANSWER after calling
  * txn_answer() (the request is not proxied; response hooks of the filters that already

@@ -172,8 +172,7 @@ static bool body_done(struct h1s *s, struct body_move *bm, struct h1_error *err)
 
 /* One decoder step over what the destination can take now. *wait: no more input or room
  * (or the body ended). */
-static enum move body_step(struct h1s *s, struct body_move *bm, struct h1_error *err,
-                           bool *wait)
+static enum move body_step(struct h1s *s, struct body_move *bm, struct h1_error *err, bool *wait)
 {
     struct http_stream *st = &s->x->st;
     ssize_t room = bm->out->send_room(st);
@@ -187,8 +186,8 @@ static enum move body_step(struct h1s *s, struct body_move *bm, struct h1_error 
         return MOVE_NONE;
     size_t used = 0, dlen = 0;
     const char *data = NULL;
-    int r = h1_body_step(bm->dec, bm->src ? hbuf_head(bm->src) : "", len,
-                         bm->eof && len == avail, &used, &data, &dlen, err);
+    int r = h1_body_step(bm->dec, bm->src ? hbuf_head(bm->src) : "", len, bm->eof && len == avail,
+                         &used, &data, &dlen, err);
     if (r == H1B_ERROR)
         return MOVE_ERROR;
     if (r == H1B_DATA && dlen) {
@@ -249,7 +248,7 @@ enum move h1_step_request_body(struct h1s *s)
         return MOVE_ERROR;
     struct h1_error err = {0, NULL};
     size_t before = s->in ? s->in->len : 0;
-    struct body_move bm = {&x->reqb,     s->in, false, false, &x->req_last_pending,
+    struct body_move bm = {&x->reqb,     s->in,           false, false, &x->req_last_pending,
                            &x->st.t.req, &x->st.upc->body};
     enum move m = h1_move_body(s, &bm, &err);
     if (s->in && s->in->len != before)

@@ -39,15 +39,15 @@ struct h1x {
     struct h1_body reqb, respb; /* body decoders */
     struct hbuf *uout;          /* bytes for the server */
 
-    bool req_done;         /* request body fully read from the client */
-    bool resp_done;        /* response fully written into the client buffer */
-    bool last_pending;     /* response: the last chunk still has to be written */
-    bool req_last_pending; /* request: the same */
-    bool close_after;      /* close the client connection after this response */
-    bool cont_sent;        /* "100 Continue" sent to the client */
-    bool chunk_out;        /* response body re-chunked for the client */
-    bool up_keep;          /* the server connection may be parked afterwards */
-    bool tunnel;           /* 101: the exchange became a tunnel */
+    bool req_done;                    /* request body fully read from the client */
+    bool resp_done;                   /* response fully written into the client buffer */
+    bool last_pending;                /* response: the last chunk still has to be written */
+    bool req_last_pending;            /* request: the same */
+    bool close_after;                 /* close the client connection after this response */
+    bool cont_sent;                   /* "100 Continue" sent to the client */
+    bool chunk_out;                   /* response body re-chunked for the client */
+    bool up_keep;                     /* the server connection may be parked afterwards */
+    bool tunnel;                      /* 101: the exchange became a tunnel */
     _Alignas(8) char arena_buf[3072]; /* the arena's first block: most requests fit */
 };
 
@@ -85,7 +85,6 @@ struct body_move {
     struct http_msg *m;              /* whose trailers */
     const struct http_body_ops *out; /* where the data goes */
 };
-
 
 static inline struct listener_counters *h1_lctr(struct h1s *s)
 {

@@ -64,8 +64,6 @@ static void up_io(struct upconn *uc, uint32_t events)
     h1_run(s);
 }
 
-
-
 /* ---- the server side's request body (http_up_ops.body) ---- */
 
 static bool req_chunked(const struct http_stream *st)
@@ -177,7 +175,8 @@ static enum move parse_response_head(struct h1s *s)
     if (r == H1_ERROR) {
         CTR_ADD(x->st.t.server->st.ctr[s->w->id].http_5xx, 1);
         stream_attempt_failed(&x->st, true, true);
-        stream_answer(&x->st, 502, "bad_response", err.reason ? err.reason : "invalid response head");
+        stream_answer(&x->st, 502, "bad_response",
+                      err.reason ? err.reason : "invalid response head");
         return MOVE_ERROR;
     }
     on_response_head(s, head_len);
@@ -218,7 +217,7 @@ enum move h1_step_response(struct h1s *s)
         m = MOVE_PROGRESS; /* the head is out: its body follows in the same write */
     }
     struct h1_error err = {0, NULL};
-    struct body_move bm = {&x->respb,       uc->in, eof, true, &x->last_pending,
+    struct body_move bm = {&x->respb,     uc->in,          eof, true, &x->last_pending,
                            &x->st.t.resp, &x->st.mux->body};
     enum move b = h1_move_body(s, &bm, &err);
     if (b == MOVE_ERROR) {

@@ -230,8 +230,8 @@ size_t h1_write_chunk_head(uint64_t n, char *out)
 /* A field that can be written as is: a token name, a value of field-value bytes. */
 static bool field_ok(const struct http_hdr *h)
 {
-    if (h->name.len == 0 || (h->value.len && h1_span_value(h->value.p, h->value.p +
-                                                           h->value.len) != h->value.p + h->value.len))
+    if (h->name.len == 0 || (h->value.len && h1_span_value(h->value.p, h->value.p + h->value.len) !=
+                                                 h->value.p + h->value.len))
         return false;
     for (uint32_t i = 0; i < h->name.len; i++)
         if (!(h1_ctype[(uint8_t)h->name.p[i]] & H1C_TCHAR))

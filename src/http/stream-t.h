@@ -71,10 +71,10 @@ struct http_stream {
     struct http_txn t;
     struct worker *w;
     struct listener_conf *lc;
-    void *conn;                     /* the client codec's connection (the ops' owner) */
-    const struct http_mux_ops *mux; /* the client side */
-    const struct http_up_ops *upc;  /* the server side */
-    struct upconn *up;              /* the current attempt's lease (upstream/pool.h) */
+    void *conn;                           /* the client codec's connection (the ops' owner) */
+    const struct http_mux_ops *mux;       /* the client side */
+    const struct http_up_ops *upc;        /* the server side */
+    struct upconn *up;                    /* the current attempt's lease (upstream/pool.h) */
     struct filter_chain chain;            /* the listener's filters, then the route's */
     uint32_t nran;                        /* filters whose on_request ran */
     bool req_body_hooks, resp_body_hooks; /* a filter that ran has body hooks */

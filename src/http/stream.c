@@ -415,8 +415,8 @@ void stream_interim(struct http_stream *st)
 
 /* ---- bodies ---- */
 
-unsigned stream_body_piece(struct http_stream *st, bool response, const char **data,
-                           size_t *len, bool last, size_t room, const char **why)
+unsigned stream_body_piece(struct http_stream *st, bool response, const char **data, size_t *len,
+                           bool last, size_t room, const char **why)
 {
     if (!response && !last) {
         uint64_t max = st->lc->http.limits.max_request_body;

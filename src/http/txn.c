@@ -37,9 +37,9 @@ static struct hstr tls_value(const struct http_txn *t, int v)
     struct xprt_info info = {0};
     if (t->conn)
         t->conn->xprt->info(t->conn, &info);
-    const char *s = v == TV_TLS_VERSION       ? info.version
-                    : v == TV_TLS_CIPHER      ? info.cipher
-                    : v == TV_TLS_SNI         ? info.sni
+    const char *s = v == TV_TLS_VERSION          ? info.version
+                    : v == TV_TLS_CIPHER         ? info.cipher
+                    : v == TV_TLS_SNI            ? info.sni
                     : v == TV_TLS_CLIENT_SUBJECT ? info.peer_subject
                                                  : info.peer_fingerprint;
     return s ? hstr_c(s) : (struct hstr){"", 0};

@@ -36,9 +36,9 @@ struct xprt_info {
     const char *cipher;
     const char *sni; /* server name the client asked for; NULL if none */
     const unsigned char *alpn;
-    unsigned alpn_len; /* 0: no protocol negotiated */
-    bool resumed;      /* the session was resumed (ticket or cache) */
-    bool peer_verified; /* a peer certificate was presented and verified */
+    unsigned alpn_len;            /* 0: no protocol negotiated */
+    bool resumed;                 /* the session was resumed (ticket or cache) */
+    bool peer_verified;           /* a peer certificate was presented and verified */
     const char *peer_subject;     /* its subject, RFC 2253 ("CN=alice,O=Example"); or NULL */
     const char *peer_fingerprint; /* SHA-256 of its DER form, 64 lowercase hex; or NULL */
 };

@@ -58,8 +58,9 @@ void stage_log_tick(struct worker *w)
     if (sec == w->refusal_log_sec)
         return;
     if (w->refusals_unlogged)
-        worker_log(w, "conn refusals: %llu more not logged (at most %u a second per worker; "
-                      "the metrics count every one)",
+        worker_log(w,
+                   "conn refusals: %llu more not logged (at most %u a second per worker; "
+                   "the metrics count every one)",
                    (unsigned long long)w->refusals_unlogged, STAGE_LOG_PER_SEC);
     w->refusal_log_sec = sec;
     w->refusals_logged = 0;
@@ -151,8 +152,7 @@ static const enum conn_end admit_ends[] = {
     [ADMIT_RATE_LIMITED] = END_RATE_LIMITED,
 };
 
-static enum conn_end admit_source_of(struct worker *w, struct listener_conf *lc,
-                                     struct accepted *a)
+static enum conn_end admit_source_of(struct worker *w, struct listener_conf *lc, struct accepted *a)
 {
     return admit_ends[admit_source(lc, &a->client, w->loop.now_ms, &a->ad)];
 }

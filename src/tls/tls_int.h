@@ -26,8 +26,8 @@ extern int tls_peer_index; /* SSL ex_data: the peer's subject and fingerprint, m
  * store; client: the session slot), stored plus one so that 0 means none. */
 enum {
     TLS_ST_FAIL_MASK = 0xff,
-    TLS_ST_CLOSE_SENT = 1 << 8, /* close_notify sent (shutdown_wr) */
-    TLS_ST_PEEKED = 1 << 9,     /* server: the first byte was seen to be a handshake record */
+    TLS_ST_CLOSE_SENT = 1 << 8,  /* close_notify sent (shutdown_wr) */
+    TLS_ST_PEEKED = 1 << 9,      /* server: the first byte was seen to be a handshake record */
     TLS_ST_FATAL = 1 << 10,      /* a fatal error happened: no close_notify */
     TLS_ST_READ = 1 << 11,       /* the socket BIO read since the flag was last cleared */
     TLS_ST_SHORT_READ = 1 << 12, /* its last read returned less than asked: socket drained */

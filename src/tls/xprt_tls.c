@@ -21,7 +21,6 @@
 
 #include "tls/tls_int.h"
 
-
 static SSL *ssl_of(const struct conn *c)
 {
     return c->ctx;
@@ -249,8 +248,8 @@ static void tls_close(struct conn *c)
      * without it, clients that read to EOF (OpenSSL's, for one) discard the session and
      * cannot resume. Either way the session stays valid for resumption. */
     if (s && !(tls_state(s) & TLS_ST_FATAL)) {
-        if (SSL_is_init_finished(s) && !(SSL_get_shutdown(s) & SSL_SENT_SHUTDOWN) &&
-            c->h.fd >= 0 && SSL_shutdown(s) < 0)
+        if (SSL_is_init_finished(s) && !(SSL_get_shutdown(s) & SSL_SENT_SHUTDOWN) && c->h.fd >= 0 &&
+            SSL_shutdown(s) < 0)
             ERR_clear_error(); /* a failed send must not leave errors for the next SSL call */
         SSL_set_shutdown(s, SSL_get_shutdown(s) | SSL_SENT_SHUTDOWN);
     }

@@ -296,7 +296,8 @@ static const struct bad_case bad_cases[] = {
     {"tcp-only key on a udp listener",
      "listeners:\n  - name: pg\n    listen: 127.0.0.1:5432\n    mode: udp\n    backend: pg\n"
      "    per_source: { rate: 5 }\n" B_OK,
-     "strata.yaml:6:17: error: ", "listeners[0].per_source: applies to `mode: tcp` and `mode: http` listeners only"},
+     "strata.yaml:6:17: error: ",
+     "listeners[0].per_source: applies to `mode: tcp` and `mode: http` listeners only"},
     {"bad size", "tuning:\n  pipe_size: 64 kb\n" L_OK B_OK, "strata.yaml:2:14: error: ",
      "tuning.pipe_size: expected a size such as 4096, 64k or 1m, got \"64 kb\""},
     {"size out of range", "tuning:\n  pipe_size: 2m\n" L_OK B_OK, "strata.yaml:2:14: error: ",

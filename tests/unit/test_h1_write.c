@@ -296,9 +296,12 @@ TEST(h1_write_last_chunk_leaves_out_unsafe_and_framing_trailers)
     /* a trailer a filter stored can neither split the message nor add framing */
     char buf[128];
     struct http_hdr t[] = {
-        {HSTR_LIT("Content-Length"), HSTR_LIT("5")}, {HSTR_LIT("Bad Name"), HSTR_LIT("v")},
-        {HSTR_LIT("X-Crlf"), HSTR_LIT("a\r\nb")},   {HSTR_LIT("Host"), HSTR_LIT("h")},
-        {HSTR_LIT(""), HSTR_LIT("v")},               {HSTR_LIT("X-Ok"), HSTR_LIT("fine")},
+        {HSTR_LIT("Content-Length"), HSTR_LIT("5")},
+        {HSTR_LIT("Bad Name"), HSTR_LIT("v")},
+        {HSTR_LIT("X-Crlf"), HSTR_LIT("a\r\nb")},
+        {HSTR_LIT("Host"), HSTR_LIT("h")},
+        {HSTR_LIT(""), HSTR_LIT("v")},
+        {HSTR_LIT("X-Ok"), HSTR_LIT("fine")},
     };
     struct http_msg m = {.trailers = t, .ntrailers = 6};
     ssize_t n = h1_write_last_chunk(&m, buf, sizeof(buf));

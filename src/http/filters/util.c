@@ -41,12 +41,18 @@ bool http_field_reserved(const char *name, size_t len)
 }
 
 const char *const tmpl_var_names[TV_COUNT] = {
-    [TV_SCHEME] = "scheme",       [TV_HOST] = "host",
-    [TV_AUTHORITY] = "authority", [TV_PATH] = "path",
-    [TV_QUERY] = "query",         [TV_REQUEST_URI] = "request_uri",
-    [TV_CLIENT_IP] = "client_ip", [TV_REQUEST_ID] = "request_id",
-    [TV_METHOD] = "method",       [TV_TLS_VERSION] = "tls_version",
-    [TV_TLS_CIPHER] = "tls_cipher", [TV_TLS_SNI] = "tls_sni",
+    [TV_SCHEME] = "scheme",
+    [TV_HOST] = "host",
+    [TV_AUTHORITY] = "authority",
+    [TV_PATH] = "path",
+    [TV_QUERY] = "query",
+    [TV_REQUEST_URI] = "request_uri",
+    [TV_CLIENT_IP] = "client_ip",
+    [TV_REQUEST_ID] = "request_id",
+    [TV_METHOD] = "method",
+    [TV_TLS_VERSION] = "tls_version",
+    [TV_TLS_CIPHER] = "tls_cipher",
+    [TV_TLS_SNI] = "tls_sni",
     [TV_TLS_CLIENT_SUBJECT] = "tls_client_subject",
     [TV_TLS_CLIENT_FINGERPRINT] = "tls_client_fingerprint",
 };
