@@ -193,6 +193,10 @@ ssize_t h1_write_response(const struct http_msg *m, enum h1_write_framing framin
 
 /* Writes a chunk-size line for n > 0 data bytes ("1a2b\r\n"); returns its length (≤ 18). */
 size_t h1_write_chunk_head(uint64_t n, char *out);
+/* The trailer fields a chunked body ended with (dec after H1B_DONE) into m->trailers, as
+ * arena copies (the decoder's buffer is reused); none when out of memory. */
+void h1_body_trailers(const struct h1_body *dec, struct http_msg *m, struct arena *a);
+
 /* The last chunk with the trailer fields of m->trailers (checked as head fields are; one
  * that cannot be written safely, or a framing, connection or Host field, is left out) and
  * the final CRLF; returns the length or -1 when it does not fit. */

@@ -276,3 +276,29 @@ int h1_body_step(struct h1_body *b, const char *in, size_t len, bool eof, size_t
         return H1B_DONE;
     }
 }
+
+/* See h1.h. Lines were validated by the decoder. */
+void h1_body_trailers(const struct h1_body *dec, struct http_msg *m, struct arena *a)
+{
+    const char *p = dec->trailer_buf, *end = p + dec->trailer_len;
+    uint32_t n = 0;
+    for (const char *q = p; q < end; q++)
+        n += *q == '\n';
+    struct http_hdr *t = n ? arena_alloc(a, n * sizeof(*t)) : NULL;
+    char *copy = n ? arena_alloc(a, dec->trailer_len) : NULL;
+    if (!t || !copy)
+        return;
+    memcpy(copy, p, dec->trailer_len);
+    m->ntrailers = 0;
+    for (const char *line = copy; line < copy + dec->trailer_len && m->ntrailers < n;) {
+        const char *eol = memchr(line, '\n', (size_t)(copy + dec->trailer_len - line));
+        if (!eol)
+            break;
+        size_t len = (size_t)(eol - line) - (eol > line && eol[-1] == '\r');
+        struct http_hdr *h = &t[m->ntrailers];
+        if (!h1_field_line(line, len, &h->name, &h->value))
+            m->ntrailers++;
+        line = eol + 1;
+    }
+    m->trailers = t;
+}

@@ -112,33 +112,6 @@ void h1_route_request(struct h1s *s)
 
 /* ---- bodies ---- */
 
-/* The trailer fields a chunked body ended with, into m->trailers (arena copies: the
- * decoder's buffer is reused). Lines were validated by the decoder. */
-static void model_trailers(struct http_msg *m, struct arena *a, const struct h1_body *dec)
-{
-    const char *p = dec->trailer_buf, *end = p + dec->trailer_len;
-    uint32_t n = 0;
-    for (const char *q = p; q < end; q++)
-        n += *q == '\n';
-    struct http_hdr *t = n ? arena_alloc(a, n * sizeof(*t)) : NULL;
-    char *copy = n ? arena_alloc(a, dec->trailer_len) : NULL;
-    if (!t || !copy)
-        return;
-    memcpy(copy, p, dec->trailer_len);
-    m->ntrailers = 0;
-    for (const char *line = copy; line < copy + dec->trailer_len && m->ntrailers < n;) {
-        const char *eol = memchr(line, '\n', (size_t)(copy + dec->trailer_len - line));
-        if (!eol)
-            break;
-        size_t len = (size_t)(eol - line) - (eol > line && eol[-1] == '\r');
-        struct http_hdr *h = &t[m->ntrailers];
-        if (!h1_field_line(line, len, &h->name, &h->value))
-            m->ntrailers++;
-        line = eol + 1;
-    }
-    m->trailers = t;
-}
-
 /* Sends the end of the body (trailers, then the end); false while there is no room. */
 static bool body_end(struct http_stream *st, struct body_move *bm)
 {
@@ -165,7 +138,7 @@ static bool body_done(struct h1s *s, struct body_move *bm, struct h1_error *err)
         return false;
     }
     if (bm->dec->kind == HTTP_BODY_CHUNKED && bm->dec->trailer_len)
-        model_trailers(bm->m, &st->t.arena, bm->dec);
+        h1_body_trailers(bm->dec, bm->m, &st->t.arena);
     *bm->last_pending = true;
     return true;
 }
