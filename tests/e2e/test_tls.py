@@ -17,8 +17,8 @@ import time
 import pytest
 
 from conftest import (EchoServer, closed_by_peer, connect, die_with_parent, free_port,
-                      port_listening, stop_process, wait_for)
-from http_backend import http_config
+                      port_listening, recv_until_eof, stop_process, wait_for)
+from http_backend import http_config, http_request, parse_response
 from test_postgres import PSQL, postgres  # noqa: F401 - the PostgreSQL fixture
 
 pytestmark = pytest.mark.skipif(not shutil.which("openssl"), reason="openssl not installed")
@@ -90,12 +90,7 @@ def https_get(port, pki, path="/", sni="site.test", ctx=None, headers="", sessio
     with ctx.wrap_socket(raw, server_hostname=sni, session=session) as s:
         s.sendall(f"GET {path} HTTP/1.1\r\nHost: {sni or 'x'}\r\n{headers}"
                   "Connection: close\r\n\r\n".encode())
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = recv_until_eof(s)
         info = {"cn": cert_cn(s.getpeercert(binary_form=True)), "version": s.version(),
                 "alpn": s.selected_alpn_protocol(), "reused": s.session_reused,
                 "session": s.session}
@@ -260,12 +255,7 @@ def test_large_bodies_over_tls(https, pki, origin):
     with ctx.wrap_socket(raw, server_hostname="site.test") as c:
         c.sendall(b"POST /up HTTP/1.1\r\nHost: site.test\r\nContent-Length: "
                   + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
-        data = b""
-        while True:
-            chunk = c.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = recv_until_eof(c)
     assert data.startswith(b"HTTP/1.1 200")
     assert hashlib.sha256(a.requests[0].body).digest() == hashlib.sha256(body).digest()
 
@@ -496,17 +486,11 @@ def http_to_tls_backend(strata, port, nginx_port, backend_tls, admin=None, extra
 
 
 def plain_get(port, path="/"):
-    c = socket.create_connection(("127.0.0.1", port), timeout=5)
-    with c:
-        c.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
-        data = b""
-        while True:
-            chunk = c.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    return int(head.split()[1]), body
+    """(status, body) of one plain request through Strata."""
+    raw = f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+    out = parse_response(http_request(port, raw))
+    assert len(out) == 1, out
+    return out[0][0], out[0][2]
 
 
 def test_reencryption_verified_with_sni_and_session_reuse(strata, nginx_tls, pki):
