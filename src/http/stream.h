@@ -40,6 +40,8 @@ unsigned stream_body_piece(struct http_stream *st, bool response, const char **d
 void stream_connected(struct http_stream *st);
 /* Gives the current server connection up: parked when `keep`, else closed. */
 void stream_up_release(struct http_stream *st, bool keep);
+/* The stream ends: its lease (not kept), its server unit and the server codec's state. */
+void stream_free(struct http_stream *st);
 /* Gives the attempt's server unit back (the stream ends or was answered). */
 void stream_server_release(struct http_stream *st);
 /* Ends the current attempt; a server at fault is excluded from the next pick and, with
