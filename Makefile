@@ -12,7 +12,7 @@
 #   make help       this text
 
 CC      ?= cc
-PKGS    := yaml-0.1 libpcre2-8 libssl libcrypto
+PKGS    := yaml-0.1 libpcre2-8 libssl libcrypto libnghttp2
 SAN     ?=
 comma   := ,
 BUILD   := build$(if $(SAN),-$(subst $(comma),-,$(SAN)))

@@ -1,24 +1,25 @@
 #!/usr/bin/env bash
 # Installs what Strata needs on Debian 12, idempotently and non-interactively.
 #   scripts/install-deps.sh          build and run: compiler, make, pkg-config, libyaml, PCRE2,
-#                                    OpenSSL 3 (libssl-dev),
+#                                    OpenSSL 3 (libssl-dev), nghttp2 (libnghttp2-dev),
 #                                    and nc + curl to try the demo
 #   scripts/install-deps.sh test     also what the tests use: pytest, PostgreSQL 15,
 #                                    dnsmasq and dig (UDP), openssl and nginx (SNI and
 #                                    PROXY protocol peers, a TLS origin), testssl.sh,
-#                                    clang's libFuzzer (make fuzz)
+#                                    clang's libFuzzer (make fuzz), python3-h2 and nghttp (HTTP/2)
 #   scripts/install-deps.sh bench    also HAProxy and NGINX (with its stream module)
 # Packages already installed are skipped; apt-get update runs only when something is missing.
 set -euo pipefail
 
-packages=(build-essential pkg-config libyaml-dev libpcre2-dev libssl-dev netcat-openbsd curl)
+packages=(build-essential pkg-config libyaml-dev libpcre2-dev libssl-dev libnghttp2-dev
+          netcat-openbsd curl)
 case "${1:-}" in
     "") ;;
     test) packages+=(python3 python3-pytest python3-pytest-timeout postgresql-15
                      postgresql-client-15 procps iproute2 dnsmasq-base bind9-dnsutils
                      openssl nginx libnginx-mod-stream clang libclang-rt-14-dev
                      python3-requests python3-websockets python3-cryptography wrk
-                     testssl.sh) ;;
+                     testssl.sh python3-h2 python3-hyperframe nghttp2-client) ;;
     bench) packages+=(haproxy nginx libnginx-mod-stream procps wrk openssl) ;;
     *) echo "usage: $0 [test|bench]" >&2; exit 2 ;;
 esac
