@@ -572,13 +572,14 @@ class _Conn:
             [(k.lower(), str(v)) for k, v in hdrs if k.lower() != "x-backend"]
         if head:
             body, trailers = b"", None
+        if st.route == "reset" and st.opts.get("after") == "response":
+            self.h2.send_headers(sid, headers)
+            self._reset(st, int(st.opts.get("code", 2)))
+            return
         no_body = not body and not st.gen and not trailers
         self.h2.send_headers(sid, headers, end_stream=no_body)
         if no_body:
             st.finished = True
-            return
-        if st.route == "reset" and st.opts.get("after") == "response":
-            self._reset(st, int(st.opts.get("code", 2)))
             return
         if body:
             st.out.append(body)
