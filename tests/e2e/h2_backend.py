@@ -27,6 +27,8 @@ Server options (constructor keywords, also attributes that can be changed while 
                           connection is closed when its streams are done
   refuse_streams=N        the next N streams (any path, any connection) are answered with
                           RST_STREAM REFUSED_STREAM (counted down; .refused counts them)
+  goaway_all()            (a method) every open connection sends GOAWAY now, finishes its
+                          streams and closes
   respond=fn(req)         called when a request is complete; returns None (the behaviours
                           below) or (status, headers dict/list, body[, trailers])
 
@@ -62,7 +64,8 @@ every option can also be given as a request header `x-h2-OPTION` (the header win
 Counters: .connections (accepted), .streams (requests seen), .max_concurrent (the most
 streams open at once on one connection, as h2 counts them after each read),
 .requests ([H2Request]), .goaways_sent, .goaways_received (kept from h2, which
-would end the connection at once; the open streams are still answered), .refused, .resets_received, .protocol_errors,
+would end the connection at once; the open streams are still answered), .refused,
+.resets_received, .protocol_errors,
 .errors (handler exceptions). wait_requests(n) waits for n requests.
 
 The client: H2Client(port, tls=False, ...) speaks h2 (prior knowledge or TLS ALPN h2)
@@ -243,6 +246,7 @@ class H2Backend:
         self.refused = 0
         self.resets_received = 0
         self.protocol_errors = []
+        self._goaway_epoch = 0
         self.alpn = []  # negotiated ALPN per TLS connection
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -266,6 +270,13 @@ class H2Backend:
     port = property(lambda self: self._server.port)
     address = property(lambda self: self._server.address)
     errors = property(lambda self: self._server.errors)
+
+    def goaway_all(self):
+        """Every open connection sends GOAWAY (NO_ERROR, last stream id = the highest it
+        has seen) at its next turn (within ~50 ms), answers its open streams, refuses
+        newer ones and closes when they are done; new connections are served as usual."""
+        with self._lock:
+            self._goaway_epoch += 1
 
     def wait_requests(self, n, timeout=5.0):
         deadline = time.monotonic() + timeout
@@ -303,6 +314,8 @@ class _Conn:
         self.streams = {}
         self.nstreams = 0
         self.goaway_sid = None
+        self.last_sid = 0
+        self.goaway_epoch = srv._goaway_epoch
         self.filter = _GoawayFilter(preface=24)
         cfg = h2.config.H2Configuration(client_side=False, header_encoding="utf-8",
                                         validate_inbound_headers=True)
@@ -366,6 +379,8 @@ class _Conn:
                     if isinstance(ev, h2.events.ConnectionTerminated):
                         self.flush()
                         return
+            if self.srv._goaway_epoch != self.goaway_epoch and self.goaway_sid is None:
+                self._send_goaway(self.last_sid)
             self._tick()
             try:
                 self.flush()
@@ -442,6 +457,7 @@ class _Conn:
         req = H2Request(self.conn_id, sid, list(ev.headers), srv._ctx is not None)
         st = _Stream(req)
         self.streams[sid] = st
+        self.last_sid = max(self.last_sid, sid)
         self.nstreams += 1
         with srv._lock:
             srv.streams += 1
@@ -457,13 +473,7 @@ class _Conn:
                 srv.refused += 1
             return
         if srv.goaway_after and self.nstreams >= srv.goaway_after and self.goaway_sid is None:
-            # h2 treats a GOAWAY it sends as the end of the connection (it would refuse
-            # to answer the streams before it), so the frame is written around it.
-            self.goaway_sid = sid
-            self.flush()
-            self.sock.sendall(GoAwayFrame(0, last_stream_id=sid, error_code=0).serialize())
-            with srv._lock:
-                srv.goaways_sent += 1
+            self._send_goaway(sid)
         if st.route == "reset" and st.opts.get("after", "headers") == "headers":
             self._reset(st, int(st.opts.get("code", 2)))
             return
@@ -495,6 +505,15 @@ class _Conn:
         if ev.stream_ended:
             req.complete = True
             self._schedule(st)
+
+    def _send_goaway(self, last_sid):
+        # h2 treats a GOAWAY it sends as the end of the connection (it would refuse to
+        # answer the streams before it), so the frame is written around it.
+        self.goaway_sid = last_sid
+        self.flush()
+        self.sock.sendall(GoAwayFrame(0, last_stream_id=last_sid, error_code=0).serialize())
+        with self.srv._lock:
+            self.srv.goaways_sent += 1
 
     def _reset(self, st, code):
         try:
@@ -557,7 +576,7 @@ class _Conn:
                 if req.protocol:
                     hdrs.append(("x-req-protocol", req.protocol))
             te = (req.header("te") or "").lower()
-            if "trailers" in te and st.opts.get("trailers", "1") != "0" and st.route != "bytes":
+            if "trailers" in te and st.opts.get("trailers", "1") != "0":
                 trailers = [("x-trailer-backend", srv.name),
                             ("x-trailer-body-length", str(len(req.body)))]
                 trailers += [("x-req-trailer-" + k, v) for k, v in req.trailers]

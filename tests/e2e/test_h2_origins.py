@@ -16,8 +16,10 @@ import pytest
 h2 = pytest.importorskip("h2", reason="python3-h2 not installed (scripts/install-deps.sh test)")
 grpc = pytest.importorskip("grpc", reason="python3-grpcio not installed")
 
-from grpc_backend import GrpcClient, health_request, health_response, parse_health_request  # noqa: E402
-from h2_backend import H2Client, pattern_bytes, pattern_sha256, ws_frame, ws_parse_frame  # noqa: E402
+from grpc_backend import (GrpcClient, health_request, health_response,  # noqa: E402
+                          parse_health_request)
+from h2_backend import (H2Client, pattern_bytes, pattern_sha256, ws_frame,  # noqa: E402
+                        ws_parse_frame)
 import grpcweb_client as gw  # noqa: E402
 
 pytestmark = pytest.mark.timeout(30)
@@ -218,6 +220,45 @@ def test_goaway_after_n_streams(h2_origin):
     with H2Client(srv.port) as c:  # a new connection is served again
         assert c.request("GET", "/echo").status == 200
     assert srv.connections == 2
+
+
+def test_goaway_all_lets_open_streams_finish(h2_origin):
+    srv = h2_origin()
+    with H2Client(srv.port) as c:
+        a = c.start("GET", "/echo?delay=400")
+        b = c.start("GET", "/echo?delay=400")
+        c.pump_until(lambda: srv.streams == 2, what="both streams at the server")
+        srv.goaway_all()
+        c.pump_until(lambda: c.goaway is not None, what="the GOAWAY")
+        assert c.goaway == (0, b)
+        rs = c.wait([a, b])
+        assert [r.status for r in rs.values()] == [200, 200]
+        c.pump_until(lambda: c.closed, what="the server's close")
+    assert srv.goaways_sent == 1
+    with H2Client(srv.port) as c:
+        assert c.request("GET", "/echo").status == 200
+
+
+def test_client_slow_reader_stalls_the_response(h2_origin):
+    """H2Client(auto_ack=False) is a client that reads slowly: the origin stops at the
+    window (64 KiB) until the client gives credit back."""
+    srv = h2_origin()
+    with H2Client(srv.port, auto_ack=False) as c:
+        sid = c.start("GET", "/bytes?n=200000", headers=[("te", "trailers")])
+        r = c.responses[sid]
+        c.pump_until(lambda: len(r.body) >= 65535, what="the first window")
+        time.sleep(0.3)
+        c._pump_once(0.1)
+        assert len(r.body) == 65535 and not r.ended
+        deadline = time.monotonic() + 10
+        acked = 0
+        while not r.ended and time.monotonic() < deadline:
+            if len(r.body) > acked:
+                c.ack(sid, len(r.body) - acked)
+                acked = len(r.body)
+            c._pump_once(0.05)
+        assert r.body == pattern_bytes(0, 200000)
+        assert r.trailer("x-trailer-backend") == "a"
 
 
 def test_slow_reader_back_pressure(h2_origin):
