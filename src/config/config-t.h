@@ -120,7 +120,7 @@ struct backend {
     char *hash_name;      /* HASH_HEADER/HASH_COOKIE: the field or cookie name */
     struct sticky_conf sticky;
     /* HTTP upstream keep-alive, per worker and server */
-    uint32_t pool_max_idle;     /* idle connections kept, default 32 */
+    uint32_t pool_max_idle;     /* idle connections kept, default 1000 */
     uint32_t pool_idle_timeout_ms; /* default 30s */
     struct tls_client *tls; /* TLS to the servers (tls_client_attach); NULL = plain */
 };

@@ -977,10 +977,15 @@ void cfg_release_sticky(const struct cfg_key *key, void *target)
 }
 
 static const struct cfg_key keepalive_keys[] = {
-    {"max_idle", CT_U32, 0, "32", .min = 0, .max = 100000,
+    {"max_idle", CT_U32, 0, "1000", .min = 0, .max = 100000,
      .off = offsetof(struct backend, pool_max_idle),
      .help = "Idle connections kept open to each server, per worker thread, for the next "
-             "requests; 0 = a new connection for every request."},
+             "requests (never more than the server's `max_connections` when it has one); 0 = "
+             "a new connection for every request. An idle connection exists only because that "
+             "many requests were in flight at once, and closes after `idle_timeout`: the "
+             "default keeps every one up to 1000 concurrent requests per worker and server, as "
+             "HAProxy keeps them all, so a burst of concurrency does not turn into a new "
+             "connection every few requests (a bound of 32 did at 50 concurrent requests)."},
     {"idle_timeout", CT_DURATION, 0, "30s", .min = 1, .max = CFG_MS_DAY,
      .off = offsetof(struct backend, pool_idle_timeout_ms),
      .help = "An idle server connection is closed after this (keep it below the servers' "

@@ -271,7 +271,7 @@ TEST(http_config_backend_keys)
     CHECK(b->hash_on == HASH_PATH && b->hash_name == NULL);
     CHECK(b->sticky.enabled && strcmp(b->sticky.cookie, "strata_server") == 0);
     CHECK(b->sticky.max_age_s == 0 && !b->sticky.secure && b->sticky.http_only);
-    CHECK_EQ_U64(b->pool_max_idle, 32); /* defaults */
+    CHECK_EQ_U64(b->pool_max_idle, 1000); /* defaults */
     CHECK_EQ_U64(b->pool_idle_timeout_ms, 30000);
     CHECK(b->hc.type == HC_NONE);
 
