@@ -210,6 +210,8 @@ void access_log_write(struct worker *w, const struct listener_conf *lc,
     put_str(&l, "listener", lc->name, strlen(lc->name));
     put_str(&l, "client", client, strlen(client));
     put_str(&l, "method", rq->method_name.p, rq->method_name.len);
+    put_str(&l, "version", rq->version == 20 ? "2" : rq->version == 10 ? "1.0" : "1.1",
+            rq->version == 20 ? 1 : 3);
     put_str(&l, "host", rq->authority.p, rq->authority.len);
     put_str(&l, "path", t->orig_path.p, t->orig_path.len);
     if (rq->query.len)
