@@ -95,12 +95,14 @@ void h2c_reset(struct h2c *c, struct h2s *s, uint32_t code)
     h2c_kick(c);
 }
 
-/* The floods of frames that cost Strata work but carry no request. */
-static void count_frame(struct h2c *c, const nghttp2_frame *f)
+/* The floods of frames that cost Strata work but carry no request, counted as each frame
+ * begins (nghttp2 drops some, such as PRIORITY, without a frame callback). */
+static int on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *user)
 {
+    struct h2c *c = user;
     const struct http2_conf *h = &c->lc->http.h2;
-    bool ack = f->hd.flags & NGHTTP2_FLAG_ACK;
-    switch (f->hd.type) {
+    bool ack = hd->flags & NGHTTP2_FLAG_ACK;
+    switch (hd->type) {
     case NGHTTP2_SETTINGS:
         if (!ack && meter_over(c, H2M_SETTINGS, h->settings_per_s))
             calm(c, H2L_SETTINGS);
@@ -122,13 +124,14 @@ static void count_frame(struct h2c *c, const nghttp2_frame *f)
             calm(c, H2L_RESETS);
         break;
     case NGHTTP2_DATA:
-        if (!f->hd.length && !(f->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
+        if (!hd->length && !(hd->flags & NGHTTP2_FLAG_END_STREAM) &&
             meter_over(c, H2M_EMPTY_DATA, h->empty_data_per_s))
             calm(c, H2L_EMPTY_DATA);
         break;
     default:
         break;
     }
+    return 0;
 }
 
 /* ---- nghttp2 callbacks (they never free a stream or the session: see h2s_closed) ---- */
@@ -200,7 +203,6 @@ static void headers_done(struct h2c *c, const nghttp2_frame *f)
 static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *user)
 {
     struct h2c *c = user;
-    count_frame(c, f);
     if (f->hd.type == NGHTTP2_HEADERS) {
         headers_done(c, f);
     } else if (f->hd.type == NGHTTP2_DATA && (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
@@ -247,6 +249,10 @@ static int on_invalid_frame(nghttp2_session *ng, const nghttp2_frame *f, int err
 static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *user)
 {
     struct h2c *c = user;
+    if (f->hd.type == NGHTTP2_RST_STREAM && f->rst_stream.error_code == NGHTTP2_REFUSED_STREAM) {
+        CTR_ADD(lctr(c)->h2_limits[H2L_STREAMS], 1);
+        h2c_glitch(c);
+    }
     if ((f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS) &&
         (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
         struct h2s *s = stream_of(c, f->hd.stream_id);
@@ -263,6 +269,7 @@ static nghttp2_session_callbacks *callbacks(void)
     static __thread nghttp2_session_callbacks *cb;
     if (cb || nghttp2_session_callbacks_new(&cb) != 0)
         return cb;
+    nghttp2_session_callbacks_set_on_begin_frame_callback(cb, on_begin_frame);
     nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
