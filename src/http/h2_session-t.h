@@ -25,8 +25,9 @@
 
 #define H2_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 #define H2_PREFACE_LEN 24
-#define H2_OUT_HIGH (64u << 10) /* bytes for the client past which nghttp2 is not asked for more   \
-                                 */
+#define H2_OUT_HIGH                                                                                \
+    (64u << 10) /* bytes for the client past which nghttp2 is not asked for more                   \
+                 */
 
 /* Per-second counts of what a client may only send so often (listeners[].http.h2). */
 enum h2_meter_kind {

@@ -264,11 +264,12 @@ static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *user
 
 /* ---- the nghttp2 session ---- */
 
+/* The callbacks (nghttp2 copies them into each session). */
 static nghttp2_session_callbacks *callbacks(void)
 {
-    static __thread nghttp2_session_callbacks *cb;
-    if (cb || nghttp2_session_callbacks_new(&cb) != 0)
-        return cb;
+    nghttp2_session_callbacks *cb;
+    if (nghttp2_session_callbacks_new(&cb) != 0)
+        return NULL;
     nghttp2_session_callbacks_set_on_begin_frame_callback(cb, on_begin_frame);
     nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
@@ -287,7 +288,7 @@ static nghttp2_option *options(const struct http2_conf *h)
         return NULL;
     nghttp2_option_set_no_auto_window_update(o, 1);
     nghttp2_option_set_max_settings(o, 32);
-    nghttp2_option_set_max_outbound_ack(o, 100);
+    nghttp2_option_set_max_outbound_ack(o, 1000); /* past our per-second limits */
     nghttp2_option_set_max_continuations(o, h->max_continuations);
     nghttp2_option_set_stream_reset_rate_limit(o, (uint64_t)h->resets_per_s * 2, h->resets_per_s);
     nghttp2_option_set_max_deflate_dynamic_table_size(o, 4096);
@@ -302,6 +303,7 @@ static int session_init(struct h2c *c)
     nghttp2_option *o = cb ? options(h) : NULL;
     int r = o ? nghttp2_session_server_new2(&c->ng, cb, c, o) : -1;
     nghttp2_option_del(o);
+    nghttp2_session_callbacks_del(cb);
     if (r != 0) {
         c->ng = NULL;
         return -1;
