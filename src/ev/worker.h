@@ -67,6 +67,7 @@ struct worker {
     /* HTTP (http/h1_session.c, upstream/pool.c, http/access_log.c): exchanges, buffers,
      * upstream pools and the access log buffer; the sessions hang off mode_state. */
     struct pool http_exchange_pool;
+    struct pool h1u_pool;  /* the HTTP/1 server codec's state per stream (h1_upstream.h) */
     struct pool hbuf_pool; /* struct hbuf of HBUF_SIZE */
     struct upool upool;
     char *access_buf; /* access log lines (http/access_log.c), flushed once per batch */

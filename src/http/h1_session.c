@@ -22,9 +22,10 @@
  * none moves. The loop is edge-triggered: the conn flags remember readiness, and a step
  * reads or writes until EAGAIN or until a buffer is full (back-pressure).
  *
- * This file is the client side (buffers, heads, the state machine, timers, tunnels,
- * lifecycle); h1_exchange.c the client codec past a head (the mux operations, bodies),
- * h1_upstream.c the server codec; the protocol-neutral rest of an exchange (routing,
+ * This file is the client side (heads, the state machine, timers, tunnels, lifecycle);
+ * h1_exchange.c the client codec past a head (the mux operations, the request body);
+ * the server side is the stream's server codec (h1_upstream.c for HTTP/1 servers), driven
+ * from here (flush, step); the protocol-neutral rest of an exchange (routing,
  * filters, answers, attempts, the access log) is the stream's (stream.c);
  * h1_session-t.h holds what the HTTP/1 files share.
  */
@@ -41,6 +42,7 @@
 #include "core/log.h"
 #include "http/access_log.h"
 #include "http/h1_session-t.h"
+#include "http/h1_upstream.h"
 #include "http/h2_session.h"
 #include "http/msg.h"
 #include "http/stream.h"
@@ -69,99 +71,6 @@ static void schedule(struct h1s *s)
     ev_task_queue(&s->w->loop, &s->task);
 }
 
-/* ---- buffers and raw I/O ---- */
-
-struct hbuf *h1_buf_of(struct h1s *s, struct hbuf **bp, uint32_t cap)
-{
-    if (!*bp)
-        *bp = hbuf_get(&s->w->hbuf_pool, cap);
-    return *bp;
-}
-
-void h1_buf_drop(struct h1s *s, struct hbuf **bp)
-{
-    hbuf_put(&s->w->hbuf_pool, *bp);
-    *bp = NULL;
-}
-
-/* Reads from c into *bp while there is room. `compact`: the bytes may be moved first. */
-enum io h1_read_into(struct h1s *s, struct conn *c, struct hbuf **bp, uint32_t cap, bool compact,
-                     uint64_t *count)
-{
-    if (!(c->flags & CONN_RD_READY) || (c->flags & CONN_RD_EOF))
-        return IO_NONE;
-    struct hbuf *b = h1_buf_of(s, bp, cap);
-    if (!b)
-        return IO_ERR;
-    if (compact && b->off && hbuf_room(b) < b->cap / 4)
-        hbuf_compact(b);
-    uint32_t room = hbuf_room(b);
-    if (room == 0)
-        return IO_NONE;
-    ssize_t n = c->xprt->recv(c, hbuf_tail(b), room);
-    if (n > 0) {
-        b->len += (uint32_t)n;
-        if (count)
-            *count += (uint64_t)n;
-        conn_note_read(c, (size_t)n, room);
-        s->last_ms = s->w->loop.now_ms;
-        return IO_MOVED;
-    }
-    if (n == 0) {
-        c->flags |= CONN_RD_EOF;
-        return IO_EOF;
-    }
-    if (errno == EAGAIN || errno == EINTR) {
-        c->flags &= ~CONN_RD_READY;
-        if (b->len == 0)
-            h1_buf_drop(s, bp);
-        return IO_NONE;
-    }
-    c->flags |= CONN_ERROR;
-    return IO_ERR;
-}
-
-/* Sends what *bp holds; the buffer goes back to the pool once empty. */
-enum io h1_flush_buf(struct h1s *s, struct conn *c, struct hbuf **bp, uint64_t *count)
-{
-    struct hbuf *b = *bp;
-    enum io r = IO_NONE;
-    while (b && b->len && (c->flags & CONN_WR_READY)) {
-        ssize_t n = c->xprt->send(c, hbuf_head(b), b->len);
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EINTR) {
-                c->flags &= ~CONN_WR_READY;
-                break;
-            }
-            c->flags |= CONN_ERROR;
-            return IO_ERR;
-        }
-        hbuf_consume(b, (uint32_t)n);
-        if (count)
-            *count += (uint64_t)n;
-        s->last_ms = s->w->loop.now_ms;
-        r = IO_MOVED;
-    }
-    if (b && b->len == 0)
-        h1_buf_drop(s, bp);
-    return r;
-}
-
-/* Appends bytes to *bp; false when they do not fit (or no memory). */
-bool h1_buf_append(struct h1s *s, struct hbuf **bp, const void *data, size_t n)
-{
-    struct hbuf *b = h1_buf_of(s, bp, HBUF_SIZE);
-    if (!b)
-        return false;
-    if (hbuf_room(b) < n)
-        hbuf_compact(b);
-    if (hbuf_room(b) < n)
-        return false;
-    memcpy(hbuf_tail(b), data, n);
-    b->len += (uint32_t)n;
-    return true;
-}
-
 /* ---- exchanges ---- */
 
 /* Per-thread xorshift state for splits; seeded from the clock and the worker id. */
@@ -180,9 +89,9 @@ static struct h1x *exchange_new(struct h1s *s)
     if (!x)
         return NULL;
     memset(x, 0, offsetof(struct h1x, reqb));
-    /* the body decoders are set by h1_body_init and the arena buffer needs no zeroing */
-    memset(&x->uout, 0, offsetof(struct h1x, arena_buf) - offsetof(struct h1x, uout));
-    x->reqb.kind = x->respb.kind = HTTP_BODY_NONE;
+    /* the body decoder is set by h1_body_init and the arena buffer needs no zeroing */
+    memset(&x->req_done, 0, offsetof(struct h1x, arena_buf) - offsetof(struct h1x, req_done));
+    x->reqb.kind = HTTP_BODY_NONE;
     arena_init_buf(&x->st.t.arena, x->arena_buf, sizeof(x->arena_buf), 0);
     x->st.t.req.is_request = true;
     x->st.t.lc = s->lc;
@@ -194,7 +103,6 @@ static struct h1x *exchange_new(struct h1s *s)
     x->st.lc = s->lc;
     x->st.conn = s;
     x->st.mux = &h1_mux_ops;
-    x->st.upc = &h1_up_ops;
     x->st.start_us = stream_now_us();
     x->st.t.rand = next_rand(s->w, x->st.start_us);
     x->st.connect_us = -1;
@@ -203,16 +111,20 @@ static struct h1x *exchange_new(struct h1s *s)
     return x;
 }
 
+/* What the exchange holds besides its own memory: the stream's lease, server unit and
+ * server codec state, and the arena's extra blocks. */
+static void exchange_release(struct h1s *s)
+{
+    stream_free(&s->x->st);
+    arena_free(&s->x->st.t.arena);
+}
+
 static void exchange_free(struct h1s *s)
 {
-    struct h1x *x = s->x;
-    if (!x)
+    if (!s->x)
         return;
-    stream_up_release(&x->st, false);
-    stream_server_release(&x->st);
-    h1_buf_drop(s, &x->uout);
-    arena_free(&x->st.t.arena);
-    pool_put(&s->w->http_exchange_pool, x);
+    exchange_release(s);
+    pool_put(&s->w->http_exchange_pool, s->x);
     s->x = NULL;
 }
 
@@ -261,8 +173,7 @@ static void start_request(struct h1s *s, size_t head_len)
     s->state = CS_TXN;
     CTR_ADD(h1_lctr(s)->http_requests, 1);
     h1_body_init(&x->reqb, req->body, req->content_length);
-    x->req_done =
-        req->body == HTTP_BODY_NONE || (req->body == HTTP_BODY_LENGTH && req->content_length == 0);
+    x->req_done = http_msg_bodiless(req);
     h1_arm_timer(s);
     if (req->method == HTTP_M_CONNECT) {
         /* a reverse proxy does not open tunnels to arbitrary hosts (NGINX: 405, HAProxy
@@ -282,10 +193,26 @@ static void start_request(struct h1s *s, size_t head_len)
     h1_route_request(s);
 }
 
+/* A head that fills the client buffer and may still be within max_header_size moves to a
+ * buffer of the listener's head size (most heads fit in a pooled buffer). False when
+ * there is no memory for it. */
+static bool grow_head_buf(struct h1s *s)
+{
+    struct hbuf *old = s->in, *b = hbuf_get(&s->w->hbuf_pool, h1_head_cap(s));
+    if (!b)
+        return false;
+    memcpy(b->data, hbuf_head(old), old->len);
+    b->len = old->len;
+    msg_rebase(&s->x->st.t.req, hbuf_head(old), old->len, b->data);
+    s->in = b;
+    hbuf_put(&s->w->hbuf_pool, old);
+    return true;
+}
+
 /* Idle or reading a head: read, parse, and start the exchange when the head is whole. */
 static enum move step_head(struct h1s *s)
 {
-    enum io io = h1_read_into(s, &s->cli, &s->in, h1_head_cap(s), false, NULL);
+    enum io io = h1_read_into(s->w, &s->cli, &s->in, HBUF_SIZE, false, NULL, &s->last_ms);
     if (io == IO_ERR) {
         h1_session_close(s);
         return MOVE_ERROR;
@@ -338,6 +265,13 @@ static enum move step_head(struct h1s *s)
         stream_answer(&s->x->st, err.status ? err.status : 400, "bad_request", err.reason);
         return MOVE_PROGRESS;
     }
+    if (hbuf_room(s->in) == 0 && s->in->cap < h1_head_cap(s)) {
+        if (!grow_head_buf(s)) {
+            h1_session_close(s);
+            return MOVE_ERROR;
+        }
+        return MOVE_PROGRESS;
+    }
     return io == IO_MOVED ? MOVE_PROGRESS : MOVE_NONE;
 }
 
@@ -347,7 +281,7 @@ static enum move step_client_read(struct h1s *s)
     struct h1x *x = s->x;
     if (x->req_done && s->in && s->in->len >= HBUF_SIZE / 2)
         return MOVE_NONE; /* enough read ahead: wait for this response to finish */
-    enum io io = h1_read_into(s, &s->cli, &s->in, h1_head_cap(s), true, &x->st.bytes_in);
+    enum io io = h1_read_into(s->w, &s->cli, &s->in, HBUF_SIZE, true, &x->st.bytes_in, &s->last_ms);
     if (io == IO_ERR) {
         x->st.end = "client_abort";
         x->st.detail = "client connection reset";
@@ -370,7 +304,7 @@ static enum move step_client_read(struct h1s *s)
 static enum move step_flush_client(struct h1s *s)
 {
     uint64_t *count = s->x ? &s->x->st.bytes_out : NULL;
-    enum io io = h1_flush_buf(s, &s->cli, &s->out, count);
+    enum io io = h1_flush_buf(s->w, &s->cli, &s->out, count, &s->last_ms);
     if (io == IO_ERR) {
         if (s->x) {
             s->x->st.end = "client_abort";
@@ -390,10 +324,10 @@ static enum io tunnel_send(struct h1s *s, struct conn *dst, struct hbuf **dbuf, 
 {
     if (dst->h.fd < 0)
         return IO_NONE;
-    enum io staged = h1_flush_buf(s, dst, dbuf, NULL);
+    enum io staged = h1_flush_buf(s->w, dst, dbuf, NULL, &s->last_ms);
     if (staged == IO_ERR || *dbuf)
         return staged;
-    enum io relayed = h1_flush_buf(s, dst, sbuf, NULL);
+    enum io relayed = h1_flush_buf(s->w, dst, sbuf, NULL, &s->last_ms);
     return relayed == IO_NONE ? staged : relayed;
 }
 
@@ -407,7 +341,7 @@ static enum move tunnel_dir(struct h1s *s, struct conn *src, struct hbuf **sbuf,
     enum io out = tunnel_send(s, dst, dbuf, sbuf);
     if (out == IO_ERR)
         return MOVE_ERROR;
-    enum io in = h1_read_into(s, src, sbuf, HBUF_SIZE, true, NULL);
+    enum io in = h1_read_into(s->w, src, sbuf, HBUF_SIZE, true, NULL, &s->last_ms);
     if (in == IO_ERR)
         return MOVE_ERROR;
     if (in == IO_MOVED && tunnel_send(s, dst, dbuf, sbuf) == IO_ERR)
@@ -425,7 +359,7 @@ static enum move tunnel_dir(struct h1s *s, struct conn *src, struct hbuf **sbuf,
 static enum move step_tunnel(struct h1s *s)
 {
     struct h1x *x = s->x;
-    enum move up = tunnel_dir(s, &s->cli, &s->in, &x->st.up->c, &x->uout, &s->up_eof_sent);
+    enum move up = tunnel_dir(s, &s->cli, &s->in, &x->st.up->c, h1_up_out(&x->st), &s->up_eof_sent);
     enum move down = tunnel_dir(s, &x->st.up->c, &x->st.up->in, &s->cli, &s->out, &s->cli_shut);
     if (up == MOVE_ERROR || down == MOVE_ERROR || (s->up_eof_sent && s->cli_shut)) {
         x->st.end = up == MOVE_ERROR || down == MOVE_ERROR ? "tunnel_error" : "tunnel_closed";
@@ -443,9 +377,7 @@ static void exchange_end(struct h1s *s)
 {
     struct h1x *x = s->x;
     stream_log(&s->x->st);
-    struct upconn *uc = x->st.up;
-    bool keep = uc && x->up_keep && x->req_done && !x->uout && (!uc->in || uc->in->len == 0);
-    stream_up_release(&x->st, keep);
+    stream_up_release(&x->st, true); /* kept if the server codec saw both messages whole */
     bool close = x->close_after || s->cli_eof;
     exchange_free(s);
     if (close) {
@@ -454,7 +386,7 @@ static void exchange_end(struct h1s *s)
     }
     s->state = CS_IDLE;
     if (s->in && s->in->len == 0)
-        h1_buf_drop(s, &s->in);
+        h1_buf_drop(s->w, &s->in);
     h1_arm_timer(s);
 }
 
@@ -472,22 +404,26 @@ static enum move step(struct h1s *s)
         if ((r = step_flush_client(s)) == MOVE_ERROR)
             return r;
         m |= r;
-        if (!x->resp_done || x->last_pending) {
+        if (x->st.t.answered && !x->resp_done) {
+            if ((r = stream_answer_step(&x->st)) == MOVE_ERROR)
+                return r;
+            m |= r;
+        } else if (!x->resp_done) {
+            struct http_stream *st = &x->st;
             if ((r = h1_step_request_body(s)) == MOVE_ERROR || s->x != x)
                 return MOVE_ERROR;
             m |= r;
-            if ((r = h1_step_flush_server(s)) == MOVE_ERROR)
+            if (st->upc && (r = st->upc->flush(st)) == MOVE_ERROR)
                 return r;
             m |= r;
-            if ((r = h1_step_response(s)) == MOVE_ERROR || s->state == CS_CLOSED)
+            if (st->upc && ((r = st->upc->step(st)) == MOVE_ERROR || s->state == CS_CLOSED))
                 return MOVE_ERROR;
             m |= r;
         } else if (!x->req_done) {
             /* answered early: the rest of the request body is not wanted; the connection
              * closes once the answer is out, and the server's, waiting for the rest of a
-             * body, must never carry another request */
+             * body (its server codec never saw the request's end), is not kept */
             x->close_after = true;
-            x->up_keep = false;
             x->req_done = true;
         }
         if (s->state != CS_TXN)
@@ -495,7 +431,7 @@ static enum move step(struct h1s *s)
         if ((r = step_client_read(s)) == MOVE_ERROR)
             return r;
         m |= r;
-        if (x->resp_done && !x->last_pending && (!s->out || s->out->len == 0) && x->req_done) {
+        if (x->resp_done && (!s->out || s->out->len == 0) && x->req_done) {
             exchange_end(s);
             return MOVE_PROGRESS;
         }
@@ -625,6 +561,8 @@ static void session_task(struct ev_task *t)
 static void session_free(struct ev_defer *d)
 {
     struct h1s *s = container_of(d, struct h1s, dfree);
+    if (s->x)
+        pool_put(&s->w->http_exchange_pool, s->x);
     pool_put(&hw(s->w)->session_pool, s);
 }
 
@@ -637,13 +575,16 @@ void h1_session_close(struct h1s *s)
         s->x->st.end = "client_abort";
     if (s->x && (s->state != CS_HEAD || s->x->st.bytes_in))
         stream_log(&s->x->st);
-    exchange_free(s);
+    /* the exchange's memory goes with the session's, after the batch: the server codec
+     * that closed it may still be looking at its stream */
+    if (s->x)
+        exchange_release(s);
     s->state = CS_CLOSED;
     ev_timer_cancel(&w->loop, &s->timer);
     admission_release(w->cfg, s->lc, &s->ad);
     s->cli.xprt->close(&s->cli);
-    h1_buf_drop(s, &s->in);
-    h1_buf_drop(s, &s->out);
+    h1_buf_drop(s->w, &s->in);
+    h1_buf_drop(s->w, &s->out);
     ev_task_cancel(&s->task);
     list_del(&s->link);
     hw(w)->nsessions--;
@@ -736,6 +677,7 @@ static void h1_worker_free(struct worker *w)
     struct h1_worker *h = hw(w);
     upool_free(&w->upool, w); /* reaps the loop */
     pool_destroy(&w->http_exchange_pool);
+    pool_destroy(&w->h1u_pool);
     pool_destroy(&w->hbuf_pool);
     free(w->access_buf);
     w->access_buf = NULL;
@@ -756,6 +698,7 @@ static int h1_worker_init(struct worker *w)
     list_init(&h->sessions);
     pool_init(&h->session_pool, sizeof(struct h1s), POOL_MAX_FREE);
     pool_init(&w->http_exchange_pool, sizeof(struct h1x), 256);
+    pool_init(&w->h1u_pool, sizeof(struct h1u), 256);
     pool_init(&w->hbuf_pool, sizeof(struct hbuf) + HBUF_SIZE, POOL_MAX_FREE);
     w->access_fd = -1;
     return upool_init(&w->upool, w->cfg);

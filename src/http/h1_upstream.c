@@ -1,67 +1,117 @@
-/* h1_upstream.c — the HTTP/1 server codec of a stream (struct http_up_ops, stream-t.h):
- * the request head and body written for the server over the attempt's lease, the
- * response head parsed (interim heads passed on, an unasked switch refused), and the
- * response body decoded and handed to the client codec through the stream's mux.
+/* h1_upstream.c — the HTTP/1 server codec of a stream (h1_upstream.h): the request head
+ * and body written for the server over the attempt's lease, the response head parsed
+ * (interim heads passed on, an unasked switch refused), and the response body decoded and
+ * handed to the client codec through the stream's mux. It knows nothing of the client's
+ * protocol: after events on its connection it asks the client codec to run the stream.
  */
+#include "http/h1_upstream.h"
+
+#include <errno.h>
 #include <string.h>
 
-#include "http/h1_session-t.h"
+#include "ev/worker.h"
+#include "http/h1_relay.h"
 #include "http/msg.h"
 #include "http/stream.h"
+#include "upstream/pool.h"
+
+static inline struct h1u *up_of(const struct http_stream *st)
+{
+    return st->upx;
+}
 
 /* ---- attempts ---- */
 
-/* A new attempt: the request head for the server into a fresh uout, the response parser
- * ready. */
-static bool up_start(struct http_stream *st)
+/* Events on the leased connection: the connect first, then the client codec runs the
+ * stream (which calls flush and step). */
+static void up_io(struct upconn *uc, uint32_t events)
 {
-    struct h1s *s = st->conn;
-    struct h1x *x = s->x;
-    h1_parser_init(&x->hp);
-    h1_buf_drop(s, &x->uout);
-    struct hbuf *b = h1_buf_of(s, &x->uout, h1_head_cap(s));
-    if (!b)
-        return false;
-    ssize_t n = h1_write_request(&st->t.req, false, hbuf_tail(b), hbuf_room(b));
-    if (n < 0)
-        return false;
-    b->len = (uint32_t)n;
-    return true;
+    struct http_stream *st = uc->owner;
+    conn_note_events(&uc->c, events);
+    if (uc->connecting) {
+        enum up_connect r = upstream_conn_step(st->w, &st->att, uc, events);
+        if (r == UP_CONNECT_PENDING)
+            return;
+        if (r == UP_CONNECT_FAILED)
+            stream_connect_failed(st, st->att.err, st->att.why);
+        else
+            stream_connected(st);
+    }
+    st->mux->run(st);
+}
+
+/* The request head for the server into u->out: most heads fit in a pooled buffer; one
+ * that does not (max_header_size allows larger ones) gets a buffer of the listener's
+ * head size. */
+static bool stage_head(struct http_stream *st, struct h1u *u)
+{
+    uint32_t big = st->lc->http.limits.max_header_bytes + 1024;
+    for (uint32_t cap = HBUF_SIZE;; cap = big) {
+        struct hbuf *b = h1_buf_of(st->w, &u->out, cap);
+        ssize_t n = b ? h1_write_request(&st->t.req, false, hbuf_tail(b), hbuf_room(b)) : -1;
+        if (n >= 0) {
+            b->len = (uint32_t)n;
+            return true;
+        }
+        h1_buf_drop(st->w, &u->out);
+        if (!b || cap >= big)
+            return false;
+    }
+}
+
+/* A new attempt: fresh state, the request head staged, then a lease. */
+static enum up_start up_start(struct http_stream *st)
+{
+    struct worker *w = st->w;
+    struct h1u *u = up_of(st);
+    if (!u) {
+        if (!(u = pool_get(&w->h1u_pool))) {
+            st->att.err = ENOMEM;
+            st->att.why = NULL;
+            return UP_START_CONNECT_FAILED;
+        }
+        u->out = NULL;
+        st->upx = u;
+    }
+    h1_buf_drop(w, &u->out);
+    h1_parser_init(&u->hp);
+    u->respb.kind = HTTP_BODY_NONE;
+    u->resp_done = u->last_pending = u->keep = false;
+    u->req_sent = http_msg_bodiless(&st->t.req);
+    if (!stage_head(st, u))
+        return UP_START_TOO_LARGE;
+    st->up = upstream_acquire(w, &st->att, st, up_io, st->fresh_only, &st->reused);
+    return st->up ? UP_START_OK : UP_START_CONNECT_FAILED;
+}
+
+static void up_release(struct http_stream *st, bool keep)
+{
+    struct h1u *u = up_of(st);
+    struct upconn *uc = st->up;
+    keep =
+        keep && u->keep && u->req_sent && u->resp_done && !u->out && (!uc->in || uc->in->len == 0);
+    upstream_lease_end(st->w, uc, keep);
+}
+
+static void up_free(struct http_stream *st)
+{
+    struct h1u *u = up_of(st);
+    h1_buf_drop(st->w, &u->out);
+    pool_put(&st->w->h1u_pool, u);
+    st->upx = NULL;
 }
 
 /* The server connection failed or closed before the response was complete. */
-static void up_broken(struct h1s *s, const char *detail)
+static void up_broken(struct http_stream *st, const char *detail)
 {
-    struct h1x *x = s->x;
-    struct hbuf *in = x->st.up ? x->st.up->in : NULL;
-    if (!x->st.resp_started) {
-        stream_up_broken(&x->st, detail, !in || in->len == 0);
+    struct hbuf *in = st->up ? st->up->in : NULL;
+    if (!st->resp_started) {
+        stream_up_broken(st, detail, !in || in->len == 0);
         return;
     }
-    if (x->respb.kind == HTTP_BODY_UNTIL_CLOSE)
+    if (up_of(st)->respb.kind == HTTP_BODY_UNTIL_CLOSE)
         return; /* not broken: that is how this body ends (handled by the body step) */
-    stream_up_cut(&x->st, "server_abort", detail);
-}
-
-static void up_io(struct upconn *uc, uint32_t events)
-{
-    struct h1s *s = uc->owner;
-    conn_note_events(&uc->c, events);
-    if (s->state == CS_CLOSED)
-        return;
-    if (uc->connecting) {
-        struct up_attempt *a = &s->x->st.att;
-        enum up_connect r = upstream_conn_step(s->w, a, uc, events);
-        if (r == UP_CONNECT_PENDING)
-            return;
-        if (r == UP_CONNECT_FAILED) {
-            stream_connect_failed(&s->x->st, a->err, a->why);
-            h1_run(s);
-            return;
-        }
-        stream_connected(&s->x->st);
-    }
-    h1_run(s);
+    stream_up_cut(st, "server_abort", detail);
 }
 
 /* ---- the server side's request body (http_up_ops.body) ---- */
@@ -73,173 +123,172 @@ static bool req_chunked(const struct http_stream *st)
 
 static ssize_t up_send_room(struct http_stream *st)
 {
-    struct h1s *s = st->conn;
-    return h1_body_room(s, &s->x->uout, req_chunked(st));
+    return h1_body_room(st->w, &up_of(st)->out, req_chunked(st));
 }
 
 static size_t up_send_data(struct http_stream *st, const char *p, size_t n)
 {
-    struct h1s *s = st->conn;
-    return h1_body_put(s, &s->x->uout, req_chunked(st), p, n);
+    return h1_body_put(&up_of(st)->out, req_chunked(st), p, n);
 }
 
 static bool up_send_trailers(struct http_stream *st, const struct http_msg *m)
 {
-    struct h1s *s = st->conn;
-    return h1_body_last(s, &s->x->uout, req_chunked(st), m);
+    return h1_body_last(st->w, &up_of(st)->out, req_chunked(st), m);
 }
 
 static void up_send_end(struct http_stream *st)
 {
-    struct h1s *s = st->conn;
-    s->x->req_done = true;
+    up_of(st)->req_sent = true;
 }
 
-const struct http_up_ops h1_up_ops = {
-    .start = up_start,
-    .body = {up_send_room, up_send_data, up_send_trailers, up_send_end},
-    .io = up_io,
-};
+/* ---- the response ---- */
 
 /* An interim response (1xx but 101), passed on; the parser is readied for the next head. */
-static void on_interim(struct h1s *s, size_t head_len)
+static void on_interim(struct http_stream *st, size_t head_len)
 {
-    struct h1x *x = s->x;
-    stream_interim(&x->st);
-    hbuf_consume(x->st.up->in, (uint32_t)head_len);
-    memset(&x->st.t.resp, 0, sizeof(x->st.t.resp));
-    h1_parser_init(&x->hp);
+    stream_interim(st);
+    hbuf_consume(st->up->in, (uint32_t)head_len);
+    memset(&st->t.resp, 0, sizeof(st->t.resp));
+    h1_parser_init(&up_of(st)->hp);
 }
 
 /* The response body decoder, after the head went to the client. */
-static void start_response_body(struct h1x *x)
+static void start_response_body(struct http_stream *st, struct h1u *u)
 {
-    struct http_msg *resp = &x->st.t.resp;
-    bool no_body = x->st.t.req.method == HTTP_M_HEAD || resp->status == 204 || resp->status == 304;
-    h1_body_init(&x->respb, no_body ? HTTP_BODY_NONE : resp->body, resp->content_length);
-    x->respb.response = true;
-    if (x->respb.kind == HTTP_BODY_NONE ||
-        (x->respb.kind == HTTP_BODY_LENGTH && resp->content_length == 0))
-        x->resp_done = true;
+    struct http_msg *resp = &st->t.resp;
+    bool no_body = st->t.req.method == HTTP_M_HEAD || resp->status == 204 || resp->status == 304;
+    h1_body_init(&u->respb, no_body ? HTTP_BODY_NONE : resp->body, resp->content_length);
+    u->respb.response = true;
+    if (u->respb.kind == HTTP_BODY_NONE ||
+        (u->respb.kind == HTTP_BODY_LENGTH && resp->content_length == 0)) {
+        u->resp_done = true;
+        st->mux->body.send_end(st);
+    }
 }
 
 /* A complete response head in the server buffer: interim answers, the stream's checks
  * (retries on status), an unasked switch refused, then the head for the client. */
-static void on_response_head(struct h1s *s, size_t head_len)
+static void on_response_head(struct http_stream *st, size_t head_len)
 {
-    struct h1x *x = s->x;
-    struct http_msg *resp = &x->st.t.resp;
+    struct h1u *u = up_of(st);
+    struct http_msg *resp = &st->t.resp;
     if (resp->status >= 100 && resp->status < 200 && resp->status != 101) {
-        on_interim(s, head_len);
+        on_interim(st, head_len);
         return;
     }
-    if (!stream_response_checks(&x->st))
+    if (!stream_response_checks(st))
         return;
-    if (resp->status == 101 && !h1_switch_asked(&x->st.t.req, resp)) {
+    if (resp->status == 101 && !http_switch_asked(&st->t.req, resp)) {
         /* no tunnel: the server speaks another protocol on that connection now, and the
          * client may have asked for a switch Strata did not forward */
-        x->close_after = true;
-        stream_attempt_failed(&x->st, true, true);
-        stream_answer(&x->st, 502, "bad_response", "server switched protocols unasked");
+        st->must_close = true;
+        stream_attempt_failed(st, true, true);
+        stream_answer(st, 502, "bad_response", "server switched protocols unasked");
         return;
     }
-    x->up_keep =
+    u->keep =
         !(resp->flags & HTTP_F_CLOSE) && resp->body != HTTP_BODY_UNTIL_CLOSE && resp->status != 101;
-    if (!stream_send_response(&x->st))
+    if (!stream_send_response(st))
         return;
-    hbuf_consume(x->st.up->in, (uint32_t)head_len);
+    hbuf_consume(st->up->in, (uint32_t)head_len);
     if (resp->status == 101) {
-        x->tunnel = true;
-        x->resp_done = true;
-        s->state = CS_TUNNEL;
+        u->resp_done = true;
+        st->mux->tunnel(st);
         return;
     }
-    start_response_body(x);
+    start_response_body(st, u);
 }
 
 /* Parses the response head from the server buffer. */
-static enum move parse_response_head(struct h1s *s)
+static enum move parse_response_head(struct http_stream *st)
 {
-    struct h1x *x = s->x;
-    struct upconn *uc = x->st.up;
+    struct upconn *uc = st->up;
     if (!uc->in || uc->in->len == 0)
         return MOVE_NONE;
     /* a response head must fit in one server buffer */
     struct h1_limits lim = {HBUF_SIZE, HBUF_SIZE, 256};
     size_t head_len = 0;
     struct h1_error err = {0, NULL};
-    int r = h1_parse_response(&x->hp, hbuf_head(uc->in), uc->in->len, &lim, x->st.t.req.method,
-                              &x->st.t.resp, &x->st.t.arena, &head_len, &err);
+    int r = h1_parse_response(&up_of(st)->hp, hbuf_head(uc->in), uc->in->len, &lim,
+                              st->t.req.method, &st->t.resp, &st->t.arena, &head_len, &err);
     if (r == H1_AGAIN)
         return MOVE_NONE;
     if (r == H1_ERROR) {
-        CTR_ADD(x->st.t.server->st.ctr[s->w->id].http_5xx, 1);
-        stream_attempt_failed(&x->st, true, true);
-        stream_answer(&x->st, 502, "bad_response",
-                      err.reason ? err.reason : "invalid response head");
+        CTR_ADD(st->t.server->st.ctr[st->w->id].http_5xx, 1);
+        stream_attempt_failed(st, true, true);
+        stream_answer(st, 502, "bad_response", err.reason ? err.reason : "invalid response head");
         return MOVE_ERROR;
     }
-    on_response_head(s, head_len);
+    on_response_head(st, head_len);
     return MOVE_PROGRESS;
 }
 
 /* Server → client: the response head, then its body. The server's EOF is acted on only
  * once what it sent before is used up. */
-enum move h1_step_response(struct h1s *s)
+static enum move up_step(struct http_stream *st)
 {
-    struct h1x *x = s->x;
-    if (x->st.t.answered && !x->resp_done)
-        return stream_answer_step(&x->st);
-    if (!x->st.up || x->st.up->connecting || x->resp_done)
+    struct h1u *u = up_of(st);
+    if (!st->up || st->up->connecting || u->resp_done)
         return MOVE_NONE;
-    struct upconn *uc = x->st.up;
-    enum io io = h1_read_into(s, &uc->c, &uc->in, HBUF_SIZE, x->st.resp_started, NULL);
+    struct upconn *uc = st->up;
+    enum io io =
+        h1_read_into(st->w, &uc->c, &uc->in, HBUF_SIZE, st->resp_started, NULL, &st->up_ms);
     if (io == IO_ERR) {
-        up_broken(s, "server connection reset");
+        up_broken(st, "server connection reset");
         return MOVE_ERROR;
     }
     enum move m = io == IO_MOVED ? MOVE_PROGRESS : MOVE_NONE;
     bool eof = (uc->c.flags & CONN_RD_EOF) != 0;
-    if (!x->st.resp_started) {
-        enum move h = parse_response_head(s);
+    if (!st->resp_started) {
+        enum move h = parse_response_head(st);
         if (h == MOVE_ERROR)
             return h;
         if (h == MOVE_NONE) {
             if (eof) {
-                up_broken(s, "server closed the connection");
+                up_broken(st, "server closed the connection");
                 return MOVE_ERROR;
             }
             return m;
         }
         /* an interim answer, a retry, a tunnel or a body-less answer: look again */
-        if (s->x != x || !x->st.resp_started || x->resp_done || x->tunnel)
+        if (st->up != uc || !st->resp_started || u->resp_done)
             return MOVE_PROGRESS;
         m = MOVE_PROGRESS; /* the head is out: its body follows in the same write */
     }
     struct h1_error err = {0, NULL};
-    struct body_move bm = {&x->respb,     uc->in,          eof, true, &x->last_pending,
-                           &x->st.t.resp, &x->st.mux->body};
-    enum move b = h1_move_body(s, &bm, &err);
+    struct body_move bm = {&u->respb,        uc->in,        eof,         true,
+                           &u->last_pending, &u->resp_done, &st->t.resp, &st->mux->body};
+    enum move b = h1_move_body(st, &bm, &err);
     if (b == MOVE_ERROR) {
-        stream_up_cut(&x->st, "bad_response", err.reason ? err.reason : "invalid response body");
+        stream_up_cut(st, "bad_response", err.reason ? err.reason : "invalid response body");
         return MOVE_ERROR;
     }
-    if (b == MOVE_NONE && eof && !x->resp_done && (!uc->in || uc->in->len == 0)) {
-        up_broken(s, "server closed the connection before the end of the body");
+    if (b == MOVE_NONE && eof && !u->resp_done && !u->last_pending &&
+        (!uc->in || uc->in->len == 0)) {
+        up_broken(st, "server closed the connection before the end of the body");
         return MOVE_ERROR;
     }
     return b == MOVE_PROGRESS ? MOVE_PROGRESS : m;
 }
 
-enum move h1_step_flush_server(struct h1s *s)
+static enum move up_flush(struct http_stream *st)
 {
-    struct h1x *x = s->x;
-    if (!x->st.up || x->st.up->connecting || !x->uout)
+    struct h1u *u = up_of(st);
+    if (!st->up || st->up->connecting || !u->out)
         return MOVE_NONE;
-    enum io io = h1_flush_buf(s, &x->st.up->c, &x->uout, NULL);
+    enum io io = h1_flush_buf(st->w, &st->up->c, &u->out, NULL, &st->up_ms);
     if (io == IO_ERR) {
-        up_broken(s, "server connection reset while sending");
+        up_broken(st, "server connection reset while sending");
         return MOVE_ERROR;
     }
     return io == IO_MOVED ? MOVE_PROGRESS : MOVE_NONE;
 }
+
+const struct http_up_ops h1_up_ops = {
+    .start = up_start,
+    .body = {up_send_room, up_send_data, up_send_trailers, up_send_end},
+    .flush = up_flush,
+    .step = up_step,
+    .release = up_release,
+    .free = up_free,
+};

@@ -31,7 +31,6 @@
 #define CLOSING_MS 2000  /* a connection ending on an error has this long to send GOAWAY */
 
 static void session_close(struct h2c *c);
-static void h2c_run(struct h2c *c);
 
 /* The worker's HTTP/2 sessions. The HTTP mode's operations run on the worker's thread, so
  * the list is per thread; it needs no memory of its own. */
@@ -443,7 +442,7 @@ static bool over(struct h2c *c)
     return c->fatal || c->calm ? !nghttp2_session_want_write(c->ng) : !wants;
 }
 
-static void h2c_run(struct h2c *c)
+void h2c_run(struct h2c *c)
 {
     if (c->state != H2C_OPEN || c->running)
         return;

@@ -15,7 +15,6 @@
 #include "http/stream.h"
 
 static const struct http_mux_ops h2_mux_ops;
-static const struct http_up_ops h2_no_up_ops;
 
 /* ---- buffers ---- */
 
@@ -92,8 +91,7 @@ struct h2s *h2s_new(struct h2c *c, int32_t id)
     st->w = c->w;
     st->lc = c->lc;
     st->conn = s;
-    st->mux = &h2_mux_ops;
-    st->upc = &h2_no_up_ops;
+    st->mux = &h2_mux_ops; /* st->upc: the stream picks the server codec */
     st->start_us = stream_now_us();
     if (!rng_state)
         rng_state = hash_mix64(st->start_us ^ ((uint64_t)c->w->id << 32)) | 1;
@@ -107,7 +105,7 @@ struct h2s *h2s_new(struct h2c *c, int32_t id)
     return s;
 }
 
-static void stream_free(struct ev_defer *d)
+static void h2s_free(struct ev_defer *d)
 {
     struct h2s *s = container_of(d, struct h2s, dfree);
     arena_free(&s->st.t.arena);
@@ -122,16 +120,16 @@ static void drop_request_body(struct h2s *s)
     buf_free(&s->req);
 }
 
-/* The exchange is over for the stream: logged, and its server side done (kept for reuse
- * only when both messages went whole). */
-static void finish(struct h2s *s)
+/* The exchange is over for the stream: logged, and its server connection given back
+ * (kept for another stream when `clean` and the server codec saw both messages whole). */
+static void finish(struct h2s *s, bool clean)
 {
     struct http_stream *st = &s->st;
     if (s->finished)
         return;
     s->finished = true;
     stream_log(st);
-    stream_up_release(st, false);
+    stream_up_release(st, clean);
     stream_server_release(st);
 }
 
@@ -143,14 +141,15 @@ void h2s_closed(struct h2s *s, uint32_t error_code)
             s->st.end = "client_abort";
         if (!s->st.detail)
             s->st.detail = error_code ? "stream reset" : "stream closed";
-        finish(s);
+        finish(s, false);
     }
+    stream_free(&s->st); /* not from a server codec's call: nghttp2's or the session's */
     drop_request_body(s);
     buf_free(&s->resp);
     nghttp2_session_set_stream_user_data(c->ng, s->id, NULL);
     list_del(&s->link);
     c->nstreams--;
-    ev_defer_free(&c->w->loop, &s->dfree, stream_free);
+    ev_defer_free(&c->w->loop, &s->dfree, h2s_free);
 }
 
 /* ---- the request ---- */
@@ -169,7 +168,7 @@ static void malformed(struct h2s *s)
     s->routed = true;
     h2c_glitch(s->c);
     h2c_reset(s->c, s, NGHTTP2_PROTOCOL_ERROR);
-    finish(s);
+    finish(s, false);
 }
 
 /* The request cannot go on as received (before routing): answered as HTTP/1 would. */
@@ -207,6 +206,7 @@ void h2s_head_done(struct h2s *s, bool end_stream)
     }
     s->routed = true;
     s->req_eof = end_stream;
+    s->req_sent = http_msg_bodiless(&st->t.req); /* whole with its head: no body calls */
     s->last_ms = c->w->loop.now_ms;
     st->t.orig_path = st->t.req.path;
     c->requests++;
@@ -317,17 +317,35 @@ static enum move step_request_body(struct h2s *s)
     return m;
 }
 
+/* Server → client: what the server codec has for the stream (after the request body it
+ * can take now, and what is staged for the server). */
+static enum move step_server(struct h2s *s)
+{
+    struct http_stream *st = &s->st;
+    enum move m = step_request_body(s), r;
+    if (m == MOVE_ERROR || !st->upc || s->finished || st->t.answered)
+        return m;
+    if ((r = st->upc->flush(st)) == MOVE_ERROR)
+        return r;
+    m |= r;
+    if (!s->resp_eof && !s->finished && (r = st->upc->step(st)) != MOVE_NONE)
+        m |= r;
+    return m;
+}
+
 enum move h2s_step(struct h2s *s)
 {
     struct http_stream *st = &s->st;
     if (!s->routed || s->finished)
         return MOVE_NONE;
-    enum move m = step_request_body(s);
-    if (st->t.answered && st->answer_left && !s->resp_eof && stream_answer_step(st) != MOVE_NONE)
-        m = MOVE_PROGRESS;
+    enum move m = MOVE_NONE;
+    if (st->t.answered && !s->resp_eof)
+        m = stream_answer_step(st);
+    else if (!s->resp_eof)
+        m = step_server(s);
     if (s->resp_eof && !s->finished) {
-        finish(s);
-        if (st->t.answered && s->req.len) {
+        finish(s, s->req_sent || st->t.answered);
+        if (s->req.len) { /* answered early: the rest of the request is not wanted */
             nghttp2_session_consume(s->c->ng, s->id, s->req.len);
             buf_free(&s->req);
         }
@@ -367,7 +385,7 @@ void h2s_expired(struct h2s *s)
             st->detail = "the client's flow-control window stayed closed";
         }
         h2c_reset(s->c, s, NGHTTP2_CANCEL);
-        finish(s);
+        finish(s, false);
         return;
     }
     stream_expired(st);
@@ -494,7 +512,7 @@ static void mux_abort(struct http_stream *st)
 {
     struct h2s *s = st->conn;
     h2c_reset(s->c, s, NGHTTP2_INTERNAL_ERROR);
-    finish(s);
+    finish(s, false);
 }
 
 static void mux_rearm(struct http_stream *st)
@@ -503,40 +521,27 @@ static void mux_rearm(struct http_stream *st)
     h2c_arm_timer(s->c);
 }
 
+/* Events on the server connection: the connection runs (it may be running already: the
+ * server codec was called from a step, and the loop looks again). */
+static void mux_run(struct http_stream *st)
+{
+    struct h2s *s = st->conn;
+    h2c_run(s->c);
+}
+
+/* HTTP/2 has no 101 (a request from an h2 client never asks to upgrade): cut. */
+static void mux_tunnel(struct http_stream *st)
+{
+    st->end = "bad_response";
+    st->detail = "101 for an HTTP/2 client";
+    mux_abort(st);
+}
+
 static const struct http_mux_ops h2_mux_ops = {
     .send_head = mux_send_head,
     .body = {mux_send_room, mux_send_data, mux_send_trailers, mux_send_end},
     .abort = mux_abort,
     .rearm = mux_rearm,
-};
-
-/* ---- the server side, until the server codec no longer assumes an HTTP/1 client ---- */
-
-static bool no_up_start(struct http_stream *st)
-{
-    return false;
-}
-
-static ssize_t no_up_room(struct http_stream *st)
-{
-    return -1;
-}
-
-static size_t no_up_data(struct http_stream *st, const char *p, size_t n)
-{
-    return 0;
-}
-
-static bool no_up_trailers(struct http_stream *st, const struct http_msg *m)
-{
-    return false;
-}
-
-static void no_up_end(struct http_stream *st)
-{
-}
-
-static const struct http_up_ops h2_no_up_ops = {
-    .start = no_up_start,
-    .body = {no_up_room, no_up_data, no_up_trailers, no_up_end},
+    .run = mux_run,
+    .tunnel = mux_tunnel,
 };

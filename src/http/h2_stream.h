@@ -28,6 +28,9 @@ void h2s_expired(struct h2s *s);
 void h2s_sent_end(struct h2s *s);
 
 /* ---- h2_session.c ---- */
+/* Repeats the connection's steps (read, streams, send) until none moves; nothing when it
+ * is running already. */
+void h2c_run(struct h2c *c);
 /* Runs the connection soon (after a stream event that came from outside its run). */
 void h2c_kick(struct h2c *c);
 /* Resets stream s (RST_STREAM with `code`); frames for it are ignored from now on. */

@@ -337,3 +337,48 @@ const char *http_reason(unsigned status)
         return "";
     }
 }
+
+/* ---- comma lists, upgrades ---- */
+
+bool http_list_next(const char **p, const char *end, struct hstr *el)
+{
+    while (*p < end) {
+        const char *q = *p, *e = memchr(q, ',', (size_t)(end - q));
+        e = e ? e : end;
+        *p = e < end ? e + 1 : end;
+        while (q < e && (*q == ' ' || *q == '\t'))
+            q++;
+        while (e > q && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        if (e > q) {
+            *el = (struct hstr){q, (uint32_t)(e - q)};
+            return true;
+        }
+    }
+    return false;
+}
+
+bool http_list_has(struct hstr list, struct hstr proto)
+{
+    const char *p = list.p;
+    struct hstr el;
+    while (http_list_next(&p, list.p + list.len, &el))
+        if (hstr_ieq(el, proto))
+            return true;
+    return false;
+}
+
+/* A 101 switches to protocols the request asked for, as forwarded: else the server would
+ * open a tunnel nobody asked for (an h2c Strata stripped, for one). RFC 9110 §15.2.2: the
+ * 101 names them in its Upgrade field. */
+bool http_switch_asked(const struct http_msg *req, const struct http_msg *resp)
+{
+    if (!(req->flags & HTTP_F_UPGRADE) || !resp->upgrade.len)
+        return false;
+    const char *p = resp->upgrade.p;
+    struct hstr el;
+    while (http_list_next(&p, resp->upgrade.p + resp->upgrade.len, &el))
+        if (!http_list_has(req->upgrade, el))
+            return false;
+    return true;
+}

@@ -60,6 +60,20 @@ struct hstr http_cookie_get(const struct http_msg *m, struct hstr name);
  * `name`, an empty slice for "a" or "a=", or .p NULL when absent. */
 struct hstr http_query_get(const struct http_msg *m, struct hstr name);
 
+/* The next element of the comma list [*p, end), without its surrounding spaces and tabs;
+ * false at the end of the list. Empty elements are skipped. */
+bool http_list_next(const char **p, const char *end, struct hstr *el);
+/* The comma list `list` has the element `el` (case-insensitive). */
+bool http_list_has(struct hstr list, struct hstr el);
+/* A 101 switches only to protocols the request asked for, as forwarded (its Upgrade). */
+bool http_switch_asked(const struct http_msg *req, const struct http_msg *resp);
+
+/* The message has no body: none at all, or a length of 0. */
+static inline bool http_msg_bodiless(const struct http_msg *m)
+{
+    return m->body == HTTP_BODY_NONE || (m->body == HTTP_BODY_LENGTH && m->content_length == 0);
+}
+
 /* GET, HEAD, OPTIONS, TRACE, PUT, DELETE (RFC 9110 §9.2.2): may be retried. */
 bool http_method_idempotent(enum http_method m);
 /* The method for a name (exact, case-sensitive per RFC 9110), HTTP_M_OTHER if unknown. */

@@ -55,16 +55,44 @@ struct http_mux_ops {
     void (*abort)(struct http_stream *st);
     /* The stream's deadlines changed (a new attempt). */
     void (*rearm)(struct http_stream *st);
+    /* Something happened on the stream's server connection: run the stream's steps. A
+     * stream that ends during a call from its server codec keeps its memory until the end
+     * of the event batch (the codec still holds st when the call returns). */
+    void (*run)(struct http_stream *st);
+    /* The server switched protocols (a 101 went to the client): from now on the codec
+     * relays the bytes of both connections as they are. */
+    void (*tunnel)(struct http_stream *st);
 };
 
-/* The server side of a stream: the codec that speaks to the server over st->up. */
+/* How a server codec's start went. */
+enum up_start {
+    UP_START_OK,             /* st->up leased (st->reused says whether it was pooled) */
+    UP_START_TOO_LARGE,      /* the request head does not fit in the server's framing */
+    UP_START_CONNECT_FAILED, /* a new connect failed at once: st->att.err/why are set */
+};
+
+/* The server side of a stream: the codec that speaks to the server (chosen by the stream
+ * from the backend's protocol). The client codec drives it: while the response is not
+ * complete and st->up is connected, it moves the request body into `body`, then calls
+ * flush and step. */
 struct http_up_ops {
-    /* A new attempt: stages the request head (t->req) for the server and readies the
-     * response parser. False when the head cannot be written. */
-    bool (*start)(struct http_stream *st);
+    /* A new attempt on st->t.server (reserved): stages the request head (t->req) and takes
+     * a lease on a connection to the server (a pooled one unless st->fresh_only). A
+     * request without a body (http_msg_bodiless) is whole with its head: no body call
+     * follows. */
+    enum up_start (*start)(struct http_stream *st);
     struct http_body_ops body; /* the request body */
-    /* Events on the leased connection (upstream/pool.h owner_io; owner is st->conn). */
-    void (*io)(struct upconn *uc, uint32_t events);
+    /* Sends what is staged for the server. */
+    enum move (*flush)(struct http_stream *st);
+    /* Server → client: reads what the server sent for this stream and passes it on: heads
+     * through stream_response_checks/stream_send_response/stream_interim, the body, its
+     * trailers and its end through st->mux->body, asking send_room first. */
+    enum move (*step)(struct http_stream *st);
+    /* Ends the lease of the current attempt: the connection is kept for another stream
+     * only when `keep` (the stream ended cleanly) and the codec saw both messages whole. */
+    void (*release)(struct http_stream *st, bool keep);
+    /* The stream ends: frees the codec's state (st->upx). */
+    void (*free)(struct http_stream *st);
 };
 
 struct http_stream {
@@ -73,7 +101,8 @@ struct http_stream {
     struct listener_conf *lc;
     void *conn;                           /* the client codec's connection (the ops' owner) */
     const struct http_mux_ops *mux;       /* the client side */
-    const struct http_up_ops *upc;        /* the server side */
+    const struct http_up_ops *upc;        /* the server side: set at the first attempt */
+    void *upx;                            /* the server codec's state (its own type) */
     struct upconn *up;                    /* the current attempt's lease (upstream/pool.h) */
     struct filter_chain chain;            /* the listener's filters, then the route's */
     uint32_t nran;                        /* filters whose on_request ran */
@@ -81,6 +110,7 @@ struct http_stream {
     bool sticky_ran;                      /* the backend's sticky filter ran on the request */
     struct up_attempt att;                /* the server attempts and the retry budget */
     uint64_t start_us, attempt_ms, connected_us, first_byte_us;
+    uint64_t up_ms;     /* last I/O progress with the server (inactivity timeouts) */
     int64_t connect_us; /* time of the last new connection, -1 = none */
     uint64_t bytes_in, bytes_out;
     uint64_t req_body_bytes;  /* request body data read so far */

@@ -10,6 +10,7 @@
 
 #include "ev/worker.h"
 #include "http/access_log.h"
+#include "http/h1_upstream.h"
 #include "http/msg.h"
 #include "http/router.h"
 #include "upstream/pool.h"
@@ -43,8 +44,16 @@ void stream_up_release(struct http_stream *st, bool keep)
 {
     if (!st->up)
         return;
-    upstream_lease_end(st->w, st->up, keep);
+    st->upc->release(st, keep);
     st->up = NULL;
+}
+
+void stream_free(struct http_stream *st)
+{
+    stream_up_release(st, false);
+    stream_server_release(st);
+    if (st->upx)
+        st->upc->free(st);
 }
 
 /* ---- filters ---- */
@@ -293,6 +302,13 @@ static void no_server(struct http_stream *st)
                   tried ? st->detail : "no server available");
 }
 
+/* The server codec for the backend's protocol. */
+static const struct http_up_ops *server_codec(const struct backend *b)
+{
+    (void)b;
+    return &h1_up_ops;
+}
+
 /* One attempt: a server picked and reserved (the sticky one first), the request staged by
  * the server codec, and a lease on a pooled connection to it or a new one. */
 static void attempt(struct http_stream *st)
@@ -308,17 +324,18 @@ static void attempt(struct http_stream *st)
     st->end = "ok";
     st->detail = NULL;
     st->attempt_ms = st->w->loop.now_ms;
-    if (!st->upc->start(st)) {
+    if (!st->upc)
+        st->upc = server_codec(st->t.backend);
+    uint64_t start = stream_now_us();
+    enum up_start r = st->upc->start(st);
+    bool reused = st->reused;
+    st->fresh_only = false;
+    if (r == UP_START_TOO_LARGE) {
         stream_answer(st, 500, "internal_error", "request head too large after rewriting");
         return;
     }
     CTR_ADD(srv->st.ctr[st->w->id].http_requests, 1);
-    uint64_t start = stream_now_us();
-    bool reused;
-    st->up = upstream_acquire(st->w, &st->att, st->conn, st->upc->io, st->fresh_only, &reused);
-    st->reused = reused;
-    st->fresh_only = false;
-    if (!st->up) {
+    if (r == UP_START_CONNECT_FAILED) {
         stream_connect_failed(st, st->att.err, st->att.why);
         return;
     }
@@ -442,6 +459,8 @@ uint64_t stream_deadline(const struct http_stream *st, uint64_t last_ms)
 {
     const struct http_timeouts *to = &st->lc->http.timeouts;
     uint64_t d;
+    if (st->up_ms > last_ms)
+        last_ms = st->up_ms;
     if (st->up && st->up->connecting) {
         d = st->attempt_ms + (to->connect_ms ? to->connect_ms : st->t.backend->connect_timeout_ms);
     } else if (st->up && !st->resp_started) {

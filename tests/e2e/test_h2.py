@@ -373,3 +373,151 @@ def h2_tls_ctx(pki, alpn):
     ctx = ssl.create_default_context(cafile=str(pki / "ca.pem"))
     ctx.set_alpn_protocols(list(alpn))
     return ctx
+
+
+# --------------------------------------------------------------------------- to HTTP/1 servers
+
+@pytest.fixture
+def h2o(strata, origin):
+    """Factory: Strata (h2c) in front of one HTTP/1 origin (s.origin) for /app."""
+    def start(respond=None, h2="cleartext: true", http_extra=""):
+        o = origin("a", respond)
+        port, admin = free_port(), free_port()
+        s = strata(h2_config(port, admin, h2, http_extra=http_extra,
+                             backends={"app": {"servers": [o.address]}}),
+                   listen_ports=[port], admin_port=admin)
+        s.port, s.admin, s.origin = port, admin, o
+        return s
+    return start
+
+
+def test_h2_client_to_http1_server(h2o):
+    s = h2o()
+    status, hdrs, body = h2_request(s.port, "/app/x?q=1", headers=[("x-test", "1")])
+    assert (status, body) == (200, b"GET /app/x?q=1\n")
+    assert hdrs["x-backend"] == "a" and "connection" not in hdrs
+    req = s.origin.requests[-1]
+    assert req.version == "HTTP/1.1" and req.header("host") == f"{LOOPBACK}:{s.port}"
+    assert req.header("x-test") == "1" and req.header("x-forwarded-proto") == "http"
+    # bodies, with a length and without one (chunked to the server), larger than a window
+    payload = os.urandom(300000)
+    status, _, _ = h2_request(s.port, "/app/up", method="POST", body=payload,
+                              headers=[("content-length", str(len(payload)))])
+    assert status == 200 and s.origin.requests[-1].body == payload
+    status, _, _ = h2_request(s.port, "/app/up", method="POST", body=payload)
+    req = s.origin.requests[-1]
+    assert status == 200 and req.body == payload
+    assert "chunked" in req.header("transfer-encoding", "")
+    lines = access_lines(s, 3)
+    assert all('version="2"' in ln and 'end="ok"' in ln for ln in lines), lines
+
+
+def test_h2_large_response_streamed(h2o):
+    big = os.urandom(5 << 20)
+    s = h2o(respond=lambda req: (200, {"content-type": "application/octet-stream"}, big))
+    status, hdrs, body = h2_request(s.port, "/app/big", timeout=30)
+    assert status == 200 and body == big and hdrs["content-length"] == str(len(big))
+
+
+def test_h2_head_204_304(h2o):
+    def respond(req):
+        if req.path.endswith("/204"):
+            return b"HTTP/1.1 204 No Content\r\nx-a: 1\r\n\r\n"
+        if req.path.endswith("/304"):
+            return b"HTTP/1.1 304 Not Modified\r\netag: \"e\"\r\ncontent-length: 42\r\n\r\n"
+        return 200, {}, b"0123456789"
+    s = h2o(respond=respond)
+    status, hdrs, body = h2_request(s.port, "/app/x", method="HEAD")
+    assert (status, body, hdrs.get("content-length")) == (200, b"", "10")
+    status, hdrs, body = h2_request(s.port, "/app/204")
+    assert (status, body, hdrs.get("x-a")) == (204, b"", "1")
+    status, hdrs, body = h2_request(s.port, "/app/304")
+    assert (status, body, hdrs.get("etag")) == (304, b"", '"e"')
+    assert h2_request(s.port, "/app/x")[2] == b"0123456789"  # the connection still good
+
+
+def test_h2_response_trailers_from_a_chunked_http1_server(h2o):
+    raw = (b"HTTP/1.1 200 OK\r\ncontent-type: application/grpc\r\n"
+           b"transfer-encoding: chunked\r\n\r\n"
+           b"5\r\nhello\r\n0\r\ngrpc-status: 0\r\ngrpc-message: fine\r\n\r\n")
+    s = h2o(respond=lambda req: raw)
+    status, hdrs, body, trailers = h2_request(s.port, "/app/t", headers=[("te", "trailers")],
+                                              read_trailers=True)
+    assert (status, body) == (200, b"hello")
+    assert trailers == {"grpc-status": "0", "grpc-message": "fine"}
+
+
+def test_h2_request_trailers_to_http1_server(strata, backends):
+    """A request body with trailers (unknown length): chunked to the server, trailers in
+    its last chunk."""
+    seen = []
+
+    def handler(c):
+        data = b""
+        while not data.endswith(b"\r\n\r\n") or b"\r\n0\r\n" not in data:
+            chunk = c.recv(65536)
+            if not chunk:
+                return
+            data += chunk
+        seen.append(data)
+        c.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+    b = backends.threaded(handler)
+    port = free_port()
+    strata(h2_config(port, backends={"app": {"servers": [b.address]}}), listen_ports=[port])
+    sock = socket.create_connection((LOOPBACK, port), timeout=10)
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    conn.initiate_connection()
+    conn.send_headers(1, [(":method", "POST"), (":scheme", "http"), (":authority", "x"),
+                          (":path", "/app/t"), ("te", "trailers")])
+    conn.send_data(1, b"abc")
+    conn.send_headers(1, [("x-checksum", "900150983cd24fb0")], end_stream=True)
+    sock.sendall(conn.data_to_send())
+    wait_for(lambda: seen, 10, what="the request at the server")
+    head, _, body = seen[0].partition(b"\r\n\r\n")
+    assert b"transfer-encoding: chunked" in head.lower()
+    assert body == b"3\r\nabc\r\n0\r\nx-checksum: 900150983cd24fb0\r\n\r\n", body
+    sock.close()
+
+
+def test_h2_expect_100_continue(h2o):
+    s = h2o()
+    sock = socket.create_connection((LOOPBACK, s.port), timeout=10)
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    conn.initiate_connection()
+    conn.send_headers(1, [(":method", "PUT"), (":scheme", "http"), (":authority", "x"),
+                          (":path", "/app/c"), ("expect", "100-continue"),
+                          ("content-length", "4")])
+    sock.sendall(conn.data_to_send())
+    informational = None
+    for _ in range(50):
+        for ev in conn.receive_data(sock.recv(65536)):
+            if isinstance(ev, h2.events.InformationalResponseReceived):
+                informational = dict(ev.headers)[b":status"]
+        sock.sendall(conn.data_to_send())
+        if informational:
+            break
+    assert informational == b"100"
+    conn.send_data(1, b"data", end_stream=True)
+    sock.sendall(conn.data_to_send())
+    assert s.origin.wait_requests(1, 10) and s.origin.requests[-1].body == b"data"
+    sock.close()
+
+
+def test_h2_slow_reader_bounds_memory(h2o):
+    """A client that never opens its window: the server is read no faster (back-pressure);
+    Strata holds about stream_buffer for the stream, not the 20 MB the server sends."""
+    big = b"x" * (20 << 20)
+    s = h2o(respond=lambda req: (200, {}, big),
+            h2="cleartext: true, stream_stall_timeout: 3s")
+    rss0, _ = proc_stats(s.pid)
+    raw = Raw(s.port, settings={hf.SettingsFrame.INITIAL_WINDOW_SIZE: 0})
+    raw.send(raw.headers(1, path="/app/big"))
+    raw.read(lambda f: isinstance(f, hf.HeadersFrame), timeout=5)
+    time.sleep(1.0)
+    rss1, _ = proc_stats(s.pid)
+    assert rss1 - rss0 < 8 * 1024, (rss0, rss1)
+    frames = raw.read(lambda f: isinstance(f, hf.RstStreamFrame), timeout=8)
+    assert any(isinstance(f, hf.RstStreamFrame) and ERR[f.error_code] == "CANCEL"
+               for f in frames)
+    raw.close()
+    assert limit_hits(s, "stream_stall_timeout") >= 1

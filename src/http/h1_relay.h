@@ -1,0 +1,67 @@
+/* h1_relay.h — what the two halves of the HTTP/1 codec share: the client codec
+ * (h1_session.c, h1_exchange.c: an HTTP/1 client connection) and the server codec
+ * (h1_upstream.c: one stream's exchange with an HTTP/1 server, whatever its client speaks).
+ * Buffers filled from and drained to a connection, and the body relay: a body decoded from
+ * one side's bytes, each piece through the stream's body filters, then to the other side's
+ * codec (struct http_body_ops), with back-pressure.
+ */
+#ifndef STRATA_HTTP_H1_RELAY_H
+#define STRATA_HTTP_H1_RELAY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "http/h1.h"
+#include "http/hbuf.h"
+#include "http/stream-t.h"
+#include "net/conn.h"
+
+struct worker;
+
+#define CHUNK_OVERHEAD 24 /* chunk-size line + CRLF after the data */
+
+enum io { IO_NONE, IO_MOVED, IO_EOF, IO_ERR };
+
+/* ---- buffers over a connection ---- */
+
+/* *bp, or a new buffer of `cap` bytes from w's pool (NULL: no memory). */
+struct hbuf *h1_buf_of(struct worker *w, struct hbuf **bp, uint32_t cap);
+/* Gives *bp back to w's pool. */
+void h1_buf_drop(struct worker *w, struct hbuf **bp);
+/* Appends bytes to *bp; false when they do not fit (or no memory). */
+bool h1_buf_append(struct worker *w, struct hbuf **bp, const void *data, size_t n);
+/* Reads from c into *bp while there is room; `compact`: the bytes may be moved first;
+ * `count` (may be NULL) adds the bytes read; *last_ms is set to now when bytes moved. */
+enum io h1_read_into(struct worker *w, struct conn *c, struct hbuf **bp, uint32_t cap, bool compact,
+                     uint64_t *count, uint64_t *last_ms);
+/* Sends what *bp holds; the buffer goes back to the pool once empty. */
+enum io h1_flush_buf(struct worker *w, struct conn *c, struct hbuf **bp, uint64_t *count,
+                     uint64_t *last_ms);
+
+/* ---- bodies ---- */
+
+/* One direction of an HTTP/1 body: decoded from `src` with `dec`, each piece through the
+ * stream's body filters, then to `out` (the other side's codec). */
+struct body_move {
+    struct h1_body *dec;
+    struct hbuf *src;
+    bool eof;                        /* src has ended (for bodies delimited by close) */
+    bool response;                   /* which of the stream's body hooks */
+    bool *last_pending;              /* the body ended: its trailers and end still to send */
+    bool *done;                      /* set once the end is sent */
+    struct http_msg *m;              /* whose trailers */
+    const struct http_body_ops *out; /* where the data goes */
+};
+
+/* Moves body data until the source or the destination runs dry, or the body is sent. */
+enum move h1_move_body(struct http_stream *st, struct body_move *bm, struct h1_error *err);
+
+/* Body data room in *bp for a body written `chunked` or not (-1: no buffer); appends data
+ * after h1_body_room (as one chunk when `chunked`; returns what fit); the last chunk with
+ * m's trailers (false while it does not fit; nothing when not `chunked`). */
+ssize_t h1_body_room(struct worker *w, struct hbuf **bp, bool chunked);
+size_t h1_body_put(struct hbuf **bp, bool chunked, const char *p, size_t n);
+bool h1_body_last(struct worker *w, struct hbuf **bp, bool chunked, const struct http_msg *m);
+
+#endif

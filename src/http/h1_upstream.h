@@ -1,0 +1,33 @@
+/* h1_upstream.h — the HTTP/1 server codec (struct http_up_ops): one stream's exchange with
+ * an HTTP/1 server over the attempt's lease, whatever protocol the stream's client speaks.
+ * Its state for a stream (struct h1u) comes from the worker's pool at the first attempt and
+ * goes back when the stream ends (http_up_ops.free).
+ */
+#ifndef STRATA_HTTP_H1_UPSTREAM_H
+#define STRATA_HTTP_H1_UPSTREAM_H
+
+#include <stdbool.h>
+
+#include "http/h1.h"
+#include "http/hbuf.h"
+#include "http/stream-t.h"
+
+struct h1u {
+    struct h1_parser hp;  /* the response head */
+    struct h1_body respb; /* the response body decoder */
+    struct hbuf *out;     /* bytes staged for the server */
+    bool req_sent;        /* the request is staged whole (its end too) */
+    bool resp_done;       /* the response went whole to the client codec */
+    bool last_pending;    /* the response body ended: its trailers and end still to pass */
+    bool keep;            /* the server lets the connection carry another request */
+};
+
+extern const struct http_up_ops h1_up_ops;
+
+/* The bytes staged for the server: a tunnel (101) relays the client's bytes after them. */
+static inline struct hbuf **h1_up_out(struct http_stream *st)
+{
+    return &((struct h1u *)st->upx)->out;
+}
+
+#endif
