@@ -712,6 +712,16 @@ bool h2_claims(struct worker *w, struct listener_conf *lc, struct accepted *a)
 
 /* ---- the mode's hooks (h1_session.c) ---- */
 
+void h2c_goaway(struct h2c *c)
+{
+    if (c->goaway || c->state != H2C_OPEN)
+        return;
+    c->goaway = true;
+    nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(c->ng),
+                          NGHTTP2_NO_ERROR, NULL, 0);
+    h2c_kick(c);
+}
+
 void h2_drain(struct worker *w)
 {
     struct list *pos, *tmp;
@@ -722,12 +732,7 @@ void h2_drain(struct worker *w)
             session_close(c);
             continue;
         }
-        if (c->goaway || c->state != H2C_OPEN)
-            continue;
-        c->goaway = true;
-        nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE,
-                              nghttp2_session_get_last_proc_stream_id(c->ng), NGHTTP2_NO_ERROR,
-                              NULL, 0);
+        h2c_goaway(c);
         h2c_run(c);
     }
 }

@@ -211,6 +211,9 @@ void h2s_head_done(struct h2s *s, bool end_stream)
     st->t.orig_path = st->t.req.path;
     c->requests++;
     CTR_ADD(stream_lctr(st)->http_requests, 1);
+    uint32_t quota = c->lc->http.max_requests_per_conn;
+    if (quota && c->requests >= quota)
+        h2c_goaway(c); /* this stream is served, the client opens a new connection */
     h2c_arm_timer(c);
     if (!refused(s, r))
         stream_route(st);

@@ -37,6 +37,9 @@ void h2c_kick(struct h2c *c);
 void h2c_reset(struct h2c *c, struct h2s *s, uint32_t code);
 /* The client provoked a stream error or sent an invalid frame: counted and rate-limited. */
 void h2c_glitch(struct h2c *c);
+/* GOAWAY(NO_ERROR) with the last stream id: no new streams; the connection ends when the
+ * open ones have (drain, max_requests_per_connection). */
+void h2c_goaway(struct h2c *c);
 /* Re-arms the connection's timer (a stream's deadline changed). */
 void h2c_arm_timer(struct h2c *c);
 

@@ -521,3 +521,44 @@ def test_h2_slow_reader_bounds_memory(h2o):
                for f in frames)
     raw.close()
     assert limit_hits(s, "stream_stall_timeout") >= 1
+
+
+def test_h2_max_requests_per_connection_goaway(h2c):
+    s = h2c(http_extra="max_requests_per_connection: 2")
+    raw = Raw(s.port)
+    raw.send(raw.headers(1), raw.headers(3))
+    g = raw.goaway(5)
+    assert g is not None and g.last_stream_id == 3 and ERR[g.error_code] == "NO_ERROR"
+    frames = raw.frames_in + raw.read(timeout=1)
+    done = {f.stream_id for f in frames if isinstance(f, hf.DataFrame) and
+            "END_STREAM" in f.flags}
+    assert done == {1, 3}, frames
+    raw.close()
+
+
+def test_h2c_preface_and_http1_in_pieces(h2c):
+    """The first bytes decide, however they arrive: a preface in two pieces is HTTP/2, a
+    request line that starts like nothing else is HTTP/1."""
+    s = h2c()
+    raw = Raw(s.port, preface=False)
+    raw.send(PREFACE[:5])
+    time.sleep(0.3)
+    raw.send(PREFACE[5:] + hf.SettingsFrame(0, {}).serialize(), raw.headers(1))
+    frames = raw.read(lambda f: isinstance(f, hf.DataFrame) and "END_STREAM" in f.flags,
+                      timeout=5)
+    assert any(isinstance(f, hf.DataFrame) and f.data == b"hi there\n" for f in frames)
+    raw.close()
+    c = socket.create_connection((LOOPBACK, s.port), timeout=5)
+    c.sendall(b"GE")
+    time.sleep(0.3)
+    c.sendall(b"T /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    data = b""
+    while chunk := c.recv(65536):
+        data += chunk
+    c.close()
+    assert data.startswith(b"HTTP/1.1 200") and data.endswith(b"hi there\n")
+    c = socket.create_connection((LOOPBACK, s.port), timeout=5)
+    c.sendall(b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n")  # almost a preface: HTTP/1's to refuse
+    data = c.recv(4096)
+    c.close()
+    assert data.startswith(b"HTTP/1.1 4") or data.startswith(b"HTTP/1.1 5"), data

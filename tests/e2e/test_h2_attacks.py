@@ -184,3 +184,49 @@ def test_attackers_do_not_starve_each_other(h2c, n):
     for r in raws:
         assert r.goaway(10) is not None
         r.close()
+
+
+def test_rapid_reset_cancels_server_side(strata, backends):
+    """Rapid reset against a server that never answers: each reset stream's server
+    connection is closed (its server side cancelled), none is left open, and the attack
+    ends with ENHANCE_YOUR_CALM."""
+    import socket
+    import threading
+    from conftest import free_port, wait_for
+    from test_h2 import h2_config
+
+    stop = threading.Event()
+
+    def hang(c):
+        c.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                if not c.recv(65536):
+                    return
+            except socket.timeout:
+                continue
+    b = backends.threaded(hang)
+    port, admin = free_port(), free_port()
+    s = strata(h2_config(port, admin, backends={"app": {"servers": [("s1", b.address)]}}),
+               listen_ports=[port], admin_port=admin)
+    s.port, s.admin = port, admin
+    try:
+        raw = Raw(port)
+        frames = []
+        for i in range(1000):
+            sid = 2 * i + 1
+            frames += [raw.headers(sid, path="/app/x"), hf.RstStreamFrame(sid, error_code=8)]
+        raw.send(*frames)
+        g = raw.goaway(10)
+        assert g is not None and ERR.get(g.error_code) == "ENHANCE_YOUR_CALM"
+        raw.close()
+        assert limit_hits(s, "max_resets_per_second") >= 1
+        assert s.metrics(admin).get("strata_server_http_requests_total", backend="app",
+                                    server="s1") >= 1  # the streams reached the server
+
+        def none_active():
+            m = s.metrics(admin)
+            return m.get("strata_server_connections_active", backend="app", server="s1") == 0
+        wait_for(none_active, 10, what="no server connection left open")
+    finally:
+        stop.set()
