@@ -3,7 +3,6 @@ HTTP/1 on one listener, h2 by ALPN over TLS, Strata's own answers, request bodie
 limits, malformed heads, drain, access log. The attacks are in test_h2_attacks.py; both
 use the clients here: a well-behaved one (python3-h2, curl) and a raw one that writes
 frames exactly as a test says (hyperframe + hpack)."""
-import json
 import os
 import shutil
 import signal
@@ -20,7 +19,7 @@ import hpack
 import hyperframe.frame as hf
 import pytest
 
-from conftest import LOOPBACK, free_port, wait_for
+from conftest import LOOPBACK, free_port, recv_until_eof, wait_for
 from http_backend import http_config
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -241,9 +240,7 @@ def test_h2c_and_http1_share_a_listener(h2c):
     # an HTTP/1 client on the same listener
     c = socket.create_connection((LOOPBACK, s.port), timeout=5)
     c.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-    data = b""
-    while chunk := c.recv(65536):
-        data += chunk
+    data = recv_until_eof(c)
     c.close()
     assert data.startswith(b"HTTP/1.1 200") and data.endswith(b"hi there\n")
     if shutil.which("curl"):
@@ -319,9 +316,7 @@ def test_h2_over_tls_by_alpn(strata, pki):
     with h2_tls_ctx(pki, ("http/1.1",)).wrap_socket(raw, server_hostname="site.test") as t:
         assert t.selected_alpn_protocol() == "http/1.1"
         t.sendall(b"GET /hello HTTP/1.1\r\nHost: site.test\r\nConnection: close\r\n\r\n")
-        data = b""
-        while chunk := t.recv(65536):
-            data += chunk
+        data = recv_until_eof(t)
     assert data.startswith(b"HTTP/1.1 200")
 
 
@@ -552,9 +547,7 @@ def test_h2c_preface_and_http1_in_pieces(h2c):
     c.sendall(b"GE")
     time.sleep(0.3)
     c.sendall(b"T /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-    data = b""
-    while chunk := c.recv(65536):
-        data += chunk
+    data = recv_until_eof(c)
     c.close()
     assert data.startswith(b"HTTP/1.1 200") and data.endswith(b"hi there\n")
     c = socket.create_connection((LOOPBACK, s.port), timeout=5)
