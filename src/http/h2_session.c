@@ -535,6 +535,10 @@ static void session_timer(struct ev_loop *loop, struct ev_timer *t)
             timer_lost(c);
         return;
     }
+    if (c->state == H2C_OPEN && !c->fatal && !c->calm && list_empty(&c->streams)) {
+        h2c_goaway(c); /* idle: said, then closed */
+        step_send(c);
+    }
     if (c->state == H2C_SNIFF || c->fatal || c->calm || list_empty(&c->streams)) {
         session_close(c); /* idle, or a preface or a GOAWAY that never came through */
         return;

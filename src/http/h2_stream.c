@@ -137,9 +137,9 @@ void h2s_closed(struct h2s *s, uint32_t error_code)
 {
     struct h2c *c = s->c;
     if (!s->finished) {
-        if (!strcmp(s->st.end, "ok"))
+        if (!strcmp(s->st.end, "ok") && (error_code || !s->resp_sent))
             s->st.end = "client_abort";
-        if (!s->st.detail)
+        if (!s->st.detail && strcmp(s->st.end, "ok"))
             s->st.detail = error_code ? "stream reset" : "stream closed";
         finish(s, false);
     }
@@ -377,6 +377,8 @@ void h2s_expired(struct h2s *s)
     struct http_stream *st = &s->st;
     if (!s->routed) {
         count_bad(s);
+        st->end = "client_timeout";
+        st->detail = "request head not received in time";
         h2c_reset(s->c, s, NGHTTP2_CANCEL);
         return;
     }
@@ -454,6 +456,9 @@ static bool mux_send_head(struct http_stream *st, const struct http_msg *m)
     int n = h2_msg_nv(m, &o, &st->t.arena, &nv);
     if (n < 0)
         return false;
+    /* without a body, END_STREAM goes on the HEADERS frame (clients check a 304's or a
+     * HEAD's content-length against DATA otherwise); the server codec sends its end in
+     * the same step, before the frame is written */
     nghttp2_data_provider prd = {.source.ptr = s, .read_callback = read_body};
     if (nghttp2_submit_response(s->c->ng, s->id, nv, (size_t)n, no_body ? NULL : &prd) != 0)
         return false;

@@ -555,3 +555,14 @@ def test_h2c_preface_and_http1_in_pieces(h2c):
     data = c.recv(4096)
     c.close()
     assert data.startswith(b"HTTP/1.1 4") or data.startswith(b"HTTP/1.1 5"), data
+
+
+def test_h2_idle_connection_ends_with_goaway(h2c):
+    s = h2c(http_extra="keepalive_timeout: 1s")
+    raw = Raw(s.port)
+    raw.send(raw.headers(1))
+    g = raw.goaway(6)
+    assert g is not None and g.last_stream_id == 1 and ERR[g.error_code] == "NO_ERROR"
+    raw.read(timeout=2)
+    assert getattr(raw, "eof", False)
+    raw.close()
