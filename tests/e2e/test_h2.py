@@ -566,3 +566,62 @@ def test_h2_idle_connection_ends_with_goaway(h2c):
     raw.read(timeout=2)
     assert getattr(raw, "eof", False)
     raw.close()
+
+
+def test_h2_streamed_body_past_max_request_body(h2o):
+    s = h2o(http_extra="max_request_body: 1k")
+    status, _, body = h2_request(s.port, "/app/up", method="POST", body=b"x" * 5000)
+    assert status == 413 or status < 0, (status, body)  # answered, or reset once started
+    assert h2_request(s.port, "/app/x")[0] == 200
+
+
+def test_h2_slow_server_bounds_upload(strata, backends):
+    """A server that does not read: the client's window reopens only as the body moves on,
+    so what it can send (and what Strata holds) stays bounded."""
+    import threading
+    go = threading.Event()
+
+    def slow(c):
+        go.wait(10)
+        data = b""
+        c.settimeout(5)
+        while b"\r\n0\r\n\r\n" not in data[-16:]:
+            chunk = c.recv(1 << 20)
+            if not chunk:
+                return
+            data += chunk
+        c.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+    b = backends.threaded(slow)
+    port = free_port()
+    s = strata(h2_config(port, backends={"app": {"servers": [b.address]}}), listen_ports=[port])
+    rss0, _ = proc_stats(s.pid)
+    raw = Raw(port)
+    raw.send(raw.headers(1, path="/app/up", end_stream=False, method="POST"))
+    window, conn_window, sent = 65535, 65535, 0
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        n = min(window, conn_window, 16384)
+        if n > 0:
+            raw.send(hf.DataFrame(1, b"x" * n))
+            sent += n
+            window -= n
+            conn_window -= n
+            continue
+        for f in raw.read(lambda f: isinstance(f, hf.WindowUpdateFrame), timeout=0.2):
+            if isinstance(f, hf.WindowUpdateFrame):
+                if f.stream_id == 1:
+                    window += f.window_increment
+                else:
+                    conn_window += f.window_increment
+    rss1, _ = proc_stats(s.pid)
+    print(f"upload held back: {sent} bytes sent, rss +{rss1 - rss0} KiB")
+    assert sent < 16 << 20, sent  # kernel buffers and one window, not what was offered
+    assert rss1 - rss0 < 16 * 1024, (rss0, rss1)
+    go.set()
+    end = hf.DataFrame(1, b"")
+    end.flags.add("END_STREAM")
+    raw.send(end)
+    frames = raw.read(lambda f: isinstance(f, hf.DataFrame) and "END_STREAM" in f.flags,
+                      timeout=10)
+    assert any(isinstance(f, hf.HeadersFrame) and f.stream_id == 1 for f in frames), frames
+    raw.close()

@@ -33,6 +33,7 @@ def attack(s, frames, limit, settings=None, goaway=True, batches=1):
     raw.close()
     assert limit_hits(s, limit) >= 1
     rss1, cpu1 = proc_stats(s.pid)
+    print(f"{limit}: rss +{rss1 - rss0} KiB, cpu {cpu1 - cpu0:.2f} s")
     assert rss1 - rss0 < MAX_RSS_GROWTH_KIB, (rss0, rss1)
     assert cpu1 - cpu0 < MAX_CPU_S, (cpu0, cpu1)
     well_behaved_served(s)
