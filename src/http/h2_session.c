@@ -690,7 +690,8 @@ bool h2_claims(struct worker *w, struct listener_conf *lc, struct accepted *a)
     bool tls = a->cli.ctx != NULL;
     if (a->registered && a->cli.h.cb == sniff_io)
         return false; /* handed back by the sniffer */
-    if (tls ? !(h->enabled && alpn_h2(&a->cli)) : !h->cleartext)
+    /* over TLS the handshake decided: h2 is offered when enabled (or listed in tls.alpn) */
+    if (tls ? !alpn_h2(&a->cli) : !h->cleartext)
         return false;
     enum sniff first = tls ? SNIFF_H2 : sniff(a->cli.h.fd);
     if (first == SNIFF_H1)

@@ -625,3 +625,16 @@ def test_h2_slow_server_bounds_upload(strata, backends):
                       timeout=10)
     assert any(isinstance(f, hf.HeadersFrame) and f.stream_id == 1 for f in frames), frames
     raw.close()
+
+
+@pytest.mark.skipif(not shutil.which("h2load"), reason="h2load (nghttp2-client) not installed")
+def test_h2_many_streams_to_http1_servers(h2o):
+    """h2load: 4 connections of 25 concurrent streams each, 400 requests to an HTTP/1
+    server (a pooled server connection per stream in flight)."""
+    s = h2o()
+    r = subprocess.run(["h2load", "-n", "400", "-c", "4", "-m", "25",
+                        f"http://{LOOPBACK}:{s.port}/app/load"], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "400 succeeded, 0 failed, 0 errored" in r.stdout, r.stdout
+    assert "status codes: 400 2xx" in r.stdout, r.stdout
