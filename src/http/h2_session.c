@@ -480,6 +480,16 @@ static void client_io(struct ev_loop *loop, struct ev_handler *h, uint32_t event
 
 /* ---- timers ---- */
 
+/* When the connection has been quiet too long: no I/O at all for the listener's idle
+ * timeout, or output waiting for a client that does not read for stream_stall_timeout. */
+static uint64_t quiet_deadline(const struct h2c *c)
+{
+    uint32_t ms = c->lc->idle_timeout_ms;
+    if (c->out.len && c->lc->http.h2.stall_ms < ms)
+        ms = c->lc->http.h2.stall_ms;
+    return c->last_ms + ms;
+}
+
 static uint64_t deadline(const struct h2c *c)
 {
     const struct http_timeouts *to = &c->lc->http.timeouts;
@@ -487,9 +497,9 @@ static uint64_t deadline(const struct h2c *c)
         return c->start_ms + to->request_header_ms;
     if (c->fatal || c->calm)
         return c->last_ms + CLOSING_MS;
-    uint64_t d = c->last_ms + (c->requests ? to->keepalive_ms : to->request_header_ms);
-    if (!list_empty(&c->streams))
-        d = UINT64_MAX;
+    if (list_empty(&c->streams))
+        return c->last_ms + (c->requests ? to->keepalive_ms : to->request_header_ms);
+    uint64_t d = quiet_deadline(c);
     struct list *pos, *tmp;
     list_for_each_safe(pos, tmp, &c->streams)
     {
@@ -497,7 +507,7 @@ static uint64_t deadline(const struct h2c *c)
         if (sd && sd < d)
             d = sd;
     }
-    return d == UINT64_MAX ? c->last_ms + to->keepalive_ms : d;
+    return d;
 }
 
 static void timer_lost(struct h2c *c)
@@ -539,7 +549,17 @@ static void session_timer(struct ev_loop *loop, struct ev_timer *t)
         h2c_goaway(c); /* idle: said, then closed */
         step_send(c);
     }
-    if (c->state == H2C_SNIFF || c->fatal || c->calm || list_empty(&c->streams)) {
+    bool quiet = loop->now_ms >= quiet_deadline(c);
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &c->streams)
+    {
+        struct http_stream *st = &list_entry(pos, struct h2s, link)->st;
+        if (quiet && !strcmp(st->end, "ok")) {
+            st->end = "timeout";
+            st->detail = "the client stopped reading";
+        }
+    }
+    if (c->state == H2C_SNIFF || c->fatal || c->calm || list_empty(&c->streams) || quiet) {
         session_close(c); /* idle, or a preface or a GOAWAY that never came through */
         return;
     }

@@ -2,10 +2,16 @@
 listeners[].http.h2 that stops it: the connection ends with GOAWAY(ENHANCE_YOUR_CALM) or
 the stream is refused or reset, the limit's counter in /metrics moves, Strata's memory and
 CPU stay bounded, and a well-behaved client on another connection is served meanwhile."""
+import socket
+import threading
+import time
+
 import hyperframe.frame as hf
 import pytest
 
-from test_h2 import ERR, Raw, h2_request, h2c, limit_hits, proc_stats  # noqa: F401 - fixture
+from conftest import free_port, wait_for
+
+from test_h2 import ERR, Raw, h2_config, h2_request, h2c, limit_hits, proc_stats  # noqa: F401
 
 MAX_RSS_GROWTH_KIB = 32 * 1024
 MAX_CPU_S = 5.0
@@ -191,10 +197,6 @@ def test_rapid_reset_cancels_server_side(strata, backends):
     """Rapid reset against a server that never answers: each reset stream's server
     connection is closed (its server side cancelled), none is left open, and the attack
     ends with ENHANCE_YOUR_CALM."""
-    import socket
-    import threading
-    from conftest import free_port, wait_for
-    from test_h2 import h2_config
 
     stop = threading.Event()
 
@@ -231,3 +233,36 @@ def test_rapid_reset_cancels_server_side(strata, backends):
         wait_for(none_active, 10, what="no server connection left open")
     finally:
         stop.set()
+
+
+def test_client_that_never_reads(strata, origin):
+    """Windows wide open but the socket never read: Strata stops producing once its output
+    waits, reads the server no further, and ends the connection after
+    stream_stall_timeout; its memory does not hold the 32 MB the server has."""
+    o = origin("big", lambda req: (200, {}, b"z" * (32 << 20)))
+    port, admin = free_port(), free_port()
+    s = strata(h2_config(port, admin, h2="cleartext: true, stream_stall_timeout: 1s",
+                         backends={"app": {"servers": [o.address]}}),
+               listen_ports=[port], admin_port=admin)
+    s.port, s.admin = port, admin
+    rss0, _ = proc_stats(s.pid)
+    raw = Raw(port, settings={hf.SettingsFrame.INITIAL_WINDOW_SIZE: 0x7fffffff})
+    raw.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    raw.send(hf.WindowUpdateFrame(0, 0x7fffffff - 65535), raw.headers(1, path="/app/big"))
+    time.sleep(3.0)
+    rss1, _ = proc_stats(s.pid)
+    well_behaved_served(s)
+    got, eof = 0, False
+    raw.sock.settimeout(5)
+    try:
+        while chunk := raw.sock.recv(1 << 20):
+            got += len(chunk)
+        eof = True
+    except socket.timeout:
+        eof = False
+    except OSError:
+        eof = True  # reset: closed too
+    raw.close()
+    assert eof
+    print(f"never-reading client: {got} bytes reached it, rss +{rss1 - rss0} KiB")
+    assert got < 24 << 20 and rss1 - rss0 < 16 * 1024, (got, rss0, rss1)
