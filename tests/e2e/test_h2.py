@@ -653,3 +653,18 @@ def test_h2_grpc_answer_is_trailers_only(h2c):
     hdrs = dict(hpack.Decoder().decode(mine[0].data))
     assert hdrs[":status"] == "200" and hdrs["grpc-status"] == "12", hdrs
     raw.close()
+
+
+def test_h2_drain_timeout_closes_what_is_left(h2c):
+    """A stream that never finishes: after timeouts.drain the session is closed, the stream
+    logged end=shutdown, and Strata exits 0."""
+    s = h2c(h2="cleartext: true, stream_stall_timeout: 1m")
+    raw = Raw(s.port, settings={hf.SettingsFrame.INITIAL_WINDOW_SIZE: 0})
+    raw.send(raw.headers(1))
+    raw.read(lambda f: isinstance(f, hf.HeadersFrame) and f.stream_id == 1, timeout=5)
+    s.send_signal(signal.SIGTERM)
+    assert raw.goaway(5) is not None
+    wait_for(lambda: not s.alive(), 15, what="strata exits after timeouts.drain")
+    assert s.proc.returncode == 0
+    assert any('end="shutdown"' in ln for ln in access_lines(s, 1))
+    raw.close()
