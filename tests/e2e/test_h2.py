@@ -204,12 +204,22 @@ def h2_config(port, admin_port=None, h2="cleartext: true", routes=ROUTES, http_e
 def h2c(strata):
     """Factory: a Strata with one h2c-enabled listener (s.port) and an admin port (s.admin)."""
     def start(h2="cleartext: true", routes=ROUTES, http_extra="", **kw):
-        port, admin = free_port(), free_port()
+        port, admin = two_ports()
         s = strata(h2_config(port, admin, h2, routes, http_extra, **kw), listen_ports=[port],
                    admin_port=admin)
         s.port, s.admin = port, admin
         return s
     return start
+
+
+def two_ports():
+    """Two distinct free ports (the listener's and the admin's)."""
+    port = free_port()
+    for _ in range(100):
+        admin = free_port()
+        if admin != port:
+            return port, admin
+    raise AssertionError("no second free port")
 
 
 def limit_hits(s, limit):
@@ -377,7 +387,7 @@ def h2o(strata, origin):
     """Factory: Strata (h2c) in front of one HTTP/1 origin (s.origin) for /app."""
     def start(respond=None, h2="cleartext: true", http_extra=""):
         o = origin("a", respond)
-        port, admin = free_port(), free_port()
+        port, admin = two_ports()
         s = strata(h2_config(port, admin, h2, http_extra=http_extra,
                              backends={"app": {"servers": [o.address]}}),
                    listen_ports=[port], admin_port=admin)
