@@ -33,7 +33,7 @@ enum proxy_send { PROXY_SEND_NONE, PROXY_SEND_V1, PROXY_SEND_V2 };
 
 enum listener_mode { MODE_TCP, MODE_UDP, MODE_HTTP };
 
-enum health_type { HC_NONE, HC_TCP, HC_UDP, HC_HTTP };
+enum health_type { HC_NONE, HC_TCP, HC_UDP, HC_HTTP, HC_GRPC };
 
 /* Runtime state of a server, shared by all workers and the control thread. */
 struct server_state {
@@ -73,9 +73,11 @@ struct health_conf {
     /* HC_HTTP: one request per check on a new connection ("Connection: close") */
     char *http_method;    /* default "GET" */
     char *http_path;      /* default "/" */
-    char *http_host;      /* Host field; default the server's address text */
+    char *http_host;      /* Host field (gRPC: :authority); default the server's address */
     uint16_t status_min;  /* expected status range, default 200..399 */
     uint16_t status_max;
+    /* HC_GRPC: grpc.health.v1.Health/Check over HTTP/2 on a new connection */
+    char *grpc_service; /* HealthCheckRequest.service; NULL/"" = the whole server */
 };
 
 struct passive_conf {
