@@ -39,6 +39,9 @@ struct http_txn {
     struct hstr orig_path;   /* path as received, before rewrites (for the log) */
     bool answered;           /* resp is an answer made by Strata (a filter or an error) */
     struct hstr answer_body; /* the answer's body */
+
+    /* Per-exchange state of filters that keep some (in the arena; NULL until they set it). */
+    void *grpc_web; /* grpc_web: the request is gRPC-Web (http/filters/grpc_web.c) */
 };
 
 #endif
