@@ -163,12 +163,13 @@ static long response_body(struct http_txn *t, const uint8_t *in, size_t len, siz
     for (size_t off = 0;; off += step) {
         bool last = off >= len;
         size_t n = last ? 0 : step && len - off > step ? step : len - off;
-        const char *d = (const char *)in + off;
+        const char *d = last ? NULL : (const char *)in + off; /* as the codecs call it */
         size_t dl = n;
         if (filter_grpc_web.on_response_body(t, NULL, &d, &dl, last) != FILTER_CONTINUE ||
             o + dl > cap)
             return -1;
-        memcpy(out + o, d, dl);
+        if (dl)
+            memcpy(out + o, d, dl);
         o += dl;
         if (last)
             return (long)o;

@@ -169,7 +169,8 @@ size_t gw_trailer_frame(const struct http_hdr *t, uint32_t n, uint8_t *out)
             out[o++] = (uint8_t)(c >= 'A' && c <= 'Z' ? c + 32 : c);
         }
         out[o++] = ':';
-        memcpy(out + o, t[i].value.p, t[i].value.len);
+        if (t[i].value.len)
+            memcpy(out + o, t[i].value.p, t[i].value.len);
         o += t[i].value.len;
         out[o++] = '\r';
         out[o++] = '\n';
@@ -370,7 +371,8 @@ static enum filter_verdict encode_text(struct http_txn *t, struct gw_state *st, 
     if (!plain || !out)
         return FILTER_ERROR;
     memcpy(plain, st->carry, st->ncarry);
-    memcpy(plain + st->ncarry, in, n);
+    if (n) /* the last call may have no data (NULL) */
+        memcpy(plain + st->ncarry, in, n);
     if (tlen)
         gw_trailer_frame(f, nf, plain + st->ncarry + n);
     size_t keep = last || boundary ? 0 : total % 3;
