@@ -120,7 +120,7 @@ struct backend {
     char *hash_name;      /* HASH_HEADER/HASH_COOKIE: the field or cookie name */
     struct sticky_conf sticky;
     /* HTTP upstream keep-alive, per worker and server */
-    uint32_t pool_max_idle;     /* idle connections kept, default 32 */
+    uint32_t pool_max_idle;     /* idle connections kept, default 1000 */
     uint32_t pool_idle_timeout_ms; /* default 30s */
     struct tls_client *tls; /* TLS to the servers (tls_client_attach); NULL = plain */
 };
@@ -128,7 +128,8 @@ struct backend {
 /* Runtime state of a listener, shared by all workers. */
 struct listener_state {
     _Atomic uint32_t active;
-    int access_fd; /* mode http: where access log lines go (-1 = off), see access_log.h */
+    struct log_target log;    /* connection (tcp, http) or flow (udp) lines, core/logbuf.h */
+    struct log_target access; /* mode http: the access log (http/access_log.h) */
     struct listener_counters *ctr; /* [nworkers] */
 };
 
@@ -188,6 +189,7 @@ struct listener_conf {
     uint32_t max_conns; /* 0 = unlimited */
     uint32_t idle_timeout_ms;
     uint32_t backlog;
+    struct log_conf log;  /* connection and flow lines (`log:`) */
     struct udp_conf udp; /* mode udp only */
     struct http_listener_conf http; /* mode http only */
     struct tls_server *tls;         /* TLS termination (tls/tls.h); NULL: plain */

@@ -809,6 +809,34 @@ static void listener_finish(struct cfg_ctx *ctx, const struct ynode *map, void *
     }
 }
 
+_Static_assert(sizeof(enum log_format) == sizeof(int), "CT_ENUM stores an int");
+
+const struct cfg_enum cfg_log_formats[] = {
+    {"text", LOG_FORMAT_TEXT},
+    {"json", LOG_FORMAT_JSON},
+    {"off", LOG_FORMAT_OFF},
+    {NULL, 0},
+};
+
+static const struct cfg_key log_keys[] = {
+    {"format", CT_ENUM, 0, "text", .enums = cfg_log_formats,
+     .off = offsetof(struct log_conf, format),
+     .help = "`text`: one `conn` line per connection (`mode: tcp`; on `mode: http`, the "
+             "connections refused before HTTP: admission, PROXY header, TLS) or `flow` line per "
+             "UDP flow: listener, client, server, bytes, duration, how it ended; `json`: the "
+             "same fields as one JSON object per line (`\"event\": \"conn\"` or `\"flow\"`); "
+             "`off`: none."},
+    {"path", CT_STRING, 0, .def_doc = "standard error", .off = offsetof(struct log_conf, path),
+     .help = "The file lines are appended to (shared with any other log naming it)."},
+};
+
+static const struct cfg_section log_section =
+    SECTION("listeners[].log",
+            "The connection and flow log of a listener (the HTTP access log is "
+            "`listeners[].http.access_log`). Lines are buffered per worker and written once per "
+            "event batch.",
+            log_keys);
+
 static void listener_init(struct cfg_ctx *ctx, void *target)
 {
     ((struct listener_conf *)target)->idle_timeout_ms = ctx->root->timeouts.idle_ms;
@@ -856,6 +884,8 @@ static const struct cfg_key listener_keys[] = {
      .help = "Timeouts of this listener, overriding the global ones."},
     {"udp", CT_SECTION, .sub = &udp_section, .off = offsetof(struct listener_conf, udp),
      .help = "UDP flow tracking (`mode: udp` only)."},
+    {"log", CT_SECTION, .sub = &log_section, .off = offsetof(struct listener_conf, log),
+     .help = "Connection and flow log lines: format and file."},
     {"http", CT_SECTION, .sub = &cfg_http_section, .off = offsetof(struct listener_conf, http),
      .help = "HTTP settings (`mode: http` only)."},
     /* after `name` and `mode`, which it depends on */

@@ -146,6 +146,9 @@ struct cfg_ctx {
     size_t nrefs, caprefs;
 };
 
+/* text | json | off, for every log's `format` (schema.c). */
+extern const struct cfg_enum cfg_log_formats[];
+
 /* The root of the schema (schema.c). */
 extern const struct cfg_section cfg_root_section;
 

@@ -8,7 +8,8 @@
  * codec sets more), and sits on its key's available list while it has room for one more.
  *
  * Each worker keeps, per key, a LIFO list of available connections (bounded by the
- * backend's pool_max_idle, each closed after pool_idle_timeout_ms without a lease). A
+ * backend's pool_max_idle and by the server's max_connections when it has one, each
+ * closed after pool_idle_timeout_ms without a lease). A
  * request takes the most recently used one, or opens a new connection. An idle connection
  * that becomes readable (the server closed it, or sent bytes nobody asked for) is closed
  * at once, so a connection taken from the pool is very likely alive; the HTTP stream still
@@ -27,6 +28,7 @@
 
 #include "config/config-t.h"
 #include "core/list.h"
+#include "core/pool.h"
 #include "ev/loop.h"
 #include "net/conn.h"
 #include "upstream/upstream.h"
@@ -62,6 +64,7 @@ struct upool {
     struct list *avail; /* [nkeys] */
     uint32_t *navail;   /* [nkeys] */
     uint32_t nkeys;
+    struct pool conns;  /* struct upconn memory */
 };
 
 /* Numbers every server of cfg (server->gid); call once before workers start. */
