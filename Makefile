@@ -8,6 +8,7 @@
 #   make bench      run bench/run.sh (L4) and bench/http.sh (HTTP); installs HAProxy and NGINX
 #   make bench-http only bench/http.sh
 #   make bench-tls  only bench/tls.sh (TLS termination)
+#   make bench-h2   only bench/h2.sh (HTTP/2 from clients and gRPC; pinned layout)
 #   make format     clang-format every source file
 #   make help       this text
 
@@ -40,7 +41,7 @@ FUZZ_FLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -Isrc -pthread -fno-omit-frame-poi
               $(shell pkg-config --cflags $(PKGS))
 FUZZ_SECONDS ?= 15
 
-.PHONY: all test unit e2e bench bench-http bench-tls fuzz format help clean
+.PHONY: all test unit e2e bench bench-http bench-tls bench-h2 fuzz format help clean
 all: $(BUILD)/strata $(if $(SAN),,strata)
 
 # ./strata is a convenience link to the last build
@@ -84,6 +85,9 @@ bench-http: $(BUILD)/strata
 
 bench-tls: $(BUILD)/strata
 	STRATA_BIN=$(abspath $(BUILD)/strata) bench/tls.sh
+
+bench-h2: $(BUILD)/strata
+	STRATA_BIN=$(abspath $(BUILD)/strata) bench/h2.sh
 
 # Fuzzers: the library rebuilt with clang and coverage instrumentation, one binary a target.
 $(FUZZ_BUILD)/obj/%.o: %.c

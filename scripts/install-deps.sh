@@ -23,6 +23,12 @@ case "${1:-}" in
     bench) packages+=(haproxy nginx libnginx-mod-stream procps wrk openssl) ;;
     *) echo "usage: $0 [test|bench]" >&2; exit 2 ;;
 esac
+# HTTP/2 and gRPC peers: tests/e2e/h2_backend.py, grpc_backend.py (python3-h2, grpcio),
+# curl/nghttp/h2load (nghttp2-client); bench/h2.sh (h2load, nghttpd as the gRPC origin)
+case "${1:-}" in
+    test) packages+=(python3-h2 python3-hyperframe python3-grpcio nghttp2-client curl) ;;
+    bench) packages+=(nghttp2-client nghttp2-server curl) ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do

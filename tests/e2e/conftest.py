@@ -779,3 +779,49 @@ def proxy_v2(src, sport, dst, dport, command=1, tlvs=b""):
                 + struct.pack("!HH", sport, dport) + tlvs)
         fam = 0x11
     return PROXY_V2_SIG + bytes([0x20 | command, fam]) + struct.pack("!H", len(body)) + body
+
+
+# --------------------------------------------------------------------------- HTTP/2 and gRPC origins
+
+@pytest.fixture(scope="session")
+def h2_cert(tmp_path_factory):
+    """(cert path, key path): a self-signed ECDSA certificate for localhost, 127.0.0.1, ::1."""
+    from h2_backend import make_cert  # it imports this module: import late
+    return make_cert(str(tmp_path_factory.mktemp("h2cert")))
+
+
+@pytest.fixture
+def h2_origin(request):
+    """Factory: h2_origin(name="a", tls=False, **options) starts an HTTP/2 origin
+    (h2_backend.H2Backend: h2c, or h2 over TLS with the h2_cert certificate when tls=True);
+    all are stopped at teardown."""
+    from h2_backend import H2Backend
+    started = []
+
+    def start(name="a", tls=False, **options):
+        cert = request.getfixturevalue("h2_cert") if tls is True else (tls or None)
+        b = H2Backend(name=name, tls=cert, **options).start()
+        started.append(b)
+        return b
+
+    yield start
+    for b in started:
+        b.stop()
+
+
+@pytest.fixture
+def grpc_origin(request):
+    """Factory: grpc_origin(name="a", tls=False) starts a gRPC server
+    (grpc_backend.GrpcBackend, python3-grpcio); all are stopped at teardown."""
+    from grpc_backend import GrpcBackend
+    started = []
+
+    def start(name="a", tls=False, **options):
+        cert = request.getfixturevalue("h2_cert") if tls is True else (tls or None)
+        b = GrpcBackend(name=name, tls=cert, **options).start()
+        started.append(b)
+        return b
+
+    yield start
+    for b in started:
+        b.stop()
