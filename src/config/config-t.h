@@ -103,6 +103,13 @@ struct sticky_conf {
     bool secure, http_only;
 };
 
+/* What HTTP listeners speak to a backend's servers (`protocol`). */
+enum backend_protocol {
+    PROTO_H1,  /* HTTP/1.1 (plain or TLS) */
+    PROTO_H2,  /* HTTP/2 over TLS, agreed by ALPN "h2" */
+    PROTO_H2C, /* cleartext HTTP/2 with prior knowledge */
+};
+
 struct backend {
     char *name;
     enum balance_kind balance;
@@ -123,6 +130,9 @@ struct backend {
     uint32_t pool_max_idle;     /* idle connections kept, default 1000 */
     uint32_t pool_idle_timeout_ms; /* default 30s */
     struct tls_client *tls; /* TLS to the servers (tls_client_attach); NULL = plain */
+    enum backend_protocol protocol; /* HTTP listeners; tcp/udp listeners ignore it */
+    uint32_t h2_max_streams;        /* h2/h2c: streams per connection at most */
+    uint32_t h2_window;             /* h2/h2c: a stream's receive window (response bytes held) */
 };
 
 /* Runtime state of a listener, shared by all workers. */

@@ -992,6 +992,22 @@ static const struct cfg_key keepalive_keys[] = {
              "own keep-alive timeout)."},
 };
 
+static const struct cfg_key h2_upstream_keys[] = {
+    {"max_streams", CT_U32, 0, "100", .min = 1, .max = 1000,
+     .off = offsetof(struct backend, h2_max_streams),
+     .help = "Requests one connection carries at once, at most (fewer when the server's "
+             "SETTINGS_MAX_CONCURRENT_STREAMS says so); more connections open when needed."},
+    {"window", CT_SIZE, 0, "256k", .min = 16384, .max = 16 << 20,
+     .off = offsetof(struct backend, h2_window),
+     .help = "A stream's receive window: the response bytes Strata holds for a client that "
+             "reads slower than the server sends (flow control holds the server back)."},
+};
+
+const struct cfg_section cfg_h2_upstream_section =
+    SECTION("backends.<name>.h2",
+            "HTTP/2 to the servers, for `protocol: h2` and `h2c` (used by HTTP listeners).",
+            h2_upstream_keys);
+
 const struct cfg_section cfg_keepalive_section =
     SECTION("backends.<name>.keepalive",
             "Keep-alive connections to the servers, used by HTTP listeners (ignored by "
