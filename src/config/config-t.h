@@ -41,6 +41,8 @@ struct server_state {
     _Atomic bool up;                  /* health verdict: eligible for new connections */
     _Atomic uint32_t connect_fails;   /* consecutive connect failures (passive check) */
     _Atomic uint64_t passive_down_ms; /* mono_ms when passive check took it down, 0 = not */
+    _Atomic uint32_t h2_streams;      /* HTTP/2: the streams its last SETTINGS allowed (0 =
+                                         none seen), for a new connection's first streams */
     struct server_counters *ctr;      /* [nworkers], each written by its worker only */
 };
 

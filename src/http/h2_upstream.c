@@ -17,6 +17,7 @@
 #include "http/h2_upstream.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <nghttp2/nghttp2.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,11 +29,13 @@
 #include "http/stream.h"
 #include "upstream/pool.h"
 
-#define REQ_BUF (64u << 10)   /* request body bytes held per stream */
-#define OUT_HIGH (64u << 10)  /* frames for the server past which nghttp2 is not asked */
-#define READ_CHUNK 16384      /* bytes read at a time */
-#define READ_BUDGET 16        /* reads per event before yielding to other connections */
-#define INITIAL_STREAMS 100   /* until the server's SETTINGS say (RFC 9113 §6.5.2) */
+#define REQ_BUF (64u << 10)  /* request body bytes held per stream */
+#define OUT_HIGH (64u << 10) /* frames for the server past which nghttp2 is not asked */
+#define READ_CHUNK 16384     /* bytes read at a time */
+#define READ_BUDGET 16       /* reads per event before yielding to other connections */
+#define INITIAL_STREAMS                                                                            \
+    100                       /* streams that may join a new connection before its SETTINGS        \
+                                 when the server's limit is not known yet */
 #define MAX_HEADER_LIST 65536 /* SETTINGS_MAX_HEADER_LIST_SIZE we announce */
 
 /* A byte buffer allocated on first use, never past `max`. */
@@ -273,6 +276,7 @@ static void settings_done(struct h2uc *c)
 {
     uint32_t n =
         nghttp2_session_get_remote_settings(c->ng, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+    atomic_store_explicit(&c->uc->srv->st.h2_streams, n ? n : 1, memory_order_relaxed);
     if (n > c->b->h2_max_streams)
         n = c->b->h2_max_streams;
     if (!c->goaway)
@@ -416,7 +420,9 @@ static int session_init(struct h2uc *c)
     int r = cb ? nghttp2_option_new(&o) : -1;
     if (r == 0) {
         nghttp2_option_set_no_auto_window_update(o, 1);
-        nghttp2_option_set_peer_max_concurrent_streams(o, INITIAL_STREAMS);
+        /* until the server's SETTINGS say how many it takes, one stream goes out and the
+         * others wait in nghttp2's queue: a server with a small limit is never sent more */
+        nghttp2_option_set_peer_max_concurrent_streams(o, 1);
         nghttp2_option_set_max_settings(o, 32);
         nghttp2_option_set_max_outbound_ack(o, 1000);
         nghttp2_option_set_max_deflate_dynamic_table_size(o, 4096);
@@ -666,7 +672,13 @@ static struct h2uc *conn_new(struct http_stream *st, struct upconn *uc)
         return NULL;
     }
     upstream_set_mux(uc, c, conn_io, conn_closed);
-    uint32_t n = c->b->h2_max_streams < INITIAL_STREAMS ? c->b->h2_max_streams : INITIAL_STREAMS;
+    /* before its SETTINGS, a connection takes as many streams as the server's last SETTINGS
+     * allowed: a burst spreads over enough connections instead of queueing in one */
+    uint32_t n = atomic_load_explicit(&uc->srv->st.h2_streams, memory_order_relaxed);
+    if (!n)
+        n = INITIAL_STREAMS;
+    if (n > c->b->h2_max_streams)
+        n = c->b->h2_max_streams;
     upstream_set_max_streams(c->w, uc, (uint16_t)n);
     return c;
 }
@@ -690,6 +702,22 @@ static struct upconn *lease(struct http_stream *st)
     return uc;
 }
 
+/* `te: trailers` on every request: Strata takes the server's trailers whatever its client
+ * takes (and gRPC servers require it); an HTTP/1 client's TE is hop-by-hop and not in the
+ * model. NULL out of memory. */
+static nghttp2_nv *with_te_trailers(struct arena *a, nghttp2_nv *nv, int *n)
+{
+    for (int i = 0; i < *n; i++)
+        if (nv[i].namelen == 2 && memcmp(nv[i].name, "te", 2) == 0)
+            return nv;
+    nghttp2_nv *more = arena_alloc(a, ((size_t)*n + 1) * sizeof(*more));
+    if (!more)
+        return NULL;
+    memcpy(more, nv, (size_t)*n * sizeof(*more));
+    more[(*n)++] = (nghttp2_nv){(uint8_t *)"te", (uint8_t *)"trailers", 2, 8, NGHTTP2_NV_FLAG_NONE};
+    return more;
+}
+
 /* The request's HEADERS (and its data provider unless it has no body) on u's connection. */
 static bool submit_request(struct http_stream *st, struct h2u *u)
 {
@@ -697,7 +725,7 @@ static bool submit_request(struct http_stream *st, struct h2u *u)
     o.scheme = st->t.backend->tls ? HSTR_LIT("https") : HSTR_LIT("http");
     nghttp2_nv *nv;
     int n = h2_msg_nv(&st->t.req, &o, &st->t.arena, &nv);
-    if (n < 0)
+    if (n < 0 || !(nv = with_te_trailers(&st->t.arena, nv, &n)))
         return false;
     nghttp2_data_provider dp = {.source = {.ptr = NULL}, .read_callback = req_read};
     bool bodiless = http_msg_bodiless(&st->t.req);
@@ -890,6 +918,8 @@ static enum move connect_failed(struct http_stream *st, struct h2u *u)
     if (!ca->server) { /* already booked for another stream: retry quietly */
         bool local = upstream_classify(err) == UP_FAULT_LOCAL;
         stream_attempt_failed(st, !local, false);
+        st->att.err = err; /* as upstream_failed records it: no server left answers 502 */
+        st->att.why = why;
         stream_retry_or_answer(st, true, !local, err == ETIMEDOUT ? 504 : 502, "connect_failed",
                                why ? why : "server connection failed");
         return MOVE_ERROR;
