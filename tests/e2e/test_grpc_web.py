@@ -149,6 +149,27 @@ def test_trailers_only_response(strata, origin):
     assert r.grpc_status == 12 and r.grpc_message == "no%20such%20method"
 
 
+@pytest.mark.parametrize("text", [False, True], ids=["binary", "text"])
+def test_h1_origin_with_content_length(strata, origin, text):
+    """An HTTP/1 server's gRPC answer with a Content-Length cannot change length (its
+    codec reads it by that length): it passes as it is, labelled binary."""
+    body = gw.frame(b"one") + gw.frame(b"two")
+    answer = (b"HTTP/1.1 200 OK\r\ncontent-type: application/grpc\r\ngrpc-status: 0\r\n"
+              b"content-length: %d\r\n\r\n" % len(body)) + body
+    s, o, port = start(strata, origin, lambda req: answer)
+    headers, req = gw.build_request("/strata.test.Echo/Unary", [b"x"], text=text)
+    raw = b"".join(b"POST /strata.test.Echo/Unary HTTP/1.1\r\n" +
+                   "".join(f"{k}: {v}\r\n" for k, v in headers).encode() +
+                   b"content-length: %d\r\n%s\r\n" % (len(req), close) + req
+                   for close in (b"", b"connection: close\r\n"))
+    answers = parse_response(http_request(port, raw))
+    assert len(answers) == 2  # the connections stay usable
+    for status, hdrs, rbody in answers:
+        assert status == 200 and rbody == body
+        assert hdrs["content-type"] == "application/grpc-web" + ("" if text else "+proto")
+        assert hdrs["grpc-status"] == "0"
+
+
 def test_other_requests_and_responses_pass_untouched(strata, origin):
     def respond(req):
         if req.path == "/page":
@@ -236,6 +257,47 @@ def test_grpcio_error_with_details(grpc_web_strata, text):
     s, g, port = grpc_web_strata
     r = gw.call(port, "/strata.test.Echo/Fail", [b"x"], text=text,
                 metadata=[("x-status", "5"), ("x-details", "not here")])
-    assert r.grpc_status == 5 and r.grpc_message == "not%20here", r
+    assert r.grpc_status == 5 and r.grpc_message == "not here", r
     assert r.trailers.get("x-fail-reason") == "test"
     assert base64.b64decode(r.trailers["x-fail-bin"] + "==") == b"\x00\x01\x02"
+
+
+@pytest.mark.parametrize("text", [False, True], ids=["binary", "text"])
+def test_grpcio_trailers_only_gets_its_trailer_frame(grpc_web_strata, text):
+    """An unknown method: grpcio answers trailers-only (HEADERS with END_STREAM, status
+    12); the browser gets the status in a trailer frame, not in the head."""
+    s, g, port = grpc_web_strata
+    r = gw.call(port, "/strata.test.Nope/Method", [b"x"], text=text)
+    assert r.http_status == 200 and r.messages == []
+    assert r.trailer_frames == 1 and r.grpc_status == 12, r
+    assert "grpc-status" not in r.headers, r.headers
+
+
+def test_grpcio_concurrent_calls(grpc_web_strata):
+    """Calls at once, binary and text mixed, over the multiplexed h2c connections."""
+    import concurrent.futures
+    s, g, port = grpc_web_strata
+
+    def one(i):
+        r = gw.call(port, "/strata.test.Echo/Unary", [b"m%d" % i], text=bool(i % 2))
+        return r.messages == [b"m%d" % i] and r.grpc_status == 0
+
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        assert all(ex.map(one, range(40)))
+
+
+def test_grpcio_large_binary_message(grpc_web_strata):
+    s, g, port = grpc_web_strata
+    for size in (100_000, 300_000):
+        msg = bytes(range(256)) * (size // 256)
+        r = gw.call(port, "/strata.test.Echo/Unary", [msg])
+        assert r.messages == [msg] and r.grpc_status == 0 and r.trailer_frames == 1
+
+
+@pytest.mark.xfail(reason="a text piece grows by 4/3 and must fit in the codec's room "
+                   "(filter.h); see test_server_streaming_large_text", strict=False)
+def test_grpcio_large_text_message(grpc_web_strata):
+    s, g, port = grpc_web_strata
+    msg = b"t" * 30_000
+    r = gw.call(port, "/strata.test.Echo/Unary", [msg], text=True)
+    assert r.messages == [msg] and r.grpc_status == 0

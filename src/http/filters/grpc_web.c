@@ -13,10 +13,12 @@
  * metadata) as the last frame of the body (flag 0x80, "name:value\r\n" lines), taken out of
  * the message so the client codec does not send them too. In text mode the body is base64,
  * padded at gRPC frame boundaries and at the end (bytes of a frame still coming wait, at
- * most 2). A trailers-only response (grpc-status in the head) without a body keeps its
- * status in the head, as the spec allows; when a body (even empty) reaches the filter, the
- * head's grpc-status and grpc-message make the trailer frame. Non-gRPC responses (Strata's
- * own errors, a server's 503 page) pass untouched.
+ * most 2). A trailers-only response (grpc-status in the head) gets its trailer frame too
+ * when its end reaches the filters (HTTP/2 servers: see end_reaches_filters); otherwise
+ * (HTTP/1 servers, Strata's own gRPC answers) its status stays in the head, as the spec
+ * allows. An HTTP/1 server's gRPC response with a Content-Length passes as it is, labelled
+ * binary (keeps_length). Non-gRPC responses (Strata's own HTTP errors, a server's 503 page)
+ * pass untouched.
  * Limits: a text request body that is not base64 fails the exchange (a body filter error).
  * Output pieces are written into a per-exchange scratch buffer that the codec copies at once;
  * a text response piece grows by 4/3 and must fit in the codec's room (filter.h).
@@ -25,6 +27,8 @@
 
 #include <string.h>
 
+#include "config/config-t.h"
+#include "core/bug.h"
 #include "http/filter.h"
 #include "http/msg.h"
 
@@ -192,6 +196,8 @@ struct gw_state {
     struct hstr sub;  /* the request's "+proto" (or empty) */
     struct gw_b64_dec dec;
     struct gw_frames frames;
+    struct http_hdr *head; /* the status fields of a trailers-only head (head_status) */
+    uint32_t nhead;
     uint8_t carry[2]; /* text response: bytes waiting for a whole 3-byte group */
     uint8_t ncarry;
     /* scratch for the pieces handed back: the codec copies each before the next call */
@@ -318,43 +324,71 @@ static enum filter_verdict on_request_body(struct http_txn *t, const void *conf,
     return FILTER_CONTINUE;
 }
 
+/* The server codec passes the end of a body-less response through the body hooks, so a
+ * trailers-only response can get its trailer frame: the HTTP/2 one does; the HTTP/1 one
+ * ends such a response without them, and Strata's own answers never pass them. */
+static bool end_reaches_filters(const struct http_txn *t)
+{
+    return !t->answered && t->backend && t->backend->protocol != PROTO_H1;
+}
+
+/* An HTTP/1 server's response with a Content-Length: its codec decodes the body by the
+ * framing the filters leave, so neither that framing nor the body may change. Such a body
+ * (HTTP/1 carries no trailers with a length) goes as it is, labelled binary. */
+static bool keeps_length(const struct http_txn *t)
+{
+    return t->resp.body == HTTP_BODY_LENGTH && !t->answered && t->backend &&
+           t->backend->protocol == PROTO_H1;
+}
+
+/* A trailers-only head: its status fields, kept for the trailer frame (slices into the
+ * message, which outlives the exchange's filters); removed from the head when `take`. */
+static int head_status(struct http_txn *t, struct gw_state *st, bool take)
+{
+    static const struct hstr names[] = {HSTR_LIT("grpc-status"), HSTR_LIT("grpc-message"),
+                                        HSTR_LIT("grpc-status-details-bin")};
+    if (!http_hdr_get(&t->resp, names[0]).p)
+        return 0;
+    if (!(st->head = arena_alloc(&t->arena, ARRAY_SIZE(names) * sizeof(*st->head))))
+        return -1;
+    for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+        struct hstr v = http_hdr_get(&t->resp, names[i]);
+        if (v.p)
+            st->head[st->nhead++] = (struct http_hdr){names[i], v};
+        if (take)
+            http_hdr_remove(&t->resp, names[i]);
+    }
+    return 0;
+}
+
 static enum filter_verdict on_response(struct http_txn *t, const void *conf)
 {
     struct gw_state *st = t->grpc_web;
     struct http_msg *resp = &t->resp;
     if (!st || resp->status != 200 || !grpc_type(http_hdr_get(resp, HSTR_LIT("content-type"))))
         return FILTER_CONTINUE; /* not gRPC: the browser sees the HTTP error as it is */
-    struct hstr ct = arena_printf(&t->arena, "application/grpc-web%s%.*s",
-                                  st->text_resp ? "-text" : "", (int)st->sub.len, st->sub.p);
+    bool bodiless = http_msg_bodiless(resp), as_is = !bodiless && keeps_length(t);
+    struct hstr ct =
+        arena_printf(&t->arena, "application/grpc-web%s%.*s",
+                     st->text_resp && !as_is ? "-text" : "", (int)st->sub.len, st->sub.p);
     if (!ct.p || http_hdr_set(resp, &t->arena, HSTR_LIT("content-type"), ct) < 0)
         return FILTER_ERROR;
-    if (http_msg_bodiless(resp))
-        return FILTER_CONTINUE; /* trailers-only: grpc-status stays in the head */
+    if (as_is || (bodiless && !end_reaches_filters(t)))
+        return FILTER_CONTINUE; /* grpc-status (if any) stays in the head */
+    if (head_status(t, st, bodiless) < 0)
+        return FILTER_ERROR;
     st->translating = true;
     resp->body = HTTP_BODY_CHUNKED; /* a trailer frame (and base64) change the length */
     return FILTER_CONTINUE;
 }
 
-/* The fields of the trailer frame: the message's trailers, else (a trailers-only head
- * followed by a body) the head's grpc-status and grpc-message; none when neither. */
-static int trailer_fields(struct http_txn *t, const struct http_hdr **f, uint32_t *n)
+/* The fields of the trailer frame: the message's trailers, else those of a trailers-only
+ * head; none when neither. */
+static void trailer_fields(struct http_txn *t, const struct http_hdr **f, uint32_t *n)
 {
-    struct http_msg *resp = &t->resp;
-    *f = resp->trailers;
-    *n = resp->ntrailers;
-    if (*n || !http_hdr_get(resp, HSTR_LIT("grpc-status")).p)
-        return 0;
-    struct http_hdr *h = arena_alloc(&t->arena, 2 * sizeof(*h));
-    if (!h)
-        return -1;
-    static const struct hstr names[] = {HSTR_LIT("grpc-status"), HSTR_LIT("grpc-message")};
-    for (size_t i = 0; i < 2; i++) {
-        struct hstr v = http_hdr_get(resp, names[i]);
-        if (v.p)
-            h[(*n)++] = (struct http_hdr){names[i], v};
-    }
-    *f = h;
-    return 0;
+    const struct gw_state *st = t->grpc_web;
+    *f = t->resp.ntrailers ? t->resp.trailers : st->head;
+    *n = t->resp.ntrailers ? t->resp.ntrailers : st->nhead;
 }
 
 /* Text mode: carry + in[0..n) + the trailer frame (when last) as base64; bytes of a frame
@@ -391,8 +425,8 @@ static enum filter_verdict on_response_body(struct http_txn *t, const void *conf
         return FILTER_CONTINUE;
     const struct http_hdr *f = NULL;
     uint32_t nf = 0;
-    if (last && trailer_fields(t, &f, &nf) < 0)
-        return FILTER_ERROR;
+    if (last)
+        trailer_fields(t, &f, &nf);
     enum filter_verdict v = FILTER_CONTINUE;
     if (st->text_resp) {
         v = encode_text(t, st, (const uint8_t *)*data, *len, f, nf, last, data, len);
