@@ -198,7 +198,10 @@ def test_bad_base64_fails_the_call_only(strata, origin):
     raw = http_request(port, b"POST /strata.test.Echo/Unary HTTP/1.1\r\nhost: x\r\n"
                              b"content-type: application/grpc-web-text\r\ncontent-length: 8\r\n"
                              b"connection: close\r\n\r\nAAA*AAAA")
-    assert raw.startswith(b"HTTP/1.1 5"), raw[:80]
+    # Strata's answer to a gRPC call is a gRPC status: INTERNAL, in the head
+    status, headers, body = parse_response(raw)[0]
+    assert status == 200 and headers["grpc-status"] == "13", raw[:200]
+    assert headers["content-type"] == "application/grpc-web-text"
     r = gw.call(port, "/strata.test.Echo/Unary", [b"ok"], text=True)
     assert r.grpc_status == 0 and s.alive()
 
@@ -301,3 +304,15 @@ def test_grpcio_large_text_message(grpc_web_strata):
     msg = b"t" * 30_000
     r = gw.call(port, "/strata.test.Echo/Unary", [msg], text=True)
     assert r.messages == [msg] and r.grpc_status == 0
+
+
+@pytest.mark.parametrize("text", [False, True], ids=["binary", "text"])
+def test_strata_own_answer_is_a_grpc_web_status(strata, text):
+    """No server up: Strata answers the call itself with a gRPC status (UNAVAILABLE,
+    trailers-only in the head), in the client's grpc-web content type."""
+    port = free_port()
+    cfg = http_config(port, {"app": {"servers": [f"127.0.0.1:{free_port()}"]}}, routes=ROUTES)
+    strata(cfg, listen_ports=[port])
+    r = gw.call(port, "/strata.test.Echo/Unary", [b"x"], text=text)
+    assert r.http_status == 200 and r.grpc_status == 14, r
+    assert r.headers["content-type"].startswith("application/grpc-web"), r.headers
