@@ -68,6 +68,10 @@ struct hc_server {
  * ignored when ok) and schedules the next check. hs->kind's socket state is stale after. */
 void hc_finish(struct hc_server *hs, bool ok, const char *why);
 
+/* Where the connect of the check in flight stands after `events`: 0 connected,
+ * EINPROGRESS still connecting, or the error that failed it. */
+int hc_connect_result(const struct hc_server *hs, uint32_t events);
+
 /* hc_finish(hs, false, text of err): "connection refused"; ETIMEDOUT gives "timeout after
  * 1s" followed by hs->phase. */
 void hc_fail_errno(struct hc_server *hs, int err);

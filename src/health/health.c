@@ -181,6 +181,14 @@ void hc_finish(struct hc_server *hs, bool ok, const char *why)
     hc_schedule_next(hs);
 }
 
+int hc_connect_result(const struct hc_server *hs, uint32_t events)
+{
+    int err = sock_error(hs->io.fd);
+    if (err || (events & EPOLLOUT))
+        return err;
+    return events & (EPOLLERR | EPOLLHUP) ? ECONNRESET : EINPROGRESS;
+}
+
 void hc_fail_errno(struct hc_server *hs, int err)
 {
     char why[96];

@@ -517,12 +517,9 @@ static void grpc_io(struct hc_server *hs, uint32_t events)
 {
     struct hc_grpc *st = hs->kind;
     if (!st->connected) {
-        int err = sock_error(hs->io.fd);
-        if (!err && !(events & EPOLLOUT)) {
-            if (!(events & (EPOLLERR | EPOLLHUP)))
-                return; /* still connecting */
-            err = ECONNRESET;
-        }
+        int err = hc_connect_result(hs, events);
+        if (err == EINPROGRESS)
+            return;
         if (err) {
             session_end(st);
             hc_fail_errno(hs, err);
