@@ -304,7 +304,7 @@ static int parse_path(struct cfg_ctx *ctx, const struct cfg_key *key, const stru
     struct route_match *m = target;
     char b[64];
     if (m->path.kind != SM_ANY) {
-        cfg_error(ctx, n, "give only one of `path`, `path_prefix` and `path_regex`");
+        cfg_error(ctx, n, "give only one of `path`, `path_prefix`, `path_regex` and `grpc`");
         return -1;
     }
     bool regex = strcmp(key->name, "path_regex") == 0;
@@ -546,6 +546,52 @@ static void release_client_cert(const struct cfg_key *key, void *target)
     str_match_free(&m->cert_fingerprint);
 }
 
+/* A gRPC service or method name: a non-empty token without '/' or spaces. */
+static bool grpc_name_ok(const struct ynode *v)
+{
+    return v->kind == YN_SCALAR && v->len > 0 && !strpbrk(v->text, "/ \t?#");
+}
+
+/* `grpc`: true (any gRPC call), or { service, method }: the request is a gRPC call and its
+ * path is /service/method (or starts with /service/). The path is released by the path
+ * keys' release. */
+static int parse_grpc(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
+                      void *target)
+{
+    struct route_match *m = target;
+    char b[64];
+    if (scalar_is(n, "true")) {
+        m->grpc = true;
+        return 0;
+    }
+    const struct ynode *service = n->kind == YN_MAP ? ymap_get(n, "service") : NULL;
+    const struct ynode *method = n->kind == YN_MAP ? ymap_get(n, "method") : NULL;
+    if (n->kind != YN_MAP || !service || n->n != 1u + (method != NULL)) {
+        cfg_error(ctx, n, "expected true or { service: package.Service, method: Name }, got %s",
+                  cfg_describe(n, b, sizeof(b)));
+        return -1;
+    }
+    if (!grpc_name_ok(service) || (method && !grpc_name_ok(method))) {
+        cfg_error(ctx, grpc_name_ok(service) ? method : service,
+                  "expected a gRPC name (package.Service or Method, without '/' or spaces)");
+        return -1;
+    }
+    if (m->path.kind != SM_ANY) {
+        cfg_error(ctx, n, "give only one of `path`, `path_prefix`, `path_regex` and `grpc`");
+        return -1;
+    }
+    size_t len = service->len + (method ? method->len : 0) + 3;
+    if (!(m->path.text = malloc(len))) {
+        cfg_oom(ctx, n);
+        return -1;
+    }
+    m->path.len = (uint32_t)snprintf(m->path.text, len, "/%s/%s", service->text,
+                                     method ? method->text : "");
+    m->path.kind = method ? SM_EXACT : SM_PREFIX;
+    m->grpc = true;
+    return 0;
+}
+
 #define VALUE_FORMS                                                                                \
     "`\"text\"` (exact), `{ prefix: text }`, `{ regex: pattern }` or `{ present: true }`"
 
@@ -566,6 +612,11 @@ static const struct cfg_key match_keys[] = {
      .type_doc = "PCRE2 regex", .def_doc = "any",
      .help = "The path matches this regex (PCRE2, searched anywhere unless anchored with `^` "
              "and `$`)."},
+    {"grpc", CT_CUSTOM, .parse = parse_grpc, .type_doc = "true or { service, method }",
+     .def_doc = "any",
+     .help = "The request is a gRPC call (content type application/grpc...); with `service` "
+             "(`package.Service`) its path is under /package.Service/, with `method` too it is "
+             "/package.Service/Method. Not together with the `path` keys."},
     {"method", CT_CUSTOM, .parse = parse_methods, .release = release_methods,
      .type_doc = "method or list", .def_doc = "any",
      .help = "The request's method is one of these (case-sensitive: `GET`, `POST`...)."},

@@ -111,10 +111,13 @@ static bool body_end(struct http_stream *st, struct body_move *bm)
     return true;
 }
 
-/* The body ended: the filters' last word (what they held back), then the trailers into the
- * model; the end is sent next (last_pending). */
+/* The body ended: the trailers into the model, then the filters' last word (what they held
+ * back; they may turn the trailers into body bytes); the trailers and the end are sent next
+ * (last_pending). */
 static bool body_done(struct http_stream *st, struct body_move *bm, struct h1_error *err)
 {
+    if (bm->dec->kind == HTTP_BODY_CHUNKED && bm->dec->trailer_len)
+        h1_body_trailers(bm->dec, bm->m, &st->t.arena);
     const char *data = NULL;
     size_t dlen = 0;
     bool hooks = bm->response ? st->resp_body_hooks : st->req_body_hooks;
@@ -125,8 +128,6 @@ static bool body_done(struct http_stream *st, struct body_move *bm, struct h1_er
         err->status = (uint16_t)(status ? status : 500);
         return false;
     }
-    if (bm->dec->kind == HTTP_BODY_CHUNKED && bm->dec->trailer_len)
-        h1_body_trailers(bm->dec, bm->m, &st->t.arena);
     *bm->last_pending = true;
     return true;
 }

@@ -62,6 +62,7 @@ struct route_match {
     uint32_t ncookies;
     struct named_match *queries;
     uint32_t nqueries;
+    bool grpc; /* the request must be a gRPC call (http/grpc.h) */
     /* the client's verified TLS certificate (mTLS): SM_ANY when not asked */
     struct str_match cert_subject, cert_fingerprint;
 };

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http/grpc.h"
 #include "http/msg.h"
 #include "net/conn.h"
 
@@ -243,6 +244,8 @@ bool route_match_holds(const struct route_match *m, const struct http_msg *req,
     if (!cert_holds(m, cli))
         return false;
     if (!method_holds(m, req) || !host_holds(m, req->authority))
+        return false;
+    if (m->grpc && !grpc_content_type(req))
         return false;
     if (m->path.kind != SM_ANY &&
         !str_match_holds(&m->path, req->path.p ? req->path.p : "", req->path.len))

@@ -110,7 +110,8 @@ struct http_stream {
     bool sticky_ran;                      /* the backend's sticky filter ran on the request */
     struct up_attempt att;                /* the server attempts and the retry budget */
     uint64_t start_us, attempt_ms, connected_us, first_byte_us;
-    uint64_t up_ms;     /* last I/O progress with the server (inactivity timeouts) */
+    uint64_t up_ms;       /* last I/O progress with the server (inactivity timeouts) */
+    uint64_t deadline_ms; /* the client's deadline for the whole call (grpc-timeout), 0 = none */
     int64_t connect_us; /* time of the last new connection, -1 = none */
     uint64_t bytes_in, bytes_out;
     uint64_t req_body_bytes;  /* request body data read so far */

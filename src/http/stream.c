@@ -10,6 +10,7 @@
 
 #include "ev/worker.h"
 #include "http/access_log.h"
+#include "http/grpc.h"
 #include "http/h1_upstream.h"
 #include "http/h2_upstream.h"
 #include "http/msg.h"
@@ -141,7 +142,9 @@ void stream_answer(struct http_stream *st, unsigned status, const char *end, con
     int n = snprintf(body, sizeof(body), "%u %s%s%s\n", status, http_reason(status),
                      detail ? ": " : "", detail ? detail : "");
     memset(&st->t.resp, 0, sizeof(st->t.resp));
-    if (txn_answer(&st->t, status, "text/plain; charset=utf-8", body, (size_t)n) < 0) {
+    int r = st->t.grpc ? grpc_answer(&st->t, status, detail ? detail : http_reason(status))
+                       : txn_answer(&st->t, status, "text/plain; charset=utf-8", body, (size_t)n);
+    if (r < 0) {
         st->mux->abort(st);
         return;
     }
@@ -215,15 +218,32 @@ static bool run_sticky(struct http_stream *st)
     return false;
 }
 
+/* A gRPC call: its deadline (grpc-timeout) bounds the whole exchange. */
+static void grpc_call(struct http_stream *st)
+{
+    uint64_t timeout = grpc_timeout_ms(&st->t.req);
+    st->t.grpc = true;
+    if (timeout)
+        st->deadline_ms = st->start_us / 1000 + timeout;
+}
+
 void stream_route(struct http_stream *st)
 {
     struct http_txn *t = &st->t;
     enum filter_verdict v;
+    if (grpc_content_type(&t->req))
+        grpc_call(st);
     if (!route_and_filter(st, &v))
         return;
     if (v == FILTER_ANSWER) {
         t->answered = true;
         st->end = "answered";
+        /* a gRPC client reads a status, not a page: a filter's answer becomes one */
+        if (t->grpc && !grpc_content_type(&t->resp) &&
+            grpc_answer(t, t->resp.status, http_reason(t->resp.status)) < 0) {
+            stream_answer(st, 500, "internal_error", "out of memory");
+            return;
+        }
         send_answer(st);
         return;
     }
@@ -475,12 +495,30 @@ uint64_t stream_deadline(const struct http_stream *st, uint64_t last_ms)
     /* start_us is on the monotonic clock, as the loop's now_ms */
     if (to->request_ms && st->start_us / 1000 + to->request_ms < d)
         d = st->start_us / 1000 + to->request_ms;
+    if (st->deadline_ms && st->deadline_ms < d)
+        d = st->deadline_ms;
     return d;
+}
+
+/* The client's own deadline passed: the server's work is abandoned (not its fault). */
+static void call_expired(struct http_stream *st)
+{
+    if (st->resp_started) {
+        st->end = "deadline";
+        st->detail = "grpc-timeout expired";
+        st->mux->abort(st);
+        return;
+    }
+    stream_up_release(st, false);
+    stream_server_release(st);
+    stream_answer(st, 504, "deadline", "grpc-timeout expired");
 }
 
 void stream_expired(struct http_stream *st)
 {
-    if (st->up && st->up->connecting) {
+    if (st->deadline_ms && st->w->loop.now_ms >= st->deadline_ms) {
+        call_expired(st);
+    } else if (st->up && st->up->connecting) {
         stream_connect_failed(st, ETIMEDOUT, NULL);
     } else if (st->up && !st->resp_started) {
         stream_attempt_failed(st, true, true);

@@ -28,8 +28,8 @@ bool stream_send_response(struct http_stream *st);
 
 /* An interim (1xx) response head in t->resp, for the client. */
 void stream_interim(struct http_stream *st);
-/* A piece of body data (`last`: the end of the body, len may be 0) through the body
- * filters that ran, and for the request the max_request_body limit; what the filters give
+/* A piece of body data (`last`: the end of the body, len may be 0; codecs pass it once the
+ * message's trailers are in m->trailers) through the body filters that ran, and for the request the max_request_body limit; what the filters give
  * back must fit in `room`. Returns 0, or the status to answer (413, 500) with *why. */
 unsigned stream_body_piece(struct http_stream *st, bool response, const char **data, size_t *len,
                            bool last, size_t room, const char **why);

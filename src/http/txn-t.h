@@ -38,6 +38,7 @@ struct http_txn {
     struct hstr request_id;  /* set by the request_id filter (or empty) */
     struct hstr orig_path;   /* path as received, before rewrites (for the log) */
     bool answered;           /* resp is an answer made by Strata (a filter or an error) */
+    bool grpc;               /* the request is a gRPC (or gRPC-Web) call (http/grpc.h) */
     struct hstr answer_body; /* the answer's body */
 };
 

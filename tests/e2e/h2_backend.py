@@ -14,8 +14,8 @@ Server options (constructor keywords, also attributes that can be changed while 
   name                    sent back in every response as `x-backend: NAME`
   tls=(cert, key)         TLS with ALPN h2 (h2c with prior knowledge when None)
   max_concurrent_streams  SETTINGS_MAX_CONCURRENT_STREAMS (None: not sent = unlimited).
-                          h2 enforces it: a peer that opens more gets a connection error
-                          (GOAWAY PROTOCOL_ERROR), recorded in .protocol_errors
+                          A stream over the limit is refused (RST_STREAM REFUSED_STREAM)
+                          and counted in .over_limit (.max_concurrent shows the most seen)
   initial_window          SETTINGS_INITIAL_WINDOW_SIZE (None: 65535). Small values are
                           only safe with clients that wait for the SETTINGS before sending
                           bodies; for a slow reader use /slowread instead
@@ -65,7 +65,7 @@ Counters: .connections (accepted), .streams (requests seen), .max_concurrent (th
 streams open at once on one connection, as h2 counts them after each read),
 .requests ([H2Request]), .goaways_sent, .goaways_received (kept from h2, which
 would end the connection at once; the open streams are still answered), .refused,
-.resets_received, .protocol_errors,
+.over_limit, .resets_received, .protocol_errors,
 .errors (handler exceptions). wait_requests(n) waits for n requests.
 
 The client: H2Client(port, tls=False, ...) speaks h2 (prior knowledge or TLS ALPN h2)
@@ -90,7 +90,7 @@ import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
-from hyperframe.frame import GoAwayFrame
+from hyperframe.frame import GoAwayFrame, SettingsFrame
 
 from conftest import LOOPBACK, ThreadedServer
 
@@ -246,6 +246,7 @@ class H2Backend:
         self.refused = 0
         self.resets_received = 0
         self.protocol_errors = []
+        self.over_limit = 0
         self._goaway_epoch = 0
         self.alpn = []  # negotiated ALPN per TLS connection
         self._lock = threading.Lock()
@@ -321,8 +322,6 @@ class _Conn:
                                         validate_inbound_headers=True)
         self.h2 = h2.connection.H2Connection(config=cfg)
         init = {}
-        if srv.max_concurrent_streams is not None:
-            init[h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS] = srv.max_concurrent_streams
         if srv.initial_window is not None:
             init[h2.settings.SettingCodes.INITIAL_WINDOW_SIZE] = srv.initial_window
         if srv.max_frame_size is not None:
@@ -339,7 +338,14 @@ class _Conn:
 
     def run(self):
         self.h2.initiate_connection()
-        self.flush()
+        data = self.h2.data_to_send()
+        if self.srv.max_concurrent_streams is not None:
+            # Sent in a SETTINGS frame of its own (in the same write), kept from h2: h2 would
+            # make a stream over the limit a connection error, where servers refuse that
+            # stream (RFC 9113 5.1.2 allows both); the limit is applied in _request.
+            data += SettingsFrame(0, settings={
+                SettingsFrame.MAX_CONCURRENT_STREAMS: self.srv.max_concurrent_streams}).serialize()
+        self.sock.sendall(data)
         deadline = time.monotonic() + 600  # no connection outlives 10 minutes
         while not self.srv._stop.is_set() and time.monotonic() < deadline:
             wait = self._next_wait()
@@ -467,6 +473,11 @@ class _Conn:
                 srv.refuse_streams -= 1
         if self.goaway_sid is not None and sid > self.goaway_sid:
             refuse = True
+        limit = srv.max_concurrent_streams
+        if limit is not None and sum(not x.finished for x in self.streams.values()) > limit:
+            refuse = True
+            with srv._lock:
+                srv.over_limit += 1
         if refuse or st.route == "refuse":
             self._reset(st, h2.errors.ErrorCodes.REFUSED_STREAM)
             with srv._lock:

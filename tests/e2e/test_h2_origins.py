@@ -175,7 +175,40 @@ def test_max_concurrent_streams_setting(h2_origin):
         c.start("GET", "/echo?delay=300")
         with pytest.raises(h2.exceptions.TooManyStreamsError):
             c.start("GET", "/echo")
-    assert srv.max_concurrent == 2 and srv.protocol_errors == []
+    assert srv.max_concurrent == 2 and srv.protocol_errors == [] and srv.over_limit == 0
+
+
+def test_stream_over_the_limit_is_refused(h2_origin):
+    """A peer that ignores SETTINGS_MAX_CONCURRENT_STREAMS (raw frames: h2's client would not)
+    gets REFUSED_STREAM on the extra stream, counted in over_limit; the others are served."""
+    import socket
+    import h2.connection
+    import h2.config
+    import h2.events
+    srv = h2_origin(max_concurrent_streams=2)
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True,
+                                                                 header_encoding="utf-8"))
+    conn.initiate_connection()
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+        for sid in (1, 3, 5):  # sent before reading the server's SETTINGS
+            conn.send_headers(sid, [(":method", "GET"), (":scheme", "http"),
+                                    (":authority", "x"), (":path", "/echo?delay=300")],
+                              end_stream=True)
+        s.sendall(conn.data_to_send())
+        ended, resets = set(), {}
+        deadline = time.monotonic() + 5
+        while len(ended) + len(resets) < 3 and time.monotonic() < deadline:
+            data = s.recv(65536)
+            if not data:
+                break
+            for ev in conn.receive_data(data):
+                if isinstance(ev, h2.events.StreamEnded):
+                    ended.add(ev.stream_id)
+                elif isinstance(ev, h2.events.StreamReset):
+                    resets[ev.stream_id] = ev.error_code
+            s.sendall(conn.data_to_send())
+    assert ended == {1, 3} and resets == {5: h2.errors.ErrorCodes.REFUSED_STREAM}
+    assert srv.over_limit == 1 and srv.protocol_errors == []
 
 
 def test_100_continue_and_417(h2_origin):

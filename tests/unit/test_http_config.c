@@ -443,8 +443,8 @@ static const struct bad_case bad_cases[] = {
      "strata.yaml:6:31: error: ", "redirect.location: expected a URL without spaces"},
     {"path and path_prefix", HL R5 "      - match: { path: /a, path_prefix: /b }\n" BK,
      "strata.yaml:6:41: error: ",
-     "listeners[0].routes[0].match.path_prefix: give only one of `path`, `path_prefix` and "
-     "`path_regex`"},
+     "listeners[0].routes[0].match.path_prefix: give only one of `path`, `path_prefix`, "
+     "`path_regex` and `grpc`"},
     {"path without slash", HL R5 "      - match: { path: a }\n        backend: app\n" BK,
      "strata.yaml:6:24: error: ", "match.path: expected a path starting with '/'"},
     {"http match key on a tcp route",
