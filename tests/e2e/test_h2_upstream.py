@@ -211,6 +211,32 @@ def test_expect_100_continue(strata, h2_origin, tls, tmp_path):
     assert h["x-req-body-length"] == str(len(data))
 
 
+def test_grpc_unary_from_an_http1_client(strata, grpc_origin):
+    """gRPC over HTTP/1.1 to Strata, HTTP/2 to the gRPC server: the message both ways,
+    grpc-status in the response trailers (re-chunked for the client)."""
+    import struct
+    o = grpc_origin(name="g")
+    port = free_port()
+    cfg = http_config(port, {"g": {"servers": [o.address], "extra": "protocol: h2c\n"}},
+                      workers=1)
+    strata(cfg, listen_ports=[port])
+    results = {}
+    for method, msg in (("Unary", b"hello grpc"), ("Fail", b"x")):
+        frame = b"\x00" + struct.pack(">I", len(msg)) + msg
+        raw = (f"POST /strata.test.Echo/{method} HTTP/1.1\r\nHost: x\r\n"
+               "Content-Type: application/grpc\r\nTE: trailers\r\n"
+               f"Content-Length: {len(frame)}\r\nConnection: close\r\n\r\n").encode() + frame
+        out = raw_exchange(port, raw)
+        head, _, rest = out.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), out[:500]
+        results[method] = read_chunked(rest)
+    body, trailers = results["Unary"]
+    assert body == b"\x00" + struct.pack(">I", 10) + b"hello grpc"
+    assert trailers.get("grpc-status") == "0" and trailers.get("x-backend-trailer") == "g"
+    body, trailers = results["Fail"]
+    assert trailers.get("grpc-status") == "3", trailers
+
+
 # --------------------------------------------------------------------------- multiplexing
 
 def concurrent(port, paths, timeout=CURL_TIMEOUT):
@@ -251,7 +277,8 @@ def test_settings_max_concurrent_streams_honoured(strata, h2_origin, tls):
     assert curl(port, "/echo")[1] == 200  # the server's SETTINGS are known from here on
     res = concurrent(port, [f"/echo?delay=400&i={i}" for i in range(8)])
     assert all(r[0] == 0 and r[1] == 200 for r in res), (res, s.log()[-3000:])
-    assert o.max_concurrent <= 2 and not o.protocol_errors, (o.max_concurrent, o.protocol_errors)
+    assert o.max_concurrent <= 2 and not o.protocol_errors and not o.over_limit, \
+        (o.max_concurrent, o.protocol_errors, o.over_limit)
     assert o.connections >= 4, o.connections  # more connections opened, none overloaded
 
 
