@@ -1011,7 +1011,9 @@ static enum move up_step(struct http_stream *st)
     struct h2u *u = up_of(st);
     if (!u || !st->up || u->resp_done)
         return MOVE_NONE;
-    if (u->c && u->c->dead && u->c->att.err)
+    if (!u->c) /* the pool closed the connection under it */
+        return u->lost ? stream_broken(st, u) : MOVE_NONE;
+    if (u->c->dead && u->c->att.err)
         return connect_failed(st, u);
     if (st->up->connecting)
         return MOVE_NONE;
