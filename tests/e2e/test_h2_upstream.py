@@ -629,3 +629,77 @@ def test_h2_server_without_alpn_h2_fails_the_connect(strata, h2_cert):
         assert status == 502 and b"ALPN" in body, (status, body)
     finally:
         lsock.close()
+
+
+# --------------------------------------------------------------------------- h2 clients
+
+def _h2_clients_supported(strata_bin, tmp_path):
+    """The HTTP/2 client codec (listeners[].http.h2) is in this build."""
+    cfg = tmp_path / "probe.yaml"
+    cfg.write_text(f"""listeners:
+  - name: web
+    listen: "{LOOPBACK}:1"
+    mode: http
+    backend: a
+    http: {{ h2: {{ cleartext: true }} }}
+backends:
+  a: {{ protocol: h2c, servers: [ "{LOOPBACK}:2" ] }}
+""")
+    return run_strata(strata_bin, "check", str(cfg)).returncode == 0
+
+
+@pytest.fixture
+def h2_front(strata, strata_bin, tmp_path):
+    """Factory: a Strata listener speaking h2c to clients, in front of `origin` (h2c or
+    h2); skipped while the build has no HTTP/2 client codec."""
+    if not _h2_clients_supported(strata_bin, tmp_path):
+        pytest.skip("no HTTP/2 client codec in this build (listeners[].http.h2)")
+
+    def start_front(origin, tls):
+        return start(strata, origin, tls, http_extra="h2: { cleartext: true }")
+
+    return start_front
+
+
+@BOTH
+def test_h2_client_to_h2_server(h2_front, h2_origin, tls, tmp_path):
+    """curl --http2-prior-knowledge through Strata to an HTTP/2 origin: a GET, a large
+    upload echoed back, response trailers."""
+    o = h2_origin(name="a", tls=tls)
+    s, port = h2_front(o, tls)
+    base = ["curl", "-sS", "--http2-prior-knowledge", "--max-time", str(CURL_TIMEOUT)]
+    r = subprocess.run(base + ["-D", "-", f"http://{LOOPBACK}:{port}/echo?x=1"],
+                       capture_output=True, timeout=CURL_TIMEOUT + 5)
+    assert r.returncode == 0 and r.stdout.startswith(b"HTTP/2 200"), r.stdout[:300]
+    data = os.urandom(4 << 20)
+    (tmp_path / "up.bin").write_bytes(data)
+    r = subprocess.run(base + ["--data-binary", f"@{tmp_path / 'up.bin'}", "-o",
+                               str(tmp_path / "down.bin"), f"http://{LOOPBACK}:{port}/echo"],
+                       capture_output=True, timeout=CURL_TIMEOUT + 5)
+    assert r.returncode == 0 and (tmp_path / "down.bin").read_bytes() == data
+    r = subprocess.run(base + ["-v", "-H", "te: trailers", "-o", "/dev/null",
+                               f"http://{LOOPBACK}:{port}/bytes?n=1000&cl=0"],
+                       capture_output=True, timeout=CURL_TIMEOUT + 5)
+    assert r.returncode == 0 and b"x-trailer-backend: a" in r.stderr
+
+
+def test_h2_client_streams_multiplexed_both_sides(h2_front, h2_origin):
+    """Twenty streams on one client connection through Strata to an origin that takes four
+    at a time: all answered, the origin never sees more than four on a connection; a
+    stream the client resets is reset at the origin, the others go on."""
+    from h2_backend import H2Client
+    o = h2_origin(name="a", max_concurrent_streams=4)
+    s, port = h2_front(o, False)
+    c = H2Client(port, timeout=20)
+    try:
+        assert c.request("GET", "/echo").status == 200
+        sids = [c.start("GET", f"/echo?delay=200&i={i}") for i in range(20)]
+        assert {r.status for r in c.wait(sids).values()} == {200}
+        assert o.max_concurrent <= 4 and not o.over_limit and not o.protocol_errors
+        sid = c.start("GET", "/bytes?mib=50")
+        time.sleep(0.2)
+        c.reset(sid)
+        assert c.request("GET", "/echo").status == 200
+        wait_for(lambda: o.resets_received >= 1, 5, what="the reset reaching the origin")
+    finally:
+        c.close()
