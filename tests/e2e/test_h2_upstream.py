@@ -16,7 +16,7 @@ import time
 import pytest
 
 from conftest import LOOPBACK, free_port, run_strata, wait_for
-from http_backend import http_config
+from http_backend import http_config, http_request
 
 pytestmark = pytest.mark.skipif(not shutil.which("curl"), reason="curl not installed")
 
@@ -64,21 +64,16 @@ def split_heads(out):
     return status, headers, out
 
 
-def raw_exchange(port, raw, timeout=10.0):
-    """Sends raw bytes, reads until EOF or timeout."""
-    with socket.create_connection((LOOPBACK, port), timeout=timeout) as s:
-        s.sendall(raw)
-        out = b""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                chunk = s.recv(65536)
-            except socket.timeout:
-                break
-            if not chunk:
-                break
-            out += chunk
-        return out
+def raw_exchange(port, raw):
+    return http_request(port, raw, timeout=10.0)
+
+
+def post_random(port, path, tmp_path, size, *args):
+    """POSTs `size` random bytes from a file with curl: (data, curl's result)."""
+    data = os.urandom(size)
+    src = tmp_path / "up.bin"
+    src.write_bytes(data)
+    return data, curl(port, path, "--data-binary", f"@{src}", *args)
 
 
 def read_chunked(data):
@@ -141,16 +136,13 @@ def test_get(strata, h2_origin, tls):
 def test_large_bodies_streamed_both_ways(strata, h2_origin, tls, tmp_path):
     o = h2_origin(name="a", tls=tls)
     s, port = start(strata, o, tls)
-    data = os.urandom(8 << 20)
-    src = tmp_path / "up.bin"
-    src.write_bytes(data)
-    rc, status, h, body = curl(port, "/echo", "--data-binary", f"@{src}",
-                               "-H", "Content-Type: application/octet-stream")
+    data, (rc, status, h, body) = post_random(port, "/echo", tmp_path, 8 << 20,
+                                              "-H", "Content-Type: application/octet-stream")
     assert rc == 0 and status == 200, s.log()[-3000:]
     assert h["x-req-body-length"] == str(len(data))
     assert h["x-req-body-sha256"] == hashlib.sha256(data).hexdigest()
     assert hashlib.sha256(body).hexdigest() == hashlib.sha256(data).hexdigest()
-    # 32 MiB down, the pattern checked by length and digest of the origin's generator
+    # 32 MiB down, streamed as the client reads
     rc, status, h, body = curl(port, "/bytes?mib=32")
     assert rc == 0 and status == 200 and len(body) == 32 << 20
     assert h["content-length"] == str(32 << 20)
@@ -202,11 +194,8 @@ def test_head_204_304(strata, h2_origin, tls):
 def test_expect_100_continue(strata, h2_origin, tls, tmp_path):
     o = h2_origin(name="a", tls=tls)
     s, port = start(strata, o, tls)
-    data = os.urandom(300 << 10)
-    src = tmp_path / "b.bin"
-    src.write_bytes(data)
-    rc, status, h, body = curl(port, "/sink", "--data-binary", f"@{src}",
-                               "-H", "Expect: 100-continue")
+    data, (rc, status, h, body) = post_random(port, "/sink", tmp_path, 300 << 10,
+                                              "-H", "Expect: 100-continue")
     assert rc == 0 and status == 200, s.log()[-3000:]
     assert h["x-req-body-length"] == str(len(data))
 
