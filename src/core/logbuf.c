@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/bug.h"
+#include "core/fmt.h"
 
 /* ---- destinations (main thread; workers only read fd) ---- */
 
@@ -121,25 +122,27 @@ void log_bufs_free(struct log_bufs *b)
 _Static_assert(LOG_DESTS_MAX <= 32, "dirty is a 32-bit mask");
 _Static_assert(LOG_LINE_MAX < LOG_BUF_SIZE, "a line fits a buffer");
 
+/* memcpy for the short pieces a line is made of (keys, names, numbers): up to 16 bytes in
+ * two overlapping fixed-size moves the compiler inlines, instead of a call. */
+static inline void copy(char *d, const char *s, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        memcpy(d, s, 8);
+        memcpy(d + n - 8, s + n - 8, 8);
+    } else if (n >= 4 && n < 8) {
+        memcpy(d, s, 4);
+        memcpy(d + n - 4, s + n - 4, 4);
+    } else {
+        memcpy(d, s, n);
+    }
+}
+
 static inline void put(struct log_line *l, const char *s, size_t n)
 {
     if (n > l->cap - l->len)
         n = l->cap - l->len;
-    memcpy(l->p + l->len, s, n);
+    copy(l->p + l->len, s, n);
     l->len += (uint32_t)n;
-}
-
-size_t fmt_u64(char *out, uint64_t v)
-{
-    char tmp[20];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        out[i] = tmp[n - 1 - i];
-    return n;
 }
 
 /* d digits of v, zero-padded */
@@ -238,28 +241,23 @@ void log_put_raw(struct log_line *l, const char *s, size_t n)
     put(l, s, n);
 }
 
-/* " key=" or ,"key": */
-static void key(struct log_line *l, const char *k, size_t klen)
+/* The key (and the value's opening quote), cut with the line if it does not fit. */
+static void key(struct log_line *l, const struct log_key *k)
 {
-    if (klen + 4 > l->cap - l->len) {
+    const char *t = l->json ? k->json : k->text;
+    size_t n = l->json ? k->json_len : k->text_len;
+    if (n + 2 > l->cap - l->len) {
         l->len = l->cap;
         return;
     }
-    char *o = l->p + l->len;
-    if (l->json) {
-        *o++ = ',';
-        *o++ = '"';
-        memcpy(o, k, klen);
-        o += klen;
-        *o++ = '"';
-        *o++ = ':';
-    } else {
-        *o++ = ' ';
-        memcpy(o, k, klen);
-        o += klen;
-        *o++ = '=';
-    }
-    l->len = (uint32_t)(o - l->p);
+    copy(l->p + l->len, t, n);
+    l->len += (uint32_t)n;
+}
+
+static inline void put1(struct log_line *l, char c)
+{
+    if (l->len < l->cap)
+        l->p[l->len++] = c;
 }
 
 /* Bytes that are escaped: 1 in JSON strings, 2 in quoted text, 4 in bare text. */
@@ -271,16 +269,18 @@ static void escaped(struct log_line *l, const char *s, size_t n, unsigned mask)
 {
     static const char hex[] = "0123456789abcdef";
     char *o = l->p + l->len, *end = l->p + l->cap;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!(esc_class[c] & mask)) {
-            if (o == end)
-                break;
-            *o++ = (char)c;
-            continue;
-        }
-        if (end - o < 6)
+    size_t i = 0;
+    while (i < n) {
+        /* the run of bytes kept as they are, copied at once */
+        size_t lim = n < i + (size_t)(end - o) ? n : i + (size_t)(end - o), j = i;
+        while (j < lim && !(esc_class[(unsigned char)s[j]] & mask))
+            j++;
+        copy(o, s + i, j - i);
+        o += j - i;
+        i = j;
+        if (i == n || end - o < 6)
             break;
+        unsigned char c = (unsigned char)s[i++];
         if (mask == 1 && (c == '"' || c == '\\')) {
             *o++ = '\\';
             *o++ = (char)c;
@@ -300,37 +300,43 @@ static void escaped(struct log_line *l, const char *s, size_t n, unsigned mask)
     l->len = (uint32_t)(o - l->p);
 }
 
-void log_put_str(struct log_line *l, const char *k, size_t klen, const char *s, size_t n,
-                 bool quoted)
+void log_put_str(struct log_line *l, const struct log_key *k, const char *s, size_t n, bool quoted)
 {
-    key(l, k, klen);
+    key(l, k);
     if (!s) {
         s = "-";
         n = 1;
     }
-    bool q = l->json || quoted;
-    if (q)
-        put(l, "\"", 1);
     escaped(l, s, n, l->json ? 1 : quoted ? 2 : 4);
-    if (q)
-        put(l, "\"", 1);
+    if (l->json || quoted)
+        put1(l, '"');
 }
 
-void log_put_cstr(struct log_line *l, const char *k, size_t klen, const char *s, bool quoted)
+void log_put_cstr(struct log_line *l, const struct log_key *k, const char *s, bool quoted)
 {
-    log_put_str(l, k, klen, s, s ? strlen(s) : 0, quoted);
+    log_put_str(l, k, s, s ? strlen(s) : 0, quoted);
 }
 
-void log_put_u64(struct log_line *l, const char *k, size_t klen, uint64_t v)
+void log_put_name(struct log_line *l, const struct log_key *k, const char *s, bool quoted)
+{
+    key(l, k);
+    if (!s)
+        s = "-";
+    put(l, s, strlen(s));
+    if (l->json || quoted)
+        put1(l, '"');
+}
+
+void log_put_u64(struct log_line *l, const struct log_key *k, uint64_t v)
 {
     char d[20];
-    key(l, k, klen);
+    key(l, k);
     put(l, d, fmt_u64(d, v));
 }
 
-void log_put_ms(struct log_line *l, const char *k, size_t klen, int64_t us)
+void log_put_ms(struct log_line *l, const struct log_key *k, int64_t us)
 {
-    key(l, k, klen);
+    key(l, k);
     if (us < 0) {
         if (l->json)
             put(l, "null", 4);

@@ -71,21 +71,34 @@ void log_end(struct log_line *l);
  * printable ASCII, '"' and '\'); `word`: text key=value, also escaping ' ' (names,
  * addresses); both are JSON strings; a NULL s stands for "-". `u64`: a number. `ms`:
  * microseconds as milliseconds with three decimals; < 0 is - in text, null in JSON. */
-#define log_str(l, k, s, n) log_put_str(l, k, sizeof(k) - 1, s, n, true)
-#define log_word(l, k, s, n) log_put_str(l, k, sizeof(k) - 1, s, n, false)
-#define log_cstr(l, k, s) log_put_cstr(l, k, sizeof(k) - 1, s, true)
-#define log_cword(l, k, s) log_put_cstr(l, k, sizeof(k) - 1, s, false)
-#define log_u64(l, k, v) log_put_u64(l, k, sizeof(k) - 1, v)
-#define log_ms(l, k, us) log_put_ms(l, k, sizeof(k) - 1, us)
-void log_put_str(struct log_line *l, const char *key, size_t klen, const char *s, size_t n,
-                 bool quoted);
-void log_put_cstr(struct log_line *l, const char *key, size_t klen, const char *s, bool quoted);
-void log_put_u64(struct log_line *l, const char *key, size_t klen, uint64_t v);
-void log_put_ms(struct log_line *l, const char *key, size_t klen, int64_t us);
+#define log_str(l, k, s, n) log_put_str(l, LOG_KEY_(" " k "=\"", ",\"" k "\":\""), s, n, true)
+#define log_word(l, k, s, n) log_put_str(l, LOG_KEY_(" " k "=", ",\"" k "\":\""), s, n, false)
+#define log_cstr(l, k, s) log_put_cstr(l, LOG_KEY_(" " k "=\"", ",\"" k "\":\""), s, true)
+#define log_cword(l, k, s) log_put_cstr(l, LOG_KEY_(" " k "=", ",\"" k "\":\""), s, false)
+/* Values that need no escaping — configuration names (letters, digits, `_.-#`), addresses
+ * and words Strata made — written as `str` (quoted) or `word` without looking at them. */
+#define log_name(l, k, s) log_put_name(l, LOG_KEY_(" " k "=\"", ",\"" k "\":\""), s, true)
+#define log_nword(l, k, s) log_put_name(l, LOG_KEY_(" " k "=", ",\"" k "\":\""), s, false)
+#define log_u64(l, k, v) log_put_u64(l, LOG_KEY_(" " k "=", ",\"" k "\":"), v)
+#define log_ms(l, k, us) log_put_ms(l, LOG_KEY_(" " k "=", ",\"" k "\":"), us)
+
+/* A key as written before its value in each format, quote included: made once, at compile
+ * time, by the macros above. */
+struct log_key {
+    const char *text, *json;
+    uint8_t text_len, json_len;
+};
+#define LOG_KEY_(t, j)                                                                             \
+    ({                                                                                             \
+        static const struct log_key k_ = {t, j, sizeof(t) - 1, sizeof(j) - 1};                     \
+        &k_;                                                                                       \
+    })
+void log_put_str(struct log_line *l, const struct log_key *k, const char *s, size_t n, bool quoted);
+void log_put_cstr(struct log_line *l, const struct log_key *k, const char *s, bool quoted);
+void log_put_name(struct log_line *l, const struct log_key *k, const char *s, bool quoted);
+void log_put_u64(struct log_line *l, const struct log_key *k, uint64_t v);
+void log_put_ms(struct log_line *l, const struct log_key *k, int64_t us);
 /* Raw bytes, unescaped (text lines whose shape is fixed by the caller). */
 void log_put_raw(struct log_line *l, const char *s, size_t n);
-
-/* Decimal digits of v into out (at least 20 bytes); returns their count. */
-size_t fmt_u64(char *out, uint64_t v);
 
 #endif

@@ -57,8 +57,8 @@ void access_log_write(struct worker *w, const struct listener_conf *lc,
     const struct http_msg *rq = &t->req;
     char client[ADDR_STRLEN];
     addr_format(&t->client, client, sizeof(client));
-    log_cstr(&l, "listener", lc->name);
-    log_cstr(&l, "client", client);
+    log_name(&l, "listener", lc->name);
+    log_name(&l, "client", client);
     log_str(&l, "method", rq->method_name.p, rq->method_name.len);
     log_str(&l, "host", rq->authority.p, rq->authority.len);
     log_str(&l, "path", t->orig_path.p, t->orig_path.len);
@@ -67,15 +67,15 @@ void access_log_write(struct worker *w, const struct listener_conf *lc,
     log_u64(&l, "status", e->status);
     log_u64(&l, "bytes_in", e->bytes_in);
     log_u64(&l, "bytes_out", e->bytes_out);
-    log_cstr(&l, "route", t->route ? t->route->name : NULL);
-    log_cstr(&l, "backend", t->backend ? t->backend->name : NULL);
+    log_name(&l, "route", t->route ? t->route->name : NULL);
+    log_name(&l, "backend", t->backend ? t->backend->name : NULL);
     log_cstr(&l, "server", t->server ? t->server->name : NULL);
     log_ms(&l, "duration_ms", (int64_t)e->total_us);
     log_ms(&l, "connect_ms", e->connect_us);
     log_ms(&l, "ttfb_ms", e->ttfb_us);
     log_u64(&l, "retries", e->retries);
     log_str(&l, "request_id", t->request_id.p, t->request_id.len);
-    log_cstr(&l, "end", e->end);
+    log_name(&l, "end", e->end);
     if (t->tls)
         put_tls(&l, t->conn);
     if (e->detail)

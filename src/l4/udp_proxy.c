@@ -337,15 +337,15 @@ static void log_flow(struct udp_sess *s, enum flow_end why, int err)
         return;
     char client[ADDR_STRLEN];
     addr_format(&s->f.peer, client, sizeof(client));
-    log_cword(&l, "listener", s->ul->lc->name);
-    log_cword(&l, "client", client);
+    log_nword(&l, "listener", s->ul->lc->name);
+    log_nword(&l, "client", client);
     log_cword(&l, "server", s->server->name);
     log_u64(&l, "dgrams_in", s->dgrams_in);
     log_u64(&l, "dgrams_out", s->dgrams_out);
     log_u64(&l, "bytes_in", s->bytes_in);
     log_u64(&l, "bytes_out", s->bytes_out);
     log_u64(&l, "duration_ms", w->loop.now_ms - s->start_ms);
-    log_cword(&l, "end", end_names[why]);
+    log_nword(&l, "end", end_names[why]);
     if (why == END_SERVER_ERROR)
         log_cstr(&l, "error", strerror(err));
     if (s->quic)

@@ -11,13 +11,13 @@ void conn_log(struct worker *w, const struct listener_conf *lc, const struct con
         return;
     char client[ADDR_STRLEN];
     addr_format(e->client, client, sizeof(client));
-    log_cword(&l, "listener", lc->name);
-    log_cword(&l, "client", client);
+    log_nword(&l, "listener", lc->name);
+    log_nword(&l, "client", client);
     log_cword(&l, "server", e->server);
     log_u64(&l, "bytes_in", e->bytes_in);
     log_u64(&l, "bytes_out", e->bytes_out);
     log_u64(&l, "duration_ms", e->duration_ms);
-    log_cword(&l, "end", conn_end_names[e->end]);
+    log_nword(&l, "end", conn_end_names[e->end]);
     if (e->error)
         log_cstr(&l, "error", e->error);
     log_end(&l);

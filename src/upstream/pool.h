@@ -70,7 +70,7 @@ struct upool {
     struct list *avail; /* [nkeys] */
     uint32_t *navail;   /* [nkeys] */
     uint32_t nkeys;
-    struct pool conns;  /* struct upconn memory */
+    struct pool conns; /* struct upconn memory */
 };
 
 /* Numbers every server of cfg (server->gid); call once before workers start. */

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from conftest import LOOPBACK, free_port, run_strata, wait_for
-from http_backend import http_config
+from http_backend import http_config, http_request
 
 pytestmark = pytest.mark.skipif(not shutil.which("curl"), reason="curl not installed")
 
@@ -64,21 +64,16 @@ def split_heads(out):
     return status, headers, out
 
 
-def raw_exchange(port, raw, timeout=10.0):
-    """Sends raw bytes, reads until EOF or timeout."""
-    with socket.create_connection((LOOPBACK, port), timeout=timeout) as s:
-        s.sendall(raw)
-        out = b""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                chunk = s.recv(65536)
-            except socket.timeout:
-                break
-            if not chunk:
-                break
-            out += chunk
-        return out
+def raw_exchange(port, raw):
+    return http_request(port, raw, timeout=10.0)
+
+
+def post_random(port, path, tmp_path, size, *args):
+    """POSTs `size` random bytes from a file with curl: (data, curl's result)."""
+    data = os.urandom(size)
+    src = tmp_path / "up.bin"
+    src.write_bytes(data)
+    return data, curl(port, path, "--data-binary", f"@{src}", *args)
 
 
 def read_chunked(data):
@@ -141,16 +136,13 @@ def test_get(strata, h2_origin, tls):
 def test_large_bodies_streamed_both_ways(strata, h2_origin, tls, tmp_path):
     o = h2_origin(name="a", tls=tls)
     s, port = start(strata, o, tls)
-    data = os.urandom(8 << 20)
-    src = tmp_path / "up.bin"
-    src.write_bytes(data)
-    rc, status, h, body = curl(port, "/echo", "--data-binary", f"@{src}",
-                               "-H", "Content-Type: application/octet-stream")
+    data, (rc, status, h, body) = post_random(port, "/echo", tmp_path, 8 << 20,
+                                              "-H", "Content-Type: application/octet-stream")
     assert rc == 0 and status == 200, s.log()[-3000:]
     assert h["x-req-body-length"] == str(len(data))
     assert h["x-req-body-sha256"] == hashlib.sha256(data).hexdigest()
     assert hashlib.sha256(body).hexdigest() == hashlib.sha256(data).hexdigest()
-    # 32 MiB down, the pattern checked by length and digest of the origin's generator
+    # 32 MiB down, streamed as the client reads
     rc, status, h, body = curl(port, "/bytes?mib=32")
     assert rc == 0 and status == 200 and len(body) == 32 << 20
     assert h["content-length"] == str(32 << 20)
@@ -202,13 +194,36 @@ def test_head_204_304(strata, h2_origin, tls):
 def test_expect_100_continue(strata, h2_origin, tls, tmp_path):
     o = h2_origin(name="a", tls=tls)
     s, port = start(strata, o, tls)
-    data = os.urandom(300 << 10)
-    src = tmp_path / "b.bin"
-    src.write_bytes(data)
-    rc, status, h, body = curl(port, "/sink", "--data-binary", f"@{src}",
-                               "-H", "Expect: 100-continue")
+    data, (rc, status, h, body) = post_random(port, "/sink", tmp_path, 300 << 10,
+                                              "-H", "Expect: 100-continue")
     assert rc == 0 and status == 200, s.log()[-3000:]
     assert h["x-req-body-length"] == str(len(data))
+
+
+def test_grpc_unary_from_an_http1_client(strata, grpc_origin):
+    """gRPC over HTTP/1.1 to Strata, HTTP/2 to the gRPC server: the message both ways,
+    grpc-status in the response trailers (re-chunked for the client)."""
+    import struct
+    o = grpc_origin(name="g")
+    port = free_port()
+    cfg = http_config(port, {"g": {"servers": [o.address], "extra": "protocol: h2c\n"}},
+                      workers=1)
+    strata(cfg, listen_ports=[port])
+    results = {}
+    for method, msg in (("Unary", b"hello grpc"), ("Fail", b"x")):
+        frame = b"\x00" + struct.pack(">I", len(msg)) + msg
+        raw = (f"POST /strata.test.Echo/{method} HTTP/1.1\r\nHost: x\r\n"
+               "Content-Type: application/grpc\r\nTE: trailers\r\n"
+               f"Content-Length: {len(frame)}\r\nConnection: close\r\n\r\n").encode() + frame
+        out = raw_exchange(port, raw)
+        head, _, rest = out.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), out[:500]
+        results[method] = read_chunked(rest)
+    body, trailers = results["Unary"]
+    assert body == b"\x00" + struct.pack(">I", 10) + b"hello grpc"
+    assert trailers.get("grpc-status") == "0" and trailers.get("x-backend-trailer") == "g"
+    body, trailers = results["Fail"]
+    assert trailers.get("grpc-status") == "3", trailers
 
 
 # --------------------------------------------------------------------------- multiplexing
@@ -251,7 +266,8 @@ def test_settings_max_concurrent_streams_honoured(strata, h2_origin, tls):
     assert curl(port, "/echo")[1] == 200  # the server's SETTINGS are known from here on
     res = concurrent(port, [f"/echo?delay=400&i={i}" for i in range(8)])
     assert all(r[0] == 0 and r[1] == 200 for r in res), (res, s.log()[-3000:])
-    assert o.max_concurrent <= 2 and not o.protocol_errors, (o.max_concurrent, o.protocol_errors)
+    assert o.max_concurrent <= 2 and not o.protocol_errors and not o.over_limit, \
+        (o.max_concurrent, o.protocol_errors, o.over_limit)
     assert o.connections >= 4, o.connections  # more connections opened, none overloaded
 
 
@@ -328,17 +344,115 @@ def test_server_cuts_response(strata, h2_origin, tls):
     assert curl(port, "/echo")[1] == 200
 
 
-def test_server_dies_mid_response(strata, tmp_path):
-    """A raw HTTP/2 server that sends a head and part of the body, then closes the
-    connection: the client sees a cut; the next request gets a new connection."""
-    import h2.config
-    import h2.connection
-    import h2.events
+class RawH2Server:
+    """A python3-h2 server on loopback, one connection at a time, whose answer to each
+    request is `on_request(conn_index, h2conn, stream_id)`; it returns True to close the
+    connection (after a short pause, so what was sent reaches Strata first)."""
 
+    def __init__(self, on_request):
+        self.on_request = on_request
+        self.lsock = socket.socket()
+        self.lsock.bind((LOOPBACK, 0))
+        self.lsock.listen(8)
+        self.address = f"{LOOPBACK}:{self.lsock.getsockname()[1]}"
+        self.connections = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        import h2.config
+        import h2.connection
+        import h2.events
+        while True:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            c.settimeout(10)
+            conn = h2.connection.H2Connection(h2.config.H2Configuration(
+                client_side=False, validate_outbound_headers=False,
+                normalize_outbound_headers=False))
+            conn.initiate_connection()
+            close = False
+            try:
+                c.sendall(conn.data_to_send())
+                while not close:
+                    data = c.recv(65536)
+                    if not data:
+                        break
+                    for ev in conn.receive_data(data):
+                        if isinstance(ev, h2.events.RequestReceived):
+                            close = self.on_request(self.connections, conn, ev.stream_id) or close
+                    c.sendall(conn.data_to_send())
+                if close:
+                    time.sleep(0.3)
+            except Exception:  # noqa: BLE001 - a test server: the client sees the close
+                pass
+            c.close()
+
+    def close(self):
+        self.lsock.close()
+
+
+def raw_strata(strata, server):
+    port = free_port()
+    cfg = http_config(port, {"raw": {"servers": [server.address],
+                                     "extra": "protocol: h2c\n"}}, workers=1)
+    return strata(cfg, listen_ports=[port]), port
+
+
+def test_server_dies_mid_response(strata):
+    """The head and part of the body, then the connection closes: the client sees a cut;
+    the next request gets a new connection."""
+    def answer(n, conn, sid):
+        conn.send_headers(sid, [(":status", "200"), ("content-length", "99000")])
+        for i in range(1 if n == 1 else 9):
+            conn.send_data(sid, b"x" * 11000, end_stream=i == 8)
+        return n == 1  # the first connection dies here
+
+    srv = RawH2Server(answer)
+    try:
+        s, port = raw_strata(strata, srv)
+        rc, status, h, body = curl(port, "/x")
+        assert rc != 0 and status == 200 and len(body) < 99000, (rc, status, len(body))
+        line = access_line(s, r'path="/x"')
+        assert 'end="server_abort"' in line, line
+        rc, status, h, body = curl(port, "/y")
+        assert rc == 0 and status == 200 and len(body) == 99000
+        assert srv.connections == 2
+    finally:
+        srv.close()
+
+
+@pytest.mark.parametrize("head", [
+    [(":status", "2x0")],
+    [("x-no-status", "1")],
+    [(":status", "200"), ("Upper-Case", "1")],
+    [(":status", "200"), ("connection", "close")],
+    [(":status", "200"), (":path", "/")],
+    [(":status", "200"), ("content-length", "5")],
+], ids=["bad-status", "no-status", "uppercase", "connection", "request-pseudo", "length"])
+def test_malformed_response_head_answers_502(strata, head):
+    def answer(n, conn, sid):
+        conn.send_headers(sid, head, end_stream=True)
+
+    srv = RawH2Server(answer)
+    try:
+        s, port = raw_strata(strata, srv)
+        rc, status, h, body = curl(port, "/m")
+        assert status == 502, (status, body)
+        line = access_line(s, r'path="/m"')
+        assert 'end="bad_response"' in line, line
+    finally:
+        srv.close()
+
+
+def test_h2c_to_an_http1_server_fails_cleanly(strata):
+    """protocol h2c to a server that answers the preface in HTTP/1.1 and closes: 502 (503
+    once the one server is left out), and Strata goes on."""
     lsock = socket.socket()
     lsock.bind((LOOPBACK, 0))
     lsock.listen(8)
-    conns = []
 
     def serve():
         while True:
@@ -346,41 +460,25 @@ def test_server_dies_mid_response(strata, tmp_path):
                 c, _ = lsock.accept()
             except OSError:
                 return
-            conns.append(c)
-            h2c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
-            h2c.initiate_connection()
-            c.sendall(h2c.data_to_send())
-            done = False
-            while not done:
-                data = c.recv(65536)
-                if not data:
-                    break
-                for ev in h2c.receive_data(data):
-                    if isinstance(ev, h2.events.RequestReceived):
-                        h2c.send_headers(ev.stream_id, [(":status", "200"),
-                                                        ("content-length", "100000")])
-                        h2c.send_data(ev.stream_id, b"x" * 1000)
-                        done = len(conns) == 1  # the first connection dies here
-                        for i in range(0 if done else 9):
-                            h2c.send_data(ev.stream_id, b"x" * 11000, end_stream=i == 8)
-                c.sendall(h2c.data_to_send())
-                if done:
-                    time.sleep(0.3)  # the head and the first bytes reach the client
+            try:
+                c.settimeout(5)
+                c.recv(1000)
+                c.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n"
+                          b"Connection: close\r\n\r\n")
+            except OSError:
+                pass
             c.close()
 
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
+    threading.Thread(target=serve, daemon=True).start()
     try:
         port = free_port()
-        cfg = http_config(port, {"raw": {"servers": [f"{LOOPBACK}:{lsock.getsockname()[1]}"],
-                                         "extra": "protocol: h2c\n"}}, workers=1)
+        cfg = http_config(port, {"h1": {"servers": [f"{LOOPBACK}:{lsock.getsockname()[1]}"],
+                                        "extra": "protocol: h2c\n"}}, workers=1)
         s = strata(cfg, listen_ports=[port])
-        rc, status, h, body = curl(port, "/x")
-        assert rc != 0 and status == 200 and len(body) < 100000
-        line = access_line(s, r'path="/x"')
-        assert 'end="server_abort"' in line, line
-        rc, status, h, body = curl(port, "/y")
-        assert rc == 0 and status == 200 and len(body) == 100000
+        for _ in range(2):
+            rc, status, h, body = curl(port, "/x")
+            assert status in (502, 503), (status, body)
+        assert s.alive()
     finally:
         lsock.close()
 
@@ -520,3 +618,77 @@ def test_h2_server_without_alpn_h2_fails_the_connect(strata, h2_cert):
         assert status == 502 and b"ALPN" in body, (status, body)
     finally:
         lsock.close()
+
+
+# --------------------------------------------------------------------------- h2 clients
+
+def _h2_clients_supported(strata_bin, tmp_path):
+    """The HTTP/2 client codec (listeners[].http.h2) is in this build."""
+    cfg = tmp_path / "probe.yaml"
+    cfg.write_text(f"""listeners:
+  - name: web
+    listen: "{LOOPBACK}:1"
+    mode: http
+    backend: a
+    http: {{ h2: {{ cleartext: true }} }}
+backends:
+  a: {{ protocol: h2c, servers: [ "{LOOPBACK}:2" ] }}
+""")
+    return run_strata(strata_bin, "check", str(cfg)).returncode == 0
+
+
+@pytest.fixture
+def h2_front(strata, strata_bin, tmp_path):
+    """Factory: a Strata listener speaking h2c to clients, in front of `origin` (h2c or
+    h2); skipped while the build has no HTTP/2 client codec."""
+    if not _h2_clients_supported(strata_bin, tmp_path):
+        pytest.skip("no HTTP/2 client codec in this build (listeners[].http.h2)")
+
+    def start_front(origin, tls):
+        return start(strata, origin, tls, http_extra="h2: { cleartext: true }")
+
+    return start_front
+
+
+@BOTH
+def test_h2_client_to_h2_server(h2_front, h2_origin, tls, tmp_path):
+    """curl --http2-prior-knowledge through Strata to an HTTP/2 origin: a GET, a large
+    upload echoed back, response trailers."""
+    o = h2_origin(name="a", tls=tls)
+    s, port = h2_front(o, tls)
+    base = ["curl", "-sS", "--http2-prior-knowledge", "--max-time", str(CURL_TIMEOUT)]
+    r = subprocess.run(base + ["-D", "-", f"http://{LOOPBACK}:{port}/echo?x=1"],
+                       capture_output=True, timeout=CURL_TIMEOUT + 5)
+    assert r.returncode == 0 and r.stdout.startswith(b"HTTP/2 200"), r.stdout[:300]
+    data = os.urandom(4 << 20)
+    (tmp_path / "up.bin").write_bytes(data)
+    r = subprocess.run(base + ["--data-binary", f"@{tmp_path / 'up.bin'}", "-o",
+                               str(tmp_path / "down.bin"), f"http://{LOOPBACK}:{port}/echo"],
+                       capture_output=True, timeout=CURL_TIMEOUT + 5)
+    assert r.returncode == 0 and (tmp_path / "down.bin").read_bytes() == data
+    r = subprocess.run(base + ["-v", "-H", "te: trailers", "-o", "/dev/null",
+                               f"http://{LOOPBACK}:{port}/bytes?n=1000&cl=0"],
+                       capture_output=True, timeout=CURL_TIMEOUT + 5)
+    assert r.returncode == 0 and b"x-trailer-backend: a" in r.stderr
+
+
+def test_h2_client_streams_multiplexed_both_sides(h2_front, h2_origin):
+    """Twenty streams on one client connection through Strata to an origin that takes four
+    at a time: all answered, the origin never sees more than four on a connection; a
+    stream the client resets is reset at the origin, the others go on."""
+    from h2_backend import H2Client
+    o = h2_origin(name="a", max_concurrent_streams=4)
+    s, port = h2_front(o, False)
+    c = H2Client(port, timeout=20)
+    try:
+        assert c.request("GET", "/echo").status == 200
+        sids = [c.start("GET", f"/echo?delay=200&i={i}") for i in range(20)]
+        assert {r.status for r in c.wait(sids).values()} == {200}
+        assert o.max_concurrent <= 4 and not o.over_limit and not o.protocol_errors
+        sid = c.start("GET", "/bytes?mib=50")
+        time.sleep(0.2)
+        c.reset(sid)
+        assert c.request("GET", "/echo").status == 200
+        wait_for(lambda: o.resets_received >= 1, 5, what="the reset reaching the origin")
+    finally:
+        c.close()

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "core/fmt.h"
 #include "core/logbuf.h"
 #include "test.h"
 
@@ -42,8 +43,9 @@ TEST(logbuf_text_and_json_lines)
     struct log_line l;
     char out[512];
     CHECK(log_begin(&l, &b, (struct log_target){(int16_t)d, LOG_FORMAT_TEXT}, "conn"));
-    log_cword(&l, "listener", "pg");
+    log_nword(&l, "listener", "pg");
     log_cword(&l, "server", NULL);
+    log_name(&l, "route", "r#1");
     log_str(&l, "path", "/a b\"\x01", 6);
     log_u64(&l, "bytes_in", 18446744073709551615ull);
     log_ms(&l, "duration_ms", 1234567);
@@ -51,13 +53,13 @@ TEST(logbuf_text_and_json_lines)
     log_ms(&l, "ttfb_ms", 5);
     log_end(&l);
     last_line(&b, d, 24, out, sizeof(out));
-    CHECK_STR_CONTAINS(out, " info conn listener=pg server=- path=\"/a b\\x22\\x01\" "
+    CHECK_STR_CONTAINS(out, " info conn listener=pg server=- route=\"r#1\" path=\"/a b\\x22\\x01\" "
                             "bytes_in=18446744073709551615 duration_ms=1234.567 connect_ms=- "
                             "ttfb_ms=0.005\n");
     CHECK(b.buf[d][4] == '-' && b.buf[d][10] == 'T' && b.buf[d][19] == '.' && b.buf[d][23] == 'Z');
 
     CHECK(log_begin(&l, &b, (struct log_target){(int16_t)d, LOG_FORMAT_JSON}, "flow"));
-    log_cword(&l, "client", "1.2.3.4:5");
+    log_nword(&l, "client", "1.2.3.4:5");
     log_str(&l, "q", "a\"\\\n\xff", 5);
     log_ms(&l, "connect_ms", -1);
     log_u64(&l, "n", 0);

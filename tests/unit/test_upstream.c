@@ -257,8 +257,11 @@ static struct upconn *connected_lease(struct worker *w, struct up_attempt *a, st
     struct upconn *uc = upstream_acquire(w, a, &reused, owner_io, true, &reused);
     while (uc && uc->connecting) {
         struct epoll_event ev;
-        if (epoll_wait(w->loop.epfd, &ev, 1, 1000) != 1)
+        if (epoll_wait(w->loop.epfd, &ev, 1, 1000) != 1) {
+            upstream_lease_end(w, uc, false);
+            upstream_release(a);
             return NULL;
+        }
         struct upconn *u = container_of(ev.data.ptr, struct upconn, c.h);
         conn_note_events(&u->c, ev.events);
         upstream_conn_step(w, a, u, ev.events);
@@ -282,9 +285,11 @@ TEST(upstream_pool_keeps_idle_up_to_the_server_limit)
     b->servers[0].addr.u.in.sin_port = htons(port);
     b->pool_max_idle = 3;
     struct upconn *uc[5];
+    int accepted[10], nacc = 0; /* accepted as they come: the backlog is 8 */
     for (int i = 0; i < 5; i++) {
         uc[i] = connected_lease(w, a, b, 0);
         CHECK(uc[i] != NULL && !uc[i]->connecting);
+        accepted[nacc++] = accept(lfd, NULL, NULL);
     }
     b->servers[0].max_conns = 2; /* tighter than max_idle */
     for (int i = 0; i < 5; i++)
@@ -292,13 +297,18 @@ TEST(upstream_pool_keeps_idle_up_to_the_server_limit)
             upstream_lease_end(w, uc[i], true);
     CHECK_EQ_U64(w->upool.navail[0], 2);
     b->servers[0].max_conns = 0;
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 5; i++) {
         uc[i] = connected_lease(w, a, b, 0);
+        accepted[nacc++] = accept(lfd, NULL, NULL);
+    }
     for (int i = 0; i < 5; i++)
         if (uc[i])
             upstream_lease_end(w, uc[i], true);
     CHECK_EQ_U64(w->upool.navail[0], 3); /* max_idle */
     upool_free(&w->upool, w);
+    for (int i = 0; i < nacc; i++)
+        if (accepted[i] >= 0)
+            close(accepted[i]);
     close(lfd);
     fx_end(&f);
 }
