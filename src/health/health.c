@@ -252,7 +252,7 @@ static void hc_begin(struct hc_server *hs)
         ev_timer_arm(loop, &hs->timer, hs->srv->backend->hc.timeout_ms) < 0) {
         int e = errno ? errno : ENOMEM;
         ev_del(loop, &hs->io);
-        close(fd);
+        hs->xc.xprt->close(&hs->xc); /* the fd, and the TLS state if any */
         hs->io.fd = -1;
         hc_skip(hs, e);
     }
@@ -398,7 +398,7 @@ static void health_free(struct health *h)
         ev_timer_cancel(h->loop, &hs->timer);
         if (hs->io.fd >= 0) {
             ev_del(h->loop, &hs->io);
-            close(hs->io.fd);
+            hs->xc.xprt->close(&hs->xc); /* a check in flight over TLS frees its SSL too */
         }
         if (hs->ops && hs->ops->release)
             hs->ops->release(hs);
