@@ -33,7 +33,7 @@ enum proxy_send { PROXY_SEND_NONE, PROXY_SEND_V1, PROXY_SEND_V2 };
 
 enum listener_mode { MODE_TCP, MODE_UDP, MODE_HTTP };
 
-enum health_type { HC_NONE, HC_TCP, HC_UDP, HC_HTTP };
+enum health_type { HC_NONE, HC_TCP, HC_UDP, HC_HTTP, HC_GRPC };
 
 /* Runtime state of a server, shared by all workers and the control thread. */
 struct server_state {
@@ -41,6 +41,8 @@ struct server_state {
     _Atomic bool up;                  /* health verdict: eligible for new connections */
     _Atomic uint32_t connect_fails;   /* consecutive connect failures (passive check) */
     _Atomic uint64_t passive_down_ms; /* mono_ms when passive check took it down, 0 = not */
+    _Atomic uint32_t h2_streams;      /* HTTP/2: the streams its last SETTINGS allowed (0 =
+                                         none seen), for a new connection's first streams */
     struct server_counters *ctr;      /* [nworkers], each written by its worker only */
 };
 
@@ -73,9 +75,11 @@ struct health_conf {
     /* HC_HTTP: one request per check on a new connection ("Connection: close") */
     char *http_method;    /* default "GET" */
     char *http_path;      /* default "/" */
-    char *http_host;      /* Host field; default the server's address text */
+    char *http_host;      /* Host field (gRPC: :authority); default the server's address */
     uint16_t status_min;  /* expected status range, default 200..399 */
     uint16_t status_max;
+    /* HC_GRPC: grpc.health.v1.Health/Check over HTTP/2 on a new connection */
+    char *grpc_service; /* HealthCheckRequest.service; NULL/"" = the whole server */
 };
 
 struct passive_conf {
@@ -103,6 +107,13 @@ struct sticky_conf {
     bool secure, http_only;
 };
 
+/* What HTTP listeners speak to a backend's servers (`protocol`). */
+enum backend_protocol {
+    PROTO_H1,  /* HTTP/1.1 (plain or TLS) */
+    PROTO_H2,  /* HTTP/2 over TLS, agreed by ALPN "h2" */
+    PROTO_H2C, /* cleartext HTTP/2 with prior knowledge */
+};
+
 struct backend {
     char *name;
     enum balance_kind balance;
@@ -123,6 +134,9 @@ struct backend {
     uint32_t pool_max_idle;     /* idle connections kept, default 1000 */
     uint32_t pool_idle_timeout_ms; /* default 30s */
     struct tls_client *tls; /* TLS to the servers (tls_client_attach); NULL = plain */
+    enum backend_protocol protocol; /* HTTP listeners; tcp/udp listeners ignore it */
+    uint32_t h2_max_streams;        /* h2/h2c: streams per connection at most */
+    uint32_t h2_window;             /* h2/h2c: a stream's receive window (response bytes held) */
 };
 
 /* Runtime state of a listener, shared by all workers. */

@@ -51,8 +51,16 @@ static const struct cfg_enum proxy_send_names[] = {
     {"v2", PROXY_SEND_V2},
     {NULL, 0},
 };
+static const struct cfg_enum protocol_names[] = {
+    {"h1", PROTO_H1},
+    {"h2", PROTO_H2},
+    {"h2c", PROTO_H2C},
+    {NULL, 0},
+};
+_Static_assert(sizeof(enum backend_protocol) == sizeof(int), "CT_ENUM stores an int");
 static const struct cfg_enum health_names[] = {
-    {"tcp", HC_TCP}, {"udp", HC_UDP}, {"http", HC_HTTP}, {"none", HC_NONE}, {NULL, 0},
+    {"tcp", HC_TCP},   {"udp", HC_UDP},   {"http", HC_HTTP},
+    {"grpc", HC_GRPC}, {"none", HC_NONE}, {NULL, 0},
 };
 
 /* ---- servers ------------------------------------------------------------------------- */
@@ -206,12 +214,43 @@ static int parse_expect_status(struct cfg_ctx *ctx, const struct cfg_key *key,
     return 0;
 }
 
+#define MAX_GRPC_SERVICE 1024
+
+/* `service` of the gRPC check: may be empty (the whole server), unlike CT_STRING. */
+static int parse_service(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
+                         void *target)
+{
+    struct health_conf *hc = target;
+    char *s = cfg_dup_text(ctx, n, "a service name such as pkg.Service");
+    if (!s)
+        return -1;
+    if (n->len > MAX_GRPC_SERVICE || strpbrk(s, " \t")) {
+        cfg_error(ctx, n, "expected a service name of at most %d bytes, without spaces",
+                  MAX_GRPC_SERVICE);
+        free(s);
+        return -1;
+    }
+    free(hc->grpc_service);
+    hc->grpc_service = s;
+    return 0;
+}
+
+static void release_service(const struct cfg_key *key, void *target)
+{
+    struct health_conf *hc = target;
+    free(hc->grpc_service);
+    hc->grpc_service = NULL;
+}
+
 static const struct cfg_key health_keys[] = {
     {"type", CT_ENUM, 0, "tcp", .enums = health_names, .off = offsetof(struct health_conf, type),
      .help = "`tcp`: a server is up when a TCP connection to it succeeds. `udp`: a server is up "
              "when it answers the datagram `payload` (or `payload_hex`) with any datagram "
              "within `timeout`. `http`: a server is up when it answers a request (`method` "
              "`path`, on a new connection) with a status in `expect_status` within `timeout`. "
+             "`grpc`: a server is up when it answers `grpc.health.v1.Health/Check` for "
+             "`service` with SERVING, grpc-status 0 and :status 200 within `timeout` (HTTP/2 "
+             "on a new connection: h2c, or h2 by ALPN over the backend's `tls`). "
              "`none`: no checks."},
     {"interval", CT_DURATION, 0, "2s", .min = 10, .max = MS_DAY,
      .off = offsetof(struct health_conf, interval_ms), .help = "Time between two checks."},
@@ -236,10 +275,15 @@ static const struct cfg_key health_keys[] = {
      .help = "`type: http`: the request method."},
     {"host", CT_STRING, 0, .def_doc = "the server's address",
      .off = offsetof(struct health_conf, http_host),
-     .help = "`type: http`: the Host field sent."},
+     .help = "`type: http`: the Host field sent; `type: grpc`: the :authority."},
     {"expect_status", CT_CUSTOM, 0, "200-399", .parse = parse_expect_status,
      .type_doc = "status or range `LOW-HIGH`",
      .help = "`type: http`: the statuses that mean the server is up."},
+    {"service", CT_CUSTOM, .parse = parse_service, .release = release_service,
+     .type_doc = "string", .def_doc = "`\"\"` (the whole server)",
+     .help = "`type: grpc`: the service whose health is asked (`HealthCheckRequest.service`, "
+             "e.g. `pkg.Service`; empty: the server as a whole), up to 1024 bytes without "
+             "spaces."},
 };
 
 /* The HTTP check's request line must be writable as is: a token method, a path from '/'. */
@@ -277,16 +321,27 @@ static void health_finish(struct cfg_ctx *ctx, const struct ynode *map, void *ta
         cfg_error(ctx, map, "type udp needs `payload` or `payload_hex` (the datagram to send)");
     else if (hc->type != HC_UDP && hc->payload)
         cfg_error(ctx, map, "`payload` and `payload_hex` apply to type udp only");
-    static const char *const http_keys[] = {"path", "method", "host", "expect_status"};
-    for (size_t i = 0; hc->type != HC_HTTP && i < ARRAY_SIZE(http_keys); i++) {
-        const struct ynode *k = ymap_key(map, http_keys[i]);
-        if (!k)
+    /* each key, and the types it applies to */
+    static const struct {
+        const char *key;
+        unsigned types;
+        const char *which;
+    } only[] = {
+        {"path", 1u << HC_HTTP, "type http"},
+        {"method", 1u << HC_HTTP, "type http"},
+        {"expect_status", 1u << HC_HTTP, "type http"},
+        {"host", 1u << HC_HTTP | 1u << HC_GRPC, "types http and grpc"},
+        {"service", 1u << HC_GRPC, "type grpc"},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(only); i++) {
+        const struct ynode *k = ymap_key(map, only[i].key);
+        if (!k || (only[i].types & 1u << hc->type))
             continue;
-        size_t mark = cfg_path_key(ctx, http_keys[i]);
-        cfg_error(ctx, k, "applies to type http only");
+        size_t mark = cfg_path_key(ctx, only[i].key);
+        cfg_error(ctx, k, "applies to %s only", only[i].which);
         cfg_path_pop(ctx, mark);
     }
-    if (hc->type == HC_HTTP)
+    if (hc->type == HC_HTTP || hc->type == HC_GRPC) /* grpc: `host` only */
         health_http_check(ctx, map, hc);
 }
 
@@ -363,6 +418,16 @@ static const struct cfg_key backend_keys[] = {
              "listeners)."},
     {"keepalive", CT_SECTION, .sub = &cfg_keepalive_section, .off = 0,
      .help = "Idle connections kept to the servers for HTTP listeners."},
+    /* before `tls`: h2 makes "h2" its default ALPN */
+    {"protocol", CT_ENUM, 0, "h1", .enums = protocol_names, .off = offsetof(struct backend, protocol),
+     .help = "What HTTP listeners speak to the servers, whatever their clients speak: `h1` "
+             "(HTTP/1.1, plain or with `tls`), `h2` (HTTP/2 over TLS: needs `tls`, whose "
+             "`alpn` defaults to `h2`; a server that does not agree to h2 by ALPN fails the "
+             "connect) or `h2c` (cleartext HTTP/2 with prior knowledge, without `tls`). An "
+             "HTTP/2 connection carries many requests at once (`h2.max_streams`). `mode: "
+             "tcp`/`udp` listeners ignore it."},
+    {"h2", CT_SECTION, .sub = &cfg_h2_upstream_section, .off = 0,
+     .help = "HTTP/2 connections to the servers (`protocol: h2` or `h2c`)."},
     {"servers", CT_LIST, CK_REQUIRED, .sub = &server_section, .min = 1,
      .off = offsetof(struct backend, servers), .off2 = offsetof(struct backend, nservers),
      .help = "The servers, at least one."},
@@ -372,12 +437,36 @@ static const struct cfg_key backend_keys[] = {
      .def_doc = "plain TCP", .help = "Speak TLS to the servers."},
 };
 
+/* Protocols and the keys they need or exclude. */
+static void backend_finish(struct cfg_ctx *ctx, const struct ynode *map, void *target)
+{
+    const struct backend *b = target;
+    const struct ynode *tls = ymap_get(map, "tls");
+    const char *bad = NULL, *key = "protocol";
+    if (b->protocol == PROTO_H2 && !b->tls && (!tls || tls->kind == YN_SCALAR))
+        bad = "`h2` is HTTP/2 over TLS and needs `tls` (cleartext HTTP/2 is `h2c`)";
+    else if (b->protocol == PROTO_H2C && b->tls)
+        bad = "`h2c` is cleartext HTTP/2 and excludes `tls` (HTTP/2 over TLS is `h2`)";
+    else if (b->protocol != PROTO_H1 && b->hc.type == HC_HTTP)
+        bad = "health_check type http speaks HTTP/1.1, which an HTTP/2 server may not: use "
+              "type tcp";
+    else if (b->protocol == PROTO_H1 && ymap_get(map, "h2"))
+        bad = "applies to `protocol: h2` or `h2c` only", key = "h2";
+    if (!bad)
+        return;
+    size_t mark = cfg_path_key(ctx, key);
+    const struct ynode *at = ymap_get(map, key);
+    cfg_error(ctx, at ? at : map, "%s", bad);
+    cfg_path_pop(ctx, mark);
+}
+
 static const struct cfg_section backend_section =
     SECTION("backends.<name>",
             "A named group of servers that listeners send connections to. The name (the mapping "
             "key) is 1-64 letters, digits, `_`, `.` or `-`.",
             backend_keys, .size = sizeof(struct backend),
-            .name_off = offsetof(struct backend, name), .init = backend_init);
+            .name_off = offsetof(struct backend, name), .init = backend_init,
+            .finish = backend_finish);
 
 /* ---- listeners ----------------------------------------------------------------------- */
 

@@ -201,7 +201,7 @@ void cfg_release_cidr_list(const struct cfg_key *key, void *target);
 
 /* listeners[].http, listeners[].routes[] of mode http, and the HTTP keys of backends. */
 extern const struct cfg_section cfg_http_section, cfg_http_route_section, cfg_sticky_section,
-    cfg_keepalive_section;
+    cfg_keepalive_section, cfg_h2_upstream_section;
 int cfg_parse_hash(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
                    void *target);
 void cfg_release_hash(const struct cfg_key *key, void *target);
@@ -220,8 +220,9 @@ void cfg_http_finish(struct cfg_ctx *ctx);
 int cfg_parse_filter(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
                      void *target);
 void cfg_free_route_filters(struct http_route *r);
-extern const struct cfg_section cfg_path_rewrite_section, cfg_request_headers_section,
-    cfg_response_headers_section, cfg_redirect_section, cfg_respond_section;
+extern const struct cfg_section cfg_grpc_web_section, cfg_path_rewrite_section,
+    cfg_request_headers_section, cfg_response_headers_section, cfg_redirect_section,
+    cfg_respond_section;
 /* A field name a filter may set/add/remove or a match may read: a token, and not one the
  * codec owns (Host, Content-Length, Transfer-Encoding, Connection...). Reports at n and
  * returns -1 when it is not; `what` names it in the message ("header name"). */

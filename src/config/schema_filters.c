@@ -1,5 +1,5 @@
 /* schema_filters.c — the keys of an HTTP route that configure its built-in filters:
- * path_rewrite, request_headers, response_headers, redirect and respond. Each key becomes
+ * grpc_web, path_rewrite, request_headers, response_headers, redirect and respond. Each key becomes
  * one `struct filter_conf` (ops + a malloc'd settings struct) appended to the route's
  * filters, in the order of the route's table (schema_http.c), which is the order they run.
  */
@@ -396,6 +396,20 @@ const struct cfg_section cfg_respond_section = {
     .release = respond_release,
 };
 
+/* ---- grpc_web ------------------------------------------------------------------------------ */
+
+const struct cfg_section cfg_grpc_web_section = {
+    .path = "listeners[].routes[].grpc_web",
+    .help = "Translates gRPC-Web requests from browsers (`application/grpc-web`, "
+            "`application/grpc-web+proto`, `application/grpc-web-text`: base64) into gRPC for "
+            "the servers (`application/grpc`, `te: trailers`), and their gRPC responses back: "
+            "the content type of the client's variant, messages as they stream (base64 for "
+            "text), and the trailers (`grpc-status`, `grpc-message`, metadata) as the last "
+            "frame of the body, as Envoy's grpc_web filter does. Other requests of the route "
+            "pass untouched. No settings yet: write `grpc_web: {}`. Servers are reached over "
+            "HTTP/2 (`protocol: h2c` or `h2` on the backend).",
+};
+
 /* ---- the filter list of a route ---------------------------------------------------------- */
 
 struct filter_kind {
@@ -414,6 +428,7 @@ static const struct filter_kind filter_kinds[] = {
      sizeof(struct filter_headers_conf)},
     {"redirect", &filter_redirect, &cfg_redirect_section, sizeof(struct filter_redirect_conf)},
     {"respond", &filter_respond, &cfg_respond_section, sizeof(struct filter_respond_conf)},
+    {"grpc_web", &filter_grpc_web, &cfg_grpc_web_section, 1},
 };
 
 int cfg_parse_filter(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,

@@ -862,6 +862,10 @@ static const struct cfg_key route_keys[] = {
     {"split", CT_LIST, 0, .sub = &split_section, .min = 1, .def_doc = "none",
      .off = offsetof(struct http_route, split), .off2 = offsetof(struct http_route, nsplit),
      .help = "Instead of `backend`: share the requests between backends by weight."},
+    {"grpc_web", CT_CUSTOM, .parse = cfg_parse_filter, .sub = &cfg_grpc_web_section,
+     .type_doc = "mapping", .def_doc = "none",
+     .help = "Translate gRPC-Web (browsers) to gRPC; first on the request, last on the "
+             "response."},
     {"path_rewrite", CT_CUSTOM, .parse = cfg_parse_filter, .sub = &cfg_path_rewrite_section,
      .type_doc = "mapping", .def_doc = "none", .help = "Rewrite the path sent to the server."},
     {"request_headers", CT_CUSTOM, .parse = cfg_parse_filter, .sub = &cfg_request_headers_section,
@@ -883,8 +887,8 @@ const struct cfg_section cfg_http_route_section =
             "An HTTP route: requests are matched against the routes in order and the first "
             "that matches takes the request (none: 404). It proxies to `backend`, or to one "
             "of `split`, or answers itself with `redirect` or `respond`; on the way its "
-            "filters run in this order: `path_rewrite`, `request_headers`, then, on the "
-            "response, `response_headers`.",
+            "filters run in this order: `grpc_web`, `path_rewrite`, `request_headers`, then, "
+            "on the response, `response_headers`, `grpc_web`.",
             route_keys, .size = sizeof(struct http_route), .finish = route_finish,
             .release = route_release);
 
@@ -1097,6 +1101,22 @@ static const struct cfg_key keepalive_keys[] = {
      .help = "An idle server connection is closed after this (keep it below the servers' "
              "own keep-alive timeout)."},
 };
+
+static const struct cfg_key h2_upstream_keys[] = {
+    {"max_streams", CT_U32, 0, "100", .min = 1, .max = 1000,
+     .off = offsetof(struct backend, h2_max_streams),
+     .help = "Requests one connection carries at once, at most (fewer when the server's "
+             "SETTINGS_MAX_CONCURRENT_STREAMS says so); more connections open when needed."},
+    {"window", CT_SIZE, 0, "256k", .min = 16384, .max = 16 << 20,
+     .off = offsetof(struct backend, h2_window),
+     .help = "A stream's receive window: the response bytes Strata holds for a client that "
+             "reads slower than the server sends (flow control holds the server back)."},
+};
+
+const struct cfg_section cfg_h2_upstream_section =
+    SECTION("backends.<name>.h2",
+            "HTTP/2 to the servers, for `protocol: h2` and `h2c` (used by HTTP listeners).",
+            h2_upstream_keys);
 
 const struct cfg_section cfg_keepalive_section =
     SECTION("backends.<name>.keepalive",

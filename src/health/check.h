@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "config/config-t.h"
 #include "ev/loop.h"
@@ -20,7 +21,10 @@ struct hc_server;
 /* One kind of active check. A check in flight ends exactly once, through hc_finish() or
  * hc_fail_errno(), called by `io` or by the engine (timeout, stop). */
 struct hc_ops {
-    const char *name; /* in log lines: "TCP", "UDP", "HTTP" */
+    const char *name; /* in log lines: "TCP", "UDP", "HTTP", "gRPC" */
+    /* Optional. ALPN offered over TLS (wire format), instead of the backend's list. */
+    const unsigned char *alpn;
+    unsigned alpn_len;
     /* Optional. Prepares hs->kind once, at health_start. 0, or -1 out of memory. */
     int (*init)(struct hc_server *hs);
     /* Opens the check socket and starts the check (connect, maybe send). Returns the fd
@@ -34,7 +38,7 @@ struct hc_ops {
     void (*release)(struct hc_server *hs);
 };
 
-extern const struct hc_ops hc_tcp_ops, hc_udp_ops, hc_http_ops;
+extern const struct hc_ops hc_tcp_ops, hc_udp_ops, hc_http_ops, hc_grpc_ops;
 
 /* Per checked server. Invariant: io.fd >= 0 exactly while a check is in flight, and then
  * io is registered on the loop and `timer` is its timeout. */
@@ -64,6 +68,10 @@ struct hc_server {
  * ignored when ok) and schedules the next check. hs->kind's socket state is stale after. */
 void hc_finish(struct hc_server *hs, bool ok, const char *why);
 
+/* Where the connect of the check in flight stands after `events`: 0 connected,
+ * EINPROGRESS still connecting, or the error that failed it. */
+int hc_connect_result(const struct hc_server *hs, uint32_t events);
+
 /* hc_finish(hs, false, text of err): "connection refused"; ETIMEDOUT gives "timeout after
  * 1s" followed by hs->phase. */
 void hc_fail_errno(struct hc_server *hs, int err);
@@ -86,5 +94,17 @@ enum hc_status_result {
  * never waiting for its body. A line is judged once its end (or the read bound) arrives. */
 enum hc_status_result hc_http_status(const char *buf, size_t len, unsigned *status, size_t *bad_off,
                                      const char **reason);
+
+/* ---- gRPC health messages (health_grpc.c; pure, exposed for the unit tests) ---- */
+
+/* The request body of grpc.health.v1.Health/Check: a gRPC frame (flag 0, 4-byte length)
+ * holding HealthCheckRequest{service = 1} for service[0..len) (empty: no field). Its length,
+ * or -1 when it does not fit in `cap` bytes (len + 16 always do, for len < 2 MiB). */
+ssize_t hc_grpc_request(const char *service, size_t len, uint8_t *out, size_t cap);
+
+/* Reads a response body: exactly one uncompressed gRPC frame holding a HealthCheckResponse;
+ * *serving = its field 1 (1 SERVING, 2 NOT_SERVING...; 0 when absent), unknown fields
+ * skipped. 0, or -1 with *why (static string). */
+int hc_grpc_serving(const uint8_t *body, size_t len, uint64_t *serving, const char **why);
 
 #endif

@@ -5,7 +5,8 @@
  * Each checked server has one timer: while idle it fires to start the next check; while a
  * check is in flight it is that check's timeout. A kind (check.h) opens the socket and reads
  * its events: a TCP check is a non-blocking connect; a UDP check sends the configured
- * payload on a connected socket and waits for any datagram back; HTTP is in health_http.c.
+ * payload on a connected socket and waits for any datagram back; HTTP is in health_http.c,
+ * gRPC (over HTTP/2) in health_grpc.c.
  * The socket is closed as soon as the verdict is known. See health.h.
  */
 #include "health.h"
@@ -180,6 +181,14 @@ void hc_finish(struct hc_server *hs, bool ok, const char *why)
     hc_schedule_next(hs);
 }
 
+int hc_connect_result(const struct hc_server *hs, uint32_t events)
+{
+    int err = sock_error(hs->io.fd);
+    if (err || (events & EPOLLOUT))
+        return err;
+    return events & (EPOLLERR | EPOLLHUP) ? ECONNRESET : EINPROGRESS;
+}
+
 void hc_fail_errno(struct hc_server *hs, int err)
 {
     char why[96];
@@ -205,7 +214,9 @@ static int attach_tls(struct hc_server *hs)
         return 0;
     hs->handshaken = false;
     /* no worker's session cache: the control thread is not a worker */
-    return tls_client_attach(&hs->xc, tc, hs->srv, UINT_MAX);
+    if (tls_client_attach(&hs->xc, tc, hs->srv, UINT_MAX) < 0)
+        return -1;
+    return hs->ops->alpn ? tls_client_offer_alpn(&hs->xc, hs->ops->alpn, hs->ops->alpn_len) : 0;
 }
 
 static void hc_begin(struct hc_server *hs)
@@ -241,7 +252,7 @@ static void hc_begin(struct hc_server *hs)
         ev_timer_arm(loop, &hs->timer, hs->srv->backend->hc.timeout_ms) < 0) {
         int e = errno ? errno : ENOMEM;
         ev_del(loop, &hs->io);
-        close(fd);
+        hs->xc.xprt->close(&hs->xc); /* the fd, and the TLS state if any */
         hs->io.fd = -1;
         hc_skip(hs, e);
     }
@@ -387,7 +398,7 @@ static void health_free(struct health *h)
         ev_timer_cancel(h->loop, &hs->timer);
         if (hs->io.fd >= 0) {
             ev_del(h->loop, &hs->io);
-            close(hs->io.fd);
+            hs->xc.xprt->close(&hs->xc); /* a check in flight over TLS frees its SSL too */
         }
         if (hs->ops && hs->ops->release)
             hs->ops->release(hs);
@@ -406,6 +417,8 @@ static const struct hc_ops *hc_ops_of(enum health_type t)
         return &hc_udp_ops;
     case HC_HTTP:
         return &hc_http_ops;
+    case HC_GRPC:
+        return &hc_grpc_ops;
     default:
         return &hc_tcp_ops;
     }

@@ -255,12 +255,9 @@ static void http_io(struct hc_server *hs, uint32_t events)
 {
     struct hc_http *st = hs->kind;
     if (!st->connected) {
-        int err = sock_error(hs->io.fd);
-        if (!err && !(events & EPOLLOUT)) {
-            if (!(events & (EPOLLERR | EPOLLHUP)))
-                return; /* still connecting */
-            err = ECONNRESET;
-        }
+        int err = hc_connect_result(hs, events);
+        if (err == EINPROGRESS)
+            return;
         if (err) {
             hc_fail_errno(hs, err);
             return;

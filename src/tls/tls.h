@@ -103,6 +103,11 @@ int tls_server_attach(struct conn *c, const struct tls_server *ts);
 int tls_client_attach(struct conn *c, struct tls_client *tc, const struct server *srv,
                       unsigned worker_id);
 
+/* Offers `alpn` (wire format: length-prefixed names) on c, attached by tls_client_attach and
+ * not yet handshaken, instead of its backend's list (the gRPC health check asks for h2).
+ * 0, or -1 (no memory). */
+int tls_client_offer_alpn(struct conn *c, const unsigned char *alpn, unsigned len);
+
 /* Why the last handshake step of c failed (TLS_FAIL_NONE if it did not, or c is plain). */
 enum tls_fail tls_last_fail(const struct conn *c);
 

@@ -178,3 +178,12 @@ fail:
     ERR_clear_error();
     return -1;
 }
+
+int tls_client_offer_alpn(struct conn *c, const unsigned char *alpn, unsigned len)
+{
+    /* SSL_set_alpn_protos returns 0 on success, unlike most of OpenSSL */
+    if (SSL_set_alpn_protos(c->ctx, alpn, len) == 0)
+        return 0;
+    ERR_clear_error();
+    return -1;
+}

@@ -160,10 +160,35 @@ struct upconn *upstream_acquire(struct worker *w, struct up_attempt *a, void *ow
         uc = open_new(w, a, k);
     if (!uc)
         return NULL;
-    uc->owner = owner;
-    uc->owner_io = owner_io;
+    if (!uc->owner_closed) { /* a multiplexing owner stays */
+        uc->owner = owner;
+        uc->owner_io = owner_io;
+    }
     uc->requests++;
     return uc;
+}
+
+void upstream_set_mux(struct upconn *uc, void *owner, void (*io)(struct upconn *, uint32_t),
+                      void (*closed)(struct upconn *))
+{
+    uc->owner = owner;
+    uc->owner_io = io;
+    uc->owner_closed = closed;
+}
+
+void upstream_set_max_streams(struct worker *w, struct upconn *uc, uint16_t n)
+{
+    uc->max_streams = n;
+    bool room = uc->active_streams < n && uc->active_streams > 0;
+    if (room && !on_avail_list(uc))
+        link_avail(w, uc);
+    else if (!room && on_avail_list(uc) && (n == 0 || uc->active_streams > 0))
+        unlink_avail(w, uc);
+}
+
+void upstream_conn_close(struct worker *w, struct upconn *uc)
+{
+    upconn_close(w, uc);
 }
 
 enum up_connect upstream_conn_step(struct worker *w, struct up_attempt *a, struct upconn *uc,
@@ -190,7 +215,8 @@ static bool may_pool(struct worker *w, struct upconn *uc)
         hbuf_put(&w->hbuf_pool, uc->in);
         uc->in = NULL;
     }
-    return !uc->in && !uc->connecting && w->upool.navail[key_index(uc->key)] < idle_cap(uc) &&
+    return !uc->in && !uc->connecting && uc->max_streams &&
+           w->upool.navail[key_index(uc->key)] < idle_cap(uc) &&
            w->applied_cmd == WORKER_RUN &&
            !(uc->c.flags & (CONN_RD_EOF | CONN_ERROR | CONN_RD_HUP));
 }
@@ -204,16 +230,18 @@ void upstream_lease_end(struct worker *w, struct upconn *uc, bool keep)
     }
     bool was_full = uc->active_streams-- >= uc->max_streams;
     if (uc->active_streams > 0) { /* other streams still use it (multiplexed) */
-        if (was_full)
+        if (was_full && uc->active_streams < uc->max_streams && !on_avail_list(uc))
             link_avail(w, uc);
         return;
     }
-    if (!on_avail_list(uc) && !may_pool(w, uc)) {
+    if (!uc->max_streams || (!on_avail_list(uc) && !may_pool(w, uc))) {
         upconn_close(w, uc);
         return;
     }
-    uc->owner = NULL;
-    uc->owner_io = NULL;
+    if (!uc->owner_closed) {
+        uc->owner = NULL;
+        uc->owner_io = NULL;
+    }
     if (!on_avail_list(uc))
         link_avail(w, uc);
     if (ev_timer_arm(&w->loop, &uc->idle, uc->srv->backend->pool_idle_timeout_ms) < 0)
@@ -233,6 +261,8 @@ static void upconn_close(struct worker *w, struct upconn *uc)
     if (on_avail_list(uc))
         unlink_avail(w, uc);
     ev_timer_cancel(&w->loop, &uc->idle);
+    if (uc->owner_closed)
+        uc->owner_closed(uc);
     uc->c.xprt->close(&uc->c);
     hbuf_put(&w->hbuf_pool, uc->in);
     uc->in = NULL;
