@@ -30,7 +30,8 @@ struct filter_ops {
     /* Body pieces: `data`/`len` may be replaced by the filter with bytes of its own
      * (arena or static); `last` on the final call (len may then be 0), made once the
      * message's trailers are in its `trailers` (a filter may take them out, e.g. into the
-     * body as gRPC-Web does). */
+     * body as gRPC-Web does). A piece's replacement may be up to twice its length: codecs
+     * pass pieces of at most half the room they have. */
     enum filter_verdict (*on_request_body)(struct http_txn *t, const void *conf, const char **data,
                                            size_t *len, bool last);
     enum filter_verdict (*on_response_body)(struct http_txn *t, const void *conf, const char **data,

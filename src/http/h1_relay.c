@@ -140,8 +140,9 @@ static enum move body_step(struct http_stream *st, struct body_move *bm, struct 
     ssize_t room = bm->out->send_room(st);
     if (room < 0)
         return MOVE_ERROR;
+    size_t take = stream_body_budget(st, bm->response, (size_t)room);
     size_t avail = bm->src ? bm->src->len : 0;
-    size_t len = avail < (size_t)room ? avail : (size_t)room;
+    size_t len = avail < take ? avail : take;
     *wait = true;
     if (room == 0 ||
         (len == 0 && !bm->eof && !(bm->dec->kind == HTTP_BODY_LENGTH && !bm->dec->remaining)))

@@ -282,7 +282,8 @@ static unsigned request_body_data(struct h2s *s, const struct http_body_ops *out
     ssize_t room = out->send_room(st);
     if (room < 0)
         return 500;
-    size_t n = s->req.len < (size_t)room ? s->req.len : (size_t)room;
+    size_t take = stream_body_budget(st, false, (size_t)room);
+    size_t n = s->req.len < take ? s->req.len : take;
     if (!n)
         return 0;
     const char *data = s->req.p + s->req.off;

@@ -34,6 +34,13 @@ void stream_interim(struct http_stream *st);
 unsigned stream_body_piece(struct http_stream *st, bool response, const char **data, size_t *len,
                            bool last, size_t room, const char **why);
 
+/* The body input a codec passes in one piece when its destination has `room` bytes: all
+ * of it, or half when body filters run (a filter's replacement may be twice as long). */
+static inline size_t stream_body_budget(const struct http_stream *st, bool response, size_t room)
+{
+    return (response ? st->resp_body_hooks : st->req_body_hooks) ? room / 2 : room;
+}
+
 /* ---- attempts ---- */
 
 /* The current attempt's connection is up (after a connect of its own). */

@@ -118,9 +118,6 @@ def test_server_streaming_large_binary(strata, origin):
     streaming(strata, origin, False, 40)  # about 29 KiB: more than one client buffer
 
 
-@pytest.mark.xfail(reason="a text piece grows by 4/3 and must fit in the codec's room "
-                   "(filter.h); a burst larger than the client buffer fails until the body "
-                   "relay keeps what a filter gives back beyond the room", strict=False)
 def test_server_streaming_large_text(strata, origin):
     streaming(strata, origin, True, 40)
 
@@ -297,8 +294,6 @@ def test_grpcio_large_binary_message(grpc_web_strata):
         assert r.messages == [msg] and r.grpc_status == 0 and r.trailer_frames == 1
 
 
-@pytest.mark.xfail(reason="a text piece grows by 4/3 and must fit in the codec's room "
-                   "(filter.h); see test_server_streaming_large_text", strict=False)
 def test_grpcio_large_text_message(grpc_web_strata):
     s, g, port = grpc_web_strata
     msg = b"t" * 30_000
