@@ -492,6 +492,21 @@ def test_h2c_to_an_http1_server_fails_cleanly(strata):
         lsock.close()
 
 
+@BOTH
+def test_response_timeout_resets_the_stream_only(strata, h2_origin, tls):
+    """A server that does not answer in time: 504 for that request, its stream reset at
+    the server, and the requests beside it on the same connection answered."""
+    o = h2_origin(name="a", tls=tls)
+    s, port = start(strata, o, tls, http_extra="response_timeout: 700ms")
+    assert curl(port, "/echo")[1] == 200
+    res = concurrent(port, ["/echo?delay=3000"] + [f"/echo?delay=100&i={i}" for i in range(4)])
+    assert res[0][1] == 504 and all(r[1] == 200 for r in res[1:]), res
+    wait_for(lambda: o.resets_received >= 1, 5, what="the reset reaching the origin")
+    assert o.connections == 1
+    line = access_line(s, r'delay=3000')
+    assert 'end="server_timeout"' in line, line
+
+
 def test_connect_refused_answers_502(strata):
     port, dead = free_port(), free_port()
     cfg = http_config(port, {"h2": {"servers": [f"{LOOPBACK}:{dead}"],
