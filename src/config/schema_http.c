@@ -136,6 +136,59 @@ static void http_release(void *target)
     h->nfilters = 0;
 }
 
+#define H2_OFF(f) offsetof(struct http2_conf, f)
+#define H2_RATE(key, def, field, what)                                                             \
+    {key, CT_U32, 0, def, .min = 1, .max = 1000000, .off = H2_OFF(field),                         \
+     .help = what " a connection may send per second; past it the connection ends with "          \
+                 "GOAWAY (ENHANCE_YOUR_CALM)."}
+
+static const struct cfg_key h2_keys[] = {
+    {"enabled", CT_BOOL, 0, "false", .off = H2_OFF(enabled),
+     .help = "Speak HTTP/2 to clients that choose it by ALPN `h2` on a TLS listener (without "
+             "an explicit `tls.alpn`, Strata then offers `h2` before `http/1.1`)."},
+    {"cleartext", CT_BOOL, 0, "false", .off = H2_OFF(cleartext),
+     .help = "On a plain listener, speak HTTP/2 to clients that start with its connection "
+             "preface (h2c with prior knowledge); HTTP/1 clients share the listener."},
+    {"max_concurrent_streams", CT_U32, 0, "100", .min = 1, .max = 10000,
+     .off = H2_OFF(max_streams),
+     .help = "Streams open at once on a connection (SETTINGS_MAX_CONCURRENT_STREAMS). A "
+             "stream the client reset counts until its server side is cancelled; streams "
+             "past the limit are refused (REFUSED_STREAM)."},
+    {"initial_window", CT_SIZE, 0, "64k", .min = 16384, .max = 16 << 20, .off = H2_OFF(window),
+     .help = "Request body bytes a stream may send ahead (its flow-control window): the most "
+             "Strata buffers per stream; the window reopens as the server takes the body. A "
+             "connection's streams together hold 1 MiB at most (or one window when larger)."},
+    {"stream_buffer", CT_SIZE, 0, "64k", .min = 16384, .max = 16 << 20,
+     .off = H2_OFF(stream_buffer),
+     .help = "Response body bytes held per stream while the client's window is closed; the "
+             "server is read no faster than the client takes. A connection's streams together "
+             "hold 1 MiB at most (or one buffer when larger)."},
+    {"stream_stall_timeout", CT_DURATION, 0, "30s", .min = 1, .max = CFG_MAX_DURATION,
+     .off = H2_OFF(stall_ms),
+     .help = "A stream whose response cannot move (the client's window stays at zero) or "
+             "whose request body stops is reset after this; a connection whose output waits "
+             "that long for a client that does not read is closed."},
+    {"max_continuations", CT_U32, 0, "8", .min = 1, .max = 1000, .off = H2_OFF(max_continuations),
+     .help = "CONTINUATION frames in one header block; more end the connection (CONTINUATION "
+             "flood). The decoded size of a block is bounded by `max_header_size` and "
+             "`max_headers` (HPACK bomb: 431)."},
+    H2_RATE("max_resets_per_second", "100", resets_per_s,
+            "RST_STREAM frames (rapid reset, CVE-2023-44487)"),
+    H2_RATE("max_glitches_per_second", "100", glitches_per_s,
+            "Stream errors and invalid frames (malformed heads, refused streams, frames for "
+            "closed streams; MadeYouReset, CVE-2025-8671)"),
+    H2_RATE("max_settings_per_second", "100", settings_per_s, "SETTINGS frames"),
+    H2_RATE("max_pings_per_second", "100", pings_per_s, "PING frames"),
+    H2_RATE("max_priority_per_second", "1000", priority_per_s, "PRIORITY frames"),
+    H2_RATE("max_empty_data_per_second", "100", empty_data_per_s,
+            "Empty DATA frames that do not end their stream"),
+    H2_RATE("max_window_updates_per_second", "1000", window_update_per_s, "WINDOW_UPDATE frames"),
+};
+
+static const struct cfg_section h2_section =
+    SECTION("listeners[].http.h2", "HTTP/2 from clients, and the limits of one connection.",
+            h2_keys);
+
 #define HTTP_OFF(f) offsetof(struct http_listener_conf, f)
 
 static const struct cfg_key http_keys[] = {
@@ -196,6 +249,8 @@ static const struct cfg_key http_keys[] = {
              "is replaced by a new trace (and `tracestate` removed)."},
     {"access_log", CT_SECTION, .sub = &access_log_section, .off = HTTP_OFF(access_log),
      .help = "The access log of the listener."},
+    {"h2", CT_SECTION, .sub = &h2_section, .off = HTTP_OFF(h2),
+     .help = "HTTP/2 from clients (off by default)."},
 };
 
 const struct cfg_section cfg_http_section =

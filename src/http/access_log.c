@@ -55,6 +55,8 @@ void access_log_write(struct worker *w, const struct listener_conf *lc,
     log_name(&l, "listener", lc->name);
     log_name(&l, "client", client);
     log_str(&l, "method", rq->method_name.p, rq->method_name.len);
+    log_str(&l, "version", rq->version == 20 ? "2" : rq->version == 10 ? "1.0" : "1.1",
+            rq->version == 20 ? 1 : 3);
     log_str(&l, "host", rq->authority.p, rq->authority.len);
     log_str(&l, "path", t->orig_path.p, t->orig_path.len);
     if (rq->query.len)

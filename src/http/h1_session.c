@@ -43,6 +43,7 @@
 #include "http/access_log.h"
 #include "http/h1_session-t.h"
 #include "http/h1_upstream.h"
+#include "http/h2_session.h"
 #include "http/msg.h"
 #include "http/stream.h"
 #include "net/sock.h"
@@ -592,6 +593,8 @@ void h1_session_close(struct h1s *s)
 
 void h1_start(struct worker *w, struct listener_conf *lc, struct accepted *a)
 {
+    if (h2_claims(w, lc, a)) /* HTTP/2: ALPN h2, or the h2c preface (h2_session.c) */
+        return;
     struct h1s *s = pool_get(&hw(w)->session_pool);
     if (!s) {
         CTR_ADD(lc->st.ctr[w->id].conns_rejected, 1);
@@ -630,6 +633,7 @@ static void h1_drain(struct worker *w)
     struct list *pos, *tmp;
     if (!hw(w))
         return;
+    h2_drain(w);
     list_for_each_safe(pos, tmp, &hw(w)->sessions)
     {
         struct h1s *s = list_entry(pos, struct h1s, link);
@@ -645,6 +649,7 @@ static void h1_close_all(struct worker *w)
     struct list *pos, *tmp;
     if (!hw(w))
         return;
+    h2_close_all(w);
     list_for_each_safe(pos, tmp, &hw(w)->sessions)
     {
         struct h1s *s = list_entry(pos, struct h1s, link);
@@ -656,7 +661,7 @@ static void h1_close_all(struct worker *w)
 
 static uint32_t h1_sessions(const struct worker *w)
 {
-    return hw(w) ? hw(w)->nsessions : 0;
+    return (hw(w) ? hw(w)->nsessions : 0) + h2_sessions(w);
 }
 
 static void h1_worker_free(struct worker *w)

@@ -214,6 +214,8 @@ static int framing_field(struct h2_head *h, struct http_msg *m, struct hstr n, s
     }
     if (h->kind != H2B_REQUEST)
         return 0;
+    if (hstr_eq(n, HSTR_LIT("http2-settings")))
+        return 1; /* HTTP/1's upgrade to h2c: meaningless here, never passed on */
     if (hstr_eq(n, HSTR_LIT("host"))) {
         if (!all_of(v, H1C_HOST))
             return malformed(h, "invalid host");

@@ -10,7 +10,8 @@
  * Proxy-Connection, Transfer-Encoding, Upgrade) and TE only as "trailers" (kept in hdrs: a
  * gRPC server needs it; the HTTP/1 writer drops it); Cookie crumbs joined with "; "
  * (§8.2.3); Host folded into the authority; Content-Length parsed into the body framing
- * (and consumed); `Expect: 100-continue` into HTTP_F_EXPECT_100. Every name and value is
+ * (and consumed); `Expect: 100-continue` into HTTP_F_EXPECT_100; HTTP2-Settings dropped.
+ * Every name and value is
  * copied into the arena (nghttp2's buffers do not outlive the callback), within the limits
  * given: past them fields are only counted (so that HPACK decoding goes on) and the block
  * ends with 431 (a request) or an error.

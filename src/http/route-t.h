@@ -121,6 +121,21 @@ struct http_limits {
     uint64_t max_request_body;  /* any request body, 0 = unlimited → 413 */
 };
 
+/* HTTP/2 from clients (http/h2_session.c): whether it is spoken, and the limits that
+ * bound what one connection may cost (each counted in /metrics when it bites). */
+struct http2_conf {
+    bool enabled;                /* by ALPN "h2" on a TLS listener */
+    bool cleartext;              /* h2c with prior knowledge on a plain listener */
+    uint32_t max_streams;        /* SETTINGS_MAX_CONCURRENT_STREAMS, reset streams included */
+    uint32_t window;             /* per-stream receive window = request body buffered */
+    uint32_t stream_buffer;      /* response bytes held per stream */
+    uint32_t stall_ms;           /* a stream without progress is reset after this */
+    uint32_t max_continuations;  /* CONTINUATION frames per header block */
+    uint32_t resets_per_s;       /* RST_STREAM from the client (rapid reset) */
+    uint32_t glitches_per_s;     /* stream errors and invalid frames the client provokes */
+    uint32_t settings_per_s, pings_per_s, priority_per_s, empty_data_per_s, window_update_per_s;
+};
+
 struct http_timeouts {
     uint32_t request_header_ms; /* whole request head must arrive within, default 10s → 408 */
     uint32_t keepalive_ms;      /* idle between requests, default 60s (silent close) */
@@ -205,6 +220,7 @@ struct http_listener_conf {
     struct cidr_set trusted_proxies; /* clients whose X-Forwarded-For/Forwarded are kept */
     struct log_conf access_log;     /* path NULL = stdout */
     uint32_t max_requests_per_conn; /* 0 = unlimited */
+    struct http2_conf h2;
     /* What the listener filters are built from; filters[].conf points to these (not
      * allocated separately). Disabled ones have no filter in `filters`. */
     struct filter_forwarded_conf forwarded;   /* both flags false: `forwarded: none` */

@@ -15,6 +15,23 @@
 
 typedef _Atomic uint64_t counter_t;
 
+/* The HTTP/2 limits of a client connection (listeners[].http.h2), counted each time one
+ * bites (http/h2_session.c). */
+enum h2_limit {
+    H2L_STREAMS,       /* a stream refused: max_concurrent_streams */
+    H2L_RESETS,        /* RST_STREAM past max_resets_per_second (rapid reset) */
+    H2L_GLITCHES,      /* a stream error or invalid frame the client provoked */
+    H2L_CONTINUATION,  /* CONTINUATION flood */
+    H2L_HEADER_LIST,   /* a header list past max_header_size / max_headers (HPACK bomb) */
+    H2L_SETTINGS,      /* floods, past their per-second limit */
+    H2L_PING,
+    H2L_PRIORITY,
+    H2L_EMPTY_DATA,
+    H2L_WINDOW_UPDATE,
+    H2L_STALL,         /* a stream reset after stream_stall_timeout */
+    H2L_COUNT
+};
+
 #define CTR_ADD(c, n)                                                                              \
     atomic_store_explicit(&(c), atomic_load_explicit(&(c), memory_order_relaxed) + (n),            \
                           memory_order_relaxed)
@@ -70,6 +87,10 @@ struct listener_counters {
     counter_t http_responses[5];
     counter_t http_bad_requests; /* rejected by the parser (400, 413, 414, 431, 501, 505) */
     counter_t http_retries;      /* extra attempts made on another (or a fresh) connection */
+    /* HTTP/2 client connections */
+    counter_t h2_conns;                 /* connections that spoke HTTP/2 */
+    counter_t h2_calm;                  /* ended with GOAWAY (ENHANCE_YOUR_CALM) */
+    counter_t h2_limits[H2L_COUNT];     /* by enum h2_limit */
     /* TLS listeners */
     counter_t tls_handshakes;                 /* completed */
     counter_t tls_resumed;                    /* of which resumed (ticket or session cache) */

@@ -154,6 +154,28 @@ static const struct metric_def metric_table[] = {
     {"strata_listener_http_retries_total",
      "Extra attempts made for HTTP requests (connect failures, resets, retried statuses).",
      "requests", METRIC_COUNTER, METRIC_LISTENER, LCTR(http_retries)},
+    {"strata_listener_h2_connections_total", "Client connections that spoke HTTP/2.",
+     "connections", METRIC_COUNTER, METRIC_LISTENER, LCTR(h2_conns)},
+    {"strata_listener_h2_calm_goaways_total",
+     "HTTP/2 client connections ended with GOAWAY (ENHANCE_YOUR_CALM) for abuse.", "connections",
+     METRIC_COUNTER, METRIC_LISTENER, LCTR(h2_calm)},
+#define H2_LIMIT(i, label)                                                                         \
+    {"strata_listener_h2_limit_hits_total",                                                       \
+     "Times an HTTP/2 limit of listeners[].http.h2 stopped a client, by limit.", "events",         \
+     METRIC_COUNTER, METRIC_LISTENER, LCTR(h2_limits[i]), .const_label = "limit",                 \
+     .const_value = label}
+    H2_LIMIT(H2L_STREAMS, "max_concurrent_streams"),
+    H2_LIMIT(H2L_RESETS, "max_resets_per_second"),
+    H2_LIMIT(H2L_GLITCHES, "max_glitches_per_second"),
+    H2_LIMIT(H2L_CONTINUATION, "max_continuations"),
+    H2_LIMIT(H2L_HEADER_LIST, "max_header_size"),
+    H2_LIMIT(H2L_SETTINGS, "max_settings_per_second"),
+    H2_LIMIT(H2L_PING, "max_pings_per_second"),
+    H2_LIMIT(H2L_PRIORITY, "max_priority_per_second"),
+    H2_LIMIT(H2L_EMPTY_DATA, "max_empty_data_per_second"),
+    H2_LIMIT(H2L_WINDOW_UPDATE, "max_window_updates_per_second"),
+    H2_LIMIT(H2L_STALL, "stream_stall_timeout"),
+#undef H2_LIMIT
 
     {"strata_server_connections_total", "Connections established to the server.", "connections",
      METRIC_COUNTER, METRIC_SERVER, SCTR(conns_total)},

@@ -1,0 +1,29 @@
+/* h2_session.h — HTTP/2 from clients on a `mode: http` listener (listeners[].http.h2):
+ * chosen by ALPN "h2" after a TLS handshake, or by the connection preface on a plain
+ * listener with `cleartext` (h2c with prior knowledge; HTTP/1 clients share it). Each
+ * stream is a protocol-neutral struct http_stream (stream.h): routes, filters, answers,
+ * attempts and the access log are the stream's, as for HTTP/1.
+ *
+ * The HTTP mode (h1_session.c) asks h2_claims at its start and adds the HTTP/2 sessions
+ * of the worker to its drain, close-all and session count.
+ */
+#ifndef STRATA_HTTP_H2_SESSION_H
+#define STRATA_HTTP_H2_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "net/stage.h"
+
+/* Takes the connection when it speaks HTTP/2 (or may: the preface is awaited), else
+ * false and the caller serves it as HTTP/1. */
+bool h2_claims(struct worker *w, struct listener_conf *lc, struct accepted *a);
+/* The worker drains: GOAWAY with the last stream id; each session ends when its streams
+ * are done. */
+void h2_drain(struct worker *w);
+/* Ends every session now (end=shutdown). */
+void h2_close_all(struct worker *w);
+/* Sessions open on this worker. */
+uint32_t h2_sessions(const struct worker *w);
+
+#endif

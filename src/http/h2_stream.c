@@ -1,0 +1,570 @@
+/* h2_stream.c — one HTTP/2 stream of a client connection (see h2_session-t.h): the request
+ * head handed to the protocol-neutral stream (stream.h), the request body passed on as
+ * the server side takes it (the stream's flow-control window reopens only then), the mux
+ * operations of stream-t.h (the response head as HEADERS, the body through a data
+ * provider bounded by `stream_buffer`, trailers), and the end: log, server side done,
+ * freed once nghttp2 closed the stream. The connection is h2_session.c's.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/hash.h"
+#include "ev/worker.h"
+#include "http/h2_stream.h"
+#include "http/msg.h"
+#include "http/stream.h"
+
+static const struct http_mux_ops h2_mux_ops;
+
+/* ---- buffers ---- */
+
+static bool buf_room(struct h2_buf *b)
+{
+    if (!b->p && !(b->p = malloc(b->cap)))
+        return false;
+    if (b->off && b->off + b->len == b->cap) {
+        memmove(b->p, b->p + b->off, b->len);
+        b->off = 0;
+    }
+    return true;
+}
+
+static uint32_t buf_free_bytes(const struct h2_buf *b)
+{
+    return b->cap - b->len;
+}
+
+static size_t buf_put(struct h2_buf *b, const void *p, size_t n)
+{
+    if (!buf_room(b))
+        return 0;
+    if (b->off + b->len + n > b->cap) {
+        memmove(b->p, b->p + b->off, b->len);
+        b->off = 0;
+    }
+    size_t take = n < buf_free_bytes(b) ? n : buf_free_bytes(b);
+    memcpy(b->p + b->off + b->len, p, take);
+    b->len += (uint32_t)take;
+    return take;
+}
+
+static void buf_take(struct h2_buf *b, size_t n)
+{
+    b->off += (uint32_t)n;
+    b->len -= (uint32_t)n;
+    if (!b->len)
+        b->off = 0;
+}
+
+static void buf_free(struct h2_buf *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->off = b->len = 0;
+}
+
+/* ---- life ---- */
+
+static __thread uint64_t rng_state;
+
+struct h2s *h2s_new(struct h2c *c, int32_t id)
+{
+    struct h2s *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    const struct http2_conf *h2 = &c->lc->http.h2;
+    s->c = c;
+    s->id = id;
+    s->req.cap = h2->window;
+    s->resp.cap = h2->stream_buffer;
+    s->last_ms = c->w->loop.now_ms;
+    s->head_deadline_ms = s->last_ms + c->lc->http.timeouts.request_header_ms;
+    struct http_stream *st = &s->st;
+    arena_init_buf(&st->t.arena, s->arena_buf, sizeof(s->arena_buf), 0);
+    st->t.req.is_request = true;
+    st->t.req.version = 20;
+    st->t.lc = c->lc;
+    st->t.client = c->client;
+    st->t.conn = &c->cli;
+    st->t.tls = c->cli.ctx != NULL;
+    st->t.worker = c->w->id;
+    st->w = c->w;
+    st->lc = c->lc;
+    st->conn = s;
+    st->mux = &h2_mux_ops; /* st->upc: the stream picks the server codec */
+    st->start_us = stream_now_us();
+    if (!rng_state)
+        rng_state = hash_mix64(st->start_us ^ ((uint64_t)c->w->id << 32)) | 1;
+    st->t.rand = rng_next(&rng_state);
+    st->connect_us = -1;
+    st->end = "ok";
+    h2_head_begin(&s->head, H2B_REQUEST, HTTP_M_OTHER, c->lc->http.limits.max_header_bytes,
+                  c->lc->http.limits.max_headers);
+    list_add_tail(&c->streams, &s->link);
+    c->nstreams++;
+    return s;
+}
+
+static void h2s_free(struct ev_defer *d)
+{
+    struct h2s *s = container_of(d, struct h2s, dfree);
+    arena_free(&s->st.t.arena);
+    free(s);
+}
+
+/* The request body held but never passed on goes back to the connection's window. */
+static void drop_request_body(struct h2s *s)
+{
+    if (s->req.len && s->c->ng)
+        nghttp2_session_consume_connection(s->c->ng, s->req.len);
+    buf_free(&s->req);
+}
+
+/* The stream is done with the server: its connection given back (kept for another stream
+ * when `clean` and the server codec saw both messages whole) and its unit. The response
+ * may still be on its way to the client: the line is logged when the stream closes. */
+static void finish(struct h2s *s, bool clean)
+{
+    struct http_stream *st = &s->st;
+    if (s->finished)
+        return;
+    s->finished = true;
+    stream_up_release(st, clean);
+    stream_server_release(st);
+}
+
+/* How the stream ended, for its log line: a reset before the response was out is the
+ * client's abort (unless the stream said why already). */
+static void close_reason(struct http_stream *st, uint32_t error_code, bool delivered)
+{
+    bool said = strcmp(st->end, "ok") && strcmp(st->end, "answered");
+    if (said || (delivered && !error_code))
+        return;
+    st->end = "client_abort";
+    st->detail = error_code ? "stream reset before the response was out" : "stream closed";
+}
+
+void h2s_closed(struct h2s *s, uint32_t error_code)
+{
+    struct h2c *c = s->c;
+    close_reason(&s->st, error_code, s->resp_sent);
+    finish(s, false);
+    stream_log(&s->st);
+    stream_free(&s->st); /* not from a server codec's call: nghttp2's or the session's */
+    drop_request_body(s);
+    c->resp_held -= s->resp.len;
+    buf_free(&s->resp);
+    nghttp2_session_set_stream_user_data(c->ng, s->id, NULL);
+    list_del(&s->link);
+    c->nstreams--;
+    ev_defer_free(&c->w->loop, &s->dfree, h2s_free);
+}
+
+/* ---- the request ---- */
+
+static void count_bad(struct h2s *s)
+{
+    CTR_ADD(stream_lctr(&s->st)->http_bad_requests, 1);
+}
+
+/* A header block that breaks RFC 9113 §8: the stream is reset and logged. */
+static void malformed(struct h2s *s)
+{
+    count_bad(s);
+    s->st.end = "bad_request";
+    s->st.detail = s->head.err;
+    s->routed = true;
+    h2c_glitch(s->c);
+    h2c_reset(s->c, s, NGHTTP2_PROTOCOL_ERROR);
+    finish(s, false);
+}
+
+/* The request cannot go on as received (before routing): answered as HTTP/1 would. */
+static bool refused(struct h2s *s, int r)
+{
+    struct http_stream *st = &s->st;
+    const struct http_msg *req = &st->t.req;
+    uint64_t max = s->c->lc->http.limits.max_request_body;
+    if (r == 1) {
+        if (s->head.status == 431)
+            CTR_ADD(stream_lctr(st)->h2_limits[H2L_HEADER_LIST], 1);
+        count_bad(s);
+        stream_answer(st, s->head.status, "bad_request", s->head.err);
+    } else if (req->method == HTTP_M_CONNECT) {
+        count_bad(s);
+        stream_answer(st, 501, "bad_request", "CONNECT is not supported");
+    } else if (max && req->body == HTTP_BODY_LENGTH && req->content_length > max) {
+        count_bad(s);
+        stream_answer(st, 413, "bad_request", "request body larger than max_request_body");
+    } else {
+        return false;
+    }
+    return true;
+}
+
+void h2s_head_done(struct h2s *s, bool end_stream)
+{
+    struct h2c *c = s->c;
+    struct http_stream *st = &s->st;
+    int r = h2_head_end(&s->head, &st->t.req, &st->t.arena, end_stream);
+    st->bytes_in += s->head.bytes;
+    if (r < 0) {
+        malformed(s);
+        return;
+    }
+    s->routed = true;
+    s->req_eof = end_stream;
+    s->req_sent = http_msg_bodiless(&st->t.req); /* whole with its head: no body calls */
+    s->last_ms = c->w->loop.now_ms;
+    st->t.orig_path = st->t.req.path;
+    c->requests++;
+    CTR_ADD(stream_lctr(st)->http_requests, 1);
+    uint32_t quota = c->lc->http.max_requests_per_conn;
+    if (quota && c->requests >= quota)
+        h2c_goaway(c); /* this stream is served, the client opens a new connection */
+    h2c_arm_timer(c);
+    if (!refused(s, r))
+        stream_route(st);
+}
+
+void h2s_trailers_done(struct h2s *s)
+{
+    struct http_stream *st = &s->st;
+    if (h2_head_end(&s->head, &st->t.req, &st->t.arena, true) != 0) {
+        if (!s->finished)
+            malformed(s);
+        return;
+    }
+    s->req_eof = true;
+}
+
+bool h2s_data(struct h2s *s, const uint8_t *p, size_t n)
+{
+    s->st.bytes_in += n;
+    if (s->finished || s->st.t.answered) {
+        nghttp2_session_consume(s->c->ng, s->id, n); /* not wanted any more */
+        return true;
+    }
+    return buf_put(&s->req, p, n) == n;
+}
+
+/* "100 Continue" for a client that waits for it, once the server connection is up. */
+static void send_continue(struct h2s *s)
+{
+    static const nghttp2_nv cont[] = {{(uint8_t *)":status", (uint8_t *)"100", 7, 3, 0}};
+    if (!(s->st.t.req.flags & HTTP_F_EXPECT_100) || s->cont_sent || s->req.len || s->req_eof)
+        return;
+    s->cont_sent = true;
+    nghttp2_submit_headers(s->c->ng, NGHTTP2_FLAG_NONE, s->id, NULL, cont, 1, NULL);
+}
+
+/* The body ended: the filters' last word, then the trailers and the end (req_last_pending). */
+static unsigned request_body_last(struct h2s *s, const struct http_body_ops *out, const char **why)
+{
+    struct http_stream *st = &s->st;
+    const char *data = NULL;
+    size_t dlen = 0;
+    ssize_t room = st->req_body_hooks ? out->send_room(st) : 0;
+    unsigned status =
+        stream_body_piece(st, false, &data, &dlen, true, room > 0 ? (size_t)room : 0, why);
+    if (!status && dlen && out->send_data(st, data, dlen) < dlen)
+        status = 500;
+    s->req_last_pending = !status;
+    return status;
+}
+
+/* Request body data for the server, as much as it takes now; the window reopens by what
+ * it took. */
+static unsigned request_body_data(struct h2s *s, const struct http_body_ops *out, const char **why,
+                                  enum move *m)
+{
+    struct http_stream *st = &s->st;
+    ssize_t room = out->send_room(st);
+    if (room < 0)
+        return 500;
+    size_t n = s->req.len < (size_t)room ? s->req.len : (size_t)room;
+    if (!n)
+        return 0;
+    const char *data = s->req.p + s->req.off;
+    size_t dlen = n;
+    unsigned status = stream_body_piece(st, false, &data, &dlen, false, (size_t)room, why);
+    if (status || out->send_data(st, data, dlen) < dlen)
+        return status ? status : 500;
+    buf_take(&s->req, n);
+    nghttp2_session_consume(s->c->ng, s->id, n);
+    st->body_started = true;
+    s->last_ms = s->c->w->loop.now_ms;
+    *m = MOVE_PROGRESS;
+    return 0;
+}
+
+/* Client → server: the request body, once the server connection is up. */
+static enum move step_request_body(struct h2s *s)
+{
+    struct http_stream *st = &s->st;
+    const struct http_body_ops *out = &st->upc->body;
+    enum move m = MOVE_NONE;
+    const char *why = NULL;
+    unsigned status = 0;
+    if (s->req_sent || !st->up || st->up->connecting || st->t.answered)
+        return MOVE_NONE;
+    send_continue(s);
+    if (!s->req_last_pending)
+        status = request_body_data(s, out, &why, &m);
+    if (!status && !s->req_last_pending && s->req_eof && !s->req.len)
+        status = request_body_last(s, out, &why);
+    if (!status && s->req_last_pending && out->send_trailers(st, &st->t.req)) {
+        out->send_end(st);
+        s->req_last_pending = false;
+        s->req_sent = true;
+        m = MOVE_PROGRESS;
+    }
+    if (status) {
+        count_bad(s);
+        stream_attempt_failed(st, false, false); /* that server connection got part of a body */
+        stream_answer(st, status, "bad_request", why ? why : "invalid request body");
+        return MOVE_ERROR;
+    }
+    return m;
+}
+
+/* Server → client: what the server codec has for the stream (after the request body it
+ * can take now, and what is staged for the server). */
+static enum move step_server(struct h2s *s)
+{
+    struct http_stream *st = &s->st;
+    enum move m = step_request_body(s), r;
+    if (m == MOVE_ERROR || !st->upc || s->finished || st->t.answered)
+        return m;
+    if ((r = st->upc->flush(st)) == MOVE_ERROR)
+        return r;
+    m |= r;
+    if (!s->resp_eof && !s->finished && (r = st->upc->step(st)) != MOVE_NONE)
+        m |= r;
+    return m;
+}
+
+enum move h2s_step(struct h2s *s)
+{
+    struct http_stream *st = &s->st;
+    if (!s->routed || s->finished)
+        return MOVE_NONE;
+    enum move m = MOVE_NONE;
+    if (st->t.answered && !s->resp_eof)
+        m = stream_answer_step(st);
+    else if (!s->resp_eof)
+        m = step_server(s);
+    if (s->resp_eof && !s->finished) {
+        finish(s, s->req_sent || st->t.answered);
+        if (s->req.len) { /* answered early: the rest of the request is not wanted */
+            nghttp2_session_consume(s->c->ng, s->id, s->req.len);
+            buf_free(&s->req);
+        }
+        m = MOVE_PROGRESS;
+    }
+    return m;
+}
+
+/* ---- deadlines ---- */
+
+uint64_t h2s_deadline(const struct h2s *s)
+{
+    uint64_t stall = s->last_ms + s->c->lc->http.h2.stall_ms;
+    if (s->dead)
+        return 0;
+    if (!s->routed)
+        return s->head_deadline_ms;
+    if (s->finished)
+        return stall; /* the rest of the response waits for the client's window */
+    uint64_t d = stream_deadline(&s->st, s->last_ms);
+    return s->resp.len && stall < d ? stall : d;
+}
+
+void h2s_expired(struct h2s *s)
+{
+    struct http_stream *st = &s->st;
+    if (!s->routed) {
+        count_bad(s);
+        st->end = "client_timeout";
+        st->detail = "request head not received in time";
+        h2c_reset(s->c, s, NGHTTP2_CANCEL);
+        return;
+    }
+    if (s->finished ||
+        (s->resp.len && s->c->w->loop.now_ms >= s->last_ms + s->c->lc->http.h2.stall_ms)) {
+        CTR_ADD(stream_lctr(st)->h2_limits[H2L_STALL], 1);
+        st->end = "timeout";
+        st->detail = "the client's flow-control window stayed closed";
+        h2c_reset(s->c, s, NGHTTP2_CANCEL);
+        finish(s, false);
+        return;
+    }
+    stream_expired(st);
+}
+
+void h2s_sent_end(struct h2s *s)
+{
+    if (!s->req_eof && !s->dead)
+        h2c_reset(s->c, s, NGHTTP2_NO_ERROR); /* RFC 9113 §8.1: the rest is not wanted */
+}
+
+/* ---- the client side: the mux operations (stream-t.h) ---- */
+
+/* The data provider: response body bytes as the client's windows allow. */
+static ssize_t read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
+                         nghttp2_data_source *src, void *user)
+{
+    struct h2s *s = src->ptr;
+    size_t n = s->resp.len < len ? s->resp.len : len;
+    if (n) {
+        memcpy(buf, s->resp.p + s->resp.off, n);
+        buf_take(&s->resp, n);
+        s->c->resp_held -= (uint32_t)n;
+        s->st.bytes_out += n;
+        s->last_ms = s->c->w->loop.now_ms;
+    }
+    if (s->resp.len || !s->resp_eof) {
+        s->resp_deferred = !n;
+        return n ? (ssize_t)n : NGHTTP2_ERR_DEFERRED;
+    }
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+    s->resp_sent = true;
+    nghttp2_nv *nv;
+    struct h2_out o = {H2B_TRAILERS, false, {NULL, 0}};
+    int nt = s->trail ? h2_msg_nv(s->trail, &o, &s->st.t.arena, &nv) : 0;
+    if (nt > 0 && nghttp2_submit_trailer(ng, id, nv, (size_t)nt) == 0)
+        *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+    return (ssize_t)n;
+}
+
+static bool send_interim(struct h2s *s, const struct http_msg *m)
+{
+    nghttp2_nv *nv;
+    struct h2_out o = {H2B_RESPONSE, true, {NULL, 0}};
+    if (m->status == 100 || m->status == 101)
+        return true; /* 100 is Strata's own to send; HTTP/2 has no 101 */
+    int n = h2_msg_nv(m, &o, &s->st.t.arena, &nv);
+    if (n > 0)
+        nghttp2_submit_headers(s->c->ng, NGHTTP2_FLAG_NONE, s->id, NULL, nv, (size_t)n, NULL);
+    return true;
+}
+
+static bool mux_send_head(struct http_stream *st, const struct http_msg *m)
+{
+    struct h2s *s = st->conn;
+    if (s->dead)
+        return true;
+    if (m->status < 200)
+        return send_interim(s, m);
+    /* HEAD, 204 and 304 from a server, and a message that has no body at all (a gRPC
+     * trailers-only answer among them) */
+    bool no_body = st->t.req.method == HTTP_M_HEAD || http_msg_bodiless(m) ||
+                   (!st->t.answered && (m->status == 204 || m->status == 304));
+    struct h2_out o = {H2B_RESPONSE, no_body, {NULL, 0}};
+    nghttp2_nv *nv;
+    int n = h2_msg_nv(m, &o, &st->t.arena, &nv);
+    if (n < 0)
+        return false;
+    /* without a body, END_STREAM goes on the HEADERS frame (clients check a 304's or a
+     * HEAD's content-length against DATA otherwise); the server codec sends its end in
+     * the same step, before the frame is written */
+    nghttp2_data_provider prd = {.source.ptr = s, .read_callback = read_body};
+    if (nghttp2_submit_response(s->c->ng, s->id, nv, (size_t)n, no_body ? NULL : &prd) != 0)
+        return false;
+    for (int i = 0; i < n; i++)
+        st->bytes_out += nv[i].namelen + nv[i].valuelen;
+    s->resp_nobody = no_body;
+    s->resp_sent = no_body;
+    s->last_ms = s->c->w->loop.now_ms;
+    h2c_kick(s->c);
+    return true;
+}
+
+static ssize_t mux_send_room(struct http_stream *st)
+{
+    struct h2s *s = st->conn;
+    if (s->resp_nobody || s->dead)
+        return 1 << 20; /* taken and dropped */
+    if (!buf_room(&s->resp))
+        return -1;
+    /* all the streams together hold H2_CONN_HELD at most (or one stream's buffer) */
+    uint32_t total = s->resp.cap > H2_CONN_HELD ? s->resp.cap : H2_CONN_HELD;
+    uint32_t others = s->c->resp_held - s->resp.len;
+    uint32_t left = others < total ? total - others - s->resp.len : 0;
+    uint32_t room = buf_free_bytes(&s->resp);
+    return (ssize_t)(room < left ? room : left);
+}
+
+static void resume(struct h2s *s)
+{
+    if (s->resp_deferred && !s->dead) {
+        s->resp_deferred = false;
+        nghttp2_session_resume_data(s->c->ng, s->id);
+    }
+    h2c_kick(s->c);
+}
+
+static size_t mux_send_data(struct http_stream *st, const char *p, size_t n)
+{
+    struct h2s *s = st->conn;
+    if (s->resp_nobody || s->dead)
+        return n;
+    size_t took = buf_put(&s->resp, p, n);
+    s->c->resp_held += (uint32_t)took;
+    if (took)
+        resume(s);
+    return took;
+}
+
+static bool mux_send_trailers(struct http_stream *st, const struct http_msg *m)
+{
+    struct h2s *s = st->conn;
+    s->trail = m->ntrailers ? m : NULL;
+    return true;
+}
+
+static void mux_send_end(struct http_stream *st)
+{
+    struct h2s *s = st->conn;
+    s->resp_eof = true;
+    resume(s);
+}
+
+/* The stream cannot go on: the client sees it reset. */
+static void mux_abort(struct http_stream *st)
+{
+    struct h2s *s = st->conn;
+    h2c_reset(s->c, s, NGHTTP2_INTERNAL_ERROR);
+    finish(s, false);
+}
+
+static void mux_rearm(struct http_stream *st)
+{
+    struct h2s *s = st->conn;
+    h2c_arm_timer(s->c);
+}
+
+/* Events on the server connection: the connection runs (it may be running already: the
+ * server codec was called from a step, and the loop looks again). */
+static void mux_run(struct http_stream *st)
+{
+    struct h2s *s = st->conn;
+    h2c_run(s->c);
+}
+
+/* HTTP/2 has no 101 (a request from an h2 client never asks to upgrade): cut. */
+static void mux_tunnel(struct http_stream *st)
+{
+    st->end = "bad_response";
+    st->detail = "101 for an HTTP/2 client";
+    mux_abort(st);
+}
+
+static const struct http_mux_ops h2_mux_ops = {
+    .send_head = mux_send_head,
+    .body = {mux_send_room, mux_send_data, mux_send_trailers, mux_send_end},
+    .abort = mux_abort,
+    .rearm = mux_rearm,
+    .run = mux_run,
+    .tunnel = mux_tunnel,
+};
