@@ -87,6 +87,7 @@ struct h2u {
     bool resp_done;      /* the response went whole to the client codec */
     bool closed;         /* nghttp2 closed the stream (or never sent it) */
     bool lost;           /* the connection failed under it */
+    bool unseen;         /* the server never saw it: above a GOAWAY's last id, or not sent */
 };
 
 static void conn_run_task(struct ev_task *t);
@@ -296,6 +297,18 @@ static void settings_done(struct h2uc *c)
     wake_all(c); /* the initial window may have grown */
 }
 
+/* The streams a GOAWAY says the server never saw. */
+static void goaway_unseen(struct h2uc *c, int32_t last_id)
+{
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &c->streams)
+    {
+        struct h2u *u = list_entry(pos, struct h2u, link);
+        if (u->id > last_id || u->id <= 0)
+            u->unseen = true;
+    }
+}
+
 static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *user)
 {
     struct h2uc *c = user;
@@ -326,6 +339,7 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *user
         /* nghttp2 closes the streams above last_stream_id (REFUSED_STREAM) and fails the
          * requests not sent yet; the others finish */
         c->goaway = true;
+        goaway_unseen(c, f->goaway.last_stream_id);
         upstream_set_max_streams(c->w, c->uc, 0);
         kick(c);
         break;
@@ -371,7 +385,7 @@ static int on_frame_not_send(nghttp2_session *ng, const nghttp2_frame *f, int er
 {
     struct h2u *u = f->hd.type == NGHTTP2_HEADERS ? stream_of(user, f->hd.stream_id) : NULL;
     if (u && !u->closed) {
-        u->closed = true;
+        u->closed = u->unseen = true;
         u->close_code = NGHTTP2_REFUSED_STREAM;
         wake(u);
     }
@@ -759,14 +773,16 @@ static void attempt_reset(struct h2u *u)
     ubuf_free(&u->req);
     ubuf_free(&u->resp);
     u->req.max = REQ_BUF;
-    u->resp.max = u->st->t.backend->h2_window;
+    /* the server may send the default window's worth before our SETTINGS reach it */
+    uint32_t window = u->st->t.backend->h2_window;
+    u->resp.max = window > NGHTTP2_INITIAL_WINDOW_SIZE ? window : NGHTTP2_INITIAL_WINDOW_SIZE;
     u->id = 0;
     u->trail = NULL;
     u->ntrail = -1;
     u->close_code = 0;
     u->bad = NULL;
     u->req_end = u->req_deferred = u->any_byte = u->head_ready = u->final_head = false;
-    u->resp_eof = u->resp_done = u->closed = u->lost = false;
+    u->resp_eof = u->resp_done = u->closed = u->lost = u->unseen = false;
 }
 
 /* A new attempt: a lease (the connection's object made with a new connection), then the
@@ -913,8 +929,14 @@ static enum move stream_broken(struct http_stream *st, struct h2u *u)
         return MOVE_ERROR;
     }
     if (u->closed && u->close_code == NGHTTP2_REFUSED_STREAM) {
-        /* RFC 9113 §8.7: the server did not process it; any method may go again */
+        /* RFC 9113 §8.7: the server did not process it; any method may go again. A stream
+         * a GOAWAY left out is the connection's end, not the server's refusal: its new
+         * attempt is free, once per request (as a stale pooled HTTP/1 connection's) */
         stream_attempt_failed(st, false, false);
+        if (u->unseen && !st->stale_retried) {
+            st->stale_retried = true;
+            upstream_refund_try(&st->att);
+        }
         stream_retry_or_answer(st, true, true, 502, "server_refused", "server refused the stream");
         return MOVE_ERROR;
     }
@@ -965,7 +987,8 @@ static enum move pass_body(struct http_stream *st, struct h2u *u)
             stream_up_cut(st, "internal_error", "out of memory");
             return MOVE_ERROR;
         }
-        size_t n = u->resp.len < (size_t)room ? u->resp.len : (size_t)room;
+        size_t take = stream_body_budget(st, true, (size_t)room);
+        size_t n = u->resp.len < take ? u->resp.len : take;
         if (!n)
             break;
         const char *data = u->resp.p + u->resp.off, *why = NULL;

@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -84,6 +85,13 @@ static struct upconn *lease(struct mfx *f, bool *reused)
     if (!upstream_pick(&f->a, &f->w, NULL))
         return NULL;
     struct upconn *uc = upstream_acquire(&f->w, &f->a, NULL, mux_io, false, reused);
+    for (int i = 0; uc && uc->connecting && i < 10; i++) { /* loopback: at once */
+        struct epoll_event ev;
+        if (epoll_wait(f->w.loop.epfd, &ev, 1, 100) == 1) {
+            conn_note_events(&uc->c, ev.events);
+            upstream_conn_step(&f->w, &f->a, uc, ev.events);
+        }
+    }
     upstream_release(&f->a);
     return uc;
 }
