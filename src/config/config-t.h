@@ -41,6 +41,8 @@ struct server_state {
     _Atomic bool up;                  /* health verdict: eligible for new connections */
     _Atomic uint32_t connect_fails;   /* consecutive connect failures (passive check) */
     _Atomic uint64_t passive_down_ms; /* mono_ms when passive check took it down, 0 = not */
+    _Atomic uint32_t h2_streams;      /* HTTP/2: the streams its last SETTINGS allowed (0 =
+                                         none seen), for a new connection's first streams */
     struct server_counters *ctr;      /* [nworkers], each written by its worker only */
 };
 
@@ -103,6 +105,13 @@ struct sticky_conf {
     bool secure, http_only;
 };
 
+/* What HTTP listeners speak to a backend's servers (`protocol`). */
+enum backend_protocol {
+    PROTO_H1,  /* HTTP/1.1 (plain or TLS) */
+    PROTO_H2,  /* HTTP/2 over TLS, agreed by ALPN "h2" */
+    PROTO_H2C, /* cleartext HTTP/2 with prior knowledge */
+};
+
 struct backend {
     char *name;
     enum balance_kind balance;
@@ -120,15 +129,19 @@ struct backend {
     char *hash_name;      /* HASH_HEADER/HASH_COOKIE: the field or cookie name */
     struct sticky_conf sticky;
     /* HTTP upstream keep-alive, per worker and server */
-    uint32_t pool_max_idle;     /* idle connections kept, default 32 */
+    uint32_t pool_max_idle;     /* idle connections kept, default 1000 */
     uint32_t pool_idle_timeout_ms; /* default 30s */
     struct tls_client *tls; /* TLS to the servers (tls_client_attach); NULL = plain */
+    enum backend_protocol protocol; /* HTTP listeners; tcp/udp listeners ignore it */
+    uint32_t h2_max_streams;        /* h2/h2c: streams per connection at most */
+    uint32_t h2_window;             /* h2/h2c: a stream's receive window (response bytes held) */
 };
 
 /* Runtime state of a listener, shared by all workers. */
 struct listener_state {
     _Atomic uint32_t active;
-    int access_fd; /* mode http: where access log lines go (-1 = off), see access_log.h */
+    struct log_target log;    /* connection (tcp, http) or flow (udp) lines, core/logbuf.h */
+    struct log_target access; /* mode http: the access log (http/access_log.h) */
     struct listener_counters *ctr; /* [nworkers] */
 };
 
@@ -188,6 +201,7 @@ struct listener_conf {
     uint32_t max_conns; /* 0 = unlimited */
     uint32_t idle_timeout_ms;
     uint32_t backlog;
+    struct log_conf log;  /* connection and flow lines (`log:`) */
     struct udp_conf udp; /* mode udp only */
     struct http_listener_conf http; /* mode http only */
     struct tls_server *tls;         /* TLS termination (tls/tls.h); NULL: plain */

@@ -51,6 +51,13 @@ static const struct cfg_enum proxy_send_names[] = {
     {"v2", PROXY_SEND_V2},
     {NULL, 0},
 };
+static const struct cfg_enum protocol_names[] = {
+    {"h1", PROTO_H1},
+    {"h2", PROTO_H2},
+    {"h2c", PROTO_H2C},
+    {NULL, 0},
+};
+_Static_assert(sizeof(enum backend_protocol) == sizeof(int), "CT_ENUM stores an int");
 static const struct cfg_enum health_names[] = {
     {"tcp", HC_TCP}, {"udp", HC_UDP}, {"http", HC_HTTP}, {"none", HC_NONE}, {NULL, 0},
 };
@@ -363,6 +370,16 @@ static const struct cfg_key backend_keys[] = {
              "listeners)."},
     {"keepalive", CT_SECTION, .sub = &cfg_keepalive_section, .off = 0,
      .help = "Idle connections kept to the servers for HTTP listeners."},
+    /* before `tls`: h2 makes "h2" its default ALPN */
+    {"protocol", CT_ENUM, 0, "h1", .enums = protocol_names, .off = offsetof(struct backend, protocol),
+     .help = "What HTTP listeners speak to the servers, whatever their clients speak: `h1` "
+             "(HTTP/1.1, plain or with `tls`), `h2` (HTTP/2 over TLS: needs `tls`, whose "
+             "`alpn` defaults to `h2`; a server that does not agree to h2 by ALPN fails the "
+             "connect) or `h2c` (cleartext HTTP/2 with prior knowledge, without `tls`). An "
+             "HTTP/2 connection carries many requests at once (`h2.max_streams`). `mode: "
+             "tcp`/`udp` listeners ignore it."},
+    {"h2", CT_SECTION, .sub = &cfg_h2_upstream_section, .off = 0,
+     .help = "HTTP/2 connections to the servers (`protocol: h2` or `h2c`)."},
     {"servers", CT_LIST, CK_REQUIRED, .sub = &server_section, .min = 1,
      .off = offsetof(struct backend, servers), .off2 = offsetof(struct backend, nservers),
      .help = "The servers, at least one."},
@@ -372,12 +389,36 @@ static const struct cfg_key backend_keys[] = {
      .def_doc = "plain TCP", .help = "Speak TLS to the servers."},
 };
 
+/* Protocols and the keys they need or exclude. */
+static void backend_finish(struct cfg_ctx *ctx, const struct ynode *map, void *target)
+{
+    const struct backend *b = target;
+    const struct ynode *tls = ymap_get(map, "tls");
+    const char *bad = NULL, *key = "protocol";
+    if (b->protocol == PROTO_H2 && !b->tls && (!tls || tls->kind == YN_SCALAR))
+        bad = "`h2` is HTTP/2 over TLS and needs `tls` (cleartext HTTP/2 is `h2c`)";
+    else if (b->protocol == PROTO_H2C && b->tls)
+        bad = "`h2c` is cleartext HTTP/2 and excludes `tls` (HTTP/2 over TLS is `h2`)";
+    else if (b->protocol != PROTO_H1 && b->hc.type == HC_HTTP)
+        bad = "health_check type http speaks HTTP/1.1, which an HTTP/2 server may not: use "
+              "type tcp";
+    else if (b->protocol == PROTO_H1 && ymap_get(map, "h2"))
+        bad = "applies to `protocol: h2` or `h2c` only", key = "h2";
+    if (!bad)
+        return;
+    size_t mark = cfg_path_key(ctx, key);
+    const struct ynode *at = ymap_get(map, key);
+    cfg_error(ctx, at ? at : map, "%s", bad);
+    cfg_path_pop(ctx, mark);
+}
+
 static const struct cfg_section backend_section =
     SECTION("backends.<name>",
             "A named group of servers that listeners send connections to. The name (the mapping "
             "key) is 1-64 letters, digits, `_`, `.` or `-`.",
             backend_keys, .size = sizeof(struct backend),
-            .name_off = offsetof(struct backend, name), .init = backend_init);
+            .name_off = offsetof(struct backend, name), .init = backend_init,
+            .finish = backend_finish);
 
 /* ---- listeners ----------------------------------------------------------------------- */
 
@@ -809,6 +850,34 @@ static void listener_finish(struct cfg_ctx *ctx, const struct ynode *map, void *
     }
 }
 
+_Static_assert(sizeof(enum log_format) == sizeof(int), "CT_ENUM stores an int");
+
+const struct cfg_enum cfg_log_formats[] = {
+    {"text", LOG_FORMAT_TEXT},
+    {"json", LOG_FORMAT_JSON},
+    {"off", LOG_FORMAT_OFF},
+    {NULL, 0},
+};
+
+static const struct cfg_key log_keys[] = {
+    {"format", CT_ENUM, 0, "text", .enums = cfg_log_formats,
+     .off = offsetof(struct log_conf, format),
+     .help = "`text`: one `conn` line per connection (`mode: tcp`; on `mode: http`, the "
+             "connections refused before HTTP: admission, PROXY header, TLS) or `flow` line per "
+             "UDP flow: listener, client, server, bytes, duration, how it ended; `json`: the "
+             "same fields as one JSON object per line (`\"event\": \"conn\"` or `\"flow\"`); "
+             "`off`: none."},
+    {"path", CT_STRING, 0, .def_doc = "standard error", .off = offsetof(struct log_conf, path),
+     .help = "The file lines are appended to (shared with any other log naming it)."},
+};
+
+static const struct cfg_section log_section =
+    SECTION("listeners[].log",
+            "The connection and flow log of a listener (the HTTP access log is "
+            "`listeners[].http.access_log`). Lines are buffered per worker and written once per "
+            "event batch.",
+            log_keys);
+
 static void listener_init(struct cfg_ctx *ctx, void *target)
 {
     ((struct listener_conf *)target)->idle_timeout_ms = ctx->root->timeouts.idle_ms;
@@ -856,6 +925,8 @@ static const struct cfg_key listener_keys[] = {
      .help = "Timeouts of this listener, overriding the global ones."},
     {"udp", CT_SECTION, .sub = &udp_section, .off = offsetof(struct listener_conf, udp),
      .help = "UDP flow tracking (`mode: udp` only)."},
+    {"log", CT_SECTION, .sub = &log_section, .off = offsetof(struct listener_conf, log),
+     .help = "Connection and flow log lines: format and file."},
     {"http", CT_SECTION, .sub = &cfg_http_section, .off = offsetof(struct listener_conf, http),
      .help = "HTTP settings (`mode: http` only)."},
     /* after `name` and `mode`, which it depends on */

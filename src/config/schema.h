@@ -146,6 +146,9 @@ struct cfg_ctx {
     size_t nrefs, caprefs;
 };
 
+/* text | json | off, for every log's `format` (schema.c). */
+extern const struct cfg_enum cfg_log_formats[];
+
 /* The root of the schema (schema.c). */
 extern const struct cfg_section cfg_root_section;
 
@@ -198,7 +201,7 @@ void cfg_release_cidr_list(const struct cfg_key *key, void *target);
 
 /* listeners[].http, listeners[].routes[] of mode http, and the HTTP keys of backends. */
 extern const struct cfg_section cfg_http_section, cfg_http_route_section, cfg_sticky_section,
-    cfg_keepalive_section;
+    cfg_keepalive_section, cfg_h2_upstream_section;
 int cfg_parse_hash(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
                    void *target);
 void cfg_release_hash(const struct cfg_key *key, void *target);

@@ -22,8 +22,6 @@
         .path = p, .help = h, .keys = k, .nkeys = ARRAY_SIZE(k), __VA_ARGS__                       \
     }
 
-_Static_assert(sizeof(enum access_log_format) == sizeof(int), "CT_ENUM stores an int");
-
 static bool scalar_is(const struct ynode *n, const char *s)
 {
     return n->kind == YN_SCALAR && strcmp(n->text, s) == 0;
@@ -109,23 +107,14 @@ static void release_request_id(const struct cfg_key *key, void *target)
     r->header = NULL;
 }
 
-static const struct cfg_enum access_log_names[] = {
-    {"text", ACCESS_LOG_TEXT},
-    {"json", ACCESS_LOG_JSON},
-    {"off", ACCESS_LOG_OFF},
-    {NULL, 0},
-};
-
-/* Stored in the http_listener_conf itself (off 0). */
 static const struct cfg_key access_log_keys[] = {
-    {"format", CT_ENUM, 0, "text", .enums = access_log_names,
-     .off = offsetof(struct http_listener_conf, access_log),
+    {"format", CT_ENUM, 0, "text", .enums = cfg_log_formats,
+     .off = offsetof(struct log_conf, format),
      .help = "`text`: one line per request (client, method, path as received, status, "
              "bytes, duration, route, server, request id); `json`: the same as one JSON "
              "object per line; `off`: no access log."},
-    {"path", CT_STRING, 0, .def_doc = "standard output",
-     .off = offsetof(struct http_listener_conf, access_log_path),
-     .help = "The file lines are appended to."},
+    {"path", CT_STRING, 0, .def_doc = "standard output", .off = offsetof(struct log_conf, path),
+     .help = "The file lines are appended to (shared with any other log naming it)."},
 };
 
 static const struct cfg_section access_log_section =
@@ -255,7 +244,7 @@ static const struct cfg_key http_keys[] = {
     {"traceparent", CT_BOOL, 0, "true", .off = HTTP_OFF(traceparent.enabled),
      .help = "W3C Trace Context: a valid `traceparent` is passed on; a missing or invalid one "
              "is replaced by a new trace (and `tracestate` removed)."},
-    {"access_log", CT_SECTION, .sub = &access_log_section, .off = 0,
+    {"access_log", CT_SECTION, .sub = &access_log_section, .off = HTTP_OFF(access_log),
      .help = "The access log of the listener."},
     {"h2", CT_SECTION, .sub = &h2_section, .off = HTTP_OFF(h2),
      .help = "HTTP/2 from clients (off by default)."},
@@ -1091,15 +1080,36 @@ void cfg_release_sticky(const struct cfg_key *key, void *target)
 }
 
 static const struct cfg_key keepalive_keys[] = {
-    {"max_idle", CT_U32, 0, "32", .min = 0, .max = 100000,
+    {"max_idle", CT_U32, 0, "1000", .min = 0, .max = 100000,
      .off = offsetof(struct backend, pool_max_idle),
      .help = "Idle connections kept open to each server, per worker thread, for the next "
-             "requests; 0 = a new connection for every request."},
+             "requests (never more than the server's `max_connections` when it has one); 0 = "
+             "a new connection for every request. An idle connection exists only because that "
+             "many requests were in flight at once, and closes after `idle_timeout`: the "
+             "default keeps every one up to 1000 concurrent requests per worker and server, as "
+             "HAProxy keeps them all, so a burst of concurrency does not turn into a new "
+             "connection every few requests (a bound of 32 did at 50 concurrent requests)."},
     {"idle_timeout", CT_DURATION, 0, "30s", .min = 1, .max = CFG_MS_DAY,
      .off = offsetof(struct backend, pool_idle_timeout_ms),
      .help = "An idle server connection is closed after this (keep it below the servers' "
              "own keep-alive timeout)."},
 };
+
+static const struct cfg_key h2_upstream_keys[] = {
+    {"max_streams", CT_U32, 0, "100", .min = 1, .max = 1000,
+     .off = offsetof(struct backend, h2_max_streams),
+     .help = "Requests one connection carries at once, at most (fewer when the server's "
+             "SETTINGS_MAX_CONCURRENT_STREAMS says so); more connections open when needed."},
+    {"window", CT_SIZE, 0, "256k", .min = 16384, .max = 16 << 20,
+     .off = offsetof(struct backend, h2_window),
+     .help = "A stream's receive window: the response bytes Strata holds for a client that "
+             "reads slower than the server sends (flow control holds the server back)."},
+};
+
+const struct cfg_section cfg_h2_upstream_section =
+    SECTION("backends.<name>.h2",
+            "HTTP/2 to the servers, for `protocol: h2` and `h2c` (used by HTTP listeners).",
+            h2_upstream_keys);
 
 const struct cfg_section cfg_keepalive_section =
     SECTION("backends.<name>.keepalive",

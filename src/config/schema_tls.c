@@ -294,7 +294,8 @@ static void report_server_error(struct cfg_ctx *ctx, const struct ynode *map,
 }
 
 static const unsigned char alpn_http11[] = "\x08http/1.1";
-static const unsigned char alpn_h2[] = "\x02h2\x08http/1.1"; /* http.h2.enabled */
+static const unsigned char alpn_h2_h1[] = "\x02h2\x08http/1.1"; /* http.h2.enabled */
+static const unsigned char alpn_h2[] = "\x02h2";                    /* backend protocol: h2 */
 
 int cfg_parse_listener_tls(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
                            void *target)
@@ -313,8 +314,8 @@ int cfg_parse_listener_tls(struct cfg_ctx *ctx, const struct cfg_key *key, const
     struct tls_settings set = {conf.ciphers, conf.ciphersuites, conf.curves, conf.client_auth.ca};
     check_settings(ctx, n, &set, report_server_error);
     /* `http` is read before `tls` (the key order) */
-    const unsigned char *alpn = l->http.h2.enabled ? alpn_h2 : alpn_http11;
-    size_t alpn_len = l->http.h2.enabled ? sizeof(alpn_h2) - 1 : sizeof(alpn_http11) - 1;
+    const unsigned char *alpn = l->http.h2.enabled ? alpn_h2_h1 : alpn_http11;
+    size_t alpn_len = l->http.h2.enabled ? sizeof(alpn_h2_h1) - 1 : sizeof(alpn_http11) - 1;
     if (l->mode == MODE_HTTP && n->kind == YN_MAP && !ymap_get(n, "alpn") &&
         (conf.alpn = malloc(alpn_len))) {
         memcpy(conf.alpn, alpn, alpn_len);
@@ -399,6 +400,22 @@ static void report_client_error(struct cfg_ctx *ctx, const struct ynode *map,
     error_at(ctx, map, a, NULL, err->msg);
 }
 
+/* `protocol: h2`: ALPN offers h2 by default, and a list the operator gave must have it. */
+static void client_alpn_h2(struct cfg_ctx *ctx, const struct ynode *n, struct tls_client_conf *c)
+{
+    if (!c->alpn) {
+        if ((c->alpn = malloc(sizeof(alpn_h2) - 1))) {
+            memcpy(c->alpn, alpn_h2, sizeof(alpn_h2) - 1);
+            c->alpn_len = sizeof(alpn_h2) - 1;
+        }
+        return;
+    }
+    for (unsigned i = 0; i < c->alpn_len; i += 1u + c->alpn[i])
+        if (c->alpn[i] == 2 && i + 3 <= c->alpn_len && memcmp(c->alpn + i + 1, "h2", 2) == 0)
+            return;
+    error_at(ctx, n, "alpn", NULL, "`protocol: h2` needs `h2` among the protocols offered");
+}
+
 /* `true`/`false` or a mapping. Walked after `servers` (table order): the session cache has
  * a slot per worker and server. */
 int cfg_parse_backend_tls(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
@@ -425,6 +442,8 @@ int cfg_parse_backend_tls(struct cfg_ctx *ctx, const struct cfg_key *key, const 
     }
     struct tls_settings set = {conf.ciphers, conf.ciphersuites, NULL, conf.ca};
     check_settings(ctx, n, &set, report_client_error);
+    if (b->protocol == PROTO_H2)
+        client_alpn_h2(ctx, n, &conf);
     if (ctx->nerrs + ctx->dropped == before &&
         !(b->tls = tls_client_new(&conf, ctx->root->workers, b->nservers, &err)))
         report_client_error(ctx, n, &err);

@@ -26,49 +26,20 @@
 #define ACCEPT_PAUSE_MS 100
 #define ACCEPT_PAUSE_LOG_MS 10000
 
-static void log_flush(struct worker *w)
-{
-    if (w->loglen) {
-        ssize_t r = write(STDERR_FILENO, w->logbuf, w->loglen);
-        (void)r; /* nowhere to report a failed log write */
-        w->loglen = 0;
-    }
-}
-
-/* Writes "2026-01-02T03:04:05.678Z info " into buf; the date part is cached per second. */
-static size_t log_prefix(struct worker *w, char *buf, size_t len)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    if (ts.tv_sec != w->log_sec) {
-        struct tm tm;
-        gmtime_r(&ts.tv_sec, &tm);
-        strftime(w->log_date, sizeof(w->log_date), "%Y-%m-%dT%H:%M:%S", &tm);
-        w->log_sec = ts.tv_sec;
-    }
-    int n = snprintf(buf, len, "%s.%03ldZ info ", w->log_date, ts.tv_nsec / 1000000);
-    return n < 0 ? 0 : (size_t)n;
-}
-
-/* Appends a line; when the buffer is full it is flushed first. */
 void worker_log(struct worker *w, const char *fmt, ...)
 {
-    char line[512];
-    size_t len = log_prefix(w, line, sizeof(line));
+    static const struct log_target err = {LOG_DEST_STDERR, LOG_FORMAT_TEXT};
+    struct log_line l;
+    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(line + len, sizeof(line) - len - 1, fmt, ap);
+    int n = vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    if (n < 0)
+    if (n < 0 || !log_begin(&l, &w->logs, err, NULL))
         return;
-    len += (size_t)n;
-    if (len > sizeof(line) - 2)
-        len = sizeof(line) - 2; /* truncated: keep the newline */
-    line[len++] = '\n';
-    if (w->loglen + len > sizeof(w->logbuf))
-        log_flush(w);
-    memcpy(w->logbuf + w->loglen, line, len);
-    w->loglen += len;
+    log_put_raw(&l, " info ", 6);
+    log_put_raw(&l, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+    log_end(&l);
 }
 
 static void set_accepting(struct worker *w, bool on)
@@ -184,7 +155,7 @@ static void after_events(struct ev_loop *loop)
     for (unsigned m = 0; m < w->nmodes; m++)
         if (w->modes[m]->after_events)
             w->modes[m]->after_events(w);
-    log_flush(w);
+    log_bufs_flush(&w->logs);
     if (w->applied_cmd != WORKER_RUN && open_sessions(w) == 0)
         loop->stop = true;
 }
@@ -195,7 +166,7 @@ static void *worker_main(void *arg)
     ev_loop_run(&w->loop);
     close_all(w);
     ev_reap(&w->loop);
-    log_flush(w);
+    log_bufs_flush(&w->logs);
     atomic_store(&w->exited, true);
     return NULL;
 }
@@ -246,6 +217,7 @@ static void worker_free(struct worker *w)
         stage_worker_free(w);
         ev_loop_free(&w->loop);
     }
+    log_bufs_free(&w->logs);
     free(w->scratch);
     w->scratch = NULL;
     free(w->socks);

@@ -15,6 +15,7 @@
 
 #include "config/config-t.h"
 #include "core/list.h"
+#include "core/logbuf.h"
 #include "core/pool.h"
 #include "ev/loop.h"
 #include "net/listener_mode.h"
@@ -38,8 +39,6 @@ struct listen_sock {
 };
 
 #define WORKER_MODES 4 /* slots of worker.mode_state: at least enum listener_mode's values */
-
-#define WORKER_LOGBUF 16384
 
 struct worker {
     unsigned id;
@@ -70,13 +69,14 @@ struct worker {
     struct pool h1u_pool;  /* the HTTP/1 server codec's state per stream (h1_upstream.h) */
     struct pool hbuf_pool; /* struct hbuf of HBUF_SIZE */
     struct upool upool;
-    char *access_buf; /* access log lines (http/access_log.c), flushed once per batch */
+    /* Unused: h1_session.c still sets and tests them (NULL, 0, -1); the access log writes
+     * into `logs`. To go with that file's next change. */
+    char *access_buf;
     size_t access_len;
     int access_fd;
-    char logbuf[WORKER_LOGBUF]; /* connection log lines, flushed once per batch */
-    size_t loglen;
-    time_t log_sec; /* second that log_date was formatted for */
-    char log_date[24];
+    /* Every log line of this worker (access, connection, flow, stage), one buffer per
+     * destination, written after each event batch (core/logbuf.h). */
+    struct log_bufs logs;
     _Atomic int cmd; /* enum worker_cmd, set by worker_command() */
     int applied_cmd;
     _Atomic bool exited;
@@ -97,7 +97,8 @@ void workers_join(struct worker *ws, unsigned n);
 /* Workers started and not yet exited. */
 unsigned workers_running(struct worker *ws, unsigned n);
 
-/* Appends one line to the worker's log buffer (written to stderr after the batch). */
+/* Appends one text line ("TIME info MESSAGE") to the worker's stderr buffer (written after
+ * the batch). For rare lines; the per-connection ones are built with core/logbuf.h. */
 void worker_log(struct worker *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -1,6 +1,6 @@
-/* access_log.h — one line per HTTP request, JSON or text, appended to the worker's buffer
- * and written once per event batch (or when the buffer fills), so logging never blocks
- * the loop on a slow disk more than one write(2) per batch.
+/* access_log.h — one line per HTTP request, JSON or text, built in the worker's log buffer
+ * for the listener's destination and written once per event batch (core/logbuf.h: the
+ * machinery the L4 connection and flow logs share), so logging costs no syscall per line.
  */
 #ifndef STRATA_HTTP_ACCESS_LOG_H
 #define STRATA_HTTP_ACCESS_LOG_H
@@ -25,15 +25,15 @@ struct access_entry {
     const char *detail; /* or NULL */
 };
 
-/* Opens every HTTP listener's log destination (path, or stdout) into lc->st.access_fd;
- * -1 for listeners with the log off. Returns 0, or -1 with a message in err. */
+/* Opens every HTTP listener's access log (path, or stdout) into lc->st.access; dest -1
+ * for the others and those with the log off. Returns 0, or -1 with a message in err. */
 int access_log_open(struct config *cfg, char *err, size_t errlen);
 void access_log_close(struct config *cfg);
 
-/* Formats and buffers one line. */
+/* Formats one line into the worker's buffer. */
 void access_log_write(struct worker *w, const struct listener_conf *lc,
                       const struct access_entry *e);
-/* Writes the buffered lines. */
+/* Writes the worker's buffered log lines (the worker does so after every batch anyway). */
 void access_log_flush(struct worker *w);
 
 #endif

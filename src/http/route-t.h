@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/logbuf-t.h"
+
 #include "net/cidr.h"
 
 struct backend;
@@ -110,8 +112,6 @@ struct http_route {
     uint32_t split_total; /* sum of weights (> 0 when action is ROUTE_SPLIT) */
     struct retry_conf retry;
 };
-
-enum access_log_format { ACCESS_LOG_OFF, ACCESS_LOG_JSON, ACCESS_LOG_TEXT };
 
 struct http_limits {
     uint32_t max_request_line;  /* default 8 KiB → 414 */
@@ -218,8 +218,7 @@ struct http_listener_conf {
     struct http_limits limits;
     struct http_timeouts timeouts;
     struct cidr_set trusted_proxies; /* clients whose X-Forwarded-For/Forwarded are kept */
-    enum access_log_format access_log;
-    char *access_log_path;          /* NULL = stdout */
+    struct log_conf access_log;     /* path NULL = stdout */
     uint32_t max_requests_per_conn; /* 0 = unlimited */
     struct http2_conf h2;
     /* What the listener filters are built from; filters[].conf points to these (not

@@ -12,6 +12,7 @@
 #include "http/access_log.h"
 #include "http/grpc.h"
 #include "http/h1_upstream.h"
+#include "http/h2_upstream.h"
 #include "http/msg.h"
 #include "http/router.h"
 #include "upstream/pool.h"
@@ -325,8 +326,7 @@ static void no_server(struct http_stream *st)
 /* The server codec for the backend's protocol. */
 static const struct http_up_ops *server_codec(const struct backend *b)
 {
-    (void)b;
-    return &h1_up_ops;
+    return b->protocol == PROTO_H1 ? &h1_up_ops : &h2_up_ops;
 }
 
 /* One attempt: a server picked and reserved (the sticky one first), the request staged by

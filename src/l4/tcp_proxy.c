@@ -27,6 +27,7 @@
 #include "net/proxy_proto.h"
 #include "net/sock.h"
 #include "net/conn_end.h"
+#include "net/conn_log.h"
 #include "net/stage.h"
 #include "upstream/upstream.h"
 
@@ -424,19 +425,18 @@ static void release_dir(struct worker *w, struct relay_dir *d)
 
 static void log_session(struct tcp_session *s, enum conn_end why)
 {
-    char cbuf[ADDR_STRLEN];
-    const char *sname = s->att.server ? s->att.server->name : "-";
-    const char *detail = why != END_CONNECT_FAILED ? s->why
-                         : s->att.why              ? s->att.why
-                                                   : strerror(s->att.err);
-    addr_format(&s->client, cbuf, sizeof(cbuf));
-    worker_log(s->w,
-               "conn listener=%s client=%s server=%s bytes_in=%llu bytes_out=%llu "
-               "duration_ms=%llu end=%s%s%s%s",
-               s->lc->name, cbuf, sname, (unsigned long long)s->up.bytes,
-               (unsigned long long)s->down.bytes,
-               (unsigned long long)(s->w->loop.now_ms - s->start_ms), conn_end_names[why],
-               detail ? " error=\"" : "", detail ? detail : "", detail ? "\"" : "");
+    struct conn_log_entry e = {
+        .client = &s->client,
+        .server = s->att.server ? s->att.server->name : NULL,
+        .bytes_in = s->up.bytes,
+        .bytes_out = s->down.bytes,
+        .duration_ms = s->w->loop.now_ms - s->start_ms,
+        .end = why,
+        .error = why != END_CONNECT_FAILED ? s->why
+                 : s->att.why              ? s->att.why
+                                           : strerror(s->att.err),
+    };
+    conn_log(s->w, s->lc, &e);
 }
 
 /* Counts what ended a session early, for the listener's metrics. */

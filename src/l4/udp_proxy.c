@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/logbuf.h"
 #include "l4/udp_flow.h"
 #include "l4/udp_quic.h"
 #include "net/cidr.h"
@@ -327,20 +328,29 @@ static void flow_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
 
 /* ---- flows ---- */
 
+/* One line per flow in the listener's log (`log:`, core/logbuf.h). */
 static void log_flow(struct udp_sess *s, enum flow_end why, int err)
 {
-    char cbuf[ADDR_STRLEN];
     struct worker *w = s->ul->w;
-    addr_format(&s->f.peer, cbuf, sizeof(cbuf));
-    worker_log(w,
-               "flow listener=%s client=%s server=%s dgrams_in=%llu dgrams_out=%llu "
-               "bytes_in=%llu bytes_out=%llu duration_ms=%llu end=%s%s%s%s%s",
-               s->ul->lc->name, cbuf, s->server->name, (unsigned long long)s->dgrams_in,
-               (unsigned long long)s->dgrams_out, (unsigned long long)s->bytes_in,
-               (unsigned long long)s->bytes_out, (unsigned long long)(w->loop.now_ms - s->start_ms),
-               end_names[why], why == END_SERVER_ERROR ? " error=" : "",
-               why == END_SERVER_ERROR ? strerror(err) : "", s->quic ? " quic=" : "",
-               s->quic ? s->quic : "");
+    struct log_line l;
+    if (!log_begin(&l, &w->logs, s->ul->lc->st.log, "flow"))
+        return;
+    char client[ADDR_STRLEN];
+    addr_format(&s->f.peer, client, sizeof(client));
+    log_nword(&l, "listener", s->ul->lc->name);
+    log_nword(&l, "client", client);
+    log_cword(&l, "server", s->server->name);
+    log_u64(&l, "dgrams_in", s->dgrams_in);
+    log_u64(&l, "dgrams_out", s->dgrams_out);
+    log_u64(&l, "bytes_in", s->bytes_in);
+    log_u64(&l, "bytes_out", s->bytes_out);
+    log_u64(&l, "duration_ms", w->loop.now_ms - s->start_ms);
+    log_nword(&l, "end", end_names[why]);
+    if (why == END_SERVER_ERROR)
+        log_cstr(&l, "error", strerror(err));
+    if (s->quic)
+        log_cword(&l, "quic", s->quic);
+    log_end(&l);
 }
 
 static void flow_free(struct ev_defer *d)

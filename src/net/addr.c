@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/fmt.h"
 #include "core/hash.h"
 
 static int parse_port(const char *p, uint16_t *port)
@@ -98,15 +99,35 @@ int addr_parse(const char *text, struct sockaddr_any *out, const char **why)
     return 0;
 }
 
+size_t addr_ipv4_text(const struct in_addr *ip, char *out)
+{
+    const uint8_t *b = (const uint8_t *)&ip->s_addr;
+    size_t o = 0;
+    for (int i = 0; i < 4; i++) {
+        o += fmt_u64(out + o, b[i]);
+        out[o++] = '.';
+    }
+    out[--o] = 0;
+    return o;
+}
+
 const char *addr_format(const struct sockaddr_any *a, char *buf, size_t len)
 {
     char ip[INET6_ADDRSTRLEN];
-    if (a->u.sa.sa_family == AF_INET6) {
+    if (len == 0)
+        return buf;
+    if (a->u.sa.sa_family == AF_INET) { /* hand-written: it is on every log line */
+        char t[24];
+        size_t o = addr_ipv4_text(&a->u.in.sin_addr, t);
+        t[o++] = ':';
+        o += fmt_u64(t + o, ntohs(a->u.in.sin_port));
+        if (o > len - 1)
+            o = len - 1;
+        memcpy(buf, t, o);
+        buf[o] = 0;
+    } else if (a->u.sa.sa_family == AF_INET6) {
         inet_ntop(AF_INET6, &a->u.in6.sin6_addr, ip, sizeof(ip));
         snprintf(buf, len, "[%s]:%u", ip, ntohs(a->u.in6.sin6_port));
-    } else if (a->u.sa.sa_family == AF_INET) {
-        inet_ntop(AF_INET, &a->u.in.sin_addr, ip, sizeof(ip));
-        snprintf(buf, len, "%s:%u", ip, ntohs(a->u.in.sin_port));
     } else {
         snprintf(buf, len, "unknown");
     }

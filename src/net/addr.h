@@ -26,6 +26,10 @@ int addr_parse(const char *text, struct sockaddr_any *out, const char **why);
 #define ADDR_STRLEN 64
 const char *addr_format(const struct sockaddr_any *a, char *buf, size_t len);
 
+/* Dotted-quad text of ip into out (at least 16 bytes, NUL-terminated); returns its length.
+ * Hand-written: as inet_ntop, at a fraction of its cost. */
+size_t addr_ipv4_text(const struct in_addr *ip, char *out);
+
 /* A 64-bit hash of the IP part only (port ignored), for source hashing. */
 uint64_t addr_hash_ip(const struct sockaddr_any *a);
 

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "ev/worker.h"
 #include "net/conn_end.h"
+#include "net/conn_log.h"
 #include "net/proxy_proto.h"
 #include "net/sock.h"
 #include "net/tls_hello.h"
@@ -127,14 +128,14 @@ static void fail_connection(struct worker *w, struct listener_conf *lc, struct a
                             enum conn_end end, const char *why, bool in_proxy)
 {
     count_failure(&lc->st.ctr[w->id], end, in_proxy, &a->cli);
-    if (log_allowed(w)) {
-        char cbuf[ADDR_STRLEN];
-        addr_format(&a->client, cbuf, sizeof(cbuf));
-        worker_log(w,
-                   "conn listener=%s client=%s server=- bytes_in=0 bytes_out=0 "
-                   "duration_ms=%llu end=%s%s%s%s",
-                   lc->name, cbuf, (unsigned long long)(w->loop.now_ms - a->start_ms),
-                   conn_end_names[end], why ? " error=\"" : "", why ? why : "", why ? "\"" : "");
+    if (lc->st.log.dest >= 0 && log_allowed(w)) {
+        struct conn_log_entry e = {
+            .client = &a->client,
+            .duration_ms = w->loop.now_ms - a->start_ms,
+            .end = end,
+            .error = why,
+        };
+        conn_log(w, lc, &e);
     }
     /* Give the shared counts back before the peer can see the close. */
     admission_release(w->cfg, lc, &a->ad);

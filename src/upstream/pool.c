@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "core/bug.h"
@@ -39,6 +40,7 @@ int upool_init(struct upool *p, const struct config *cfg)
     }
     for (uint32_t i = 0; i < p->nkeys; i++)
         list_init(&p->avail[i]);
+    pool_init(&p->conns, sizeof(struct upconn), POOL_MAX_FREE);
     return 0;
 }
 
@@ -51,6 +53,7 @@ void upool_free(struct upool *p, struct worker *w)
             upconn_close(w, list_entry(p->avail[i].next, struct upconn, link));
     }
     ev_reap(&w->loop); /* outside any batch: free them now */
+    pool_destroy(&p->conns);
     free(p->avail);
     free(p->navail);
     p->avail = NULL;
@@ -122,15 +125,16 @@ static struct upconn *take_pooled(struct worker *w, struct up_key k)
 /* A new connection to a->server with one lease; NULL with a->err/why set. */
 static struct upconn *open_new(struct worker *w, struct up_attempt *a, struct up_key k)
 {
-    struct upconn *uc = calloc(1, sizeof(*uc));
+    struct upconn *uc = pool_get(&w->upool.conns);
     if (!uc) {
         a->err = ENOMEM;
         a->why = NULL;
         return NULL;
     }
+    memset(uc, 0, sizeof(*uc));
     enum up_connect r = upstream_connect(a, w, &uc->c, upconn_io, NULL);
     if (r == UP_CONNECT_FAILED) {
-        free(uc);
+        pool_put(&w->upool.conns, uc);
         return NULL;
     }
     uc->key = k;
@@ -156,10 +160,35 @@ struct upconn *upstream_acquire(struct worker *w, struct up_attempt *a, void *ow
         uc = open_new(w, a, k);
     if (!uc)
         return NULL;
-    uc->owner = owner;
-    uc->owner_io = owner_io;
+    if (!uc->owner_closed) { /* a multiplexing owner stays */
+        uc->owner = owner;
+        uc->owner_io = owner_io;
+    }
     uc->requests++;
     return uc;
+}
+
+void upstream_set_mux(struct upconn *uc, void *owner, void (*io)(struct upconn *, uint32_t),
+                      void (*closed)(struct upconn *))
+{
+    uc->owner = owner;
+    uc->owner_io = io;
+    uc->owner_closed = closed;
+}
+
+void upstream_set_max_streams(struct worker *w, struct upconn *uc, uint16_t n)
+{
+    uc->max_streams = n;
+    bool room = uc->active_streams < n && uc->active_streams > 0;
+    if (room && !on_avail_list(uc))
+        link_avail(w, uc);
+    else if (!room && on_avail_list(uc) && (n == 0 || uc->active_streams > 0))
+        unlink_avail(w, uc);
+}
+
+void upstream_conn_close(struct worker *w, struct upconn *uc)
+{
+    upconn_close(w, uc);
 }
 
 enum up_connect upstream_conn_step(struct worker *w, struct up_attempt *a, struct upconn *uc,
@@ -171,15 +200,23 @@ enum up_connect upstream_conn_step(struct worker *w, struct up_attempt *a, struc
     return r;
 }
 
+/* Idle connections kept for uc's key: the backend's max_idle, and no more than the server
+ * may have at once (its max_connections counts requests in flight, over all workers). */
+static uint32_t idle_cap(const struct upconn *uc)
+{
+    uint32_t cap = uc->srv->backend->pool_max_idle;
+    return uc->srv->max_conns && uc->srv->max_conns < cap ? uc->srv->max_conns : cap;
+}
+
 /* May a connection that just lost its last lease serve another? */
 static bool may_pool(struct worker *w, struct upconn *uc)
 {
-    struct backend *b = uc->srv->backend;
     if (uc->in && uc->in->len == 0) {
         hbuf_put(&w->hbuf_pool, uc->in);
         uc->in = NULL;
     }
-    return !uc->in && !uc->connecting && w->upool.navail[key_index(uc->key)] < b->pool_max_idle &&
+    return !uc->in && !uc->connecting && uc->max_streams &&
+           w->upool.navail[key_index(uc->key)] < idle_cap(uc) &&
            w->applied_cmd == WORKER_RUN &&
            !(uc->c.flags & (CONN_RD_EOF | CONN_ERROR | CONN_RD_HUP));
 }
@@ -193,16 +230,18 @@ void upstream_lease_end(struct worker *w, struct upconn *uc, bool keep)
     }
     bool was_full = uc->active_streams-- >= uc->max_streams;
     if (uc->active_streams > 0) { /* other streams still use it (multiplexed) */
-        if (was_full)
+        if (was_full && uc->active_streams < uc->max_streams && !on_avail_list(uc))
             link_avail(w, uc);
         return;
     }
-    if (!on_avail_list(uc) && !may_pool(w, uc)) {
+    if (!uc->max_streams || (!on_avail_list(uc) && !may_pool(w, uc))) {
         upconn_close(w, uc);
         return;
     }
-    uc->owner = NULL;
-    uc->owner_io = NULL;
+    if (!uc->owner_closed) {
+        uc->owner = NULL;
+        uc->owner_io = NULL;
+    }
     if (!on_avail_list(uc))
         link_avail(w, uc);
     if (ev_timer_arm(&w->loop, &uc->idle, uc->srv->backend->pool_idle_timeout_ms) < 0)
@@ -211,7 +250,8 @@ void upstream_lease_end(struct worker *w, struct upconn *uc, bool keep)
 
 static void upconn_free(struct ev_defer *d)
 {
-    free(container_of(d, struct upconn, dfree));
+    struct upconn *uc = container_of(d, struct upconn, dfree);
+    pool_put(&uc->w->upool.conns, uc);
 }
 
 static void upconn_close(struct worker *w, struct upconn *uc)
@@ -221,6 +261,8 @@ static void upconn_close(struct worker *w, struct upconn *uc)
     if (on_avail_list(uc))
         unlink_avail(w, uc);
     ev_timer_cancel(&w->loop, &uc->idle);
+    if (uc->owner_closed)
+        uc->owner_closed(uc);
     uc->c.xprt->close(&uc->c);
     hbuf_put(&w->hbuf_pool, uc->in);
     uc->in = NULL;

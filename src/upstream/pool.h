@@ -8,7 +8,8 @@
  * codec sets more), and sits on its key's available list while it has room for one more.
  *
  * Each worker keeps, per key, a LIFO list of available connections (bounded by the
- * backend's pool_max_idle, each closed after pool_idle_timeout_ms without a lease). A
+ * backend's pool_max_idle and by the server's max_connections when it has one, each
+ * closed after pool_idle_timeout_ms without a lease). A
  * request takes the most recently used one, or opens a new connection. An idle connection
  * that becomes readable (the server closed it, or sent bytes nobody asked for) is closed
  * at once, so a connection taken from the pool is very likely alive; the HTTP stream still
@@ -16,8 +17,12 @@
  * (h1_exchange.c).
  *
  * Events: while leased, the connection's events go to owner_io (the codec that drives it:
- * for HTTP/1 the session of its one stream). Memory: closed connections are freed after the
- * current batch (the loop's deferred frees), as a pending event may still name them.
+ * for HTTP/1 the session of its one stream). A multiplexing codec (HTTP/2) instead makes
+ * itself the connection's owner once, right after the upstream_acquire that opened it
+ * (upstream_set_mux): that owner stays while the connection is idle (a server's PING or
+ * GOAWAY still reaches it), later leases keep it, and its `closed` hook runs when the pool
+ * closes the connection. Memory: closed connections are freed after the current batch (the
+ * loop's deferred frees), as a pending event may still name them.
  */
 #ifndef STRATA_UPSTREAM_POOL_H
 #define STRATA_UPSTREAM_POOL_H
@@ -27,6 +32,7 @@
 
 #include "config/config-t.h"
 #include "core/list.h"
+#include "core/pool.h"
 #include "ev/loop.h"
 #include "net/conn.h"
 #include "upstream/upstream.h"
@@ -48,11 +54,13 @@ struct upconn {
     struct hbuf *in; /* bytes read from the server, held while leased */
     void *owner;     /* the codec using it; NULL while it has no lease */
     void (*owner_io)(struct upconn *uc, uint32_t events); /* events while leased */
+    /* A multiplexing owner's (set once, kept while idle): the connection is closing. */
+    void (*owner_closed)(struct upconn *uc);
     struct list link;      /* its key's available list, while on it */
     struct ev_timer idle;  /* idle timeout, while it has no lease */
     struct ev_defer dfree; /* freed after the batch it closed in */
     uint32_t requests;     /* leases taken on it so far */
-    uint16_t max_streams;  /* leases it may carry at once: 1 for HTTP/1 */
+    uint16_t max_streams;  /* leases it may carry at once: 1 for HTTP/1; 0: no more */
     uint16_t active_streams;
     bool connecting; /* the connect or the transport's handshake is in progress */
 };
@@ -62,6 +70,7 @@ struct upool {
     struct list *avail; /* [nkeys] */
     uint32_t *navail;   /* [nkeys] */
     uint32_t nkeys;
+    struct pool conns; /* struct upconn memory */
 };
 
 /* Numbers every server of cfg (server->gid); call once before workers start. */
@@ -88,6 +97,21 @@ struct upconn *upstream_acquire(struct worker *w, struct up_attempt *a, void *ow
  * uc->connecting once done. */
 enum up_connect upstream_conn_step(struct worker *w, struct up_attempt *a, struct upconn *uc,
                                    uint32_t events);
+
+/* Makes `owner` the multiplexing owner of uc (just opened by upstream_acquire): it gets
+ * every event of the connection from now on, leased or idle, and closed(uc) when the pool
+ * closes it (idle timeout, pool full, the worker's end, upstream_conn_close). */
+void upstream_set_mux(struct upconn *uc, void *owner, void (*io)(struct upconn *, uint32_t),
+                      void (*closed)(struct upconn *));
+
+/* The leases uc may carry at once from now on (a server's SETTINGS_MAX_CONCURRENT_STREAMS;
+ * 0 after a GOAWAY: none more, and it is closed when its last lease ends): it is offered
+ * to new streams only while it has room. */
+void upstream_set_max_streams(struct worker *w, struct upconn *uc, uint16_t n);
+
+/* Closes uc at once, whatever leases it carries (their holders must not end them after):
+ * for a multiplexing owner whose connection failed, once its streams have let go. */
+void upstream_conn_close(struct worker *w, struct upconn *uc);
 
 /* Gives a stream's lease back. `keep`: the stream ended cleanly and the connection may
  * serve another (it goes back to its available list, or is closed when the pool is full,

@@ -9,6 +9,7 @@
 #include "config/config.h"
 #include "core/bug.h"
 #include "http/filter.h"
+#include "http/filters/util.h"
 #include "http/msg.h"
 #include "http/router.h"
 #include "net/cidr.h"
@@ -561,4 +562,17 @@ TEST(filters_sticky)
     CHECK_EQ_U64(count(&t.resp, "set-cookie"), 0);
     arena_free(&t.arena);
     config_unref(c);
+}
+
+TEST(filters_hex_put_odd_and_even_widths)
+{
+    char out[17] = {0};
+    hex_put(out, 0x0123456789abcdefull, 16);
+    CHECK(strcmp(out, "0123456789abcdef") == 0);
+    memset(out, 0, sizeof(out));
+    hex_put(out, 0xfedcbull, 5);
+    CHECK(strcmp(out, "fedcb") == 0);
+    memset(out, 0, sizeof(out));
+    hex_put(out, 0xa5ull, 2);
+    CHECK(strcmp(out, "a5") == 0);
 }

@@ -130,8 +130,8 @@ TEST(http_config_listener_values)
     CHECK_EQ_U64(h->timeouts.request_ms, 60000);
     CHECK_EQ_U64(h->max_requests_per_conn, 1000);
     CHECK_EQ_U64(h->trusted_proxies.count, 2);
-    CHECK(h->access_log == ACCESS_LOG_JSON);
-    CHECK(h->access_log_path && strcmp(h->access_log_path, "/tmp/access.log") == 0);
+    CHECK(h->access_log.format == LOG_FORMAT_JSON);
+    CHECK(h->access_log.path && strcmp(h->access_log.path, "/tmp/access.log") == 0);
     /* listener filters: forwarded (both forms, trusting the listener's proxies), request id
      * (lowercased); traceparent is off */
     CHECK_EQ_U64(h->nfilters, 2);
@@ -271,7 +271,7 @@ TEST(http_config_backend_keys)
     CHECK(b->hash_on == HASH_PATH && b->hash_name == NULL);
     CHECK(b->sticky.enabled && strcmp(b->sticky.cookie, "strata_server") == 0);
     CHECK(b->sticky.max_age_s == 0 && !b->sticky.secure && b->sticky.http_only);
-    CHECK_EQ_U64(b->pool_max_idle, 32); /* defaults */
+    CHECK_EQ_U64(b->pool_max_idle, 1000); /* defaults */
     CHECK_EQ_U64(b->pool_idle_timeout_ms, 30000);
     CHECK(b->hc.type == HC_NONE);
 
@@ -339,7 +339,7 @@ TEST(http_config_defaults)
     CHECK_EQ_U64(h->timeouts.request_ms, 0);
     CHECK_EQ_U64(h->max_requests_per_conn, 0);
     CHECK_EQ_U64(h->trusted_proxies.count, 0);
-    CHECK(h->access_log == ACCESS_LOG_TEXT && h->access_log_path == NULL);
+    CHECK(h->access_log.format == LOG_FORMAT_TEXT && h->access_log.path == NULL);
     /* forwarded (X-Forwarded-*), request id (x-request-id), traceparent */
     CHECK_EQ_U64(h->nfilters, 3);
     CHECK(h->filters[0].ops == &filter_forwarded);

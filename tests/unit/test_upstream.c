@@ -246,6 +246,73 @@ static void owner_io(struct upconn *uc, uint32_t events)
 {
 }
 
+/* A lease on a new connection to server i, connected. */
+static struct upconn *connected_lease(struct worker *w, struct up_attempt *a, struct backend *b,
+                                      uint32_t i)
+{
+    bool reused;
+    upstream_attempt_init(a, b, 1, NULL);
+    if (!upstream_pick(a, w, &b->servers[i]))
+        return NULL;
+    struct upconn *uc = upstream_acquire(w, a, &reused, owner_io, true, &reused);
+    while (uc && uc->connecting) {
+        struct epoll_event ev;
+        if (epoll_wait(w->loop.epfd, &ev, 1, 1000) != 1) {
+            upstream_lease_end(w, uc, false);
+            upstream_release(a);
+            return NULL;
+        }
+        struct upconn *u = container_of(ev.data.ptr, struct upconn, c.h);
+        conn_note_events(&u->c, ev.events);
+        upstream_conn_step(w, a, u, ev.events);
+    }
+    upstream_release(a);
+    return uc;
+}
+
+/* Connections whose requests end together all stay pooled, up to max_idle and never
+ * beyond the server's max_connections. */
+TEST(upstream_pool_keeps_idle_up_to_the_server_limit)
+{
+    struct fx f;
+    struct up_attempt *a = fx_start(&f, 1, 0, 1, true);
+    struct backend *b = f.b;
+    struct worker *w = f.w;
+    struct config cfg = {.backends = b, .nbackends = 1};
+    CHECK(upool_init(&w->upool, &cfg) == 0);
+    uint16_t port;
+    int lfd = listen_any(&port);
+    b->servers[0].addr.u.in.sin_port = htons(port);
+    b->pool_max_idle = 3;
+    struct upconn *uc[5];
+    int accepted[10], nacc = 0; /* accepted as they come: the backlog is 8 */
+    for (int i = 0; i < 5; i++) {
+        uc[i] = connected_lease(w, a, b, 0);
+        CHECK(uc[i] != NULL && !uc[i]->connecting);
+        accepted[nacc++] = accept(lfd, NULL, NULL);
+    }
+    b->servers[0].max_conns = 2; /* tighter than max_idle */
+    for (int i = 0; i < 5; i++)
+        if (uc[i])
+            upstream_lease_end(w, uc[i], true);
+    CHECK_EQ_U64(w->upool.navail[0], 2);
+    b->servers[0].max_conns = 0;
+    for (int i = 0; i < 5; i++) {
+        uc[i] = connected_lease(w, a, b, 0);
+        accepted[nacc++] = accept(lfd, NULL, NULL);
+    }
+    for (int i = 0; i < 5; i++)
+        if (uc[i])
+            upstream_lease_end(w, uc[i], true);
+    CHECK_EQ_U64(w->upool.navail[0], 3); /* max_idle */
+    upool_free(&w->upool, w);
+    for (int i = 0; i < nacc; i++)
+        if (accepted[i] >= 0)
+            close(accepted[i]);
+    close(lfd);
+    fx_end(&f);
+}
+
 TEST(upstream_pool_leases_reuse_by_key)
 {
     struct fx f;

@@ -5,6 +5,7 @@
  * whose own fields are kept: the IP is appended to its lists, its -Proto and -Host kept.
  * From any other client those fields are replaced, so a client cannot forge them.
  */
+#include <arpa/inet.h>
 #include <string.h>
 
 #include "http/filter.h"
@@ -108,11 +109,10 @@ static enum filter_verdict on_request(struct http_txn *t, const void *conf)
 {
     const struct filter_forwarded_conf *c = conf;
     bool trusted = c->trusted && cidr_set_contains(c->trusted, &t->client);
-    char buf[64];
-    size_t n = client_ip_text(&t->client, buf, sizeof(buf));
-    struct hstr ip = arena_dup(&t->arena, buf, n);
-    if (!ip.p)
+    char *buf = arena_alloc(&t->arena, INET6_ADDRSTRLEN); /* the IP is written in place */
+    if (!buf)
         return FILTER_ERROR;
+    struct hstr ip = {buf, (uint32_t)client_ip_text(&t->client, buf, INET6_ADDRSTRLEN)};
     if (c->x_forwarded && x_forwarded(t, trusted, ip) < 0)
         return FILTER_ERROR;
     if (c->forwarded && forwarded(t, trusted, ip) < 0)

@@ -119,12 +119,26 @@ uint64_t filter_rand64(void)
     return v;
 }
 
+/* "000102...feff": two hex digits a step (a request id and a traceparent make five 64-bit
+ * values into hex on every request). */
+#define HEX_ROW(h)                                                                                 \
+    h "0" h "1" h "2" h "3" h "4" h "5" h "6" h "7" h "8" h "9" h "a" h "b" h "c" h "d" h "e" h "f"
+static const char hex_pairs[] = HEX_ROW("0") HEX_ROW("1") HEX_ROW("2") HEX_ROW("3") HEX_ROW("4")
+    HEX_ROW("5") HEX_ROW("6") HEX_ROW("7") HEX_ROW("8") HEX_ROW("9") HEX_ROW("a") HEX_ROW("b")
+        HEX_ROW("c") HEX_ROW("d") HEX_ROW("e") HEX_ROW("f");
+_Static_assert(sizeof(hex_pairs) == 513, "256 pairs");
+
 void hex_put(char *out, uint64_t v, unsigned nhex)
 {
-    static const char digits[] = "0123456789abcdef";
-    for (unsigned i = nhex; i > 0; i--) {
-        out[i - 1] = digits[v & 15];
+    unsigned i = nhex;
+    if (i & 1) {
+        out[--i] = hex_pairs[2 * (v & 15) + 1];
         v >>= 4;
+    }
+    while (i) {
+        i -= 2;
+        memcpy(out + i, hex_pairs + 2 * (v & 0xff), 2);
+        v >>= 8;
     }
 }
 
@@ -141,10 +155,12 @@ bool client_ip_is_v6(const struct sockaddr_any *a)
 size_t client_ip_text(const struct sockaddr_any *a, char *buf, size_t len)
 {
     const char *ok = NULL;
-    if (a->u.sa.sa_family == AF_INET) {
-        ok = inet_ntop(AF_INET, &a->u.in.sin_addr, buf, (socklen_t)len);
-    } else if (a->u.sa.sa_family == AF_INET6 && v4_mapped(&a->u.in6)) {
-        ok = inet_ntop(AF_INET, &a->u.in6.sin6_addr.s6_addr[12], buf, (socklen_t)len);
+    if (a->u.sa.sa_family == AF_INET && len >= INET_ADDRSTRLEN) {
+        return addr_ipv4_text(&a->u.in.sin_addr, buf);
+    } else if (a->u.sa.sa_family == AF_INET6 && v4_mapped(&a->u.in6) && len >= INET_ADDRSTRLEN) {
+        struct in_addr v4;
+        memcpy(&v4, &a->u.in6.sin6_addr.s6_addr[12], sizeof(v4));
+        return addr_ipv4_text(&v4, buf);
     } else if (a->u.sa.sa_family == AF_INET6) {
         ok = inet_ntop(AF_INET6, &a->u.in6.sin6_addr, buf, (socklen_t)len);
     }
