@@ -449,7 +449,9 @@ static bool mux_send_head(struct http_stream *st, const struct http_msg *m)
         return true;
     if (m->status < 200)
         return send_interim(s, m);
-    bool no_body = st->t.req.method == HTTP_M_HEAD ||
+    /* HEAD, 204 and 304 from a server, and a message that has no body at all (a gRPC
+     * trailers-only answer among them) */
+    bool no_body = st->t.req.method == HTTP_M_HEAD || http_msg_bodiless(m) ||
                    (!st->t.answered && (m->status == 204 || m->status == 304));
     struct h2_out o = {H2B_RESPONSE, no_body, {NULL, 0}};
     nghttp2_nv *nv;

@@ -638,3 +638,18 @@ def test_h2_many_streams_to_http1_servers(h2o):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "400 succeeded, 0 failed, 0 errored" in r.stdout, r.stdout
     assert "status codes: 400 2xx" in r.stdout, r.stdout
+
+
+def test_h2_grpc_answer_is_trailers_only(h2c):
+    """Strata's own answer to a gRPC call over h2: one HEADERS frame that ends the stream
+    (gRPC's trailers-only), with the status in grpc-status."""
+    s = h2c()
+    raw = Raw(s.port)
+    raw.send(raw.headers(1, path="/pkg.Svc/Method", method="POST",
+                         extra=[("content-type", "application/grpc"), ("te", "trailers")]))
+    frames = raw.read(lambda f: f.stream_id == 1 and "END_STREAM" in f.flags, timeout=5)
+    mine = [f for f in frames if f.stream_id == 1]
+    assert len(mine) == 1 and isinstance(mine[0], hf.HeadersFrame), frames
+    hdrs = dict(hpack.Decoder().decode(mine[0].data))
+    assert hdrs[":status"] == "200" and hdrs["grpc-status"] == "12", hdrs
+    raw.close()
