@@ -312,6 +312,7 @@ static int session_init(struct h2c *c)
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, h->window},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, c->lc->http.limits.max_header_bytes},
         {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
+        {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, h->websocket}, /* RFC 8441 */
     };
     uint64_t conn_window = (uint64_t)h->window * h->max_streams;
     if (conn_window > (1u << 30))
