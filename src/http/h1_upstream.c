@@ -341,7 +341,7 @@ static enum move up_step(struct http_stream *st)
             return m;
         }
         /* an interim answer, a retry, a tunnel or a body-less answer: look again */
-        if (st->up != uc || !st->resp_started || u->resp_done)
+        if (st->up != uc || !st->resp_started || u->resp_done || u->tunnel)
             return MOVE_PROGRESS;
         m = MOVE_PROGRESS; /* the head is out: its body follows in the same write */
     }

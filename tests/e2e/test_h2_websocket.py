@@ -301,7 +301,7 @@ def test_ws_h2_server_speaks_first_and_closes(strata, ws_origin):
     s = run(strata, {"ws": {"servers": [o.address]}})
     ws = WsOverH2(s.port)
     try:
-        assert ws.recv() == "hello"
+        assert ws.recv() == "hello", (ws.r, s.stdout())
         assert ws.recv() == big
         kind, payload = ws.recv()
         assert kind == "close" and struct.unpack("!H", payload[:2])[0] == 4000
