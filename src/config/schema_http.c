@@ -160,15 +160,18 @@ static const struct cfg_key h2_keys[] = {
              "past the limit are refused (REFUSED_STREAM)."},
     {"initial_window", CT_SIZE, 0, "64k", .min = 16384, .max = 16 << 20, .off = H2_OFF(window),
      .help = "Request body bytes a stream may send ahead (its flow-control window): the most "
-             "Strata buffers per stream; the window reopens as the server takes the body."},
+             "Strata buffers per stream; the window reopens as the server takes the body. A "
+             "connection's streams together hold 1 MiB at most (or one window when larger)."},
     {"stream_buffer", CT_SIZE, 0, "64k", .min = 16384, .max = 16 << 20,
      .off = H2_OFF(stream_buffer),
      .help = "Response body bytes held per stream while the client's window is closed; the "
-             "server is read no faster than the client takes."},
+             "server is read no faster than the client takes. A connection's streams together "
+             "hold 1 MiB at most (or one buffer when larger)."},
     {"stream_stall_timeout", CT_DURATION, 0, "30s", .min = 1, .max = CFG_MAX_DURATION,
      .off = H2_OFF(stall_ms),
      .help = "A stream whose response cannot move (the client's window stays at zero) or "
-             "whose request body stops is reset after this."},
+             "whose request body stops is reset after this; a connection whose output waits "
+             "that long for a client that does not read is closed."},
     {"max_continuations", CT_U32, 0, "8", .min = 1, .max = 1000, .off = H2_OFF(max_continuations),
      .help = "CONTINUATION frames in one header block; more end the connection (CONTINUATION "
              "flood). The decoded size of a block is bounded by `max_header_size` and "

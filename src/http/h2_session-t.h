@@ -5,8 +5,9 @@
  *
  * Memory is bounded per connection: at most max_concurrent_streams streams (one that the
  * client reset counts until its server side is cancelled and it is freed), each with at
- * most `initial_window` request bytes and `stream_buffer` response bytes; the bytes for the
- * client stop being produced past H2_OUT_HIGH.
+ * most `initial_window` request bytes and `stream_buffer` response bytes, and all of them
+ * together with at most H2_CONN_HELD of each (or one stream's worth when larger); the bytes
+ * for the client stop being produced past H2_OUT_HIGH.
  */
 #ifndef STRATA_HTTP_H2_SESSION_T_H
 #define STRATA_HTTP_H2_SESSION_T_H
@@ -25,9 +26,12 @@
 
 #define H2_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 #define H2_PREFACE_LEN 24
-#define H2_OUT_HIGH                                                                                \
-    (64u << 10) /* bytes for the client past which nghttp2 is not asked for more                   \
-                 */
+/* Bytes for the client past which nghttp2 is not asked for more. */
+#define H2_OUT_HIGH (64u << 10)
+/* What one connection holds at most across its streams, request bodies and response bodies
+ * each (or one stream's window or buffer when larger): the connection's receive window,
+ * and the response bytes its streams may hold. */
+#define H2_CONN_HELD (1u << 20)
 
 /* Per-second counts of what a client may only send so often (listeners[].http.h2). */
 enum h2_meter_kind {
@@ -98,7 +102,8 @@ struct h2c {
     struct list streams;   /* struct h2s */
     uint32_t nstreams;     /* counted against max_concurrent_streams */
     uint32_t requests;
-    struct h2_buf out; /* bytes for the client */
+    struct h2_buf out;  /* bytes for the client */
+    uint32_t resp_held; /* response bytes in the streams' buffers (H2_CONN_HELD) */
     uint64_t start_ms, last_ms;
     struct h2_meter meters[H2M_COUNT];
     uint8_t state;   /* enum h2c_state */

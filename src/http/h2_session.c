@@ -315,8 +315,8 @@ static int session_init(struct h2c *c)
         {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, h->websocket}, /* RFC 8441 */
     };
     uint64_t conn_window = (uint64_t)h->window * h->max_streams;
-    if (conn_window > (1u << 30))
-        conn_window = 1u << 30;
+    if (conn_window > H2_CONN_HELD)
+        conn_window = h->window > H2_CONN_HELD ? h->window : H2_CONN_HELD;
     if (nghttp2_submit_settings(c->ng, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0])) != 0 ||
         nghttp2_session_set_local_window_size(c->ng, NGHTTP2_FLAG_NONE, 0, (int32_t)conn_window) !=
             0)

@@ -150,6 +150,7 @@ void h2s_closed(struct h2s *s, uint32_t error_code)
     }
     stream_free(&s->st); /* not from a server codec's call: nghttp2's or the session's */
     drop_request_body(s);
+    c->resp_held -= s->resp.len;
     buf_free(&s->resp);
     nghttp2_session_set_stream_user_data(c->ng, s->id, NULL);
     list_del(&s->link);
@@ -422,6 +423,7 @@ static ssize_t read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
     if (n) {
         memcpy(buf, s->resp.p + s->resp.off, n);
         buf_take(&s->resp, n);
+        s->c->resp_held -= (uint32_t)n;
         s->st.bytes_out += n;
         s->last_ms = s->c->w->loop.now_ms;
     }
@@ -491,7 +493,12 @@ static ssize_t mux_send_room(struct http_stream *st)
         return 1 << 20; /* taken and dropped */
     if (!buf_room(&s->resp))
         return -1;
-    return (ssize_t)buf_free_bytes(&s->resp);
+    /* all the streams together hold H2_CONN_HELD at most (or one stream's buffer) */
+    uint32_t total = s->resp.cap > H2_CONN_HELD ? s->resp.cap : H2_CONN_HELD;
+    uint32_t others = s->c->resp_held - s->resp.len;
+    uint32_t left = others < total ? total - others - s->resp.len : 0;
+    uint32_t room = buf_free_bytes(&s->resp);
+    return (ssize_t)(room < left ? room : left);
 }
 
 static void resume(struct h2s *s)
@@ -509,6 +516,7 @@ static size_t mux_send_data(struct http_stream *st, const char *p, size_t n)
     if (s->resp_nobody || s->dead)
         return n;
     size_t took = buf_put(&s->resp, p, n);
+    s->c->resp_held += (uint32_t)took;
     if (took)
         resume(s);
     return took;

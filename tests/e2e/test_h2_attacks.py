@@ -266,3 +266,26 @@ def test_client_that_never_reads(strata, origin):
     assert eof
     print(f"never-reading client: {got} bytes reached it, rss +{rss1 - rss0} KiB")
     assert got < 24 << 20 and rss1 - rss0 < 16 * 1024, (got, rss0, rss1)
+
+
+def test_many_stalled_streams_share_one_budget(strata, origin):
+    """100 streams whose client window stays closed, each answered 2 MB by the server, with
+    a stream_buffer of 1 MB: together they hold about H2_CONN_HELD (1 MiB) of response, not
+    100 MB of stream buffers."""
+    o = origin("big", lambda req: (200, {}, b"y" * (2 << 20)))
+    port, admin = free_port(), free_port()
+    s = strata(h2_config(port, admin,
+                         h2="cleartext: true, stream_stall_timeout: 5s, stream_buffer: 1m",
+                         backends={"app": {"servers": [o.address]}}),
+               listen_ports=[port], admin_port=admin)
+    s.port, s.admin = port, admin
+    rss0, _ = proc_stats(s.pid)
+    raw = Raw(port, settings={hf.SettingsFrame.INITIAL_WINDOW_SIZE: 0})
+    raw.send(*[raw.headers(2 * i + 1, path=f"/app/b{i}") for i in range(100)])
+    wait_for(lambda: len(o.requests) >= 100, 10, what="100 requests at the server")
+    time.sleep(1.0)
+    rss1, _ = proc_stats(s.pid)
+    print(f"100 stalled streams: rss +{rss1 - rss0} KiB")
+    assert rss1 - rss0 < 16 * 1024, (rss0, rss1)
+    well_behaved_served(s)
+    raw.close()
