@@ -31,6 +31,7 @@
 
 #define REQ_BUF (64u << 10)  /* request body bytes held per stream */
 #define OUT_HIGH (64u << 10) /* frames for the server past which nghttp2 is not asked */
+#define OUT_MAX (256u << 10) /* ... plus one serialized frame (a head: at most 64 KiB) */
 #define READ_CHUNK 16384     /* bytes read at a time */
 #define READ_BUDGET 16       /* reads per event before yielding to other connections */
 #define INITIAL_STREAMS                                                                            \
@@ -239,6 +240,18 @@ static void malformed(struct h2uc *c, struct h2u *u, const char *why)
     wake(u);
 }
 
+/* A field nghttp2 finds invalid (a name not in lowercase, a bad character): the response
+ * is malformed (RFC 9113 §8.2.1), not passed on without it. */
+static int on_invalid_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name,
+                             size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                             void *user)
+{
+    struct h2u *u = stream_of(user, f->hd.stream_id);
+    if (u)
+        malformed(user, u, "invalid field in the response head");
+    return 0;
+}
+
 static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name,
                      size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
                      void *user)
@@ -266,9 +279,8 @@ static void headers_done(struct h2uc *c, struct h2u *u, bool end)
         u->resp_eof = true;
     } else if (st->t.resp.status < 200) {
         if (!st->resp_started)
-            stream_interim(st);
+            stream_interim(st); /* staged by the client codec; its run sends it */
         memset(&st->t.resp, 0, sizeof(st->t.resp));
-        return;
     } else if (st->t.resp.status == 101) {
         malformed(c, u, "101 in HTTP/2");
         return;
@@ -409,6 +421,7 @@ static nghttp2_session_callbacks *callbacks(void)
         return NULL;
     nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+    nghttp2_session_callbacks_set_on_invalid_header_callback(cb, on_invalid_header);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
@@ -669,7 +682,7 @@ static struct h2uc *conn_new(struct http_stream *st, struct upconn *uc)
     c->w = st->w;
     c->b = st->t.backend;
     c->att = st->att;
-    c->out.max = OUT_HIGH + (64u << 10); /* one of nghttp2's chunks past the mark */
+    c->out.max = OUT_MAX;
     list_init(&c->streams);
     list_init(&c->runq);
     ev_task_init(&c->task, conn_run_task);
@@ -1082,7 +1095,9 @@ static enum move up_step(struct http_stream *st)
     struct h2u *u = up_of(st);
     if (!u || !st->up || u->resp_done)
         return MOVE_NONE;
-    if (u->c && u->c->dead && u->c->att.err)
+    if (!u->c) /* the pool closed the connection under it */
+        return u->lost ? stream_broken(st, u) : MOVE_NONE;
+    if (u->c->dead && u->c->att.err)
         return connect_failed(st, u);
     if (st->up->connecting)
         return MOVE_NONE;

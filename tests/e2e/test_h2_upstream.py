@@ -355,17 +355,115 @@ def test_server_cuts_response(strata, h2_origin, tls):
     assert curl(port, "/echo")[1] == 200
 
 
-def test_server_dies_mid_response(strata, tmp_path):
-    """A raw HTTP/2 server that sends a head and part of the body, then closes the
-    connection: the client sees a cut; the next request gets a new connection."""
-    import h2.config
-    import h2.connection
-    import h2.events
+class RawH2Server:
+    """A python3-h2 server on loopback, one connection at a time, whose answer to each
+    request is `on_request(conn_index, h2conn, stream_id)`; it returns True to close the
+    connection (after a short pause, so what was sent reaches Strata first)."""
 
+    def __init__(self, on_request):
+        self.on_request = on_request
+        self.lsock = socket.socket()
+        self.lsock.bind((LOOPBACK, 0))
+        self.lsock.listen(8)
+        self.address = f"{LOOPBACK}:{self.lsock.getsockname()[1]}"
+        self.connections = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        import h2.config
+        import h2.connection
+        import h2.events
+        while True:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            c.settimeout(10)
+            conn = h2.connection.H2Connection(h2.config.H2Configuration(
+                client_side=False, validate_outbound_headers=False,
+                normalize_outbound_headers=False))
+            conn.initiate_connection()
+            close = False
+            try:
+                c.sendall(conn.data_to_send())
+                while not close:
+                    data = c.recv(65536)
+                    if not data:
+                        break
+                    for ev in conn.receive_data(data):
+                        if isinstance(ev, h2.events.RequestReceived):
+                            close = self.on_request(self.connections, conn, ev.stream_id) or close
+                    c.sendall(conn.data_to_send())
+                if close:
+                    time.sleep(0.3)
+            except Exception:  # noqa: BLE001 - a test server: the client sees the close
+                pass
+            c.close()
+
+    def close(self):
+        self.lsock.close()
+
+
+def raw_strata(strata, server):
+    port = free_port()
+    cfg = http_config(port, {"raw": {"servers": [server.address],
+                                     "extra": "protocol: h2c\n"}}, workers=1)
+    return strata(cfg, listen_ports=[port]), port
+
+
+def test_server_dies_mid_response(strata):
+    """The head and part of the body, then the connection closes: the client sees a cut;
+    the next request gets a new connection."""
+    def answer(n, conn, sid):
+        conn.send_headers(sid, [(":status", "200"), ("content-length", "99000")])
+        for i in range(1 if n == 1 else 9):
+            conn.send_data(sid, b"x" * 11000, end_stream=i == 8)
+        return n == 1  # the first connection dies here
+
+    srv = RawH2Server(answer)
+    try:
+        s, port = raw_strata(strata, srv)
+        rc, status, h, body = curl(port, "/x")
+        assert rc != 0 and status == 200 and len(body) < 99000, (rc, status, len(body))
+        line = access_line(s, r'path="/x"')
+        assert 'end="server_abort"' in line, line
+        rc, status, h, body = curl(port, "/y")
+        assert rc == 0 and status == 200 and len(body) == 99000
+        assert srv.connections == 2
+    finally:
+        srv.close()
+
+
+@pytest.mark.parametrize("head", [
+    [(":status", "2x0")],
+    [("x-no-status", "1")],
+    [(":status", "200"), ("Upper-Case", "1")],
+    [(":status", "200"), ("connection", "close")],
+    [(":status", "200"), (":path", "/")],
+    [(":status", "200"), ("content-length", "5")],
+], ids=["bad-status", "no-status", "uppercase", "connection", "request-pseudo", "length"])
+def test_malformed_response_head_answers_502(strata, head):
+    def answer(n, conn, sid):
+        conn.send_headers(sid, head, end_stream=True)
+
+    srv = RawH2Server(answer)
+    try:
+        s, port = raw_strata(strata, srv)
+        rc, status, h, body = curl(port, "/m")
+        assert status == 502, (status, body)
+        line = access_line(s, r'path="/m"')
+        assert 'end="bad_response"' in line, line
+    finally:
+        srv.close()
+
+
+def test_h2c_to_an_http1_server_fails_cleanly(strata):
+    """protocol h2c to a server that answers the preface in HTTP/1.1 and closes: 502 (503
+    once the one server is left out), and Strata goes on."""
     lsock = socket.socket()
     lsock.bind((LOOPBACK, 0))
     lsock.listen(8)
-    conns = []
 
     def serve():
         while True:
@@ -373,41 +471,25 @@ def test_server_dies_mid_response(strata, tmp_path):
                 c, _ = lsock.accept()
             except OSError:
                 return
-            conns.append(c)
-            h2c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
-            h2c.initiate_connection()
-            c.sendall(h2c.data_to_send())
-            done = False
-            while not done:
-                data = c.recv(65536)
-                if not data:
-                    break
-                for ev in h2c.receive_data(data):
-                    if isinstance(ev, h2.events.RequestReceived):
-                        h2c.send_headers(ev.stream_id, [(":status", "200"),
-                                                        ("content-length", "100000")])
-                        h2c.send_data(ev.stream_id, b"x" * 1000)
-                        done = len(conns) == 1  # the first connection dies here
-                        for i in range(0 if done else 9):
-                            h2c.send_data(ev.stream_id, b"x" * 11000, end_stream=i == 8)
-                c.sendall(h2c.data_to_send())
-                if done:
-                    time.sleep(0.3)  # the head and the first bytes reach the client
+            try:
+                c.settimeout(5)
+                c.recv(1000)
+                c.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n"
+                          b"Connection: close\r\n\r\n")
+            except OSError:
+                pass
             c.close()
 
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
+    threading.Thread(target=serve, daemon=True).start()
     try:
         port = free_port()
-        cfg = http_config(port, {"raw": {"servers": [f"{LOOPBACK}:{lsock.getsockname()[1]}"],
-                                         "extra": "protocol: h2c\n"}}, workers=1)
+        cfg = http_config(port, {"h1": {"servers": [f"{LOOPBACK}:{lsock.getsockname()[1]}"],
+                                        "extra": "protocol: h2c\n"}}, workers=1)
         s = strata(cfg, listen_ports=[port])
-        rc, status, h, body = curl(port, "/x")
-        assert rc != 0 and status == 200 and len(body) < 100000
-        line = access_line(s, r'path="/x"')
-        assert 'end="server_abort"' in line, line
-        rc, status, h, body = curl(port, "/y")
-        assert rc == 0 and status == 200 and len(body) == 100000
+        for _ in range(2):
+            rc, status, h, body = curl(port, "/x")
+            assert status in (502, 503), (status, body)
+        assert s.alive()
     finally:
         lsock.close()
 
