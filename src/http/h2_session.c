@@ -556,8 +556,8 @@ static void session_timer(struct ev_loop *loop, struct ev_timer *t)
     {
         struct http_stream *st = &list_entry(pos, struct h2s, link)->st;
         if (quiet && !strcmp(st->end, "ok")) {
-            st->end = "timeout";
-            st->detail = "the client stopped reading";
+            st->end = st->tunnel ? "tunnel_idle" : "timeout"; /* a WebSocket (RFC 8441) */
+            st->detail = st->tunnel ? NULL : "the client stopped reading";
         }
     }
     if (c->state == H2C_SNIFF || c->fatal || c->calm || list_empty(&c->streams) || quiet) {

@@ -16,6 +16,7 @@ import struct
 import threading
 import time
 
+import h2.settings
 import pytest
 
 from conftest import LOOPBACK, free_port, wait_for
@@ -88,8 +89,11 @@ def parse_frame(buf):
 class WsOverH2:
     """A WebSocket client on one HTTP/2 stream (RFC 8441), frames written by hand."""
 
-    def __init__(self, port, path="/chat", tls=False, headers=(), timeout=TIMEOUT):
-        self.c = H2Client(port, tls=tls, timeout=timeout)
+    def __init__(self, port, path="/chat", tls=False, headers=(), timeout=TIMEOUT, settings=None):
+        self.c = H2Client(port, tls=tls, timeout=timeout, settings=settings)
+        if settings:  # the connection's window as large as a stream's
+            self.c.h2.increment_flow_control_window(4 << 20)
+            self.c._flush()
         self.timeout = timeout
         self.sid = self.c.connect_ws(path, headers=headers)
         self.r = self.c.responses[self.sid]
@@ -215,7 +219,8 @@ def pki(tmp_path_factory):
     return tls_pki.__wrapped__(tmp_path_factory)
 
 
-def run(strata, backends, tls_pki=None, h2="cleartext: true", http_extra="", routes=None):
+def run(strata, backends, tls_pki=None, h2="cleartext: true", http_extra="", routes=None,
+        idle="1m"):
     """Strata with listener `web` (h2c, or h2 over TLS with the test PKI) and an admin port."""
     port, admin = free_port(), free_port()
     extra = ""
@@ -225,6 +230,7 @@ def run(strata, backends, tls_pki=None, h2="cleartext: true", http_extra="", rou
         h2 = "enabled: true"
     cfg = http_config(port, backends, admin_port=admin, routes=routes, workers=1,
                       http_extra=f"h2: {{ {h2} }}\n" + http_extra, listener_extra=extra)
+    cfg = cfg.replace("idle: 1m", f"idle: {idle}")
     s = strata(cfg, listen_ports=[port], admin_port=admin)
     s.port, s.admin = port, admin
     return s
@@ -337,6 +343,61 @@ def test_ws_h2_client_ends_its_side(strata, ws_origin):
         ws.shutdown()
     wait_for(lambda: len(seen) == 2, 10, what="the server read both messages")
     assert seen == ["one", b"\x00" * 200000]
+
+
+@pytest.mark.timeout(120)
+def test_ws_h2_back_pressure_from_a_client_that_does_not_read(strata, ws_origin):
+    """The client stops acknowledging DATA: the server's sends stall (Strata holds a bounded
+    amount), then everything arrives intact once the client reads again. The client's
+    windows are 1 MiB, as browsers' are (with 64 KiB ones, the WINDOW_UPDATEs of a fast
+    transfer pass max_window_updates_per_second)."""
+    msg, count, sent = os.urandom(1 << 20), 48, []
+
+    async def push(ws):
+        for i in range(count):
+            await ws.send(msg)
+            sent.append(i)
+        await echo(ws)
+
+    o = ws_origin(push)
+    s = run(strata, {"ws": {"servers": [o.address]}})
+    ws = WsOverH2(s.port, settings={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1 << 20})
+    ws.c.auto_ack = False
+    acked = len(ws.r.body)
+    try:
+        time.sleep(1.5)
+        for _ in range(10):
+            ws.c._pump_once(0.1)  # reads what came, acknowledges nothing
+        stalled = len(sent)
+        assert stalled < count // 2, f"{stalled} MiB sent to a client that reads nothing"
+        held = len(ws.r.body) - acked
+        assert held <= 1 << 20  # the client's window, no more
+        ws.c.auto_ack = True
+        ws.c.ack(ws.sid, held)  # what came while it did not read
+        for i in range(count):
+            assert ws.recv() == msg, f"message {i}"
+        assert len(sent) == count
+        ws.send("after")
+        assert ws.recv() == "after"
+    finally:
+        ws.shutdown()
+    assert ws.c.goaway is None
+
+
+def test_ws_idle_tunnel_ends(strata, ws_origin):
+    o = ws_origin(echo)
+    s = run(strata, {"ws": {"servers": [o.address]}}, idle="1s")
+    ws = WsOverH2(s.port)
+    try:
+        exchange(ws, (3,))
+        t0 = time.monotonic()
+        # the stream is reset, or the connection, as quiet as its one stream, closed
+        ws.c.pump_until(lambda: ws.r.done or ws.c.closed, 10, what="the idle tunnel's end")
+        assert 0.5 < time.monotonic() - t0 < 5
+    finally:
+        ws.shutdown()
+    ln = access_lines(s, 1)[0]
+    assert "tunnel_idle" in ln, ln
 
 
 def test_ws_refused_by_server_status_passed_on(strata, origin):
@@ -505,3 +566,18 @@ def test_ws_h2_server_without_connect_protocol_502(strata, h2_origin):
                       protocol="websocket")
         r = c.wait([sid])[sid]
         assert r.status == 502
+
+
+def test_ws_retried_on_a_server_that_takes_extended_connect(strata, h2_origin):
+    plain = h2_origin("plain", enable_connect_protocol=False)
+    ext = h2_origin("ext")
+    s = run(strata, {"h2": {"servers": [plain.address, ext.address], "extra": "protocol: h2c\n"}})
+    for _ in range(4):  # whichever the balancer picks first
+        with H2Client(s.port, timeout=10) as c:
+            sid = c.connect_ws("/ws")
+            assert c.responses[sid].header("x-backend") == "ext"
+            c.send(sid, b"ping")
+            assert c.read(sid, 4) == b"ping"
+            c.end(sid)
+            c.wait([sid], 10)
+    assert all(r.method != "CONNECT" for r in plain.requests)
