@@ -27,6 +27,7 @@
 #include "http/h2_msg.h"
 #include "http/msg.h"
 #include "http/stream.h"
+#include "http/ws_handshake.h"
 #include "upstream/pool.h"
 
 #define REQ_BUF (64u << 10)  /* request body bytes held per stream */
@@ -917,8 +918,8 @@ static void up_send_end(struct http_stream *st)
  * SETTINGS_ENABLE_CONNECT_PROTOCOL (on a new connection the HEADERS wait for them; another
  * server is tried, or 502, when they do not). Its 2xx is the switch: a 101 in the model,
  * then st->mux->tunnel and the stream's DATA both ways are the tunnel. An HTTP/1 client's
- * upgrade goes as a plain request (its session relays a tunnel between two HTTP/1
- * connections only). */
+ * WebSocket upgrade goes the same way (its 101 gets the Accept of its key); any other
+ * upgrade of an HTTP/1 client goes as a plain request. */
 
 /* The request as it goes out: the model's, or a copy without the upgrade for a request
  * that is not sent as an extended CONNECT. NULL out of memory. */
@@ -937,7 +938,9 @@ static const struct http_msg *ws_request(struct http_stream *st, struct h2u *u)
 /* An extended CONNECT waits for the server's SETTINGS before it is submitted. */
 static bool ws_defer(struct http_stream *st, struct h2u *u)
 {
-    u->ws = (st->t.req.flags & HTTP_F_UPGRADE) && st->t.req.version == 20;
+    const struct http_msg *req = &st->t.req;
+    u->ws = (req->flags & HTTP_F_UPGRADE) &&
+            (req->version == 20 || hstr_ieq_c(req->upgrade, "websocket"));
     u->ws_wait = u->ws;
     return u->ws_wait;
 }
@@ -977,6 +980,14 @@ static bool ws_switched(struct http_stream *st, struct h2u *u)
     resp->reason = HSTR_LIT("Switching Protocols");
     resp->flags |= HTTP_F_UPGRADE;
     resp->upgrade = st->t.req.upgrade;
+    /* an HTTP/1 client checks the Accept of its key (RFC 6455 §4.1): ours to compute */
+    struct hstr key = http_hdr_get(&st->t.req, HSTR_LIT("Sec-WebSocket-Key"));
+    char acc[WS_ACCEPT_LEN + 1];
+    if (key.len && ws_accept_of(key, acc)) {
+        struct hstr v = arena_dup(&st->t.arena, acc, WS_ACCEPT_LEN);
+        if (v.p)
+            http_hdr_set(resp, &st->t.arena, HSTR_LIT("Sec-WebSocket-Accept"), v);
+    }
     return true;
 }
 

@@ -581,3 +581,39 @@ def test_ws_retried_on_a_server_that_takes_extended_connect(strata, h2_origin):
             c.end(sid)
             c.wait([sid], 10)
     assert all(r.method != "CONNECT" for r in plain.requests)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("up_tls", [False, True], ids=["to-h2c", "to-h2"])
+def test_ws_http1_client_to_h2_server(strata, h2_origin, up_tls):
+    """An HTTP/1.1 client's WebSocket upgrade to an h2 server: extended CONNECT upstream, a
+    101 with the Accept of the client's key back; frames both ways; the close."""
+    o = h2_origin("a", tls=up_tls)
+    s = run(strata, h2_origin_backend(o, up_tls))
+
+    async def scenario():
+        async with websockets.connect(f"ws://{LOOPBACK}:{s.port}/ws-frames", open_timeout=5,
+                                      max_size=None, compression=None) as ws:
+            for n in SMALL + LARGE:
+                data = os.urandom(n)
+                await ws.send(data)
+                assert await asyncio.wait_for(ws.recv(), 30) == data
+            await ws.send("text")
+            assert await asyncio.wait_for(ws.recv(), 30) == "text"
+    asyncio.run(asyncio.wait_for(scenario(), 90))
+    req = o.requests[0]
+    assert req.method == "CONNECT" and req.protocol == "websocket" and req.path == "/ws-frames"
+    ln = access_lines(s, 1)[0]
+    assert "101" in ln and "tunnel_closed" in ln and 'version="1.1"' in ln, ln
+
+
+def test_ws_http1_client_to_h2_server_without_connect_protocol(strata, h2_origin):
+    o = h2_origin("a", enable_connect_protocol=False)
+    s = run(strata, h2_origin_backend(o, False))
+
+    async def scenario():
+        with pytest.raises(websockets.InvalidStatusCode) as e:
+            async with websockets.connect(f"ws://{LOOPBACK}:{s.port}/ws", open_timeout=5):
+                pass
+        assert e.value.status_code == 502
+    asyncio.run(asyncio.wait_for(scenario(), 30))
