@@ -125,29 +125,36 @@ static void drop_request_body(struct h2s *s)
     buf_free(&s->req);
 }
 
-/* The exchange is over for the stream: logged, and its server connection given back
- * (kept for another stream when `clean` and the server codec saw both messages whole). */
+/* The stream is done with the server: its connection given back (kept for another stream
+ * when `clean` and the server codec saw both messages whole) and its unit. The response
+ * may still be on its way to the client: the line is logged when the stream closes. */
 static void finish(struct h2s *s, bool clean)
 {
     struct http_stream *st = &s->st;
     if (s->finished)
         return;
     s->finished = true;
-    stream_log(st);
     stream_up_release(st, clean);
     stream_server_release(st);
+}
+
+/* How the stream ended, for its log line: a reset before the response was out is the
+ * client's abort (unless the stream said why already). */
+static void close_reason(struct http_stream *st, uint32_t error_code, bool delivered)
+{
+    bool said = strcmp(st->end, "ok") && strcmp(st->end, "answered");
+    if (said || (delivered && !error_code))
+        return;
+    st->end = "client_abort";
+    st->detail = error_code ? "stream reset before the response was out" : "stream closed";
 }
 
 void h2s_closed(struct h2s *s, uint32_t error_code)
 {
     struct h2c *c = s->c;
-    if (!s->finished) {
-        if (!strcmp(s->st.end, "ok") && (error_code || !s->resp_sent))
-            s->st.end = "client_abort";
-        if (!s->st.detail && strcmp(s->st.end, "ok"))
-            s->st.detail = error_code ? "stream reset" : "stream closed";
-        finish(s, false);
-    }
+    close_reason(&s->st, error_code, s->resp_sent);
+    finish(s, false);
+    stream_log(&s->st);
     stream_free(&s->st); /* not from a server codec's call: nghttp2's or the session's */
     drop_request_body(s);
     c->resp_held -= s->resp.len;
@@ -391,10 +398,8 @@ void h2s_expired(struct h2s *s)
     if (s->finished ||
         (s->resp.len && s->c->w->loop.now_ms >= s->last_ms + s->c->lc->http.h2.stall_ms)) {
         CTR_ADD(stream_lctr(st)->h2_limits[H2L_STALL], 1);
-        if (!s->finished) {
-            st->end = "timeout";
-            st->detail = "the client's flow-control window stayed closed";
-        }
+        st->end = "timeout";
+        st->detail = "the client's flow-control window stayed closed";
         h2c_reset(s->c, s, NGHTTP2_CANCEL);
         finish(s, false);
         return;

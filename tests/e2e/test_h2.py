@@ -204,12 +204,22 @@ def h2_config(port, admin_port=None, h2="cleartext: true", routes=ROUTES, http_e
 def h2c(strata):
     """Factory: a Strata with one h2c-enabled listener (s.port) and an admin port (s.admin)."""
     def start(h2="cleartext: true", routes=ROUTES, http_extra="", **kw):
-        port, admin = free_port(), free_port()
+        port, admin = two_ports()
         s = strata(h2_config(port, admin, h2, routes, http_extra, **kw), listen_ports=[port],
                    admin_port=admin)
         s.port, s.admin = port, admin
         return s
     return start
+
+
+def two_ports():
+    """Two distinct free ports (the listener's and the admin's)."""
+    port = free_port()
+    for _ in range(100):
+        admin = free_port()
+        if admin != port:
+            return port, admin
+    raise AssertionError("no second free port")
 
 
 def limit_hits(s, limit):
@@ -377,7 +387,7 @@ def h2o(strata, origin):
     """Factory: Strata (h2c) in front of one HTTP/1 origin (s.origin) for /app."""
     def start(respond=None, h2="cleartext: true", http_extra=""):
         o = origin("a", respond)
-        port, admin = free_port(), free_port()
+        port, admin = two_ports()
         s = strata(h2_config(port, admin, h2, http_extra=http_extra,
                              backends={"app": {"servers": [o.address]}}),
                    listen_ports=[port], admin_port=admin)
@@ -652,4 +662,19 @@ def test_h2_grpc_answer_is_trailers_only(h2c):
     assert len(mine) == 1 and isinstance(mine[0], hf.HeadersFrame), frames
     hdrs = dict(hpack.Decoder().decode(mine[0].data))
     assert hdrs[":status"] == "200" and hdrs["grpc-status"] == "12", hdrs
+    raw.close()
+
+
+def test_h2_drain_timeout_closes_what_is_left(h2c):
+    """A stream that never finishes: after timeouts.drain the session is closed, the stream
+    logged end=shutdown, and Strata exits 0."""
+    s = h2c(h2="cleartext: true, stream_stall_timeout: 1m")
+    raw = Raw(s.port, settings={hf.SettingsFrame.INITIAL_WINDOW_SIZE: 0})
+    raw.send(raw.headers(1))
+    raw.read(lambda f: isinstance(f, hf.HeadersFrame) and f.stream_id == 1, timeout=5)
+    s.send_signal(signal.SIGTERM)
+    assert raw.goaway(5) is not None
+    wait_for(lambda: not s.alive(), 15, what="strata exits after timeouts.drain")
+    assert s.proc.returncode == 0
+    assert any('end="shutdown"' in ln for ln in access_lines(s, 1))
     raw.close()

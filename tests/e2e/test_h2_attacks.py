@@ -9,9 +9,10 @@ import time
 import hyperframe.frame as hf
 import pytest
 
-from conftest import free_port, wait_for
+from conftest import wait_for
 
-from test_h2 import ERR, Raw, h2_config, h2_request, h2c, limit_hits, proc_stats  # noqa: F401
+from test_h2 import (ERR, Raw, h2_config, h2_request, h2c, limit_hits,  # noqa: F401
+                     proc_stats, two_ports)
 
 MAX_RSS_GROWTH_KIB = 32 * 1024
 MAX_CPU_S = 5.0
@@ -209,7 +210,7 @@ def test_rapid_reset_cancels_server_side(strata, backends):
             except socket.timeout:
                 continue
     b = backends.threaded(hang)
-    port, admin = free_port(), free_port()
+    port, admin = two_ports()
     s = strata(h2_config(port, admin, backends={"app": {"servers": [("s1", b.address)]}}),
                listen_ports=[port], admin_port=admin)
     s.port, s.admin = port, admin
@@ -240,7 +241,7 @@ def test_client_that_never_reads(strata, origin):
     waits, reads the server no further, and ends the connection after
     stream_stall_timeout; its memory does not hold the 32 MB the server has."""
     o = origin("big", lambda req: (200, {}, b"z" * (32 << 20)))
-    port, admin = free_port(), free_port()
+    port, admin = two_ports()
     s = strata(h2_config(port, admin, h2="cleartext: true, stream_stall_timeout: 1s",
                          backends={"app": {"servers": [o.address]}}),
                listen_ports=[port], admin_port=admin)
@@ -273,7 +274,7 @@ def test_many_stalled_streams_share_one_budget(strata, origin):
     a stream_buffer of 1 MB: together they hold about H2_CONN_HELD (1 MiB) of response, not
     100 MB of stream buffers."""
     o = origin("big", lambda req: (200, {}, b"y" * (2 << 20)))
-    port, admin = free_port(), free_port()
+    port, admin = two_ports()
     s = strata(h2_config(port, admin,
                          h2="cleartext: true, stream_stall_timeout: 5s, stream_buffer: 1m",
                          backends={"app": {"servers": [o.address]}}),
