@@ -63,17 +63,12 @@ struct worker {
     uint64_t refusal_log_sec; /* second of the failure-log budget */
     uint64_t refusals_logged, refusals_unlogged;
     char *scratch; /* RELAY_BUF_SIZE bytes: the stage's peeks, the TCP copy path */
-    /* HTTP (http/h1_session.c, upstream/pool.c, http/access_log.c): exchanges, buffers,
-     * upstream pools and the access log buffer; the sessions hang off mode_state. */
+    /* HTTP (http/h1_session.c, h1_upstream.c, upstream/pool.c): exchanges, buffers and
+     * upstream pools; the sessions hang off mode_state. */
     struct pool http_exchange_pool;
     struct pool h1u_pool;  /* the HTTP/1 server codec's state per stream (h1_upstream.h) */
     struct pool hbuf_pool; /* struct hbuf of HBUF_SIZE */
     struct upool upool;
-    /* Unused: h1_session.c still sets and tests them (NULL, 0, -1); the access log writes
-     * into `logs`. To go with that file's next change. */
-    char *access_buf;
-    size_t access_len;
-    int access_fd;
     /* Every log line of this worker (access, connection, flow, stage), one buffer per
      * destination, written after each event batch (core/logbuf.h). */
     struct log_bufs logs;

@@ -31,11 +31,6 @@ void access_log_close(struct config *cfg)
         log_target_close(&cfg->listeners[i].st.access);
 }
 
-void access_log_flush(struct worker *w)
-{
-    log_bufs_flush(&w->logs);
-}
-
 /* TLS fields of the client connection: version, cipher, SNI, resumed. */
 static void put_tls(struct log_line *l, const struct conn *c)
 {

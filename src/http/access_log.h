@@ -33,7 +33,5 @@ void access_log_close(struct config *cfg);
 /* Formats one line into the worker's buffer. */
 void access_log_write(struct worker *w, const struct listener_conf *lc,
                       const struct access_entry *e);
-/* Writes the worker's buffered log lines (the worker does so after every batch anyway). */
-void access_log_flush(struct worker *w);
 
 #endif

@@ -694,12 +694,6 @@ void h1_start(struct worker *w, struct listener_conf *lc, struct accepted *a)
 
 /* ---- the mode (net/listener_mode.h) ---- */
 
-static void h1_after_events(struct worker *w)
-{
-    if (w->access_len)
-        access_log_flush(w);
-}
-
 static void h1_drain(struct worker *w)
 {
     struct list *pos, *tmp;
@@ -729,8 +723,6 @@ static void h1_close_all(struct worker *w)
             s->x->st.end = "shutdown";
         h1_session_close(s);
     }
-    if (w->access_len)
-        access_log_flush(w);
 }
 
 static uint32_t h1_sessions(const struct worker *w)
@@ -745,8 +737,6 @@ static void h1_worker_free(struct worker *w)
     pool_destroy(&w->http_exchange_pool);
     pool_destroy(&w->h1u_pool);
     pool_destroy(&w->hbuf_pool);
-    free(w->access_buf);
-    w->access_buf = NULL;
     if (!h)
         return;
     BUG_ON(h->nsessions); /* after close_all and the loop's reap */
@@ -766,7 +756,6 @@ static int h1_worker_init(struct worker *w)
     pool_init(&w->http_exchange_pool, sizeof(struct h1x), 256);
     pool_init(&w->h1u_pool, sizeof(struct h1u), 256);
     pool_init(&w->hbuf_pool, sizeof(struct hbuf) + HBUF_SIZE, POOL_MAX_FREE);
-    w->access_fd = -1;
     return upool_init(&w->upool, w->cfg);
 }
 
@@ -794,7 +783,6 @@ const struct listener_mode_ops http_mode_ops = {
     .process_free = access_log_close,
     .worker_init = h1_worker_init,
     .worker_free = h1_worker_free,
-    .after_events = h1_after_events,
     .drain = h1_drain,
     .close_all = h1_close_all,
     .sessions = h1_sessions,

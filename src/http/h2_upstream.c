@@ -769,7 +769,9 @@ static void attempt_reset(struct h2u *u)
     ubuf_free(&u->req);
     ubuf_free(&u->resp);
     u->req.max = REQ_BUF;
-    u->resp.max = u->st->t.backend->h2_window;
+    /* the server may send the default window's worth before our SETTINGS reach it */
+    uint32_t window = u->st->t.backend->h2_window;
+    u->resp.max = window > NGHTTP2_INITIAL_WINDOW_SIZE ? window : NGHTTP2_INITIAL_WINDOW_SIZE;
     u->id = 0;
     u->trail = NULL;
     u->ntrail = -1;

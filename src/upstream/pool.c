@@ -179,10 +179,15 @@ void upstream_set_mux(struct upconn *uc, void *owner, void (*io)(struct upconn *
 void upstream_set_max_streams(struct worker *w, struct upconn *uc, uint16_t n)
 {
     uc->max_streams = n;
-    bool room = uc->active_streams < n && uc->active_streams > 0;
+    if (uc->active_streams == 0) { /* idle: pooled as it is, unless it may carry none */
+        if (n == 0 && on_avail_list(uc))
+            unlink_avail(w, uc);
+        return;
+    }
+    bool room = uc->active_streams < n;
     if (room && !on_avail_list(uc))
         link_avail(w, uc);
-    else if (!room && on_avail_list(uc) && (n == 0 || uc->active_streams > 0))
+    else if (!room && on_avail_list(uc))
         unlink_avail(w, uc);
 }
 
@@ -234,7 +239,9 @@ void upstream_lease_end(struct worker *w, struct upconn *uc, bool keep)
             link_avail(w, uc);
         return;
     }
-    if (!uc->max_streams || (!on_avail_list(uc) && !may_pool(w, uc))) {
+    if (on_avail_list(uc)) /* multiplexed, with room: judged as any idle connection */
+        unlink_avail(w, uc);
+    if (!may_pool(w, uc)) {
         upconn_close(w, uc);
         return;
     }
@@ -242,8 +249,7 @@ void upstream_lease_end(struct worker *w, struct upconn *uc, bool keep)
         uc->owner = NULL;
         uc->owner_io = NULL;
     }
-    if (!on_avail_list(uc))
-        link_avail(w, uc);
+    link_avail(w, uc);
     if (ev_timer_arm(&w->loop, &uc->idle, uc->srv->backend->pool_idle_timeout_ms) < 0)
         upconn_close(w, uc); /* no timer, no way to end it: do not keep it */
 }

@@ -52,8 +52,9 @@ struct upconn {
     struct server *srv;
     struct worker *w;
     struct hbuf *in; /* bytes read from the server, held while leased */
-    void *owner;     /* the codec using it; NULL while it has no lease */
-    void (*owner_io)(struct upconn *uc, uint32_t events); /* events while leased */
+    void *owner;     /* the codec using it; NULL while it has no lease (but a
+                        multiplexing owner, which stays) */
+    void (*owner_io)(struct upconn *uc, uint32_t events); /* events while it has an owner */
     /* A multiplexing owner's (set once, kept while idle): the connection is closing. */
     void (*owner_closed)(struct upconn *uc);
     struct list link;      /* its key's available list, while on it */

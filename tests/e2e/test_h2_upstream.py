@@ -16,7 +16,7 @@ import time
 import pytest
 
 from conftest import LOOPBACK, free_port, run_strata, wait_for
-from http_backend import http_config
+from http_backend import http_config, http_request
 
 pytestmark = pytest.mark.skipif(not shutil.which("curl"), reason="curl not installed")
 
@@ -64,21 +64,16 @@ def split_heads(out):
     return status, headers, out
 
 
-def raw_exchange(port, raw, timeout=10.0):
-    """Sends raw bytes, reads until EOF or timeout."""
-    with socket.create_connection((LOOPBACK, port), timeout=timeout) as s:
-        s.sendall(raw)
-        out = b""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                chunk = s.recv(65536)
-            except socket.timeout:
-                break
-            if not chunk:
-                break
-            out += chunk
-        return out
+def raw_exchange(port, raw):
+    return http_request(port, raw, timeout=10.0)
+
+
+def post_random(port, path, tmp_path, size, *args):
+    """POSTs `size` random bytes from a file with curl: (data, curl's result)."""
+    data = os.urandom(size)
+    src = tmp_path / "up.bin"
+    src.write_bytes(data)
+    return data, curl(port, path, "--data-binary", f"@{src}", *args)
 
 
 def read_chunked(data):
@@ -141,16 +136,13 @@ def test_get(strata, h2_origin, tls):
 def test_large_bodies_streamed_both_ways(strata, h2_origin, tls, tmp_path):
     o = h2_origin(name="a", tls=tls)
     s, port = start(strata, o, tls)
-    data = os.urandom(8 << 20)
-    src = tmp_path / "up.bin"
-    src.write_bytes(data)
-    rc, status, h, body = curl(port, "/echo", "--data-binary", f"@{src}",
-                               "-H", "Content-Type: application/octet-stream")
+    data, (rc, status, h, body) = post_random(port, "/echo", tmp_path, 8 << 20,
+                                              "-H", "Content-Type: application/octet-stream")
     assert rc == 0 and status == 200, s.log()[-3000:]
     assert h["x-req-body-length"] == str(len(data))
     assert h["x-req-body-sha256"] == hashlib.sha256(data).hexdigest()
     assert hashlib.sha256(body).hexdigest() == hashlib.sha256(data).hexdigest()
-    # 32 MiB down, the pattern checked by length and digest of the origin's generator
+    # 32 MiB down, streamed as the client reads
     rc, status, h, body = curl(port, "/bytes?mib=32")
     assert rc == 0 and status == 200 and len(body) == 32 << 20
     assert h["content-length"] == str(32 << 20)
@@ -202,11 +194,8 @@ def test_head_204_304(strata, h2_origin, tls):
 def test_expect_100_continue(strata, h2_origin, tls, tmp_path):
     o = h2_origin(name="a", tls=tls)
     s, port = start(strata, o, tls)
-    data = os.urandom(300 << 10)
-    src = tmp_path / "b.bin"
-    src.write_bytes(data)
-    rc, status, h, body = curl(port, "/sink", "--data-binary", f"@{src}",
-                               "-H", "Expect: 100-continue")
+    data, (rc, status, h, body) = post_random(port, "/sink", tmp_path, 300 << 10,
+                                              "-H", "Expect: 100-continue")
     assert rc == 0 and status == 200, s.log()[-3000:]
     assert h["x-req-body-length"] == str(len(data))
 
@@ -290,6 +279,15 @@ def test_backend_max_streams_cap(strata, h2_origin, tls):
     res = concurrent(port, [f"/echo?delay=300&i={i}" for i in range(9)])
     assert all(r[1] == 200 for r in res), res
     assert o.max_concurrent <= 3 and o.connections >= 3, (o.max_concurrent, o.connections)
+
+
+def test_small_window_still_streams(strata, h2_origin):
+    """h2.window at its minimum (below HTTP/2's default, which the server may use until our
+    SETTINGS reach it): a large response still streams."""
+    o = h2_origin(name="a")
+    s, port = start(strata, o, False, extra="h2: { window: 16k }\n")
+    rc, status, h, body = curl(port, "/bytes?mib=5")
+    assert rc == 0 and status == 200 and len(body) == 5 << 20
 
 
 # --------------------------------------------------------------------------- retries and failures
@@ -494,6 +492,21 @@ def test_h2c_to_an_http1_server_fails_cleanly(strata):
         lsock.close()
 
 
+@BOTH
+def test_response_timeout_resets_the_stream_only(strata, h2_origin, tls):
+    """A server that does not answer in time: 504 for that request, its stream reset at
+    the server, and the requests beside it on the same connection answered."""
+    o = h2_origin(name="a", tls=tls)
+    s, port = start(strata, o, tls, http_extra="response_timeout: 700ms")
+    assert curl(port, "/echo")[1] == 200
+    res = concurrent(port, ["/echo?delay=3000"] + [f"/echo?delay=100&i={i}" for i in range(4)])
+    assert res[0][1] == 504 and all(r[1] == 200 for r in res[1:]), res
+    wait_for(lambda: o.resets_received >= 1, 5, what="the reset reaching the origin")
+    assert o.connections == 1
+    line = access_line(s, r'delay=3000')
+    assert 'end="server_timeout"' in line, line
+
+
 def test_connect_refused_answers_502(strata):
     port, dead = free_port(), free_port()
     cfg = http_config(port, {"h2": {"servers": [f"{LOOPBACK}:{dead}"],
@@ -534,6 +547,8 @@ def test_slow_reader_bounded_memory(strata, h2_origin):
     finally:
         sock.close()
     assert got > total, (got, total)  # the head, then all of the body
+    print(f"slow reader: {got >> 20} MiB relayed, RSS {base >> 10} MiB before, "
+          f"peak {peak >> 10} MiB")
     assert peak - base < 24 << 10, f"RSS grew by {(peak - base) >> 10} MiB"
 
 
@@ -629,3 +644,77 @@ def test_h2_server_without_alpn_h2_fails_the_connect(strata, h2_cert):
         assert status == 502 and b"ALPN" in body, (status, body)
     finally:
         lsock.close()
+
+
+# --------------------------------------------------------------------------- h2 clients
+
+def _h2_clients_supported(strata_bin, tmp_path):
+    """The HTTP/2 client codec (listeners[].http.h2) is in this build."""
+    cfg = tmp_path / "probe.yaml"
+    cfg.write_text(f"""listeners:
+  - name: web
+    listen: "{LOOPBACK}:1"
+    mode: http
+    backend: a
+    http: {{ h2: {{ cleartext: true }} }}
+backends:
+  a: {{ protocol: h2c, servers: [ "{LOOPBACK}:2" ] }}
+""")
+    return run_strata(strata_bin, "check", str(cfg)).returncode == 0
+
+
+@pytest.fixture
+def h2_front(strata, strata_bin, tmp_path):
+    """Factory: a Strata listener speaking h2c to clients, in front of `origin` (h2c or
+    h2); skipped while the build has no HTTP/2 client codec."""
+    if not _h2_clients_supported(strata_bin, tmp_path):
+        pytest.skip("no HTTP/2 client codec in this build (listeners[].http.h2)")
+
+    def start_front(origin, tls):
+        return start(strata, origin, tls, http_extra="h2: { cleartext: true }")
+
+    return start_front
+
+
+@BOTH
+def test_h2_client_to_h2_server(h2_front, h2_origin, tls, tmp_path):
+    """curl --http2-prior-knowledge through Strata to an HTTP/2 origin: a GET, a large
+    upload echoed back, response trailers."""
+    o = h2_origin(name="a", tls=tls)
+    s, port = h2_front(o, tls)
+    base = ["curl", "-sS", "--http2-prior-knowledge", "--max-time", str(CURL_TIMEOUT)]
+    r = subprocess.run(base + ["-D", "-", f"http://{LOOPBACK}:{port}/echo?x=1"],
+                       capture_output=True, timeout=CURL_TIMEOUT + 5)
+    assert r.returncode == 0 and r.stdout.startswith(b"HTTP/2 200"), r.stdout[:300]
+    data = os.urandom(4 << 20)
+    (tmp_path / "up.bin").write_bytes(data)
+    r = subprocess.run(base + ["--data-binary", f"@{tmp_path / 'up.bin'}", "-o",
+                               str(tmp_path / "down.bin"), f"http://{LOOPBACK}:{port}/echo"],
+                       capture_output=True, timeout=CURL_TIMEOUT + 5)
+    assert r.returncode == 0 and (tmp_path / "down.bin").read_bytes() == data
+    r = subprocess.run(base + ["-v", "-H", "te: trailers", "-o", "/dev/null",
+                               f"http://{LOOPBACK}:{port}/bytes?n=1000&cl=0"],
+                       capture_output=True, timeout=CURL_TIMEOUT + 5)
+    assert r.returncode == 0 and b"x-trailer-backend: a" in r.stderr
+
+
+def test_h2_client_streams_multiplexed_both_sides(h2_front, h2_origin):
+    """Twenty streams on one client connection through Strata to an origin that takes four
+    at a time: all answered, the origin never sees more than four on a connection; a
+    stream the client resets is reset at the origin, the others go on."""
+    from h2_backend import H2Client
+    o = h2_origin(name="a", max_concurrent_streams=4)
+    s, port = h2_front(o, False)
+    c = H2Client(port, timeout=20)
+    try:
+        assert c.request("GET", "/echo").status == 200
+        sids = [c.start("GET", f"/echo?delay=200&i={i}") for i in range(20)]
+        assert {r.status for r in c.wait(sids).values()} == {200}
+        assert o.max_concurrent <= 4 and not o.over_limit and not o.protocol_errors
+        sid = c.start("GET", "/bytes?mib=50")
+        time.sleep(0.2)
+        c.reset(sid)
+        assert c.request("GET", "/echo").status == 200
+        wait_for(lambda: o.resets_received >= 1, 5, what="the reset reaching the origin")
+    finally:
+        c.close()

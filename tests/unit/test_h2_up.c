@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -84,7 +85,26 @@ static struct upconn *lease(struct mfx *f, bool *reused)
     if (!upstream_pick(&f->a, &f->w, NULL))
         return NULL;
     struct upconn *uc = upstream_acquire(&f->w, &f->a, NULL, mux_io, false, reused);
+    for (int i = 0; uc && uc->connecting && i < 10; i++) { /* loopback: at once */
+        struct epoll_event ev;
+        if (epoll_wait(f->w.loop.epfd, &ev, 1, 100) == 1) {
+            conn_note_events(&uc->c, ev.events);
+            upstream_conn_step(&f->w, &f->a, uc, ev.events);
+        }
+    }
     upstream_release(&f->a);
+    return uc;
+}
+
+/* A new connection made multiplexed: owned by `owner`, up to n streams. */
+static struct upconn *mux_lease(struct mfx *f, void *owner, uint16_t n)
+{
+    bool reused;
+    struct upconn *uc = lease(f, &reused);
+    if (!uc)
+        abort();
+    upstream_set_mux(uc, owner, mux_io, mux_closed);
+    upstream_set_max_streams(&f->w, uc, n);
     return uc;
 }
 
@@ -95,10 +115,8 @@ TEST(h2_up_pool_one_connection_many_leases)
     int owner;
     bool reused = true;
     nclosed = 0;
-    struct upconn *uc = lease(&f, &reused);
-    CHECK(uc != NULL && !reused && uc->owner_closed == NULL);
-    upstream_set_mux(uc, &owner, mux_io, mux_closed);
-    upstream_set_max_streams(&f.w, uc, 3);
+    struct upconn *uc = mux_lease(&f, &owner, 3);
+    CHECK(uc->requests == 1 && uc->owner_closed == mux_closed);
     CHECK_EQ_U64(f.w.upool.navail[0], 1); /* room for two more */
     CHECK(lease(&f, &reused) == uc && reused && uc->owner == &owner);
     CHECK(lease(&f, &reused) == uc && uc->active_streams == 3);
@@ -129,9 +147,7 @@ TEST(h2_up_pool_goaway_closes_with_the_last_lease)
     int owner;
     bool reused;
     nclosed = 0;
-    struct upconn *uc = lease(&f, &reused);
-    upstream_set_mux(uc, &owner, mux_io, mux_closed);
-    upstream_set_max_streams(&f.w, uc, 5);
+    struct upconn *uc = mux_lease(&f, &owner, 5);
     CHECK(lease(&f, &reused) == uc);
     upstream_set_max_streams(&f.w, uc, 0); /* GOAWAY: no new stream */
     CHECK_EQ_U64(f.w.upool.navail[0], 0);
@@ -151,11 +167,8 @@ TEST(h2_up_pool_idle_mux_connection_closed_by_its_owner)
     struct mfx f;
     mfx_start(&f);
     int owner;
-    bool reused;
     nclosed = 0;
-    struct upconn *uc = lease(&f, &reused);
-    upstream_set_mux(uc, &owner, mux_io, mux_closed);
-    upstream_set_max_streams(&f.w, uc, 5);
+    struct upconn *uc = mux_lease(&f, &owner, 5);
     upstream_lease_end(&f.w, uc, true);
     CHECK_EQ_U64(f.w.upool.navail[0], 1);
     upstream_set_max_streams(&f.w, uc, 0); /* a GOAWAY on the idle connection */
