@@ -158,9 +158,10 @@ class WsOrigin:
     """A python3-websockets server (HTTP/1.1 Upgrade) on an event loop of its own thread.
     handler(ws) runs per connection; .requests holds (path, headers) of each handshake."""
 
-    def __init__(self, handler, process_request=None):
+    def __init__(self, handler, process_request=None, **serve_kw):
         self.handler = handler
         self.process_request = process_request
+        self.serve_kw = serve_kw
         self.requests = []
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
@@ -174,7 +175,7 @@ class WsOrigin:
 
         async def serve():
             return await websockets.serve(handle, LOOPBACK, 0, max_size=None, compression=None,
-                                          process_request=self.process_request)
+                                          process_request=self.process_request, **self.serve_kw)
         self.server = asyncio.run_coroutine_threadsafe(serve(), self.loop).result(10)
         self.port = self.server.sockets[0].getsockname()[1]
         self.address = f"{LOOPBACK}:{self.port}"
@@ -196,8 +197,8 @@ class WsOrigin:
 def ws_origin():
     started = []
 
-    def start(handler, process_request=None):
-        o = WsOrigin(handler, process_request).start()
+    def start(handler, process_request=None, **serve_kw):
+        o = WsOrigin(handler, process_request, **serve_kw).start()
         started.append(o)
         return o
     yield start
@@ -369,6 +370,7 @@ def test_ws_h2_back_pressure_from_a_client_that_does_not_read(strata, ws_origin)
         for _ in range(10):
             ws.c._pump_once(0.1)  # reads what came, acknowledges nothing
         stalled = len(sent)
+        print(f"server stalled after {stalled} of {count} MiB")
         assert stalled < count // 2, f"{stalled} MiB sent to a client that reads nothing"
         held = len(ws.r.body) - acked
         assert held <= 1 << 20  # the client's window, no more
@@ -382,6 +384,48 @@ def test_ws_h2_back_pressure_from_a_client_that_does_not_read(strata, ws_origin)
     finally:
         ws.shutdown()
     assert ws.c.goaway is None
+
+
+@pytest.mark.timeout(120)
+def test_ws_h2_back_pressure_to_a_server_that_does_not_read(strata, ws_origin):
+    """The server reads nothing for a while: the client's sends stall on its stream window
+    (Strata reads no more than it can pass on), then all of them arrive."""
+    count, msg = 32, os.urandom(1 << 20)
+    go, got = threading.Event(), []
+
+    async def slow(ws):
+        while not go.is_set():
+            await asyncio.sleep(0.05)
+        async for m in ws:
+            got.append(len(m))
+            if len(got) == count:
+                await ws.send("all read")
+
+    o = ws_origin(slow, max_queue=1)  # websockets queues no more than one message unread
+    s = run(strata, {"ws": {"servers": [o.address]}})
+    ws = WsOverH2(s.port)
+    sent = []
+
+    def sender():
+        for _ in range(count):
+            ws.send(msg)
+            sent.append(1)
+    t = threading.Thread(target=sender, daemon=True)
+    try:
+        t.start()
+        time.sleep(1.5)
+        stalled = len(sent)
+        print(f"client stalled after {stalled} of {count} MiB")
+        assert stalled < count // 2, f"{stalled} MiB taken while the server read nothing"
+        go.set()
+        t.join(60)
+        assert not t.is_alive() and len(sent) == count
+        assert ws.recv() == "all read"
+        assert got == [1 << 20] * count
+    finally:
+        go.set()
+        t.join(10)
+        ws.shutdown()
 
 
 def test_ws_idle_tunnel_ends(strata, ws_origin):
