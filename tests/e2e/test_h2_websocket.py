@@ -661,3 +661,25 @@ def test_ws_http1_client_to_h2_server_without_connect_protocol(strata, h2_origin
                 pass
         assert e.value.status_code == 502
     asyncio.run(asyncio.wait_for(scenario(), 30))
+
+
+def test_ws_routed_as_a_get_upgrade(strata, ws_origin, origin):
+    """Routes see an extended CONNECT as HTTP/1's upgrade does: a GET to its :path."""
+    o = ws_origin(echo)
+    other = origin("other")
+    routes = ("- match: { method: GET, path_prefix: /chat }\n  backend: ws\n"
+              "- backend: other\n")
+    s = run(strata, {"ws": {"servers": [o.address]}, "other": {"servers": [other.address]}},
+            routes=routes)
+    ws = WsOverH2(s.port, "/chat/room")
+    try:
+        exchange(ws, (20,))
+    finally:
+        ws.shutdown()
+    with H2Client(s.port, timeout=10) as c:  # another path goes elsewhere, as a GET would
+        sid = c.start("CONNECT", "/elsewhere", headers=[("sec-websocket-version", "13")],
+                      end=False, protocol="websocket")
+        r = c.wait_headers(sid)
+        assert r.status != 200 or r.header("x-backend") == "other"
+    assert len(o.requests) == 1 and o.requests[0][0] == "/chat/room"
+    assert other.requests and other.requests[0].method == "GET"
