@@ -294,8 +294,8 @@ static void report_server_error(struct cfg_ctx *ctx, const struct ynode *map,
 }
 
 static const unsigned char alpn_http11[] = "\x08http/1.1";
-static const unsigned char alpn_h2_h1[] = "\x02h2\x08http/1.1"; /* http.h2.enabled */
-static const unsigned char alpn_h2[] = "\x02h2";                    /* backend protocol: h2 */
+static const unsigned char alpn_h2[] = "\x02h2\x08http/1.1"; /* http.h2.enabled */
+static const unsigned char alpn_h2_only[] = "\x02h2"; /* backends: protocol h2 */
 
 int cfg_parse_listener_tls(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
                            void *target)
@@ -314,8 +314,8 @@ int cfg_parse_listener_tls(struct cfg_ctx *ctx, const struct cfg_key *key, const
     struct tls_settings set = {conf.ciphers, conf.ciphersuites, conf.curves, conf.client_auth.ca};
     check_settings(ctx, n, &set, report_server_error);
     /* `http` is read before `tls` (the key order) */
-    const unsigned char *alpn = l->http.h2.enabled ? alpn_h2_h1 : alpn_http11;
-    size_t alpn_len = l->http.h2.enabled ? sizeof(alpn_h2_h1) - 1 : sizeof(alpn_http11) - 1;
+    const unsigned char *alpn = l->http.h2.enabled ? alpn_h2 : alpn_http11;
+    size_t alpn_len = l->http.h2.enabled ? sizeof(alpn_h2) - 1 : sizeof(alpn_http11) - 1;
     if (l->mode == MODE_HTTP && n->kind == YN_MAP && !ymap_get(n, "alpn") &&
         (conf.alpn = malloc(alpn_len))) {
         memcpy(conf.alpn, alpn, alpn_len);
@@ -404,9 +404,9 @@ static void report_client_error(struct cfg_ctx *ctx, const struct ynode *map,
 static void client_alpn_h2(struct cfg_ctx *ctx, const struct ynode *n, struct tls_client_conf *c)
 {
     if (!c->alpn) {
-        if ((c->alpn = malloc(sizeof(alpn_h2) - 1))) {
-            memcpy(c->alpn, alpn_h2, sizeof(alpn_h2) - 1);
-            c->alpn_len = sizeof(alpn_h2) - 1;
+        if ((c->alpn = malloc(sizeof(alpn_h2_only) - 1))) {
+            memcpy(c->alpn, alpn_h2_only, sizeof(alpn_h2_only) - 1);
+            c->alpn_len = sizeof(alpn_h2_only) - 1;
         }
         return;
     }

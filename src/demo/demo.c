@@ -167,7 +167,9 @@ void demo_config(unsigned base, const char *cert_dir, char *buf, size_t len)
              "  - name: demo-http\n"
              "    listen: 127.0.0.1:%u\n"
              "    mode: http\n"
-             "    http: &demo_http { access_log: { format: text } }\n"
+             "    http: &demo_http\n"
+             "      access_log: { format: text }\n"
+             "      h2: { enabled: true, cleartext: true }\n"
              "    routes: &demo_routes\n"
              "      - name: hello\n"
              "        match: { path: /hello }\n"
@@ -224,7 +226,8 @@ void demo_print_help(unsigned base)
            "      (127.0.0.1:%u-%u): /hello is answered by Strata itself, /old/... redirects,\n"
            "      Host canary.demo goes to the canary, /api/... is rewritten and balanced over\n"
            "      all three, anything else is split 90/10 between stable and canary.\n"
-           "      The same routes over TLS on 127.0.0.1:%u (a self-signed certificate).\n\n"
+           "      The same routes over TLS on 127.0.0.1:%u (a self-signed certificate).\n"
+           "      Both speak HTTP/1.1 and HTTP/2 (h2 by ALPN, h2c with prior knowledge).\n\n"
            "Try, in another terminal:\n"
            "  for i in 1 2 3; do echo hi | nc -N 127.0.0.1 %u; done    # three servers answer\n"
            "  curl -s http://127.0.0.1:%u/hello                         # Strata answers\n"
@@ -233,9 +236,12 @@ void demo_print_help(unsigned base)
            "  curl -s -H 'Host: canary.demo' http://127.0.0.1:%u/       # web 3 (canary)\n"
            "  for i in $(seq 20); do curl -s http://127.0.0.1:%u/; done | sort | uniq -c  # ~90/10\n"
            "  curl -sk https://127.0.0.1:%u/api/tls                     # TLS terminated, web N\n"
+           "  curl -skI --http2 https://127.0.0.1:%u/hello | head -1     # HTTP/2 200\n"
+           "  curl -s --http2-prior-knowledge http://127.0.0.1:%u/api/h2c # h2c to HTTP/1 web N\n"
            "  curl -s http://127.0.0.1:%u/metrics | grep strata_listener_http  # Prometheus\n"
            "Stop with Ctrl-C. Run your own configuration with: strata run FILE\n\n",
            base, base + 1, base + DEMO_SERVERS, h, demo_http_port(base, 1),
-           demo_http_port(base, DEMO_WEB_SERVERS), base + 43, base, h, h, h, h, h, base + 43, base + 90);
+           demo_http_port(base, DEMO_WEB_SERVERS), base + 43, base, h, h, h, h, h, base + 43,
+           base + 43, h, base + 90);
     fflush(stdout);
 }

@@ -89,6 +89,7 @@ struct h2u {
     bool resp_done;      /* the response went whole to the client codec */
     bool closed;         /* nghttp2 closed the stream (or never sent it) */
     bool lost;           /* the connection failed under it */
+    bool unseen;         /* the server never saw it: above a GOAWAY's last id, or not sent */
     bool ws;             /* the request is an extended CONNECT (RFC 8441, ws_* below) */
     bool ws_wait;        /* ...not submitted yet: the server's SETTINGS must allow it */
 };
@@ -305,6 +306,18 @@ static void settings_done(struct h2uc *c)
     wake_all(c); /* the initial window may have grown */
 }
 
+/* The streams a GOAWAY says the server never saw. */
+static void goaway_unseen(struct h2uc *c, int32_t last_id)
+{
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &c->streams)
+    {
+        struct h2u *u = list_entry(pos, struct h2u, link);
+        if (u->id > last_id || u->id <= 0)
+            u->unseen = true;
+    }
+}
+
 static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *user)
 {
     struct h2uc *c = user;
@@ -335,6 +348,7 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *user
         /* nghttp2 closes the streams above last_stream_id (REFUSED_STREAM) and fails the
          * requests not sent yet; the others finish */
         c->goaway = true;
+        goaway_unseen(c, f->goaway.last_stream_id);
         upstream_set_max_streams(c->w, c->uc, 0);
         kick(c);
         break;
@@ -380,7 +394,7 @@ static int on_frame_not_send(nghttp2_session *ng, const nghttp2_frame *f, int er
 {
     struct h2u *u = f->hd.type == NGHTTP2_HEADERS ? stream_of(user, f->hd.stream_id) : NULL;
     if (u && !u->closed) {
-        u->closed = true;
+        u->closed = u->unseen = true;
         u->close_code = NGHTTP2_REFUSED_STREAM;
         wake(u);
     }
@@ -778,7 +792,7 @@ static void attempt_reset(struct h2u *u)
     u->close_code = 0;
     u->bad = NULL;
     u->req_end = u->req_deferred = u->any_byte = u->head_ready = u->final_head = false;
-    u->resp_eof = u->resp_done = u->closed = u->lost = false;
+    u->resp_eof = u->resp_done = u->closed = u->lost = u->unseen = false;
     u->ws = u->ws_wait = false;
 }
 
@@ -1007,8 +1021,14 @@ static enum move stream_broken(struct http_stream *st, struct h2u *u)
         return MOVE_ERROR;
     }
     if (u->closed && u->close_code == NGHTTP2_REFUSED_STREAM) {
-        /* RFC 9113 §8.7: the server did not process it; any method may go again */
+        /* RFC 9113 §8.7: the server did not process it; any method may go again. A stream
+         * a GOAWAY left out is the connection's end, not the server's refusal: its new
+         * attempt is free, once per request (as a stale pooled HTTP/1 connection's) */
         stream_attempt_failed(st, false, false);
+        if (u->unseen && !st->stale_retried) {
+            st->stale_retried = true;
+            upstream_refund_try(&st->att);
+        }
         stream_retry_or_answer(st, true, true, 502, "server_refused", "server refused the stream");
         return MOVE_ERROR;
     }

@@ -167,6 +167,12 @@ def check_demo(s, base):
     cert = tls.sock.getpeercert(binary_form=True)
     assert cert and tls.sock.version() in ("TLSv1.2", "TLSv1.3")
     tls.close()
+    # HTTP/2 on both demo listeners: h2 by ALPN over TLS, h2c with prior knowledge
+    for args in (["--http2", "-k", f"https://127.0.0.1:{base + 43}/api/h2"],
+                 ["--http2-prior-knowledge", f"http://127.0.0.1:{h}/api/h2"]):
+        out = subprocess.run(["curl", "-s", "-o", "-", "-w", "%{http_version}", "--max-time", "5",
+                              *args], capture_output=True, text=True, timeout=10).stdout
+        assert out.endswith(": GET /h2\n2"), (args, out)
     status, body = http_get(base + 90, "/metrics")
     assert status == 200 and "strata_listener_connections_total" in body, body[:300]
     assert 'strata_listener_http_requests_total{listener="demo-http"}' in body
