@@ -149,6 +149,10 @@ static const struct cfg_key h2_keys[] = {
     {"cleartext", CT_BOOL, 0, "false", .off = H2_OFF(cleartext),
      .help = "On a plain listener, speak HTTP/2 to clients that start with its connection "
              "preface (h2c with prior knowledge); HTTP/1 clients share the listener."},
+    {"websocket", CT_BOOL, 0, "true", .off = H2_OFF(websocket),
+     .help = "Accept WebSocket over HTTP/2 (RFC 8441: SETTINGS_ENABLE_CONNECT_PROTOCOL, then "
+             "CONNECT with `:protocol websocket`), relayed to HTTP/1 servers as an Upgrade and "
+             "to HTTP/2 servers that accept extended CONNECT. Off: such a request is reset."},
     {"max_concurrent_streams", CT_U32, 0, "100", .min = 1, .max = 10000,
      .off = H2_OFF(max_streams),
      .help = "Streams open at once on a connection (SETTINGS_MAX_CONCURRENT_STREAMS). A "

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "http/h1_session-t.h"
+#include "http/h1_upstream.h"
 #include "http/msg.h"
 #include "http/stream.h"
 
@@ -207,12 +208,18 @@ static void mux_run(struct http_stream *st)
     h1_run(st->conn);
 }
 
-/* The 101 is out: the session relays both connections' bytes (h1_session.c). */
+/* The 101 is out: the session relays both connections' bytes (h1_session.c), or, when the
+ * server codec multiplexes its connection (an HTTP/2 server: RFC 8441), the client's bytes
+ * through the server codec's body operations and the server's back through ours. */
 static void mux_tunnel(struct http_stream *st)
 {
     struct h1s *s = st->conn;
     s->x->resp_done = true;
     s->state = CS_TUNNEL;
+    if (st->upc != &h1_up_ops) {
+        st->tunnel = true;
+        s->x->resp_done = false; /* the tunnel's bytes are the response body, to its end */
+    }
 }
 
 const struct http_mux_ops h1_mux_ops = {

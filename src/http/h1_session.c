@@ -318,6 +318,8 @@ static enum move step_flush_client(struct h1s *s)
 
 /* ---- tunnels (101 Switching Protocols) ---- */
 
+static enum move step_tunnel_ops(struct h1s *s);
+
 /* Sends what is staged for dst (dbuf: bytes from before the switch, such as the 101 head)
  * and then, straight from its buffer, what src sent: as much as dst takes. */
 static enum io tunnel_send(struct h1s *s, struct conn *dst, struct hbuf **dbuf, struct hbuf **sbuf)
@@ -359,6 +361,8 @@ static enum move tunnel_dir(struct h1s *s, struct conn *src, struct hbuf **sbuf,
 static enum move step_tunnel(struct h1s *s)
 {
     struct h1x *x = s->x;
+    if (x->st.tunnel)
+        return step_tunnel_ops(s);
     enum move up = tunnel_dir(s, &s->cli, &s->in, &x->st.up->c, h1_up_out(&x->st), &s->up_eof_sent);
     enum move down = tunnel_dir(s, &x->st.up->c, &x->st.up->in, &s->cli, &s->out, &s->cli_shut);
     if (up == MOVE_ERROR || down == MOVE_ERROR || (s->up_eof_sent && s->cli_shut)) {
@@ -367,6 +371,68 @@ static enum move step_tunnel(struct h1s *s)
         return MOVE_ERROR;
     }
     return up == MOVE_PROGRESS || down == MOVE_PROGRESS ? MOVE_PROGRESS : MOVE_NONE;
+}
+
+/* ---- tunnels through a multiplexing server codec (WebSocket to an HTTP/2 server) ----
+ * st->tunnel (mux_tunnel): the server connection is not this exchange's alone, so the
+ * client's bytes go to the server codec's body operations (its EOF as send_end) and the
+ * server's come back through the mux body operations into s->out, raw (a 101 has no body
+ * framing); the server's end closes the session once s->out is sent. */
+
+static enum move tunnel_ops_up(struct h1s *s)
+{
+    struct http_stream *st = &s->x->st;
+    const struct http_body_ops *out = &st->upc->body;
+    if (s->up_eof_sent)
+        return MOVE_NONE;
+    enum io io = h1_read_into(s->w, &s->cli, &s->in, HBUF_SIZE, true, &st->bytes_in, &s->last_ms);
+    if (io == IO_ERR)
+        return MOVE_ERROR;
+    enum move m = io == IO_MOVED ? MOVE_PROGRESS : MOVE_NONE;
+    if (s->in && s->in->len) {
+        ssize_t room = out->send_room(st);
+        if (room < 0)
+            return MOVE_ERROR;
+        size_t n = s->in->len < (size_t)room ? s->in->len : (size_t)room;
+        if (n && (n = out->send_data(st, hbuf_head(s->in), n)) > 0) {
+            hbuf_consume(s->in, (uint32_t)n);
+            m = MOVE_PROGRESS;
+        }
+    }
+    if ((s->cli.flags & CONN_RD_EOF) && (!s->in || !s->in->len)) {
+        out->send_end(st);
+        s->up_eof_sent = true;
+        m = MOVE_PROGRESS;
+    }
+    return m;
+}
+
+static enum move step_tunnel_ops(struct h1s *s)
+{
+    struct h1x *x = s->x;
+    struct http_stream *st = &x->st;
+    enum move m = tunnel_ops_up(s), r;
+    if (m == MOVE_ERROR) {
+        st->end = "tunnel_error";
+        h1_session_close(s);
+        return MOVE_ERROR;
+    }
+    if ((r = st->upc->flush(st)) == MOVE_ERROR || s->state != CS_TUNNEL)
+        return MOVE_ERROR;
+    m |= r;
+    if (!x->resp_done && ((r = st->upc->step(st)) == MOVE_ERROR || s->state != CS_TUNNEL))
+        return MOVE_ERROR;
+    m |= r;
+    if ((r = step_flush_client(s)) == MOVE_ERROR)
+        return r;
+    m |= r;
+    if (x->resp_done && (!s->out || !s->out->len)) {
+        if (!strcmp(st->end, "ok"))
+            st->end = "tunnel_closed";
+        h1_session_close(s);
+        return MOVE_ERROR;
+    }
+    return m;
 }
 
 /* ---- end of an exchange ---- */

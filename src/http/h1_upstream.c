@@ -20,6 +20,76 @@ static inline struct h1u *up_of(const struct http_stream *st)
     return st->upx;
 }
 
+/* ---- WebSocket through the body operations (RFC 8441 clients) ----
+ * An HTTP/2 client's extended CONNECT reaches this codec as an HTTP/1 upgrade without
+ * Sec-WebSocket-Key (RFC 8441 §5 has none): the key is made here and the 101's
+ * Sec-WebSocket-Accept checked. After the 101 the client codec sets st->tunnel and the
+ * bytes flow unframed: the client's through up_send_data (u->out) until its end (then
+ * shutdown(SHUT_WR) once they are out), the server's to st->mux->body until it closes. */
+
+/* Sec-WebSocket-Version and a Sec-WebSocket-Key for a WebSocket upgrade that has none
+ * (the first attempt adds them to t->req: later attempts send the same). False: no
+ * memory or no random bytes. */
+static bool ws_prepare(struct http_stream *st, struct h1u *u)
+{
+    static const struct hstr ver = HSTR_LIT("Sec-WebSocket-Version"),
+                             key = HSTR_LIT("Sec-WebSocket-Key");
+    struct http_msg *req = &st->t.req;
+    char k[WS_KEY_LEN + 1];
+    if (!(req->flags & HTTP_F_UPGRADE) || !http_list_has(req->upgrade, HSTR_LIT("websocket")) ||
+        http_hdr_find(req, key, 0) >= 0)
+        return true;
+    if (http_hdr_find(req, ver, 0) < 0 && http_hdr_add(req, &st->t.arena, ver, HSTR_LIT("13")) < 0)
+        return false;
+    if (!ws_key_new(k) || !ws_accept_of((struct hstr){k, WS_KEY_LEN}, u->ws_accept))
+        return false;
+    struct hstr kv = arena_dup(&st->t.arena, k, WS_KEY_LEN);
+    if (!kv.p || http_hdr_add(req, &st->t.arena, key, kv) < 0)
+        return false;
+    u->ws_check = true;
+    return true;
+}
+
+/* The 101 carries the Sec-WebSocket-Accept of the key made here (RFC 6455 §4.1). */
+static bool ws_accept_ok(const struct http_stream *st, const struct h1u *u)
+{
+    struct hstr a = http_hdr_get(&st->t.resp, HSTR_LIT("Sec-WebSocket-Accept"));
+    return a.len == WS_ACCEPT_LEN && memcmp(a.p, u->ws_accept, WS_ACCEPT_LEN) == 0;
+}
+
+/* Server → client in a tunnel: the server's bytes as they are, as much as the client codec
+ * takes (the server is read only into the room its buffer has left); its close ends the
+ * response. */
+static enum move tunnel_step(struct http_stream *st, struct h1u *u)
+{
+    struct upconn *uc = st->up;
+    const struct http_body_ops *out = &st->mux->body;
+    enum io io = h1_read_into(st->w, &uc->c, &uc->in, HBUF_SIZE, true, NULL, &st->up_ms);
+    if (io == IO_ERR) {
+        stream_up_cut(st, "tunnel_error", "server connection reset");
+        return MOVE_ERROR;
+    }
+    enum move m = io == IO_MOVED ? MOVE_PROGRESS : MOVE_NONE;
+    if (uc->in && uc->in->len) {
+        ssize_t room = out->send_room(st);
+        if (room < 0) {
+            stream_up_cut(st, "local_error", "out of memory");
+            return MOVE_ERROR;
+        }
+        size_t n = uc->in->len < (size_t)room ? uc->in->len : (size_t)room;
+        if (n && (n = out->send_data(st, hbuf_head(uc->in), n)) > 0) {
+            hbuf_consume(uc->in, (uint32_t)n);
+            m = MOVE_PROGRESS;
+        }
+    }
+    if ((!uc->in || !uc->in->len) && (uc->c.flags & CONN_RD_EOF)) {
+        u->resp_done = true;
+        out->send_end(st);
+        return MOVE_PROGRESS;
+    }
+    return m;
+}
+
 /* ---- attempts ---- */
 
 /* Events on the leased connection: the connect first, then the client codec runs the
@@ -71,13 +141,20 @@ static enum up_start up_start(struct http_stream *st)
             return UP_START_CONNECT_FAILED;
         }
         u->out = NULL;
+        u->ws_check = false;
         st->upx = u;
     }
     h1_buf_drop(w, &u->out);
     h1_parser_init(&u->hp);
     u->respb.kind = HTTP_BODY_NONE;
     u->resp_done = u->last_pending = u->keep = false;
+    u->tunnel = u->cli_end = u->shut = false;
     u->req_sent = http_msg_bodiless(&st->t.req);
+    if (!ws_prepare(st, u)) {
+        st->att.err = ENOMEM;
+        st->att.why = "no random bytes or memory for a WebSocket key";
+        return UP_START_CONNECT_FAILED;
+    }
     if (!stage_head(st, u))
         return UP_START_TOO_LARGE;
     st->up = upstream_acquire(w, &st->att, st, up_io, st->fresh_only, &st->reused);
@@ -138,7 +215,9 @@ static bool up_send_trailers(struct http_stream *st, const struct http_msg *m)
 
 static void up_send_end(struct http_stream *st)
 {
-    up_of(st)->req_sent = true;
+    struct h1u *u = up_of(st);
+    u->req_sent = true;
+    u->cli_end = u->tunnel; /* a tunnel's client side ended: shut once its bytes are out */
 }
 
 /* ---- the response ---- */
@@ -178,6 +257,11 @@ static void on_response_head(struct http_stream *st, size_t head_len)
     }
     if (!stream_response_checks(st))
         return;
+    if (resp->status == 101 && u->ws_check && !ws_accept_ok(st, u)) {
+        stream_attempt_failed(st, true, true);
+        stream_answer(st, 502, "bad_response", "101 without the Sec-WebSocket-Accept asked for");
+        return;
+    }
     if (resp->status == 101 && !http_switch_asked(&st->t.req, resp)) {
         /* no tunnel: the server speaks another protocol on that connection now, and the
          * client may have asked for a switch Strata did not forward */
@@ -194,6 +278,10 @@ static void on_response_head(struct http_stream *st, size_t head_len)
     if (resp->status == 101) {
         u->resp_done = true;
         st->mux->tunnel(st);
+        if (st->tunnel && st->up) { /* relayed through the body operations: tunnel_step */
+            u->tunnel = true;
+            u->resp_done = false;
+        }
         return;
     }
     start_response_body(st, u);
@@ -230,6 +318,8 @@ static enum move up_step(struct http_stream *st)
     struct h1u *u = up_of(st);
     if (!st->up || st->up->connecting || u->resp_done)
         return MOVE_NONE;
+    if (u->tunnel)
+        return tunnel_step(st, u);
     struct upconn *uc = st->up;
     enum io io =
         h1_read_into(st->w, &uc->c, &uc->in, HBUF_SIZE, st->resp_started, NULL, &st->up_ms);
@@ -251,7 +341,7 @@ static enum move up_step(struct http_stream *st)
             return m;
         }
         /* an interim answer, a retry, a tunnel or a body-less answer: look again */
-        if (st->up != uc || !st->resp_started || u->resp_done)
+        if (st->up != uc || !st->resp_started || u->resp_done || u->tunnel)
             return MOVE_PROGRESS;
         m = MOVE_PROGRESS; /* the head is out: its body follows in the same write */
     }
@@ -274,12 +364,17 @@ static enum move up_step(struct http_stream *st)
 static enum move up_flush(struct http_stream *st)
 {
     struct h1u *u = up_of(st);
-    if (!st->up || st->up->connecting || !u->out)
+    if (!st->up || st->up->connecting || (!u->out && !u->cli_end))
         return MOVE_NONE;
     enum io io = h1_flush_buf(st->w, &st->up->c, &u->out, NULL, &st->up_ms);
     if (io == IO_ERR) {
         up_broken(st, "server connection reset while sending");
         return MOVE_ERROR;
+    }
+    if (u->cli_end && !u->out && !u->shut) { /* a tunnel's client side ended (see above) */
+        u->shut = true;
+        st->up->c.xprt->shutdown_wr(&st->up->c);
+        return MOVE_PROGRESS;
     }
     return io == IO_MOVED ? MOVE_PROGRESS : MOVE_NONE;
 }

@@ -11,6 +11,7 @@
 #include "http/h1.h"
 #include "http/hbuf.h"
 #include "http/stream-t.h"
+#include "http/ws_handshake.h"
 
 struct h1u {
     struct h1_parser hp;  /* the response head */
@@ -20,6 +21,12 @@ struct h1u {
     bool resp_done;       /* the response went whole to the client codec */
     bool last_pending;    /* the response body ended: its trailers and end still to pass */
     bool keep;            /* the server lets the connection carry another request */
+    /* WebSocket for a client codec that relays through the body operations (st->tunnel) */
+    bool tunnel;   /* switched (101): raw bytes both ways, the response until the close */
+    bool cli_end;  /* tunnel: the client's side ended; shut once u->out is sent */
+    bool shut;     /* tunnel: shutdown(SHUT_WR) done */
+    bool ws_check; /* Sec-WebSocket-Key made here: the 101's Accept must be ws_accept */
+    char ws_accept[WS_ACCEPT_LEN + 1];
 };
 
 extern const struct http_up_ops h1_up_ops;

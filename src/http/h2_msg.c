@@ -12,6 +12,7 @@ enum pseudo_bit {
     PS_AUTHORITY = 1 << 2,
     PS_PATH = 1 << 3,
     PS_STATUS = 1 << 4,
+    PS_PROTOCOL = 1 << 5, /* RFC 8441 extended CONNECT */
 };
 
 void h2_head_begin(struct h2_head *h, enum h2_block kind, enum http_method req_method,
@@ -150,7 +151,7 @@ static int pseudo_field(struct h2_head *h, struct http_msg *m, struct hstr n, st
     } known[] = {
         {":method", PS_METHOD, true},       {":scheme", PS_SCHEME, true},
         {":authority", PS_AUTHORITY, true}, {":path", PS_PATH, true},
-        {":status", PS_STATUS, false},
+        {":status", PS_STATUS, false},      {":protocol", PS_PROTOCOL, true},
     };
     if (h->regular)
         return malformed(h, "pseudo-header field after a regular one");
@@ -178,6 +179,9 @@ static int pseudo_field(struct h2_head *h, struct http_msg *m, struct hstr n, st
         return all_of(v, H1C_HOST) ? 0 : malformed(h, "invalid :authority");
     case PS_PATH:
         return set_path(m, v) ? 0 : malformed(h, "invalid :path");
+    case PS_PROTOCOL:
+        m->upgrade = v;
+        return all_of(v, H1C_TCHAR) ? 0 : malformed(h, "invalid :protocol");
     default:
         return status_field(h, m, v);
     }
@@ -322,11 +326,36 @@ static int set_body(struct h2_head *h, struct http_msg *m, bool no_body, bool en
     return 0;
 }
 
+/* ---- RFC 8441 extended CONNECT ---- */
+
+/* `:method CONNECT` with `:protocol`, `:scheme`, `:path` and `:authority` (RFC 8441 §4): in
+ * the model, what an HTTP/1 upgrade is (GET, HTTP_F_UPGRADE, upgrade = the protocol), with
+ * no body: the stream's DATA is the tunnel's, after the switch. */
+static int end_extended_connect(struct h2_head *h, struct http_msg *m, struct arena *a,
+                                bool end_stream)
+{
+    const uint8_t all = PS_SCHEME | PS_PATH | PS_AUTHORITY;
+    if (m->method != HTTP_M_CONNECT || (h->pseudo & all) != all)
+        return malformed(h, ":protocol without CONNECT, :scheme, :path and :authority");
+    if (m->path.len == 1 && m->path.p[0] == '*')
+        return malformed(h, ":path * in an extended CONNECT");
+    if (h->has_cl)
+        return malformed(h, "extended CONNECT with content-length");
+    m->method = HTTP_M_GET;
+    m->method_name = HSTR_LIT("GET");
+    m->flags |= HTTP_F_UPGRADE;
+    if (join_cookies(m, a) < 0)
+        refuse(h, 431, "header list too large");
+    return set_body(h, m, true, end_stream);
+}
+
 static int end_request(struct h2_head *h, struct http_msg *m, struct arena *a, bool end_stream)
 {
     m->is_request = true;
     if (!(h->pseudo & PS_METHOD))
         return malformed(h, "no :method");
+    if (h->pseudo & PS_PROTOCOL)
+        return end_extended_connect(h, m, a, end_stream);
     if (m->method == HTTP_M_CONNECT) {
         if ((h->pseudo & (PS_SCHEME | PS_PATH)) || !(h->pseudo & PS_AUTHORITY))
             return malformed(h, "CONNECT with :scheme or :path, or without :authority");
@@ -443,7 +472,14 @@ static int put_request_pseudo(struct nv_out *o, const struct http_msg *m, const 
 {
     if (!all_of(m->method_name, H1C_TCHAR))
         return -1;
-    put(o, HSTR_LIT(":method"), m->method_name);
+    if (m->flags & HTTP_F_UPGRADE) { /* RFC 8441 §4: the upgrade as CONNECT with :protocol */
+        if (!m->authority.len || !m->upgrade.len || !all_of(m->upgrade, H1C_TCHAR))
+            return -1;
+        put(o, HSTR_LIT(":method"), HSTR_LIT("CONNECT"));
+        put(o, HSTR_LIT(":protocol"), m->upgrade);
+    } else {
+        put(o, HSTR_LIT(":method"), m->method_name);
+    }
     if (m->method == HTTP_M_CONNECT) {
         put(o, HSTR_LIT(":authority"), m->authority);
         return m->authority.len ? 0 : -1;
@@ -481,7 +517,7 @@ static int put_length(struct nv_out *o, const struct http_msg *m, const struct h
 int h2_msg_nv(const struct http_msg *m, const struct h2_out *h, struct arena *a, nghttp2_nv **nv)
 {
     bool trailers = h->kind == H2B_TRAILERS;
-    struct nv_out o = {NULL, 0, (trailers ? m->ntrailers : m->nhdrs) + 6u, a};
+    struct nv_out o = {NULL, 0, (trailers ? m->ntrailers : m->nhdrs) + 7u, a};
     if (!(o.v = arena_alloc(a, o.cap * sizeof(*o.v))))
         return -1;
     if (h->kind == H2B_REQUEST && put_request_pseudo(&o, m, h) < 0)

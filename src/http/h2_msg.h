@@ -82,7 +82,9 @@ struct h2_out {
 };
 
 /* The nghttp2_nv array of m's head (or of m->trailers) in `a`: *nv and the count, or -1
- * when a field cannot be sent safely or out of memory. */
+ * when a field cannot be sent safely or out of memory. A request with HTTP_F_UPGRADE is
+ * written as RFC 8441's extended CONNECT (:protocol m->upgrade): the caller clears the flag
+ * in a copy for a server that does not take it. */
 int h2_msg_nv(const struct http_msg *m, const struct h2_out *o, struct arena *a, nghttp2_nv **nv);
 
 #endif

@@ -312,6 +312,7 @@ static int session_init(struct h2c *c)
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, h->window},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, c->lc->http.limits.max_header_bytes},
         {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
+        {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, h->websocket}, /* RFC 8441 */
     };
     uint64_t conn_window = (uint64_t)h->window * h->max_streams;
     if (conn_window > H2_CONN_HELD)
@@ -555,8 +556,8 @@ static void session_timer(struct ev_loop *loop, struct ev_timer *t)
     {
         struct http_stream *st = &list_entry(pos, struct h2s, link)->st;
         if (quiet && !strcmp(st->end, "ok")) {
-            st->end = "timeout";
-            st->detail = "the client stopped reading";
+            st->end = st->tunnel ? "tunnel_idle" : "timeout"; /* a WebSocket (RFC 8441) */
+            st->detail = st->tunnel ? NULL : "the client stopped reading";
         }
     }
     if (c->state == H2C_SNIFF || c->fatal || c->calm || list_empty(&c->streams) || quiet) {

@@ -15,6 +15,11 @@
 #include "http/stream.h"
 
 static const struct http_mux_ops h2_mux_ops;
+static enum move ws_step_request(struct h2s *s);
+static uint64_t ws_deadline(const struct h2s *s);
+static void ws_expired(struct h2s *s);
+static const struct http_msg *ws_head(struct http_stream *st, const struct http_msg *m);
+static void ws_tunnel(struct h2s *s);
 
 /* ---- buffers ---- */
 
@@ -334,7 +339,7 @@ static enum move step_request_body(struct h2s *s)
 static enum move step_server(struct h2s *s)
 {
     struct http_stream *st = &s->st;
-    enum move m = step_request_body(s), r;
+    enum move m = st->tunnel ? ws_step_request(s) : step_request_body(s), r;
     if (m == MOVE_ERROR || !st->upc || s->finished || st->t.answered)
         return m;
     if ((r = st->upc->flush(st)) == MOVE_ERROR)
@@ -377,7 +382,7 @@ uint64_t h2s_deadline(const struct h2s *s)
         return s->head_deadline_ms;
     if (s->finished)
         return stall; /* the rest of the response waits for the client's window */
-    uint64_t d = stream_deadline(&s->st, s->last_ms);
+    uint64_t d = s->st.tunnel ? ws_deadline(s) : stream_deadline(&s->st, s->last_ms);
     return s->resp.len && stall < d ? stall : d;
 }
 
@@ -398,6 +403,10 @@ void h2s_expired(struct h2s *s)
         st->detail = "the client's flow-control window stayed closed";
         h2c_reset(s->c, s, NGHTTP2_CANCEL);
         finish(s, false);
+        return;
+    }
+    if (st->tunnel) {
+        ws_expired(s);
         return;
     }
     stream_expired(st);
@@ -455,6 +464,8 @@ static bool mux_send_head(struct http_stream *st, const struct http_msg *m)
     struct h2s *s = st->conn;
     if (s->dead)
         return true;
+    if (m->status == 101 && (st->t.req.flags & HTTP_F_UPGRADE) && !(m = ws_head(st, m)))
+        return false;
     if (m->status < 200)
         return send_interim(s, m);
     /* HEAD, 204 and 304 from a server, and a message that has no body at all (a gRPC
@@ -528,6 +539,8 @@ static void mux_send_end(struct http_stream *st)
 {
     struct h2s *s = st->conn;
     s->resp_eof = true;
+    if (st->tunnel && !strcmp(st->end, "ok"))
+        st->end = "tunnel_closed"; /* the server closed it (HTTP/1's relay says the same) */
     resume(s);
 }
 
@@ -553,12 +566,102 @@ static void mux_run(struct http_stream *st)
     h2c_run(s->c);
 }
 
-/* HTTP/2 has no 101 (a request from an h2 client never asks to upgrade): cut. */
+/* HTTP/2 has no 101: a switch answers only an extended CONNECT (RFC 8441), else cut. */
 static void mux_tunnel(struct http_stream *st)
 {
+    if ((st->t.req.flags & HTTP_F_UPGRADE) && !((struct h2s *)st->conn)->dead) {
+        ws_tunnel(st->conn);
+        return;
+    }
     st->end = "bad_response";
     st->detail = "101 for an HTTP/2 client";
     mux_abort(st);
+}
+
+/* ---- WebSocket over HTTP/2 (RFC 8441) ----
+ * An extended CONNECT is in the model an upgrade (h2_msg.c); the server's switch (a 101
+ * from an HTTP/1 server, a 2xx from an HTTP/2 one, both 101 in the model) goes to the
+ * client as 200, then the stream is a tunnel (st->tunnel): the client's DATA is passed to
+ * the server codec's body operations as it takes it (the window reopens by that much) and
+ * END_STREAM as send_end; the server's bytes come back through the mux body operations and
+ * its close as END_STREAM. Tunnels skip the body filters and max_request_body, as HTTP/1's
+ * do, and end after the listener's idle_timeout without a byte either way. */
+
+/* The 200 an HTTP/2 client gets for a 101: no Sec-WebSocket-Accept (RFC 8441 §5), a body
+ * of unknown length (the tunnel). NULL out of memory. */
+static const struct http_msg *ws_head(struct http_stream *st, const struct http_msg *m)
+{
+    struct http_msg *r = arena_alloc(&st->t.arena, sizeof(*r));
+    if (!r)
+        return NULL;
+    *r = *m;
+    r->status = 200;
+    r->reason = HSTR_LIT("OK");
+    r->flags &= ~(uint32_t)HTTP_F_UPGRADE;
+    r->body = HTTP_BODY_CHUNKED;
+    r->content_length = 0;
+    r->nhdrs = 0;
+    if (m->nhdrs && !(r->hdrs = arena_alloc(&st->t.arena, m->nhdrs * sizeof(*r->hdrs))))
+        return NULL;
+    for (uint32_t i = 0; i < m->nhdrs; i++)
+        if (!hstr_ieq_c(m->hdrs[i].name, "sec-websocket-accept"))
+            r->hdrs[r->nhdrs++] = m->hdrs[i];
+    return r;
+}
+
+static void ws_tunnel(struct h2s *s)
+{
+    struct http_stream *st = &s->st;
+    st->tunnel = true;
+    st->req_body_hooks = st->resp_body_hooks = false;
+    s->req_sent = false; /* the client's DATA goes to the server from now on */
+    s->last_ms = s->c->w->loop.now_ms;
+    h2c_arm_timer(s->c);
+    h2c_kick(s->c);
+}
+
+/* Client → server in a tunnel: its DATA as the server codec takes it, then its end. */
+static enum move ws_step_request(struct h2s *s)
+{
+    struct http_stream *st = &s->st;
+    const struct http_body_ops *out = &st->upc->body;
+    enum move m = MOVE_NONE;
+    if (s->req_sent || !st->up)
+        return MOVE_NONE;
+    while (s->req.len) {
+        ssize_t room = out->send_room(st);
+        if (room < 0) {
+            stream_up_cut(st, "local_error", "out of memory");
+            return MOVE_ERROR;
+        }
+        size_t n = s->req.len < (size_t)room ? s->req.len : (size_t)room;
+        if (!n || !(n = out->send_data(st, s->req.p + s->req.off, n)))
+            break;
+        buf_take(&s->req, n);
+        nghttp2_session_consume(s->c->ng, s->id, n);
+        s->last_ms = s->c->w->loop.now_ms;
+        m = MOVE_PROGRESS;
+    }
+    if (s->req_eof && !s->req.len) {
+        out->send_end(st);
+        s->req_sent = true;
+        m = MOVE_PROGRESS;
+    }
+    return m;
+}
+
+static uint64_t ws_deadline(const struct h2s *s)
+{
+    uint64_t last = s->st.up_ms > s->last_ms ? s->st.up_ms : s->last_ms;
+    return last + s->c->lc->idle_timeout_ms;
+}
+
+static void ws_expired(struct h2s *s)
+{
+    s->st.end = "tunnel_idle";
+    s->st.detail = NULL;
+    h2c_reset(s->c, s, NGHTTP2_CANCEL);
+    finish(s, false);
 }
 
 static const struct http_mux_ops h2_mux_ops = {

@@ -27,6 +27,7 @@
 #include "http/h2_msg.h"
 #include "http/msg.h"
 #include "http/stream.h"
+#include "http/ws_handshake.h"
 #include "upstream/pool.h"
 
 #define REQ_BUF (64u << 10)  /* request body bytes held per stream */
@@ -62,6 +63,7 @@ struct h2uc {
     bool dead;        /* failed or closed: nghttp2 is not driven any more */
     bool goaway;      /* the server sent GOAWAY: no new stream */
     bool closed;      /* the pool closed it */
+    bool settings;    /* the server's first SETTINGS came (RFC 8441: extended CONNECT) */
 };
 
 /* One stream's exchange with the server (one attempt at a time). */
@@ -88,10 +90,16 @@ struct h2u {
     bool closed;         /* nghttp2 closed the stream (or never sent it) */
     bool lost;           /* the connection failed under it */
     bool unseen;         /* the server never saw it: above a GOAWAY's last id, or not sent */
+    bool ws;             /* the request is an extended CONNECT (RFC 8441, ws_* below) */
+    bool ws_wait;        /* ...not submitted yet: the server's SETTINGS must allow it */
 };
 
 static void conn_run_task(struct ev_task *t);
 static void conn_pump(struct h2uc *c);
+static const struct http_msg *ws_request(struct http_stream *st, struct h2u *u);
+static bool ws_defer(struct http_stream *st, struct h2u *u);
+static enum move ws_submit(struct http_stream *st, struct h2u *u);
+static bool ws_switched(struct http_stream *st, struct h2u *u);
 
 static inline struct h2u *up_of(const struct http_stream *st)
 {
@@ -290,6 +298,7 @@ static void settings_done(struct h2uc *c)
     uint32_t n =
         nghttp2_session_get_remote_settings(c->ng, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
     atomic_store_explicit(&c->uc->srv->st.h2_streams, n ? n : 1, memory_order_relaxed);
+    c->settings = true;
     if (n > c->b->h2_max_streams)
         n = c->b->h2_max_streams;
     if (!c->goaway)
@@ -751,11 +760,12 @@ static bool submit_request(struct http_stream *st, struct h2u *u)
     struct h2_out o = {.kind = H2B_REQUEST};
     o.scheme = st->t.backend->tls ? HSTR_LIT("https") : HSTR_LIT("http");
     nghttp2_nv *nv;
-    int n = h2_msg_nv(&st->t.req, &o, &st->t.arena, &nv);
+    const struct http_msg *req = ws_request(st, u);
+    int n = req ? h2_msg_nv(req, &o, &st->t.arena, &nv) : -1;
     if (n < 0 || !(nv = with_te_trailers(&st->t.arena, nv, &n)))
         return false;
     nghttp2_data_provider dp = {.source = {.ptr = NULL}, .read_callback = req_read};
-    bool bodiless = http_msg_bodiless(&st->t.req);
+    bool bodiless = http_msg_bodiless(&st->t.req) && !u->ws;
     int32_t id = nghttp2_submit_request(u->c->ng, NULL, nv, (size_t)n, bodiless ? NULL : &dp, NULL);
     if (id < 0) { /* stream ids exhausted (or no memory): this connection takes no more */
         upstream_set_max_streams(st->w, st->up, 0);
@@ -783,6 +793,7 @@ static void attempt_reset(struct h2u *u)
     u->bad = NULL;
     u->req_end = u->req_deferred = u->any_byte = u->head_ready = u->final_head = false;
     u->resp_eof = u->resp_done = u->closed = u->lost = u->unseen = false;
+    u->ws = u->ws_wait = false;
 }
 
 /* A new attempt: a lease (the connection's object made with a new connection), then the
@@ -807,6 +818,8 @@ static enum up_start up_start(struct http_stream *st)
     st->reused = st->reused && !st->up->connecting; /* joined a connect in progress: not */
     u->c = st->up->owner;
     list_add_tail(&u->c->streams, &u->link);
+    if (ws_defer(st, u))
+        return UP_START_OK; /* submitted by ws_submit once the server's SETTINGS came */
     if (!submit_request(st, u))
         return UP_START_TOO_LARGE; /* the stream releases the lease */
     u->req_end = http_msg_bodiless(&st->t.req);
@@ -915,6 +928,85 @@ static void up_send_end(struct http_stream *st)
     req_resume(u);
 }
 
+/* ---- WebSocket over HTTP/2 (RFC 8441) ----
+ * An upgrade from an HTTP/2 client (its extended CONNECT, an upgrade in the model) goes
+ * out as an extended CONNECT, only to a server whose SETTINGS say
+ * SETTINGS_ENABLE_CONNECT_PROTOCOL (on a new connection the HEADERS wait for them; another
+ * server is tried, or 502, when they do not). Its 2xx is the switch: a 101 in the model,
+ * then st->mux->tunnel and the stream's DATA both ways are the tunnel. An HTTP/1 client's
+ * WebSocket upgrade goes the same way (its 101 gets the Accept of its key); any other
+ * upgrade of an HTTP/1 client goes as a plain request. */
+
+/* The request as it goes out: the model's, or a copy without the upgrade for a request
+ * that is not sent as an extended CONNECT. NULL out of memory. */
+static const struct http_msg *ws_request(struct http_stream *st, struct h2u *u)
+{
+    if (u->ws || !(st->t.req.flags & HTTP_F_UPGRADE))
+        return &st->t.req;
+    struct http_msg *plain = arena_alloc(&st->t.arena, sizeof(*plain));
+    if (plain) {
+        *plain = st->t.req;
+        plain->flags &= ~(uint32_t)HTTP_F_UPGRADE;
+    }
+    return plain;
+}
+
+/* An extended CONNECT waits for the server's SETTINGS before it is submitted. */
+static bool ws_defer(struct http_stream *st, struct h2u *u)
+{
+    const struct http_msg *req = &st->t.req;
+    u->ws = (req->flags & HTTP_F_UPGRADE) &&
+            (req->version == 20 || hstr_ieq_c(req->upgrade, "websocket"));
+    u->ws_wait = u->ws;
+    return u->ws_wait;
+}
+
+/* The server's SETTINGS came: the extended CONNECT goes, or another server is tried (or
+ * 502) when this one does not take it. */
+static enum move ws_submit(struct http_stream *st, struct h2u *u)
+{
+    if (!u->c->settings)
+        return MOVE_NONE;
+    u->ws_wait = false;
+    if (!nghttp2_session_get_remote_settings(u->c->ng, NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL)) {
+        static const char why[] = "server does not take extended CONNECT (RFC 8441)";
+        stream_attempt_failed(st, true, false);
+        st->att.err = EPROTONOSUPPORT; /* no server left to try answers 502, not 503 */
+        st->att.why = why;
+        stream_retry_or_answer(st, true, true, 502, "bad_gateway", why);
+        return MOVE_ERROR;
+    }
+    if (!submit_request(st, u)) {
+        stream_attempt_failed(st, false, false);
+        stream_answer(st, 502, "bad_request", "request head cannot be sent");
+        return MOVE_ERROR;
+    }
+    kick(u->c);
+    return MOVE_PROGRESS;
+}
+
+/* A 2xx to an extended CONNECT switched protocols: in the model, the 101 an HTTP/1 server
+ * sends (so the log and the metrics count one kind of WebSocket). */
+static bool ws_switched(struct http_stream *st, struct h2u *u)
+{
+    struct http_msg *resp = &st->t.resp;
+    if (!u->ws || resp->status < 200 || resp->status > 299)
+        return false;
+    resp->status = 101;
+    resp->reason = HSTR_LIT("Switching Protocols");
+    resp->flags |= HTTP_F_UPGRADE;
+    resp->upgrade = st->t.req.upgrade;
+    /* an HTTP/1 client checks the Accept of its key (RFC 6455 §4.1): ours to compute */
+    struct hstr key = http_hdr_get(&st->t.req, HSTR_LIT("Sec-WebSocket-Key"));
+    char acc[WS_ACCEPT_LEN + 1];
+    if (key.len && ws_accept_of(key, acc)) {
+        struct hstr v = arena_dup(&st->t.arena, acc, WS_ACCEPT_LEN);
+        if (v.p)
+            http_hdr_set(resp, &st->t.arena, HSTR_LIT("Sec-WebSocket-Accept"), v);
+    }
+    return true;
+}
+
 /* ---- the response (step) ---- */
 
 /* The connection failed under the stream, or nghttp2 closed the stream, before the end of
@@ -968,10 +1060,13 @@ static enum move connect_failed(struct http_stream *st, struct h2u *u)
 static enum move pass_head(struct http_stream *st, struct h2u *u)
 {
     u->head_ready = false;
+    bool switched = ws_switched(st, u);
     if (!stream_response_checks(st))
         return MOVE_ERROR; /* retried on its status: the head is dropped */
     if (!stream_send_response(st))
         return MOVE_ERROR;
+    if (switched)
+        st->mux->tunnel(st);
     return MOVE_PROGRESS;
 }
 
@@ -1040,6 +1135,8 @@ static enum move up_step(struct http_stream *st)
         return connect_failed(st, u);
     if (st->up->connecting)
         return MOVE_NONE;
+    if (u->ws_wait && !u->lost && !u->closed)
+        return ws_submit(st, u);
     if (u->bad && !u->resp_eof) {
         if (st->resp_started) {
             stream_up_cut(st, "bad_response", u->bad);

@@ -73,7 +73,8 @@ struct http_msg {
     struct hstr authority;   /* Host value or absolute-form authority */
     struct hstr path;        /* from '/' up to '?' (or "*" for OPTIONS *) */
     struct hstr query;       /* after '?', without it; empty when none */
-    struct hstr upgrade;     /* the Upgrade field's value when HTTP_F_UPGRADE */
+    struct hstr upgrade;     /* the Upgrade field's value when HTTP_F_UPGRADE; an h2
+                                extended CONNECT (RFC 8441) is a GET with its :protocol here */
 
     /* response */
     uint16_t status;

@@ -126,6 +126,7 @@ struct http_limits {
 struct http2_conf {
     bool enabled;                /* by ALPN "h2" on a TLS listener */
     bool cleartext;              /* h2c with prior knowledge on a plain listener */
+    bool websocket;              /* RFC 8441 extended CONNECT (SETTINGS_ENABLE_CONNECT_PROTOCOL) */
     uint32_t max_streams;        /* SETTINGS_MAX_CONCURRENT_STREAMS, reset streams included */
     uint32_t window;             /* per-stream receive window = request body buffered */
     uint32_t stream_buffer;      /* response bytes held per stream */

@@ -60,7 +60,9 @@ struct http_mux_ops {
      * of the event batch (the codec still holds st when the call returns). */
     void (*run)(struct http_stream *st);
     /* The server switched protocols (a 101 went to the client): from now on the codec
-     * relays the bytes of both connections as they are. */
+     * relays the bytes of both connections as they are, or, when it sets st->tunnel (an
+     * HTTP/2 stream: RFC 8441), through the body operations of both sides: the server
+     * codec then passes raw bytes both ways (see struct http_stream.tunnel). */
     void (*tunnel)(struct http_stream *st);
 };
 
@@ -127,6 +129,10 @@ struct http_stream {
     bool must_close;          /* nothing after this exchange can be trusted (an answer to a
                                  request not read whole or as meant): the codec ends the
                                  client connection after it */
+    bool tunnel;              /* set by mux->tunnel: the switched protocol's bytes flow
+                                 through the body operations (upc->body: the client's, with
+                                 send_end for its end; mux->body: the server's, send_end at
+                                 its close), unframed and past the body filters */
 };
 
 #endif
