@@ -186,7 +186,8 @@ static const struct cfg_key h2_keys[] = {
     H2_RATE("max_priority_per_second", "1000", priority_per_s, "PRIORITY frames"),
     H2_RATE("max_empty_data_per_second", "100", empty_data_per_s,
             "Empty DATA frames that do not end their stream"),
-    H2_RATE("max_window_updates_per_second", "1000", window_update_per_s, "WINDOW_UPDATE frames"),
+    H2_RATE("max_window_updates_per_second", "1000", window_update_per_s,
+            "WINDOW_UPDATE frames (beyond two for each DATA frame Strata sent)"),
 };
 
 static const struct cfg_section h2_section =

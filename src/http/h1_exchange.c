@@ -92,7 +92,7 @@ enum move h1_step_request_body(struct h1s *s)
         return MOVE_ERROR;
     struct h1_error err = {0, NULL};
     size_t before = s->in ? s->in->len : 0;
-    struct body_move bm = {&x->reqb,     s->in,        false,           false, &x->req_last_pending,
+    struct body_move bm = {&x->reqb,     s->in,        false,           false, &x->req_end,
                            &x->req_done, &x->st.t.req, &x->st.upc->body};
     enum move m = h1_move_body(&x->st, &bm, &err);
     if (s->in && s->in->len != before)

@@ -100,36 +100,46 @@ enum io h1_flush_buf(struct worker *w, struct conn *c, struct hbuf **bp, uint64_
 
 /* ---- bodies ---- */
 
-/* Sends the end of the body (trailers, then the end); false while there is no room. */
-static bool body_end(struct http_stream *st, struct body_move *bm)
+/* Room the filters' last word waits for: it may be longer than a data piece (what they
+ * held back, a gRPC-Web trailer frame). */
+#define LAST_WORD_ROOM 4096
+
+/* The filters' last word: what they held back, maybe the trailers turned into body bytes
+ * (the trailers are in the model already). MOVE_NONE while the room is short. */
+static enum move body_last_word(struct http_stream *st, struct body_move *bm, struct h1_error *err)
 {
-    if (!bm->out->send_trailers(st, bm->m))
-        return false;
-    *bm->last_pending = false;
-    *bm->done = true;
-    bm->out->send_end(st);
-    return true;
+    if (bm->response ? st->resp_body_hooks : st->req_body_hooks) {
+        ssize_t room = bm->out->send_room(st);
+        if (room < 0)
+            return MOVE_ERROR;
+        if ((size_t)room < LAST_WORD_ROOM)
+            return MOVE_NONE;
+        const char *data = NULL;
+        size_t dlen = 0;
+        unsigned status =
+            stream_body_piece(st, bm->response, &data, &dlen, true, (size_t)room, &err->reason);
+        if (status || (dlen && bm->out->send_data(st, data, dlen) < dlen)) {
+            err->status = (uint16_t)(status ? status : 500);
+            return MOVE_ERROR;
+        }
+    }
+    *bm->end = BODY_TRAILERS;
+    return MOVE_PROGRESS;
 }
 
-/* The body ended: the trailers into the model, then the filters' last word (what they held
- * back; they may turn the trailers into body bytes); the trailers and the end are sent next
- * (last_pending). */
-static bool body_done(struct http_stream *st, struct body_move *bm, struct h1_error *err)
+/* The body ended: the filters' last word, then the trailers and the end (each waits for
+ * room). */
+static enum move body_finish(struct http_stream *st, struct body_move *bm, struct h1_error *err)
 {
-    if (bm->dec->kind == HTTP_BODY_CHUNKED && bm->dec->trailer_len)
-        h1_body_trailers(bm->dec, bm->m, &st->t.arena);
-    const char *data = NULL;
-    size_t dlen = 0;
-    bool hooks = bm->response ? st->resp_body_hooks : st->req_body_hooks;
-    ssize_t room = hooks ? bm->out->send_room(st) : 0;
-    unsigned status = stream_body_piece(st, bm->response, &data, &dlen, true,
-                                        room > 0 ? (size_t)room : 0, &err->reason);
-    if (status || (dlen && bm->out->send_data(st, data, dlen) < dlen)) {
-        err->status = (uint16_t)(status ? status : 500);
-        return false;
-    }
-    *bm->last_pending = true;
-    return true;
+    enum move m = MOVE_NONE;
+    if (*bm->end == BODY_LAST_WORD && (m = body_last_word(st, bm, err)) != MOVE_PROGRESS)
+        return m;
+    if (!bm->out->send_trailers(st, bm->m))
+        return m;
+    *bm->end = BODY_FLOWING;
+    *bm->done = true;
+    bm->out->send_end(st);
+    return MOVE_PROGRESS;
 }
 
 /* One decoder step over what the destination can take now. *wait: no more input or room
@@ -163,8 +173,11 @@ static enum move body_step(struct http_stream *st, struct body_move *bm, struct 
     }
     if (used)
         hbuf_consume(bm->src, (uint32_t)used);
-    if (r == H1B_DONE && !body_done(st, bm, err))
-        return MOVE_ERROR;
+    if (r == H1B_DONE) {
+        if (bm->dec->kind == HTTP_BODY_CHUNKED && bm->dec->trailer_len)
+            h1_body_trailers(bm->dec, bm->m, &st->t.arena);
+        *bm->end = BODY_LAST_WORD;
+    }
     *wait = r == H1B_AGAIN;
     return used || r == H1B_DONE ? MOVE_PROGRESS : MOVE_NONE;
 }
@@ -173,8 +186,10 @@ enum move h1_move_body(struct http_stream *st, struct body_move *bm, struct h1_e
 {
     enum move r = MOVE_NONE;
     for (int guard = 0; guard < 64; guard++) {
-        if (*bm->last_pending)
-            return body_end(st, bm) ? MOVE_PROGRESS : r;
+        if (*bm->end) {
+            enum move f = body_finish(st, bm, err);
+            return f == MOVE_NONE ? r : f;
+        }
         bool wait;
         enum move m = body_step(st, bm, err, &wait);
         if (m == MOVE_ERROR)

@@ -41,6 +41,13 @@ enum io h1_flush_buf(struct worker *w, struct conn *c, struct hbuf **bp, uint64_
 
 /* ---- bodies ---- */
 
+/* How far the end of a body got (struct body_move.end). */
+enum body_end {
+    BODY_FLOWING,   /* data still coming */
+    BODY_LAST_WORD, /* the body ended: the filters' last word still to pass */
+    BODY_TRAILERS,  /* then its trailers and its end */
+};
+
 /* One direction of an HTTP/1 body: decoded from `src` with `dec`, each piece through the
  * stream's body filters, then to `out` (the other side's codec). */
 struct body_move {
@@ -48,7 +55,7 @@ struct body_move {
     struct hbuf *src;
     bool eof;                        /* src has ended (for bodies delimited by close) */
     bool response;                   /* which of the stream's body hooks */
-    bool *last_pending;              /* the body ended: its trailers and end still to send */
+    uint8_t *end;                    /* enum body_end */
     bool *done;                      /* set once the end is sent */
     struct http_msg *m;              /* whose trailers */
     const struct http_body_ops *out; /* where the data goes */

@@ -37,7 +37,7 @@ struct h1x {
     struct h1_parser hp;   /* the request head */
     struct h1_body reqb;   /* the request body decoder */
     bool req_done;         /* request body fully read from the client */
-    bool req_last_pending; /* request: its trailers and end still to pass to the server */
+    uint8_t req_end;       /* request: enum body_end (h1_relay.h) */
     bool resp_done;        /* response fully written into the client buffer */
     bool close_after;      /* close the client connection after this response */
     bool cont_sent;        /* "100 Continue" sent to the client */

@@ -147,7 +147,8 @@ static enum up_start up_start(struct http_stream *st)
     h1_buf_drop(w, &u->out);
     h1_parser_init(&u->hp);
     u->respb.kind = HTTP_BODY_NONE;
-    u->resp_done = u->last_pending = u->keep = false;
+    u->resp_done = u->keep = false;
+    u->resp_end = BODY_FLOWING;
     u->tunnel = u->cli_end = u->shut = false;
     u->req_sent = http_msg_bodiless(&st->t.req);
     if (!ws_prepare(st, u)) {
@@ -347,13 +348,13 @@ static enum move up_step(struct http_stream *st)
     }
     struct h1_error err = {0, NULL};
     struct body_move bm = {&u->respb,        uc->in,        eof,         true,
-                           &u->last_pending, &u->resp_done, &st->t.resp, &st->mux->body};
+                           &u->resp_end, &u->resp_done, &st->t.resp, &st->mux->body};
     enum move b = h1_move_body(st, &bm, &err);
     if (b == MOVE_ERROR) {
         stream_up_cut(st, "bad_response", err.reason ? err.reason : "invalid response body");
         return MOVE_ERROR;
     }
-    if (b == MOVE_NONE && eof && !u->resp_done && !u->last_pending &&
+    if (b == MOVE_NONE && eof && !u->resp_done && !u->resp_end &&
         (!uc->in || uc->in->len == 0)) {
         up_broken(st, "server closed the connection before the end of the body");
         return MOVE_ERROR;

@@ -19,7 +19,7 @@ struct h1u {
     struct hbuf *out;     /* bytes staged for the server */
     bool req_sent;        /* the request is staged whole (its end too) */
     bool resp_done;       /* the response went whole to the client codec */
-    bool last_pending;    /* the response body ended: its trailers and end still to pass */
+    uint8_t resp_end;     /* the response body's enum body_end (h1_relay.h) */
     bool keep;            /* the server lets the connection carry another request */
     /* WebSocket for a client codec that relays through the body operations (st->tunnel) */
     bool tunnel;   /* switched (101): raw bytes both ways, the response until the close */

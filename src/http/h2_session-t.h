@@ -106,6 +106,9 @@ struct h2c {
     uint32_t resp_held; /* response bytes in the streams' buffers (H2_CONN_HELD) */
     uint64_t start_ms, last_ms;
     struct h2_meter meters[H2M_COUNT];
+    /* WINDOW_UPDATE frames the client may send for DATA Strata sent (two per DATA frame:
+     * the stream's and the connection's), before the per-second limit counts them */
+    uint32_t wu_credit;
     uint8_t state;   /* enum h2c_state */
     bool goaway;     /* a GOAWAY was sent: no new streams */
     bool calm;       /* abuse: GOAWAY(ENHANCE_YOUR_CALM), closing */

@@ -115,6 +115,12 @@ static int on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void 
             calm(c, H2L_PRIORITY);
         break;
     case NGHTTP2_WINDOW_UPDATE:
+        /* a client reading fast answers every DATA frame with window updates: only those
+         * beyond what Strata's DATA earned count as a flood */
+        if (c->wu_credit) {
+            c->wu_credit--;
+            break;
+        }
         if (meter_over(c, H2M_WINDOW_UPDATE, h->window_update_per_s))
             calm(c, H2L_WINDOW_UPDATE);
         break;
@@ -245,9 +251,13 @@ static int on_invalid_frame(nghttp2_session *ng, const nghttp2_frame *f, int err
     return 0;
 }
 
+#define H2_WU_CREDIT_MAX 4096 /* window updates earned and not yet used, at most */
+
 static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *user)
 {
     struct h2c *c = user;
+    if (f->hd.type == NGHTTP2_DATA && f->hd.length && c->wu_credit < H2_WU_CREDIT_MAX)
+        c->wu_credit += 2;
     if (f->hd.type == NGHTTP2_RST_STREAM && f->rst_stream.error_code == NGHTTP2_REFUSED_STREAM) {
         CTR_ADD(lctr(c)->h2_limits[H2L_STREAMS], 1);
         h2c_glitch(c);

@@ -35,10 +35,13 @@ unsigned stream_body_piece(struct http_stream *st, bool response, const char **d
                            bool last, size_t room, const char **why);
 
 /* The body input a codec passes in one piece when its destination has `room` bytes: all
- * of it, or half when body filters run (a filter's replacement may be twice as long). */
+ * of it; or, when body filters run, half of it (a filter's replacement may be twice as
+ * long), and nothing while the room is under 64 bytes (an encoding's groups must fit). */
 static inline size_t stream_body_budget(const struct http_stream *st, bool response, size_t room)
 {
-    return (response ? st->resp_body_hooks : st->req_body_hooks) ? room / 2 : room;
+    if (!(response ? st->resp_body_hooks : st->req_body_hooks))
+        return room;
+    return room < 64 ? 0 : room / 2;
 }
 
 /* ---- attempts ---- */

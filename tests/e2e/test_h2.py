@@ -424,6 +424,40 @@ def test_h2_large_response_streamed(h2o):
     assert status == 200 and body == big and hdrs["content-length"] == str(len(big))
 
 
+def test_h2_fast_reader_window_updates_are_not_a_flood(h2o):
+    """A client with 64 KiB windows answers each DATA frame with WINDOW_UPDATEs: thousands a
+    second on a fast download. Only updates beyond what Strata's DATA earned count against
+    max_window_updates_per_second (100 here), so the download completes."""
+    big = b"w" * (16 << 20)
+    s = h2o(respond=lambda req: (200, {"content-type": "application/octet-stream"}, big),
+            h2="cleartext: true, max_window_updates_per_second: 100")
+    # python3-h2 with its default 64 KiB windows, acknowledging every DATA frame
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    conn.initiate_connection()
+    sock = socket.create_connection((LOOPBACK, s.port), timeout=10)
+    sock.sendall(conn.data_to_send())
+    sid = conn.get_next_available_stream_id()
+    conn.send_headers(sid, [(":method", "GET"), (":scheme", "http"), (":path", "/app/big"),
+                            (":authority", "x")], end_stream=True)
+    sock.sendall(conn.data_to_send())
+    got, ended, deadline = 0, False, time.monotonic() + 60
+    while not ended and time.monotonic() < deadline:
+        data = sock.recv(1 << 16)
+        if not data:
+            break
+        for ev in conn.receive_data(data):
+            if isinstance(ev, h2.events.DataReceived):
+                got += len(ev.data)
+                conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+            ended |= isinstance(ev, (h2.events.StreamEnded, h2.events.ConnectionTerminated))
+        sock.sendall(conn.data_to_send())
+    sock.close()
+    assert got == len(big)
+    m = s.metrics(s.admin)
+    assert not m.get("strata_listener_h2_limit_hits_total", listener="web",
+                     limit="max_window_updates_per_second"), "a fast reader was taken for a flood"
+
+
 def test_h2_head_204_304(h2o):
     def respond(req):
         if req.path.endswith("/204"):
