@@ -560,10 +560,17 @@ static void mux_rearm(struct http_stream *st)
 
 /* Events on the server connection: the connection runs (it may be running already: the
  * server codec was called from a step, and the loop looks again). */
+/* Events on the stream's server connection: the stream moves now; the connection sends
+ * from the run queue, after the batch, so the frames of every stream that moved in it leave
+ * in one write (one wake-up of the client) rather than one each. */
 static void mux_run(struct http_stream *st)
 {
     struct h2s *s = st->conn;
-    h2c_run(s->c);
+    if (s->c->state != H2C_OPEN)
+        return;
+    if (!s->c->running)
+        h2s_step(s);
+    h2c_kick(s->c);
 }
 
 /* HTTP/2 has no 101: a switch answers only an extended CONNECT (RFC 8441), else cut. */
