@@ -6,8 +6,10 @@
 #   scripts/install-deps.sh test     also what the tests use: pytest, PostgreSQL 15,
 #                                    dnsmasq and dig (UDP), openssl and nginx (SNI and
 #                                    PROXY protocol peers, a TLS origin), testssl.sh,
-#                                    clang's libFuzzer (make fuzz), python3-h2 and nghttp (HTTP/2)
-#   scripts/install-deps.sh bench    also HAProxy and NGINX (with its stream module)
+#                                    clang's libFuzzer (make fuzz), python3-h2, grpcio and
+#                                    nghttp2's tools (HTTP/2 and gRPC peers)
+#   scripts/install-deps.sh bench    also HAProxy and NGINX (with its stream module), h2load
+#                                    and nghttpd (bench/h2.sh)
 # Packages already installed are skipped; apt-get update runs only when something is missing.
 set -euo pipefail
 
@@ -19,15 +21,10 @@ case "${1:-}" in
                      postgresql-client-15 procps iproute2 dnsmasq-base bind9-dnsutils
                      openssl nginx libnginx-mod-stream clang libclang-rt-14-dev
                      python3-requests python3-websockets python3-cryptography wrk
-                     testssl.sh python3-h2 python3-hyperframe nghttp2-client) ;;
-    bench) packages+=(haproxy nginx libnginx-mod-stream procps wrk openssl) ;;
+                     testssl.sh python3-h2 python3-hyperframe python3-grpcio nghttp2-client) ;;
+    bench) packages+=(haproxy nginx libnginx-mod-stream procps wrk openssl nghttp2-client
+                      nghttp2-server) ;;
     *) echo "usage: $0 [test|bench]" >&2; exit 2 ;;
-esac
-# HTTP/2 and gRPC peers: tests/e2e/h2_backend.py, grpc_backend.py (python3-h2, grpcio),
-# curl/nghttp/h2load (nghttp2-client); bench/h2.sh (h2load, nghttpd as the gRPC origin)
-case "${1:-}" in
-    test) packages+=(python3-h2 python3-hyperframe python3-grpcio nghttp2-client curl) ;;
-    bench) packages+=(nghttp2-client nghttp2-server curl) ;;
 esac
 
 missing=()
