@@ -95,27 +95,7 @@ printf '\000\000\000\000\007replied' >"$TMP/htdocs$GRPC_PATH"
 
 # ---------------------------------------------------------------- origins
 ORIGIN=$(free_port)
-mkdir -p "$TMP/origin"
-cat >"$TMP/origin.conf" <<EOF
-daemon off;
-master_process on;
-worker_processes 1;
-pid $TMP/origin/nginx.pid;
-error_log $TMP/origin/error.log warn;
-events { worker_connections 65536; }
-http {
-    access_log off;
-    server_tokens off;
-    default_type text/plain;
-    keepalive_timeout 60s;
-    keepalive_requests 100000000;
-    server { listen 127.0.0.1:$ORIGIN reuseport backlog=4096; location / { return 200 "$BODY"; } }
-}
-EOF
-start_bg "$TMP/origin.log" "${PIN_PROXY[@]}" "$NGINX" -p "$TMP/origin" -c "$TMP/origin.conf" \
-    -e "$TMP/origin/error.log"
-wait_listening "$LAST_PID" "$ORIGIN" \
-    || { tail -20 "$TMP/origin/error.log" >&2 || true; die "the origin (NGINX) did not start"; }
+start_origin origin "$ORIGIN" "$BODY" -- "${PIN_PROXY[@]}"
 ORIGIN_PID=$LAST_PID
 
 GORIGIN=$(free_port)

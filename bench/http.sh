@@ -76,29 +76,7 @@ bench_tmpdir strata-httpbench
 # ---------------------------------------------------------------- the backend
 BACK=$(free_port)
 BACK_STATUS=$(free_port)
-mkdir -p "$TMP/backend"
-cat >"$TMP/backend.conf" <<EOF
-daemon off;
-master_process on;
-worker_processes $BACKEND_WORKERS;
-worker_rlimit_nofile $NOFILE;
-pid $TMP/backend/nginx.pid;
-error_log $TMP/backend/error.log warn;
-events { worker_connections 65536; }
-http {
-    access_log off;
-    server_tokens off;
-    default_type text/plain;
-    keepalive_timeout 60s;
-    keepalive_requests 100000000;
-    server { listen 127.0.0.1:$BACK reuseport backlog=4096; location / { return 200 "$BODY"; } }
-    server { listen 127.0.0.1:$BACK_STATUS; location / { stub_status; } }
-}
-EOF
-start_bg "$TMP/backend.log" "$NGINX" -p "$TMP/backend" -c "$TMP/backend.conf" \
-    -e "$TMP/backend/error.log"
-wait_listening "$LAST_PID" "$BACK" "$BACK_STATUS" \
-    || { tail -20 "$TMP/backend/error.log" >&2 || true; die "the backend did not start"; }
+ORIGIN_WORKERS=$BACKEND_WORKERS start_origin backend "$BACK" "$BODY" "$BACK_STATUS"
 BACKEND_PID=$LAST_PID
 
 # backend_accepts: connections the backend has accepted so far (its stub_status counts

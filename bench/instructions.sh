@@ -31,26 +31,7 @@ bench_tmpdir instructions-bench
 
 ORIGIN=$(free_port)
 STATUS=$(free_port)
-mkdir -p "$TMP/origin"
-cat >"$TMP/origin.conf" <<CONF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $TMP/origin/nginx.pid;
-error_log $TMP/origin/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    server_tokens off;
-    default_type text/plain;
-    keepalive_requests 100000000;
-    server { listen 127.0.0.1:$ORIGIN; location / { return 200 "hello, world\n"; } }
-    server { listen 127.0.0.1:$STATUS; location / { stub_status; } }
-}
-CONF
-start_bg "$TMP/origin.log" taskset -c 1 nginx -p "$TMP/origin" -c "$TMP/origin.conf" \
-    -e "$TMP/origin/error.log"
-wait_listening "$LAST_PID" "$ORIGIN" "$STATUS" || die "the origin did not start"
+NGINX=${NGINX:-nginx} start_origin origin "$ORIGIN" 'hello, world\n' "$STATUS" -- taskset -c 1
 accepts() { curl -s "http://127.0.0.1:$STATUS/" | awk 'NR == 3 { print $1 }'; }
 
 printf '%-10s %10s %14s %12s %16s\n' variant requests instructions "instr/req" "connects/req"

@@ -16,6 +16,11 @@
 #                                      (kept with BENCH_KEEP=1)
 #   start_bg [-a] LOGFILE CMD...       CMD in the background (-a: appending to LOGFILE), its
 #                                      PID in $LAST_PID and PIDS
+#   start_origin NAME PORT BODY [STATUS_PORT] [-- PREFIX...]
+#                                      an NGINX origin in $TMP/NAME (needs NGINX): 200 BODY on
+#                                      PORT, unlimited keep-alive, no log; stub_status on
+#                                      STATUS_PORT; started under PREFIX (taskset...); its
+#                                      PID in $LAST_PID; exits when it does not start
 #   free_port                          a free loopback TCP port
 #   is_listening PORT, wait_listening PID PORT..., wait_udp PID PORT
 #   not_started LABEL LOGFILE...       LABEL did not start: says so, shows the logs' ends
@@ -106,6 +111,42 @@ start_bg() {
     fi
     LAST_PID=$!
     PIDS+=("$LAST_PID")
+}
+
+# start_origin NAME PORT BODY [STATUS_PORT] [-- PREFIX...]: see the header. ORIGIN_WORKERS
+# (default 1) and NOFILE (the workers' fd limit, when set) tune it.
+start_origin() {
+    local name=$1 port=$2 body=$3 status="" dir="$TMP/$1"
+    shift 3
+    if [ $# -gt 0 ] && [ "$1" != -- ]; then
+        status=$1
+        shift
+    fi
+    if [ "${1:-}" = -- ]; then shift; fi
+    mkdir -p "$dir"
+    {
+        echo "daemon off;"
+        echo "master_process on;"
+        echo "worker_processes ${ORIGIN_WORKERS:-1};"
+        [ -n "${NOFILE:-}" ] && echo "worker_rlimit_nofile $NOFILE;"
+        echo "pid $dir/nginx.pid;"
+        echo "error_log $dir/error.log warn;"
+        echo "events { worker_connections 65536; }"
+        echo "http {"
+        echo "    access_log off;"
+        echo "    server_tokens off;"
+        echo "    default_type text/plain;"
+        echo "    keepalive_timeout 60s;"
+        echo "    keepalive_requests 100000000;"
+        echo "    server { listen 127.0.0.1:$port reuseport backlog=4096;"
+        echo "             location / { return 200 \"$body\"; } }"
+        [ -n "$status" ] && echo "    server { listen 127.0.0.1:$status; location / { stub_status; } }"
+        echo "}"
+    } >"$dir.conf"
+    start_bg "$dir.log" "$@" "$NGINX" -p "$dir" -c "$dir.conf" -e "$dir/error.log"
+    # shellcheck disable=SC2086  # no status port: nothing to wait for
+    wait_listening "$LAST_PID" "$port" $status \
+        || { tail -20 "$dir/error.log" >&2 || true; die "the origin $name (NGINX) did not start"; }
 }
 
 free_port() {
