@@ -70,6 +70,15 @@ def port_listening(port):
     return False
 
 
+def wait_count(items, n, timeout=5.0):
+    """Waits until len(items) >= n (a list another thread appends to), `timeout` seconds
+    at most; returns whether it got there."""
+    deadline = time.monotonic() + timeout
+    while len(items) < n and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return len(items) >= n
+
+
 def wait_for(predicate, timeout, interval=0.05, what="condition"):
     """Polls predicate() until it returns a truthy value or `timeout` seconds pass.
     Returns the value; raises AssertionError naming `what` on timeout."""
@@ -790,20 +799,28 @@ def h2_cert(tmp_path_factory):
     return make_cert(str(tmp_path_factory.mktemp("h2cert")))
 
 
+def _tls_origins(request, cls):
+    """A factory start(name="a", tls=False, **options) of `cls` servers (h2c or plain
+    gRPC, or over TLS with the h2_cert certificate when tls=True, or a given one), and the
+    list of those started, for the fixture to stop."""
+    started = []
+
+    def start(name="a", tls=False, **options):
+        cert = request.getfixturevalue("h2_cert") if tls is True else (tls or None)
+        b = cls(name=name, tls=cert, **options).start()
+        started.append(b)
+        return b
+
+    return start, started
+
+
 @pytest.fixture
 def h2_origin(request):
     """Factory: h2_origin(name="a", tls=False, **options) starts an HTTP/2 origin
     (h2_backend.H2Backend: h2c, or h2 over TLS with the h2_cert certificate when tls=True);
     all are stopped at teardown."""
     from h2_backend import H2Backend
-    started = []
-
-    def start(name="a", tls=False, **options):
-        cert = request.getfixturevalue("h2_cert") if tls is True else (tls or None)
-        b = H2Backend(name=name, tls=cert, **options).start()
-        started.append(b)
-        return b
-
+    start, started = _tls_origins(request, H2Backend)
     yield start
     for b in started:
         b.stop()
@@ -814,14 +831,7 @@ def grpc_origin(request):
     """Factory: grpc_origin(name="a", tls=False) starts a gRPC server
     (grpc_backend.GrpcBackend, python3-grpcio); all are stopped at teardown."""
     from grpc_backend import GrpcBackend
-    started = []
-
-    def start(name="a", tls=False, **options):
-        cert = request.getfixturevalue("h2_cert") if tls is True else (tls or None)
-        b = GrpcBackend(name=name, tls=cert, **options).start()
-        started.append(b)
-        return b
-
+    start, started = _tls_origins(request, GrpcBackend)
     yield start
     for b in started:
         b.stop()

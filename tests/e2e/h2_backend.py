@@ -92,7 +92,7 @@ import h2.exceptions
 import h2.settings
 from hyperframe.frame import GoAwayFrame, SettingsFrame
 
-from conftest import LOOPBACK, ThreadedServer
+from conftest import LOOPBACK, ThreadedServer, wait_count
 
 _PATTERN = bytes(range(251)) * 300  # 75,300 bytes; pattern byte i is i % 251
 
@@ -280,10 +280,7 @@ class H2Backend:
             self._goaway_epoch += 1
 
     def wait_requests(self, n, timeout=5.0):
-        deadline = time.monotonic() + timeout
-        while len(self.requests) < n and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return len(self.requests) >= n
+        return wait_count(self.requests, n, timeout)
 
     # -- one connection
     def _handle(self, sock):

@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 
-from conftest import LOOPBACK, ThreadedServer
+from conftest import LOOPBACK, ThreadedServer, wait_count
 
 CLOSE = object()
 
@@ -122,10 +122,7 @@ class HttpBackend:
         return self._server.errors
 
     def wait_requests(self, n, timeout=5.0):
-        deadline = time.monotonic() + timeout
-        while len(self.requests) < n and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return len(self.requests) >= n
+        return wait_count(self.requests, n, timeout)
 
     def _handle(self, sock):
         with self._lock:
