@@ -1025,10 +1025,8 @@ static enum move stream_broken(struct http_stream *st, struct h2u *u)
          * a GOAWAY left out is the connection's end, not the server's refusal: its new
          * attempt is free, once per request (as a stale pooled HTTP/1 connection's) */
         stream_attempt_failed(st, false, false);
-        if (u->unseen && !st->stale_retried) {
-            st->stale_retried = true;
-            upstream_refund_try(&st->att);
-        }
+        if (u->unseen)
+            stream_free_retry(st);
         stream_retry_or_answer(st, true, true, 502, "server_refused", "server refused the stream");
         return MOVE_ERROR;
     }

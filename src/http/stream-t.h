@@ -114,7 +114,7 @@ struct http_stream {
     uint64_t start_us, attempt_ms, connected_us, first_byte_us;
     uint64_t up_ms;       /* last I/O progress with the server (inactivity timeouts) */
     uint64_t deadline_ms; /* the client's deadline for the whole call (grpc-timeout), 0 = none */
-    int64_t connect_us; /* time of the last new connection, -1 = none */
+    int64_t connect_us;   /* time of the last new connection, -1 = none */
     uint64_t bytes_in, bytes_out;
     uint64_t req_body_bytes;  /* request body data read so far */
     uint32_t answer_left;     /* bytes of an answer's body still to pass to the codec */
@@ -123,7 +123,7 @@ struct http_stream {
     uint16_t status;          /* sent to the client */
     bool reused;              /* the attempt's connection came from the pool */
     bool fresh_only;          /* the next attempt must open a new connection */
-    bool stale_retried;       /* a stale pooled connection was retried (once, for free) */
+    bool stale_retried;       /* a retry was free already (stream_free_retry, once) */
     bool body_started;        /* body bytes were taken from the client: no retry */
     bool resp_started;        /* response head passed to the client codec */
     bool must_close;          /* nothing after this exchange can be trusted (an answer to a

@@ -377,6 +377,14 @@ void stream_up_cut(struct http_stream *st, const char *end, const char *detail)
     st->mux->abort(st);
 }
 
+void stream_free_retry(struct http_stream *st)
+{
+    if (!st->stale_retried && st->att.tries) {
+        st->stale_retried = true;
+        upstream_refund_try(&st->att);
+    }
+}
+
 void stream_up_broken(struct http_stream *st, const char *detail, bool nothing_back)
 {
     bool was_reused = st->reused;
@@ -386,10 +394,7 @@ void stream_up_broken(struct http_stream *st, const char *detail, bool nothing_b
          * pool's doing, so the new connection it takes does not count against `retry.tries`
          * (once per request) */
         st->fresh_only = true;
-        if (!st->stale_retried && st->att.tries) {
-            st->stale_retried = true;
-            upstream_refund_try(&st->att);
-        }
+        stream_free_retry(st);
         stream_retry_or_answer(st, false, true, 502, "server_reset", detail);
         return;
     }

@@ -29,8 +29,9 @@ bool stream_send_response(struct http_stream *st);
 /* An interim (1xx) response head in t->resp, for the client. */
 void stream_interim(struct http_stream *st);
 /* A piece of body data (`last`: the end of the body, len may be 0; codecs pass it once the
- * message's trailers are in m->trailers) through the body filters that ran, and for the request the max_request_body limit; what the filters give
- * back must fit in `room`. Returns 0, or the status to answer (413, 500) with *why. */
+ * message's trailers are in m->trailers) through the body filters that ran, and for the request the
+ * max_request_body limit; what the filters give back must fit in `room`. Returns 0, or the status
+ * to answer (413, 500) with *why. */
 unsigned stream_body_piece(struct http_stream *st, bool response, const char **data, size_t *len,
                            bool last, size_t room, const char **why);
 
@@ -63,6 +64,10 @@ void stream_retry_or_answer(struct http_stream *st, bool nothing_sent, bool allo
                             unsigned status, const char *end, const char *detail);
 /* The connect (or the transport's handshake) of the current attempt failed. */
 void stream_connect_failed(struct http_stream *st, int err, const char *why);
+/* The attempt failed where the server cannot have seen the request and nobody is to blame
+ * (a stale pooled connection, a stream a GOAWAY left out): the next attempt does not count
+ * against retry.tries, once per request. */
+void stream_free_retry(struct http_stream *st);
 /* The server connection failed or closed before the response head was complete;
  * `nothing_back`: it sent nothing for this request. */
 void stream_up_broken(struct http_stream *st, const char *detail, bool nothing_back);
