@@ -170,16 +170,10 @@ def resolve(port, name, timeout=2.0, sock=None):
     return ips
 
 
-def resolve_each_new(port, name, n, timeout=2.0):
-    """n queries, each from its own client socket (a new flow each); the sockets stay open
-    until all are answered, so that no port is reused while its flow is alive (a reused
-    port would ride the old flow to the old server)."""
-    socks = [udp_socket(LOOPBACK, timeout) for _ in range(n)]
-    try:
-        return [resolve(port, name, timeout=timeout, sock=sock) for sock in socks]
-    finally:
-        for sock in socks:
-            sock.close()
+def resolve_each_new(port, name, n, new_socket, timeout=2.0):
+    """n queries, each from its own client socket (a new flow each), made by the
+    `new_socket` fixture."""
+    return [resolve(port, name, timeout=timeout, sock=new_socket(timeout)) for _ in range(n)]
 
 
 def dig(port, *args, timeout=10):
@@ -235,6 +229,22 @@ class DnsServer:
             stop_process(self.proc, signal.SIGTERM, timeout=5)
             self.proc = None
             self._log.close()
+
+
+@pytest.fixture
+def new_socket():
+    """Factory: new_socket(timeout) -> a client socket on a fresh port, a new flow. Every
+    socket stays open until the test ends, so that no later socket reuses the port of a flow
+    that is still alive (a reused port would ride the old flow to its old server)."""
+    socks = []
+
+    def make(timeout=2.0):
+        socks.append(udp_socket(LOOPBACK, timeout))
+        return socks[-1]
+
+    yield make
+    for sock in socks:
+        sock.close()
 
 
 @pytest.fixture
@@ -317,20 +327,20 @@ def udp_echo():
 # --------------------------------------------------------------------------- DNS
 
 @pytest.mark.timeout(90)
-def test_dig_through_strata_round_robin(strata, dns_servers):
+def test_dig_through_strata_round_robin(strata, dns_servers, new_socket):
     """dig answers through Strata; new source ports are new flows, spread over 3 servers."""
     servers = dns_servers(3)
     port, admin = free_udp_port(), free_port()
     cfg = udp_config(port, [(f"s{d.n}", d.address) for d in servers], admin)
     s = start_udp(strata, cfg, [port], admin)
 
-    assert dig(port, "example.test", "+short") == "10.1.2.3"
-    assert dig(port, "www.example.test", "+short") == "10.1.2.3"
     counts = collections.Counter()
-    for ips in resolve_each_new(port, "who.test", 30):
+    for ips in resolve_each_new(port, "who.test", 30, new_socket):
         assert ips is not None, "a query was lost"
         counts.update(ips)
     assert counts == {"10.0.0.1": 10, "10.0.0.2": 10, "10.0.0.3": 10}, counts
+    assert dig(port, "example.test", "+short") == "10.1.2.3"  # after: dig's ports are not kept
+    assert dig(port, "www.example.test", "+short") == "10.1.2.3"
     m = settled(s, admin, 32)
     assert m.get("strata_listener_flows_created_total", listener="dns") == 32
     assert m.get("strata_listener_datagrams_in_total", listener="dns") == 32
@@ -409,7 +419,7 @@ def test_dns_over_tcp_and_udp_on_one_port(strata, dns_servers):
 
 
 @pytest.mark.timeout(60)
-def test_active_udp_health_check(strata, dns_servers):
+def test_active_udp_health_check(strata, dns_servers, new_socket):
     """health_check type udp: a DNS query as payload; a stopped server goes DOWN, comes
     back UP when restarted, and gets no traffic meanwhile."""
     servers = dns_servers(2)
@@ -429,15 +439,15 @@ def test_active_udp_health_check(strata, dns_servers):
     servers[1].stop()
     s.wait_log(r"server dns/s2 is DOWN: 2 consecutive failed UDP checks \(connection refused\)",
                timeout=5)
-    assert set(tuple(ips) for ips in resolve_each_new(port, "who.test", 10)) == {("10.0.0.1",)}
+    assert set(tuple(ips) for ips in resolve_each_new(port, "who.test", 10, new_socket)) == {("10.0.0.1",)}
     servers[1].start()
     s.wait_log(r"server dns/s2 is UP: 2 consecutive successful UDP checks", timeout=5)
-    seen = collections.Counter(ips[0] for ips in resolve_each_new(port, "who.test", 10))
+    seen = collections.Counter(ips[0] for ips in resolve_each_new(port, "who.test", 10, new_socket))
     assert seen == {"10.0.0.1": 5, "10.0.0.2": 5}, seen
 
 
 @pytest.mark.timeout(60)
-def test_refusing_server_is_taken_down_passively(strata, dns_servers):
+def test_refusing_server_is_taken_down_passively(strata, dns_servers, new_socket):
     """A server with nothing on its port answers with ICMP port unreachable: the flow ends
     with end=server_refused, the passive check (fall 3) takes it DOWN, and the other
     servers answer everything after that."""
@@ -450,7 +460,7 @@ def test_refusing_server_is_taken_down_passively(strata, dns_servers):
 
     lost = 0
     for _ in range(30):  # every third new flow goes to `dead` until it is down
-        if resolve(port, "who.test", timeout=0.5) is None:
+        if resolve(port, "who.test", timeout=0.5, sock=new_socket(0.5)) is None:
             lost += 1
         if "server dns/dead is DOWN" in s.log():
             break
@@ -462,7 +472,7 @@ def test_refusing_server_is_taken_down_passively(strata, dns_servers):
     m = s.metrics(admin)
     assert m.get("strata_server_up", backend="dns", server="dead") == 0
     assert m.get("strata_server_connect_errors_total", backend="dns", server="dead") == 3
-    answers = collections.Counter(tuple(ips) for ips in resolve_each_new(port, "who.test", 20))
+    answers = collections.Counter(tuple(ips) for ips in resolve_each_new(port, "who.test", 20, new_socket))
     assert answers == {("10.0.0.1",): 10, ("10.0.0.2",): 10}, answers
 
 
