@@ -7,6 +7,7 @@
  * per connection bounds each state. See admin.h for the contracts.
  */
 #include "admin.h"
+#include "admin_api.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -32,6 +33,7 @@
 #define ADMIN_LINGER_MAX_DRAIN 65536 /* unread input discarded before giving up */
 #define ADMIN_MAX_RESPONSE (64u << 20)
 #define ADMIN_MAX_FIELDS 100
+#define ADMIN_MAX_INPUT (ADMIN_MAX_REQUEST + ADMIN_MAX_BODY)
 
 enum aconn_state { AC_READ, AC_WRITE, AC_LINGER };
 
@@ -44,7 +46,8 @@ struct admin_conn {
     size_t inlen;      /* bytes in `in` (READ), or bytes discarded (LINGER) */
     struct strbuf out; /* the whole response (WRITE) */
     size_t outoff;     /* bytes of out already sent */
-    char in[ADMIN_MAX_REQUEST];
+    struct sockaddr_any peer;
+    char in[ADMIN_MAX_INPUT]; /* the head, then a body of at most ADMIN_MAX_BODY bytes */
 };
 
 struct admin {
@@ -127,12 +130,26 @@ static const char *status_text(int status)
     switch (status) {
     case 200:
         return "OK";
+    case 201:
+        return "Created";
     case 400:
         return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
     case 404:
         return "Not Found";
     case 405:
         return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 411:
+        return "Length Required";
+    case 413:
+        return "Content Too Large";
+    case 415:
+        return "Unsupported Media Type";
     case 431:
         return "Request Header Fields Too Large";
     default:
@@ -140,15 +157,18 @@ static const char *status_text(int status)
     }
 }
 
-/* Queues a complete response and starts sending it. head: omit the body (HEAD). */
-static void conn_respond(struct admin_conn *c, int status, const char *ctype, const char *body,
-                         size_t len, bool head)
+/* Queues a complete response and starts sending it. head: omit the body (HEAD). extra:
+ * more header lines ("Name: value\r\n"...), or NULL. */
+static void conn_respond_with(struct admin_conn *c, int status, const char *ctype,
+                              const char *body, size_t len, bool head, const char *extra)
 {
     struct strbuf *o = &c->out;
     sb_reset(o);
     sb_printf(o, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n", status,
               status_text(status), ctype, len);
-    if (status == 405)
+    if (extra)
+        sb_puts(o, extra);
+    else if (status == 405)
         sb_puts(o, "Allow: GET, HEAD\r\n");
     sb_puts(o, "Cache-Control: no-store\r\nConnection: close\r\n\r\n");
     if (!head)
@@ -172,6 +192,18 @@ static void conn_respond(struct admin_conn *c, int status, const char *ctype, co
     conn_write(c);
 }
 
+static void conn_respond(struct admin_conn *c, int status, const char *ctype, const char *body,
+                         size_t len, bool head)
+{
+    conn_respond_with(c, status, ctype, body, len, head, NULL);
+}
+
+void admin_reply(const struct admin_req *rq, int status, const char *ctype, const char *body,
+                 size_t len, const char *extra)
+{
+    conn_respond_with(rq->conn, status, ctype, body, len, rq->m->method == HTTP_M_HEAD, extra);
+}
+
 static void respond_text(struct admin_conn *c, int status, const char *text, bool head)
 {
     conn_respond(c, status, "text/plain; charset=utf-8", text, strlen(text), head);
@@ -192,11 +224,15 @@ static void serve_metrics(struct admin_conn *c, bool head)
     sb_free(&body);
 }
 
-/* Answers a complete request head. */
-static void handle_request(struct admin_conn *c, const struct http_msg *m)
+/* Answers a complete request (its head, and its body when it has one). */
+static void handle_request(struct admin_conn *c, const struct http_msg *m, const char *body,
+                           size_t body_len)
 {
     bool head = m->method == HTTP_M_HEAD;
-    if (!head && m->method != HTTP_M_GET)
+    struct admin_req rq = {c, m, body, body_len, &c->peer, c->a->cfg};
+    if (admin_api_serves(m->path))
+        admin_api_serve(&rq);
+    else if (!head && m->method != HTTP_M_GET)
         respond_text(c, 405, "method not allowed\n", false);
     else if (hstr_eq(m->path, hstr_c("/metrics")))
         serve_metrics(c, head);
@@ -206,9 +242,28 @@ static void handle_request(struct admin_conn *c, const struct http_msg *m)
         respond_text(c, 404, "not found\n", head);
 }
 
+/* A complete head: answers once its body (Content-Length, at most ADMIN_MAX_BODY bytes)
+ * is here too. False while more is needed. */
+static bool try_body(struct admin_conn *c, const struct http_msg *m, size_t head_len)
+{
+    if (m->body == HTTP_BODY_CHUNKED) {
+        respond_text(c, 411, "a request body needs Content-Length\n", false);
+        return true;
+    }
+    uint64_t len = m->body == HTTP_BODY_LENGTH ? m->content_length : 0;
+    if (len > ADMIN_MAX_BODY) {
+        respond_text(c, 413, "request body too large\n", false);
+        return true;
+    }
+    if (c->inlen - head_len < len)
+        return false;
+    handle_request(c, m, c->in + head_len, (size_t)len);
+    return true;
+}
+
 /* Parses the bytes read so far (from the start: a head is at most ADMIN_MAX_REQUEST
- * bytes) and answers once the head is complete or wrong. False while more is needed.
- * Bytes after the head (a body, pipelined requests) are ignored, and drained on linger. */
+ * bytes) and answers once the request is complete or wrong. False while more is needed.
+ * Bytes after the body (pipelined requests) are ignored, and drained on linger. */
 static bool try_request(struct admin_conn *c)
 {
     static const struct h1_limits lim = {ADMIN_MAX_REQUEST, ADMIN_MAX_REQUEST, ADMIN_MAX_FIELDS};
@@ -216,25 +271,26 @@ static bool try_request(struct admin_conn *c)
     struct h1_error err = {0, NULL};
     size_t head_len;
     int r = h1_head_parse(&h, false, c->in, c->inlen, &lim, &head_len, &err);
+    bool done = r != H1_AGAIN;
     if (r == H1_DONE)
-        handle_request(c, &h.m);
+        done = try_body(c, &h.m, head_len);
     else if (r == H1_ERROR && (err.status == 431 || err.status == 414))
         respond_text(c, 431, "request header too large\n", false);
     else if (r == H1_ERROR) /* whatever the codec says (400, 417, 501, 505): a bad request */
         respond_text(c, 400, "bad request\n", false);
     h1_head_release(&h);
-    return r != H1_AGAIN;
+    return done;
 }
 
 /* READ: reads until the head is complete (then answers), EAGAIN, EOF or the size cap. */
 static void conn_read(struct admin_conn *c)
 {
     for (;;) {
-        if (c->inlen == ADMIN_MAX_REQUEST) {
-            respond_text(c, 431, "request header too large\n", false);
+        if (c->inlen == ADMIN_MAX_INPUT) { /* the parser caps the head: this is a body */
+            respond_text(c, 413, "request body too large\n", false);
             return;
         }
-        ssize_t n = recv(c->io.fd, c->in + c->inlen, ADMIN_MAX_REQUEST - c->inlen, 0);
+        ssize_t n = recv(c->io.fd, c->in + c->inlen, ADMIN_MAX_INPUT - c->inlen, 0);
         if (n > 0) {
             c->inlen += (size_t)n;
             if (try_request(c))
@@ -268,13 +324,14 @@ static void conn_io_cb(struct ev_loop *loop, struct ev_handler *h, uint32_t even
     }
 }
 
-/* Takes over fd as a new admin connection; closes it on failure. */
-static void conn_new(struct admin *a, int fd)
+/* Takes over fd (accepted from peer) as a new admin connection; closes it on failure. */
+static void conn_new(struct admin *a, int fd, const struct sockaddr_any *peer)
 {
     struct admin_conn *c = malloc(sizeof(*c));
     if (!c)
         goto fail;
     c->a = a;
+    c->peer = *peer;
     c->io.fd = fd;
     c->io.cb = conn_io_cb;
     ev_timer_init(&c->timer, conn_timer_cb);
@@ -322,7 +379,9 @@ static void accept_cb(struct ev_loop *loop, struct ev_handler *h, uint32_t event
     (void)loop;
     (void)events;
     for (int i = 0; i < ADMIN_ACCEPT_BATCH && a->listening; i++) {
-        int fd = accept4(a->lh.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_any peer;
+        peer.len = sizeof(peer.u);
+        int fd = accept4(a->lh.fd, &peer.u.sa, &peer.len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
@@ -334,7 +393,7 @@ static void accept_cb(struct ev_loop *loop, struct ev_handler *h, uint32_t event
             close(fd); /* over the limit: refuse rather than queue */
             continue;
         }
-        conn_new(a, fd);
+        conn_new(a, fd, &peer);
     }
 }
 

@@ -1,7 +1,8 @@
 /* admin.h — the admin listener on the control thread's loop: a deliberately small
  * HTTP/1.x server, one request per connection (parsed by the HTTP/1 codec), for GET
- * /metrics (Prometheus text from the metric table) and GET /healthz. Every connection is
- * bounded in request size (8 KiB), time (5 s to send the request) and number (64 at
+ * /metrics (Prometheus text from the metric table), GET /healthz and the runtime API
+ * (/api/v1/..., admin_api.h). Every connection is bounded in request size (8 KiB of head,
+ * 4 KiB of body with Content-Length), time (5 s to send the request) and number (64 at
  * once); nothing on it can block the loop.
  */
 #ifndef STRATA_ADMIN_ADMIN_H
@@ -15,8 +16,27 @@ struct admin;
 
 #define ADMIN_MAX_CONNS 64
 #define ADMIN_MAX_REQUEST 8192       /* request line + headers, bytes */
+#define ADMIN_MAX_BODY 4096          /* a request body (runtime API writes), bytes */
 #define ADMIN_READ_TIMEOUT_MS 5000   /* to receive the whole request */
 #define ADMIN_WRITE_TIMEOUT_MS 30000 /* to send the whole response */
+
+struct http_msg;
+struct admin_conn;
+
+/* One complete request, as handed to an endpoint family's handler (valid during the call). */
+struct admin_req {
+    struct admin_conn *conn;
+    const struct http_msg *m;
+    const char *body; /* Content-Length bytes (none: len 0) */
+    size_t body_len;
+    const struct sockaddr_any *peer;
+    struct config *cfg; /* the configuration in force */
+};
+
+/* Answers rq (once): status, Content-Type, body; extra: header lines ("Name: v\r\n"...) or
+ * NULL. A HEAD request gets the head only. */
+void admin_reply(const struct admin_req *rq, int status, const char *ctype, const char *body,
+                 size_t len, const char *extra);
 
 /* Binds cfg->admin_addr (SO_REUSEADDR, non-blocking, close-on-exec) and serves it on
  * `loop` (the control thread's). Takes a reference on cfg, whose metrics it serves.

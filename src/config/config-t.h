@@ -35,8 +35,37 @@ enum listener_mode { MODE_TCP, MODE_UDP, MODE_HTTP };
 
 enum health_type { HC_NONE, HC_TCP, HC_UDP, HC_HTTP, HC_GRPC };
 
-/* Runtime state of a server, shared by all workers and the control thread. */
+/* What the runtime API (admin/admin_api.c) set for a server: st.admin. Only the control
+ * thread writes it; workers read it in lb_eligible. */
+enum server_admin {
+    SRV_READY = 0, /* takes traffic while healthy */
+    SRV_DRAIN,     /* no new connections or requests, except a sticky cookie's; open ones go on */
+    SRV_MAINT,     /* maintenance (disabled): no new traffic at all; open ones go on */
+    SRV_REMOVED,   /* removed at run time: as MAINT, and hidden from /metrics */
+};
+
+/* A bounded ring of a server's recent state changes (health verdicts and runtime API
+ * writes), written by any thread (server_history_add, lb/server_history.c) without a lock:
+ * each entry is a seqlock whose payload is atomics, so a reader never sees a torn one. */
+#define SERVER_HISTORY_LEN 8
+#define SERVER_HISTORY_WORDS 8 /* reason: up to 63 bytes + NUL, in 64-bit words */
+struct server_event {
+    _Atomic uint64_t seq;   /* 2 * (ticket + 1) when complete; odd while being written */
+    _Atomic uint64_t at_ms; /* wall clock, ms since the epoch */
+    _Atomic uint64_t reason[SERVER_HISTORY_WORDS];
+};
+struct server_history {
+    _Atomic uint64_t next; /* tickets handed out */
+    struct server_event ev[SERVER_HISTORY_LEN];
+};
+
+/* Runtime state of a server, shared by all workers and the control thread.
+ * A reload carries `up`, `admin`, `weight` and `history` of a server that stays. */
 struct server_state {
+    _Atomic uint8_t admin;            /* enum server_admin */
+    _Atomic uint32_t weight;          /* weight used by the balancers: server.weight at load,
+                                         then the runtime API's (1..1000) */
+    struct server_history history;    /* recent transitions, for the runtime API */
     _Atomic uint32_t active;          /* open proxied connections, all workers */
     _Atomic bool up;                  /* health verdict: eligible for new connections */
     _Atomic uint32_t connect_fails;   /* consecutive connect failures (passive check) */
@@ -120,8 +149,17 @@ struct backend {
     const struct lb_ops *lb_ops;
     void *lb_shared;             /* read-only balancer state (e.g. the maglev table) */
     struct lb_worker *lb_worker; /* [nworkers]: per-worker mutable balancer state */
+    /* servers[0, nservers): nconfigured from the file, then those the runtime API added
+     * (lb/server_admin.h), up to servers_cap = nconfigured + runtime_servers slots
+     * allocated at load. nservers only grows: a slot is written first, then published by
+     * a release store of nservers, so every reader of nservers sees whole servers. A
+     * removed server stays in its slot (SRV_REMOVED) until the next reload, so a worker
+     * holding a pointer to it still reads valid memory. */
     struct server *servers;
-    uint32_t nservers;
+    _Atomic uint32_t nservers;
+    uint32_t nconfigured;
+    uint32_t servers_cap;
+    uint32_t runtime_servers; /* config key; 0 for maglev (its table is built at load) */
     uint32_t retries; /* extra servers tried after a failed connect; default 2 */
     uint32_t connect_timeout_ms;
     enum proxy_send send_proxy; /* PROXY header written to each server connection */
@@ -217,9 +255,12 @@ struct config {
     uint32_t drain_timeout_ms; /* grace period for open connections on stop */
     uint32_t pipe_size;        /* F_SETPIPE_SZ for splice pipes, bytes */
     uint32_t pipe_cache;       /* empty pipes kept per worker */
+    uint64_t generation;       /* 1 at load; a reload numbers its snapshot one higher */
     bool admin_enabled;
     struct sockaddr_any admin_addr;
     char *admin_text;
+    char *admin_token;      /* bearer token for /api/v1/ (admin.token or token_file), or NULL */
+    char *admin_token_name; /* who the token stands for in the write log, default "token" */
     struct listener_conf *listeners;
     uint32_t nlisteners;
     struct backend *backends;

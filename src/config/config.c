@@ -96,7 +96,7 @@ static void free_runtime(struct config *c)
         struct backend *b = &c->backends[i];
         if (b->lb_worker)
             lb_backend_free(b);
-        for (uint32_t j = 0; b->servers && j < b->nservers; j++)
+        for (uint32_t j = 0; b->servers && j < backend_slots(b); j++)
             free(b->servers[j].st.ctr);
     }
     for (uint32_t i = 0; c->listeners && i < c->nlisteners; i++) {
@@ -111,7 +111,8 @@ static void config_free(struct config *c)
     free_runtime(c);
     /* hand the parsed parts back to the schema, which knows how to free them */
     struct cfg_root root = {
-        .admin = {.text = c->admin_text},
+        .admin = {.text = c->admin_text, .token = c->admin_token,
+                  .token_name = c->admin_token_name},
         .listeners = c->listeners,
         .nlisteners = c->nlisteners,
         .backends = c->backends,
@@ -149,7 +150,7 @@ static void *counters_alloc(size_t n, size_t size)
 
 /* A server's id in sticky cookies: 16 hex digits of a hash of "backend/server", so the
  * same in every Strata process with the same names, and telling nothing about addresses. */
-static void set_sticky_id(struct server *s, const struct backend *b)
+void config_server_sticky_id(struct server *s, const struct backend *b)
 {
     static const char digits[] = "0123456789abcdef";
     char key[2 * 256 + 2];
@@ -158,6 +159,24 @@ static void set_sticky_id(struct server *s, const struct backend *b)
     for (int i = 15; i >= 0; i--, h >>= 4)
         s->sticky_id[i] = digits[h & 15];
     s->sticky_id[16] = '\0';
+}
+
+/* Makes room for b->runtime_servers more servers after those of the file, for the runtime
+ * API (maglev takes none: its table is built once here). Returns 0 or -1. */
+static int add_runtime_slots(struct backend *b)
+{
+    b->nconfigured = b->nservers;
+    if (b->balance == BAL_MAGLEV)
+        b->runtime_servers = 0;
+    b->servers_cap = b->nservers + b->runtime_servers;
+    if (b->runtime_servers == 0)
+        return 0;
+    struct server *s = realloc(b->servers, (size_t)b->servers_cap * sizeof(*s));
+    if (!s)
+        return -1;
+    memset(s + b->nservers, 0, (size_t)b->runtime_servers * sizeof(*s));
+    b->servers = s;
+    return 0;
 }
 
 /* Per-worker counters, initial health, and the balancer of every backend. */
@@ -175,11 +194,15 @@ static int build_runtime(struct config *c)
     }
     for (uint32_t i = 0; i < c->nbackends; i++) {
         struct backend *b = &c->backends[i];
-        for (uint32_t j = 0; j < b->nservers; j++) {
+        if (add_runtime_slots(b) < 0)
+            return -1;
+        for (uint32_t j = 0; j < b->servers_cap; j++) { /* the runtime slots too */
             struct server *s = &b->servers[j];
             s->index = j;
             s->backend = b;
-            set_sticky_id(s, b);
+            if (s->name) /* a runtime slot gets its id when filled */
+                config_server_sticky_id(s, b);
+            atomic_store(&s->st.weight, s->weight ? s->weight : 1);
             atomic_store(&s->st.up, true);
             if (!(s->st.ctr = counters_alloc(c->workers, sizeof(struct server_counters))))
                 return -1;
@@ -209,6 +232,10 @@ static struct config *build_config(const char *file, struct cfg_root *root)
     c->admin_enabled = root->admin.enabled;
     c->admin_addr = root->admin.addr;
     c->admin_text = root->admin.text;
+    c->admin_token = root->admin.token;
+    c->admin_token_name = root->admin.token_name;
+    c->generation = 1;
+    free(root->admin.token_file); /* read into the token at load */
     c->listeners = root->listeners;
     c->nlisteners = root->nlisteners;
     c->backends = root->backends;

@@ -35,6 +35,10 @@ static inline struct config *config_ref(struct config *c)
 /* Drops a reference; the last one frees the snapshot. */
 void config_unref(struct config *c);
 
+/* Sets s->sticky_id from the backend and server names (at load, and for a server the
+ * runtime API adds). */
+void config_server_sticky_id(struct server *s, const struct backend *b);
+
 /* Finds a backend / listener by name, or NULL. */
 struct backend *config_backend(const struct config *c, const char *name);
 

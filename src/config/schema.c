@@ -5,6 +5,8 @@
  * hooks below are the few rules a table cannot say (inherited defaults, references
  * between sections, addresses used twice).
  */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +20,7 @@
 #define MS_DAY CFG_MS_DAY
 #define MAX_DURATION CFG_MAX_DURATION
 #define MAX_CONNS 10000000
+#define ADMIN_TOKEN_MIN 16
 
 _Static_assert(sizeof(enum balance_kind) == sizeof(int), "CT_ENUM stores an int");
 _Static_assert(sizeof(enum listener_mode) == sizeof(int), "CT_ENUM stores an int");
@@ -428,6 +431,10 @@ static const struct cfg_key backend_keys[] = {
              "tcp`/`udp` listeners ignore it."},
     {"h2", CT_SECTION, .sub = &cfg_h2_upstream_section, .off = 0,
      .help = "HTTP/2 connections to the servers (`protocol: h2` or `h2c`)."},
+    {"runtime_servers", CT_U32, 0, "4", .min = 0, .max = 256,
+     .off = offsetof(struct backend, runtime_servers),
+     .help = "Servers the runtime API may add to this backend while it runs (kept until the "
+             "next reload). `maglev` backends take none: their table is built at load."},
     {"servers", CT_LIST, CK_REQUIRED, .sub = &server_section, .min = 1,
      .off = offsetof(struct backend, servers), .off2 = offsetof(struct backend, nservers),
      .help = "The servers, at least one."},
@@ -1042,9 +1049,59 @@ static const struct cfg_key tuning_keys[] = {
 static const struct cfg_section tuning_section = SECTION(
     "tuning", "Resource knobs with sane defaults; most setups never touch them.", tuning_keys);
 
+/* `token_file`: its first line becomes the token (read once, at load). */
+static void admin_read_token_file(struct cfg_ctx *ctx, const struct ynode *map,
+                                  struct cfg_root *root)
+{
+    const struct ynode *at = ymap_get(map, "token_file");
+    size_t mark = cfg_path_key(ctx, "token_file");
+    char buf[512] = "";
+    FILE *f = fopen(root->admin.token_file, "r");
+    if (!f) {
+        cfg_error(ctx, at, "cannot open %s: %s", root->admin.token_file, strerror(errno));
+    } else {
+        bool read = fgets(buf, sizeof(buf), f) != NULL;
+        fclose(f);
+        buf[strcspn(buf, "\r\n")] = '\0';
+        if (!read || strlen(buf) < ADMIN_TOKEN_MIN)
+            cfg_error(ctx, at, "%s: expected a token of at least %d characters on its first line",
+                      root->admin.token_file, ADMIN_TOKEN_MIN);
+        else if (!(root->admin.token = strdup(buf)))
+            cfg_oom(ctx, at);
+    }
+    cfg_path_pop(ctx, mark);
+}
+
+/* The admin listener is open to whoever reaches its address: off loopback, only with a
+ * token (writes change live traffic). */
 static void admin_finish(struct cfg_ctx *ctx, const struct ynode *map, void *target)
 {
-    ((struct cfg_root *)target)->admin.enabled = true;
+    struct cfg_root *root = target;
+    root->admin.enabled = true;
+    const struct ynode *tok = ymap_get(map, "token");
+    if (root->admin.token && root->admin.token_file) {
+        size_t mark = cfg_path_key(ctx, "token_file");
+        cfg_error(ctx, ymap_get(map, "token_file"), "give `token` or `token_file`, not both");
+        cfg_path_pop(ctx, mark);
+        return;
+    }
+    if (root->admin.token && strlen(root->admin.token) < ADMIN_TOKEN_MIN) {
+        size_t mark = cfg_path_key(ctx, "token");
+        cfg_error(ctx, tok, "expected at least %d characters", ADMIN_TOKEN_MIN);
+        cfg_path_pop(ctx, mark);
+    }
+    if (root->admin.token_file)
+        admin_read_token_file(ctx, map, root);
+    if (!root->admin.token && !root->admin.token_file && root->admin.text &&
+        !addr_is_loopback(&root->admin.addr)) {
+        const struct ynode *at = ymap_get(map, "listen");
+        size_t mark = cfg_path_key(ctx, "listen");
+        cfg_error(ctx, at ? at : map,
+                  "%s is not a loopback address: an admin listener reachable from the network "
+                  "needs `token` or `token_file` (clients send `Authorization: Bearer TOKEN`)",
+                  root->admin.text);
+        cfg_path_pop(ctx, mark);
+    }
 }
 
 static void admin_absent(void *target)
@@ -1058,7 +1115,19 @@ static void admin_absent(void *target)
 static const struct cfg_key admin_keys[] = {
     {"listen", CT_ADDR, 0, "127.0.0.1:9090", .off = offsetof(struct cfg_root, admin.addr),
      .off2 = offsetof(struct cfg_root, admin.text),
-     .help = "Address of the admin API, metrics and dashboard. Keep it off public networks."},
+     .help = "Address of the admin API, metrics and dashboard. Keep it off public networks: "
+             "an address other than loopback (127.0.0.0/8, ::1) needs `token` or "
+             "`token_file`."},
+    {"token", CT_STRING, 0, .def_doc = "none", .off = offsetof(struct cfg_root, admin.token),
+     .help = "Bearer token (at least 16 characters) the runtime API (`/api/v1/`) asks of "
+             "every request: `Authorization: Bearer TOKEN`. `/metrics` and `/healthz` stay "
+             "open."},
+    {"token_file", CT_STRING, 0, .def_doc = "none",
+     .off = offsetof(struct cfg_root, admin.token_file),
+     .help = "A file whose first line is the token, read at load (keeps it out of the "
+             "configuration)."},
+    {"token_name", CT_NAME, 0, "token", .off = offsetof(struct cfg_root, admin.token_name),
+     .help = "Who the token stands for in the log line of every runtime API write."},
 };
 
 static const struct cfg_section admin_section =

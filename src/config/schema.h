@@ -102,6 +102,7 @@ struct cfg_root {
         bool enabled;
         char *text;
         struct sockaddr_any addr;
+        char *token, *token_file, *token_name; /* token_file is read into token */
     } admin;
     struct {
         uint32_t pipe_size, pipe_cache;

@@ -26,6 +26,7 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "ev/loop.h"
+#include "lb/server_admin.h"
 #include "net/sock.h"
 #include "tls/tls.h"
 
@@ -46,6 +47,7 @@ bool server_set_up(struct server *s, bool up, const char *reason)
     if (!atomic_compare_exchange_strong(&s->st.up, &expected, up))
         return false;
     const char *b = s->backend ? s->backend->name : "?";
+    server_history_add(s, "%s: %s", up ? "UP" : "DOWN", reason);
     if (up)
         log_info("server %s/%s is UP: %s", b, s->name, reason);
     else

@@ -238,23 +238,52 @@ static bool cert_holds(const struct route_match *m, const struct conn *cli)
            str_match_holds(&m->cert_fingerprint, fp, fp ? strlen(fp) : 0);
 }
 
+/* The first condition of m that req does not satisfy (ROUTE_MISS_NONE: all hold). The one
+ * matcher for routing and for `strata explain` (router.h). */
+static enum route_miss_part first_miss(const struct route_match *m, const struct http_msg *req,
+                                       const struct conn *cli, uint32_t *index)
+{
+    if (!cert_holds(m, cli))
+        return ROUTE_MISS_CERT;
+    if (!method_holds(m, req))
+        return ROUTE_MISS_METHOD;
+    if (!host_holds(m, req->authority))
+        return ROUTE_MISS_HOST;
+    if (m->grpc && !grpc_content_type(req))
+        return ROUTE_MISS_GRPC;
+    if (m->path.kind != SM_ANY &&
+        !str_match_holds(&m->path, req->path.p ? req->path.p : "", req->path.len))
+        return ROUTE_MISS_PATH;
+    for (uint32_t i = 0; i < m->nheaders; i++)
+        if (!header_holds(&m->headers[i], req)) {
+            *index = i;
+            return ROUTE_MISS_HEADER;
+        }
+    for (uint32_t i = 0; i < m->ncookies; i++)
+        if (!pairs_hold(&m->cookies[i], 1, req, http_cookie_get)) {
+            *index = i;
+            return ROUTE_MISS_COOKIE;
+        }
+    for (uint32_t i = 0; i < m->nqueries; i++)
+        if (!pairs_hold(&m->queries[i], 1, req, http_query_get)) {
+            *index = i;
+            return ROUTE_MISS_QUERY;
+        }
+    return ROUTE_MISS_NONE;
+}
+
 bool route_match_holds(const struct route_match *m, const struct http_msg *req,
                        const struct conn *cli)
 {
-    if (!cert_holds(m, cli))
-        return false;
-    if (!method_holds(m, req) || !host_holds(m, req->authority))
-        return false;
-    if (m->grpc && !grpc_content_type(req))
-        return false;
-    if (m->path.kind != SM_ANY &&
-        !str_match_holds(&m->path, req->path.p ? req->path.p : "", req->path.len))
-        return false;
-    for (uint32_t i = 0; i < m->nheaders; i++)
-        if (!header_holds(&m->headers[i], req))
-            return false;
-    return pairs_hold(m->cookies, m->ncookies, req, http_cookie_get) &&
-           pairs_hold(m->queries, m->nqueries, req, http_query_get);
+    uint32_t index;
+    return first_miss(m, req, cli, &index) == ROUTE_MISS_NONE;
+}
+
+enum route_miss_part route_match_explain(const struct route_match *m, const struct http_msg *req,
+                                         const struct conn *cli, uint32_t *index)
+{
+    *index = 0;
+    return first_miss(m, req, cli, index);
 }
 
 const struct http_route *router_match(const struct http_listener_conf *hc,

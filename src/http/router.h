@@ -22,6 +22,22 @@ const struct http_route *router_match(const struct http_listener_conf *hc,
 bool route_match_holds(const struct route_match *m, const struct http_msg *req,
                        const struct conn *cli);
 
+/* Explain mode (strata explain, config `expect:`): which condition of m failed first,
+ * in the order routing tests them; *index says which header/cookie/query item. */
+enum route_miss_part {
+    ROUTE_MISS_NONE, /* every condition holds */
+    ROUTE_MISS_CERT,
+    ROUTE_MISS_METHOD,
+    ROUTE_MISS_HOST,
+    ROUTE_MISS_GRPC,
+    ROUTE_MISS_PATH,
+    ROUTE_MISS_HEADER,
+    ROUTE_MISS_COOKIE,
+    ROUTE_MISS_QUERY,
+};
+enum route_miss_part route_match_explain(const struct route_match *m, const struct http_msg *req,
+                                         const struct conn *cli, uint32_t *index);
+
 /* Matches s[0..len) (s may be NULL = absent: only SM_ANY holds then). */
 bool str_match_holds(const struct str_match *m, const char *s, size_t len);
 

@@ -39,17 +39,18 @@ static uint64_t worker_seed(const struct backend *b, unsigned i)
     return seed ? seed : 0x9e3779b97f4a7c15ull;
 }
 
-/* The weighted balancer's current weights: one block of nworkers * nservers, worker i
- * owning [i * nservers, (i + 1) * nservers). lb_worker[0].cw is the block's base. */
+/* The weighted balancer's current weights: one block of nworkers * slots, worker i
+ * owning [i * slots, (i + 1) * slots). lb_worker[0].cw is the block's base. */
 static int alloc_current_weights(struct backend *b, unsigned nworkers)
 {
-    if (b->nservers == 0)
+    uint32_t n = backend_slots(b); /* servers added at run time have theirs too */
+    if (n == 0)
         return 0;
-    int64_t *cw = calloc((size_t)nworkers * b->nservers, sizeof(*cw));
+    int64_t *cw = calloc((size_t)nworkers * n, sizeof(*cw));
     if (!cw)
         return -1;
     for (unsigned i = 0; i < nworkers; i++)
-        b->lb_worker[i].cw = cw + (size_t)i * b->nservers;
+        b->lb_worker[i].cw = cw + (size_t)i * n;
     return 0;
 }
 
@@ -89,7 +90,8 @@ void lb_backend_free(struct backend *b)
     b->lb_worker = NULL;
 }
 
-bool lb_eligible(const struct server *s, const struct lb_req *req)
+/* Health, limit, exclusion and tier; the runtime state is the caller's test. */
+static bool eligible_rest(const struct server *s, const struct lb_req *req)
 {
     if (s->backup != req->backup)
         return false;
@@ -101,6 +103,18 @@ bool lb_eligible(const struct server *s, const struct lb_req *req)
         if (req->exclude[i] == s)
             return false;
     return true;
+}
+
+bool lb_eligible(const struct server *s, const struct lb_req *req)
+{
+    return atomic_load_explicit(&s->st.admin, memory_order_relaxed) == SRV_READY &&
+           eligible_rest(s, req);
+}
+
+bool lb_eligible_sticky(const struct server *s, const struct lb_req *req)
+{
+    uint8_t a = atomic_load_explicit(&s->st.admin, memory_order_relaxed);
+    return (a == SRV_READY || a == SRV_DRAIN) && eligible_rest(s, req);
 }
 
 struct server *lb_pick(struct backend *b, unsigned worker, struct lb_req *req)

@@ -50,9 +50,12 @@ const struct lb_ops *lb_ops_for(enum balance_kind kind);
 int lb_backend_init(struct backend *b, unsigned nworkers);
 void lb_backend_free(struct backend *b);
 
-/* True when s may take a new connection for this request (health, limit, exclusion, and
- * the primary/backup tier asked for). */
+/* True when s may take a new connection for this request (runtime state READY, health,
+ * limit, exclusion, and the primary/backup tier asked for). */
 bool lb_eligible(const struct server *s, const struct lb_req *req);
+
+/* lb_eligible for the server a sticky cookie names: a draining server still takes it. */
+bool lb_eligible_sticky(const struct server *s, const struct lb_req *req);
 
 /* Picks a primary, or a backup when no primary is eligible. NULL when none is. */
 struct server *lb_pick(struct backend *b, unsigned worker, struct lb_req *req);
@@ -69,10 +72,25 @@ struct server *lb_pick_acquire(struct backend *b, unsigned worker, struct lb_req
 /* What hashing balancers hash: req->key when set, else the client's IP address. */
 uint64_t lb_req_hash(const struct lb_req *req);
 
-/* A server's weight for balancing: the configured weight, 1 if it was left at 0. */
+/* A server's weight for balancing: the runtime one (the configured weight at load, then
+ * what the runtime API set), at least 1. */
 static inline uint32_t lb_weight(const struct server *s)
 {
-    return s->weight ? s->weight : 1;
+    uint32_t w = atomic_load_explicit(&s->st.weight, memory_order_relaxed);
+    return w ? w : 1;
+}
+
+/* Not removed by the runtime API (removed servers keep their slot until a reload). */
+static inline bool server_in_use(const struct server *s)
+{
+    return atomic_load_explicit(&s->st.admin, memory_order_relaxed) != SRV_REMOVED;
+}
+
+/* Server slots allocated for b: its servers and the room for runtime additions. Arrays
+ * indexed by server (per-worker balancer state, pools) are sized by this. */
+static inline uint32_t backend_slots(const struct backend *b)
+{
+    return b->servers_cap > b->nservers ? b->servers_cap : b->nservers;
 }
 
 /* Maglev introspection (tests, admin): the lookup table of a tier as server indexes into

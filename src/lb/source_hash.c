@@ -12,15 +12,21 @@
 
 #include "core/hash.h"
 
+static uint64_t seed_of(const struct server *s, uint32_t i)
+{
+    return s->name ? hash64(s->name, strlen(s->name), 0x52454e44) : hash_mix64(i + 1);
+}
+
+/* Seeds of the servers present at load; sh_pick computes those of servers added at run
+ * time on the fly (their names are not known yet). */
 static int sh_init(struct backend *b)
 {
-    uint64_t *seeds = calloc(b->nservers ? b->nservers : 1, sizeof(*seeds));
+    uint32_t n = b->nservers;
+    uint64_t *seeds = calloc(n ? n : 1, sizeof(*seeds));
     if (!seeds)
         return -1;
-    for (uint32_t i = 0; i < b->nservers; i++) {
-        const char *name = b->servers[i].name;
-        seeds[i] = name ? hash64(name, strlen(name), 0x52454e44) : hash_mix64(i + 1);
-    }
+    for (uint32_t i = 0; i < n; i++)
+        seeds[i] = seed_of(&b->servers[i], i);
     b->lb_shared = seeds;
     return 0;
 }
@@ -51,7 +57,8 @@ static struct server *sh_pick(struct backend *b, struct lb_worker *w, const stru
         struct server *s = &b->servers[i];
         if (!lb_eligible(s, req))
             continue;
-        double sc = score(key, seeds[i], lb_weight(s));
+        uint64_t seed = i < b->nconfigured || !b->nconfigured ? seeds[i] : seed_of(s, i);
+        double sc = score(key, seed, lb_weight(s));
         if (!best || sc > best_score) {
             best = s;
             best_score = sc;

@@ -148,6 +148,15 @@ int addr_is_wildcard(const struct sockaddr_any *a)
     return a->u.sa.sa_family == AF_INET && a->u.in.sin_addr.s_addr == htonl(INADDR_ANY);
 }
 
+int addr_is_loopback(const struct sockaddr_any *a)
+{
+    if (a->u.sa.sa_family == AF_INET6) {
+        const struct in6_addr *ip = &a->u.in6.sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(ip) || (IN6_IS_ADDR_V4MAPPED(ip) && ip->s6_addr[12] == 127);
+    }
+    return a->u.sa.sa_family == AF_INET && (ntohl(a->u.in.sin_addr.s_addr) >> 24) == 127;
+}
+
 int addr_equal(const struct sockaddr_any *a, const struct sockaddr_any *b)
 {
     return a->len == b->len && memcmp(&a->u, &b->u, a->len) == 0;

@@ -35,6 +35,9 @@ uint64_t addr_hash_ip(const struct sockaddr_any *a);
 
 int addr_equal(const struct sockaddr_any *a, const struct sockaddr_any *b);
 
+/* True for 127.0.0.0/8, [::1] and [::ffff:127.x.y.z] (any port). */
+int addr_is_loopback(const struct sockaddr_any *a);
+
 /* True for 0.0.0.0 and [::] (any port). */
 int addr_is_wildcard(const struct sockaddr_any *a);
 

@@ -10,6 +10,8 @@
 
 #include "core/strbuf.h"
 #include "core/version.h"
+#include "lb/lb.h"
+#include "lb/server_admin.h"
 
 static uint64_t get_one(const struct config *c, const void *obj)
 {
@@ -43,6 +45,24 @@ static uint64_t get_server_up(const struct config *c, const void *obj)
     const struct server *s = obj;
     (void)c;
     return atomic_load_explicit(&s->st.up, memory_order_relaxed) ? 1 : 0;
+}
+
+static uint64_t get_server_weight(const struct config *c, const void *obj)
+{
+    (void)c;
+    return lb_weight(obj);
+}
+
+static uint64_t get_server_draining(const struct config *c, const void *obj)
+{
+    (void)c;
+    return server_admin_get(obj) == SRV_DRAIN;
+}
+
+static uint64_t get_server_maintenance(const struct config *c, const void *obj)
+{
+    (void)c;
+    return server_admin_get(obj) == SRV_MAINT;
 }
 
 #define LCTR(field) .offset = offsetof(struct listener_counters, field)
@@ -190,6 +210,14 @@ static const struct metric_def metric_table[] = {
      METRIC_SERVER, SCTR(bytes_out)},
     {"strata_server_up", "Whether the server is eligible for new connections (1) or not (0).", "",
      METRIC_GAUGE, METRIC_SERVER, GAUGE(get_server_up)},
+    {"strata_server_weight", "The server's balancing weight (the runtime API may change it).",
+     "", METRIC_GAUGE, METRIC_SERVER, GAUGE(get_server_weight)},
+    {"strata_server_draining",
+     "Whether the server is drained (1): no new connections but a sticky cookie's.", "",
+     METRIC_GAUGE, METRIC_SERVER, GAUGE(get_server_draining)},
+    {"strata_server_maintenance",
+     "Whether the server is in maintenance (1): disabled by the runtime API, no new traffic.",
+     "", METRIC_GAUGE, METRIC_SERVER, GAUGE(get_server_maintenance)},
     {"strata_server_datagrams_in_total", "UDP datagrams received from the server.", "datagrams",
      METRIC_COUNTER, METRIC_SERVER, SCTR(dgrams_in)},
     {"strata_server_datagrams_out_total", "UDP datagrams sent to the server.", "datagrams",
@@ -289,12 +317,15 @@ static int foreach_sample(const struct config *c, const struct metric_def *d, me
     s.label_names[1] = "server";
     for (uint32_t b = 0; b < c->nbackends; b++) {
         const struct backend *be = &c->backends[b];
-        for (uint32_t i = 0; i < be->nservers; i++, first = false) {
+        for (uint32_t i = 0; i < be->nservers; i++) {
+            if (!server_in_use(&be->servers[i]))
+                continue; /* an empty runtime slot, or a server removed at run time */
             s.label_values[0] = be->name;
             s.label_values[1] = be->servers[i].name;
             s.value = metric_value(c, d, &be->servers[i]);
             if ((rc = cb(arg, &s, first)) != 0)
                 return rc;
+            first = false;
         }
     }
     return 0;

@@ -9,12 +9,13 @@
 #include "core/bug.h"
 #include "ev/worker.h"
 #include "http/hbuf.h"
+#include "lb/lb.h"
 
 void upool_number_servers(struct config *cfg)
 {
     uint32_t gid = 0;
     for (uint32_t i = 0; i < cfg->nbackends; i++)
-        for (uint32_t j = 0; j < cfg->backends[i].nservers; j++)
+        for (uint32_t j = 0; j < backend_slots(&cfg->backends[i]); j++)
             cfg->backends[i].servers[j].gid = gid++;
 }
 
@@ -22,7 +23,7 @@ static uint32_t count_servers(const struct config *cfg)
 {
     uint32_t n = 0;
     for (uint32_t i = 0; i < cfg->nbackends; i++)
-        n += cfg->backends[i].nservers;
+        n += backend_slots(&cfg->backends[i]); /* servers added at run time too */
     return n;
 }
 

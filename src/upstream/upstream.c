@@ -47,7 +47,7 @@ struct server *upstream_pick(struct up_attempt *a, struct worker *w, struct serv
     if (upstream_exhausted(a))
         return NULL;
     struct server *s = NULL;
-    if (prefer && lb_eligible(prefer, &a->req) && server_acquire(prefer))
+    if (prefer && lb_eligible_sticky(prefer, &a->req) && server_acquire(prefer))
         s = prefer;
     else
         s = lb_pick_acquire(a->backend, w->id, &a->req);

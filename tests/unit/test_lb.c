@@ -48,6 +48,7 @@ static struct backend *mk_backend_named(enum balance_kind kind, uint32_t n, cons
         snprintf(name, sizeof(name), "srv-%u", name_base + i);
         s->name = strdup(name);
         s->weight = weights ? weights[i] : 1;
+        atomic_store(&s->st.weight, s->weight);
         s->index = i;
         s->backend = b;
         atomic_store(&s->st.up, true);
