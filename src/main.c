@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "cli/cli.h"
 #include "config/config.h"
 #include "config/schema.h"
 #include "core/log.h"
@@ -230,6 +231,8 @@ int main(int argc, char **argv)
         return cmd_check(argv[2]);
     if (strcmp(cmd, "run") == 0 && argc == 3)
         return cmd_run(argv[2]);
+    if (strcmp(cmd, "explain") == 0)
+        return explain_main(argc - 2, argv + 2);
     usage(stderr);
     return EXIT_USAGE;
 }
