@@ -241,7 +241,11 @@ static struct config *build_config(const char *file, struct cfg_root *root)
     c->backends = root->backends;
     c->nbackends = root->nbackends;
     c->max_conns = root->max_conns;
+    struct expect_conf *expects = root->expects; /* checked at load: cfg_root_free frees them */
+    uint32_t nexpects = root->nexpects;
     memset(root, 0, sizeof(*root));
+    root->expects = expects;
+    root->nexpects = nexpects;
     if (!(c->file = strdup(file)) || build_runtime(c) < 0)
         goto fail;
     return c;

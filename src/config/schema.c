@@ -1271,6 +1271,7 @@ static void root_finish(struct cfg_ctx *ctx, const struct ynode *map, void *targ
     cfg_http_finish(ctx);
     check_addresses(ctx);
     check_quic_ids(ctx);
+    cfg_expect_verify(ctx);
 }
 
 /* Order matters: `timeouts` comes before `listeners` and `backends`, whose init hooks copy
@@ -1292,6 +1293,10 @@ static const struct cfg_key root_keys[] = {
     {"backends", CT_NAMED, CK_REQUIRED, .sub = &backend_section, .min = 1,
      .off = offsetof(struct cfg_root, backends), .off2 = offsetof(struct cfg_root, nbackends),
      .help = "The backends by name, at least one."},
+    {"expect", CT_LIST, 0, .sub = &cfg_expect_section, .def_doc = "none", .min = 0, .max = 1000,
+     .off = offsetof(struct cfg_root, expects), .off2 = offsetof(struct cfg_root, nexpects),
+     .help = "Requests and the route, backend or status they must get, checked at every load "
+             "(see `strata explain`)."},
 };
 
 const struct cfg_section cfg_root_section =

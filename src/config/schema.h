@@ -92,6 +92,15 @@ struct cfg_section {
     const char *other_msg;
 };
 
+/* One `expect:` item (schema_expect.c): checked at load, then dropped. */
+struct expect_conf {
+    char *request; /* "METHOD URL" */
+    char **headers; /* "name: value" */
+    uint32_t nheaders;
+    char *listener, *route, *backend; /* NULL: not checked (listener: by the URL) */
+    uint32_t status;                  /* 0: not checked */
+};
+
 /* What the root section parses into; config.c moves it into a struct config. */
 struct cfg_root {
     uint32_t workers;
@@ -112,7 +121,14 @@ struct cfg_root {
     uint32_t nlisteners;
     struct backend *backends;
     uint32_t nbackends;
+    struct expect_conf *expects;
+    uint32_t nexpects;
 };
+
+extern const struct cfg_section cfg_expect_section;
+/* Checks every `expect:` item against the built listeners (root_finish, when no error came
+ * before), reporting failures at the item's file:line:col. */
+void cfg_expect_verify(struct cfg_ctx *ctx);
 
 #define CFG_MS_DAY (24 * 3600 * 1000LL)
 #define CFG_MAX_DURATION (30 * CFG_MS_DAY) /* fits uint32_t milliseconds */

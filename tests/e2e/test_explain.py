@@ -125,3 +125,85 @@ def test_explain_bad_input(strata_bin, tmp_path):
     assert r.returncode == 1 and "strata.yaml:1:" in r.stderr
     r = run_strata(strata_bin, "explain")
     assert r.returncode == 2 and "usage: strata explain" in r.stderr
+
+
+# --------------------------------------------------------------------------- expect:
+
+def check(strata_bin, tmp_path, expect_yaml):
+    path = tmp_path / "strata.yaml"
+    path.write_text(CONFIG + "expect:\n" + expect_yaml)
+    return run_strata(strata_bin, "check", str(path))
+
+
+def line_of(text, needle):
+    """1-based line of the first line of text containing needle."""
+    for i, ln in enumerate(text.splitlines(), 1):
+        if needle in ln:
+            return i
+    raise AssertionError(needle)
+
+
+def test_expectations_that_hold_pass_check(strata_bin, tmp_path):
+    r = check(strata_bin, tmp_path, """\
+  - { request: "GET http://api.example.com/v1/users", route: api, backend: api }
+  - request: POST http://www.example.com/x
+    headers: { x-canary: "1" }
+    route: canary
+    backend: canary
+  - { request: "GET http://x/healthz", route: health, status: 200 }
+  - { request: "GET http://a.old.example.com/", status: 308 }
+  - { request: "DELETE http://x/", route: none, status: 404 }
+  - { request: "GET http://x/", route: rest, backend: canary }
+  - { request: "GET /", headers: { host: x }, listener: other, backend: canary }
+""")
+    assert r.returncode == 0, r.stderr
+    assert "configuration is valid" in r.stdout
+
+
+def test_broken_expectations_refuse_the_config_at_file_line_col(strata_bin, tmp_path):
+    r = check(strata_bin, tmp_path, """\
+  - request: GET http://www.example.com/v1/users
+    headers: { x-canary: "1" }
+    route: api
+  - { request: "GET http://api.example.com/v1/", route: canary }
+  - { request: "GET http://api.example.com/v1/", backend: canary }
+  - { request: "GET http://x/healthz", status: 204 }
+  - { request: "GET http://x/", status: 200 }
+  - { request: "DELETE http://x/", backend: api }
+  - { request: "GET http://x/", route: nosuch }
+  - { request: "GETX" }
+  - { request: "GET http://x/", listener: nope }
+""")
+    assert r.returncode == 1
+    text = (tmp_path / "strata.yaml").read_text()
+    err = r.stderr
+    base = line_of(text, "expect:")
+    assert f'strata.yaml:{base + 3}:12: error: expect[0].route: GET http://www.example.com/v1/users ' \
+        'takes route "canary" of listener plain, expected "api" (its condition host ' \
+        'api.example.com does not hold)' in err, err
+    assert f'strata.yaml:{base + 4}:' in err and 'expect[1].route: GET http://api.example.com/v1/ ' \
+        'takes route "api" of listener plain, expected "canary" (its condition header ' \
+        'x-canary = 1 does not hold)' in err
+    assert 'expect[2].backend: GET http://api.example.com/v1/ goes to backend api (route ' \
+        '"api"), expected canary' in err
+    assert 'expect[3].status: GET http://x/healthz is answered 200 by Strata (route ' \
+        '"health"), expected 204' in err
+    assert 'expect[4].status: GET http://x/ is proxied by route "rest" (its server ' \
+        'answers), expected Strata to answer 200' in err
+    assert 'expect[5].backend: DELETE http://x/ is answered 404 by Strata (no route), ' \
+        'expected backend api' in err
+    assert 'expect[6].route: GET http://x/ takes route "rest" of listener plain, expected ' \
+        '"nosuch" (listener plain has no route of that name)' in err
+    assert 'expect[7].request: expected "METHOD URL"' in err
+    assert 'expect[8].listener: no listener named nope' in err
+    assert "strata.yaml: 9 errors" in err
+    # every message names the line and column of its expectation
+    for ln in err.splitlines()[:-1]:
+        assert re.match(r".*strata\.yaml:\d+:\d+: error: expect\[\d\]\.", ln), ln
+
+
+def test_expect_failure_stops_run_too(strata_bin, tmp_path):
+    path = tmp_path / "strata.yaml"
+    path.write_text(CONFIG + "expect:\n  - { request: \"GET http://x/\", route: api }\n")
+    r = run_strata(strata_bin, "run", str(path), timeout=10)
+    assert r.returncode == 1 and "expect[0].route" in r.stderr
