@@ -233,6 +233,8 @@ int main(int argc, char **argv)
         return cmd_run(argv[2]);
     if (strcmp(cmd, "explain") == 0)
         return explain_main(argc - 2, argv + 2);
+    if (strcmp(cmd, "diff") == 0)
+        return diff_main(argc - 2, argv + 2);
     usage(stderr);
     return EXIT_USAGE;
 }
