@@ -10,6 +10,7 @@
 #   make bench-tls  only bench/tls.sh (TLS termination)
 #   make bench-h2   only bench/h2.sh (HTTP/2 from clients and gRPC; pinned layout)
 #   make format     clang-format every source file
+#   make man        regenerate doc/strata.8 from the command table and the config schema
 #   make help       this text
 
 CC      ?= cc
@@ -41,7 +42,7 @@ FUZZ_FLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -Isrc -pthread -fno-omit-frame-poi
               $(shell pkg-config --cflags $(PKGS))
 FUZZ_SECONDS ?= 15
 
-.PHONY: all test unit e2e bench bench-http bench-tls bench-h2 fuzz format help clean
+.PHONY: all test unit e2e bench bench-http bench-tls bench-h2 fuzz format man help clean
 all: $(BUILD)/strata $(if $(SAN),,strata)
 
 # ./strata is a convenience link to the last build
@@ -113,6 +114,9 @@ fuzz: $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 
 format:
 	clang-format -i $(SRCS) src/main.c $(shell find src tests/unit -name '*.h') $(UNIT_SRCS)
+
+man: $(BUILD)/strata
+	$(BUILD)/strata man-page > doc/strata.8
 
 help:
 	@awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ? ? ?/, ""); print }' Makefile

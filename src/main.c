@@ -28,16 +28,7 @@ enum { EXIT_OK = 0, EXIT_CONFIG = 1, EXIT_USAGE = 2, EXIT_RUNTIME = 3 };
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: strata                    run the built-in demo (ports 7000-7013, 7080, 7090)\n"
-                 "       strata demo [BASE_PORT]   the demo on other ports\n"
-                 "       strata run FILE           run with a configuration file\n"
-                 "       strata check FILE         validate a configuration file and exit\n"
-                 "       strata config-reference   print the configuration reference (markdown)\n"
-                 "       strata --version | --help\n"
-                 "\n"
-                 "Exit codes: 0 ok, 1 configuration error, 2 usage error, 3 runtime failure.\n"
-                 "Signals: SIGTERM/SIGINT stop accepting and drain open connections for up to\n"
-                 "timeouts.drain, then exit; a second signal exits at once.\n");
+    cli_usage(out); /* the verb table, shared with strata(8): cli/commands.c */
 }
 
 static unsigned cpu_count(void)
@@ -223,6 +214,10 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "config-reference") == 0 && argc == 2) {
         config_reference_print(stdout);
+        return EXIT_OK;
+    }
+    if (strcmp(cmd, "man-page") == 0 && argc == 2) {
+        man_page_print(stdout);
         return EXIT_OK;
     }
     if (strcmp(cmd, "demo") == 0 && argc <= 3)

@@ -8,6 +8,20 @@
 
 struct config;
 
+/* One verb of the command line: its arguments and what it does (commands.c). */
+struct cli_command {
+    const char *args; /* "check FILE"; "" for `strata` alone; NULL ends the table */
+    const char *help;
+};
+extern const struct cli_command cli_commands[];
+extern const char cli_exit_codes[], cli_signals[];
+
+/* `strata --help`: the table above, the exit codes and the signals. */
+void cli_usage(FILE *out);
+
+/* strata(8) in roff, from cli_commands and the configuration reference (schema tables). */
+void man_page_print(FILE *out);
+
 int explain_main(int argc, char **argv);
 int diff_main(int argc, char **argv);
 

@@ -92,3 +92,20 @@ def test_diff_same_and_trouble(strata_bin, tmp_path):
     assert r.returncode == 2 and "bad.yaml:" in r.stderr
     r = run_strata(strata_bin, "diff", str(tmp_path / "old.yaml"))
     assert r.returncode == 2 and "usage: strata diff OLD NEW" in r.stderr
+
+
+def test_man_page_renders_and_matches_the_binary(strata_bin):
+    """doc/strata.8 is `strata man-page` (make man), and `man -l` renders it."""
+    import shutil
+    import subprocess
+    from conftest import REPO
+    r = run_strata(strata_bin, "man-page")
+    assert r.returncode == 0
+    assert (REPO / "doc" / "strata.8").read_text() == r.stdout, "run `make man`"
+    if not shutil.which("man"):
+        return
+    out = subprocess.run(["man", "-l", str(REPO / "doc" / "strata.8")], capture_output=True,
+                         text=True, timeout=30, env={"MANWIDTH": "100", "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    assert "strata explain FILE" in out.stdout and "runtime_servers" in out.stdout
+    assert "warning" not in out.stderr, out.stderr
