@@ -151,21 +151,21 @@ static const char *mode_name(enum listener_mode m)
 static json_t *server_json(const struct server *s, bool history)
 {
     enum server_admin a = server_admin_get(s);
-    json_t *o = json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:I, s:I, s:b}", "name", s->name, "backend",
-        s->backend->name, "address", s->addr_text, "state", server_admin_name(a), "health",
-        atomic_load(&s->st.up) ? "up" : "down", "weight", (json_int_t)lb_weight(s),
-        "configured_weight", (json_int_t)s->weight, "backup", s->backup, "active",
-        (json_int_t)atomic_load(&s->st.active), "max_connections", (json_int_t)s->max_conns,
-        "runtime", s->index >= s->backend->nconfigured);
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:I, s:I, s:b}", "name", s->name,
+                  "backend", s->backend->name, "address", s->addr_text, "state",
+                  server_admin_name(a), "health", atomic_load(&s->st.up) ? "up" : "down", "weight",
+                  (json_int_t)lb_weight(s), "configured_weight", (json_int_t)s->weight, "backup",
+                  s->backup, "active", (json_int_t)atomic_load(&s->st.active), "max_connections",
+                  (json_int_t)s->max_conns, "runtime", s->index >= s->backend->nconfigured);
     if (!o || !history)
         return o;
     struct server_event_copy ev[SERVER_HISTORY_LEN];
     unsigned n = server_history_read(s, ev);
     json_t *arr = json_array();
     for (unsigned i = 0; arr && i < n; i++)
-        json_array_append_new(arr, json_pack("{s:I, s:s}", "at_ms", (json_int_t)ev[i].at_ms,
-                                             "event", ev[i].reason));
+        json_array_append_new(
+            arr, json_pack("{s:I, s:s}", "at_ms", (json_int_t)ev[i].at_ms, "event", ev[i].reason));
     json_object_set_new(o, "history", arr ? arr : json_null());
     return o;
 }
@@ -207,9 +207,8 @@ static json_t *listener_json(const struct listener_conf *l)
     json_t *addrs = json_array();
     for (uint32_t i = 0; addrs && i < l->naddrs; i++)
         json_array_append_new(addrs, json_string(l->addr_texts[i]));
-    return json_pack("{s:s, s:s, s:o, s:s?, s:I, s:I}", "name", l->name, "mode",
-                     mode_name(l->mode), "listen", addrs, "backend",
-                     l->backend ? l->backend->name : NULL, "routes",
+    return json_pack("{s:s, s:s, s:o, s:s?, s:I, s:I}", "name", l->name, "mode", mode_name(l->mode),
+                     "listen", addrs, "backend", l->backend ? l->backend->name : NULL, "routes",
                      (json_int_t)(l->mode == MODE_HTTP ? l->http.nroutes : l->nroutes), "active",
                      (json_int_t)atomic_load(&l->st.active));
 }
@@ -223,9 +222,8 @@ static json_t *route_json(const struct listener_conf *l, uint32_t i)
     json_t *filters = json_array();
     for (uint32_t f = 0; filters && f < r->nfilters; f++)
         json_array_append_new(filters, json_string(r->filters[f].ops->name));
-    json_t *o = json_pack("{s:s, s:I, s:s, s:s, s:o}", "listener", l->name, "index",
-                          (json_int_t)i, "name", r->name, "match", sb.err ? "?" : sb_str(&sb),
-                          "filters", filters);
+    json_t *o = json_pack("{s:s, s:I, s:s, s:s, s:o}", "listener", l->name, "index", (json_int_t)i,
+                          "name", r->name, "match", sb.err ? "?" : sb_str(&sb), "filters", filters);
     sb_free(&sb);
     if (!o)
         return NULL;
@@ -234,9 +232,9 @@ static json_t *route_json(const struct listener_conf *l, uint32_t i)
     } else if (r->action == ROUTE_SPLIT) {
         json_t *split = json_array();
         for (uint32_t k = 0; split && k < r->nsplit; k++)
-            json_array_append_new(split, json_pack("{s:s, s:I}", "backend",
-                                                   r->split[k].backend->name, "weight",
-                                                   (json_int_t)r->split[k].weight));
+            json_array_append_new(split,
+                                  json_pack("{s:s, s:I}", "backend", r->split[k].backend->name,
+                                            "weight", (json_int_t)r->split[k].weight));
         json_object_set_new(o, "split", split);
     } else {
         json_object_set_new(o, "answer", json_true());
@@ -283,8 +281,7 @@ static void write_done(const struct admin_req *rq, const char *who, int status,
     reply_json(rq, status, server_json(s, true), NULL);
 }
 
-static void write_refused(const struct admin_req *rq, const char *who, int status,
-                          const char *why)
+static void write_refused(const struct admin_req *rq, const char *who, int status, const char *why)
 {
     log_write(rq, who, status, why);
     reply_error(rq, status, "%s", why);
@@ -296,10 +293,9 @@ static json_t *body_object(const struct admin_req *rq, const char *who)
     json_error_t err;
     char why[300];
     json_t *doc = NULL;
-    if (rq->body_len &&
-        !(doc = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &err))) {
-        snprintf(why, sizeof(why), "invalid JSON at line %d column %d: %s", err.line,
-                 err.column, err.text);
+    if (rq->body_len && !(doc = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &err))) {
+        snprintf(why, sizeof(why), "invalid JSON at line %d column %d: %s", err.line, err.column,
+                 err.text);
         write_refused(rq, who, 400, why);
         return NULL;
     }
@@ -320,7 +316,8 @@ static int parse_spec(json_t *doc, struct server_spec *spec, const char **why)
     json_t *v;
     json_object_foreach(doc, k, v)
     {
-        if (strcmp(k, "address") && strcmp(k, "name") && strcmp(k, "weight") && strcmp(k, "backup")) {
+        if (strcmp(k, "address") && strcmp(k, "name") && strcmp(k, "weight") &&
+            strcmp(k, "backup")) {
             *why = "unknown field (expected address, name, weight, backup)";
             return -1;
         }
@@ -387,8 +384,7 @@ static void set_weight(const struct admin_req *rq, struct server *s, const char 
         return;
     }
     char what[160];
-    snprintf(what, sizeof(what), "server %s/%s weight %u", s->backend->name, s->name,
-             lb_weight(s));
+    snprintf(what, sizeof(what), "server %s/%s weight %u", s->backend->name, s->name, lb_weight(s));
     write_done(rq, who, 200, s, what);
 }
 

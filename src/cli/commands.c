@@ -22,8 +22,7 @@ const struct cli_command cli_commands[] = {
     {NULL, NULL},
 };
 
-const char cli_exit_codes[] =
-    "0 ok, 1 configuration error, 2 usage error, 3 runtime failure.";
+const char cli_exit_codes[] = "0 ok, 1 configuration error, 2 usage error, 3 runtime failure.";
 const char cli_signals[] =
     "SIGTERM/SIGINT stop accepting and drain open connections for up to timeouts.drain, "
     "then exit; a second signal exits at once.";

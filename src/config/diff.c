@@ -154,8 +154,8 @@ static void drain_route(struct diff_ctx *d, const struct listener_conf *l, const
                         const char *what)
 {
     char line[512];
-    snprintf(line, sizeof(line), "tunnels (WebSocket) through route %s of listener %s (%s)",
-             key, l->name, what);
+    snprintf(line, sizeof(line), "tunnels (WebSocket) through route %s of listener %s (%s)", key,
+             l->name, what);
     drains(d, line);
 }
 
@@ -261,8 +261,8 @@ static void compare_server(struct diff_ctx *d, const struct backend *be, const s
     char line[256];
     if (strcmp(a->addr_text, b->addr_text) != 0) {
         item(d, "~ %s/%s: address %s -> %s", be->name, a->name, a->addr_text, b->addr_text);
-        snprintf(line, sizeof(line), "connections to server %s/%s (its address changed)",
-                 be->name, a->name);
+        snprintf(line, sizeof(line), "connections to server %s/%s (its address changed)", be->name,
+                 a->name);
         drains(d, line);
     }
     if (a->weight != b->weight)
@@ -271,8 +271,7 @@ static void compare_server(struct diff_ctx *d, const struct backend *be, const s
         item(d, "~ %s/%s: backup %s -> %s", be->name, a->name, a->backup ? "yes" : "no",
              b->backup ? "yes" : "no");
     if (a->max_conns != b->max_conns)
-        item(d, "~ %s/%s: max_connections %u -> %u", be->name, a->name, a->max_conns,
-             b->max_conns);
+        item(d, "~ %s/%s: max_connections %u -> %u", be->name, a->name, a->max_conns, b->max_conns);
 }
 
 static void compare_backend(struct diff_ctx *d, const struct backend *a, const struct backend *b)
@@ -313,8 +312,7 @@ static void diff_backends(struct diff_ctx *d, const struct config *o, const stru
     for (uint32_t i = 0; i < n->nbackends; i++) {
         const struct backend *b = &n->backends[i], *a = config_backend(o, b->name);
         if (!a)
-            item(d, "+ %s (%s, %u servers)", b->name, lb_ops_for(b->balance)->name,
-                 b->nconfigured);
+            item(d, "+ %s (%s, %u servers)", b->name, lb_ops_for(b->balance)->name, b->nconfigured);
         else
             compare_backend(d, a, b);
     }

@@ -94,9 +94,8 @@ static void expect_error(struct cfg_ctx *ctx, uint32_t i, const char *key, const
 {
     const struct ynode *seq = ymap_get(ctx->doc, "expect");
     const struct ynode *item = seq && seq->kind == YN_SEQ && i < seq->n ? seq->kids[i] : seq;
-    const struct ynode *at = item && item->kind == YN_MAP && ymap_get(item, key)
-                                 ? ymap_get(item, key)
-                                 : item;
+    const struct ynode *at =
+        item && item->kind == YN_MAP && ymap_get(item, key) ? ymap_get(item, key) : item;
     size_t mark = cfg_path_key(ctx, "expect");
     cfg_path_index(ctx, i);
     cfg_path_key(ctx, key);
@@ -168,11 +167,13 @@ static void check_backend(struct cfg_ctx *ctx, uint32_t i, const struct expect_c
                  e->request, res->status, r ? "route \"" : "no route", r ? r->name : "",
                  r ? "\"" : "", e->backend);
     else if (r->action == ROUTE_BACKEND)
-        snprintf(msg, sizeof(msg), "%s goes to backend %s (route \"%s\"), expected %s",
-                 e->request, r->backend->name, r->name, e->backend);
+        snprintf(msg, sizeof(msg), "%s goes to backend %s (route \"%s\"), expected %s", e->request,
+                 r->backend->name, r->name, e->backend);
     else
-        snprintf(msg, sizeof(msg), "%s is split by route \"%s\" among backends that do not "
-                 "include %s", e->request, r->name, e->backend);
+        snprintf(msg, sizeof(msg),
+                 "%s is split by route \"%s\" among backends that do not "
+                 "include %s",
+                 e->request, r->name, e->backend);
     expect_error(ctx, i, "backend", msg);
 }
 
@@ -183,12 +184,14 @@ static void check_status(struct cfg_ctx *ctx, uint32_t i, const struct expect_co
     if ((uint32_t)res->status == e->status)
         return;
     if (res->status)
-        snprintf(msg, sizeof(msg), "%s is answered %d by Strata (%s%s%s), expected %u",
-                 e->request, res->status, res->route ? "route \"" : "no route",
+        snprintf(msg, sizeof(msg), "%s is answered %d by Strata (%s%s%s), expected %u", e->request,
+                 res->status, res->route ? "route \"" : "no route",
                  res->route ? res->route->name : "", res->route ? "\"" : "", e->status);
     else
-        snprintf(msg, sizeof(msg), "%s is proxied by route \"%s\" (its server answers), "
-                 "expected Strata to answer %u", e->request, res->route->name, e->status);
+        snprintf(msg, sizeof(msg),
+                 "%s is proxied by route \"%s\" (its server answers), "
+                 "expected Strata to answer %u",
+                 e->request, res->route->name, e->status);
     expect_error(ctx, i, "status", msg);
 }
 

@@ -35,8 +35,10 @@ static int split_url(const char *url, struct url_parts *u, char *err, size_t err
     else if (strncmp(url, "http://", 7) == 0)
         u->absolute = true, rest = url + 7;
     else if (url[0] != '/') {
-        snprintf(err, errlen, "expected a URL (http://HOST/PATH or https://...) or a path "
-                 "starting with '/', got \"%s\"", url);
+        snprintf(err, errlen,
+                 "expected a URL (http://HOST/PATH or https://...) or a path "
+                 "starting with '/', got \"%s\"",
+                 url);
         return -1;
     }
     if (!u->absolute)
@@ -227,7 +229,9 @@ static const char *balance_rule(enum balance_kind k)
 static void describe_backend(const struct backend *b, struct strbuf *out)
 {
     sb_printf(out, "backend:   %s (protocol %s%s)\n", b->name,
-              b->protocol == PROTO_H1 ? "h1" : b->protocol == PROTO_H2 ? "h2" : "h2c",
+              b->protocol == PROTO_H1   ? "h1"
+              : b->protocol == PROTO_H2 ? "h2"
+                                        : "h2c",
               b->tls ? ", TLS" : "");
     sb_printf(out, "balance:   %s: %s", lb_ops_for(b->balance)->name, balance_rule(b->balance));
     if (b->hash_on == HASH_PATH)
@@ -293,8 +297,7 @@ static void walk_routes(const struct listener_conf *l, const struct http_msg *m,
 
 /* The filters (listener's, then route's) in order; the first answer decides the status. */
 static void walk_filters(const struct listener_conf *l, const struct http_route *r,
-                         const struct http_msg *m, struct explain_result *res,
-                         struct strbuf *out)
+                         const struct http_msg *m, struct explain_result *res, struct strbuf *out)
 {
     struct strbuf none; /* what the filters would do, when nobody reads it */
     sb_init(&none, 1 << 16);
@@ -324,8 +327,10 @@ int explain_run(const struct listener_conf *ls, uint32_t n, const struct explain
     const char *sp = strchr(in->request, ' ');
     memset(res, 0, sizeof(*res));
     if (!sp || sp == in->request || strchr(sp + 1, ' ')) {
-        snprintf(err, errlen, "expected \"METHOD URL\", e.g. \"GET https://example.com/\", "
-                 "got \"%s\"", in->request);
+        snprintf(err, errlen,
+                 "expected \"METHOD URL\", e.g. \"GET https://example.com/\", "
+                 "got \"%s\"",
+                 in->request);
         return -1;
     }
     if (split_url(sp + 1, &u, err, errlen) < 0)
@@ -333,8 +338,10 @@ int explain_run(const struct listener_conf *ls, uint32_t n, const struct explain
     const char *why = NULL;
     const struct listener_conf *l = pick_listener(ls, n, in->listener, &u, &why);
     if (!l || l->mode != MODE_HTTP) {
-        snprintf(err, errlen, l ? "listener %s is not a `mode: http` listener"
-                              : in->listener ? "no listener named %s" : "no HTTP listener%s",
+        snprintf(err, errlen,
+                 l              ? "listener %s is not a `mode: http` listener"
+                 : in->listener ? "no listener named %s"
+                                : "no HTTP listener%s",
                  in->listener ? in->listener : "");
         return -1;
     }
@@ -351,8 +358,8 @@ int explain_run(const struct listener_conf *ls, uint32_t n, const struct explain
         goto release;
     res->listener = l;
     if (out)
-        sb_printf(out, "request:   %s\nlistener:  %s (%s; %s%s)\nroutes:\n", in->request,
-                  l->name, l->addr_texts[0], l->tls ? "TLS, " : "", why);
+        sb_printf(out, "request:   %s\nlistener:  %s (%s; %s%s)\nroutes:\n", in->request, l->name,
+                  l->addr_texts[0], l->tls ? "TLS, " : "", why);
     walk_routes(l, &h->m, res, out);
     if (!res->route) {
         res->status = 404;

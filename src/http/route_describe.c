@@ -3,7 +3,7 @@
 
 #include <stdbool.h>
 
-static const char *const method_names[] = {"OTHER",  "GET",     "HEAD",  "POST", "PUT",
+static const char *const method_names[] = {"OTHER",  "GET",     "HEAD",    "POST",  "PUT",
                                            "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"};
 
 void str_match_describe(const struct str_match *m, struct strbuf *out)
@@ -31,8 +31,7 @@ static void describe_hosts(const struct route_match *m, struct strbuf *out)
 {
     sb_puts(out, "host ");
     for (uint32_t i = 0; i < m->nhosts; i++)
-        sb_printf(out, "%s%s%s", i ? " | " : "", m->hosts[i].wildcard ? "*" : "",
-                  m->hosts[i].text);
+        sb_printf(out, "%s%s%s", i ? " | " : "", m->hosts[i].wildcard ? "*" : "", m->hosts[i].text);
 }
 
 static void describe_methods(const struct route_match *m, struct strbuf *out)

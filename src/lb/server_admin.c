@@ -110,8 +110,7 @@ int server_set_admin(struct server *s, enum server_admin to, const char *who, co
     if (from == to)
         return 0;
     atomic_store_explicit(&s->st.admin, (uint8_t)to, memory_order_release);
-    server_history_add(s, "%s (was %s) by %s", server_admin_name(to), server_admin_name(from),
-                       who);
+    server_history_add(s, "%s (was %s) by %s", server_admin_name(to), server_admin_name(from), who);
     return 0;
 }
 
@@ -152,8 +151,7 @@ bool server_name_valid(const char *name)
     size_t n = strlen(name);
     if (n == 0 || n > SERVER_NAME_MAX)
         return false;
-    return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-") ==
-           n;
+    return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-") == n;
 }
 
 /* The slot's fields, written before it is published; the strings are freed with the

@@ -30,6 +30,15 @@ void test_fail(const char *file, int line, const char *fmt, ...)
     }                                                                                              \
     static void test_fn_##name(void)
 
+struct config;
+/* The whole file at path (malloc'd, NUL-terminated), or NULL when it cannot be read. */
+char *test_read_file(const char *path);
+/* What print(out) writes, as a malloc'd string; NULL when out of memory. */
+char *test_capture(void (*print)(FILE *out));
+/* The configuration of yaml (as "test.yaml"); NULL, with a test failure naming the
+ * errors, when it does not load. */
+struct config *test_load_config(const char *yaml, unsigned nworkers);
+
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
         if (!(cond))                                                                               \

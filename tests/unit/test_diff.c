@@ -12,22 +12,23 @@
 #define OLD                                                                                        \
     "listeners:\n"                                                                                 \
     "  - { name: web, listen: 127.0.0.1:8080, mode: http, routes: [\n"                             \
-    "      { name: api, match: { path_prefix: /v1/ }, backend: app },\n"                            \
-    "      { name: canary, match: { header: { x-canary: \"1\" } }, backend: app },\n"                \
+    "      { name: api, match: { path_prefix: /v1/ }, backend: app },\n"                           \
+    "      { name: canary, match: { header: { x-canary: \"1\" } }, backend: app },\n"              \
     "      { match: { path: /healthz }, respond: { status: 200 } } ] }\n"                          \
-    "  - { name: db, listen: 127.0.0.1:5432, mode: tcp, backend: pg }\n"                            \
+    "  - { name: db, listen: 127.0.0.1:5432, mode: tcp, backend: pg }\n"                           \
     "backends:\n"                                                                                  \
-    "  app: { servers: [ { name: a, address: 127.0.0.1:1 }, { name: b, address: 127.0.0.1:2 } ] }\n" \
+    "  app: { servers: [ { name: a, address: 127.0.0.1:1 }, { name: b, address: 127.0.0.1:2 } ] "  \
+    "}\n"                                                                                          \
     "  pg: { servers: [ { name: p, address: 127.0.0.1:5 } ] }\n"
 
 #define NEW                                                                                        \
     "listeners:\n"                                                                                 \
     "  - { name: web, listen: 127.0.0.1:8080, mode: http, routes: [\n"                             \
     "      { match: { path: /new }, respond: { status: 204 } },\n"                                 \
-    "      { name: canary, match: { header: { x-canary: \"1\" } }, backend: app },\n"                \
-    "      { name: api, match: { path_prefix: /v1/ }, backend: app },\n"                            \
+    "      { name: canary, match: { header: { x-canary: \"1\" } }, backend: app },\n"              \
+    "      { name: api, match: { path_prefix: /v1/ }, backend: app },\n"                           \
     "      { match: { path: /healthz }, respond: { status: 200 } } ] }\n"                          \
-    "  - { name: db, listen: 127.0.0.1:5433, mode: tcp, backend: pg }\n"                            \
+    "  - { name: db, listen: 127.0.0.1:5433, mode: tcp, backend: pg }\n"                           \
     "backends:\n"                                                                                  \
     "  app: { balance: weighted, servers: [ { name: a, address: 127.0.0.1:1, weight: 2 },\n"       \
     "                                       { name: c, address: 127.0.0.1:3 } ] }\n"               \
@@ -35,12 +36,7 @@
 
 static struct config *load(const char *yaml)
 {
-    struct config_errors e = {0};
-    struct config *c = config_load_string("diff.yaml", yaml, 1, &e);
-    if (!c)
-        test_fail(__FILE__, __LINE__, "does not load:\n%s", e.text ? e.text : "?");
-    config_errors_free(&e);
-    return c;
+    return test_load_config(yaml, 1);
 }
 
 TEST(diff_lists_what_a_change_does)

@@ -14,17 +14,13 @@
 static struct config *load(const char *balance, unsigned runtime)
 {
     char yaml[1024];
-    snprintf(yaml, sizeof(yaml),
-             "listeners:\n  - { name: web, listen: 127.0.0.1:8080, mode: tcp, backend: app }\n"
-             "backends:\n  app:\n    balance: %s\n    runtime_servers: %u\n"
-             "    servers: [ { name: a, address: 127.0.0.1:1 }, { name: b, address: 127.0.0.1:2 } ]\n",
-             balance, runtime);
-    struct config_errors e = {0};
-    struct config *c = config_load_string("admin.yaml", yaml, 2, &e);
-    if (!c)
-        test_fail(__FILE__, __LINE__, "does not load:\n%s", e.text ? e.text : "?");
-    config_errors_free(&e);
-    return c;
+    snprintf(
+        yaml, sizeof(yaml),
+        "listeners:\n  - { name: web, listen: 127.0.0.1:8080, mode: tcp, backend: app }\n"
+        "backends:\n  app:\n    balance: %s\n    runtime_servers: %u\n"
+        "    servers: [ { name: a, address: 127.0.0.1:1 }, { name: b, address: 127.0.0.1:2 } ]\n",
+        balance, runtime);
+    return test_load_config(yaml, 2);
 }
 
 /* Names of the servers lb_pick returns over n picks, as "a,b,a..." counts in out[]. */
@@ -67,8 +63,7 @@ TEST(server_admin_states_as_balancers_see_them)
 
 TEST(server_admin_weights)
 {
-    struct config *c = load("weighted", 0), *rr = load("round_robin", 0),
-                  *mg = load("maglev", 0);
+    struct config *c = load("weighted", 0), *rr = load("round_robin", 0), *mg = load("maglev", 0);
     if (!c || !rr || !mg)
         return;
     struct backend *b = config_backend(c, "app");
