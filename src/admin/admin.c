@@ -159,8 +159,8 @@ static const char *status_text(int status)
 
 /* Queues a complete response and starts sending it. head: omit the body (HEAD). extra:
  * more header lines ("Name: value\r\n"...), or NULL. */
-static void conn_respond_with(struct admin_conn *c, int status, const char *ctype,
-                              const char *body, size_t len, bool head, const char *extra)
+static void conn_respond_with(struct admin_conn *c, int status, const char *ctype, const char *body,
+                              size_t len, bool head, const char *extra)
 {
     struct strbuf *o = &c->out;
     sb_reset(o);

@@ -111,7 +111,8 @@ static void config_free(struct config *c)
     free_runtime(c);
     /* hand the parsed parts back to the schema, which knows how to free them */
     struct cfg_root root = {
-        .admin = {.text = c->admin_text, .token = c->admin_token,
+        .admin = {.text = c->admin_text,
+                  .token = c->admin_token,
                   .token_name = c->admin_token_name},
         .listeners = c->listeners,
         .nlisteners = c->nlisteners,

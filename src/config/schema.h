@@ -94,7 +94,7 @@ struct cfg_section {
 
 /* One `expect:` item (schema_expect.c): checked at load, then dropped. */
 struct expect_conf {
-    char *request; /* "METHOD URL" */
+    char *request;  /* "METHOD URL" */
     char **headers; /* "name: value" */
     uint32_t nheaders;
     char *listener, *route, *backend; /* NULL: not checked (listener: by the URL) */

@@ -293,3 +293,58 @@ def test_check_refuses_non_loopback_admin_without_token(strata_bin, tmp_path, or
     good.write_text(f"admin: {{ listen: 0.0.0.0:9999, token: {TOKEN} }}\n" + body)
     r = run_strata(strata_bin, "check", str(good))
     assert r.returncode == 0, r.stderr
+
+
+def test_writes_under_load_lose_no_request(strata, origin):
+    """Clients keep sending (keep-alive and new connections) while servers are added,
+    drained, reweighted, disabled and removed: every request is answered 200, and each
+    server got traffic while it was eligible."""
+    import threading
+    import time
+    a, b, c = origin("a"), origin("b"), origin("c")
+    s, port, admin = start_proxy(strata, [a, b], balance="weighted")
+    stop = threading.Event()
+    results = collections.Counter()
+    errors = []
+
+    def client(keepalive):
+        sess = requests.Session() if keepalive else None
+        deadline = time.monotonic() + 20
+        while not stop.is_set() and time.monotonic() < deadline:
+            try:
+                if sess:
+                    r = sess.get(f"http://{LOOPBACK}:{port}/", timeout=5)
+                else:
+                    r = requests.get(f"http://{LOOPBACK}:{port}/", timeout=5,
+                                     headers={"Connection": "close"})
+                results[(r.status_code, r.text)] += 1
+            except requests.RequestException as e:
+                errors.append(repr(e))
+
+    threads = [threading.Thread(target=client, args=(ka,)) for ka in (True, False, True)]
+    for t in threads:
+        t.start()
+    try:
+        steps = [
+            ("POST", "backends/app/servers", {"name": "c", "address": c.address}),
+            ("POST", "backends/app/servers/a/drain", None),
+            ("PUT", "backends/app/servers/b/weight", {"weight": 5}),
+            ("POST", "backends/app/servers/a/enable", None),
+            ("POST", "backends/app/servers/b/disable", None),
+            ("DELETE", "backends/app/servers/c", None),
+            ("POST", "backends/app/servers/b/enable", None),
+        ]
+        for method, path, body in steps:
+            time.sleep(0.3)
+            status, out = api(admin, method, path, body)
+            assert status in (200, 201), (path, out)
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+    assert not errors, errors[:5]
+    assert set(k[0] for k in results) == {200}, results
+    names = collections.Counter({k[1]: v for k, v in results.items()})
+    assert names["a"] > 0 and names["b"] > 0 and names["c"] > 0, names
+    assert s.alive()
