@@ -47,6 +47,7 @@ struct admin_conn {
     struct strbuf out; /* the whole response (WRITE) */
     size_t outoff;     /* bytes of out already sent */
     struct sockaddr_any peer;
+    bool continued; /* "100 Continue" sent for an `Expect: 100-continue` body */
     char in[ADMIN_MAX_INPUT]; /* the head, then a body of at most ADMIN_MAX_BODY bytes */
 };
 
@@ -255,8 +256,14 @@ static bool try_body(struct admin_conn *c, const struct http_msg *m, size_t head
         respond_text(c, 413, "request body too large\n", false);
         return true;
     }
-    if (c->inlen - head_len < len)
+    if (c->inlen - head_len < len) {
+        if ((m->flags & HTTP_F_EXPECT_100) && !c->continued) {
+            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            c->continued = true; /* small enough for any socket buffer; a failure shows later */
+            (void)!send(c->io.fd, cont, sizeof(cont) - 1, MSG_NOSIGNAL);
+        }
         return false;
+    }
     handle_request(c, m, c->in + head_len, (size_t)len);
     return true;
 }
@@ -332,6 +339,7 @@ static void conn_new(struct admin *a, int fd, const struct sockaddr_any *peer)
         goto fail;
     c->a = a;
     c->peer = *peer;
+    c->continued = false;
     c->io.fd = fd;
     c->io.cb = conn_io_cb;
     ev_timer_init(&c->timer, conn_timer_cb);

@@ -105,8 +105,7 @@ static void reply_method(const struct admin_req *rq, const char *allow)
 
 /* ---- who is asking ---- */
 
-/* Checks the bearer token when one is configured. False when it answered 401/403. */
-static bool authorized(const struct admin_req *rq)
+bool admin_authorized(const struct admin_req *rq)
 {
     const char *token = rq->cfg->admin_token;
     if (!token)
@@ -495,7 +494,7 @@ void admin_api_serve(const struct admin_req *rq)
         reply_error(rq, 404, "not found");
         return;
     }
-    if (!authorized(rq))
+    if (!admin_authorized(rq))
         return;
     if (strcmp(ap.seg[0], "backends") == 0 && ap.n >= 2) {
         serve_backends(rq, &ap);

@@ -25,6 +25,11 @@
 /* True for the paths this file answers (the admin listener dispatches them here). */
 bool admin_api_serves(struct hstr path);
 
+/* With admin.token set: true when rq carries `Authorization: Bearer TOKEN`; else answers
+ * 401 (no token) or 403 (another one) and returns false. Without a token: true. For every
+ * /api/v1/ family. */
+bool admin_authorized(const struct admin_req *rq);
+
 /* Answers one request on those paths (through admin_reply). */
 void admin_api_serve(const struct admin_req *rq);
 

@@ -348,3 +348,29 @@ def test_writes_under_load_lose_no_request(strata, origin):
     names = collections.Counter({k[1]: v for k, v in results.items()})
     assert names["a"] > 0 and names["b"] > 0 and names["c"] > 0, names
     assert s.alive()
+
+
+def test_expect_100_continue_body(strata, origin):
+    """A client that waits for 100 Continue before its body (curl does above 1 KiB) gets it
+    at once."""
+    import socket
+    import time
+    a = origin("a")
+    s, port, admin = start_proxy(strata, [a], balance="weighted")
+    body = b'{"weight": 7}'
+    with socket.create_connection((LOOPBACK, admin), timeout=5) as sock:
+        sock.sendall(b"PUT /api/v1/backends/app/servers/a/weight HTTP/1.1\r\nHost: x\r\n"
+                     b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body))
+        t0 = time.monotonic()
+        got = sock.recv(100)
+        assert got.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"), got
+        assert time.monotonic() - t0 < 1
+        sock.sendall(body)
+        rest = b""
+        while b'"weight": 7' not in rest:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            rest += chunk
+    assert rest.startswith(b"HTTP/1.1 200 OK") or b"200 OK" in got + rest, rest
+    assert b'"weight": 7' in rest
