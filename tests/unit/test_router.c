@@ -407,3 +407,38 @@ TEST(router_regex_threads)
     }
     str_match_free(&re);
 }
+
+/* Explain mode: the first condition that fails, in routing order, with the item index,
+ * and agreement with route_match_holds. */
+TEST(router_explain_names_the_failing_condition)
+{
+    struct config *c = load_routes(
+        "      - { name: all, match: { method: GET, host: h.test, path_prefix: /v1/, "
+        "header: { x-a: \"1\", x-b: \"2\" }, cookie: { k: v }, query: { q: \"1\" } }, "
+        "backend: app }\n");
+    if (!c)
+        return;
+    struct arena a;
+    arena_init(&a, 0);
+    const struct route_match *rm = &c->listeners[0].http.routes[0].match;
+    uint32_t idx = 99;
+    struct http_msg m = request("POST", "h.test", "/v1/x?q=1");
+    CHECK(route_match_explain(rm, &m, NULL, &idx) == ROUTE_MISS_METHOD);
+    m = request("GET", "other.test", "/v1/x?q=1");
+    CHECK(route_match_explain(rm, &m, NULL, &idx) == ROUTE_MISS_HOST);
+    m = request("GET", "h.test", "/v2/x?q=1");
+    CHECK(route_match_explain(rm, &m, NULL, &idx) == ROUTE_MISS_PATH);
+    m = request("GET", "h.test", "/v1/x?q=1");
+    hdr(&m, &a, "x-a", "1");
+    CHECK(route_match_explain(rm, &m, NULL, &idx) == ROUTE_MISS_HEADER && idx == 1);
+    hdr(&m, &a, "x-b", "2");
+    CHECK(route_match_explain(rm, &m, NULL, &idx) == ROUTE_MISS_COOKIE && idx == 0);
+    hdr(&m, &a, "cookie", "k=v");
+    CHECK(route_match_explain(rm, &m, NULL, &idx) == ROUTE_MISS_NONE);
+    CHECK(route_match_holds(rm, &m, NULL));
+    m.query = hstr_c("q=2");
+    CHECK(route_match_explain(rm, &m, NULL, &idx) == ROUTE_MISS_QUERY && idx == 0);
+    CHECK(!route_match_holds(rm, &m, NULL));
+    arena_free(&a);
+    config_unref(c);
+}
