@@ -33,6 +33,37 @@ struct api_path {
 
 static const char *const api_roots[] = {"config", "listeners", "routes", "servers", "backends"};
 
+static int hex_value(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* Copies p[0..len) into out (API_SEG_MAX bytes) with %XX decoded, so that a server named
+ * in the file with any character can be reached; false on a bad escape or a NUL. */
+static bool decode_segment(const char *p, size_t len, char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        int c = (unsigned char)p[i];
+        if (c == '%') {
+            int hi = i + 2 < len ? hex_value(p[i + 1]) : -1;
+            int lo = hi >= 0 ? hex_value(p[i + 2]) : -1;
+            if (lo < 0)
+                return false;
+            c = hi * 16 + lo;
+            i += 2;
+        }
+        if (c == 0)
+            return false;
+        out[o++] = (char)c;
+    }
+    out[o] = '\0';
+    return true;
+}
+
 /* Splits path after API_PREFIX; false when it has too many or too long segments. */
 static bool split_path(struct hstr path, struct api_path *ap)
 {
@@ -46,8 +77,8 @@ static bool split_path(struct hstr path, struct api_path *ap)
         size_t len = (size_t)((slash ? slash : end) - p);
         if (len == 0 || len >= API_SEG_MAX || ap->n == API_MAX_SEGS)
             return len == 0 && !slash ? true : false;
-        memcpy(ap->seg[ap->n], p, len);
-        ap->seg[ap->n++][len] = '\0';
+        if (!decode_segment(p, len, ap->seg[ap->n++]))
+            return false;
         p += len + (slash ? 1 : 0);
         if (!slash)
             break;

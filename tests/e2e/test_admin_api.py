@@ -374,3 +374,18 @@ def test_expect_100_continue_body(strata, origin):
             rest += chunk
     assert rest.startswith(b"HTTP/1.1 200 OK") or b"200 OK" in got + rest, rest
     assert b'"weight": 7' in rest
+
+
+def test_server_names_are_percent_decoded(strata, origin):
+    a, b = origin("a"), origin("b")
+    port, admin = free_port(), free_port()
+    text = f"admin: {{ listen: {LOOPBACK}:{admin} }}\n" + http_config(
+        port, {"app": {"servers": [("my server", a.address), b.address]}})
+    strata(text, listen_ports=[port], admin_port=admin)
+    status, out = api(admin, "POST", "backends/app/servers/my%20server/drain")
+    assert status == 200 and out["name"] == "my server" and out["state"] == "drain"
+    status, out = api(admin, "GET", f"backends/app/servers/{b.address}")
+    assert status == 200 and out["name"] == b.address  # a server named by its address
+    assert split(port, 4) == {"b": 4}
+    r = requests.get(f"http://{LOOPBACK}:{admin}/api/v1/backends/app/servers/%zz", timeout=5)
+    assert r.status_code == 404
