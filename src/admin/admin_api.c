@@ -173,11 +173,6 @@ static void who_text(const struct admin_req *rq, char *out, size_t len)
 
 /* ---- views ---- */
 
-static const char *mode_name(enum listener_mode m)
-{
-    return m == MODE_TCP ? "tcp" : m == MODE_UDP ? "udp" : "http";
-}
-
 static json_t *server_json(const struct server *s, bool history)
 {
     enum server_admin a = server_admin_get(s);
@@ -237,8 +232,9 @@ static json_t *listener_json(const struct listener_conf *l)
     json_t *addrs = json_array();
     for (uint32_t i = 0; addrs && i < l->naddrs; i++)
         json_array_append_new(addrs, json_string(l->addr_texts[i]));
-    return json_pack("{s:s, s:s, s:o, s:s?, s:I, s:I}", "name", l->name, "mode", mode_name(l->mode),
-                     "listen", addrs, "backend", l->backend ? l->backend->name : NULL, "routes",
+    return json_pack("{s:s, s:s, s:o, s:s?, s:I, s:I}", "name", l->name, "mode",
+                     config_mode_name(l->mode), "listen", addrs, "backend",
+                     l->backend ? l->backend->name : NULL, "routes",
                      (json_int_t)(l->mode == MODE_HTTP ? l->http.nroutes : l->nroutes), "active",
                      (json_int_t)atomic_load(&l->st.active));
 }

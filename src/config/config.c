@@ -130,6 +130,11 @@ void config_unref(struct config *c)
         config_free(c);
 }
 
+const char *config_mode_name(enum listener_mode m)
+{
+    return m == MODE_TCP ? "tcp" : m == MODE_UDP ? "udp" : "http";
+}
+
 struct backend *config_backend(const struct config *c, const char *name)
 {
     for (uint32_t i = 0; i < c->nbackends; i++)

@@ -39,6 +39,9 @@ void config_unref(struct config *c);
  * runtime API adds). */
 void config_server_sticky_id(struct server *s, const struct backend *b);
 
+/* "tcp", "udp" or "http", as the configuration writes it. */
+const char *config_mode_name(enum listener_mode m);
+
 /* Finds a backend / listener by name, or NULL. */
 struct backend *config_backend(const struct config *c, const char *name);
 

@@ -52,11 +52,6 @@ static const struct listener_conf *listener_named(const struct config *c, const 
     return NULL;
 }
 
-static const char *mode_text(enum listener_mode m)
-{
-    return m == MODE_TCP ? "tcp" : m == MODE_UDP ? "udp" : "http";
-}
-
 static void addrs_text(const struct listener_conf *l, char *buf, size_t len)
 {
     size_t o = 0;
@@ -79,7 +74,8 @@ static void compare_listener(struct diff_ctx *d, const struct listener_conf *a,
         why = "address";
     }
     if (a->mode != b->mode) {
-        item(d, "~ %s: mode %s -> %s", a->name, mode_text(a->mode), mode_text(b->mode));
+        item(d, "~ %s: mode %s -> %s", a->name, config_mode_name(a->mode),
+             config_mode_name(b->mode));
         why = "mode";
     }
     if ((a->tls != NULL) != (b->tls != NULL)) {
@@ -105,7 +101,7 @@ static void diff_listeners(struct diff_ctx *d, const struct config *o, const str
         const struct listener_conf *b = &n->listeners[i], *a = listener_named(o, b->name);
         if (!a) {
             addrs_text(b, t, sizeof(t));
-            item(d, "+ %s (%s, %s)", b->name, t, mode_text(b->mode));
+            item(d, "+ %s (%s, %s)", b->name, t, config_mode_name(b->mode));
         } else {
             compare_listener(d, a, b);
         }
@@ -115,7 +111,7 @@ static void diff_listeners(struct diff_ctx *d, const struct config *o, const str
         if (listener_named(n, a->name))
             continue;
         addrs_text(a, t, sizeof(t));
-        item(d, "- %s (%s, %s)", a->name, t, mode_text(a->mode));
+        item(d, "- %s (%s, %s)", a->name, t, config_mode_name(a->mode));
         snprintf(line, sizeof(line), "connections of listener %s (removed)", a->name);
         drains(d, line);
     }
