@@ -20,7 +20,8 @@
 #                                      an NGINX origin in $TMP/NAME (needs NGINX): 200 BODY on
 #                                      PORT, unlimited keep-alive, no log; stub_status on
 #                                      STATUS_PORT; started under PREFIX (taskset...); its
-#                                      PID in $LAST_PID; exits when it does not start
+#                                      PID in $LAST_PID; exits when it does not start;
+#                                      ORIGIN_FILES=DIR also serves DIR under /files/
 #   free_port                          a free loopback TCP port
 #   is_listening PORT, wait_listening PID PORT..., wait_udp PID PORT
 #   not_started LABEL LOGFILE...       LABEL did not start: says so, shows the logs' ends
@@ -114,7 +115,8 @@ start_bg() {
 }
 
 # start_origin NAME PORT BODY [STATUS_PORT] [-- PREFIX...]: see the header. ORIGIN_WORKERS
-# (default 1) and NOFILE (the workers' fd limit, when set) tune it.
+# (default 1) and NOFILE (the workers' fd limit, when set) tune it; with ORIGIN_FILES (a
+# directory) it also serves that directory's files under /files/.
 start_origin() {
     local name=$1 port=$2 body=$3 status="" dir="$TMP/$1"
     shift 3
@@ -139,7 +141,9 @@ start_origin() {
         echo "    keepalive_timeout 60s;"
         echo "    keepalive_requests 100000000;"
         echo "    server { listen 127.0.0.1:$port reuseport backlog=4096;"
-        echo "             location / { return 200 \"$body\"; } }"
+        echo "             location / { return 200 \"$body\"; }"
+        [ -n "${ORIGIN_FILES:-}" ] && echo "             location /files/ { alias $ORIGIN_FILES/; }"
+        echo "    }"
         [ -n "$status" ] && echo "    server { listen 127.0.0.1:$status; location / { stub_status; } }"
         echo "}"
     } >"$dir.conf"
