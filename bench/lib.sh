@@ -29,7 +29,6 @@
 #   procs PID                          PID and its direct children
 #   cpu_ticks FIELD PID...             user + system (all) or system (sys) clock ticks
 #   us_per A B N                       (A - B) clock ticks in microseconds per N, or "-"
-#   rss_kib PID                        VmRSS of PID and its direct children, in KiB
 #   rss_kib_of PID...                  VmRSS of these processes, summed, in KiB
 #   result_field NAME                  the value of NAME in a tcpbench-style RESULT line
 #   median, median_ratio               median of the numbers on stdin ("-" ignored / %.2f)
@@ -247,19 +246,9 @@ us_per() {
         'BEGIN { if (n > 0) printf "%.1f", (a - b) * 1e6 / hz / n; else print "-" }'
 }
 
-# rss_kib PID: VmRSS of PID plus its direct children (NGINX master + workers), in KiB.
-rss_kib() {
-    awk -v root="$1" '
-        FNR == 1 { pid = ""; ppid = "" }
-        /^Pid:/ { pid = $2 }
-        /^PPid:/ { ppid = $2 }
-        /^VmRSS:/ { if (pid == root || ppid == root) total += $2 }
-        END { print total + 0 }' /proc/[0-9]*/status 2>/dev/null || echo 0
-}
-
 # rss_kib_of PID...: VmRSS of these processes (e.g. from `procs`), summed, in KiB; a PID that
-# is gone counts 0. Unlike rss_kib it reads only these PIDs' files, so a process of the
-# machine exiting meanwhile cannot fail it.
+# is gone counts 0. It reads only these PIDs' files, so a process of the machine exiting
+# meanwhile cannot fail it.
 rss_kib_of() {
     local p
     for p in "$@"; do cat "/proc/$p/status" 2>/dev/null || true; done \
