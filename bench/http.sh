@@ -42,7 +42,6 @@ set -euo pipefail
 BENCH_NAME=http-bench
 . "$(dirname "$0")/lib.sh"
 HERE=$ROOT/bench/http
-LAYOUT=${LAYOUT:-pinned}
 ROUNDS=${ROUNDS:-4}
 RUN_SECONDS=${RUN_SECONDS:-3}
 CONC=${CONC:-50}
@@ -51,21 +50,9 @@ IDLE_CONNS=${IDLE_CONNS:-6000}
 BACKEND_WORKERS=${BACKEND_WORKERS:-1}
 NPROC=$(nproc)
 BODY='hello, world\n'
-case $LAYOUT in
-    pinned)
-        [ "$NPROC" -ge 2 ] || die "the pinned layout needs 2 CPUs (LAYOUT=shared does not)"
-        command -v taskset >/dev/null || die "taskset missing (util-linux)"
-        WORKERS=1
-        WRK_THREADS=1
-        PIN_CLIENT=(taskset -c 0)
-        PIN_PROXY=(taskset -c 1) ;;
-    shared)
-        WORKERS=$NPROC
-        WRK_THREADS=${WRK_THREADS:-2}
-        PIN_CLIENT=()
-        PIN_PROXY=() ;;
-    *) die "LAYOUT must be pinned or shared" ;;
-esac
+layout_setup
+WRK_THREADS=${WRK_THREADS:-2}
+[ "$LAYOUT" = pinned ] && WRK_THREADS=1
 
 [ -x "$PYTHON" ] || die "$PYTHON missing"
 command -v curl >/dev/null || die "curl missing (scripts/install-deps.sh)"

@@ -22,6 +22,8 @@
 #                                      STATUS_PORT; started under PREFIX (taskset...); its
 #                                      PID in $LAST_PID; exits when it does not start;
 #                                      ORIGIN_FILES=DIR also serves DIR under /files/
+#   layout_setup                       from LAYOUT (pinned|shared): WORKERS, PIN_CLIENT and
+#                                      PIN_PROXY (taskset prefixes; empty when shared)
 #   free_port                          a free loopback TCP port
 #   is_listening PORT, wait_listening PID PORT..., wait_udp PID PORT
 #   not_started LABEL LOGFILE...       LABEL did not start: says so, shows the logs' ends
@@ -150,6 +152,24 @@ start_origin() {
     # shellcheck disable=SC2086  # no status port: nothing to wait for
     wait_listening "$LAST_PID" "$port" $status \
         || { tail -20 "$dir/error.log" >&2 || true; die "the origin $name (NGINX) did not start"; }
+}
+
+# layout_setup: LAYOUT=pinned (issue 10's method: the load generator on CPU 0, each proxy
+# with 1 worker/thread and the origin on CPU 1) or shared (nproc workers, nothing pinned).
+layout_setup() {
+    case ${LAYOUT:=pinned} in
+        pinned)
+            [ "$(nproc)" -ge 2 ] || die "the pinned layout needs 2 CPUs (LAYOUT=shared does not)"
+            command -v taskset >/dev/null || die "taskset missing (util-linux)"
+            WORKERS=1
+            PIN_CLIENT=(taskset -c 0)
+            PIN_PROXY=(taskset -c 1) ;;
+        shared)
+            WORKERS=$(nproc)
+            PIN_CLIENT=()
+            PIN_PROXY=() ;;
+        *) die "LAYOUT must be pinned or shared" ;;
+    esac
 }
 
 free_port() {

@@ -27,26 +27,13 @@ set -euo pipefail
 
 BENCH_NAME=bench
 . "$(dirname "$0")/lib.sh"
-LAYOUT=${LAYOUT:-pinned}
 ROUNDS=${ROUNDS:-4}
 RUN_SECONDS=${RUN_SECONDS:-3}
 CONC=${CONC:-32}
 UDP_CONC=${UDP_CONC:-64}
 IDLE_CONNS=${IDLE_CONNS:-2000}
 NPROC=$(nproc)
-case $LAYOUT in
-    pinned)
-        [ "$NPROC" -ge 2 ] || die "the pinned layout needs 2 CPUs (LAYOUT=shared does not)"
-        command -v taskset >/dev/null || die "taskset missing (util-linux)"
-        WORKERS=1
-        PIN_CLIENT=(taskset -c 0)
-        PIN_PROXY=(taskset -c 1) ;;
-    shared)
-        WORKERS=$NPROC
-        PIN_CLIENT=()
-        PIN_PROXY=() ;;
-    *) die "LAYOUT must be pinned or shared" ;;
-esac
+layout_setup
 
 [ -x "$TCPBENCH" ] || die "$TCPBENCH missing: run 'make bench' (or build bench/tcpbench.c)"
 need_peers haproxy nginx
