@@ -683,6 +683,14 @@ static const struct cfg_key acl_keys[] = {
     {"deny", CT_CUSTOM, 0, .parse = cfg_parse_cidr_list, .release = cfg_release_cidr_list,
      .off = offsetof(struct acl, deny), .type_doc = "prefix or list of prefixes", .def_doc = "none",
      .help = "These sources are refused, even if also allowed."},
+    {"allow_countries", CT_CUSTOM, .parse = cfg_parse_countries,
+     .off = offsetof(struct acl, countries.allow), .type_doc = "country code or list",
+     .def_doc = "every country",
+     .help = "Only clients located in these countries may connect (needs `geo.database`; a "
+             "client of unknown country is refused)."},
+    {"deny_countries", CT_CUSTOM, .parse = cfg_parse_countries,
+     .off = offsetof(struct acl, countries.deny), .type_doc = "country code or list",
+     .def_doc = "none", .help = "Clients located in these countries are refused."},
 };
 
 static const struct cfg_section acl_section =
@@ -1213,6 +1221,10 @@ static const struct cfg_key root_keys[] = {
     {"admin", CT_SECTION, .sub = &admin_section, .def_doc = "no admin listener",
      .help = "The admin API, metrics and dashboard listener."},
     {"tuning", CT_SECTION, .sub = &tuning_section, .help = "Resource knobs."},
+    {"analytics", CT_SECTION, .sub = &cfg_analytics_section,
+     .off = offsetof(struct cfg_root, analytics), .help = "Traffic analytics (trends, top-N)."},
+    {"geo", CT_SECTION, .sub = &cfg_geo_section, .off = offsetof(struct cfg_root, analytics),
+     .def_doc = "off", .help = "Client geolocation from a MaxMind database."},
     {"max_connections", CT_U32, 0, "0", .min = 0, .max = MAX_CONNS,
      .off = offsetof(struct cfg_root, max_conns),
      .help = "Open client connections for the whole process, all listeners together; more "

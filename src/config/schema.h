@@ -107,6 +107,7 @@ struct cfg_root {
         uint32_t pipe_size, pipe_cache;
     } tuning;
     uint32_t max_conns;
+    struct analytics_conf analytics; /* `analytics:` and `geo:` (schema_analytics.c) */
     struct listener_conf *listeners;
     uint32_t nlisteners;
     struct backend *backends;
@@ -242,6 +243,16 @@ void cfg_release_listener_tls(const struct cfg_key *key, void *target);
 int cfg_parse_backend_tls(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
                           void *target);
 void cfg_release_backend_tls(const struct cfg_key *key, void *target);
+
+/* ---- analytics and geo (schema_analytics.c) ---- */
+
+extern const struct cfg_section cfg_analytics_section, cfg_geo_section;
+/* CT_CUSTOM parsers of a country / continent code or list into the struct geo_codes at
+ * key->off (nothing to release). */
+int cfg_parse_countries(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
+                        void *target);
+int cfg_parse_continents(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
+                         void *target);
 
 /* Prints the configuration reference (markdown) generated from the tables. */
 void config_reference_print(FILE *out);

@@ -656,6 +656,16 @@ static int parse_grpc(struct cfg_ctx *ctx, const struct cfg_key *key, const stru
     "`\"text\"` (exact), `{ prefix: text }`, `{ regex: pattern }` or `{ present: true }`"
 
 static const struct cfg_key match_keys[] = {
+    {"country", CT_CUSTOM, .parse = cfg_parse_countries,
+     .off = offsetof(struct route_match, geo.countries), .type_doc = "country code or list",
+     .def_doc = "any",
+     .help = "The client is located in one of these countries (ISO 3166 codes such as `FR`; "
+             "needs `geo.database`; an unknown location matches no list)."},
+    {"continent", CT_CUSTOM, .parse = cfg_parse_continents,
+     .off = offsetof(struct route_match, geo.continents), .type_doc = "continent code or list",
+     .def_doc = "any",
+     .help = "The client is located on one of these continents: AF, AN, AS, EU, NA, OC, SA "
+             "(needs `geo.database`)."},
     {"host", CT_CUSTOM, .parse = parse_hosts, .release = release_hosts,
      .type_doc = "host name or list", .def_doc = "any",
      .help = "The request's host (Host or the absolute URL's), compared without its port, "
