@@ -149,6 +149,19 @@ struct cfg_ctx {
 
 /* text | json | off, for every log's `format` (schema.c). */
 extern const struct cfg_enum cfg_log_formats[];
+/* A log's `syslog` and `facility` keys (schema.c): the address into the struct
+ * syslog_conf at key->off. */
+extern const struct cfg_enum cfg_syslog_facilities[];
+int cfg_parse_syslog(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
+                     void *target);
+void cfg_release_syslog(const struct cfg_key *key, void *target);
+/* The finish hook of a log section: `path` and `syslog` exclude each other. */
+void cfg_log_finish(struct cfg_ctx *ctx, const struct ynode *map, void *target);
+#define CFG_SYSLOG_HELP                                                                            \
+    "Send the lines to a syslog daemon instead of a file, one RFC 5424 message per line "      \
+    "(APP-NAME `strata`, severity informational): a Unix datagram socket path "                 \
+    "(`/dev/log`) or `udp:HOST:PORT`. The socket is non-blocking: lines the daemon cannot "     \
+    "take at once are dropped, never waited for."
 
 /* The root of the schema (schema.c). */
 extern const struct cfg_section cfg_root_section;
