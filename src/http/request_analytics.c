@@ -30,8 +30,8 @@ static struct hstr host_of(struct hstr a)
 void request_analytics(const struct http_stream *st, const struct access_entry *e)
 {
     const struct analytics_conf *ac = &st->w->cfg->analytics;
-    if (!ac->enabled)
-        return;
+    if (!ac->enabled || !analytics_current())
+        return; /* off, or no admin listener to read the tables */
     const struct http_txn *t = &st->t;
     struct hstr ua = field(&t->req, HSTR_LIT("user-agent"));
     struct hstr key = field(&t->req, (struct hstr){ac->api_key_header, ac->api_key_len});

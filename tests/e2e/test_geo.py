@@ -137,3 +137,32 @@ def test_check_reports_bad_geo_settings(strata_bin, tmp_path, geo_db):
     junk.write_bytes(b"not a database" * 10)
     rc, out = check(f'geo: {{ database: "{junk}" }}\n' + base.format(match="path: /"))
     assert rc != 0 and "junk.mmdb" in out, out
+
+
+def test_udp_acl_on_countries(strata, geo_db):
+    from test_udp import UdpEcho, exchange, free_udp_port, udp_config
+    import socket
+    echo = UdpEcho()
+    try:
+        port, admin = free_udp_port(), free_port()
+        cfg = udp_config(port, [("e1", echo.address)], admin,
+                         top_extra=f'geo: {{ database: "{geo_db}" }}\n')
+        cfg = cfg.replace("    backend: dns\n", "    backend: dns\n    acl: { deny_countries: US }\n", 1)
+        s = strata(cfg, admin_port=admin)
+        wait_for(lambda: exchange(port, b"probe") == b"probe", 5, what="udp listener up")
+
+        def from_source(src):
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as c:
+                c.bind((src, 0))
+                c.settimeout(1.0)
+                c.sendto(b"hello " + src.encode(), (LOOPBACK, port))
+                try:
+                    return c.recvfrom(1024)[0].decode()
+                except socket.timeout:
+                    return None
+        assert from_source("127.0.0.2") == "hello 127.0.0.2"
+        assert from_source("127.0.0.3") is None
+        m = s.metrics(admin)
+        assert m.get("strata_listener_denied_total", listener="dns") == 1, m.text
+    finally:
+        echo.stop()
