@@ -980,12 +980,7 @@ static const struct cfg_key log_keys[] = {
              "`off`: none."},
     {"path", CT_STRING, 0, .def_doc = "standard error", .off = offsetof(struct log_conf, path),
      .help = "The file lines are appended to (shared with any other log naming it)."},
-    {"syslog", CT_CUSTOM, .parse = cfg_parse_syslog, .release = cfg_release_syslog,
-     .off = offsetof(struct log_conf, syslog), .type_doc = "path or udp:HOST:PORT",
-     .def_doc = "none", .help = CFG_SYSLOG_HELP},
-    {"facility", CT_ENUM, 0, "local0", .enums = cfg_syslog_facilities,
-     .off = offsetof(struct log_conf, syslog.facility),
-     .help = "The syslog facility of the messages (with `syslog`)."},
+    CFG_SYSLOG_KEYS,
 };
 
 static const struct cfg_section log_section =

@@ -157,11 +157,19 @@ int cfg_parse_syslog(struct cfg_ctx *ctx, const struct cfg_key *key, const struc
 void cfg_release_syslog(const struct cfg_key *key, void *target);
 /* The finish hook of a log section: `path` and `syslog` exclude each other. */
 void cfg_log_finish(struct cfg_ctx *ctx, const struct ynode *map, void *target);
-#define CFG_SYSLOG_HELP                                                                            \
-    "Send the lines to a syslog daemon instead of a file, one RFC 5424 message per line "      \
-    "(APP-NAME `strata`, severity informational): a Unix datagram socket path "                 \
-    "(`/dev/log`) or `udp:HOST:PORT`. The socket is non-blocking: lines the daemon cannot "     \
-    "take at once are dropped, never waited for."
+/* The `syslog` and `facility` keys of a log section (struct log_conf), shared by `log:`
+ * and `access_log:`. */
+#define CFG_SYSLOG_KEYS                                                                            \
+    {"syslog", CT_CUSTOM, .parse = cfg_parse_syslog, .release = cfg_release_syslog,                \
+     .off = offsetof(struct log_conf, syslog), .type_doc = "path or udp:HOST:PORT",                \
+     .def_doc = "none",                                                                            \
+     .help = "Send the lines to a syslog daemon instead of a file, one RFC 5424 message per "   \
+             "line (APP-NAME `strata`, severity informational): a Unix datagram socket path "  \
+             "(`/dev/log`) or `udp:HOST:PORT`. The socket is non-blocking: lines the daemon "   \
+             "cannot take at once are dropped, never waited for."},                              \
+    {"facility", CT_ENUM, 0, "local0", .enums = cfg_syslog_facilities,                            \
+     .off = offsetof(struct log_conf, syslog.facility),                                           \
+     .help = "The syslog facility of the messages (with `syslog`)."}
 
 /* The root of the schema (schema.c). */
 extern const struct cfg_section cfg_root_section;

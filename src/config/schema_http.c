@@ -136,12 +136,7 @@ static const struct cfg_key access_log_keys[] = {
              "object per line; `off`: no access log."},
     {"path", CT_STRING, 0, .def_doc = "standard output", .off = offsetof(struct log_conf, path),
      .help = "The file lines are appended to (shared with any other log naming it)."},
-    {"syslog", CT_CUSTOM, .parse = cfg_parse_syslog, .release = cfg_release_syslog,
-     .off = offsetof(struct log_conf, syslog), .type_doc = "path or udp:HOST:PORT",
-     .def_doc = "none", .help = CFG_SYSLOG_HELP},
-    {"facility", CT_ENUM, 0, "local0", .enums = cfg_syslog_facilities,
-     .off = offsetof(struct log_conf, syslog.facility),
-     .help = "The syslog facility of the messages (with `syslog`)."},
+    CFG_SYSLOG_KEYS,
     {"sample", CT_CUSTOM, .parse = parse_sample, .type_doc = "share or percentage",
      .def_doc = "1 (every request)",
      .help = "Log only this share of the requests, drawn at random per request (`0.1` or "
