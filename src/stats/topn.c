@@ -1,16 +1,39 @@
-/* topn.c — see topn.h. Tables are small (TOPN_K counters): lookups and the search for the
- * smallest counter are linear scans over contiguous arrays, which beats a heap or a hash
- * index at this size and keeps a table a plain copyable value. */
+/* topn.c — see topn.h. A key is found through a small open-addressing index (linear
+ * probing, deletion by backward shift); the smallest counter, needed only when a new key
+ * takes a full table's place, by a scan that stops at the known floor. Everything lives
+ * inside the table, so a table stays a plain copyable value. */
 #include "stats/topn.h"
 
 #include <stdbool.h>
 #include <string.h>
 
-#include "core/hash.h"
+
+#define INDEX_MASK (TOPN_INDEX - 1)
+_Static_assert((TOPN_INDEX & INDEX_MASK) == 0 && TOPN_INDEX >= 2 * TOPN_K && TOPN_K < 255,
+               "the index is a power of two, at most half full, of 8-bit entries");
 
 void topn_table_reset(struct topn_table_s *t)
 {
     t->n = 0;
+    t->floor = 0;
+    memset(t->index, 0, sizeof(t->index));
+}
+
+/* A hash of the key, eight bytes at a time (keys are short: paths, addresses, names). */
+static uint32_t key_hash(const char *key, size_t len)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ len;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, key + i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    uint64_t w = 0;
+    memcpy(&w, key + i, len - i);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+    return (uint32_t)(h ^ (h >> 29));
 }
 
 void topn_set_reset(struct topn_set *s)
@@ -21,18 +44,47 @@ void topn_set_reset(struct topn_set *s)
 
 static int find(const struct topn_table_s *t, uint32_t h, const char *key, size_t len)
 {
-    for (uint32_t i = 0; i < t->n; i++)
+    for (uint32_t s = h & INDEX_MASK; t->index[s]; s = (s + 1) & INDEX_MASK) {
+        uint32_t i = t->index[s] - 1u;
         if (t->hash[i] == h && t->len[i] == len && memcmp(t->key[i], key, len) == 0)
             return (int)i;
+    }
     return -1;
 }
 
-static uint32_t smallest(const struct topn_table_s *t)
+static void index_add(struct topn_table_s *t, uint32_t i)
+{
+    uint32_t s = t->hash[i] & INDEX_MASK;
+    while (t->index[s])
+        s = (s + 1) & INDEX_MASK;
+    t->index[s] = (uint8_t)(i + 1);
+}
+
+/* Removes counter i from the index, moving back the entries its slot kept from home. */
+static void index_del(struct topn_table_s *t, uint32_t i)
+{
+    uint32_t s = t->hash[i] & INDEX_MASK;
+    while (t->index[s] != i + 1)
+        s = (s + 1) & INDEX_MASK;
+    for (uint32_t j = (s + 1) & INDEX_MASK; t->index[j]; j = (j + 1) & INDEX_MASK) {
+        uint32_t home = t->hash[t->index[j] - 1u] & INDEX_MASK;
+        /* j's entry may move to s unless its home lies cyclically in (s, j] */
+        bool stays = s <= j ? (home > s && home <= j) : (home > s || home <= j);
+        if (!stays) {
+            t->index[s] = t->index[j];
+            s = j;
+        }
+    }
+    t->index[s] = 0;
+}
+
+static uint32_t smallest(struct topn_table_s *t)
 {
     uint32_t m = 0;
-    for (uint32_t i = 1; i < t->n; i++)
+    for (uint32_t i = 1; i < t->n && t->count[m] > t->floor; i++)
         if (t->count[i] < t->count[m])
             m = i;
+    t->floor = t->count[m];
     return m;
 }
 
@@ -65,8 +117,10 @@ static void count(struct topn_table_s *t, uint32_t h, const char *key, size_t le
         if (!evict && t->count[j] >= c)
             return;
         t->err[j] = t->count[j];
+        index_del(t, j);
     }
     put(t, j, h, key, len);
+    index_add(t, j);
     t->count[j] += c;
     t->err[j] += e;
     t->bytes[j] = b;
@@ -76,7 +130,7 @@ void topn_add(struct topn_table_s *t, const char *key, size_t len, uint64_t byte
 {
     if (len > TOPN_KEY_MAX)
         len = TOPN_KEY_MAX;
-    count(t, (uint32_t)hash64(key, len, 0), key, len, 1, 0, bytes, true);
+    count(t, key_hash(key, len), key, len, 1, 0, bytes, true);
 }
 
 void topn_merge(struct topn_table_s *dst, const struct topn_table_s *src)

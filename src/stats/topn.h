@@ -14,6 +14,7 @@
 
 #define TOPN_K 64       /* counters per table */
 #define TOPN_KEY_MAX 64 /* key bytes kept (longer keys are cut) */
+#define TOPN_INDEX 128  /* slots of a table's hash index (a power of two, >= 2 * TOPN_K) */
 
 enum topn_table {
     TOPN_PATHS,         /* normalised path (topn_path_normalise) */
@@ -27,7 +28,10 @@ enum topn_table {
 };
 
 struct topn_table_s {
-    uint32_t n; /* counters in use */
+    uint32_t n;     /* counters in use */
+    uint64_t floor; /* no count is below this (counts only grow): ends the search for the
+                       smallest early */
+    uint8_t index[TOPN_INDEX]; /* open addressing on hash: counter + 1, 0 = empty */
     uint32_t hash[TOPN_K];
     uint64_t count[TOPN_K]; /* requests (over-estimated by at most err) */
     uint64_t err[TOPN_K];
