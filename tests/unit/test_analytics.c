@@ -169,6 +169,32 @@ TEST(topn_finds_zipf_heavy_hitters)
     free(cdf);
 }
 
+/* After heavy churn (every new key evicts one), every key still in the table is found by
+ * its index: counting it again raises its own counter and takes no other. */
+TEST(topn_index_finds_every_key_after_churn)
+{
+    struct topn_table_s *t = calloc(1, sizeof(*t));
+    char key[32];
+    for (int i = 0; i < 20000; i++) {
+        int n = snprintf(key, sizeof(key), "k%d", i % 7 == 0 ? 1 : i);
+        topn_add(t, key, (size_t)n, 1);
+    }
+    CHECK(t->n == TOPN_K);
+    uint32_t occupied = 0;
+    for (int s = 0; s < TOPN_INDEX; s++)
+        occupied += t->index[s] != 0;
+    CHECK_EQ_U64(occupied, TOPN_K);
+    for (uint32_t i = 0; i < t->n; i++) {
+        uint64_t before = t->count[i];
+        char k[TOPN_KEY_MAX];
+        memcpy(k, t->key[i], t->len[i]);
+        topn_add(t, k, t->len[i], 1);
+        if (t->count[i] != before + 1)
+            test_fail(__FILE__, __LINE__, "counter %u not found by its key", i);
+    }
+    free(t);
+}
+
 TEST(topn_merge_adds_common_keys)
 {
     struct topn_table_s *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
