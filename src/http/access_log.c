@@ -8,6 +8,7 @@
 #include "ev/worker.h"
 #include "http/route-t.h"
 #include "net/conn.h"
+#include "stats/geo.h"
 
 int access_log_open(struct config *cfg, char *err, size_t errlen)
 {
@@ -85,10 +86,8 @@ void access_log_write(struct worker *w, const struct listener_conf *lc,
     log_u64(&l, "retries", e->retries);
     log_str(&l, "request_id", t->request_id.p, t->request_id.len);
     log_name(&l, "end", e->end);
-    if (w->cfg->analytics.geo) {
-        log_cword(&l, "country", t->geo.country[0] ? t->geo.country : NULL);
-        log_u64(&l, "asn", t->geo.asn);
-    }
+    if (w->cfg->analytics.geo)
+        geo_log_fields(&l, &t->geo);
     if (t->tls)
         put_tls(&l, t->conn);
     if (e->detail)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/hash.h"
+#include "core/logbuf.h"
 
 struct geo_db {
     MMDB_s mmdb;
@@ -156,6 +157,12 @@ bool geo_lookup(const struct geo_db *db, const struct sockaddr_any *a, struct ge
         e->info = *out;
     }
     return found;
+}
+
+void geo_log_fields(struct log_line *l, const struct geo_info *g)
+{
+    log_cword(l, "country", g->country[0] ? g->country : NULL);
+    log_u64(l, "asn", g->asn);
 }
 
 /* ---- code sets ---- */

@@ -31,6 +31,11 @@ bool geo_codes_has(const struct geo_codes *c, const char code[3]);
 /* The seven continent codes of MaxMind databases. */
 bool geo_is_continent(const char *s, size_t len);
 
+struct log_line;
+/* Appends `country` (the code, or - when unknown) and `asn` (0 when unknown) to a log
+ * line (core/logbuf.h): the access and connection logs when geo is on. */
+void geo_log_fields(struct log_line *l, const struct geo_info *g);
+
 /* True when the client of `g` satisfies m (an empty m holds for everyone). */
 bool geo_match_holds(const struct geo_match *m, const struct geo_info *g);
 /* True when the ACL lets the client of `g` in. */

@@ -96,7 +96,7 @@ def test_l4_acl_on_countries(strata, backends, geo_db):
     port, port2 = free_port(), free_port()
     cfg = simple_config(port, [("e1", srv.address)], top_extra=f'geo: {{ database: "{geo_db}" }}',
                         listener_extra="acl: { deny_countries: [US, JP] }")
-    strata(cfg, listen_ports=[port])
+    s = strata(cfg, listen_ports=[port])
 
     def attempt(p, src):
         c = connect_from(p, src)
@@ -104,6 +104,13 @@ def test_l4_acl_on_countries(strata, backends, geo_db):
             return echo_or_closed(c, b"hi")
     assert [attempt(port, s) for s in ("127.0.0.2", "127.0.0.3", "127.0.0.5", "127.0.0.1")] == \
         ["ok", "closed", "closed", "ok"]
+    # the connection log says where each client was
+    seen = {(e["client"].split(":")[0], e["end"], e["country"], e["asn"])
+            for e in s.wait_conn_logs(4)}
+    assert seen == {("127.0.0.2", "client_close", "FR", "64500"),
+                    ("127.0.0.3", "denied", "US", "64501"),
+                    ("127.0.0.5", "denied", "JP", "64502"),
+                    ("127.0.0.1", "client_close", "-", "0")}, seen
     cfg2 = simple_config(port2, [("e1", srv.address)], top_extra=f'geo: {{ database: "{geo_db}" }}',
                          listener_extra="acl: { allow_countries: FR }")
     strata(cfg2, listen_ports=[port2], name="allow.yaml")
