@@ -178,3 +178,22 @@ def test_top_bad_parameters(strata, origin):
         assert status == 400 and j["error"], q
     status, j = api(admin, "/api/v1/top")
     assert status == 200 and j["range"] == "minute"
+
+
+def test_http2_requests_are_counted_too(strata, origin):
+    """HTTP/2 streams end in the same stream code as HTTP/1 exchanges: one hook feeds both."""
+    import subprocess
+    o = origin("a", by_path)
+    port, admin = free_port(), free_port()
+    s = strata(http_config(port, {"app": {"servers": [o.address]}}, admin_port=admin,
+                           http_extra="h2: { cleartext: true }"),
+               listen_ports=[port], admin_port=admin)
+    for i in range(6):
+        r = subprocess.run(["curl", "-s", "--http2-prior-knowledge", "-A", "curl-h2", "-o",
+                            "/dev/null", "-w", "%{http_version} %{http_code}",
+                            f"http://{LOOPBACK}:{port}/h2/orders/{i}"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.stdout == "2 200", r.stdout + r.stderr
+    j = top_table(admin, "minute", "paths", "/h2/orders/{id}", 6)
+    assert {x["key"]: x["count"] for x in j["tables"]["user_agents"]} == {"curl-h2": 6}
+    series_sum(admin, "hour", "status_2xx", 6)
