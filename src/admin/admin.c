@@ -7,6 +7,7 @@
  * per connection bounds each state. See admin.h for the contracts.
  */
 #include "admin.h"
+#include "admin_analytics.h"
 #include "admin_api.h"
 
 #include <errno.h>
@@ -151,6 +152,8 @@ static const char *status_text(int status)
         return "Content Too Large";
     case 415:
         return "Unsupported Media Type";
+    case 503:
+        return "Service Unavailable";
     case 431:
         return "Request Header Fields Too Large";
     default:
@@ -225,18 +228,42 @@ static void serve_metrics(struct admin_conn *c, bool head)
     sb_free(&body);
 }
 
-/* Answers a complete request (its head, and its body when it has one). */
+/* A JSON endpoint of the API (admin_analytics.h and the like). */
+static void serve_json(struct admin_conn *c, bool head, const struct http_msg *m, admin_json_fn fn)
+{
+    struct strbuf body;
+    sb_init(&body, ADMIN_MAX_RESPONSE - 512);
+    int status = fn(c->a->cfg, m, &body);
+    if (body.err) {
+        sb_free(&body);
+        respond_text(c, 500, "cannot render the answer\n", head);
+        return;
+    }
+    conn_respond(c, status, "application/json", sb_str(&body), body.len, head);
+    sb_free(&body);
+}
+
+/* Answers a complete request (its head, and its body when it has one). Every /api/v1/
+ * request shows the admin token first when one is configured. */
 static void handle_request(struct admin_conn *c, const struct http_msg *m, const char *body,
                            size_t body_len)
 {
     bool head = m->method == HTTP_M_HEAD;
     struct admin_req rq = {c, m, body, body_len, &c->peer, c->a->cfg};
+    static const char api[] = "/api/v1/";
+    bool is_api = m->path.len >= sizeof(api) - 1 && !memcmp(m->path.p, api, sizeof(api) - 1);
+    if (is_api && !admin_authorized(&rq))
+        return; /* answered 401 or 403 */
     if (admin_api_serves(m->path))
         admin_api_serve(&rq);
     else if (!head && m->method != HTTP_M_GET)
         respond_text(c, 405, "method not allowed\n", false);
     else if (hstr_eq(m->path, hstr_c("/metrics")))
         serve_metrics(c, head);
+    else if (hstr_eq(m->path, hstr_c("/api/v1/trends")))
+        serve_json(c, head, m, admin_trends);
+    else if (hstr_eq(m->path, hstr_c("/api/v1/top")))
+        serve_json(c, head, m, admin_top);
     else if (hstr_eq(m->path, hstr_c("/healthz")))
         respond_text(c, 200, "ok\n", head);
     else

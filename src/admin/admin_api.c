@@ -521,8 +521,6 @@ void admin_api_serve(const struct admin_req *rq)
         reply_error(rq, 404, "not found");
         return;
     }
-    if (!admin_authorized(rq))
-        return;
     if (strcmp(ap.seg[0], "backends") == 0 && ap.n >= 2) {
         serve_backends(rq, &ap);
         return;

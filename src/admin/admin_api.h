@@ -30,7 +30,7 @@ bool admin_api_serves(struct hstr path);
  * /api/v1/ family. */
 bool admin_authorized(const struct admin_req *rq);
 
-/* Answers one request on those paths (through admin_reply). */
+/* Answers one request on those paths (through admin_reply); admin.c checked the token. */
 void admin_api_serve(const struct admin_req *rq);
 
 #endif

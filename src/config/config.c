@@ -118,6 +118,7 @@ static void config_free(struct config *c)
         .nlisteners = c->nlisteners,
         .backends = c->backends,
         .nbackends = c->nbackends,
+        .analytics = c->analytics,
     };
     cfg_root_free(&root);
     free(c->file);
@@ -247,6 +248,7 @@ static struct config *build_config(const char *file, struct cfg_root *root)
     c->backends = root->backends;
     c->nbackends = root->nbackends;
     c->max_conns = root->max_conns;
+    c->analytics = root->analytics;
     struct expect_conf *expects = root->expects; /* checked at load: cfg_root_free frees them */
     uint32_t nexpects = root->nexpects;
     memset(root, 0, sizeof(*root));

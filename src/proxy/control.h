@@ -12,6 +12,7 @@
 
 struct health;
 struct admin;
+struct analytics;
 
 struct control {
     pthread_t thread;
@@ -19,6 +20,7 @@ struct control {
     struct ev_loop loop;
     struct health *health;
     struct admin *admin;
+    struct analytics *analytics; /* trends and top-N (stats/analytics.h), with the admin */
     struct ev_timer tickets; /* rotates TLS session-ticket keys (tls/tls.h) */
     _Atomic bool stop_requested;
 };
