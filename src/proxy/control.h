@@ -12,6 +12,7 @@
 
 struct health;
 struct admin;
+struct redis_sync;
 
 struct control {
     pthread_t thread;
@@ -19,6 +20,7 @@ struct control {
     struct ev_loop loop;
     struct health *health;
     struct admin *admin;
+    struct redis_sync *redis; /* cluster rate limits' Redis clients (proxy/redis_sync.h) */
     struct ev_timer tickets; /* rotates TLS session-ticket keys (tls/tls.h) */
     _Atomic bool stop_requested;
 };

@@ -1,0 +1,144 @@
+/* rate_limit_cluster.c — see rate_limit_cluster.h. */
+#include "rate_limit_cluster.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/bug.h"
+#include "core/hash.h"
+#include "core/siphash.h"
+
+struct rl_cslot {
+    _Atomic uint64_t fp;       /* the key's hash; 0 = free */
+    _Atomic uint64_t global;   /* window word from Redis */
+    _Atomic uint64_t used_ms;  /* last request */
+    _Atomic uint32_t pending;  /* allowed here, not sent yet */
+    _Atomic uint32_t inflight; /* sent, not answered yet */
+};
+
+struct rl_cluster {
+    uint64_t k0, k1; /* key hash: the same in every process for this limit name */
+    uint32_t mask;
+    struct rl_cslot *slots;
+};
+
+_Static_assert(sizeof(struct rl_cslot) == 32, "two slots a cache line");
+
+struct rl_cluster *rl_cluster_new(const char *name, uint32_t slots)
+{
+    struct rl_cluster *cl = calloc(1, sizeof(*cl));
+    void *mem = NULL;
+    if (!cl || posix_memalign(&mem, CACHELINE, (size_t)slots * sizeof(struct rl_cslot)) != 0) {
+        free(cl);
+        return NULL;
+    }
+    memset(mem, 0, (size_t)slots * sizeof(struct rl_cslot));
+    cl->slots = mem;
+    cl->mask = slots - 1;
+    cl->k0 = hash64(name, strlen(name), 0x7374726174612d72ull); /* "strata-r" */
+    cl->k1 = hash64(name, strlen(name), 0x6c2d636c75737472ull);
+    return cl;
+}
+
+void rl_cluster_free(struct rl_cluster *cl)
+{
+    if (!cl)
+        return;
+    free(cl->slots);
+    free(cl);
+}
+
+uint32_t rl_cluster_nslots(const struct rl_cluster *cl)
+{
+    return cl->mask + 1;
+}
+
+uint64_t rl_cluster_fp(const struct rl_cluster *cl, const void *key, size_t len)
+{
+    uint64_t h = siphash24(cl->k0, cl->k1, key, len);
+    return h ? h : 1;
+}
+
+/* Claims slot s for fp (or finds it held by fp). */
+static bool claim(struct rl_cslot *s, uint64_t fp)
+{
+    uint64_t cur = atomic_load_explicit(&s->fp, memory_order_acquire);
+    if (cur == 0 && atomic_compare_exchange_strong_explicit(&s->fp, &cur, fp,
+                                                            memory_order_acq_rel,
+                                                            memory_order_acquire))
+        return true;
+    return cur == fp;
+}
+
+enum rl_take rl_cluster_take(struct rl_cluster *cl, uint32_t slot, uint64_t fp,
+                             const struct rate_window *rw, uint32_t nodes, uint32_t sync_ms,
+                             uint64_t now_ms, struct rate_state *st)
+{
+    struct rl_cslot *s = &cl->slots[slot & cl->mask];
+    if (!claim(s, fp))
+        return RL_TAKE_OTHER_KEY;
+    if (atomic_load_explicit(&s->used_ms, memory_order_relaxed) != now_ms)
+        atomic_store_explicit(&s->used_ms, now_ms, memory_order_relaxed);
+    uint32_t p = atomic_load_explicit(&s->pending, memory_order_relaxed);
+    for (;;) {
+        uint32_t prev, cur;
+        rate_window_counts(atomic_load_explicit(&s->global, memory_order_relaxed), now_ms,
+                           rw->window_ms, &prev, &cur);
+        uint32_t infl = atomic_load_explicit(&s->inflight, memory_order_relaxed);
+        if (!rate_window_fits(rw, prev, cur, p + infl, now_ms, st))
+            return RL_TAKE_REFUSED;
+        /* this process's share of what was left at the last exchange */
+        uint64_t used = (uint64_t)rate_window_estimate(prev, cur, now_ms, rw->window_ms) + infl;
+        uint64_t left = used < rw->limit ? rw->limit - used : 0;
+        uint64_t share = (left + nodes - 1) / (nodes ? nodes : 1);
+        if (p + 1 > (share ? share : 1)) {
+            st->remaining = 0;
+            if (st->retry_ms < sync_ms)
+                st->retry_ms = sync_ms;
+            return RL_TAKE_REFUSED;
+        }
+        if (atomic_compare_exchange_weak_explicit(&s->pending, &p, p + 1, memory_order_relaxed,
+                                                  memory_order_relaxed))
+            return RL_TAKE_ALLOWED;
+    }
+}
+
+bool rl_cluster_collect(struct rl_cluster *cl, uint32_t i, uint64_t now_ms, uint32_t window_ms,
+                        uint64_t *fp, uint32_t *sent)
+{
+    struct rl_cslot *s = &cl->slots[i];
+    uint64_t f = atomic_load_explicit(&s->fp, memory_order_acquire);
+    if (!f)
+        return false;
+    uint64_t used = atomic_load_explicit(&s->used_ms, memory_order_relaxed);
+    bool recent = now_ms < used + 2ull * window_ms;
+    uint32_t p = atomic_exchange_explicit(&s->pending, 0, memory_order_relaxed);
+    if (p)
+        atomic_fetch_add_explicit(&s->inflight, p, memory_order_relaxed);
+    if (!p && !recent) {
+        if (atomic_load_explicit(&s->inflight, memory_order_relaxed) == 0) {
+            /* idle: free it (a worker that claims it now starts from zero, as Redis's
+             * counts of an idle key have expired too) */
+            atomic_store_explicit(&s->global, 0, memory_order_relaxed);
+            atomic_store_explicit(&s->fp, 0, memory_order_release);
+        }
+        return false;
+    }
+    *fp = f;
+    *sent = p;
+    return true;
+}
+
+void rl_cluster_answer(struct rl_cluster *cl, uint32_t i, uint64_t fp, uint32_t sent, bool ok,
+                       uint64_t wno, uint32_t window_ms, uint32_t prev, uint32_t cur)
+{
+    struct rl_cslot *s = &cl->slots[i];
+    if (ok && atomic_load_explicit(&s->fp, memory_order_acquire) == fp)
+        atomic_store_explicit(&s->global, rate_window_word(wno * window_ms, window_ms, prev, cur),
+                              memory_order_relaxed);
+    /* after `global` includes them, so workers count them twice for a moment, never zero
+     * times (on failure they are dropped: Redis never saw them) */
+    if (sent)
+        atomic_fetch_sub_explicit(&s->inflight, sent, memory_order_relaxed);
+}

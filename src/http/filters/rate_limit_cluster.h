@@ -1,0 +1,61 @@
+/* rate_limit_cluster.h — the slots of a cluster-wide limit: what workers decide on and
+ * what the control thread exchanges with Redis (proxy/redis_sync.c).
+ *
+ * Design: every Strata process counts a key's requests in fixed windows in Redis
+ * (INCRBY on "<prefix><limit>:<key hash>:<window number>"). A slot holds one key (its
+ * 64-bit hash, the same in every process) and:
+ *   global   the window word (core/rate.h) of the counts Redis last returned: this
+ *            window's and the previous one's, all processes together;
+ *   pending  requests this process allowed since its last exchange;
+ *   inflight requests sent to Redis whose answer has not come back.
+ * A worker allows a request when the sliding estimate of global + inflight + pending stays
+ * under the limit AND pending stays under this process's share of what is left
+ * (left / nodes, at least 1): between two exchanges the N processes together can then
+ * allow no more than what was left, so the shared budget holds to within about N requests
+ * per exchange, whatever the traffic. Workers only do compare-and-swaps on the slot; the
+ * control thread is the only writer of `global`.
+ *
+ * Bounded memory: `slots` slots; a slot idle for two windows with nothing pending is
+ * freed by the control thread. A key whose slot another live key holds is decided by the
+ * limit's local table instead (counted as fallback).
+ */
+#ifndef STRATA_HTTP_FILTERS_RATE_LIMIT_CLUSTER_H
+#define STRATA_HTTP_FILTERS_RATE_LIMIT_CLUSTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/rate.h"
+
+struct rl_cluster;
+
+/* A table of `slots` (a power of two) for the limit `name` (which seeds the key hash, so
+ * that processes with the same limit name agree on it). NULL when out of memory. */
+struct rl_cluster *rl_cluster_new(const char *name, uint32_t slots);
+void rl_cluster_free(struct rl_cluster *cl);
+uint32_t rl_cluster_nslots(const struct rl_cluster *cl);
+
+/* The key's hash shared by every process (never 0). */
+uint64_t rl_cluster_fp(const struct rl_cluster *cl, const void *key, size_t len);
+
+enum rl_take { RL_TAKE_OTHER_KEY = -1, RL_TAKE_REFUSED = 0, RL_TAKE_ALLOWED = 1 };
+
+/* Worker: counts one request of key `fp` in slot `slot` against `rw` shared by `nodes`
+ * processes exchanging every sync_ms. *st describes what is left (retry_ms at least the
+ * next exchange when only this process's share is spent). */
+enum rl_take rl_cluster_take(struct rl_cluster *cl, uint32_t slot, uint64_t fp,
+                             const struct rate_window *rw, uint32_t nodes, uint32_t sync_ms,
+                             uint64_t now_ms, struct rate_state *st);
+
+/* Control thread: what to send for slot i. Frees a slot idle for two windows; else moves
+ * its pending count to inflight. Returns true (with *fp and *sent) when the slot is to be
+ * exchanged: it has something to send or was used in the last two windows. */
+bool rl_cluster_collect(struct rl_cluster *cl, uint32_t i, uint64_t now_ms, uint32_t window_ms,
+                        uint64_t *fp, uint32_t *sent);
+/* Control thread: Redis answered (ok) for slot i with the counts of window number `wno`
+ * (cur) and the one before (prev), after `sent` were added; or failed (!ok). */
+void rl_cluster_answer(struct rl_cluster *cl, uint32_t i, uint64_t fp, uint32_t sent, bool ok,
+                       uint64_t wno, uint32_t window_ms, uint32_t prev, uint32_t cur);
+
+#endif
