@@ -12,7 +12,8 @@
 struct rl_cslot {
     _Atomic uint64_t fp;       /* the key's hash; 0 = free */
     _Atomic uint64_t global;   /* window word from Redis */
-    _Atomic uint64_t used_ms;  /* last request */
+    _Atomic uint32_t used_ms;  /* last request (low 32 bits of the wall clock in ms) */
+    _Atomic uint32_t others;   /* what other processes added between our last two exchanges */
     _Atomic uint32_t pending;  /* allowed here, not sent yet */
     _Atomic uint32_t inflight; /* sent, not answered yet */
 };
@@ -78,8 +79,8 @@ enum rl_take rl_cluster_take(struct rl_cluster *cl, uint32_t slot, uint64_t fp,
     struct rl_cslot *s = &cl->slots[slot & cl->mask];
     if (!claim(s, fp))
         return RL_TAKE_OTHER_KEY;
-    if (atomic_load_explicit(&s->used_ms, memory_order_relaxed) != now_ms)
-        atomic_store_explicit(&s->used_ms, now_ms, memory_order_relaxed);
+    if (atomic_load_explicit(&s->used_ms, memory_order_relaxed) != (uint32_t)now_ms)
+        atomic_store_explicit(&s->used_ms, (uint32_t)now_ms, memory_order_relaxed);
     uint32_t p = atomic_load_explicit(&s->pending, memory_order_relaxed);
     for (;;) {
         uint32_t prev, cur;
@@ -88,10 +89,13 @@ enum rl_take rl_cluster_take(struct rl_cluster *cl, uint32_t slot, uint64_t fp,
         uint32_t infl = atomic_load_explicit(&s->inflight, memory_order_relaxed);
         if (!rate_window_fits(rw, prev, cur, p + infl, now_ms, st))
             return RL_TAKE_REFUSED;
-        /* this process's share of what was left at the last exchange */
-        uint64_t used = (uint64_t)rate_window_estimate(prev, cur, now_ms, rw->window_ms) + infl;
+        /* this process's share of what is left: what the last exchange left, less what the
+         * others are likely to have taken since (as much as in the round before), halved
+         * because our view of them is a round late */
+        uint64_t used = (uint64_t)rate_window_estimate(prev, cur, now_ms, rw->window_ms) + infl +
+                        atomic_load_explicit(&s->others, memory_order_relaxed);
         uint64_t left = used < rw->limit ? rw->limit - used : 0;
-        uint64_t share = (left + nodes - 1) / (nodes ? nodes : 1);
+        uint64_t share = (left + 2 * nodes - 1) / (2 * nodes);
         if (p + 1 > (share ? share : 1)) {
             st->remaining = 0;
             if (st->retry_ms < sync_ms)
@@ -111,8 +115,10 @@ bool rl_cluster_collect(struct rl_cluster *cl, uint32_t i, uint64_t now_ms, uint
     uint64_t f = atomic_load_explicit(&s->fp, memory_order_acquire);
     if (!f)
         return false;
-    uint64_t used = atomic_load_explicit(&s->used_ms, memory_order_relaxed);
-    bool recent = now_ms < used + 2ull * window_ms;
+    /* signed: a worker may have read the clock after us (a window is at most a day) */
+    int32_t since =
+        (int32_t)((uint32_t)now_ms - atomic_load_explicit(&s->used_ms, memory_order_relaxed));
+    bool recent = since < 2 * (int64_t)window_ms;
     uint32_t p = atomic_exchange_explicit(&s->pending, 0, memory_order_relaxed);
     if (p)
         atomic_fetch_add_explicit(&s->inflight, p, memory_order_relaxed);
@@ -121,6 +127,7 @@ bool rl_cluster_collect(struct rl_cluster *cl, uint32_t i, uint64_t now_ms, uint
             /* idle: free it (a worker that claims it now starts from zero, as Redis's
              * counts of an idle key have expired too) */
             atomic_store_explicit(&s->global, 0, memory_order_relaxed);
+            atomic_store_explicit(&s->others, 0, memory_order_relaxed);
             atomic_store_explicit(&s->fp, 0, memory_order_release);
         }
         return false;
@@ -134,9 +141,16 @@ void rl_cluster_answer(struct rl_cluster *cl, uint32_t i, uint64_t fp, uint32_t 
                        uint64_t wno, uint32_t window_ms, uint32_t prev, uint32_t cur)
 {
     struct rl_cslot *s = &cl->slots[i];
-    if (ok && atomic_load_explicit(&s->fp, memory_order_acquire) == fp)
-        atomic_store_explicit(&s->global, rate_window_word(wno * window_ms, window_ms, prev, cur),
+    if (ok && atomic_load_explicit(&s->fp, memory_order_acquire) == fp) {
+        uint64_t at = wno * window_ms;
+        uint32_t old_prev, old_cur;
+        rate_window_counts(atomic_load_explicit(&s->global, memory_order_relaxed), at, window_ms,
+                           &old_prev, &old_cur);
+        uint64_t others = (uint64_t)old_cur + sent < cur ? cur - old_cur - sent : 0;
+        atomic_store_explicit(&s->others, (uint32_t)others, memory_order_relaxed);
+        atomic_store_explicit(&s->global, rate_window_word(at, window_ms, prev, cur),
                               memory_order_relaxed);
+    }
     /* after `global` includes them, so workers count them twice for a moment, never zero
      * times (on failure they are dropped: Redis never saw them) */
     if (sent)

@@ -8,12 +8,15 @@
  *            window's and the previous one's, all processes together;
  *   pending  requests this process allowed since its last exchange;
  *   inflight requests sent to Redis whose answer has not come back.
+ *   others   what other processes added between this process's last two exchanges.
  * A worker allows a request when the sliding estimate of global + inflight + pending stays
- * under the limit AND pending stays under this process's share of what is left
- * (left / nodes, at least 1): between two exchanges the N processes together can then
- * allow no more than what was left, so the shared budget holds to within about N requests
- * per exchange, whatever the traffic. Workers only do compare-and-swaps on the slot; the
- * control thread is the only writer of `global`.
+ * under the limit AND pending stays under this process's share of what is left: (left -
+ * others) / (2 x nodes), at least 1. A process's view of the others is one exchange late;
+ * assuming they take as much as in the round before, and taking only half a fair share
+ * per round, keeps the N processes together within about N requests of the budget (a
+ * simulation of two processes at any demand: 301 for 300) at the cost of reaching the
+ * whole budget in a few rounds rather than one. Workers only do compare-and-swaps on the
+ * slot; the control thread is the only writer of `global` and `others`.
  *
  * Bounded memory: `slots` slots; a slot idle for two windows with nothing pending is
  * freed by the control thread. A key whose slot another live key holds is decided by the
