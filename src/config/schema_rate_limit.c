@@ -74,6 +74,16 @@ static int key_part(struct cfg_ctx *ctx, const struct ynode *n, struct rl_key_pa
     return -1;
 }
 
+static void release_key(const struct cfg_key *key, void *target)
+{
+    struct rl_limit *l = target;
+    for (uint32_t i = 0; l->key && i < l->nkey; i++)
+        free(l->key[i].name);
+    free(l->key);
+    l->key = NULL;
+    l->nkey = 0;
+}
+
 static int parse_key(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
                      void *target)
 {
@@ -85,6 +95,7 @@ static int parse_key(struct cfg_ctx *ctx, const struct cfg_key *key, const struc
                   cfg_describe(n, b, sizeof(b)));
         return -1;
     }
+    release_key(key, target); /* the default's, when a value replaces it */
     if (!(l->key = calloc(count, sizeof(*l->key)))) {
         cfg_oom(ctx, n);
         return -1;
@@ -97,16 +108,6 @@ static int parse_key(struct cfg_ctx *ctx, const struct cfg_key *key, const struc
         l->nkey = (uint32_t)i + 1;
     }
     return bad ? -1 : 0;
-}
-
-static void release_key(const struct cfg_key *key, void *target)
-{
-    struct rl_limit *l = target;
-    for (uint32_t i = 0; l->key && i < l->nkey; i++)
-        free(l->key[i].name);
-    free(l->key);
-    l->key = NULL;
-    l->nkey = 0;
 }
 
 /* ---- one limit ---- */
@@ -241,7 +242,8 @@ static const struct cfg_key rate_limit_keys[] = {
     {"limits", CT_LIST, CK_REQUIRED, .sub = &limit_section, .min = 1, .max = 16,
      .off = offsetof(struct filter_rate_limit_conf, limits),
      .off2 = offsetof(struct filter_rate_limit_conf, nlimits),
-     .help = "The limits, checked in order; the first one refusing answers 429."},
+     .help = "The limits, checked in order; the first one refusing answers 429 (the limits "
+             "before it have counted the request, those after it have not)."},
     {"headers", CT_BOOL, 0, "true", .off = offsetof(struct filter_rate_limit_conf, headers),
      .help = "Add `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers) to "
              "the route's responses, one item per limit that applied: `\"NAME\";q=QUOTA;w=SECONDS` "

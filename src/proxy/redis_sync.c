@@ -58,6 +58,7 @@ struct rs_client {
     struct ev_task write_task;
     struct ev_timer tick;
     bool connected, want_write, freeing, up;
+    bool round_failed; /* an answer of this round was an error (e.g. a read-only replica) */
     uint64_t connect_started, next_connect, round_started; /* mono ms; round 0 = none */
     uint32_t outstanding, backoff_ms, attempts;
 };
@@ -94,8 +95,8 @@ static void set_up(struct rs_client *c, bool up)
                  c->conf->redis.address_text);
 }
 
-/* The connection is gone or useless: the fail mode applies, and a reconnect is planned. */
-static void went_down(struct rs_client *c, const char *why)
+/* Counts are not shared: the fail mode applies (said once, when it starts). */
+static void mark_failed(struct rs_client *c, const char *why)
 {
     if (c->up || c->attempts <= 1)
         log_warn("rate_limit: route %s: Redis %s: %s; limits use their fail mode (%s)",
@@ -103,6 +104,12 @@ static void went_down(struct rs_client *c, const char *why)
                  c->conf->redis.fail == RL_FAIL_OPEN ? "open: local fallback" : "closed");
     atomic_fetch_add(&redis_sync_stats.failures, 1);
     set_up(c, false);
+}
+
+/* The connection is gone or useless: the fail mode applies, and a reconnect is planned. */
+static void went_down(struct rs_client *c, const char *why)
+{
+    mark_failed(c, why);
     c->connected = false;
     c->round_started = 0;
     c->outstanding = 0;
@@ -246,6 +253,10 @@ static void round_reply_done(struct rs_client *c)
 {
     if (c->outstanding > 0 && --c->outstanding == 0 && c->round_started) {
         c->round_started = 0;
+        if (c->round_failed) {
+            mark_failed(c, "it answers errors");
+            return;
+        }
         atomic_fetch_add(&redis_sync_stats.exchanges, 1);
         set_up(c, true);
     }
@@ -276,12 +287,15 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
         bool ok = reply_pair(r, &cur, &prev);
         rl_cluster_answer(cmd->l->cl, cmd->slot, cmd->fp, cmd->sent, ok, cmd->wno,
                           cmd->l->per_ms, clamp_count(prev), clamp_count(cur));
-        if (r && !ok)
-            log_warn("rate_limit: Redis answered %s", r->type == REDIS_REPLY_ERROR ? r->str
-                                                                                    : "unexpectedly");
+        if (r && !ok && !c->round_failed && c->up)
+            log_warn("rate_limit: route %s: Redis answered %s", c->route->name,
+                     r->type == REDIS_REPLY_ERROR ? r->str : "unexpectedly");
+        c->round_failed |= r && !ok;
     } else if (r && r->type == REDIS_REPLY_INTEGER && r->integer > 0) {
         atomic_store_explicit(&c->conf->redis_state->nodes, (uint32_t)r->integer,
                               memory_order_relaxed);
+    } else if (r) {
+        c->round_failed = true;
     }
     free(cmd);
     if (r) /* a NULL reply: the connection is going; went_down resets the round */
@@ -342,6 +356,7 @@ static void start_round(struct rs_client *c)
     uint64_t now_real = real_ms();
     c->round_started = mono_ms();
     c->outstanding = 0;
+    c->round_failed = false;
     char nodes_key[300];
     uint64_t node_ttl = 20ull * c->conf->redis.sync_ms < 3000 ? 3000 : 20ull * c->conf->redis.sync_ms;
     snprintf(nodes_key, sizeof(nodes_key), "%snodes", c->conf->redis.prefix);

@@ -309,3 +309,23 @@ def test_redis_slow_or_down_fail_closed(strata, origin, redis_server):
     redis_up(s, aport, 1)                              # it comes back by itself
     assert get(port)[0] == 200
     s.wait_log(r"Redis .*: no answer within the timeout")
+
+
+def test_redis_answering_errors_counts_as_down(strata, origin, redis_server):
+    """A read-only replica refuses the count updates: the fail mode applies until it is a
+    primary again."""
+    proc, rport = redis_server()
+    redis = f'{{ address: "{LOOPBACK}:{rport}", timeout: 300ms, fail: closed }}'
+    s, port, aport, o = start(strata, origin, [
+        '{ name: shared, key: route, rate: 100, per: 1h, cluster: true }'], redis=redis)
+    redis_up(s, aport, 1)
+    cli = shutil.which("redis-cli") or "/usr/bin/redis-cli"
+    subprocess.run([cli, "-p", str(rport), "REPLICAOF", LOOPBACK, str(free_port())],
+                   check=True, capture_output=True, timeout=5)
+    redis_up(s, aport, 0)
+    assert get(port)[0] == 429
+    s.wait_log(r"Redis .*: it answers errors")
+    subprocess.run([cli, "-p", str(rport), "REPLICAOF", "NO", "ONE"], check=True,
+                   capture_output=True, timeout=5)
+    redis_up(s, aport, 1)
+    assert get(port)[0] == 200
