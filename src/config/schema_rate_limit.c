@@ -45,9 +45,9 @@ static int key_part(struct cfg_ctx *ctx, const struct ynode *n, struct rl_key_pa
 {
     char b[64];
     const char *s = n->kind == YN_SCALAR ? n->text : "";
-    const char *named = strncmp(s, "header:", 7) == 0 ? s + 7
+    const char *named = strncmp(s, "header:", 7) == 0   ? s + 7
                         : strncmp(s, "cookie:", 7) == 0 ? s + 7
-                                                         : NULL;
+                                                        : NULL;
     if (strncmp(s, "client_ip", 9) == 0) {
         k->kind = RLK_CLIENT_IP;
         if (parse_prefixes(s + 9, k) == 0)
@@ -187,8 +187,8 @@ static const struct cfg_key redis_keys[] = {
 };
 
 static const struct cfg_section redis_section =
-    SECTION("listeners[].routes[].rate_limit.redis",
-            "The Redis server of the cluster-wide limits.", redis_keys);
+    SECTION("listeners[].routes[].rate_limit.redis", "The Redis server of the cluster-wide limits.",
+            redis_keys);
 
 /* ---- the filter ---- */
 
@@ -249,8 +249,9 @@ static const struct cfg_key rate_limit_keys[] = {
              "the route's responses, one item per limit that applied: `\"NAME\";q=QUOTA;w=SECONDS` "
              "and `\"NAME\";r=REMAINING;t=SECONDS` (until the quota is whole again, or when "
              "nothing is left until the next request may go)."},
-    {"redis", CT_SECTION, .sub = &redis_section, .off = offsetof(struct filter_rate_limit_conf, redis),
-     .def_doc = "none", .help = "Where cluster limits share their counts."},
+    {"redis", CT_SECTION, .sub = &redis_section,
+     .off = offsetof(struct filter_rate_limit_conf, redis), .def_doc = "none",
+     .help = "Where cluster limits share their counts."},
 };
 
 const struct cfg_section cfg_rate_limit_section = {

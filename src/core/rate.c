@@ -124,8 +124,8 @@ static uint64_t window_fit_at(uint32_t prev, uint32_t cur, uint32_t limit, uint3
     return span >= w ? 0 : w - span;
 }
 
-bool rate_window_fits(const struct rate_window *rw, uint32_t prev, uint32_t cur,
-                      uint32_t pending, uint64_t now_ms, struct rate_state *st)
+bool rate_window_fits(const struct rate_window *rw, uint32_t prev, uint32_t cur, uint32_t pending,
+                      uint64_t now_ms, struct rate_state *st)
 {
     uint32_t w = rw->window_ms, e = (uint32_t)(now_ms % w);
     uint64_t used = (uint64_t)rate_window_estimate(prev, cur, now_ms, w) + pending;

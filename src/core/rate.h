@@ -65,8 +65,8 @@ void rate_window_counts(uint64_t word, uint64_t now_ms, uint32_t window_ms, uint
 uint32_t rate_window_estimate(uint32_t prev, uint32_t cur, uint64_t now_ms, uint32_t window_ms);
 /* Whether `extra` more requests fit given counts prev/cur (plus `pending` requests not
  * yet in them) and, in *st, what is left and when the next one fits. */
-bool rate_window_fits(const struct rate_window *rw, uint32_t prev, uint32_t cur,
-                      uint32_t pending, uint64_t now_ms, struct rate_state *st);
+bool rate_window_fits(const struct rate_window *rw, uint32_t prev, uint32_t cur, uint32_t pending,
+                      uint64_t now_ms, struct rate_state *st);
 /* Counts one request (true) or refuses (false, nothing counted). */
 bool rate_window_take(_Atomic uint64_t *w, uint64_t now_ms, const struct rate_window *rw,
                       struct rate_state *st);

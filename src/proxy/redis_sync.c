@@ -33,13 +33,12 @@ struct redis_sync_stats redis_sync_stats;
 
 /* KEYS: this window's count, the previous one's; ARGV: requests to add, expiry (ms).
  * Returns both counts. A key is only created by a real increment. */
-static const char sync_script[] =
-    "local n = tonumber(ARGV[1]) "
-    "local c "
-    "if n > 0 then c = redis.call('INCRBY', KEYS[1], n) "
-    "redis.call('PEXPIRE', KEYS[1], ARGV[2]) "
-    "else c = tonumber(redis.call('GET', KEYS[1])) or 0 end "
-    "return {c, tonumber(redis.call('GET', KEYS[2])) or 0}";
+static const char sync_script[] = "local n = tonumber(ARGV[1]) "
+                                  "local c "
+                                  "if n > 0 then c = redis.call('INCRBY', KEYS[1], n) "
+                                  "redis.call('PEXPIRE', KEYS[1], ARGV[2]) "
+                                  "else c = tonumber(redis.call('GET', KEYS[1])) or 0 end "
+                                  "return {c, tonumber(redis.call('GET', KEYS[2])) or 0}";
 
 /* KEYS: the node set; ARGV: now (ms), this node, how long a silent node counts (ms).
  * Returns the number of live nodes. */
@@ -285,8 +284,8 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
     if (cmd->l) {
         long long cur = 0, prev = 0;
         bool ok = reply_pair(r, &cur, &prev);
-        rl_cluster_answer(cmd->l->cl, cmd->slot, cmd->fp, cmd->sent, ok, cmd->wno,
-                          cmd->l->per_ms, clamp_count(prev), clamp_count(cur));
+        rl_cluster_answer(cmd->l->cl, cmd->slot, cmd->fp, cmd->sent, ok, cmd->wno, cmd->l->per_ms,
+                          clamp_count(prev), clamp_count(cur));
         if (r && !ok && !c->round_failed && c->up)
             log_warn("rate_limit: route %s: Redis answered %s", c->route->name,
                      r->type == REDIS_REPLY_ERROR ? r->str : "unexpectedly");
@@ -358,7 +357,8 @@ static void start_round(struct rs_client *c)
     c->outstanding = 0;
     c->round_failed = false;
     char nodes_key[300];
-    uint64_t node_ttl = 20ull * c->conf->redis.sync_ms < 3000 ? 3000 : 20ull * c->conf->redis.sync_ms;
+    uint64_t node_ttl =
+        20ull * c->conf->redis.sync_ms < 3000 ? 3000 : 20ull * c->conf->redis.sync_ms;
     snprintf(nodes_key, sizeof(nodes_key), "%snodes", c->conf->redis.prefix);
     struct rs_cmd *cmd = new_cmd(c, NULL);
     if (cmd)

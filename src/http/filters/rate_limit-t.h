@@ -52,11 +52,11 @@ struct rl_limit {
     struct rl_key_part *key;
     uint32_t nkey;
     enum rl_algorithm algorithm;
-    uint32_t rate;   /* tokens (bucket) or requests (window) per `per` */
-    uint32_t per_ms; /* the period */
-    uint32_t burst;  /* bucket: tokens it holds (default: rate) */
-    bool shadow;     /* count and log, never refuse */
-    bool cluster;    /* shared through the filter's `redis` */
+    uint32_t rate;     /* tokens (bucket) or requests (window) per `per` */
+    uint32_t per_ms;   /* the period */
+    uint32_t burst;    /* bucket: tokens it holds (default: rate) */
+    bool shadow;       /* count and log, never refuse */
+    bool cluster;      /* shared through the filter's `redis` */
     uint32_t fallback; /* cluster, fail open: the local limit while Redis is down */
     uint32_t slots;    /* table size (rounded up to a power of two) */
 
@@ -82,8 +82,8 @@ struct rl_redis_conf {
 
 /* What the control thread tells the workers about Redis. */
 struct rl_redis_state {
-    _Atomic bool up;         /* connected and the last sync was in time */
-    _Atomic uint32_t nodes;  /* Strata processes sharing the budgets (>= 1) */
+    _Atomic bool up;        /* connected and the last sync was in time */
+    _Atomic uint32_t nodes; /* Strata processes sharing the budgets (>= 1) */
 };
 
 struct filter_rate_limit_conf {

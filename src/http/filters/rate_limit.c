@@ -253,8 +253,8 @@ static enum filter_verdict on_response(struct http_txn *t, const void *conf)
         const struct rate_state *st = &rt->e[i].st;
         uint32_t q = l->algorithm == RL_TOKEN_BUCKET ? l->burst : l->rate;
         uint64_t secs = secs_up(st->remaining ? st->reset_ms : st->retry_ms);
-        int a = snprintf(policy + pn, sizeof(policy) - pn, "%s\"%s\";q=%u;w=%llu",
-                         i ? ", " : "", l->name, q, (unsigned long long)policy_window_s(l));
+        int a = snprintf(policy + pn, sizeof(policy) - pn, "%s\"%s\";q=%u;w=%llu", i ? ", " : "",
+                         l->name, q, (unsigned long long)policy_window_s(l));
         int b = snprintf(state + sn, sizeof(state) - sn, "%s\"%s\";r=%u;t=%llu", i ? ", " : "",
                          l->name, st->remaining, (unsigned long long)secs);
         if (a < 0 || b < 0 || (size_t)a >= sizeof(policy) - pn || (size_t)b >= sizeof(state) - sn)

@@ -10,13 +10,18 @@
 #include "core/siphash.h"
 
 struct rl_cslot {
-    _Atomic uint64_t fp;       /* the key's hash; 0 = free */
-    _Atomic uint64_t global;   /* window word from Redis */
-    _Atomic uint32_t used_ms;  /* last request (low 32 bits of the wall clock in ms) */
-    _Atomic uint32_t others;   /* what other processes added between our last two exchanges */
-    _Atomic uint32_t pending;  /* allowed here, not sent yet */
-    _Atomic uint32_t inflight; /* sent, not answered yet */
+    _Atomic uint64_t fp;      /* the key's hash; 0 = free */
+    _Atomic uint64_t global;  /* window word from Redis */
+    _Atomic uint32_t used_ms; /* last request (low 32 bits of the wall clock in ms) */
+    _Atomic uint32_t others;  /* what other processes added between our last two exchanges */
+    /* pending (allowed here, not sent yet: low 32 bits) | inflight (sent, not answered
+     * yet: high 32 bits), one word so that moving pending to inflight is one atomic step
+     * in which no worker can see the requests in neither */
+    _Atomic uint64_t counts;
 };
+
+#define PENDING(w) ((uint32_t)(w))
+#define INFLIGHT(w) ((uint32_t)((w) >> 32))
 
 struct rl_cluster {
     uint64_t k0, k1; /* key hash: the same in every process for this limit name */
@@ -25,6 +30,7 @@ struct rl_cluster {
 };
 
 _Static_assert(sizeof(struct rl_cslot) == 32, "two slots a cache line");
+_Static_assert(RATE_WINDOW_MAX < UINT32_MAX / 2, "pending and inflight cannot carry over");
 
 struct rl_cluster *rl_cluster_new(const char *name, uint32_t slots)
 {
@@ -65,8 +71,7 @@ uint64_t rl_cluster_fp(const struct rl_cluster *cl, const void *key, size_t len)
 static bool claim(struct rl_cslot *s, uint64_t fp)
 {
     uint64_t cur = atomic_load_explicit(&s->fp, memory_order_acquire);
-    if (cur == 0 && atomic_compare_exchange_strong_explicit(&s->fp, &cur, fp,
-                                                            memory_order_acq_rel,
+    if (cur == 0 && atomic_compare_exchange_strong_explicit(&s->fp, &cur, fp, memory_order_acq_rel,
                                                             memory_order_acquire))
         return true;
     return cur == fp;
@@ -81,12 +86,12 @@ enum rl_take rl_cluster_take(struct rl_cluster *cl, uint32_t slot, uint64_t fp,
         return RL_TAKE_OTHER_KEY;
     if (atomic_load_explicit(&s->used_ms, memory_order_relaxed) != (uint32_t)now_ms)
         atomic_store_explicit(&s->used_ms, (uint32_t)now_ms, memory_order_relaxed);
-    uint32_t p = atomic_load_explicit(&s->pending, memory_order_relaxed);
+    uint64_t w = atomic_load_explicit(&s->counts, memory_order_relaxed);
     for (;;) {
+        uint32_t p = PENDING(w), infl = INFLIGHT(w);
         uint32_t prev, cur;
         rate_window_counts(atomic_load_explicit(&s->global, memory_order_relaxed), now_ms,
                            rw->window_ms, &prev, &cur);
-        uint32_t infl = atomic_load_explicit(&s->inflight, memory_order_relaxed);
         if (!rate_window_fits(rw, prev, cur, p + infl, now_ms, st))
             return RL_TAKE_REFUSED;
         /* this process's share of what is left: what the last exchange left, less what the
@@ -102,7 +107,7 @@ enum rl_take rl_cluster_take(struct rl_cluster *cl, uint32_t slot, uint64_t fp,
                 st->retry_ms = sync_ms;
             return RL_TAKE_REFUSED;
         }
-        if (atomic_compare_exchange_weak_explicit(&s->pending, &p, p + 1, memory_order_relaxed,
+        if (atomic_compare_exchange_weak_explicit(&s->counts, &w, w + 1, memory_order_relaxed,
                                                   memory_order_relaxed))
             return RL_TAKE_ALLOWED;
     }
@@ -119,11 +124,14 @@ bool rl_cluster_collect(struct rl_cluster *cl, uint32_t i, uint64_t now_ms, uint
     int32_t since =
         (int32_t)((uint32_t)now_ms - atomic_load_explicit(&s->used_ms, memory_order_relaxed));
     bool recent = since < 2 * (int64_t)window_ms;
-    uint32_t p = atomic_exchange_explicit(&s->pending, 0, memory_order_relaxed);
-    if (p)
-        atomic_fetch_add_explicit(&s->inflight, p, memory_order_relaxed);
+    uint64_t w = atomic_load_explicit(&s->counts, memory_order_relaxed), moved;
+    do
+        moved = ((uint64_t)(INFLIGHT(w) + PENDING(w)) << 32);
+    while (PENDING(w) && !atomic_compare_exchange_weak_explicit(
+                             &s->counts, &w, moved, memory_order_relaxed, memory_order_relaxed));
+    uint32_t p = PENDING(w);
     if (!p && !recent) {
-        if (atomic_load_explicit(&s->inflight, memory_order_relaxed) == 0) {
+        if (INFLIGHT(w) == 0) {
             /* idle: free it (a worker that claims it now starts from zero, as Redis's
              * counts of an idle key have expired too) */
             atomic_store_explicit(&s->global, 0, memory_order_relaxed);
@@ -154,5 +162,5 @@ void rl_cluster_answer(struct rl_cluster *cl, uint32_t i, uint64_t fp, uint32_t 
     /* after `global` includes them, so workers count them twice for a moment, never zero
      * times (on failure they are dropped: Redis never saw them) */
     if (sent)
-        atomic_fetch_sub_explicit(&s->inflight, sent, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&s->counts, (uint64_t)sent << 32, memory_order_relaxed);
 }
