@@ -90,6 +90,20 @@ TEST(rate_limit_config)
     }
 }
 
+/* The example above, its route and its filter's settings; NULL (reported) if it fails. */
+static struct config *load_example(const struct http_route **r, struct filter_rate_limit_conf **f)
+{
+    struct config_errors e;
+    struct config *c = load(yaml, &e);
+    CHECK(c != NULL);
+    config_errors_free(&e);
+    if (c) {
+        *r = &c->listeners[0].http.routes[0];
+        *f = rl_conf(c);
+    }
+    return c;
+}
+
 static void txn_from(struct http_txn *t, const struct http_route *r, const char *client)
 {
     const char *why;
@@ -102,13 +116,11 @@ static void txn_from(struct http_txn *t, const struct http_route *r, const char 
 
 TEST(rate_limit_keys)
 {
-    struct config_errors e;
-    struct config *c = load(yaml, &e);
-    CHECK(c != NULL);
+    const struct http_route *r;
+    struct filter_rate_limit_conf *f;
+    struct config *c = load_example(&r, &f);
     if (!c)
         return;
-    const struct http_route *r = &c->listeners[0].http.routes[0];
-    struct filter_rate_limit_conf *f = rl_conf(c);
     struct http_txn a, b, x;
     char ka[512], kb[512], kx[512];
     txn_from(&a, r, "192.0.2.1:1000");
@@ -144,13 +156,11 @@ TEST(rate_limit_keys)
 
 TEST(rate_limit_hooks_answer_429)
 {
-    struct config_errors e;
-    struct config *c = load(yaml, &e);
-    CHECK(c != NULL);
+    const struct http_route *r;
+    struct filter_rate_limit_conf *f;
+    struct config *c = load_example(&r, &f);
     if (!c)
         return;
-    const struct http_route *r = &c->listeners[0].http.routes[0];
-    struct filter_rate_limit_conf *f = rl_conf(c);
     enum filter_verdict v[3];
     struct http_txn t;
     for (int i = 0; i < 3; i++) {
