@@ -90,8 +90,8 @@ enum rl_take rl_cluster_take(struct rl_cluster *cl, uint32_t slot, uint64_t fp,
     for (;;) {
         uint32_t p = PENDING(w), infl = INFLIGHT(w);
         uint32_t prev, cur;
-        rate_window_counts(atomic_load_explicit(&s->global, memory_order_relaxed), now_ms,
-                           rw->window_ms, &prev, &cur);
+        uint64_t g = atomic_load_explicit(&s->global, memory_order_relaxed);
+        rate_window_counts(g, now_ms, rw->window_ms, &prev, &cur);
         if (!rate_window_fits(rw, prev, cur, p + infl, now_ms, st))
             return RL_TAKE_REFUSED;
         /* this process's share of what is left: what the last exchange left, less what the
@@ -101,6 +101,8 @@ enum rl_take rl_cluster_take(struct rl_cluster *cl, uint32_t slot, uint64_t fp,
                         atomic_load_explicit(&s->others, memory_order_relaxed);
         uint64_t left = used < rw->limit ? rw->limit - used : 0;
         uint64_t share = (left + 2 * nodes - 1) / (2 * nodes);
+        if (g == 0) /* a key Redis has not told us about yet: it may be spent elsewhere */
+            share = (rw->limit + 99) / 100;
         if (p + 1 > (share ? share : 1)) {
             st->remaining = 0;
             if (st->retry_ms < sync_ms)

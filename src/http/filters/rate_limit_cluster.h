@@ -15,8 +15,10 @@
  * assuming they take as much as in the round before, and taking only half a fair share
  * per round, keeps the N processes together within about N requests of the budget (a
  * simulation of two processes at any demand: 301 for 300) at the cost of reaching the
- * whole budget in a few rounds rather than one. Workers only do compare-and-swaps on the
- * slot; the control thread is the only writer of `global` and `others`.
+ * whole budget in a few rounds rather than one. A key Redis has not answered for yet (new
+ * here, perhaps spent elsewhere) gets 1 % of the limit (at least one request) until the
+ * first exchange. Workers only do compare-and-swaps on the slot; the control thread is the
+ * only writer of `global` and `others`.
  *
  * Bounded memory: `slots` slots; a slot idle for two windows with nothing pending is
  * freed by the control thread. A key whose slot another live key holds is decided by the
