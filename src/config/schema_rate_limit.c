@@ -184,6 +184,9 @@ static const struct cfg_key redis_keys[] = {
              "its `fallback`; `closed` refuses its requests (429)."},
     {"prefix", CT_STRING, 0, "strata:rl:", .off = offsetof(struct rl_redis_conf, prefix),
      .help = "Prefix of every Redis key."},
+    {"password", CT_STRING, 0, .def_doc = "none", .off = offsetof(struct rl_redis_conf, password),
+     .help = "Sent with AUTH after connecting (Redis `requirepass`). Refused: Redis counts as "
+             "down."},
 };
 
 static const struct cfg_section redis_section =

@@ -207,6 +207,16 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     went_down(c, status == REDIS_OK ? "connection closed" : ac->errstr);
 }
 
+static void on_auth(redisAsyncContext *ac, void *reply, void *priv)
+{
+    const redisReply *r = reply;
+    struct rs_client *c = priv;
+    /* refused: every exchange then fails (NOAUTH) and marks Redis down */
+    if (r && r->type == REDIS_REPLY_ERROR)
+        log_warn("rate_limit: route %s: Redis %s refused the password: %s", c->route->name,
+                 c->conf->redis.address_text, r->str);
+}
+
 static void start_connect(struct rs_client *c)
 {
     const struct rl_redis_conf *rc = &c->conf->redis;
@@ -242,8 +252,12 @@ static void start_connect(struct rs_client *c)
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     c->want_write = true; /* the connect completes with the first writable edge */
     c->h.fd = ac->c.fd;
-    if (ev_add(c->owner->loop, &c->h) < 0)
+    if (ev_add(c->owner->loop, &c->h) < 0) {
         drop(c, "cannot watch its socket");
+        return;
+    }
+    if (rc->password) /* queued: sent first once connected */
+        redisAsyncCommand(ac, on_auth, c, "AUTH %s", rc->password);
 }
 
 /* ---- exchanges ---- */

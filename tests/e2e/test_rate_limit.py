@@ -203,10 +203,10 @@ def redis_server(tmp_path):
     """A redis-server on a free loopback port, without persistence; killed by PID."""
     procs = []
 
-    def start_redis(port=None):
+    def start_redis(port=None, extra=()):
         port = port or free_port()
         p = subprocess.Popen([REDIS, "--port", str(port), "--bind", LOOPBACK, "--save", "",
-                              "--appendonly", "no", "--dir", str(tmp_path)],
+                              "--appendonly", "no", "--dir", str(tmp_path), *extra],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(p)
         wait_for(lambda: port_accepts(port), 5, what="redis-server listening")
@@ -339,3 +339,17 @@ def test_redis_answering_errors_counts_as_down(strata, origin, redis_server):
                    capture_output=True, timeout=5)
     redis_up(s, aport, 1)
     assert get(port)[0] == 200
+
+
+def test_redis_password(strata, origin, redis_server):
+    _, rport = redis_server(extra=("--requirepass", "s3cret"))
+    lim = '{ name: shared, key: route, rate: 100, per: 1h, cluster: true }'
+    good = start(strata, origin, [lim], respond=True, redis=(
+        f'{{ address: "{LOOPBACK}:{rport}", password: s3cret, fail: closed }}'))
+    bad = start(strata, origin, [lim], respond=True, redis=(
+        f'{{ address: "{LOOPBACK}:{rport}", password: wrong, fail: closed }}'))
+    redis_up(good[0], good[2], 1)
+    assert get(good[1])[0] == 200
+    bad[0].wait_log(r"Redis .* refused the password")
+    assert bad[0].metrics(bad[2]).get("strata_rate_limit_redis_up") == 0
+    assert get(bad[1])[0] == 429

@@ -77,7 +77,8 @@ struct rl_redis_conf {
     uint32_t timeout_ms; /* a sync or connect slower than this: Redis is down */
     uint32_t sync_ms;    /* how often counts are exchanged */
     enum rl_fail fail;
-    char *prefix; /* of every Redis key */
+    char *prefix;   /* of every Redis key */
+    char *password; /* AUTH after connecting, or NULL */
 };
 
 /* What the control thread tells the workers about Redis. */
