@@ -95,15 +95,17 @@ enum rl_take rl_cluster_take(struct rl_cluster *cl, uint32_t slot, uint64_t fp,
         if (!rate_window_fits(rw, prev, cur, p + infl, now_ms, st))
             return RL_TAKE_REFUSED;
         /* this process's share of what is left: what the last exchange left, less what the
-         * others are likely to have taken since (as much as in the round before), halved
-         * because our view of them is a round late */
+         * others are likely to have taken since (as much as in the round before), a quarter
+         * of a fair share because our view of them is a round late and rounds drift */
         uint64_t used = (uint64_t)rate_window_estimate(prev, cur, now_ms, rw->window_ms) + infl +
                         atomic_load_explicit(&s->others, memory_order_relaxed);
         uint64_t left = used < rw->limit ? rw->limit - used : 0;
-        uint64_t share = (left + 2 * nodes - 1) / (2 * nodes);
-        if (g == 0) /* a key Redis has not told us about yet: it may be spent elsewhere */
+        uint64_t share = (left + 4 * nodes - 1) / (4 * nodes), mine = p;
+        if (g == 0) { /* a key Redis has not told us about yet: it may be spent elsewhere */
             share = (rw->limit + 99) / 100;
-        if (p + 1 > (share ? share : 1)) {
+            mine = (uint64_t)p + infl;
+        }
+        if (mine + 1 > (share ? share : 1)) {
             st->remaining = 0;
             if (st->retry_ms < sync_ms)
                 st->retry_ms = sync_ms;

@@ -11,13 +11,14 @@
  *   others   what other processes added between this process's last two exchanges.
  * A worker allows a request when the sliding estimate of global + inflight + pending stays
  * under the limit AND pending stays under this process's share of what is left: (left -
- * others) / (2 x nodes), at least 1. A process's view of the others is one exchange late;
- * assuming they take as much as in the round before, and taking only half a fair share
- * per round, keeps the N processes together within about N requests of the budget (a
- * simulation of two processes at any demand: 301 for 300) at the cost of reaching the
- * whole budget in a few rounds rather than one. A key Redis has not answered for yet (new
- * here, perhaps spent elsewhere) gets 1 % of the limit (at least one request) until the
- * first exchange. Workers only do compare-and-swaps on the slot; the control thread is the
+ * others) / (4 x nodes), at least 1. A process's view of the others is one exchange late
+ * and the processes' rounds drift apart; assuming the others take as much as in the round
+ * before, and taking only a quarter of a fair share per round, keeps the N processes
+ * together within about N requests of the budget (a simulation of two processes with
+ * drifting rounds and answer delays, at any demand: 302 for 300; half shares gave up to
+ * 348), at the cost of a burst reaching the whole budget in some twenty rounds (one second
+ * at 50 ms) rather than one. A key Redis has not answered for yet (new here, perhaps spent
+ * elsewhere) gets 1 % of the limit (at least one request) until the first exchange. Workers only do compare-and-swaps on the slot; the control thread is the
  * only writer of `global` and `others`.
  *
  * Bounded memory: `slots` slots; a slot idle for two windows with nothing pending is
