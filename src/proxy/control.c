@@ -9,6 +9,7 @@
 #include "core/time.h"
 #include "health/health.h"
 #include "proxy/redis_sync.h"
+#include "stats/analytics.h"
 #include "tls/tls.h"
 
 static void control_wake(struct ev_loop *loop)
@@ -52,6 +53,10 @@ int control_start(struct control *c, struct config *cfg, char *err, size_t errle
             goto fail;
         }
     }
+    if (cfg->admin_enabled && !(c->analytics = analytics_start(&c->loop, cfg))) {
+        snprintf(err, errlen, "analytics: out of memory");
+        goto fail;
+    }
     c->health = health_start(&c->loop, cfg);
     if (!c->health) {
         snprintf(err, errlen, "health checks: out of memory");
@@ -92,6 +97,8 @@ void control_stop(struct control *c)
         admin_stop(c->admin);
     redis_sync_stop(c->redis);
     c->redis = NULL;
+    analytics_stop(c->analytics);
+    c->analytics = NULL;
     c->health = NULL;
     c->admin = NULL;
     ev_loop_free(&c->loop);
