@@ -92,5 +92,7 @@ void access_log_write(struct worker *w, const struct listener_conf *lc,
         put_tls(&l, t->conn);
     if (e->detail)
         log_cstr(&l, "detail", e->detail);
+    if (t->limited_by)
+        log_name(&l, "rate_limit", t->limited_by);
     log_end(&l);
 }

@@ -45,6 +45,8 @@ struct http_txn {
 
     /* Per-exchange state of filters that keep some (in the arena; NULL until they set it). */
     void *grpc_web; /* grpc_web: the request is gRPC-Web (http/filters/grpc_web.c) */
+    void *rate_limit;       /* rate_limit: what the RateLimit fields report */
+    const char *limited_by; /* rate_limit: the limit that refused ("shadow:NAME": would have) */
 };
 
 #endif

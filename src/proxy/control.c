@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "health/health.h"
+#include "proxy/redis_sync.h"
 #include "stats/analytics.h"
 #include "tls/tls.h"
 
@@ -61,6 +62,10 @@ int control_start(struct control *c, struct config *cfg, char *err, size_t errle
         snprintf(err, errlen, "health checks: out of memory");
         goto fail;
     }
+    if (!(c->redis = redis_sync_start(&c->loop, cfg))) {
+        snprintf(err, errlen, "rate limits' Redis clients: out of memory");
+        goto fail;
+    }
     ev_timer_init(&c->tickets, rotate_tickets);
     if (ev_timer_arm(&c->loop, &c->tickets, TICKET_CHECK_MS) < 0) {
         snprintf(err, errlen, "control: out of memory");
@@ -90,6 +95,8 @@ void control_stop(struct control *c)
         health_stop(c->health);
     if (c->admin)
         admin_stop(c->admin);
+    redis_sync_stop(c->redis);
+    c->redis = NULL;
     analytics_stop(c->analytics);
     c->analytics = NULL;
     c->health = NULL;
