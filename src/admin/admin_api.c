@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "core/fmt.h"
 #include "core/log.h"
 #include "http/filter.h"
 #include "http/msg.h"
@@ -33,14 +34,6 @@ struct api_path {
 
 static const char *const api_roots[] = {"config", "listeners", "routes", "servers", "backends"};
 
-static int hex_value(char c)
-{
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
 /* Copies p[0..len) into out (API_SEG_MAX bytes) with %XX decoded, so that a server named
  * in the file with any character can be reached; false on a bad escape or a NUL. */
 static bool decode_segment(const char *p, size_t len, char *out)
@@ -49,8 +42,8 @@ static bool decode_segment(const char *p, size_t len, char *out)
     for (size_t i = 0; i < len; i++) {
         int c = (unsigned char)p[i];
         if (c == '%') {
-            int hi = i + 2 < len ? hex_value(p[i + 1]) : -1;
-            int lo = hi >= 0 ? hex_value(p[i + 2]) : -1;
+            int hi = i + 2 < len ? hex_digit(p[i + 1]) : -1;
+            int lo = hi >= 0 ? hex_digit(p[i + 2]) : -1;
             if (lo < 0)
                 return false;
             c = hi * 16 + lo;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/bug.h"
+#include "core/fmt.h"
 #include "http/filters/util.h"
 #include "net/addr.h"
 #include "net/quic.h"
@@ -127,14 +128,6 @@ static const struct cfg_section server_section = SECTION(
 /* ---- backends ------------------------------------------------------------------------ */
 
 #define MAX_UDP_PAYLOAD 65507 /* the largest UDP payload over IPv4 */
-
-static int hex_digit(char c)
-{
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
 
 /* Decodes "0a 0b0c" into out (room for len / 2 bytes); returns the byte count or -1. */
 static long decode_hex(const char *s, size_t len, uint8_t *out)
