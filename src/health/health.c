@@ -26,6 +26,7 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "ev/loop.h"
+#include "lb/lb.h"
 #include "lb/server_admin.h"
 #include "net/sock.h"
 #include "tls/tls.h"
@@ -33,9 +34,11 @@
 struct health {
     struct ev_loop *loop;
     struct config *cfg; /* one reference */
-    struct hc_server *checks;
+    struct hc_server *checks; /* room for every server slot of the checked backends */
     uint32_t nchecks;
+    uint32_t *seen; /* [nbackends]: servers given a check (those added at run time too) */
     struct ev_timer passive_tick;
+    struct ev_timer adopt_tick; /* gives servers added by the runtime API their checks */
     uint64_t rng; /* xorshift state for jitter, non-zero */
 };
 
@@ -406,9 +409,11 @@ static void health_free(struct health *h)
             hs->ops->release(hs);
     }
     ev_timer_cancel(h->loop, &h->passive_tick);
+    ev_timer_cancel(h->loop, &h->adopt_tick);
     if (h->cfg)
         config_unref(h->cfg);
     free(h->checks);
+    free(h->seen);
     free(h);
 }
 
@@ -426,42 +431,70 @@ static const struct hc_ops *hc_ops_of(enum health_type t)
     }
 }
 
-/* Fills h->checks for every server of the actively checked backends and arms each
- * first check within a quarter interval (at most 250 ms). Returns 0 or -1. */
+/* Sets up the check of be->servers[i] and arms its first run within a quarter interval
+ * (at most 250 ms). Returns 0 or -1. */
+static int hc_add(struct health *h, struct backend *be, uint32_t i)
+{
+    uint64_t spread = (be->hc.interval_ms < 1000 ? be->hc.interval_ms : 1000) / 4;
+    struct hc_server *hs = &h->checks[h->nchecks++];
+    hs->ops = hc_ops_of(be->hc.type);
+    hs->h = h;
+    hs->srv = &be->servers[i];
+    hs->io.fd = -1;
+    if (hs->ops->init && hs->ops->init(hs) < 0)
+        return -1;
+    hs->io.cb = hc_io_cb;
+    ev_timer_init(&hs->timer, hc_timer_cb);
+    hs->last_up = atomic_load(&hs->srv->st.up);
+    return ev_timer_arm(h->loop, &hs->timer, 1 + rng_next(h) % (spread + 1));
+}
+
+/* Gives a check to every server of the checked backends that has none yet: all of them at
+ * start, then those the runtime API published since (nservers grows; slots are never
+ * reused before a reload, so h->seen[b] counts them). Returns 0 or -1. */
+static int adopt_servers(struct health *h)
+{
+    for (uint32_t b = 0; b < h->cfg->nbackends; b++) {
+        struct backend *be = &h->cfg->backends[b];
+        uint32_t n = atomic_load_explicit(&be->nservers, memory_order_acquire);
+        for (; be->hc.type != HC_NONE && h->seen[b] < n; h->seen[b]++)
+            if (hc_add(h, be, h->seen[b]) < 0)
+                return -1;
+    }
+    return 0;
+}
+
+static void adopt_tick_cb(struct ev_loop *loop, struct ev_timer *t)
+{
+    struct health *h = container_of(t, struct health, adopt_tick);
+    if (adopt_servers(h) < 0)
+        log_err("health: cannot check a server added at run time: out of memory");
+    if (ev_timer_arm(loop, t, HEALTH_PASSIVE_TICK_MS) < 0)
+        log_err("health: cannot re-arm the tick for servers added at run time: out of memory");
+}
+
+/* Makes room in h->checks for every server slot of the actively checked backends, sets
+ * up the checks of the servers there are, and, when servers may be added at run time,
+ * arms the tick that adopts them. Returns 0 or -1. */
 static int health_init_checks(struct health *h)
 {
     struct config *cfg = h->cfg;
     uint32_t n = 0;
-    for (uint32_t b = 0; b < cfg->nbackends; b++)
-        if (cfg->backends[b].hc.type != HC_NONE)
-            n += cfg->backends[b].nservers;
+    bool room = false;
+    for (uint32_t b = 0; b < cfg->nbackends; b++) {
+        const struct backend *be = &cfg->backends[b];
+        if (be->hc.type == HC_NONE)
+            continue;
+        n += backend_slots(be);
+        room |= backend_slots(be) > be->nservers;
+    }
     if (n == 0)
         return 0;
     h->checks = calloc(n, sizeof(*h->checks));
-    if (!h->checks)
+    h->seen = calloc(cfg->nbackends, sizeof(*h->seen));
+    if (!h->checks || !h->seen || adopt_servers(h) < 0)
         return -1;
-    for (uint32_t b = 0; b < cfg->nbackends; b++) {
-        struct backend *be = &cfg->backends[b];
-        if (be->hc.type == HC_NONE)
-            continue;
-        const struct hc_ops *ops = hc_ops_of(be->hc.type);
-        uint64_t spread = (be->hc.interval_ms < 1000 ? be->hc.interval_ms : 1000) / 4;
-        for (uint32_t i = 0; i < be->nservers; i++) {
-            struct hc_server *hs = &h->checks[h->nchecks++];
-            hs->ops = ops;
-            hs->h = h;
-            hs->srv = &be->servers[i];
-            hs->io.fd = -1;
-            if (hs->ops->init && hs->ops->init(hs) < 0)
-                return -1;
-            hs->io.cb = hc_io_cb;
-            ev_timer_init(&hs->timer, hc_timer_cb);
-            hs->last_up = atomic_load(&hs->srv->st.up);
-            if (ev_timer_arm(h->loop, &hs->timer, 1 + rng_next(h) % (spread + 1)) < 0)
-                return -1;
-        }
-    }
-    return 0;
+    return room ? ev_timer_arm(h->loop, &h->adopt_tick, HEALTH_PASSIVE_TICK_MS) : 0;
 }
 
 struct health *health_start(struct ev_loop *loop, struct config *cfg)
@@ -473,6 +506,7 @@ struct health *health_start(struct ev_loop *loop, struct config *cfg)
     h->cfg = config_ref(cfg);
     h->rng = (mono_ms() ^ (uint64_t)(uintptr_t)h) | 1;
     ev_timer_init(&h->passive_tick, passive_tick_cb);
+    ev_timer_init(&h->adopt_tick, adopt_tick_cb);
     if (health_init_checks(h) < 0)
         goto fail_h;
     for (uint32_t b = 0; b < cfg->nbackends; b++) {

@@ -22,7 +22,8 @@ struct health;
 /* Starts checking every server of cfg on `loop` (the control thread's): an active TCP, UDP
  * or HTTP check per server of each backend with hc.type != HC_NONE (first one within
  * ~250 ms, with jitter), and the passive-cooldown tick when some backend without active
- * checks has passive.fall > 0. Takes a reference on cfg. Returns NULL (logged) on
+ * checks has passive.fall > 0; servers the runtime API adds later get their active check
+ * within HEALTH_PASSIVE_TICK_MS. Takes a reference on cfg. Returns NULL (logged) on
  * allocation failure. A socket error on our side (EMFILE...) skips a check without a
  * verdict.
  * HTTP: each check connects, sends "METHOD PATH HTTP/1.1" with Host, User-Agent

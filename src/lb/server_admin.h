@@ -15,8 +15,8 @@
  * never written again before a reload, so a worker holding a removed server (an open
  * connection, a pooled one) still reads valid memory; removal is drain then disable in one
  * step (SRV_REMOVED: no new traffic, open connections finish, hidden from /metrics).
- * Servers added at run time get passive health checks only (active checks are set up at
- * load).
+ * Servers added at run time are checked like the others: the health engine gives each a
+ * check within its next tick (250 ms), and passive checks apply at once.
  * Everything set here lasts until the next reload, unless written to the file.
  */
 #ifndef STRATA_LB_SERVER_ADMIN_H

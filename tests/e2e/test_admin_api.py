@@ -389,3 +389,29 @@ def test_server_names_are_percent_decoded(strata, origin):
     assert split(port, 4) == {"b": 4}
     r = requests.get(f"http://{LOOPBACK}:{admin}/api/v1/backends/app/servers/%zz", timeout=5)
     assert r.status_code == 404
+
+
+def test_added_servers_are_health_checked(strata, origin):
+    """A server added at run time gets the backend's active check: one whose port is
+    closed goes DOWN (history and API say why) and gets no request; a live one stays UP."""
+    import time
+    a, c = origin("a"), origin("c")
+    dead = free_port()
+    s, port, admin = start_proxy(
+        strata, [a], extra="health_check: { type: tcp, interval: 200ms, timeout: 200ms, "
+                           "rise: 1, fall: 1 }")
+    for name, addr in (("dead", f"{LOOPBACK}:{dead}"), ("c", c.address)):
+        status, out = api(admin, "POST", "backends/app/servers", {"name": name, "address": addr})
+        assert status == 201, out
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        status, out = api(admin, "GET", "backends/app/servers/dead")
+        if out["health"] == "down":
+            break
+        time.sleep(0.1)
+    assert out["health"] == "down", out
+    assert any(e["event"].startswith("DOWN: ") for e in out["history"]), out["history"]
+    assert split(port, 20) == {"a": 10, "c": 10}
+    assert api(admin, "GET", "backends/app/servers/c")[1]["health"] == "up"
+    assert s.metrics(admin).get("strata_server_up", backend="app", server="dead") == 0
+    s.wait_log(r"server app/dead is DOWN")
