@@ -9,6 +9,8 @@
 
 #include "core/bug.h"
 #include "http/filter.h"
+#include "http/filters/auth-t.h"
+#include "http/filters/jwt.h"
 #include "http/filters/util.h"
 #include "http/router.h"
 #include "schema.h"
@@ -429,6 +431,12 @@ static const struct filter_kind filter_kinds[] = {
     {"redirect", &filter_redirect, &cfg_redirect_section, sizeof(struct filter_redirect_conf)},
     {"respond", &filter_respond, &cfg_respond_section, sizeof(struct filter_respond_conf)},
     {"grpc_web", &filter_grpc_web, &cfg_grpc_web_section, 1},
+    {"jwt", &filter_jwt, &cfg_jwt_section, sizeof(struct filter_jwt_conf)},
+    {"basic_auth", &filter_basic_auth, &cfg_basic_auth_section,
+     sizeof(struct filter_basic_auth_conf)},
+    {"cors", &filter_cors, &cfg_cors_section, sizeof(struct filter_cors_conf)},
+    {"ip_access", &filter_ip_access, &cfg_ip_access_section, sizeof(struct filter_ip_access_conf)},
+    {"bot", &filter_bot, &cfg_bot_section, sizeof(struct filter_bot_conf)},
 };
 
 int cfg_parse_filter(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,

@@ -227,6 +227,10 @@ struct http_listener_conf {
     struct filter_forwarded_conf forwarded;   /* both flags false: `forwarded: none` */
     struct filter_request_id_conf request_id; /* header NULL: `request_id: none` */
     struct filter_traceparent_conf traceparent;
+    /* Access filters given on the listener (`http.jwt`, `http.ip_access`...), owned here;
+     * `filters` lists them after the three above, so they run before routing. */
+    struct filter_conf *access_filters;
+    uint32_t naccess_filters;
 };
 
 #endif

@@ -238,6 +238,7 @@ void stream_route(struct http_stream *st)
     if (v == FILTER_ANSWER) {
         t->answered = true;
         st->end = "answered";
+        st->detail = t->filter_detail;
         /* a gRPC client reads a status, not a page: a filter's answer becomes one */
         if (t->grpc && !grpc_content_type(&t->resp) &&
             grpc_answer(t, t->resp.status, http_reason(t->resp.status)) < 0) {

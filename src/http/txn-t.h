@@ -40,6 +40,7 @@ struct http_txn {
     bool answered;           /* resp is an answer made by Strata (a filter or an error) */
     bool grpc;               /* the request is a gRPC (or gRPC-Web) call (http/grpc.h) */
     struct hstr answer_body; /* the answer's body */
+    const char *filter_detail; /* why a filter answered (static text, for the access log) */
 
     /* Per-exchange state of filters that keep some (in the arena; NULL until they set it). */
     void *grpc_web; /* grpc_web: the request is gRPC-Web (http/filters/grpc_web.c) */
