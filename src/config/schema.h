@@ -256,6 +256,9 @@ int cfg_parse_listener_filter(struct cfg_ctx *ctx, const struct cfg_key *key,
                               const struct ynode *n, void *target);
 void cfg_free_listener_filters(struct http_listener_conf *h);
 
+/* `error_pages` of a listener's http and of a route (schema_error_pages.c). */
+extern const struct cfg_section cfg_error_pages_section;
+
 /* Prints the configuration reference (markdown) generated from the tables. */
 void config_reference_print(FILE *out);
 

@@ -266,6 +266,8 @@ static const struct cfg_key http_keys[] = {
      .type_doc = "mapping", .def_doc = "none",
      .help = "A valid JWT for every request of the listener (401); its `forward_claims` are "
              "set before routing, so routes can match them."},
+    {"error_pages", CT_SECTION, .sub = &cfg_error_pages_section, .off = HTTP_OFF(error_pages),
+     .help = "Pages for Strata's own error answers (400-599): files or built-in HTML/JSON."},
     {"access_log", CT_SECTION, .sub = &access_log_section, .off = HTTP_OFF(access_log),
      .help = "The access log of the listener."},
     {"h2", CT_SECTION, .sub = &h2_section, .off = HTTP_OFF(h2),
@@ -909,6 +911,9 @@ static const struct cfg_key route_keys[] = {
     {"respond", CT_CUSTOM, .parse = cfg_parse_filter, .sub = &cfg_respond_section,
      .type_doc = "mapping", .def_doc = "none",
      .help = "Instead of a backend: answer with a fixed response."},
+    {"error_pages", CT_SECTION, .sub = &cfg_error_pages_section,
+     .off = offsetof(struct http_route, error_pages),
+     .help = "Pages for Strata's own error answers on this route (else the listener's)."},
     {"retry", CT_SECTION, .sub = &retry_section, .off = offsetof(struct http_route, retry),
      .help = "Retries (on by default for connection resets of idempotent requests)."},
 };

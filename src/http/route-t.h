@@ -10,6 +10,7 @@
 
 #include "core/logbuf-t.h"
 
+#include "http/error_page-t.h"
 #include "net/cidr.h"
 
 struct backend;
@@ -111,6 +112,7 @@ struct http_route {
     uint32_t nsplit;
     uint32_t split_total; /* sum of weights (> 0 when action is ROUTE_SPLIT) */
     struct retry_conf retry;
+    struct error_pages error_pages; /* for answers made once the route was chosen */
 };
 
 struct http_limits {
@@ -231,6 +233,7 @@ struct http_listener_conf {
      * `filters` lists them after the three above, so they run before routing. */
     struct filter_conf *access_filters;
     uint32_t naccess_filters;
+    struct error_pages error_pages; /* Strata's own error answers (error_page.h) */
 };
 
 #endif

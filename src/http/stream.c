@@ -10,6 +10,7 @@
 
 #include "ev/worker.h"
 #include "http/access_log.h"
+#include "http/error_page.h"
 #include "http/grpc.h"
 #include "http/h1_upstream.h"
 #include "http/h2_upstream.h"
@@ -144,6 +145,8 @@ void stream_answer(struct http_stream *st, unsigned status, const char *end, con
     memset(&st->t.resp, 0, sizeof(st->t.resp));
     int r = st->t.grpc ? grpc_answer(&st->t, status, detail ? detail : http_reason(status))
                        : txn_answer(&st->t, status, "text/plain; charset=utf-8", body, (size_t)n);
+    if (r == 0 && !st->t.grpc)
+        r = error_page_apply(&st->t, status, detail);
     if (r < 0) {
         st->mux->abort(st);
         return;
