@@ -249,7 +249,7 @@ void cfg_resolve_path(struct cfg_ctx *ctx, const struct ynode *at, char **slot);
 
 /* ---- access filters (schema_auth.c): jwt, basic_auth, cors, ip_access, bot ---- */
 extern const struct cfg_section cfg_jwt_section, cfg_basic_auth_section, cfg_cors_section,
-    cfg_ip_access_section, cfg_bot_section;
+    cfg_ip_access_section, cfg_bot_section, cfg_request_limits_section;
 /* `listeners[].http.<filter>`: the filter appended to the listener's access_filters
  * (target is the struct http_listener_conf); cfg_free_listener_filters() frees them. */
 int cfg_parse_listener_filter(struct cfg_ctx *ctx, const struct cfg_key *key,

@@ -18,6 +18,7 @@
 #include "http/router.h"
 #include "http/filters/jwt.h"
 #include "http/filters/util.h"
+#include "core/units.h"
 #include "schema.h"
 
 #define FILE_MAX (4 << 20) /* the largest list or key file read at load */
@@ -788,3 +789,37 @@ const struct cfg_section cfg_bot_section =
             "GET/HEAD without the cookie are answered 403. Counted in "
             "`strata_listener_http_filter_events_total{event=bot_*}`.",
             bot_keys, .finish = bot_finish, .release = bot_release);
+
+/* ---- request_limits ---------------------------------------------------------------------- */
+
+static int parse_max_body(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
+                          void *target)
+{
+    uint64_t v;
+    char b[64];
+    if (n->kind != YN_SCALAR || parse_size(n->text, &v) < 0 || v > (1ull << 50)) {
+        cfg_error(ctx, n, "expected a size (such as 0, 10m or 2g), got %s",
+                  cfg_describe(n, b, sizeof(b)));
+        return -1;
+    }
+    ((struct filter_request_limits_conf *)target)->max_body = v;
+    return 0;
+}
+
+static const struct cfg_key request_limits_keys[] = {
+    {"max_body", CT_CUSTOM, 0, "0", .parse = parse_max_body, .type_doc = "size, 0 = the listener's",
+     .help = "Largest request body on this route: a larger Content-Length is answered 413 "
+             "before anything reaches a server; a chunked or HTTP/2 body growing past it is "
+             "cut with 413. Only lowers the listener's `max_request_body`."},
+    {"max_headers", CT_U32, 0, "0", .min = 0, .max = 1000,
+     .off = offsetof(struct filter_request_limits_conf, max_headers),
+     .help = "Most header fields on this route (431 above); 0: the listener's `max_headers`."},
+};
+
+const struct cfg_section cfg_request_limits_section =
+    SECTION("listeners[].routes[].request_limits",
+            "Request bounds of one route, tighter than the listener's `http` limits (which "
+            "are checked first, for every request). A slow body is bounded by the "
+            "listener's `request_timeout` (408). Counted in "
+            "`strata_listener_http_filter_events_total{event=limits_refused}`.",
+            request_limits_keys);

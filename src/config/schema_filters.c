@@ -437,6 +437,8 @@ static const struct filter_kind filter_kinds[] = {
     {"cors", &filter_cors, &cfg_cors_section, sizeof(struct filter_cors_conf)},
     {"ip_access", &filter_ip_access, &cfg_ip_access_section, sizeof(struct filter_ip_access_conf)},
     {"bot", &filter_bot, &cfg_bot_section, sizeof(struct filter_bot_conf)},
+    {"request_limits", &filter_request_limits, &cfg_request_limits_section,
+     sizeof(struct filter_request_limits_conf)},
 };
 
 int cfg_parse_filter(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,

@@ -883,6 +883,9 @@ static const struct cfg_key route_keys[] = {
     {"split", CT_LIST, 0, .sub = &split_section, .min = 1, .def_doc = "none",
      .off = offsetof(struct http_route, split), .off2 = offsetof(struct http_route, nsplit),
      .help = "Instead of `backend`: share the requests between backends by weight."},
+    {"request_limits", CT_CUSTOM, .parse = cfg_parse_filter, .sub = &cfg_request_limits_section,
+     .type_doc = "mapping", .def_doc = "the listener's",
+     .help = "The route's own max body and max header fields (413, 431)."},
     {"ip_access", CT_CUSTOM, .parse = cfg_parse_filter, .sub = &cfg_ip_access_section,
      .type_doc = "mapping", .def_doc = "none",
      .help = "Client address allow/deny lists (403 otherwise)."},
@@ -923,7 +926,7 @@ const struct cfg_section cfg_http_route_section =
             "An HTTP route: requests are matched against the routes in order and the first "
             "that matches takes the request (none: 404). It proxies to `backend`, or to one "
             "of `split`, or answers itself with `redirect` or `respond`; on the way its "
-            "filters run in this order: `ip_access`, `bot`, `cors`, `basic_auth`, `jwt`, "
+            "filters run in this order: `request_limits`, `ip_access`, `bot`, `cors`, `basic_auth`, `jwt`, "
             "`grpc_web`, `path_rewrite`, `request_headers`, then, on the response, "
             "`response_headers`, `grpc_web`, `cors`. The same access filters on the "
             "listener's `http` run first, before routing.",

@@ -47,7 +47,7 @@ extern const struct filter_ops filter_request_headers, filter_response_headers, 
     filter_sticky, filter_grpc_web;
 /* Access filters (http/filters/jwt.c, basic_auth.c, cors.c, ip_access.c, bot.c). */
 extern const struct filter_ops filter_jwt, filter_basic_auth, filter_cors, filter_ip_access,
-    filter_bot;
+    filter_bot, filter_request_limits;
 
 /* The filters of one exchange, in request order: the listener's, then the route's. */
 struct filter_chain {

@@ -465,7 +465,8 @@ unsigned stream_body_piece(struct http_stream *st, bool response, const char **d
                            bool last, size_t room, const char **why)
 {
     if (!response && !last) {
-        uint64_t max = st->lc->http.limits.max_request_body;
+        uint64_t max = st->t.max_request_body ? st->t.max_request_body
+                                              : st->lc->http.limits.max_request_body;
         st->req_body_bytes += *len;
         if (max && st->req_body_bytes > max) {
             *why = "request body larger than max_request_body";

@@ -41,6 +41,7 @@ struct http_txn {
     bool grpc;               /* the request is a gRPC (or gRPC-Web) call (http/grpc.h) */
     struct hstr answer_body; /* the answer's body */
     const char *filter_detail; /* why a filter answered (static text, for the access log) */
+    uint64_t max_request_body; /* request_limits: the route's, when lower; 0 = the listener's */
 
     /* Per-exchange state of filters that keep some (in the arena; NULL until they set it). */
     void *grpc_web; /* grpc_web: the request is gRPC-Web (http/filters/grpc_web.c) */

@@ -47,6 +47,7 @@ enum http_filter_event {
     HFE_BOT_DENIED,     /* bot: a user agent denied: 403 */
     HFE_BOT_CHALLENGED, /* bot: redirected to get the challenge cookie */
     HFE_BOT_PASSED,     /* bot: a suspicious client came back with a valid cookie */
+    HFE_LIMIT_REFUSED,  /* request_limits: too many fields (431) or too large a body (413) */
     HFE_COUNT
 };
 

@@ -193,6 +193,7 @@ static const struct metric_def metric_table[] = {
     FILTER_EVENT(HFE_BOT_DENIED, "bot_denied"),
     FILTER_EVENT(HFE_BOT_CHALLENGED, "bot_challenged"),
     FILTER_EVENT(HFE_BOT_PASSED, "bot_passed"),
+    FILTER_EVENT(HFE_LIMIT_REFUSED, "limits_refused"),
 #undef FILTER_EVENT
 
     {"strata_server_connections_total", "Connections established to the server.", "connections",

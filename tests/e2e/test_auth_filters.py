@@ -287,3 +287,36 @@ def test_bot_challenge_cookie_flow(strata, origin):
     assert m.get(EV, listener="web", event="bot_passed") == 3
     assert len(a.requests) == 3
     assert m.get(EV, listener="web", event="bot_challenged") >= 10
+
+
+# --------------------------------------------------------------------------- request_limits
+
+def test_request_limits_per_route(strata, origin):
+    from http_backend import http_request, parse_response
+    routes = """\
+- match: { path_prefix: /login }
+  backend: app
+  request_limits: { max_body: 1k, max_headers: 5 }
+- backend: app
+"""
+    s, port, a, admin = run(strata, origin, routes, http_extra="max_request_body: 1m",
+                            admin=True)
+    out = parse_response(http_request(
+        port, b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n" + b"x" * 2000))
+    assert [r[0] for r in out] == [413]
+    chunk = b"%x\r\n%s\r\n" % (600, b"y" * 600)
+    out = parse_response(http_request(
+        port, b"POST /login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
+        chunk * 2 + b"0\r\n\r\n"))
+    assert [r[0] for r in out] == [413]
+    many = b"".join(b"X-F%d: v\r\n" % i for i in range(6))
+    out = parse_response(http_request(port, b"GET /login HTTP/1.1\r\nHost: x\r\n" + many +
+                                      b"Connection: close\r\n\r\n"))
+    assert [r[0] for r in out] == [431]
+    # other routes keep the listener's limits
+    out = parse_response(http_request(
+        port, b"POST /other HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\nConnection: close\r\n\r\n"
+        + b"x" * 2000))
+    assert [r[0] for r in out] == [200]
+    assert [r.path for r in a.requests if r.path != "/login"] == ["/other"]
+    assert s.metrics(admin).get(EV, listener="web", event="limits_refused") == 2

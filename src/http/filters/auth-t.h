@@ -59,6 +59,12 @@ struct filter_ip_access_conf {
 
 enum bot_action { BOT_OFF, BOT_CHALLENGE, BOT_DENY };
 
+/* request_limits: a route's own bounds, below the listener's. */
+struct filter_request_limits_conf {
+    uint64_t max_body;    /* 0: the listener's max_request_body */
+    uint32_t max_headers; /* 0: the listener's max_headers */
+};
+
 /* bot: user-agent rules, then the challenge cookie for suspicious clients. */
 struct filter_bot_conf {
     struct str_match *allow, *deny, *challenge; /* SM_REGEX each */
