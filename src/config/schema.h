@@ -247,6 +247,15 @@ void cfg_release_backend_tls(const struct cfg_key *key, void *target);
  * (schema_tls.c). */
 void cfg_resolve_path(struct cfg_ctx *ctx, const struct ynode *at, char **slot);
 
+/* CT_CUSTOM parser of a size (0, "10m", "2g", up to 2^50) into the uint64_t at key->off
+ * (schema_http.c). */
+int cfg_parse_size_any(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
+                       void *target);
+/* Reads a whole file of at most `max` bytes (NUL-terminated, malloc'd; *len set); NULL after
+ * reporting at `at` (schema_auth.c). */
+char *cfg_read_file(struct cfg_ctx *ctx, const struct ynode *at, const char *path, size_t max,
+                    size_t *len);
+
 /* ---- access filters (schema_auth.c): jwt, basic_auth, cors, ip_access, bot ---- */
 extern const struct cfg_section cfg_jwt_section, cfg_basic_auth_section, cfg_cors_section,
     cfg_ip_access_section, cfg_bot_section, cfg_request_limits_section;

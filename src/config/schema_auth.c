@@ -18,7 +18,6 @@
 #include "http/router.h"
 #include "http/filters/jwt.h"
 #include "http/filters/util.h"
-#include "core/units.h"
 #include "schema.h"
 
 #define FILE_MAX (4 << 20) /* the largest list or key file read at load */
@@ -30,28 +29,32 @@
 
 /* ---- shared ---------------------------------------------------------------------------- */
 
-/* Reads a whole file (at most FILE_MAX bytes, NUL-terminated, malloc'd); NULL after
- * reporting at `at`. */
-static char *read_small_file(struct cfg_ctx *ctx, const struct ynode *at, const char *path,
-                             size_t *len)
+char *cfg_read_file(struct cfg_ctx *ctx, const struct ynode *at, const char *path, size_t max,
+                    size_t *len)
 {
     FILE *f = fopen(path, "rb");
-    char *buf = f ? malloc(FILE_MAX + 1) : NULL;
-    size_t n = buf ? fread(buf, 1, FILE_MAX + 1, f) : 0;
+    char *buf = f ? malloc(max + 1) : NULL;
+    size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
     int err = errno;
     if (f)
         fclose(f);
-    if (!f || !buf || n > FILE_MAX) {
-        cfg_error(ctx, at, "cannot read %s: %s", path,
-                  !f     ? strerror(err)
-                  : !buf ? "out of memory"
-                         : "larger than 4 MiB");
+    if (!f || !buf || n > max) {
+        if (f && buf)
+            cfg_error(ctx, at, "cannot read %s: larger than %zu bytes", path, max);
+        else
+            cfg_error(ctx, at, "cannot read %s: %s", path, !f ? strerror(err) : "out of memory");
         free(buf);
         return NULL;
     }
     buf[n] = '\0';
     *len = n;
     return buf;
+}
+
+static char *read_small_file(struct cfg_ctx *ctx, const struct ynode *at, const char *path,
+                             size_t *len)
+{
+    return cfg_read_file(ctx, at, path, FILE_MAX, len);
 }
 
 /* A string or a sequence of strings (each checked by cfg_dup_text) into a malloc'd array. */
@@ -792,22 +795,10 @@ const struct cfg_section cfg_bot_section =
 
 /* ---- request_limits ---------------------------------------------------------------------- */
 
-static int parse_max_body(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
-                          void *target)
-{
-    uint64_t v;
-    char b[64];
-    if (n->kind != YN_SCALAR || parse_size(n->text, &v) < 0 || v > (1ull << 50)) {
-        cfg_error(ctx, n, "expected a size (such as 0, 10m or 2g), got %s",
-                  cfg_describe(n, b, sizeof(b)));
-        return -1;
-    }
-    ((struct filter_request_limits_conf *)target)->max_body = v;
-    return 0;
-}
-
 static const struct cfg_key request_limits_keys[] = {
-    {"max_body", CT_CUSTOM, 0, "0", .parse = parse_max_body, .type_doc = "size, 0 = the listener's",
+    {"max_body", CT_CUSTOM, 0, "0", .parse = cfg_parse_size_any,
+     .off = offsetof(struct filter_request_limits_conf, max_body),
+     .type_doc = "size, 0 = the listener's",
      .help = "Largest request body on this route: a larger Content-Length is answered 413 "
              "before anything reaches a server; a chunked or HTTP/2 body growing past it is "
              "cut with 413. Only lowers the listener's `max_request_body`."},

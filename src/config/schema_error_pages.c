@@ -54,18 +54,12 @@ static int load_page(struct cfg_ctx *ctx, const struct ynode *v, struct error_pa
     if (!path)
         return -1;
     cfg_resolve_path(ctx, v, &path);
-    FILE *f = fopen(path, "rb");
-    e->body = f ? malloc(PAGE_FILE_MAX + 1) : NULL;
-    size_t n = e->body ? fread(e->body, 1, PAGE_FILE_MAX + 1, f) : 0;
-    if (f)
-        fclose(f);
-    if (!e->body || n > PAGE_FILE_MAX) {
-        cfg_error(ctx, v, "cannot read %s: %s", path,
-                  !f ? "no such file or no permission" : "larger than 64 KiB or no memory");
+    size_t n;
+    e->body = cfg_read_file(ctx, v, path, PAGE_FILE_MAX, &n);
+    if (!e->body) {
         free(path);
         return -1;
     }
-    e->body[n] = '\0';
     e->len = (uint32_t)n;
     page_kind(e, path);
     free(path);

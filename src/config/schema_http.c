@@ -45,8 +45,8 @@ static int parse_size64(struct cfg_ctx *ctx, const struct cfg_key *key, const st
     return 0;
 }
 
-static int parse_size_any(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
-                          void *target)
+int cfg_parse_size_any(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
+                       void *target)
 {
     uint64_t v;
     char b[64];
@@ -210,7 +210,7 @@ static const struct cfg_key http_keys[] = {
      .off = HTTP_OFF(limits.max_body_buffered), .type_doc = "size up to `1g`",
      .help = "Largest body a filter may hold whole (bodies otherwise stream through); a "
              "larger one is answered 413."},
-    {"max_request_body", CT_CUSTOM, 0, "0", .parse = parse_size_any,
+    {"max_request_body", CT_CUSTOM, 0, "0", .parse = cfg_parse_size_any,
      .off = HTTP_OFF(limits.max_request_body), .type_doc = "size, 0 = unlimited",
      .help = "Largest request body accepted (NGINX's client_max_body_size): a larger "
              "Content-Length is answered 413 before anything reaches a server; a chunked "
