@@ -243,8 +243,10 @@ static void jwt_finish(struct cfg_ctx *ctx, const struct ynode *map, void *targe
     cfg_resolve_path(ctx, map, &c->jwks_ca);
     if (c->jwks_file)
         jwt_load_file(ctx, map, c);
-    c->keys.url = c->jwks_url;
-    c->keys.ca_file = c->jwks_ca;
+    /* copies: the walker frees the keys' strings before the release hook stops the thread */
+    if ((c->jwks_url && !(c->keys.url = strdup(c->jwks_url))) ||
+        (c->jwks_ca && !(c->keys.ca_file = strdup(c->jwks_ca))))
+        cfg_oom(ctx, map);
     c->keys.refresh_ms = c->refresh_ms;
     c->keys.min_refresh_ms = c->min_refresh_ms;
     c->keys.timeout_ms = c->timeout_ms;

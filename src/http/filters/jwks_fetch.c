@@ -205,5 +205,8 @@ void jwt_keys_stop(struct jwt_keys *k)
     }
     jwks_free(atomic_exchange(&k->current, NULL));
     free(k->readers);
+    free(k->url);
+    free(k->ca_file);
     k->readers = NULL;
+    k->url = k->ca_file = NULL;
 }

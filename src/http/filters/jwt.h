@@ -27,7 +27,7 @@ struct jwt_keys {
     struct jwt_reader *readers;     /* [nworkers], NULL when the keyset never changes */
     unsigned nworkers;
     /* the fetcher (jwks_url only) */
-    const char *url, *ca_file;
+    char *url, *ca_file; /* owned (the fetcher may outlive the settings' strings) */
     uint32_t refresh_ms, min_refresh_ms, timeout_ms;
     pthread_t thread;
     bool started;
