@@ -56,20 +56,23 @@ static bool verify(const struct filter_basic_auth_conf *c, unsigned worker, cons
                    size_t len, char *user, const char *pass)
 {
     const struct htpasswd_user *u = bsearch(user, c->users, c->nusers, sizeof(*c->users), user_cmp);
-    if (!u)
-        return false;
+    /* an unknown user costs a hash too (the first user's, never a match), so the time of
+     * an answer does not tell which users exist */
+    bool known = u != NULL;
+    if (!known)
+        u = &c->users[0];
     struct basic_cache *bc = c->caches && worker < c->nworkers ? &c->caches[worker] : NULL;
     unsigned char digest[SHA256_DIGEST_LENGTH];
     struct basic_slot *s = NULL;
     uint64_t now = mono_ms();
-    if (bc && c->cache_size) {
+    if (known && bc && c->cache_size) {
         SHA256((const unsigned char *)cred, len, digest);
         s = slot_of(bc, c->cache_size, digest);
         if (s->expires_ms > now && CRYPTO_memcmp(s->digest, digest, sizeof(digest)) == 0)
             return true;
     }
     struct crypt_data *cd = bc ? bc->crypt : malloc(sizeof(*cd));
-    bool ok = cd && hash_matches(cd, u->hash, pass);
+    bool ok = cd && hash_matches(cd, u->hash, pass) && known;
     if (!bc)
         free(cd);
     if (ok && s) {
