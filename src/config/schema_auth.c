@@ -592,8 +592,7 @@ static void load_prefix_file(struct cfg_ctx *ctx, const struct ynode *map, const
     cfg_resolve_path(ctx, at, path);
     char *text = read_small_file(ctx, at, *path, &len);
     unsigned line = 0;
-    for (char *save = NULL, *l = text ? strtok_r(text, "\n", &save) : NULL; l;
-         l = strtok_r(NULL, "\n", &save)) {
+    for (char *rest = text, *l; rest && (l = strsep(&rest, "\n"));) {
         line++;
         char *hash = strchr(l, '#');
         if (hash)
@@ -695,6 +694,8 @@ static int parse_bot_patterns(struct cfg_ctx *ctx, const struct cfg_key *key, co
     return parse_patterns(ctx, n, &c->challenge, &c->nchallenge);
 }
 
+#define BOT_KNOWN_MAX 256
+
 /* The known-bot patterns: the file's (one regex a line) or the built-in ones. */
 static void load_known(struct cfg_ctx *ctx, const struct ynode *map, struct filter_bot_conf *c)
 {
@@ -708,19 +709,32 @@ static void load_known(struct cfg_ctx *ctx, const struct ynode *map, struct filt
             return;
         }
     }
-    const char *lines[256];
+    const char *lines[BOT_KNOWN_MAX];
+    unsigned lineno[BOT_KNOWN_MAX], at_line = 0;
     size_t n = 0;
-    for (char *save = NULL, *l = text ? strtok_r(text, "\n", &save) : NULL; l && n < 256;
-         l = strtok_r(NULL, "\n", &save))
-        if (l[0] && l[0] != '#')
-            lines[n++] = l;
-    for (size_t i = 0; !text && bot_known_patterns[i]; i++)
+    for (char *rest = text, *l; rest && (l = strsep(&rest, "\n"));) {
+        size_t ll = strlen(l);
+        at_line++;
+        if (ll && l[ll - 1] == '\r')
+            l[--ll] = '\0';
+        if (!ll || l[0] == '#')
+            continue;
+        if (n == BOT_KNOWN_MAX) {
+            cfg_error(ctx, at, "more than %d patterns", BOT_KNOWN_MAX);
+            break;
+        }
+        lineno[n] = at_line;
+        lines[n++] = l;
+    }
+    for (size_t i = 0; !text && bot_known_patterns[i]; i++) {
+        lineno[n] = (unsigned)i + 1;
         lines[n++] = bot_known_patterns[i];
+    }
     c->known = calloc(n ? n : 1, sizeof(*c->known));
     for (size_t i = 0; c->known && i < n; i++) {
         char err[200];
         if (str_match_compile(&c->known[i], lines[i], err, sizeof(err)) < 0) {
-            cfg_error(ctx, at ? at : map, "line %zu: invalid regex: %s", i + 1, err);
+            cfg_error(ctx, at ? at : map, "line %u: invalid regex: %s", lineno[i], err);
             break;
         }
         c->nknown = (uint32_t)i + 1;

@@ -169,7 +169,8 @@ static int user_sort(const void *a, const void *b)
 int htpasswd_parse(struct filter_basic_auth_conf *c, char *text, char *why, size_t whylen)
 {
     unsigned line = 0;
-    for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+    /* strsep, not strtok: blank lines count in the line numbers of messages */
+    for (char *rest = text, *l; (l = strsep(&rest, "\n"));) {
         line++;
         size_t len = strlen(l);
         if (len && l[len - 1] == '\r')
