@@ -335,3 +335,39 @@ def test_config_errors_name_the_key(strata_bin, tmp_path):
     assert r.returncode != 0
     assert "jwt.algorithms" in r.stderr and "unsigned tokens are never accepted" in r.stderr
     assert "jwt.jwks_file" in r.stderr and "shorter than 2048 bits" in r.stderr, r.stderr
+
+
+def test_jwt_and_cors_over_http2(strata, origin, tmp_path, keys):
+    """The filters see the protocol-neutral message: the same answers to an HTTP/2 client
+    (curl with prior knowledge over h2c)."""
+    import subprocess
+    a = origin()
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(keys.jwks())
+    port = free_port()
+    routes = f"""\
+- backend: app
+  cors: {{ origins: [https://app.test], headers: [authorization] }}
+  jwt: {{ jwks_file: {jwks}, forward_claims: {{ sub: x-user }} }}
+"""
+    s = strata(http_config(port, {"app": {"servers": [a.address]}}, routes=routes,
+                           http_extra="h2: { cleartext: true }"), listen_ports=[port])
+
+    def curl(*args):
+        r = subprocess.run(["curl", "-sS", "--http2-prior-knowledge", "-o", "/dev/null", "-D", "-",
+                            "-w", "%{http_version}", *args, f"http://{LOOPBACK}:{port}/x"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        return r.stdout.lower()
+
+    out = curl("-H", "Authorization: Bearer " + keys.sign("EdDSA", claims()))
+    assert out.startswith("http/2 200") and out.endswith("2")
+    assert a.requests[-1].header("x-user") == "alice"
+    out = curl()
+    assert out.startswith("http/2 401") and 'www-authenticate: bearer realm="strata"' in out
+    out = curl("-X", "OPTIONS", "-H", "Origin: https://app.test",
+               "-H", "Access-Control-Request-Method: GET",
+               "-H", "Access-Control-Request-Headers: authorization")
+    assert out.startswith("http/2 204")
+    assert "access-control-allow-origin: https://app.test" in out
+    assert len(a.requests) == 1

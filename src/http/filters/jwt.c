@@ -111,6 +111,8 @@ static const char *check_signature(struct http_txn *t, struct filter_jwt_conf *c
     jwt_keys_leave(&c->keys, t->worker);
     if (ok)
         return NULL;
+    if (!ks)
+        return "no keys fetched yet";
     if (kid && !known) {
         jwt_keys_want_refresh(&c->keys);
         return "unknown key id";
