@@ -827,6 +827,6 @@ const struct cfg_section cfg_request_limits_section =
     SECTION("listeners[].routes[].request_limits",
             "Request bounds of one route, tighter than the listener's `http` limits (which "
             "are checked first, for every request). A slow body is bounded by the "
-            "listener's `request_timeout` (408). Counted in "
+            "listener's `request_timeout` (the whole exchange). Counted in "
             "`strata_listener_http_filter_events_total{event=limits_refused}`.",
             request_limits_keys);
