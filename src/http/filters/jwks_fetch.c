@@ -93,7 +93,6 @@ static void fetch(struct jwt_keys *k)
     CURLcode rc = CURLE_OUT_OF_MEMORY;
     atomic_store(&k->last_fetch_ms, mono_ms());
     atomic_store(&k->want, false);
-    atomic_fetch_add(&k->fetches, 1);
     if (c) {
         curl_easy_setopt(c, CURLOPT_URL, k->url);
         curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https,http");
@@ -114,7 +113,6 @@ static void fetch(struct jwt_keys *k)
         ks = jwks_parse(b.p ? b.p : "", b.len, why, sizeof(why));
     free(b.p);
     if (!ks) {
-        atomic_fetch_add(&k->failures, 1);
         log_warn("jwt: fetching %s failed: %s (the keys already held are kept)", k->url, why);
         return;
     }

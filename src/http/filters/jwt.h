@@ -34,7 +34,6 @@ struct jwt_keys {
     int wake_fd;                    /* eventfd: a kid miss or stop */
     _Atomic bool stop, want;        /* want: a refresh was asked and not yet made */
     _Atomic uint64_t last_fetch_ms; /* CLOCK_MONOTONIC of the last attempt */
-    _Atomic uint64_t fetches, failures;
 };
 
 /* A claim passed on to the server as a request field. */
