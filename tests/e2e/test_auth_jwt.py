@@ -371,3 +371,54 @@ def test_jwt_and_cors_over_http2(strata, origin, tmp_path, keys):
     assert out.startswith("http/2 204")
     assert "access-control-allow-origin: https://app.test" in out
     assert len(a.requests) == 1
+
+
+def test_keyset_swaps_while_workers_verify(strata, origin, tmp_path, keys):
+    """Requests with a good token keep passing while the keyset is replaced again and
+    again under them (each unknown kid asks for a fetch; min_refresh 100ms): the swap's grace
+    period, not luck, keeps a worker from reading a freed keyset (run it under SAN=thread or
+    address to see)."""
+    import http.client
+    cert, key = make_cert(str(tmp_path))
+    srv = JwksServer(cert, key, keys.jwks())
+    try:
+        a = origin()
+        port = free_port()
+        routes = f"""\
+- backend: app
+  jwt: {{ jwks_url: {srv.url}, jwks_ca: {cert}, min_refresh: 100ms, refresh: 1h }}
+"""
+        s = strata(http_config(port, {"app": {"servers": [a.address]}}, routes=routes, workers=2),
+                   listen_ports=[port])
+        tok = keys.sign("ES256", claims())
+        wait_for(lambda: get(port, "/", bearer(tok))[0] == 200, 10, what="the first fetch")
+        results, stop = [], threading.Event()
+
+        def hammer():
+            c = http.client.HTTPConnection(LOOPBACK, port, timeout=5)
+            try:
+                while not stop.is_set() and len(results) < 5000:
+                    c.request("GET", "/", headers=bearer(tok))
+                    r = c.getresponse()
+                    r.read()
+                    results.append(r.status)
+            finally:
+                c.close()
+
+        threads = [threading.Thread(target=hammer) for _ in range(2)]
+        for t in threads:
+            t.start()
+        before = srv.fetches
+        deadline = time.monotonic() + 3
+        i = 0
+        while time.monotonic() < deadline:
+            get(port, "/", bearer(keys.sign("ES256", claims(), kid=f"miss{i}")))
+            i += 1
+            time.sleep(0.05)
+        stop.set()
+        for t in threads:
+            t.join(10)
+        assert srv.fetches - before >= 5, (srv.fetches, before)
+        assert results and set(results) == {200}, set(results)
+    finally:
+        srv.stop()
