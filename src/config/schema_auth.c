@@ -160,16 +160,17 @@ static int parse_audiences(struct cfg_ctx *ctx, const struct cfg_key *key, const
     return parse_strings(ctx, n, "an audience", &c->audiences, &c->naudiences);
 }
 
-static int parse_token_header(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
-                              void *target)
+/* A header name (checked as filters' are) into the char * at key->off. */
+static int parse_header_name(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
+                             void *target)
 {
-    struct filter_jwt_conf *c = target;
+    char **slot = (char **)((char *)target + key->off);
     if (cfg_check_field_name(ctx, n, "header name") < 0)
         return -1;
-    free(c->token_header);
-    if (!(c->token_header = strdup(n->text)))
+    free(*slot);
+    if (!(*slot = strdup(n->text)))
         cfg_oom(ctx, n);
-    return c->token_header ? 0 : -1;
+    return *slot ? 0 : -1;
 }
 
 static int parse_forward_claims(struct cfg_ctx *ctx, const struct cfg_key *key,
@@ -300,8 +301,8 @@ static const struct cfg_key jwt_keys[] = {
     {"optional", CT_BOOL, 0, "false", .off = JWT_OFF(optional),
      .help = "A request without a token goes on (claim fields removed); a bad token is still "
              "refused."},
-    {"token_header", CT_CUSTOM, .parse = parse_token_header, .type_doc = "header name",
-     .def_doc = "`Authorization: Bearer`",
+    {"token_header", CT_CUSTOM, .parse = parse_header_name, .off = JWT_OFF(token_header),
+     .type_doc = "header name", .def_doc = "`Authorization: Bearer`",
      .help = "A field holding the token as it is, instead of the Bearer scheme."},
     {"forward_token", CT_BOOL, 0, "true", .off = JWT_OFF(forward_token),
      .help = "`false`: the token's field is removed before the request goes to the server."},
@@ -328,18 +329,6 @@ const struct cfg_section cfg_jwt_section =
 /* ---- basic_auth ----------------------------------------------------------------------------- */
 
 #define BASIC_OFF(f) offsetof(struct filter_basic_auth_conf, f)
-
-static int parse_user_header(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
-                             void *target)
-{
-    struct filter_basic_auth_conf *c = target;
-    if (cfg_check_field_name(ctx, n, "header name") < 0)
-        return -1;
-    free(c->user_header);
-    if (!(c->user_header = strdup(n->text)))
-        cfg_oom(ctx, n);
-    return c->user_header ? 0 : -1;
-}
 
 static void basic_finish(struct cfg_ctx *ctx, const struct ynode *map, void *target)
 {
@@ -369,8 +358,8 @@ static const struct cfg_key basic_keys[] = {
              "`$6$`), read at load. Apache's MD5 (`$apr1$`) and SHA-1 are refused."},
     {"realm", CT_STRING, 0, "strata", .off = BASIC_OFF(realm),
      .help = "The realm of the `WWW-Authenticate: Basic` challenge."},
-    {"user_header", CT_CUSTOM, .parse = parse_user_header, .type_doc = "header name",
-     .def_doc = "none",
+    {"user_header", CT_CUSTOM, .parse = parse_header_name, .off = BASIC_OFF(user_header),
+     .type_doc = "header name", .def_doc = "none",
      .help = "A field set to the authenticated user for the server (the client's own is "
              "removed)."},
     {"forward_credentials", CT_BOOL, 0, "true", .off = BASIC_OFF(forward_credentials),
