@@ -810,12 +810,16 @@ static const struct cfg_key request_limits_keys[] = {
     {"max_headers", CT_U32, 0, "0", .min = 0, .max = 1000,
      .off = offsetof(struct filter_request_limits_conf, max_headers),
      .help = "Most header fields on this route (431 above); 0: the listener's `max_headers`."},
+    {"body_timeout", CT_DURATION, 0, "0", .min = 0, .max = CFG_MAX_DURATION,
+     .off = offsetof(struct filter_request_limits_conf, body_timeout_ms),
+     .help = "Time from the request's start within which its whole body must arrive (slow "
+             "uploads, slowloris on bodies): then 408, and the server's request is abandoned; "
+             "0: none. The time includes waiting for the server to take the body."},
 };
 
 const struct cfg_section cfg_request_limits_section =
     SECTION("listeners[].routes[].request_limits",
             "Request bounds of one route, tighter than the listener's `http` limits (which "
-            "are checked first, for every request). A slow body is bounded by the "
-            "listener's `request_timeout` (the whole exchange). Counted in "
+            "are checked first, for every request). Counted in "
             "`strata_listener_http_filter_events_total{event=limits_refused}`.",
             request_limits_keys);

@@ -485,6 +485,14 @@ unsigned stream_body_piece(struct http_stream *st, bool response, const char **d
 
 /* ---- deadlines ---- */
 
+/* When a route's request_limits.body_timeout runs out for a body not yet whole (else 0). */
+static uint64_t body_late_at(const struct http_stream *st)
+{
+    if (!st->t.body_timeout_ms || st->t.req_body_done)
+        return 0;
+    return st->start_us / 1000 + st->t.body_timeout_ms;
+}
+
 uint64_t stream_deadline(const struct http_stream *st, uint64_t last_ms)
 {
     const struct http_timeouts *to = &st->lc->http.timeouts;
@@ -507,6 +515,8 @@ uint64_t stream_deadline(const struct http_stream *st, uint64_t last_ms)
         d = st->start_us / 1000 + to->request_ms;
     if (st->deadline_ms && st->deadline_ms < d)
         d = st->deadline_ms;
+    if (body_late_at(st) && body_late_at(st) < d)
+        d = body_late_at(st);
     return d;
 }
 
@@ -524,10 +534,27 @@ static void call_expired(struct http_stream *st)
     stream_answer(st, 504, "deadline", "grpc-timeout expired");
 }
 
+/* The route's body_timeout ran out with the request body not whole: the client's fault, as
+ * a request head too slow is; the server's work is abandoned. */
+static void body_expired(struct http_stream *st)
+{
+    st->end = "client_timeout";
+    st->detail = "request body not received within body_timeout";
+    if (st->resp_started) {
+        st->mux->abort(st);
+        return;
+    }
+    stream_up_release(st, false);
+    stream_server_release(st);
+    stream_answer(st, 408, st->end, st->detail);
+}
+
 void stream_expired(struct http_stream *st)
 {
     if (st->deadline_ms && st->w->loop.now_ms >= st->deadline_ms) {
         call_expired(st);
+    } else if (body_late_at(st) && st->w->loop.now_ms >= body_late_at(st)) {
+        body_expired(st);
     } else if (st->up && st->up->connecting) {
         stream_connect_failed(st, ETIMEDOUT, NULL);
     } else if (st->up && !st->resp_started) {

@@ -320,3 +320,46 @@ def test_request_limits_per_route(strata, origin):
     assert [r[0] for r in out] == [200]
     assert [r.path for r in a.requests if r.path != "/login"] == ["/other"]
     assert s.metrics(admin).get(EV, listener="web", event="limits_refused") == 2
+
+
+def test_request_limits_body_timeout(strata, origin):
+    import socket
+    from http_backend import http_request, parse_response
+
+    def respond(req):
+        if req.path == "/slowserver":
+            time.sleep(1.5)
+        return b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+    a = origin(respond=respond)
+    port = free_port()
+    routes = """\
+- backend: app
+  request_limits: { body_timeout: 1s }
+"""
+    s = strata(http_config(port, {"app": {"servers": [a.address]}}, routes=routes,
+                           http_extra="access_log: { format: json }"), listen_ports=[port])
+    # a body that stops coming: 408 within about the timeout, though bytes trickle in
+    with socket.create_connection((LOOPBACK, port), timeout=10) as c:
+        t0 = time.monotonic()
+        c.sendall(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" + b"x" * 10)
+        c.settimeout(0.3)
+        data = b""
+        for _ in range(20):  # one byte every 0.3s keeps the connection busy, not the body in time
+            try:
+                data = c.recv(65536)
+                if data:
+                    break
+            except socket.timeout:
+                c.sendall(b"y")
+        elapsed = time.monotonic() - t0
+    assert data.startswith(b"HTTP/1.1 408"), data
+    assert 0.8 < elapsed < 4, elapsed
+    # whole bodies in time pass, chunked too; a GET waits for a slow server past the timeout
+    ok = parse_response(http_request(
+        port, b"POST /fast HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello" +
+        b"POST /chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+        b"GET /slowserver HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+    assert [r[0] for r in ok] == [200, 200, 200]
+    lines = json_log(s, 4)
+    assert any(ln["status"] == 408 and ln["end"] == "client_timeout" for ln in lines)

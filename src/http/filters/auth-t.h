@@ -63,6 +63,7 @@ enum bot_action { BOT_OFF, BOT_CHALLENGE, BOT_DENY };
 struct filter_request_limits_conf {
     uint64_t max_body;    /* 0: the listener's max_request_body */
     uint32_t max_headers; /* 0: the listener's max_headers */
+    uint32_t body_timeout_ms; /* 0: none (the listener's request_timeout) */
 };
 
 /* bot: user-agent rules, then the challenge cookie for suspicious clients. */
