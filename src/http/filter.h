@@ -36,12 +36,19 @@ struct filter_ops {
                                            size_t *len, bool last);
     enum filter_verdict (*on_response_body)(struct http_txn *t, const void *conf, const char **data,
                                             size_t *len, bool last);
+    /* Background work of a filter (a JWKS fetcher), started once when the proxy runs (not
+     * for `strata check`), from the main thread; stopped when the configuration is freed.
+     * Returns 0, or -1 with a reason in err. */
+    int (*start)(const void *conf, unsigned nworkers, char *err, size_t errlen);
 };
 
 extern const struct filter_ops filter_request_headers, filter_response_headers, filter_path_rewrite,
     filter_redirect, filter_respond, filter_forwarded, filter_request_id, filter_traceparent,
     filter_sticky, filter_grpc_web;
 extern const struct filter_ops filter_rate_limit;
+/* Access filters (http/filters/jwt.c, basic_auth.c, cors.c, ip_access.c, bot.c). */
+extern const struct filter_ops filter_jwt, filter_basic_auth, filter_cors, filter_ip_access,
+    filter_bot, filter_request_limits;
 
 /* The filters of one exchange, in request order: the listener's, then the route's. */
 struct filter_chain {
@@ -64,6 +71,10 @@ enum filter_verdict filter_chain_body(const struct filter_chain *c, uint32_t nra
                                       size_t *len, bool last);
 /* True when one of the first `nran` filters has a body hook for that direction. */
 bool filter_chain_has_body_hooks(const struct filter_chain *c, uint32_t nran, bool response);
+
+struct config;
+/* Runs the `start` hook of every filter of every HTTP listener and route. */
+int filters_start(struct config *cfg, char *err, size_t errlen);
 
 /* Makes the transaction's answer: t->resp becomes a response with `status`, the given
  * content type and body (copied into the arena), and HTTP_BODY_LENGTH framing. Other
