@@ -200,6 +200,8 @@ static int describe_filter(const struct filter_conf *f, const struct http_msg *m
         sb_puts(out, ": passes a valid traceparent on, else starts a new trace");
     } else if (f->ops == &filter_grpc_web) {
         sb_puts(out, ": turns gRPC-Web into gRPC and back");
+    } else {
+        sb_puts(out, ": not evaluated here (it may answer the request itself)");
     }
     sb_putc(out, '\n');
     return status;
@@ -244,7 +246,9 @@ static void describe_backend(const struct backend *b, struct strbuf *out)
     sb_puts(out, "\nservers:\n");
     for (uint32_t i = 0; i < b->nservers; i++) {
         const struct server *s = &b->servers[i];
-        sb_printf(out, "  %s %s weight %u%s%s\n", s->name, s->addr_text, lb_weight(s),
+        bool named = strcmp(s->name, s->addr_text) != 0;
+        sb_printf(out, "  %s%s%s weight %u%s%s\n", named ? s->name : "", named ? " " : "",
+                  s->addr_text, lb_weight(s),
                   s->backup ? " backup (only when no primary is eligible)" : " candidate",
                   s->max_conns ? " (max_connections set)" : "");
     }
