@@ -10,6 +10,7 @@
 
 #include "config/config.h"
 #include "core/log.h"
+#include "lb/lb.h"
 #include "net/addr.h"
 
 const char *server_admin_name(enum server_admin a)
@@ -223,6 +224,28 @@ struct server *backend_server_add(struct backend *b, const struct server_spec *s
     server_history_add(s, "added by %s", who);
     atomic_store_explicit(&b->nservers, n + 1, memory_order_release); /* publish */
     return s;
+}
+
+void server_runtime_carry(const struct server *from, struct server *to)
+{
+    enum server_admin a = server_admin_get(from);
+    atomic_store_explicit(&to->st.admin, (uint8_t)(a == SRV_REMOVED ? SRV_READY : a),
+                          memory_order_relaxed);
+    if (from->weight == to->weight)
+        atomic_store_explicit(&to->st.weight, lb_weight(from), memory_order_relaxed);
+    const struct server_history *fh = &from->st.history;
+    struct server_history *th = &to->st.history;
+    atomic_store_explicit(&th->next, atomic_load_explicit(&fh->next, memory_order_relaxed),
+                          memory_order_relaxed);
+    for (unsigned i = 0; i < SERVER_HISTORY_LEN; i++) {
+        const struct server_event *fe = &fh->ev[i];
+        struct server_event *te = &th->ev[i];
+        atomic_store_explicit(&te->seq, atomic_load(&fe->seq), memory_order_relaxed);
+        atomic_store_explicit(&te->at_ms, atomic_load(&fe->at_ms), memory_order_relaxed);
+        for (unsigned k = 0; k < SERVER_HISTORY_WORDS; k++)
+            atomic_store_explicit(&te->reason[k], atomic_load(&fe->reason[k]),
+                                  memory_order_relaxed);
+    }
 }
 
 int backend_server_remove(struct server *s, const char *who, const char **why)

@@ -79,4 +79,11 @@ struct server *backend_server_add(struct backend *b, const struct server_spec *s
 /* Removes a server in use (SRV_REMOVED). Returns 0, or -1 with *why. */
 int backend_server_remove(struct server *s, const char *who, const char **why);
 
+/* Reload: carries what the runtime API set on `from` (a server of the running
+ * configuration) to `to` (the server of the same backend and name in the new one, not yet
+ * serving): drain or maintenance (a removed server that the new file lists again comes
+ * back ready), the runtime weight unless the file changed the weight, and the history.
+ * `up` and the other health state are the health carry's. */
+void server_runtime_carry(const struct server *from, struct server *to);
+
 #endif

@@ -141,3 +141,30 @@ TEST(server_admin_history_ring)
     CHECK_EQ_U64(strlen(ev[n - 1].reason), sizeof(ev[0].reason) - 1);
     config_unref(c);
 }
+
+TEST(server_admin_carry_to_a_new_generation)
+{
+    struct config *old = load("weighted", 0), *new = load("weighted", 0);
+    if (!old || !new)
+        return;
+    struct backend *ob = config_backend(old, "app"), *nb = config_backend(new, "app");
+    const char *why = NULL;
+    CHECK(server_set_admin(&ob->servers[0], SRV_DRAIN, "t", &why) == 0);
+    CHECK(server_set_weight(&ob->servers[0], 9, "t", &why) == 0);
+    CHECK(backend_server_remove(&ob->servers[1], "t", &why) == 0);
+    nb->servers[1].weight = 4; /* the new file changed b's weight: the file wins */
+    atomic_store(&nb->servers[1].st.weight, 4);
+    server_runtime_carry(&ob->servers[0], &nb->servers[0]);
+    server_runtime_carry(&ob->servers[1], &nb->servers[1]);
+    CHECK(server_admin_get(&nb->servers[0]) == SRV_DRAIN && lb_weight(&nb->servers[0]) == 9);
+    CHECK(server_admin_get(&nb->servers[1]) == SRV_READY && lb_weight(&nb->servers[1]) == 4);
+    struct server_event_copy ev[SERVER_HISTORY_LEN];
+    unsigned n = server_history_read(&nb->servers[0], ev);
+    CHECK_EQ_U64(n, 2);
+    CHECK(n == 2 && strstr(ev[0].reason, "drain") && strstr(ev[1].reason, "weight 9"));
+    server_history_add(&nb->servers[0], "later");
+    n = server_history_read(&nb->servers[0], ev);
+    CHECK(n == 3 && strcmp(ev[2].reason, "later") == 0);
+    config_unref(old);
+    config_unref(new);
+}
