@@ -55,6 +55,8 @@ struct admin {
     struct ev_timer accept_pause;
     struct list conns;
     uint32_t nconns;
+    admin_reload_fn reload; /* POST /reload (admin_set_reload), or NULL */
+    void *reload_arg;
 };
 
 static void conn_close(struct admin_conn *c)
@@ -192,11 +194,26 @@ static void serve_metrics(struct admin_conn *c, bool head)
     sb_free(&body);
 }
 
+/* POST /reload: the reload runs here, on the control thread; 200 with its summary, or
+ * 422 with the errors (FILE:LINE:COL) and the running configuration left in force. */
+static void serve_reload(struct admin_conn *c)
+{
+    struct strbuf out;
+    sb_init(&out, 1u << 20);
+    int rc = c->a->reload ? c->a->reload(c->a->reload_arg, &out) : -1;
+    if (!c->a->reload)
+        sb_puts(&out, "reload is not available\n");
+    respond_text(c, rc == 0 ? 200 : c->a->reload ? 422 : 503, sb_str(&out), false);
+    sb_free(&out);
+}
+
 /* Answers a complete request head. */
 static void handle_request(struct admin_conn *c, const struct http_msg *m)
 {
     bool head = m->method == HTTP_M_HEAD;
-    if (!head && m->method != HTTP_M_GET)
+    if (m->method == HTTP_M_POST && hstr_eq(m->path, hstr_c("/reload")))
+        serve_reload(c);
+    else if (!head && m->method != HTTP_M_GET)
         respond_text(c, 405, "method not allowed\n", false);
     else if (hstr_eq(m->path, hstr_c("/metrics")))
         serve_metrics(c, head);
@@ -380,6 +397,12 @@ void admin_set_config(struct admin *a, struct config *cfg)
     struct config *old = a->cfg;
     a->cfg = config_ref(cfg);
     config_unref(old);
+}
+
+void admin_set_reload(struct admin *a, admin_reload_fn fn, void *arg)
+{
+    a->reload = fn;
+    a->reload_arg = arg;
 }
 
 void admin_stop(struct admin *a)

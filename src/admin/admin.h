@@ -31,6 +31,12 @@ int admin_local_addr(const struct admin *a, struct sockaddr_any *out);
  * the one on the previous configuration. The listening address is not changed. */
 void admin_set_config(struct admin *a, struct config *cfg);
 
+/* POST /reload calls fn(arg, out) on the control thread: 0 with a summary in out, or -1
+ * with the reasons (answered 422). */
+struct strbuf;
+typedef int (*admin_reload_fn)(void *arg, struct strbuf *out);
+void admin_set_reload(struct admin *a, admin_reload_fn fn, void *arg);
+
 /* Closes the listener and every admin connection, frees a, drops its config reference.
  * a may be NULL. Must run on the loop's thread, outside an I/O callback batch (in a
  * timer, in loop->after_events, or once the loop has stopped). */

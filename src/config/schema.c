@@ -1022,6 +1022,11 @@ static const struct cfg_key timeout_keys[] = {
     {"drain", CT_DURATION, 0, "10s", .min = 0, .max = MAX_DURATION,
      .off = offsetof(struct cfg_root, timeouts.drain_ms),
      .help = "On SIGTERM, how long open connections may finish before they are closed."},
+    {"reload_drain", CT_DURATION, 0, "30s", .min = 0, .max = MAX_DURATION,
+     .off = offsetof(struct cfg_root, timeouts.reload_drain_ms),
+     .help = "After a reload, how long a long-lived connection whose path the reload changed "
+             "(a tunnel, a TCP session, an HTTP/2 connection, a UDP flow) may go on before it "
+             "is closed; those whose listener, backend and server stayed are not touched."},
 };
 
 static const struct cfg_section timeout_section = SECTION(

@@ -96,7 +96,7 @@ struct cfg_section {
 struct cfg_root {
     uint32_t workers;
     struct {
-        uint32_t connect_ms, idle_ms, drain_ms;
+        uint32_t connect_ms, idle_ms, drain_ms, reload_drain_ms;
     } timeouts;
     struct {
         bool enabled;

@@ -88,6 +88,10 @@ static struct h1x *exchange_new(struct h1s *s)
     struct h1x *x = pool_get(&s->w->http_exchange_pool);
     if (!x)
         return NULL;
+    /* after a reload, each new request is served by the generation in force */
+    struct listener_conf *lc = admission_follow(s->w->cfg, s->lc, &s->ad, false);
+    if (lc)
+        s->lc = lc;
     memset(x, 0, offsetof(struct h1x, reqb));
     /* the body decoder is set by h1_body_init and the arena buffer needs no zeroing */
     memset(&x->req_done, 0, offsetof(struct h1x, arena_buf) - offsetof(struct h1x, req_done));
@@ -710,6 +714,34 @@ static void h1_drain(struct worker *w)
     }
 }
 
+/* A reload: the server pools take the new numbers; idle connections move to the new
+ * generation now (or close, their listener removed), busy ones at their next request;
+ * HTTP/2 connections see h2_reload. */
+static void h1_reload(struct worker *w, struct config *old)
+{
+    struct list *pos, *tmp;
+    (void)old;
+    if (upool_rebuild(&w->upool, w) < 0)
+        log_warn("worker %u: reload: out of memory; server connections are not kept idle "
+                 "any more", w->id);
+    if (!hw(w))
+        return;
+    h2_reload(w);
+    list_for_each_safe(pos, tmp, &hw(w)->sessions)
+    {
+        struct h1s *s = list_entry(pos, struct h1s, link);
+        if (s->state != CS_IDLE || s->x)
+            continue;
+        struct listener_conf *lc = admission_follow(w->cfg, s->lc, &s->ad, false);
+        if (!lc) {
+            h1_session_close(s);
+            continue;
+        }
+        s->lc = lc;
+        h1_arm_timer(s);
+    }
+}
+
 static void h1_close_all(struct worker *w)
 {
     struct list *pos, *tmp;
@@ -783,6 +815,7 @@ const struct listener_mode_ops http_mode_ops = {
     .process_free = access_log_close,
     .worker_init = h1_worker_init,
     .worker_free = h1_worker_free,
+    .reload = h1_reload,
     .drain = h1_drain,
     .close_all = h1_close_all,
     .sessions = h1_sessions,

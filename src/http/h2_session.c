@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "config/config.h"
 #include "ev/worker.h"
 #include "http/h1_session.h"
 #include "http/h2_stream.h"
@@ -770,6 +771,33 @@ void h2_drain(struct worker *w)
         }
         h2c_goaway(c);
         h2c_run(c);
+    }
+}
+
+bool h2c_follow(struct h2c *c)
+{
+    struct listener_conf *lc = admission_follow(c->w->cfg, c->lc, &c->ad, true);
+    if (lc)
+        c->lc = lc;
+    return lc != NULL;
+}
+
+void h2_reload(struct worker *w)
+{
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, session_list())
+    {
+        struct h2c *c = list_entry(pos, struct h2c, link);
+        if (c->state == H2C_SNIFF || c->goaway)
+            continue;
+        struct listener_conf *to = config_listener_successor(w->cfg, c->lc);
+        if (!to || to->fp != c->lc->fp) { /* its listener changed: clients reach the new one
+                                             by a new connection */
+            h2c_goaway(c);
+            h2c_run(c);
+        } else if (c->nstreams == 0) {
+            h2c_follow(c);
+        }
     }
 }
 

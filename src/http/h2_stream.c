@@ -10,6 +10,7 @@
 
 #include "core/hash.h"
 #include "ev/worker.h"
+#include "http/h2_session.h"
 #include "http/h2_stream.h"
 #include "http/msg.h"
 #include "http/stream.h"
@@ -77,6 +78,8 @@ struct h2s *h2s_new(struct h2c *c, int32_t id)
     struct h2s *s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;
+    if (c->nstreams == 0) /* after a reload: no stream is left on the old generation */
+        h2c_follow(c);
     const struct http2_conf *h2 = &c->lc->http.h2;
     s->c = c;
     s->id = id;

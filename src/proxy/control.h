@@ -9,6 +9,7 @@
 
 #include "config/config-t.h"
 #include "ev/loop.h"
+#include "proxy/reload.h"
 
 struct health;
 struct admin;
@@ -20,12 +21,20 @@ struct control {
     struct health *health;
     struct admin *admin;
     struct ev_timer tickets; /* rotates TLS session-ticket keys (tls/tls.h) */
+    struct reloader reloader;    /* the generation in force and those left behind */
+    struct ev_timer reload_tick; /* frees the generations the workers let go */
+    _Atomic bool reload_requested;
+    _Atomic uint32_t drain_ms; /* timeouts.drain of the generation in force */
     _Atomic bool stop_requested;
 };
 
-/* Binds the admin listener (if configured) and starts health checks and the thread.
- * Returns 0, or -1 with a reason in err. */
-int control_start(struct control *c, struct config *cfg, char *err, size_t errlen);
+/* Binds the admin listener (if configured) and starts health checks and the thread;
+ * reloads will swap generations of the workers ws[0..n), which serve cfg. Returns 0, or
+ * -1 with a reason in err. */
+int control_start(struct control *c, struct config *cfg, struct worker *ws, unsigned n,
+                  char *err, size_t errlen);
+/* Asks the control thread to reload (SIGHUP): any thread; the result is logged. */
+void control_request_reload(struct control *c);
 /* Stops the thread and frees what control_start made. */
 void control_stop(struct control *c);
 
