@@ -193,6 +193,13 @@ struct server *config_server_successor(const struct config *cur, const struct se
     return NULL;
 }
 
+bool config_path_kept(const struct config *cur, const struct listener_conf *lc,
+                      const struct server *srv)
+{
+    const struct listener_conf *to = config_listener_successor(cur, lc);
+    return to && to->fp == lc->fp && (!srv || config_server_successor(cur, srv));
+}
+
 /* ---- building the snapshot --------------------------------------------------------------- */
 
 /* Zeroed, cache-line aligned array of n blocks of `size` bytes (a multiple of CACHELINE),

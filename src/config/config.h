@@ -9,6 +9,7 @@
 #ifndef STRATA_CONFIG_CONFIG_H
 #define STRATA_CONFIG_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "config-t.h"
@@ -53,6 +54,12 @@ struct listener_conf *config_listener_successor(const struct config *cur,
 /* A later generation's server of s's backend and name, both written as before
  * (fingerprints), or NULL: a long-lived connection to s may stay across the reload. */
 struct server *config_server_successor(const struct config *cur, const struct server *s);
+
+/* A long-lived connection accepted on lc and relayed to srv (NULL: none yet) may stay
+ * untouched across a reload to cur: its listener, backend and server are written as
+ * before. Else its mode drains it (listener_mode.h `reload`). */
+bool config_path_kept(const struct config *cur, const struct listener_conf *lc,
+                      const struct server *srv);
 
 /* Finds a backend / listener by name, or NULL. */
 struct backend *config_backend(const struct config *c, const char *name);

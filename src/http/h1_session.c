@@ -38,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config/config.h"
 #include "core/hash.h"
 #include "core/log.h"
 #include "http/access_log.h"
@@ -549,8 +550,10 @@ static uint64_t deadline(struct h1s *s)
         return s->head_deadline_ms;
     case CS_TXN:
         return stream_deadline(&x->st, s->last_ms);
-    case CS_TUNNEL:
-        return s->last_ms + s->lc->idle_timeout_ms;
+    case CS_TUNNEL: {
+        uint64_t idle = s->last_ms + s->lc->idle_timeout_ms;
+        return s->drain_at_ms && s->drain_at_ms < idle ? s->drain_at_ms : idle;
+    }
     default:
         return 0;
     }
@@ -592,7 +595,8 @@ static void session_timer(struct ev_loop *loop, struct ev_timer *t)
         stream_expired(&s->x->st);
         break;
     case CS_TUNNEL:
-        s->x->st.end = "tunnel_idle";
+        s->x->st.end = s->drain_at_ms && loop->now_ms >= s->drain_at_ms ? "reload_drain"
+                                                                           : "tunnel_idle";
         h1_session_close(s);
         return;
     }
@@ -714,6 +718,20 @@ static void h1_drain(struct worker *w)
     }
 }
 
+/* A tunnel (WebSocket...) whose listener, backend or server the reload changed closes
+ * after timeouts.reload_drain; a request in flight on a removed listener is the
+ * connection's last. */
+static void h1_reload_busy(struct worker *w, struct h1s *s)
+{
+    if (s->state == CS_TUNNEL && !s->drain_at_ms &&
+        !config_path_kept(w->cfg, s->lc, s->x->st.att.server)) {
+        s->drain_at_ms = w->loop.now_ms + w->cfg->reload_drain_ms;
+        h1_arm_timer(s);
+    } else if (s->x && !config_listener_successor(w->cfg, s->lc)) {
+        s->x->close_after = true;
+    }
+}
+
 /* A reload: the server pools take the new numbers; idle connections move to the new
  * generation now (or close, their listener removed), busy ones at their next request;
  * HTTP/2 connections see h2_reload. */
@@ -730,8 +748,10 @@ static void h1_reload(struct worker *w, struct config *old)
     list_for_each_safe(pos, tmp, &hw(w)->sessions)
     {
         struct h1s *s = list_entry(pos, struct h1s, link);
-        if (s->state != CS_IDLE || s->x)
+        if (s->state != CS_IDLE || s->x) {
+            h1_reload_busy(w, s);
             continue;
+        }
         struct listener_conf *lc = admission_follow(w->cfg, s->lc, &s->ad, false);
         if (!lc) {
             h1_session_close(s);

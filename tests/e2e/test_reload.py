@@ -7,6 +7,8 @@ The origins are another Strata answering by itself (`respond`), one listener per
 so the load is not limited by a Python server.
 """
 
+import base64
+import hashlib
 import http.client
 import re
 import shutil
@@ -17,8 +19,8 @@ import time
 
 import pytest
 
-from conftest import (LOOPBACK, connect, free_port, http_get, recv_exact, run_strata,
-                      wait_for)
+from conftest import (LOOPBACK, closed_by_peer, connect, free_port, http_get, recv_exact,
+                      run_strata, wait_for)
 
 LETTERS = "abc"
 
@@ -44,7 +46,7 @@ def letters(strata):
 
 
 def proxy_config(ports, letters, route="a", pool="abc", cert=None, extra_listeners="",
-                 reload_drain="30s", tcp_backend="a"):
+                 reload_drain="30s", tcp_backend="a", extra_routes="", extra_backends=""):
     """Listener `web` (and `web_tls` with cert): /probe goes to backend `route`, the rest
     to backend `pool` (servers: the letters of `pool`); `tcp`: an L4 listener to
     tcp_backend."""
@@ -52,7 +54,7 @@ def proxy_config(ports, letters, route="a", pool="abc", cert=None, extra_listene
     text += f"timeouts: {{ connect: 1s, drain: 2s, reload_drain: {reload_drain} }}\n"
     text += f"admin: {{ listen: {LOOPBACK}:{ports['admin']} }}\n"
     routes = (f"    routes:\n      - {{ match: {{ path_prefix: /probe }}, backend: {route} }}\n"
-              f"      - {{ backend: pool }}\n")
+              + extra_routes + f"      - {{ backend: pool }}\n")
     text += "listeners:\n"
     text += f'  - name: web\n    listen: "{LOOPBACK}:{ports["web"]}"\n    mode: http\n' + routes
     if cert:
@@ -67,6 +69,7 @@ def proxy_config(ports, letters, route="a", pool="abc", cert=None, extra_listene
     for letter in LETTERS:
         text += (f'  {letter}: {{ servers: [ {{ name: s_{letter}, '
                  f'address: "{LOOPBACK}:{letters[letter]}" }} ] }}\n')
+    text += extra_backends
     text += "  pool:\n    servers:\n"
     for letter in pool:
         text += f'      - {{ name: s_{letter}, address: "{LOOPBACK}:{letters[letter]}" }}\n'
@@ -244,3 +247,101 @@ def _accepts(port):
             return True
     except OSError:
         return False
+
+
+# --------------------------------------------------------------------------- long-lived
+
+WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def ws_echo_handler(c):
+    """A WebSocket origin reduced to its handshake: answers 101, then echoes raw bytes."""
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = c.recv(4096)
+        if not chunk:
+            return
+        head += chunk
+    head, rest = head.split(b"\r\n\r\n", 1)
+    key = re.search(rb"(?im)^sec-websocket-key:\s*(\S+)", head).group(1)
+    accept = base64.b64encode(hashlib.sha1(key + WS_GUID).digest())
+    c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+              b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n" + rest)
+    while True:
+        data = c.recv(65536)
+        if not data:
+            return
+        c.sendall(data)
+
+
+def ws_open(port):
+    c = connect(port)
+    c.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = c.recv(1)
+        assert chunk, f"closed during the handshake: {head!r}"
+        head += chunk
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return c
+
+
+def echo_round(c, payload):
+    c.sendall(payload)
+    assert recv_exact(c, len(payload)) == payload
+
+
+def test_long_lived_connections_kept_across_reloads_and_drained_when_changed(
+        strata, strata_bin, letters, backends):
+    echo, echo2 = backends.echo(), backends.echo()
+    ws, ws2 = backends.threaded(ws_echo_handler), backends.threaded(ws_echo_handler)
+    ports = dict(zip(["web", "admin", "tcp"], free_ports(3)))
+    ws_route = "      - { match: { path_prefix: /ws }, backend: wsb }\n"
+
+    def config(route, pool, echo_addr=echo.address, ws_addr=ws.address, drain="1s"):
+        return proxy_config(ports, letters, route=route, pool=pool, reload_drain=drain,
+                            tcp_backend="echo", extra_routes=ws_route,
+                            extra_backends=(f'  echo: {{ servers: [ {{ name: e, address: '
+                                            f'"{echo_addr}" }} ] }}\n'
+                                            f'  wsb: {{ servers: [ {{ name: w, address: '
+                                            f'"{ws_addr}" }} ] }}\n'))
+
+    s = strata(config("a", "abc"), listen_ports=[ports["web"], ports["tcp"]],
+               admin_port=ports["admin"])
+    wsc, tcp = ws_open(ports["web"]), connect(ports["tcp"])
+    sent = 0
+    try:
+        pools = ["ab", "bc", "c", "abc"]
+        for i in range(20):  # routes and servers change; not the paths of these two
+            route = LETTERS[(i + 1) % 3]
+            s.config_path.write_text(config(route, pools[i % 4]))
+            status, body = post_reload(ports["admin"])
+            assert status == 200, body
+            for c in (wsc, tcp):
+                payload = b"%d:" % i + b"x" * (1000 * i + 1)
+                echo_round(c, payload)
+                sent += len(payload)
+        assert "reload_drain" not in s.log()
+        # now their servers change: both are closed after reload_drain (1s), not before
+        s.config_path.write_text(config("a", "abc", echo_addr=echo2.address,
+                                        ws_addr=ws2.address))
+        t0 = time.monotonic()
+        status, body = post_reload(ports["admin"])
+        assert status == 200, body
+        echo_round(wsc, b"still here")  # drained, not cut
+        echo_round(tcp, b"still here")
+        for c in (wsc, tcp):
+            assert closed_by_peer(c, 3.0), "not closed within reload_drain"
+        took = time.monotonic() - t0
+        assert 0.8 <= took <= 3.0, took
+        s.wait_log(r"end=\"?reload_drain")
+        # a new connection takes the new servers
+        tcp2 = connect(ports["tcp"])
+        echo_round(tcp2, b"new")
+        tcp2.close()
+        assert echo2.accepted >= 1
+    finally:
+        wsc.close()
+        tcp.close()
+    print(f"{sent} bytes echoed on a WebSocket and a TCP session through 20 reloads")
