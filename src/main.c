@@ -22,6 +22,7 @@
 #include "proxy/proxy.h"
 #include "proxy/reload_cli.h"
 #include "proxy/sd_notify.h"
+#include "proxy/upgrade.h"
 
 enum { EXIT_OK = 0, EXIT_CONFIG = 1, EXIT_USAGE = 2, EXIT_RUNTIME = 3 };
 
@@ -132,18 +133,24 @@ static int run(struct config *cfg, void (*on_ready)(void *), void *arg)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* threads inherit: only main takes them */
     signal(SIGPIPE, SIG_IGN);                /* splice(2) to a closed socket raises it */
 
-    if (proxy_init(ws, n, cfg, err, sizeof(err)) < 0) {
+    /* a binary upgrade: the listening sockets of the process on upgrade_socket */
+    int upgrade = upgrade_takeover(cfg, err, sizeof(err));
+    if (upgrade == -1 || proxy_init(ws, n, cfg, err, sizeof(err)) < 0) {
         log_err("%s", err);
+        upgrade_abandon(upgrade);
         free(ws);
         return EXIT_RUNTIME;
     }
     if (control_start(&ctl, cfg, ws, n, err, sizeof(err)) < 0) {
         log_err("%s", err);
+        upgrade_abandon(upgrade);
         proxy_join(ws, n);
         free(ws);
         return EXIT_RUNTIME;
     }
     if (workers_start(ws, n) == 0) {
+        if (upgrade >= 0)
+            upgrade_finish(upgrade);
         log_info("strata %s ready: %u workers, %u listeners, %u backends (%s)", STRATA_VERSION, n,
                  cfg->nlisteners, cfg->nbackends, cfg->file);
         if (on_ready)
@@ -152,6 +159,7 @@ static int run(struct config *cfg, void (*on_ready)(void *), void *arg)
         wait_and_drain(ws, n, &ctl, &sigs);
         rc = EXIT_OK;
     } else {
+        upgrade_abandon(upgrade);
         for (unsigned i = 0; i < n; i++)
             worker_command(&ws[i], WORKER_STOP);
     }

@@ -23,6 +23,7 @@
 #include "http/h1.h"
 #include "http/msg.h"
 #include "net/sock.h"
+#include "net/sock_inherit.h"
 #include "stats/metrics.h"
 
 #define ADMIN_BACKLOG 64
@@ -367,7 +368,9 @@ struct admin *admin_start(struct ev_loop *loop, struct config *cfg, const char *
     list_init(&a->conns);
     ev_timer_init(&a->accept_pause, accept_pause_cb);
     a->lh.cb = accept_cb;
-    a->lh.fd = sock_listen_tcp(&cfg->admin_addr, ADMIN_BACKLOG, 0);
+    a->lh.fd = sock_inherit_take(SOCK_INHERIT_ADMIN, &cfg->admin_addr); /* an upgrade's */
+    if (a->lh.fd < 0)
+        a->lh.fd = sock_listen_tcp(&cfg->admin_addr, ADMIN_BACKLOG, 0);
     if (a->lh.fd < 0)
         goto fail;
     if (ev_add_level_in(loop, &a->lh) < 0)
@@ -384,6 +387,11 @@ fail:
     *why = msg;
     free(a);
     return NULL;
+}
+
+int admin_listen_fd(const struct admin *a)
+{
+    return a->lh.fd;
 }
 
 int admin_local_addr(const struct admin *a, struct sockaddr_any *out)

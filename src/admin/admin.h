@@ -24,6 +24,9 @@ struct admin;
  * (static storage of this thread, valid until the next admin_start). */
 struct admin *admin_start(struct ev_loop *loop, struct config *cfg, const char **why);
 
+/* The listening socket (a binary upgrade hands it to the new process). */
+int admin_listen_fd(const struct admin *a);
+
 /* The address actually bound (useful when the configured port is 0). Returns 0 or -1. */
 int admin_local_addr(const struct admin *a, struct sockaddr_any *out);
 

@@ -232,6 +232,7 @@ struct config {
     struct backend *backends;
     uint32_t nbackends;
     uint32_t max_conns;          /* process-wide cap on open client connections; 0 = none */
+    char *upgrade_socket;        /* binary upgrades (proxy/upgrade.h), or NULL */
     struct global_conns *global; /* its counter, on a cache line of its own */
     /* Set by the composition root (proxy/proxy.c): undoes its process-wide set-up of this
      * snapshot (logs, modes) when the last reference goes. */

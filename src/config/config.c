@@ -149,6 +149,7 @@ static void config_free(struct config *c)
     /* hand the parsed parts back to the schema, which knows how to free them */
     struct cfg_root root = {
         .admin = {.text = c->admin_text},
+        .upgrade_socket = c->upgrade_socket,
         .listeners = c->listeners,
         .nlisteners = c->nlisteners,
         .backends = c->backends,
@@ -278,6 +279,7 @@ static struct config *build_config(const char *file, struct cfg_root *root)
     c->backends = root->backends;
     c->nbackends = root->nbackends;
     c->max_conns = root->max_conns;
+    c->upgrade_socket = root->upgrade_socket;
     memset(root, 0, sizeof(*root));
     if (!(c->file = strdup(file)) || build_runtime(c) < 0)
         goto fail;

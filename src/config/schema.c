@@ -1218,6 +1218,11 @@ static const struct cfg_key root_keys[] = {
     {"admin", CT_SECTION, .sub = &admin_section, .def_doc = "no admin listener",
      .help = "The admin API, metrics and dashboard listener."},
     {"tuning", CT_SECTION, .sub = &tuning_section, .help = "Resource knobs."},
+    {"upgrade_socket", CT_STRING, 0, .def_doc = "none",
+     .off = offsetof(struct cfg_root, upgrade_socket),
+     .help = "Path of a Unix socket where the running process hands its listening sockets "
+             "to a new `strata run` of the same file (a binary upgrade: no connection "
+             "refused), then drains and exits. The new process takes over the path."},
     {"max_connections", CT_U32, 0, "0", .min = 0, .max = MAX_CONNS,
      .off = offsetof(struct cfg_root, max_conns),
      .help = "Open client connections for the whole process, all listeners together; more "

@@ -107,6 +107,7 @@ struct cfg_root {
         uint32_t pipe_size, pipe_cache;
     } tuning;
     uint32_t max_conns;
+    char *upgrade_socket;
     struct listener_conf *listeners;
     uint32_t nlisteners;
     struct backend *backends;

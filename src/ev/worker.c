@@ -16,6 +16,7 @@
 #include "config/config.h"
 #include "core/bug.h"
 #include "core/log.h"
+#include "net/sock_inherit.h"
 #include "net/stage.h"
 
 /* Accept one connection per readiness event, as NGINX does by default: the listening
@@ -365,7 +366,11 @@ static int worker_open_sockets(struct worker *w, struct config *cfg, char *err, 
             ls->ops = w->modes[lc->mode];
             ls->w = w;
             ls->h.cb = ls->ops->io ? ls->ops->io : accept_cb;
-            ls->h.fd = ls->ops->bind(ls, &lc->addrs[j]);
+            /* a binary upgrade: the socket of the process upgraded, with its queue */
+            ls->h.fd = sock_inherit_take((int)lc->mode, &lc->addrs[j]);
+            ls->pktinfo = ls->h.fd >= 0 && ls->ops->io && addr_is_wildcard(&lc->addrs[j]);
+            if (ls->h.fd < 0)
+                ls->h.fd = ls->ops->bind(ls, &lc->addrs[j]);
             if (ls->h.fd < 0) {
                 snprintf(err, errlen, "listener %s: cannot listen on %s: %s", lc->name,
                          lc->addr_texts[j], strerror(errno));

@@ -51,6 +51,11 @@
 
 #define RUN_BUDGET 64         /* steps per run() before yielding to other sessions */
 #define HTTP_DEFER_ACCEPT_S 1 /* see sock_defer_accept */
+/* Draining, a keep-alive connection that just answered is not closed at once: its client
+ * may be sending the next request already, which would then fail. That request is
+ * served (with Connection: close) if it comes within this time; else the connection
+ * closes, as at a keep-alive timeout. */
+#define DRAIN_IDLE_GRACE_MS 1000
 static void exchange_end(struct h1s *s);
 static void timer_lost(struct h1s *s);
 
@@ -544,8 +549,11 @@ static uint64_t deadline(struct h1s *s)
     const struct http_timeouts *to = &s->lc->http.timeouts;
     struct h1x *x = s->x;
     switch (s->state) {
-    case CS_IDLE:
-        return s->last_ms + (s->requests ? to->keepalive_ms : to->request_header_ms);
+    case CS_IDLE: {
+        uint64_t d = s->last_ms + (s->requests ? to->keepalive_ms : to->request_header_ms);
+        uint64_t grace = s->last_ms + DRAIN_IDLE_GRACE_MS;
+        return s->w->applied_cmd != WORKER_RUN && grace < d ? grace : d;
+    }
     case CS_HEAD:
         return s->head_deadline_ms;
     case CS_TXN:
@@ -711,10 +719,13 @@ static void h1_drain(struct worker *w)
     list_for_each_safe(pos, tmp, &hw(w)->sessions)
     {
         struct h1s *s = list_entry(pos, struct h1s, link);
-        if (s->state == CS_IDLE && !s->x)
+        if (s->state == CS_IDLE && !s->x &&
+            (!s->requests || w->loop.now_ms >= s->last_ms + DRAIN_IDLE_GRACE_MS))
             h1_session_close(s);
         else if (s->x)
             s->x->close_after = true;
+        else
+            h1_arm_timer(s); /* the grace (deadline) */
     }
 }
 

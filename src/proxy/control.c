@@ -9,6 +9,7 @@
 #include "core/strbuf.h"
 #include "core/time.h"
 #include "health/health.h"
+#include "proxy/upgrade.h"
 #include "tls/tls.h"
 
 static int reload_now(void *arg, struct strbuf *out)
@@ -88,6 +89,9 @@ int control_start(struct control *c, struct config *cfg, struct worker *ws, unsi
         }
         admin_set_reload(c->admin, reload_now, c);
     }
+    if (cfg->upgrade_socket &&
+        !(c->upgrade = upgrade_listen(&c->loop, cfg, ws, n, c->admin, err, errlen)))
+        goto fail;
     c->health = health_start(&c->loop, cfg);
     if (!c->health) {
         snprintf(err, errlen, "health checks: out of memory");
@@ -120,6 +124,8 @@ void control_stop(struct control *c)
         pthread_join(c->thread, NULL);
         c->started = false;
     }
+    upgrade_stop(c->upgrade);
+    c->upgrade = NULL;
     if (c->health)
         health_stop(c->health);
     if (c->admin)

@@ -13,6 +13,7 @@
 
 struct health;
 struct admin;
+struct upgrade_server;
 
 struct control {
     pthread_t thread;
@@ -20,6 +21,7 @@ struct control {
     struct ev_loop loop;
     struct health *health;
     struct admin *admin;
+    struct upgrade_server *upgrade; /* upgrade_socket (proxy/upgrade.h), or NULL */
     struct ev_timer tickets; /* rotates TLS session-ticket keys (tls/tls.h) */
     struct reloader reloader;    /* the generation in force and those left behind */
     struct ev_timer reload_tick; /* frees the generations the workers let go */
