@@ -692,6 +692,7 @@ static void lsn_follow(struct worker *w, struct udp_lsn *ul, struct listener_con
         server_release(s->server);
         s->server = to; /* same counters: the reload shared them */
         s->ls = ls;
+        s->f.local.sock = ls; /* its key names the socket (not in the hash) */
     }
 }
 

@@ -345,3 +345,87 @@ def test_long_lived_connections_kept_across_reloads_and_drained_when_changed(
         wsc.close()
         tcp.close()
     print(f"{sent} bytes echoed on a WebSocket and a TCP session through 20 reloads")
+
+
+# --------------------------------------------------------------------------- carried state
+
+def test_health_and_source_limits_carried_no_flap(strata, letters):
+    """A server the health check took down stays down through reloads (and a healthy one
+    up): no flap to UP and back; a per-source connection limit keeps counting the
+    connections opened before the reload."""
+    ports = dict(zip(["web", "admin", "tcp"], free_ports(3)))
+    dead = free_port()  # nobody listens: the check fails
+    hc = ("  hb:\n    health_check: { type: tcp, interval: 100ms, timeout: 100ms, rise: 3, "
+          "fall: 1 }\n    servers:\n"
+          f'      - {{ name: live, address: "{LOOPBACK}:{letters["a"]}" }}\n'
+          f'      - {{ name: dead, address: "{LOOPBACK}:{dead}" }}\n')
+
+    def config(route):
+        text = proxy_config(ports, letters, route=route, extra_backends=hc, tcp_backend="hb")
+        return text.replace("mode: tcp, backend: hb }",
+                            "mode: tcp, backend: hb, per_source: { max_connections: 1 } }")
+
+    s = strata(config("hb"), listen_ports=[ports["web"], ports["tcp"]],
+               admin_port=ports["admin"])
+    s.wait_log(r"server hb/dead is DOWN")
+    held = connect(ports["tcp"])  # the one connection its source may have
+    held.sendall(b"GET /probe HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert b"A\n" in held.recv(4096)
+    for i in range(10):
+        s.config_path.write_text(config("hb" if i % 2 else "a"))
+        status, body = post_reload(ports["admin"])
+        assert status == 200, body
+        m = s.metrics(ports["admin"])
+        assert m.get("strata_server_up", backend="hb", server="dead") == 0, i
+        assert m.get("strata_server_up", backend="hb", server="live") == 1, i
+        for _ in range(3):  # never sent to the dead server: no 502
+            assert body_of(ports["web"], "/probe") in ("A\n",)
+    time.sleep(0.5)  # checks ran on the last generation too
+    log = s.log()
+    assert len(re.findall(r"hb/dead is DOWN", log)) == 1, log[-3000:]
+    assert "hb/dead is UP" not in log and "hb/live is DOWN" not in log
+    second = connect(ports["tcp"])
+    try:  # refused: the carried table still counts `held`
+        assert closed_by_peer(second, 2.0)
+    finally:
+        second.close()
+        held.close()
+    wait_for(lambda: counter(s, ports["admin"], "strata_listener_connections_total",
+                             listener="tcp") >= 2, 3, what="connections counted")
+
+
+def test_udp_flow_kept_across_reloads_and_moved_when_its_server_changes(strata, letters):
+    from test_udp import UdpEcho, free_udp_port, udp_bound
+    e1, e2 = UdpEcho(), UdpEcho()
+    ports = dict(zip(["web", "admin"], free_ports(2)))
+    uport = free_udp_port()
+    try:
+        def config(route, addr):
+            return proxy_config(
+                ports, letters, route=route,
+                extra_listeners=(f'  - {{ name: dgram, listen: "{LOOPBACK}:{uport}", '
+                                 f'mode: udp, backend: u }}\n'),
+                extra_backends=f'  u: {{ servers: [ {{ name: e, address: "{addr}" }} ] }}\n')
+
+        s = strata(config("a", e1.address), listen_ports=[ports["web"]],
+                   admin_port=ports["admin"])
+        wait_for(lambda: udp_bound(uport), 5, what="the UDP port bound")
+        c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        c.settimeout(2)
+        for i in range(10):
+            s.config_path.write_text(config(LETTERS[i % 3], e1.address))
+            status, body = post_reload(ports["admin"])
+            assert status == 200, body
+            c.sendto(b"d%d" % i, (LOOPBACK, uport))
+            assert c.recvfrom(100)[0] == b"d%d" % i
+        assert len(e1.peers) == 1, e1.peers  # one flow, one server-side socket, throughout
+        s.config_path.write_text(config("a", e2.address))
+        status, body = post_reload(ports["admin"])
+        assert status == 200, body
+        c.sendto(b"moved", (LOOPBACK, uport))
+        assert c.recvfrom(100)[0] == b"moved"
+        assert len(e2.peers) == 1 and len(e1.received) == 10
+        c.close()
+    finally:
+        e1.stop()
+        e2.stop()

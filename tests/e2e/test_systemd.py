@@ -9,7 +9,8 @@ import signal
 import socket
 import time
 
-from conftest import REPO, LOOPBACK, Strata, free_port, http_get, port_listening
+from conftest import (REPO, LOOPBACK, Strata, free_port, http_get, port_listening,
+                      sanitizer_reports)
 
 
 class Notify:
@@ -80,6 +81,7 @@ def run_notify_scenario(strata_bin, tmp_path, notify_address, env_value):
     finally:
         s.stop()
         n.close()
+    assert not sanitizer_reports(s)
 
 
 def test_notify_socket_path(strata_bin, tmp_path):
@@ -102,7 +104,7 @@ def test_without_notify_socket_nothing_is_sent(strata_bin, tmp_path):
         s.wait_log(r"generation 2 in force")
     finally:
         rc, _ = s.stop()
-    assert rc == 0
+    assert rc == 0 and not sanitizer_reports(s)
 
 
 def test_unit_file_is_type_notify_with_reload():

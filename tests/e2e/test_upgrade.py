@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import LOOPBACK, Strata, http_get, stop_process, wait_for
+from conftest import LOOPBACK, Strata, http_get, sanitizer_reports, wait_for
 from test_reload import free_ports, letters, start_wrk, wrk_result, WRK_ERRORS  # noqa: F401
 
 
@@ -62,6 +62,7 @@ def test_upgrade_under_load_loses_nothing(strata_bin, tmp_path, letters):
     finally:
         for p in procs:
             p.stop()
+    assert not sum((sanitizer_reports(p) for p in procs), [])
 
 
 def test_no_process_on_the_socket_is_a_plain_start(strata_bin, tmp_path, letters):
@@ -75,5 +76,5 @@ def test_no_process_on_the_socket_is_a_plain_start(strata_bin, tmp_path, letters
         assert "took over" not in s.log()
     finally:
         rc, _ = s.stop()
-    assert rc == 0
+    assert rc == 0 and not sanitizer_reports(s)
     assert not sock.exists()
