@@ -44,7 +44,9 @@ static void usage(FILE *out)
                  "Exit codes: 0 ok, 1 configuration error, 2 usage error, 3 runtime failure.\n"
                  "Signals: SIGTERM/SIGINT stop accepting and drain open connections for up to\n"
                  "timeouts.drain, then exit; a second signal exits at once. SIGHUP reloads the\n"
-                 "configuration file (as POST /reload on the admin listener and strata reload).\n");
+                 "configuration file (as POST /reload on the admin listener and strata reload).\n"
+                 "Binary upgrade: with upgrade_socket in the file, `strata run FILE` of the new\n"
+                 "executable takes the running one's sockets over; the old one drains and exits.\n");
 }
 
 static unsigned cpu_count(void)
