@@ -7,8 +7,6 @@ The origins are another Strata answering by itself (`respond`), one listener per
 so the load is not limited by a Python server.
 """
 
-import base64
-import hashlib
 import http.client
 import re
 import shutil
@@ -21,6 +19,7 @@ import pytest
 
 from conftest import (LOOPBACK, closed_by_peer, connect, free_port, http_get, recv_exact,
                       run_strata, wait_for)
+from test_http_proxy import upgrade_happy_origin
 
 LETTERS = "abc"
 
@@ -251,29 +250,6 @@ def _accepts(port):
 
 # --------------------------------------------------------------------------- long-lived
 
-WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-
-def ws_echo_handler(c):
-    """A WebSocket origin reduced to its handshake: answers 101, then echoes raw bytes."""
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = c.recv(4096)
-        if not chunk:
-            return
-        head += chunk
-    head, rest = head.split(b"\r\n\r\n", 1)
-    key = re.search(rb"(?im)^sec-websocket-key:\s*(\S+)", head).group(1)
-    accept = base64.b64encode(hashlib.sha1(key + WS_GUID).digest())
-    c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-              b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n" + rest)
-    while True:
-        data = c.recv(65536)
-        if not data:
-            return
-        c.sendall(data)
-
-
 def ws_open(port):
     c = connect(port)
     c.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -295,7 +271,8 @@ def echo_round(c, payload):
 def test_long_lived_connections_kept_across_reloads_and_drained_when_changed(
         strata, strata_bin, letters, backends):
     echo, echo2 = backends.echo(), backends.echo()
-    ws, ws2 = backends.threaded(ws_echo_handler), backends.threaded(ws_echo_handler)
+    # an origin answering 101 to any upgrade, then echoing (test_http_proxy.py)
+    ws, ws2 = upgrade_happy_origin(backends, []), upgrade_happy_origin(backends, [])
     ports = dict(zip(["web", "admin", "tcp"], free_ports(3)))
     ws_route = "      - { match: { path_prefix: /ws }, backend: wsb }\n"
 
