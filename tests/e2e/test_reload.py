@@ -406,3 +406,31 @@ def test_udp_flow_kept_across_reloads_and_moved_when_its_server_changes(strata, 
     finally:
         e1.stop()
         e2.stop()
+
+
+def test_certificates_reread_on_reload(strata, letters, tmp_path):
+    """The same cert/key paths with new contents: after a reload new handshakes get the
+    new certificate; a connection made before keeps working."""
+    import ssl
+    from h2_backend import make_cert
+    cert, key = make_cert(str(tmp_path), cn="first.test")
+    ports = dict(zip(["web", "tls", "admin"], free_ports(3)))
+    s = strata(proxy_config(ports, letters, cert=(cert, key)),
+               listen_ports=[ports["web"], ports["tls"]], admin_port=ports["admin"])
+
+    def served_cn():
+        ctx = ssl.create_default_context()
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        with socket.create_connection((LOOPBACK, ports["tls"]), timeout=5) as raw:
+            with ctx.wrap_socket(raw) as t:
+                der = t.getpeercert(binary_form=True)
+        pem = ssl.DER_cert_to_PEM_cert(der)
+        out = subprocess.run(["openssl", "x509", "-noout", "-subject"], input=pem,
+                             capture_output=True, text=True, timeout=10).stdout
+        return out.strip()
+
+    assert "first.test" in served_cn()
+    make_cert(str(tmp_path), cn="second.test")  # rewrites the same two files
+    status, body = post_reload(ports["admin"])
+    assert status == 200, body
+    assert "second.test" in served_cn()
