@@ -111,6 +111,7 @@ struct h2c {
     uint32_t wu_credit;
     uint8_t state;   /* enum h2c_state */
     bool goaway;     /* a GOAWAY was sent: no new streams */
+    uint64_t drain_at_ms; /* a reload changed its listener: closed then (0: not) */
     bool calm;       /* abuse: GOAWAY(ENHANCE_YOUR_CALM), closing */
     bool fatal;      /* nghttp2 failed: close once the output is out */
     bool timer_lost; /* the timer could not be armed: close from the run queue */

@@ -502,7 +502,16 @@ static uint64_t quiet_deadline(const struct h2c *c)
     return c->last_ms + ms;
 }
 
+static uint64_t state_deadline(const struct h2c *c);
+
+/* The next deadline, a reload's drain included. */
 static uint64_t deadline(const struct h2c *c)
+{
+    uint64_t d = state_deadline(c);
+    return c->drain_at_ms && c->drain_at_ms < d ? c->drain_at_ms : d;
+}
+
+static uint64_t state_deadline(const struct h2c *c)
 {
     const struct http_timeouts *to = &c->lc->http.timeouts;
     if (c->state == H2C_SNIFF)
@@ -555,6 +564,15 @@ static void session_timer(struct ev_loop *loop, struct ev_timer *t)
     if (loop->now_ms < d) {
         if (ev_timer_arm_at(loop, t, d) < 0)
             timer_lost(c);
+        return;
+    }
+    if (c->drain_at_ms && loop->now_ms >= c->drain_at_ms) { /* h2_reload */
+        struct list *pos, *tmp;
+        list_for_each_safe(pos, tmp, &c->streams)
+        {
+            list_entry(pos, struct h2s, link)->st.end = "reload_drain";
+        }
+        session_close(c);
         return;
     }
     if (c->state == H2C_OPEN && !c->fatal && !c->calm && list_empty(&c->streams)) {
@@ -793,7 +811,9 @@ void h2_reload(struct worker *w)
         struct listener_conf *to = config_listener_successor(w->cfg, c->lc);
         if (!to || to->fp != c->lc->fp) { /* its listener changed: clients reach the new one
                                              by a new connection */
+            c->drain_at_ms = w->loop.now_ms + w->cfg->reload_drain_ms;
             h2c_goaway(c);
+            h2c_arm_timer(c);
             h2c_run(c);
         } else if (c->nstreams == 0) {
             h2c_follow(c);

@@ -434,3 +434,37 @@ def test_certificates_reread_on_reload(strata, letters, tmp_path):
     status, body = post_reload(ports["admin"])
     assert status == 200, body
     assert "second.test" in served_cn()
+
+
+def test_h2_connection_kept_then_goaway_and_closed_when_its_listener_changes(strata):
+    """An HTTP/2 connection with a stream held open (window 0) stays through a reload
+    that changes a route; a reload that changes its listener sends GOAWAY and closes it
+    after timeouts.reload_drain, the stream still open."""
+    hf = pytest.importorskip("hyperframe.frame")
+    from test_h2 import Raw, h2_config
+    port, admin = free_ports(2)
+
+    def config(body, listener_extra=""):
+        routes = f'- {{ match: {{ path: /hello }}, respond: {{ status: 200, body: "{body}" }} }}\n'
+        return h2_config(port, admin, routes=routes, listener_extra=listener_extra).replace(
+            "drain: 2s }", "drain: 2s, reload_drain: 1s }")
+
+    s = strata(config("one"), listen_ports=[port], admin_port=admin)
+    raw = Raw(port, settings={hf.SettingsFrame.INITIAL_WINDOW_SIZE: 0})
+    try:
+        raw.send(raw.headers(1))
+        raw.read(lambda f: isinstance(f, hf.HeadersFrame) and f.stream_id == 1, timeout=5)
+        s.config_path.write_text(config("two"))
+        assert post_reload(admin)[0] == 200
+        assert raw.goaway(0.5) is None  # a route changed: the connection is not touched
+        s.config_path.write_text(config("two", listener_extra="max_connections: 1000"))
+        t0 = time.monotonic()
+        assert post_reload(admin)[0] == 200
+        g = raw.goaway(3)
+        assert g is not None and g.last_stream_id == 1
+        raw.read(timeout=3)  # to EOF
+        assert getattr(raw, "eof", False), "not closed after reload_drain"
+        assert 0.8 <= time.monotonic() - t0 <= 3.0
+        wait_for(lambda: 'end="reload_drain"' in s.stdout(), 3, what="the stream's log line")
+    finally:
+        raw.close()
