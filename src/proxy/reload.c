@@ -218,6 +218,8 @@ void reload_tick(struct reloader *r)
             continue;
         }
         *pg = g->next;
+        log_info("reload: generation %llu released: no connection is left on it",
+                 (unsigned long long)g->cfg->generation);
         config_unref(g->cfg);
         free(g);
     }

@@ -169,6 +169,8 @@ def test_twenty_reloads_under_load_lose_nothing(strata, strata_bin, letters, h2_
                                       listener="web"))
         assert all(b >= a for a, b in zip(seen_total, seen_total[1:])), seen_total
         assert re.search(r"generation 21 in force", s.log()), s.log()[-3000:]
+        # the old generations go once their last connection has (keep-alive ones moved on)
+        s.wait_log(r"generation 20 released", timeout=5)
     finally:
         results = [wrk_result(p) for p in loads]
     for n, out in results:
@@ -237,6 +239,7 @@ def test_listeners_added_kept_and_removed(strata, letters):
     wait_for(lambda: not _accepts(ports["extra"]), 2, what="the removed listener closed")
     keep.request("GET", "/probe")
     assert keep.getresponse().read() == b"B\n"
+    s.wait_log(r"generation 2 released", timeout=5)  # the idle connection moved on
     keep.close()
 
 
@@ -300,6 +303,8 @@ def test_long_lived_connections_kept_across_reloads_and_drained_when_changed(
                 echo_round(c, payload)
                 sent += len(payload)
         assert "reload_drain" not in s.log()
+        # the generation both were accepted on is kept (not released) for them
+        assert "generation 1 released" not in s.log()
         # now their servers change: both are closed after reload_drain (1s), not before
         s.config_path.write_text(config("a", "abc", echo_addr=echo2.address,
                                         ws_addr=ws2.address))
