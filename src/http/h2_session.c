@@ -817,6 +817,13 @@ void h2_reload(struct worker *w)
             h2c_run(c);
         } else if (c->nstreams == 0) {
             h2c_follow(c);
+        } else {
+            struct list *sp, *stmp;
+            list_for_each_safe(sp, stmp, &c->streams)
+            {
+                h2s_reload(list_entry(sp, struct h2s, link), w->cfg);
+            }
+            h2c_arm_timer(c);
         }
     }
 }

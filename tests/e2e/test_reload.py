@@ -473,3 +473,45 @@ def test_h2_connection_kept_then_goaway_and_closed_when_its_listener_changes(str
         wait_for(lambda: 'end="reload_drain"' in s.stdout(), 3, what="the stream's log line")
     finally:
         raw.close()
+
+
+def test_h2_websocket_kept_then_drained_when_its_server_changes(strata, ws_origin_factory):
+    """A WebSocket over HTTP/2 (RFC 8441) stays through a reload that changes another
+    backend; when its server changes, its stream is reset after timeouts.reload_drain."""
+    pytest.importorskip("websockets")
+    from test_h2_websocket import WsOverH2, echo, exchange, run
+    o, o2 = ws_origin_factory(echo), ws_origin_factory(echo)
+    s = run(strata, {"ws": {"servers": [o.address]}})
+    text = s.config_path.read_text().replace("drain: 2s }", "drain: 2s, reload_drain: 1s }")
+    s.config_path.write_text(text)
+    assert post_reload(s.admin)[0] == 200
+    ws = WsOverH2(s.port)
+    try:
+        exchange(ws, (10, 1000))
+        s.config_path.write_text(text + "  other:\n    servers:\n      - \"127.0.0.1:1\"\n")
+        assert post_reload(s.admin)[0] == 200
+        exchange(ws, (20, 2000))  # untouched
+        s.config_path.write_text(text.replace(o.address, o2.address))
+        t0 = time.monotonic()
+        assert post_reload(s.admin)[0] == 200
+        exchange(ws, (30,))  # drained, not cut
+        ws.c.pump_until(lambda: ws.r.done or ws.c.closed, 5, what="the drained tunnel's end")
+        assert 0.8 <= time.monotonic() - t0 <= 3.0
+    finally:
+        ws.shutdown()
+    wait_for(lambda: "reload_drain" in s.stdout(), 3, what="the stream's log line")
+
+
+@pytest.fixture
+def ws_origin_factory():
+    pytest.importorskip("websockets")
+    from test_h2_websocket import WsOrigin
+    started = []
+
+    def start(handler):
+        o = WsOrigin(handler, None).start()
+        started.append(o)
+        return o
+    yield start
+    for o in started:
+        o.stop()
