@@ -4,8 +4,8 @@
  * Two snapshots' objects with one name and one fingerprint were written alike, so a
  * long-lived connection on them can stay across a reload. A listener's fingerprint leaves
  * out its `routes` (a route change moves new requests, not an open tunnel) and a backend's
- * its `servers` (each server has its own); both take in the top-level keys other than
- * `listeners`, `backends` and `admin` (global timeouts and limits are defaults for them).
+ * its `servers` (each server has its own); both take in the global `timeouts` they default
+ * to (`connect`, `idle`; not `drain` and `reload_drain`, which concern no path).
  */
 #include "config.h"
 
@@ -41,10 +41,11 @@ static uint64_t node_hash(const struct ynode *n, uint64_t h, const char *const *
 
 void config_fingerprint(struct config *c, const struct ynode *doc)
 {
-    static const char *const root_skip[] = {"listeners", "backends", "admin", NULL};
     static const char *const listener_skip[] = {"routes", NULL};
     static const char *const backend_skip[] = {"servers", NULL};
-    uint64_t root = node_hash(doc, 0, root_skip);
+    const struct ynode *t = ymap_get(doc, "timeouts");
+    uint64_t root = node_hash(t ? ymap_get(t, "connect") : NULL, 0, NULL);
+    root = node_hash(t ? ymap_get(t, "idle") : NULL, root, NULL);
 
     const struct ynode *ls = ymap_get(doc, "listeners");
     for (uint32_t i = 0; ls && ls->kind == YN_SEQ && i < c->nlisteners && i < ls->n; i++)

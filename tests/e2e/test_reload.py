@@ -482,10 +482,8 @@ def test_h2_websocket_kept_then_drained_when_its_server_changes(strata, ws_origi
     from test_h2_websocket import WsOverH2, echo, exchange, run
     o, o2 = ws_origin_factory(echo), ws_origin_factory(echo)
     s = run(strata, {"ws": {"servers": [o.address]}})
-    text = s.config_path.read_text().replace("drain: 2s }", "drain: 2s, reload_drain: 1s }")
-    s.config_path.write_text(text)
-    assert post_reload(s.admin)[0] == 200
     ws = WsOverH2(s.port)
+    text = s.config_path.read_text().replace("drain: 2s }", "drain: 2s, reload_drain: 1s }")
     try:
         exchange(ws, (10, 1000))
         s.config_path.write_text(text + "  other:\n    servers:\n      - \"127.0.0.1:1\"\n")

@@ -47,6 +47,16 @@ TEST(reload_fingerprints_tell_what_stayed)
     CHECK(!config_path_kept(c3, &c1->listeners[1], s1));  /* its own server changed */
     CHECK(config_server_successor(c2, s1) == &config_backend(c2, "a")->servers[0]);
     CHECK(config_listener_successor(c3, &c1->listeners[1]) == &c3->listeners[1]);
+    struct config *c4 = load("timeouts: { drain: 1s, reload_drain: 2s }\n" /* no path */
+                             GEN("a", "127.0.0.1:9000", "127.0.0.1:8001"));
+    struct config *c5 = load("timeouts: { idle: 1s }\n" /* every listener's default */
+                             GEN("a", "127.0.0.1:9000", "127.0.0.1:8001"));
+    if (c4 && c5) {
+        CHECK(config_path_kept(c4, &c1->listeners[0], s1));
+        CHECK(!config_path_kept(c5, &c1->listeners[0], NULL));
+    }
+    config_unref(c4);
+    config_unref(c5);
     config_unref(c1);
     config_unref(c2);
     config_unref(c3);
