@@ -513,3 +513,33 @@ def ws_origin_factory():
     yield start
     for o in started:
         o.stop()
+
+
+def test_a_new_address_that_cannot_be_bound_refuses_the_reload(strata, strata_bin, letters):
+    ports = dict(zip(["web", "admin", "busy"], free_ports(3)))
+    s = strata(proxy_config(ports, letters, route="a"), listen_ports=[ports["web"]],
+               admin_port=ports["admin"])
+    squatter = socket.socket()
+    squatter.bind((LOOPBACK, ports["busy"]))
+    squatter.listen(1)
+    try:
+        extra = (f'  - {{ name: busy, listen: "{LOOPBACK}:{ports["busy"]}", mode: http, '
+                 f'routes: [ {{ backend: c }} ] }}\n')
+        s.config_path.write_text(proxy_config(ports, letters, route="b", extra_listeners=extra))
+        status, body = post_reload(ports["admin"])
+        assert status == 422 and "listener busy: cannot listen on" in body, body
+        assert "generation 1 (" in body and body_of(ports["web"], "/probe") == "A\n"
+        s.config_path.write_text(proxy_config(ports, letters, route="b"))
+        r = run_strata(strata_bin, "reload", "-c", str(s.config_path))
+        assert r.returncode == 0 and "generation 2 in force" in r.stdout, r
+        assert body_of(ports["web"], "/probe") == "B\n"
+    finally:
+        squatter.close()
+
+
+def test_reload_cli_without_admin_listener_says_so(strata_bin, tmp_path, letters):
+    f = tmp_path / "noadmin.yaml"
+    f.write_text(re.sub(r"admin: .*\n", "", proxy_config({"web": free_port(), "admin": 1},
+                                                         letters)))
+    r = run_strata(strata_bin, "reload", "-c", str(f))
+    assert r.returncode == 3 and "no admin listener" in r.stderr and "SIGHUP" in r.stderr, r
