@@ -35,18 +35,18 @@ static void usage(FILE *out)
                  "       strata demo [BASE_PORT]   the demo on other ports\n"
                  "       strata run FILE           run with a configuration file\n"
                  "       strata check FILE         validate a configuration file and exit\n"
-                 "       strata reload [-c FILE]   make the running strata re-read its file (through\n"
-                 "                                 the admin listener FILE names; default\n"
-                 "                                 " DEFAULT_CONFIG ")\n"
+                 "       strata reload [-c FILE]   make the running strata re-read its file\n"
+                 "                                 (through the admin listener FILE names;\n"
+                 "                                 default " DEFAULT_CONFIG ")\n"
                  "       strata config-reference   print the configuration reference (markdown)\n"
                  "       strata --version | --help\n"
                  "\n"
                  "Exit codes: 0 ok, 1 configuration error, 2 usage error, 3 runtime failure.\n"
                  "Signals: SIGTERM/SIGINT stop accepting and drain open connections for up to\n"
-                 "timeouts.drain, then exit; a second signal exits at once. SIGHUP reloads the\n"
-                 "configuration file (as POST /reload on the admin listener and strata reload).\n"
-                 "Binary upgrade: with upgrade_socket in the file, `strata run FILE` of the new\n"
-                 "executable takes the running one's sockets over; the old one drains and exits.\n");
+                 "timeouts.drain, then exit; a second signal exits at once. SIGHUP reloads\n"
+                 "the configuration file (as POST /reload on the admin listener does).\n"
+                 "Binary upgrade: with upgrade_socket in the file, `strata run FILE` of the\n"
+                 "new executable takes the running one's sockets; the old one drains, exits.\n");
 }
 
 static unsigned cpu_count(void)

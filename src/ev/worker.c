@@ -209,7 +209,8 @@ static void apply_swap(struct worker *w, struct worker_swap *sw)
             w->modes[m]->reload(w, r->cfg);
     r->next = w->retired;
     w->retired = r;
-    if (!ev_timer_armed(&w->retire_tick) && ev_timer_arm(&w->loop, &w->retire_tick, RETIRE_TICK_MS) < 0)
+    if (!ev_timer_armed(&w->retire_tick) &&
+        ev_timer_arm(&w->loop, &w->retire_tick, RETIRE_TICK_MS) < 0)
         log_warn("worker %u: cannot arm the reload timer", w->id);
     atomic_store_explicit(&sw->done, true, memory_order_release);
 }
@@ -389,11 +390,6 @@ static int worker_open_sockets(struct worker *w, struct config *cfg, char *err, 
 static void worker_free(struct worker *w)
 {
     close_listeners(w, false);
-    while (w->retired) {
-        struct retired_gen *r = w->retired;
-        w->retired = r->next;
-        retired_drop(r);
-    }
     if (w->loop.epfd >= 0) { /* else the loop, the stage and every mode never started */
         close_all(w);
         ev_reap(&w->loop);
@@ -401,6 +397,11 @@ static void worker_free(struct worker *w)
             w->modes[m]->worker_free(w);
         stage_worker_free(w);
         ev_loop_free(&w->loop);
+    }
+    while (w->retired) { /* after close_all: the last sessions on them are gone */
+        struct retired_gen *r = w->retired;
+        w->retired = r->next;
+        retired_drop(r);
     }
     log_bufs_free(&w->logs);
     free(w->scratch);
