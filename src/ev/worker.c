@@ -215,6 +215,27 @@ static void apply_swap(struct worker *w, struct worker_swap *sw)
     atomic_store_explicit(&sw->done, true, memory_order_release);
 }
 
+/* Listening sockets of every address of cfg's listeners: 0 when none. */
+static unsigned count_addrs(const struct config *cfg)
+{
+    unsigned n = 0;
+    for (uint32_t i = 0; i < cfg->nlisteners; i++)
+        n += cfg->listeners[i].naddrs;
+    return n;
+}
+
+/* A listening socket of w for address j of lc, not open yet. */
+static void listen_sock_init(struct worker *w, struct listen_sock *ls, struct listener_conf *lc,
+                             uint32_t j)
+{
+    BUG_ON(lc->mode >= w->nmodes);
+    ls->lc = lc;
+    ls->addr_index = j;
+    ls->ops = w->modes[lc->mode];
+    ls->w = w;
+    ls->h.cb = ls->ops->io ? ls->ops->io : accept_cb;
+}
+
 /* An old socket of w that can serve `addr` of a listener in `mode`, not yet taken. */
 static struct listen_sock *kept_socket(struct worker *w, struct worker_swap *sw,
                                        enum listener_mode mode, const struct sockaddr_any *addr)
@@ -233,9 +254,7 @@ static struct listen_sock *kept_socket(struct worker *w, struct worker_swap *sw,
 int worker_swap_prepare(struct worker *w, struct config *nc, struct worker_swap *sw,
                         unsigned *bound, char *err, size_t errlen)
 {
-    unsigned n = 0;
-    for (uint32_t i = 0; i < nc->nlisteners; i++)
-        n += nc->listeners[i].naddrs;
+    unsigned n = count_addrs(nc);
     memset(sw, 0, sizeof(*sw));
     sw->socks = calloc(n ? n : 1, sizeof(*sw->socks));
     sw->kept = calloc(w->nsocks ? w->nsocks : 1, sizeof(*sw->kept));
@@ -248,11 +267,7 @@ int worker_swap_prepare(struct worker *w, struct config *nc, struct worker_swap 
         struct listener_conf *lc = &nc->listeners[i];
         for (uint32_t j = 0; j < lc->naddrs; j++) {
             struct listen_sock *ls = &sw->socks[sw->nsocks];
-            ls->lc = lc;
-            ls->addr_index = j;
-            ls->ops = w->modes[lc->mode];
-            ls->w = w;
-            ls->h.cb = ls->ops->io ? ls->ops->io : accept_cb;
+            listen_sock_init(w, ls, lc, j);
             struct listen_sock *o = kept_socket(w, sw, lc->mode, &lc->addrs[j]);
             if (o) {
                 ls->h.fd = o->h.fd;
@@ -349,9 +364,7 @@ static void *worker_main(void *arg)
 
 static int worker_open_sockets(struct worker *w, struct config *cfg, char *err, size_t errlen)
 {
-    unsigned n = 0;
-    for (uint32_t i = 0; i < cfg->nlisteners; i++)
-        n += cfg->listeners[i].naddrs;
+    unsigned n = count_addrs(cfg);
     w->socks = calloc(n ? n : 1, sizeof(*w->socks));
     if (!w->socks) {
         snprintf(err, errlen, "out of memory");
@@ -361,12 +374,7 @@ static int worker_open_sockets(struct worker *w, struct config *cfg, char *err, 
         struct listener_conf *lc = &cfg->listeners[i];
         for (uint32_t j = 0; j < lc->naddrs; j++) {
             struct listen_sock *ls = &w->socks[w->nsocks];
-            BUG_ON(lc->mode >= w->nmodes);
-            ls->lc = lc;
-            ls->addr_index = j;
-            ls->ops = w->modes[lc->mode];
-            ls->w = w;
-            ls->h.cb = ls->ops->io ? ls->ops->io : accept_cb;
+            listen_sock_init(w, ls, lc, j);
             /* a binary upgrade: the socket of the process upgraded, with its queue */
             ls->h.fd = sock_inherit_take((int)lc->mode, &lc->addrs[j]);
             ls->pktinfo = ls->h.fd >= 0 && ls->ops->io && addr_is_wildcard(&lc->addrs[j]);
