@@ -18,6 +18,7 @@
 #include "net/quic.h"
 #include "net/src_limit.h"
 #include "http/route-t.h"
+#include "stats/analytics-t.h"
 #include "stats/counters-t.h"
 
 enum balance_kind {
@@ -237,6 +238,7 @@ struct config {
     /* Set by the composition root (proxy/proxy.c): undoes its process-wide set-up of this
      * snapshot (logs, modes) when the last reference goes. */
     void (*on_free)(struct config *c);
+    struct analytics_conf analytics; /* top-N and geo (stats/analytics.h, stats/geo.h) */
 };
 
 #endif

@@ -154,6 +154,7 @@ static void config_free(struct config *c)
         .nlisteners = c->nlisteners,
         .backends = c->backends,
         .nbackends = c->nbackends,
+        .analytics = c->analytics,
     };
     cfg_root_free(&root);
     free(c->file);
@@ -280,6 +281,7 @@ static struct config *build_config(const char *file, struct cfg_root *root)
     c->nbackends = root->nbackends;
     c->max_conns = root->max_conns;
     c->upgrade_socket = root->upgrade_socket;
+    c->analytics = root->analytics;
     memset(root, 0, sizeof(*root));
     if (!(c->file = strdup(file)) || build_runtime(c) < 0)
         goto fail;

@@ -10,6 +10,8 @@
 #include "core/time.h"
 #include "health/health.h"
 #include "proxy/upgrade.h"
+#include "proxy/redis_sync.h"
+#include "stats/analytics.h"
 #include "tls/tls.h"
 
 static int reload_now(void *arg, struct strbuf *out)
@@ -92,9 +94,17 @@ int control_start(struct control *c, struct config *cfg, struct worker *ws, unsi
     if (cfg->upgrade_socket &&
         !(c->upgrade = upgrade_listen(&c->loop, cfg, ws, n, c->admin, err, errlen)))
         goto fail;
+    if (cfg->admin_enabled && !(c->analytics = analytics_start(&c->loop, cfg))) {
+        snprintf(err, errlen, "analytics: out of memory");
+        goto fail;
+    }
     c->health = health_start(&c->loop, cfg);
     if (!c->health) {
         snprintf(err, errlen, "health checks: out of memory");
+        goto fail;
+    }
+    if (!(c->redis = redis_sync_start(&c->loop, cfg))) {
+        snprintf(err, errlen, "rate limits' Redis clients: out of memory");
         goto fail;
     }
     ev_timer_init(&c->tickets, rotate_tickets);
@@ -130,6 +140,10 @@ void control_stop(struct control *c)
         health_stop(c->health);
     if (c->admin)
         admin_stop(c->admin);
+    redis_sync_stop(c->redis);
+    c->redis = NULL;
+    analytics_stop(c->analytics);
+    c->analytics = NULL;
     c->health = NULL;
     c->admin = NULL;
     if (c->loop.epfd >= 0)

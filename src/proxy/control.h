@@ -14,6 +14,8 @@
 struct health;
 struct admin;
 struct upgrade_server;
+struct redis_sync;
+struct analytics;
 
 struct control {
     pthread_t thread;
@@ -22,6 +24,8 @@ struct control {
     struct health *health;
     struct admin *admin;
     struct upgrade_server *upgrade; /* upgrade_socket (proxy/upgrade.h), or NULL */
+    struct redis_sync *redis; /* cluster rate limits' Redis clients (proxy/redis_sync.h) */
+    struct analytics *analytics; /* trends and top-N (stats/analytics.h), with the admin */
     struct ev_timer tickets; /* rotates TLS session-ticket keys (tls/tls.h) */
     struct reloader reloader;    /* the generation in force and those left behind */
     struct ev_timer reload_tick; /* frees the generations the workers let go */

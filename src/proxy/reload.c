@@ -13,6 +13,8 @@
 #include "core/time.h"
 #include "ev/worker.h"
 #include "health/health.h"
+#include "proxy/redis_sync.h"
+#include "stats/analytics.h"
 #include "proxy/control.h"
 #include "proxy/proxy.h"
 #include "proxy/sd_notify.h"
@@ -121,36 +123,62 @@ static void run_swaps(struct reloader *r, struct config *nc, struct worker_swap 
     }
 }
 
-/* Stops a health-check set after the control loop's current batch (an event of this batch
- * may still name one of its checks). */
-struct health_retire {
+/* Stops a control-thread object of the previous generation (health checks, Redis
+ * clients) after the loop's current batch: an event of this batch may still name it. */
+struct control_retire {
     struct ev_defer d;
-    struct health *h;
+    void *obj;
+    void (*stop)(void *obj);
 };
 
-static void health_retire_cb(struct ev_defer *d)
+static void control_retire_cb(struct ev_defer *d)
 {
-    struct health_retire *hr = container_of(d, struct health_retire, d);
-    health_stop(hr->h);
-    free(hr);
+    struct control_retire *cr = container_of(d, struct control_retire, d);
+    cr->stop(cr->obj);
+    free(cr);
 }
 
+/* *slot (started for the old generation) is replaced by fresh, and stopped after the
+ * batch; without memory for that, fresh is stopped and the old one stays. */
+static void control_swap(struct control *c, void **slot, void *fresh, void (*stop)(void *),
+                         const char *what)
+{
+    struct control_retire *cr = fresh ? malloc(sizeof(*cr)) : NULL;
+    if (!cr) {
+        log_err("reload: %s: out of memory; those of the previous generation go on", what);
+        if (fresh)
+            stop(fresh);
+        return;
+    }
+    cr->obj = *slot;
+    cr->stop = stop;
+    *slot = fresh;
+    ev_defer_free(&c->loop, &cr->d, control_retire_cb);
+}
+
+static void health_stop_any(void *h)
+{
+    health_stop(h);
+}
+
+static void redis_stop_any(void *rs)
+{
+    redis_sync_stop(rs);
+}
+
+/* The control thread's users of a snapshot move to the new one: the admin listener and
+ * analytics take it; the health checks and the rate limits' Redis clients (which point
+ * into it) are started anew and the old ones stopped. */
 static void control_move(struct control *c, struct config *nc)
 {
     if (c->admin)
         admin_set_config(c->admin, nc);
-    struct health *h = health_start(&c->loop, nc);
-    struct health_retire *hr = h ? malloc(sizeof(*hr)) : NULL;
-    if (!hr) {
-        log_err("reload: health checks: out of memory; the checks of the previous "
-                "generation go on");
-        if (h)
-            health_stop(h);
-        return;
-    }
-    hr->h = c->health;
-    c->health = h;
-    ev_defer_free(&c->loop, &hr->d, health_retire_cb);
+    if (c->analytics)
+        analytics_set_config(c->analytics, nc);
+    control_swap(c, (void **)&c->health, health_start(&c->loop, nc), health_stop_any,
+                 "health checks");
+    control_swap(c, (void **)&c->redis, redis_sync_start(&c->loop, nc), redis_stop_any,
+                 "the rate limits' Redis clients");
 }
 
 int reload_run(struct reloader *r, struct control *c, struct strbuf *out)
