@@ -96,7 +96,7 @@ struct cfg_section {
 struct cfg_root {
     uint32_t workers;
     struct {
-        uint32_t connect_ms, idle_ms, drain_ms;
+        uint32_t connect_ms, idle_ms, drain_ms, reload_drain_ms;
     } timeouts;
     struct {
         bool enabled;
@@ -107,6 +107,7 @@ struct cfg_root {
         uint32_t pipe_size, pipe_cache;
     } tuning;
     uint32_t max_conns;
+    char *upgrade_socket;
     struct analytics_conf analytics; /* `analytics:` and `geo:` (schema_analytics.c) */
     struct listener_conf *listeners;
     uint32_t nlisteners;
