@@ -13,6 +13,7 @@
 #include "core/time.h"
 #include "ev/worker.h"
 #include "health/health.h"
+#include "http/filter.h"
 #include "proxy/redis_sync.h"
 #include "stats/analytics.h"
 #include "proxy/control.h"
@@ -197,7 +198,7 @@ int reload_run(struct reloader *r, struct control *c, struct strbuf *out)
     if (!nc)
         goto fail;
     reload_carry(r->cur, nc);
-    if (proxy_prepare(nc, err, sizeof(err)) < 0 ||
+    if (proxy_prepare(nc, err, sizeof(err)) < 0 || filters_start(nc, err, sizeof(err)) < 0 ||
         prepare_swaps(r, nc, sw, &bound, err, sizeof(err)) < 0) {
         report_errors(out, err);
         goto fail;
