@@ -21,10 +21,14 @@
 #include "ev/worker.h"
 #include "proxy/control.h"
 #include "proxy/proxy.h"
+#include "proxy/reload_cli.h"
+#include "proxy/sd_notify.h"
+#include "proxy/upgrade.h"
 
 enum { EXIT_OK = 0, EXIT_CONFIG = 1, EXIT_USAGE = 2, EXIT_RUNTIME = 3 };
 
 #define DEMO_DEFAULT_BASE 7000
+#define DEFAULT_CONFIG CLI_DEFAULT_CONFIG
 
 static void usage(FILE *out)
 {
@@ -60,8 +64,9 @@ static struct config *load(const char *path, const char *yaml)
     return cfg;
 }
 
-/* Waits for a stop signal, then drains. Returns when every worker has exited. */
-static void wait_and_drain(struct worker *ws, unsigned n, const struct config *cfg,
+/* Waits for a stop signal (SIGHUP: a reload, on the control thread), then drains.
+ * Returns when every worker has exited. */
+static void wait_and_drain(struct worker *ws, unsigned n, struct control *ctl,
                            const sigset_t *sigs)
 {
     int sig;
@@ -69,17 +74,19 @@ static void wait_and_drain(struct worker *ws, unsigned n, const struct config *c
         if (sigwait(sigs, &sig) != 0)
             continue;
         if (sig == SIGHUP) {
-            log_warn("SIGHUP: configuration reload is not supported yet; keeping the "
-                     "running configuration");
+            log_info("SIGHUP: reloading the configuration");
+            control_request_reload(ctl);
             continue;
         }
         break;
     }
+    uint32_t drain_ms = atomic_load(&ctl->drain_ms);
+    sd_notify_stopping();
     log_info("%s: stopping; draining open connections for up to %u ms", strsignal(sig),
-             cfg->drain_timeout_ms);
+             drain_ms);
     for (unsigned i = 0; i < n; i++)
         worker_command(&ws[i], WORKER_DRAIN);
-    uint64_t deadline = mono_ms() + cfg->drain_timeout_ms;
+    uint64_t deadline = mono_ms() + drain_ms;
     struct timespec tick = {.tv_sec = 0, .tv_nsec = 50 * 1000 * 1000};
     while (workers_running(ws, n) > 0 && mono_ms() < deadline) {
         siginfo_t info;
@@ -114,29 +121,37 @@ static int run(struct config *cfg, void (*on_ready)(void *), void *arg)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* threads inherit: only main takes them */
     signal(SIGPIPE, SIG_IGN);                /* splice(2) to a closed socket raises it */
 
-    if (proxy_init(ws, n, cfg, err, sizeof(err)) < 0) {
+    /* a binary upgrade: the listening sockets of the process on upgrade_socket */
+    int upgrade = upgrade_takeover(cfg, err, sizeof(err));
+    if (upgrade == -1 || proxy_init(ws, n, cfg, err, sizeof(err)) < 0) {
         log_err("%s", err);
+        upgrade_abandon(upgrade);
         free(ws);
         return EXIT_RUNTIME;
     }
-    if (control_start(&ctl, cfg, err, sizeof(err)) < 0) {
+    if (control_start(&ctl, cfg, ws, n, err, sizeof(err)) < 0) {
         log_err("%s", err);
-        proxy_join(ws, n, cfg);
+        upgrade_abandon(upgrade);
+        proxy_join(ws, n);
         free(ws);
         return EXIT_RUNTIME;
     }
     if (workers_start(ws, n) == 0) {
+        if (upgrade >= 0)
+            upgrade_finish(upgrade);
         log_info("strata %s ready: %u workers, %u listeners, %u backends (%s)", STRATA_VERSION, n,
                  cfg->nlisteners, cfg->nbackends, cfg->file);
         if (on_ready)
             on_ready(arg);
-        wait_and_drain(ws, n, cfg, &sigs);
+        sd_notify_ready(cfg);
+        wait_and_drain(ws, n, &ctl, &sigs);
         rc = EXIT_OK;
     } else {
+        upgrade_abandon(upgrade);
         for (unsigned i = 0; i < n; i++)
             worker_command(&ws[i], WORKER_STOP);
     }
-    proxy_join(ws, n, cfg);
+    proxy_join(ws, n);
     control_stop(&ctl);
     free(ws);
     log_info("stopped");
@@ -226,6 +241,14 @@ int main(int argc, char **argv)
         return cmd_check(argv[2]);
     if (strcmp(cmd, "run") == 0 && argc == 3)
         return cmd_run(argv[2]);
+    if (strcmp(cmd, "reload") == 0 && (argc == 2 || (argc == 4 && strcmp(argv[2], "-c") == 0))) {
+        struct config *cfg = load(argc == 4 ? argv[3] : DEFAULT_CONFIG, NULL);
+        if (!cfg)
+            return EXIT_CONFIG;
+        int rc = reload_cli(cfg, stdout, stderr);
+        config_unref(cfg);
+        return rc;
+    }
     if (strcmp(cmd, "explain") == 0)
         return explain_main(argc - 2, argv + 2);
     if (strcmp(cmd, "diff") == 0)

@@ -25,6 +25,7 @@
 #include "http/h1.h"
 #include "http/msg.h"
 #include "net/sock.h"
+#include "net/sock_inherit.h"
 #include "stats/metrics.h"
 
 #define ADMIN_BACKLOG 64
@@ -60,6 +61,8 @@ struct admin {
     struct ev_timer accept_pause;
     struct list conns;
     uint32_t nconns;
+    admin_reload_fn reload; /* POST /reload (admin_set_reload), or NULL */
+    void *reload_arg;
 };
 
 static void conn_close(struct admin_conn *c)
@@ -228,6 +231,19 @@ static void serve_metrics(struct admin_conn *c, bool head)
     sb_free(&body);
 }
 
+/* POST /reload: the reload runs here, on the control thread; 200 with its summary, or
+ * 422 with the errors (FILE:LINE:COL) and the running configuration left in force. */
+static void serve_reload(struct admin_conn *c)
+{
+    struct strbuf out;
+    sb_init(&out, 1u << 20);
+    int rc = c->a->reload ? c->a->reload(c->a->reload_arg, &out) : -1;
+    if (!c->a->reload)
+        sb_puts(&out, "reload is not available\n");
+    respond_text(c, rc == 0 ? 200 : c->a->reload ? 422 : 503, sb_str(&out), false);
+    sb_free(&out);
+}
+
 /* A JSON endpoint of the API (admin_analytics.h and the like). */
 static void serve_json(struct admin_conn *c, bool head, const struct http_msg *m, admin_json_fn fn)
 {
@@ -252,11 +268,15 @@ static void handle_request(struct admin_conn *c, const struct http_msg *m, const
     struct admin_req rq = {c, m, body, body_len, &c->peer, c->a->cfg};
     static const char api[] = "/api/v1/";
     bool is_api = m->path.len >= sizeof(api) - 1 && !memcmp(m->path.p, api, sizeof(api) - 1);
-    if (is_api && !admin_authorized(&rq))
+    bool reload = m->method == HTTP_M_POST && hstr_eq(m->path, hstr_c("/reload"));
+    if ((is_api || reload) && !admin_authorized(&rq))
         return; /* answered 401 or 403 */
-    if (admin_api_serves(m->path))
+    if (reload) {
+        admin_log_write(&rq, "reload asked");
+        serve_reload(c);
+    } else if (admin_api_serves(m->path)) {
         admin_api_serve(&rq);
-    else if (!head && m->method != HTTP_M_GET)
+    } else if (!head && m->method != HTTP_M_GET)
         respond_text(c, 405, "method not allowed\n", false);
     else if (hstr_eq(m->path, hstr_c("/metrics")))
         serve_metrics(c, head);
@@ -444,7 +464,9 @@ struct admin *admin_start(struct ev_loop *loop, struct config *cfg, const char *
     list_init(&a->conns);
     ev_timer_init(&a->accept_pause, accept_pause_cb);
     a->lh.cb = accept_cb;
-    a->lh.fd = sock_listen_tcp(&cfg->admin_addr, ADMIN_BACKLOG, 0);
+    a->lh.fd = sock_inherit_take(SOCK_INHERIT_ADMIN, &cfg->admin_addr); /* an upgrade's */
+    if (a->lh.fd < 0)
+        a->lh.fd = sock_listen_tcp(&cfg->admin_addr, ADMIN_BACKLOG, 0);
     if (a->lh.fd < 0)
         goto fail;
     if (ev_add_level_in(loop, &a->lh) < 0)
@@ -463,6 +485,11 @@ fail:
     return NULL;
 }
 
+int admin_listen_fd(const struct admin *a)
+{
+    return a->lh.fd;
+}
+
 int admin_local_addr(const struct admin *a, struct sockaddr_any *out)
 {
     out->len = sizeof(out->u);
@@ -474,6 +501,12 @@ void admin_set_config(struct admin *a, struct config *cfg)
     struct config *old = a->cfg;
     a->cfg = config_ref(cfg);
     config_unref(old);
+}
+
+void admin_set_reload(struct admin *a, admin_reload_fn fn, void *arg)
+{
+    a->reload = fn;
+    a->reload_arg = arg;
 }
 
 void admin_stop(struct admin *a)

@@ -44,12 +44,21 @@ void admin_reply(const struct admin_req *rq, int status, const char *ctype, cons
  * (static storage of this thread, valid until the next admin_start). */
 struct admin *admin_start(struct ev_loop *loop, struct config *cfg, const char **why);
 
+/* The listening socket (a binary upgrade hands it to the new process). */
+int admin_listen_fd(const struct admin *a);
+
 /* The address actually bound (useful when the configured port is 0). Returns 0 or -1. */
 int admin_local_addr(const struct admin *a, struct sockaddr_any *out);
 
 /* Serves cfg's metrics from now on (after a reload): takes a reference on cfg and drops
  * the one on the previous configuration. The listening address is not changed. */
 void admin_set_config(struct admin *a, struct config *cfg);
+
+/* POST /reload calls fn(arg, out) on the control thread: 0 with a summary in out, or -1
+ * with the reasons (answered 422). */
+struct strbuf;
+typedef int (*admin_reload_fn)(void *arg, struct strbuf *out);
+void admin_set_reload(struct admin *a, admin_reload_fn fn, void *arg);
 
 /* Closes the listener and every admin connection, frees a, drops its config reference.
  * a may be NULL. Must run on the loop's thread, outside an I/O callback batch (in a

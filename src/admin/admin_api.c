@@ -293,6 +293,13 @@ static void log_write(const struct admin_req *rq, const char *who, int status, c
                  rq->m->method_name.p, (int)rq->m->path.len, rq->m->path.p, who, status, what);
 }
 
+void admin_log_write(const struct admin_req *rq, const char *what)
+{
+    char who[160];
+    who_text(rq, who, sizeof(who));
+    log_write(rq, who, 200, what);
+}
+
 static void write_done(const struct admin_req *rq, const char *who, int status,
                        const struct server *s, const char *what)
 {

@@ -30,6 +30,10 @@ bool admin_api_serves(struct hstr path);
  * /api/v1/ family. */
 bool admin_authorized(const struct admin_req *rq);
 
+/* Logs a write made on the admin listener outside this file (POST /reload) the way the
+ * runtime API logs its own: "admin: METHOD PATH by PEER (token NAME): what". */
+void admin_log_write(const struct admin_req *rq, const char *what);
+
 /* Answers one request on those paths (through admin_reply); admin.c checked the token. */
 void admin_api_serve(const struct admin_req *rq);
 

@@ -8,6 +8,9 @@
 
 struct config;
 
+/* Where `strata reload` looks without -c. */
+#define CLI_DEFAULT_CONFIG "/etc/strata/strata.yaml"
+
 /* One verb of the command line: its arguments and what it does (commands.c). */
 struct cli_command {
     const char *args; /* "check FILE"; "" for `strata` alone; NULL ends the table */

@@ -10,6 +10,9 @@ const struct cli_command cli_commands[] = {
     {"demo [BASE_PORT]", "the demo on other ports"},
     {"run FILE", "run with a configuration file"},
     {"check FILE", "validate a configuration file (and its `expect:` section) and exit"},
+    {"reload [-c FILE]",
+     "make the running strata re-read its file (through the admin listener FILE names; "
+     "default " CLI_DEFAULT_CONFIG ")"},
     {"explain FILE 'METHOD URL' [-H 'name: value']... [--listener NAME]",
      "print the listener, routes tried, filters, backend, balancing rule and candidate "
      "servers a request would take"},
@@ -25,7 +28,10 @@ const struct cli_command cli_commands[] = {
 const char cli_exit_codes[] = "0 ok, 1 configuration error, 2 usage error, 3 runtime failure.";
 const char cli_signals[] =
     "SIGTERM/SIGINT stop accepting and drain open connections for up to timeouts.drain, "
-    "then exit; a second signal exits at once.";
+    "then exit; a second signal exits at once. SIGHUP reloads the configuration file (as "
+    "POST /reload on the admin listener does). Binary upgrade: with upgrade_socket in the "
+    "file, `strata run FILE` of the new executable takes the running one's sockets; the old "
+    "one drains and exits.";
 
 #define USAGE_COL 36   /* where the help text starts */
 #define USAGE_WIDTH 96 /* where it wraps */

@@ -73,11 +73,13 @@ struct server_state {
     _Atomic uint64_t passive_down_ms; /* mono_ms when passive check took it down, 0 = not */
     _Atomic uint32_t h2_streams;      /* HTTP/2: the streams its last SETTINGS allowed (0 =
                                          none seen), for a new connection's first streams */
-    struct server_counters *ctr;      /* [nworkers], each written by its worker only */
+    struct server_counters *ctr;      /* [nworkers], each written by its worker only;
+                                         shared with the next generation (config_shared) */
 };
 
 struct server {
     char *name; /* given name, or the address text */
+    uint64_t fp; /* what it was built from, its backend's included (config_fingerprint) */
     char *addr_text;
     struct sockaddr_any addr;
     uint32_t weight;    /* 1..1000, default 1 */
@@ -146,6 +148,7 @@ enum backend_protocol {
 
 struct backend {
     char *name;
+    uint64_t fp; /* what it was built from but its servers (config_fingerprint) */
     enum balance_kind balance;
     const struct lb_ops *lb_ops;
     void *lb_shared;             /* read-only balancer state (e.g. the maglev table) */
@@ -228,6 +231,7 @@ struct source_limits_conf {
 
 struct listener_conf {
     char *name;
+    uint64_t fp; /* what it was built from but its routes (config_fingerprint) */
     enum listener_mode mode;
     struct sockaddr_any *addrs;
     char **addr_texts;
@@ -257,6 +261,8 @@ struct config {
     uint32_t pipe_size;        /* F_SETPIPE_SZ for splice pipes, bytes */
     uint32_t pipe_cache;       /* empty pipes kept per worker */
     uint64_t generation;       /* 1 at load; a reload numbers its snapshot one higher */
+    uint32_t reload_drain_ms;  /* reload.drain_timeout: long-lived connections whose path
+                                * changed are closed after it */
     bool admin_enabled;
     struct sockaddr_any admin_addr;
     char *admin_text;
@@ -267,7 +273,11 @@ struct config {
     struct backend *backends;
     uint32_t nbackends;
     uint32_t max_conns;          /* process-wide cap on open client connections; 0 = none */
+    char *upgrade_socket;        /* binary upgrades (proxy/upgrade.h), or NULL */
     struct global_conns *global; /* its counter, on a cache line of its own */
+    /* Set by the composition root (proxy/proxy.c): undoes its process-wide set-up of this
+     * snapshot (logs, modes) when the last reference goes. */
+    void (*on_free)(struct config *c);
     struct analytics_conf analytics; /* top-N and geo (stats/analytics.h, stats/geo.h) */
 };
 

@@ -88,6 +88,41 @@ static void emit_errors(struct cfg_ctx *ctx, struct config_errors *errs)
         errs_append(errs, "%s: error: %u more errors not shown", ctx->file, ctx->dropped);
 }
 
+/* ---- runtime blocks shared across generations ------------------------------------------ */
+
+/* A block of runtime state (counters, the global connection count) that a reload may hand
+ * to the next snapshot (config_shared): its reference count lives in the cache line just
+ * before it. Zeroed; size a multiple of CACHELINE. */
+static void *shared_alloc(size_t size)
+{
+    char *p = aligned_alloc(CACHELINE, CACHELINE + size);
+    if (!p)
+        return NULL;
+    memset(p, 0, CACHELINE + size);
+    atomic_init((_Atomic uint32_t *)(void *)p, 1);
+    return p + CACHELINE;
+}
+
+static _Atomic uint32_t *shared_refs(void *b)
+{
+    return (_Atomic uint32_t *)(void *)((char *)b - CACHELINE);
+}
+
+static void shared_free(void *b)
+{
+    if (b && atomic_fetch_sub_explicit(shared_refs(b), 1, memory_order_acq_rel) == 1)
+        free((char *)b - CACHELINE);
+}
+
+void config_shared(void **slot, void *old)
+{
+    if (!old || *slot == old)
+        return;
+    atomic_fetch_add_explicit(shared_refs(old), 1, memory_order_relaxed);
+    shared_free(*slot);
+    *slot = old;
+}
+
 /* ---- release --------------------------------------------------------------------------- */
 
 static void free_runtime(struct config *c)
@@ -97,23 +132,26 @@ static void free_runtime(struct config *c)
         if (b->lb_worker)
             lb_backend_free(b);
         for (uint32_t j = 0; b->servers && j < backend_slots(b); j++)
-            free(b->servers[j].st.ctr);
+            shared_free(b->servers[j].st.ctr);
     }
     for (uint32_t i = 0; c->listeners && i < c->nlisteners; i++) {
-        free(c->listeners[i].st.ctr);
+        shared_free(c->listeners[i].st.ctr);
         src_limits_free(c->listeners[i].per_source.table);
     }
-    free(c->global);
+    shared_free(c->global);
 }
 
 static void config_free(struct config *c)
 {
+    if (c->on_free)
+        c->on_free(c);
     free_runtime(c);
     /* hand the parsed parts back to the schema, which knows how to free them */
     struct cfg_root root = {
         .admin = {.text = c->admin_text,
                   .token = c->admin_token,
                   .token_name = c->admin_token_name},
+        .upgrade_socket = c->upgrade_socket,
         .listeners = c->listeners,
         .nlisteners = c->nlisteners,
         .backends = c->backends,
@@ -144,15 +182,40 @@ struct backend *config_backend(const struct config *c, const char *name)
     return NULL;
 }
 
+struct listener_conf *config_listener_successor(const struct config *cur,
+                                               const struct listener_conf *lc)
+{
+    for (uint32_t i = 0; i < cur->nlisteners; i++)
+        if (cur->listeners[i].mode == lc->mode && strcmp(cur->listeners[i].name, lc->name) == 0)
+            return &cur->listeners[i];
+    return NULL;
+}
+
+struct server *config_server_successor(const struct config *cur, const struct server *s)
+{
+    const struct backend *b = config_backend(cur, s->backend->name);
+    if (!b || b->fp != s->backend->fp)
+        return NULL;
+    for (uint32_t i = 0; i < b->nservers; i++)
+        if (strcmp(b->servers[i].name, s->name) == 0)
+            return b->servers[i].fp == s->fp ? &b->servers[i] : NULL;
+    return NULL;
+}
+
+bool config_path_kept(const struct config *cur, const struct listener_conf *lc,
+                      const struct server *srv)
+{
+    const struct listener_conf *to = config_listener_successor(cur, lc);
+    return to && to->fp == lc->fp && (!srv || config_server_successor(cur, srv));
+}
+
 /* ---- building the snapshot --------------------------------------------------------------- */
 
-/* Zeroed, cache-line aligned array of n blocks of `size` bytes (a multiple of CACHELINE). */
+/* Zeroed, cache-line aligned array of n blocks of `size` bytes (a multiple of CACHELINE),
+ * shareable with the next generation. */
 static void *counters_alloc(size_t n, size_t size)
 {
-    void *p = aligned_alloc(CACHELINE, n * size);
-    if (p)
-        memset(p, 0, n * size);
-    return p;
+    return shared_alloc(n * size);
 }
 
 /* A server's id in sticky cookies: 16 hex digits of a hash of "backend/server", so the
@@ -232,8 +295,10 @@ static struct config *build_config(const char *file, struct cfg_root *root)
     if (!c)
         return NULL;
     atomic_init(&c->refs, 1);
+    c->generation = 1;
     c->workers = root->workers;
     c->drain_timeout_ms = root->timeouts.drain_ms;
+    c->reload_drain_ms = root->timeouts.reload_drain_ms;
     c->pipe_size = root->tuning.pipe_size;
     c->pipe_cache = root->tuning.pipe_cache;
     c->admin_enabled = root->admin.enabled;
@@ -248,6 +313,7 @@ static struct config *build_config(const char *file, struct cfg_root *root)
     c->backends = root->backends;
     c->nbackends = root->nbackends;
     c->max_conns = root->max_conns;
+    c->upgrade_socket = root->upgrade_socket;
     c->analytics = root->analytics;
     struct expect_conf *expects = root->expects; /* checked at load: cfg_root_free frees them */
     uint32_t nexpects = root->nexpects;
@@ -299,6 +365,8 @@ static struct config *load_buffer(const char *name, const char *buf, size_t len,
         emit_errors(ctx, errs);
     else if (!(c = build_config(name, &root)))
         errs_append(errs, "%s: error: out of memory", name);
+    else
+        config_fingerprint(c, doc);
     cfg_root_free(&root);
     cfg_ctx_release(ctx);
     free(ctx);

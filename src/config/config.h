@@ -9,6 +9,7 @@
 #ifndef STRATA_CONFIG_CONFIG_H
 #define STRATA_CONFIG_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "config-t.h"
@@ -41,6 +42,31 @@ void config_server_sticky_id(struct server *s, const struct backend *b);
 
 /* "tcp", "udp" or "http", as the configuration writes it. */
 const char *config_mode_name(enum listener_mode m);
+
+/* A reload hands a runtime block (a counter array of config-t.h, `global`) of the running
+ * snapshot to the next one: *slot (a block of the new snapshot, which drops it) becomes
+ * `old`, now referenced by both. Counters so never go back to zero, and whatever a session
+ * of the old generation still adds is counted. */
+void config_shared(void **slot, void *old);
+
+/* Sets the `fp` of every listener, backend and server of c from the YAML document it was
+ * built from (fingerprint.c): equal names and fingerprints in two snapshots mean the same
+ * text, so a reload keeps long-lived connections on them. */
+struct ynode;
+void config_fingerprint(struct config *c, const struct ynode *doc);
+
+/* A later generation's listener of lc's name and mode, or NULL. */
+struct listener_conf *config_listener_successor(const struct config *cur,
+                                               const struct listener_conf *lc);
+/* A later generation's server of s's backend and name, both written as before
+ * (fingerprints), or NULL: a long-lived connection to s may stay across the reload. */
+struct server *config_server_successor(const struct config *cur, const struct server *s);
+
+/* A long-lived connection accepted on lc and relayed to srv (NULL: none yet) may stay
+ * untouched across a reload to cur: its listener, backend and server are written as
+ * before. Else its mode drains it (listener_mode.h `reload`). */
+bool config_path_kept(const struct config *cur, const struct listener_conf *lc,
+                      const struct server *srv);
 
 /* Finds a backend / listener by name, or NULL. */
 struct backend *config_backend(const struct config *c, const char *name);

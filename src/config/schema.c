@@ -1086,6 +1086,11 @@ static const struct cfg_key timeout_keys[] = {
     {"drain", CT_DURATION, 0, "10s", .min = 0, .max = MAX_DURATION,
      .off = offsetof(struct cfg_root, timeouts.drain_ms),
      .help = "On SIGTERM, how long open connections may finish before they are closed."},
+    {"reload_drain", CT_DURATION, 0, "30s", .min = 0, .max = MAX_DURATION,
+     .off = offsetof(struct cfg_root, timeouts.reload_drain_ms),
+     .help = "After a reload, how long a long-lived connection whose path the reload changed "
+             "(a tunnel, a TCP session, an HTTP/2 connection, a UDP flow) may go on before it "
+             "is closed; those whose listener, backend and server stayed are not touched."},
 };
 
 static const struct cfg_section timeout_section = SECTION(
@@ -1340,6 +1345,11 @@ static const struct cfg_key root_keys[] = {
     {"admin", CT_SECTION, .sub = &admin_section, .def_doc = "no admin listener",
      .help = "The admin API, metrics and dashboard listener."},
     {"tuning", CT_SECTION, .sub = &tuning_section, .help = "Resource knobs."},
+    {"upgrade_socket", CT_STRING, 0, .def_doc = "none",
+     .off = offsetof(struct cfg_root, upgrade_socket),
+     .help = "Path of a Unix socket where the running process hands its listening sockets "
+             "to a new `strata run` of the same file (a binary upgrade: no connection "
+             "refused), then drains and exits. The new process takes over the path."},
     {"analytics", CT_SECTION, .sub = &cfg_analytics_section,
      .off = offsetof(struct cfg_root, analytics), .help = "Traffic analytics (trends, top-N)."},
     {"geo", CT_SECTION, .sub = &cfg_geo_section, .off = offsetof(struct cfg_root, analytics),

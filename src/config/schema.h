@@ -105,7 +105,7 @@ struct expect_conf {
 struct cfg_root {
     uint32_t workers;
     struct {
-        uint32_t connect_ms, idle_ms, drain_ms;
+        uint32_t connect_ms, idle_ms, drain_ms, reload_drain_ms;
     } timeouts;
     struct {
         bool enabled;
@@ -117,6 +117,7 @@ struct cfg_root {
         uint32_t pipe_size, pipe_cache;
     } tuning;
     uint32_t max_conns;
+    char *upgrade_socket;
     struct analytics_conf analytics; /* `analytics:` and `geo:` (schema_analytics.c) */
     struct listener_conf *listeners;
     uint32_t nlisteners;

@@ -16,6 +16,7 @@
 #include "config/config.h"
 #include "core/bug.h"
 #include "core/log.h"
+#include "net/sock_inherit.h"
 #include "net/stage.h"
 
 /* Accept one connection per readiness event, as NGINX does by default: the listening
@@ -120,9 +121,197 @@ static void close_all(struct worker *w)
         w->modes[m]->close_all(w);
 }
 
+/* ---- reloads: the swap and the generations left behind ---- */
+
+#define RETIRE_TICK_MS 200
+
+/* No connection of any worker is left on cfg: each holds a unit of its listener's active
+ * count until its end (HTTP connections move theirs to the next generation with
+ * admission_follow; UDP flows and pooled server connections are moved or closed by their
+ * mode's `reload`). */
+static bool generation_quiet(const struct config *cfg)
+{
+    for (uint32_t i = 0; i < cfg->nlisteners; i++)
+        if (atomic_load_explicit(&cfg->listeners[i].st.active, memory_order_acquire))
+            return false;
+    return true;
+}
+
+static void retired_drop(struct retired_gen *r)
+{
+    config_unref(r->cfg); /* never the last: the control thread holds one until `released` */
+    free(r->socks);
+    atomic_fetch_add_explicit(r->released, 1, memory_order_release);
+    free(r);
+}
+
+/* At the end of a batch: a generation found quiet at the end of the previous one is
+ * dropped (whatever this worker did with it then is over). */
+static void retired_check(struct worker *w)
+{
+    for (struct retired_gen **pr = &w->retired; *pr;) {
+        struct retired_gen *r = *pr;
+        if (r->quiet) {
+            *pr = r->next;
+            retired_drop(r);
+            continue;
+        }
+        r->quiet = generation_quiet(r->cfg);
+        pr = &r->next;
+    }
+}
+
+static void retire_tick(struct ev_loop *loop, struct ev_timer *t)
+{
+    struct worker *w = container_of(t, struct worker, retire_tick);
+    /* the batch this timer ran in ends with after_events, which looks at them */
+    if (w->retired && ev_timer_arm(loop, t, RETIRE_TICK_MS) < 0)
+        log_warn("worker %u: cannot re-arm the reload timer; old generations are freed "
+                 "on the next events", w->id);
+}
+
+/* The old sockets leave the loop: a kept one's fd lives on in the new array, the others
+ * close (a removed listener: connections waiting in it are refused, as at a stop). The
+ * old entries get fd -1, so an event of this batch that still names one does nothing. */
+static void swap_sockets(struct worker *w, struct worker_swap *sw, bool accepting)
+{
+    for (unsigned i = 0; i < w->nsocks; i++) {
+        struct listen_sock *ls = &w->socks[i];
+        if (ls->h.fd < 0)
+            continue;
+        ev_del(&w->loop, &ls->h);
+        if (!sw->kept[i])
+            close(ls->h.fd);
+        ls->h.fd = -1;
+    }
+    for (unsigned i = 0; i < sw->nsocks; i++) {
+        struct listen_sock *ls = &sw->socks[i];
+        ls->w = w;
+        if ((ls->ops->io || accepting) && ev_add_level_in(&w->loop, &ls->h) < 0)
+            log_err("worker %u: listener %s: epoll: %s; this worker does not accept on it",
+                    w->id, ls->lc->name, strerror(errno));
+    }
+}
+
+static void apply_swap(struct worker *w, struct worker_swap *sw)
+{
+    bool accepting = w->applied_cmd == WORKER_RUN && !ev_timer_armed(&w->accept_resume);
+    struct retired_gen *r = sw->retired;
+    swap_sockets(w, sw, accepting);
+    r->cfg = w->cfg;
+    r->socks = w->socks;
+    r->released = sw->released;
+    w->cfg = sw->cfg;
+    w->socks = sw->socks;
+    w->nsocks = sw->nsocks;
+    for (unsigned m = 0; m < w->nmodes; m++)
+        if (w->modes[m]->reload)
+            w->modes[m]->reload(w, r->cfg);
+    r->next = w->retired;
+    w->retired = r;
+    if (!ev_timer_armed(&w->retire_tick) &&
+        ev_timer_arm(&w->loop, &w->retire_tick, RETIRE_TICK_MS) < 0)
+        log_warn("worker %u: cannot arm the reload timer", w->id);
+    atomic_store_explicit(&sw->done, true, memory_order_release);
+}
+
+/* Listening sockets of every address of cfg's listeners: 0 when none. */
+static unsigned count_addrs(const struct config *cfg)
+{
+    unsigned n = 0;
+    for (uint32_t i = 0; i < cfg->nlisteners; i++)
+        n += cfg->listeners[i].naddrs;
+    return n;
+}
+
+/* A listening socket of w for address j of lc, not open yet. */
+static void listen_sock_init(struct worker *w, struct listen_sock *ls, struct listener_conf *lc,
+                             uint32_t j)
+{
+    BUG_ON(lc->mode >= w->nmodes);
+    ls->lc = lc;
+    ls->addr_index = j;
+    ls->ops = w->modes[lc->mode];
+    ls->w = w;
+    ls->h.cb = ls->ops->io ? ls->ops->io : accept_cb;
+}
+
+/* An old socket of w that can serve `addr` of a listener in `mode`, not yet taken. */
+static struct listen_sock *kept_socket(struct worker *w, struct worker_swap *sw,
+                                       enum listener_mode mode, const struct sockaddr_any *addr)
+{
+    for (unsigned i = 0; i < w->nsocks; i++) {
+        struct listen_sock *o = &w->socks[i];
+        if (!sw->kept[i] && o->h.fd >= 0 && o->lc->mode == mode &&
+            addr_equal(&o->lc->addrs[o->addr_index], addr)) {
+            sw->kept[i] = true;
+            return o;
+        }
+    }
+    return NULL;
+}
+
+int worker_swap_prepare(struct worker *w, struct config *nc, struct worker_swap *sw,
+                        unsigned *bound, char *err, size_t errlen)
+{
+    unsigned n = count_addrs(nc);
+    memset(sw, 0, sizeof(*sw));
+    sw->socks = calloc(n ? n : 1, sizeof(*sw->socks));
+    sw->kept = calloc(w->nsocks ? w->nsocks : 1, sizeof(*sw->kept));
+    sw->retired = calloc(1, sizeof(*sw->retired));
+    if (!sw->socks || !sw->kept || !sw->retired) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (uint32_t i = 0; i < nc->nlisteners; i++) {
+        struct listener_conf *lc = &nc->listeners[i];
+        for (uint32_t j = 0; j < lc->naddrs; j++) {
+            struct listen_sock *ls = &sw->socks[sw->nsocks];
+            listen_sock_init(w, ls, lc, j);
+            struct listen_sock *o = kept_socket(w, sw, lc->mode, &lc->addrs[j]);
+            if (o) {
+                ls->h.fd = o->h.fd;
+                ls->pktinfo = o->pktinfo;
+            } else if ((ls->h.fd = ls->ops->bind(ls, &lc->addrs[j])) < 0) {
+                snprintf(err, errlen, "listener %s: cannot listen on %s: %s", lc->name,
+                         lc->addr_texts[j], strerror(errno));
+                return -1;
+            } else {
+                (*bound)++;
+            }
+            sw->nsocks++;
+        }
+    }
+    return 0;
+}
+
+void worker_swap_abort(struct worker *w, struct worker_swap *sw)
+{
+    for (unsigned i = 0; sw->socks && i < sw->nsocks; i++) {
+        bool kept = false;
+        for (unsigned o = 0; o < w->nsocks && !kept; o++)
+            kept = sw->kept[o] && w->socks[o].h.fd == sw->socks[i].h.fd;
+        if (!kept)
+            close(sw->socks[i].h.fd);
+    }
+    free(sw->socks);
+    free(sw->kept);
+    free(sw->retired);
+    memset(sw, 0, sizeof(*sw));
+}
+
+void worker_swap_post(struct worker *w, struct worker_swap *sw)
+{
+    atomic_store_explicit(&w->swap, sw, memory_order_release);
+    ev_loop_wake(&w->loop);
+}
+
 static void on_wake(struct ev_loop *loop)
 {
     struct worker *w = loop->owner;
+    struct worker_swap *sw = atomic_exchange_explicit(&w->swap, NULL, memory_order_acq_rel);
+    if (sw)
+        apply_swap(w, sw);
     int cmd = atomic_load(&w->cmd);
     if (cmd == w->applied_cmd)
         return;
@@ -156,6 +345,8 @@ static void after_events(struct ev_loop *loop)
         if (w->modes[m]->after_events)
             w->modes[m]->after_events(w);
     log_bufs_flush(&w->logs);
+    if (w->retired)
+        retired_check(w);
     if (w->applied_cmd != WORKER_RUN && open_sessions(w) == 0)
         loop->stop = true;
 }
@@ -173,9 +364,7 @@ static void *worker_main(void *arg)
 
 static int worker_open_sockets(struct worker *w, struct config *cfg, char *err, size_t errlen)
 {
-    unsigned n = 0;
-    for (uint32_t i = 0; i < cfg->nlisteners; i++)
-        n += cfg->listeners[i].naddrs;
+    unsigned n = count_addrs(cfg);
     w->socks = calloc(n ? n : 1, sizeof(*w->socks));
     if (!w->socks) {
         snprintf(err, errlen, "out of memory");
@@ -185,12 +374,12 @@ static int worker_open_sockets(struct worker *w, struct config *cfg, char *err, 
         struct listener_conf *lc = &cfg->listeners[i];
         for (uint32_t j = 0; j < lc->naddrs; j++) {
             struct listen_sock *ls = &w->socks[w->nsocks];
-            BUG_ON(lc->mode >= w->nmodes);
-            ls->lc = lc;
-            ls->ops = w->modes[lc->mode];
-            ls->w = w;
-            ls->h.cb = ls->ops->io ? ls->ops->io : accept_cb;
-            ls->h.fd = ls->ops->bind(ls, &lc->addrs[j]);
+            listen_sock_init(w, ls, lc, j);
+            /* a binary upgrade: the socket of the process upgraded, with its queue */
+            ls->h.fd = sock_inherit_take((int)lc->mode, &lc->addrs[j]);
+            ls->pktinfo = ls->h.fd >= 0 && ls->ops->io && addr_is_wildcard(&lc->addrs[j]);
+            if (ls->h.fd < 0)
+                ls->h.fd = ls->ops->bind(ls, &lc->addrs[j]);
             if (ls->h.fd < 0) {
                 snprintf(err, errlen, "listener %s: cannot listen on %s: %s", lc->name,
                          lc->addr_texts[j], strerror(errno));
@@ -217,6 +406,11 @@ static void worker_free(struct worker *w)
         stage_worker_free(w);
         ev_loop_free(&w->loop);
     }
+    while (w->retired) { /* after close_all: the last sessions on them are gone */
+        struct retired_gen *r = w->retired;
+        w->retired = r->next;
+        retired_drop(r);
+    }
     log_bufs_free(&w->logs);
     free(w->scratch);
     w->scratch = NULL;
@@ -241,6 +435,7 @@ static int worker_init(struct worker *w, unsigned id, struct config *cfg,
         goto fail;
     }
     ev_timer_init(&w->accept_resume, resume_accepting);
+    ev_timer_init(&w->retire_tick, retire_tick);
     w->loop.owner = w;
     w->loop.on_wake = on_wake;
     w->loop.after_events = after_events;

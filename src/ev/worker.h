@@ -33,9 +33,32 @@ struct worker;
 struct listen_sock {
     struct ev_handler h;
     struct listener_conf *lc;
+    uint32_t addr_index; /* in lc->addrs */
     const struct listener_mode_ops *ops; /* of lc->mode */
     struct worker *w;
     bool pktinfo; /* UDP on a wildcard address: datagrams carry their destination address */
+};
+
+/* A reload's hand-over to one worker (proxy/reload.c builds it on the control thread; the
+ * worker applies it at its next wake and sets `done`). */
+struct worker_swap {
+    struct config *cfg;        /* the new generation: one reference, now the worker's */
+    struct listen_sock *socks; /* its listening sockets; a kept one has the old one's fd */
+    unsigned nsocks;
+    bool *kept;                /* [the worker's nsocks]: that socket's fd lives on in socks */
+    struct retired_gen *retired; /* allocated for the worker: where the old generation goes */
+    _Atomic uint32_t *released;  /* incremented once the worker is done with the old one */
+    _Atomic bool done;
+};
+
+/* A generation the worker served before a reload: kept (one reference, with its listening
+ * sockets' memory) until no connection of any worker is left on it. */
+struct retired_gen {
+    struct config *cfg;        /* the worker's reference */
+    struct listen_sock *socks; /* their memory: an event of the batch may still name one */
+    _Atomic uint32_t *released; /* the control thread's count of workers done with cfg */
+    bool quiet; /* found without connections at the end of a batch: dropped at the next */
+    struct retired_gen *next;
 };
 
 #define WORKER_MODES 4 /* slots of worker.mode_state: at least enum listener_mode's values */
@@ -72,6 +95,9 @@ struct worker {
     /* Every log line of this worker (access, connection, flow, stage), one buffer per
      * destination, written after each event batch (core/logbuf.h). */
     struct log_bufs logs;
+    _Atomic(struct worker_swap *) swap; /* a reload to apply (worker_swap_post) */
+    struct retired_gen *retired;
+    struct ev_timer retire_tick; /* looks at the retired generations while there are some */
     _Atomic int cmd; /* enum worker_cmd, set by worker_command() */
     int applied_cmd;
     _Atomic bool exited;
@@ -87,6 +113,19 @@ int workers_init(struct worker *ws, unsigned n, struct config *cfg,
                  size_t errlen);
 int workers_start(struct worker *ws, unsigned n);
 void worker_command(struct worker *w, enum worker_cmd cmd);
+/* Builds w's part of a reload to generation nc (control thread): nc's listening sockets,
+ * each taken from w's sockets with the same mode and address (kept: never closed, so
+ * nothing waiting in its queue is lost) or bound now (counted in *bound). -1 with a reason
+ * in err when one cannot be bound; then worker_swap_abort closes what was bound. */
+int worker_swap_prepare(struct worker *w, struct config *nc, struct worker_swap *sw,
+                        unsigned *bound, char *err, size_t errlen);
+/* Undoes worker_swap_prepare for a reload that will not happen. */
+void worker_swap_abort(struct worker *w, struct worker_swap *sw);
+/* Hands a reload to w (control thread); the worker applies it at its next wake: its
+ * listening sockets become sw->socks (the kept ones never closed, so no connection waiting
+ * in them is lost; the others closed), w->cfg becomes sw->cfg and each mode's `reload`
+ * runs. The caller waits for sw->done, or for the worker to have exited. */
+void worker_swap_post(struct worker *w, struct worker_swap *sw);
 /* Joins and frees every worker started by workers_start. */
 void workers_join(struct worker *ws, unsigned n);
 /* Workers started and not yet exited. */

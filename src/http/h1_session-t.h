@@ -55,6 +55,7 @@ struct h1s {
     struct sockaddr_any client;
     struct ev_timer timer;
     uint64_t last_ms; /* last I/O progress (inactivity timeouts) */
+    uint64_t drain_at_ms; /* a tunnel whose path a reload changed: closed then (0: none) */
     uint64_t head_deadline_ms;
     struct list link;      /* the HTTP mode's open sessions (h1_session.c) */
     struct ev_task task;   /* on the loop's run queue: a yield, or a lost timer */

@@ -38,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config/config.h"
 #include "core/hash.h"
 #include "core/log.h"
 #include "http/access_log.h"
@@ -50,6 +51,11 @@
 
 #define RUN_BUDGET 64         /* steps per run() before yielding to other sessions */
 #define HTTP_DEFER_ACCEPT_S 1 /* see sock_defer_accept */
+/* Draining, a keep-alive connection that just answered is not closed at once: its client
+ * may be sending the next request already, which would then fail. That request is
+ * served (with Connection: close) if it comes within this time; else the connection
+ * closes, as at a keep-alive timeout. */
+#define DRAIN_IDLE_GRACE_MS 1000
 static void exchange_end(struct h1s *s);
 static void timer_lost(struct h1s *s);
 
@@ -88,6 +94,10 @@ static struct h1x *exchange_new(struct h1s *s)
     struct h1x *x = pool_get(&s->w->http_exchange_pool);
     if (!x)
         return NULL;
+    /* after a reload, each new request is served by the generation in force */
+    struct listener_conf *lc = admission_follow(s->w->cfg, s->lc, &s->ad, false);
+    if (lc)
+        s->lc = lc;
     memset(x, 0, offsetof(struct h1x, reqb));
     /* the body decoder is set by h1_body_init and the arena buffer needs no zeroing */
     memset(&x->req_done, 0, offsetof(struct h1x, arena_buf) - offsetof(struct h1x, req_done));
@@ -539,14 +549,19 @@ static uint64_t deadline(struct h1s *s)
     const struct http_timeouts *to = &s->lc->http.timeouts;
     struct h1x *x = s->x;
     switch (s->state) {
-    case CS_IDLE:
-        return s->last_ms + (s->requests ? to->keepalive_ms : to->request_header_ms);
+    case CS_IDLE: {
+        uint64_t d = s->last_ms + (s->requests ? to->keepalive_ms : to->request_header_ms);
+        uint64_t grace = s->last_ms + DRAIN_IDLE_GRACE_MS;
+        return s->w->applied_cmd != WORKER_RUN && grace < d ? grace : d;
+    }
     case CS_HEAD:
         return s->head_deadline_ms;
     case CS_TXN:
         return stream_deadline(&x->st, s->last_ms);
-    case CS_TUNNEL:
-        return s->last_ms + s->lc->idle_timeout_ms;
+    case CS_TUNNEL: {
+        uint64_t idle = s->last_ms + s->lc->idle_timeout_ms;
+        return s->drain_at_ms && s->drain_at_ms < idle ? s->drain_at_ms : idle;
+    }
     default:
         return 0;
     }
@@ -588,7 +603,8 @@ static void session_timer(struct ev_loop *loop, struct ev_timer *t)
         stream_expired(&s->x->st);
         break;
     case CS_TUNNEL:
-        s->x->st.end = "tunnel_idle";
+        s->x->st.end = s->drain_at_ms && loop->now_ms >= s->drain_at_ms ? "reload_drain"
+                                                                           : "tunnel_idle";
         h1_session_close(s);
         return;
     }
@@ -703,10 +719,57 @@ static void h1_drain(struct worker *w)
     list_for_each_safe(pos, tmp, &hw(w)->sessions)
     {
         struct h1s *s = list_entry(pos, struct h1s, link);
-        if (s->state == CS_IDLE && !s->x)
+        if (s->state == CS_IDLE && !s->x &&
+            (!s->requests || w->loop.now_ms >= s->last_ms + DRAIN_IDLE_GRACE_MS))
             h1_session_close(s);
         else if (s->x)
             s->x->close_after = true;
+        else
+            h1_arm_timer(s); /* the grace (deadline) */
+    }
+}
+
+/* A tunnel (WebSocket...) whose listener, backend or server the reload changed closes
+ * after timeouts.reload_drain; a request in flight on a removed listener is the
+ * connection's last. */
+static void h1_reload_busy(struct worker *w, struct h1s *s)
+{
+    if (s->state == CS_TUNNEL && !s->drain_at_ms &&
+        !config_path_kept(w->cfg, s->lc, s->x->st.att.server)) {
+        s->drain_at_ms = w->loop.now_ms + w->cfg->reload_drain_ms;
+        h1_arm_timer(s);
+    } else if (s->x && !config_listener_successor(w->cfg, s->lc)) {
+        s->x->close_after = true;
+    }
+}
+
+/* A reload: the server pools take the new numbers; idle connections move to the new
+ * generation now (or close, their listener removed), busy ones at their next request;
+ * HTTP/2 connections see h2_reload. */
+static void h1_reload(struct worker *w, struct config *old)
+{
+    struct list *pos, *tmp;
+    (void)old;
+    if (upool_rebuild(&w->upool, w) < 0)
+        log_warn("worker %u: reload: out of memory; server connections are not kept idle "
+                 "any more", w->id);
+    if (!hw(w))
+        return;
+    h2_reload(w);
+    list_for_each_safe(pos, tmp, &hw(w)->sessions)
+    {
+        struct h1s *s = list_entry(pos, struct h1s, link);
+        if (s->state != CS_IDLE || s->x) {
+            h1_reload_busy(w, s);
+            continue;
+        }
+        struct listener_conf *lc = admission_follow(w->cfg, s->lc, &s->ad, false);
+        if (!lc) {
+            h1_session_close(s);
+            continue;
+        }
+        s->lc = lc;
+        h1_arm_timer(s);
     }
 }
 
@@ -783,6 +846,7 @@ const struct listener_mode_ops http_mode_ops = {
     .process_free = access_log_close,
     .worker_init = h1_worker_init,
     .worker_free = h1_worker_free,
+    .reload = h1_reload,
     .drain = h1_drain,
     .close_all = h1_close_all,
     .sessions = h1_sessions,

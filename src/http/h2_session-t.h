@@ -73,6 +73,7 @@ struct h2s {
     struct h2_buf resp;               /* response body for the data provider */
     const struct http_msg *trail;     /* the response trailers to send at the end, or NULL */
     uint64_t last_ms;                 /* last progress of this stream (stall timeouts) */
+    uint64_t drain_at_ms;             /* a tunnel whose server a reload changed: reset then */
     uint64_t head_deadline_ms;        /* the request head must be complete by then */
     bool routed;                      /* the request head was handed to the stream */
     bool dead;                        /* reset or malformed: frames for it are ignored */
@@ -111,6 +112,7 @@ struct h2c {
     uint32_t wu_credit;
     uint8_t state;   /* enum h2c_state */
     bool goaway;     /* a GOAWAY was sent: no new streams */
+    uint64_t drain_at_ms; /* a reload changed its listener: closed then (0: not) */
     bool calm;       /* abuse: GOAWAY(ENHANCE_YOUR_CALM), closing */
     bool fatal;      /* nghttp2 failed: close once the output is out */
     bool timer_lost; /* the timer could not be armed: close from the run queue */

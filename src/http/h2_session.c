@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "config/config.h"
 #include "ev/worker.h"
 #include "http/h1_session.h"
 #include "http/h2_stream.h"
@@ -501,7 +502,16 @@ static uint64_t quiet_deadline(const struct h2c *c)
     return c->last_ms + ms;
 }
 
+static uint64_t state_deadline(const struct h2c *c);
+
+/* The next deadline, a reload's drain included. */
 static uint64_t deadline(const struct h2c *c)
+{
+    uint64_t d = state_deadline(c);
+    return c->drain_at_ms && c->drain_at_ms < d ? c->drain_at_ms : d;
+}
+
+static uint64_t state_deadline(const struct h2c *c)
 {
     const struct http_timeouts *to = &c->lc->http.timeouts;
     if (c->state == H2C_SNIFF)
@@ -554,6 +564,15 @@ static void session_timer(struct ev_loop *loop, struct ev_timer *t)
     if (loop->now_ms < d) {
         if (ev_timer_arm_at(loop, t, d) < 0)
             timer_lost(c);
+        return;
+    }
+    if (c->drain_at_ms && loop->now_ms >= c->drain_at_ms) { /* h2_reload */
+        struct list *pos, *tmp;
+        list_for_each_safe(pos, tmp, &c->streams)
+        {
+            list_entry(pos, struct h2s, link)->st.end = "reload_drain";
+        }
+        session_close(c);
         return;
     }
     if (c->state == H2C_OPEN && !c->fatal && !c->calm && list_empty(&c->streams)) {
@@ -770,6 +789,42 @@ void h2_drain(struct worker *w)
         }
         h2c_goaway(c);
         h2c_run(c);
+    }
+}
+
+bool h2c_follow(struct h2c *c)
+{
+    struct listener_conf *lc = admission_follow(c->w->cfg, c->lc, &c->ad, true);
+    if (lc)
+        c->lc = lc;
+    return lc != NULL;
+}
+
+void h2_reload(struct worker *w)
+{
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, session_list())
+    {
+        struct h2c *c = list_entry(pos, struct h2c, link);
+        if (c->state == H2C_SNIFF || c->goaway)
+            continue;
+        struct listener_conf *to = config_listener_successor(w->cfg, c->lc);
+        if (!to || to->fp != c->lc->fp) { /* its listener changed: clients reach the new one
+                                             by a new connection */
+            c->drain_at_ms = w->loop.now_ms + w->cfg->reload_drain_ms;
+            h2c_goaway(c);
+            h2c_arm_timer(c);
+            h2c_run(c);
+        } else if (c->nstreams == 0) {
+            h2c_follow(c);
+        } else {
+            struct list *sp, *stmp;
+            list_for_each_safe(sp, stmp, &c->streams)
+            {
+                h2s_reload(list_entry(sp, struct h2s, link), w->cfg);
+            }
+            h2c_arm_timer(c);
+        }
     }
 }
 

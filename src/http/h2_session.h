@@ -23,6 +23,14 @@ bool h2_claims(struct worker *w, struct listener_conf *lc, struct accepted *a);
 void h2_drain(struct worker *w);
 /* Ends every session now (end=shutdown). */
 void h2_close_all(struct worker *w);
+/* A reload (the HTTP mode's `reload`): a connection whose listener the reload changed or
+ * removed gets GOAWAY (its open streams finish); the others move to the new generation
+ * now, or, busy, when a stream begins with none open (h2c_follow). */
+void h2_reload(struct worker *w);
+struct h2c;
+/* Moves c to the generation in force if its listener is written the same there; false
+ * when it stays (no such listener). */
+bool h2c_follow(struct h2c *c);
 /* Sessions open on this worker. */
 uint32_t h2_sessions(const struct worker *w);
 

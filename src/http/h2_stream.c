@@ -8,8 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/config.h"
 #include "core/hash.h"
 #include "ev/worker.h"
+#include "http/h2_session.h"
 #include "http/h2_stream.h"
 #include "http/msg.h"
 #include "http/stream.h"
@@ -77,6 +79,8 @@ struct h2s *h2s_new(struct h2c *c, int32_t id)
     struct h2s *s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;
+    if (c->nstreams == 0) /* after a reload: no stream is left on the old generation */
+        h2c_follow(c);
     const struct http2_conf *h2 = &c->lc->http.h2;
     s->c = c;
     s->id = id;
@@ -386,6 +390,13 @@ uint64_t h2s_deadline(const struct h2s *s)
     return s->resp.len && stall < d ? stall : d;
 }
 
+void h2s_reload(struct h2s *s, struct config *cur)
+{
+    if (!s->st.tunnel || s->drain_at_ms || config_path_kept(cur, s->c->lc, s->st.att.server))
+        return;
+    s->drain_at_ms = s->c->w->loop.now_ms + cur->reload_drain_ms;
+}
+
 void h2s_expired(struct h2s *s)
 {
     struct http_stream *st = &s->st;
@@ -660,12 +671,14 @@ static enum move ws_step_request(struct h2s *s)
 static uint64_t ws_deadline(const struct h2s *s)
 {
     uint64_t last = s->st.up_ms > s->last_ms ? s->st.up_ms : s->last_ms;
-    return last + s->c->lc->idle_timeout_ms;
+    uint64_t idle = last + s->c->lc->idle_timeout_ms;
+    return s->drain_at_ms && s->drain_at_ms < idle ? s->drain_at_ms : idle;
 }
 
 static void ws_expired(struct h2s *s)
 {
-    s->st.end = "tunnel_idle";
+    bool drained = s->drain_at_ms && s->c->w->loop.now_ms >= s->drain_at_ms;
+    s->st.end = drained ? "reload_drain" : "tunnel_idle";
     s->st.detail = NULL;
     h2c_reset(s->c, s, NGHTTP2_CANCEL);
     finish(s, false);

@@ -24,6 +24,9 @@ void h2s_closed(struct h2s *s, uint32_t error_code);
 /* The stream's next deadline, and what happens when it passes. */
 uint64_t h2s_deadline(const struct h2s *s);
 void h2s_expired(struct h2s *s);
+/* A reload to cur: a WebSocket stream whose server changed is reset after
+ * timeouts.reload_drain (the session re-arms its timer). */
+void h2s_reload(struct h2s *s, struct config *cur);
 /* An END_STREAM of ours went out: a request not read whole is reset (NO_ERROR). */
 void h2s_sent_end(struct h2s *s);
 

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "config/config.h"
 #include "core/log.h"
 #include "net/admission.h"
 #include "net/cidr.h"
@@ -73,6 +74,7 @@ struct tcp_session {
     const char *why;            /* detail for the log line (static string) */
     struct admission ad;        /* caps and per-source units held */
     uint64_t start_ms, last_ms;
+    uint64_t drain_at_ms;  /* a reload changed its path: closed then (0: not draining) */
     struct ev_timer timer; /* connect timeout, then idle timeout */
     struct list link;      /* tw(w)->sessions while open */
     struct ev_task task;   /* a retry or a long transfer, on the loop's run queue */
@@ -351,6 +353,10 @@ static void server_io(struct ev_loop *loop, struct ev_handler *h, uint32_t event
 static void session_timer(struct ev_loop *loop, struct ev_timer *t)
 {
     struct tcp_session *s = container_of(t, struct tcp_session, timer);
+    if (s->drain_at_ms && loop->now_ms >= s->drain_at_ms) {
+        session_close(s, END_RELOAD_DRAIN);
+        return;
+    }
     if (s->state == SESS_CONNECTING) {
         connect_failed(s, ETIMEDOUT, NULL);
         return;
@@ -401,6 +407,8 @@ static void session_connect(struct tcp_session *s)
  * heap) it ends now. Returns false when it did. */
 static bool arm_timer(struct tcp_session *s, uint64_t at_ms)
 {
+    if (s->drain_at_ms && s->drain_at_ms < at_ms) /* a reload drains it (tcp_reload) */
+        at_ms = s->drain_at_ms;
     if (ev_timer_arm_at(&s->w->loop, &s->timer, at_ms) == 0)
         return true;
     s->why = "no memory for a timer";
@@ -587,6 +595,26 @@ static void tcp_close_all(struct worker *w)
     }
 }
 
+/* A reload: sessions whose listener, backend and server stay as they were go on untouched
+ * (on the generation they started on); the others are closed after timeouts.reload_drain
+ * (at once when it is 0). */
+static void tcp_reload(struct worker *w, struct config *old)
+{
+    struct list *pos, *tmp;
+    (void)old;
+    if (!tw(w))
+        return;
+    list_for_each_safe(pos, tmp, &tw(w)->sessions)
+    {
+        struct tcp_session *s = list_entry(pos, struct tcp_session, link);
+        if (s->drain_at_ms || config_path_kept(w->cfg, s->lc, s->att.server))
+            continue;
+        s->drain_at_ms = w->loop.now_ms + w->cfg->reload_drain_ms;
+        if (!ev_timer_armed(&s->timer) || s->drain_at_ms < s->timer.expire_ms)
+            arm_timer(s, s->drain_at_ms);
+    }
+}
+
 /* Called only on a running worker: its TCP state exists. */
 static uint32_t tcp_sessions(const struct worker *w)
 {
@@ -632,5 +660,6 @@ const struct listener_mode_ops tcp_mode_ops = {
     .worker_init = tcp_worker_init,
     .worker_free = tcp_worker_free, /* no drain: sessions end by themselves */
     .close_all = tcp_close_all,
+    .reload = tcp_reload,
     .sessions = tcp_sessions,
 };

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "config/config.h"
 #include "core/log.h"
 #include "core/logbuf.h"
 #include "l4/udp_flow.h"
@@ -45,8 +46,9 @@ static const char *const end_names[] = {
 /* One udp listener on one worker. Invariant: `idle` is armed whenever the table holds a
  * flow (it may fire early: it then re-arms at the LRU flow's deadline). */
 struct udp_lsn {
-    struct listener_conf *lc; /* NULL for the slots of tcp listeners */
+    struct listener_conf *lc; /* of the generation in force (a reload moves it) */
     struct worker *w;
+    struct udp_lsn *next_orphan; /* its listener removed by a reload: freed at the end */
     struct udp_flow_table table;
     struct ev_timer idle;
     uint64_t warned_ms; /* last rate-limited warning about dropped datagrams */
@@ -75,7 +77,10 @@ union udp_cmsg {
 };
 
 struct udp_worker {
-    struct udp_lsn *lsn; /* [cfg->nlisteners], indexed like cfg->listeners */
+    struct udp_lsn **lsn; /* [cfg->nlisteners], indexed like cfg->listeners; NULL but for
+                             udp listeners */
+    struct udp_lsn *orphans; /* of listeners a reload removed (their flows' memory may
+                                still name them until the batch ends) */
     uint32_t nflows;
     struct pool pool; /* struct udp_sess */
     char *slots;      /* UDP_BATCH * UDP_DGRAM_MAX bytes */
@@ -541,7 +546,13 @@ void udp_listener_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events
     struct listen_sock *ls = container_of(h, struct listen_sock, h);
     struct worker *w = ls->w;
     struct udp_worker *u = uw(w);
-    struct udp_lsn *ul = &u->lsn[ls->lc - w->cfg->listeners];
+    if (h->fd < 0) /* a socket a reload took out of this batch */
+        return;
+    struct udp_lsn *ul = u->lsn[ls->lc - w->cfg->listeners];
+    if (!ul) { /* a reload could not make its table (out of memory) */
+        recv(h->fd, u->slots, UDP_DGRAM_MAX, MSG_DONTWAIT);
+        return;
+    }
     for (int round = 0; round < READ_ROUNDS; round++) {
         batch_prepare(u, UDP_BATCH, true, ls->pktinfo);
         int n = recvmmsg(h->fd, u->msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
@@ -562,9 +573,9 @@ static void udp_close_all(struct worker *w)
     if (!u)
         return;
     for (uint32_t i = 0; i < w->cfg->nlisteners; i++) {
-        struct udp_lsn *ul = &u->lsn[i];
+        struct udp_lsn *ul = u->lsn[i];
         struct udp_flow *f;
-        while (ul->lc && (f = udp_flow_lru(&ul->table)))
+        while (ul && (f = udp_flow_lru(&ul->table)))
             flow_close(sess_of(f), END_SHUTDOWN, 0);
     }
     /* freed by the loop's reap, after the batch or before udp_worker_free */
@@ -575,16 +586,41 @@ static uint32_t udp_flows(const struct worker *w)
     return uw(w) ? uw(w)->nflows : 0;
 }
 
+static void lsn_free(struct worker *w, struct udp_lsn *ul)
+{
+    ev_timer_cancel(&w->loop, &ul->idle);
+    udp_flow_table_free(&ul->table);
+    free(ul);
+}
+
+/* The flow table of udp listener lc on w; NULL out of memory. */
+static struct udp_lsn *lsn_new(struct worker *w, struct listener_conf *lc)
+{
+    struct udp_lsn *ul = calloc(1, sizeof(*ul));
+    if (!ul)
+        return NULL;
+    if (udp_flow_table_init(&ul->table, lc->udp.max_flows) < 0) {
+        free(ul);
+        return NULL;
+    }
+    ul->lc = lc;
+    ul->w = w;
+    ev_timer_init(&ul->idle, idle_cb);
+    return ul;
+}
+
 static void udp_worker_free(struct worker *w)
 {
     struct udp_worker *u = uw(w);
     if (!u)
         return;
-    for (uint32_t i = 0; u->lsn && i < w->cfg->nlisteners; i++) {
-        if (!u->lsn[i].lc)
-            continue;
-        ev_timer_cancel(&w->loop, &u->lsn[i].idle);
-        udp_flow_table_free(&u->lsn[i].table);
+    for (uint32_t i = 0; u->lsn && i < w->cfg->nlisteners; i++)
+        if (u->lsn[i])
+            lsn_free(w, u->lsn[i]);
+    while (u->orphans) {
+        struct udp_lsn *ul = u->orphans;
+        u->orphans = ul->next_orphan;
+        lsn_free(w, ul);
     }
     pool_destroy(&u->pool);
     free(u->slots);
@@ -610,20 +646,90 @@ static int udp_worker_init(struct worker *w)
     u->lsn = calloc(cfg->nlisteners, sizeof(*u->lsn));
     if (!u->slots || !u->lsn)
         goto fail;
-    for (uint32_t i = 0; i < cfg->nlisteners; i++) {
-        struct udp_lsn *ul = &u->lsn[i];
-        if (cfg->listeners[i].mode != MODE_UDP)
-            continue;
-        if (udp_flow_table_init(&ul->table, cfg->listeners[i].udp.max_flows) < 0)
+    for (uint32_t i = 0; i < cfg->nlisteners; i++)
+        if (cfg->listeners[i].mode == MODE_UDP && !(u->lsn[i] = lsn_new(w, &cfg->listeners[i])))
             goto fail;
-        ul->lc = &cfg->listeners[i]; /* set last: udp_worker_free frees tables with lc set */
-        ul->w = w;
-        ev_timer_init(&ul->idle, idle_cb);
-    }
     return 0;
 fail:
     udp_worker_free(w);
     return -1;
+}
+
+/* ---- reloads ---- */
+
+/* The listening socket of the generation in force that took over old (same address). */
+static struct listen_sock *socket_successor(struct worker *w, const struct listen_sock *old,
+                                            const struct listener_conf *lc)
+{
+    const struct sockaddr_any *a = &old->lc->addrs[old->addr_index];
+    for (unsigned i = 0; i < w->nsocks; i++)
+        if (w->socks[i].lc == lc && addr_equal(&lc->addrs[w->socks[i].addr_index], a))
+            return &w->socks[i];
+    return NULL;
+}
+
+/* ul's listener stays (as lc): each flow whose listener, backend and server are written
+ * as before goes on, untouched but for its pointers, now to the new generation's objects
+ * (its server unit moves too); the others end. */
+static void lsn_follow(struct worker *w, struct udp_lsn *ul, struct listener_conf *lc)
+{
+    struct list *pos, *tmp;
+    bool same = lc->fp == ul->lc->fp;
+    struct listener_conf *from = ul->lc;
+    ul->lc = lc;
+    ul->table.max = lc->udp.max_flows;
+    list_for_each_safe(pos, tmp, &ul->table.lru)
+    {
+        struct udp_sess *s = sess_of(container_of(pos, struct udp_flow, lru));
+        struct server *to = same ? config_server_successor(w->cfg, s->server) : NULL;
+        struct listen_sock *ls = to ? socket_successor(w, s->ls, lc) : NULL;
+        if (!ls) {
+            ul->lc = from; /* its line names the listener it ran on */
+            flow_close(s, END_SHUTDOWN, 0);
+            ul->lc = lc;
+            continue;
+        }
+        atomic_fetch_add_explicit(&to->st.active, 1, memory_order_relaxed);
+        server_release(s->server);
+        s->server = to; /* same counters: the reload shared them */
+        s->ls = ls;
+        s->f.local.sock = ls; /* its key names the socket (not in the hash) */
+    }
+}
+
+static void udp_reload(struct worker *w, struct config *old)
+{
+    struct udp_worker *u = uw(w);
+    if (!u) { /* no udp listener before */
+        if (udp_worker_init(w) < 0)
+            log_err("worker %u: reload: out of memory for the UDP flow tables", w->id);
+        return;
+    }
+    struct udp_lsn **next = calloc(w->cfg->nlisteners ? w->cfg->nlisteners : 1, sizeof(*next));
+    for (uint32_t i = 0; i < old->nlisteners; i++) {
+        struct udp_lsn *ul = u->lsn[i];
+        struct listener_conf *to = ul ? config_listener_successor(w->cfg, ul->lc) : NULL;
+        if (ul && to && next) {
+            lsn_follow(w, ul, to);
+            next[to - w->cfg->listeners] = ul;
+        } else if (ul) { /* removed: its flows end, its memory goes with the worker's */
+            struct udp_flow *f;
+            while ((f = udp_flow_lru(&ul->table)))
+                flow_close(sess_of(f), END_SHUTDOWN, 0);
+            ev_timer_cancel(&w->loop, &ul->idle);
+            ul->next_orphan = u->orphans;
+            u->orphans = ul;
+        }
+    }
+    if (!next)
+        log_err("worker %u: reload: out of memory; UDP flows ended", w->id);
+    for (uint32_t i = 0; next && i < w->cfg->nlisteners; i++)
+        if (w->cfg->listeners[i].mode == MODE_UDP && !next[i] &&
+            !(next[i] = lsn_new(w, &w->cfg->listeners[i])))
+            log_err("worker %u: reload: out of memory; listener %s drops datagrams", w->id,
+                    w->cfg->listeners[i].name);
+    free(u->lsn);
+    u->lsn = next;
 }
 
 /* On a wildcard address, datagrams carry the address they were sent to (IP_PKTINFO), so
@@ -639,6 +745,7 @@ const struct listener_mode_ops udp_mode_ops = {
     .bind = udp_bind,
     .io = udp_listener_io, /* a datagram mode: no accept */
     .worker_init = udp_worker_init,
+    .reload = udp_reload,
     .worker_free = udp_worker_free,
     .close_all = udp_close_all,
     .sessions = udp_flows, /* flows end when idle */

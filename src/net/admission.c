@@ -1,6 +1,7 @@
 /* admission.c — see admission.h. */
 #include "net/admission.h"
 
+#include "config/config.h"
 #include "net/cidr.h"
 #include "net/src_limit.h"
 #include "stats/geo.h"
@@ -64,4 +65,25 @@ void admission_release(struct config *cfg, struct listener_conf *lc, struct admi
     if (ad->holds & ADMIT_HOLD_LISTENER)
         atomic_fetch_sub_explicit(&lc->st.active, 1, memory_order_relaxed);
     ad->holds = 0;
+}
+
+struct listener_conf *admission_follow(struct config *cur, struct listener_conf *lc,
+                                       struct admission *ad, bool same_text)
+{
+    if (lc >= cur->listeners && lc < cur->listeners + cur->nlisteners)
+        return lc;
+    struct listener_conf *to = config_listener_successor(cur, lc);
+    if (!to || (same_text && to->fp != lc->fp))
+        return NULL;
+    /* the per-source table is the same one when the reload carried it (proxy/reload.c);
+     * else the new table never counted this connection */
+    if ((ad->holds & ADMIT_HOLD_SOURCE) && to->per_source.table != lc->per_source.table) {
+        src_conn_release_slot(lc->per_source.table, ad->src_slot);
+        ad->holds &= (uint8_t)~ADMIT_HOLD_SOURCE;
+    }
+    if (ad->holds & ADMIT_HOLD_LISTENER) {
+        atomic_fetch_add_explicit(&to->st.active, 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&lc->st.active, 1, memory_order_release);
+    }
+    return to; /* ADMIT_HOLD_GLOBAL: one counter for every generation */
 }

@@ -7,6 +7,7 @@
 #ifndef STRATA_NET_ADMISSION_H
 #define STRATA_NET_ADMISSION_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config/config-t.h"
@@ -36,5 +37,13 @@ enum admit_result admit_country(const struct config *cfg, const struct listener_
                                 const struct sockaddr_any *client);
 /* Gives back every unit held. */
 void admission_release(struct config *cfg, struct listener_conf *lc, struct admission *ad);
+
+/* A connection admitted on lc, about to begin a request while `cur` is the generation in
+ * force (a reload happened): the listener of lc's name and mode in cur, with the held units
+ * moved to it, or NULL when cur has none, or, with same_text, none written as lc was
+ * (fingerprint): the connection then stays on its generation, which it keeps alive. lc
+ * itself when it belongs to cur. Worker thread. */
+struct listener_conf *admission_follow(struct config *cur, struct listener_conf *lc,
+                                       struct admission *ad, bool same_text);
 
 #endif

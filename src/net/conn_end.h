@@ -24,6 +24,7 @@ enum conn_end {
     END_TLS_ERROR,
     END_HANDSHAKE_TIMEOUT,
     END_LOCAL_ERROR, /* this process ran short (memory for a timer) */
+    END_RELOAD_DRAIN, /* a reload changed its path; timeouts.reload_drain ran out */
     END_COUNT
 };
 
@@ -47,6 +48,7 @@ static const char *const conn_end_names[END_COUNT] = {
     [END_TLS_ERROR] = "tls_error",
     [END_HANDSHAKE_TIMEOUT] = "handshake_timeout",
     [END_LOCAL_ERROR] = "local_error",
+    [END_RELOAD_DRAIN] = "reload_drain",
 };
 
 #endif

@@ -47,6 +47,13 @@ struct listener_mode_ops {
     void (*worker_free)(struct worker *w);
     /* Optional. After every batch, once the queued tasks have run (log buffers...). */
     void (*after_events)(struct worker *w);
+    /* Optional. A reload: w->cfg is the new generation, `old` the one before (alive until
+     * no connection of any worker is left on it: see ev/worker.c). The mode moves what
+     * it keeps per worker for the listeners and servers of w->cfg (flow tables, pools),
+     * and begins draining its long-lived connections whose listener, backend or server
+     * the reload changed (fingerprints, config.h): closed after w->cfg->reload_drain_ms.
+     * Those unchanged are not touched. */
+    void (*reload)(struct worker *w, struct config *old);
     /* Optional. The worker drains: idle sessions may close now, busy ones when done. */
     void (*drain)(struct worker *w);
     /* Ends every session now (end=shutdown). Their memory is freed by the loop's reap. */

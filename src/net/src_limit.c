@@ -22,6 +22,7 @@ struct src_slot {
 };
 
 struct src_limits {
+    _Atomic uint32_t refs; /* the generations sharing it (src_limits_share) */
     uint64_t k0, k1; /* SipHash key */
     uint32_t mask;   /* nslots - 1 */
     struct src_slot *slots;
@@ -49,6 +50,7 @@ struct src_limits *src_limits_new(uint32_t slots)
     memset(mem, 0, (size_t)n * sizeof(struct src_slot));
     l->slots = mem;
     l->mask = n - 1;
+    atomic_init(&l->refs, 1);
     uint64_t key[2] = {0, 0};
     siphash_random_key(key);
     l->k0 = key[0];
@@ -59,9 +61,15 @@ fail:
     return NULL;
 }
 
+struct src_limits *src_limits_share(struct src_limits *l)
+{
+    atomic_fetch_add_explicit(&l->refs, 1, memory_order_relaxed);
+    return l;
+}
+
 void src_limits_free(struct src_limits *l)
 {
-    if (!l)
+    if (!l || atomic_fetch_sub_explicit(&l->refs, 1, memory_order_acq_rel) != 1)
         return;
     free(l->slots);
     free(l);

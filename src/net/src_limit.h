@@ -38,8 +38,11 @@ struct src_limits;
 
 /* A table of `slots` slots, rounded up to a power of two (0 = SRC_LIMITS_DEFAULT_SLOTS,
  * capped at SRC_LIMITS_MAX_SLOTS), every counter 0 and every bucket full, keyed with a
- * fresh random key. NULL when out of memory. Free it only when no thread uses it. */
+ * fresh random key, one reference. NULL when out of memory. */
 struct src_limits *src_limits_new(uint32_t slots);
+/* One more reference (a reload's next generation keeps the table: proxy/reload.c). */
+struct src_limits *src_limits_share(struct src_limits *l);
+/* Drops a reference; the last one frees the table (no thread may use it then). */
 void src_limits_free(struct src_limits *l);
 uint32_t src_limits_nslots(const struct src_limits *l);
 

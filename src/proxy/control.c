@@ -6,18 +6,52 @@
 
 #include "admin/admin.h"
 #include "core/log.h"
+#include "core/strbuf.h"
 #include "core/time.h"
 #include "health/health.h"
+#include "proxy/upgrade.h"
 #include "proxy/redis_sync.h"
 #include "stats/analytics.h"
 #include "http/filter.h"
 #include "tls/tls.h"
 
+static int reload_now(void *arg, struct strbuf *out)
+{
+    struct control *c = arg;
+    int rc = reload_run(&c->reloader, c, out);
+    atomic_store(&c->drain_ms, c->reloader.cur->drain_timeout_ms);
+    return rc;
+}
+
 static void control_wake(struct ev_loop *loop)
 {
     struct control *c = loop->owner;
-    if (atomic_load(&c->stop_requested))
+    if (atomic_load(&c->stop_requested)) {
         loop->stop = true;
+        return;
+    }
+    if (atomic_exchange(&c->reload_requested, false)) {
+        struct strbuf out;
+        sb_init(&out, 1u << 20);
+        reload_now(c, &out); /* logged by reload_run */
+        sb_free(&out);
+    }
+}
+
+void control_request_reload(struct control *c)
+{
+    atomic_store(&c->reload_requested, true);
+    ev_loop_wake(&c->loop);
+}
+
+#define RELOAD_TICK_MS 250
+
+static void reload_tick_cb(struct ev_loop *loop, struct ev_timer *t)
+{
+    struct control *c = container_of(t, struct control, reload_tick);
+    reload_tick(&c->reloader);
+    if (ev_timer_arm(loop, t, RELOAD_TICK_MS) < 0)
+        log_err("control: cannot re-arm the reload timer; old generations stay in memory");
 }
 
 /* Ticket keys rotate on each listener's own period; looking once a second is enough. */
@@ -37,9 +71,12 @@ static void *control_main(void *arg)
     return NULL;
 }
 
-int control_start(struct control *c, struct config *cfg, char *err, size_t errlen)
+int control_start(struct control *c, struct config *cfg, struct worker *ws, unsigned n,
+                  char *err, size_t errlen)
 {
     memset(c, 0, sizeof(*c));
+    reload_init(&c->reloader, ws, n, cfg);
+    atomic_store(&c->drain_ms, cfg->drain_timeout_ms);
     if (ev_loop_init(&c->loop) < 0) {
         snprintf(err, errlen, "epoll: %m");
         return -1;
@@ -53,7 +90,11 @@ int control_start(struct control *c, struct config *cfg, char *err, size_t errle
             snprintf(err, errlen, "admin: cannot listen on %s: %s", cfg->admin_text, why);
             goto fail;
         }
+        admin_set_reload(c->admin, reload_now, c);
     }
+    if (cfg->upgrade_socket &&
+        !(c->upgrade = upgrade_listen(&c->loop, cfg, ws, n, c->admin, err, errlen)))
+        goto fail;
     if (cfg->admin_enabled && !(c->analytics = analytics_start(&c->loop, cfg))) {
         snprintf(err, errlen, "analytics: out of memory");
         goto fail;
@@ -70,7 +111,9 @@ int control_start(struct control *c, struct config *cfg, char *err, size_t errle
     if (filters_start(cfg, err, errlen) < 0)
         goto fail;
     ev_timer_init(&c->tickets, rotate_tickets);
-    if (ev_timer_arm(&c->loop, &c->tickets, TICKET_CHECK_MS) < 0) {
+    ev_timer_init(&c->reload_tick, reload_tick_cb);
+    if (ev_timer_arm(&c->loop, &c->tickets, TICKET_CHECK_MS) < 0 ||
+        ev_timer_arm(&c->loop, &c->reload_tick, RELOAD_TICK_MS) < 0) {
         snprintf(err, errlen, "control: out of memory");
         goto fail;
     }
@@ -94,6 +137,8 @@ void control_stop(struct control *c)
         pthread_join(c->thread, NULL);
         c->started = false;
     }
+    upgrade_stop(c->upgrade);
+    c->upgrade = NULL;
     if (c->health)
         health_stop(c->health);
     if (c->admin)
@@ -104,5 +149,8 @@ void control_stop(struct control *c)
     c->analytics = NULL;
     c->health = NULL;
     c->admin = NULL;
+    if (c->loop.epfd >= 0)
+        ev_reap(&c->loop); /* a health-check set a reload left behind */
     ev_loop_free(&c->loop);
+    reload_free(&c->reloader);
 }

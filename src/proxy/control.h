@@ -9,9 +9,11 @@
 
 #include "config/config-t.h"
 #include "ev/loop.h"
+#include "proxy/reload.h"
 
 struct health;
 struct admin;
+struct upgrade_server;
 struct redis_sync;
 struct analytics;
 
@@ -21,15 +23,24 @@ struct control {
     struct ev_loop loop;
     struct health *health;
     struct admin *admin;
+    struct upgrade_server *upgrade; /* upgrade_socket (proxy/upgrade.h), or NULL */
     struct redis_sync *redis; /* cluster rate limits' Redis clients (proxy/redis_sync.h) */
     struct analytics *analytics; /* trends and top-N (stats/analytics.h), with the admin */
     struct ev_timer tickets; /* rotates TLS session-ticket keys (tls/tls.h) */
+    struct reloader reloader;    /* the generation in force and those left behind */
+    struct ev_timer reload_tick; /* frees the generations the workers let go */
+    _Atomic bool reload_requested;
+    _Atomic uint32_t drain_ms; /* timeouts.drain of the generation in force */
     _Atomic bool stop_requested;
 };
 
-/* Binds the admin listener (if configured) and starts health checks and the thread.
- * Returns 0, or -1 with a reason in err. */
-int control_start(struct control *c, struct config *cfg, char *err, size_t errlen);
+/* Binds the admin listener (if configured) and starts health checks and the thread;
+ * reloads will swap generations of the workers ws[0..n), which serve cfg. Returns 0, or
+ * -1 with a reason in err. */
+int control_start(struct control *c, struct config *cfg, struct worker *ws, unsigned n,
+                  char *err, size_t errlen);
+/* Asks the control thread to reload (SIGHUP): any thread; the result is logged. */
+void control_request_reload(struct control *c);
 /* Stops the thread and frees what control_start made. */
 void control_stop(struct control *c);
 

@@ -45,24 +45,34 @@ static void modes_free(struct config *cfg, unsigned n)
     listener_logs_close(cfg);
 }
 
-int proxy_init(struct worker *ws, unsigned n, struct config *cfg, char *err, size_t errlen)
+/* The last reference to a generation: what proxy_prepare set up goes with it. */
+static void proxy_release(struct config *cfg)
+{
+    modes_free(cfg, ARRAY_SIZE(modes));
+}
+
+int proxy_prepare(struct config *cfg, char *err, size_t errlen)
 {
     unsigned m = 0;
     if (listener_logs_open(cfg, err, errlen) < 0)
         return -1;
     for (; m < ARRAY_SIZE(modes); m++)
-        if (modes[m]->process_init && modes[m]->process_init(cfg, err, errlen) < 0)
-            goto fail;
-    if (workers_init(ws, n, cfg, modes, ARRAY_SIZE(modes), err, errlen) < 0)
-        goto fail;
+        if (modes[m]->process_init && modes[m]->process_init(cfg, err, errlen) < 0) {
+            modes_free(cfg, m);
+            return -1;
+        }
+    cfg->on_free = proxy_release;
     return 0;
-fail:
-    modes_free(cfg, m);
-    return -1;
 }
 
-void proxy_join(struct worker *ws, unsigned n, struct config *cfg)
+int proxy_init(struct worker *ws, unsigned n, struct config *cfg, char *err, size_t errlen)
+{
+    if (proxy_prepare(cfg, err, errlen) < 0)
+        return -1;
+    return workers_init(ws, n, cfg, modes, ARRAY_SIZE(modes), err, errlen);
+}
+
+void proxy_join(struct worker *ws, unsigned n)
 {
     workers_join(ws, n);
-    modes_free(cfg, ARRAY_SIZE(modes));
 }

@@ -97,6 +97,15 @@ static bool on_avail_list(const struct upconn *uc)
     return !list_empty(&uc->link);
 }
 
+/* Is s a server of the generation the worker serves (whose numbers key the pool)? A
+ * connection to a server of an older one (a request that began before a reload) is never
+ * pooled, and one of its requests never takes a pooled connection. */
+static bool of_current(const struct worker *w, const struct server *s)
+{
+    const struct backend *b = s->backend;
+    return !w->upool.stale && b >= w->cfg->backends && b < w->cfg->backends + w->cfg->nbackends;
+}
+
 static void unlink_avail(struct worker *w, struct upconn *uc)
 {
     list_del(&uc->link);
@@ -155,7 +164,7 @@ struct upconn *upstream_acquire(struct worker *w, struct up_attempt *a, void *ow
 {
     BUG_ON(!a->server);
     struct up_key k = upstream_key(a->server);
-    struct upconn *uc = fresh_only ? NULL : take_pooled(w, k);
+    struct upconn *uc = fresh_only || !of_current(w, a->server) ? NULL : take_pooled(w, k);
     *reused = uc != NULL;
     if (!uc)
         uc = open_new(w, a, k);
@@ -185,7 +194,7 @@ void upstream_set_max_streams(struct worker *w, struct upconn *uc, uint16_t n)
             unlink_avail(w, uc);
         return;
     }
-    bool room = uc->active_streams < n;
+    bool room = uc->active_streams < n && of_current(w, uc->srv);
     if (room && !on_avail_list(uc))
         link_avail(w, uc);
     else if (!room && on_avail_list(uc))
@@ -221,7 +230,7 @@ static bool may_pool(struct worker *w, struct upconn *uc)
         hbuf_put(&w->hbuf_pool, uc->in);
         uc->in = NULL;
     }
-    return !uc->in && !uc->connecting && uc->max_streams &&
+    return !uc->in && !uc->connecting && uc->max_streams && of_current(w, uc->srv) &&
            w->upool.navail[key_index(uc->key)] < idle_cap(uc) &&
            w->applied_cmd == WORKER_RUN &&
            !(uc->c.flags & (CONN_RD_EOF | CONN_ERROR | CONN_RD_HUP));
@@ -236,7 +245,8 @@ void upstream_lease_end(struct worker *w, struct upconn *uc, bool keep)
     }
     bool was_full = uc->active_streams-- >= uc->max_streams;
     if (uc->active_streams > 0) { /* other streams still use it (multiplexed) */
-        if (was_full && uc->active_streams < uc->max_streams && !on_avail_list(uc))
+        if (was_full && uc->active_streams < uc->max_streams && !on_avail_list(uc) &&
+            of_current(w, uc->srv))
             link_avail(w, uc);
         return;
     }
@@ -276,4 +286,30 @@ static void upconn_close(struct worker *w, struct upconn *uc)
     uc->owner = NULL;
     uc->active_streams = 0;
     ev_defer_free(&w->loop, &uc->dfree, upconn_free);
+}
+
+int upool_rebuild(struct upool *p, struct worker *w)
+{
+    struct upool next = {0};
+    p->stale = upool_init(&next, w->cfg) < 0;
+    if (p->stale) /* keyed by the old numbers: nothing is pooled any more */
+        return -1;
+    pool_destroy(&next.conns); /* the connections' memory stays where it is */
+    for (uint32_t i = 0; i < p->nkeys; i++) {
+        while (!list_empty(&p->avail[i])) {
+            struct upconn *uc = list_entry(p->avail[i].next, struct upconn, link);
+            if (uc->active_streams == 0) {
+                upconn_close(w, uc);
+                continue;
+            }
+            unlink_avail(w, uc); /* multiplexed, with streams of the old generation */
+            uc->max_streams = 0; /* none more; closed when its last lease ends */
+        }
+    }
+    free(p->avail);
+    free(p->navail);
+    p->avail = next.avail;
+    p->navail = next.navail;
+    p->nkeys = next.nkeys;
+    return 0;
 }

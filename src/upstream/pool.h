@@ -71,6 +71,7 @@ struct upool {
     struct list *avail; /* [nkeys] */
     uint32_t *navail;   /* [nkeys] */
     uint32_t nkeys;
+    bool stale; /* a reload could not rekey the lists: they are no longer used */
     struct pool conns; /* struct upconn memory */
 };
 
@@ -80,6 +81,12 @@ int upool_init(struct upool *p, const struct config *cfg);
 /* Closes every pooled connection (outside a batch: it reaps the loop) and frees the
  * lists. */
 void upool_free(struct upool *p, struct worker *w);
+
+/* After a reload (w->cfg is the new generation, numbered by upool_number_servers): the
+ * idle connections close, multiplexed ones still carrying streams of the old generation
+ * take no more and close with their last, and the lists are keyed by the new numbers.
+ * -1 out of memory: the lists stay `stale`, and no connection is pooled any more. */
+int upool_rebuild(struct upool *p, struct worker *w);
 
 /* The key of connections to s for backend s->backend. */
 struct up_key upstream_key(const struct server *s);

@@ -422,3 +422,35 @@ def test_keyset_swaps_while_workers_verify(strata, origin, tmp_path, keys):
         assert results and set(results) == {200}, set(results)
     finally:
         srv.stop()
+
+
+def test_jwt_filters_of_a_reloaded_configuration_fetch_their_keys(strata, origin, tmp_path,
+                                                                   keys):
+    """A reload builds new jwt filters; they are started (the JWKS fetcher, the per-worker
+    readers) before the swap, so the new generation fetches its keys and verifies tokens."""
+    from test_reload import post_reload
+    cert, key = make_cert(str(tmp_path))
+    srv = JwksServer(cert, key, keys.jwks())
+    try:
+        a = origin()
+        port, admin = free_port(), free_port()
+        routes = f"""\
+- backend: app
+  jwt: {{ jwks_url: "{srv.url}", jwks_ca: "{cert}", issuer: https://issuer.test }}
+"""
+        s = strata(http_config(port, {"app": {"servers": [a.address]}}, routes=routes,
+                               admin_port=admin), listen_ports=[port], admin_port=admin)
+        wait_for(lambda: get(port, "/", bearer(keys.sign("RS256", claims())))[0] == 200, 10,
+                 what="the first fetch")
+        s.config_path.write_text(s.config_path.read_text().replace("https://issuer.test",
+                                                                   "https://new-issuer.test"))
+        fetched = srv.fetches
+        status, text = post_reload(admin)
+        assert status == 200, text
+        tok = keys.sign("ES256", claims(iss="https://new-issuer.test"))
+        wait_for(lambda: get(port, "/", bearer(tok))[0] == 200, 10,
+                 what="the new generation's fetch")
+        assert srv.fetches > fetched
+        assert get(port, "/", bearer(keys.sign("RS256", claims())))[0] == 401  # old issuer
+    finally:
+        srv.stop()

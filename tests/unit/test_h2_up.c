@@ -35,6 +35,7 @@ struct mfx {
     struct server s;
     struct server_counters ctr;
     struct worker w;
+    struct config cfg; /* the generation the worker serves */
     struct up_attempt a;
     int lfd;
 };
@@ -64,9 +65,10 @@ static void mfx_start(struct mfx *f)
     atomic_store(&f->s.st.up, true);
     f->b.lb_ops = lb_ops_for(f->b.balance);
     f->w.loop.now_ms = 1000;
-    struct config cfg = {.backends = &f->b, .nbackends = 1};
+    f->cfg = (struct config){.backends = &f->b, .nbackends = 1};
+    f->w.cfg = &f->cfg;
     if (lb_backend_init(&f->b, 1) < 0 || ev_loop_init(&f->w.loop) < 0 ||
-        upool_init(&f->w.upool, &cfg) < 0)
+        upool_init(&f->w.upool, &f->cfg) < 0)
         abort();
 }
 

@@ -280,6 +280,7 @@ TEST(upstream_pool_keeps_idle_up_to_the_server_limit)
     struct worker *w = f.w;
     struct config cfg = {.backends = b, .nbackends = 1};
     CHECK(upool_init(&w->upool, &cfg) == 0);
+    w->cfg = &cfg; /* the generation the pool is keyed for */
     uint16_t port;
     int lfd = listen_any(&port);
     b->servers[0].addr.u.in.sin_port = htons(port);
@@ -306,6 +307,7 @@ TEST(upstream_pool_keeps_idle_up_to_the_server_limit)
             upstream_lease_end(w, uc[i], true);
     CHECK_EQ_U64(w->upool.navail[0], 3); /* max_idle */
     upool_free(&w->upool, w);
+    w->cfg = NULL;
     for (int i = 0; i < nacc; i++)
         if (accepted[i] >= 0)
             close(accepted[i]);
@@ -321,6 +323,7 @@ TEST(upstream_pool_leases_reuse_by_key)
     struct worker *w = f.w;
     struct config cfg = {.backends = b, .nbackends = 1};
     CHECK(upool_init(&w->upool, &cfg) == 0);
+    w->cfg = &cfg; /* the generation the pool is keyed for */
     CHECK(w->upool.nkeys == 2 * UP_XPRT_KINDS);
     uint16_t port;
     int lfd = listen_any(&port);
@@ -356,6 +359,7 @@ TEST(upstream_pool_leases_reuse_by_key)
     upstream_lease_end(w, again, false);
     upstream_release(a);
     upool_free(&w->upool, w);
+    w->cfg = NULL;
     close(lfd);
     fx_end(&f);
 }
