@@ -415,3 +415,40 @@ def test_added_servers_are_health_checked(strata, origin):
     assert api(admin, "GET", "backends/app/servers/c")[1]["health"] == "up"
     assert s.metrics(admin).get("strata_server_up", backend="app", server="dead") == 0
     s.wait_log(r"server app/dead is DOWN")
+
+
+def test_runtime_state_across_a_reload_and_the_token_on_reload(strata, strata_bin, origin):
+    """A reload keeps a drained server drained and a runtime weight (the file did not change
+    that server), bumps the generation, drops a server added at run time (it is not in the
+    file), brings back a removed one the file still lists; POST /reload and `strata reload`
+    need the admin token too."""
+    a, b, c = origin("a"), origin("b"), origin("c")
+    s, port, admin = start_proxy(strata, [a, b], balance="weighted",
+                                 admin_extra=f", token: {TOKEN}, token_name: ops")
+    for method, path, body in (("POST", "backends/app/servers/a/drain", None),
+                               ("PUT", "backends/app/servers/b/weight", {"weight": 7}),
+                               ("POST", "backends/app/servers", {"name": "c",
+                                                                 "address": c.address})):
+        assert api(admin, method, path, body, token=TOKEN)[0] in (200, 201)
+    r = requests.post(f"http://{LOOPBACK}:{admin}/reload", timeout=30)
+    assert r.status_code == 401
+    r = run_strata(strata_bin, "reload", "-c", str(s.config_path), timeout=60)
+    assert r.returncode == 0, r.stderr
+    s.wait_log(r"admin: POST /reload by 127\.0\.0\.1:\d+ \(token ops\): reload asked")
+    status, cfg = api(admin, "GET", "config", token=TOKEN)
+    assert cfg["generation"] == 2
+    status, sv = api(admin, "GET", "servers", token=TOKEN)
+    state = {x["name"]: (x["state"], x["weight"]) for x in sv["servers"]}
+    assert state == {"a": ("drain", 1), "b": ("ready", 7)}, state
+    status, one = api(admin, "GET", "backends/app/servers/a", token=TOKEN)
+    assert one["history"][0]["event"].startswith("drain (was ready)")
+    assert split(port, 6) == {"b": 6}
+    # removed at run time, still in the file: back after the next reload
+    assert api(admin, "POST", "backends/app/servers/b/enable", token=TOKEN)[0] == 200
+    assert api(admin, "DELETE", "backends/app/servers/a", token=TOKEN)[0] == 200
+    r = requests.post(f"http://{LOOPBACK}:{admin}/reload", timeout=30,
+                      headers={"Authorization": f"Bearer {TOKEN}"})
+    assert r.status_code == 200, r.text
+    status, sv = api(admin, "GET", "servers", token=TOKEN)
+    assert {x["name"]: x["state"] for x in sv["servers"]} == {"a": "ready", "b": "ready"}
+    assert set(split(port, 6)) == {"a", "b"}
