@@ -243,9 +243,11 @@ static void diff_routes_of(struct diff_ctx *d, const struct listener_conf *a,
 
 /* ---- backends and servers ---- */
 
+/* Servers compare by name; a running configuration's servers added at run time count (a
+ * reload to a file without them drains them). */
 static const struct server *server_named(const struct backend *b, const char *name)
 {
-    for (uint32_t i = 0; b && i < b->nconfigured; i++)
+    for (uint32_t i = 0; b && i < b->nservers; i++)
         if (strcmp(b->servers[i].name, name) == 0)
             return &b->servers[i];
     return NULL;
@@ -284,18 +286,19 @@ static void compare_backend(struct diff_ctx *d, const struct backend *a, const s
     }
     if (a->hc.type != b->hc.type)
         item(d, "~ %s: health_check type changed", a->name);
-    for (uint32_t i = 0; i < b->nconfigured; i++) {
+    for (uint32_t i = 0; i < b->nservers; i++) {
         const struct server *sb = &b->servers[i], *sa = server_named(a, sb->name);
         if (!sa)
             item(d, "+ %s/%s (%s, weight %u)", b->name, sb->name, sb->addr_text, sb->weight);
         else
             compare_server(d, a, sa, sb);
     }
-    for (uint32_t i = 0; i < a->nconfigured; i++) {
+    for (uint32_t i = 0; i < a->nservers; i++) {
         const struct server *sa = &a->servers[i];
         if (server_named(b, sa->name))
             continue;
-        item(d, "- %s/%s (%s)", a->name, sa->name, sa->addr_text);
+        item(d, "- %s/%s (%s%s)", a->name, sa->name, sa->addr_text,
+             i >= a->nconfigured ? ", added at run time" : "");
         snprintf(line, sizeof(line), "connections to server %s/%s (removed)", a->name, sa->name);
         drains(d, line);
     }

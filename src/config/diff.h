@@ -2,7 +2,7 @@
  * backends added, removed, reordered or changed, servers added, removed or changed, and
  * which live connections a reload to the new configuration would drain (those whose
  * listener, backend or server is removed or changed; the others stay untouched). Used by
- * `strata diff OLD NEW`, and meant for a reload's log line.
+ * `strata diff OLD NEW` and by every reload's report (proxy/reload.c).
  */
 #ifndef STRATA_CONFIG_DIFF_H
 #define STRATA_CONFIG_DIFF_H

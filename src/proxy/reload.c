@@ -9,6 +9,7 @@
 
 #include "admin/admin.h"
 #include "config/config.h"
+#include "config/diff.h"
 #include "core/log.h"
 #include "core/time.h"
 #include "ev/worker.h"
@@ -19,6 +20,8 @@
 #include "proxy/control.h"
 #include "proxy/proxy.h"
 #include "proxy/sd_notify.h"
+
+#define RELOAD_DIFF_MAX (64u << 10) /* the report of what a reload changed, bytes */
 
 #define SWAP_WAIT_MS 10000 /* a worker applies a swap at its next wake: milliseconds */
 
@@ -182,8 +185,24 @@ static void control_move(struct control *c, struct config *nc)
                  "the rate limits' Redis clients");
 }
 
+/* What the reload changed (config_diff), after the "in force" line: to the caller, and to
+ * the log one line at a time. */
+static void report_changes(struct strbuf *out, const struct strbuf *changes)
+{
+    const char *p = sb_str(changes), *end = p + changes->len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t len = (size_t)((nl ? nl : end) - p);
+        log_info("reload: %.*s", (int)len, p);
+        p += len + 1;
+    }
+    sb_append(out, sb_str(changes), changes->len);
+}
+
 int reload_run(struct reloader *r, struct control *c, struct strbuf *out)
 {
+    struct strbuf changes; /* config_diff of the running file and the new one */
+    sb_init(&changes, RELOAD_DIFF_MAX);
     uint64_t t0 = mono_ms();
     sd_notify_reloading();
     struct config *nc = load_next(r, out);
@@ -198,6 +217,7 @@ int reload_run(struct reloader *r, struct control *c, struct strbuf *out)
     if (!nc)
         goto fail;
     reload_carry(r->cur, nc);
+    config_diff(r->cur, nc, &changes); /* what the caller and the log are told after it */
     if (proxy_prepare(nc, err, sizeof(err)) < 0 || filters_start(nc, err, sizeof(err)) < 0 ||
         prepare_swaps(r, nc, sw, &bound, err, sizeof(err)) < 0) {
         report_errors(out, err);
@@ -223,9 +243,12 @@ int reload_run(struct reloader *r, struct control *c, struct strbuf *out)
               total - bound, bound, before - (total - bound),
               (unsigned long long)(mono_ms() - t0));
     log_info("%.*s", (int)out->len - 1, sb_str(out));
+    report_changes(out, &changes);
+    sb_free(&changes);
     sd_notify_ready(nc);
     return 0;
 fail:
+    sb_free(&changes);
     free(sw);
     free(g);
     if (nc)

@@ -434,6 +434,10 @@ def test_runtime_state_across_a_reload_and_the_token_on_reload(strata, strata_bi
     assert r.status_code == 401
     r = run_strata(strata_bin, "reload", "-c", str(s.config_path), timeout=60)
     assert r.returncode == 0, r.stderr
+    # the report says what the reload changed (config_diff): the runtime-added server goes
+    assert f"backends:\n  - app/c ({c.address}, added at run time)" in r.stdout and "connections to server app/c (removed)" \
+        in r.stdout, r.stdout
+    s.wait_log(r"reload: a reload would drain:")
     s.wait_log(r"admin: POST /reload by 127\.0\.0\.1:\d+ \(token ops\): reload asked")
     status, cfg = api(admin, "GET", "config", token=TOKEN)
     assert cfg["generation"] == 2
