@@ -449,6 +449,7 @@ def test_runtime_state_across_a_reload_and_the_token_on_reload(strata, strata_bi
     assert split(port, 6) == {"b": 6}
     # removed at run time, still in the file: back after the next reload
     assert api(admin, "POST", "backends/app/servers/b/enable", token=TOKEN)[0] == 200
+    assert api(admin, "PUT", "backends/app/servers/b/weight", {"weight": 1}, token=TOKEN)[0] == 200
     assert api(admin, "DELETE", "backends/app/servers/a", token=TOKEN)[0] == 200
     r = requests.post(f"http://{LOOPBACK}:{admin}/reload", timeout=30,
                       headers={"Authorization": f"Bearer {TOKEN}"})
