@@ -13,7 +13,7 @@
 #   make help       this text
 
 CC      ?= cc
-PKGS    := yaml-0.1 libpcre2-8 libssl libcrypto libnghttp2
+PKGS    := yaml-0.1 libpcre2-8 libssl libcrypto libnghttp2 jansson
 SAN     ?=
 comma   := ,
 BUILD   := build$(if $(SAN),-$(subst $(comma),-,$(SAN)))
@@ -29,7 +29,8 @@ LDFLAGS += -fsanitize=$(SAN)
 endif
 
 SRCS      := $(filter-out src/main.c,$(shell find src -name '*.c' | sort))
-OBJS      := $(SRCS:%.c=$(BUILD)/%.o)
+WEB_FILES := $(sort $(wildcard web/*))
+OBJS      := $(SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/web_assets.o
 UNIT_SRCS := $(shell find tests/unit -name '*.c' | sort)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 BENCH_SRCS := $(wildcard bench/*.c)
@@ -61,6 +62,14 @@ $(BUILD)/unit-tests: $(UNIT_OBJS) $(BUILD)/libstrata.a
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+# The dashboard (web/) embedded into the binary (src/admin/admin_web.c).
+$(BUILD)/gen/web_assets.c: $(WEB_FILES) scripts/embed-web.sh
+	@mkdir -p $(@D)
+	scripts/embed-web.sh $@ $(WEB_FILES)
+
+$(BUILD)/gen/web_assets.o: $(BUILD)/gen/web_assets.c
+	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/bench/%: bench/%.c
 	@mkdir -p $(@D)

@@ -16,6 +16,7 @@
 #include "core/hash.h"
 #include "lb/lb.h"
 #include "schema.h"
+#include "stats/runtime.h"
 #include "yaml_tree.h"
 
 #define CONFIG_MAX_BYTES (16u << 20)
@@ -92,6 +93,7 @@ static void emit_errors(struct cfg_ctx *ctx, struct config_errors *errs)
 
 static void free_runtime(struct config *c)
 {
+    stats_runtime_free(c);
     for (uint32_t i = 0; c->backends && i < c->nbackends; i++) {
         struct backend *b = &c->backends[i];
         if (b->lb_worker)
@@ -192,7 +194,7 @@ static int build_runtime(struct config *c)
             return -1;
         }
     }
-    return 0;
+    return stats_runtime_build(c);
 }
 
 /* Moves the walker's result into a new snapshot; *root is left empty. NULL on OOM. */

@@ -1,4 +1,4 @@
-/* time.h — monotonic milliseconds. */
+/* time.h — monotonic milliseconds and microseconds. */
 #ifndef STRATA_CORE_TIME_H
 #define STRATA_CORE_TIME_H
 
@@ -10,6 +10,13 @@ static inline uint64_t mono_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static inline uint64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 #endif

@@ -19,10 +19,12 @@
 
 /* What is timed. */
 enum hist_kind {
-    HIST_TOTAL,   /* request (L7) or session (L4): from its first byte to its end */
+    HIST_TOTAL,   /* HTTP request: from its first byte to its end */
     HIST_TTFB,    /* request: from its first byte to the response head from the server */
     HIST_CONNECT, /* a new connection to a server: connect (and TLS) until usable */
     HIST_TLS,     /* listener: TLS handshake with the client */
+    HIST_RTT,     /* server: smoothed RTT of a relayed TCP connection when it closed */
+    HIST_SESSION, /* TCP relay session: from accept to close */
     HIST_KINDS
 };
 

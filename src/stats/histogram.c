@@ -13,7 +13,7 @@ const char *const hist_le_text[HIST_LE_COUNT] = {
     "0.25",   "0.5",   "1",      "2.5",   "5",    "10",    "30",   "60",
 };
 
-void hist_merge(struct hist_snap *s, const struct hist *h, size_t n, size_t stride)
+void hist_merge_le(struct hist_snap *s, const struct hist *h, size_t n, size_t stride)
 {
     for (size_t w = 0; w < n; w++) {
         const struct hist *x = (const struct hist *)((const char *)h + w * stride);
@@ -23,6 +23,14 @@ void hist_merge(struct hist_snap *s, const struct hist *h, size_t n, size_t stri
             s->count += v;
         }
         s->sum_us += CTR_GET(x->sum_us);
+    }
+}
+
+void hist_merge(struct hist_snap *s, const struct hist *h, size_t n, size_t stride)
+{
+    hist_merge_le(s, h, n, stride);
+    for (size_t w = 0; w < n; w++) {
+        const struct hist *x = (const struct hist *)((const char *)h + w * stride);
         for (unsigned i = 0; i < HIST_SKETCH_BUCKETS; i++)
             s->sketch[i] += CTR_GET(x->sketch[i]);
     }

@@ -43,6 +43,9 @@ static inline void hist_record(struct hist *h, uint64_t us)
 /* Adds n hists (e.g. one per worker, `stride` bytes apart) into *s (not cleared first). */
 void hist_merge(struct hist_snap *s, const struct hist *h, size_t n, size_t stride);
 
+/* The same for the Prometheus buckets, sum and count only (the sketch is left alone). */
+void hist_merge_le(struct hist_snap *s, const struct hist *h, size_t n, size_t stride);
+
 /* s -= old, bucket by bucket (old an earlier read of the same hists): the samples between. */
 void hist_snap_sub(struct hist_snap *s, const struct hist_snap *old);
 

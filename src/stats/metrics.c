@@ -46,6 +46,7 @@ static uint64_t get_server_up(const struct config *c, const void *obj)
 }
 
 #define LCTR(field) .offset = offsetof(struct listener_counters, field)
+#define RCTR(field) .offset = offsetof(struct route_counters, field)
 #define SCTR(field) .offset = offsetof(struct server_counters, field)
 #define GAUGE(fn) .offset = METRIC_NO_OFFSET, .get = (fn)
 
@@ -177,6 +178,16 @@ static const struct metric_def metric_table[] = {
     H2_LIMIT(H2L_STALL, "stream_stall_timeout"),
 #undef H2_LIMIT
 
+    {"strata_listener_tcp_segments_in_total",
+     "TCP segments received from clients of relayed sessions (TCP_INFO at close).", "segments",
+     METRIC_COUNTER, METRIC_LISTENER, LCTR(tcp_segs_in)},
+    {"strata_listener_tcp_segments_out_total",
+     "TCP segments sent to clients of relayed sessions (TCP_INFO at close).", "segments",
+     METRIC_COUNTER, METRIC_LISTENER, LCTR(tcp_segs_out)},
+    {"strata_listener_tcp_retransmits_total",
+     "TCP segments retransmitted to clients of relayed sessions (TCP_INFO at close).",
+     "segments", METRIC_COUNTER, METRIC_LISTENER, LCTR(tcp_retrans)},
+
     {"strata_server_connections_total", "Connections established to the server.", "connections",
      METRIC_COUNTER, METRIC_SERVER, SCTR(conns_total)},
     {"strata_server_connections_active", "Proxied connections currently open to the server.",
@@ -210,6 +221,48 @@ static const struct metric_def metric_table[] = {
     {"strata_server_http_reused_total",
      "HTTP requests sent on a pooled keep-alive connection.", "requests", METRIC_COUNTER,
      METRIC_SERVER, SCTR(http_reused)},
+#define SRV_CLASS(i, cls)                                                                          \
+    {"strata_server_http_responses_total",                                                        \
+     "Final HTTP responses from the server passed to clients, by status class.", "responses",     \
+     METRIC_COUNTER, METRIC_SERVER, SCTR(http_responses[i]), .const_label = "code",               \
+     .const_value = cls}
+    SRV_CLASS(0, "1xx"),
+    SRV_CLASS(1, "2xx"),
+    SRV_CLASS(2, "3xx"),
+    SRV_CLASS(3, "4xx"),
+    SRV_CLASS(4, "5xx"),
+#undef SRV_CLASS
+    {"strata_server_tcp_info_samples_total",
+     "Relayed TCP connections to the server whose TCP_INFO was read at close.", "connections",
+     METRIC_COUNTER, METRIC_SERVER, SCTR(tcp_info_samples)},
+    {"strata_server_tcp_retransmits_total",
+     "TCP segments retransmitted to the server on relayed connections (TCP_INFO at close).",
+     "segments", METRIC_COUNTER, METRIC_SERVER, SCTR(tcp_retrans)},
+    {"strata_server_tcp_segments_in_total",
+     "TCP segments received from the server on relayed connections (TCP_INFO at close).",
+     "segments", METRIC_COUNTER, METRIC_SERVER, SCTR(tcp_segs_in)},
+    {"strata_server_tcp_segments_out_total",
+     "TCP segments sent to the server on relayed connections (TCP_INFO at close).", "segments",
+     METRIC_COUNTER, METRIC_SERVER, SCTR(tcp_segs_out)},
+
+    {"strata_route_requests_total", "HTTP requests taken by the route.", "requests",
+     METRIC_COUNTER, METRIC_ROUTE, RCTR(requests)},
+#define ROUTE_CLASS(i, cls)                                                                        \
+    {"strata_route_responses_total", "HTTP responses sent for the route, by status class.",       \
+     "responses", METRIC_COUNTER, METRIC_ROUTE, RCTR(responses[i]), .const_label = "code",        \
+     .const_value = cls}
+    ROUTE_CLASS(0, "1xx"),
+    ROUTE_CLASS(1, "2xx"),
+    ROUTE_CLASS(2, "3xx"),
+    ROUTE_CLASS(3, "4xx"),
+    ROUTE_CLASS(4, "5xx"),
+#undef ROUTE_CLASS
+    {"strata_route_retries_total", "Extra attempts made for the route's requests.", "requests",
+     METRIC_COUNTER, METRIC_ROUTE, RCTR(retries)},
+    {"strata_route_bytes_in_total", "Bytes received from clients for the route's requests.",
+     "bytes", METRIC_COUNTER, METRIC_ROUTE, RCTR(bytes_in)},
+    {"strata_route_bytes_out_total", "Bytes sent to clients for the route's requests.", "bytes",
+     METRIC_COUNTER, METRIC_ROUTE, RCTR(bytes_out)},
 };
 
 const struct metric_def *metrics_table(size_t *n)
@@ -218,8 +271,7 @@ const struct metric_def *metrics_table(size_t *n)
     return metric_table;
 }
 
-/* Sums the counter at `offset` over nworkers blocks of `size` bytes starting at base. */
-static uint64_t sum_workers(const void *base, size_t size, size_t offset, uint32_t nworkers)
+uint64_t metrics_sum_workers(const void *base, size_t size, size_t offset, uint32_t nworkers)
 {
     uint64_t sum = 0;
     if (!base)
@@ -238,16 +290,45 @@ uint64_t metric_value(const struct config *c, const struct metric_def *d, const 
     switch (d->scope) {
     case METRIC_LISTENER: {
         const struct listener_conf *l = obj;
-        return sum_workers(l->st.ctr, sizeof(*l->st.ctr), d->offset, c->workers);
+        return metrics_sum_workers(l->st.ctr, sizeof(*l->st.ctr), d->offset, c->workers);
     }
     case METRIC_SERVER: {
         const struct server *s = obj;
-        return sum_workers(s->st.ctr, sizeof(*s->st.ctr), d->offset, c->workers);
+        return metrics_sum_workers(s->st.ctr, sizeof(*s->st.ctr), d->offset, c->workers);
+    }
+    case METRIC_ROUTE: {
+        const struct http_route *r = obj;
+        return metrics_sum_workers(r->ctr, sizeof(*r->ctr), d->offset, c->workers);
     }
     case METRIC_PROCESS:
         break;
     }
     BUG_ON(1); /* a process-level metric must have a getter */
+    return 0;
+}
+
+/* The samples of a METRIC_ROUTE metric: every route of every HTTP listener. */
+static int foreach_route_sample(const struct config *c, const struct metric_def *d,
+                                metric_sample_cb cb, void *arg)
+{
+    struct metric_sample s = {.def = d, .nlabels = 2, .label_names = {"listener", "route"}};
+    bool first = true;
+    int rc;
+    if (d->const_label) {
+        s.nlabels = 3;
+        s.label_names[2] = d->const_label;
+        s.label_values[2] = d->const_value;
+    }
+    for (uint32_t i = 0; i < c->nlisteners; i++) {
+        const struct listener_conf *l = &c->listeners[i];
+        for (uint32_t r = 0; l->mode == MODE_HTTP && r < l->http.nroutes; r++, first = false) {
+            s.label_values[0] = l->name;
+            s.label_values[1] = l->http.routes[r].name;
+            s.value = metric_value(c, d, &l->http.routes[r]);
+            if ((rc = cb(arg, &s, first)) != 0)
+                return rc;
+        }
+    }
     return 0;
 }
 
@@ -284,6 +365,8 @@ static int foreach_sample(const struct config *c, const struct metric_def *d, me
         }
         return 0;
     }
+    if (d->scope == METRIC_ROUTE)
+        return foreach_route_sample(c, d, cb, arg);
     s.nlabels = 2;
     s.label_names[0] = "backend";
     s.label_names[1] = "server";
@@ -357,17 +440,39 @@ static int render_sample(void *arg, const struct metric_sample *s, bool first)
     return out->err ? -1 : 0;
 }
 
-void metrics_render_prometheus(const struct config *c, struct strbuf *out)
+void metrics_family_header(struct strbuf *out, const char *name, const char *help,
+                           const char *type, bool openmetrics)
+{
+    size_t len = strlen(name);
+    /* OpenMetrics names a counter family without its samples' _total suffix */
+    if (openmetrics && strcmp(type, "counter") == 0 && len > 6 &&
+        strcmp(name + len - 6, "_total") == 0)
+        len -= 6;
+    sb_printf(out, "# HELP %.*s ", (int)len, name);
+    escape_help(out, help);
+    sb_printf(out, "\n# TYPE %.*s %s\n", (int)len, name, type);
+}
+
+static void render_table(const struct config *c, struct strbuf *out, bool openmetrics)
 {
     for (size_t i = 0; i < ARRAY_SIZE(metric_table) && !out->err; i++) {
         const struct metric_def *d = &metric_table[i];
         /* rows of one family (same name, a const label apart) share HELP and TYPE */
-        if (i == 0 || strcmp(metric_table[i - 1].name, d->name) != 0) {
-            sb_printf(out, "# HELP %s ", d->name);
-            escape_help(out, d->help);
-            sb_printf(out, "\n# TYPE %s %s\n", d->name,
-                      d->type == METRIC_COUNTER ? "counter" : "gauge");
-        }
+        if (i == 0 || strcmp(metric_table[i - 1].name, d->name) != 0)
+            metrics_family_header(out, d->name, d->help,
+                                  d->type == METRIC_COUNTER ? "counter" : "gauge", openmetrics);
         foreach_sample(c, d, render_sample, out);
     }
+    metrics_render_latency(c, out, openmetrics);
+}
+
+void metrics_render_prometheus(const struct config *c, struct strbuf *out)
+{
+    render_table(c, out, false);
+}
+
+void metrics_render_openmetrics(const struct config *c, struct strbuf *out)
+{
+    render_table(c, out, true);
+    sb_puts(out, "# EOF\n");
 }
