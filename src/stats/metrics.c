@@ -370,6 +370,11 @@ static int foreach_sample(const struct config *c, const struct metric_def *d, me
     s.nlabels = 2;
     s.label_names[0] = "backend";
     s.label_names[1] = "server";
+    if (d->const_label) {
+        s.nlabels = 3;
+        s.label_names[2] = d->const_label;
+        s.label_values[2] = d->const_value;
+    }
     for (uint32_t b = 0; b < c->nbackends; b++) {
         const struct backend *be = &c->backends[b];
         for (uint32_t i = 0; i < be->nservers; i++, first = false) {
