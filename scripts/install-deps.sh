@@ -1,27 +1,29 @@
 #!/usr/bin/env bash
 # Installs what Strata needs on Debian 12, idempotently and non-interactively.
 #   scripts/install-deps.sh          build and run: compiler, make, pkg-config, libyaml, PCRE2,
-#                                    OpenSSL 3 (libssl-dev), nghttp2 (libnghttp2-dev),
+#                                    OpenSSL 3 (libssl-dev), nghttp2 (libnghttp2-dev), jansson,
 #                                    and nc + curl to try the demo
 #   scripts/install-deps.sh test     also what the tests use: pytest, PostgreSQL 15,
 #                                    dnsmasq and dig (UDP), openssl and nginx (SNI and
 #                                    PROXY protocol peers, a TLS origin), testssl.sh,
 #                                    clang's libFuzzer (make fuzz), python3-h2, grpcio and
-#                                    nghttp2's tools (HTTP/2 and gRPC peers)
+#                                    nghttp2's tools (HTTP/2 and gRPC peers), chromium,
+#                                    node and npm (the dashboard test, make browser)
 #   scripts/install-deps.sh bench    also HAProxy and NGINX (with its stream module), h2load
 #                                    and nghttpd (bench/h2.sh)
 # Packages already installed are skipped; apt-get update runs only when something is missing.
 set -euo pipefail
 
 packages=(build-essential pkg-config libyaml-dev libpcre2-dev libssl-dev libnghttp2-dev
-          netcat-openbsd curl)
+          libjansson-dev netcat-openbsd curl)
 case "${1:-}" in
     "") ;;
     test) packages+=(python3 python3-pytest python3-pytest-timeout postgresql-15
                      postgresql-client-15 procps iproute2 dnsmasq-base bind9-dnsutils
                      openssl nginx libnginx-mod-stream clang libclang-rt-14-dev
                      python3-requests python3-websockets python3-cryptography wrk
-                     testssl.sh python3-h2 python3-hyperframe python3-grpcio nghttp2-client) ;;
+                     testssl.sh python3-h2 python3-hyperframe python3-grpcio nghttp2-client
+                     chromium nodejs npm) ;;
     bench) packages+=(haproxy nginx libnginx-mod-stream procps wrk openssl nghttp2-client
                       nghttp2-server) ;;
     *) echo "usage: $0 [test|bench]" >&2; exit 2 ;;
