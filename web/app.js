@@ -157,7 +157,7 @@ function renderRoutes(s) {
   const seen = rows.map((x) => x.p99).filter((v) => v > 0).sort((a, b) => a - b);
   const median = seen.length > 1 ? seen[Math.floor(seen.length / 2)] : Infinity;
   setRows('routes', rows.slice(0, MAX_ROWS).map((x) => {
-    const r = x.r, slow = (x.p99 > 0 && x.p99 >= 2 * median) || x.bad > 0.05;
+    const r = x.r, slow = (x.p99 >= 20 && x.p99 >= 2 * median) || x.bad > 0.05;
     return `<tr class="${slow ? 'slow' : ''}" data-route="${esc(r.listener + '/' + r.name)}" data-requests="${r.requests}">` +
       `<td>${esc(r.listener)}</td><td>${esc(r.name)}</td><td>${esc(r.backends.join(', '))}</td>` +
       `<td class="n">${num(x.rps)}</td><td class="n req">${int(r.requests)}</td><td class="n">${int(r.status['2xx'])}</td>` +
