@@ -1,6 +1,7 @@
 /* test_histogram.c — the latency histogram: quantiles from the sketch within 1% of the
  * exact ones on known distributions (uniform, exponential, lognormal) recorded by two
- * "workers" and merged, fixed memory, the Prometheus buckets, windows by subtraction.
+ * "workers" and merged, fixed memory, the Prometheus buckets, windows by subtraction; the
+ * recent-errors ring and the error reasons of the access log.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -125,4 +126,41 @@ TEST(histogram_fixed_memory_prometheus_buckets_and_windows)
     free(a);
     free(b);
     hist_free(h, 1);
+}
+
+/* ---- the recent-errors ring and the error reasons ---- */
+
+#include "http/stream_stats.h"
+#include "stats/recent.h"
+
+TEST(recent_ring_keeps_the_last_entries_cut_to_size)
+{
+    struct recent_ring *r = calloc(1, sizeof(*r));
+    struct recent_error out[RECENT_PER_WORKER];
+    CHECK_EQ_U64(recent_read(r, out, RECENT_PER_WORKER), 0);
+    char path[200];
+    memset(path, 'p', sizeof(path));
+    for (unsigned i = 0; i < RECENT_PER_WORKER + 5; i++)
+        recent_add(r, (uint16_t)(500 + i % 4), "route", "connect_failed", NULL, path,
+                   (uint32_t)sizeof(path));
+    unsigned n = recent_read(r, out, RECENT_PER_WORKER);
+    CHECK_EQ_U64(n, RECENT_PER_WORKER);
+    CHECK(strcmp(out[0].reason, "connect_failed") == 0 && strcmp(out[0].detail, "") == 0);
+    CHECK_EQ_U64(strlen(out[0].path), sizeof(out[0].path) - 1);
+    CHECK(out[0].unix_ms > 1600000000000ull);
+    CHECK_EQ_U64(recent_read(r, out, 3), 3);
+    free(r);
+}
+
+TEST(stream_error_reasons_from_the_access_log_end)
+{
+    CHECK(stream_stats_error("ok") == HERR_COUNT);
+    CHECK(stream_stats_error("answered") == HERR_COUNT);
+    CHECK(stream_stats_error(NULL) == HERR_COUNT);
+    CHECK(stream_stats_error("connect_failed") == HERR_CONNECT_FAILED);
+    CHECK(stream_stats_error("bad_gateway") == HERR_BAD_RESPONSE);
+    CHECK(stream_stats_error("something_new") == HERR_OTHER);
+    for (unsigned i = 0; i < HERR_COUNT; i++)
+        CHECK(stream_stats_error_name((enum http_error)i)[0] != '\0');
+    CHECK(strcmp(stream_stats_error_name(HERR_NO_ROUTE), "no_route") == 0);
 }
