@@ -1,8 +1,7 @@
 /* tcp_stats.h — what a TCP relay session feeds the statistics (stats/runtime.h): connect
  * and session-duration histograms of its listener, backend and server; when it closes, one
- * TCP_INFO read of each socket (sampled per connection, never per packet): segments each
- * way, retransmissions, and the server's smoothed RTT into its HIST_RTT histogram; a
- * failed session goes to the listener's recent errors.
+ * TCP_INFO read of each socket (stats/tcp_info.h); a failed session goes to the
+ * listener's recent errors.
  */
 #ifndef STRATA_L4_TCP_STATS_H
 #define STRATA_L4_TCP_STATS_H

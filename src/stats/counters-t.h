@@ -55,8 +55,8 @@ struct server_counters {
     counter_t http_5xx;       /* 5xx responses from this server */
     counter_t http_reused;    /* requests sent on a pooled keep-alive connection */
     counter_t http_responses[5]; /* final responses from this server by class (1xx..5xx) */
-    /* TCP_INFO of the server connection, read once when a TCP relay session closes (the
-     * RTT goes to the server's HIST_RTT histogram) */
+    /* TCP_INFO of a connection to this server, read once when it closes (TCP relay
+     * sessions and HTTP server connections; the RTT goes to the HIST_RTT histogram) */
     counter_t tcp_info_samples;
     counter_t tcp_retrans;   /* segments retransmitted (tcpi_total_retrans) */
     counter_t tcp_segs_in;   /* segments received from the server */

@@ -52,8 +52,8 @@ static const struct hist_family hist_families[] = {
     {"strata_server_connect_duration_seconds", CONN_HELP ", by server.", HS_SERVER, HIST_CONNECT},
     {"strata_server_session_duration_seconds", SESS_HELP ", by server.", HS_SERVER, HIST_SESSION},
     {"strata_server_tcp_rtt_seconds",
-     "Smoothed round-trip time of relayed TCP connections to the server, read (TCP_INFO) when "
-     "each closed.",
+     "Smoothed round-trip time of connections to the server (TCP relay, HTTP), read "
+     "(TCP_INFO) when each closed.",
      HS_SERVER, HIST_RTT},
 };
 

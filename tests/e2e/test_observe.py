@@ -33,7 +33,8 @@ def find(items, **kv):
 
 def slow_respond(req):
     time.sleep(0.06)
-    return 200, {"content-type": "text/plain"}, b"slow\n"
+    # not kept alive: Strata closes each connection, and reads its TCP_INFO then
+    return 200, {"content-type": "text/plain", "connection": "close"}, b"slow\n"
 
 
 ROUTES = """
@@ -92,6 +93,13 @@ def test_route_latency_histograms_percentiles_and_errors(strata, origin):
     assert m.get("strata_listener_request_duration_seconds_count", listener="web") == 65
     assert m.get("strata_server_http_responses_total", backend="slowb", server="s1",
                  code="2xx") == 12
+
+    lab = {"backend": "slowb", "server": "s1"}
+    m = wait_for(lambda: (lambda x: x if x.get(
+        "strata_server_tcp_info_samples_total", **lab) == 12 else None)(s.metrics(admin)),
+        5, what="12 HTTP server connections sampled at close")
+    assert m.get("strata_server_tcp_rtt_seconds_count", **lab) == 12
+    assert m.get("strata_server_tcp_segments_in_total", **lab) >= 24
 
     st = stats(admin)
     r_slow = find(st["routes"], name="slow")
