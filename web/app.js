@@ -142,13 +142,22 @@ function drawCharts() {
 /* ---- tables ---- */
 function setRows(id, html) { $(id).querySelector('tbody').innerHTML = html; }
 
+/* Latency of an object: over the recent window when it had requests in it, else since
+ * the configuration was loaded (shown muted). */
+function lat(o, kind) {
+  const r = o.recent_latency_ms && o.recent_latency_ms[kind];
+  return r && r.count ? { q: r, recent: true } : { q: o.latency_ms[kind], recent: false };
+}
+const latCell = (l, k, cls = '') =>
+  `<td class="n ${cls}${l.recent ? '' : ' muted'}" title="${l.recent ? 'last seconds' : 'since start'}">${ms(l.q, k)}</td>`;
+
 function renderRoutes(s) {
   const f = $('route-filter').value.trim().toLowerCase();
   let rows = s.routes.map((r) => {
-    const t = r.latency_ms.total, errs = Object.values(r.errors).reduce((a, b) => a + b, 0);
-    return { r, rps: rate('r', r, 'requests'), p50: t ? t.p50 : -1, p99: t ? t.p99 : -1, p999: t ? t.p999 : -1,
-             ttfb: r.latency_ms.ttfb ? r.latency_ms.ttfb.p99 : -1, errs,
-             bad: r.requests ? (r.status['5xx'] + errs) / r.requests : 0 };
+    const t = lat(r, 'total'), b = lat(r, 'ttfb'), errs = Object.values(r.errors).reduce((a, c) => a + c, 0);
+    const q = (l, k) => (l.q ? l.q[k] : -1);
+    return { r, t, b, rps: rate('r', r, 'requests'), p50: q(t, 'p50'), p99: q(t, 'p99'), p999: q(t, 'p999'),
+             ttfb: q(b, 'p99'), errs, bad: r.requests ? (r.status['5xx'] + errs) / r.requests : 0 };
   });
   if (f) rows = rows.filter((x) => (x.r.listener + ' ' + x.r.name + ' ' + x.r.backends.join(' ')).toLowerCase().includes(f));
   const k = routeSort.key;
@@ -162,20 +171,20 @@ function renderRoutes(s) {
       `<td>${esc(r.listener)}</td><td>${esc(r.name)}</td><td>${esc(r.backends.join(', '))}</td>` +
       `<td class="n">${num(x.rps)}</td><td class="n req">${int(r.requests)}</td><td class="n">${int(r.status['2xx'])}</td>` +
       `<td class="n">${int(r.status['4xx'])}</td><td class="n">${int(r.status['5xx'])}</td><td class="n">${int(x.errs)}</td>` +
-      `<td class="n">${ms(r.latency_ms.total, 'p50')}</td><td class="n p99">${ms(r.latency_ms.total, 'p99')}</td>` +
-      `<td class="n">${ms(r.latency_ms.total, 'p999')}</td><td class="n">${ms(r.latency_ms.ttfb, 'p99')}</td>` +
+      latCell(x.t, 'p50') + latCell(x.t, 'p99', 'p99') + latCell(x.t, 'p999') + latCell(x.b, 'p99') +
       `<td style="width:120px"><div class="bar" style="width:${Math.max(0, 100 * x.p99 / maxp).toFixed(0)}%"></div></td></tr>`;
   }).join(''));
-  $('routes-note').textContent = rows.length > MAX_ROWS ? `showing ${MAX_ROWS} of ${rows.length} routes (filter or sort to see others)` : '';
+  $('routes-note').textContent = (rows.length > MAX_ROWS ? `showing ${MAX_ROWS} of ${rows.length} routes (filter or sort to see others). ` : '') +
+    `Latency over the last ${num(s.recent_window_s || 0, 0)} s where a route had requests; muted: since start.`;
 }
 
 function renderBackends(s) {
   setRows('backends', s.backends.map((b) => {
-    const t = b.latency_ms.total || b.latency_ms.session;
+    const t = b.latency_ms.total ? lat(b, 'total') : { q: b.latency_ms.session, recent: false };
     return `<tr data-backend="${esc(b.name)}"><td>${esc(b.name)}</td><td>${esc(b.balance)}</td>` +
       `<td class="n">${b.servers_up}/${b.servers}</td><td class="n">${num(rate('b', b, 'requests'))}</td>` +
       `<td class="n req">${int(b.requests)}</td><td class="n">${int(b.status['5xx'])}</td><td class="n">${int(b.active)}</td>` +
-      `<td class="n">${ms(t, 'p50')}</td><td class="n">${ms(t, 'p99')}</td></tr>`;
+      latCell(t, 'p50') + latCell(t, 'p99') + '</tr>';
   }).slice(0, MAX_ROWS).join(''));
 }
 
@@ -191,11 +200,12 @@ function renderListeners(s) {
 
 function renderServers(s) {
   setRows('servers', s.servers.slice(0, MAX_ROWS).map((v) => {
-    const t = v.latency_ms.total || v.latency_ms.session, draining = v.draining === true;
+    const t = v.latency_ms.total ? lat(v, 'total') : { q: v.latency_ms.session, recent: false };
+    const draining = v.draining === true;
     return `<tr data-server="${esc(v.backend + '/' + v.name)}"><td>${esc(v.backend)}</td><td>${esc(v.name)}</td><td>${esc(v.address)}</td>` +
       `<td><span class="dot ${v.up ? 'up' : 'down'}"></span>${v.up ? 'up' : 'down'}${draining ? ' (draining)' : ''}</td>` +
       `<td class="n">${v.weight}</td><td class="n">${int(v.active)}</td><td class="n">${num(rate('s', v, 'requests'))}</td>` +
-      `<td class="n req">${int(v.requests)}</td><td class="n">${int(v.status['5xx'])}</td><td class="n">${ms(t, 'p99')}</td>` +
+      `<td class="n req">${int(v.requests)}</td><td class="n">${int(v.status['5xx'])}</td>` + latCell(t, 'p99') +
       `<td class="n">${ms(v.tcp.rtt_ms, 'p50')}</td><td class="n">${int(v.tcp.retransmits)}</td>` +
       `<td><button data-act="drain" data-b="${esc(v.backend)}" data-s="${esc(v.name)}">drain</button> ` +
       `<button data-act="enable" data-b="${esc(v.backend)}" data-s="${esc(v.name)}">enable</button></td></tr>`;

@@ -176,7 +176,7 @@ static void conn_respond(struct admin_conn *c, int status, const char *ctype, co
     conn_write(c);
 }
 
-const struct config *admin_conn_config(const struct admin_conn *c)
+struct config *admin_conn_config(const struct admin_conn *c)
 {
     return c->a->cfg;
 }
@@ -428,6 +428,7 @@ void admin_stop(struct admin *a)
         ev_del(a->loop, &a->lh);
     ev_timer_cancel(a->loop, &a->accept_pause);
     close(a->lh.fd);
+    admin_stats_release();
     config_unref(a->cfg);
     free(a);
 }

@@ -13,7 +13,7 @@
 struct admin_conn;
 
 /* The configuration being served (valid during the handler). */
-const struct config *admin_conn_config(const struct admin_conn *c);
+struct config *admin_conn_config(const struct admin_conn *c);
 
 /* Answers with a complete response (body copied); `headers` are extra header lines, each
  * ending in CRLF, or NULL. head: the request was HEAD (no body sent). */
@@ -22,6 +22,9 @@ void admin_reply(struct admin_conn *c, int status, const char *ctype, const char
 
 /* GET /api/v1/stats (admin_stats.c). */
 void admin_serve_stats(struct admin_conn *c, const struct http_msg *m, bool head);
+/* Drops what admin_serve_stats keeps between requests (its recent window, which holds a
+ * reference on the configuration it was taken of). */
+void admin_stats_release(void);
 /* GET / and the dashboard's assets (admin_web.c); false when path is not one of them. */
 bool admin_serve_web(struct admin_conn *c, const struct http_msg *m, bool head);
 

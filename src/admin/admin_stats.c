@@ -1,8 +1,9 @@
 /* admin_stats.c — GET /api/v1/stats: the running figures as JSON (jansson), for the
  * dashboard and scripts. Counters are summed over the workers; latencies are quantiles of
- * the merged sketches (stats/histogram.h) in milliseconds: since the configuration was
- * loaded for every listener, route, backend and server, and, for listeners, also over a
- * recent window (the last 5 to 10 seconds: the difference with a snapshot this file keeps).
+ * the merged sketches (stats/histogram.h) in milliseconds, for every listener, route,
+ * backend and server: since the configuration was loaded (`latency_ms`), and over a recent
+ * window (`recent_latency_ms`: total and TTFB over the last 5 to 10 seconds, the
+ * difference with a snapshot this file keeps of each, sparse: only the buckets in use).
  */
 #include <jansson.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <time.h>
 
 #include "admin/admin_int.h"
+#include "config/config.h"
 #include "core/time.h"
 #include "http/stream_stats.h"
 #include "lb/lb.h"
@@ -19,7 +21,6 @@
 
 #define WINDOW_MS 5000
 #define MAX_RECENT 50
-#define WINDOW_LISTENERS 64 /* listeners with a recent window (the first ones) */
 
 static const char *const mode_names[] = {[MODE_TCP] = "tcp", [MODE_UDP] = "udp",
                                          [MODE_HTTP] = "http"};
@@ -27,14 +28,142 @@ static const char *const kind_names[HIST_KINDS] = {
     [HIST_TOTAL] = "total",   [HIST_TTFB] = "ttfb", [HIST_CONNECT] = "connect",
     [HIST_TLS] = "tls",       [HIST_RTT] = "rtt",   [HIST_SESSION] = "session"};
 
-/* Snapshots of listener histograms for the recent window: `older` is 5-10 s old. Kept for
- * one configuration (reset when another is served). Control thread only. */
+static json_t *quantiles(const struct hist_snap *s)
+{
+    if (!s->count)
+        return json_null();
+    return json_pack("{s:f,s:f,s:f,s:f,s:I,s:f}", "p50", hist_quantile(s, 0.5) / 1000,
+                     "p90", hist_quantile(s, 0.9) / 1000, "p99", hist_quantile(s, 0.99) / 1000,
+                     "p999", hist_quantile(s, 0.999) / 1000, "count", (json_int_t)s->count,
+                     "mean", (double)s->sum_us / (double)s->count / 1000);
+}
+
+/* The recent window: for each object (listeners, routes, backends, servers in the order
+ * stats_json visits them) and each of total and TTFB, a sparse snapshot 5 to 10 s old
+ * (`older`) and one 0 to 5 s old (`newer`); every WINDOW_MS the newer becomes the older.
+ * Kept for one configuration (a reference held), reset when another is served. Control
+ * thread only. */
+struct sparse {
+    uint32_t n;
+    uint16_t *idx; /* sketch buckets in use */
+    uint64_t *cnt;
+    uint64_t count, sum_us;
+};
+
 struct window {
-    const struct config *cfg;
-    uint64_t newer_ms;
-    struct hist_snap *older, *newer; /* [WINDOW_LISTENERS][2]: total, ttfb */
+    struct config *cfg;
+    uint32_t nslots;                 /* objects x 2 */
+    struct sparse *older, *newer;
+    uint64_t older_ms, newer_ms;     /* when they were taken */
+    uint32_t rolls;                  /* snapshots taken since the window was (re)started */
+    bool roll;                       /* this pass fills `newer` */
+    uint32_t slot;                   /* next slot of this pass */
 };
 static struct window win;
+
+static void sparse_free(struct sparse *v, uint32_t n)
+{
+    for (uint32_t i = 0; v && i < n; i++) {
+        free(v[i].idx);
+        free(v[i].cnt);
+    }
+    free(v);
+}
+
+static void window_reset(void)
+{
+    sparse_free(win.older, win.nslots);
+    sparse_free(win.newer, win.nslots);
+    config_unref(win.cfg);
+    memset(&win, 0, sizeof(win));
+}
+
+static uint32_t count_objects(const struct config *c)
+{
+    uint32_t n = c->nlisteners + c->nbackends;
+    for (uint32_t i = 0; i < c->nlisteners; i++)
+        n += c->listeners[i].mode == MODE_HTTP ? c->listeners[i].http.nroutes : 0;
+    for (uint32_t b = 0; b < c->nbackends; b++)
+        n += c->backends[b].nservers;
+    return n;
+}
+
+/* Starts a pass over every object: decides whether it rolls the window. */
+static void window_begin(struct config *c, uint64_t now)
+{
+    if (win.cfg != c) {
+        window_reset();
+        win.nslots = count_objects(c) * 2;
+        win.older = calloc(win.nslots, sizeof(struct sparse));
+        win.newer = calloc(win.nslots, sizeof(struct sparse));
+        if (!win.older || !win.newer) {
+            window_reset();
+            return;
+        }
+        win.cfg = config_ref(c);
+    }
+    win.slot = 0;
+    if (win.newer_ms && now - win.newer_ms >= 2 * WINDOW_MS)
+        win.rolls = 0; /* nobody asked for a while: the newer snapshot is too old to use */
+    win.roll = win.rolls == 0 || now - win.newer_ms >= WINDOW_MS;
+    if (!win.roll)
+        return;
+    struct sparse *t = win.older;
+    win.older = win.newer;
+    win.newer = t;
+    win.older_ms = win.newer_ms;
+    win.newer_ms = now;
+    win.rolls++;
+}
+
+/* Stores the buckets of s in use into v (left empty when out of memory). */
+static void sparse_set(struct sparse *v, const struct hist_snap *s)
+{
+    uint32_t n = 0;
+    for (unsigned i = 0; i < HIST_SKETCH_BUCKETS; i++)
+        n += s->sketch[i] != 0;
+    free(v->idx);
+    free(v->cnt);
+    memset(v, 0, sizeof(*v));
+    if (n && (!(v->idx = malloc(n * sizeof(*v->idx))) || !(v->cnt = malloc(n * sizeof(*v->cnt))))) {
+        free(v->idx);
+        v->idx = NULL;
+        return;
+    }
+    for (unsigned i = 0; i < HIST_SKETCH_BUCKETS; i++)
+        if (s->sketch[i]) {
+            v->idx[v->n] = (uint16_t)i;
+            v->cnt[v->n++] = s->sketch[i];
+        }
+    v->count = s->count;
+    v->sum_us = s->sum_us;
+}
+
+/* The quantiles of the samples since the older snapshot of this pass's next slot, from
+ * the current read s (changed: the older snapshot is taken out of it). Until the window
+ * has two snapshots it is empty. */
+static json_t *window_next(struct hist_snap *s)
+{
+    if (!win.cfg || win.slot >= win.nslots)
+        return json_null();
+    uint32_t k = win.slot++;
+    if (win.roll)
+        sparse_set(&win.newer[k], s);
+    const struct sparse *o = win.rolls >= 2 ? &win.older[k] : &win.newer[k];
+    if (o->count > s->count)
+        return json_null(); /* cannot be: counts only grow within a configuration */
+    s->count -= o->count;
+    s->sum_us -= o->sum_us;
+    for (uint32_t i = 0; i < o->n; i++)
+        s->sketch[o->idx[i]] -= o->cnt[i];
+    return quantiles(s);
+}
+
+/* The window's length in seconds (0 until it has two snapshots). */
+static double window_seconds(uint64_t now)
+{
+    return win.cfg && win.rolls >= 2 ? (double)(now - win.older_ms) / 1000 : 0;
+}
 
 #define LSUM(l, field)                                                                             \
     metrics_sum_workers((l)->st.ctr, sizeof(*(l)->st.ctr),                                         \
@@ -46,15 +175,6 @@ static struct window win;
     metrics_sum_workers((r)->ctr, sizeof(*(r)->ctr), offsetof(struct route_counters, field),       \
                         c->workers)
 
-static json_t *quantiles(const struct hist_snap *s)
-{
-    if (!s->count)
-        return json_null();
-    return json_pack("{s:f,s:f,s:f,s:f,s:I,s:f}", "p50", hist_quantile(s, 0.5) / 1000,
-                     "p90", hist_quantile(s, 0.9) / 1000, "p99", hist_quantile(s, 0.99) / 1000,
-                     "p999", hist_quantile(s, 0.999) / 1000, "count", (json_int_t)s->count,
-                     "mean", (double)s->sum_us / (double)s->count / 1000);
-}
 
 /* {"total": {...}, ...} for the kinds in mask (1 << enum hist_kind) with samples. */
 static json_t *latency(const struct config *c, const struct hist *block, unsigned mask,
@@ -85,51 +205,17 @@ static json_t *json_u64(uint64_t v)
     return json_integer((json_int_t)v);
 }
 
-/* Rolls the window's snapshots, and puts the listener's recent quantiles in o. */
-static void recent_window(const struct config *c, uint32_t i, json_t *o, struct hist_snap *s)
+/* {"total": {...}, "ttfb": {...}} over the recent window; called once per object, in the
+ * same order at every pass (see struct window). */
+static json_t *recent_latency(const struct config *c, const struct hist *block,
+                              struct hist_snap *s)
 {
-    const struct listener_conf *l = &c->listeners[i];
-    if (i >= WINDOW_LISTENERS || !win.older)
-        return;
-    json_t *r = json_object();
-    for (unsigned k = 0; k < 2; k++) {
-        stats_hist_read(c, l->st.hist, k == 0 ? HIST_TOTAL : HIST_TTFB, s);
-        hist_snap_sub(s, &win.older[i * 2 + k]);
-        json_object_set_new(r, k == 0 ? "total" : "ttfb", quantiles(s));
-    }
-    json_object_set_new(o, "recent_latency_ms", r);
-}
-
-/* Keeps `older` 5 to 10 seconds old: every WINDOW_MS the newer snapshot becomes the older. */
-static void window_roll(const struct config *c, uint64_t now)
-{
-    uint32_t n = c->nlisteners < WINDOW_LISTENERS ? c->nlisteners : WINDOW_LISTENERS;
-    if (win.cfg != c || !win.older) {
-        free(win.older);
-        free(win.newer);
-        win.older = calloc(WINDOW_LISTENERS * 2, sizeof(struct hist_snap));
-        win.newer = calloc(WINDOW_LISTENERS * 2, sizeof(struct hist_snap));
-        if (!win.older || !win.newer) {
-            free(win.older);
-            free(win.newer);
-            win.older = win.newer = NULL;
-            return;
-        }
-        win.cfg = c;
-        win.newer_ms = 0;
-    }
-    if (now - win.newer_ms < WINDOW_MS)
-        return;
-    struct hist_snap *t = win.older;
-    win.older = win.newer;
-    win.newer = t;
-    for (uint32_t i = 0; i < n; i++) {
-        stats_hist_read(c, c->listeners[i].st.hist, HIST_TOTAL, &win.newer[i * 2]);
-        stats_hist_read(c, c->listeners[i].st.hist, HIST_TTFB, &win.newer[i * 2 + 1]);
-    }
-    if (!win.newer_ms) /* the first time both are now */
-        memcpy(win.older, win.newer, WINDOW_LISTENERS * 2 * sizeof(struct hist_snap));
-    win.newer_ms = now;
+    json_t *o = json_object();
+    stats_hist_read(c, block, HIST_TOTAL, s);
+    json_object_set_new(o, "total", window_next(s));
+    stats_hist_read(c, block, HIST_TTFB, s);
+    json_object_set_new(o, "ttfb", window_next(s));
+    return o;
 }
 
 static json_t *listener_json(const struct config *c, uint32_t i, struct hist_snap *s)
@@ -177,8 +263,7 @@ static json_t *listener_json(const struct config *c, uint32_t i, struct hist_sna
     if (l->tls)
         mask |= 1u << HIST_TLS;
     json_object_set_new(o, "latency_ms", latency(c, l->st.hist, mask, s));
-    if (l->mode == MODE_HTTP)
-        recent_window(c, i, o, s);
+    json_object_set_new(o, "recent_latency_ms", recent_latency(c, l->st.hist, s));
     return o;
 }
 
@@ -203,14 +288,15 @@ static json_t *route_json(const struct config *c, const struct listener_conf *l,
         json_array_append_new(backends, json_string(r->backend->name));
     for (uint32_t i = 0; r->action == ROUTE_SPLIT && i < r->nsplit; i++)
         json_array_append_new(backends, json_string(r->split[i].backend->name));
-    return json_pack("{s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "listener", l->name,
+    return json_pack("{s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "listener", l->name,
                      "name", r->name, "backends", backends, "requests", json_u64(RSUM(r, requests)),
                      "status", r->ctr ? classes(&r->ctr[0].responses[0], sizeof(*r->ctr), c->workers)
                                       : json_object(),
                      "codes", codes, "retries", json_u64(RSUM(r, retries)), "errors", errors,
                      "bytes_in", json_u64(RSUM(r, bytes_in)), "bytes_out",
                      json_u64(RSUM(r, bytes_out)), "latency_ms",
-                     latency(c, r->hist, (1u << HIST_TOTAL) | (1u << HIST_TTFB) | (1u << HIST_CONNECT), s));
+                     latency(c, r->hist, (1u << HIST_TOTAL) | (1u << HIST_TTFB) | (1u << HIST_CONNECT), s),
+                     "recent_latency_ms", recent_latency(c, r->hist, s));
 }
 
 #define SERVER_KINDS                                                                               \
@@ -228,6 +314,7 @@ static json_t *server_json(const struct config *c, const struct server *sv, stru
         classes(&sv->st.ctr[0].http_responses[0], sizeof(*sv->st.ctr), c->workers), "bytes_in",
         json_u64(SSUM(sv, bytes_in)), "bytes_out", json_u64(SSUM(sv, bytes_out)), "latency_ms",
         latency(c, sv->st.hist, SERVER_KINDS, s));
+    json_object_set_new(o, "recent_latency_ms", recent_latency(c, sv->st.hist, s));
     stats_hist_read(c, sv->st.hist, HIST_RTT, s);
     json_object_set_new(o, "tcp",
                         json_pack("{s:o,s:o,s:o,s:o,s:o}", "samples",
@@ -251,13 +338,14 @@ static json_t *backend_json(const struct config *c, const struct backend *b, str
         for (unsigned k = 0; k < 5; k++)
             cls[k] += SSUM(sv, http_responses[k]);
     }
-    return json_pack("{s:s,s:s,s:I,s:I,s:o,s:{s:o,s:o,s:o,s:o,s:o},s:o,s:o,s:o,s:o}", "name",
+    return json_pack("{s:s,s:s,s:I,s:I,s:o,s:{s:o,s:o,s:o,s:o,s:o},s:o,s:o,s:o,s:o,s:o}", "name",
                      b->name, "balance", b->lb_ops ? b->lb_ops->name : "", "servers",
                      (json_int_t)b->nservers, "servers_up", (json_int_t)up, "requests",
                      json_u64(req), "status", "1xx", json_u64(cls[0]), "2xx", json_u64(cls[1]),
                      "3xx", json_u64(cls[2]), "4xx", json_u64(cls[3]), "5xx", json_u64(cls[4]),
                      "active", json_u64(active), "bytes_in", json_u64(bin), "bytes_out",
-                     json_u64(bout), "latency_ms", latency(c, b->hist, SERVER_KINDS, s));
+                     json_u64(bout), "latency_ms", latency(c, b->hist, SERVER_KINDS, s),
+                     "recent_latency_ms", recent_latency(c, b->hist, s));
 }
 
 static int by_time_desc(const void *a, const void *b)
@@ -304,14 +392,15 @@ static json_t *recent_json(const struct config *c)
     return a;
 }
 
-static json_t *stats_json(const struct config *c)
+static json_t *stats_json(struct config *c)
 {
     struct hist_snap *s = malloc(sizeof(*s));
     if (!s)
         return NULL;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    window_roll(c, mono_ms());
+    uint64_t now = mono_ms();
+    window_begin(c, now);
     json_t *ls = json_array(), *rs = json_array(), *bs = json_array(), *ss = json_array();
     for (uint32_t i = 0; i < c->nlisteners; i++) {
         const struct listener_conf *l = &c->listeners[i];
@@ -325,10 +414,15 @@ static json_t *stats_json(const struct config *c)
             json_array_append_new(ss, server_json(c, &c->backends[b].servers[i], s));
     }
     free(s);
-    return json_pack("{s:I,s:i,s:o,s:o,s:o,s:o,s:o}", "time_ms",
+    return json_pack("{s:I,s:i,s:f,s:o,s:o,s:o,s:o,s:o}", "time_ms",
                      (json_int_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, "workers",
-                     (int)c->workers, "listeners", ls, "routes", rs, "backends", bs, "servers", ss,
-                     "recent_errors", recent_json(c));
+                     (int)c->workers, "recent_window_s", window_seconds(now), "listeners", ls,
+                     "routes", rs, "backends", bs, "servers", ss, "recent_errors", recent_json(c));
+}
+
+void admin_stats_release(void)
+{
+    window_reset();
 }
 
 void admin_serve_stats(struct admin_conn *c, const struct http_msg *m, bool head)

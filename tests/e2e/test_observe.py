@@ -186,3 +186,30 @@ def test_openmetrics_and_dashboard_served_compressed(strata, origin):
     assert b"Strata dashboard" in get(admin, "/")[2]
     assert sent < 300 * 1024
     assert get(admin, "/nope.js")[0] == 404
+
+
+def test_recent_window_holds_only_the_last_seconds(strata, origin):
+    fast, slow = origin("fast"), origin("slow", respond=slow_respond)
+    port, admin = free_port(), free_port()
+    cfg = http_config(port, {"fastb": {"servers": [fast.address]},
+                             "slowb": {"servers": [("s1", slow.address)]},
+                             "dead": {"servers": [f"{LOOPBACK}:{free_port()}"]}},
+                      routes=ROUTES, admin_port=admin)
+    strata(cfg, listen_ports=[port], admin_port=admin)
+    for i in range(4):  # before the window starts: since-start figures only
+        assert get(port, f"/slow/{i}")[0] == 200
+    first = stats(admin)
+    slow_route = find(first["routes"], name="slow")
+    assert first["recent_window_s"] == 0 and slow_route["recent_latency_ms"]["total"] is None
+    for i in range(3):
+        assert get(port, f"/slow/x{i}")[0] == 200
+    time.sleep(5.2)  # the window rolls every 5 s
+    st = stats(admin)
+    assert 5 <= st["recent_window_s"] < 11, st["recent_window_s"]
+    route = find(st["routes"], name="slow")
+    assert route["latency_ms"]["total"]["count"] == 7
+    recent = route["recent_latency_ms"]["total"]
+    assert recent["count"] == 3 and recent["p50"] >= 60
+    assert find(st["servers"], name="s1")["recent_latency_ms"]["ttfb"]["count"] == 3
+    assert find(st["listeners"], name="web")["recent_latency_ms"]["total"]["count"] == 3
+    assert find(st["routes"], name="fast")["recent_latency_ms"]["total"] is None
