@@ -34,19 +34,6 @@ enum http_error stream_stats_error(const char *end)
     return HERR_OTHER;
 }
 
-void stream_stats_connected(const struct http_stream *st, uint64_t us)
-{
-    unsigned w = st->w->id;
-    const struct http_txn *t = &st->t;
-    stats_hist_record(st->lc->st.hist, w, HIST_CONNECT, us);
-    if (t->route)
-        stats_hist_record(t->route->hist, w, HIST_CONNECT, us);
-    if (t->backend)
-        stats_hist_record(t->backend->hist, w, HIST_CONNECT, us);
-    if (t->server)
-        stats_hist_record(t->server->st.hist, w, HIST_CONNECT, us);
-}
-
 /* Latency of one kind into every level the stream went through. */
 static void record_levels(const struct http_stream *st, enum hist_kind kind, uint64_t us)
 {
@@ -59,6 +46,11 @@ static void record_levels(const struct http_stream *st, enum hist_kind kind, uin
         stats_hist_record(t->backend->hist, w, kind, us);
     if (t->server)
         stats_hist_record(t->server->st.hist, w, kind, us);
+}
+
+void stream_stats_connected(const struct http_stream *st, uint64_t us)
+{
+    record_levels(st, HIST_CONNECT, us);
 }
 
 static void count_route(const struct http_stream *st, enum http_error err)

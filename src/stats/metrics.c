@@ -47,6 +47,8 @@ static uint64_t get_server_up(const struct config *c, const void *obj)
 
 #define LCTR(field) .offset = offsetof(struct listener_counters, field)
 #define RCTR(field) .offset = offsetof(struct route_counters, field)
+/* The five rows of a family split by status class: row(index, "1xx") ... */
+#define STATUS_CLASSES(row) row(0, "1xx"), row(1, "2xx"), row(2, "3xx"), row(3, "4xx"), row(4, "5xx")
 #define SCTR(field) .offset = offsetof(struct server_counters, field)
 #define GAUGE(fn) .offset = METRIC_NO_OFFSET, .get = (fn)
 
@@ -226,16 +228,11 @@ static const struct metric_def metric_table[] = {
      "Final HTTP responses from the server passed to clients, by status class.", "responses",     \
      METRIC_COUNTER, METRIC_SERVER, SCTR(http_responses[i]), .const_label = "code",               \
      .const_value = cls}
-    SRV_CLASS(0, "1xx"),
-    SRV_CLASS(1, "2xx"),
-    SRV_CLASS(2, "3xx"),
-    SRV_CLASS(3, "4xx"),
-    SRV_CLASS(4, "5xx"),
+    STATUS_CLASSES(SRV_CLASS),
 #undef SRV_CLASS
     {"strata_server_tcp_info_samples_total",
      "Connections to the server (TCP relay, HTTP) whose TCP_INFO was read at close.",
-     "connections",
-     METRIC_COUNTER, METRIC_SERVER, SCTR(tcp_info_samples)},
+     "connections", METRIC_COUNTER, METRIC_SERVER, SCTR(tcp_info_samples)},
     {"strata_server_tcp_retransmits_total",
      "TCP segments retransmitted to the server (TCP_INFO of its connections at close).",
      "segments", METRIC_COUNTER, METRIC_SERVER, SCTR(tcp_retrans)},
@@ -252,11 +249,7 @@ static const struct metric_def metric_table[] = {
     {"strata_route_responses_total", "HTTP responses sent for the route, by status class.",       \
      "responses", METRIC_COUNTER, METRIC_ROUTE, RCTR(responses[i]), .const_label = "code",        \
      .const_value = cls}
-    ROUTE_CLASS(0, "1xx"),
-    ROUTE_CLASS(1, "2xx"),
-    ROUTE_CLASS(2, "3xx"),
-    ROUTE_CLASS(3, "4xx"),
-    ROUTE_CLASS(4, "5xx"),
+    STATUS_CLASSES(ROUTE_CLASS),
 #undef ROUTE_CLASS
     {"strata_route_retries_total", "Extra attempts made for the route's requests.", "requests",
      METRIC_COUNTER, METRIC_ROUTE, RCTR(retries)},
@@ -308,18 +301,25 @@ uint64_t metric_value(const struct config *c, const struct metric_def *d, const 
     return 0;
 }
 
+/* Labels a sample of a family split by a fixed label (const_label) at position `at`. */
+static void add_const_label(struct metric_sample *s, const struct metric_def *d, unsigned at)
+{
+    s->nlabels = at;
+    if (!d->const_label)
+        return;
+    s->nlabels = at + 1;
+    s->label_names[at] = d->const_label;
+    s->label_values[at] = d->const_value;
+}
+
 /* The samples of a METRIC_ROUTE metric: every route of every HTTP listener. */
 static int foreach_route_sample(const struct config *c, const struct metric_def *d,
                                 metric_sample_cb cb, void *arg)
 {
-    struct metric_sample s = {.def = d, .nlabels = 2, .label_names = {"listener", "route"}};
+    struct metric_sample s = {.def = d, .label_names = {"listener", "route"}};
     bool first = true;
     int rc;
-    if (d->const_label) {
-        s.nlabels = 3;
-        s.label_names[2] = d->const_label;
-        s.label_values[2] = d->const_value;
-    }
+    add_const_label(&s, d, 2);
     for (uint32_t i = 0; i < c->nlisteners; i++) {
         const struct listener_conf *l = &c->listeners[i];
         for (uint32_t r = 0; l->mode == MODE_HTTP && r < l->http.nroutes; r++, first = false) {
@@ -342,22 +342,13 @@ static int foreach_sample(const struct config *c, const struct metric_def *d, me
     int rc;
 
     if (d->scope == METRIC_PROCESS) {
-        if (d->const_label) {
-            s.nlabels = 1;
-            s.label_names[0] = d->const_label;
-            s.label_values[0] = d->const_value;
-        }
+        add_const_label(&s, d, 0);
         s.value = metric_value(c, d, c);
         return cb(arg, &s, true);
     }
     if (d->scope == METRIC_LISTENER) {
-        s.nlabels = 1;
         s.label_names[0] = "listener";
-        if (d->const_label) { /* one row of a family split by a fixed label */
-            s.nlabels = 2;
-            s.label_names[1] = d->const_label;
-            s.label_values[1] = d->const_value;
-        }
+        add_const_label(&s, d, 1);
         for (uint32_t i = 0; i < c->nlisteners; i++, first = false) {
             s.label_values[0] = c->listeners[i].name;
             s.value = metric_value(c, d, &c->listeners[i]);
@@ -368,14 +359,9 @@ static int foreach_sample(const struct config *c, const struct metric_def *d, me
     }
     if (d->scope == METRIC_ROUTE)
         return foreach_route_sample(c, d, cb, arg);
-    s.nlabels = 2;
     s.label_names[0] = "backend";
     s.label_names[1] = "server";
-    if (d->const_label) {
-        s.nlabels = 3;
-        s.label_names[2] = d->const_label;
-        s.label_values[2] = d->const_value;
-    }
+    add_const_label(&s, d, 2);
     for (uint32_t b = 0; b < c->nbackends; b++) {
         const struct backend *be = &c->backends[b];
         for (uint32_t i = 0; i < be->nservers; i++, first = false) {
