@@ -9,6 +9,7 @@ import time
 
 from conftest import LOOPBACK, EchoServer, connect, free_port, recv_exact, wait_for
 from http_backend import http_config
+from test_tls import https, https_get, pki  # noqa: F401 - fixtures used by name
 
 
 def get(port, path, headers=None):
@@ -213,3 +214,18 @@ def test_recent_window_holds_only_the_last_seconds(strata, origin):
     assert find(st["servers"], name="s1")["recent_latency_ms"]["ttfb"]["count"] == 3
     assert find(st["listeners"], name="web")["recent_latency_ms"]["total"]["count"] == 3
     assert find(st["routes"], name="fast")["recent_latency_ms"]["total"] is None
+
+
+def test_tls_handshake_histogram(https, pki):  # noqa: F811 - fixtures
+    s, port, admin, a, log = https()
+    for i in range(3):
+        status, _, body, _ = https_get(port, pki, f"/t{i}")
+        assert (status, body) == (200, b"a")
+    m = wait_for(lambda: (lambda x: x if x.get(
+        "strata_listener_tls_handshake_duration_seconds_count", listener="web") == 3 else None)(
+        s.metrics(admin)), 5, what="3 handshakes timed")
+    assert m.get("strata_listener_tls_handshake_duration_seconds_bucket", listener="web",
+                 le="+Inf") == 3
+    assert 0 < m.get("strata_listener_tls_handshake_duration_seconds_sum", listener="web") < 3
+    tls = find(stats(admin)["listeners"], name="web")["latency_ms"]["tls"]
+    assert tls["count"] == 3 and 0 < tls["p50"] <= tls["p99"] < 3000
