@@ -234,10 +234,12 @@ function renderKpis(a, s) {
 
 /* ---- polling ---- */
 async function poll() {
+  const t0 = performance.now();
   try {
     const res = await fetch('/api/v1/stats', { cache: 'no-store' });
     if (!res.ok) throw new Error('HTTP ' + res.status);
     const s = indexStats(await res.json());
+    const t1 = performance.now();
     last = s;
     const a = record(s);
     renderKpis(a, s); renderRoutes(s); renderBackends(s); renderListeners(s); renderServers(s); renderErrors(s);
@@ -245,6 +247,8 @@ async function poll() {
     prev = s;
     $('conn-state').textContent = 'live'; $('conn-state').className = 'pill ok';
     $('updated').textContent = 'updated ' + new Date(s.time_ms).toLocaleTimeString();
+    document.body.dataset.pollMs = (performance.now() - t0).toFixed(0); /* fetch + render */
+    document.body.dataset.renderMs = (performance.now() - t1).toFixed(0);
     document.body.dataset.polls = String(Number(document.body.dataset.polls || 0) + 1);
   } catch (e) {
     $('conn-state').textContent = 'disconnected: ' + e.message; $('conn-state').className = 'pill bad';
@@ -306,7 +310,12 @@ document.addEventListener('click', (ev) => {
 $('route-filter').addEventListener('input', () => last && renderRoutes(last));
 window.addEventListener('resize', drawCharts);
 
-seedTrends().then(poll);
-setInterval(poll, 1000);
+/* one poll a second, never two at once: the next starts a second after the last began */
+async function pollLoop() {
+  const t0 = performance.now();
+  await poll();
+  setTimeout(pollLoop, Math.max(100, 1000 - (performance.now() - t0)));
+}
+seedTrends().then(pollLoop);
 pollTop();
 setInterval(pollTop, 5000);

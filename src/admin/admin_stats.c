@@ -120,7 +120,7 @@ static void window_begin(struct config *c, uint64_t now)
 static void sparse_set(struct sparse *v, const struct hist_snap *s)
 {
     uint32_t n = 0;
-    for (unsigned i = 0; i < HIST_SKETCH_BUCKETS; i++)
+    for (unsigned i = 0; s->count && i < HIST_SKETCH_BUCKETS; i++)
         n += s->sketch[i] != 0;
     free(v->idx);
     free(v->cnt);
@@ -130,7 +130,7 @@ static void sparse_set(struct sparse *v, const struct hist_snap *s)
         v->idx = NULL;
         return;
     }
-    for (unsigned i = 0; i < HIST_SKETCH_BUCKETS; i++)
+    for (unsigned i = 0; n && i < HIST_SKETCH_BUCKETS; i++)
         if (s->sketch[i]) {
             v->idx[v->n] = (uint16_t)i;
             v->cnt[v->n++] = s->sketch[i];
@@ -274,9 +274,10 @@ static json_t *route_json(const struct config *c, const struct listener_conf *l,
     for (unsigned i = 0; r->ctr && i < HTTP_CODES; i++) {
         uint64_t n = RSUM(r, codes[i]);
         char key[8];
+        if (!n)
+            continue;
         snprintf(key, sizeof(key), "%u", i + 100);
-        if (n)
-            json_object_set_new(codes, key, json_u64(n));
+        json_object_set_new(codes, key, json_u64(n));
     }
     for (unsigned i = 0; r->ctr && i < HERR_COUNT; i++) {
         uint64_t n = RSUM(r, errors[i]);

@@ -28,7 +28,10 @@ void hist_merge_le(struct hist_snap *s, const struct hist *h, size_t n, size_t s
 
 void hist_merge(struct hist_snap *s, const struct hist *h, size_t n, size_t stride)
 {
+    uint64_t before = s->count;
     hist_merge_le(s, h, n, stride);
+    if (s->count == before)
+        return; /* nothing recorded: the sketches are all zero (and maybe never touched) */
     for (size_t w = 0; w < n; w++) {
         const struct hist *x = (const struct hist *)((const char *)h + w * stride);
         for (unsigned i = 0; i < HIST_SKETCH_BUCKETS; i++)

@@ -40,7 +40,8 @@ static inline void hist_record(struct hist *h, uint64_t us)
     CTR_ADD(h->sketch[hist_sketch_index(us)], 1);
 }
 
-/* Adds n hists (e.g. one per worker, `stride` bytes apart) into *s (not cleared first). */
+/* Adds n hists (e.g. one per worker, `stride` bytes apart) into *s (not cleared first).
+ * The sketches are read only when they hold samples. */
 void hist_merge(struct hist_snap *s, const struct hist *h, size_t n, size_t stride);
 
 /* The same for the Prometheus buckets, sum and count only (the sketch is left alone). */
