@@ -154,6 +154,7 @@ static void conn_respond(struct admin_conn *c, int status, const char *ctype, co
         sb_puts(o, "Allow: GET, HEAD\r\n");
     if (c->extra_headers)
         sb_puts(o, c->extra_headers);
+    c->extra_headers = NULL; /* one response's; c may be freed before conn_respond returns */
     sb_puts(o, "Cache-Control: no-store\r\nConnection: close\r\n\r\n");
     if (!head)
         sb_append(o, body, len);
@@ -186,7 +187,6 @@ void admin_reply(struct admin_conn *c, int status, const char *ctype, const char
 {
     c->extra_headers = headers;
     conn_respond(c, status, ctype, body, len, head);
-    c->extra_headers = NULL;
 }
 
 static void respond_text(struct admin_conn *c, int status, const char *text, bool head)
