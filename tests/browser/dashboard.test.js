@@ -115,6 +115,11 @@ async function startStrata(config, ports) {
       for (let i = 0; i < 100 && !exited; i++) await sleep(50);
       if (!exited) child.kill('SIGKILL');
     }
+    // a sanitizer build (make SAN=...) reports into the log
+    const text = fs.readFileSync(path.join(dir, 'strata.log'), 'utf8');
+    const bad = /ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:/.test(text);
+    results.push(['strata exits without sanitizer reports', !bad]);
+    if (bad) console.log('FAIL strata log:\n' + text.slice(-4000));
     fs.rmSync(dir, { recursive: true, force: true });
   });
   for (const p of ports) {
