@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Strata needs on Debian 12, idempotently and non-interactively.
 #   scripts/install-deps.sh          build and run: compiler, make, pkg-config, libyaml, PCRE2,
-#                                    OpenSSL 3 (libssl-dev), nghttp2 (libnghttp2-dev), jansson,
-#                                    and nc + curl to try the demo
+#                                    OpenSSL 3 (libssl-dev), nghttp2 (libnghttp2-dev),
+#                                    jansson, zlib, and nc + curl to try the demo
 #   scripts/install-deps.sh test     also what the tests use: pytest, PostgreSQL 15,
 #                                    dnsmasq and dig (UDP), openssl and nginx (SNI and
 #                                    PROXY protocol peers, a TLS origin), testssl.sh,
@@ -15,7 +15,7 @@
 set -euo pipefail
 
 packages=(build-essential pkg-config libyaml-dev libpcre2-dev libssl-dev libnghttp2-dev
-          libjansson-dev netcat-openbsd curl)
+          libjansson-dev zlib1g-dev netcat-openbsd curl)
 case "${1:-}" in
     "") ;;
     test) packages+=(python3 python3-pytest python3-pytest-timeout postgresql-15

@@ -20,6 +20,12 @@ struct config *admin_conn_config(const struct admin_conn *c);
 void admin_reply(struct admin_conn *c, int status, const char *ctype, const char *headers,
                  const char *body, size_t len, bool head);
 
+/* Whether the request's Accept-Encoding takes gzip (admin_gzip.c). */
+bool admin_accepts_gzip(const struct http_msg *m);
+/* admin_reply, with the body gzip-compressed when the client takes it and it is not tiny. */
+void admin_reply_maybe_gzip(struct admin_conn *c, const struct http_msg *m, int status,
+                            const char *ctype, const char *body, size_t len, bool head);
+
 /* GET /api/v1/stats (admin_stats.c). */
 void admin_serve_stats(struct admin_conn *c, const struct http_msg *m, bool head);
 /* Drops what admin_serve_stats keeps between requests (its recent window, which holds a

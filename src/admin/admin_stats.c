@@ -428,7 +428,6 @@ void admin_stats_release(void)
 
 void admin_serve_stats(struct admin_conn *c, const struct http_msg *m, bool head)
 {
-    (void)m;
     json_t *j = stats_json(admin_conn_config(c));
     char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
@@ -437,6 +436,6 @@ void admin_serve_stats(struct admin_conn *c, const struct http_msg *m, bool head
         admin_reply(c, 500, "application/json", NULL, oom, sizeof(oom) - 1, head);
         return;
     }
-    admin_reply(c, 200, "application/json", NULL, text, strlen(text), head);
+    admin_reply_maybe_gzip(c, m, 200, "application/json", text, strlen(text), head);
     free(text);
 }

@@ -2,17 +2,9 @@
  * its name; gzip-compressed when the client accepts it. The files are embedded at build
  * time (web_assets.h): nothing is read from disk or fetched at run time.
  */
-#include <string.h>
-
 #include "admin/admin_int.h"
 #include "admin/web_assets.h"
 #include "http/msg.h"
-
-static bool accepts_gzip(const struct http_msg *m)
-{
-    struct hstr ae = http_hdr_get(m, hstr_c("accept-encoding"));
-    return ae.len && memmem(ae.p, ae.len, "gzip", 4);
-}
 
 bool admin_serve_web(struct admin_conn *c, const struct http_msg *m, bool head)
 {
@@ -21,7 +13,7 @@ bool admin_serve_web(struct admin_conn *c, const struct http_msg *m, bool head)
         const struct web_asset *a = &web_assets[i];
         if (!hstr_eq(path, hstr_c(a->path)))
             continue;
-        if (accepts_gzip(m))
+        if (admin_accepts_gzip(m))
             admin_reply(c, 200, a->type, "Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n",
                         (const char *)a->gz, a->gzlen, head);
         else

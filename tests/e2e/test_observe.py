@@ -187,6 +187,10 @@ def test_openmetrics_and_dashboard_served_compressed(strata, origin):
     assert b"Strata dashboard" in get(admin, "/")[2]
     assert sent < 300 * 1024
     assert get(admin, "/nope.js")[0] == 404
+    # the JSON API too, when it is worth it
+    status, hdrs, body = get(admin, "/api/v1/stats", {"Accept-Encoding": "gzip"})
+    assert status == 200 and hdrs.get("content-encoding") == "gzip"
+    assert json.loads(gzip.decompress(body))["listeners"][0]["name"] == "web"
 
 
 def test_recent_window_holds_only_the_last_seconds(strata, origin):
