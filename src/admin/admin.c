@@ -216,10 +216,10 @@ static void serve_metrics(struct admin_conn *c, const struct http_msg *m, bool h
         respond_text(c, 500, "cannot render metrics\n", head);
         return;
     }
-    conn_respond(c, 200,
-                 om ? "application/openmetrics-text; version=1.0.0; charset=utf-8"
-                    : "text/plain; version=0.0.4; charset=utf-8",
-                 sb_str(&body), body.len, head);
+    admin_reply_maybe_gzip(c, m, 200,
+                           om ? "application/openmetrics-text; version=1.0.0; charset=utf-8"
+                              : "text/plain; version=0.0.4; charset=utf-8",
+                           sb_str(&body), body.len, head);
     sb_free(&body);
 }
 

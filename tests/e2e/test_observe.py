@@ -175,6 +175,8 @@ def test_openmetrics_and_dashboard_served_compressed(strata, origin):
     assert "# TYPE strata_route_request_duration_seconds histogram\n" in text
     plain = s.metrics(admin).text
     assert "# EOF" not in plain and "# TYPE strata_route_requests_total counter\n" in plain
+    status, hdrs, body = get(admin, "/metrics", {"Accept-Encoding": "gzip"})
+    assert hdrs.get("content-encoding") == "gzip" and gzip.decompress(body).decode() == plain
 
     sent = 0
     for path in ("/", "/app.js", "/style.css"):
