@@ -225,6 +225,7 @@ struct config {
     uint32_t pipe_size;        /* F_SETPIPE_SZ for splice pipes, bytes */
     uint32_t pipe_cache;       /* empty pipes kept per worker */
     bool admin_enabled;
+    bool histograms; /* admin.histograms (and an admin listener): latency is recorded */
     struct sockaddr_any admin_addr;
     char *admin_text;
     struct listener_conf *listeners;

@@ -209,6 +209,7 @@ static struct config *build_config(const char *file, struct cfg_root *root)
     c->pipe_size = root->tuning.pipe_size;
     c->pipe_cache = root->tuning.pipe_cache;
     c->admin_enabled = root->admin.enabled;
+    c->histograms = root->admin.enabled && root->admin.histograms;
     c->admin_addr = root->admin.addr;
     c->admin_text = root->admin.text;
     c->listeners = root->listeners;

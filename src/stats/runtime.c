@@ -18,25 +18,25 @@ static void *zeroed_pages(size_t size)
 
 int stats_runtime_build(struct config *c)
 {
-    size_t nh = (size_t)c->workers * HIST_KINDS;
+    size_t nh = c->histograms ? (size_t)c->workers * HIST_KINDS : 0; /* 0: none allocated */
     for (uint32_t i = 0; i < c->nlisteners; i++) {
         struct listener_conf *l = &c->listeners[i];
-        if (!(l->st.hist = hist_alloc(nh)))
+        if (nh && !(l->st.hist = hist_alloc(nh)))
             return -1;
         if (!(l->st.recent = zeroed_pages(c->workers * sizeof(struct recent_ring))))
             return -1;
         for (uint32_t r = 0; r < l->http.nroutes; r++) {
             struct http_route *rt = &l->http.routes[r];
-            if (!(rt->hist = hist_alloc(nh)) ||
+            if ((nh && !(rt->hist = hist_alloc(nh))) ||
                 !(rt->ctr = zeroed_pages(c->workers * sizeof(struct route_counters))))
                 return -1;
         }
     }
     for (uint32_t b = 0; b < c->nbackends; b++) {
         struct backend *be = &c->backends[b];
-        if (!(be->hist = hist_alloc(nh)))
+        if (nh && !(be->hist = hist_alloc(nh)))
             return -1;
-        for (uint32_t s = 0; s < be->nservers; s++)
+        for (uint32_t s = 0; nh && s < be->nservers; s++)
             if (!(be->servers[s].st.hist = hist_alloc(nh)))
                 return -1;
     }

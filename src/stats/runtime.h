@@ -8,8 +8,9 @@
 #include "config/config-t.h"
 #include "stats/histogram.h"
 
-/* Allocates them all (zeroed). 0, or -1 out of memory (what was made is freed by
- * stats_runtime_free). */
+/* Allocates them all (zeroed); the histograms only when c->histograms (else their blocks
+ * stay NULL and recording is a test and a branch). 0, or -1 out of memory (what was made
+ * is freed by stats_runtime_free). */
 int stats_runtime_build(struct config *c);
 void stats_runtime_free(struct config *c);
 

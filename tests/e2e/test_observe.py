@@ -235,3 +235,23 @@ def test_tls_handshake_histogram(https, pki):  # noqa: F811 - fixtures
     assert 0 < m.get("strata_listener_tls_handshake_duration_seconds_sum", listener="web") < 3
     tls = find(stats(admin)["listeners"], name="web")["latency_ms"]["tls"]
     assert tls["count"] == 3 and 0 < tls["p50"] <= tls["p99"] < 3000
+
+
+def test_histograms_off(strata, origin):
+    a = origin()
+    port, admin = free_port(), free_port()
+    cfg = http_config(port, {"app": {"servers": [a.address]}}, admin_port=admin)
+    cfg = cfg.replace(f"admin: {{ listen: {LOOPBACK}:{admin} }}",
+                      f"admin: {{ listen: {LOOPBACK}:{admin}, histograms: false }}")
+    assert "histograms: false" in cfg
+    s = strata(cfg, listen_ports=[port], admin_port=admin)
+    for i in range(5):
+        assert get(port, f"/x{i}")[0] == 200
+    m = s.metrics(admin)
+    # the families are declared, without samples; the counters go on
+    assert "# TYPE strata_route_request_duration_seconds histogram" in m.text
+    assert not any(name.endswith("_bucket") for name, _ in m)
+    assert m.get("strata_route_requests_total", listener="web", route="default") == 5
+    route = stats(admin)["routes"][0]
+    assert route["requests"] == 5 and route["latency_ms"]["total"] is None
+    assert route["recent_latency_ms"]["total"] is None
