@@ -278,7 +278,7 @@ async function pollTop() {
     $('top-panel').hidden = false;
     $('top-geo').textContent = 'last ' + t.range + (t.geo && t.geo !== 'on' ? ' · geo ' + t.geo : '');
     $('top-tables').innerHTML = Object.entries(t.tables || {}).map(([name, rows]) =>
-      `<div data-top="${esc(name)}"><h3>${esc(name.replace('_', ' '))}</h3><table><tbody>` +
+      `<div data-top="${esc(name)}"><h3>${esc(name.replaceAll('_', ' '))}</h3><table><tbody>` +
       (rows.length ? rows.map((x) => `<tr><td>${esc(x.key)}</td><td class="n">${int(x.count)}</td></tr>`).join('')
                    : '<tr><td class="muted">none</td></tr>') + '</tbody></table></div>').join('');
   } catch (e) { /* keep what is shown */ }
