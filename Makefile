@@ -15,7 +15,7 @@
 #   make help       this text
 
 CC      ?= cc
-PKGS    := yaml-0.1 libpcre2-8 libssl libcrypto libnghttp2 jansson zlib
+PKGS    := yaml-0.1 libpcre2-8 libssl libcrypto libnghttp2 jansson libmaxminddb hiredis zlib
 SAN     ?=
 comma   := ,
 BUILD   := build$(if $(SAN),-$(subst $(comma),-,$(SAN)))

@@ -15,8 +15,10 @@
 #include "http/h1_upstream.h"
 #include "http/h2_upstream.h"
 #include "http/msg.h"
+#include "http/request_analytics.h"
 #include "http/router.h"
 #include "http/stream_stats.h"
+#include "stats/geo.h"
 #include "upstream/pool.h"
 
 static void attempt(struct http_stream *st);
@@ -195,7 +197,7 @@ static bool route_and_filter(struct http_stream *st, enum filter_verdict *v)
     *v = run_request_filters(st, hc->filters, hc->nfilters);
     if (*v != FILTER_CONTINUE)
         return true;
-    t->route = router_match(hc, &t->req, t->conn);
+    t->route = router_match_geo(hc, &t->req, t->conn, &t->geo);
     if (!t->route) {
         stream_answer(st, 404, "no_route", "no route matches this request");
         return false;
@@ -233,6 +235,7 @@ void stream_route(struct http_stream *st)
     enum filter_verdict v;
     if (grpc_content_type(&t->req))
         grpc_call(st);
+    geo_lookup(st->w->cfg->analytics.geo, &t->client, &t->geo);
     if (!route_and_filter(st, &v))
         return;
     if (v == FILTER_ANSWER) {
@@ -558,6 +561,7 @@ void stream_log(struct http_stream *st)
     };
     access_log_write(st->w, st->lc, &e);
     stream_stats_end(st, e.total_us, e.ttfb_us);
+    request_analytics(st, &e);
     CTR_ADD(stream_lctr(st)->bytes_in, st->bytes_in);
     CTR_ADD(stream_lctr(st)->bytes_out, st->bytes_out);
 }

@@ -24,6 +24,7 @@ enum metric_scope {
     METRIC_LISTENER, /* one sample per listener: listener="..." */
     METRIC_SERVER,   /* one per server: backend="...",server="..." */
     METRIC_ROUTE,    /* one per HTTP route: listener="...",route="..." */
+    METRIC_RATE_LIMIT, /* one per rate limit: route="...",limit="..." (struct rl_limit) */
 };
 
 #define METRIC_NO_OFFSET ((size_t)-1)

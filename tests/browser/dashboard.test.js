@@ -300,8 +300,20 @@ backends:
 
   await check('top-N panel follows /api/v1/top (hidden when it answers 404)', async () => {
     const top = await get(admin, '/api/v1/top?range=minute&n=10');
+    if (top.status === 200) // the page asks every 5 s: wait for a round that saw the traffic
+      await page.waitForFunction(() => !document.querySelector('#top-panel').hidden &&
+        /\/reports\//.test(document.querySelector('#top-tables').textContent), null, { timeout: 12000 });
     const hidden = await page.$eval('#top-panel', (e) => e.hidden);
     assert(hidden === (top.status === 404), `top answered ${top.status}, panel hidden ${hidden}`);
+    if (top.status === 200) {
+      const t = JSON.parse(top.body), paths = t.tables.paths.map((x) => x.key);
+      const shown = await page.$$eval('[data-top="paths"] td:first-child', (tds) => tds.map((td) => td.textContent));
+      assert(paths.length > 0 && paths.every((k) => shown.includes(k)), `top paths ${paths} shown ${shown}`);
+      console.log(`     top paths: ${paths.join(', ')}`);
+    }
+    const trends = await get(admin, '/api/v1/trends?range=hour');
+    const seeded = await page.evaluate(() => document.body.dataset.trends === 'yes');
+    assert(seeded === (trends.status === 200), `trends answered ${trends.status}, charts seeded ${seeded}`);
   });
   await check('screenshot after the checks is not blank', () => screenshot(page, 'dashboard-final', 12));
   await page.close();
