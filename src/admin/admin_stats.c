@@ -8,7 +8,6 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "admin/admin_int.h"
 #include "config/config.h"
@@ -398,8 +397,6 @@ static json_t *stats_json(struct config *c)
     struct hist_snap *s = malloc(sizeof(*s));
     if (!s)
         return NULL;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
     uint64_t now = mono_ms();
     window_begin(c, now);
     json_t *ls = json_array(), *rs = json_array(), *bs = json_array(), *ss = json_array();
@@ -416,7 +413,7 @@ static json_t *stats_json(struct config *c)
     }
     free(s);
     return json_pack("{s:I,s:i,s:f,s:o,s:o,s:o,s:o,s:o}", "time_ms",
-                     (json_int_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, "workers",
+                     (json_int_t)real_ms(), "workers",
                      (int)c->workers, "recent_window_s", window_seconds(now), "listeners", ls,
                      "routes", rs, "backends", bs, "servers", ss, "recent_errors", recent_json(c));
 }

@@ -2,7 +2,8 @@
 #include "stats/recent.h"
 
 #include <string.h>
-#include <time.h>
+
+#include "core/time.h"
 
 static void copy_cut(char *dst, size_t size, const char *src, size_t len)
 {
@@ -20,11 +21,9 @@ void recent_add(struct recent_ring *r, uint16_t status, const char *where, const
     uint32_t n = atomic_load_explicit(&r->next, memory_order_relaxed);
     struct recent_error *e = &r->e[n % RECENT_PER_WORKER];
     uint32_t seq = atomic_load_explicit(&e->seq, memory_order_relaxed);
-    struct timespec ts;
     atomic_store_explicit(&e->seq, seq + 1, memory_order_relaxed);
     atomic_thread_fence(memory_order_release);
-    clock_gettime(CLOCK_REALTIME, &ts);
-    e->unix_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    e->unix_ms = real_ms();
     e->status = status;
     copy_cut(e->where, sizeof(e->where), where, where ? strlen(where) : 0);
     copy_cut(e->reason, sizeof(e->reason), reason, reason ? strlen(reason) : 0);
