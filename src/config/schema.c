@@ -1128,6 +1128,10 @@ static const struct cfg_key admin_keys[] = {
     {"listen", CT_ADDR, 0, "127.0.0.1:9090", .off = offsetof(struct cfg_root, admin.addr),
      .off2 = offsetof(struct cfg_root, admin.text),
      .help = "Address of the admin API, metrics and dashboard. Keep it off public networks."},
+    {"histograms", CT_BOOL, 0, "true", .off = offsetof(struct cfg_root, admin.histograms),
+     .help = "Record latency histograms and percentiles per listener, route, backend and "
+             "server (`/metrics`, `/api/v1/stats`, the dashboard). `false` saves a few "
+             "nanoseconds per request; without an admin listener they are not recorded."},
 };
 
 static const struct cfg_section admin_section =

@@ -100,6 +100,7 @@ struct cfg_root {
     } timeouts;
     struct {
         bool enabled;
+        bool histograms; /* latency histograms recorded (stats/runtime.h) */
         char *text;
         struct sockaddr_any addr;
     } admin;

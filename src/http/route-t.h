@@ -16,6 +16,8 @@
 
 struct backend;
 struct filter_ops;
+struct route_counters;
+struct hist;
 
 /* How a string is matched. Regexes are PCRE2, compiled (with JIT) at load. */
 enum str_match_kind {
@@ -115,6 +117,8 @@ struct http_route {
     uint32_t split_total; /* sum of weights (> 0 when action is ROUTE_SPLIT) */
     struct retry_conf retry;
     struct error_pages error_pages; /* for answers made once the route was chosen */
+    struct route_counters *ctr; /* [nworkers] (stats/counters-t.h), built with the snapshot */
+    struct hist *hist;          /* [nworkers][HIST_KINDS] (stats/histogram.h) */
 };
 
 struct http_limits {

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/time.h"
 #include "ev/worker.h"
 #include "http/access_log.h"
 #include "http/error_page.h"
@@ -17,6 +18,7 @@
 #include "http/msg.h"
 #include "http/request_analytics.h"
 #include "http/router.h"
+#include "http/stream_stats.h"
 #include "stats/geo.h"
 #include "upstream/pool.h"
 
@@ -24,9 +26,7 @@ static void attempt(struct http_stream *st);
 
 uint64_t stream_now_us(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    return mono_us();
 }
 
 struct listener_counters *stream_lctr(const struct http_stream *st)
@@ -318,6 +318,7 @@ void stream_connected(struct http_stream *st)
     uint64_t now = stream_now_us();
     st->connect_us = (int64_t)(now - st->connected_us);
     st->connected_us = now;
+    stream_stats_connected(st, (uint64_t)st->connect_us);
 }
 
 /* No server to try: the budget spent, or the last connect failed with no server left to
@@ -591,6 +592,7 @@ void stream_log(struct http_stream *st)
         .detail = st->detail,
     };
     access_log_write(st->w, st->lc, &e);
+    stream_stats_end(st, e.total_us, e.ttfb_us);
     request_analytics(st, &e);
     CTR_ADD(stream_lctr(st)->bytes_in, st->bytes_in);
     CTR_ADD(stream_lctr(st)->bytes_out, st->bytes_out);

@@ -73,6 +73,13 @@ struct server_counters {
     counter_t http_requests;  /* requests sent to this server (each attempt) */
     counter_t http_5xx;       /* 5xx responses from this server */
     counter_t http_reused;    /* requests sent on a pooled keep-alive connection */
+    counter_t http_responses[5]; /* final responses from this server by class (1xx..5xx) */
+    /* TCP_INFO of a connection to this server, read once when it closes (TCP relay
+     * sessions and HTTP server connections; the RTT goes to the HIST_RTT histogram) */
+    counter_t tcp_info_samples;
+    counter_t tcp_retrans;   /* segments retransmitted (tcpi_total_retrans) */
+    counter_t tcp_segs_in;   /* segments received from the server */
+    counter_t tcp_segs_out;  /* segments sent to the server */
 } __attribute__((aligned(CACHELINE)));
 
 struct listener_counters {
@@ -116,6 +123,43 @@ struct listener_counters {
     counter_t tls_failures[TLS_FAIL_COUNT];   /* failed, by enum tls_fail ([0] unused) */
     counter_t tls_timeouts;                   /* not finished within handshake_timeout */
     counter_t http_filter_events[HFE_COUNT];  /* access filters, by enum http_filter_event */
+    /* TCP relay: the client connection's TCP_INFO, read when the session closes */
+    counter_t tcp_segs_in;  /* segments received from clients */
+    counter_t tcp_segs_out; /* segments sent to clients */
+    counter_t tcp_retrans;  /* segments retransmitted to clients */
+} __attribute__((aligned(CACHELINE)));
+
+/* How an HTTP request ended when it did not end well (the access log's `end`), counted per
+ * route. */
+enum http_error {
+    HERR_CONNECT_FAILED,
+    HERR_SERVER_REFUSED,
+    HERR_SERVER_RESET,
+    HERR_BAD_RESPONSE,
+    HERR_SERVER_TIMEOUT,
+    HERR_NO_SERVER,
+    HERR_CLIENT_TIMEOUT,
+    HERR_CLIENT_ABORT,
+    HERR_TIMEOUT,
+    HERR_DEADLINE,
+    HERR_BAD_REQUEST,
+    HERR_NO_ROUTE,
+    HERR_INTERNAL,
+    HERR_OTHER, /* any other end but ok and answered */
+    HERR_COUNT
+};
+
+#define HTTP_CODES 500 /* exact status codes 100..599, index status - 100 */
+
+/* Per HTTP route (listeners[].routes[]), per worker. */
+struct route_counters {
+    counter_t requests;          /* requests the route took */
+    counter_t responses[5];      /* final responses sent, by class */
+    counter_t retries;           /* extra attempts */
+    counter_t bytes_in;          /* from clients */
+    counter_t bytes_out;         /* to clients */
+    counter_t errors[HERR_COUNT]; /* by enum http_error */
+    counter_t codes[HTTP_CODES]; /* by exact status */
 } __attribute__((aligned(CACHELINE)));
 
 #endif
