@@ -41,8 +41,16 @@ struct http_txn {
     bool grpc;               /* the request is a gRPC (or gRPC-Web) call (http/grpc.h) */
     struct hstr answer_body; /* the answer's body */
 
+    /* The whole-body and wait requests of filters (http/filter.h). */
+    bool body_wanted;  /* a filter asked for the whole request body before the server */
+    struct hstr body;  /* on_request_buffered: that body (the stream's buffer) */
+    uint32_t wait_ms;  /* FILTER_WAIT: how long at most (0 = the response timeout) */
+    struct hstr waf_rules; /* waf: the ids of the rules that matched, for the access log */
+
     /* Per-exchange state of filters that keep some (in the arena; NULL until they set it). */
-    void *grpc_web; /* grpc_web: the request is gRPC-Web (http/filters/grpc_web.c) */
+    void *grpc_web;  /* grpc_web: the request is gRPC-Web (http/filters/grpc_web.c) */
+    void *ext_authz; /* ext_authz: the pending check (http/filters/ext_authz.c) */
+    void *waf;       /* waf: the ModSecurity transaction (http/filters/waf.c) */
 };
 
 #endif
