@@ -2,6 +2,7 @@
 # Installs what Strata needs on Debian 12, idempotently and non-interactively.
 #   scripts/install-deps.sh          build and run: compiler, make, pkg-config, libyaml, PCRE2,
 #                                    OpenSSL 3 (libssl-dev), nghttp2 (libnghttp2-dev),
+#                                    libmodsecurity3 and the OWASP CRS (the WAF),
 #                                    and nc + curl to try the demo
 #   scripts/install-deps.sh test     also what the tests use: pytest, PostgreSQL 15,
 #                                    dnsmasq and dig (UDP), openssl and nginx (SNI and
@@ -14,7 +15,7 @@
 set -euo pipefail
 
 packages=(build-essential pkg-config libyaml-dev libpcre2-dev libssl-dev libnghttp2-dev
-          netcat-openbsd curl)
+          libmodsecurity-dev modsecurity-crs netcat-openbsd curl)
 case "${1:-}" in
     "") ;;
     test) packages+=(python3 python3-pytest python3-pytest-timeout postgresql-15

@@ -429,6 +429,8 @@ static const struct filter_kind filter_kinds[] = {
     {"redirect", &filter_redirect, &cfg_redirect_section, sizeof(struct filter_redirect_conf)},
     {"respond", &filter_respond, &cfg_respond_section, sizeof(struct filter_respond_conf)},
     {"grpc_web", &filter_grpc_web, &cfg_grpc_web_section, 1},
+    {"waf", &filter_waf, &cfg_waf_section, sizeof(struct filter_waf_conf)},
+    {"ext_authz", &filter_ext_authz, &cfg_ext_authz_section, sizeof(struct filter_ext_authz_conf)},
 };
 
 int cfg_parse_filter(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,

@@ -867,6 +867,11 @@ static const struct cfg_key route_keys[] = {
     {"split", CT_LIST, 0, .sub = &split_section, .min = 1, .def_doc = "none",
      .off = offsetof(struct http_route, split), .off2 = offsetof(struct http_route, nsplit),
      .help = "Instead of `backend`: share the requests between backends by weight."},
+    {"waf", CT_CUSTOM, .parse = cfg_parse_filter, .sub = &cfg_waf_section, .type_doc = "mapping",
+     .def_doc = "none", .help = "Inspect requests with ModSecurity and the OWASP CRS."},
+    {"ext_authz", CT_CUSTOM, .parse = cfg_parse_filter, .sub = &cfg_ext_authz_section,
+     .type_doc = "mapping", .def_doc = "none",
+     .help = "Ask an auth service whether the request may go on."},
     {"grpc_web", CT_CUSTOM, .parse = cfg_parse_filter, .sub = &cfg_grpc_web_section,
      .type_doc = "mapping", .def_doc = "none",
      .help = "Translate gRPC-Web (browsers) to gRPC; first on the request, last on the "
@@ -892,8 +897,8 @@ const struct cfg_section cfg_http_route_section =
             "An HTTP route: requests are matched against the routes in order and the first "
             "that matches takes the request (none: 404). It proxies to `backend`, or to one "
             "of `split`, or answers itself with `redirect` or `respond`; on the way its "
-            "filters run in this order: `grpc_web`, `path_rewrite`, `request_headers`, then, "
-            "on the response, `response_headers`, `grpc_web`.",
+            "filters run in this order: `waf`, `ext_authz`, `grpc_web`, `path_rewrite`, "
+            "`request_headers`, then, on the response, `response_headers`, `grpc_web`, `waf`.",
             route_keys, .size = sizeof(struct http_route), .finish = route_finish,
             .release = route_release);
 

@@ -73,6 +73,8 @@ void access_log_write(struct worker *w, const struct listener_conf *lc,
     log_u64(&l, "retries", e->retries);
     log_str(&l, "request_id", t->request_id.p, t->request_id.len);
     log_name(&l, "end", e->end);
+    if (t->waf_rules.len)
+        log_str(&l, "waf_rules", t->waf_rules.p, t->waf_rules.len);
     if (t->tls)
         put_tls(&l, t->conn);
     if (e->detail)
