@@ -16,7 +16,7 @@ ROUNDS=${ROUNDS:-3}
 RUN_SECONDS=${RUN_SECONDS:-5}
 CONC=${CONC:-16}
 command -v wrk >/dev/null || die "wrk missing (scripts/install-deps.sh bench)"
-command -v nginx >/dev/null || die "nginx missing (scripts/install-deps.sh bench)"
+NGINX=$(command -v nginx) || die "nginx missing (scripts/install-deps.sh bench)"
 bench_tmpdir waf-bench
 
 ORIGIN=$(free_port)

@@ -4,7 +4,6 @@ copied in; any other answer goes to the client (status, chosen fields, body); an
 service down or too slow gets the failure mode within the timeout; results are cached per
 worker; a client that leaves while its check is in flight leaves nothing behind (run
 under the sanitizer build too: STRATA_BIN=build-san/strata)."""
-import http.client
 import socket
 import time
 
@@ -15,6 +14,7 @@ import pytest
 from conftest import LOOPBACK, free_port, sanitizer_reports, wait_for
 from http_backend import http_config
 from test_h2 import h2_request
+from test_http_filters import get as http_get
 
 
 def auth_respond(req):
@@ -69,17 +69,8 @@ def authz(strata, origin):
 
 
 def get(port, path, token=None, method="GET"):
-    c = http.client.HTTPConnection(LOOPBACK, port, timeout=10)
-    try:
-        c.putrequest(method, path, skip_accept_encoding=True)
-        if token:
-            c.putheader("Authorization", token)
-        c.putheader("Cookie", "sid=abc")
-        c.endheaders()
-        r = c.getresponse()
-        return r.status, r.msg, r.read()
-    finally:
-        c.close()
+    headers = {"Cookie": "sid=abc", **({"Authorization": token} if token else {})}
+    return http_get(port, path, headers, method=method)
 
 
 def test_allow_copies_chosen_fields(authz):

@@ -324,3 +324,21 @@ def test_route_rules_exclude_a_false_positive(waf):
     status, out = request(port, "POST", "/graphql", hdrs, body)
     assert status == 200, out
     assert origin.wait_requests(1) and origin.requests[0].body == body
+
+
+def test_inspect_response_logs_response_matches(strata, origin):
+    """inspect_response: the response head goes through phase 3; what matches is logged
+    (here a rule of the route's own on a field the origin sets), the response passes."""
+    a = origin("app")
+    port = free_port()
+    routes = """\
+- backend: app
+  waf:
+    inspect_response: true
+    rules: "SecRule RESPONSE_HEADERS:x-backend \\"@streq app\\" \\"id:100001,phase:3,log,pass\\""
+"""
+    s = strata(http_config(port, {"app": {"servers": [a.address]}}, routes=routes,
+                           http_extra="access_log: { format: json }"), listen_ports=[port])
+    status, out = request(port, "GET", "/x", API)
+    assert status == 200, out
+    assert waf_lines(s, 1)[0].get("waf_rules") == "100001"

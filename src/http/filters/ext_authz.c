@@ -186,30 +186,31 @@ static void pick_fields(struct authz_result *r, const struct http_msg *m, char *
             r->h[r->nh++] = m->hdrs[i];
 }
 
+/* The result's fields set on m (copied into t's arena); -1 out of memory. */
+static int set_fields(struct http_txn *t, struct http_msg *m, const struct authz_result *r)
+{
+    for (uint32_t i = 0; i < r->nh; i++) {
+        struct hstr name = arena_dup(&t->arena, r->h[i].name.p, r->h[i].name.len);
+        struct hstr value = arena_dup(&t->arena, r->h[i].value.p, r->h[i].value.len);
+        if (!name.p || !value.p || http_hdr_set(m, &t->arena, name, value) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* A 2xx: its fields set on the request; else the client's answer. */
 static enum filter_verdict apply(struct http_txn *t, const struct filter_ext_authz_conf *c,
                                  const struct authz_result *r)
 {
     if (r->status >= 200 && r->status < 300) {
         CTR_ADD(ctr(t)->ext_authz[EXT_AUTHZ_ALLOWED], 1);
-        for (uint32_t i = 0; i < r->nh; i++) {
-            struct hstr name = arena_dup(&t->arena, r->h[i].name.p, r->h[i].name.len);
-            struct hstr value = arena_dup(&t->arena, r->h[i].value.p, r->h[i].value.len);
-            if (!name.p || !value.p || http_hdr_set(&t->req, &t->arena, name, value) < 0)
-                return FILTER_ERROR;
-        }
-        return FILTER_CONTINUE;
+        return set_fields(t, &t->req, r) < 0 ? FILTER_ERROR : FILTER_CONTINUE;
     }
     CTR_ADD(ctr(t)->ext_authz[EXT_AUTHZ_DENIED], 1);
     if (txn_answer(t, r->status, "text/plain; charset=utf-8", r->body.p ? r->body.p : "",
-                   r->body.len) < 0)
+                   r->body.len) < 0 ||
+        set_fields(t, &t->resp, r) < 0)
         return FILTER_ERROR;
-    for (uint32_t i = 0; i < r->nh; i++) {
-        struct hstr name = arena_dup(&t->arena, r->h[i].name.p, r->h[i].name.len);
-        struct hstr value = arena_dup(&t->arena, r->h[i].value.p, r->h[i].value.len);
-        if (!name.p || !value.p || http_hdr_set(&t->resp, &t->arena, name, value) < 0)
-            return FILTER_ERROR;
-    }
     return FILTER_ANSWER;
 }
 

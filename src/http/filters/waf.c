@@ -293,7 +293,13 @@ static enum filter_verdict waf_request(struct http_txn *t, const void *conf)
     memset(wt, 0, sizeof(*wt));
     wt->t = t;
     wt->c = c;
-    if (!(wt->tx = msc_new_transaction(msc, c->rules_set, wt)))
+    /* ModSecurity's unique id is the request id (and it need not make one of its own) */
+    struct hstr id = t->request_id.len ? arena_printf(&t->arena, "%.*s", (int)t->request_id.len,
+                                                      t->request_id.p)
+                                       : (struct hstr){NULL, 0};
+    wt->tx = id.p ? msc_new_transaction_with_id(msc, c->rules_set, (char *)id.p, wt)
+                  : msc_new_transaction(msc, c->rules_set, wt);
+    if (!wt->tx)
         return FILTER_ERROR;
     t->waf = wt;
     if (request_head(wt) < 0)
