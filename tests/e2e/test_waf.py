@@ -53,7 +53,7 @@ def waf(strata, origin):
     s = strata(http_config(port, {"app": {"servers": [a.address]}}, routes=ROUTES,
                            admin_port=admin,
                            http_extra="access_log: { format: json }\nmax_body_buffered: 64k\n"
-                                      "h2: { cleartext: true }"),
+                                      "h2: { cleartext: true, initial_window: 16k }"),
                listen_ports=[port])
     return s, port, admin, a
 
@@ -312,6 +312,16 @@ def test_http2_clients(waf):
     status, _, body = h2_request(port, "/upload", method="POST", body=b"x" * (70 * 1024),
                                  authority=HOST, headers=[("content-length", str(70 * 1024))])
     assert status == 413 and b"max_body_buffered" in body
+    # no content-length: held as the window reopens, refused once past the limit
+    status, _, body = h2_request(port, "/upload", method="POST", body=b"x" * (70 * 1024),
+                                 authority=HOST)
+    assert status == 413 and b"max_body_buffered" in body
+    # a body larger than the stream's window (16k here), within the limit: held whole, sent
+    form_body = b"a=" + b"y" * (60 * 1024)
+    status, _, body = h2_request(port, "/upload", method="POST", body=form_body, authority=HOST,
+                                 headers=[("content-type", "application/x-www-form-urlencoded")])
+    assert status == 200, body
+    assert origin.wait_requests(2) and origin.requests[1].body == form_body
 
 
 def test_route_rules_exclude_a_false_positive(waf):
