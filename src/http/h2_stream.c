@@ -312,14 +312,14 @@ static enum move step_request_body(struct h2s *s)
     enum move m = MOVE_NONE;
     const char *why = NULL;
     unsigned status = 0;
-    if (s->req_sent || st->t.answered)
+    if (st->t.answered)
         return MOVE_NONE;
-    if (st->hold == HOLD_WHOLE) { /* a filter had it whole: sent from the stream's buffer */
-        m = stream_held_step(st);
+    if (st->hold == HOLD_WHOLE) { /* a filter had it whole: sent from the stream's buffer, */
+        m = stream_held_step(st); /* again to a retry's attempt */
         s->req_sent = st->held_end_sent;
         return m;
     }
-    if (!(out = stream_request_body_dest(st)))
+    if (s->req_sent || !(out = stream_request_body_dest(st)))
         return MOVE_NONE;
     send_continue(s);
     if (!s->req_last_pending)

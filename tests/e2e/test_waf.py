@@ -272,14 +272,18 @@ def test_held_body_sent_again_on_retry(strata, origin):
     port = free_port()
     s = strata(http_config(port, {"app": {"servers": [first.address, second.address],
                                           "extra": "balance: round_robin"}}, routes=ROUTES,
-                           workers=1), listen_ports=[port])
+                           workers=1, http_extra="h2: { cleartext: true }"),
+               listen_ports=[port])
     body = json.dumps({"name": "Alice", "email": "alice@example.com"}).encode()
     hdrs = dict(API, **{"Content-Type": "application/json"})
     statuses = [request(port, "PUT", "/retry/users/1", hdrs, body)[0] for _ in range(2)]
-    assert statuses == [200, 200]
-    assert second.wait_requests(2)
-    assert [r.body for r in second.requests] == [body, body]
-    assert first.requests and all(r.body == body for r in first.requests)
+    h2_hdrs = [("content-type", "application/json"), ("content-length", str(len(body)))]
+    statuses += [h2_request(port, "/retry/users/1", method="PUT", body=body, authority=HOST,
+                            headers=h2_hdrs)[0] for _ in range(2)]
+    assert statuses == [200] * 4
+    assert second.wait_requests(4)
+    assert [r.body for r in second.requests] == [body] * 4
+    assert len(first.requests) >= 2 and all(r.body == body for r in first.requests)
 
 
 def curl_h2(port, *args):
