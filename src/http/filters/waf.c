@@ -1,8 +1,9 @@
 /* waf.c — the `waf` filter: ModSecurity (libmodsecurity3) with the OWASP Core Rule Set.
  *
- * The rules are parsed once, at config load, into one RulesSet per route's `waf:` (a
+ * The rules are parsed once, at config load, into one RulesSet per distinct route `waf:` (a
  * generated fragment sets the engine mode, the paranoia level and the anomaly thresholds,
- * then includes the CRS setup and rules); workers share it read-only. Each request
+ * then includes the CRS setup and rules; routes with the same settings share one); workers
+ * share it read-only. Each request
  * inspected gets one Transaction: phase 1 (URI and header fields) in on_request, phase 2
  * (the body, held whole within max_body_buffered by the stream) in on_request_buffered,
  * phase 3 (response status and fields) in on_response when asked, phase 5 (logging) and the
@@ -12,6 +13,7 @@
  * WAF_LOG_PER_S lines a second per worker. A route without `waf` costs nothing.
  */
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <modsecurity/intervention.h>
 #include <modsecurity/modsecurity.h>
 #include <modsecurity/rules_set.h>
@@ -135,39 +137,80 @@ static char *fragment(const struct filter_waf_conf *c)
     return s;
 }
 
-int waf_rules_build(struct filter_waf_conf *c, char *err, size_t errlen)
+/* Rule sets are shared by the routes whose fragments are the same text (a `waf: {}` on
+ * many routes parses the CRS once), counted, and freed with the last of them. Config loads
+ * and frees may come from several threads: the list takes a lock (never on the data path). */
+struct shared_rules {
+    char *text;
+    RulesSet *rules;
+    unsigned refs;
+    struct shared_rules *next;
+};
+
+static struct shared_rules *shared;
+static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The rule set of `text` (taken over), parsed now or shared; NULL with err set. */
+static RulesSet *rules_for(char *text, char *err, size_t errlen)
 {
-    if (c->mode == WAF_OFF)
-        return 0;
-    if (!msc) {
-        if (!(msc = msc_init())) {
-            snprintf(err, errlen, "ModSecurity could not start");
-            return -1;
+    for (struct shared_rules *r = shared; r; r = r->next) {
+        if (!strcmp(r->text, text)) {
+            r->refs++;
+            free(text);
+            return r->rules;
         }
-        msc_set_connector_info(msc, "strata");
-        msc_set_log_cb(msc, on_message);
     }
-    char *text = fragment(c);
-    RulesSet *rules = text ? msc_create_rules_set() : NULL;
+    struct shared_rules *r = calloc(1, sizeof(*r));
+    RulesSet *rules = r ? msc_create_rules_set() : NULL;
     const char *why = NULL;
     if (!rules || msc_rules_add(rules, text, &why) < 0) {
         snprintf(err, errlen, "the WAF rules did not load: %s", why ? why : "out of memory");
         free((void *)why);
         free(text);
+        free(r);
         if (rules)
             msc_rules_cleanup(rules);
-        return -1;
+        return NULL;
     }
-    free(text);
-    c->rules_set = rules;
-    return 0;
+    *r = (struct shared_rules){text, rules, 1, shared};
+    shared = r;
+    return rules;
+}
+
+int waf_rules_build(struct filter_waf_conf *c, char *err, size_t errlen)
+{
+    if (c->mode == WAF_OFF)
+        return 0;
+    pthread_mutex_lock(&shared_lock);
+    if (!msc && (msc = msc_init())) {
+        msc_set_connector_info(msc, "strata");
+        msc_set_log_cb(msc, on_message);
+    }
+    char *text = msc ? fragment(c) : NULL;
+    if (!msc || !text)
+        snprintf(err, errlen, "%s", msc ? "out of memory" : "ModSecurity could not start");
+    c->rules_set = text ? rules_for(text, err, errlen) : NULL;
+    pthread_mutex_unlock(&shared_lock);
+    return c->rules_set ? 0 : -1;
 }
 
 void waf_rules_free(struct filter_waf_conf *c)
 {
-    if (c->rules_set)
-        msc_rules_cleanup(c->rules_set);
+    pthread_mutex_lock(&shared_lock);
+    for (struct shared_rules **p = &shared; c->rules_set && *p; p = &(*p)->next) {
+        struct shared_rules *r = *p;
+        if (r->rules != c->rules_set)
+            continue;
+        if (--r->refs == 0) {
+            *p = r->next;
+            msc_rules_cleanup(r->rules);
+            free(r->text);
+            free(r);
+        }
+        break;
+    }
     c->rules_set = NULL;
+    pthread_mutex_unlock(&shared_lock);
 }
 
 /* ---- a request ---- */
