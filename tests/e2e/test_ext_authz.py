@@ -172,3 +172,23 @@ def test_client_leaves_while_waiting(authz):
     assert s.alive()
     s.stop()
     assert not sanitizer_reports(s)
+
+
+def test_auth_service_over_h2c(strata, origin, h2_origin):
+    """The auth backend speaks HTTP/2 (`protocol: h2c`): the sub-request goes through the
+    HTTP/2 server codec and its pooled, multiplexed connection like any request."""
+    app = origin("app")
+    auth = h2_origin("auth", respond=auth_respond)
+    port = free_port()
+    routes = "- backend: app\n  ext_authz: { backend: auth, path: /check }\n"
+    s = strata(http_config(port, {"app": {"servers": [app.address]},
+                                  "auth": {"servers": [auth.address], "extra": "protocol: h2c"}},
+                           routes=routes, workers=1), listen_ports=[port])
+    for _ in range(3):
+        assert get(port, "/x", "Bearer good")[0] == 200
+    status, msg, body = get(port, "/x", "Bearer bad")
+    assert (status, body) == (401, b"token refused\n")
+    assert msg["www-authenticate"] == 'Bearer realm="strata"'
+    assert auth.wait_requests(4) and auth.connections == 1  # one pooled h2 connection
+    assert [r.header("authorization") for r in auth.requests][-1] == "Bearer bad"
+    assert app.wait_requests(3)
