@@ -356,3 +356,11 @@ def test_inspect_response_logs_response_matches(strata, origin):
     status, out = request(port, "GET", "/x", API)
     assert status == 200, out
     assert waf_lines(s, 1)[0].get("waf_rules") == "100001"
+
+
+def test_body_that_does_not_parse_is_400(waf):
+    s, port, admin, origin = waf
+    hdrs = dict(API, **{"Content-Type": "application/json"})
+    status, out = request(port, "POST", "/api/v1/users", hdrs, b'{"name": "Alice", ')
+    assert status == 400 and b"blocked by the WAF (request id" in out, out
+    assert origin.requests == []

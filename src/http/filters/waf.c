@@ -257,7 +257,7 @@ static void note_ids(struct waf_txn *wt)
 }
 
 /* After a phase: the ids for the log, and in blocking mode a disruptive intervention
- * answers 403 (the request id in the body: the client can quote it). */
+ * answers (403; the request id in the body: the client can quote it). */
 static enum filter_verdict after_phase(struct waf_txn *wt)
 {
     ModSecurityIntervention it = {200, 0, NULL, NULL, 0};
@@ -268,10 +268,14 @@ static enum filter_verdict after_phase(struct waf_txn *wt)
     if (!act || !it.disruptive || wt->c->mode != WAF_BLOCK)
         return FILTER_CONTINUE;
     wt->blocked = true;
+    /* the rule's status when it names a client or server error (a body that does not parse:
+     * 400), else 403 */
+    unsigned status = it.status >= 400 && it.status < 600 ? (unsigned)it.status : 403;
     char body[200];
-    int n = snprintf(body, sizeof(body), "403 Forbidden: blocked by the WAF (request id %.*s)\n",
-                     (int)wt->t->request_id.len, wt->t->request_id.p ? wt->t->request_id.p : "");
-    return txn_answer(wt->t, 403, "text/plain; charset=utf-8", body, (size_t)n) < 0
+    int n = snprintf(body, sizeof(body), "%u %s: blocked by the WAF (request id %.*s)\n", status,
+                     http_reason(status), (int)wt->t->request_id.len,
+                     wt->t->request_id.p ? wt->t->request_id.p : "");
+    return txn_answer(wt->t, status, "text/plain; charset=utf-8", body, (size_t)n) < 0
                ? FILTER_ERROR
                : FILTER_ANSWER;
 }
