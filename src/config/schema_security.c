@@ -61,7 +61,8 @@ static const struct cfg_key waf_keys[] = {
     {"mode", CT_ENUM, 0, "blocking", .enums = waf_modes,
      .off = offsetof(struct filter_waf_conf, mode),
      .help = "`blocking`: a request whose anomaly score reaches `anomaly_threshold` is "
-             "answered 403 (with its request id); `detection_only`: nothing is blocked, what "
+             "answered 403 with its request id (400 for a body that does not parse); "
+             "`detection_only`: nothing is blocked, what "
              "matched is logged and counted (shadow mode); `off`: no inspection at all."},
     {"paranoia", CT_U32, 0, "1", .min = 1, .max = 4,
      .off = offsetof(struct filter_waf_conf, paranoia),
