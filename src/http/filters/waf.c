@@ -258,19 +258,27 @@ static void note_ids(struct waf_txn *wt)
 
 /* After a phase: the ids for the log, and in blocking mode a disruptive intervention
  * answers (403; the request id in the body: the client can quote it). */
-static enum filter_verdict after_phase(struct waf_txn *wt)
+/* ModSecurity's intervention after a phase (its strings freed), and the ids noted; the
+ * status when it is disruptive, else 0. */
+static int intervention(struct waf_txn *wt)
 {
     ModSecurityIntervention it = {200, 0, NULL, NULL, 0};
     int act = msc_intervention(wt->tx, &it);
     free(it.url);
     free(it.log);
     note_ids(wt);
-    if (!act || !it.disruptive || wt->c->mode != WAF_BLOCK)
+    return act && it.disruptive ? it.status : 0;
+}
+
+static enum filter_verdict after_phase(struct waf_txn *wt)
+{
+    int st = intervention(wt);
+    if (!st || wt->c->mode != WAF_BLOCK)
         return FILTER_CONTINUE;
     wt->blocked = true;
     /* the rule's status when it names a client or server error (a body that does not parse:
      * 400), else 403 */
-    unsigned status = it.status >= 400 && it.status < 600 ? (unsigned)it.status : 403;
+    unsigned status = st >= 400 && st < 600 ? (unsigned)st : 403;
     char body[200];
     int n = snprintf(body, sizeof(body), "%u %s: blocked by the WAF (request id %.*s)\n", status,
                      http_reason(status), (int)wt->t->request_id.len,
@@ -385,11 +393,7 @@ static enum filter_verdict waf_response(struct http_txn *t, const void *conf)
                                   r->hdrs[i].name.len, (const unsigned char *)r->hdrs[i].value.p,
                                   r->hdrs[i].value.len);
     msc_process_response_headers(wt->tx, r->status, "HTTP/1.1");
-    ModSecurityIntervention it = {200, 0, NULL, NULL, 0};
-    msc_intervention(wt->tx, &it);
-    free(it.url);
-    free(it.log);
-    note_ids(wt);
+    intervention(wt); /* logged and counted, not acted on */
     return FILTER_CONTINUE;
 }
 
