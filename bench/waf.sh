@@ -4,8 +4,8 @@
 # off }` and with `waf: {}` (blocking, paranoia 1, the whole CRS), interleaved ROUNDS times:
 #   get   GET with a query string and browser header fields (phase 1 and the empty phase 2)
 #   post  POST of a 300-byte JSON body (held whole, parsed as JSON, inspected)
-# Prints requests/s (medians) and the ratio on/off. The machine may be shared: read the
-# figures as rough.
+# Prints requests/s and Strata's CPU time per request (user + system, /proc/PID/stat; less
+# disturbed than requests/s when the machine is shared), medians, and the ratios on/off.
 # Environment: STRATA_BIN, ROUNDS (3), RUN_SECONDS (5), CONC (16).
 # Run: bench/waf.sh
 set -euo pipefail
@@ -43,6 +43,7 @@ YAML
     start_bg "$TMP/$1.log" taskset -c 0 "$STRATA_BIN" run "$TMP/$1.yaml"
     wait_listening "$LAST_PID" "$port"
     PORT=$port
+    PID=$LAST_PID
 }
 
 cat >"$TMP/post.lua" <<'LUA'
@@ -58,11 +59,20 @@ wrk.body = '{"items":[{"sku":"BK-1021","qty":2},{"sku":"PN-22","qty":1}],' ..
 LUA
 
 start_strata off off
-OFF=$PORT
+OFF=$PORT OFF_PID=$PID
 start_strata on blocking
-ON=$PORT
+ON=$PORT ON_PID=$PID
 
-rps() { # PORT KIND
+run() { # PORT PID KIND: "requests/s CPU-us-per-request"
+    local before after out
+    before=$(cpu_ticks all "$2")
+    out=$(wrk_run "$1" "$3")
+    after=$(cpu_ticks all "$2")
+    echo "$(awk '/Requests\/sec/ {print $2}' <<<"$out")" \
+        "$(us_per "$after" "$before" "$(awk '/requests in/ {print $1}' <<<"$out")")"
+}
+
+wrk_run() { # PORT KIND
     local extra=()
     if [ "$2" = post ]; then
         extra=(-s "$TMP/post.lua")
@@ -71,18 +81,19 @@ rps() { # PORT KIND
                -H "Accept-Language: en-US,en;q=0.9" -H "User-Agent: Mozilla/5.0 (X11; Linux x86_64)")
     fi
     taskset -c 1 wrk -t1 -c"$CONC" -d"${RUN_SECONDS}s" "${extra[@]}" \
-        "http://127.0.0.1:$1/search?q=running+shoes&page=2&sort=price_asc" \
-        | awk '/Requests\/sec/ {print $2}'
+        "http://127.0.0.1:$1/search?q=running+shoes&page=2&sort=price_asc"
 }
 
 for kind in get post; do
-    offs=() ons=()
+    off_rps=() on_rps=() off_us=() on_us=()
     for _ in $(seq "$ROUNDS"); do
-        offs+=("$(rps "$OFF" "$kind")")
-        ons+=("$(rps "$ON" "$kind")")
+        read -r r u < <(run "$OFF" "$OFF_PID" "$kind")
+        off_rps+=("$r") off_us+=("$u")
+        read -r r u < <(run "$ON" "$ON_PID" "$kind")
+        on_rps+=("$r") on_us+=("$u")
     done
-    off=$(printf '%s\n' "${offs[@]}" | median)
-    on=$(printf '%s\n' "${ons[@]}" | median)
-    printf '%-5s waf off %10s req/s   waf on %10s req/s   on/off %s\n' "$kind" "$off" "$on" \
-        "$(ratio "$on" "$off")"
+    a=$(printf '%s\n' "${off_rps[@]}" | median) b=$(printf '%s\n' "${on_rps[@]}" | median)
+    c=$(printf '%s\n' "${off_us[@]}" | median) d=$(printf '%s\n' "${on_us[@]}" | median)
+    printf '%-5s req/s: off %9s  on %9s  on/off %s   CPU us/req: off %7s  on %7s  on/off %s\n' \
+        "$kind" "$a" "$b" "$(ratio "$b" "$a")" "$c" "$d" "$(ratio "$d" "$c")"
 done
