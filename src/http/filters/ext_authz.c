@@ -291,8 +291,9 @@ static void call_run(struct authz_call *a)
         enum move m = MOVE_NONE;
         if (st->t.answered)
             m = stream_answer_step(st);
-        else if (st->up && !st->up->connecting)
-            m = st->upc->flush(st) | st->upc->step(st);
+        else if (st->up && !st->up->connecting && (m = st->upc->flush(st)) != MOVE_ERROR &&
+                 st->up)
+            m |= st->upc->step(st); /* (after an error the stream changed course: look again) */
         if (m == MOVE_NONE)
             break;
     }
