@@ -13,7 +13,7 @@
 #   make help       this text
 
 CC      ?= cc
-PKGS    := yaml-0.1 libpcre2-8 libssl libcrypto libnghttp2 modsecurity
+PKGS    := yaml-0.1 libpcre2-8 libssl libcrypto libnghttp2 jansson libmaxminddb hiredis modsecurity
 SAN     ?=
 comma   := ,
 BUILD   := build$(if $(SAN),-$(subst $(comma),-,$(SAN)))

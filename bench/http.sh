@@ -2,46 +2,57 @@
 # bench/http.sh — HTTP/1.1 reverse proxying: Strata (mode http) vs HAProxy (mode http) vs
 # NGINX (proxy_pass, upstream keepalive), side by side on this machine, over loopback.
 #
+# Layouts (LAYOUT):
+#   pinned   (default; the method of issue 10 and bench/README.md) wrk -t1 on CPU 0; each
+#            proxy with 1 worker/thread and the backend (1 worker) together on CPU 1
+#   shared   nproc workers/threads each, wrk -t$WRK_THREADS, nothing pinned: proxy, backend
+#            and wrk share every core (hides what a proxy costs per request: a second view)
 # One backend: NGINX answering every request with 200 and a 13-byte body ("hello,
-# world\n"), keep-alive, BACKEND_WORKERS workers (see bench/README.md for why), plus a
-# stub_status port to count the connections the proxies open to it. In front of it, each
-# on its own free loopback port, with nproc workers/threads each:
-#   strata   listener mode http, backend keepalive max_idle 64, no access log, no
-#            forwarded/request-id/traceparent headers (skipped, with a message, when
-#            `strata check` rejects that config)
-#   haproxy  mode http, option http-keep-alive, http-reuse always, no log
-#   nginx    proxy_pass to an upstream with keepalive 64, proxy_http_version 1.1,
+# world\n"), and /files/big.bin (1 MiB) from a file, keep-alive, BACKEND_WORKERS workers,
+# plus a stub_status port to count the connections the proxies open to it. In front of it,
+# each on its own free loopback port:
+#   strata   listener mode http, backend keepalive max_idle 1000, no access log, no
+#            forwarded/request-id/traceparent headers: the same work as the peers (skipped,
+#            with a message, when `strata check` rejects that config)
+#   strata-def  Strata with its defaults (X-Forwarded-*, request id, traceparent) except the
+#            access log: what the defaults cost, reported beside the like-for-like figures
+#   haproxy  mode http, option http-keep-alive, http-reuse always, option splice-auto, no log
+#   nginx    proxy_pass to an upstream with keepalive 1000, proxy_http_version 1.1,
 #            Connection "", access_log off
 #   direct   the backend itself (how fast the backend is: it must not be the bottleneck)
 #   1. memory per idle keep-alive client connection: IDLE_CONNS connections opened through
 #      each proxy, one request/response on each, then held idle; growth of the proxy
 #      processes' VmRSS (all NGINX processes summed) divided by IDLE_CONNS
 #   2. ROUNDS rounds, targets interleaved in each round, wrk for RUN_SECONDS each:
-#      keep-alive (CONC connections, requests/s and p99 latency) and one request per
-#      connection (Connection: close on each request; requests/s); in both, the proxy's
+#      keep-alive (CONC connections, requests/s and p50/p99 latency), one request per
+#      connection (Connection: close on each request; requests/s) and 1 MiB bodies
+#      (BIG_CONC keep-alive connections; Gbit/s, proxy CPU per MiB); in each, the proxy's
 #      CPU (user + system of all its processes, /proc/PID/stat) per request; also the
 #      backend's CPU, the connections the proxy opened to it, and the CPU that other work
 #      on the machine took during the run (to tell a disturbed run)
 # Prints a table of medians, strata / better-peer ratios and the targets. Every process it
 # starts is stopped by PID on exit.
 #
-# Environment: STRATA_BIN (default build/strata), ROUNDS (5), RUN_SECONDS (5), CONC (64),
-#   WRK_THREADS (2), IDLE_CONNS (10000), BACKEND_WORKERS (1), BENCH_KEEP=1 keeps the temp
-#   dir (configs, logs, every wrk output).
-# Run: STRATA_BIN=build/strata bench/http.sh   (about 4 minutes with the defaults)
+# Environment: STRATA_BIN (default build/strata), LAYOUT (pinned), ROUNDS (4), RUN_SECONDS
+#   (3), CONC (50), BIG_CONC (8), WRK_THREADS (shared layout: 2), IDLE_CONNS (6000),
+#   BACKEND_WORKERS (1), BENCH_KEEP=1 keeps the temp dir (configs, logs, every wrk output).
+# Run: STRATA_BIN=build/strata bench/http.sh   (about 5 minutes with the defaults)
 set -euo pipefail
 
 BENCH_NAME=http-bench
 . "$(dirname "$0")/lib.sh"
 HERE=$ROOT/bench/http
-ROUNDS=${ROUNDS:-5}
-RUN_SECONDS=${RUN_SECONDS:-5}
-CONC=${CONC:-64}
-WRK_THREADS=${WRK_THREADS:-2}
-IDLE_CONNS=${IDLE_CONNS:-10000}
+ROUNDS=${ROUNDS:-4}
+RUN_SECONDS=${RUN_SECONDS:-3}
+CONC=${CONC:-50}
+BIG_CONC=${BIG_CONC:-8}
+IDLE_CONNS=${IDLE_CONNS:-6000}
 BACKEND_WORKERS=${BACKEND_WORKERS:-1}
 NPROC=$(nproc)
 BODY='hello, world\n'
+layout_setup
+WRK_THREADS=${WRK_THREADS:-2}
+[ "$LAYOUT" = pinned ] && WRK_THREADS=1
 
 [ -x "$PYTHON" ] || die "$PYTHON missing"
 command -v curl >/dev/null || die "curl missing (scripts/install-deps.sh)"
@@ -76,7 +87,11 @@ bench_tmpdir strata-httpbench
 # ---------------------------------------------------------------- the backend
 BACK=$(free_port)
 BACK_STATUS=$(free_port)
-ORIGIN_WORKERS=$BACKEND_WORKERS start_origin backend "$BACK" "$BODY" "$BACK_STATUS"
+mkdir -p "$TMP/files"
+head -c 1048576 /dev/urandom >"$TMP/files/big.bin"
+chmod a+rX "$TMP" "$TMP/files" "$TMP/files/big.bin" # NGINX's workers run as nobody under root
+ORIGIN_WORKERS=$BACKEND_WORKERS ORIGIN_FILES=$TMP/files start_origin backend "$BACK" "$BODY" \
+    "$BACK_STATUS" -- "${PIN_PROXY[@]}"
 BACKEND_PID=$LAST_PID
 
 # backend_accepts: connections the backend has accepted so far (its stub_status counts
@@ -90,33 +105,34 @@ TARGETS=(direct)
 PORT[direct]=$BACK
 
 # ---------------------------------------------------------------- proxies
+# start_strata NAME HTTP: Strata as target NAME, its listener's `http:` block being HTTP.
 start_strata() {
-    local p
+    local name=$1 http=$2 p
     p=$(free_port)
-    cat >"$TMP/strata.yaml" <<EOF
-workers: $NPROC
+    cat >"$TMP/$name.yaml" <<EOF
+workers: $WORKERS
 listeners:
   - name: web
     listen: 127.0.0.1:$p
     mode: http
     backend: app
-    http: { access_log: { format: off }, forwarded: none, request_id: none, traceparent: false }
+    http: $http
 backends:
   app:
-    keepalive: { max_idle: 64, idle_timeout: 30s }
+    keepalive: { max_idle: 1000, idle_timeout: 30s }
     servers: [ { address: 127.0.0.1:$BACK } ]
 EOF
     if [ ! -x "$STRATA_BIN" ]; then
         log "http-bench: $STRATA_BIN missing, Strata not measured"
         return
     fi
-    if ! "$STRATA_BIN" check "$TMP/strata.yaml" >"$TMP/strata-check.log" 2>&1; then
-        log "http-bench: strata: 'strata check' rejected the bench config, Strata not measured:"
-        sed 's/^/    /' "$TMP/strata-check.log" >&2
+    if ! "$STRATA_BIN" check "$TMP/$name.yaml" >"$TMP/$name-check.log" 2>&1; then
+        log "http-bench: $name: 'strata check' rejected the bench config, not measured:"
+        sed 's/^/    /' "$TMP/$name-check.log" >&2
         return
     fi
-    start_bg "$TMP/strata.log" "$STRATA_BIN" run "$TMP/strata.yaml"
-    add_target strata Strata "$p" "" "$TMP/strata.log"
+    start_bg "$TMP/$name.log" "${PIN_PROXY[@]}" "$STRATA_BIN" run "$TMP/$name.yaml"
+    add_target "$name" "Strata ($name)" "$p" "" "$TMP/$name.log"
 }
 
 start_haproxy() {
@@ -126,10 +142,11 @@ start_haproxy() {
 global
     maxconn $HTTP_MAXCONN
     no strict-limits
-    nbthread $NPROC
+    nbthread $WORKERS
 defaults
     mode http
     option http-keep-alive
+    option splice-auto
     http-reuse always
     timeout connect 5s
     timeout client 60s
@@ -142,7 +159,7 @@ frontend web
 backend app
     server s1 127.0.0.1:$BACK pool-purge-delay 30s
 EOF
-    start_bg "$TMP/haproxy.log" "$HAPROXY" -db -f "$TMP/haproxy.cfg"
+    start_bg "$TMP/haproxy.log" "${PIN_PROXY[@]}" "$HAPROXY" -db -f "$TMP/haproxy.cfg"
     add_target haproxy HAProxy "$p" "" "$TMP/haproxy.log"
 }
 
@@ -153,7 +170,7 @@ start_nginx() {
     cat >"$TMP/nginx.conf" <<EOF
 daemon off;
 master_process on;
-worker_processes $NPROC;
+worker_processes $WORKERS;
 worker_rlimit_nofile $NOFILE;
 pid $TMP/nginx/nginx.pid;
 error_log $TMP/nginx/error.log warn;
@@ -164,7 +181,7 @@ http {
     keepalive_requests 100000000;
     upstream app {
         server 127.0.0.1:$BACK;
-        keepalive 64;
+        keepalive 1000;
         keepalive_timeout 30s;
         keepalive_requests 100000000;
     }
@@ -178,24 +195,29 @@ http {
     }
 }
 EOF
-    start_bg "$TMP/nginx.log" "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx.conf" \
+    start_bg "$TMP/nginx.log" "${PIN_PROXY[@]}" "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx.conf" \
         -e "$TMP/nginx/error.log"
     add_target nginx NGINX "$p" "" "$TMP/nginx.log" "$TMP/nginx/error.log"
 }
 
-start_strata
+start_strata strata \
+    "{ access_log: { format: off }, forwarded: none, request_id: none, traceparent: false }"
+start_strata strata-def "{ access_log: { format: off } }"
 start_haproxy
 start_nginx
 
 # Every target must answer GET / with the backend's body, or it is not measured.
 MEASURED=()
 for t in "${TARGETS[@]}"; do
-    if curl -s --max-time 5 "http://127.0.0.1:${PORT[$t]}/" | grep -qx 'hello, world'; then
+    if curl -s --max-time 5 "http://127.0.0.1:${PORT[$t]}/" | grep -qx 'hello, world' \
+        && [ "$(curl -s --max-time 5 "http://127.0.0.1:${PORT[$t]}/files/big.bin" | wc -c)" \
+            = 1048576 ]; then
         MEASURED+=("$t")
     else
-        log "http-bench: $t: GET / did not return the backend's body; not measured"
+        log "http-bench: $t: GET / or /files/big.bin did not return the backend's body; not measured"
     fi
 done
+[ ${#MEASURED[@]} -gt 0 ] || die "no target answered"
 TARGETS=("${MEASURED[@]}")
 for t in "${TARGETS[@]}"; do
     [ "$t" = direct ] || PROCS[$t]=$(procs "${MAIN_PID[$t]}")
@@ -243,13 +265,17 @@ measure_idle() {
         "${MEM_PER_CONN[$t]} KiB/conn ($(result_field seconds <"$out") s to open)"
 }
 for t in "${TARGETS[@]}"; do
-    [ "$t" = direct ] || measure_idle "$t"
+    case $t in direct | strata-def) ;; *) measure_idle "$t" ;; esac # strata-def: same as strata
 done
 
 # ---------------------------------------------------------------- wrk rounds
-# Per run lists (one value per round): requests/s, p99 (us), proxy CPU per request (us),
-# backend connections opened per 1000 requests, backend CPU (cores busy), wrk errors.
-declare -A KA_RPS KA_P99 KA_CPU KA_BCONN KA_BCPU CL_RPS CL_CPU CL_BCONN CL_BCPU ERRS
+# Per run lists (one value per round), by "MODE:TARGET" (MODE ka: keep-alive, close:
+# Connection: close, big: 1 MiB bodies): RATE (requests/s; big: Gbit/s), P50/P99 (us), CPU
+# (proxy CPU per request, big: per MiB, us), BCONN (backend connections opened per 1000
+# requests), BCPU (backend, cores busy); ERRS[TARGET]: wrk errors.
+# shellcheck disable=SC2034  # read through med (eval)
+declare -A RATE P50 P99 CPU BCONN BCPU ERRS
+add() { eval "$1[\$2]=\"\${$1[\$2]:-} \$3\""; }
 
 # busy_ticks: clock ticks this machine's CPUs spent in processes (/proc/stat user, nice,
 # system) or stolen by the hypervisor; irq and softirq time (loopback's TCP receive work,
@@ -261,14 +287,15 @@ child_ticks() { awk '{ sub(/^.*\) /, ""); print $14 + $15 }' "/proc/$$/stat"; }
 cores() { awk -v t="$1" -v s="$RUN_SECONDS" -v hz="$(getconf CLK_TCK)" \
     'BEGIN { printf "%.2f", t / hz / s }'; }
 
-# wrk_run TARGET MODE ROUND: one wrk run (MODE ka: keep-alive, close: Connection: close).
-# Sets RPS, P99 (us), CPU_US (proxy CPU per request), BCONN (backend connections opened per
-# 1000 requests), BCPU (backend, cores), OTHER (cores busy with neither wrk, the proxy nor
-# the backend: other work on the machine) and adds wrk's errors to ERRS[TARGET].
+# wrk_run TARGET MODE ROUND: one wrk run; adds its figures to the lists above and the cores
+# busy with neither wrk, the proxy nor the backend (other work on the machine) to OTHERS.
 wrk_run() {
     local t=$1 m=$2 out=$TMP/wrk-$1-$2-$3.out c0=0 c1=0 b0 b1 s0 s1 k0 k1 a0 a1 res req e
-    local args=()
-    [ "$m" = close ] && args=(-- close)
+    local args=() conc=$CONC path=/ bytes secs units
+    case $m in
+        close) args=(-- close) ;;
+        big) conc=$BIG_CONC path=/files/big.bin ;;
+    esac
     a0=$(backend_accepts)
     # shellcheck disable=SC2086  # PROCS: lists of PIDs
     [ "$t" = direct ] || c0=$(cpu_ticks all ${PROCS[$t]})
@@ -276,8 +303,8 @@ wrk_run() {
     b0=$(cpu_ticks all $BACKEND_PROCS)
     k0=$(child_ticks)
     s0=$(busy_ticks)
-    "$WRK" -t"$WRK_THREADS" -c"$CONC" -d"${RUN_SECONDS}s" --latency -s "$HERE/wrk.lua" \
-        "http://127.0.0.1:${PORT[$t]}/" "${args[@]}" >"$out" 2>&1 || true
+    "${PIN_CLIENT[@]}" "$WRK" -t"$WRK_THREADS" -c"$conc" -d"${RUN_SECONDS}s" --latency \
+        -s "$HERE/wrk.lua" "http://127.0.0.1:${PORT[$t]}$path" "${args[@]}" >"$out" 2>&1 || true
     s1=$(busy_ticks)
     k1=$(child_ticks)
     # shellcheck disable=SC2086
@@ -286,119 +313,110 @@ wrk_run() {
     [ "$t" = direct ] || c1=$(cpu_ticks all ${PROCS[$t]})
     a1=$(backend_accepts)
     res=$(grep '^RESULT' "$out" || true)
-    req=$(echo "$res" | result_field requests)
-    RPS=$(echo "$res" | result_field rps)
-    P99=$(echo "$res" | result_field p99_us)
-    CPU_US=-
-    [ "$t" = direct ] || CPU_US=$(us_per "$c1" "$c0" "${req:-0}")
-    BCPU=$(cores $((b1 - b0)))
-    OTHER=$(cores $((s1 - s0 - (k1 - k0) - (c1 - c0) - (b1 - b0))))
-    BCONN=$(awk -v a="$a1" -v b="$a0" -v n="${req:-0}" \
-        'BEGIN { if (n > 0) printf "%.1f", (a - b - 1) * 1000 / n; else print "-" }')
-    e=$(echo "$res" | awk '{ for (i = 2; i <= NF; i++) if ($i ~ /errors=|timeouts=/) {
-        split($i, kv, "="); s += kv[2] } } END { print s + 0 }')
     if [ -z "$res" ]; then
         log "http-bench: $t $m: wrk gave no result: $(tail -3 "$out" | tr '\n' ' ')"
-        RPS=- P99=- CPU_US=-
-    elif [ "$e" != 0 ]; then
-        log "http-bench: $t $m: $e errors: $res"
+        add RATE "$m:$t" -
+        return
     fi
+    req=$(echo "$res" | result_field requests)
+    bytes=$(echo "$res" | result_field bytes)
+    secs=$(echo "$res" | result_field seconds)
+    units=$req
+    if [ "$m" = big ]; then
+        units=$(awk -v b="$bytes" 'BEGIN { printf "%.3f", b / 1048576 }')
+        add RATE "$m:$t" "$(awk -v b="$bytes" -v s="$secs" 'BEGIN { printf "%.2f", b * 8 / s / 1e9 }')"
+    else
+        add RATE "$m:$t" "$(echo "$res" | result_field rps)"
+    fi
+    add P50 "$m:$t" "$(echo "$res" | result_field p50_us)"
+    add P99 "$m:$t" "$(echo "$res" | result_field p99_us)"
+    [ "$t" = direct ] || add CPU "$m:$t" "$(us_per "$c1" "$c0" "$units")"
+    add BCPU "$m:$t" "$(cores $((b1 - b0)))"
+    add BCONN "$m:$t" "$(awk -v a="$a1" -v b="$a0" -v n="${req:-0}" \
+        'BEGIN { if (n > 0) printf "%.1f", (a - b - 1) * 1000 / n; else print "-" }')"
+    OTHERS="${OTHERS:-} $(cores $((s1 - s0 - (k1 - k0) - (c1 - c0) - (b1 - b0))))"
+    e=$(echo "$res" | awk '{ for (i = 2; i <= NF; i++) if ($i ~ /errors=|timeouts=/) {
+        split($i, kv, "="); s += kv[2] } } END { print s + 0 }')
+    [ "$e" = 0 ] || log "http-bench: $t $m: $e errors: $res"
     ERRS[$t]=$((${ERRS[$t]:-0} + e))
 }
 
+# rotated ROUND T...: the targets, rotated by ROUND - 1 places (who runs first changes).
+rotated() {
+    local r=$1
+    shift
+    local a=("$@") n=$# i
+    for i in $(seq 0 $((n - 1))); do printf '%s ' "${a[$(((i + r - 1) % n))]}"; done
+}
+
+MODES="ka close big"
+OTHERS=""
 for r in $(seq "$ROUNDS"); do
-    for t in "${TARGETS[@]}"; do
-        wrk_run "$t" ka "$r"
-        KA_RPS[$t]="${KA_RPS[$t]:-} $RPS"
-        KA_P99[$t]="${KA_P99[$t]:-} $P99"
-        KA_CPU[$t]="${KA_CPU[$t]:-} $CPU_US"
-        KA_BCONN[$t]="${KA_BCONN[$t]:-} $BCONN"
-        KA_BCPU[$t]="${KA_BCPU[$t]:-} $BCPU"
-        OTHERS="${OTHERS:-} $OTHER"
-        wrk_run "$t" close "$r"
-        CL_RPS[$t]="${CL_RPS[$t]:-} $RPS"
-        CL_CPU[$t]="${CL_CPU[$t]:-} $CPU_US"
-        CL_BCONN[$t]="${CL_BCONN[$t]:-} $BCONN"
-        CL_BCPU[$t]="${CL_BCPU[$t]:-} $BCPU"
-        OTHERS="${OTHERS:-} $OTHER"
+    for m in $MODES; do
+        # shellcheck disable=SC2046  # a word list
+        for t in $(rotated "$r" "${TARGETS[@]}"); do
+            wrk_run "$t" "$m" "$r"
+        done
     done
     log "http-bench: round $r/$ROUNDS done"
 done
 
 # ---------------------------------------------------------------- report
-declare -A M_KA M_P99 M_KAC M_CL M_CLC M_KBC M_CBC M_KBCPU M_CBCPU
-for t in direct strata haproxy nginx; do
-    M_KA[$t]=$(echo "${KA_RPS[$t]:-}" | median)
-    M_P99[$t]=$(echo "${KA_P99[$t]:-}" | median)
-    M_KAC[$t]=$(echo "${KA_CPU[$t]:-}" | median)
-    M_CL[$t]=$(echo "${CL_RPS[$t]:-}" | median)
-    M_CLC[$t]=$(echo "${CL_CPU[$t]:-}" | median)
-    M_KBC[$t]=$(echo "${KA_BCONN[$t]:-}" | median)
-    M_CBC[$t]=$(echo "${CL_BCONN[$t]:-}" | median)
-    M_KBCPU[$t]=$(echo "${KA_BCPU[$t]:-}" | median)
-    M_CBCPU[$t]=$(echo "${CL_BCPU[$t]:-}" | median)
-    MEM_PER_CONN[$t]=${MEM_PER_CONN[$t]:--}
-done
-
-# verdict RATIO OP LIMIT: "met" when RATIO OP LIMIT holds (OP ge or le), "-" without a ratio.
-verdict() {
-    awk -v r="$1" -v op="$2" -v l="$3" 'BEGIN { if (r == "-") { print "-"; exit }
-        print ((op == "ge" ? r + 0 >= l + 0 : r + 0 <= l + 0) ? "met" : "NOT met") }'
-}
-# row LABEL DIRECT STRATA HAPROXY NGINX REF OP LIMIT TARGET-TEXT: one line of the table,
-# the ratio being STRATA / REF.
+med() { local v; eval "v=\${$1[\$2]:-}"; echo "$v" | median; }
+COLS="direct strata strata-def haproxy nginx"
+# row LABEL HIGHER LIST MODE: medians per target, then strata / better peer and
+# strata-def / better peer (HIGHER=1: more is better).
 row() {
-    local q
-    q=$(ratio "$3" "$6")
-    printf '%-40s %9s %9s %9s %9s %8s  %-24s %s\n' "$1" "$2" "$3" "$4" "$5" "$q" "$9" \
-        "$(verdict "$q" "$7" "$8")"
+    local label=$1 higher=$2 arr=$3 m=$4 t v=() peer
+    for t in $COLS; do v+=("$(med "$arr" "$m:$t")"); done
+    peer=$(best "$higher" "${v[3]}" "${v[4]}")
+    printf '%-38s %9s %9s %10s %9s %9s %7s %7s\n' "$label" "${v[@]}" "$(ratio "${v[1]}" "$peer")" \
+        "$(ratio "${v[2]}" "$peer")"
 }
 
 echo
 echo "Strata vs HAProxy $(haproxy_version) vs NGINX $(nginx_version), HTTP/1.1 over loopback," \
-     "$NPROC workers each; medians of $ROUNDS interleaved rounds of ${RUN_SECONDS}s;" \
-     "wrk -t$WRK_THREADS -c$CONC; backend NGINX, $BACKEND_WORKERS worker(s)"
+     "layout $LAYOUT ($WORKERS worker(s) each$([ "$LAYOUT" = pinned ] && echo ", proxy + backend" \
+     "on CPU 1, wrk on CPU 0")); medians of $ROUNDS interleaved rounds of ${RUN_SECONDS}s;" \
+     "wrk -t$WRK_THREADS -c$CONC (1 MiB: -c$BIG_CONC); backend NGINX, $BACKEND_WORKERS worker(s)"
 echo
-printf '%-40s %9s %9s %9s %9s %8s  %-24s %s\n' metric direct strata haproxy nginx ratio \
-    "target (ratio)" verdict
-row "keep-alive requests/s" "${M_KA[direct]}" "${M_KA[strata]}" "${M_KA[haproxy]}" \
-    "${M_KA[nginx]}" "$(best 1 "${M_KA[haproxy]}" "${M_KA[nginx]}")" ge 1.25 \
-    ">= 1.25 x better peer"
-row "keep-alive p99 latency (us)" "${M_P99[direct]}" "${M_P99[strata]}" "${M_P99[haproxy]}" \
-    "${M_P99[nginx]}" "$(best 0 "${M_P99[haproxy]}" "${M_P99[nginx]}")" le 1.00 \
-    "<= 1.00 x better peer"
-row "1 request per connection, requests/s" "${M_CL[direct]}" "${M_CL[strata]}" \
-    "${M_CL[haproxy]}" "${M_CL[nginx]}" "$(best 1 "${M_CL[haproxy]}" "${M_CL[nginx]}")" ge 1.20 \
-    ">= 1.20 x better peer"
-row "proxy CPU/request, keep-alive (us)" - "${M_KAC[strata]}" "${M_KAC[haproxy]}" \
-    "${M_KAC[nginx]}" "$(best 0 "${M_KAC[haproxy]}" "${M_KAC[nginx]}")" le 1.00 \
-    "<= 1.00 x better peer"
-row "proxy CPU/request, 1 per conn (us)" - "${M_CLC[strata]}" "${M_CLC[haproxy]}" \
-    "${M_CLC[nginx]}" "$(best 0 "${M_CLC[haproxy]}" "${M_CLC[nginx]}")" le 1.00 \
-    "<= 1.00 x better peer"
-row "RSS per idle keep-alive conn (KiB)" - "${MEM_PER_CONN[strata]}" \
-    "${MEM_PER_CONN[haproxy]}" "${MEM_PER_CONN[nginx]}" "${MEM_PER_CONN[haproxy]}" le 0.50 \
-    "<= 0.50 x HAProxy"
+printf '%-38s %9s %9s %10s %9s %9s %7s %7s\n' metric direct strata strata-def haproxy nginx \
+    ratio def-rat
+row "keep-alive requests/s" 1 RATE ka
+row "   p50 latency (us)" 0 P50 ka
+row "   p99 latency (us)" 0 P99 ka
+row "   proxy CPU per request (us)" 0 CPU ka
+row "1 request per connection, requests/s" 1 RATE close
+row "   p99 latency (us)" 0 P99 close
+row "   proxy CPU per request (us)" 0 CPU close
+row "1 MiB bodies, Gbit/s" 1 RATE big
+row "   p99 latency (us)" 0 P99 big
+row "   proxy CPU per MiB (us)" 0 CPU big
+mem=()
+for t in $COLS; do mem+=("${MEM_PER_CONN[$t]:--}"); done
+printf '%-38s %9s %9s %10s %9s %9s %7s %7s\n' "RSS per idle keep-alive conn (KiB)" "${mem[@]}" \
+    "$(ratio "${mem[1]}" "${mem[3]}")" "$(ratio "${mem[2]}" "${mem[3]}")"
 echo
-echo "ratio = strata / better peer (HAProxy for memory); p99, CPU and RSS: lower is better."
+echo "ratio = strata / better peer, def-rat = strata-def / better peer (RSS: / HAProxy);" \
+     "latency, CPU and RSS: lower is better. strata-def: Strata's default per-request work"
+echo "(X-Forwarded-*, request id, traceparent) with the access log off; the others do none of it."
 echo "RSS per idle connection: $IDLE_CONNS connections, one request each, then idle (measured" \
      "once per proxy, before the wrk rounds)."
-echo "Backend: direct it served ${M_KA[direct]} requests/s keep-alive and ${M_CL[direct]} with" \
-     "1 request per connection. CPU it used (cores of $NPROC, median), keep-alive / 1 per conn:"
-for t in "${TARGETS[@]}"; do echo "  $t: ${M_KBCPU[$t]} / ${M_CBCPU[$t]}"; done
+echo "Backend CPU (cores, median), keep-alive / 1 per conn / 1 MiB:"
+for t in "${TARGETS[@]}"; do echo "  $t: $(med BCPU "ka:$t") / $(med BCPU "close:$t") / $(med BCPU "big:$t")"; done
 echo "Backend connections opened per 1000 requests (upstream reuse), keep-alive / 1 per conn:"
-for t in "${TARGETS[@]}"; do echo "  $t: ${M_KBC[$t]} / ${M_CBC[$t]}"; done
+for t in "${TARGETS[@]}"; do echo "  $t: $(med BCONN "ka:$t") / $(med BCONN "close:$t")"; done
 echo "Other work on the machine during the runs (cores busy outside wrk, the proxy and the" \
      "backend): median $(echo "$OTHERS" | median), max $(echo "$OTHERS" | tr ' ' '\n' \
      | sort -g | tail -1); more than ~0.1 means the numbers are disturbed."
 echo "wrk errors (connect, read, write, timeout, non-2xx), all runs:"
 for t in "${TARGETS[@]}"; do echo "  $t: ${ERRS[$t]:-0}"; done
-echo "Raw runs: keep-alive requests/s | p99 us | 1 per conn requests/s:"
-for t in "${TARGETS[@]}"; do echo "  $t:${KA_RPS[$t]} |${KA_P99[$t]} |${CL_RPS[$t]}"; done
-echo "Raw runs: proxy CPU per request (us), keep-alive | 1 per conn:"
+echo "Raw runs: keep-alive requests/s | 1 per conn requests/s | 1 MiB Gbit/s:"
+for t in "${TARGETS[@]}"; do echo "  $t:${RATE[ka:$t]:-} |${RATE[close:$t]:-} |${RATE[big:$t]:-}"; done
+echo "Raw runs: proxy CPU (us), per request keep-alive | per request 1 per conn | per MiB:"
 for t in "${TARGETS[@]}"; do
-    [ "$t" = direct ] || echo "  $t:${KA_CPU[$t]} |${CL_CPU[$t]}"
+    [ "$t" = direct ] || echo "  $t:${CPU[ka:$t]:-} |${CPU[close:$t]:-} |${CPU[big:$t]:-}"
 done
-if [ -n "${MAIN_PID[strata]:-}" ]; then
-    echo "Strata wrote $(wc -l <"$TMP/strata.log") log lines during the bench (access log off)."
-fi
+for t in strata strata-def; do
+    [ -n "${MAIN_PID[$t]:-}" ] && echo "$t wrote $(wc -l <"$TMP/$t.log") log lines during the bench."
+done

@@ -20,7 +20,10 @@
 #                                      an NGINX origin in $TMP/NAME (needs NGINX): 200 BODY on
 #                                      PORT, unlimited keep-alive, no log; stub_status on
 #                                      STATUS_PORT; started under PREFIX (taskset...); its
-#                                      PID in $LAST_PID; exits when it does not start
+#                                      PID in $LAST_PID; exits when it does not start;
+#                                      ORIGIN_FILES=DIR also serves DIR under /files/
+#   layout_setup                       from LAYOUT (pinned|shared): WORKERS, PIN_CLIENT and
+#                                      PIN_PROXY (taskset prefixes; empty when shared)
 #   free_port                          a free loopback TCP port
 #   is_listening PORT, wait_listening PID PORT..., wait_udp PID PORT
 #   not_started LABEL LOGFILE...       LABEL did not start: says so, shows the logs' ends
@@ -28,7 +31,6 @@
 #   procs PID                          PID and its direct children
 #   cpu_ticks FIELD PID...             user + system (all) or system (sys) clock ticks
 #   us_per A B N                       (A - B) clock ticks in microseconds per N, or "-"
-#   rss_kib PID                        VmRSS of PID and its direct children, in KiB
 #   rss_kib_of PID...                  VmRSS of these processes, summed, in KiB
 #   result_field NAME                  the value of NAME in a tcpbench-style RESULT line
 #   median, median_ratio               median of the numbers on stdin ("-" ignored / %.2f)
@@ -114,7 +116,8 @@ start_bg() {
 }
 
 # start_origin NAME PORT BODY [STATUS_PORT] [-- PREFIX...]: see the header. ORIGIN_WORKERS
-# (default 1) and NOFILE (the workers' fd limit, when set) tune it.
+# (default 1) and NOFILE (the workers' fd limit, when set) tune it; with ORIGIN_FILES (a
+# directory) it also serves that directory's files under /files/.
 start_origin() {
     local name=$1 port=$2 body=$3 status="" dir="$TMP/$1"
     shift 3
@@ -139,7 +142,9 @@ start_origin() {
         echo "    keepalive_timeout 60s;"
         echo "    keepalive_requests 100000000;"
         echo "    server { listen 127.0.0.1:$port reuseport backlog=4096;"
-        echo "             location / { return 200 \"$body\"; } }"
+        echo "             location / { return 200 \"$body\"; }"
+        [ -n "${ORIGIN_FILES:-}" ] && echo "             location /files/ { alias $ORIGIN_FILES/; }"
+        echo "    }"
         [ -n "$status" ] && echo "    server { listen 127.0.0.1:$status; location / { stub_status; } }"
         echo "}"
     } >"$dir.conf"
@@ -147,6 +152,24 @@ start_origin() {
     # shellcheck disable=SC2086  # no status port: nothing to wait for
     wait_listening "$LAST_PID" "$port" $status \
         || { tail -20 "$dir/error.log" >&2 || true; die "the origin $name (NGINX) did not start"; }
+}
+
+# layout_setup: LAYOUT=pinned (issue 10's method: the load generator on CPU 0, each proxy
+# with 1 worker/thread and the origin on CPU 1) or shared (nproc workers, nothing pinned).
+layout_setup() {
+    case ${LAYOUT:=pinned} in
+        pinned)
+            [ "$(nproc)" -ge 2 ] || die "the pinned layout needs 2 CPUs (LAYOUT=shared does not)"
+            command -v taskset >/dev/null || die "taskset missing (util-linux)"
+            WORKERS=1
+            PIN_CLIENT=(taskset -c 0)
+            PIN_PROXY=(taskset -c 1) ;;
+        shared)
+            WORKERS=$(nproc)
+            PIN_CLIENT=()
+            PIN_PROXY=() ;;
+        *) die "LAYOUT must be pinned or shared" ;;
+    esac
 }
 
 free_port() {
@@ -243,19 +266,9 @@ us_per() {
         'BEGIN { if (n > 0) printf "%.1f", (a - b) * 1e6 / hz / n; else print "-" }'
 }
 
-# rss_kib PID: VmRSS of PID plus its direct children (NGINX master + workers), in KiB.
-rss_kib() {
-    awk -v root="$1" '
-        FNR == 1 { pid = ""; ppid = "" }
-        /^Pid:/ { pid = $2 }
-        /^PPid:/ { ppid = $2 }
-        /^VmRSS:/ { if (pid == root || ppid == root) total += $2 }
-        END { print total + 0 }' /proc/[0-9]*/status 2>/dev/null || echo 0
-}
-
 # rss_kib_of PID...: VmRSS of these processes (e.g. from `procs`), summed, in KiB; a PID that
-# is gone counts 0. Unlike rss_kib it reads only these PIDs' files, so a process of the
-# machine exiting meanwhile cannot fail it.
+# is gone counts 0. It reads only these PIDs' files, so a process of the machine exiting
+# meanwhile cannot fail it.
 rss_kib_of() {
     local p
     for p in "$@"; do cat "/proc/$p/status" 2>/dev/null || true; done \

@@ -2,32 +2,38 @@
 # bench/run.sh — Strata against HAProxy and NGINX (stream), side by side on this machine.
 #
 # One backend (bench/tcpbench serve-*) and, in front of it, each on its own free loopback
-# port: Strata, HAProxy (mode tcp, option splice-auto), NGINX (stream proxy_pass), plus the
-# backend reached directly. Worker count is the same for all three: nproc.
+# port: Strata (connection log off, as the peers'), HAProxy (mode tcp, option splice-auto),
+# NGINX (stream proxy_pass), plus the backend reached directly. Layouts (LAYOUT):
+#   pinned   (default; issue 10's method) the load generator on CPU 0; each proxy with 1
+#            worker/thread and the backends together on CPU 1
+#   shared   nproc workers each, nothing pinned (the older view)
 #   1. memory per idle proxied connection: N idle connections through each proxy, delta
 #      of the proxy processes' total VmRSS (all NGINX processes summed) divided by N
-#   2. ROUNDS rounds, targets interleaved in each round: bulk throughput (one connection,
-#      server -> client, MB/s) and new connections per second (connect, 64 B each way,
-#      close; CONC in flight)
+#   2. ROUNDS rounds, targets interleaved in each round (order rotated): bulk throughput
+#      (one connection, server -> client, Gbit/s, proxy CPU per MiB), keep-alive round
+#      trips (CONC connections each sending 64 B and waiting for the 64 B echo, again and
+#      again: exchanges/s, p50/p99, proxy CPU per exchange) and new connections per second
+#      (connect, 64 B each way, close; CONC in flight; p50/p99, proxy CPU per connection)
 #   3. in the same rounds, UDP (Strata and NGINX `listen ... udp`; HAProxy has no UDP
 #      proxy): round trips per second through a UDP echo backend, 64 B and 1 KiB
 #      datagrams, UDP_CONC client sockets (flows) each waiting for its echo
 # Prints a table of medians and ratios. Every process it starts is stopped by PID on exit.
 #
 # Environment: STRATA_BIN (default build/strata), STRATA_TOOLS (default build/bench),
-#   ROUNDS (5), RUN_SECONDS (3), CONC (32), UDP_CONC (64), IDLE_CONNS (2000), BENCH_KEEP=1 keeps the
-#   temp dir (configs and logs).
+#   LAYOUT (pinned), ROUNDS (4), RUN_SECONDS (3), CONC (32), UDP_CONC (64), IDLE_CONNS
+#   (2000), BENCH_KEEP=1 keeps the temp dir (configs and logs).
 # Run: make bench   (builds build/strata and build/bench/tcpbench first)
 set -euo pipefail
 
 BENCH_NAME=bench
 . "$(dirname "$0")/lib.sh"
-ROUNDS=${ROUNDS:-5}
+ROUNDS=${ROUNDS:-4}
 RUN_SECONDS=${RUN_SECONDS:-3}
 CONC=${CONC:-32}
 UDP_CONC=${UDP_CONC:-64}
 IDLE_CONNS=${IDLE_CONNS:-2000}
 NPROC=$(nproc)
+layout_setup
 
 [ -x "$TCPBENCH" ] || die "$TCPBENCH missing: run 'make bench' (or build bench/tcpbench.c)"
 need_peers haproxy nginx
@@ -35,11 +41,9 @@ need_peers haproxy nginx
 bench_tmpdir strata-bench
 
 # ---------------------------------------------------------------- backends
-start_bg "$TMP/sink-source.out" "$TCPBENCH" serve-sink-source 0
-SS_PID=$LAST_PID
-start_bg "$TMP/echo.out" "$TCPBENCH" serve-echo 0
-ECHO_PID=$LAST_PID
-start_bg "$TMP/udp-echo.out" "$TCPBENCH" udp-echo 0
+start_bg "$TMP/sink-source.out" "${PIN_PROXY[@]}" "$TCPBENCH" serve-sink-source 0
+start_bg "$TMP/echo.out" "${PIN_PROXY[@]}" "$TCPBENCH" serve-echo 0
+start_bg "$TMP/udp-echo.out" "${PIN_PROXY[@]}" "$TCPBENCH" udp-echo 0
 BULK_BACK=$(tcpbench_port "$TMP/sink-source.out")
 ECHO_BACK=$(tcpbench_port "$TMP/echo.out")
 UDP_BACK=$(tcpbench_port "$TMP/udp-echo.out")
@@ -58,12 +62,15 @@ start_strata() {
     e=$(free_port)
     u=$(free_port)
     cat >"$TMP/strata.yaml" <<EOF
-workers: $NPROC
+workers: $WORKERS
 timeouts: { connect: 2s, idle: 10m, drain: 1s }
 listeners:
-  - { name: bulk, listen: "127.0.0.1:$b", mode: tcp, backend: bulk, max_connections: 0 }
-  - { name: echo, listen: "127.0.0.1:$e", mode: tcp, backend: echo, max_connections: 0 }
-  - { name: udp, listen: "127.0.0.1:$u", mode: udp, backend: udp, udp: { flow_idle: 10s } }
+  - { name: bulk, listen: "127.0.0.1:$b", mode: tcp, backend: bulk, max_connections: 0,
+      log: { format: off } }
+  - { name: echo, listen: "127.0.0.1:$e", mode: tcp, backend: echo, max_connections: 0,
+      log: { format: off } }
+  - { name: udp, listen: "127.0.0.1:$u", mode: udp, backend: udp, udp: { flow_idle: 10s },
+      log: { format: off } }
 backends:
   bulk: { retries: 0, servers: [ "127.0.0.1:$BULK_BACK" ] }
   echo: { retries: 0, servers: [ "127.0.0.1:$ECHO_BACK" ] }
@@ -73,7 +80,7 @@ EOF
         log "bench: $STRATA_BIN missing, Strata not measured"
         return
     fi
-    start_bg "$TMP/strata.log" "$STRATA_BIN" run "$TMP/strata.yaml"
+    start_bg "$TMP/strata.log" "${PIN_PROXY[@]}" "$STRATA_BIN" run "$TMP/strata.yaml"
     if wait_listening "$LAST_PID" "$b" "$e" && wait_udp "$LAST_PID" "$u"; then
         TARGETS+=(strata)
         BULK_PORT[strata]=$b
@@ -92,7 +99,7 @@ start_haproxy() {
     cat >"$TMP/haproxy.cfg" <<EOF
 global
     maxconn $HAPROXY_MAXCONN
-    nbthread $NPROC
+    nbthread $WORKERS
 defaults
     mode tcp
     option splice-auto
@@ -110,7 +117,7 @@ backend bulk
 backend echo
     server s1 127.0.0.1:$ECHO_BACK
 EOF
-    start_bg "$TMP/haproxy.log" "$HAPROXY" -db -f "$TMP/haproxy.cfg"
+    start_bg "$TMP/haproxy.log" "${PIN_PROXY[@]}" "$HAPROXY" -db -f "$TMP/haproxy.cfg"
     if wait_listening "$LAST_PID" "$b" "$e"; then
         TARGETS+=(haproxy)
         BULK_PORT[haproxy]=$b
@@ -131,7 +138,7 @@ start_nginx() {
 load_module $NGINX_STREAM_MOD;
 daemon off;
 master_process on;
-worker_processes $NPROC;
+worker_processes $WORKERS;
 worker_rlimit_nofile $FD_HARD;
 pid $TMP/nginx/nginx.pid;
 error_log $TMP/nginx/error.log warn;
@@ -142,7 +149,8 @@ stream {
     server { listen 127.0.0.1:$u udp reuseport; proxy_pass 127.0.0.1:$UDP_BACK; proxy_timeout 10s; }
 }
 EOF
-    start_bg "$TMP/nginx.log" "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx.conf" -e "$TMP/nginx/error.log"
+    start_bg "$TMP/nginx.log" "${PIN_PROXY[@]}" "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx.conf" \
+        -e "$TMP/nginx/error.log"
     if wait_listening "$LAST_PID" "$b" "$e" && wait_udp "$LAST_PID" "$u"; then
         TARGETS+=(nginx)
         BULK_PORT[nginx]=$b
@@ -157,7 +165,8 @@ EOF
 start_strata
 start_haproxy
 start_nginx
-log "bench: targets: ${TARGETS[*]} (nproc $NPROC, $ROUNDS rounds of ${RUN_SECONDS}s)"
+log "bench: targets: ${TARGETS[*]} (layout $LAYOUT, $WORKERS worker(s) each, $ROUNDS rounds of" \
+    "${RUN_SECONDS}s)"
 
 tcp_mem_pages() { awk '/^TCP:/ { for (i = 1; i < NF; i++) if ($i == "mem") print $(i + 1) }' \
     /proc/net/sockstat; }
@@ -173,7 +182,8 @@ measure_idle() {
     # Warm up: one connection through, so lazily built state is not counted per connection.
     "$TCPBENCH" idle 127.0.0.1 "${ECHO_PORT[$t]}" 1 1 </dev/null >/dev/null 2>&1 || true
     sleep 0.5
-    before=$(rss_kib "${MAIN_PID[$t]}")
+    # shellcheck disable=SC2046  # procs: a list of PIDs
+    before=$(rss_kib_of $(procs "${MAIN_PID[$t]}"))
     kbefore=$(tcp_mem_pages)
     # Holds the connections until killed (bounded by its own 120 s hold time).
     "$TCPBENCH" idle 127.0.0.1 "${ECHO_PORT[$t]}" "$IDLE_CONNS" 120 >"$out" 2>&1 <&3 &
@@ -184,7 +194,8 @@ measure_idle() {
         sleep 0.1
     done
     sleep 1
-    after=$(rss_kib "${MAIN_PID[$t]}")
+    # shellcheck disable=SC2046
+    after=$(rss_kib_of $(procs "${MAIN_PID[$t]}"))
     kafter=$(tcp_mem_pages)
     kill -TERM "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
@@ -200,94 +211,114 @@ measure_idle() {
     sleep 1
 }
 
-declare -A TP CR CPU U64 U1K
 for t in "${TARGETS[@]}"; do
     measure_idle "$t"
 done
 
+# Per run lists (one value per round) by "SCENARIO:TARGET": RATE (bulk: Gbit/s; ka:
+# exchanges/s; cr: connections/s; u64, u1k: UDP round trips/s), P50/P99 (us), CPU (proxy
+# CPU per MiB, exchange or connection, us).
+# shellcheck disable=SC2034  # read through med (eval)
+declare -A RATE P50 P99 CPU
+add() { eval "$1[\$2]=\"\${$1[\$2]:-} \$3\""; }
+# proxy_ticks TARGET: the CPU ticks of the proxy's processes so far (0 for direct).
+proxy_ticks() {
+    # shellcheck disable=SC2046  # procs: a list of PIDs
+    if [ "$1" = direct ]; then echo 0; else cpu_ticks all $(procs "${MAIN_PID[$1]}"); fi
+}
+
+# run_tcp TARGET SCENARIO: one tcpbench run (bulk, ka or cr) and its figures.
+run_tcp() {
+    local t=$1 sc=$2 out c0 c1 units
+    c0=$(proxy_ticks "$t")
+    case $sc in
+        bulk) out=$("${PIN_CLIENT[@]}" "$TCPBENCH" throughput 127.0.0.1 "${BULK_PORT[$t]}" \
+                  "$RUN_SECONDS" 1 down 2>/dev/null || true) ;;
+        ka) out=$("${PIN_CLIENT[@]}" "$TCPBENCH" connrate 127.0.0.1 "${ECHO_PORT[$t]}" \
+                "$RUN_SECONDS" "$CONC" keep 2>/dev/null || true) ;;
+        cr) out=$("${PIN_CLIENT[@]}" "$TCPBENCH" connrate 127.0.0.1 "${ECHO_PORT[$t]}" \
+                "$RUN_SECONDS" "$CONC" 2>/dev/null || true) ;;
+    esac
+    c1=$(proxy_ticks "$t")
+    if [ "$sc" = bulk ]; then
+        units=$(echo "$out" | result_field bytes | awk '{ printf "%.3f", $1 / 1048576 }')
+        add RATE "$sc:$t" "$(echo "$out" | result_field throughput_MBps \
+            | awk '{ printf "%.2f", $1 * 8 / 1000 }')"
+    else
+        units=$(echo "$out" | result_field conns)
+        add RATE "$sc:$t" "$(echo "$out" | result_field connrate_cps)"
+        add P50 "$sc:$t" "$(echo "$out" | result_field p50_us)"
+        add P99 "$sc:$t" "$(echo "$out" | result_field p99_us)"
+    fi
+    [ "$t" = direct ] || add CPU "$sc:$t" "$(us_per "$c1" "$c0" "${units:-0}")"
+}
+
+# rotated ROUND T...: the targets, rotated by ROUND - 1 places (who runs first changes).
+rotated() {
+    local r=$1
+    shift
+    local a=("$@") n=$# i
+    for i in $(seq 0 $((n - 1))); do printf '%s ' "${a[$(((i + r - 1) % n))]}"; done
+}
+
 for r in $(seq "$ROUNDS"); do
-    for t in "${TARGETS[@]}"; do
-        v=$("$TCPBENCH" throughput 127.0.0.1 "${BULK_PORT[$t]}" "$RUN_SECONDS" 1 down 2>/dev/null \
-            | result_field throughput_MBps || true)
-        TP[$t]="${TP[$t]:-} ${v:-0}"
-        # shellcheck disable=SC2046  # procs: a list of PIDs
-        c0=$([ "$t" = direct ] || cpu_ticks all $(procs "${MAIN_PID[$t]}"))
-        out=$("$TCPBENCH" connrate 127.0.0.1 "${ECHO_PORT[$t]}" "$RUN_SECONDS" "$CONC" 2>/dev/null \
-            || true)
-        v=$(echo "$out" | result_field connrate_cps)
-        CR[$t]="${CR[$t]:-} ${v:-0}"
-        if [ "$t" != direct ]; then
-            # proxy CPU per proxied connection, in microseconds
-            # shellcheck disable=SC2046  # procs: a list of PIDs
-            CPU[$t]="${CPU[$t]:-} $(us_per "$(cpu_ticks all $(procs "${MAIN_PID[$t]}"))" "$c0" \
-                "$(echo "$out" | result_field conns)")"
-        fi
-        if [ -n "${UDP_PORT[$t]:-}" ]; then
-            v=$("$TCPBENCH" udp-blast 127.0.0.1 "${UDP_PORT[$t]}" "$RUN_SECONDS" 64 "$UDP_CONC" \
-                2>/dev/null | result_field udp_rtps || true)
-            U64[$t]="${U64[$t]:-} ${v:-0}"
-            v=$("$TCPBENCH" udp-blast 127.0.0.1 "${UDP_PORT[$t]}" "$RUN_SECONDS" 1024 "$UDP_CONC" \
-                2>/dev/null | result_field udp_rtps || true)
-            U1K[$t]="${U1K[$t]:-} ${v:-0}"
-        fi
+    for sc in bulk ka cr; do
+        # shellcheck disable=SC2046  # a word list
+        for t in $(rotated "$r" "${TARGETS[@]}"); do run_tcp "$t" "$sc"; done
+    done
+    # shellcheck disable=SC2046
+    for t in $(rotated "$r" "${TARGETS[@]}"); do
+        [ -n "${UDP_PORT[$t]:-}" ] || continue
+        add RATE "u64:$t" "$("${PIN_CLIENT[@]}" "$TCPBENCH" udp-blast 127.0.0.1 "${UDP_PORT[$t]}" \
+            "$RUN_SECONDS" 64 "$UDP_CONC" 2>/dev/null | result_field udp_rtps || true)"
+        add RATE "u1k:$t" "$("${PIN_CLIENT[@]}" "$TCPBENCH" udp-blast 127.0.0.1 "${UDP_PORT[$t]}" \
+            "$RUN_SECONDS" 1024 "$UDP_CONC" 2>/dev/null | result_field udp_rtps || true)"
     done
     log "bench: round $r/$ROUNDS done"
 done
 
-declare -A MTP MCR MCPU MU64 MU1K
+med() { local v; eval "v=\${$1[\$2]:-}"; echo "$v" | median; }
+# row LABEL HIGHER LIST SCENARIO: medians per target, strata / direct and strata / better peer.
+row() {
+    local label=$1 higher=$2 arr=$3 sc=$4 t v=()
+    for t in direct strata haproxy nginx; do v+=("$(med "$arr" "$sc:$t")"); done
+    printf '%-42s %9s %9s %9s %9s %8s %9s\n' "$label" "${v[@]}" "$(ratio "${v[1]}" "${v[0]}")" \
+        "$(ratio "${v[1]}" "$(best "$higher" "${v[2]}" "${v[3]}")")"
+}
 for t in direct strata haproxy nginx; do
-    MU64[$t]=$(echo "${U64[$t]:-}" | median)
-    MU1K[$t]=$(echo "${U1K[$t]:-}" | median)
-    MTP[$t]=$(echo "${TP[$t]:-}" | median)
-    MCR[$t]=$(echo "${CR[$t]:-}" | median)
-    MCPU[$t]=$(echo "${CPU[$t]:-}" | median)
     MEM_PER_CONN[$t]=${MEM_PER_CONN[$t]:--}
     KMEM_PER_CONN[$t]=${KMEM_PER_CONN[$t]:--}
 done
 MEM_PER_CONN[direct]=-
-best_tp=$(best 1 "${MTP[haproxy]}" "${MTP[nginx]}")
-best_cr=$(best 1 "${MCR[haproxy]}" "${MCR[nginx]}")
-best_mem=$(best 0 "${MEM_PER_CONN[haproxy]}" "${MEM_PER_CONN[nginx]}")
-best_cpu=$(best 0 "${MCPU[haproxy]}" "${MCPU[nginx]}")
 
 echo
-echo "Strata vs HAProxy $(haproxy_version) vs NGINX $(nginx_version)," \
-     "$NPROC workers each, loopback, medians of $ROUNDS interleaved rounds of ${RUN_SECONDS}s"
+echo "Strata vs HAProxy $(haproxy_version) vs NGINX $(nginx_version), L4 over loopback," \
+     "layout $LAYOUT ($WORKERS worker(s) each$([ "$LAYOUT" = pinned ] && echo ", proxy + backends" \
+     "on CPU 1, tcpbench on CPU 0")); medians of $ROUNDS interleaved rounds of ${RUN_SECONDS}s"
 echo
-printf '%-38s %10s %10s %10s %10s %10s %12s\n' metric direct strata haproxy nginx \
-    strata/direct strata/best-peer
-printf '%-38s %10s %10s %10s %10s %10s %12s\n' "bulk throughput, 1 conn (MB/s)" \
-    "${MTP[direct]}" "${MTP[strata]}" "${MTP[haproxy]}" "${MTP[nginx]}" \
-    "$(ratio "${MTP[strata]}" "${MTP[direct]}")" "$(ratio "${MTP[strata]}" "$best_tp")"
-printf '%-38s %10s %10s %10s %10s %10s %12s\n' "new connections/s (conc $CONC)" \
-    "${MCR[direct]}" "${MCR[strata]}" "${MCR[haproxy]}" "${MCR[nginx]}" \
-    "$(ratio "${MCR[strata]}" "${MCR[direct]}")" "$(ratio "${MCR[strata]}" "$best_cr")"
-printf '%-38s %10s %10s %10s %10s %10s %12s\n' "proxy CPU per new conn (us, lower=better)" \
-    - "${MCPU[strata]}" "${MCPU[haproxy]}" "${MCPU[nginx]}" \
-    - "$(ratio "${MCPU[strata]}" "$best_cpu")"
-printf '%-38s %10s %10s %10s %10s %10s %12s\n' "RSS per idle conn (KiB, lower=better)" \
-    - "${MEM_PER_CONN[strata]}" "${MEM_PER_CONN[haproxy]}" "${MEM_PER_CONN[nginx]}" \
-    - "$(ratio "${MEM_PER_CONN[strata]}" "$best_mem")"
-printf '%-38s %10s %10s %10s %10s %10s %12s\n' "UDP round trips/s, 64 B ($UDP_CONC flows)" \
-    "${MU64[direct]}" "${MU64[strata]}" - "${MU64[nginx]}" \
-    "$(ratio "${MU64[strata]}" "${MU64[direct]}")" "$(ratio "${MU64[strata]}" "${MU64[nginx]}")"
-printf '%-38s %10s %10s %10s %10s %10s %12s\n' "UDP round trips/s, 1 KiB ($UDP_CONC flows)" \
-    "${MU1K[direct]}" "${MU1K[strata]}" - "${MU1K[nginx]}" \
-    "$(ratio "${MU1K[strata]}" "${MU1K[direct]}")" "$(ratio "${MU1K[strata]}" "${MU1K[nginx]}")"
+printf '%-42s %9s %9s %9s %9s %8s %9s\n' metric direct strata haproxy nginx /direct /peer
+row "bulk throughput, 1 conn (Gbit/s)" 1 RATE bulk
+row "   proxy CPU per MiB (us)" 0 CPU bulk
+row "keep-alive round trips/s (conc $CONC, 64 B)" 1 RATE ka
+row "   p50 latency (us)" 0 P50 ka
+row "   p99 latency (us)" 0 P99 ka
+row "   proxy CPU per round trip (us)" 0 CPU ka
+row "new connections/s (conc $CONC)" 1 RATE cr
+row "   p50 latency (us)" 0 P50 cr
+row "   p99 latency (us)" 0 P99 cr
+row "   proxy CPU per connection (us)" 0 CPU cr
+printf '%-42s %9s %9s %9s %9s %8s %9s\n' "RSS per idle conn (KiB)" - "${MEM_PER_CONN[strata]}" \
+    "${MEM_PER_CONN[haproxy]}" "${MEM_PER_CONN[nginx]}" - \
+    "$(ratio "${MEM_PER_CONN[strata]}" "$(best 0 "${MEM_PER_CONN[haproxy]}" "${MEM_PER_CONN[nginx]}")")"
+row "UDP round trips/s, 64 B ($UDP_CONC flows)" 1 RATE u64
+row "UDP round trips/s, 1 KiB ($UDP_CONC flows)" 1 RATE u1k
 echo
+echo "/peer = strata / better peer (higher rates; lower latency, CPU and RSS); HAProxy has no UDP proxy."
 echo "Kernel side (not in RSS): /proc/net/sockstat TCP mem grew by" \
      "strata ${KMEM_PER_CONN[strata]}, haproxy ${KMEM_PER_CONN[haproxy]}, nginx ${KMEM_PER_CONN[nginx]}" \
      "KiB per idle connection (4 sockets each: client, proxy x2, backend; mostly 0 for idle sockets" \
      "whose buffers are empty). Every idle connection also holds 2 file descriptors in the proxy."
-echo "Raw runs: throughput MB/s:"
-for t in "${TARGETS[@]}"; do echo "  $t:${TP[$t]}"; done
-echo "Raw runs: connections/s:"
-for t in "${TARGETS[@]}"; do echo "  $t:${CR[$t]}"; done
-echo "Raw runs: UDP round trips/s, 64 B / 1 KiB (HAProxy has no UDP proxy):"
+echo "Raw runs (bulk Gbit/s | keep-alive round trips/s | connections/s | UDP 64 B | UDP 1 KiB):"
 for t in "${TARGETS[@]}"; do
-    if [ -n "${UDP_PORT[$t]:-}" ]; then echo "  $t:${U64[$t]} /${U1K[$t]}"; fi
+    echo "  $t:${RATE[bulk:$t]:-} |${RATE[ka:$t]:-} |${RATE[cr:$t]:-} |${RATE[u64:$t]:-} |${RATE[u1k:$t]:-}"
 done
-if [ -n "${MAIN_PID[strata]:-}" ]; then
-    echo "Note: Strata writes one log line per connection to stderr (a file here); HAProxy and" \
-         "NGINX have no per-connection log in these configs."
-fi

@@ -9,7 +9,9 @@
  *   serve-sink-source PORT [THREADS]   first line is a command: "SOURCE N\n" streams N bytes
  *                                      (0 = until the peer goes away), "SINK\n" reads to EOF
  *   throughput HOST PORT SECONDS [CONNS [down|up]]   bulk one way against serve-sink-source
- *   connrate HOST PORT SECONDS CONCURRENCY           connect, 64 B out, 64 B back, close
+ *   connrate HOST PORT SECONDS CONCURRENCY [keep]    connect, 64 B out, 64 B back, close;
+ *                                      with "keep", exchanges repeat on each open connection
+ *                                      (keep-alive round trips); latency p50/p99 either way
  *   idle HOST PORT N [HOLD_SECONDS]                  N connections, 1 byte echoed each, held
  *                                                    until stdin closes, a signal, or HOLD
  *   udp-echo PORT [THREADS]            UDP: send every datagram (up to 2 KiB) back
@@ -29,8 +31,10 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,8 +76,12 @@ static long parse_num(const char *s, long min, long max, const char *what)
     return v;
 }
 
+/* The CPUs this process may run on (taskset narrows them), at least 1. */
 static int ncpus(void)
 {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+        return CPU_COUNT(&set);
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n < 1 ? 1 : (int)n;
 }
@@ -489,16 +497,46 @@ struct cr_slot {
     int fd;
     enum cr_state state;
     size_t got;
+    double t0; /* when the exchange began: connect(), or the request's send with keep */
     char buf[REQ_SIZE];
 };
+
+/* Latency histogram: 10 µs buckets up to LAT_BUCKETS × 10 µs, the last one open-ended. */
+#define LAT_BUCKETS 20000
+#define LAT_STEP_US 10
 
 struct cr_arg {
     struct sockaddr_storage ss;
     socklen_t len;
     int slots;
+    bool keep; /* repeat exchanges on an open connection instead of closing it */
     double end;
     uint64_t done, errors;
+    uint32_t lat[LAT_BUCKETS];
 };
+
+static void lat_record(struct cr_arg *a, double seconds)
+{
+    double b = seconds * 1e6 / LAT_STEP_US;
+    a->lat[b < LAT_BUCKETS - 1 ? (size_t)b : LAT_BUCKETS - 1]++;
+}
+
+/* The q-quantile (0..1) of the merged histograms of n threads, in µs (bucket's upper edge). */
+static unsigned lat_quantile(const struct cr_arg *args, int n, double q)
+{
+    uint64_t total = 0, seen = 0;
+    for (int i = 0; i < n; i++)
+        for (size_t b = 0; b < LAT_BUCKETS; b++)
+            total += args[i].lat[b];
+    uint64_t want = (uint64_t)(q * (double)total);
+    for (size_t b = 0; b < LAT_BUCKETS; b++) {
+        for (int i = 0; i < n; i++)
+            seen += args[i].lat[b];
+        if (seen > want)
+            return (unsigned)((b + 1) * LAT_STEP_US);
+    }
+    return 0;
+}
 
 static const char cr_request[REQ_SIZE] =
     "GET /0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRS 1\r\n";
@@ -511,6 +549,7 @@ static int cr_open(int ep, struct cr_arg *a, struct cr_slot *s)
     set_nodelay(s->fd);
     s->state = CR_CONNECTING;
     s->got = 0;
+    s->t0 = now_s();
     if (connect(s->fd, (struct sockaddr *)&a->ss, a->len) < 0 && errno != EINPROGRESS) {
         close(s->fd);
         s->fd = -1;
@@ -532,6 +571,16 @@ static void cr_finish(int ep, struct cr_slot *s)
     s->fd = -1;
 }
 
+/* Sends the request on a connected slot and waits for the echo. */
+static int cr_send(struct cr_slot *s)
+{
+    if (send(s->fd, cr_request, REQ_SIZE, MSG_NOSIGNAL) != REQ_SIZE)
+        return -1;
+    s->state = CR_READING;
+    s->got = 0;
+    return 0;
+}
+
 /* Advances a slot; returns 1 when the exchange completed, 0 to wait, -1 on error. */
 static int cr_step(int ep, struct cr_slot *s)
 {
@@ -539,11 +588,8 @@ static int cr_step(int ep, struct cr_slot *s)
         int err = 0;
         socklen_t el = sizeof(err);
         getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &el);
-        if (err)
+        if (err || cr_send(s) < 0)
             return -1;
-        if (send(s->fd, cr_request, REQ_SIZE, MSG_NOSIGNAL) != REQ_SIZE)
-            return -1;
-        s->state = CR_READING;
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = s};
         epoll_ctl(ep, EPOLL_CTL_MOD, s->fd, &ev);
         return 0;
@@ -577,10 +623,19 @@ static void *cr_thread(void *arg)
             int rc = cr_step(ep, s);
             if (rc == 0)
                 continue;
-            if (rc > 0)
+            if (rc > 0) {
+                double t = now_s();
                 a->done++;
-            else
+                lat_record(a, t - s->t0);
+                s->t0 = t;
+                if (a->keep && t < a->end) {
+                    if (cr_send(s) == 0)
+                        continue;
+                    a->errors++;
+                }
+            } else {
                 a->errors++;
+            }
             cr_finish(ep, s);
             if (now_s() < a->end && cr_open(ep, a, s) < 0)
                 a->errors++;
@@ -601,11 +656,12 @@ static void *cr_thread(void *arg)
 static int cmd_connrate(int argc, char **argv)
 {
     if (argc < 4) {
-        fprintf(stderr, "usage: tcpbench connrate HOST PORT SECONDS CONCURRENCY\n");
+        fprintf(stderr, "usage: tcpbench connrate HOST PORT SECONDS CONCURRENCY [keep]\n");
         return 2;
     }
     double seconds = (double)parse_num(argv[2], 1, 3600, "seconds");
     int conc = (int)parse_num(argv[3], 1, 10000, "concurrency");
+    bool keep = argc > 4 && strcmp(argv[4], "keep") == 0;
     int threads = ncpus() < conc ? ncpus() : conc;
     raise_nofile();
     signal(SIGPIPE, SIG_IGN);
@@ -618,6 +674,7 @@ static int cmd_connrate(int argc, char **argv)
         args[i].len = resolve(argv[0], argv[1], &args[i].ss);
         args[i].slots = conc / threads + (i < conc % threads);
         args[i].end = t0 + seconds;
+        args[i].keep = keep;
         if (pthread_create(&th[i], NULL, cr_thread, &args[i]) != 0)
             die("pthread_create");
     }
@@ -629,10 +686,13 @@ static int cmd_connrate(int argc, char **argv)
     }
     double el = now_s() - t0;
     double cps = (double)done / el;
-    fprintf(stderr, "connrate: %.0f conn/s (%llu done, %llu errors, concurrency %d, %.2fs)\n",
-            cps, (unsigned long long)done, (unsigned long long)errors, conc, el);
-    printf("RESULT connrate_cps=%.0f conns=%llu errors=%llu seconds=%.3f concurrency=%d\n", cps,
-           (unsigned long long)done, (unsigned long long)errors, el, conc);
+    unsigned p50 = lat_quantile(args, threads, 0.50), p99 = lat_quantile(args, threads, 0.99);
+    fprintf(stderr, "connrate: %.0f %s/s (%llu done, %llu errors, concurrency %d, %.2fs, "
+            "p50 %u us, p99 %u us)\n", cps, keep ? "exchanges" : "conn", (unsigned long long)done,
+            (unsigned long long)errors, conc, el, p50, p99);
+    printf("RESULT connrate_cps=%.0f conns=%llu errors=%llu seconds=%.3f concurrency=%d "
+           "p50_us=%u p99_us=%u keep=%d\n", cps, (unsigned long long)done,
+           (unsigned long long)errors, el, conc, p50, p99, keep);
     free(args);
     free(th);
     return done == 0 ? 1 : 0;

@@ -2,6 +2,7 @@
 # Installs what Strata needs on Debian 12, idempotently and non-interactively.
 #   scripts/install-deps.sh          build and run: compiler, make, pkg-config, libyaml, PCRE2,
 #                                    OpenSSL 3 (libssl-dev), nghttp2 (libnghttp2-dev),
+#                                    jansson (admin JSON API), libmaxminddb (geo), hiredis,
 #                                    libmodsecurity3 and the OWASP CRS (the WAF),
 #                                    and nc + curl to try the demo
 #   scripts/install-deps.sh test     also what the tests use: pytest, PostgreSQL 15,
@@ -15,14 +16,16 @@
 set -euo pipefail
 
 packages=(build-essential pkg-config libyaml-dev libpcre2-dev libssl-dev libnghttp2-dev
-          libmodsecurity-dev modsecurity-crs netcat-openbsd curl)
+          libjansson-dev libmaxminddb-dev libhiredis-dev libmodsecurity-dev modsecurity-crs
+          netcat-openbsd curl)
 case "${1:-}" in
     "") ;;
     test) packages+=(python3 python3-pytest python3-pytest-timeout postgresql-15
                      postgresql-client-15 procps iproute2 dnsmasq-base bind9-dnsutils
                      openssl nginx libnginx-mod-stream clang libclang-rt-14-dev
                      python3-requests python3-websockets python3-cryptography wrk
-                     testssl.sh python3-h2 python3-hyperframe python3-grpcio nghttp2-client) ;;
+                     testssl.sh python3-h2 python3-hyperframe python3-grpcio nghttp2-client
+                     libmaxmind-db-writer-perl mmdb-bin redis-server) ;;
     bench) packages+=(haproxy nginx libnginx-mod-stream procps wrk openssl nghttp2-client
                       nghttp2-server) ;;
     *) echo "usage: $0 [test|bench]" >&2; exit 2 ;;

@@ -16,7 +16,7 @@ function done(summary, latency, requests)
     local secs = summary.duration / 1e6
     io.write(string.format("RESULT requests=%d seconds=%.3f rps=%.1f p50_us=%d p99_us=%d "
         .. "max_us=%d connect_errors=%d read_errors=%d write_errors=%d timeouts=%d "
-        .. "status_errors=%d\n",
+        .. "status_errors=%d bytes=%d\n",
         summary.requests, secs, summary.requests / secs, latency:percentile(50),
-        latency:percentile(99), latency.max, e.connect, e.read, e.write, e.timeout, e.status))
+        latency:percentile(99), latency.max, e.connect, e.read, e.write, e.timeout, e.status, summary.bytes))
 end

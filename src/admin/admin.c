@@ -7,6 +7,7 @@
  * per connection bounds each state. See admin.h for the contracts.
  */
 #include "admin.h"
+#include "admin_analytics.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -133,6 +134,8 @@ static const char *status_text(int status)
         return "Not Found";
     case 405:
         return "Method Not Allowed";
+    case 503:
+        return "Service Unavailable";
     case 431:
         return "Request Header Fields Too Large";
     default:
@@ -192,6 +195,21 @@ static void serve_metrics(struct admin_conn *c, bool head)
     sb_free(&body);
 }
 
+/* A JSON endpoint of the API (admin_analytics.h and the like). */
+static void serve_json(struct admin_conn *c, bool head, const struct http_msg *m, admin_json_fn fn)
+{
+    struct strbuf body;
+    sb_init(&body, ADMIN_MAX_RESPONSE - 512);
+    int status = fn(c->a->cfg, m, &body);
+    if (body.err) {
+        sb_free(&body);
+        respond_text(c, 500, "cannot render the answer\n", head);
+        return;
+    }
+    conn_respond(c, status, "application/json", sb_str(&body), body.len, head);
+    sb_free(&body);
+}
+
 /* Answers a complete request head. */
 static void handle_request(struct admin_conn *c, const struct http_msg *m)
 {
@@ -200,6 +218,10 @@ static void handle_request(struct admin_conn *c, const struct http_msg *m)
         respond_text(c, 405, "method not allowed\n", false);
     else if (hstr_eq(m->path, hstr_c("/metrics")))
         serve_metrics(c, head);
+    else if (hstr_eq(m->path, hstr_c("/api/v1/trends")))
+        serve_json(c, head, m, admin_trends);
+    else if (hstr_eq(m->path, hstr_c("/api/v1/top")))
+        serve_json(c, head, m, admin_top);
     else if (hstr_eq(m->path, hstr_c("/healthz")))
         respond_text(c, 200, "ok\n", head);
     else

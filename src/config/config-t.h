@@ -18,6 +18,7 @@
 #include "net/quic.h"
 #include "net/src_limit.h"
 #include "http/route-t.h"
+#include "stats/analytics-t.h"
 #include "stats/counters-t.h"
 
 enum balance_kind {
@@ -226,6 +227,7 @@ struct config {
     uint32_t nbackends;
     uint32_t max_conns;          /* process-wide cap on open client connections; 0 = none */
     struct global_conns *global; /* its counter, on a cache line of its own */
+    struct analytics_conf analytics; /* top-N and geo (stats/analytics.h, stats/geo.h) */
 };
 
 #endif

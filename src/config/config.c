@@ -116,6 +116,7 @@ static void config_free(struct config *c)
         .nlisteners = c->nlisteners,
         .backends = c->backends,
         .nbackends = c->nbackends,
+        .analytics = c->analytics,
     };
     cfg_root_free(&root);
     free(c->file);
@@ -214,6 +215,7 @@ static struct config *build_config(const char *file, struct cfg_root *root)
     c->backends = root->backends;
     c->nbackends = root->nbackends;
     c->max_conns = root->max_conns;
+    c->analytics = root->analytics;
     memset(root, 0, sizeof(*root));
     if (!(c->file = strdup(file)) || build_runtime(c) < 0)
         goto fail;

@@ -683,6 +683,14 @@ static const struct cfg_key acl_keys[] = {
     {"deny", CT_CUSTOM, 0, .parse = cfg_parse_cidr_list, .release = cfg_release_cidr_list,
      .off = offsetof(struct acl, deny), .type_doc = "prefix or list of prefixes", .def_doc = "none",
      .help = "These sources are refused, even if also allowed."},
+    {"allow_countries", CT_CUSTOM, .parse = cfg_parse_countries,
+     .off = offsetof(struct acl, countries.allow), .type_doc = "country code or list",
+     .def_doc = "every country",
+     .help = "Only clients located in these countries may connect (needs `geo.database`; a "
+             "client of unknown country is refused)."},
+    {"deny_countries", CT_CUSTOM, .parse = cfg_parse_countries,
+     .off = offsetof(struct acl, countries.deny), .type_doc = "country code or list",
+     .def_doc = "none", .help = "Clients located in these countries are refused."},
 };
 
 static const struct cfg_section acl_section =
@@ -907,6 +915,61 @@ const struct cfg_enum cfg_log_formats[] = {
     {NULL, 0},
 };
 
+const struct cfg_enum cfg_syslog_facilities[] = {
+    {"kern", 0},    {"user", 1},    {"mail", 2},    {"daemon", 3},  {"auth", 4},
+    {"syslog", 5},  {"lpr", 6},     {"news", 7},    {"uucp", 8},    {"cron", 9},
+    {"authpriv", 10}, {"ftp", 11},  {"local0", 16}, {"local1", 17}, {"local2", 18},
+    {"local3", 19}, {"local4", 20}, {"local5", 21}, {"local6", 22}, {"local7", 23},
+    {NULL, 0},
+};
+
+int cfg_parse_syslog(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
+                     void *target)
+{
+    struct syslog_conf *c = (struct syslog_conf *)((char *)target + key->off);
+    char b[64];
+    const char *why = NULL;
+    if (n->kind != YN_SCALAR || n->len == 0) {
+        cfg_error(ctx, n, "expected a socket path such as /dev/log or udp:HOST:PORT, got %s",
+                  cfg_describe(n, b, sizeof(b)));
+        return -1;
+    }
+    if (n->text[0] == '/') {
+        c->unix_path = true;
+        if (n->len >= 108)
+            why = "socket path too long (at most 107 bytes)";
+    } else if (strncmp(n->text, "udp:", 4) != 0) {
+        why = "expected a socket path such as /dev/log or udp:HOST:PORT";
+    } else if (addr_parse(n->text + 4, &c->addr, &why) < 0) {
+        /* why set by addr_parse */
+    }
+    if (why) {
+        cfg_error(ctx, n, "%s, got \"%s\"", why, n->text);
+        return -1;
+    }
+    if (!(c->text = strdup(n->text))) {
+        cfg_oom(ctx, n);
+        return -1;
+    }
+    if (!c->unix_path)
+        memmove(c->text, c->text + 4, strlen(c->text) - 3); /* the address, for messages */
+    return 0;
+}
+
+void cfg_release_syslog(const struct cfg_key *key, void *target)
+{
+    struct syslog_conf *c = (struct syslog_conf *)((char *)target + key->off);
+    free(c->text);
+    c->text = NULL;
+}
+
+void cfg_log_finish(struct cfg_ctx *ctx, const struct ynode *map, void *target)
+{
+    const struct log_conf *c = target;
+    if (c->path && c->syslog.text)
+        cfg_error(ctx, ymap_get(map, "syslog"), "give `path` or `syslog`, not both");
+}
+
 static const struct cfg_key log_keys[] = {
     {"format", CT_ENUM, 0, "text", .enums = cfg_log_formats,
      .off = offsetof(struct log_conf, format),
@@ -917,6 +980,7 @@ static const struct cfg_key log_keys[] = {
              "`off`: none."},
     {"path", CT_STRING, 0, .def_doc = "standard error", .off = offsetof(struct log_conf, path),
      .help = "The file lines are appended to (shared with any other log naming it)."},
+    CFG_SYSLOG_KEYS,
 };
 
 static const struct cfg_section log_section =
@@ -924,7 +988,7 @@ static const struct cfg_section log_section =
             "The connection and flow log of a listener (the HTTP access log is "
             "`listeners[].http.access_log`). Lines are buffered per worker and written once per "
             "event batch.",
-            log_keys);
+            log_keys, .finish = cfg_log_finish);
 
 static void listener_init(struct cfg_ctx *ctx, void *target)
 {
@@ -1213,6 +1277,10 @@ static const struct cfg_key root_keys[] = {
     {"admin", CT_SECTION, .sub = &admin_section, .def_doc = "no admin listener",
      .help = "The admin API, metrics and dashboard listener."},
     {"tuning", CT_SECTION, .sub = &tuning_section, .help = "Resource knobs."},
+    {"analytics", CT_SECTION, .sub = &cfg_analytics_section,
+     .off = offsetof(struct cfg_root, analytics), .help = "Traffic analytics (trends, top-N)."},
+    {"geo", CT_SECTION, .sub = &cfg_geo_section, .off = offsetof(struct cfg_root, analytics),
+     .def_doc = "off", .help = "Client geolocation from a MaxMind database."},
     {"max_connections", CT_U32, 0, "0", .min = 0, .max = MAX_CONNS,
      .off = offsetof(struct cfg_root, max_conns),
      .help = "Open client connections for the whole process, all listeners together; more "

@@ -107,6 +107,7 @@ struct cfg_root {
         uint32_t pipe_size, pipe_cache;
     } tuning;
     uint32_t max_conns;
+    struct analytics_conf analytics; /* `analytics:` and `geo:` (schema_analytics.c) */
     struct listener_conf *listeners;
     uint32_t nlisteners;
     struct backend *backends;
@@ -148,6 +149,27 @@ struct cfg_ctx {
 
 /* text | json | off, for every log's `format` (schema.c). */
 extern const struct cfg_enum cfg_log_formats[];
+/* A log's `syslog` and `facility` keys (schema.c): the address into the struct
+ * syslog_conf at key->off. */
+extern const struct cfg_enum cfg_syslog_facilities[];
+int cfg_parse_syslog(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
+                     void *target);
+void cfg_release_syslog(const struct cfg_key *key, void *target);
+/* The finish hook of a log section: `path` and `syslog` exclude each other. */
+void cfg_log_finish(struct cfg_ctx *ctx, const struct ynode *map, void *target);
+/* The `syslog` and `facility` keys of a log section (struct log_conf), shared by `log:`
+ * and `access_log:`. */
+#define CFG_SYSLOG_KEYS                                                                            \
+    {"syslog", CT_CUSTOM, .parse = cfg_parse_syslog, .release = cfg_release_syslog,                \
+     .off = offsetof(struct log_conf, syslog), .type_doc = "path or udp:HOST:PORT",                \
+     .def_doc = "none",                                                                            \
+     .help = "Send the lines to a syslog daemon instead of a file, one RFC 5424 message per "   \
+             "line (APP-NAME `strata`, severity informational): a Unix datagram socket path "  \
+             "(`/dev/log`) or `udp:HOST:PORT`. The socket is non-blocking: lines the daemon "   \
+             "cannot take at once are dropped, never waited for."},                              \
+    {"facility", CT_ENUM, 0, "local0", .enums = cfg_syslog_facilities,                            \
+     .off = offsetof(struct log_conf, syslog.facility),                                           \
+     .help = "The syslog facility of the messages (with `syslog`)."}
 
 /* The root of the schema (schema.c). */
 extern const struct cfg_section cfg_root_section;
@@ -223,6 +245,7 @@ void cfg_free_route_filters(struct http_route *r);
 extern const struct cfg_section cfg_grpc_web_section, cfg_path_rewrite_section,
     cfg_request_headers_section, cfg_response_headers_section, cfg_redirect_section,
     cfg_respond_section;
+extern const struct cfg_section cfg_rate_limit_section; /* schema_rate_limit.c */
 /* waf and ext_authz (schema_security.c). */
 extern const struct cfg_section cfg_waf_section, cfg_ext_authz_section;
 /* A field name a filter may set/add/remove or a match may read: a token, and not one the
@@ -244,6 +267,16 @@ void cfg_release_listener_tls(const struct cfg_key *key, void *target);
 int cfg_parse_backend_tls(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
                           void *target);
 void cfg_release_backend_tls(const struct cfg_key *key, void *target);
+
+/* ---- analytics and geo (schema_analytics.c) ---- */
+
+extern const struct cfg_section cfg_analytics_section, cfg_geo_section;
+/* CT_CUSTOM parsers of a country / continent code or list into the struct geo_codes at
+ * key->off (nothing to release). */
+int cfg_parse_countries(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
+                        void *target);
+int cfg_parse_continents(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
+                         void *target);
 
 /* Prints the configuration reference (markdown) generated from the tables. */
 void config_reference_print(FILE *out);

@@ -9,6 +9,7 @@
 
 #include "core/bug.h"
 #include "http/filter.h"
+#include "http/filters/rate_limit-t.h"
 #include "http/filters/util.h"
 #include "http/router.h"
 #include "schema.h"
@@ -429,6 +430,8 @@ static const struct filter_kind filter_kinds[] = {
     {"redirect", &filter_redirect, &cfg_redirect_section, sizeof(struct filter_redirect_conf)},
     {"respond", &filter_respond, &cfg_respond_section, sizeof(struct filter_respond_conf)},
     {"grpc_web", &filter_grpc_web, &cfg_grpc_web_section, 1},
+    {"rate_limit", &filter_rate_limit, &cfg_rate_limit_section,
+     sizeof(struct filter_rate_limit_conf)},
     {"waf", &filter_waf, &cfg_waf_section, sizeof(struct filter_waf_conf)},
     {"ext_authz", &filter_ext_authz, &cfg_ext_authz_section, sizeof(struct filter_ext_authz_conf)},
 };

@@ -107,6 +107,27 @@ static void release_request_id(const struct cfg_key *key, void *target)
     r->header = NULL;
 }
 
+/* `sample`: a share from 0 to 1 ("0.1") or a percentage ("10%"), kept as the share of
+ * lines skipped, in millionths. */
+static int parse_sample(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
+                        void *target)
+{
+    struct log_conf *c = target;
+    char b[64], *end = NULL;
+    double v = n->kind == YN_SCALAR && n->len ? strtod(n->text, &end) : -1;
+    if (end && *end == '%' && end[1] == 0) {
+        v /= 100;
+        end++;
+    }
+    if (!end || *end || !(v >= 0 && v <= 1)) {
+        cfg_error(ctx, n, "expected a share from 0 to 1 (0.1) or a percentage (10%%), got %s",
+                  cfg_describe(n, b, sizeof(b)));
+        return -1;
+    }
+    c->skip_ppm = 1000000u - (uint32_t)(v * 1000000.0 + 0.5);
+    return 0;
+}
+
 static const struct cfg_key access_log_keys[] = {
     {"format", CT_ENUM, 0, "text", .enums = cfg_log_formats,
      .off = offsetof(struct log_conf, format),
@@ -115,10 +136,19 @@ static const struct cfg_key access_log_keys[] = {
              "object per line; `off`: no access log."},
     {"path", CT_STRING, 0, .def_doc = "standard output", .off = offsetof(struct log_conf, path),
      .help = "The file lines are appended to (shared with any other log naming it)."},
+    CFG_SYSLOG_KEYS,
+    {"sample", CT_CUSTOM, .parse = parse_sample, .type_doc = "share or percentage",
+     .def_doc = "1 (every request)",
+     .help = "Log only this share of the requests, drawn at random per request (`0.1` or "
+             "`10%`). Errors are still all logged unless `sample_errors`."},
+    {"sample_errors", CT_BOOL, 0, "false", .off = offsetof(struct log_conf, sample_errors),
+     .help = "Sample errors too (status 400 and above, or no response). By default every "
+             "error is logged whatever `sample` says."},
 };
 
 static const struct cfg_section access_log_section =
-    SECTION("listeners[].http.access_log", "One line per HTTP request.", access_log_keys);
+    SECTION("listeners[].http.access_log", "One line per HTTP request.", access_log_keys,
+            .finish = cfg_log_finish);
 
 static void http_finish(struct cfg_ctx *ctx, const struct ynode *map, void *target)
 {
@@ -656,6 +686,16 @@ static int parse_grpc(struct cfg_ctx *ctx, const struct cfg_key *key, const stru
     "`\"text\"` (exact), `{ prefix: text }`, `{ regex: pattern }` or `{ present: true }`"
 
 static const struct cfg_key match_keys[] = {
+    {"country", CT_CUSTOM, .parse = cfg_parse_countries,
+     .off = offsetof(struct route_match, geo.countries), .type_doc = "country code or list",
+     .def_doc = "any",
+     .help = "The client is located in one of these countries (ISO 3166 codes such as `FR`; "
+             "needs `geo.database`; an unknown location matches no list)."},
+    {"continent", CT_CUSTOM, .parse = cfg_parse_continents,
+     .off = offsetof(struct route_match, geo.continents), .type_doc = "continent code or list",
+     .def_doc = "any",
+     .help = "The client is located on one of these continents: AF, AN, AS, EU, NA, OC, SA "
+             "(needs `geo.database`)."},
     {"host", CT_CUSTOM, .parse = parse_hosts, .release = release_hosts,
      .type_doc = "host name or list", .def_doc = "any",
      .help = "The request's host (Host or the absolute URL's), compared without its port, "
@@ -867,6 +907,9 @@ static const struct cfg_key route_keys[] = {
     {"split", CT_LIST, 0, .sub = &split_section, .min = 1, .def_doc = "none",
      .off = offsetof(struct http_route, split), .off2 = offsetof(struct http_route, nsplit),
      .help = "Instead of `backend`: share the requests between backends by weight."},
+    {"rate_limit", CT_CUSTOM, .parse = cfg_parse_filter, .sub = &cfg_rate_limit_section,
+     .type_doc = "mapping", .def_doc = "none",
+     .help = "Limit the rate of requests per client, API key...; first of the filters."},
     {"waf", CT_CUSTOM, .parse = cfg_parse_filter, .sub = &cfg_waf_section, .type_doc = "mapping",
      .def_doc = "none", .help = "Inspect requests with ModSecurity and the OWASP CRS."},
     {"ext_authz", CT_CUSTOM, .parse = cfg_parse_filter, .sub = &cfg_ext_authz_section,
@@ -897,8 +940,9 @@ const struct cfg_section cfg_http_route_section =
             "An HTTP route: requests are matched against the routes in order and the first "
             "that matches takes the request (none: 404). It proxies to `backend`, or to one "
             "of `split`, or answers itself with `redirect` or `respond`; on the way its "
-            "filters run in this order: `waf`, `ext_authz`, `grpc_web`, `path_rewrite`, "
-            "`request_headers`, then, on the response, `response_headers`, `grpc_web`, `waf`.",
+            "filters run in this order: `rate_limit`, `waf`, `ext_authz`, `grpc_web`, "
+            "`path_rewrite`, `request_headers`, then, on the response, `response_headers`, "
+            "`grpc_web`, `waf`, `rate_limit`.",
             route_keys, .size = sizeof(struct http_route), .finish = route_finish,
             .release = route_release);
 

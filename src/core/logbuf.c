@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -11,30 +13,47 @@
 #include "core/bug.h"
 #include "core/fmt.h"
 
+#define PATH_MAX_KEY 320 /* "syslog:" + an address or a socket path */
+
 /* ---- destinations (main thread; workers only read fd) ---- */
 
+/* A destination: a file (or a standard stream) written in blocks, or a syslog socket
+ * that takes one RFC 5424 message per line. */
 static struct {
     int fd;
     unsigned refs;
-    char *path;
+    char *path; /* the file's path, or "syslog:" + the syslog address (the sharing key) */
+    bool syslog;
+    uint8_t pri;   /* syslog: facility * 8 + severity 6 (informational) */
+    char tail[96]; /* syslog: " HOSTNAME strata PROCID - - " after the time */
 } dests[LOG_DESTS_MAX] = {
     [LOG_DEST_STDERR] = {STDERR_FILENO, 1, NULL},
     [LOG_DEST_STDOUT] = {STDOUT_FILENO, 1, NULL},
 };
 
+/* The destination already open under `key` (one more reference), or a free slot in *slot
+ * (-1 when none). */
+static int dest_find(const char *key, int *slot)
+{
+    *slot = -1;
+    for (int d = LOG_DEST_STDOUT + 1; d < LOG_DESTS_MAX; d++) {
+        if (dests[d].refs && strcmp(dests[d].path, key) == 0) {
+            dests[d].refs++;
+            return d;
+        }
+        if (!dests[d].refs && *slot < 0)
+            *slot = d;
+    }
+    return -1;
+}
+
 int log_dest_open(const char *path, int std_dest, char *err, size_t errlen)
 {
     if (!path)
         return std_dest;
-    int slot = -1;
-    for (int d = LOG_DEST_STDOUT + 1; d < LOG_DESTS_MAX; d++) {
-        if (dests[d].refs && strcmp(dests[d].path, path) == 0) {
-            dests[d].refs++;
-            return d;
-        }
-        if (!dests[d].refs && slot < 0)
-            slot = d;
-    }
+    int slot, d = dest_find(path, &slot);
+    if (d >= 0)
+        return d;
     if (slot < 0) {
         snprintf(err, errlen, "log %s: more than %d log files", path, LOG_DESTS_MAX - 2);
         return -1;
@@ -49,6 +68,68 @@ int log_dest_open(const char *path, int std_dest, char *err, size_t errlen)
     dests[slot].fd = fd;
     dests[slot].refs = 1;
     dests[slot].path = copy;
+    dests[slot].syslog = false;
+    return slot;
+}
+
+/* A non-blocking datagram socket connected to the syslog daemon: a full socket buffer
+ * drops lines rather than stalling a worker. */
+static int syslog_socket(const struct syslog_conf *c)
+{
+    struct sockaddr_un un = {.sun_family = AF_UNIX};
+    const struct sockaddr *sa = &c->addr.u.sa;
+    socklen_t len = c->addr.len;
+    if (c->unix_path) {
+        if (strlen(c->text) >= sizeof(un.sun_path)) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        memcpy(un.sun_path, c->text, strlen(c->text) + 1);
+        sa = (const struct sockaddr *)&un;
+        len = sizeof(un);
+    }
+    int fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    if (connect(fd, sa, len) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+int log_dest_open_syslog(const struct syslog_conf *c, char *err, size_t errlen)
+{
+    char key[PATH_MAX_KEY];
+    snprintf(key, sizeof(key), "syslog:%s", c->text);
+    int slot, d = dest_find(key, &slot);
+    if (d >= 0)
+        return d;
+    if (slot < 0) {
+        snprintf(err, errlen, "syslog %s: more than %d log destinations", c->text,
+                 LOG_DESTS_MAX - 2);
+        return -1;
+    }
+    char *copy = strdup(key);
+    int fd = copy ? syslog_socket(c) : -1;
+    if (fd < 0) {
+        snprintf(err, errlen, "syslog %s: %s", c->text, copy ? strerror(errno) : "out of memory");
+        free(copy);
+        return -1;
+    }
+    char host[64];
+    if (gethostname(host, sizeof(host)) < 0 || !host[0])
+        snprintf(host, sizeof(host), "-");
+    host[sizeof(host) - 1] = 0;
+    dests[slot].fd = fd;
+    dests[slot].refs = 1;
+    dests[slot].path = copy;
+    dests[slot].syslog = true;
+    dests[slot].pri = (uint8_t)(c->facility * 8 + 6);
+    snprintf(dests[slot].tail, sizeof(dests[slot].tail), " %s strata %d - - ", host,
+             (int)getpid());
     return slot;
 }
 
@@ -71,7 +152,8 @@ int log_target_open(struct log_target *t, const struct log_conf *c, int std_dest
     t->dest = -1;
     if (c->format == LOG_FORMAT_OFF)
         return 0;
-    int d = log_dest_open(c->path, std_dest, err, errlen);
+    int d = c->syslog.text ? log_dest_open_syslog(&c->syslog, err, errlen)
+                           : log_dest_open(c->path, std_dest, err, errlen);
     if (d < 0)
         return -1;
     t->dest = (int16_t)d;
@@ -87,8 +169,49 @@ void log_target_close(struct log_target *t)
 
 /* ---- a worker's buffers ---- */
 
+static void date_of(struct log_bufs *b, time_t sec);
+static void fmt_pad(char *out, unsigned v, unsigned d);
+
+/* "<PRI>1 2026-01-02T03:04:05.678Z" for a syslog message sent now. */
+static size_t syslog_head(struct log_bufs *b, int d, char *out)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    date_of(b, ts.tv_sec);
+    size_t n = (size_t)snprintf(out, 8, "<%u>1 ", dests[d].pri);
+    memcpy(out + n, b->date, 19);
+    out[n + 19] = '.';
+    fmt_pad(out + n + 20, (unsigned)(ts.tv_nsec / 1000000), 3);
+    out[n + 23] = 'Z';
+    return n + 24;
+}
+
+/* One datagram per line: the RFC 5424 header, then the line without its newline. A
+ * message the socket cannot take now (a busy daemon, none listening) is dropped. */
+static void flush_syslog(struct log_bufs *b, int d)
+{
+    char head[40];
+    size_t hn = syslog_head(b, d, head), tn = strlen(dests[d].tail);
+    const char *p = b->buf[d], *end = p + b->len[d];
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        struct iovec iov[3] = {{head, hn}, {dests[d].tail, tn}, {(void *)p, n}};
+        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 3};
+        while (sendmsg(dests[d].fd, &msg, MSG_NOSIGNAL) < 0 && errno == EINTR)
+            ;
+        p += n + 1;
+    }
+}
+
 static void flush_one(struct log_bufs *b, int d)
 {
+    if (dests[d].syslog) {
+        flush_syslog(b, d);
+        b->len[d] = 0;
+        b->dirty &= ~(1u << d);
+        return;
+    }
     size_t off = 0, len = b->len[d];
     while (off < len) {
         ssize_t n = write(dests[d].fd, b->buf[d] + off, len - off);

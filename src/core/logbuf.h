@@ -2,7 +2,7 @@
  * (http/access_log.c), the L4 connection and flow logs (l4/, net/stage.c) and the worker's
  * own lines (ev/worker.c).
  *
- * Destinations (a file by path, or stderr/stdout) are opened once per process by the main
+ * Destinations (a file by path, stderr/stdout, or a syslog socket) are opened once per process by the main
  * thread before the workers start, shared by every listener naming the same path, and
  * reference-counted. Each worker keeps one buffer per destination (struct log_bufs) and
  * writes it once per event batch, or earlier when it fills: never a syscall per line. A
@@ -29,9 +29,14 @@
  * NULL; a path already open is shared (one more reference). Main thread only, before the
  * workers run. Returns the destination, or -1 with a message in err. */
 int log_dest_open(const char *path, int std_dest, char *err, size_t errlen);
+/* Opens (or shares, by address) a syslog destination: a non-blocking datagram socket
+ * connected to c's Unix path or UDP address; each line goes out as one RFC 5424 message
+ * ("<PRI>1 TIME HOST strata PID - - LINE"). Same rules as log_dest_open. */
+int log_dest_open_syslog(const struct syslog_conf *c, char *err, size_t errlen);
 /* Drops one reference taken by log_dest_open; the last one closes the file. */
 void log_dest_close(int dest);
-/* log_dest_open() for a configured log: t->dest = -1 when the format is off. */
+/* log_dest_open() (or log_dest_open_syslog() when c->syslog is set) for a configured log:
+ * t->dest = -1 when the format is off. */
 int log_target_open(struct log_target *t, const struct log_conf *c, int std_dest, char *err,
                     size_t errlen);
 void log_target_close(struct log_target *t);

@@ -3,10 +3,12 @@
 
 #include <string.h>
 
+#include "core/hash.h"
 #include "core/logbuf.h"
 #include "ev/worker.h"
 #include "http/route-t.h"
 #include "net/conn.h"
+#include "stats/geo.h"
 
 int access_log_open(struct config *cfg, char *err, size_t errlen)
 {
@@ -42,11 +44,22 @@ static void put_tls(struct log_line *l, const struct conn *c)
     log_u64(l, "tls_resumed", (uint64_t)info.resumed);
 }
 
+/* access_log.sample: false when this request's line is left out. The draw mixes the
+ * request's random value, so it does not follow the split it also drives. */
+static bool sampled_in(const struct log_conf *c, const struct access_entry *e)
+{
+    if (!c->skip_ppm)
+        return true;
+    if (!c->sample_errors && (e->status >= 400 || e->status == 0))
+        return true;
+    return hash_mix64(e->t->rand) % 1000000u >= c->skip_ppm;
+}
+
 void access_log_write(struct worker *w, const struct listener_conf *lc,
                       const struct access_entry *e)
 {
     struct log_line l;
-    if (!log_begin(&l, &w->logs, lc->st.access, NULL))
+    if (!sampled_in(&lc->http.access_log, e) || !log_begin(&l, &w->logs, lc->st.access, NULL))
         return;
     const struct http_txn *t = e->t;
     const struct http_msg *rq = &t->req;
@@ -73,11 +86,15 @@ void access_log_write(struct worker *w, const struct listener_conf *lc,
     log_u64(&l, "retries", e->retries);
     log_str(&l, "request_id", t->request_id.p, t->request_id.len);
     log_name(&l, "end", e->end);
+    if (w->cfg->analytics.geo)
+        geo_log_fields(&l, &t->geo);
     if (t->waf_rules.len)
         log_str(&l, "waf_rules", t->waf_rules.p, t->waf_rules.len);
     if (t->tls)
         put_tls(&l, t->conn);
     if (e->detail)
         log_cstr(&l, "detail", e->detail);
+    if (t->limited_by)
+        log_name(&l, "rate_limit", t->limited_by);
     log_end(&l);
 }

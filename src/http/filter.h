@@ -60,6 +60,7 @@ struct filter_ops {
 extern const struct filter_ops filter_request_headers, filter_response_headers, filter_path_rewrite,
     filter_redirect, filter_respond, filter_forwarded, filter_request_id, filter_traceparent,
     filter_sticky, filter_grpc_web;
+extern const struct filter_ops filter_rate_limit;
 extern const struct filter_ops filter_waf, filter_ext_authz;
 
 /* The filters of one exchange, in request order: the listener's, then the route's. */

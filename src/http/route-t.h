@@ -11,6 +11,7 @@
 #include "core/logbuf-t.h"
 
 #include "net/cidr.h"
+#include "stats/geo-t.h"
 
 struct backend;
 struct filter_ops;
@@ -65,6 +66,7 @@ struct route_match {
     bool grpc; /* the request must be a gRPC call (http/grpc.h) */
     /* the client's verified TLS certificate (mTLS): SM_ANY when not asked */
     struct str_match cert_subject, cert_fingerprint;
+    struct geo_match geo; /* the client's country or continent (stats/geo.h) */
 };
 
 /* One configured filter on a route (or on the listener): its ops and its settings,

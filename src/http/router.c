@@ -15,6 +15,7 @@
 #include "http/grpc.h"
 #include "http/msg.h"
 #include "net/conn.h"
+#include "stats/geo.h"
 
 /* Bounds the work of one regex match (backtracking steps), so that a pathological pattern
  * costs a bounded time per request instead of the library's default of ten million. */
@@ -260,8 +261,17 @@ bool route_match_holds(const struct route_match *m, const struct http_msg *req,
 const struct http_route *router_match(const struct http_listener_conf *hc,
                                       const struct http_msg *req, const struct conn *cli)
 {
+    static const struct geo_info unknown = {"", "", 0};
+    return router_match_geo(hc, req, cli, &unknown);
+}
+
+const struct http_route *router_match_geo(const struct http_listener_conf *hc,
+                                          const struct http_msg *req, const struct conn *cli,
+                                          const struct geo_info *geo)
+{
     for (uint32_t i = 0; i < hc->nroutes; i++)
-        if (route_match_holds(&hc->routes[i].match, req, cli))
+        if (geo_match_holds(&hc->routes[i].match.geo, geo) &&
+            route_match_holds(&hc->routes[i].match, req, cli))
             return &hc->routes[i];
     return NULL;
 }

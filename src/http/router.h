@@ -18,6 +18,13 @@ struct conn;
 const struct http_route *router_match(const struct http_listener_conf *hc,
                                       const struct http_msg *req, const struct conn *cli);
 
+/* router_match() for a client located at geo (stats/geo.h): routes with a `country` or
+ * `continent` condition hold only for a client located there. router_match() is this with
+ * an unknown location. */
+const struct http_route *router_match_geo(const struct http_listener_conf *hc,
+                                          const struct http_msg *req, const struct conn *cli,
+                                          const struct geo_info *geo);
+
 /* cli: the client connection (its TLS identity), or NULL (no TLS identity). */
 bool route_match_holds(const struct route_match *m, const struct http_msg *req,
                        const struct conn *cli);

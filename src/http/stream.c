@@ -15,7 +15,9 @@
 #include "http/h1_upstream.h"
 #include "http/h2_upstream.h"
 #include "http/msg.h"
+#include "http/request_analytics.h"
 #include "http/router.h"
+#include "stats/geo.h"
 #include "upstream/pool.h"
 
 static void attempt(struct http_stream *st);
@@ -230,7 +232,7 @@ static bool route_and_filter(struct http_stream *st, enum filter_verdict *v)
     *v = run_request_filters(st);
     if (*v != FILTER_CONTINUE || t->route)
         return true;
-    t->route = router_match(hc, &t->req, t->conn);
+    t->route = router_match_geo(hc, &t->req, t->conn, &t->geo);
     if (!t->route) {
         stream_answer(st, 404, "no_route", "no route matches this request");
         return false;
@@ -354,6 +356,7 @@ void stream_route(struct http_stream *st)
     const struct http_listener_conf *hc = &st->lc->http;
     if (grpc_content_type(&st->t.req))
         grpc_call(st);
+    geo_lookup(st->w->cfg->analytics.geo, &st->t.client, &st->t.geo);
     st->chain = (struct filter_chain){hc->filters, hc->nfilters, NULL, 0};
     go_on(st);
 }
@@ -770,6 +773,7 @@ void stream_log(struct http_stream *st)
         .detail = st->detail,
     };
     access_log_write(st->w, st->lc, &e);
+    request_analytics(st, &e);
     CTR_ADD(stream_lctr(st)->bytes_in, st->bytes_in);
     CTR_ADD(stream_lctr(st)->bytes_out, st->bytes_out);
 }

@@ -10,6 +10,7 @@
 
 #include "http/msg-t.h"
 #include "net/addr.h"
+#include "stats/geo-t.h"
 
 struct listener_conf;
 struct http_route;
@@ -30,6 +31,7 @@ struct http_txn {
     bool sticky_set;                /* sticky filter: the response must (re)set the cookie */
 
     struct sockaddr_any client; /* the peer (or the PROXY protocol's client) */
+    struct geo_info geo;        /* where client is (stats/geo.h); all "" when geo is off */
     bool tls;                   /* the client connection is TLS ("https") */
     const struct conn *conn;    /* the client connection: its transport's info (TLS) */
     unsigned worker;            /* worker id, for per-worker balancer state */
@@ -48,9 +50,11 @@ struct http_txn {
     struct hstr waf_rules; /* waf: the ids of the rules that matched, for the access log */
 
     /* Per-exchange state of filters that keep some (in the arena; NULL until they set it). */
-    void *grpc_web;  /* grpc_web: the request is gRPC-Web (http/filters/grpc_web.c) */
-    void *ext_authz; /* ext_authz: the pending check (http/filters/ext_authz.c) */
-    void *waf;       /* waf: the ModSecurity transaction (http/filters/waf.c) */
+    void *grpc_web; /* grpc_web: the request is gRPC-Web (http/filters/grpc_web.c) */
+    void *rate_limit;       /* rate_limit: what the RateLimit fields report */
+    const char *limited_by; /* rate_limit: the limit that refused ("shadow:NAME": would have) */
+    void *ext_authz;        /* ext_authz: the pending check (http/filters/ext_authz.c) */
+    void *waf;              /* waf: the ModSecurity transaction (http/filters/waf.c) */
 };
 
 #endif

@@ -23,6 +23,7 @@
 #include "core/logbuf.h"
 #include "l4/udp_flow.h"
 #include "l4/udp_quic.h"
+#include "net/admission.h"
 #include "net/cidr.h"
 #include "net/sock.h"
 #include "upstream/upstream.h"
@@ -415,7 +416,7 @@ static struct udp_sess *flow_open(struct udp_lsn *ul, struct listen_sock *ls,
     bool by_id = false;
     if (w->applied_cmd != WORKER_RUN)
         return NULL; /* draining: open flows go on, new ones are not started */
-    if (!acl_permits(&ul->lc->acl, peer)) {
+    if (!acl_permits(&ul->lc->acl, peer) || admit_country(w->cfg, ul->lc, peer) != ADMIT_OK) {
         CTR_ADD(lctr(ul)->denied, 1); /* checked once per flow, as TCP does per connection */
         return NULL;
     }

@@ -3,6 +3,7 @@
 
 #include "net/cidr.h"
 #include "net/src_limit.h"
+#include "stats/geo.h"
 
 enum admit_result admit_connection(struct config *cfg, struct listener_conf *lc,
                                    const struct sockaddr_any *client, struct admission *ad,
@@ -41,6 +42,17 @@ enum admit_result admit_source(struct listener_conf *lc, const struct sockaddr_a
         ad->holds |= ADMIT_HOLD_SOURCE;
     }
     return ADMIT_OK;
+}
+
+enum admit_result admit_country(const struct config *cfg, const struct listener_conf *lc,
+                                const struct sockaddr_any *client)
+{
+    const struct geo_acl *acl = &lc->acl.countries;
+    if (!acl->allow.count && !acl->deny.count)
+        return ADMIT_OK;
+    struct geo_info g;
+    geo_lookup(cfg->analytics.geo, client, &g);
+    return geo_acl_permits(acl, &g) ? ADMIT_OK : ADMIT_DENIED;
 }
 
 void admission_release(struct config *cfg, struct listener_conf *lc, struct admission *ad)

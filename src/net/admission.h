@@ -30,6 +30,10 @@ enum admit_result admit_connection(struct config *cfg, struct listener_conf *lc,
 /* ACL, per-source rate (at now_ms), per-source concurrency. */
 enum admit_result admit_source(struct listener_conf *lc, const struct sockaddr_any *client,
                                uint64_t now_ms, struct admission *ad);
+/* The ACL on the client's country (acl.allow_countries / deny_countries), looked up in
+ * cfg's geo database: ADMIT_OK or ADMIT_DENIED. */
+enum admit_result admit_country(const struct config *cfg, const struct listener_conf *lc,
+                                const struct sockaddr_any *client);
 /* Gives back every unit held. */
 void admission_release(struct config *cfg, struct listener_conf *lc, struct admission *ad);
 

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "net/addr.h"
+#include "stats/geo-t.h"
 
 /* One prefix. Invariants: family is AF_INET or AF_INET6; prefix <= 32 or 128; addr holds
  * the network in network byte order (IPv4 in addr[0..3]) and every bit past `prefix` is 0.
@@ -80,6 +81,7 @@ void cidr_set_free(struct cidr_set *s);
 struct acl {
     struct cidr_set allow, deny;
     bool has_allow;
+    struct geo_acl countries; /* by the client's country (stats/geo.h), checked at admission */
 };
 
 bool acl_permits(const struct acl *acl, const struct sockaddr_any *a);

@@ -3,6 +3,7 @@
 
 #include "core/logbuf.h"
 #include "ev/worker.h"
+#include "stats/geo.h"
 
 void conn_log(struct worker *w, const struct listener_conf *lc, const struct conn_log_entry *e)
 {
@@ -18,6 +19,11 @@ void conn_log(struct worker *w, const struct listener_conf *lc, const struct con
     log_u64(&l, "bytes_out", e->bytes_out);
     log_u64(&l, "duration_ms", e->duration_ms);
     log_nword(&l, "end", conn_end_names[e->end]);
+    if (w->cfg->analytics.geo) {
+        struct geo_info g;
+        geo_lookup(w->cfg->analytics.geo, e->client, &g);
+        geo_log_fields(&l, &g);
+    }
     if (e->error)
         log_cstr(&l, "error", e->error);
     log_end(&l);

@@ -155,7 +155,8 @@ static const enum conn_end admit_ends[] = {
 
 static enum conn_end admit_source_of(struct worker *w, struct listener_conf *lc, struct accepted *a)
 {
-    return admit_ends[admit_source(lc, &a->client, w->loop.now_ms, &a->ad)];
+    enum admit_result r = admit_country(w->cfg, lc, &a->client);
+    return admit_ends[r == ADMIT_OK ? admit_source(lc, &a->client, w->loop.now_ms, &a->ad) : r];
 }
 
 /* Peeks what the client sent so far into the worker's scratch buffer: the byte count,

@@ -8,6 +8,8 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "health/health.h"
+#include "proxy/redis_sync.h"
+#include "stats/analytics.h"
 #include "tls/tls.h"
 
 static void control_wake(struct ev_loop *loop)
@@ -51,9 +53,17 @@ int control_start(struct control *c, struct config *cfg, char *err, size_t errle
             goto fail;
         }
     }
+    if (cfg->admin_enabled && !(c->analytics = analytics_start(&c->loop, cfg))) {
+        snprintf(err, errlen, "analytics: out of memory");
+        goto fail;
+    }
     c->health = health_start(&c->loop, cfg);
     if (!c->health) {
         snprintf(err, errlen, "health checks: out of memory");
+        goto fail;
+    }
+    if (!(c->redis = redis_sync_start(&c->loop, cfg))) {
+        snprintf(err, errlen, "rate limits' Redis clients: out of memory");
         goto fail;
     }
     ev_timer_init(&c->tickets, rotate_tickets);
@@ -85,6 +95,10 @@ void control_stop(struct control *c)
         health_stop(c->health);
     if (c->admin)
         admin_stop(c->admin);
+    redis_sync_stop(c->redis);
+    c->redis = NULL;
+    analytics_stop(c->analytics);
+    c->analytics = NULL;
     c->health = NULL;
     c->admin = NULL;
     ev_loop_free(&c->loop);

@@ -12,6 +12,8 @@
 
 struct health;
 struct admin;
+struct redis_sync;
+struct analytics;
 
 struct control {
     pthread_t thread;
@@ -19,6 +21,8 @@ struct control {
     struct ev_loop loop;
     struct health *health;
     struct admin *admin;
+    struct redis_sync *redis; /* cluster rate limits' Redis clients (proxy/redis_sync.h) */
+    struct analytics *analytics; /* trends and top-N (stats/analytics.h), with the admin */
     struct ev_timer tickets; /* rotates TLS session-ticket keys (tls/tls.h) */
     _Atomic bool stop_requested;
 };

@@ -10,6 +10,8 @@
 
 #include "core/strbuf.h"
 #include "core/version.h"
+#include "http/filters/rate_limit.h"
+#include "proxy/redis_sync.h"
 
 static uint64_t get_one(const struct config *c, const void *obj)
 {
@@ -48,6 +50,24 @@ static uint64_t get_server_up(const struct config *c, const void *obj)
 #define LCTR(field) .offset = offsetof(struct listener_counters, field)
 #define SCTR(field) .offset = offsetof(struct server_counters, field)
 #define GAUGE(fn) .offset = METRIC_NO_OFFSET, .get = (fn)
+#define RLCTR(field) .offset = offsetof(struct rl_counters, field)
+
+static uint64_t get_redis_stat(const struct config *c, const void *obj, size_t field)
+{
+    (void)c;
+    (void)obj;
+    return atomic_load_explicit((const _Atomic uint64_t *)((const char *)&redis_sync_stats + field),
+                                memory_order_relaxed);
+}
+#define REDIS_GETTER(field)                                                                        \
+    static uint64_t get_redis_##field(const struct config *c, const void *obj)                     \
+    {                                                                                              \
+        return get_redis_stat(c, obj, offsetof(struct redis_sync_stats, field));                   \
+    }
+REDIS_GETTER(up)
+REDIS_GETTER(exchanges)
+REDIS_GETTER(failures)
+REDIS_GETTER(reconnects)
 
 static const struct metric_def metric_table[] = {
     {"strata_build_info", "Strata build information; the value is always 1.", "", METRIC_GAUGE,
@@ -248,6 +268,29 @@ static const struct metric_def metric_table[] = {
     {"strata_server_http_reused_total",
      "HTTP requests sent on a pooled keep-alive connection.", "requests", METRIC_COUNTER,
      METRIC_SERVER, SCTR(http_reused)},
+
+    {"strata_rate_limit_allowed_total", "Requests under the limit.", "requests", METRIC_COUNTER,
+     METRIC_RATE_LIMIT, RLCTR(allowed)},
+    {"strata_rate_limit_limited_total", "Requests refused with 429 by the limit.", "requests",
+     METRIC_COUNTER, METRIC_RATE_LIMIT, RLCTR(limited)},
+    {"strata_rate_limit_shadow_total",
+     "Requests over a limit in shadow mode (passed, only counted and logged).", "requests",
+     METRIC_COUNTER, METRIC_RATE_LIMIT, RLCTR(shadow)},
+    {"strata_rate_limit_fallback_total",
+     "Requests of a cluster limit decided locally: Redis down or slow (fail: open), or the "
+     "key table full.", "requests", METRIC_COUNTER, METRIC_RATE_LIMIT, RLCTR(fallback)},
+    {"strata_rate_limit_redis_closed_total",
+     "Requests of a cluster limit refused because Redis is down (fail: closed).", "requests",
+     METRIC_COUNTER, METRIC_RATE_LIMIT, RLCTR(closed)},
+    {"strata_rate_limit_redis_up", "Redis connections of rate limits that are up and in time.",
+     "connections", METRIC_GAUGE, METRIC_PROCESS, GAUGE(get_redis_up)},
+    {"strata_rate_limit_redis_exchanges_total", "Count exchanges with Redis completed in time.",
+     "exchanges", METRIC_COUNTER, METRIC_PROCESS, GAUGE(get_redis_exchanges)},
+    {"strata_rate_limit_redis_failures_total",
+     "Redis connections lost, refused, or too slow (rate limits then use their fail mode).",
+     "failures", METRIC_COUNTER, METRIC_PROCESS, GAUGE(get_redis_failures)},
+    {"strata_rate_limit_redis_reconnects_total", "Connection attempts to Redis after the first.",
+     "connections", METRIC_COUNTER, METRIC_PROCESS, GAUGE(get_redis_reconnects)},
 };
 
 const struct metric_def *metrics_table(size_t *n)
@@ -282,10 +325,37 @@ uint64_t metric_value(const struct config *c, const struct metric_def *d, const 
         const struct server *s = obj;
         return sum_workers(s->st.ctr, sizeof(*s->st.ctr), d->offset, c->workers);
     }
+    case METRIC_RATE_LIMIT: {
+        const struct rl_limit *l = obj;
+        return sum_workers(l->ctr, sizeof(*l->ctr), d->offset, c->workers);
+    }
     case METRIC_PROCESS:
         break;
     }
     BUG_ON(1); /* a process-level metric must have a getter */
+    return 0;
+}
+
+struct rl_walk {
+    const struct config *c;
+    struct metric_sample *s;
+    metric_sample_cb cb;
+    void *arg;
+    bool first;
+};
+
+static int rate_limit_samples(void *arg, const struct http_route *r,
+                              struct filter_rate_limit_conf *f)
+{
+    struct rl_walk *w = arg;
+    for (uint32_t i = 0; i < f->nlimits; i++, w->first = false) {
+        w->s->label_values[0] = r->name;
+        w->s->label_values[1] = f->limits[i].name;
+        w->s->value = metric_value(w->c, w->s->def, &f->limits[i]);
+        int rc = w->cb(w->arg, w->s, w->first);
+        if (rc)
+            return rc;
+    }
     return 0;
 }
 
@@ -321,6 +391,13 @@ static int foreach_sample(const struct config *c, const struct metric_def *d, me
                 return rc;
         }
         return 0;
+    }
+    if (d->scope == METRIC_RATE_LIMIT) {
+        s.nlabels = 2;
+        s.label_names[0] = "route";
+        s.label_names[1] = "limit";
+        struct rl_walk w = {c, &s, cb, arg, true};
+        return rate_limit_foreach(c, rate_limit_samples, &w);
     }
     s.nlabels = 2;
     s.label_names[0] = "backend";

@@ -23,6 +23,7 @@ enum metric_scope {
     METRIC_PROCESS,  /* one sample, optional constant label */
     METRIC_LISTENER, /* one sample per listener: listener="..." */
     METRIC_SERVER,   /* one per server: backend="...",server="..." */
+    METRIC_RATE_LIMIT, /* one per rate limit: route="...",limit="..." (struct rl_limit) */
 };
 
 #define METRIC_NO_OFFSET ((size_t)-1)
