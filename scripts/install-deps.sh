@@ -2,21 +2,25 @@
 # Installs what Strata needs on Debian 12, idempotently and non-interactively.
 #   scripts/install-deps.sh          build and run: compiler, make, pkg-config, libyaml, PCRE2,
 #                                    OpenSSL 3 (libssl-dev), nghttp2 (libnghttp2-dev),
-#                                    jansson (admin JSON API), libmaxminddb (geo), hiredis,
+#                                    jansson (admin JSON API), libmaxminddb (geo), hiredis
+#                                    (Redis rate limits), libcurl and libxcrypt (JWKS URLs,
+#                                    htpasswd),
 #                                    libmodsecurity3 and the OWASP CRS (the WAF),
 #                                    and nc + curl to try the demo
 #   scripts/install-deps.sh test     also what the tests use: pytest, PostgreSQL 15,
 #                                    dnsmasq and dig (UDP), openssl and nginx (SNI and
 #                                    PROXY protocol peers, a TLS origin), testssl.sh,
 #                                    clang's libFuzzer (make fuzz), python3-h2, grpcio and
-#                                    nghttp2's tools (HTTP/2 and gRPC peers)
+#                                    nghttp2's tools (HTTP/2 and gRPC peers), apache2-utils
+#                                    (htpasswd files for the basic_auth tests)
 #   scripts/install-deps.sh bench    also HAProxy and NGINX (with its stream module), h2load
 #                                    and nghttpd (bench/h2.sh)
 # Packages already installed are skipped; apt-get update runs only when something is missing.
 set -euo pipefail
 
 packages=(build-essential pkg-config libyaml-dev libpcre2-dev libssl-dev libnghttp2-dev
-          libjansson-dev libmaxminddb-dev libhiredis-dev libmodsecurity-dev modsecurity-crs
+          libjansson-dev libmaxminddb-dev libhiredis-dev libcurl4-openssl-dev libcrypt-dev
+          libmodsecurity-dev modsecurity-crs
           netcat-openbsd curl)
 case "${1:-}" in
     "") ;;
@@ -25,7 +29,7 @@ case "${1:-}" in
                      openssl nginx libnginx-mod-stream clang libclang-rt-14-dev
                      python3-requests python3-websockets python3-cryptography wrk
                      testssl.sh python3-h2 python3-hyperframe python3-grpcio nghttp2-client
-                     libmaxmind-db-writer-perl mmdb-bin redis-server) ;;
+                     libmaxmind-db-writer-perl mmdb-bin redis-server apache2-utils) ;;
     bench) packages+=(haproxy nginx libnginx-mod-stream procps wrk openssl nghttp2-client
                       nghttp2-server) ;;
     *) echo "usage: $0 [test|bench]" >&2; exit 2 ;;

@@ -277,6 +277,30 @@ int cfg_parse_countries(struct cfg_ctx *ctx, const struct cfg_key *key, const st
                         void *target);
 int cfg_parse_continents(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
                          void *target);
+/* Replaces the relative path in *slot by one from the configuration file's directory
+ * (schema_tls.c). */
+void cfg_resolve_path(struct cfg_ctx *ctx, const struct ynode *at, char **slot);
+
+/* CT_CUSTOM parser of a size (0, "10m", "2g", up to 2^50) into the uint64_t at key->off
+ * (schema_http.c). */
+int cfg_parse_size_any(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
+                       void *target);
+/* Reads a whole file of at most `max` bytes (NUL-terminated, malloc'd; *len set); NULL after
+ * reporting at `at` (schema_auth.c). */
+char *cfg_read_file(struct cfg_ctx *ctx, const struct ynode *at, const char *path, size_t max,
+                    size_t *len);
+
+/* ---- access filters (schema_auth.c): jwt, basic_auth, cors, ip_access, bot ---- */
+extern const struct cfg_section cfg_jwt_section, cfg_basic_auth_section, cfg_cors_section,
+    cfg_ip_access_section, cfg_bot_section, cfg_request_limits_section;
+/* `listeners[].http.<filter>`: the filter appended to the listener's access_filters
+ * (target is the struct http_listener_conf); cfg_free_listener_filters() frees them. */
+int cfg_parse_listener_filter(struct cfg_ctx *ctx, const struct cfg_key *key,
+                              const struct ynode *n, void *target);
+void cfg_free_listener_filters(struct http_listener_conf *h);
+
+/* `error_pages` of a listener's http and of a route (schema_error_pages.c). */
+extern const struct cfg_section cfg_error_pages_section;
 
 /* Prints the configuration reference (markdown) generated from the tables. */
 void config_reference_print(FILE *out);

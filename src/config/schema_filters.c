@@ -10,6 +10,8 @@
 #include "core/bug.h"
 #include "http/filter.h"
 #include "http/filters/rate_limit-t.h"
+#include "http/filters/auth-t.h"
+#include "http/filters/jwt.h"
 #include "http/filters/util.h"
 #include "http/router.h"
 #include "schema.h"
@@ -432,6 +434,14 @@ static const struct filter_kind filter_kinds[] = {
     {"grpc_web", &filter_grpc_web, &cfg_grpc_web_section, 1},
     {"rate_limit", &filter_rate_limit, &cfg_rate_limit_section,
      sizeof(struct filter_rate_limit_conf)},
+    {"jwt", &filter_jwt, &cfg_jwt_section, sizeof(struct filter_jwt_conf)},
+    {"basic_auth", &filter_basic_auth, &cfg_basic_auth_section,
+     sizeof(struct filter_basic_auth_conf)},
+    {"cors", &filter_cors, &cfg_cors_section, sizeof(struct filter_cors_conf)},
+    {"ip_access", &filter_ip_access, &cfg_ip_access_section, sizeof(struct filter_ip_access_conf)},
+    {"bot", &filter_bot, &cfg_bot_section, sizeof(struct filter_bot_conf)},
+    {"request_limits", &filter_request_limits, &cfg_request_limits_section,
+     sizeof(struct filter_request_limits_conf)},
     {"waf", &filter_waf, &cfg_waf_section, sizeof(struct filter_waf_conf)},
     {"ext_authz", &filter_ext_authz, &cfg_ext_authz_section, sizeof(struct filter_ext_authz_conf)},
 };

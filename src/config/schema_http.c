@@ -45,8 +45,8 @@ static int parse_size64(struct cfg_ctx *ctx, const struct cfg_key *key, const st
     return 0;
 }
 
-static int parse_size_any(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
-                          void *target)
+int cfg_parse_size_any(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
+                       void *target)
 {
     uint64_t v;
     char b[64];
@@ -161,6 +161,7 @@ static void http_finish(struct cfg_ctx *ctx, const struct ynode *map, void *targ
 static void http_release(void *target)
 {
     struct http_listener_conf *h = target;
+    cfg_free_listener_filters(h);
     free(h->filters);
     h->filters = NULL;
     h->nfilters = 0;
@@ -239,7 +240,7 @@ static const struct cfg_key http_keys[] = {
      .off = HTTP_OFF(limits.max_body_buffered), .type_doc = "size up to `1g`",
      .help = "Largest body a filter may hold whole (bodies otherwise stream through); a "
              "larger one is answered 413."},
-    {"max_request_body", CT_CUSTOM, 0, "0", .parse = parse_size_any,
+    {"max_request_body", CT_CUSTOM, 0, "0", .parse = cfg_parse_size_any,
      .off = HTTP_OFF(limits.max_request_body), .type_doc = "size, 0 = unlimited",
      .help = "Largest request body accepted (NGINX's client_max_body_size): a larger "
              "Content-Length is answered 413 before anything reaches a server; a chunked "
@@ -282,6 +283,21 @@ static const struct cfg_key http_keys[] = {
     {"traceparent", CT_BOOL, 0, "true", .off = HTTP_OFF(traceparent.enabled),
      .help = "W3C Trace Context: a valid `traceparent` is passed on; a missing or invalid one "
              "is replaced by a new trace (and `tracestate` removed)."},
+    {"ip_access", CT_CUSTOM, .parse = cfg_parse_listener_filter, .sub = &cfg_ip_access_section,
+     .type_doc = "mapping", .def_doc = "none",
+     .help = "Client address allow/deny lists for every request of the listener (403)."},
+    {"bot", CT_CUSTOM, .parse = cfg_parse_listener_filter, .sub = &cfg_bot_section,
+     .type_doc = "mapping", .def_doc = "none",
+     .help = "User-agent rules and the cookie challenge for every request of the listener."},
+    {"basic_auth", CT_CUSTOM, .parse = cfg_parse_listener_filter, .sub = &cfg_basic_auth_section,
+     .type_doc = "mapping", .def_doc = "none",
+     .help = "HTTP Basic authentication for every request of the listener (401)."},
+    {"jwt", CT_CUSTOM, .parse = cfg_parse_listener_filter, .sub = &cfg_jwt_section,
+     .type_doc = "mapping", .def_doc = "none",
+     .help = "A valid JWT for every request of the listener (401); its `forward_claims` are "
+             "set before routing, so routes can match them."},
+    {"error_pages", CT_SECTION, .sub = &cfg_error_pages_section, .off = HTTP_OFF(error_pages),
+     .help = "Pages for Strata's own error answers (400-599): files or built-in HTML/JSON."},
     {"access_log", CT_SECTION, .sub = &access_log_section, .off = HTTP_OFF(access_log),
      .help = "The access log of the listener."},
     {"h2", CT_SECTION, .sub = &h2_section, .off = HTTP_OFF(h2),
@@ -907,14 +923,29 @@ static const struct cfg_key route_keys[] = {
     {"split", CT_LIST, 0, .sub = &split_section, .min = 1, .def_doc = "none",
      .off = offsetof(struct http_route, split), .off2 = offsetof(struct http_route, nsplit),
      .help = "Instead of `backend`: share the requests between backends by weight."},
+    {"request_limits", CT_CUSTOM, .parse = cfg_parse_filter, .sub = &cfg_request_limits_section,
+     .type_doc = "mapping", .def_doc = "the listener's",
+     .help = "The route's own max body and max header fields (413, 431)."},
+    {"ip_access", CT_CUSTOM, .parse = cfg_parse_filter, .sub = &cfg_ip_access_section,
+     .type_doc = "mapping", .def_doc = "none",
+     .help = "Client address allow/deny lists (403 otherwise)."},
+    {"bot", CT_CUSTOM, .parse = cfg_parse_filter, .sub = &cfg_bot_section, .type_doc = "mapping",
+     .def_doc = "none", .help = "User-agent rules and the cookie challenge."},
     {"rate_limit", CT_CUSTOM, .parse = cfg_parse_filter, .sub = &cfg_rate_limit_section,
      .type_doc = "mapping", .def_doc = "none",
-     .help = "Limit the rate of requests per client, API key...; first of the filters."},
-    {"waf", CT_CUSTOM, .parse = cfg_parse_filter, .sub = &cfg_waf_section, .type_doc = "mapping",
-     .def_doc = "none", .help = "Inspect requests with ModSecurity and the OWASP CRS."},
+     .help = "Limit the rate of requests per client, API key...; after the cheap refusals, before CORS and auth."},
+    {"cors", CT_CUSTOM, .parse = cfg_parse_filter, .sub = &cfg_cors_section, .type_doc = "mapping",
+     .def_doc = "none", .help = "Answer CORS preflights; allow origins on responses."},
+    {"basic_auth", CT_CUSTOM, .parse = cfg_parse_filter, .sub = &cfg_basic_auth_section,
+     .type_doc = "mapping", .def_doc = "none",
+     .help = "Require HTTP Basic credentials from an htpasswd file (401 otherwise)."},
+    {"jwt", CT_CUSTOM, .parse = cfg_parse_filter, .sub = &cfg_jwt_section, .type_doc = "mapping",
+     .def_doc = "none", .help = "Require a valid JWT (401 otherwise)."},
     {"ext_authz", CT_CUSTOM, .parse = cfg_parse_filter, .sub = &cfg_ext_authz_section,
      .type_doc = "mapping", .def_doc = "none",
      .help = "Ask an auth service whether the request may go on."},
+    {"waf", CT_CUSTOM, .parse = cfg_parse_filter, .sub = &cfg_waf_section, .type_doc = "mapping",
+     .def_doc = "none", .help = "Inspect requests with ModSecurity and the OWASP CRS."},
     {"grpc_web", CT_CUSTOM, .parse = cfg_parse_filter, .sub = &cfg_grpc_web_section,
      .type_doc = "mapping", .def_doc = "none",
      .help = "Translate gRPC-Web (browsers) to gRPC; first on the request, last on the "
@@ -931,6 +962,9 @@ static const struct cfg_key route_keys[] = {
     {"respond", CT_CUSTOM, .parse = cfg_parse_filter, .sub = &cfg_respond_section,
      .type_doc = "mapping", .def_doc = "none",
      .help = "Instead of a backend: answer with a fixed response."},
+    {"error_pages", CT_SECTION, .sub = &cfg_error_pages_section,
+     .off = offsetof(struct http_route, error_pages),
+     .help = "Pages for Strata's own error answers on this route (else the listener's)."},
     {"retry", CT_SECTION, .sub = &retry_section, .off = offsetof(struct http_route, retry),
      .help = "Retries (on by default for connection resets of idempotent requests)."},
 };
@@ -940,9 +974,10 @@ const struct cfg_section cfg_http_route_section =
             "An HTTP route: requests are matched against the routes in order and the first "
             "that matches takes the request (none: 404). It proxies to `backend`, or to one "
             "of `split`, or answers itself with `redirect` or `respond`; on the way its "
-            "filters run in this order: `rate_limit`, `waf`, `ext_authz`, `grpc_web`, "
-            "`path_rewrite`, `request_headers`, then, on the response, `response_headers`, "
-            "`grpc_web`, `waf`, `rate_limit`.",
+            "filters run in this order: `request_limits`, `ip_access`, `bot`, `rate_limit`, `cors`, "
+            "`basic_auth`, `jwt`, `ext_authz`, `waf`, `grpc_web`, `path_rewrite`, `request_headers`, "
+            "then, on the response, `response_headers`, `grpc_web`, `waf`, `cors`, `rate_limit`. "
+            "The same access filters on the listener's `http` run first, before routing.",
             route_keys, .size = sizeof(struct http_route), .finish = route_finish,
             .release = route_release);
 
@@ -975,11 +1010,12 @@ static int add_default_route(struct cfg_ctx *ctx, struct listener_conf *l)
     return (r->name = strdup("default")) ? 0 : -1;
 }
 
-/* forwarded, request_id, traceparent: each when on, in that order. */
+/* forwarded, request_id, traceparent (each when on), then the access filters, in that
+ * order. */
 static int build_listener_filters(struct listener_conf *l)
 {
     struct http_listener_conf *h = &l->http;
-    struct filter_conf f[3];
+    struct filter_conf f[3 + h->naccess_filters];
     uint32_t n = 0;
     h->forwarded.trusted = &h->trusted_proxies;
     if (h->forwarded.x_forwarded || h->forwarded.forwarded)
@@ -988,6 +1024,8 @@ static int build_listener_filters(struct listener_conf *l)
         f[n++] = (struct filter_conf){&filter_request_id, &h->request_id};
     if (h->traceparent.enabled)
         f[n++] = (struct filter_conf){&filter_traceparent, &h->traceparent};
+    for (uint32_t i = 0; i < h->naccess_filters; i++)
+        f[n++] = h->access_filters[i];
     if (!n)
         return 0;
     if (!(h->filters = malloc(n * sizeof(*f))))

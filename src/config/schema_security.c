@@ -106,8 +106,9 @@ const struct cfg_section cfg_waf_section = {
             "fields, then the body). The ids of the rules that matched are in the access "
             "log (`waf_rules`) and counted by category in "
             "`strata_listener_waf_rule_matches_total`; ModSecurity's messages go to Strata's "
-            "log (at most 5 a second per worker). List it first among the route's filters "
-            "so it sees the request as the client sent it.",
+            "log (at most 5 a second per worker). It runs after the access filters and "
+            "`ext_authz` (a request they refuse costs no inspection), before `grpc_web` and "
+            "the rewrites.",
     .keys = waf_keys,
     .nkeys = ARRAY_SIZE(waf_keys),
     .finish = waf_finish,

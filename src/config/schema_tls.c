@@ -41,7 +41,7 @@ static const struct cfg_enum version_names[] = {
 /* ---- helpers ----------------------------------------------------------------------------- */
 
 /* Replaces the relative path in *slot by one from the configuration file's directory. */
-static void resolve_path(struct cfg_ctx *ctx, const struct ynode *at, char **slot)
+void cfg_resolve_path(struct cfg_ctx *ctx, const struct ynode *at, char **slot)
 {
     const char *slash = strrchr(ctx->file, '/');
     if (!*slot || (*slot)[0] == '/' || !slash)
@@ -151,9 +151,9 @@ static void cert_finish(struct cfg_ctx *ctx, const struct ynode *map, void *targ
     struct tls_error err;
     if (!c->cert || !c->key || map->kind != YN_MAP)
         return; /* reported by the walker */
-    resolve_path(ctx, map, &c->cert);
-    resolve_path(ctx, map, &c->key);
-    resolve_path(ctx, map, &c->ocsp);
+    cfg_resolve_path(ctx, map, &c->cert);
+    cfg_resolve_path(ctx, map, &c->key);
+    cfg_resolve_path(ctx, map, &c->ocsp);
     if (ctx->oom || (c->loaded = tls_cert_load(c->cert, c->key, c->ocsp, &err)))
         return;
     const char *f = err.field < ARRAY_SIZE(fields) && fields[err.field] ? fields[err.field] : NULL;
@@ -191,7 +191,7 @@ static void client_auth_finish(struct cfg_ctx *ctx, const struct ynode *map, voi
 {
     struct tls_client_auth_conf *a = target;
     a->enabled = true;
-    resolve_path(ctx, map, &a->ca);
+    cfg_resolve_path(ctx, map, &a->ca);
 }
 
 static const struct cfg_key client_auth_keys[] = {
@@ -346,9 +346,9 @@ static void client_finish(struct cfg_ctx *ctx, const struct ynode *map, void *ta
     if (!c->cert != !c->key)
         error_at(ctx, map, c->cert ? "cert" : "key", NULL,
                  "a client certificate needs both `cert` and `key`");
-    resolve_path(ctx, map, &c->ca);
-    resolve_path(ctx, map, &c->cert);
-    resolve_path(ctx, map, &c->key);
+    cfg_resolve_path(ctx, map, &c->ca);
+    cfg_resolve_path(ctx, map, &c->cert);
+    cfg_resolve_path(ctx, map, &c->key);
 }
 
 static const struct cfg_key client_keys[] = {

@@ -48,6 +48,10 @@ struct filter_ops {
                                            size_t *len, bool last);
     enum filter_verdict (*on_response_body)(struct http_txn *t, const void *conf, const char **data,
                                             size_t *len, bool last);
+    /* Background work of a filter (a JWKS fetcher), started once when the proxy runs (not
+     * for `strata check`), from the main thread; stopped when the configuration is freed.
+     * Returns 0, or -1 with a reason in err. */
+    int (*start)(const void *conf, unsigned nworkers, char *err, size_t errlen);
     /* The whole request body is in t->body (a filter set t->body_wanted): in order, for the
      * filters whose on_request ran; FILTER_CONTINUE, FILTER_ANSWER or FILTER_ERROR. */
     enum filter_verdict (*on_request_buffered)(struct http_txn *t, const void *conf);
@@ -61,6 +65,9 @@ extern const struct filter_ops filter_request_headers, filter_response_headers, 
     filter_redirect, filter_respond, filter_forwarded, filter_request_id, filter_traceparent,
     filter_sticky, filter_grpc_web;
 extern const struct filter_ops filter_rate_limit;
+/* Access filters (http/filters/jwt.c, basic_auth.c, cors.c, ip_access.c, bot.c). */
+extern const struct filter_ops filter_jwt, filter_basic_auth, filter_cors, filter_ip_access,
+    filter_bot, filter_request_limits;
 extern const struct filter_ops filter_waf, filter_ext_authz;
 
 /* The filters of one exchange, in request order: the listener's, then the route's. */
@@ -85,6 +92,9 @@ enum filter_verdict filter_chain_body(const struct filter_chain *c, uint32_t nra
 /* True when one of the first `nran` filters has a body hook for that direction. */
 bool filter_chain_has_body_hooks(const struct filter_chain *c, uint32_t nran, bool response);
 
+struct config;
+/* Runs the `start` hook of every filter of every HTTP listener and route. */
+int filters_start(struct config *cfg, char *err, size_t errlen);
 /* A filter's wait (FILTER_WAIT) is over: the stream goes on as if on_request had returned
  * `v` (http/stream.c). Called from an event of the worker's loop. */
 void filter_resume(struct http_txn *t, enum filter_verdict v);

@@ -1,6 +1,8 @@
 /* filter_chain.c — see the filter_chain functions in filter.h. */
 #include "http/filter.h"
 
+#include "config/config-t.h"
+
 const struct filter_conf *filter_chain_at(const struct filter_chain *c, uint32_t i)
 {
     return i < c->nfirst ? &c->first[i] : &c->second[i - c->nfirst];
@@ -33,4 +35,29 @@ bool filter_chain_has_body_hooks(const struct filter_chain *c, uint32_t nran, bo
             return true;
     }
     return false;
+}
+
+static int start_all(const struct filter_conf *fcs, uint32_t n, unsigned nworkers, char *err,
+                     size_t errlen)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (fcs[i].ops->start && fcs[i].ops->start(fcs[i].conf, nworkers, err, errlen) < 0)
+            return -1;
+    return 0;
+}
+
+int filters_start(struct config *cfg, char *err, size_t errlen)
+{
+    for (uint32_t l = 0; l < cfg->nlisteners; l++) {
+        const struct http_listener_conf *h = &cfg->listeners[l].http;
+        if (cfg->listeners[l].mode != MODE_HTTP)
+            continue;
+        if (start_all(h->filters, h->nfilters, cfg->workers, err, errlen) < 0)
+            return -1;
+        for (uint32_t r = 0; r < h->nroutes; r++)
+            if (start_all(h->routes[r].filters, h->routes[r].nfilters, cfg->workers, err,
+                          errlen) < 0)
+                return -1;
+    }
+    return 0;
 }

@@ -10,6 +10,7 @@
 
 #include "core/logbuf-t.h"
 
+#include "http/error_page-t.h"
 #include "net/cidr.h"
 #include "stats/geo-t.h"
 
@@ -113,6 +114,7 @@ struct http_route {
     uint32_t nsplit;
     uint32_t split_total; /* sum of weights (> 0 when action is ROUTE_SPLIT) */
     struct retry_conf retry;
+    struct error_pages error_pages; /* for answers made once the route was chosen */
 };
 
 struct http_limits {
@@ -264,6 +266,11 @@ struct http_listener_conf {
     struct filter_forwarded_conf forwarded;   /* both flags false: `forwarded: none` */
     struct filter_request_id_conf request_id; /* header NULL: `request_id: none` */
     struct filter_traceparent_conf traceparent;
+    /* Access filters given on the listener (`http.jwt`, `http.ip_access`...), owned here;
+     * `filters` lists them after the three above, so they run before routing. */
+    struct filter_conf *access_filters;
+    uint32_t naccess_filters;
+    struct error_pages error_pages; /* Strata's own error answers (error_page.h) */
 };
 
 #endif

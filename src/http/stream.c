@@ -11,6 +11,7 @@
 
 #include "ev/worker.h"
 #include "http/access_log.h"
+#include "http/error_page.h"
 #include "http/grpc.h"
 #include "http/h1_upstream.h"
 #include "http/h2_upstream.h"
@@ -181,6 +182,8 @@ void stream_answer(struct http_stream *st, unsigned status, const char *end, con
     memset(&st->t.resp, 0, sizeof(st->t.resp));
     int r = st->t.grpc ? grpc_answer(&st->t, status, detail ? detail : http_reason(status))
                        : txn_answer(&st->t, status, "text/plain; charset=utf-8", body, (size_t)n);
+    if (r == 0 && !st->t.grpc)
+        r = error_page_apply(&st->t, status, detail);
     if (r < 0) {
         st->mux->abort(st);
         return;
@@ -274,6 +277,7 @@ static void filters_answered(struct http_stream *st, enum filter_verdict v)
     }
     t->answered = true;
     st->end = "answered";
+    st->detail = t->filter_detail;
     /* a gRPC client reads a status, not a page: a filter's answer becomes one */
     if (t->grpc && !grpc_content_type(&t->resp) &&
         grpc_answer(t, t->resp.status, http_reason(t->resp.status)) < 0) {
@@ -668,7 +672,8 @@ unsigned stream_body_piece(struct http_stream *st, bool response, const char **d
                            bool last, size_t room, const char **why)
 {
     if (!response && !last) {
-        uint64_t max = st->lc->http.limits.max_request_body;
+        uint64_t max = st->t.max_request_body ? st->t.max_request_body
+                                              : st->lc->http.limits.max_request_body;
         st->req_body_bytes += *len;
         if (max && st->req_body_bytes > max) {
             *why = "request body larger than max_request_body";
@@ -691,6 +696,14 @@ unsigned stream_body_piece(struct http_stream *st, bool response, const char **d
 }
 
 /* ---- deadlines ---- */
+
+/* When a route's request_limits.body_timeout runs out for a body not yet whole (else 0). */
+static uint64_t body_late_at(const struct http_stream *st)
+{
+    if (!st->t.body_timeout_ms || st->t.req_body_done)
+        return 0;
+    return st->start_us / 1000 + st->t.body_timeout_ms;
+}
 
 uint64_t stream_deadline(const struct http_stream *st, uint64_t last_ms)
 {
@@ -716,6 +729,8 @@ uint64_t stream_deadline(const struct http_stream *st, uint64_t last_ms)
         d = st->start_us / 1000 + to->request_ms;
     if (st->deadline_ms && st->deadline_ms < d)
         d = st->deadline_ms;
+    if (body_late_at(st) && body_late_at(st) < d)
+        d = body_late_at(st);
     return d;
 }
 
@@ -733,6 +748,21 @@ static void call_expired(struct http_stream *st)
     stream_answer(st, 504, "deadline", "grpc-timeout expired");
 }
 
+/* The route's body_timeout ran out with the request body not whole: the client's fault, as
+ * a request head too slow is; the server's work is abandoned. */
+static void body_expired(struct http_stream *st)
+{
+    st->end = "client_timeout";
+    st->detail = "request body not received within body_timeout";
+    if (st->resp_started) {
+        st->mux->abort(st);
+        return;
+    }
+    stream_up_release(st, false);
+    stream_server_release(st);
+    stream_answer(st, 408, st->end, st->detail);
+}
+
 void stream_expired(struct http_stream *st)
 {
     if (st->deadline_ms && st->w->loop.now_ms >= st->deadline_ms) {
@@ -740,6 +770,8 @@ void stream_expired(struct http_stream *st)
     } else if (st->waiting) {
         filters_end(st); /* the waiting filter gives its work up */
         stream_answer(st, 504, "filter_timeout", "a filter's check did not finish in time");
+    } else if (body_late_at(st) && st->w->loop.now_ms >= body_late_at(st)) {
+        body_expired(st);
     } else if (st->up && st->up->connecting) {
         stream_connect_failed(st, ETIMEDOUT, NULL);
     } else if (st->up && !st->resp_started) {

@@ -42,6 +42,10 @@ struct http_txn {
     bool answered;           /* resp is an answer made by Strata (a filter or an error) */
     bool grpc;               /* the request is a gRPC (or gRPC-Web) call (http/grpc.h) */
     struct hstr answer_body; /* the answer's body */
+    const char *filter_detail; /* why a filter answered (static text, for the access log) */
+    uint64_t max_request_body; /* request_limits: the route's, when lower; 0 = the listener's */
+    uint32_t body_timeout_ms;  /* request_limits: the whole body within this of the start */
+    bool req_body_done;        /* request_limits' body hook saw the body's end */
 
     /* The whole-body and wait requests of filters (http/filter.h). */
     bool body_wanted;  /* a filter asked for the whole request body before the server */

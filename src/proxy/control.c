@@ -10,6 +10,7 @@
 #include "health/health.h"
 #include "proxy/redis_sync.h"
 #include "stats/analytics.h"
+#include "http/filter.h"
 #include "tls/tls.h"
 
 static void control_wake(struct ev_loop *loop)
@@ -66,6 +67,8 @@ int control_start(struct control *c, struct config *cfg, char *err, size_t errle
         snprintf(err, errlen, "rate limits' Redis clients: out of memory");
         goto fail;
     }
+    if (filters_start(cfg, err, errlen) < 0)
+        goto fail;
     ev_timer_init(&c->tickets, rotate_tickets);
     if (ev_timer_arm(&c->loop, &c->tickets, TICKET_CHECK_MS) < 0) {
         snprintf(err, errlen, "control: out of memory");

@@ -32,6 +32,25 @@ enum h2_limit {
     H2L_COUNT
 };
 
+/* What the access filters decided (http/filters/: jwt, basic_auth, cors, ip_access, bot),
+ * counted by filter_count() (http/filters/deny.h). */
+enum http_filter_event {
+    HFE_JWT_OK,         /* a valid token: the request went on */
+    HFE_JWT_MISSING,    /* no token: 401 */
+    HFE_JWT_INVALID,    /* a token refused (signature, expiry, issuer, audience, key...): 401 */
+    HFE_BASIC_OK,
+    HFE_BASIC_MISSING,
+    HFE_BASIC_INVALID,  /* unknown user or wrong password: 401 */
+    HFE_CORS_PREFLIGHT, /* a preflight answered by Strata */
+    HFE_CORS_REFUSED,   /* a preflight from an origin, method or header not allowed: 403 */
+    HFE_IP_DENIED,      /* ip_access: 403 */
+    HFE_BOT_DENIED,     /* bot: a user agent denied: 403 */
+    HFE_BOT_CHALLENGED, /* bot: redirected to get the challenge cookie */
+    HFE_BOT_PASSED,     /* bot: a suspicious client came back with a valid cookie */
+    HFE_LIMIT_REFUSED,  /* request_limits: too many fields (431) or too large a body (413) */
+    HFE_COUNT
+};
+
 #define CTR_ADD(c, n)                                                                              \
     atomic_store_explicit(&(c), atomic_load_explicit(&(c), memory_order_relaxed) + (n),            \
                           memory_order_relaxed)
@@ -124,6 +143,7 @@ struct listener_counters {
     counter_t tls_resumed;                    /* of which resumed (ticket or session cache) */
     counter_t tls_failures[TLS_FAIL_COUNT];   /* failed, by enum tls_fail ([0] unused) */
     counter_t tls_timeouts;                   /* not finished within handshake_timeout */
+    counter_t http_filter_events[HFE_COUNT];  /* access filters, by enum http_filter_event */
     /* WAF (http/filters/waf.c) and external authorization (http/filters/ext_authz.c) */
     counter_t waf_requests[WAF_OUTCOME_COUNT];  /* inspected requests, by enum waf_outcome */
     counter_t waf_matches[WAF_CAT_COUNT];       /* requests a rule category matched */

@@ -196,6 +196,25 @@ static const struct metric_def metric_table[] = {
     H2_LIMIT(H2L_WINDOW_UPDATE, "max_window_updates_per_second"),
     H2_LIMIT(H2L_STALL, "stream_stall_timeout"),
 #undef H2_LIMIT
+#define FILTER_EVENT(i, label)                                                                     \
+    {"strata_listener_http_filter_events_total",                                                  \
+     "What the access filters (jwt, basic_auth, cors, ip_access, bot) decided, by event.",         \
+     "requests", METRIC_COUNTER, METRIC_LISTENER, LCTR(http_filter_events[i]),                    \
+     .const_label = "event", .const_value = label}
+    FILTER_EVENT(HFE_JWT_OK, "jwt_accepted"),
+    FILTER_EVENT(HFE_JWT_MISSING, "jwt_missing"),
+    FILTER_EVENT(HFE_JWT_INVALID, "jwt_refused"),
+    FILTER_EVENT(HFE_BASIC_OK, "basic_accepted"),
+    FILTER_EVENT(HFE_BASIC_MISSING, "basic_missing"),
+    FILTER_EVENT(HFE_BASIC_INVALID, "basic_refused"),
+    FILTER_EVENT(HFE_CORS_PREFLIGHT, "cors_preflight"),
+    FILTER_EVENT(HFE_CORS_REFUSED, "cors_refused"),
+    FILTER_EVENT(HFE_IP_DENIED, "ip_denied"),
+    FILTER_EVENT(HFE_BOT_DENIED, "bot_denied"),
+    FILTER_EVENT(HFE_BOT_CHALLENGED, "bot_challenged"),
+    FILTER_EVENT(HFE_BOT_PASSED, "bot_passed"),
+    FILTER_EVENT(HFE_LIMIT_REFUSED, "limits_refused"),
+#undef FILTER_EVENT
 #define WAF_REQ(i, label)                                                                          \
     {"strata_listener_waf_requests_total",                                                        \
      "Requests the WAF inspected, by outcome (passed, detected: rules matched but nothing was "   \
