@@ -16,7 +16,7 @@
 
 CC      ?= cc
 PKGS    := yaml-0.1 libpcre2-8 libssl libcrypto libnghttp2 jansson libmaxminddb hiredis libcurl \
-           libcrypt zlib
+           libcrypt zlib modsecurity
 SAN     ?=
 comma   := ,
 BUILD   := build$(if $(SAN),-$(subst $(comma),-,$(SAN)))

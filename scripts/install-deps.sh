@@ -4,7 +4,8 @@
 #                                    OpenSSL 3 (libssl-dev), nghttp2 (libnghttp2-dev),
 #                                    jansson (admin JSON API), libmaxminddb (geo), hiredis
 #                                    (Redis rate limits), libcurl and libxcrypt (JWKS URLs,
-#                                    htpasswd), zlib (compressed admin answers), and nc +
+#                                    htpasswd), zlib (compressed admin answers),
+#                                    libmodsecurity3 and the OWASP CRS (the WAF), and nc +
 #                                    curl to try the demo
 #   scripts/install-deps.sh test     also what the tests use: pytest, PostgreSQL 15,
 #                                    dnsmasq and dig (UDP), openssl and nginx (SNI and
@@ -20,7 +21,7 @@ set -euo pipefail
 
 packages=(build-essential pkg-config libyaml-dev libpcre2-dev libssl-dev libnghttp2-dev
           libjansson-dev libmaxminddb-dev libhiredis-dev libcurl4-openssl-dev libcrypt-dev
-          zlib1g-dev netcat-openbsd curl)
+          zlib1g-dev libmodsecurity-dev modsecurity-crs netcat-openbsd curl)
 case "${1:-}" in
     "") ;;
     test) packages+=(python3 python3-pytest python3-pytest-timeout postgresql-15

@@ -248,6 +248,8 @@ extern const struct cfg_section cfg_grpc_web_section, cfg_path_rewrite_section,
     cfg_request_headers_section, cfg_response_headers_section, cfg_redirect_section,
     cfg_respond_section;
 extern const struct cfg_section cfg_rate_limit_section; /* schema_rate_limit.c */
+/* waf and ext_authz (schema_security.c). */
+extern const struct cfg_section cfg_waf_section, cfg_ext_authz_section;
 /* A field name a filter may set/add/remove or a match may read: a token, and not one the
  * codec owns (Host, Content-Length, Transfer-Encoding, Connection...). Reports at n and
  * returns -1 when it is not; `what` names it in the message ("header name"). */

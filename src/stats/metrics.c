@@ -218,6 +218,44 @@ static const struct metric_def metric_table[] = {
     FILTER_EVENT(HFE_BOT_PASSED, "bot_passed"),
     FILTER_EVENT(HFE_LIMIT_REFUSED, "limits_refused"),
 #undef FILTER_EVENT
+#define WAF_REQ(i, label)                                                                          \
+    {"strata_listener_waf_requests_total",                                                        \
+     "Requests the WAF inspected, by outcome (passed, detected: rules matched but nothing was "   \
+     "blocked, blocked).", "requests", METRIC_COUNTER, METRIC_LISTENER, LCTR(waf_requests[i]),     \
+     .const_label = "outcome", .const_value = label}
+    WAF_REQ(WAF_PASSED, "passed"),
+    WAF_REQ(WAF_DETECTED, "detected"),
+    WAF_REQ(WAF_BLOCKED, "blocked"),
+#undef WAF_REQ
+#define WAF_CAT(i, label)                                                                          \
+    {"strata_listener_waf_rule_matches_total",                                                    \
+     "Requests in which WAF rules of a category matched (CRS rule id ranges).", "requests",       \
+     METRIC_COUNTER, METRIC_LISTENER, LCTR(waf_matches[i]), .const_label = "category",            \
+     .const_value = label}
+    WAF_CAT(WAF_CAT_PROTOCOL, "protocol"),
+    WAF_CAT(WAF_CAT_SCANNER, "scanner"),
+    WAF_CAT(WAF_CAT_LFI, "lfi"),
+    WAF_CAT(WAF_CAT_RFI, "rfi"),
+    WAF_CAT(WAF_CAT_RCE, "rce"),
+    WAF_CAT(WAF_CAT_PHP, "php"),
+    WAF_CAT(WAF_CAT_NODEJS, "nodejs"),
+    WAF_CAT(WAF_CAT_XSS, "xss"),
+    WAF_CAT(WAF_CAT_SQLI, "sqli"),
+    WAF_CAT(WAF_CAT_SESSION, "session_fixation"),
+    WAF_CAT(WAF_CAT_JAVA, "java"),
+    WAF_CAT(WAF_CAT_RESPONSE, "data_leakage"),
+    WAF_CAT(WAF_CAT_OTHER, "other"),
+#undef WAF_CAT
+#define AUTHZ(i, label)                                                                            \
+    {"strata_listener_ext_authz_checks_total",                                                    \
+     "External authorization checks, by result (cache_hit: answered from the worker's cache, "    \
+     "also counted as allowed or denied).", "checks", METRIC_COUNTER, METRIC_LISTENER,            \
+     LCTR(ext_authz[i]), .const_label = "result", .const_value = label}
+    AUTHZ(EXT_AUTHZ_ALLOWED, "allowed"),
+    AUTHZ(EXT_AUTHZ_DENIED, "denied"),
+    AUTHZ(EXT_AUTHZ_FAILED, "failed"),
+    AUTHZ(EXT_AUTHZ_CACHE_HIT, "cache_hit"),
+#undef AUTHZ
 
     {"strata_listener_tcp_segments_in_total",
      "TCP segments received from clients of relayed sessions (TCP_INFO at close).", "segments",
