@@ -2,6 +2,8 @@
 #   make            build build/strata
 #   make test       unit tests, end-to-end tests (pytest), then the fuzzers for a while
 #   make unit       unit tests only
+#   make browser    the dashboard in headless chromium (tests/browser, playwright-core
+#                   from npm: `npm ci` on first use; screenshots in build/browser)
 #   make SAN=address,undefined ...   sanitizer build (separate build dir)
 #   make fuzz       build every tests/fuzz/fuzz_*.c with libFuzzer and run each for
 #                   FUZZ_SECONDS (default 15) over its corpus (tests/fuzz/corpus/NAME)
@@ -15,7 +17,7 @@
 
 CC      ?= cc
 PKGS    := yaml-0.1 libpcre2-8 libssl libcrypto libnghttp2 jansson libmaxminddb hiredis libcurl \
-           libcrypt
+           libcrypt zlib modsecurity
 SAN     ?=
 comma   := ,
 BUILD   := build$(if $(SAN),-$(subst $(comma),-,$(SAN)))
@@ -31,7 +33,8 @@ LDFLAGS += -fsanitize=$(SAN)
 endif
 
 SRCS      := $(filter-out src/main.c,$(shell find src -name '*.c' | sort))
-OBJS      := $(SRCS:%.c=$(BUILD)/%.o)
+WEB_FILES := $(sort $(wildcard web/*))
+OBJS      := $(SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/web_assets.o
 UNIT_SRCS := $(shell find tests/unit -name '*.c' | sort)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 BENCH_SRCS := $(wildcard bench/*.c)
@@ -43,7 +46,7 @@ FUZZ_FLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -Isrc -pthread -fno-omit-frame-poi
               $(shell pkg-config --cflags $(PKGS))
 FUZZ_SECONDS ?= 15
 
-.PHONY: all test unit e2e bench bench-http bench-tls bench-h2 fuzz format man help clean
+.PHONY: all test unit e2e browser bench bench-http bench-tls bench-h2 fuzz format man help clean
 all: $(BUILD)/strata $(if $(SAN),,strata)
 
 # ./strata is a convenience link to the last build
@@ -64,6 +67,14 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
+# The dashboard (web/) embedded into the binary (src/admin/admin_web.c).
+$(BUILD)/gen/web_assets.c: $(WEB_FILES) scripts/embed-web.sh
+	@mkdir -p $(@D)
+	scripts/embed-web.sh $@ $(WEB_FILES)
+
+$(BUILD)/gen/web_assets.o: $(BUILD)/gen/web_assets.c
+	$(CC) $(CFLAGS) -c -o $@ $<
+
 $(BUILD)/bench/%: bench/%.c
 	@mkdir -p $(@D)
 	$(CC) -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -pthread -o $@ $<
@@ -75,8 +86,16 @@ e2e: $(BUILD)/strata $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 	STRATA_BIN=$(abspath $(BUILD)/strata) STRATA_TOOLS=$(abspath $(BUILD)/bench) \
 	    /usr/bin/python3 -m pytest -q tests/e2e
 
+# playwright-core drives Debian's chromium: no browser is downloaded.
+tests/browser/node_modules/.package-lock.json: tests/browser/package-lock.json
+	cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent
+
+browser: $(BUILD)/strata tests/browser/node_modules/.package-lock.json
+	STRATA_BIN=$(abspath $(BUILD)/strata) BROWSER_OUT=$(abspath $(BUILD)/browser) \
+	    node tests/browser/dashboard.test.js
+
 # The fuzzers run once, with the plain build (they have their own sanitizers).
-test: unit e2e $(if $(SAN),,fuzz)
+test: unit e2e browser $(if $(SAN),,fuzz)
 
 bench: $(BUILD)/strata $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 	STRATA_BIN=$(abspath $(BUILD)/strata) STRATA_TOOLS=$(abspath $(BUILD)/bench) bench/run.sh

@@ -4,14 +4,16 @@
 #                                    OpenSSL 3 (libssl-dev), nghttp2 (libnghttp2-dev),
 #                                    jansson (admin JSON API), libmaxminddb (geo), hiredis
 #                                    (Redis rate limits), libcurl and libxcrypt (JWKS URLs,
-#                                    htpasswd),
-#                                    and nc + curl to try the demo
+#                                    htpasswd), zlib (compressed admin answers),
+#                                    libmodsecurity3 and the OWASP CRS (the WAF), and nc +
+#                                    curl to try the demo
 #   scripts/install-deps.sh test     also what the tests use: pytest, PostgreSQL 15,
 #                                    dnsmasq and dig (UDP), openssl and nginx (SNI and
 #                                    PROXY protocol peers, a TLS origin), testssl.sh,
 #                                    clang's libFuzzer (make fuzz), python3-h2, grpcio and
 #                                    nghttp2's tools (HTTP/2 and gRPC peers), apache2-utils
-#                                    (htpasswd files for the basic_auth tests)
+#                                    (htpasswd files for the basic_auth tests), chromium,
+#                                    node and npm (the dashboard test, make browser)
 #   scripts/install-deps.sh bench    also HAProxy and NGINX (with its stream module), h2load
 #                                    and nghttpd (bench/h2.sh)
 # Packages already installed are skipped; apt-get update runs only when something is missing.
@@ -19,7 +21,7 @@ set -euo pipefail
 
 packages=(build-essential pkg-config libyaml-dev libpcre2-dev libssl-dev libnghttp2-dev
           libjansson-dev libmaxminddb-dev libhiredis-dev libcurl4-openssl-dev libcrypt-dev
-          netcat-openbsd curl)
+          zlib1g-dev libmodsecurity-dev modsecurity-crs netcat-openbsd curl)
 case "${1:-}" in
     "") ;;
     test) packages+=(python3 python3-pytest python3-pytest-timeout postgresql-15
@@ -27,7 +29,8 @@ case "${1:-}" in
                      openssl nginx libnginx-mod-stream clang libclang-rt-14-dev
                      python3-requests python3-websockets python3-cryptography wrk
                      testssl.sh python3-h2 python3-hyperframe python3-grpcio nghttp2-client
-                     libmaxmind-db-writer-perl mmdb-bin redis-server apache2-utils) ;;
+                     libmaxmind-db-writer-perl mmdb-bin redis-server apache2-utils chromium
+                     nodejs npm) ;;
     bench) packages+=(haproxy nginx libnginx-mod-stream procps wrk openssl nghttp2-client
                       nghttp2-server) ;;
     *) echo "usage: $0 [test|bench]" >&2; exit 2 ;;

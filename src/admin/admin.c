@@ -9,6 +9,7 @@
 #include "admin.h"
 #include "admin_analytics.h"
 #include "admin_api.h"
+#include "admin_int.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -47,6 +48,7 @@ struct admin_conn {
     enum aconn_state state;
     size_t inlen;      /* bytes in `in` (READ), or bytes discarded (LINGER) */
     struct strbuf out; /* the whole response (WRITE) */
+    const char *extra_headers; /* admin_reply: header lines added to the response, or NULL */
     size_t outoff;     /* bytes of out already sent */
     struct sockaddr_any peer;
     bool continued; /* "100 Continue" sent for an `Expect: 100-continue` body */
@@ -164,19 +166,19 @@ static const char *status_text(int status)
     }
 }
 
-/* Queues a complete response and starts sending it. head: omit the body (HEAD). extra:
- * more header lines ("Name: value\r\n"...), or NULL. */
-static void conn_respond_with(struct admin_conn *c, int status, const char *ctype, const char *body,
-                              size_t len, bool head, const char *extra)
+/* Queues a complete response and starts sending it. head: omit the body (HEAD). */
+static void conn_respond(struct admin_conn *c, int status, const char *ctype, const char *body,
+                         size_t len, bool head)
 {
     struct strbuf *o = &c->out;
     sb_reset(o);
     sb_printf(o, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n", status,
               status_text(status), ctype, len);
-    if (extra)
-        sb_puts(o, extra);
-    else if (status == 405)
+    if (status == 405 && !c->extra_headers) /* a handler's 405 says its own Allow */
         sb_puts(o, "Allow: GET, HEAD\r\n");
+    if (c->extra_headers)
+        sb_puts(o, c->extra_headers);
+    c->extra_headers = NULL; /* one response's; c may be freed before conn_respond returns */
     sb_puts(o, "Cache-Control: no-store\r\nConnection: close\r\n\r\n");
     if (!head)
         sb_append(o, body, len);
@@ -199,16 +201,16 @@ static void conn_respond_with(struct admin_conn *c, int status, const char *ctyp
     conn_write(c);
 }
 
-static void conn_respond(struct admin_conn *c, int status, const char *ctype, const char *body,
-                         size_t len, bool head)
+struct config *admin_conn_config(const struct admin_conn *c)
 {
-    conn_respond_with(c, status, ctype, body, len, head, NULL);
+    return c->a->cfg;
 }
 
-void admin_reply(const struct admin_req *rq, int status, const char *ctype, const char *body,
-                 size_t len, const char *extra)
+void admin_reply(struct admin_conn *c, int status, const char *ctype, const char *headers,
+                 const char *body, size_t len, bool head)
 {
-    conn_respond_with(rq->conn, status, ctype, body, len, rq->m->method == HTTP_M_HEAD, extra);
+    c->extra_headers = headers;
+    conn_respond(c, status, ctype, body, len, head);
 }
 
 static void respond_text(struct admin_conn *c, int status, const char *text, bool head)
@@ -216,18 +218,32 @@ static void respond_text(struct admin_conn *c, int status, const char *text, boo
     conn_respond(c, status, "text/plain; charset=utf-8", text, strlen(text), head);
 }
 
-static void serve_metrics(struct admin_conn *c, bool head)
+/* OpenMetrics when the client's Accept names it (Prometheus does when it can take it). */
+static bool wants_openmetrics(const struct http_msg *m)
+{
+    struct hstr accept = http_hdr_get(m, hstr_c("accept"));
+    return accept.len && memmem(accept.p, accept.len, "application/openmetrics-text", 28);
+}
+
+static void serve_metrics(struct admin_conn *c, const struct http_msg *m, bool head)
 {
     struct strbuf body;
+    bool om = wants_openmetrics(m);
     sb_init(&body, ADMIN_MAX_RESPONSE - 512);
-    metrics_render_prometheus(c->a->cfg, &body);
+    if (om)
+        metrics_render_openmetrics(c->a->cfg, &body);
+    else
+        metrics_render_prometheus(c->a->cfg, &body);
     if (body.err) {
         sb_free(&body);
         log_warn("admin: /metrics: response too large or out of memory");
         respond_text(c, 500, "cannot render metrics\n", head);
         return;
     }
-    conn_respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", sb_str(&body), body.len, head);
+    admin_reply_maybe_gzip(c, m, 200,
+                           om ? "application/openmetrics-text; version=1.0.0; charset=utf-8"
+                              : "text/plain; version=0.0.4; charset=utf-8",
+                           sb_str(&body), body.len, head);
     sb_free(&body);
 }
 
@@ -259,33 +275,37 @@ static void serve_json(struct admin_conn *c, bool head, const struct http_msg *m
     sb_free(&body);
 }
 
-/* Answers a complete request (its head, and its body when it has one). Every /api/v1/
- * request shows the admin token first when one is configured. */
+/* Answers a complete request (its head, and its body when it has one). The runtime API and
+ * POST /reload show the admin token first when one is configured; the read-only views
+ * (/metrics, /api/v1/stats, trends, top, the dashboard) stay open as /metrics is. */
 static void handle_request(struct admin_conn *c, const struct http_msg *m, const char *body,
                            size_t body_len)
 {
     bool head = m->method == HTTP_M_HEAD;
     struct admin_req rq = {c, m, body, body_len, &c->peer, c->a->cfg};
-    static const char api[] = "/api/v1/";
-    bool is_api = m->path.len >= sizeof(api) - 1 && !memcmp(m->path.p, api, sizeof(api) - 1);
     bool reload = m->method == HTTP_M_POST && hstr_eq(m->path, hstr_c("/reload"));
-    if ((is_api || reload) && !admin_authorized(&rq))
+    bool runtime_api = admin_api_serves(m->path);
+    if ((runtime_api || reload) && !admin_authorized(&rq))
         return; /* answered 401 or 403 */
     if (reload) {
         admin_log_write(&rq, "reload asked");
         serve_reload(c);
-    } else if (admin_api_serves(m->path)) {
+    } else if (runtime_api) {
         admin_api_serve(&rq);
     } else if (!head && m->method != HTTP_M_GET)
         respond_text(c, 405, "method not allowed\n", false);
     else if (hstr_eq(m->path, hstr_c("/metrics")))
-        serve_metrics(c, head);
+        serve_metrics(c, m, head);
     else if (hstr_eq(m->path, hstr_c("/api/v1/trends")))
         serve_json(c, head, m, admin_trends);
     else if (hstr_eq(m->path, hstr_c("/api/v1/top")))
         serve_json(c, head, m, admin_top);
     else if (hstr_eq(m->path, hstr_c("/healthz")))
         respond_text(c, 200, "ok\n", head);
+    else if (hstr_eq(m->path, hstr_c("/api/v1/stats")))
+        admin_serve_stats(c, m, head);
+    else if (admin_serve_web(c, m, head))
+        ;
     else
         respond_text(c, 404, "not found\n", head);
 }
@@ -393,6 +413,7 @@ static void conn_new(struct admin *a, int fd, const struct sockaddr_any *peer)
     c->state = AC_READ;
     c->inlen = 0;
     c->outoff = 0;
+    c->extra_headers = NULL;
     sb_init(&c->out, ADMIN_MAX_RESPONSE);
     if (ev_timer_arm(a->loop, &c->timer, ADMIN_READ_TIMEOUT_MS) < 0)
         goto fail_c;
@@ -519,6 +540,7 @@ void admin_stop(struct admin *a)
         ev_del(a->loop, &a->lh);
     ev_timer_cancel(a->loop, &a->accept_pause);
     close(a->lh.fd);
+    admin_stats_release();
     config_unref(a->cfg);
     free(a);
 }

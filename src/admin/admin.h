@@ -33,11 +33,6 @@ struct admin_req {
     struct config *cfg; /* the configuration in force */
 };
 
-/* Answers rq (once): status, Content-Type, body; extra: header lines ("Name: v\r\n"...) or
- * NULL. A HEAD request gets the head only. */
-void admin_reply(const struct admin_req *rq, int status, const char *ctype, const char *body,
-                 size_t len, const char *extra);
-
 /* Binds cfg->admin_addr (SO_REUSEADDR, non-blocking, close-on-exec) and serves it on
  * `loop` (the control thread's). Takes a reference on cfg, whose metrics it serves.
  * Returns NULL on failure with *why set to the reason, e.g. "Address already in use"

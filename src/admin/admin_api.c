@@ -3,6 +3,7 @@
  * control thread, like every writer of server runtime state.
  */
 #include "admin_api.h"
+#include "admin_int.h"
 
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -95,13 +96,14 @@ bool admin_api_serves(struct hstr path)
 static void reply_json(const struct admin_req *rq, int status, json_t *doc, const char *extra)
 {
     char *text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
+    bool head = rq->m->method == HTTP_M_HEAD;
     json_decref(doc);
     if (!text) {
         static const char oom[] = "{\"error\": \"out of memory\"}\n";
-        admin_reply(rq, 500, "application/json", oom, sizeof(oom) - 1, NULL);
+        admin_reply(rq->conn, 500, "application/json", NULL, oom, sizeof(oom) - 1, head);
         return;
     }
-    admin_reply(rq, status, "application/json", text, strlen(text), extra);
+    admin_reply(rq->conn, status, "application/json", extra, text, strlen(text), head);
     free(text);
 }
 

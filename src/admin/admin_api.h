@@ -26,15 +26,15 @@
 bool admin_api_serves(struct hstr path);
 
 /* With admin.token set: true when rq carries `Authorization: Bearer TOKEN`; else answers
- * 401 (no token) or 403 (another one) and returns false. Without a token: true. For every
- * /api/v1/ family. */
+ * 401 (no token) or 403 (another one) and returns false. Without a token: true. admin.c
+ * asks it for the runtime API and POST /reload. */
 bool admin_authorized(const struct admin_req *rq);
 
 /* Logs a write made on the admin listener outside this file (POST /reload) the way the
  * runtime API logs its own: "admin: METHOD PATH by PEER (token NAME): what". */
 void admin_log_write(const struct admin_req *rq, const char *what);
 
-/* Answers one request on those paths (through admin_reply); admin.c checked the token. */
+/* Answers one request on those paths (admin_int.h admin_reply); admin.c checked the token. */
 void admin_api_serve(const struct admin_req *rq);
 
 #endif

@@ -21,6 +21,9 @@
 #include "stats/analytics-t.h"
 #include "stats/counters-t.h"
 
+struct hist;
+struct recent_ring;
+
 enum balance_kind {
     BAL_ROUND_ROBIN,
     BAL_WEIGHTED,
@@ -73,8 +76,9 @@ struct server_state {
     _Atomic uint64_t passive_down_ms; /* mono_ms when passive check took it down, 0 = not */
     _Atomic uint32_t h2_streams;      /* HTTP/2: the streams its last SETTINGS allowed (0 =
                                          none seen), for a new connection's first streams */
-    struct server_counters *ctr;      /* [nworkers], each written by its worker only;
-                                         shared with the next generation (config_shared) */
+    /* Runtime blocks shared with the next generation (core/shared_block.h): */
+    struct server_counters *ctr;      /* [nworkers], each written by its worker only */
+    struct hist *hist;                /* [nworkers][HIST_KINDS] (stats/histogram.h) */
 };
 
 struct server {
@@ -179,6 +183,7 @@ struct backend {
     enum backend_protocol protocol; /* HTTP listeners; tcp/udp listeners ignore it */
     uint32_t h2_max_streams;        /* h2/h2c: streams per connection at most */
     uint32_t h2_window;             /* h2/h2c: a stream's receive window (response bytes held) */
+    struct hist *hist;              /* [nworkers][HIST_KINDS] (stats/histogram.h) */
 };
 
 /* Runtime state of a listener, shared by all workers. */
@@ -187,6 +192,8 @@ struct listener_state {
     struct log_target log;    /* connection (tcp, http) or flow (udp) lines, core/logbuf.h */
     struct log_target access; /* mode http: the access log (http/access_log.h) */
     struct listener_counters *ctr; /* [nworkers] */
+    struct hist *hist;             /* [nworkers][HIST_KINDS] (stats/histogram.h) */
+    struct recent_ring *recent;    /* [nworkers]: the last errors (stats/recent.h) */
 };
 
 /* udp.quic: connection-ID-aware routing of new flows (see l4/udp_quic.h). Present =
@@ -264,6 +271,7 @@ struct config {
     uint32_t reload_drain_ms;  /* reload.drain_timeout: long-lived connections whose path
                                 * changed are closed after it */
     bool admin_enabled;
+    bool histograms; /* admin.histograms (and an admin listener): latency is recorded */
     struct sockaddr_any admin_addr;
     char *admin_text;
     char *admin_token;      /* bearer token for /api/v1/ (admin.token or token_file), or NULL */

@@ -14,8 +14,10 @@
 
 #include "core/bug.h"
 #include "core/hash.h"
+#include "core/shared_block.h"
 #include "lb/lb.h"
 #include "schema.h"
+#include "stats/runtime.h"
 #include "yaml_tree.h"
 
 #define CONFIG_MAX_BYTES (16u << 20)
@@ -88,57 +90,23 @@ static void emit_errors(struct cfg_ctx *ctx, struct config_errors *errs)
         errs_append(errs, "%s: error: %u more errors not shown", ctx->file, ctx->dropped);
 }
 
-/* ---- runtime blocks shared across generations ------------------------------------------ */
-
-/* A block of runtime state (counters, the global connection count) that a reload may hand
- * to the next snapshot (config_shared): its reference count lives in the cache line just
- * before it. Zeroed; size a multiple of CACHELINE. */
-static void *shared_alloc(size_t size)
-{
-    char *p = aligned_alloc(CACHELINE, CACHELINE + size);
-    if (!p)
-        return NULL;
-    memset(p, 0, CACHELINE + size);
-    atomic_init((_Atomic uint32_t *)(void *)p, 1);
-    return p + CACHELINE;
-}
-
-static _Atomic uint32_t *shared_refs(void *b)
-{
-    return (_Atomic uint32_t *)(void *)((char *)b - CACHELINE);
-}
-
-static void shared_free(void *b)
-{
-    if (b && atomic_fetch_sub_explicit(shared_refs(b), 1, memory_order_acq_rel) == 1)
-        free((char *)b - CACHELINE);
-}
-
-void config_shared(void **slot, void *old)
-{
-    if (!old || *slot == old)
-        return;
-    atomic_fetch_add_explicit(shared_refs(old), 1, memory_order_relaxed);
-    shared_free(*slot);
-    *slot = old;
-}
-
 /* ---- release --------------------------------------------------------------------------- */
 
 static void free_runtime(struct config *c)
 {
+    stats_runtime_free(c);
     for (uint32_t i = 0; c->backends && i < c->nbackends; i++) {
         struct backend *b = &c->backends[i];
         if (b->lb_worker)
             lb_backend_free(b);
         for (uint32_t j = 0; b->servers && j < backend_slots(b); j++)
-            shared_free(b->servers[j].st.ctr);
+            shared_block_put(b->servers[j].st.ctr);
     }
     for (uint32_t i = 0; c->listeners && i < c->nlisteners; i++) {
-        shared_free(c->listeners[i].st.ctr);
+        shared_block_put(c->listeners[i].st.ctr);
         src_limits_free(c->listeners[i].per_source.table);
     }
-    shared_free(c->global);
+    shared_block_put(c->global);
 }
 
 static void config_free(struct config *c)
@@ -215,7 +183,7 @@ bool config_path_kept(const struct config *cur, const struct listener_conf *lc,
  * shareable with the next generation. */
 static void *counters_alloc(size_t n, size_t size)
 {
-    return shared_alloc(n * size);
+    return shared_block_new(n * size);
 }
 
 /* A server's id in sticky cookies: 16 hex digits of a hash of "backend/server", so the
@@ -285,7 +253,7 @@ static int build_runtime(struct config *c)
             return -1;
         }
     }
-    return 0;
+    return stats_runtime_build(c);
 }
 
 /* Moves the walker's result into a new snapshot; *root is left empty. NULL on OOM. */
@@ -302,6 +270,7 @@ static struct config *build_config(const char *file, struct cfg_root *root)
     c->pipe_size = root->tuning.pipe_size;
     c->pipe_cache = root->tuning.pipe_cache;
     c->admin_enabled = root->admin.enabled;
+    c->histograms = root->admin.enabled && root->admin.histograms;
     c->admin_addr = root->admin.addr;
     c->admin_text = root->admin.text;
     c->admin_token = root->admin.token;

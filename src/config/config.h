@@ -43,12 +43,6 @@ void config_server_sticky_id(struct server *s, const struct backend *b);
 /* "tcp", "udp" or "http", as the configuration writes it. */
 const char *config_mode_name(enum listener_mode m);
 
-/* A reload hands a runtime block (a counter array of config-t.h, `global`) of the running
- * snapshot to the next one: *slot (a block of the new snapshot, which drops it) becomes
- * `old`, now referenced by both. Counters so never go back to zero, and whatever a session
- * of the old generation still adds is counted. */
-void config_shared(void **slot, void *old);
-
 /* Sets the `fp` of every listener, backend and server of c from the YAML document it was
  * built from (fingerprint.c): equal names and fingerprints in two snapshots mean the same
  * text, so a reload keeps long-lived connections on them. */

@@ -109,6 +109,7 @@ struct cfg_root {
     } timeouts;
     struct {
         bool enabled;
+        bool histograms; /* latency histograms recorded (stats/runtime.h) */
         char *text;
         struct sockaddr_any addr;
         char *token, *token_file, *token_name; /* token_file is read into token */
@@ -264,6 +265,8 @@ extern const struct cfg_section cfg_grpc_web_section, cfg_path_rewrite_section,
     cfg_request_headers_section, cfg_response_headers_section, cfg_redirect_section,
     cfg_respond_section;
 extern const struct cfg_section cfg_rate_limit_section; /* schema_rate_limit.c */
+/* waf and ext_authz (schema_security.c). */
+extern const struct cfg_section cfg_waf_section, cfg_ext_authz_section;
 /* A field name a filter may set/add/remove or a match may read: a token, and not one the
  * codec owns (Host, Content-Length, Transfer-Encoding, Connection...). Reports at n and
  * returns -1 when it is not; `what` names it in the message ("header name"). */

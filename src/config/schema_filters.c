@@ -442,6 +442,8 @@ static const struct filter_kind filter_kinds[] = {
     {"bot", &filter_bot, &cfg_bot_section, sizeof(struct filter_bot_conf)},
     {"request_limits", &filter_request_limits, &cfg_request_limits_section,
      sizeof(struct filter_request_limits_conf)},
+    {"waf", &filter_waf, &cfg_waf_section, sizeof(struct filter_waf_conf)},
+    {"ext_authz", &filter_ext_authz, &cfg_ext_authz_section, sizeof(struct filter_ext_authz_conf)},
 };
 
 int cfg_parse_filter(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,

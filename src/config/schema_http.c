@@ -941,6 +941,11 @@ static const struct cfg_key route_keys[] = {
      .help = "Require HTTP Basic credentials from an htpasswd file (401 otherwise)."},
     {"jwt", CT_CUSTOM, .parse = cfg_parse_filter, .sub = &cfg_jwt_section, .type_doc = "mapping",
      .def_doc = "none", .help = "Require a valid JWT (401 otherwise)."},
+    {"ext_authz", CT_CUSTOM, .parse = cfg_parse_filter, .sub = &cfg_ext_authz_section,
+     .type_doc = "mapping", .def_doc = "none",
+     .help = "Ask an auth service whether the request may go on."},
+    {"waf", CT_CUSTOM, .parse = cfg_parse_filter, .sub = &cfg_waf_section, .type_doc = "mapping",
+     .def_doc = "none", .help = "Inspect requests with ModSecurity and the OWASP CRS."},
     {"grpc_web", CT_CUSTOM, .parse = cfg_parse_filter, .sub = &cfg_grpc_web_section,
      .type_doc = "mapping", .def_doc = "none",
      .help = "Translate gRPC-Web (browsers) to gRPC; first on the request, last on the "
@@ -970,9 +975,9 @@ const struct cfg_section cfg_http_route_section =
             "that matches takes the request (none: 404). It proxies to `backend`, or to one "
             "of `split`, or answers itself with `redirect` or `respond`; on the way its "
             "filters run in this order: `request_limits`, `ip_access`, `bot`, `rate_limit`, `cors`, "
-            "`basic_auth`, `jwt`, `grpc_web`, `path_rewrite`, `request_headers`, then, on the "
-            "response, `response_headers`, `grpc_web`, `cors`, `rate_limit`. The same access "
-            "filters on the listener's `http` run first, before routing.",
+            "`basic_auth`, `jwt`, `ext_authz`, `waf`, `grpc_web`, `path_rewrite`, `request_headers`, "
+            "then, on the response, `response_headers`, `grpc_web`, `waf`, `cors`, `rate_limit`. "
+            "The same access filters on the listener's `http` run first, before routing.",
             route_keys, .size = sizeof(struct http_route), .finish = route_finish,
             .release = route_release);
 

@@ -137,6 +137,8 @@ int demo_servers_start(unsigned base, char *err, size_t errlen)
         snprintf(err, errlen, "cannot start the demo thread");
         goto fail;
     }
+    if (demo_traffic_start(base) < 0) /* the demo works without it: say so and go on */
+        fprintf(stderr, "strata demo: cannot start the demo traffic thread\n");
     return 0;
 fail:
     demo_close_all();
@@ -145,16 +147,69 @@ fail:
 
 void demo_servers_stop(void)
 {
+    demo_traffic_stop();
     atomic_store(&demo_stop, true);
     ev_loop_wake(&demo_loop);
     pthread_join(demo_thread, NULL);
     demo_close_all();
 }
 
+/* The listeners the demo's own traffic (demo_traffic.c) goes through, with backends of
+ * their own so that balancing on the others stays as a person trying the demo expects,
+ * and no log lines: a shop whose /reports/ are slow (demo_http.c) and whose /legacy/
+ * server is gone. */
+static void demo_config_shop(unsigned base, char *listeners, size_t llen, char *backends,
+                             size_t blen)
+{
+    snprintf(listeners, llen,
+             "  - name: demo-shop\n"
+             "    listen: 127.0.0.1:%u\n"
+             "    mode: http\n"
+             "    log: { format: off }\n"
+             "    http: { access_log: { format: off } }\n"
+             "    routes:\n"
+             "      - { name: reports, match: { path_prefix: /reports/ }, backend: shop }\n"
+             "      - { name: users, match: { path_prefix: /api/users/ }, backend: shop }\n"
+             "      - { name: legacy, match: { path_prefix: /legacy/ }, backend: legacy,\n"
+             "          retry: { tries: 1 } }\n"
+             "      - { name: hello, match: { path: /hello },\n"
+             "          respond: { status: 200, body: \"hello\\n\" } }\n"
+             "      - { name: old, match: { path_prefix: /old/ },\n"
+             "          redirect: { status: 301, location: \"http://{authority}/api/\" } }\n"
+             "      - { name: api, match: { path_prefix: /api/ }, backend: shop }\n"
+             "      - { name: static, backend: shop }\n"
+             "  - name: demo-db\n"
+             "    listen: 127.0.0.1:%u\n"
+             "    mode: tcp\n"
+             "    log: { format: off }\n"
+             "    backend: db\n",
+             demo_shop_port(base), base + DEMO_DB_OFFSET);
+    snprintf(backends, blen,
+             "  shop:\n"
+             "    balance: least_conn\n"
+             "    servers: [ { name: web1, address: 127.0.0.1:%u }, "
+             "{ name: web2, address: 127.0.0.1:%u }, { name: web3, address: 127.0.0.1:%u } ]\n"
+             "  legacy:\n"
+             "    servers: [ { name: old1, address: 127.0.0.1:%u } ]\n"
+             "  db:\n"
+             "    servers: [ { name: db1, address: 127.0.0.1:%u }, "
+             "{ name: db2, address: 127.0.0.1:%u } ]\n",
+             demo_http_port(base, 1), demo_http_port(base, 2), demo_http_port(base, 3),
+             base + DEMO_LEGACY_OFFSET, base + 1, base + 2);
+}
+
+unsigned demo_shop_port(unsigned base)
+{
+    return base + 81;
+}
+
 void demo_config(unsigned base, const char *cert_dir, char *buf, size_t len)
 {
     unsigned w1 = demo_http_port(base, 1), w2 = demo_http_port(base, 2),
              w3 = demo_http_port(base, 3);
+    char shop_listeners[1536], shop_backends[512];
+    demo_config_shop(base, shop_listeners, sizeof(shop_listeners), shop_backends,
+                     sizeof(shop_backends));
     snprintf(buf, len,
              "workers: auto\n"
              "timeouts: { connect: 1s, idle: 5m, drain: 2s }\n"
@@ -193,6 +248,7 @@ void demo_config(unsigned base, const char *cert_dir, char *buf, size_t len)
              "    tls: { certificates: [ { cert: %s/cert.pem, key: %s/key.pem } ] }\n"
              "    http: *demo_http\n"
              "    routes: *demo_routes\n"
+             "%s"
              "backends:\n"
              "  demo:\n"
              "    balance: round_robin\n"
@@ -211,9 +267,10 @@ void demo_config(unsigned base, const char *cert_dir, char *buf, size_t len)
              "    servers: [ { name: web1, address: 127.0.0.1:%u }, "
              "{ name: web2, address: 127.0.0.1:%u } ]\n"
              "  canary:\n"
-             "    servers: [ { name: web3, address: 127.0.0.1:%u } ]\n",
-             base + 90, base, base + 80, base + 43, cert_dir, cert_dir, base + 1, base + 2, base + 3,
-             w1, w2, w3, w1, w2, w3);
+             "    servers: [ { name: web3, address: 127.0.0.1:%u } ]\n"
+             "%s",
+             base + 90, base, base + 80, base + 43, cert_dir, cert_dir, shop_listeners, base + 1,
+             base + 2, base + 3, w1, w2, w3, w1, w2, w3, shop_backends);
 }
 
 void demo_print_help(unsigned base)
@@ -239,9 +296,13 @@ void demo_print_help(unsigned base)
            "  curl -skI --http2 https://127.0.0.1:%u/hello | head -1     # HTTP/2 200\n"
            "  curl -s --http2-prior-knowledge http://127.0.0.1:%u/api/h2c # h2c to HTTP/1 web N\n"
            "  curl -s http://127.0.0.1:%u/metrics | grep strata_listener_http  # Prometheus\n"
+           "Dashboard: http://127.0.0.1:%u/ (live: L4 and L7, latency per route, servers)\n"
+           "  A built-in client sends about 15 requests/s through demo-shop (127.0.0.1:%u:\n"
+           "  /reports/ is slow, /legacy/ has no server) and a TCP session a second through\n"
+           "  demo-db (127.0.0.1:%u), so the dashboard has traffic to show at once.\n"
            "Stop with Ctrl-C. Run your own configuration with: strata run FILE\n\n",
            base, base + 1, base + DEMO_SERVERS, h, demo_http_port(base, 1),
            demo_http_port(base, DEMO_WEB_SERVERS), base + 43, base, h, h, h, h, h, base + 43,
-           base + 43, h, base + 90);
+           base + 43, h, base + 90, base + 90, demo_shop_port(base), base + DEMO_DB_OFFSET);
     fflush(stdout);
 }

@@ -1,7 +1,9 @@
 /* demo.h — the built-in demonstration: three small TCP servers and three small HTTP/1.1
- * servers in a thread of their own, and the configuration that puts Strata in front of
- * them. Port plan for BASE: the listener BASE, TCP servers BASE+1..3, web servers
- * BASE+11..13, admin BASE+90. */
+ * servers in a thread of their own, the configuration that puts Strata in front of them,
+ * and a little traffic of its own for the dashboard. Port plan for BASE: the listener
+ * BASE, TCP servers BASE+1..3, the traffic's TCP listener BASE+4, a server nobody listens
+ * on BASE+9, web servers BASE+11..13, HTTPS BASE+43, HTTP BASE+80, the traffic's HTTP
+ * listener BASE+81, admin (metrics, dashboard) BASE+90. */
 #ifndef STRATA_DEMO_DEMO_H
 #define STRATA_DEMO_DEMO_H
 
@@ -10,6 +12,11 @@
 #define DEMO_SERVERS 3
 
 #define DEMO_WEB_SERVERS 3
+#define DEMO_DB_OFFSET 4     /* the TCP listener of the demo's own traffic */
+#define DEMO_LEGACY_OFFSET 9 /* nothing listens there: the shop's failing route */
+
+/* The HTTP listener the demo's own traffic goes to. */
+unsigned demo_shop_port(unsigned base);
 
 struct ev_loop;
 
@@ -38,6 +45,12 @@ void demo_tls_remove(void);
 /* Writes the demo's YAML configuration for `base` into buf; the HTTPS listener's
  * certificate is in cert_dir (see demo_tls_dir). */
 void demo_config(unsigned base, const char *cert_dir, char *buf, size_t len);
+
+/* Sends a little steady traffic (demo_traffic.c) to the demo's listeners from a thread of
+ * its own, so that the dashboard shows some at once. start: 0 or -1; stop waits for the
+ * thread (at most about a second) and does nothing when it did not start. */
+int demo_traffic_start(unsigned base);
+void demo_traffic_stop(void);
 
 /* Prints what to type to see the demo work. */
 void demo_print_help(unsigned base);

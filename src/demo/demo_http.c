@@ -1,7 +1,9 @@
 /* demo_http.c — the demo's web servers: tiny HTTP/1.1 origins on the demo thread's loop.
  * Requests are parsed by the HTTP/1 codec (http/h1.h). Every request gets 200 and "hello
  * from demo web N: METHOD PATH\n" (GET or HEAD /healthz: "ok"). Keep-alive and pipelining
- * work; a body with Content-Length is read and dropped; a chunked one is refused (501). A
+ * work; a body with Content-Length is read and dropped; a chunked one is refused (501).
+ * Paths under /reports/ are slow on purpose (answered after 80-250 ms), so that the
+ * dashboard has a slow route to show. A
  * request the codec refuses (its status: 400, 505...) or a request head over WEB_HEAD_MAX
  * (431) is answered and the connection closed. Buffers, connection count and idle time are
  * bounded. Demo thread only (all state here is that thread's).
@@ -49,6 +51,9 @@ struct web_conn {
     bool closing;     /* no more requests: close once `out` is sent */
     bool eof;         /* the client closed its side */
     bool resume;      /* used up its reads: `timer` continues the work */
+    uint32_t hold_ms; /* the response in `out` waits this long before it is sent */
+    bool held;        /* waiting: `timer` sends it at hold_until */
+    uint64_t hold_until;
     size_t in_len;    /* bytes in `in` */
     size_t out_off, out_len;
     char in[WEB_HEAD_MAX];
@@ -151,6 +156,9 @@ static bool serve_one(struct web_conn *c)
     int status = r == H1_AGAIN ? 431 : request_status(r, &h.m, &err);
     respond(c, status, status == 200 ? &h.m : NULL);
     if (status == 200) {
+        static unsigned slow_n;
+        if (h.m.path.len >= 9 && memcmp(h.m.path.p, "/reports/", 9) == 0)
+            c->hold_ms = 80 + (slow_n++ * 37) % 171; /* 80..250 ms */
         c->discard = h.m.body == HTTP_BODY_LENGTH ? h.m.content_length : 0;
         c->close_after = (h.m.flags & HTTP_F_CLOSE) != 0;
         consume(c, hl);
@@ -181,6 +189,19 @@ static bool conn_work(struct ev_loop *loop, struct web_conn *c)
         ev_timer_arm(loop, &c->timer, WEB_IDLE_MS); /* it had a heap slot: cannot fail */
     }
     for (;;) {
+        if (c->hold_ms) {
+            c->hold_until = loop->now_ms + c->hold_ms;
+            c->hold_ms = 0;
+            c->held = true;
+        }
+        if (c->held && loop->now_ms < c->hold_until) {
+            ev_timer_arm(loop, &c->timer, c->hold_until - loop->now_ms); /* it had a slot */
+            return true;
+        }
+        if (c->held) {
+            c->held = false;
+            ev_timer_arm(loop, &c->timer, WEB_IDLE_MS);
+        }
         if (c->out_off < c->out_len) {
             ssize_t n = send(c->h.fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
             if (n < 0 && errno != EINTR)
@@ -227,7 +248,7 @@ static void conn_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
 static void conn_timer(struct ev_loop *loop, struct ev_timer *t)
 {
     struct web_conn *c = container_of(t, struct web_conn, timer);
-    if (!c->resume || !conn_work(loop, c))
+    if ((!c->resume && !c->held) || !conn_work(loop, c))
         conn_close(loop, c); /* idle for too long, or over */
 }
 
@@ -247,8 +268,10 @@ static void web_accept(struct ev_loop *loop, struct ev_handler *h, uint32_t even
         ev_timer_init(&c->timer, conn_timer);
         c->srv = srv;
         c->discard = 0;
-        c->close_after = c->closing = c->eof = c->resume = false;
+        c->close_after = c->closing = c->eof = c->resume = c->held = false;
         c->in_len = c->out_off = c->out_len = 0;
+        c->hold_ms = 0;
+        c->hold_until = 0;
         if (ev_timer_arm(loop, &c->timer, WEB_IDLE_MS) < 0 || ev_add(loop, &c->h) < 0) {
             ev_timer_cancel(loop, &c->timer);
             close(fd);

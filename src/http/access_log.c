@@ -88,6 +88,8 @@ void access_log_write(struct worker *w, const struct listener_conf *lc,
     log_name(&l, "end", e->end);
     if (w->cfg->analytics.geo)
         geo_log_fields(&l, &t->geo);
+    if (t->waf_rules.len)
+        log_str(&l, "waf_rules", t->waf_rules.p, t->waf_rules.len);
     if (t->tls)
         put_tls(&l, t->conn);
     if (e->detail)

@@ -11,6 +11,18 @@
  * Any hook may be NULL. A hook returns FILTER_CONTINUE, or FILTER_ANSWER after calling
  * txn_answer() (the request is not proxied; response hooks of the filters that already
  * ran still see the answer), or FILTER_ERROR (out of memory: the stream answers 500).
+ *
+ * Two things a request filter may ask of the stream (the layer in doc/architecture.md):
+ * - the whole request body before the request goes to a server: on_request sets
+ *   t->body_wanted; once every on_request ran, the stream reads the body into a buffer of
+ *   at most the listener's `limits.max_body_buffered` (over it: 413), calls the
+ *   on_request_buffered hooks with it in t->body, and sends it to the server from that
+ *   buffer (a retry sends it again);
+ * - to wait: on_request returns FILTER_WAIT after starting something on the worker's loop
+ *   (a sub-request, a timer) and, from a later event of that loop (never from inside
+ *   on_request), calls filter_resume() with FILTER_CONTINUE, FILTER_ANSWER or FILTER_ERROR.
+ *   t->wait_ms (set by the filter; 0: the listener's response timeout) bounds the wait: past
+ *   it the stream answers 504. on_end is how the filter hears that the stream went away.
  */
 #ifndef STRATA_HTTP_FILTER_H
 #define STRATA_HTTP_FILTER_H
@@ -21,7 +33,7 @@
 #include "http/route-t.h"
 #include "http/txn-t.h"
 
-enum filter_verdict { FILTER_CONTINUE, FILTER_ANSWER, FILTER_ERROR };
+enum filter_verdict { FILTER_CONTINUE, FILTER_ANSWER, FILTER_ERROR, FILTER_WAIT };
 
 struct filter_ops {
     const char *name; /* the config key: "request_headers", "redirect"... */
@@ -40,6 +52,13 @@ struct filter_ops {
      * for `strata check`), from the main thread; stopped when the configuration is freed.
      * Returns 0, or -1 with a reason in err. */
     int (*start)(const void *conf, unsigned nworkers, char *err, size_t errlen);
+    /* The whole request body is in t->body (a filter set t->body_wanted): in order, for the
+     * filters whose on_request ran; FILTER_CONTINUE, FILTER_ANSWER or FILTER_ERROR. */
+    enum filter_verdict (*on_request_buffered)(struct http_txn *t, const void *conf);
+    /* The exchange ends (or a wait was given up): per-exchange state is released, a pending
+     * wait cancelled (its filter_resume must not come). Called once for every filter whose
+     * on_request ran. */
+    void (*on_end)(struct http_txn *t, const void *conf);
 };
 
 extern const struct filter_ops filter_request_headers, filter_response_headers, filter_path_rewrite,
@@ -49,6 +68,7 @@ extern const struct filter_ops filter_rate_limit;
 /* Access filters (http/filters/jwt.c, basic_auth.c, cors.c, ip_access.c, bot.c). */
 extern const struct filter_ops filter_jwt, filter_basic_auth, filter_cors, filter_ip_access,
     filter_bot, filter_request_limits;
+extern const struct filter_ops filter_waf, filter_ext_authz;
 
 /* The filters of one exchange, in request order: the listener's, then the route's. */
 struct filter_chain {
@@ -75,6 +95,9 @@ bool filter_chain_has_body_hooks(const struct filter_chain *c, uint32_t nran, bo
 struct config;
 /* Runs the `start` hook of every filter of every HTTP listener and route. */
 int filters_start(struct config *cfg, char *err, size_t errlen);
+/* A filter's wait (FILTER_WAIT) is over: the stream goes on as if on_request had returned
+ * `v` (http/stream.c). Called from an event of the worker's loop. */
+void filter_resume(struct http_txn *t, enum filter_verdict v);
 
 /* Makes the transaction's answer: t->resp becomes a response with `status`, the given
  * content type and body (copied into the arena), and HTTP_BODY_LENGTH framing. Other

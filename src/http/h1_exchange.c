@@ -82,18 +82,22 @@ static bool send_continue(struct h1s *s)
     return h1_buf_append(s->w, &s->out, cont, sizeof(cont) - 1);
 }
 
-/* Client → server: the request body, once the server connection is up. */
+/* Client → server: the request body, once the server connection is up (or into the
+ * stream's buffer while a filter wants it whole; then from that buffer). */
 enum move h1_step_request_body(struct h1s *s)
 {
     struct h1x *x = s->x;
-    if (x->req_done || !x->st.up || x->st.up->connecting)
+    if (x->st.hold == HOLD_WHOLE)
+        return stream_held_step(&x->st);
+    const struct http_body_ops *out = stream_request_body_dest(&x->st);
+    if (x->req_done || !out)
         return MOVE_NONE;
     if (!send_continue(s))
         return MOVE_ERROR;
     struct h1_error err = {0, NULL};
     size_t before = s->in ? s->in->len : 0;
-    struct body_move bm = {&x->reqb,     s->in,        false,           false, &x->req_end,
-                           &x->req_done, &x->st.t.req, &x->st.upc->body};
+    struct body_move bm = {&x->reqb,     s->in,        false, false, &x->req_end,
+                           &x->req_done, &x->st.t.req, out};
     enum move m = h1_move_body(&x->st, &bm, &err);
     if (s->in && s->in->len != before)
         x->st.body_started = true;

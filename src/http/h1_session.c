@@ -300,9 +300,11 @@ static enum move step_client_read(struct h1s *s)
     }
     if (io == IO_EOF) {
         s->cli_eof = true;
-        if (!x->req_done && (!s->in || s->in->len == 0)) {
+        /* a client gone while a filter waits: its check is cancelled now, not when it ends */
+        if ((!x->req_done && (!s->in || s->in->len == 0)) || x->st.waiting) {
             x->st.end = "client_abort";
-            x->st.detail = "closed during the request body";
+            x->st.detail = x->st.waiting ? "closed while a filter waited"
+                                         : "closed during the request body";
             h1_session_close(s);
             return MOVE_ERROR;
         }

@@ -312,11 +312,18 @@ static unsigned request_body_data(struct h2s *s, const struct http_body_ops *out
 static enum move step_request_body(struct h2s *s)
 {
     struct http_stream *st = &s->st;
-    const struct http_body_ops *out = &st->upc->body;
+    const struct http_body_ops *out;
     enum move m = MOVE_NONE;
     const char *why = NULL;
     unsigned status = 0;
-    if (s->req_sent || !st->up || st->up->connecting || st->t.answered)
+    if (st->t.answered)
+        return MOVE_NONE;
+    if (st->hold == HOLD_WHOLE) { /* a filter had it whole: sent from the stream's buffer, */
+        m = stream_held_step(st); /* again to a retry's attempt */
+        s->req_sent = st->held_end_sent;
+        return m;
+    }
+    if (s->req_sent || !(out = stream_request_body_dest(st)))
         return MOVE_NONE;
     send_continue(s);
     if (!s->req_last_pending)
@@ -324,9 +331,9 @@ static enum move step_request_body(struct h2s *s)
     if (!status && !s->req_last_pending && s->req_eof && !s->req.len)
         status = request_body_last(s, out, &why);
     if (!status && s->req_last_pending && out->send_trailers(st, &st->t.req)) {
-        out->send_end(st);
         s->req_last_pending = false;
-        s->req_sent = true;
+        s->req_sent = out != &stream_hold_ops; /* held: it goes from the buffer */
+        out->send_end(st);
         m = MOVE_PROGRESS;
     }
     if (status) {

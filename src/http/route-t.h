@@ -16,6 +16,8 @@
 
 struct backend;
 struct filter_ops;
+struct route_counters;
+struct hist;
 
 /* How a string is matched. Regexes are PCRE2, compiled (with JIT) at load. */
 enum str_match_kind {
@@ -115,6 +117,8 @@ struct http_route {
     uint32_t split_total; /* sum of weights (> 0 when action is ROUTE_SPLIT) */
     struct retry_conf retry;
     struct error_pages error_pages; /* for answers made once the route was chosen */
+    struct route_counters *ctr; /* [nworkers] (stats/counters-t.h), built with the snapshot */
+    struct hist *hist;          /* [nworkers][HIST_KINDS] (stats/histogram.h) */
 };
 
 struct http_limits {
@@ -212,6 +216,41 @@ struct filter_request_id_conf {
 struct filter_traceparent_conf {
     bool enabled;
 };
+
+/* waf: ModSecurity with the OWASP Core Rule Set (http/filters/waf.c). */
+enum waf_mode { WAF_OFF, WAF_DETECT, WAF_BLOCK };
+
+struct filter_waf_conf {
+    int mode;                   /* enum waf_mode */
+    uint32_t paranoia;          /* CRS paranoia level 1..4 */
+    uint32_t anomaly_threshold; /* CRS inbound anomaly score that blocks */
+    uint32_t response_threshold; /* CRS outbound anomaly score */
+    bool inspect_body;          /* request bodies, held within max_body_buffered */
+    bool inspect_response;      /* response status and header fields */
+    char *crs_setup;            /* the CRS setup file */
+    char *crs_rules;            /* the directory of the CRS rule files */
+    char *allowed_methods;      /* CRS tx.allowed_methods (space-separated) */
+    char *rules;                /* extra rules (ModSecurity language) after the CRS */
+    void *rules_set;            /* RulesSet *, built once at load (waf_rules_build) */
+};
+
+/* ext_authz: a sub-request to an auth service decides (http/filters/ext_authz.c). */
+struct filter_ext_authz_conf {
+    struct backend *backend;      /* the auth service */
+    char *path;                   /* the sub-request's path */
+    char **request_headers;       /* request fields sent to it (lowercased names) */
+    uint32_t nrequest_headers;
+    char **upstream_headers;      /* fields of its 2xx copied into the request */
+    uint32_t nupstream_headers;
+    char **client_headers;        /* fields of its denial passed to the client */
+    uint32_t nclient_headers;
+    uint32_t timeout_ms;          /* the whole check, connect included */
+    int failure;                  /* enum ext_authz_failure: when it fails or times out */
+    uint32_t cache_ms;            /* results kept this long per worker (0 = no cache) */
+    struct http_route route;      /* the sub-request's retry policy (tries) */
+};
+
+enum ext_authz_failure { EXT_AUTHZ_DENY_503, EXT_AUTHZ_DENY_403, EXT_AUTHZ_ALLOW };
 
 /* The HTTP side of a listener (mode: http). */
 struct http_listener_conf {

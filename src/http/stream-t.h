@@ -97,6 +97,13 @@ struct http_up_ops {
     void (*free)(struct http_stream *st);
 };
 
+/* A request body a filter wanted whole (t->body_wanted), held before the server. */
+enum body_hold {
+    HOLD_NONE,       /* the body streams to the server as it comes */
+    HOLD_COLLECTING, /* the client codec passes it to stream_hold_ops (into `held`) */
+    HOLD_WHOLE,      /* inspected; sent from `held` to each attempt (stream_held_step) */
+};
+
 struct http_stream {
     struct http_txn t;
     struct worker *w;
@@ -129,6 +136,14 @@ struct http_stream {
     bool must_close;          /* nothing after this exchange can be trusted (an answer to a
                                  request not read whole or as meant): the codec ends the
                                  client connection after it */
+    bool waiting;             /* a filter's on_request returned FILTER_WAIT */
+    bool filters_ended;       /* the on_end hooks ran */
+    bool uncounted;           /* a sub-request (ext_authz): not in the listener's counters */
+    uint8_t hold;             /* enum body_hold */
+    bool held_end_sent;       /* HOLD_WHOLE: the current attempt has the whole body */
+    uint64_t wait_until_ms;   /* waiting: the deadline of the wait */
+    char *held;               /* HOLD_*: the request body (malloc'd, max_body_buffered) */
+    size_t held_len, held_cap, held_sent;
     bool tunnel;              /* set by mux->tunnel: the switched protocol's bytes flow
                                  through the body operations (upc->body: the client's, with
                                  send_end for its end; mux->body: the server's, send_end at

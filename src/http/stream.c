@@ -5,9 +5,11 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "core/time.h"
 #include "ev/worker.h"
 #include "http/access_log.h"
 #include "http/error_page.h"
@@ -17,16 +19,16 @@
 #include "http/msg.h"
 #include "http/request_analytics.h"
 #include "http/router.h"
+#include "http/stream_stats.h"
 #include "stats/geo.h"
 #include "upstream/pool.h"
 
 static void attempt(struct http_stream *st);
+static void filters_end(struct http_stream *st);
 
 uint64_t stream_now_us(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    return mono_us();
 }
 
 struct listener_counters *stream_lctr(const struct http_stream *st)
@@ -36,7 +38,7 @@ struct listener_counters *stream_lctr(const struct http_stream *st)
 
 static void count_status(struct http_stream *st, unsigned status)
 {
-    if (status >= 100 && status < 600)
+    if (status >= 100 && status < 600 && !st->uncounted)
         CTR_ADD(stream_lctr(st)->http_responses[status / 100 - 1], 1);
 }
 
@@ -55,26 +57,59 @@ void stream_up_release(struct http_stream *st, bool keep)
 
 void stream_free(struct http_stream *st)
 {
+    filters_end(st);
     stream_up_release(st, false);
     stream_server_release(st);
     if (st->upx)
         st->upc->free(st);
+    free(st->held);
+    st->held = NULL;
+    st->hold = HOLD_NONE;
 }
 
 /* ---- filters ---- */
 
-/* Runs the on_request hooks of fcs[0..n), counting them in st->nran (their response hooks
- * run later, in reverse). */
-static enum filter_verdict run_request_filters(struct http_stream *st,
-                                               const struct filter_conf *fcs, uint32_t n)
+/* Runs the on_request hooks of the chain's filters from st->nran on, counting them in
+ * st->nran (their response hooks run later, in reverse; a filter that waits resumes the
+ * chain after itself). */
+static enum filter_verdict run_request_filters(struct http_stream *st)
 {
-    for (uint32_t i = 0; i < n; i++) {
-        st->nran++;
-        if (!fcs[i].ops->on_request)
+    while (st->nran < st->chain.nfirst + st->chain.nsecond) {
+        const struct filter_conf *fc = filter_chain_at(&st->chain, st->nran++);
+        if (!fc->ops->on_request)
             continue;
-        enum filter_verdict v = fcs[i].ops->on_request(&st->t, fcs[i].conf);
+        enum filter_verdict v = fc->ops->on_request(&st->t, fc->conf);
         if (v != FILTER_CONTINUE)
             return v;
+    }
+    return FILTER_CONTINUE;
+}
+
+/* The on_end hooks of the filters that ran (once). */
+static void filters_end(struct http_stream *st)
+{
+    if (st->filters_ended)
+        return;
+    st->filters_ended = true;
+    st->waiting = false;
+    for (uint32_t i = 0; i < st->nran; i++) {
+        const struct filter_conf *fc = filter_chain_at(&st->chain, i);
+        if (fc->ops->on_end)
+            fc->ops->on_end(&st->t, fc->conf);
+    }
+}
+
+/* The on_request_buffered hooks of the filters that ran, with the whole body in t->body. */
+static enum filter_verdict run_buffered_filters(struct http_stream *st)
+{
+    st->t.body = (struct hstr){st->held ? st->held : "", (uint32_t)st->held_len};
+    for (uint32_t i = 0; i < st->nran; i++) {
+        const struct filter_conf *fc = filter_chain_at(&st->chain, i);
+        enum filter_verdict v =
+            fc->ops->on_request_buffered ? fc->ops->on_request_buffered(&st->t, fc->conf)
+                                         : FILTER_CONTINUE;
+        if (v != FILTER_CONTINUE)
+            return v == FILTER_WAIT ? FILTER_ERROR : v; /* not a place to wait */
     }
     return FILTER_CONTINUE;
 }
@@ -190,15 +225,15 @@ static uint32_t max_tries(const struct http_stream *st)
     return n ? n : 1;
 }
 
-/* The listener's filters, the router, the route's filters; *v says how they ended. False
- * when no route matched (answered 404). */
+/* The listener's filters, the router, the route's filters, from where the chain stopped
+ * (a filter that waited resumes it); *v says how they ended. False when no route matched
+ * (answered 404). */
 static bool route_and_filter(struct http_stream *st, enum filter_verdict *v)
 {
     struct http_txn *t = &st->t;
     const struct http_listener_conf *hc = &st->lc->http;
-    st->chain = (struct filter_chain){hc->filters, hc->nfilters, NULL, 0};
-    *v = run_request_filters(st, hc->filters, hc->nfilters);
-    if (*v != FILTER_CONTINUE)
+    *v = run_request_filters(st);
+    if (*v != FILTER_CONTINUE || t->route)
         return true;
     t->route = router_match_geo(hc, &t->req, t->conn, &t->geo);
     if (!t->route) {
@@ -207,7 +242,7 @@ static bool route_and_filter(struct http_stream *st, enum filter_verdict *v)
     }
     st->chain.second = t->route->filters;
     st->chain.nsecond = t->route->nfilters;
-    *v = run_request_filters(st, t->route->filters, t->route->nfilters);
+    *v = run_request_filters(st);
     return true;
 }
 
@@ -232,29 +267,59 @@ static void grpc_call(struct http_stream *st)
         st->deadline_ms = st->start_us / 1000 + timeout;
 }
 
-void stream_route(struct http_stream *st)
+/* A filter answered (or failed) instead of the request going on. */
+static void filters_answered(struct http_stream *st, enum filter_verdict v)
 {
     struct http_txn *t = &st->t;
-    enum filter_verdict v;
-    if (grpc_content_type(&t->req))
-        grpc_call(st);
-    geo_lookup(st->w->cfg->analytics.geo, &t->client, &t->geo);
-    if (!route_and_filter(st, &v))
-        return;
-    if (v == FILTER_ANSWER) {
-        t->answered = true;
-        st->end = "answered";
-        st->detail = t->filter_detail;
-        /* a gRPC client reads a status, not a page: a filter's answer becomes one */
-        if (t->grpc && !grpc_content_type(&t->resp) &&
-            grpc_answer(t, t->resp.status, http_reason(t->resp.status)) < 0) {
-            stream_answer(st, 500, "internal_error", "out of memory");
-            return;
-        }
-        send_answer(st);
+    if (v != FILTER_ANSWER) {
+        stream_answer(st, 500, "internal_error", "a filter failed");
         return;
     }
-    if (v == FILTER_ERROR || t->route->action == ROUTE_ANSWER) {
+    t->answered = true;
+    st->end = "answered";
+    st->detail = t->filter_detail;
+    /* a gRPC client reads a status, not a page: a filter's answer becomes one */
+    if (t->grpc && !grpc_content_type(&t->resp) &&
+        grpc_answer(t, t->resp.status, http_reason(t->resp.status)) < 0) {
+        stream_answer(st, 500, "internal_error", "out of memory");
+        return;
+    }
+    send_answer(st);
+}
+
+/* A filter waits (FILTER_WAIT): the codec's timer now holds the wait's deadline. */
+static void filter_waits(struct http_stream *st)
+{
+    uint32_t ms = st->t.wait_ms ? st->t.wait_ms : st->lc->http.timeouts.response_ms;
+    st->waiting = true;
+    st->wait_until_ms = st->w->loop.now_ms + ms;
+    st->mux->rearm(st);
+}
+
+/* The body a filter wants whole is read first (HOLD_COLLECTING: the client codec passes it
+ * to stream_hold_ops); a body known to be too large is refused at once. */
+static bool hold_body(struct http_stream *st)
+{
+    const struct http_msg *req = &st->t.req;
+    uint64_t max = st->lc->http.limits.max_body_buffered;
+    if (!st->t.body_wanted || http_msg_bodiless(req))
+        return false;
+    if (req->body == HTTP_BODY_LENGTH && req->content_length > max) {
+        CTR_ADD(stream_lctr(st)->http_bad_requests, 1);
+        stream_answer(st, 413, "bad_request", "request body larger than max_body_buffered");
+        return true;
+    }
+    st->hold = HOLD_COLLECTING;
+    st->mux->rearm(st);
+    return true;
+}
+
+/* The request goes on past its filters: the backend, then (the whole body first when a
+ * filter wants it) the first attempt. */
+static void proxy(struct http_stream *st)
+{
+    struct http_txn *t = &st->t;
+    if (t->route->action == ROUTE_ANSWER) {
         stream_answer(st, 500, "internal_error", "a filter failed");
         return;
     }
@@ -264,7 +329,138 @@ void stream_route(struct http_stream *st)
     st->req_body_hooks = filter_chain_has_body_hooks(&st->chain, st->nran, false);
     upstream_attempt_init(&st->att, t->backend, max_tries(st), &t->client);
     set_hash_key(st);
+    if (hold_body(st))
+        return;
+    if (t->body_wanted) { /* no body: the hooks see an empty one */
+        enum filter_verdict v = run_buffered_filters(st);
+        if (v != FILTER_CONTINUE) {
+            filters_answered(st, v);
+            return;
+        }
+    }
     attempt(st);
+}
+
+/* The request filters (from where they stopped), then on to the server. */
+static void go_on(struct http_stream *st)
+{
+    enum filter_verdict v;
+    if (!route_and_filter(st, &v))
+        return;
+    if (v == FILTER_WAIT)
+        filter_waits(st);
+    else if (v != FILTER_CONTINUE)
+        filters_answered(st, v);
+    else
+        proxy(st);
+}
+
+void stream_route(struct http_stream *st)
+{
+    const struct http_listener_conf *hc = &st->lc->http;
+    if (grpc_content_type(&st->t.req))
+        grpc_call(st);
+    geo_lookup(st->w->cfg->analytics.geo, &st->t.client, &st->t.geo);
+    st->chain = (struct filter_chain){hc->filters, hc->nfilters, NULL, 0};
+    go_on(st);
+}
+
+void filter_resume(struct http_txn *t, enum filter_verdict v)
+{
+    struct http_stream *st = container_of(t, struct http_stream, t);
+    BUG_ON(!st->waiting);
+    st->waiting = false;
+    if (v == FILTER_CONTINUE)
+        go_on(st);
+    else
+        filters_answered(st, v == FILTER_WAIT ? FILTER_ERROR : v);
+    st->mux->rearm(st);
+    st->mux->run(st);
+}
+
+void stream_send(struct http_stream *st)
+{
+    upstream_attempt_init(&st->att, st->t.backend, max_tries(st), &st->t.client);
+    set_hash_key(st);
+    attempt(st);
+}
+
+/* ---- a body held whole ---- */
+
+static ssize_t hold_room(struct http_stream *st)
+{
+    return HBUF_SIZE; /* the buffer grows; stream_body_piece enforces max_body_buffered */
+}
+
+static size_t hold_data(struct http_stream *st, const char *p, size_t n)
+{
+    if (st->held_len + n > st->held_cap) {
+        size_t cap = st->held_cap ? st->held_cap : HBUF_SIZE;
+        while (cap < st->held_len + n)
+            cap *= 2;
+        char *b = realloc(st->held, cap);
+        if (!b)
+            return 0;
+        st->held = b;
+        st->held_cap = cap;
+    }
+    memcpy(st->held + st->held_len, p, n);
+    st->held_len += n;
+    return n;
+}
+
+static bool hold_trailers(struct http_stream *st, const struct http_msg *m)
+{
+    return true; /* they stay in t->req.trailers, sent after the held body */
+}
+
+/* The body is whole: the filters inspect it, then the first attempt sends it. Called from
+ * the client codec's body step, which looks at the stream again when it returns. */
+static void hold_end(struct http_stream *st)
+{
+    st->hold = HOLD_WHOLE;
+    enum filter_verdict v = run_buffered_filters(st);
+    if (v != FILTER_CONTINUE) {
+        filters_answered(st, v);
+        return;
+    }
+    attempt(st);
+}
+
+const struct http_body_ops stream_hold_ops = {hold_room, hold_data, hold_trailers, hold_end};
+
+const struct http_body_ops *stream_request_body_dest(struct http_stream *st)
+{
+    if (st->hold == HOLD_COLLECTING)
+        return &stream_hold_ops;
+    if (st->hold == HOLD_WHOLE || !st->up || st->up->connecting)
+        return NULL;
+    return &st->upc->body;
+}
+
+enum move stream_held_step(struct http_stream *st)
+{
+    const struct http_body_ops *out = st->upc ? &st->upc->body : NULL;
+    enum move m = MOVE_NONE;
+    if (st->hold != HOLD_WHOLE || st->held_end_sent || !st->up || st->up->connecting)
+        return MOVE_NONE;
+    while (st->held_sent < st->held_len) {
+        ssize_t room = out->send_room(st);
+        if (room < 0) {
+            stream_answer(st, 500, "internal_error", "out of memory");
+            return MOVE_ERROR;
+        }
+        size_t left = st->held_len - st->held_sent, n = left < (size_t)room ? left : (size_t)room;
+        if (!n || !(n = out->send_data(st, st->held + st->held_sent, n)))
+            return m;
+        st->held_sent += n;
+        m = MOVE_PROGRESS;
+    }
+    if (!out->send_trailers(st, &st->t.req))
+        return m;
+    out->send_end(st);
+    st->held_end_sent = true;
+    return MOVE_PROGRESS;
 }
 
 /* ---- attempts ---- */
@@ -272,6 +468,12 @@ void stream_route(struct http_stream *st)
 static bool idempotent(const struct http_stream *st)
 {
     return http_method_idempotent(st->t.req.method);
+}
+
+/* The body can be sent again: none of it left the client's side yet, or it is held. */
+static bool body_replayable(const struct http_stream *st)
+{
+    return !st->body_started || st->hold == HOLD_WHOLE;
 }
 
 void stream_attempt_failed(struct http_stream *st, bool server_fault, bool report)
@@ -285,7 +487,7 @@ void stream_attempt_failed(struct http_stream *st, bool server_fault, bool repor
 void stream_retry_or_answer(struct http_stream *st, bool nothing_sent, bool allowed,
                             unsigned status, const char *end, const char *detail)
 {
-    bool replayable = !st->body_started && (nothing_sent || (allowed && idempotent(st)));
+    bool replayable = body_replayable(st) && (nothing_sent || (allowed && idempotent(st)));
     st->end = end;
     st->detail = detail;
     if (replayable && !upstream_exhausted(&st->att)) {
@@ -318,6 +520,7 @@ void stream_connected(struct http_stream *st)
     uint64_t now = stream_now_us();
     st->connect_us = (int64_t)(now - st->connected_us);
     st->connected_us = now;
+    stream_stats_connected(st, (uint64_t)st->connect_us);
 }
 
 /* No server to try: the budget spent, or the last connect failed with no server left to
@@ -351,6 +554,8 @@ static void attempt(struct http_stream *st)
     st->end = "ok";
     st->detail = NULL;
     st->attempt_ms = st->w->loop.now_ms;
+    st->held_sent = 0; /* a held body goes whole to each attempt */
+    st->held_end_sent = false;
     if (!st->upc)
         st->upc = server_codec(st->t.backend);
     uint64_t start = stream_now_us();
@@ -431,7 +636,7 @@ bool stream_response_checks(struct http_stream *st)
     }
     CTR_ADD(srv->st.ctr[st->w->id].http_5xx, 1);
     upstream_report(srv, st->w, !srv->backend->passive.http_5xx);
-    if (!retry_on_status(st, resp->status) || !idempotent(st) || st->body_started ||
+    if (!retry_on_status(st, resp->status) || !idempotent(st) || !body_replayable(st) ||
         upstream_exhausted(&st->att))
         return true;
     stream_attempt_failed(st, true, false); /* booked above */
@@ -476,14 +681,19 @@ unsigned stream_body_piece(struct http_stream *st, bool response, const char **d
             return 413;
         }
     }
-    if (!(response ? st->resp_body_hooks : st->req_body_hooks))
-        return 0;
-    if (filter_chain_body(&st->chain, st->nran, &st->t, response, data, len, last) ==
-            FILTER_CONTINUE &&
-        *len <= room)
-        return 0;
-    *why = "a body filter failed";
-    return 500;
+    if ((response ? st->resp_body_hooks : st->req_body_hooks) &&
+        (filter_chain_body(&st->chain, st->nran, &st->t, response, data, len, last) !=
+             FILTER_CONTINUE ||
+         *len > room)) {
+        *why = "a body filter failed";
+        return 500;
+    }
+    if (!response && st->hold == HOLD_COLLECTING &&
+        st->held_len + *len > st->lc->http.limits.max_body_buffered) {
+        *why = "request body larger than max_body_buffered";
+        return 413;
+    }
+    return 0;
 }
 
 /* ---- deadlines ---- */
@@ -502,7 +712,9 @@ uint64_t stream_deadline(const struct http_stream *st, uint64_t last_ms)
     uint64_t d;
     if (st->up_ms > last_ms)
         last_ms = st->up_ms;
-    if (st->up && st->up->connecting) {
+    if (st->waiting) {
+        d = st->wait_until_ms;
+    } else if (st->up && st->up->connecting) {
         d = st->attempt_ms + (to->connect_ms ? to->connect_ms : st->t.backend->connect_timeout_ms);
     } else if (st->up && !st->resp_started) {
         uint32_t per_try = st->t.route && st->t.route->retry.per_try_timeout_ms
@@ -556,6 +768,9 @@ void stream_expired(struct http_stream *st)
 {
     if (st->deadline_ms && st->w->loop.now_ms >= st->deadline_ms) {
         call_expired(st);
+    } else if (st->waiting) {
+        filters_end(st); /* the waiting filter gives its work up */
+        stream_answer(st, 504, "filter_timeout", "a filter's check did not finish in time");
     } else if (body_late_at(st) && st->w->loop.now_ms >= body_late_at(st)) {
         body_expired(st);
     } else if (st->up && st->up->connecting) {
@@ -591,6 +806,7 @@ void stream_log(struct http_stream *st)
         .detail = st->detail,
     };
     access_log_write(st->w, st->lc, &e);
+    stream_stats_end(st, e.total_us, e.ttfb_us);
     request_analytics(st, &e);
     CTR_ADD(stream_lctr(st)->bytes_in, st->bytes_in);
     CTR_ADD(stream_lctr(st)->bytes_out, st->bytes_out);

@@ -35,6 +35,21 @@ void stream_interim(struct http_stream *st);
 unsigned stream_body_piece(struct http_stream *st, bool response, const char **data, size_t *len,
                            bool last, size_t room, const char **why);
 
+/* Where the client codec passes request body data now: the stream's own buffer while a
+ * filter wants the body whole (stream_hold_ops: its send_end inspects it and starts the
+ * first attempt), the server codec once the attempt is connected, or nowhere (NULL: wait;
+ * a held body goes to the server through stream_held_step instead). */
+const struct http_body_ops *stream_request_body_dest(struct http_stream *st);
+extern const struct http_body_ops stream_hold_ops;
+/* Sends the held body (HOLD_WHOLE), its trailers and its end to the current attempt as the
+ * server codec takes them; st->held_end_sent once all is out. */
+enum move stream_held_step(struct http_stream *st);
+
+/* A sub-request (ext_authz): t->req (bodiless) straight to t->backend with t->route's
+ * retry policy: no filters, no routing. The stream's mux gets the response or Strata's own
+ * answer (502/503/504) as for any request. */
+void stream_send(struct http_stream *st);
+
 /* The body input a codec passes in one piece when its destination has `room` bytes: all
  * of it; or, when body filters run, half of it (a filter's replacement may be twice as
  * long), and nothing while the room is under 64 bytes (an encoding's groups must fit). */

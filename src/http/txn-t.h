@@ -47,10 +47,18 @@ struct http_txn {
     uint32_t body_timeout_ms;  /* request_limits: the whole body within this of the start */
     bool req_body_done;        /* request_limits' body hook saw the body's end */
 
+    /* The whole-body and wait requests of filters (http/filter.h). */
+    bool body_wanted;  /* a filter asked for the whole request body before the server */
+    struct hstr body;  /* on_request_buffered: that body (the stream's buffer) */
+    uint32_t wait_ms;  /* FILTER_WAIT: how long at most (0 = the response timeout) */
+    struct hstr waf_rules; /* waf: the ids of the rules that matched, for the access log */
+
     /* Per-exchange state of filters that keep some (in the arena; NULL until they set it). */
     void *grpc_web; /* grpc_web: the request is gRPC-Web (http/filters/grpc_web.c) */
     void *rate_limit;       /* rate_limit: what the RateLimit fields report */
     const char *limited_by; /* rate_limit: the limit that refused ("shadow:NAME": would have) */
+    void *ext_authz;        /* ext_authz: the pending check (http/filters/ext_authz.c) */
+    void *waf;              /* waf: the ModSecurity transaction (http/filters/waf.c) */
 };
 
 #endif

@@ -30,6 +30,8 @@
 #include "net/conn_end.h"
 #include "net/conn_log.h"
 #include "net/stage.h"
+#include "l4/tcp_stats.h"
+#include "core/time.h"
 #include "upstream/upstream.h"
 
 /* One pump handles at most this much per direction before yielding to other sessions. */
@@ -75,6 +77,7 @@ struct tcp_session {
     struct admission ad;        /* caps and per-source units held */
     uint64_t start_ms, last_ms;
     uint64_t drain_at_ms;  /* a reload changed its path: closed then (0: not draining) */
+    uint64_t connect_us;   /* monotonic time the current connect started (l4/tcp_stats.h) */
     struct ev_timer timer; /* connect timeout, then idle timeout */
     struct list link;      /* tw(w)->sessions while open */
     struct ev_task task;   /* a retry or a long transfer, on the loop's run queue */
@@ -323,6 +326,7 @@ static void established(struct tcp_session *s)
     struct worker *w = s->w;
     s->state = SESS_ESTABLISHED;
     upstream_report(s->att.server, w, true);
+    tcp_stats_connected(w->id, s->lc, s->backend, s->att.server, mono_us() - s->connect_us);
     s->last_ms = w->loop.now_ms;
     if (!arm_timer(s, w->loop.now_ms + s->lc->idle_timeout_ms))
         return;
@@ -385,6 +389,7 @@ static void session_connect(struct tcp_session *s)
             return;
         }
         s->state = SESS_CONNECTING;
+        s->connect_us = mono_us();
         switch (upstream_connect(a, s->w, &s->srv, server_io, &s->timer)) {
         case UP_CONNECT_PENDING:
             return;
@@ -461,6 +466,24 @@ static void count_end(struct tcp_session *s, enum conn_end why)
     }
 }
 
+static void stats_session(struct tcp_session *s, enum conn_end why)
+{
+    bool failed = why == END_CONNECT_FAILED || why == END_NO_SERVER || why == END_SERVER_ERROR ||
+                  why == END_LOCAL_ERROR;
+    struct tcp_stats_end e = {
+        .worker = s->w->id,
+        .lc = s->lc,
+        .backend = s->backend,
+        .server = s->state == SESS_ESTABLISHED ? s->att.server : NULL,
+        .duration_us = (s->w->loop.now_ms - s->start_ms) * 1000,
+        .cli_fd = s->cli.h.fd,
+        .srv_fd = s->srv.h.fd,
+        .error = failed ? conn_end_names[why] : NULL,
+        .detail = why != END_CONNECT_FAILED ? s->why : s->att.why ? s->att.why : strerror(s->att.err),
+    };
+    tcp_stats_closed(&e);
+}
+
 static void session_free(struct ev_defer *d)
 {
     struct tcp_session *s = container_of(d, struct tcp_session, dfree);
@@ -477,6 +500,7 @@ static void session_close(struct tcp_session *s, enum conn_end why)
         why = END_CLIENT_CLOSE;
     count_end(s, why);
     log_session(s, why);
+    stats_session(s, why);
     s->state = SESS_CLOSED;
     ev_timer_cancel(&w->loop, &s->timer);
     /* Give the shared counts back before the peers can see the close: a client that

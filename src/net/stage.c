@@ -20,7 +20,9 @@
 #include "net/proxy_proto.h"
 #include "net/sock.h"
 #include "net/tls_hello.h"
+#include "core/time.h"
 #include "stats/counters-t.h"
+#include "stats/runtime.h"
 #include "tls/tls.h"
 
 #define STAGE_LOG_PER_SEC 20
@@ -44,6 +46,7 @@ struct stage {
     struct list link;      /* w->stages while in the stage */
     struct ev_defer dfree; /* freed after the batch it ended in */
     const char *why;       /* detail of a failure (static string) */
+    uint64_t tls_start_us; /* monotonic time the TLS handshake step began */
     uint8_t step;
     uint8_t end; /* enum conn_end once failed */
 };
@@ -335,6 +338,7 @@ static int step_handshake(struct stage *st)
     c->xprt->info(c, &info);
     struct listener_counters *ctr = &st->lc->st.ctr[st->w->id];
     CTR_ADD(ctr->tls_handshakes, 1);
+    stats_hist_record(st->lc->st.hist, st->w->id, HIST_TLS, mono_us() - st->tls_start_us);
     if (info.resumed)
         CTR_ADD(ctr->tls_resumed, 1);
     if (st->lc->nroutes == 0)
@@ -418,6 +422,8 @@ static int enter_step(struct stage *st, enum step next)
     /* one inspect timeout covers PROXY header and ClientHello; the handshake has its own */
     bool rearm = st->step == STEP_DONE || (in_tls(next) && !in_tls(st->step));
     st->step = (uint8_t)next;
+    if (next == STEP_HANDSHAKE)
+        st->tls_start_us = mono_us();
     if (next == STEP_HANDSHAKE && tls_server_attach(&st->a.cli, st->lc->tls) < 0) {
         st->end = END_CLIENT_ERROR;
         st->why = "no memory for TLS";

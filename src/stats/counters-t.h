@@ -73,7 +73,42 @@ struct server_counters {
     counter_t http_requests;  /* requests sent to this server (each attempt) */
     counter_t http_5xx;       /* 5xx responses from this server */
     counter_t http_reused;    /* requests sent on a pooled keep-alive connection */
+    counter_t http_responses[5]; /* final responses from this server by class (1xx..5xx) */
+    /* TCP_INFO of a connection to this server, read once when it closes (TCP relay
+     * sessions and HTTP server connections; the RTT goes to the HIST_RTT histogram) */
+    counter_t tcp_info_samples;
+    counter_t tcp_retrans;   /* segments retransmitted (tcpi_total_retrans) */
+    counter_t tcp_segs_in;   /* segments received from the server */
+    counter_t tcp_segs_out;  /* segments sent to the server */
 } __attribute__((aligned(CACHELINE)));
+
+/* What the WAF did with a request it inspected. */
+enum waf_outcome { WAF_PASSED, WAF_DETECTED, WAF_BLOCKED, WAF_OUTCOME_COUNT };
+/* CRS rule categories (by rule id range) that matched. */
+enum waf_category {
+    WAF_CAT_PROTOCOL,  /* 911, 920, 921: method, protocol enforcement and attacks */
+    WAF_CAT_SCANNER,   /* 913 */
+    WAF_CAT_LFI,       /* 930 */
+    WAF_CAT_RFI,       /* 931 */
+    WAF_CAT_RCE,       /* 932 */
+    WAF_CAT_PHP,       /* 933 */
+    WAF_CAT_NODEJS,    /* 934 */
+    WAF_CAT_XSS,       /* 941 */
+    WAF_CAT_SQLI,      /* 942 */
+    WAF_CAT_SESSION,   /* 943 */
+    WAF_CAT_JAVA,      /* 944 */
+    WAF_CAT_RESPONSE,  /* 950..954: data leakages */
+    WAF_CAT_OTHER,     /* the route's own rules and anything else */
+    WAF_CAT_COUNT
+};
+/* How an external authorization check ended. */
+enum ext_authz_outcome {
+    EXT_AUTHZ_ALLOWED,   /* the auth service answered 2xx */
+    EXT_AUTHZ_DENIED,    /* it answered something else: passed to the client */
+    EXT_AUTHZ_FAILED,    /* unreachable, broken or too slow: the failure mode applied */
+    EXT_AUTHZ_CACHE_HIT, /* answered from the worker's cache (also counted above) */
+    EXT_AUTHZ_OUTCOME_COUNT
+};
 
 struct listener_counters {
     counter_t conns_total;      /* connections accepted */
@@ -116,6 +151,47 @@ struct listener_counters {
     counter_t tls_failures[TLS_FAIL_COUNT];   /* failed, by enum tls_fail ([0] unused) */
     counter_t tls_timeouts;                   /* not finished within handshake_timeout */
     counter_t http_filter_events[HFE_COUNT];  /* access filters, by enum http_filter_event */
+    /* WAF (http/filters/waf.c) and external authorization (http/filters/ext_authz.c) */
+    counter_t waf_requests[WAF_OUTCOME_COUNT];  /* inspected requests, by enum waf_outcome */
+    counter_t waf_matches[WAF_CAT_COUNT];       /* requests a rule category matched */
+    counter_t ext_authz[EXT_AUTHZ_OUTCOME_COUNT]; /* checks, by enum ext_authz_outcome */
+    /* TCP relay: the client connection's TCP_INFO, read when the session closes */
+    counter_t tcp_segs_in;  /* segments received from clients */
+    counter_t tcp_segs_out; /* segments sent to clients */
+    counter_t tcp_retrans;  /* segments retransmitted to clients */
+} __attribute__((aligned(CACHELINE)));
+
+/* How an HTTP request ended when it did not end well (the access log's `end`), counted per
+ * route. */
+enum http_error {
+    HERR_CONNECT_FAILED,
+    HERR_SERVER_REFUSED,
+    HERR_SERVER_RESET,
+    HERR_BAD_RESPONSE,
+    HERR_SERVER_TIMEOUT,
+    HERR_NO_SERVER,
+    HERR_CLIENT_TIMEOUT,
+    HERR_CLIENT_ABORT,
+    HERR_TIMEOUT,
+    HERR_DEADLINE,
+    HERR_BAD_REQUEST,
+    HERR_NO_ROUTE,
+    HERR_INTERNAL,
+    HERR_OTHER, /* any other end but ok and answered */
+    HERR_COUNT
+};
+
+#define HTTP_CODES 500 /* exact status codes 100..599, index status - 100 */
+
+/* Per HTTP route (listeners[].routes[]), per worker. */
+struct route_counters {
+    counter_t requests;          /* requests the route took */
+    counter_t responses[5];      /* final responses sent, by class */
+    counter_t retries;           /* extra attempts */
+    counter_t bytes_in;          /* from clients */
+    counter_t bytes_out;         /* to clients */
+    counter_t errors[HERR_COUNT]; /* by enum http_error */
+    counter_t codes[HTTP_CODES]; /* by exact status */
 } __attribute__((aligned(CACHELINE)));
 
 #endif

@@ -68,6 +68,9 @@ static uint64_t get_server_maintenance(const struct config *c, const void *obj)
 }
 
 #define LCTR(field) .offset = offsetof(struct listener_counters, field)
+#define RCTR(field) .offset = offsetof(struct route_counters, field)
+/* The five rows of a family split by status class: row(index, "1xx") ... */
+#define STATUS_CLASSES(row) row(0, "1xx"), row(1, "2xx"), row(2, "3xx"), row(3, "4xx"), row(4, "5xx")
 #define SCTR(field) .offset = offsetof(struct server_counters, field)
 #define GAUGE(fn) .offset = METRIC_NO_OFFSET, .get = (fn)
 #define RLCTR(field) .offset = offsetof(struct rl_counters, field)
@@ -235,6 +238,54 @@ static const struct metric_def metric_table[] = {
     FILTER_EVENT(HFE_BOT_PASSED, "bot_passed"),
     FILTER_EVENT(HFE_LIMIT_REFUSED, "limits_refused"),
 #undef FILTER_EVENT
+#define WAF_REQ(i, label)                                                                          \
+    {"strata_listener_waf_requests_total",                                                        \
+     "Requests the WAF inspected, by outcome (passed, detected: rules matched but nothing was "   \
+     "blocked, blocked).", "requests", METRIC_COUNTER, METRIC_LISTENER, LCTR(waf_requests[i]),     \
+     .const_label = "outcome", .const_value = label}
+    WAF_REQ(WAF_PASSED, "passed"),
+    WAF_REQ(WAF_DETECTED, "detected"),
+    WAF_REQ(WAF_BLOCKED, "blocked"),
+#undef WAF_REQ
+#define WAF_CAT(i, label)                                                                          \
+    {"strata_listener_waf_rule_matches_total",                                                    \
+     "Requests in which WAF rules of a category matched (CRS rule id ranges).", "requests",       \
+     METRIC_COUNTER, METRIC_LISTENER, LCTR(waf_matches[i]), .const_label = "category",            \
+     .const_value = label}
+    WAF_CAT(WAF_CAT_PROTOCOL, "protocol"),
+    WAF_CAT(WAF_CAT_SCANNER, "scanner"),
+    WAF_CAT(WAF_CAT_LFI, "lfi"),
+    WAF_CAT(WAF_CAT_RFI, "rfi"),
+    WAF_CAT(WAF_CAT_RCE, "rce"),
+    WAF_CAT(WAF_CAT_PHP, "php"),
+    WAF_CAT(WAF_CAT_NODEJS, "nodejs"),
+    WAF_CAT(WAF_CAT_XSS, "xss"),
+    WAF_CAT(WAF_CAT_SQLI, "sqli"),
+    WAF_CAT(WAF_CAT_SESSION, "session_fixation"),
+    WAF_CAT(WAF_CAT_JAVA, "java"),
+    WAF_CAT(WAF_CAT_RESPONSE, "data_leakage"),
+    WAF_CAT(WAF_CAT_OTHER, "other"),
+#undef WAF_CAT
+#define AUTHZ(i, label)                                                                            \
+    {"strata_listener_ext_authz_checks_total",                                                    \
+     "External authorization checks, by result (cache_hit: answered from the worker's cache, "    \
+     "also counted as allowed or denied).", "checks", METRIC_COUNTER, METRIC_LISTENER,            \
+     LCTR(ext_authz[i]), .const_label = "result", .const_value = label}
+    AUTHZ(EXT_AUTHZ_ALLOWED, "allowed"),
+    AUTHZ(EXT_AUTHZ_DENIED, "denied"),
+    AUTHZ(EXT_AUTHZ_FAILED, "failed"),
+    AUTHZ(EXT_AUTHZ_CACHE_HIT, "cache_hit"),
+#undef AUTHZ
+
+    {"strata_listener_tcp_segments_in_total",
+     "TCP segments received from clients of relayed sessions (TCP_INFO at close).", "segments",
+     METRIC_COUNTER, METRIC_LISTENER, LCTR(tcp_segs_in)},
+    {"strata_listener_tcp_segments_out_total",
+     "TCP segments sent to clients of relayed sessions (TCP_INFO at close).", "segments",
+     METRIC_COUNTER, METRIC_LISTENER, LCTR(tcp_segs_out)},
+    {"strata_listener_tcp_retransmits_total",
+     "TCP segments retransmitted to clients of relayed sessions (TCP_INFO at close).",
+     "segments", METRIC_COUNTER, METRIC_LISTENER, LCTR(tcp_retrans)},
 
     {"strata_server_connections_total", "Connections established to the server.", "connections",
      METRIC_COUNTER, METRIC_SERVER, SCTR(conns_total)},
@@ -277,6 +328,40 @@ static const struct metric_def metric_table[] = {
     {"strata_server_http_reused_total",
      "HTTP requests sent on a pooled keep-alive connection.", "requests", METRIC_COUNTER,
      METRIC_SERVER, SCTR(http_reused)},
+#define SRV_CLASS(i, cls)                                                                          \
+    {"strata_server_http_responses_total",                                                        \
+     "Final HTTP responses from the server passed to clients, by status class.", "responses",     \
+     METRIC_COUNTER, METRIC_SERVER, SCTR(http_responses[i]), .const_label = "code",               \
+     .const_value = cls}
+    STATUS_CLASSES(SRV_CLASS),
+#undef SRV_CLASS
+    {"strata_server_tcp_info_samples_total",
+     "Connections to the server (TCP relay, HTTP) whose TCP_INFO was read at close.",
+     "connections", METRIC_COUNTER, METRIC_SERVER, SCTR(tcp_info_samples)},
+    {"strata_server_tcp_retransmits_total",
+     "TCP segments retransmitted to the server (TCP_INFO of its connections at close).",
+     "segments", METRIC_COUNTER, METRIC_SERVER, SCTR(tcp_retrans)},
+    {"strata_server_tcp_segments_in_total",
+     "TCP segments received from the server (TCP_INFO of its connections at close).",
+     "segments", METRIC_COUNTER, METRIC_SERVER, SCTR(tcp_segs_in)},
+    {"strata_server_tcp_segments_out_total",
+     "TCP segments sent to the server (TCP_INFO of its connections at close).", "segments",
+     METRIC_COUNTER, METRIC_SERVER, SCTR(tcp_segs_out)},
+
+    {"strata_route_requests_total", "HTTP requests taken by the route.", "requests",
+     METRIC_COUNTER, METRIC_ROUTE, RCTR(requests)},
+#define ROUTE_CLASS(i, cls)                                                                        \
+    {"strata_route_responses_total", "HTTP responses sent for the route, by status class.",       \
+     "responses", METRIC_COUNTER, METRIC_ROUTE, RCTR(responses[i]), .const_label = "code",        \
+     .const_value = cls}
+    STATUS_CLASSES(ROUTE_CLASS),
+#undef ROUTE_CLASS
+    {"strata_route_retries_total", "Extra attempts made for the route's requests.", "requests",
+     METRIC_COUNTER, METRIC_ROUTE, RCTR(retries)},
+    {"strata_route_bytes_in_total", "Bytes received from clients for the route's requests.",
+     "bytes", METRIC_COUNTER, METRIC_ROUTE, RCTR(bytes_in)},
+    {"strata_route_bytes_out_total", "Bytes sent to clients for the route's requests.", "bytes",
+     METRIC_COUNTER, METRIC_ROUTE, RCTR(bytes_out)},
 
     {"strata_rate_limit_allowed_total", "Requests under the limit.", "requests", METRIC_COUNTER,
      METRIC_RATE_LIMIT, RLCTR(allowed)},
@@ -308,8 +393,7 @@ const struct metric_def *metrics_table(size_t *n)
     return metric_table;
 }
 
-/* Sums the counter at `offset` over nworkers blocks of `size` bytes starting at base. */
-static uint64_t sum_workers(const void *base, size_t size, size_t offset, uint32_t nworkers)
+uint64_t metrics_sum_workers(const void *base, size_t size, size_t offset, uint32_t nworkers)
 {
     uint64_t sum = 0;
     if (!base)
@@ -328,20 +412,56 @@ uint64_t metric_value(const struct config *c, const struct metric_def *d, const 
     switch (d->scope) {
     case METRIC_LISTENER: {
         const struct listener_conf *l = obj;
-        return sum_workers(l->st.ctr, sizeof(*l->st.ctr), d->offset, c->workers);
+        return metrics_sum_workers(l->st.ctr, sizeof(*l->st.ctr), d->offset, c->workers);
     }
     case METRIC_SERVER: {
         const struct server *s = obj;
-        return sum_workers(s->st.ctr, sizeof(*s->st.ctr), d->offset, c->workers);
+        return metrics_sum_workers(s->st.ctr, sizeof(*s->st.ctr), d->offset, c->workers);
+    }
+    case METRIC_ROUTE: {
+        const struct http_route *r = obj;
+        return metrics_sum_workers(r->ctr, sizeof(*r->ctr), d->offset, c->workers);
     }
     case METRIC_RATE_LIMIT: {
         const struct rl_limit *l = obj;
-        return sum_workers(l->ctr, sizeof(*l->ctr), d->offset, c->workers);
+        return metrics_sum_workers(l->ctr, sizeof(*l->ctr), d->offset, c->workers);
     }
     case METRIC_PROCESS:
         break;
     }
     BUG_ON(1); /* a process-level metric must have a getter */
+    return 0;
+}
+
+/* Labels a sample of a family split by a fixed label (const_label) at position `at`. */
+static void add_const_label(struct metric_sample *s, const struct metric_def *d, unsigned at)
+{
+    s->nlabels = at;
+    if (!d->const_label)
+        return;
+    s->nlabels = at + 1;
+    s->label_names[at] = d->const_label;
+    s->label_values[at] = d->const_value;
+}
+
+/* The samples of a METRIC_ROUTE metric: every route of every HTTP listener. */
+static int foreach_route_sample(const struct config *c, const struct metric_def *d,
+                                metric_sample_cb cb, void *arg)
+{
+    struct metric_sample s = {.def = d, .label_names = {"listener", "route"}};
+    bool first = true;
+    int rc;
+    add_const_label(&s, d, 2);
+    for (uint32_t i = 0; i < c->nlisteners; i++) {
+        const struct listener_conf *l = &c->listeners[i];
+        for (uint32_t r = 0; l->mode == MODE_HTTP && r < l->http.nroutes; r++, first = false) {
+            s.label_values[0] = l->name;
+            s.label_values[1] = l->http.routes[r].name;
+            s.value = metric_value(c, d, &l->http.routes[r]);
+            if ((rc = cb(arg, &s, first)) != 0)
+                return rc;
+        }
+    }
     return 0;
 }
 
@@ -377,22 +497,13 @@ static int foreach_sample(const struct config *c, const struct metric_def *d, me
     int rc;
 
     if (d->scope == METRIC_PROCESS) {
-        if (d->const_label) {
-            s.nlabels = 1;
-            s.label_names[0] = d->const_label;
-            s.label_values[0] = d->const_value;
-        }
+        add_const_label(&s, d, 0);
         s.value = metric_value(c, d, c);
         return cb(arg, &s, true);
     }
     if (d->scope == METRIC_LISTENER) {
-        s.nlabels = 1;
         s.label_names[0] = "listener";
-        if (d->const_label) { /* one row of a family split by a fixed label */
-            s.nlabels = 2;
-            s.label_names[1] = d->const_label;
-            s.label_values[1] = d->const_value;
-        }
+        add_const_label(&s, d, 1);
         for (uint32_t i = 0; i < c->nlisteners; i++, first = false) {
             s.label_values[0] = c->listeners[i].name;
             s.value = metric_value(c, d, &c->listeners[i]);
@@ -401,6 +512,8 @@ static int foreach_sample(const struct config *c, const struct metric_def *d, me
         }
         return 0;
     }
+    if (d->scope == METRIC_ROUTE)
+        return foreach_route_sample(c, d, cb, arg);
     if (d->scope == METRIC_RATE_LIMIT) {
         s.nlabels = 2;
         s.label_names[0] = "route";
@@ -408,9 +521,9 @@ static int foreach_sample(const struct config *c, const struct metric_def *d, me
         struct rl_walk w = {c, &s, cb, arg, true};
         return rate_limit_foreach(c, rate_limit_samples, &w);
     }
-    s.nlabels = 2;
     s.label_names[0] = "backend";
     s.label_names[1] = "server";
+    add_const_label(&s, d, 2);
     for (uint32_t b = 0; b < c->nbackends; b++) {
         const struct backend *be = &c->backends[b];
         for (uint32_t i = 0; i < be->nservers; i++) {
@@ -484,17 +597,39 @@ static int render_sample(void *arg, const struct metric_sample *s, bool first)
     return out->err ? -1 : 0;
 }
 
-void metrics_render_prometheus(const struct config *c, struct strbuf *out)
+void metrics_family_header(struct strbuf *out, const char *name, const char *help,
+                           const char *type, bool openmetrics)
+{
+    size_t len = strlen(name);
+    /* OpenMetrics names a counter family without its samples' _total suffix */
+    if (openmetrics && strcmp(type, "counter") == 0 && len > 6 &&
+        strcmp(name + len - 6, "_total") == 0)
+        len -= 6;
+    sb_printf(out, "# HELP %.*s ", (int)len, name);
+    escape_help(out, help);
+    sb_printf(out, "\n# TYPE %.*s %s\n", (int)len, name, type);
+}
+
+static void render_table(const struct config *c, struct strbuf *out, bool openmetrics)
 {
     for (size_t i = 0; i < ARRAY_SIZE(metric_table) && !out->err; i++) {
         const struct metric_def *d = &metric_table[i];
         /* rows of one family (same name, a const label apart) share HELP and TYPE */
-        if (i == 0 || strcmp(metric_table[i - 1].name, d->name) != 0) {
-            sb_printf(out, "# HELP %s ", d->name);
-            escape_help(out, d->help);
-            sb_printf(out, "\n# TYPE %s %s\n", d->name,
-                      d->type == METRIC_COUNTER ? "counter" : "gauge");
-        }
+        if (i == 0 || strcmp(metric_table[i - 1].name, d->name) != 0)
+            metrics_family_header(out, d->name, d->help,
+                                  d->type == METRIC_COUNTER ? "counter" : "gauge", openmetrics);
         foreach_sample(c, d, render_sample, out);
     }
+    metrics_render_latency(c, out, openmetrics);
+}
+
+void metrics_render_prometheus(const struct config *c, struct strbuf *out)
+{
+    render_table(c, out, false);
+}
+
+void metrics_render_openmetrics(const struct config *c, struct strbuf *out)
+{
+    render_table(c, out, true);
+    sb_puts(out, "# EOF\n");
 }

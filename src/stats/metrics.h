@@ -23,6 +23,7 @@ enum metric_scope {
     METRIC_PROCESS,  /* one sample, optional constant label */
     METRIC_LISTENER, /* one sample per listener: listener="..." */
     METRIC_SERVER,   /* one per server: backend="...",server="..." */
+    METRIC_ROUTE,    /* one per HTTP route: listener="...",route="..." */
     METRIC_RATE_LIMIT, /* one per rate limit: route="...",limit="..." (struct rl_limit) */
 };
 
@@ -37,14 +38,14 @@ struct metric_def {
     /* Counters: offset of a counter_t in the scope's per-worker block, summed over the
      * config's workers. METRIC_NO_OFFSET when `get` is used instead. */
     size_t offset;
-    /* Gauges: obj is the struct config (PROCESS), struct listener_conf (LISTENER) or
-     * struct server (SERVER). */
+    /* Gauges: obj is the struct config (PROCESS), struct listener_conf (LISTENER),
+     * struct server (SERVER) or struct http_route (ROUTE). */
     uint64_t (*get)(const struct config *c, const void *obj);
     const char *const_label; /* PROCESS only: a constant label name, or NULL */
     const char *const_value; /* ...and its value */
 };
 
-#define METRIC_MAX_LABELS 2
+#define METRIC_MAX_LABELS 3
 
 /* One sample as handed to a metrics_foreach callback. Pointers are valid only during the
  * call. */
@@ -59,6 +60,10 @@ struct metric_sample {
 /* Returns the table and its length (never changes at run time). */
 const struct metric_def *metrics_table(size_t *n);
 
+/* Sums the counter at `offset` over nworkers blocks of `size` bytes starting at base (0
+ * when base is NULL). */
+uint64_t metrics_sum_workers(const void *base, size_t size, size_t offset, uint32_t nworkers);
+
 /* Value of one metric for one object (see metric_def.get for what obj is). */
 uint64_t metric_value(const struct config *c, const struct metric_def *d, const void *obj);
 
@@ -72,6 +77,19 @@ int metrics_foreach(const struct config *c, metric_sample_cb cb, void *arg);
 /* Appends the Prometheus text exposition (format 0.0.4) of every metric to out: # HELP and
  * # TYPE once per metric, then its samples with escaped label values. Check out->err. */
 void metrics_render_prometheus(const struct config *c, struct strbuf *out);
+
+/* The same in the OpenMetrics 1.0 text format (families of counters named without
+ * `_total`, `# EOF` at the end), for clients whose Accept asks for it. */
+void metrics_render_openmetrics(const struct config *c, struct strbuf *out);
+
+/* # HELP and # TYPE lines of a family (type "counter", "gauge", "histogram"). */
+void metrics_family_header(struct strbuf *out, const char *name, const char *help,
+                           const char *type, bool openmetrics);
+
+/* The families not in the table (metrics_latency.c): latency histograms of listeners,
+ * routes, backends and servers, and route samples with open label sets (exact status
+ * codes seen, errors by reason). */
+void metrics_render_latency(const struct config *c, struct strbuf *out, bool openmetrics);
 
 /* Appends s to out escaped as a Prometheus label value (\\, \", \n). */
 void metrics_escape_label(struct strbuf *out, const char *s);

@@ -10,6 +10,7 @@
 #include "ev/worker.h"
 #include "http/hbuf.h"
 #include "lb/lb.h"
+#include "stats/tcp_info.h"
 
 void upool_number_servers(struct config *cfg)
 {
@@ -280,6 +281,8 @@ static void upconn_close(struct worker *w, struct upconn *uc)
     ev_timer_cancel(&w->loop, &uc->idle);
     if (uc->owner_closed)
         uc->owner_closed(uc);
+    if (!uc->connecting)
+        stats_tcp_info_server(w->id, uc->srv, uc->c.h.fd);
     uc->c.xprt->close(&uc->c);
     hbuf_put(&w->hbuf_pool, uc->in);
     uc->in = NULL;

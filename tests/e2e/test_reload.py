@@ -543,3 +543,30 @@ def test_reload_cli_without_admin_listener_says_so(strata_bin, tmp_path, letters
                                                          letters)))
     r = run_strata(strata_bin, "reload", "-c", str(f))
     assert r.returncode == 3 and "no admin listener" in r.stderr and "SIGHUP" in r.stderr, r
+
+
+def test_route_counters_and_latency_histograms_carried_across_a_reload(strata, letters):
+    """Per-route counters and the latency histograms (listener, route, backend, server) are
+    shared with the next generation: a reload that changes a route's target does not send
+    them back to zero, and both generations add to the same figures."""
+    ports = dict(zip(["web", "admin"], free_ports(2)))
+    s = strata(proxy_config(ports, letters, route="b"), listen_ports=[ports["web"]],
+               admin_port=ports["admin"])
+    for _ in range(5):
+        assert body_of(ports["web"], "/probe") == "B\n"
+    names = [("strata_route_requests_total", {"listener": "web", "route": "route#1"}),
+             ("strata_route_request_duration_seconds_count", {"listener": "web", "route": "route#1"}),
+             ("strata_listener_request_duration_seconds_count", {"listener": "web"}),
+             ("strata_backend_request_duration_seconds_count", {"backend": "pool"})]
+    for _ in range(3):
+        body_of(ports["web"], "/other")
+    before = {n: counter(s, ports["admin"], n, **lb) for n, lb in names}
+    assert before[names[0][0]] == 5 and before[names[1][0]] == 5, before
+    s.config_path.write_text(proxy_config(ports, letters, route="c"))
+    status, body = post_reload(ports["admin"])
+    assert status == 200 and "generation 2 in force" in body, body
+    wait_body(ports["web"], "/probe", "C\n")
+    body_of(ports["web"], "/other")
+    after = {n: counter(s, ports["admin"], n, **lb) for n, lb in names}
+    for n, _ in names:
+        assert after[n] > before[n], (n, before[n], after[n])

@@ -412,6 +412,23 @@ struct bad_case {
 };
 
 static const struct bad_case bad_cases[] = {
+    {"waf paranoia", HL R5 "      - backend: app\n        waf: { paranoia: 5 }\n" BK,
+     "strata.yaml:7:26: error: ",
+     "listeners[0].routes[0].waf.paranoia: expected an integer from 1 to 4, got \"5\""},
+    {"waf mode", HL R5 "      - backend: app\n        waf: { mode: shadow }\n" BK,
+     "strata.yaml:7:22: error: ", "listeners[0].routes[0].waf.mode: unknown value \"shadow\""},
+    {"waf rules that do not parse",
+     HL R5 "      - backend: app\n        waf: { rules: \"SecRule FOO\" }\n" BK,
+     "strata.yaml:7:14: error: ", "listeners[0].routes[0].waf: the WAF rules did not load"},
+    {"ext_authz unknown backend", HL R5 "      - backend: app\n        ext_authz: { backend: x }\n" BK,
+     "strata.yaml:7:31: error: ", "listeners[0].routes[0].ext_authz.backend: no backend named"},
+    {"ext_authz failure mode",
+     HL R5 "      - backend: app\n        ext_authz: { backend: app, failure_mode: open }\n" BK,
+     "strata.yaml:7:50: error: ",
+     "listeners[0].routes[0].ext_authz.failure_mode: unknown value \"open\""},
+    {"ext_authz reserved field",
+     HL R5 "      - backend: app\n        ext_authz: { backend: app, request_headers: [host] }\n" BK,
+     "strata.yaml:7:54: error: ", "ext_authz.request_headers[0]: field name \"host\" is a connection"},
     {"unknown backend", HL R5 "      - backend: apq\n" BK, "strata.yaml:6:18: error: ",
      "listeners[0].routes[0].backend: no backend named \"apq\" (did you mean \"app\"?)"},
     {"unknown split backend", HL R5 "      - split: [ { backend: nope, weight: 1 } ]\n" BK,

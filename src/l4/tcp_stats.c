@@ -1,0 +1,32 @@
+/* tcp_stats.c — see tcp_stats.h. */
+#include "l4/tcp_stats.h"
+
+#include "stats/recent.h"
+#include "stats/runtime.h"
+#include "stats/tcp_info.h"
+
+void tcp_stats_connected(unsigned worker, struct listener_conf *lc, struct backend *b,
+                         struct server *srv, uint64_t us)
+{
+    stats_hist_record(lc->st.hist, worker, HIST_CONNECT, us);
+    if (b)
+        stats_hist_record(b->hist, worker, HIST_CONNECT, us);
+    if (srv)
+        stats_hist_record(srv->st.hist, worker, HIST_CONNECT, us);
+}
+
+void tcp_stats_closed(const struct tcp_stats_end *e)
+{
+    unsigned w = e->worker;
+    stats_hist_record(e->lc->st.hist, w, HIST_SESSION, e->duration_us);
+    if (e->backend)
+        stats_hist_record(e->backend->hist, w, HIST_SESSION, e->duration_us);
+    stats_tcp_info_listener(w, e->lc, e->cli_fd);
+    if (e->server) {
+        stats_hist_record(e->server->st.hist, w, HIST_SESSION, e->duration_us);
+        stats_tcp_info_server(w, e->server, e->srv_fd);
+    }
+    if (e->error && e->lc->st.recent)
+        recent_add(&e->lc->st.recent[w], 0, e->backend ? e->backend->name : NULL, e->error,
+                   e->detail, NULL, 0);
+}
