@@ -257,6 +257,7 @@ static void jwt_release(void *target)
 {
     struct filter_jwt_conf *c = target;
     jwt_keys_stop(&c->keys);
+    jwt_cache_free(&c->cache);
     free_strings(c->audiences, c->naudiences);
     for (uint32_t i = 0; c->claims && i < c->nclaims; i++) {
         free(c->claims[i].claim);

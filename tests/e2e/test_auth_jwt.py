@@ -454,3 +454,44 @@ def test_jwt_filters_of_a_reloaded_configuration_fetch_their_keys(strata, origin
         assert get(port, "/", bearer(keys.sign("RS256", claims())))[0] == 401  # old issuer
     finally:
         srv.stop()
+
+
+def test_cached_tokens_keep_their_claims_and_still_expire(strata, origin, tmp_path, keys):
+    """A token verified once is found in the worker's cache next time: the claims are
+    forwarded the same on every request, and its expiry still ends it."""
+    s, port, a, _ = run_jwt(strata, origin, tmp_path, keys)
+    tok = keys.sign("RS256", claims(exp=int(time.time()) + 2))
+    for i in range(4):
+        status, _, body = get(port, f"/c{i}", {**bearer(tok), "X-User": "mallory"})
+        assert status == 200, body
+        assert a.requests[-1].header_all("x-user") == ["alice"], i
+        assert a.requests[-1].header("x-groups") == "a,b", i
+    time.sleep(2 + 5 + 1.2)  # exp, then the 5 s clock skew
+    status, hdrs, _ = get(port, "/late", bearer(tok))
+    assert status == 401 and "token expired" in hdrs.get("www-authenticate", ""), hdrs
+
+
+def test_a_new_keyset_invalidates_cached_tokens(strata, origin, tmp_path, keys):
+    """A JWKS refresh that drops a key ends the tokens it verified, even those in the
+    cache: the cache is keyed by the keyset's serial."""
+    cert, key = make_cert(str(tmp_path))
+    srv = JwksServer(cert, key, keys.jwks(only=["rsa", "p256"]))
+    try:
+        a = origin()
+        port = free_port()
+        routes = f"""\
+- backend: app
+  jwt: {{ jwks_url: "{srv.url}", jwks_ca: "{cert}", min_refresh: 200ms, refresh: 1h }}
+"""
+        strata(http_config(port, {"app": {"servers": [a.address]}}, routes=routes),
+               listen_ports=[port])
+        rsa_tok = keys.sign("RS256", claims())
+        wait_for(lambda: get(port, "/", bearer(rsa_tok))[0] == 200, 10, what="the first fetch")
+        assert get(port, "/", bearer(rsa_tok))[0] == 200  # now from the cache
+        srv.body = keys.jwks(only=["p256", "ed"])  # the RSA key is withdrawn
+        ed_tok = keys.sign("EdDSA", claims())       # an unknown kid asks for a refresh
+        wait_for(lambda: get(port, "/", bearer(ed_tok))[0] == 200, 10, what="the refresh")
+        assert get(port, "/", bearer(rsa_tok))[0] == 401
+        assert get(port, "/", bearer(keys.sign("ES256", claims())))[0] == 200
+    finally:
+        srv.stop()

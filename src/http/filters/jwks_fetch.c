@@ -57,6 +57,8 @@ static void grace_period(struct jwt_keys *k)
 void jwt_keys_swap(struct jwt_keys *k, struct jwks *ks)
 {
     struct jwks *old = atomic_exchange(&k->current, ks);
+    atomic_fetch_add(&k->serial, 1); /* after: a worker that read the old serial may have
+                                        read the old keyset, so its entry is not kept */
     grace_period(k);
     jwks_free(old);
 }

@@ -4,9 +4,11 @@
  * configured. Then chosen claims go to the server as request fields (any such field the
  * client sent is removed first, token or not) and the token's field is removed if asked.
  * Refusals are 401 with a Bearer challenge (RFC 6750 §3); an unknown `kid` also asks the
- * JWKS fetcher for a refresh.
+ * JWKS fetcher for a refresh. A token verified lately is found in the worker's cache
+ * (jwt_cache.h): only its time checks and forwarded claims are done again.
  */
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -134,18 +136,31 @@ static bool aud_allowed(const struct filter_jwt_conf *c, json_t *aud)
     return false;
 }
 
-static const char *check_claims(const struct filter_jwt_conf *c, json_t *claims)
+/* exp and nbf (NAN: absent) against the clock, within the skew; NULL when they hold. */
+static const char *check_times(const struct filter_jwt_conf *c, double exp, double nbf)
 {
     double now = (double)time(NULL), skew = c->clock_skew_ms / 1000.0;
+    if (!isnan(exp) && now > exp + skew)
+        return "token expired";
+    if (!isnan(nbf) && now + skew < nbf)
+        return "token not yet valid";
+    return NULL;
+}
+
+/* The claims' checks; *exp and *nbf set (NAN: absent) for the cache. */
+static const char *check_claims(const struct filter_jwt_conf *c, json_t *claims, double *expv,
+                                double *nbfv)
+{
     json_t *exp = json_object_get(claims, "exp"), *nbf = json_object_get(claims, "nbf");
     if ((exp && !json_is_number(exp)) || (nbf && !json_is_number(nbf)))
         return "malformed token claims";
     if (!exp && c->require_exp)
         return "token without expiry";
-    if (exp && now > json_number_value(exp) + skew)
-        return "token expired";
-    if (nbf && now + skew < json_number_value(nbf))
-        return "token not yet valid";
+    *expv = exp ? json_number_value(exp) : NAN;
+    *nbfv = nbf ? json_number_value(nbf) : NAN;
+    const char *why = check_times(c, *expv, *nbfv);
+    if (why)
+        return why;
     const char *iss = json_string_value(json_object_get(claims, "iss"));
     if (c->issuer && (!iss || strcmp(iss, c->issuer) != 0))
         return "wrong issuer";
@@ -185,13 +200,14 @@ static struct hstr claim_value(struct http_txn *t, json_t *v)
     return s;
 }
 
+/* Sets the forwarded claims' fields (values[i].p NULL: claim i is not forwarded) and
+ * removes the token's field if asked. */
 static enum filter_verdict forward(struct http_txn *t, const struct filter_jwt_conf *c,
-                                   json_t *claims)
+                                   const struct hstr *values)
 {
     for (uint32_t i = 0; i < c->nclaims; i++) {
-        struct hstr v = claim_value(t, json_object_get(claims, c->claims[i].claim));
         struct hstr name = {c->claims[i].header, c->claims[i].header_len};
-        if (v.p && http_hdr_set(&t->req, &t->arena, name, v) < 0)
+        if (values[i].p && http_hdr_set(&t->req, &t->arena, name, values[i]) < 0)
             return FILTER_ERROR;
     }
     if (!c->forward_token)
@@ -228,15 +244,42 @@ static enum filter_verdict on_request(struct http_txn *t, const void *conf)
             return FILTER_CONTINUE;
         return refuse(t, c, "no bearer token", true);
     }
+    struct hstr *values = c->nclaims ? arena_alloc(&t->arena, c->nclaims * sizeof(*values))
+                                     : NULL;
+    if (c->nclaims && !values)
+        return FILTER_ERROR;
+    /* read before the keyset (jwks_fetch.c moves it after a swap): an entry never names a
+     * serial newer than the keys it was verified with */
+    uint64_t serial = atomic_load(&c->keys.serial);
+    const struct jwt_cached *e = jwt_cache_find(&c->cache, t->worker, tok, serial);
+    if (e && !check_times(c, e->exp, e->nbf)) {
+        for (uint32_t i = 0, at = 0; i < c->nclaims; i++) {
+            bool has = i < JWT_CACHE_CLAIMS && e->len[i] != UINT16_MAX;
+            values[i] = has ? arena_dup(&t->arena, e->values + at, e->len[i]) : (struct hstr){0};
+            if (has && !values[i].p)
+                return FILTER_ERROR;
+            at += has ? e->len[i] : 0;
+        }
+        filter_count(t, HFE_JWT_OK);
+        return forward(t, c, values);
+    }
     struct jws j = {0};
+    double exp = NAN, nbf = NAN;
     const char *why = jws_parse(t, tok, &j);
     if (!why)
         why = check_signature(t, c, &j);
     if (!why)
-        why = check_claims(c, j.claims);
-    enum filter_verdict v = why ? refuse(t, c, why, false) : forward(t, c, j.claims);
-    if (!why)
+        why = check_claims(c, j.claims, &exp, &nbf);
+    enum filter_verdict v;
+    if (why) {
+        v = refuse(t, c, why, false);
+    } else {
+        for (uint32_t i = 0; i < c->nclaims; i++)
+            values[i] = claim_value(t, json_object_get(j.claims, c->claims[i].claim));
+        jwt_cache_put(&c->cache, t->worker, tok, serial, exp, nbf, values, c->nclaims);
         filter_count(t, HFE_JWT_OK);
+        v = forward(t, c, values);
+    }
     json_decref(j.header);
     json_decref(j.claims);
     return v;
@@ -245,6 +288,10 @@ static enum filter_verdict on_request(struct http_txn *t, const void *conf)
 static int start(const void *conf, unsigned nworkers, char *err, size_t errlen)
 {
     struct filter_jwt_conf *c = (struct filter_jwt_conf *)conf;
+    if (jwt_cache_init(&c->cache, nworkers) < 0) {
+        snprintf(err, errlen, "jwt: out of memory");
+        return -1;
+    }
     return jwt_keys_start(&c->keys, nworkers, err, errlen);
 }
 

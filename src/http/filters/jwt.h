@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "http/filters/jwk.h"
+#include "http/filters/jwt_cache.h"
 
 struct jwt_reader {
     _Atomic uint64_t seq; /* odd while its worker reads the keyset */
@@ -24,6 +25,7 @@ struct jwt_reader {
 
 struct jwt_keys {
     _Atomic(struct jwks *) current; /* NULL until the first fetch succeeds */
+    _Atomic uint64_t serial;        /* moves after each swap (the token cache's validity) */
     struct jwt_reader *readers;     /* [nworkers], NULL when the keyset never changes */
     unsigned nworkers;
     /* the fetcher (jwks_url only) */
@@ -59,6 +61,7 @@ struct filter_jwt_conf {
     struct jwt_claim_fwd *claims;
     uint32_t nclaims;
     struct jwt_keys keys;
+    struct jwt_cache cache; /* tokens verified lately, per worker (from start) */
 };
 
 /* Readers (workers): the current keyset (maybe NULL) between enter and leave. */
