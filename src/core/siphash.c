@@ -1,7 +1,9 @@
 /* siphash.c — see siphash.h. */
 #include "siphash.h"
 
+#include <endian.h>
 #include <errno.h>
+#include <string.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,9 +27,8 @@ uint64_t siphash24(uint64_t k0, uint64_t k1, const void *data, size_t len)
     uint64_t m, last = (uint64_t)len << 56;
     size_t i = 0;
     for (; i + 8 <= len; i += 8) {
-        m = 0;
-        for (unsigned j = 0; j < 8; j++)
-            m |= (uint64_t)in[i + j] << (8 * j);
+        memcpy(&m, in + i, 8); /* one load; the words are little-endian */
+        m = le64toh(m);
         v3 ^= m;
         SIPROUND;
         SIPROUND;

@@ -11,7 +11,6 @@ int jwt_cache_init(struct jwt_cache *c, unsigned nworkers)
     if (c->slots)
         return 0;
     siphash_random_key(c->key);
-    siphash_random_key(c->key + 2);
     c->nworkers = nworkers ? nworkers : 1;
     c->slots = calloc((size_t)c->nworkers * JWT_CACHE_SLOTS, sizeof(*c->slots));
     return c->slots ? 0 : -1;
@@ -24,41 +23,54 @@ void jwt_cache_free(struct jwt_cache *c)
 }
 
 static struct jwt_cached *slot_of(const struct jwt_cache *c, unsigned worker, struct hstr tok,
-                                  uint64_t *h0, uint64_t *h1)
+                                  uint64_t *hash)
 {
-    if (!c->slots || worker >= c->nworkers)
+    if (!c->slots || worker >= c->nworkers || tok.len == 0)
         return NULL;
-    *h0 = siphash24(c->key[0], c->key[1], tok.p, tok.len);
-    *h1 = siphash24(c->key[2], c->key[3], tok.p, tok.len);
-    if (*h0 == 0 && *h1 == 0)
-        *h1 = 1; /* (0, 0) marks an empty slot */
-    return &c->slots[(size_t)worker * JWT_CACHE_SLOTS + *h0 % JWT_CACHE_SLOTS];
+    *hash = siphash24(c->key[0], c->key[1], tok.p, tok.len);
+    return &c->slots[(size_t)worker * JWT_CACHE_SLOTS + *hash % JWT_CACHE_SLOTS];
+}
+
+/* The last bytes of the token (all of a shorter one). */
+static size_t tail_of(struct hstr tok, const char **p)
+{
+    size_t n = tok.len < 16 ? tok.len : 16;
+    *p = tok.p + tok.len - n;
+    return n;
 }
 
 const struct jwt_cached *jwt_cache_find(const struct jwt_cache *c, unsigned worker,
                                         struct hstr token, uint64_t serial)
 {
-    uint64_t h0, h1;
-    const struct jwt_cached *e = slot_of(c, worker, token, &h0, &h1);
-    return e && e->h0 == h0 && e->h1 == h1 && e->serial == serial ? e : NULL;
+    uint64_t hash;
+    const struct jwt_cached *e = slot_of(c, worker, token, &hash);
+    const char *tail;
+    size_t n = tail_of(token, &tail);
+    return e && e->token_len == token.len && e->hash == hash && e->serial == serial &&
+                   memcmp(e->tail, tail, n) == 0
+               ? e
+               : NULL;
 }
 
 void jwt_cache_put(struct jwt_cache *c, unsigned worker, struct hstr token, uint64_t serial,
                    double exp, double nbf, const struct hstr *values, uint32_t n)
 {
-    uint64_t h0, h1;
-    struct jwt_cached *e = slot_of(c, worker, token, &h0, &h1);
+    uint64_t hash;
+    struct jwt_cached *e = slot_of(c, worker, token, &hash);
     if (!e || n > JWT_CACHE_CLAIMS)
         return;
     size_t used = 0;
     for (uint32_t i = 0; i < n; i++)
         used += values[i].p ? values[i].len : 0;
     if (used > JWT_CACHE_VALUES) {
-        e->h0 = e->h1 = 0; /* the slot no longer holds what it held */
+        e->token_len = 0; /* the slot no longer holds what it held */
         return;
     }
-    e->h0 = h0;
-    e->h1 = h1;
+    const char *tail;
+    size_t tn = tail_of(token, &tail);
+    e->hash = hash;
+    e->token_len = token.len;
+    memcpy(e->tail, tail, tn);
     e->serial = serial;
     e->exp = exp;
     e->nbf = nbf;

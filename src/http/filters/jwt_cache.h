@@ -3,8 +3,9 @@
  * token, several times that for RSA or ECDSA), and keeps what must hold at every request:
  * the time checks (exp, nbf) and the claims forwarded to the server.
  *
- * Direct-mapped, JWT_CACHE_SLOTS entries per worker, keyed by SipHash-128 of the token
- * under a random key (clients cannot aim at a slot or forge a match). An entry names the
+ * Direct-mapped, JWT_CACHE_SLOTS entries per worker, keyed by SipHash of the token under a
+ * random key (clients cannot aim at a slot or forge a match), its length and its last 16
+ * bytes (the signature's). An entry names the
  * keyset serial it was verified with: a new keyset (a JWKS refresh) invalidates every
  * entry. The memory is calloc'd once per filter at start; pages no worker touches cost
  * nothing.
@@ -22,7 +23,9 @@
 #define JWT_CACHE_VALUES 432  /* bytes of forwarded claim values an entry can hold */
 
 struct jwt_cached {
-    uint64_t h0, h1;                 /* the token's hash; 0, 0: empty */
+    uint64_t hash;                   /* the token's SipHash */
+    uint32_t token_len;              /* the token's length; 0: empty */
+    char tail[16];                   /* its last bytes */
     uint64_t serial;                 /* the keyset it verified with */
     double exp, nbf;                 /* the claims; NAN when absent */
     uint16_t len[JWT_CACHE_CLAIMS];  /* forwarded claim i's value length; UINT16_MAX: none */
@@ -30,7 +33,7 @@ struct jwt_cached {
 };
 
 struct jwt_cache {
-    uint64_t key[4];            /* two SipHash keys */
+    uint64_t key[2];            /* the SipHash key */
     struct jwt_cached *slots;   /* [nworkers][JWT_CACHE_SLOTS]; NULL: no cache */
     unsigned nworkers;
 };

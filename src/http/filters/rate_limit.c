@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/fmt.h"
 #include "core/siphash.h"
 #include "core/time.h"
 #include "http/filter.h"
@@ -241,28 +242,67 @@ static uint64_t policy_window_s(const struct rl_limit *l)
  * httpapi-ratelimit-headers: lists of strings with parameters, q = quota, w = window,
  * r = remaining, t = seconds until the quota is back, or until the next request may go
  * when nothing is left). */
+/* A bounded text being built (no printf on the per-request path). */
+struct field_text {
+    char p[1024];
+    size_t n;
+    bool full;
+};
+
+static void ft_put(struct field_text *f, const char *s, size_t n)
+{
+    if (f->full || n > sizeof(f->p) - f->n) {
+        f->full = true;
+        return;
+    }
+    memcpy(f->p + f->n, s, n);
+    f->n += n;
+}
+
+static void ft_num(struct field_text *f, uint64_t v)
+{
+    char d[20];
+    ft_put(f, d, fmt_u64(d, v));
+}
+
+/* One list member: `"name";K1=V1;K2=V2`, after ", " when not the first. */
+static void ft_member(struct field_text *f, bool first, const char *name, const char *k1,
+                      uint64_t v1, const char *k2, uint64_t v2)
+{
+    if (!first)
+        ft_put(f, ", ", 2);
+    ft_put(f, "\"", 1);
+    ft_put(f, name, strlen(name));
+    ft_put(f, "\";", 2);
+    ft_put(f, k1, 2);
+    ft_num(f, v1);
+    ft_put(f, ";", 1);
+    ft_put(f, k2, 2);
+    ft_num(f, v2);
+}
+
 static enum filter_verdict on_response(struct http_txn *t, const void *conf)
 {
     const struct rl_txn *rt = t->rate_limit;
     if (!rt || rt->n == 0)
         return FILTER_CONTINUE;
-    char policy[1024], state[1024];
-    size_t pn = 0, sn = 0;
+    struct field_text policy = {.n = 0}, state = {.n = 0};
     for (uint32_t i = 0; i < rt->n; i++) {
         const struct rl_limit *l = rt->e[i].l;
         const struct rate_state *st = &rt->e[i].st;
         uint32_t q = l->algorithm == RL_TOKEN_BUCKET ? l->burst : l->rate;
         uint64_t secs = secs_up(st->remaining ? st->reset_ms : st->retry_ms);
-        int a = snprintf(policy + pn, sizeof(policy) - pn, "%s\"%s\";q=%u;w=%llu", i ? ", " : "",
-                         l->name, q, (unsigned long long)policy_window_s(l));
-        int b = snprintf(state + sn, sizeof(state) - sn, "%s\"%s\";r=%u;t=%llu", i ? ", " : "",
-                         l->name, st->remaining, (unsigned long long)secs);
-        if (a < 0 || b < 0 || (size_t)a >= sizeof(policy) - pn || (size_t)b >= sizeof(state) - sn)
-            break; /* names are short (CT_NAME): only a very long list is cut */
-        pn += (size_t)a;
-        sn += (size_t)b;
+        size_t pn = policy.n, sn = state.n;
+        ft_member(&policy, i == 0, l->name, "q=", q, "w=", policy_window_s(l));
+        ft_member(&state, i == 0, l->name, "r=", st->remaining, "t=", secs);
+        if (policy.full || state.full) { /* names are short (CT_NAME): only a very long */
+            policy.n = pn;               /* list is cut */
+            state.n = sn;
+            break;
+        }
     }
-    struct hstr p = arena_dup(&t->arena, policy, pn), s = arena_dup(&t->arena, state, sn);
+    struct hstr p = arena_dup(&t->arena, policy.p, policy.n);
+    struct hstr s = arena_dup(&t->arena, state.p, state.n);
     if (!p.p || !s.p || http_hdr_set(&t->resp, &t->arena, HSTR_LIT("RateLimit-Policy"), p) < 0 ||
         http_hdr_set(&t->resp, &t->arena, HSTR_LIT("RateLimit"), s) < 0)
         return FILTER_ERROR;
