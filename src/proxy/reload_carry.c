@@ -12,6 +12,7 @@
 
 #include "config/config.h"
 #include "core/shared_block.h"
+#include "http/filters/rate_limit.h"
 #include "lb/server_admin.h"
 #include "net/src_limit.h"
 
@@ -55,7 +56,8 @@ static const struct listener_conf *listener_named(const struct config *c, const 
     return NULL;
 }
 
-/* The listener's counters, histograms and recent errors, its routes' (by route name), and
+/* The listener's counters, histograms and recent errors, its routes' (by route name, with
+ * their rate limits' tables), and
  * its per-source table (counts and rate buckets: a reload gives no source a fresh budget). */
 static void listener_carry(const struct listener_conf *old, struct listener_conf *l)
 {
@@ -69,6 +71,7 @@ static void listener_carry(const struct listener_conf *old, struct listener_conf
             if (strcmp(o->name, r->name) == 0) {
                 shared_block_adopt((void **)&r->ctr, o->ctr);
                 shared_block_adopt((void **)&r->hist, o->hist);
+                rate_limit_carry(o, r);
                 break;
             }
         }

@@ -92,6 +92,40 @@ def test_token_bucket_answers_429_with_fields(strata, origin):
     assert metric(s, aport, "limited", "per_ip") == 1
 
 
+def test_a_reload_keeps_the_budgets_and_counters_of_unchanged_limits(strata, origin):
+    """A reload that keeps a limit as it was (same route, name, algorithm, rate, key) hands
+    its table and counters to the new generation: a spent budget stays spent and the
+    metrics go on; a limit whose rate changed starts afresh."""
+    import http.client as hc
+    s, port, aport, o = start(strata, origin, [
+        '{ name: per_key, key: "header:x-api-key", rate: 3, per: 1m }',
+        '{ name: per_ip, key: client_ip, rate: 1000, per: 1m }'])
+    a = {"x-api-key": "alice"}
+    assert statuses(port, 4, headers=a) == [200, 200, 200, 429]
+
+    def reload(text):
+        s.config_path.write_text(text)
+        c = hc.HTTPConnection(LOOPBACK, aport, timeout=30)
+        try:
+            c.request("POST", "/reload", body=b"")
+            r = c.getresponse()
+            return r.status, r.read().decode()
+        finally:
+            c.close()
+
+    text = s.config_path.read_text()
+    status, body = reload(text + "\n# reloaded\n")
+    assert status == 200 and "generation 2 in force" in body, body
+    assert statuses(port, 2, headers=a) == [429, 429]  # still spent
+    assert metric(s, aport, "limited", "per_key") == 3
+    # per_ip counts what per_key (checked first) let through, across both generations
+    assert metric(s, aport, "allowed", "per_ip") == 3
+    status, body = reload(text.replace("rate: 3,", "rate: 4,"))
+    assert status == 200 and "generation 3 in force" in body, body
+    assert statuses(port, 5, headers=a) == [200, 200, 200, 200, 429]  # a new limit
+    assert metric(s, aport, "allowed", "per_ip") == 7
+
+
 def test_sliding_window_keys_by_header_apart(strata, origin):
     s, port, aport, o = start(strata, origin, [
         '{ name: per_key, key: "header:x-api-key", rate: 3, per: 1m }'])

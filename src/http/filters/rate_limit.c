@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/fmt.h"
+#include "core/shared_block.h"
 #include "core/siphash.h"
 #include "core/time.h"
 #include "http/filter.h"
@@ -32,15 +33,11 @@ int rl_limit_build(struct rl_limit *l)
     siphash_random_key(key);
     l->k0 = key[0];
     l->k1 = key[1];
-    void *words = NULL, *ctr = NULL;
-    if (posix_memalign(&words, CACHELINE, (size_t)n * sizeof(uint64_t)) != 0)
+    /* shared blocks (core/shared_block.h): a reload hands them to the same limit */
+    l->words = shared_block_new((size_t)n * sizeof(uint64_t));
+    l->ctr = shared_block_new(RL_MAX_WORKERS * sizeof(struct rl_counters));
+    if (!l->words || !l->ctr)
         return -1;
-    memset(words, 0, (size_t)n * sizeof(uint64_t));
-    l->words = words;
-    if (posix_memalign(&ctr, CACHELINE, RL_MAX_WORKERS * sizeof(struct rl_counters)) != 0)
-        return -1;
-    memset(ctr, 0, RL_MAX_WORKERS * sizeof(struct rl_counters));
-    l->ctr = ctr;
     if (l->cluster && !(l->cl = rl_cluster_new(l->name, n)))
         return -1;
     return 0;
@@ -48,12 +45,56 @@ int rl_limit_build(struct rl_limit *l)
 
 void rl_limit_release(struct rl_limit *l)
 {
-    free((void *)l->words);
-    free(l->ctr);
+    shared_block_put((void *)l->words);
+    shared_block_put(l->ctr);
     rl_cluster_free(l->cl);
     l->words = NULL;
     l->ctr = NULL;
     l->cl = NULL;
+}
+
+/* Whether two limits count the same thing the same way: their table can serve both. */
+static bool same_limit(const struct rl_limit *a, const struct rl_limit *b)
+{
+    if (strcmp(a->name, b->name) != 0 || a->algorithm != b->algorithm || a->rate != b->rate ||
+        a->per_ms != b->per_ms || a->burst != b->burst || a->mask != b->mask ||
+        a->nkey != b->nkey || a->cluster || b->cluster)
+        return false;
+    for (uint32_t i = 0; i < a->nkey; i++) {
+        const struct rl_key_part *x = &a->key[i], *y = &b->key[i];
+        if (x->kind != y->kind || x->prefix4 != y->prefix4 || x->prefix6 != y->prefix6 ||
+            x->name_len != y->name_len || (x->name_len && memcmp(x->name, y->name, x->name_len)))
+            return false;
+    }
+    return true;
+}
+
+/* The rate_limit filter of a route, or NULL. */
+static struct filter_rate_limit_conf *route_limits(const struct http_route *r)
+{
+    for (uint32_t f = 0; f < r->nfilters; f++)
+        if (r->filters[f].ops == &filter_rate_limit)
+            return r->filters[f].conf;
+    return NULL;
+}
+
+void rate_limit_carry(const struct http_route *old, struct http_route *r)
+{
+    const struct filter_rate_limit_conf *oc = route_limits(old);
+    struct filter_rate_limit_conf *nc = route_limits(r);
+    for (uint32_t i = 0; oc && nc && i < nc->nlimits; i++) {
+        struct rl_limit *l = &nc->limits[i];
+        for (uint32_t j = 0; j < oc->nlimits; j++) {
+            const struct rl_limit *o = &oc->limits[j];
+            if (!same_limit(o, l))
+                continue;
+            shared_block_adopt((void **)&l->words, (void *)o->words);
+            shared_block_adopt((void **)&l->ctr, o->ctr);
+            l->k0 = o->k0; /* the words are indexed under the old key */
+            l->k1 = o->k1;
+            break;
+        }
+    }
 }
 
 /* ---- keys ---- */

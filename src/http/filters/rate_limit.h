@@ -24,6 +24,12 @@ int rate_limit_foreach(const struct config *cfg, rate_limit_filter_cb cb, void *
 int rl_limit_build(struct rl_limit *l);
 void rl_limit_release(struct rl_limit *l);
 
+/* A reload: each local limit of route r's rate_limit filter that counts what a limit of
+ * the same name on the old generation's route counted, the same way (algorithm, rate,
+ * period, burst, slots, key), takes over its table and counters, so that no client gets a
+ * fresh budget and the metrics never go back. Cluster limits keep their budget in Redis. */
+void rate_limit_carry(const struct http_route *old, struct http_route *r);
+
 /* The key of a request for limit l, written to buf (at most cap bytes: longer values are
  * cut). Returns its length, or -1 when the request has no such header or cookie (the
  * limit does not apply). */
