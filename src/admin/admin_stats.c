@@ -14,6 +14,7 @@
 #include "core/time.h"
 #include "http/stream_stats.h"
 #include "lb/lb.h"
+#include "lb/server_admin.h"
 #include "stats/metrics.h"
 #include "stats/recent.h"
 #include "stats/runtime.h"
@@ -307,7 +308,7 @@ static json_t *server_json(const struct config *c, const struct server *sv, stru
     json_t *o = json_pack(
         "{s:s,s:s,s:s,s:b,s:i,s:b,s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "backend", sv->backend->name,
         "name", sv->name, "address", sv->addr_text, "up", atomic_load(&sv->st.up),
-        "weight", (int)sv->weight, "backup", sv->backup, "active",
+        "weight", (int)atomic_load(&sv->st.weight), "backup", sv->backup, "active",
         (json_int_t)atomic_load(&sv->st.active), "connections_total", json_u64(SSUM(sv, conns_total)),
         "connect_errors", json_u64(SSUM(sv, connect_errors)), "requests",
         json_u64(SSUM(sv, http_requests)), "status",
@@ -315,6 +316,9 @@ static json_t *server_json(const struct config *c, const struct server *sv, stru
         json_u64(SSUM(sv, bytes_in)), "bytes_out", json_u64(SSUM(sv, bytes_out)), "latency_ms",
         latency(c, sv->st.hist, SERVER_KINDS, s));
     json_object_set_new(o, "recent_latency_ms", recent_latency(c, sv->st.hist, s));
+    enum server_admin state = server_admin_get(sv); /* the runtime API's drain/maintenance */
+    json_object_set_new(o, "state", json_string(server_admin_name(state)));
+    json_object_set_new(o, "draining", json_boolean(state == SRV_DRAIN));
     stats_hist_read(c, sv->st.hist, HIST_RTT, s);
     json_object_set_new(o, "tcp",
                         json_pack("{s:o,s:o,s:o,s:o,s:o}", "samples",
@@ -409,7 +413,8 @@ static json_t *stats_json(struct config *c)
     for (uint32_t b = 0; b < c->nbackends; b++) {
         json_array_append_new(bs, backend_json(c, &c->backends[b], s));
         for (uint32_t i = 0; i < c->backends[b].nservers; i++)
-            json_array_append_new(ss, server_json(c, &c->backends[b].servers[i], s));
+            if (server_admin_get(&c->backends[b].servers[i]) != SRV_REMOVED) /* as /metrics */
+                json_array_append_new(ss, server_json(c, &c->backends[b].servers[i], s));
     }
     free(s);
     return json_pack("{s:I,s:i,s:f,s:o,s:o,s:o,s:o,s:o}", "time_ms",

@@ -284,18 +284,24 @@ backends:
     assert(rtt >= 10, 'rtt samples ' + rtt);
   });
 
-  await check('drain action answers (or says the runtime API is missing)', async () => {
-    await page.click('tr[data-server="api/api1"] button[data-act="drain"]');
-    const text = await waitFor(() => page.getAttribute('#action-msg', 'data-result'), 5000, 'drain result');
-    const direct = await new Promise((resolve) => {
-      const req = http.request({ host: '127.0.0.1', port: admin, method: 'POST', path: '/api/v1/backends/api/servers/api1/drain' },
-        (res) => { res.resume(); resolve(res.statusCode); });
-      req.on('error', () => resolve(0));
-      req.end();
-    });
-    if (direct === 404 || direct === 405) assert(/not available/.test(text), `message for ${direct}: ` + text);
-    else assert(/drain/.test(text), 'message: ' + text);
-    console.log(`     drain: "${text}"`);
+  await check('drain and enable buttons act through the runtime API', async () => {
+    const row = 'tr[data-server="api/api1"]';
+    const state = async () => JSON.parse((await get(admin, '/api/v1/stats')).body).servers
+      .find((v) => v.backend === 'api' && v.name === 'api1');
+    await page.click(`${row} button[data-act="drain"]`);
+    let text = await waitFor(() => page.getAttribute('#action-msg', 'data-result'), 5000, 'drain result');
+    assert(/^drain: api\/api1 done$/.test(text), 'message: ' + text);
+    assert((await state()).draining === true, 'the stats API does not show the drain');
+    await page.waitForFunction((sel) => /\(draining\)/.test(document.querySelector(sel).textContent),
+      row, { timeout: 5000 });
+    await page.evaluate(() => { document.querySelector('#action-msg').dataset.result = ''; });
+    await page.click(`${row} button[data-act="enable"]`);
+    text = await waitFor(() => page.getAttribute('#action-msg', 'data-result'), 5000, 'enable result');
+    assert(/^enable: api\/api1 done$/.test(text), 'message: ' + text);
+    assert((await state()).draining === false, 'the stats API still shows the drain');
+    await page.waitForFunction((sel) => !/\(draining\)/.test(document.querySelector(sel).textContent),
+      row, { timeout: 5000 });
+    console.log(`     drain and enable: "${text}"`);
   });
 
   await check('top-N panel follows /api/v1/top (hidden when it answers 404)', async () => {
