@@ -394,8 +394,9 @@ def test_grpc_deadline_cancel_errors_health(grpc_origin):
         srv.health["strata.test.Echo"] = 2
         assert c.health("strata.test.Echo").serving == 2
         assert c.health("nope").code == grpc.StatusCode.NOT_FOUND
-    # the server saw the deadline and stopped sleeping when it passed
-    assert 0 < srv.deadlines[0] <= 0.3
+    # the server saw the deadline and stopped sleeping when it passed (grpcio's
+    # time_remaining() may exceed the 0.3 s by the clock's rounding: 0.3005 was seen)
+    assert 0 < srv.deadlines[0] <= 0.31
     deadline = time.monotonic() + 3
     while srv.cancelled < 1 and time.monotonic() < deadline:
         time.sleep(0.02)
