@@ -96,7 +96,7 @@ def test_a_reload_keeps_the_budgets_and_counters_of_unchanged_limits(strata, ori
     """A reload that keeps a limit as it was (same route, name, algorithm, rate, key) hands
     its table and counters to the new generation: a spent budget stays spent and the
     metrics go on; a limit whose rate changed starts afresh."""
-    import http.client as hc
+    from test_reload import post_reload
     s, port, aport, o = start(strata, origin, [
         '{ name: per_key, key: "header:x-api-key", rate: 3, per: 1m }',
         '{ name: per_ip, key: client_ip, rate: 1000, per: 1m }'])
@@ -105,13 +105,7 @@ def test_a_reload_keeps_the_budgets_and_counters_of_unchanged_limits(strata, ori
 
     def reload(text):
         s.config_path.write_text(text)
-        c = hc.HTTPConnection(LOOPBACK, aport, timeout=30)
-        try:
-            c.request("POST", "/reload", body=b"")
-            r = c.getresponse()
-            return r.status, r.read().decode()
-        finally:
-            c.close()
+        return post_reload(aport)
 
     text = s.config_path.read_text()
     status, body = reload(text + "\n# reloaded\n")
