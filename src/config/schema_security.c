@@ -42,6 +42,53 @@ static int parse_methods(struct cfg_ctx *ctx, const struct cfg_key *key, const s
     return 0;
 }
 
+static const struct cfg_enum waf_over_limits[] = {
+    {"inspect_partial", WAF_OVER_INSPECT_PARTIAL},
+    {"reject", WAF_OVER_REJECT},
+    {NULL, 0},
+};
+_Static_assert(sizeof(enum waf_over_limit) == sizeof(int), "CT_ENUM stores an int");
+
+/* One media type "type/subtype" of [a-z0-9+.-] (lowercased in place), n bytes. */
+static bool media_type_ok(char *p, size_t n)
+{
+    size_t slashes = 0, slash_at = 0;
+    for (size_t i = 0; i < n; i++) {
+        p[i] = (char)tolower((unsigned char)p[i]);
+        if (p[i] == '/')
+            slashes++, slash_at = i;
+        else if (!isalnum((unsigned char)p[i]) && !strchr("+-.", p[i]))
+            return false;
+    }
+    return slashes == 1 && slash_at > 0 && slash_at + 1 < n;
+}
+
+/* Media types ("text/html application/json"), lowercased, separated by single spaces: the
+ * value goes into SecResponseBodyMimeType. */
+static int parse_media_types(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
+                             void *target)
+{
+    char **slot = (char **)((char *)target + key->off);
+    char *s = cfg_dup_text(ctx, n, "media types separated by spaces");
+    if (!s)
+        return -1;
+    for (char *p = s;; p++) {
+        size_t len = strcspn(p, " ");
+        if (!media_type_ok(p, len)) {
+            cfg_error(ctx, n, "expected media types such as \"text/html application/json\" "
+                              "separated by single spaces, got \"%s\"", s);
+            free(s);
+            return -1;
+        }
+        p += len;
+        if (!*p)
+            break;
+    }
+    free(*slot);
+    *slot = s;
+    return 0;
+}
+
 static void waf_finish(struct cfg_ctx *ctx, const struct ynode *map, void *target)
 {
     char err[512];
@@ -55,6 +102,7 @@ static void waf_release(void *target)
 {
     waf_rules_free(target);
     free(((struct filter_waf_conf *)target)->allowed_methods);
+    free(((struct filter_waf_conf *)target)->response_body_types);
 }
 
 static const struct cfg_key waf_keys[] = {
@@ -80,8 +128,32 @@ static const struct cfg_key waf_keys[] = {
     {"inspect_response", CT_BOOL, 0, "false",
      .off = offsetof(struct filter_waf_conf, inspect_response),
      .help = "The response's status and header fields are inspected too; what matches is "
-             "logged and counted, the response is not held back. Response bodies are not "
-             "inspected."},
+             "logged and counted, the response is not held back (see "
+             "`inspect_response_body`)."},
+    {"inspect_response_body", CT_BOOL, 0, "false",
+     .off = offsetof(struct filter_waf_conf, inspect_response_body),
+     .help = "Response bodies of `response_body_types` are inspected too (the CRS's "
+             "RESPONSE-95x rules: SQL errors, stack traces, source code leaking out), status "
+             "and fields with them. Such a response is held whole before the client sees any "
+             "of it (up to `response_body_limit`): what the rules refuse is answered 403 (or "
+             "the route's error page) instead. Holding costs the time to receive the body "
+             "and its memory: the first byte reaches the client only after the last one "
+             "reached Strata."},
+    {"response_body_limit", CT_SIZE, 0, .def_doc = "the listener's `limits.max_body_buffered`",
+     .max = 1u << 30, .off = offsetof(struct filter_waf_conf, response_body_limit),
+     .help = "The most of a response body held and inspected."},
+    {"response_body_over_limit", CT_ENUM, 0, "inspect_partial", .enums = waf_over_limits,
+     .off = offsetof(struct filter_waf_conf, response_body_over_limit),
+     .help = "A longer body: `inspect_partial` inspects its first `response_body_limit` "
+             "bytes and, when they pass, sends them and streams the rest uninspected "
+             "(ModSecurity's ProcessPartial); `reject` answers 500 (in `detection_only` "
+             "mode: only logged). Either way Strata's log says so."},
+    {"response_body_types", CT_CUSTOM, 0, "text/html text/plain text/xml application/json "
+     "application/xml", .parse = parse_media_types,
+     .off = offsetof(struct filter_waf_conf, response_body_types),
+     .type_doc = "media types separated by spaces",
+     .help = "The response media types (Content-Type without parameters) whose bodies are "
+             "held and inspected; others stream as they come."},
     {"crs_setup", CT_STRING, 0, "/etc/modsecurity/crs/crs-setup.conf",
      .off = offsetof(struct filter_waf_conf, crs_setup),
      .help = "The CRS setup file (Debian's modsecurity-crs installs it here)."},

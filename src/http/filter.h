@@ -23,6 +23,10 @@
  *   on_request), calls filter_resume() with FILTER_CONTINUE, FILTER_ANSWER or FILTER_ERROR.
  *   t->wait_ms (set by the filter; 0: the listener's response timeout) bounds the wait: past
  *   it the stream answers 504. on_end is how the filter hears that the stream went away.
+ * And one of a response filter: the whole response body before the client sees anything
+ * (a WAF's response inspection): on_response sets t->resp_body_wanted (t->resp_body_limit:
+ * how much at most, 0 = `limits.max_body_buffered`); the stream holds the head and the
+ * body (at most the limit) and calls the on_response_buffered hooks.
  */
 #ifndef STRATA_HTTP_FILTER_H
 #define STRATA_HTTP_FILTER_H
@@ -59,6 +63,11 @@ struct filter_ops {
      * wait cancelled (its filter_resume must not come). Called once for every filter whose
      * on_request ran. */
     void (*on_end)(struct http_txn *t, const void *conf);
+    /* The response body is held (an on_response hook set t->resp_body_wanted): in
+     * t->resp_body, whole, or its first t->resp_body_limit bytes when t->resp_body_partial.
+     * Last filter first. FILTER_ANSWER replaces the response (the client saw nothing of it);
+     * FILTER_CONTINUE lets it go on: the held bytes, then (partial) the rest as it comes. */
+    enum filter_verdict (*on_response_buffered)(struct http_txn *t, const void *conf);
 };
 
 extern const struct filter_ops filter_request_headers, filter_response_headers, filter_path_rewrite,

@@ -347,9 +347,11 @@ static enum move up_step(struct http_stream *st)
         m = MOVE_PROGRESS; /* the head is out: its body follows in the same write */
     }
     struct h1_error err = {0, NULL};
-    struct body_move bm = {&u->respb,        uc->in,        eof,         true,
-                           &u->resp_end, &u->resp_done, &st->t.resp, &st->mux->body};
+    struct body_move bm = {&u->respb,    uc->in,        eof,         true,
+                           &u->resp_end, &u->resp_done, &st->t.resp, stream_response_body_dest(st)};
     enum move b = h1_move_body(st, &bm, &err);
+    if (st->up != uc)
+        return MOVE_ERROR; /* a filter refused the held response: answered instead */
     if (b == MOVE_ERROR) {
         stream_up_cut(st, "bad_response", err.reason ? err.reason : "invalid response body");
         return MOVE_ERROR;

@@ -1072,8 +1072,8 @@ static enum move pass_head(struct http_stream *st, struct h2u *u)
  * that much. */
 static enum move pass_body(struct http_stream *st, struct h2u *u)
 {
-    const struct http_body_ops *out = &st->mux->body;
-    enum move m = MOVE_NONE;
+    const struct http_body_ops *out = stream_response_body_dest(st);
+    enum move m = stream_resp_drain(st); /* a held response let go: its bytes first */
     while (u->resp.len) {
         ssize_t room = out->send_room(st);
         if (room < 0) {
@@ -1104,7 +1104,7 @@ static enum move pass_body(struct http_stream *st, struct h2u *u)
 /* The response ended: the filters' last word, the trailers (t->resp.trailers), the end. */
 static enum move pass_end(struct http_stream *st, struct h2u *u)
 {
-    const struct http_body_ops *out = &st->mux->body;
+    const struct http_body_ops *out = stream_response_body_dest(st);
     const char *data = NULL, *why = NULL;
     size_t dlen = 0;
     ssize_t room = st->resp_body_hooks ? out->send_room(st) : 0;
@@ -1154,8 +1154,8 @@ static enum move up_step(struct http_stream *st)
         return m;
     }
     enum move b = pass_body(st, u);
-    if (b == MOVE_ERROR)
-        return b;
+    if (b == MOVE_ERROR || !st->up)
+        return MOVE_ERROR; /* !st->up: a filter refused the held response, answered instead */
     m |= b;
     if (u->resp_eof && !u->resp.len)
         return pass_end(st, u) == MOVE_ERROR ? MOVE_ERROR : MOVE_PROGRESS;

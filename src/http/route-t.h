@@ -219,6 +219,10 @@ struct filter_traceparent_conf {
 
 /* waf: ModSecurity with the OWASP Core Rule Set (http/filters/waf.c). */
 enum waf_mode { WAF_OFF, WAF_DETECT, WAF_BLOCK };
+/* A held response body longer than the limit: its first part inspected (and let go when
+ * it passes: the rest streams uninspected), or refused (500), as ModSecurity's
+ * SecResponseBodyLimitAction ProcessPartial / Reject. */
+enum waf_over_limit { WAF_OVER_INSPECT_PARTIAL, WAF_OVER_REJECT };
 
 struct filter_waf_conf {
     int mode;                   /* enum waf_mode */
@@ -227,6 +231,10 @@ struct filter_waf_conf {
     uint32_t response_threshold; /* CRS outbound anomaly score */
     bool inspect_body;          /* request bodies, held within max_body_buffered */
     bool inspect_response;      /* response status and header fields */
+    bool inspect_response_body; /* response bodies of response_body_types, held */
+    uint32_t response_body_limit; /* bytes held at most (0: max_body_buffered) */
+    int response_body_over_limit; /* enum waf_over_limit */
+    char *response_body_types;  /* media types inspected (space-separated, lowercase) */
     char *crs_setup;            /* the CRS setup file */
     char *crs_rules;            /* the directory of the CRS rule files */
     char *allowed_methods;      /* CRS tx.allowed_methods (space-separated) */

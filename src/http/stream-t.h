@@ -104,6 +104,15 @@ enum body_hold {
     HOLD_WHOLE,      /* inspected; sent from `held` to each attempt (stream_held_step) */
 };
 
+/* A response body a filter wanted whole (t->resp_body_wanted), held before the client. */
+enum resp_hold {
+    RHOLD_NONE,       /* the body streams to the client as it comes */
+    RHOLD_COLLECTING, /* the server codec passes it to stream_resp_hold_ops (into resp_held);
+                         the head waits too */
+    RHOLD_DRAINING,   /* over the limit and let go: the held bytes go to the client before
+                         the rest, which then streams (stream_resp_hold_ops forwards) */
+};
+
 struct http_stream {
     struct http_txn t;
     struct worker *w;
@@ -144,6 +153,11 @@ struct http_stream {
     uint64_t wait_until_ms;   /* waiting: the deadline of the wait */
     char *held;               /* HOLD_*: the request body (malloc'd, max_body_buffered) */
     size_t held_len, held_cap, held_sent;
+    uint8_t resp_hold;        /* enum resp_hold */
+    bool resp_over;           /* RHOLD_COLLECTING: more than the limit came */
+    char *resp_held;          /* RHOLD_*: the response body (malloc'd, at most the limit and
+                                 one piece) */
+    size_t resp_held_len, resp_held_cap, resp_held_sent;
     bool tunnel;              /* set by mux->tunnel: the switched protocol's bytes flow
                                  through the body operations (upc->body: the client's, with
                                  send_end for its end; mux->body: the server's, send_end at

@@ -65,6 +65,9 @@ void stream_free(struct http_stream *st)
     free(st->held);
     st->held = NULL;
     st->hold = HOLD_NONE;
+    free(st->resp_held);
+    st->resp_held = NULL;
+    st->resp_hold = RHOLD_NONE;
 }
 
 /* ---- filters ---- */
@@ -142,7 +145,8 @@ enum move stream_answer_step(struct http_stream *st)
             return MOVE_NONE;
         st->answer_left -= (uint32_t)n;
     }
-    if (st->answer_left == 0)
+    /* a released held response may have trailers (answers made by Strata have none) */
+    if (st->answer_left == 0 && (!st->t.resp.ntrailers || out->send_trailers(st, &st->t.resp)))
         out->send_end(st);
     return MOVE_PROGRESS;
 }
@@ -392,21 +396,27 @@ static ssize_t hold_room(struct http_stream *st)
     return HBUF_SIZE; /* the buffer grows; stream_body_piece enforces max_body_buffered */
 }
 
-static size_t hold_data(struct http_stream *st, const char *p, size_t n)
+/* Appends n bytes to a malloc'd buffer that grows by doubling; n, or 0 when out of memory. */
+static size_t buf_append(char **buf, size_t *len, size_t *cap, const char *p, size_t n)
 {
-    if (st->held_len + n > st->held_cap) {
-        size_t cap = st->held_cap ? st->held_cap : HBUF_SIZE;
-        while (cap < st->held_len + n)
-            cap *= 2;
-        char *b = realloc(st->held, cap);
+    if (*len + n > *cap) {
+        size_t c = *cap ? *cap : HBUF_SIZE;
+        while (c < *len + n)
+            c *= 2;
+        char *b = realloc(*buf, c);
         if (!b)
             return 0;
-        st->held = b;
-        st->held_cap = cap;
+        *buf = b;
+        *cap = c;
     }
-    memcpy(st->held + st->held_len, p, n);
-    st->held_len += n;
+    memcpy(*buf + *len, p, n);
+    *len += n;
     return n;
+}
+
+static size_t hold_data(struct http_stream *st, const char *p, size_t n)
+{
+    return buf_append(&st->held, &st->held_len, &st->held_cap, p, n);
 }
 
 static bool hold_trailers(struct http_stream *st, const struct http_msg *m)
@@ -646,17 +656,58 @@ bool stream_response_checks(struct http_stream *st)
     return false;
 }
 
+/* The response head's text copied into the arena: a server codec's slices point into its
+ * input buffer, which the body will overwrite while the head waits. 0 or -1. */
+static int own_head(struct http_txn *t)
+{
+    struct http_msg *r = &t->resp;
+    struct hstr reason = arena_dup(&t->arena, r->reason.p, r->reason.len);
+    if (!reason.p)
+        return -1;
+    r->reason = reason;
+    for (uint32_t i = 0; i < r->nhdrs; i++) {
+        struct http_hdr *h = &r->hdrs[i];
+        struct hstr name = arena_dup(&t->arena, h->name.p, h->name.len);
+        struct hstr value = arena_dup(&t->arena, h->value.p, h->value.len);
+        if (!name.p || !value.p)
+            return -1; /* the fields not copied yet still point into the codec's buffer */
+        h->name = name;
+        h->value = value;
+    }
+    return 0;
+}
+
+/* A filter wants the response body whole (t->resp_body_wanted) and it may have one: the
+ * head waits with it (RHOLD_COLLECTING). */
+static bool hold_response(struct http_stream *st)
+{
+    const struct http_txn *t = &st->t;
+    const struct http_msg *r = &t->resp;
+    if (!t->resp_body_wanted || t->grpc || t->req.method == HTTP_M_HEAD || r->status < 200 ||
+        r->status == 204 || r->status == 304 || r->body == HTTP_BODY_NONE ||
+        (r->body == HTTP_BODY_LENGTH && r->content_length == 0))
+        return false;
+    if (own_head(&st->t) < 0)
+        return false; /* no memory to hold it: it streams */
+    st->resp_hold = RHOLD_COLLECTING;
+    st->resp_over = false;
+    st->resp_held_len = st->resp_held_sent = 0;
+    return true;
+}
+
 bool stream_send_response(struct http_stream *st)
 {
     struct http_msg *resp = &st->t.resp;
     st->resp_body_hooks = filter_chain_has_body_hooks(&st->chain, st->nran, true);
-    if (run_response_filters(st) == FILTER_ERROR || !st->mux->send_head(st, resp)) {
+    if (run_response_filters(st) == FILTER_ERROR ||
+        (!hold_response(st) && !st->mux->send_head(st, resp))) {
         stream_answer(st, 502, "bad_response", "response head too large");
         return false;
     }
     st->status = resp->status;
-    st->resp_started = true;
-    count_status(st, resp->status);
+    st->resp_started = true; /* for the server codec: the body comes next */
+    if (!st->resp_hold)
+        count_status(st, resp->status); /* a held one: when it is let go */
     return true;
 }
 
@@ -666,6 +717,159 @@ void stream_interim(struct http_stream *st)
 {
     st->mux->send_head(st, &st->t.resp);
 }
+
+/* ---- a response body held whole ---- */
+
+static uint64_t resp_limit(const struct http_stream *st)
+{
+    return st->t.resp_body_limit ? st->t.resp_body_limit : st->lc->http.limits.max_body_buffered;
+}
+
+/* The on_response_buffered hooks, last filter first, with the held body (its first
+ * resp_limit bytes when `partial`). */
+static enum filter_verdict run_resp_buffered(struct http_stream *st, bool partial)
+{
+    uint64_t limit = resp_limit(st);
+    size_t n = partial && st->resp_held_len > limit ? (size_t)limit : st->resp_held_len;
+    st->t.resp_body = (struct hstr){st->resp_held ? st->resp_held : "", (uint32_t)n};
+    st->t.resp_body_partial = partial;
+    for (uint32_t i = st->nran; i-- > 0;) {
+        const struct filter_conf *fc = filter_chain_at(&st->chain, i);
+        enum filter_verdict v = fc->ops->on_response_buffered
+                                    ? fc->ops->on_response_buffered(&st->t, fc->conf)
+                                    : FILTER_CONTINUE;
+        if (v != FILTER_CONTINUE)
+            return v == FILTER_WAIT ? FILTER_ERROR : v;
+    }
+    return FILTER_CONTINUE;
+}
+
+/* A filter refused the held response: its answer goes out instead (the client saw nothing).
+ * A whole response leaves the server connection reusable; one cut short closes it. */
+static void resp_refused(struct http_stream *st, enum filter_verdict v, bool whole)
+{
+    st->resp_hold = RHOLD_NONE;
+    st->resp_started = false;
+    stream_up_release(st, whole);
+    filters_answered(st, v);
+}
+
+/* The head goes to the client at last; false when it could not (the stream is cut). */
+static bool resp_head_out(struct http_stream *st)
+{
+    if (!st->mux->send_head(st, &st->t.resp)) {
+        st->resp_hold = RHOLD_NONE;
+        st->end = "internal_error";
+        st->mux->abort(st);
+        return false;
+    }
+    count_status(st, st->t.resp.status);
+    return true;
+}
+
+/* The whole response passed: it goes to the client from the buffer as Strata's own answers
+ * do (stream_answer_step), with a length now known (unless trailers follow it). */
+static void resp_release_whole(struct http_stream *st)
+{
+    struct http_txn *t = &st->t;
+    st->resp_hold = RHOLD_NONE;
+    if (!t->resp.ntrailers) {
+        t->resp.body = HTTP_BODY_LENGTH;
+        t->resp.content_length = st->resp_held_len;
+    }
+    if (!resp_head_out(st))
+        return;
+    t->answer_body = (struct hstr){st->resp_held ? st->resp_held : "", (uint32_t)st->resp_held_len};
+    st->answer_left = (uint32_t)st->resp_held_len;
+    t->answered = true;
+    stream_answer_step(st);
+}
+
+/* More than the limit came: the filters see the first part; let go, the held bytes go to
+ * the client (RHOLD_DRAINING) and the rest streams as it comes. False when answered. */
+static bool resp_over_limit(struct http_stream *st)
+{
+    enum filter_verdict v = run_resp_buffered(st, true);
+    if (v != FILTER_CONTINUE) {
+        resp_refused(st, v, false);
+        return false;
+    }
+    if (!resp_head_out(st))
+        return false;
+    st->resp_hold = RHOLD_DRAINING;
+    st->resp_held_sent = 0;
+    return true;
+}
+
+enum move stream_resp_drain(struct http_stream *st)
+{
+    const struct http_body_ops *out = &st->mux->body;
+    enum move m = MOVE_NONE;
+    if (st->resp_hold != RHOLD_DRAINING)
+        return m;
+    while (st->resp_held_sent < st->resp_held_len) {
+        ssize_t room = out->send_room(st);
+        size_t left = st->resp_held_len - st->resp_held_sent;
+        size_t n = room > 0 ? (left < (size_t)room ? left : (size_t)room) : 0;
+        if (!n || !(n = out->send_data(st, st->resp_held + st->resp_held_sent, n)))
+            return m;
+        st->resp_held_sent += n;
+        m = MOVE_PROGRESS;
+    }
+    st->resp_hold = RHOLD_NONE; /* from now on the body goes straight to the client */
+    free(st->resp_held);
+    st->resp_held = NULL;
+    st->resp_held_len = st->resp_held_cap = 0;
+    return MOVE_PROGRESS;
+}
+
+/* The server codec's destination while the response is held (then, once it is let go over
+ * the limit, the client codec's, after the held bytes). The buffer takes any piece: the
+ * limit is checked on the next call. */
+static ssize_t rhold_room(struct http_stream *st)
+{
+    if (st->resp_hold == RHOLD_COLLECTING && st->resp_over && !resp_over_limit(st))
+        return 0; /* answered instead: the server codec stops (its stream changed course) */
+    stream_resp_drain(st);
+    return st->resp_hold == RHOLD_NONE ? st->mux->body.send_room(st)
+           : st->resp_hold == RHOLD_DRAINING ? 0
+                                             : HBUF_SIZE;
+}
+
+static size_t rhold_data(struct http_stream *st, const char *p, size_t n)
+{
+    if (st->resp_hold != RHOLD_COLLECTING)
+        return st->mux->body.send_data(st, p, n);
+    n = buf_append(&st->resp_held, &st->resp_held_len, &st->resp_held_cap, p, n);
+    st->resp_over = st->resp_held_len > resp_limit(st);
+    return n;
+}
+
+static bool rhold_trailers(struct http_stream *st, const struct http_msg *m)
+{
+    if (st->resp_hold == RHOLD_COLLECTING)
+        return true; /* they stay in t->resp.trailers */
+    stream_resp_drain(st);
+    return st->resp_hold == RHOLD_NONE && st->mux->body.send_trailers(st, m);
+}
+
+/* The server's response is complete: the filters decide on it (its first part when it
+ * was over the limit), then it goes out or the answer does. */
+static void rhold_end(struct http_stream *st)
+{
+    if (st->resp_hold != RHOLD_COLLECTING) {
+        st->mux->body.send_end(st);
+        return;
+    }
+    enum filter_verdict v = run_resp_buffered(st, st->resp_over);
+    if (v != FILTER_CONTINUE)
+        resp_refused(st, v, true);
+    else
+        resp_release_whole(st);
+}
+
+const struct http_body_ops stream_resp_hold_ops = {rhold_room, rhold_data, rhold_trailers,
+                                                   rhold_end};
 
 /* ---- bodies ---- */
 

@@ -45,6 +45,18 @@ extern const struct http_body_ops stream_hold_ops;
  * server codec takes them; st->held_end_sent once all is out. */
 enum move stream_held_step(struct http_stream *st);
 
+/* Where the server codec passes response body data: the client codec's body operations,
+ * or, while a filter holds the response (st->resp_hold), the stream's own (whose send_end
+ * runs the on_response_buffered hooks, then sends the response or the answer). */
+extern const struct http_body_ops stream_resp_hold_ops;
+/* A held response let go over its limit (RHOLD_DRAINING): passes held bytes to the client
+ * codec as it takes them, before the rest of the body. */
+enum move stream_resp_drain(struct http_stream *st);
+static inline const struct http_body_ops *stream_response_body_dest(struct http_stream *st)
+{
+    return st->resp_hold ? &stream_resp_hold_ops : &st->mux->body;
+}
+
 /* A sub-request (ext_authz): t->req (bodiless) straight to t->backend with t->route's
  * retry policy: no filters, no routing. The stream's mux gets the response or Strata's own
  * answer (502/503/504) as for any request. */

@@ -52,6 +52,12 @@ struct http_txn {
     struct hstr body;  /* on_request_buffered: that body (the stream's buffer) */
     uint32_t wait_ms;  /* FILTER_WAIT: how long at most (0 = the response timeout) */
     struct hstr waf_rules; /* waf: the ids of the rules that matched, for the access log */
+    /* The whole response body before the client sees any of it (http/filter.h): asked by
+     * an on_response hook, given to the on_response_buffered hooks. */
+    bool resp_body_wanted;    /* a filter asked for the response body whole */
+    uint64_t resp_body_limit; /* at most this much is held (0: max_body_buffered) */
+    struct hstr resp_body;    /* on_response_buffered: the held body (its first limit bytes) */
+    bool resp_body_partial;   /* ...and the body goes on past them (over the limit) */
 
     /* Per-exchange state of filters that keep some (in the arena; NULL until they set it). */
     void *grpc_web; /* grpc_web: the request is gRPC-Web (http/filters/grpc_web.c) */

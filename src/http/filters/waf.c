@@ -21,10 +21,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "config/config-t.h"
 #include "core/log.h"
+#include "http/error_page.h"
 #include "http/filter.h"
 #include "http/filters/util.h"
 #include "http/filters/waf.h"
@@ -110,7 +112,10 @@ static char *fragment(const struct filter_waf_conf *c)
             "SecRequestBodyLimit 1073741824\n"
             "SecRequestBodyNoFilesLimit 1073741824\n"
             "SecRequestBodyLimitAction ProcessPartial\n"
-            "SecResponseBodyAccess Off\n"
+            "SecResponseBodyAccess %s\n"
+            "SecResponseBodyMimeType %s\n"
+            "SecResponseBodyLimit 1073741824\n"
+            "SecResponseBodyLimitAction ProcessPartial\n"
             "SecAuditEngine Off\n"
             "SecRule REQUEST_HEADERS:Content-Type \"^(?:application(?:/soap\\+|/)|text/)xml\" "
             "\"id:200000,phase:1,t:none,t:lowercase,pass,nolog,ctl:requestBodyProcessor=XML\"\n"
@@ -127,7 +132,8 @@ static char *fragment(const struct filter_waf_conf *c)
             "Include %s/*.conf\n"
             "%s\n",
             c->mode == WAF_BLOCK ? "On" : "DetectionOnly", c->inspect_body ? "On" : "Off",
-            c->crs_setup, c->paranoia, c->anomaly_threshold, c->response_threshold,
+            c->inspect_response_body ? "On" : "Off",
+            c->response_body_types ? c->response_body_types : "text/html", c->crs_setup, c->paranoia, c->anomaly_threshold, c->response_threshold,
             c->allowed_methods, c->crs_rules,
             c->rules ? c->rules : "");
     if (fclose(f) != 0) {
@@ -283,7 +289,9 @@ static enum filter_verdict after_phase(struct waf_txn *wt)
     int n = snprintf(body, sizeof(body), "%u %s: blocked by the WAF (request id %.*s)\n", status,
                      http_reason(status), (int)wt->t->request_id.len,
                      wt->t->request_id.p ? wt->t->request_id.p : "");
-    return txn_answer(wt->t, status, "text/plain; charset=utf-8", body, (size_t)n) < 0
+    wt->t->filter_detail = "blocked by the WAF";
+    return txn_answer(wt->t, status, "text/plain; charset=utf-8", body, (size_t)n) < 0 ||
+                   error_page_apply(wt->t, status, wt->t->filter_detail) < 0
                ? FILTER_ERROR
                : FILTER_ANSWER;
 }
@@ -379,14 +387,36 @@ static enum filter_verdict waf_buffered(struct http_txn *t, const void *conf)
     return request_body(wt, t->body);
 }
 
+/* The response's media type (Content-Type without parameters) is one of `types`. */
+static bool inspectable(const struct http_msg *r, const char *types)
+{
+    struct hstr ct = http_hdr_get(r, HSTR_LIT("content-type"));
+    size_t n = 0;
+    while (n < ct.len && ct.p[n] != ';' && ct.p[n] != ' ' && ct.p[n] != '\t')
+        n++;
+    for (const char *p = types; n && *p;) {
+        size_t len = strcspn(p, " ");
+        if (len == n && !strncasecmp(p, ct.p, n))
+            return true;
+        p += len + (p[len] == ' ');
+    }
+    return false;
+}
+
 /* Phase 3 when asked: the response's status and fields are inspected and what matches is
- * logged and counted; the response is not held back (its head goes on as it is). */
+ * logged and counted; the head is not held back for them. With inspect_response_body, a
+ * body of an inspectable type is asked for whole (phase 4 in waf_response_buffered), and
+ * the head waits with it. */
 static enum filter_verdict waf_response(struct http_txn *t, const void *conf)
 {
     const struct filter_waf_conf *c = conf;
     struct waf_txn *wt = t->waf;
-    if (!wt || !c->inspect_response || wt->blocked)
+    if (!wt || !(c->inspect_response || c->inspect_response_body) || wt->blocked)
         return FILTER_CONTINUE;
+    if (c->inspect_response_body && !t->answered && inspectable(&t->resp, c->response_body_types)) {
+        t->resp_body_wanted = true;
+        t->resp_body_limit = c->response_body_limit;
+    }
     const struct http_msg *r = &t->resp;
     for (uint32_t i = 0; i < r->nhdrs; i++)
         msc_add_n_response_header(wt->tx, (const unsigned char *)r->hdrs[i].name.p,
@@ -395,6 +425,48 @@ static enum filter_verdict waf_response(struct http_txn *t, const void *conf)
     msc_process_response_headers(wt->tx, r->status, "HTTP/1.1");
     intervention(wt); /* logged and counted, not acted on */
     return FILTER_CONTINUE;
+}
+
+/* A body over the limit: logged, and with `reject` refused (500) in blocking mode. */
+static enum filter_verdict over_limit(struct waf_txn *wt)
+{
+    struct http_txn *t = wt->t;
+    bool reject = wt->c->response_body_over_limit == WAF_OVER_REJECT;
+    char msg[200];
+    snprintf(msg, sizeof(msg), "response body of request %.*s longer than %u bytes: %s",
+             (int)t->request_id.len, t->request_id.p ? t->request_id.p : "", t->resp_body.len,
+             reject ? "refused" : "only its first part inspected");
+    log_limited(msg);
+    if (!reject || wt->c->mode != WAF_BLOCK)
+        return FILTER_CONTINUE;
+    wt->blocked = true;
+    t->filter_detail = "response body over the WAF's limit";
+    char body[200];
+    int n = snprintf(body, sizeof(body), "500 %s: response body over the WAF's limit "
+                     "(request id %.*s)\n", http_reason(500), (int)t->request_id.len,
+                     t->request_id.p ? t->request_id.p : "");
+    return txn_answer(t, 500, "text/plain; charset=utf-8", body, (size_t)n) < 0 ||
+                   error_page_apply(t, 500, t->filter_detail) < 0
+               ? FILTER_ERROR
+               : FILTER_ANSWER;
+}
+
+/* Phase 4: the held response body (its first response_body_limit bytes when longer). */
+static enum filter_verdict waf_response_buffered(struct http_txn *t, const void *conf)
+{
+    struct waf_txn *wt = t->waf;
+    (void)conf;
+    if (!wt || wt->blocked)
+        return FILTER_CONTINUE;
+    if (t->resp_body_partial) {
+        enum filter_verdict v = over_limit(wt);
+        if (v != FILTER_CONTINUE)
+            return v;
+    }
+    if (t->resp_body.len)
+        msc_append_response_body(wt->tx, (const unsigned char *)t->resp_body.p, t->resp_body.len);
+    msc_process_response_body(wt->tx);
+    return after_phase(wt);
 }
 
 /* The end: phase 5, the counters, the Transaction freed. */
@@ -429,4 +501,5 @@ const struct filter_ops filter_waf = {
     .on_response = waf_response,
     .on_request_buffered = waf_buffered,
     .on_end = waf_end,
+    .on_response_buffered = waf_response_buffered,
 };
