@@ -139,12 +139,12 @@ static int parse_codes(struct cfg_ctx *ctx, const struct cfg_key *key, const str
     int bad = 0;
     for (size_t i = 0; i < count; i++) {
         const struct ynode *it = n->kind == YN_SEQ ? n->kids[i] : n;
-        bool ok = it->kind == YN_SCALAR && geo_code_index(it->text, it->len) >= 0 &&
-                  (!continents || geo_is_continent(it->text, it->len));
+        bool ok = it->kind == YN_SCALAR && (continents ? geo_is_continent(it->text, it->len)
+                                                       : geo_is_country(it->text, it->len));
         if (!ok) {
             cfg_error(ctx, it, "expected %s, got %s",
                       continents ? "a continent code (AF, AN, AS, EU, NA, OC, SA)"
-                                 : "a two-letter ISO 3166 country code such as FR",
+                                 : "an assigned two-letter ISO 3166 country code such as FR",
                       cfg_describe(it, b, sizeof(b)));
             bad = -1;
             continue;

@@ -616,8 +616,14 @@ static void ip_finish(struct cfg_ctx *ctx, const struct ynode *map, void *target
         c->acl.has_allow = true;
     load_prefix_file(ctx, map, "allow_file", &c->allow_file, &c->acl.allow);
     load_prefix_file(ctx, map, "deny_file", &c->deny_file, &c->acl.deny);
-    if (!c->acl.has_allow && !ymap_get(map, "deny") && !c->deny_file)
-        cfg_error(ctx, map, "give `allow`, `deny`, `allow_file` or `deny_file`");
+    c->geo = c->acl.countries.allow.count || c->acl.countries.deny.count ||
+             c->continents.allow.count || c->continents.deny.count;
+    if (!c->acl.has_allow && !ymap_get(map, "deny") && !c->deny_file && !c->geo &&
+        !ymap_get(map, "allow_countries") && !ymap_get(map, "deny_countries") &&
+        !ymap_get(map, "allow_continents") && !ymap_get(map, "deny_continents"))
+        cfg_error(ctx, map, "give `allow`, `deny`, `allow_file`, `deny_file`, "
+                            "`allow_countries`, `deny_countries`, `allow_continents` or "
+                            "`deny_continents`");
 }
 
 static int parse_deny_status(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
@@ -650,15 +656,33 @@ static const struct cfg_key ip_keys[] = {
      .help = "A file of prefixes to allow, one a line (`#` comments), read at load."},
     {"deny_file", CT_STRING, .off = IP_OFF(deny_file), .def_doc = "none",
      .help = "A file of prefixes to deny, as `allow_file`."},
+    {"allow_countries", CT_CUSTOM, .parse = cfg_parse_countries,
+     .off = IP_OFF(acl.countries.allow), .type_doc = "country code or list",
+     .def_doc = "everyone",
+     .help = "Only clients located in these countries (ISO 3166 codes such as `FR`) pass, "
+             "or those of the other allow lists; needs `geo.database`; a client of unknown "
+             "location is refused."},
+    {"deny_countries", CT_CUSTOM, .parse = cfg_parse_countries,
+     .off = IP_OFF(acl.countries.deny), .type_doc = "country code or list", .def_doc = "none",
+     .help = "Clients located in these countries are refused, even if allowed."},
+    {"allow_continents", CT_CUSTOM, .parse = cfg_parse_continents,
+     .off = IP_OFF(continents.allow), .type_doc = "continent code or list",
+     .def_doc = "everyone",
+     .help = "Only clients located on these continents (`AF`, `AN`, `AS`, `EU`, `NA`, `OC`, "
+             "`SA`) pass, or those of the other allow lists."},
+    {"deny_continents", CT_CUSTOM, .parse = cfg_parse_continents,
+     .off = IP_OFF(continents.deny), .type_doc = "continent code or list", .def_doc = "none",
+     .help = "Clients located on these continents are refused, even if allowed."},
     {"status", CT_CUSTOM, 0, "403", .parse = parse_deny_status, .type_doc = "status 400..499",
      .help = "The answer to a refused client."},
 };
 
 const struct cfg_section cfg_ip_access_section =
     SECTION("listeners[].routes[].ip_access",
-            "Client address allow and deny lists (CIDR tries, as the listener's L4 `acl`): "
-            "deny wins; with an allow list only its members pass. The client is the peer, or "
-            "the PROXY protocol's client. Counted in "
+            "Client address allow and deny lists (CIDR tries, as the listener's L4 `acl`), "
+            "and lists of the client's country or continent (from `geo.database`): deny "
+            "wins; with allow lists only a member of one of them passes. The client is the "
+            "peer, or the PROXY protocol's client. Counted in "
             "`strata_listener_http_filter_events_total{event=ip_denied}`.",
             ip_keys, .finish = ip_finish, .release = ip_release);
 

@@ -204,6 +204,26 @@ bool geo_is_continent(const char *s, size_t len)
     return false;
 }
 
+bool geo_is_country(const char *s, size_t len)
+{
+    /* ISO 3166-1 alpha-2 (Debian's iso-codes), and XK (Kosovo) as MaxMind's databases use it */
+    static const char codes[] =
+        "ADAEAFAGAIALAMAOAQARASATAUAWAXAZBABBBDBEBFBGBHBIBJBLBMBNBOBQBRBSBTBVBWBYBZCACCCD"
+        "CFCGCHCICKCLCMCNCOCRCUCVCWCXCYCZDEDJDKDMDODZECEEEGEHERESETFIFJFKFMFOFRGAGBGDGEGF"
+        "GGGHGIGLGMGNGPGQGRGSGTGUGWGYHKHMHNHRHTHUIDIEILIMINIOIQIRISITJEJMJOJPKEKGKHKIKMKN"
+        "KPKRKWKYKZLALBLCLILKLRLSLTLULVLYMAMCMDMEMFMGMHMKMLMMMNMOMPMQMRMSMTMUMVMWMXMYMZNA"
+        "NCNENFNGNINLNONPNRNUNZOMPAPEPFPGPHPKPLPMPNPRPSPTPWPYQARERORSRURWSASBSCSDSESGSHSI"
+        "SJSKSLSMSNSOSRSSSTSVSXSYSZTCTDTFTGTHTJTKTLTMTNTOTRTTTVTWTZUAUGUMUSUYUZVAVCVEVGVI"
+        "VNVUWFWSXKYEYTZAZMZW";
+    if (len != 2)
+        return false;
+    char a = (char)(s[0] & ~0x20), b = (char)(s[1] & ~0x20);
+    for (size_t i = 0; i + 1 < sizeof(codes); i += 2)
+        if (codes[i] == a && codes[i + 1] == b)
+            return true;
+    return false;
+}
+
 bool geo_match_holds(const struct geo_match *m, const struct geo_info *g)
 {
     if (m->countries.count && !geo_codes_has(&m->countries, g->country))

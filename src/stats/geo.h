@@ -28,6 +28,8 @@ bool geo_lookup(const struct geo_db *db, const struct sockaddr_any *a, struct ge
 int geo_code_index(const char *s, size_t len);
 void geo_codes_add(struct geo_codes *c, int index);
 bool geo_codes_has(const struct geo_codes *c, const char code[3]);
+/* An assigned ISO 3166-1 alpha-2 country code (any case). */
+bool geo_is_country(const char *s, size_t len);
 /* The seven continent codes of MaxMind databases. */
 bool geo_is_continent(const char *s, size_t len);
 

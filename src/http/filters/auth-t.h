@@ -50,11 +50,15 @@ struct filter_cors_conf {
     uint32_t max_age_ms;
 };
 
-/* ip_access: an ACL (deny wins; with an allow list only its members pass). */
+/* ip_access: an ACL (deny wins; with an allow list only its members pass). Countries
+ * are in acl.countries; with any geo list (`geo`), the client passes when no deny list
+ * has it and, if some allow list is given, one of them has it. */
 struct filter_ip_access_conf {
     struct acl acl;
     char *allow_file, *deny_file;
     uint16_t status;
+    struct geo_acl continents; /* by the client's continent */
+    bool geo;                  /* a country or continent list is given */
 };
 
 enum bot_action { BOT_OFF, BOT_CHALLENGE, BOT_DENY };
