@@ -93,6 +93,7 @@ tests/browser/node_modules/.package-lock.json: tests/browser/package-lock.json
 browser: $(BUILD)/strata tests/browser/node_modules/.package-lock.json
 	STRATA_BIN=$(abspath $(BUILD)/strata) BROWSER_OUT=$(abspath $(BUILD)/browser) \
 	    node tests/browser/dashboard.test.js
+	STRATA_BIN=$(abspath $(BUILD)/strata) node tests/browser/bot_challenge.test.js
 
 # The fuzzers run once, with the plain build (they have their own sanitizers).
 test: unit e2e browser $(if $(SAN),,fuzz)

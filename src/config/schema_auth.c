@@ -759,10 +759,24 @@ static void load_known(struct cfg_ctx *ctx, const struct ynode *map, struct filt
     cfg_path_pop(ctx, mark);
 }
 
+static const struct cfg_enum bot_modes[] = {
+    {"cookie", BOT_MODE_COOKIE},
+    {"javascript", BOT_MODE_JS},
+    {NULL, 0},
+};
+_Static_assert(sizeof(enum bot_mode) == sizeof(int), "CT_ENUM stores an int");
+
 static void bot_finish(struct cfg_ctx *ctx, const struct ynode *map, void *target)
 {
     struct filter_bot_conf *c = target;
     load_known(ctx, map, c);
+    if (!c->cookie)
+        return; /* its own error was given */
+    size_t len = strlen(c->cookie) + 5;
+    if (!(c->proof_cookie = malloc(len)))
+        cfg_oom(ctx, map);
+    else
+        snprintf(c->proof_cookie, len, "%s_pow", c->cookie);
     if (c->secret_text) {
         size_t n = strlen(c->secret_text);
         if (n < 32) {
@@ -784,6 +798,7 @@ static void bot_release(void *target)
     free_patterns(c->deny, c->ndeny);
     free_patterns(c->challenge, c->nchallenge);
     free_patterns(c->known, c->nknown);
+    free(c->proof_cookie);
     OPENSSL_cleanse(c->secret, sizeof(c->secret));
 }
 
@@ -804,6 +819,15 @@ static const struct cfg_key bot_keys[] = {
      .help = "A request without User-Agent must pass the challenge."},
     {"challenge_all", CT_BOOL, 0, "false", .off = BOT_OFF(challenge_all),
      .help = "Every client not `allow`ed must pass the challenge."},
+    {"challenge_mode", CT_ENUM, 0, "cookie", .enums = bot_modes, .off = BOT_OFF(mode),
+     .help = "`cookie`: the challenge is a 307 that sets the signed cookie (clients that keep "
+             "cookies pass); `javascript`: a page (403, served by Strata) whose script must "
+             "find a proof of work (`difficulty`) and store it in the cookie `<cookie>_pow` "
+             "before the 307 with the signed cookie comes: clients that run no script never "
+             "pass, browsers do after a fraction of a second."},
+    {"difficulty", CT_U32, 0, "16", .min = 0, .max = 24, .off = BOT_OFF(difficulty),
+     .help = "`javascript`: the leading zero bits of SHA-256(token:n) the script must find; "
+             "each bit doubles the work (16: about 65,000 hashes, ~0.3 s in a browser)."},
     {"cookie", CT_STRING, 0, "strata_bc", .off = BOT_OFF(cookie),
      .help = "The challenge cookie's name."},
     {"cookie_ttl", CT_DURATION, 0, "1h", .min = 1000, .max = 30 * CFG_MS_DAY,
@@ -818,7 +842,8 @@ const struct cfg_section cfg_bot_section =
             "Basic bot protection: User-Agent `allow`, `deny` (403), known bots, and a light "
             "challenge for clients marked suspicious — a 307 to the same URL that sets an "
             "HMAC-signed cookie (bound to the client's IP and User-Agent): browsers come back "
-            "with it and pass, scripts that keep no cookies do not. Other methods than "
+            "with it and pass, scripts that keep no cookies do not (with `challenge_mode: "
+            "javascript`, only clients that run the page's script pass). Other methods than "
             "GET/HEAD without the cookie are answered 403. Counted in "
             "`strata_listener_http_filter_events_total{event=bot_*}`.",
             bot_keys, .finish = bot_finish, .release = bot_release);

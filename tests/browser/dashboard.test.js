@@ -7,45 +7,14 @@
 // Ends with "browser: N passed, M failed"; exit status 1 on any failure.
 'use strict';
 const { chromium } = require('playwright-core');
-const { spawn } = require('child_process');
 const fs = require('fs');
 const http = require('http');
 const net = require('net');
-const os = require('os');
 const path = require('path');
+const { ROOT, cleanups, sleep, check, assert, freePort, waitFor, startStrata, runScenarios } =
+  require('./lib');
 
-const ROOT = path.resolve(__dirname, '..', '..');
-const BIN = process.env.STRATA_BIN || path.join(ROOT, 'build', 'strata');
 const OUT = process.env.BROWSER_OUT || path.join(ROOT, 'build', 'browser');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const results = [];
-const cleanups = [];
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function check(name, fn) {
-  const t0 = Date.now();
-  try {
-    await fn();
-    results.push([name, true]);
-    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
-  } catch (e) {
-    results.push([name, false]);
-    console.log(`FAIL ${name}: ${e && e.stack ? e.stack : e}`);
-  }
-}
-
-function assert(cond, msg) {
-  if (!cond) throw new Error('assertion failed: ' + msg);
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
-  });
-}
 
 function get(port, p, headers = {}) {
   return new Promise((resolve, reject) => {
@@ -57,15 +26,6 @@ function get(port, p, headers = {}) {
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
   });
-}
-
-async function waitFor(fn, ms, what) {
-  const end = Date.now() + ms;
-  for (;;) {
-    try { const v = await fn(); if (v) return v; } catch (e) { /* not yet */ }
-    if (Date.now() > end) throw new Error('timed out waiting for ' + what);
-    await sleep(100);
-  }
 }
 
 function parseMetrics(text) {
@@ -99,36 +59,6 @@ function echo() {
     cleanups.push(() => srv.close());
     resolve(srv.address().port);
   }));
-}
-
-async function startStrata(config, ports) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-browser-'));
-  const file = path.join(dir, 'strata.yaml');
-  fs.writeFileSync(file, config);
-  const log = fs.openSync(path.join(dir, 'strata.log'), 'w');
-  const child = spawn(BIN, ['run', file], { stdio: ['ignore', log, log] });
-  let exited = false;
-  child.on('exit', () => { exited = true; });
-  cleanups.push(async () => {
-    if (!exited) {
-      child.kill('SIGTERM');
-      for (let i = 0; i < 100 && !exited; i++) await sleep(50);
-      if (!exited) child.kill('SIGKILL');
-    }
-    // a sanitizer build (make SAN=...) reports into the log
-    const text = fs.readFileSync(path.join(dir, 'strata.log'), 'utf8');
-    const bad = /ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:/.test(text);
-    results.push(['strata exits without sanitizer reports', !bad]);
-    if (bad) console.log('FAIL strata log:\n' + text.slice(-4000));
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-  for (const p of ports) {
-    await waitFor(() => new Promise((resolve) => {
-      const s = net.connect(p, '127.0.0.1', () => { s.destroy(); resolve(true); });
-      s.on('error', () => resolve(false));
-    }), 10000, `strata listening on ${p} (log: ${dir}/strata.log)`);
-  }
-  return child;
 }
 
 /* Keep-alive HTTP traffic until stop() is called: each loop a request to `paths` in turn. */
@@ -357,20 +287,4 @@ async function scenarioLarge(browser) {
   await page.close();
 }
 
-(async () => {
-  let browser;
-  try {
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
-    await scenarioTraffic(browser);
-    await scenarioLarge(browser);
-  } catch (e) {
-    results.push(['setup', false]);
-    console.log('FAIL setup: ' + (e && e.stack ? e.stack : e));
-  } finally {
-    if (browser) await browser.close();
-    for (const c of cleanups.reverse()) await c();
-  }
-  const passed = results.filter((r) => r[1]).length, failed = results.length - passed;
-  console.log(`browser: ${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
-})();
+runScenarios(chromium, [scenarioTraffic, scenarioLarge]);

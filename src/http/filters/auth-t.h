@@ -62,6 +62,9 @@ struct filter_ip_access_conf {
 };
 
 enum bot_action { BOT_OFF, BOT_CHALLENGE, BOT_DENY };
+/* How a suspicious client is challenged: a redirect that sets the signed cookie, or a
+ * page whose script must find a proof of work first (bot.c). */
+enum bot_mode { BOT_MODE_COOKIE, BOT_MODE_JS };
 
 /* request_limits: a route's own bounds, below the listener's. */
 struct filter_request_limits_conf {
@@ -82,6 +85,9 @@ struct filter_bot_conf {
     bool challenge_all;
     char *cookie; /* the challenge cookie's name */
     uint32_t cookie_ttl_ms;
+    int mode;            /* enum bot_mode */
+    uint32_t difficulty; /* javascript: leading zero bits of the proof's SHA-256 */
+    char *proof_cookie;  /* javascript: "<cookie>_pow", where the script puts its proof */
     unsigned char secret[32]; /* HMAC-SHA256 key: given (`secret`) or random at load */
     char *secret_text;
 };

@@ -16,4 +16,6 @@ void basic_auth_release(struct filter_basic_auth_conf *c);
 
 /* The built-in known-bot patterns (scripted HTTP clients and crawlers), NULL-terminated. */
 extern const char *const bot_known_patterns[];
+/* The JavaScript challenge's page, a printf format (bot_page.c). */
+extern const char bot_challenge_page[];
 #endif

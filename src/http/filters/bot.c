@@ -9,9 +9,18 @@
  * is redirected (307) to the same URL with the cookie set, so a client that keeps cookies
  * and follows redirects (any browser) comes back and passes, and a plain script loops until
  * its redirect limit; other methods are answered 403.
+ *
+ * With `challenge_mode: javascript` a client without the cookie gets a page (403) whose
+ * script must find a proof of work first: n such that SHA-256("<token>:<n>") starts with
+ * `difficulty` zero bits, the token "<expiry>.<HMAC>" bound to the client as the cookie
+ * is (and good for BOT_PROOF_TTL seconds). It stores "<token>.<n>" in the proof cookie
+ * (`<cookie>_pow`) and reloads; the filter checks the proof and only then redirects with
+ * the signed cookie, as above. A client that keeps cookies but runs no script never
+ * gets one.
  */
 #include <openssl/crypto.h>
 #include <openssl/hmac.h>
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,14 +48,17 @@ static bool any_holds(const struct str_match *m, uint32_t n, struct hstr ua)
     return false;
 }
 
-/* The cookie's MAC for `expiry` and this client, as 64 hex digits into out. */
-static void cookie_mac(const struct filter_bot_conf *c, const struct http_txn *t, long long expiry,
-                       struct hstr ua, char out[65])
+#define BOT_PROOF_TTL 300 /* seconds a challenge page's token is good for */
+
+/* The MAC for `expiry` and this client, as 64 hex digits into out: the cookie's
+ * (purpose "") or a challenge token's ("pow|"), so one is never taken for the other. */
+static void cookie_mac(const struct filter_bot_conf *c, const struct http_txn *t,
+                       const char *purpose, long long expiry, struct hstr ua, char out[65])
 {
     char ip[64], msg[1024];
     client_ip_text(&t->client, ip, sizeof(ip));
     /* a longer User-Agent is bound by its first 900 bytes */
-    int n = snprintf(msg, sizeof(msg), "%lld|%s|%.*s", expiry, ip,
+    int n = snprintf(msg, sizeof(msg), "%s%lld|%s|%.*s", purpose, expiry, ip,
                      (int)(ua.len < 900 ? ua.len : 900), ua.p ? ua.p : "");
     unsigned char mac[32];
     unsigned int len = 0;
@@ -72,8 +84,65 @@ static bool cookie_valid(const struct filter_bot_conf *c, const struct http_txn 
     if (*dot != '.' || expiry < now || expiry > now + c->cookie_ttl_ms / 1000 + 60 ||
         strlen(dot + 1) != 64)
         return false;
-    cookie_mac(c, t, expiry, ua, mac);
+    cookie_mac(c, t, "", expiry, ua, mac);
     return CRYPTO_memcmp(mac, dot + 1, 64) == 0;
+}
+
+/* SHA-256(text) starts with `bits` zero bits. */
+static bool enough_zeros(const char *text, size_t len, unsigned bits)
+{
+    unsigned char h[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)text, len, h);
+    for (unsigned i = 0; i < bits; i++)
+        if (h[i / 8] & (0x80 >> (i % 8)))
+            return false;
+    return true;
+}
+
+/* The proof cookie "<expiry>.<token MAC>.<n>": a token made for this client, not expired,
+ * and n a proof of work over it. */
+static bool proof_valid(const struct filter_bot_conf *c, const struct http_txn *t, struct hstr ua)
+{
+    struct hstr v = http_cookie_get(&t->req, hstr_c(c->proof_cookie));
+    char buf[112], mac[65];
+    if (!v.p || v.len >= sizeof(buf))
+        return false;
+    memcpy(buf, v.p, v.len);
+    buf[v.len] = '\0';
+    char *dot, *end;
+    long long expiry = strtoll(buf, &dot, 10);
+    long long now = (long long)time(NULL);
+    if (*dot != '.' || expiry < now || expiry > now + BOT_PROOF_TTL + 60 ||
+        (size_t)(dot - buf) + 67 > v.len || dot[65] != '.' || dot[66] < '0' || dot[66] > '9')
+        return false;
+    unsigned long long n = strtoull(dot + 66, &end, 10);
+    if (*end || n > 0xffffffffull)
+        return false;
+    cookie_mac(c, t, "pow|", expiry, ua, mac);
+    if (CRYPTO_memcmp(mac, dot + 1, 64) != 0)
+        return false;
+    dot[65] = ':'; /* the script hashed "<token>:<n>" */
+    return enough_zeros(buf, v.len, c->difficulty);
+}
+
+/* The JavaScript challenge: a page whose script finds the proof (403: not the content). */
+static enum filter_verdict challenge_page(struct http_txn *t, const struct filter_bot_conf *c,
+                                          struct hstr ua)
+{
+    char mac[65];
+    long long expiry = (long long)time(NULL) + BOT_PROOF_TTL;
+    cookie_mac(c, t, "pow|", expiry, ua, mac);
+    struct hstr token = arena_printf(&t->arena, "%lld.%s", expiry, mac);
+    struct hstr page = token.p ? arena_printf(&t->arena, bot_challenge_page, token.p,
+                                              c->difficulty, c->proof_cookie,
+                                              t->tls ? "; Secure" : "")
+                               : token;
+    filter_count(t, HFE_BOT_CHALLENGED);
+    t->filter_detail = "bot challenge (javascript)";
+    if (!page.p || txn_answer(t, 403, "text/html; charset=utf-8", page.p, page.len) < 0 ||
+        http_hdr_add(&t->resp, &t->arena, HSTR_LIT("Cache-Control"), HSTR_LIT("no-store")) < 0)
+        return FILTER_ERROR;
+    return FILTER_ANSWER;
 }
 
 static enum filter_verdict challenge(struct http_txn *t, const struct filter_bot_conf *c,
@@ -83,7 +152,7 @@ static enum filter_verdict challenge(struct http_txn *t, const struct filter_bot
         return filter_deny(t, 403, "bot challenge required", HFE_BOT_DENIED);
     char mac[65];
     long long expiry = (long long)time(NULL) + c->cookie_ttl_ms / 1000;
-    cookie_mac(c, t, expiry, ua, mac);
+    cookie_mac(c, t, "", expiry, ua, mac);
     struct hstr loc = txn_expand(t, "{request_uri}");
     struct hstr set =
         arena_printf(&t->arena,
@@ -119,7 +188,19 @@ static enum filter_verdict on_request(struct http_txn *t, const void *conf)
         filter_count(t, HFE_BOT_PASSED);
         return FILTER_CONTINUE;
     }
-    return challenge(t, c, ua);
+    if (c->mode != BOT_MODE_JS)
+        return challenge(t, c, ua);
+    if (t->req.method != HTTP_M_GET && t->req.method != HTTP_M_HEAD)
+        return filter_deny(t, 403, "bot challenge required", HFE_BOT_DENIED);
+    if (!proof_valid(c, t, ua))
+        return challenge_page(t, c, ua);
+    /* the proof is done: the signed cookie, and the proof cookie dropped */
+    enum filter_verdict v = challenge(t, c, ua);
+    struct hstr drop = arena_printf(&t->arena, "%s=; Path=/; Max-Age=0", c->proof_cookie);
+    if (v == FILTER_ANSWER &&
+        (!drop.p || http_hdr_add(&t->resp, &t->arena, HSTR_LIT("Set-Cookie"), drop) < 0))
+        return FILTER_ERROR;
+    return v;
 }
 
 const struct filter_ops filter_bot = {
