@@ -21,25 +21,44 @@ static const struct cfg_enum waf_modes[] = {
 };
 _Static_assert(sizeof(enum waf_mode) == sizeof(int), "CT_ENUM stores an int");
 
-/* Method names (tokens) separated by single spaces: the value goes into a rule. */
-static int parse_methods(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
-                         void *target)
+/* Words separated by single spaces, each accepted by `ok` (which may rewrite it in place),
+ * into the char * at key->off: the value goes into a rule as it is. */
+static int parse_words(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
+                       void *target, bool (*ok)(char *w, size_t len), const char *expected)
 {
     char **slot = (char **)((char *)target + key->off);
-    char *s = cfg_dup_text(ctx, n, "method names separated by spaces");
+    char *s = cfg_dup_text(ctx, n, expected);
     if (!s)
         return -1;
-    for (const char *p = s; *p; p++) {
-        if (!(isupper((unsigned char)*p) || *p == ' ' || *p == '-' || *p == '_')) {
-            cfg_error(ctx, n, "expected method names (capital letters) separated by spaces, got "
-                              "\"%s\"", s);
+    for (char *p = s;; p++) {
+        size_t len = strcspn(p, " ");
+        if (!ok(p, len)) {
+            cfg_error(ctx, n, "expected %s separated by single spaces, got \"%s\"", expected, s);
             free(s);
             return -1;
         }
+        p += len;
+        if (!*p)
+            break;
     }
     free(*slot);
     *slot = s;
     return 0;
+}
+
+/* A method name: capital letters, '-' and '_'. */
+static bool method_ok(char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isupper((unsigned char)p[i]) && p[i] != '-' && p[i] != '_')
+            return false;
+    return n > 0;
+}
+
+static int parse_methods(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
+                         void *target)
+{
+    return parse_words(ctx, key, n, target, method_ok, "method names (capital letters)");
 }
 
 static const struct cfg_enum waf_over_limits[] = {
@@ -63,30 +82,12 @@ static bool media_type_ok(char *p, size_t n)
     return slashes == 1 && slash_at > 0 && slash_at + 1 < n;
 }
 
-/* Media types ("text/html application/json"), lowercased, separated by single spaces: the
- * value goes into SecResponseBodyMimeType. */
+/* Media types ("text/html application/json"), lowercased: SecResponseBodyMimeType. */
 static int parse_media_types(struct cfg_ctx *ctx, const struct cfg_key *key, const struct ynode *n,
                              void *target)
 {
-    char **slot = (char **)((char *)target + key->off);
-    char *s = cfg_dup_text(ctx, n, "media types separated by spaces");
-    if (!s)
-        return -1;
-    for (char *p = s;; p++) {
-        size_t len = strcspn(p, " ");
-        if (!media_type_ok(p, len)) {
-            cfg_error(ctx, n, "expected media types such as \"text/html application/json\" "
-                              "separated by single spaces, got \"%s\"", s);
-            free(s);
-            return -1;
-        }
-        p += len;
-        if (!*p)
-            break;
-    }
-    free(*slot);
-    *slot = s;
-    return 0;
+    return parse_words(ctx, key, n, target, media_type_ok,
+                       "media types such as \"text/html application/json\"");
 }
 
 static void waf_finish(struct cfg_ctx *ctx, const struct ynode *map, void *target)

@@ -70,19 +70,31 @@ static void cookie_mac(const struct filter_bot_conf *c, const struct http_txn *t
     out[64] = '\0';
 }
 
-static bool cookie_valid(const struct filter_bot_conf *c, const struct http_txn *t, struct hstr ua)
+/* Cookie `name` copied into buf (size bytes) when it begins "<expiry>." with an expiry
+ * neither past nor more than `ahead` seconds (and a minute) away: the '.' after it, else
+ * NULL. */
+static char *cookie_after_expiry(const struct http_txn *t, const char *name, char *buf,
+                                 size_t size, long long ahead, long long *expiry)
 {
-    struct hstr v = http_cookie_get(&t->req, hstr_c(c->cookie));
-    char buf[96], mac[65];
-    if (!v.p || v.len >= sizeof(buf))
-        return false;
+    struct hstr v = http_cookie_get(&t->req, hstr_c(name));
+    if (!v.p || v.len >= size)
+        return NULL;
     memcpy(buf, v.p, v.len);
     buf[v.len] = '\0';
     char *dot;
-    long long expiry = strtoll(buf, &dot, 10);
     long long now = (long long)time(NULL);
-    if (*dot != '.' || expiry < now || expiry > now + c->cookie_ttl_ms / 1000 + 60 ||
-        strlen(dot + 1) != 64)
+    *expiry = strtoll(buf, &dot, 10);
+    return *dot == '.' && *expiry >= now && *expiry <= now + ahead + 60 ? dot : NULL;
+}
+
+/* The signed cookie "<expiry>.<MAC>", made for this client and not expired. */
+static bool cookie_valid(const struct filter_bot_conf *c, const struct http_txn *t, struct hstr ua)
+{
+    char buf[96], mac[65];
+    long long expiry;
+    char *dot = cookie_after_expiry(t, c->cookie, buf, sizeof(buf), c->cookie_ttl_ms / 1000,
+                                    &expiry);
+    if (!dot || strlen(dot + 1) != 64)
         return false;
     cookie_mac(c, t, "", expiry, ua, mac);
     return CRYPTO_memcmp(mac, dot + 1, 64) == 0;
@@ -103,17 +115,11 @@ static bool enough_zeros(const char *text, size_t len, unsigned bits)
  * and n a proof of work over it. */
 static bool proof_valid(const struct filter_bot_conf *c, const struct http_txn *t, struct hstr ua)
 {
-    struct hstr v = http_cookie_get(&t->req, hstr_c(c->proof_cookie));
-    char buf[112], mac[65];
-    if (!v.p || v.len >= sizeof(buf))
-        return false;
-    memcpy(buf, v.p, v.len);
-    buf[v.len] = '\0';
-    char *dot, *end;
-    long long expiry = strtoll(buf, &dot, 10);
-    long long now = (long long)time(NULL);
-    if (*dot != '.' || expiry < now || expiry > now + BOT_PROOF_TTL + 60 ||
-        (size_t)(dot - buf) + 67 > v.len || dot[65] != '.' || dot[66] < '0' || dot[66] > '9')
+    char buf[112], mac[65], *end;
+    long long expiry;
+    char *dot = cookie_after_expiry(t, c->proof_cookie, buf, sizeof(buf), BOT_PROOF_TTL, &expiry);
+    size_t len = dot ? strlen(buf) : 0;
+    if (!dot || (size_t)(dot - buf) + 67 > len || dot[65] != '.' || dot[66] < '0' || dot[66] > '9')
         return false;
     unsigned long long n = strtoull(dot + 66, &end, 10);
     if (*end || n > 0xffffffffull)
@@ -122,7 +128,7 @@ static bool proof_valid(const struct filter_bot_conf *c, const struct http_txn *
     if (CRYPTO_memcmp(mac, dot + 1, 64) != 0)
         return false;
     dot[65] = ':'; /* the script hashed "<token>:<n>" */
-    return enough_zeros(buf, v.len, c->difficulty);
+    return enough_zeros(buf, len, c->difficulty);
 }
 
 /* The JavaScript challenge: a page whose script finds the proof (403: not the content). */
