@@ -249,3 +249,33 @@ def test_config_errors(strata_bin, tmp_path):
         assert r.returncode != 0
         assert re.search(r"bad\.yaml:\d+:\d+", r.stderr), r.stderr
         assert want in r.stderr, r.stderr
+
+
+def test_http2_origin(strata, h2_origin):
+    """The same holding with an HTTP/2 server (its own server codec): a leak refused, a
+    page (with trailers too) passed, a body over the limit streamed."""
+    def h2_respond(req):
+        path = req.path
+        if path.endswith("/leak/java"):
+            return 200, {"content-type": "text/html"}, JAVA_LEAK
+        if path.endswith("/trailers"):
+            return 200, {"content-type": "text/html"}, PAGE, [("x-checksum", "abc")]
+        if path.endswith("/big"):
+            return 200, {"content-type": "text/html"}, BIG
+        return 200, {"content-type": "text/html"}, PAGE
+    o = h2_origin("h2", respond=h2_respond)
+    port = free_port()
+    s = strata(http_config(port, {"app": {"servers": [o.address], "extra": "protocol: h2c"}},
+                           routes=ROUTES, http_extra="max_body_buffered: 256k\n"
+                                                     "h2: { cleartext: true }"),
+               listen_ports=[port])
+    status, out = request(port, "GET", "/leak/java", API)
+    assert status == 403 and b"java.lang" not in out, out[:200]
+    assert request(port, "GET", "/index.html", API) == (200, PAGE)
+    assert request(port, "GET", "/big", API) == (200, BIG)
+    # a response with trailers: held and let go as the same route without holding sends it
+    assert request(port, "GET", "/trailers", API) == request(port, "GET", "/plain/trailers", API)
+    assert request(port, "GET", "/trailers", API) == (200, PAGE)
+    assert curl_h2(port, f"http://{LOOPBACK}:{port}/trailers") == (200, PAGE)
+    code, body = curl_h2(port, f"http://{LOOPBACK}:{port}/leak/java")
+    assert code == 403
