@@ -20,6 +20,9 @@ TEST(geo_codes_and_matches)
     CHECK(geo_code_index("AA", 2) == 0 && geo_code_index("zz", 2) == 675);
     CHECK(geo_code_index("A1", 2) < 0 && geo_code_index("FRA", 3) < 0);
     CHECK(geo_is_continent("eu", 2) && !geo_is_continent("XX", 2));
+    CHECK(geo_is_country("FR", 2) && geo_is_country("zw", 2) && geo_is_country("AD", 2));
+    CHECK(geo_is_country("XK", 2) && !geo_is_country("ZZ", 2) && !geo_is_country("EU", 2));
+    CHECK(!geo_is_country("F", 1) && !geo_is_country("FRA", 3) && !geo_is_country("", 0));
     struct geo_match m = {0};
     struct geo_info fr = at("FR", "EU"), us = at("US", "NA"), none = at("", "");
     CHECK(geo_match_holds(&m, &none)); /* no condition: everyone */
