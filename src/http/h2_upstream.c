@@ -1108,6 +1108,8 @@ static enum move pass_end(struct http_stream *st, struct h2u *u)
     const char *data = NULL, *why = NULL;
     size_t dlen = 0;
     ssize_t room = st->resp_body_hooks ? out->send_room(st) : 0;
+    if (!st->up)
+        return MOVE_ERROR; /* a filter refused the held response: answered instead */
     unsigned status =
         stream_body_piece(st, true, &data, &dlen, true, room > 0 ? (size_t)room : 0, &why);
     if (status || (dlen && out->send_data(st, data, dlen) < dlen)) {

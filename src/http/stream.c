@@ -823,6 +823,13 @@ enum move stream_resp_drain(struct http_stream *st)
     return MOVE_PROGRESS;
 }
 
+/* The held response was refused (or let go whole) while the server codec still calls: what
+ * it passes is not for the client, whose answer is going out. */
+static bool rhold_answered(const struct http_stream *st)
+{
+    return st->resp_hold == RHOLD_NONE && st->t.answered;
+}
+
 /* The server codec's destination while the response is held (then, once it is let go over
  * the limit, the client codec's, after the held bytes). The buffer takes any piece: the
  * limit is checked on the next call. */
@@ -830,6 +837,8 @@ static ssize_t rhold_room(struct http_stream *st)
 {
     if (st->resp_hold == RHOLD_COLLECTING && st->resp_over && !resp_over_limit(st))
         return 0; /* answered instead: the server codec stops (its stream changed course) */
+    if (rhold_answered(st))
+        return 0;
     stream_resp_drain(st);
     return st->resp_hold == RHOLD_NONE ? st->mux->body.send_room(st)
            : st->resp_hold == RHOLD_DRAINING ? 0
@@ -838,6 +847,8 @@ static ssize_t rhold_room(struct http_stream *st)
 
 static size_t rhold_data(struct http_stream *st, const char *p, size_t n)
 {
+    if (rhold_answered(st))
+        return n;
     if (st->resp_hold != RHOLD_COLLECTING)
         return st->mux->body.send_data(st, p, n);
     n = buf_append(&st->resp_held, &st->resp_held_len, &st->resp_held_cap, p, n);
@@ -847,7 +858,7 @@ static size_t rhold_data(struct http_stream *st, const char *p, size_t n)
 
 static bool rhold_trailers(struct http_stream *st, const struct http_msg *m)
 {
-    if (st->resp_hold == RHOLD_COLLECTING)
+    if (st->resp_hold == RHOLD_COLLECTING || rhold_answered(st))
         return true; /* they stay in t->resp.trailers */
     stream_resp_drain(st);
     return st->resp_hold == RHOLD_NONE && st->mux->body.send_trailers(st, m);
@@ -858,7 +869,8 @@ static bool rhold_trailers(struct http_stream *st, const struct http_msg *m)
 static void rhold_end(struct http_stream *st)
 {
     if (st->resp_hold != RHOLD_COLLECTING) {
-        st->mux->body.send_end(st);
+        if (!rhold_answered(st))
+            st->mux->body.send_end(st);
         return;
     }
     enum filter_verdict v = run_resp_buffered(st, st->resp_over);
