@@ -412,6 +412,7 @@ static void worker_free(struct worker *w)
         retired_drop(r);
     }
     log_bufs_free(&w->logs);
+    pipe_pool_destroy(&w->pipes); /* after the modes: their sessions gave theirs back */
     free(w->scratch);
     w->scratch = NULL;
     free(w->socks);
@@ -440,7 +441,8 @@ static int worker_init(struct worker *w, unsigned id, struct config *cfg,
     w->loop.on_wake = on_wake;
     w->loop.after_events = after_events;
     stage_worker_init(w);
-    if (!(w->scratch = malloc(RELAY_BUF_SIZE))) {
+    if (!(w->scratch = malloc(RELAY_BUF_SIZE)) ||
+        pipe_pool_init(&w->pipes, cfg->pipe_cache, cfg->pipe_size) < 0) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }

@@ -17,6 +17,7 @@
 #include "core/list.h"
 #include "core/logbuf.h"
 #include "core/pool.h"
+#include "net/pipe_pool.h"
 #include "ev/loop.h"
 #include "net/listener_mode.h"
 #include "upstream/pool.h"
@@ -86,6 +87,7 @@ struct worker {
     uint64_t refusal_log_sec; /* second of the failure-log budget */
     uint64_t refusals_logged, refusals_unlogged;
     char *scratch; /* RELAY_BUF_SIZE bytes: the stage's peeks, the TCP copy path */
+    struct pipe_pool pipes; /* kernel pipes for splice(2): TCP relays, HTTP bodies */
     /* HTTP (http/h1_session.c, h1_upstream.c, upstream/pool.c): exchanges, buffers and
      * upstream pools; the sessions hang off mode_state. */
     struct pool http_exchange_pool;

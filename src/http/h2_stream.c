@@ -693,7 +693,7 @@ static void ws_expired(struct h2s *s)
 
 static const struct http_mux_ops h2_mux_ops = {
     .send_head = mux_send_head,
-    .body = {mux_send_room, mux_send_data, mux_send_trailers, mux_send_end},
+    .body = {mux_send_room, mux_send_data, mux_send_trailers, mux_send_end, NULL},
     .abort = mux_abort,
     .rearm = mux_rearm,
     .run = mux_run,

@@ -46,7 +46,6 @@ struct tcp_worker {
     uint32_t nsessions;
     struct pool session_pool;
     struct pool buf_pool; /* struct relay_buf */
-    struct pipe_pool pipes;
 };
 
 static inline struct tcp_worker *tw(const struct worker *w)
@@ -138,7 +137,7 @@ static enum pump_result flush_pending(struct tcp_session *s, struct relay_dir *d
         is_up ? count_up(s, (size_t)n) : count_down(s, (size_t)n);
     }
     if (d->pipe.rd >= 0) {
-        pipe_pool_put(&tw(s->w)->pipes, d->pipe);
+        pipe_pool_put(&s->w->pipes, d->pipe);
         d->pipe.rd = d->pipe.wr = -1;
     }
     while (d->buf) {
@@ -165,7 +164,7 @@ static enum pump_result flush_pending(struct tcp_session *s, struct relay_dir *d
  * -2 on a source error, -3 when splice is unusable (the caller falls back to copying). */
 static ssize_t splice_in(struct tcp_session *s, struct relay_dir *d, struct conn *src)
 {
-    if (d->pipe.rd < 0 && pipe_pool_get(&tw(s->w)->pipes, &d->pipe) < 0)
+    if (d->pipe.rd < 0 && pipe_pool_get(&s->w->pipes, &d->pipe) < 0)
         return -3;
     ssize_t n =
         splice(src->h.fd, NULL, d->pipe.wr, NULL, SPLICE_CHUNK, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
@@ -431,7 +430,7 @@ static void release_dir(struct worker *w, struct relay_dir *d)
         if (d->pipe_bytes)
             pipe_close(d->pipe);
         else
-            pipe_pool_put(&tw(w)->pipes, d->pipe);
+            pipe_pool_put(&w->pipes, d->pipe);
         d->pipe.rd = d->pipe.wr = -1;
     }
 }
@@ -653,7 +652,6 @@ static void tcp_worker_free(struct worker *w)
     BUG_ON(t->nsessions); /* after close_all and the loop's reap */
     pool_destroy(&t->session_pool);
     pool_destroy(&t->buf_pool);
-    pipe_pool_destroy(&t->pipes);
     free(t);
     w->mode_state[MODE_TCP] = NULL;
 }
@@ -666,10 +664,7 @@ static int tcp_worker_init(struct worker *w)
     list_init(&t->sessions);
     pool_init(&t->session_pool, sizeof(struct tcp_session), POOL_MAX_FREE);
     pool_init(&t->buf_pool, sizeof(struct relay_buf), POOL_MAX_FREE);
-    if (pipe_pool_init(&t->pipes, w->cfg->pipe_cache, w->cfg->pipe_size) == 0)
-        return 0;
-    tcp_worker_free(w);
-    return -1;
+    return 0;
 }
 
 static int tcp_bind(struct listen_sock *ls, const struct sockaddr_any *addr)

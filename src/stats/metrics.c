@@ -197,6 +197,10 @@ static const struct metric_def metric_table[] = {
     {"strata_listener_http_retries_total",
      "Extra attempts made for HTTP requests (connect failures, resets, retried statuses).",
      "requests", METRIC_COUNTER, METRIC_LISTENER, LCTR(http_retries)},
+    {"strata_listener_http_spliced_bytes_total",
+     "Response body bytes moved from server to client socket by splice(2), never copied into "
+     "user space (bodies no filter sees, with a length, to plain HTTP/1 clients).",
+     "bytes", METRIC_COUNTER, METRIC_LISTENER, LCTR(http_spliced)},
     {"strata_listener_h2_connections_total", "Client connections that spoke HTTP/2.",
      "connections", METRIC_COUNTER, METRIC_LISTENER, LCTR(h2_conns)},
     {"strata_listener_h2_calm_goaways_total",
