@@ -689,7 +689,7 @@ static void lsn_follow(struct worker *w, struct udp_lsn *ul, struct listener_con
             ul->lc = lc;
             continue;
         }
-        atomic_fetch_add_explicit(&to->st.active, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&to->st.live->active, 1, memory_order_relaxed);
         server_release(s->server);
         s->server = to; /* same counters: the reload shared them */
         s->ls = ls;

@@ -1,0 +1,181 @@
+"""What a reload carries of a server that kept its backend, name and address, beyond its
+health: the old generation's live connections keep counting against it (least_conn,
+max_connections) and give their unit back once, and what they report to the passive
+check reaches the server the new generation balances over.
+"""
+
+import socket
+import threading
+import time
+
+from conftest import LOOPBACK, closed_by_peer, connect, recv_exact, wait_for
+from test_reload import free_ports, post_reload
+
+
+def tcp_config(ports, servers, balance="round_robin", note=""):
+    """An L4 listener `tcp` to backend `be` (servers: YAML flow mappings); `note` changes
+    nothing but the file (an extra route on `web`), so a reload swaps a generation."""
+    text = ("workers: 2\ntimeouts: { connect: 1s, drain: 2s }\n"
+            f"admin: {{ listen: {LOOPBACK}:{ports['admin']} }}\n"
+            "listeners:\n"
+            f'  - {{ name: tcp, listen: "{LOOPBACK}:{ports["tcp"]}", mode: tcp, backend: be }}\n'
+            f'  - name: web\n    listen: "{LOOPBACK}:{ports["web"]}"\n    mode: http\n'
+            f'    routes:\n      - {{ match: {{ path_prefix: /{note or "x"} }}, '
+            f'respond: {{ status: 200, body: "{note}" }} }}\n'
+            f"backends:\n  be:\n    balance: {balance}\n    servers:\n")
+    for s in servers:
+        text += f"      - {s}\n"
+    return text
+
+
+def greeting_of(port):
+    """A new L4 session: the greeting line of the echo server it reached, and the socket."""
+    c = connect(port)
+    return recv_exact(c, 2), c
+
+
+def active(s, admin_port, server):
+    return s.metrics(admin_port).get("strata_server_connections_active",
+                                     backend="be", server=server)
+
+
+def reload_with(s, admin_port, text):
+    s.config_path.write_text(text)
+    status, body = post_reload(admin_port)
+    assert status == 200, body
+
+
+def test_max_connections_counts_the_old_generations_connections(strata, backends):
+    """Two sessions fill server p (max_connections: 2) before a reload; after it a third
+    goes to the backup, not to p; once the old two close, p takes connections again and
+    its count ends at 0 (given back once, no underflow)."""
+    p, b = backends.echo(greeting=b"P\n"), backends.echo(greeting=b"B\n")
+    ports = dict(zip(["tcp", "web", "admin"], free_ports(3)))
+    servers = [f'{{ name: p, address: "{LOOPBACK}:{p.port}", max_connections: 2 }}',
+               f'{{ name: b, address: "{LOOPBACK}:{b.port}", backup: true }}']
+    s = strata(tcp_config(ports, servers), listen_ports=[ports["tcp"], ports["web"]],
+               admin_port=ports["admin"])
+    held = []
+    try:
+        for _ in range(2):
+            g, c = greeting_of(ports["tcp"])
+            held.append(c)
+            assert g == b"P\n"
+        assert active(s, ports["admin"], "p") == 2
+        for i in range(3):  # each reload carries the count on
+            reload_with(s, ports["admin"], tcp_config(ports, servers, note=f"n{i}"))
+            assert active(s, ports["admin"], "p") == 2, i
+        g, c = greeting_of(ports["tcp"])
+        held.append(c)
+        assert g == b"B\n"  # p is full with the old generation's two
+        for c in held[:2]:
+            c.close()
+        wait_for(lambda: active(s, ports["admin"], "p") == 0, 5, what="p's count back to 0")
+        g, c = greeting_of(ports["tcp"])
+        held.append(c)
+        assert g == b"P\n"
+        assert active(s, ports["admin"], "p") == 1
+    finally:
+        for c in held:
+            c.close()
+    wait_for(lambda: active(s, ports["admin"], "p") == 0 and active(s, ports["admin"], "b") == 0,
+             5, what="every count back to 0")
+    assert "is DOWN" not in s.log()
+
+
+def test_least_conn_sees_the_old_generations_connections(strata, backends):
+    """x holds two sessions when a reload adds y: least_conn sends the next two to y."""
+    x, y = backends.echo(greeting=b"X\n"), backends.echo(greeting=b"Y\n")
+    ports = dict(zip(["tcp", "web", "admin"], free_ports(3)))
+    sx = f'{{ name: x, address: "{LOOPBACK}:{x.port}" }}'
+    sy = f'{{ name: y, address: "{LOOPBACK}:{y.port}" }}'
+    s = strata(tcp_config(ports, [sx], balance="least_conn"),
+               listen_ports=[ports["tcp"], ports["web"]], admin_port=ports["admin"])
+    held = []
+    try:
+        for _ in range(2):
+            g, c = greeting_of(ports["tcp"])
+            held.append(c)
+            assert g == b"X\n"
+        reload_with(s, ports["admin"], tcp_config(ports, [sx, sy], balance="least_conn"))
+        got = []
+        for _ in range(2):
+            g, c = greeting_of(ports["tcp"])
+            held.append(c)
+            got.append(g)
+        assert got == [b"Y\n", b"Y\n"], got
+        assert active(s, ports["admin"], "x") == 2 and active(s, ports["admin"], "y") == 2
+    finally:
+        for c in held:
+            c.close()
+    wait_for(lambda: active(s, ports["admin"], "x") == 0 and active(s, ports["admin"], "y") == 0,
+             5, what="every count back to 0")
+
+
+class SlowFailingOrigin:
+    """HTTP/1.1 origin: /slow answers 500 after `release` is set; anything else 200."""
+
+    def __init__(self, backends):
+        self.release = threading.Event()
+        self.srv = backends.threaded(self._handle)
+
+    def _handle(self, c):
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = c.recv(4096)
+            if not chunk:
+                return
+            buf += chunk
+        if buf.startswith(b"GET /slow"):
+            self.release.wait(10)
+            c.sendall(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n"
+                      b"Connection: close\r\n\r\nfail")
+        else:
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n")
+
+
+def passive_config(ports, origin_port, note):
+    return ("workers: 1\n"
+            f"admin: {{ listen: {LOOPBACK}:{ports['admin']} }}\n"
+            "listeners:\n"
+            f'  - name: web\n    listen: "{LOOPBACK}:{ports["web"]}"\n    mode: http\n'
+            f'    routes:\n      - {{ match: {{ path_prefix: /{note} }}, '
+            f'respond: {{ status: 200, body: "{note}" }} }}\n'
+            "      - { backend: be }\n"
+            "backends:\n  be:\n    passive: { fall: 1, http_5xx: true, cooldown: 60s }\n"
+            f'    servers: [ {{ name: o, address: "{LOOPBACK}:{origin_port}" }} ]\n')
+
+
+def test_passive_report_of_an_old_generation_request_reaches_the_new_server(strata, backends):
+    """A request begun before a reload gets a 500 after it: the passive check (fall 1)
+    takes the server down in the generation in force, which then answers 503/502 without
+    trying it."""
+    origin = SlowFailingOrigin(backends)
+    ports = dict(zip(["web", "admin"], free_ports(2)))
+    s = strata(passive_config(ports, origin.srv.port, "a"), listen_ports=[ports["web"]],
+               admin_port=ports["admin"])
+    c = connect(ports["web"])
+    try:
+        c.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        wait_for(lambda: origin.srv.accepted >= 1, 5, what="the request at the origin")
+        reload_with(s, ports["admin"], passive_config(ports, origin.srv.port, "b"))
+        assert s.metrics(ports["admin"]).get("strata_server_up", backend="be", server="o") == 1
+        origin.release.set()
+        c.settimeout(5)
+        assert c.recv(4096).startswith(b"HTTP/1.1 500")
+    finally:
+        c.close()
+    wait_for(lambda: s.metrics(ports["admin"]).get("strata_server_up", backend="be",
+                                                   server="o") == 0,
+             3, what="the server down in the new generation")
+    before = origin.srv.accepted
+    c = connect(ports["web"])
+    try:
+        c.sendall(b"GET /other HTTP/1.1\r\nHost: x\r\n\r\n")
+        c.settimeout(5)
+        status = c.recv(4096).split(b" ")[1]
+        assert status in (b"502", b"503"), status
+    finally:
+        c.close()
+    assert origin.srv.accepted == before  # the new generation did not try it
+    s.wait_log(r"server be/o is DOWN: 1 consecutive")
