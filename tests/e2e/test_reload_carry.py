@@ -1,14 +1,16 @@
 """What a reload carries of a server that kept its backend, name and address, beyond its
 health: the old generation's live connections keep counting against it (least_conn,
 max_connections) and give their unit back once, and what they report to the passive
-check reaches the server the new generation balances over.
+check reaches the server the new generation balances over. And a busy HTTP/2 connection
+routes each new stream by the generation in force.
 """
 
-import socket
 import threading
 import time
 
-from conftest import LOOPBACK, closed_by_peer, connect, recv_exact, wait_for
+import pytest
+
+from conftest import LOOPBACK, connect, recv_exact, wait_for
 from test_reload import free_ports, post_reload
 
 
@@ -179,3 +181,42 @@ def test_passive_report_of_an_old_generation_request_reaches_the_new_server(stra
         c.close()
     assert origin.srv.accepted == before  # the new generation did not try it
     s.wait_log(r"server be/o is DOWN: 1 consecutive")
+
+
+def test_h2_new_stream_takes_the_new_generation_while_an_old_one_is_open(strata):
+    """A busy HTTP/2 connection: stream 1 is held open (window 0) across a reload that
+    changes a route; stream 3, opened after it, is routed by the new generation, and
+    stream 1 still finishes on its own."""
+    hf = pytest.importorskip("hyperframe.frame")
+    from test_h2 import Raw, h2_config
+    port, admin = free_ports(2)
+
+    def config(body):
+        routes = f'- {{ match: {{ path: /hello }}, respond: {{ status: 200, body: "{body}" }} }}\n'
+        return h2_config(port, admin, routes=routes)
+
+    def body_of_stream(raw, sid):
+        data = b""
+        for f in raw.read(lambda f: f.stream_id == sid and "END_STREAM" in f.flags, timeout=5):
+            if isinstance(f, hf.DataFrame) and f.stream_id == sid:
+                data += f.data
+        return data
+
+    s = strata(config("one"), listen_ports=[port], admin_port=admin)
+    raw = Raw(port, settings={hf.SettingsFrame.INITIAL_WINDOW_SIZE: 0})
+    try:
+        raw.send(raw.headers(1))
+        raw.read(lambda f: isinstance(f, hf.HeadersFrame) and f.stream_id == 1, timeout=5)
+        for i, body in enumerate(("two", "three")):
+            s.config_path.write_text(config(body))
+            assert post_reload(admin)[0] == 200
+            sid = 3 + 2 * i
+            raw.send(raw.headers(sid), hf.WindowUpdateFrame(sid, window_increment=100))
+            assert body_of_stream(raw, sid) == body.encode()
+        raw.send(hf.WindowUpdateFrame(1, window_increment=100))
+        assert body_of_stream(raw, 1) == b"one"
+        assert not any(isinstance(f, hf.GoAwayFrame) for f in raw.frames_in)
+        raw.send(raw.headers(7), hf.WindowUpdateFrame(7, window_increment=100))
+        assert body_of_stream(raw, 7) == b"three"
+    finally:
+        raw.close()
