@@ -112,6 +112,16 @@ static void close_listeners(struct worker *w, bool keep_datagram)
     }
 }
 
+/* After a binary upgrade (w->handed_over): the datagram listeners leave this loop, so
+ * that the new process, which holds the same sockets, reads every datagram; their fds stay
+ * for the replies of the flows still open here (closed when the worker ends). */
+static void mute_datagram_listeners(struct worker *w)
+{
+    for (unsigned i = 0; i < w->nsocks; i++)
+        if (w->socks[i].ops->io && w->socks[i].h.fd >= 0)
+            ev_del(&w->loop, &w->socks[i].h);
+}
+
 /* Ends every connection in the stage and every session of every mode now; their memory
  * goes at the next ev_reap. */
 static void close_all(struct worker *w)
@@ -319,6 +329,8 @@ static void on_wake(struct ev_loop *loop)
     ev_timer_cancel(loop, &w->accept_resume);
     if (cmd == WORKER_DRAIN) {
         close_listeners(w, true);
+        if (atomic_load(&w->handed_over))
+            mute_datagram_listeners(w);
         for (unsigned m = 0; m < w->nmodes; m++)
             if (w->modes[m]->drain)
                 w->modes[m]->drain(w);

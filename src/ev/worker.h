@@ -101,6 +101,11 @@ struct worker {
     _Atomic int cmd; /* enum worker_cmd, set by worker_command() */
     int applied_cmd;
     _Atomic bool exited;
+    /* A binary upgrade gave this worker's listening sockets to a new process
+     * (proxy/upgrade.c), set before WORKER_DRAIN: draining, its datagram listeners then
+     * stop reading (the new process takes every datagram) but stay open, as the replies
+     * of its open flows leave by them. */
+    _Atomic bool handed_over;
 };
 
 /* Sets up n workers for cfg with the listener modes modes[0..nmodes) (indexed by enum

@@ -216,6 +216,8 @@ static void peer_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
     peer_close(u);
     if (n >= 5 && memcmp(buf, "READY", 5) == 0) {
         log_info("binary upgrade: the new process serves; stopping this one");
+        for (unsigned i = 0; i < u->n; i++) /* read before the drain command (SIGTERM) */
+            atomic_store(&u->ws[i].handed_over, true);
         kill(getpid(), SIGTERM);
     } else {
         log_warn("binary upgrade: the new process went away before it was ready; this one "
