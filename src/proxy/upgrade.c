@@ -23,6 +23,7 @@
 #include "ev/loop.h"
 #include "ev/worker.h"
 #include "net/sock_inherit.h"
+#include "proxy/sd_notify.h"
 
 #define UPGRADE_TIMEOUT_S 10
 #define HANDED_END 255
@@ -119,6 +120,7 @@ void upgrade_finish(int fd)
     if (rest)
         log_info("binary upgrade: %u listening sockets of listeners this file does not have "
                  "closed", rest);
+    sd_notify_take_main(); /* before the old one stops: systemd follows this process */
     if (send(fd, "READY\n", 6, MSG_NOSIGNAL) != 6)
         log_warn("binary upgrade: cannot tell the old process to stop: %s", strerror(errno));
     close(fd);
@@ -218,6 +220,7 @@ static void peer_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
         log_info("binary upgrade: the new process serves; stopping this one");
         for (unsigned i = 0; i < u->n; i++) /* read before the drain command (SIGTERM) */
             atomic_store(&u->ws[i].handed_over, true);
+        sd_notify_give_up_main(); /* no STOPPING=1: the service goes on in the new one */
         kill(getpid(), SIGTERM);
     } else {
         log_warn("binary upgrade: the new process went away before it was ready; this one "
