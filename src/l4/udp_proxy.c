@@ -55,7 +55,7 @@ struct udp_lsn {
 };
 
 /* One flow. Invariant: while !closed it is in ul->table, holds h.fd (registered in the
- * worker's loop) and one unit of server->st.active; once closed it waits on the loop's
+ * worker's loop) and one unit of server->st.live->active; once closed it waits on the loop's
  * deferred frees until the end of the event batch, as a later event may still name it. */
 struct udp_sess {
     struct udp_flow f; /* key, LRU position, last activity */
