@@ -112,14 +112,16 @@ static void close_listeners(struct worker *w, bool keep_datagram)
     }
 }
 
-/* After a binary upgrade (w->handed_over): the datagram listeners leave this loop, so
- * that the new process, which holds the same sockets, reads every datagram; their fds stay
- * for the replies of the flows still open here (closed when the worker ends). */
+/* After a binary upgrade (w->handed_over): the datagram listeners the new process took
+ * leave this loop, so that it reads every datagram of theirs; their fds stay for the
+ * replies of the flows still open here (closed when the worker ends). */
 static void mute_datagram_listeners(struct worker *w)
 {
-    for (unsigned i = 0; i < w->nsocks; i++)
-        if (w->socks[i].ops->io && w->socks[i].h.fd >= 0)
-            ev_del(&w->loop, &w->socks[i].h);
+    for (unsigned i = 0; i < w->nsocks; i++) {
+        struct listen_sock *ls = &w->socks[i];
+        if (ls->ops->io && ls->h.fd >= 0 && ls->handed_over)
+            ev_del(&w->loop, &ls->h);
+    }
 }
 
 /* Ends every connection in the stage and every session of every mode now; their memory
@@ -329,7 +331,7 @@ static void on_wake(struct ev_loop *loop)
     ev_timer_cancel(loop, &w->accept_resume);
     if (cmd == WORKER_DRAIN) {
         close_listeners(w, true);
-        if (atomic_load(&w->handed_over))
+        if (atomic_load_explicit(&w->handed_over, memory_order_acquire))
             mute_datagram_listeners(w);
         for (unsigned m = 0; m < w->nmodes; m++)
             if (w->modes[m]->drain)
