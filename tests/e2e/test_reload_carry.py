@@ -6,7 +6,6 @@ routes each new stream by the generation in force.
 """
 
 import threading
-import time
 
 import pytest
 
@@ -30,10 +29,11 @@ def tcp_config(ports, servers, balance="round_robin", note=""):
     return text
 
 
-def greeting_of(port):
-    """A new L4 session: the greeting line of the echo server it reached, and the socket."""
+def greeting_of(port, held):
+    """A new L4 session (its socket added to held): the greeting of the server it reached."""
     c = connect(port)
-    return recv_exact(c, 2), c
+    held.append(c)
+    return recv_exact(c, 2)
 
 
 def active(s, admin_port, server):
@@ -59,23 +59,16 @@ def test_max_connections_counts_the_old_generations_connections(strata, backends
                admin_port=ports["admin"])
     held = []
     try:
-        for _ in range(2):
-            g, c = greeting_of(ports["tcp"])
-            held.append(c)
-            assert g == b"P\n"
+        assert [greeting_of(ports["tcp"], held) for _ in range(2)] == [b"P\n"] * 2
         assert active(s, ports["admin"], "p") == 2
         for i in range(3):  # each reload carries the count on
             reload_with(s, ports["admin"], tcp_config(ports, servers, note=f"n{i}"))
             assert active(s, ports["admin"], "p") == 2, i
-        g, c = greeting_of(ports["tcp"])
-        held.append(c)
-        assert g == b"B\n"  # p is full with the old generation's two
+        assert greeting_of(ports["tcp"], held) == b"B\n"  # p is full with the old two
         for c in held[:2]:
             c.close()
         wait_for(lambda: active(s, ports["admin"], "p") == 0, 5, what="p's count back to 0")
-        g, c = greeting_of(ports["tcp"])
-        held.append(c)
-        assert g == b"P\n"
+        assert greeting_of(ports["tcp"], held) == b"P\n"
         assert active(s, ports["admin"], "p") == 1
     finally:
         for c in held:
@@ -95,16 +88,9 @@ def test_least_conn_sees_the_old_generations_connections(strata, backends):
                listen_ports=[ports["tcp"], ports["web"]], admin_port=ports["admin"])
     held = []
     try:
-        for _ in range(2):
-            g, c = greeting_of(ports["tcp"])
-            held.append(c)
-            assert g == b"X\n"
+        assert [greeting_of(ports["tcp"], held) for _ in range(2)] == [b"X\n"] * 2
         reload_with(s, ports["admin"], tcp_config(ports, [sx, sy], balance="least_conn"))
-        got = []
-        for _ in range(2):
-            g, c = greeting_of(ports["tcp"])
-            held.append(c)
-            got.append(g)
+        got = [greeting_of(ports["tcp"], held) for _ in range(2)]
         assert got == [b"Y\n", b"Y\n"], got
         assert active(s, ports["admin"], "x") == 2 and active(s, ports["admin"], "y") == 2
     finally:
