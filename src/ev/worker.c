@@ -112,6 +112,18 @@ static void close_listeners(struct worker *w, bool keep_datagram)
     }
 }
 
+/* After a binary upgrade (w->handed_over): the datagram listeners the new process took
+ * leave this loop, so that it reads every datagram of theirs; their fds stay for the
+ * replies of the flows still open here (closed when the worker ends). */
+static void mute_datagram_listeners(struct worker *w)
+{
+    for (unsigned i = 0; i < w->nsocks; i++) {
+        struct listen_sock *ls = &w->socks[i];
+        if (ls->ops->io && ls->h.fd >= 0 && ls->handed_over)
+            ev_del(&w->loop, &ls->h);
+    }
+}
+
 /* Ends every connection in the stage and every session of every mode now; their memory
  * goes at the next ev_reap. */
 static void close_all(struct worker *w)
@@ -319,6 +331,8 @@ static void on_wake(struct ev_loop *loop)
     ev_timer_cancel(loop, &w->accept_resume);
     if (cmd == WORKER_DRAIN) {
         close_listeners(w, true);
+        if (atomic_load_explicit(&w->handed_over, memory_order_acquire))
+            mute_datagram_listeners(w);
         for (unsigned m = 0; m < w->nmodes; m++)
             if (w->modes[m]->drain)
                 w->modes[m]->drain(w);

@@ -38,6 +38,8 @@ struct listen_sock {
     const struct listener_mode_ops *ops; /* of lc->mode */
     struct worker *w;
     bool pktinfo; /* UDP on a wildcard address: datagrams carry their destination address */
+    bool handed_over; /* a binary upgrade's new process took this socket (proxy/upgrade.c;
+                         read when the worker drains, after w->handed_over) */
 };
 
 /* A reload's hand-over to one worker (proxy/reload.c builds it on the control thread; the
@@ -103,6 +105,11 @@ struct worker {
     _Atomic int cmd; /* enum worker_cmd, set by worker_command() */
     int applied_cmd;
     _Atomic bool exited;
+    /* A binary upgrade gave listening sockets of this worker to a new process, which
+     * took those marked handed_over (proxy/upgrade.c), set before WORKER_DRAIN: draining,
+     * those of its datagram listeners stop reading (the new process reads every datagram)
+     * but stay open, as the replies of its open flows leave by them. */
+    _Atomic bool handed_over;
 };
 
 /* Sets up n workers for cfg with the listener modes modes[0..nmodes) (indexed by enum

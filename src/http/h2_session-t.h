@@ -86,6 +86,9 @@ struct h2s {
     bool resp_eof;                    /* the stream sent the end of the response */
     bool resp_sent;                   /* ...and nghttp2 has taken all of it */
     bool finished;                    /* logged, server side done */
+    bool gen_pinned;                  /* holds a unit of st.lc->st.active: a reload moved the
+                                         connection on while this stream was open, and
+                                         its generation must live until it is freed */
     _Alignas(8) char arena_buf[2048]; /* the arena's first block */
 };
 

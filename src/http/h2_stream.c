@@ -74,13 +74,33 @@ static void buf_free(struct h2_buf *b)
 
 static __thread uint64_t rng_state;
 
+/* After a reload each new stream is served by the generation in force, as an HTTP/1
+ * connection's next request is (admission_follow, through h2c_follow): the connection's
+ * listener unit moves on, and each stream still open on the old generation keeps it alive
+ * by a unit of its own, given back when the stream is freed. Streams in flight finish on
+ * the generation they started on. */
+static void follow_for_new_stream(struct h2c *c)
+{
+    struct listener_conf *old = c->lc;
+    struct list *pos, *tmp;
+    if (!h2c_follow(c) || c->lc == old)
+        return;
+    list_for_each_safe(pos, tmp, &c->streams)
+    {
+        struct h2s *s = list_entry(pos, struct h2s, link);
+        if (s->st.lc == old && !s->gen_pinned) {
+            atomic_fetch_add_explicit(&old->st.active, 1, memory_order_relaxed);
+            s->gen_pinned = true;
+        }
+    }
+}
+
 struct h2s *h2s_new(struct h2c *c, int32_t id)
 {
     struct h2s *s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;
-    if (c->nstreams == 0) /* after a reload: no stream is left on the old generation */
-        h2c_follow(c);
+    follow_for_new_stream(c);
     const struct http2_conf *h2 = &c->lc->http.h2;
     s->c = c;
     s->id = id;
@@ -117,6 +137,8 @@ struct h2s *h2s_new(struct h2c *c, int32_t id)
 static void h2s_free(struct ev_defer *d)
 {
     struct h2s *s = container_of(d, struct h2s, dfree);
+    if (s->gen_pinned) /* its generation may go now (ev/worker.c counts these) */
+        atomic_fetch_sub_explicit(&s->st.lc->st.active, 1, memory_order_release);
     arena_free(&s->st.t.arena);
     free(s);
 }
@@ -399,7 +421,7 @@ uint64_t h2s_deadline(const struct h2s *s)
 
 void h2s_reload(struct h2s *s, struct config *cur)
 {
-    if (!s->st.tunnel || s->drain_at_ms || config_path_kept(cur, s->c->lc, s->st.att.server))
+    if (!s->st.tunnel || s->drain_at_ms || config_path_kept(cur, s->st.lc, s->st.att.server))
         return;
     s->drain_at_ms = s->c->w->loop.now_ms + cur->reload_drain_ms;
 }

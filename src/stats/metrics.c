@@ -39,14 +39,14 @@ static uint64_t get_server_active(const struct config *c, const void *obj)
 {
     const struct server *s = obj;
     (void)c;
-    return atomic_load_explicit(&s->st.active, memory_order_relaxed);
+    return atomic_load_explicit(&s->st.live->active, memory_order_relaxed);
 }
 
 static uint64_t get_server_up(const struct config *c, const void *obj)
 {
     const struct server *s = obj;
     (void)c;
-    return atomic_load_explicit(&s->st.up, memory_order_relaxed) ? 1 : 0;
+    return atomic_load_explicit(&s->st.live->up, memory_order_relaxed) ? 1 : 0;
 }
 
 static uint64_t get_server_weight(const struct config *c, const void *obj)
