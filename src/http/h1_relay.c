@@ -108,12 +108,13 @@ ssize_t h1_splice_in(struct worker *w, struct spliced *sp, int fd, size_t max)
         return -1;
     }
     ssize_t n = splice(fd, NULL, sp->p.wr, NULL, max, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-    if (n > 0)
+    if (n > 0) {
         sp->bytes += (uint32_t)n;
-    else
-        h1_splice_drop(w, sp); /* empty: back to the pool */
-    if (n < 0 && (errno == EINVAL || errno == ENOSYS))
-        errno = ENOBUFS; /* splice refused for this socket: copy */
+        return n;
+    }
+    int err = errno;
+    h1_splice_drop(w, sp); /* empty: back to the pool */
+    errno = err == EINVAL || err == ENOSYS ? ENOBUFS : err; /* refused here: copy */
     return n;
 }
 
