@@ -19,6 +19,7 @@
 #include "core/pool.h"
 #include "ev/loop.h"
 #include "net/listener_mode.h"
+#include "stats/tcp_info-t.h"
 #include "upstream/pool.h"
 
 enum worker_cmd {
@@ -101,6 +102,7 @@ struct worker {
     _Atomic int cmd; /* enum worker_cmd, set by worker_command() */
     int applied_cmd;
     _Atomic bool exited;
+    struct tcp_watches tcp_watches; /* connected TCP sockets whose TCP_INFO is sampled */
 };
 
 /* Sets up n workers for cfg with the listener modes modes[0..nmodes) (indexed by enum
