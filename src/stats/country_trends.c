@@ -13,19 +13,12 @@ int country_trends_init(struct country_trends *t)
         t->slot_country[k] = -1;
     for (int c = 0; c < GEO_CODES; c++)
         t->slot_of[c] = -1;
-    const uint32_t n = (TRENDS_COUNTRIES + 1) * CM_COUNT;
-    if (trend_ring_init(&t->sec, TRENDS_SECONDS, n) < 0 ||
-        trend_ring_init(&t->min, TRENDS_MINUTES, n) < 0) {
-        country_trends_free(t);
-        return -1;
-    }
-    return 0;
+    return trend_rings_init(&t->sec, &t->min, (TRENDS_COUNTRIES + 1) * CM_COUNT);
 }
 
 void country_trends_free(struct country_trends *t)
 {
-    trend_ring_free(&t->sec);
-    trend_ring_free(&t->min);
+    trend_rings_free(&t->sec, &t->min);
 }
 
 /* Slot k's points go into "other", and the slot is empty. */
@@ -85,9 +78,7 @@ void country_trends_fold(struct country_trends *t, const uint64_t totals[GEO_COD
         for (int m = 0; m < CM_COUNT; m++)
             d[CT_SERIES(k, m)] += delta[c][m];
     }
-    int64_t sec = trend_second_of(now_ms);
-    trend_ring_add(&t->sec, sec, d);
-    trend_ring_add(&t->min, sec / 60, d);
+    trend_rings_add(&t->sec, &t->min, now_ms, d);
 }
 
 void country_trends_code(const struct country_trends *t, unsigned k, char code[3])

@@ -14,7 +14,7 @@ const char *const trend_names[TR_COUNT] = {
     [TR_L4_BYTES_IN] = "l4_bytes_in",   [TR_L4_BYTES_OUT] = "l4_bytes_out",
 };
 
-int trend_ring_init(struct trend_ring *r, uint32_t len, uint32_t nseries)
+static int trend_ring_init(struct trend_ring *r, uint32_t len, uint32_t nseries)
 {
     r->end = 0;
     r->len = len;
@@ -27,7 +27,7 @@ int trend_ring_init(struct trend_ring *r, uint32_t len, uint32_t nseries)
     return 0;
 }
 
-void trend_ring_free(struct trend_ring *r)
+static void trend_ring_free(struct trend_ring *r)
 {
     for (uint32_t s = 0; r->v && s < r->nseries; s++)
         free(r->v[s]);
@@ -36,22 +36,32 @@ void trend_ring_free(struct trend_ring *r)
     r->nseries = 0;
 }
 
-int trends_init(struct trends *t)
+int trend_rings_init(struct trend_ring *sec, struct trend_ring *min, uint32_t nseries)
 {
-    memset(t, 0, sizeof(*t));
-    t->primed = true; /* the counters start at 0 with the process */
-    if (trend_ring_init(&t->sec, TRENDS_SECONDS, TR_COUNT) < 0 ||
-        trend_ring_init(&t->min, TRENDS_MINUTES, TR_COUNT) < 0) {
-        trends_free(t);
+    if (trend_ring_init(sec, TRENDS_SECONDS, nseries) < 0 ||
+        trend_ring_init(min, TRENDS_MINUTES, nseries) < 0) {
+        trend_rings_free(sec, min);
         return -1;
     }
     return 0;
 }
 
+void trend_rings_free(struct trend_ring *sec, struct trend_ring *min)
+{
+    trend_ring_free(sec);
+    trend_ring_free(min);
+}
+
+int trends_init(struct trends *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->primed = true; /* the counters start at 0 with the process */
+    return trend_rings_init(&t->sec, &t->min, TR_COUNT);
+}
+
 void trends_free(struct trends *t)
 {
-    trend_ring_free(&t->sec);
-    trend_ring_free(&t->min);
+    trend_rings_free(&t->sec, &t->min);
 }
 
 /* Moves the ring's newest point to index `at`, zeroing the points skipped over (a point
@@ -67,7 +77,7 @@ static void ring_advance(struct trend_ring *r, int64_t at)
     r->end = at;
 }
 
-void trend_ring_add(struct trend_ring *r, int64_t at, const uint64_t *d)
+static void trend_ring_add(struct trend_ring *r, int64_t at, const uint64_t *d)
 {
     ring_advance(r, at);
     if (at <= r->end - (int64_t)r->len)
@@ -85,9 +95,15 @@ void trends_fold(struct trends *t, const uint64_t totals[TR_COUNT], int64_t now_
         t->last[s] = totals[s];
     }
     t->primed = true;
-    int64_t sec = trend_second_of(now_ms);
-    trend_ring_add(&t->sec, sec, d);
-    trend_ring_add(&t->min, sec / 60, d);
+    trend_rings_add(&t->sec, &t->min, now_ms, d);
+}
+
+void trend_rings_add(struct trend_ring *sec, struct trend_ring *min, int64_t now_ms,
+                     const uint64_t *d)
+{
+    int64_t s = now_ms / 1000 - 1;
+    trend_ring_add(sec, s, d);
+    trend_ring_add(min, s / 60, d);
 }
 
 int64_t trend_points(const struct trend_ring *r, unsigned s, uint32_t n, uint64_t *out)

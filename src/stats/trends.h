@@ -65,17 +65,14 @@ void trends_fold(struct trends *t, const uint64_t totals[TR_COUNT], int64_t now_
  * Returns the index of the newest point (r->end). */
 int64_t trend_points(const struct trend_ring *r, unsigned s, uint32_t n, uint64_t *out);
 
-/* Rings of other series (stats/country_trends.h): len points of nseries series, zeroed.
- * 0, or -1 out of memory (r is then freeable). */
-int trend_ring_init(struct trend_ring *r, uint32_t len, uint32_t nseries);
-void trend_ring_free(struct trend_ring *r);
-/* Adds d[nseries] to the point at index `at` (a second or a minute), moving the ring on
- * first when `at` is newer than its newest point (the points skipped over are zeroed). */
-void trend_ring_add(struct trend_ring *r, int64_t at, const uint64_t *d);
-/* The second a fold at now_ms closes (the one before now_ms's), and its minute. */
-static inline int64_t trend_second_of(int64_t now_ms)
-{
-    return now_ms / 1000 - 1;
-}
+/* Rings of other series (stats/country_trends.h), zeroed: a per-second ring (TRENDS_SECONDS) and a per-minute ring (TRENDS_MINUTES) of nseries
+ * series: both made (0), or neither (-1, out of memory; both freeable). */
+int trend_rings_init(struct trend_ring *sec, struct trend_ring *min, uint32_t nseries);
+void trend_rings_free(struct trend_ring *sec, struct trend_ring *min);
+/* Adds d[nseries] to the second a fold at now_ms closes (the one before now_ms's) and to
+ * its minute, moving each ring on first when that point is newer than its newest (the
+ * points skipped over are zeroed). */
+void trend_rings_add(struct trend_ring *sec, struct trend_ring *min, int64_t now_ms,
+                     const uint64_t *d);
 
 #endif

@@ -41,6 +41,13 @@ def get_from(port, source, target="/", host="example.com"):
     return status, body.decode()
 
 
+def send_plan(port):
+    """Twelve requests: 6 from FR, 3 from US, 1 from DE and 2 from an unknown address."""
+    for src, n in [("127.0.0.2", 6), ("127.0.0.3", 3), ("127.0.0.4", 1), ("127.0.0.1", 2)]:
+        for _ in range(n):
+            assert get_from(port, src)[0] == 200
+
+
 def named(name):
     return lambda req, n=name: (200, {"content-type": "text/plain"}, n.encode())
 
@@ -53,10 +60,7 @@ def test_top_countries_and_access_log_fields(strata, origin, geo_db, tmp_path):
                       top_extra=f'geo: {{ database: "{geo_db}" }}',
                       http_extra=f'access_log: {{ format: json, path: "{log}" }}')
     strata(cfg, listen_ports=[port], admin_port=admin)
-    plan = [("127.0.0.2", 6), ("127.0.0.3", 3), ("127.0.0.4", 1), ("127.0.0.1", 2)]
-    for src, n in plan:
-        for _ in range(n):
-            assert get_from(port, src)[0] == 200
+    send_plan(port)
 
     def top():
         j = json.loads(http_get(admin, "/api/v1/top?range=minute")[1])
@@ -83,10 +87,7 @@ def test_country_trends(strata, origin, geo_db):
     cfg = http_config(port, {"app": {"servers": [o.address]}}, admin_port=admin,
                       top_extra=f'geo: {{ database: "{geo_db}" }}')
     strata(cfg, listen_ports=[port], admin_port=admin)
-    plan = [("127.0.0.2", 6), ("127.0.0.3", 3), ("127.0.0.4", 1), ("127.0.0.1", 2)]
-    for src, n in plan:
-        for _ in range(n):
-            assert get_from(port, src)[0] == 200
+    send_plan(port)
 
     def trends(range_, points):
         status, body = http_get(admin, f"/api/v1/trends?range={range_}&points={points}")

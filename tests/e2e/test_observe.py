@@ -119,22 +119,26 @@ def test_route_latency_histograms_percentiles_and_errors(strata, origin):
     assert errs[0]["path"] == "/broken/x" and errs[0]["listener"] == "web"
 
 
-def test_tcp_sessions_connect_time_and_tcp_info(strata):
-    srv = EchoServer(greeting=b"g\n").start()
-    try:
-        port, admin = free_port(), free_port()
-        cfg = f"""
+def relay_config(port, admin, srv, listeners="", backends=""):
+    """A tcp listener `relay` in front of backend `app` (server e1 = srv), and more."""
+    return f"""
 admin: {{ listen: {LOOPBACK}:{admin} }}
 listeners:
   - name: relay
     listen: "{LOOPBACK}:{port}"
     mode: tcp
-    backend: app
+    backend: app{listeners}
 backends:
   app:
-    servers: [ {{ name: e1, address: "{srv.address}" }} ]
+    servers: [ {{ name: e1, address: "{srv.address}" }} ]{backends}
 """
-        s = strata(cfg, listen_ports=[port], admin_port=admin)
+
+
+def test_tcp_sessions_connect_time_and_tcp_info(strata):
+    srv = EchoServer(greeting=b"g\n").start()
+    try:
+        port, admin = free_port(), free_port()
+        s = strata(relay_config(port, admin, srv), listen_ports=[port], admin_port=admin)
         for _ in range(5):
             c = connect(port)
             assert recv_exact(c, 2) == b"g\n"
@@ -167,24 +171,13 @@ def test_tcp_info_of_live_connections(strata, origin):
     try:
         a = origin("a")
         port, hport, admin = free_port(), free_port(), free_port()
-        cfg = f"""
-workers: 1
-admin: {{ listen: {LOOPBACK}:{admin} }}
-listeners:
-  - name: relay
-    listen: "{LOOPBACK}:{port}"
-    mode: tcp
-    backend: app
+        cfg = "workers: 1\n" + relay_config(port, admin, srv, f"""
   - name: web
     listen: "{LOOPBACK}:{hport}"
     mode: http
-    backend: origin
-backends:
-  app:
-    servers: [ {{ name: e1, address: "{srv.address}" }} ]
+    backend: origin""", f"""
   origin:
-    servers: [ {{ name: o1, address: "{a.address}" }} ]
-"""
+    servers: [ {{ name: o1, address: "{a.address}" }} ]""")
         s = strata(cfg, listen_ports=[port, hport], admin_port=admin)
         c = connect(port)
         assert recv_exact(c, 2) == b"g\n"
