@@ -55,11 +55,14 @@ provided() {
 # without installing it (no daemon, no dpkg lock) and `dpkg -x` unpacks it into a scratch
 # directory, from which only usr/bin/promtool is kept, in build/tools.
 install_promtool() {
-    local dir tmp
+    local dir tmp sudo=""
     dir="$(cd "$(dirname "$0")/.." && pwd)/build/tools"
     [ -x "$dir/promtool" ] || command -v promtool >/dev/null && return 0
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
     tmp=$(mktemp -d)
-    if (cd "$tmp" && apt-get download -qq prometheus) &&
+    fetch() { (cd "$tmp" && apt-get download -qq prometheus); }
+    # a fresh system may have no package lists yet: update them once and try again
+    if { fetch || { $sudo apt-get update -qq && fetch; }; } &&
         dpkg -x "$tmp"/prometheus_*.deb "$tmp/root"; then
         install -D -m 755 "$tmp/root/usr/bin/promtool" "$dir/promtool"
     else
