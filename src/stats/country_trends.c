@@ -33,8 +33,9 @@ static void merge_into_other(struct trend_ring *r, unsigned k)
     }
 }
 
-/* A slot for country c: a free one, or the weakest one's when c is clearly busier. */
-static void claim_slot(struct country_trends *t, int c)
+/* A slot for country c: a free one, or the weakest one's when c is clearly busier (and
+ * `evict`). */
+static void claim_slot(struct country_trends *t, int c, bool evict)
 {
     int weakest = -1;
     for (int k = 0; k < TRENDS_COUNTRIES; k++) {
@@ -48,7 +49,7 @@ static void claim_slot(struct country_trends *t, int c)
     }
     int old = t->slot_country[weakest];
     if (old >= 0) {
-        if (t->rate[c] <= EVICT_FACTOR * t->rate[old])
+        if (!evict || t->rate[c] <= EVICT_FACTOR * t->rate[old])
             return;
         merge_into_other(&t->sec, (unsigned)weakest);
         merge_into_other(&t->min, (unsigned)weakest);
@@ -70,9 +71,18 @@ void country_trends_fold(struct country_trends *t, const uint64_t totals[GEO_COD
         }
         t->rate[c] += RATE_ALPHA * ((float)delta[c][CM_REQUESTS] - t->rate[c]);
     }
-    for (int c = 0; c < GEO_CODES; c++)
-        if ((delta[c][CM_REQUESTS] || delta[c][CM_BYTES]) && t->slot_of[c] < 0)
-            claim_slot(t, c);
+    /* free slots go to any country seen; at most one slot changes hands a fold (moving a
+     * slot's points costs a pass over its rings), to the busiest country without one */
+    int best = -1;
+    for (int c = 0; c < GEO_CODES; c++) {
+        if (!(delta[c][CM_REQUESTS] || delta[c][CM_BYTES]) || t->slot_of[c] >= 0)
+            continue;
+        claim_slot(t, c, false);
+        if (t->slot_of[c] < 0 && (best < 0 || t->rate[c] > t->rate[best]))
+            best = c;
+    }
+    if (best >= 0)
+        claim_slot(t, best, true);
     for (int c = 0; c < GEO_CODES; c++) {
         int k = t->slot_of[c] < 0 ? CT_OTHER : t->slot_of[c];
         for (int m = 0; m < CM_COUNT; m++)

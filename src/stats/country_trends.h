@@ -6,7 +6,8 @@
  * The workers count requests and bytes per country code (676 codes) in their own blocks
  * (analytics_record); the control thread folds the process totals in once a second. A
  * country takes a slot when one is free, or from the slot whose country has the lowest
- * recent rate (an average over about a minute) once it has twice that rate; the evicted
+ * recent rate (an average over about a minute) once it has twice that rate (one such
+ * change a second at most, for the busiest country without a slot); the evicted
  * country's points move into "other", so at every point the slots and "other" add up to
  * the requests of known countries. One thread owns a struct country_trends.
  */
