@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "net/sock_inherit.h"
 #include "net/stage.h"
+#include "stats/tcp_info.h"
 
 /* Accept one connection per readiness event, as NGINX does by default: the listening
  * socket is level-triggered, so the next epoll_wait reports it again if more are queued,
@@ -418,6 +419,7 @@ static void worker_free(struct worker *w)
         for (unsigned m = 0; m < w->nmodes; m++)
             w->modes[m]->worker_free(w);
         stage_worker_free(w);
+        tcp_watches_stop(&w->tcp_watches);
         ev_loop_free(&w->loop);
     }
     while (w->retired) { /* after close_all: the last sessions on them are gone */
@@ -451,6 +453,7 @@ static int worker_init(struct worker *w, unsigned id, struct config *cfg,
     }
     ev_timer_init(&w->accept_resume, resume_accepting);
     ev_timer_init(&w->retire_tick, retire_tick);
+    tcp_watches_init(&w->tcp_watches, &w->loop, id);
     w->loop.owner = w;
     w->loop.on_wake = on_wake;
     w->loop.after_events = after_events;

@@ -20,6 +20,7 @@
 #include "net/pipe_pool.h"
 #include "ev/loop.h"
 #include "net/listener_mode.h"
+#include "stats/tcp_info-t.h"
 #include "upstream/pool.h"
 
 enum worker_cmd {
@@ -110,6 +111,7 @@ struct worker {
      * those of its datagram listeners stop reading (the new process reads every datagram)
      * but stay open, as the replies of its open flows leave by them. */
     _Atomic bool handed_over;
+    struct tcp_watches tcp_watches; /* connected TCP sockets whose TCP_INFO is sampled */
 };
 
 /* Sets up n workers for cfg with the listener modes modes[0..nmodes) (indexed by enum

@@ -81,6 +81,7 @@ struct tcp_session {
     struct list link;      /* tw(w)->sessions while open */
     struct ev_task task;   /* a retry or a long transfer, on the loop's run queue */
     struct ev_defer dfree; /* freed after the batch it closed in */
+    struct tcp_watch cli_watch, srv_watch; /* TCP_INFO sampling (l4/tcp_stats.h) */
     uint8_t state;
     uint8_t end;
     bool retry_pending; /* a connect failed: retry from the run queue */
@@ -326,6 +327,7 @@ static void established(struct tcp_session *s)
     s->state = SESS_ESTABLISHED;
     upstream_report(s->att.server, w, true);
     tcp_stats_connected(w->id, s->lc, s->backend, s->att.server, mono_us() - s->connect_us);
+    tcp_stats_watch(&w->tcp_watches, &s->srv_watch, s->srv.h.fd, NULL, s->att.server);
     s->last_ms = w->loop.now_ms;
     if (!arm_timer(s, w->loop.now_ms + s->lc->idle_timeout_ms))
         return;
@@ -475,8 +477,9 @@ static void stats_session(struct tcp_session *s, enum conn_end why)
         .backend = s->backend,
         .server = s->state == SESS_ESTABLISHED ? s->att.server : NULL,
         .duration_us = (s->w->loop.now_ms - s->start_ms) * 1000,
-        .cli_fd = s->cli.h.fd,
-        .srv_fd = s->srv.h.fd,
+        .watches = &s->w->tcp_watches,
+        .cli = &s->cli_watch,
+        .srv = &s->srv_watch,
         .error = failed ? conn_end_names[why] : NULL,
         .detail = why != END_CONNECT_FAILED ? s->why : s->att.why ? s->att.why : strerror(s->att.err),
     };
@@ -588,6 +591,7 @@ void tcp_start(struct worker *w, struct listener_conf *lc, struct accepted *a)
         session_close(s, END_CLIENT_ERROR);
         return;
     }
+    tcp_stats_watch(&w->tcp_watches, &s->cli_watch, s->cli.h.fd, lc, NULL);
     session_connect(s);
 }
 

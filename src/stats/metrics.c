@@ -282,13 +282,13 @@ static const struct metric_def metric_table[] = {
 #undef AUTHZ
 
     {"strata_listener_tcp_segments_in_total",
-     "TCP segments received from clients of relayed sessions (TCP_INFO at close).", "segments",
+     "TCP segments received from clients of relayed sessions (TCP_INFO, sampled).", "segments",
      METRIC_COUNTER, METRIC_LISTENER, LCTR(tcp_segs_in)},
     {"strata_listener_tcp_segments_out_total",
-     "TCP segments sent to clients of relayed sessions (TCP_INFO at close).", "segments",
+     "TCP segments sent to clients of relayed sessions (TCP_INFO, sampled).", "segments",
      METRIC_COUNTER, METRIC_LISTENER, LCTR(tcp_segs_out)},
     {"strata_listener_tcp_retransmits_total",
-     "TCP segments retransmitted to clients of relayed sessions (TCP_INFO at close).",
+     "TCP segments retransmitted to clients of relayed sessions (TCP_INFO, sampled).",
      "segments", METRIC_COUNTER, METRIC_LISTENER, LCTR(tcp_retrans)},
 
     {"strata_server_connections_total", "Connections established to the server.", "connections",
@@ -340,16 +340,17 @@ static const struct metric_def metric_table[] = {
     STATUS_CLASSES(SRV_CLASS),
 #undef SRV_CLASS
     {"strata_server_tcp_info_samples_total",
-     "Connections to the server (TCP relay, HTTP) whose TCP_INFO was read at close.",
-     "connections", METRIC_COUNTER, METRIC_SERVER, SCTR(tcp_info_samples)},
+     "TCP_INFO reads of connections to the server (TCP relay, HTTP): while open, round robin "
+     "about once a second, and at close.",
+     "samples", METRIC_COUNTER, METRIC_SERVER, SCTR(tcp_info_samples)},
     {"strata_server_tcp_retransmits_total",
-     "TCP segments retransmitted to the server (TCP_INFO of its connections at close).",
+     "TCP segments retransmitted to the server (TCP_INFO of its connections, sampled).",
      "segments", METRIC_COUNTER, METRIC_SERVER, SCTR(tcp_retrans)},
     {"strata_server_tcp_segments_in_total",
-     "TCP segments received from the server (TCP_INFO of its connections at close).",
+     "TCP segments received from the server (TCP_INFO of its connections, sampled).",
      "segments", METRIC_COUNTER, METRIC_SERVER, SCTR(tcp_segs_in)},
     {"strata_server_tcp_segments_out_total",
-     "TCP segments sent to the server (TCP_INFO of its connections at close).", "segments",
+     "TCP segments sent to the server (TCP_INFO of its connections, sampled).", "segments",
      METRIC_COUNTER, METRIC_SERVER, SCTR(tcp_segs_out)},
 
     {"strata_route_requests_total", "HTTP requests taken by the route.", "requests",
