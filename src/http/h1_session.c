@@ -802,6 +802,7 @@ static void h1_worker_free(struct worker *w)
     pool_destroy(&w->http_exchange_pool);
     pool_destroy(&w->h1u_pool);
     pool_destroy(&w->hbuf_pool);
+    pool_destroy(&w->h2s_pool);
     if (!h)
         return;
     BUG_ON(h->nsessions); /* after close_all and the loop's reap */
@@ -821,6 +822,7 @@ static int h1_worker_init(struct worker *w)
     pool_init(&w->http_exchange_pool, sizeof(struct h1x), 256);
     pool_init(&w->h1u_pool, sizeof(struct h1u), 256);
     pool_init(&w->hbuf_pool, sizeof(struct hbuf) + HBUF_SIZE, POOL_MAX_FREE);
+    pool_init(&w->h2s_pool, h2s_size(), 256);
     return upool_init(&w->upool, w->cfg);
 }
 

@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "core/fmt.h"
 #include "http/h1.h"
 #include "http/msg.h"
 
@@ -245,9 +246,8 @@ int h2_head_field(struct h2_head *h, struct http_msg *m, struct arena *a, const 
     h->fields++;
     h->bytes += (uint32_t)(namelen > (1u << 24) ? (1u << 24) : namelen) +
                 (uint32_t)(valuelen > (1u << 24) ? (1u << 24) : valuelen) + 32;
-    if (!is_value(value, valuelen))
-        return malformed(h, "invalid field value");
     if (namelen && name[0] == ':' && is_name(name + 1, namelen - 1)) {
+        /* each pseudo-header field's value is checked by its own, narrower class */
         if (h->fields > h->max_fields || h->bytes > h->max_bytes)
             return refuse(h, 431, "header list too large");
         struct hstr n = arena_dup(a, name, namelen), v = arena_dup(a, value, valuelen);
@@ -256,6 +256,8 @@ int h2_head_field(struct h2_head *h, struct http_msg *m, struct arena *a, const 
         return pseudo_field(h, m, n, v);
     }
     h->regular = true;
+    if (!is_value(value, valuelen))
+        return malformed(h, "invalid field value");
     if (!is_name(name, namelen))
         return malformed(h, "invalid field name");
     struct hstr n0 = {(const char *)name, (uint32_t)namelen};
@@ -468,6 +470,32 @@ static int put_fields(struct nv_out *o, const struct h2_out *h, const struct htt
     return 0;
 }
 
+/* v in decimal in the arena, at least `width` digits (leading zeros); .p NULL out of
+ * memory. By hand: snprintf's format parsing cost more than the rest of a head. */
+static struct hstr arena_decimal(struct arena *a, uint64_t v, size_t width)
+{
+    char d[20];
+    size_t n = fmt_u64(d, v), pad = n < width ? width - n : 0;
+    char *p = arena_alloc(a, pad + n);
+    if (!p)
+        return (struct hstr){NULL, 0};
+    memset(p, '0', pad);
+    memcpy(p + pad, d, n);
+    return (struct hstr){p, (uint32_t)(pad + n)};
+}
+
+/* path?query in the arena; .p NULL out of memory. */
+static struct hstr arena_join_query(struct arena *a, struct hstr path, struct hstr query)
+{
+    char *p = arena_alloc(a, (size_t)path.len + 1 + query.len);
+    if (!p)
+        return (struct hstr){NULL, 0};
+    memcpy(p, path.p, path.len);
+    p[path.len] = '?';
+    memcpy(p + path.len + 1, query.p, query.len);
+    return (struct hstr){p, path.len + 1 + query.len};
+}
+
 static int put_request_pseudo(struct nv_out *o, const struct http_msg *m, const struct h2_out *h)
 {
     if (!all_of(m->method_name, H1C_TCHAR))
@@ -489,8 +517,7 @@ static int put_request_pseudo(struct nv_out *o, const struct http_msg *m, const 
         put(o, HSTR_LIT(":authority"), m->authority);
     struct hstr path = m->path.len ? m->path : HSTR_LIT("/");
     if (m->query.p)
-        path =
-            arena_printf(o->a, "%.*s?%.*s", (int)path.len, path.p, (int)m->query.len, m->query.p);
+        path = arena_join_query(o->a, path, m->query);
     if (!path.p || !all_of(path, H1C_TARGET) ||
         (m->authority.len && !all_of(m->authority, H1C_HOST)))
         return -1;
@@ -507,7 +534,7 @@ static int put_length(struct nv_out *o, const struct http_msg *m, const struct h
         known = (known || m->content_length) && m->status >= 200 && m->status != 204;
     if (!known)
         return 0;
-    struct hstr v = arena_printf(o->a, "%llu", (unsigned long long)m->content_length);
+    struct hstr v = arena_decimal(o->a, m->content_length, 1);
     if (!v.p)
         return -1;
     put(o, HSTR_LIT("content-length"), v);
@@ -523,7 +550,7 @@ int h2_msg_nv(const struct http_msg *m, const struct h2_out *h, struct arena *a,
     if (h->kind == H2B_REQUEST && put_request_pseudo(&o, m, h) < 0)
         return -1;
     if (h->kind == H2B_RESPONSE) {
-        struct hstr st = arena_printf(a, "%03u", m->status);
+        struct hstr st = arena_decimal(a, m->status, 3);
         if (!st.p || m->status < 100 || m->status > 999)
             return -1;
         put(&o, HSTR_LIT(":status"), st);

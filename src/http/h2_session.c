@@ -545,6 +545,17 @@ void h2c_arm_timer(struct h2c *c)
         timer_lost(c);
 }
 
+void h2c_arm_timer_for(struct h2c *c, const struct h2s *s)
+{
+    uint64_t d = h2s_deadline(s);
+    if (!ev_timer_armed(&c->timer)) {
+        h2c_arm_timer(c);
+        return;
+    }
+    if (d && d < c->timer.expire_ms && ev_timer_arm_at(&c->w->loop, &c->timer, d) < 0)
+        timer_lost(c);
+}
+
 static void expire_streams(struct h2c *c, uint64_t now)
 {
     struct list *pos, *tmp;
