@@ -127,8 +127,11 @@ url() { [ "$2" = h2tls ] && echo "https://127.0.0.1:$1/" || echo "http://127.0.0
 
 # load PORT SCEN N OUT: h2load on CPU 0; the requests that succeeded.
 load() {
+    local ok
     taskset -c 0 h2load -n"$3" -c"$CONC" -m"$STREAMS" -t1 "$(url "$1" "$2")" >"$4" 2>&1 || true
-    sed -n 's/^requests: .* \([0-9]*\) succeeded.*/\1/p' "$4"
+    ok=$(sed -n 's/^requests: .* \([0-9]*\) succeeded.*/\1/p' "$4")
+    [ "${ok:-0}" = "$3" ] || log "h2-counts: $(grep '^requests:' "$4" || tail -1 "$4")"
+    echo "${ok:-0}"
 }
 
 # ready T PID PORT SCEN: listening and answering over HTTP/2, or the run stops.
