@@ -266,7 +266,7 @@ int h2_head_field(struct h2_head *h, struct http_msg *m, struct arena *a, const 
     h->fields++;
     h->bytes += (uint32_t)(namelen > (1u << 24) ? (1u << 24) : namelen) +
                 (uint32_t)(valuelen > (1u << 24) ? (1u << 24) : valuelen) + 32;
-    if (namelen && name[0] == ':' && is_name(name + 1, namelen - 1)) {
+    if (namelen && name[0] == ':' && (h->checked || is_name(name + 1, namelen - 1))) {
         /* each pseudo-header field's value is checked by its own, narrower class */
         if (h->fields > h->max_fields || h->bytes > h->max_bytes)
             return refuse(h, 431, "header list too large");
@@ -276,9 +276,9 @@ int h2_head_field(struct h2_head *h, struct http_msg *m, struct arena *a, const 
         return pseudo_field(h, m, (struct hstr){(const char *)name, (uint32_t)namelen}, v);
     }
     h->regular = true;
-    if (!is_value(value, valuelen))
+    if (!h->checked && !is_value(value, valuelen))
         return malformed(h, "invalid field value");
-    if (!is_name(name, namelen))
+    if (!h->checked && !is_name(name, namelen))
         return malformed(h, "invalid field name");
     struct hstr n0 = {(const char *)name, (uint32_t)namelen};
     if (connection_specific(n0))

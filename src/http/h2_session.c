@@ -23,6 +23,7 @@
 #include "config/config.h"
 #include "ev/worker.h"
 #include "http/h1_session.h"
+#include "http/h2_mem.h"
 #include "http/h2_stream.h"
 #include "http/msg.h"
 #include "http/stream.h"
@@ -149,9 +150,11 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *u
         return 0;
     struct h2s *s = stream_of(c, f->hd.stream_id);
     if (f->headers.cat != NGHTTP2_HCAT_REQUEST) {
-        if (s && !s->dead) /* trailers */
+        if (s && !s->dead) { /* trailers */
             h2_head_begin(&s->head, H2B_TRAILERS, HTTP_M_OTHER, c->lc->http.limits.max_header_bytes,
                           c->lc->http.limits.max_headers);
+            h2_head_checked(&s->head);
+        }
         return 0;
     }
     if (c->nstreams >= c->lc->http.h2.max_streams || c->calm) {
@@ -311,7 +314,8 @@ static int session_init(struct h2c *c)
     const struct http2_conf *h = &c->lc->http.h2;
     nghttp2_session_callbacks *cb = callbacks();
     nghttp2_option *o = cb ? options(h) : NULL;
-    int r = o ? nghttp2_session_server_new2(&c->ng, cb, c, o) : -1;
+    nghttp2_mem mem;
+    int r = o ? nghttp2_session_server_new3(&c->ng, cb, c, o, h2_mem_of(c->w->h2mem, &mem)) : -1;
     nghttp2_option_del(o);
     nghttp2_session_callbacks_del(cb);
     if (r != 0) {

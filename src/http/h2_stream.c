@@ -154,6 +154,7 @@ struct h2s *h2s_new(struct h2c *c, int32_t id)
     st->end = "ok";
     h2_head_begin(&s->head, H2B_REQUEST, HTTP_M_OTHER, c->lc->http.limits.max_header_bytes,
                   c->lc->http.limits.max_headers);
+    h2_head_checked(&s->head); /* nghttp2's server session checked the fields */
     list_add_tail(&c->streams, &s->link);
     c->nstreams++;
     return s;
