@@ -36,9 +36,7 @@ done
 need_peers haproxy nginx
 bench_tmpdir strata-h2-counts
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-    -keyout "$TMP/ec.key" -out "$TMP/ec.crt" -days 2 -subj "/CN=$SNI" \
-    -addext "subjectAltName=DNS:$SNI" >/dev/null 2>&1 || die "openssl req failed"
+ec_cert ec "$SNI"
 cat "$TMP/ec.crt" "$TMP/ec.key" >"$TMP/haproxy.pem"
 ORIGIN=$(free_port)
 start_origin origin "$ORIGIN" 'hello, world\n' -- taskset -c 1
@@ -166,7 +164,7 @@ by_syscalls() {
     start_bg "$TMP/$t-$sc.log" taskset -c 1 $(command_of "$t" "$(config "$t" "$sc" "$p")")
     pid=$LAST_PID
     ready "$t" "$pid" "$p" "$sc"
-    load "$p" "$sc" "$((CONC * STREAMS * 4))" /dev/null >/dev/null # connections to the origin
+    load "$p" "$sc" "$((CONC * STREAMS * 4))" "$TMP/warm.h2load" >/dev/null # origin connections
     perf stat -x, -e "$ev" -p "$pid" -o "$out" &
     spid=$!
     sleep 1
@@ -191,7 +189,7 @@ by_callgrind() {
         --callgrind-out-file="$TMP/$t-$sc.callgrind" $(command_of "$t" "$(config "$t" "$sc" "$p")")
     pid=$LAST_PID
     ready "$t" "$pid" "$p" "$sc"
-    load "$p" "$sc" "$((CONC * STREAMS * 2))" /dev/null >/dev/null
+    load "$p" "$sc" "$((CONC * STREAMS * 2))" "$TMP/warm.h2load" >/dev/null
     callgrind_control -z "$pid" >/dev/null 2>&1
     ok=$(load "$p" "$sc" "$REQUESTS" "$TMP/$t-$sc-cg.h2load")
     callgrind_control -d "$pid" >/dev/null 2>&1

@@ -465,12 +465,22 @@ static struct hstr lower_name(struct arena *a, struct hstr n)
  * (written from the model), Host in a request (its :authority), TE but "trailers". */
 static bool dropped(const struct h2_out *o, const struct http_hdr *f)
 {
-    if (connection_specific(f->name) || hstr_ieq_c(f->name, "content-length") ||
-        hstr_ieq_c(f->name, "http2-settings"))
-        return true;
-    if (hstr_ieq_c(f->name, "te"))
-        return o->kind != H2B_REQUEST || !hstr_ieq_c(f->value, "trailers");
-    return o->kind != H2B_RESPONSE && hstr_ieq_c(f->name, "host");
+    switch (f->name.len) { /* most fields are none of these: their lengths say so */
+    case 2:
+        return hstr_ieq_c(f->name, "te") &&
+               (o->kind != H2B_REQUEST || !hstr_ieq_c(f->value, "trailers"));
+    case 4:
+        return o->kind != H2B_RESPONSE && hstr_ieq_c(f->name, "host");
+    case 14:
+        return hstr_ieq_c(f->name, "content-length") || hstr_ieq_c(f->name, "http2-settings");
+    case 7:
+    case 10:
+    case 16:
+    case 17:
+        return connection_specific(f->name);
+    default:
+        return false;
+    }
 }
 
 static int put_fields(struct nv_out *o, const struct h2_out *h, const struct http_hdr *f,

@@ -107,6 +107,7 @@ struct h2c {
     struct ev_defer dfree; /* freed after the batch it closed in */
     struct list link;      /* the worker's HTTP/2 sessions */
     struct list streams;   /* struct h2s */
+    struct h2s *last;      /* the stream found last (stream_of), NULL once it closes */
     uint32_t nstreams;     /* counted against max_concurrent_streams */
     uint32_t requests;
     struct h2_buf out;  /* bytes for the client */

@@ -51,9 +51,16 @@ static struct listener_counters *lctr(struct h2c *c)
     return &c->lc->st.ctr[c->w->id];
 }
 
+/* The stream of id, or NULL. Callbacks come in runs for one stream (each field of a
+ * header block, each frame): the last one found is asked first. */
 static struct h2s *stream_of(struct h2c *c, int32_t id)
 {
-    return nghttp2_session_get_stream_user_data(c->ng, id);
+    if (c->last && c->last->id == id)
+        return c->last;
+    struct h2s *s = nghttp2_session_get_stream_user_data(c->ng, id);
+    if (s)
+        c->last = s;
+    return s;
 }
 
 /* ---- limits ---- */

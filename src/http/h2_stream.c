@@ -210,6 +210,8 @@ void h2s_closed(struct h2s *s, uint32_t error_code)
     c->resp_held -= s->resp.len;
     buf_free(hbufs(s), &s->resp);
     nghttp2_session_set_stream_user_data(c->ng, s->id, NULL);
+    if (c->last == s)
+        c->last = NULL;
     list_del(&s->link);
     c->nstreams--;
     ev_defer_free(&c->w->loop, &s->dfree, h2s_free);
