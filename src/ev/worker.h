@@ -96,6 +96,8 @@ struct worker {
     struct pool http_exchange_pool;
     struct pool h1u_pool;  /* the HTTP/1 server codec's state per stream (h1_upstream.h) */
     struct pool hbuf_pool; /* struct hbuf of HBUF_SIZE */
+    struct pool h2s_pool;  /* HTTP/2 client streams (struct h2s, h2_stream.c) */
+    struct h2_mem *h2mem;  /* nghttp2's blocks for the client sessions (http/h2_mem.h) */
     struct upool upool;
     /* Every log line of this worker (access, connection, flow, stage), one buffer per
      * destination, written after each event batch (core/logbuf.h). */

@@ -44,6 +44,7 @@
 #include "http/access_log.h"
 #include "http/h1_session-t.h"
 #include "http/h1_upstream.h"
+#include "http/h2_mem.h"
 #include "http/h2_session.h"
 #include "http/msg.h"
 #include "http/stream.h"
@@ -808,6 +809,9 @@ static void h1_worker_free(struct worker *w)
     pool_destroy(&w->http_exchange_pool);
     pool_destroy(&w->h1u_pool);
     pool_destroy(&w->hbuf_pool);
+    pool_destroy(&w->h2s_pool);
+    h2_mem_free(w->h2mem);
+    w->h2mem = NULL;
     if (!h)
         return;
     BUG_ON(h->nsessions); /* after close_all and the loop's reap */
@@ -827,6 +831,8 @@ static int h1_worker_init(struct worker *w)
     pool_init(&w->http_exchange_pool, sizeof(struct h1x), 256);
     pool_init(&w->h1u_pool, sizeof(struct h1u), 256);
     pool_init(&w->hbuf_pool, sizeof(struct hbuf) + HBUF_SIZE, POOL_MAX_FREE);
+    pool_init(&w->h2s_pool, h2s_size(), 256);
+    w->h2mem = h2_mem_new(); /* NULL: nghttp2 allocates by itself */
     return upool_init(&w->upool, w->cfg);
 }
 
