@@ -82,9 +82,7 @@ PIN_CLIENT=(taskset -c "$CLIENT_CPU")
 PIN_PROXY=(taskset -c "$PROXY_CPU")
 
 # ---------------------------------------------------------------- certificate, gRPC bytes
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-    -keyout "$TMP/ec.key" -out "$TMP/ec.crt" -days 2 -subj "/CN=$SNI" \
-    -addext "subjectAltName=DNS:$SNI" >/dev/null 2>&1 || die "openssl req failed"
+ec_cert ec "$SNI"
 CERT=$TMP/ec.crt
 KEY=$TMP/ec.key
 cat "$CERT" "$KEY" >"$TMP/haproxy.pem"

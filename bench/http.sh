@@ -34,7 +34,8 @@
 # starts is stopped by PID on exit.
 #
 # Environment: STRATA_BIN (default build/strata), LAYOUT (pinned), ROUNDS (4), RUN_SECONDS
-#   (3), CONC (50), BIG_CONC (8), WRK_THREADS (shared layout: 2), IDLE_CONNS (6000),
+#   (3), CONC (50), BIG_CONC (8), WRK_THREADS (shared layout: 2), IDLE_CONNS (6000; 0 skips
+#   the memory measurement), MODES ("ka close big": which wrk scenarios run),
 #   BACKEND_WORKERS (1), BENCH_KEEP=1 keeps the temp dir (configs, logs, every wrk output).
 # Run: STRATA_BIN=build/strata bench/http.sh   (about 5 minutes with the defaults)
 set -euo pipefail
@@ -265,6 +266,7 @@ measure_idle() {
         "${MEM_PER_CONN[$t]} KiB/conn ($(result_field seconds <"$out") s to open)"
 }
 for t in "${TARGETS[@]}"; do
+    [ "$IDLE_CONNS" -gt 0 ] || break # IDLE_CONNS=0: not measured
     case $t in direct | strata-def) ;; *) measure_idle "$t" ;; esac # strata-def: same as strata
 done
 
@@ -349,7 +351,7 @@ rotated() {
     for i in $(seq 0 $((n - 1))); do printf '%s ' "${a[$(((i + r - 1) % n))]}"; done
 }
 
-MODES="ka close big"
+MODES=${MODES:-ka close big}
 OTHERS=""
 for r in $(seq "$ROUNDS"); do
     for m in $MODES; do

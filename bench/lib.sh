@@ -22,6 +22,7 @@
 #                                      STATUS_PORT; started under PREFIX (taskset...); its
 #                                      PID in $LAST_PID; exits when it does not start;
 #                                      ORIGIN_FILES=DIR also serves DIR under /files/
+#   ec_cert NAME SNI                   a self-signed P-256 certificate: $TMP/NAME.crt, .key
 #   layout_setup                       from LAYOUT (pinned|shared): WORKERS, PIN_CLIENT and
 #                                      PIN_PROXY (taskset prefixes; empty when shared)
 #   free_port                          a free loopback TCP port
@@ -152,6 +153,14 @@ start_origin() {
     # shellcheck disable=SC2086  # no status port: nothing to wait for
     wait_listening "$LAST_PID" "$port" $status \
         || { tail -20 "$dir/error.log" >&2 || true; die "the origin $name (NGINX) did not start"; }
+}
+
+# ec_cert NAME SNI: a self-signed ECDSA P-256 certificate for SNI, valid 2 days, in
+# $TMP/NAME.crt with its key in $TMP/NAME.key; exits when openssl fails.
+ec_cert() {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout "$TMP/$1.key" -out "$TMP/$1.crt" -days 2 -subj "/CN=$2" \
+        -addext "subjectAltName=DNS:$2" >/dev/null 2>&1 || die "openssl req failed"
 }
 
 # layout_setup: LAYOUT=pinned (issue 10's method: the load generator on CPU 0, each proxy

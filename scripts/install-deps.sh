@@ -13,7 +13,11 @@
 #                                    clang's libFuzzer (make fuzz), python3-h2, grpcio and
 #                                    nghttp2's tools (HTTP/2 and gRPC peers), apache2-utils
 #                                    (htpasswd files for the basic_auth tests), chromium,
-#                                    node and npm (the dashboard test, make browser)
+#                                    node and npm (the dashboard test, make browser),
+#                                    and promtool (`promtool check metrics` on /metrics),
+#                                    taken from Debian's prometheus package without
+#                                    installing it (the package would add a daemon): the
+#                                    .deb is downloaded and only build/tools/promtool kept
 #   scripts/install-deps.sh bench    also HAProxy and NGINX (with its stream module), h2load
 #                                    and nghttpd (bench/h2.sh)
 # Packages already installed are skipped; apt-get update runs only when something is missing.
@@ -46,6 +50,27 @@ provided() {
         *) return 1 ;;
     esac
 }
+
+# promtool alone, out of the prometheus .deb: `apt-get download` fetches the package
+# without installing it (no daemon, no dpkg lock) and `dpkg -x` unpacks it into a scratch
+# directory, from which only usr/bin/promtool is kept, in build/tools.
+install_promtool() {
+    local dir tmp sudo=""
+    dir="$(cd "$(dirname "$0")/.." && pwd)/build/tools"
+    [ -x "$dir/promtool" ] || command -v promtool >/dev/null && return 0
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    tmp=$(mktemp -d)
+    fetch() { (cd "$tmp" && apt-get download -qq prometheus); }
+    # a fresh system may have no package lists yet: update them once and try again
+    if { fetch || { $sudo apt-get update -qq && fetch; }; } &&
+        dpkg -x "$tmp"/prometheus_*.deb "$tmp/root"; then
+        install -D -m 755 "$tmp/root/usr/bin/promtool" "$dir/promtool"
+    else
+        echo "install-deps: could not fetch promtool from the prometheus package" >&2
+    fi
+    rm -rf "$tmp"
+}
+[ "${1:-}" = test ] && install_promtool
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,6 +1,7 @@
 /* Strata dashboard: polls /api/v1/stats every second (rates are differences between two
  * polls), keeps the last HISTORY seconds for the charts (seeded from /api/v1/trends when
- * the server has it), and /api/v1/top every 5 s (the panel hides when that answers 404).
+ * the server has it), and /api/v1/top and the per-country trends every 5 s (a panel hides
+ * when its API answers 404).
  * Charts are small canvas code of our own; nothing is fetched from elsewhere. */
 'use strict';
 const HISTORY = 300, MAX_ROWS = 100;
@@ -13,11 +14,11 @@ const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '
 const int = (n) => (n == null ? '–' : Math.round(n).toString());
 const num = (n, d = 1) => (n == null || !isFinite(n) ? '–' : n >= 100 ? n.toFixed(0) : n.toFixed(d));
 const ms = (q, k) => (q && q[k] != null ? num(q[k], 2) : '–');
-function bytes(n) {
+function bytes(n, per = '/s') {
   if (n == null || !isFinite(n)) return '–';
-  const u = ['B/s', 'KB/s', 'MB/s', 'GB/s']; let i = 0;
+  const u = ['B', 'KB', 'MB', 'GB']; let i = 0;
   while (n >= 1000 && i < u.length - 1) { n /= 1000; i++; }
-  return n.toFixed(n >= 100 || i === 0 ? 0 : 1) + ' ' + u[i];
+  return n.toFixed(n >= 100 || i === 0 ? 0 : 1) + ' ' + u[i] + per;
 }
 const sum = (a, f) => a.reduce((s, x) => s + (f(x) || 0), 0);
 const key = (o, kind) => kind + ':' + (o.listener || o.backend || '') + '/' + o.name;
@@ -284,6 +285,30 @@ async function pollTop() {
   } catch (e) { /* keep what is shown */ }
 }
 
+/* Requests and bytes per country over the last HISTORY seconds, from the trends. */
+async function pollCountries() {
+  try {
+    const res = await fetch('/api/v1/trends?range=hour&points=' + HISTORY, { cache: 'no-store' });
+    if (res.status === 404) { $('geo-panel').hidden = true; return; }
+    if (!res.ok) return;
+    const t = await res.json(), step = t.step_s || 1;
+    $('geo-panel').hidden = false;
+    $('geo-state').textContent = t.countries_state === 'on' ? 'last ' + HISTORY / 60 + ' min'
+      : 'geo ' + t.countries_state;
+    const total = (a) => (a || []).reduce((s, v) => s + v, 0);
+    const rows = (t.countries || []).map((c) => ({ country: c.country, req: total(c.requests),
+      bytes: total(c.bytes), data: (c.requests || []).map((v) => v / step) }))
+      .sort((a, b) => (a.country === 'other') - (b.country === 'other') || b.req - a.req);
+    $('countries').tBodies[0].innerHTML = rows.filter((r) => r.req || r.country !== 'other').map((r) =>
+      `<tr data-country="${esc(r.country)}"><td>${esc(r.country)}</td><td class="n req">${int(r.req)}</td>` +
+      `<td class="n" data-bytes="${r.bytes}">${bytes(r.bytes, '')}</td></tr>`).join('') ||
+      '<tr><td class="muted" colspan="3">no requests from a known country</td></tr>';
+    chart('c-countries', rows.filter((r) => r.req).slice(0, COLORS.length)
+      .map((r) => ({ name: r.country, data: r.data })), num);
+    document.body.dataset.countryPolls = String(Number(document.body.dataset.countryPolls || 0) + 1);
+  } catch (e) { /* keep what is shown */ }
+}
+
 async function serverAction(btn) {
   const b = encodeURIComponent(btn.dataset.b), s = encodeURIComponent(btn.dataset.s), act = btn.dataset.act;
   const msg = $('action-msg');
@@ -319,3 +344,5 @@ async function pollLoop() {
 seedTrends().then(pollLoop);
 pollTop();
 setInterval(pollTop, 5000);
+pollCountries();
+setInterval(pollCountries, 5000);

@@ -46,16 +46,52 @@ static const char *param(const struct http_msg *m, const char *name, char *buf, 
     return buf;
 }
 
-static json_t *series_json(const struct trend_ring *r, enum trend_series s, uint64_t *pts)
+/* The last n points of series s. */
+static json_t *series_json(const struct trend_ring *r, unsigned s, uint32_t n, uint64_t *pts)
 {
     json_t *a = json_array();
-    trend_points(r, s, r->len, pts);
-    for (uint32_t i = 0; a && i < r->len; i++)
+    trend_points(r, s, n, pts);
+    for (uint32_t i = 0; a && i < n; i++)
         if (json_array_append_new(a, json_integer((json_int_t)pts[i])) < 0) {
             json_decref(a);
             return NULL;
         }
     return a;
+}
+
+/* The country slots in use and "other": [{"country": "FR", "requests": [...], "bytes":
+ * [...]}, ...], the last n points of ring r (day: the per-minute ring). */
+static json_t *countries_json(const struct country_trends *ct, bool day, uint32_t n,
+                              uint64_t *pts)
+{
+    const struct trend_ring *r = day ? &ct->min : &ct->sec;
+    json_t *a = json_array();
+    for (unsigned k = 0; a && k <= TRENDS_COUNTRIES; k++) {
+        char code[3];
+        country_trends_code(ct, k, code);
+        if (k < TRENDS_COUNTRIES && !code[0])
+            continue;
+        json_t *o = json_pack("{s:s,s:o,s:o}", "country", k == CT_OTHER ? "other" : code,
+                              "requests", series_json(r, CT_SERIES(k, CM_REQUESTS), n, pts),
+                              "bytes", series_json(r, CT_SERIES(k, CM_BYTES), n, pts));
+        if (!o || json_array_append_new(a, o) < 0) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+/* `points`: how many of the newest points each series carries (1..len, default all). */
+static int points_param(const struct http_msg *m, uint32_t len, uint32_t *n)
+{
+    char buf[16], *end = NULL;
+    const char *text = param(m, "points", buf, sizeof(buf));
+    long v = text ? strtol(text, &end, 10) : (long)len;
+    if (text && (!*text || *end || v < 1 || v > (long)len))
+        return -1;
+    *n = (uint32_t)v;
+    return 0;
 }
 
 int admin_trends(struct config *cfg, const struct http_msg *m, struct strbuf *out)
@@ -65,23 +101,32 @@ int admin_trends(struct config *cfg, const struct http_msg *m, struct strbuf *ou
     bool day = range && strcmp(range, "day") == 0;
     if (range && !day && strcmp(range, "hour") != 0)
         return error(400, "range must be hour or day", out);
+    uint32_t n;
+    if (points_param(m, day ? TRENDS_MINUTES : TRENDS_SECONDS, &n) < 0)
+        return error(400, day ? "points must be a number from 1 to 1440"
+                              : "points must be a number from 1 to 3600", out);
     struct analytics *a = analytics_current();
     if (!a)
         return error(503, "analytics are not running", out);
     const struct trends *t = analytics_trends(a);
     const struct trend_ring *r = day ? &t->min : &t->sec;
     uint64_t *pts = malloc(sizeof(uint64_t) * r->len);
-    json_t *series = json_object();
+    json_t *series = json_object(), *countries = NULL;
     if (!pts || !series)
         goto oom;
     for (int s = 0; s < TR_COUNT; s++)
-        if (json_object_set_new(series, trend_names[s], series_json(r, s, pts)) < 0)
+        if (json_object_set_new(series, trend_names[s], series_json(r, s, n, pts)) < 0)
             goto oom;
+    if (!(countries = countries_json(analytics_country_trends(a), day, n, pts)))
+        goto oom;
     free(pts);
     int64_t step = day ? 60 : 1;
-    return reply(json_pack("{s:s,s:I,s:I,s:o}", "range", day ? "day" : "hour", "step_s",
+    const char *geo = !cfg->analytics.geo       ? "off: no geo.database in the configuration"
+                      : !cfg->analytics.enabled ? "off: analytics.enabled is false"
+                                                : "on";
+    return reply(json_pack("{s:s,s:I,s:I,s:o,s:s,s:o}", "range", day ? "day" : "hour", "step_s",
                            (json_int_t)step, "end_ms", (json_int_t)(r->end * step * 1000),
-                           "series", series),
+                           "series", series, "countries_state", geo, "countries", countries),
                  200, out);
 oom:
     free(pts);

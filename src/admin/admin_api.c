@@ -174,9 +174,9 @@ static json_t *server_json(const struct server *s, bool history)
     json_t *o =
         json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:I, s:I, s:b}", "name", s->name,
                   "backend", s->backend->name, "address", s->addr_text, "state",
-                  server_admin_name(a), "health", atomic_load(&s->st.up) ? "up" : "down", "weight",
+                  server_admin_name(a), "health", atomic_load(&s->st.live->up) ? "up" : "down", "weight",
                   (json_int_t)lb_weight(s), "configured_weight", (json_int_t)s->weight, "backup",
-                  s->backup, "active", (json_int_t)atomic_load(&s->st.active), "max_connections",
+                  s->backup, "active", (json_int_t)atomic_load(&s->st.live->active), "max_connections",
                   (json_int_t)s->max_conns, "runtime", s->index >= s->backend->nconfigured);
     if (!o || !history)
         return o;

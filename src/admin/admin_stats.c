@@ -307,9 +307,9 @@ static json_t *server_json(const struct config *c, const struct server *sv, stru
 {
     json_t *o = json_pack(
         "{s:s,s:s,s:s,s:b,s:i,s:b,s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "backend", sv->backend->name,
-        "name", sv->name, "address", sv->addr_text, "up", atomic_load(&sv->st.up),
+        "name", sv->name, "address", sv->addr_text, "up", atomic_load(&sv->st.live->up),
         "weight", (int)atomic_load(&sv->st.weight), "backup", sv->backup, "active",
-        (json_int_t)atomic_load(&sv->st.active), "connections_total", json_u64(SSUM(sv, conns_total)),
+        (json_int_t)atomic_load(&sv->st.live->active), "connections_total", json_u64(SSUM(sv, conns_total)),
         "connect_errors", json_u64(SSUM(sv, connect_errors)), "requests",
         json_u64(SSUM(sv, http_requests)), "status",
         classes(&sv->st.ctr[0].http_responses[0], sizeof(*sv->st.ctr), c->workers), "bytes_in",
@@ -337,8 +337,8 @@ static json_t *backend_json(const struct config *c, const struct backend *b, str
         req += SSUM(sv, http_requests);
         bin += SSUM(sv, bytes_in);
         bout += SSUM(sv, bytes_out);
-        active += atomic_load(&sv->st.active);
-        up += atomic_load(&sv->st.up);
+        active += atomic_load(&sv->st.live->active);
+        up += atomic_load(&sv->st.live->up);
         for (unsigned k = 0; k < 5; k++)
             cls[k] += SSUM(sv, http_responses[k]);
     }

@@ -63,17 +63,27 @@ struct server_history {
     struct server_event ev[SERVER_HISTORY_LEN];
 };
 
+/* Where a server stands right now, in a shared block (core/shared_block.h): a reload
+ * hands it to the same server (backend, name and address) of the next generation, so
+ * both generations count into and read the same figures. An old generation's live
+ * connection keeps its unit of `active` in it and gives it back there (no double count,
+ * nothing to move); an old connection's passive report reaches the server the new
+ * generation balances over. */
+struct server_live {
+    _Atomic uint32_t active;          /* open proxied connections, all workers, generations */
+    _Atomic bool up;                  /* health verdict: eligible for new connections */
+    _Atomic uint32_t connect_fails;   /* consecutive connect failures (passive check) */
+    _Atomic uint64_t passive_down_ms; /* mono_ms when passive check took it down, 0 = not */
+};
+
 /* Runtime state of a server, shared by all workers and the control thread.
- * A reload carries `up`, `admin`, `weight` and `history` of a server that stays. */
+ * A reload carries `live`, `admin`, `weight` and `history` of a server that stays. */
 struct server_state {
     _Atomic uint8_t admin;            /* enum server_admin */
     _Atomic uint32_t weight;          /* weight used by the balancers: server.weight at load,
                                          then the runtime API's (1..1000) */
     struct server_history history;    /* recent transitions, for the runtime API */
-    _Atomic uint32_t active;          /* open proxied connections, all workers */
-    _Atomic bool up;                  /* health verdict: eligible for new connections */
-    _Atomic uint32_t connect_fails;   /* consecutive connect failures (passive check) */
-    _Atomic uint64_t passive_down_ms; /* mono_ms when passive check took it down, 0 = not */
+    struct server_live *live;         /* never NULL once built; maybe shared across reloads */
     _Atomic uint32_t h2_streams;      /* HTTP/2: the streams its last SETTINGS allowed (0 =
                                          none seen), for a new connection's first streams */
     /* Runtime blocks shared with the next generation (core/shared_block.h): */

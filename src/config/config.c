@@ -99,8 +99,10 @@ static void free_runtime(struct config *c)
         struct backend *b = &c->backends[i];
         if (b->lb_worker)
             lb_backend_free(b);
-        for (uint32_t j = 0; b->servers && j < backend_slots(b); j++)
+        for (uint32_t j = 0; b->servers && j < backend_slots(b); j++) {
             shared_block_put(b->servers[j].st.ctr);
+            shared_block_put(b->servers[j].st.live);
+        }
     }
     for (uint32_t i = 0; c->listeners && i < c->nlisteners; i++) {
         shared_block_put(c->listeners[i].st.ctr);
@@ -241,7 +243,9 @@ static int build_runtime(struct config *c)
             if (s->name) /* a runtime slot gets its id when filled */
                 config_server_sticky_id(s, b);
             atomic_store(&s->st.weight, s->weight ? s->weight : 1);
-            atomic_store(&s->st.up, true);
+            if (!(s->st.live = shared_block_new(sizeof(*s->st.live))))
+                return -1;
+            atomic_store(&s->st.live->up, true);
             if (!(s->st.ctr = counters_alloc(c->workers, sizeof(struct server_counters))))
                 return -1;
         }

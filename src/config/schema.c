@@ -1099,9 +1099,9 @@ static const struct cfg_section timeout_section = SECTION(
 static const struct cfg_key tuning_keys[] = {
     {"pipe_size", CT_SIZE, 0, "256k", .min = 4096, .max = 1 << 20,
      .off = offsetof(struct cfg_root, tuning.pipe_size),
-     .help = "Kernel pipe size for zero-copy (splice) relaying of bulk transfers: larger means "
-             "fewer system calls per MiB. Above /proc/sys/fs/pipe-max-size the kernel default "
-             "(64k) is kept."},
+     .help = "Kernel pipe size for zero-copy (splice) relaying of bulk transfers (TCP relays, "
+             "and HTTP response bodies no filter sees): larger means fewer system calls per MiB. "
+             "Above /proc/sys/fs/pipe-max-size the kernel default (64k) is kept."},
     {"pipe_cache", CT_U32, 0, "256", .min = 0, .max = 65536,
      .off = offsetof(struct cfg_root, tuning.pipe_cache),
      .help = "Empty pipes each worker keeps for reuse. A pipe is held only while bytes are "

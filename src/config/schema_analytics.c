@@ -62,7 +62,8 @@ static const struct cfg_key analytics_keys[] = {
 
 const struct cfg_section cfg_analytics_section =
     SECTION("analytics",
-            "Traffic analytics in memory, bounded: per-second and per-minute trends and the "
+            "Traffic analytics in memory, bounded: per-second and per-minute trends (with "
+            "requests and bytes per client country when `geo.database` is set) and the "
             "top paths (ids collapsed to `{id}`), clients, user agents, hosts, API keys, "
             "status/route pairs and countries over the last minute and hour.",
             analytics_keys);

@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "net/sock_inherit.h"
 #include "net/stage.h"
+#include "stats/tcp_info.h"
 
 /* Accept one connection per readiness event, as NGINX does by default: the listening
  * socket is level-triggered, so the next epoll_wait reports it again if more are queued,
@@ -109,6 +110,18 @@ static void close_listeners(struct worker *w, bool keep_datagram)
             close(w->socks[i].h.fd);
             w->socks[i].h.fd = -1;
         }
+    }
+}
+
+/* After a binary upgrade (w->handed_over): the datagram listeners the new process took
+ * leave this loop, so that it reads every datagram of theirs; their fds stay for the
+ * replies of the flows still open here (closed when the worker ends). */
+static void mute_datagram_listeners(struct worker *w)
+{
+    for (unsigned i = 0; i < w->nsocks; i++) {
+        struct listen_sock *ls = &w->socks[i];
+        if (ls->ops->io && ls->h.fd >= 0 && ls->handed_over)
+            ev_del(&w->loop, &ls->h);
     }
 }
 
@@ -319,6 +332,8 @@ static void on_wake(struct ev_loop *loop)
     ev_timer_cancel(loop, &w->accept_resume);
     if (cmd == WORKER_DRAIN) {
         close_listeners(w, true);
+        if (atomic_load_explicit(&w->handed_over, memory_order_acquire))
+            mute_datagram_listeners(w);
         for (unsigned m = 0; m < w->nmodes; m++)
             if (w->modes[m]->drain)
                 w->modes[m]->drain(w);
@@ -404,6 +419,7 @@ static void worker_free(struct worker *w)
         for (unsigned m = 0; m < w->nmodes; m++)
             w->modes[m]->worker_free(w);
         stage_worker_free(w);
+        tcp_watches_stop(&w->tcp_watches);
         ev_loop_free(&w->loop);
     }
     while (w->retired) { /* after close_all: the last sessions on them are gone */
@@ -412,6 +428,7 @@ static void worker_free(struct worker *w)
         retired_drop(r);
     }
     log_bufs_free(&w->logs);
+    pipe_pool_destroy(&w->pipes); /* after the modes: their sessions gave theirs back */
     free(w->scratch);
     w->scratch = NULL;
     free(w->socks);
@@ -436,11 +453,13 @@ static int worker_init(struct worker *w, unsigned id, struct config *cfg,
     }
     ev_timer_init(&w->accept_resume, resume_accepting);
     ev_timer_init(&w->retire_tick, retire_tick);
+    tcp_watches_init(&w->tcp_watches, &w->loop, id);
     w->loop.owner = w;
     w->loop.on_wake = on_wake;
     w->loop.after_events = after_events;
     stage_worker_init(w);
-    if (!(w->scratch = malloc(RELAY_BUF_SIZE))) {
+    if (!(w->scratch = malloc(RELAY_BUF_SIZE)) ||
+        pipe_pool_init(&w->pipes, cfg->pipe_cache, cfg->pipe_size) < 0) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }

@@ -17,8 +17,10 @@
 #include "core/list.h"
 #include "core/logbuf.h"
 #include "core/pool.h"
+#include "net/pipe_pool.h"
 #include "ev/loop.h"
 #include "net/listener_mode.h"
+#include "stats/tcp_info-t.h"
 #include "upstream/pool.h"
 
 enum worker_cmd {
@@ -37,6 +39,8 @@ struct listen_sock {
     const struct listener_mode_ops *ops; /* of lc->mode */
     struct worker *w;
     bool pktinfo; /* UDP on a wildcard address: datagrams carry their destination address */
+    bool handed_over; /* a binary upgrade's new process took this socket (proxy/upgrade.c;
+                         read when the worker drains, after w->handed_over) */
 };
 
 /* A reload's hand-over to one worker (proxy/reload.c builds it on the control thread; the
@@ -86,11 +90,14 @@ struct worker {
     uint64_t refusal_log_sec; /* second of the failure-log budget */
     uint64_t refusals_logged, refusals_unlogged;
     char *scratch; /* RELAY_BUF_SIZE bytes: the stage's peeks, the TCP copy path */
+    struct pipe_pool pipes; /* kernel pipes for splice(2): TCP relays, HTTP bodies */
     /* HTTP (http/h1_session.c, h1_upstream.c, upstream/pool.c): exchanges, buffers and
      * upstream pools; the sessions hang off mode_state. */
     struct pool http_exchange_pool;
     struct pool h1u_pool;  /* the HTTP/1 server codec's state per stream (h1_upstream.h) */
     struct pool hbuf_pool; /* struct hbuf of HBUF_SIZE */
+    struct pool h2s_pool;  /* HTTP/2 client streams (struct h2s, h2_stream.c) */
+    struct h2_mem *h2mem;  /* nghttp2's blocks for the client sessions (http/h2_mem.h) */
     struct upool upool;
     /* Every log line of this worker (access, connection, flow, stage), one buffer per
      * destination, written after each event batch (core/logbuf.h). */
@@ -101,6 +108,12 @@ struct worker {
     _Atomic int cmd; /* enum worker_cmd, set by worker_command() */
     int applied_cmd;
     _Atomic bool exited;
+    /* A binary upgrade gave listening sockets of this worker to a new process, which
+     * took those marked handed_over (proxy/upgrade.c), set before WORKER_DRAIN: draining,
+     * those of its datagram listeners stop reading (the new process reads every datagram)
+     * but stay open, as the replies of its open flows leave by them. */
+    _Atomic bool handed_over;
+    struct tcp_watches tcp_watches; /* connected TCP sockets whose TCP_INFO is sampled */
 };
 
 /* Sets up n workers for cfg with the listener modes modes[0..nmodes) (indexed by enum

@@ -59,7 +59,7 @@ struct hc_server {
     const char *phase;
     uint64_t started_ms;   /* when the current or last check began */
     uint32_t oks, fails;   /* consecutive results; one of them is 0 */
-    bool last_up;          /* st.up as this checker last saw it */
+    bool last_up;          /* st.live->up as this checker last saw it */
     bool local_err_logged; /* a local socket error was already logged */
 };
 

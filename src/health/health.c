@@ -1,6 +1,6 @@
 /* health.c — the active-check engine on the control loop (scheduling, timeouts, rise/fall),
  * the TCP and UDP check kinds, passive verdicts from the workers' connect results, and
- * server_set_up(), the one writer of st.up transitions.
+ * server_set_up(), the one writer of st.live->up transitions.
  *
  * Each checked server has one timer: while idle it fires to start the next check; while a
  * check is in flight it is that check's timeout. A kind (check.h) opens the socket and reads
@@ -47,7 +47,7 @@ struct health {
 bool server_set_up(struct server *s, bool up, const char *reason)
 {
     bool expected = !up;
-    if (!atomic_compare_exchange_strong(&s->st.up, &expected, up))
+    if (!atomic_compare_exchange_strong(&s->st.live->up, &expected, up))
         return false;
     const char *b = s->backend ? s->backend->name : "?";
     server_history_add(s, "%s: %s", up ? "UP" : "DOWN", reason);
@@ -65,18 +65,18 @@ void health_passive_report(struct server *s, bool ok, uint64_t now_ms)
 
     if (ok) {
         /* load first: the common case writes nothing to the shared cache line */
-        if (atomic_load_explicit(&s->st.connect_fails, memory_order_relaxed))
-            atomic_store_explicit(&s->st.connect_fails, 0, memory_order_relaxed);
+        if (atomic_load_explicit(&s->st.live->connect_fails, memory_order_relaxed))
+            atomic_store_explicit(&s->st.live->connect_fails, 0, memory_order_relaxed);
         return;
     }
     if (fall == 0)
         return;
-    uint32_t n = atomic_fetch_add(&s->st.connect_fails, 1) + 1;
-    if (n < fall || !atomic_load(&s->st.up))
+    uint32_t n = atomic_fetch_add(&s->st.live->connect_fails, 1) + 1;
+    if (n < fall || !atomic_load(&s->st.live->up))
         return;
     snprintf(reason, sizeof(reason), "%u consecutive connect failures (passive)", n);
     if (server_set_up(s, false, reason))
-        atomic_store(&s->st.passive_down_ms, now_ms ? now_ms : 1);
+        atomic_store(&s->st.live->passive_down_ms, now_ms ? now_ms : 1);
 }
 
 /* ---- helpers ---- */
@@ -131,7 +131,7 @@ static void hc_verdict(struct hc_server *hs, bool ok, const char *why)
     struct server *s = hs->srv;
     const struct health_conf *hc = &s->backend->hc;
     uint32_t rise = hc->rise ? hc->rise : 1, fall = hc->fall ? hc->fall : 1;
-    bool up = atomic_load(&s->st.up);
+    bool up = atomic_load(&s->st.live->up);
     char reason[256];
 
     if (!up && hs->last_up)
@@ -140,11 +140,11 @@ static void hc_verdict(struct hc_server *hs, bool ok, const char *why)
         hs->fails = 0;
         if (hs->oks < UINT32_MAX)
             hs->oks++;
-        atomic_store(&s->st.connect_fails, 0);
+        atomic_store(&s->st.live->connect_fails, 0);
         if (!up && hs->oks >= rise) {
             snprintf(reason, sizeof(reason), "%u consecutive successful %s checks", hs->oks,
                      hs->ops->name);
-            atomic_store(&s->st.passive_down_ms, 0);
+            atomic_store(&s->st.live->passive_down_ms, 0);
             server_set_up(s, true, reason);
         }
     } else {
@@ -157,7 +157,7 @@ static void hc_verdict(struct hc_server *hs, bool ok, const char *why)
             server_set_up(s, false, reason);
         }
     }
-    hs->last_up = atomic_load(&s->st.up);
+    hs->last_up = atomic_load(&s->st.live->up);
 }
 
 /* Arms the timer for the next check: one interval (+-5% jitter) after the last began. */
@@ -378,12 +378,12 @@ static void passive_tick_cb(struct ev_loop *loop, struct ev_timer *t)
             continue;
         for (uint32_t i = 0; i < be->nservers; i++) {
             struct server *s = &be->servers[i];
-            uint64_t down = atomic_load(&s->st.passive_down_ms);
-            if (!down || atomic_load(&s->st.up) || now < down ||
+            uint64_t down = atomic_load(&s->st.live->passive_down_ms);
+            if (!down || atomic_load(&s->st.live->up) || now < down ||
                 now - down < be->passive.cooldown_ms)
                 continue;
-            atomic_store(&s->st.connect_fails, 0);
-            atomic_store(&s->st.passive_down_ms, 0);
+            atomic_store(&s->st.live->connect_fails, 0);
+            atomic_store(&s->st.live->passive_down_ms, 0);
             fmt_ms(d, sizeof(d), be->passive.cooldown_ms);
             snprintf(reason, sizeof(reason), "passive cooldown of %s elapsed", d);
             server_set_up(s, true, reason);
@@ -445,7 +445,7 @@ static int hc_add(struct health *h, struct backend *be, uint32_t i)
         return -1;
     hs->io.cb = hc_io_cb;
     ev_timer_init(&hs->timer, hc_timer_cb);
-    hs->last_up = atomic_load(&hs->srv->st.up);
+    hs->last_up = atomic_load(&hs->srv->st.live->up);
     return ev_timer_arm(h->loop, &hs->timer, 1 + rng_next(h) % (spread + 1));
 }
 

@@ -41,7 +41,7 @@ struct health *health_start(struct ev_loop *loop, struct config *cfg);
  * may still point at a check socket's handler. */
 void health_stop(struct health *h);
 
-/* Sets s->st.up with a compare-exchange. On a real transition it logs once
+/* Sets s->st.live->up with a compare-exchange. On a real transition it logs once
  * ("server B/S is DOWN: reason" as a warning, "... is UP: reason" as info) and returns
  * true; returns false when the server already was in that state. */
 bool server_set_up(struct server *s, bool up, const char *reason);
@@ -49,7 +49,7 @@ bool server_set_up(struct server *s, bool up, const char *reason);
 /* Passive check, called by a worker after each upstream connect attempt to s (for UDP:
  * after a flow's first reply, or an ICMP error such as port unreachable). `ok`
  * resets the failure streak; a failure extends it, and when it reaches
- * backend->passive.fall (> 0) the server is marked down and st.passive_down_ms is set to
+ * backend->passive.fall (> 0) the server is marked down and st.live->passive_down_ms is set to
  * now_ms (mono_ms clock, never 0). It comes back through the active checks (after `rise`
  * successes) or, without them, after passive.cooldown_ms (health's control tick). */
 void health_passive_report(struct server *s, bool ok, uint64_t now_ms);

@@ -5,6 +5,7 @@
  * the stream's (stream.c); the server side is the server codec's (h1_upstream.c for HTTP/1
  * servers); the body relay is h1_relay.c.
  */
+#include <errno.h>
 #include <string.h>
 
 #include "http/h1_session-t.h"
@@ -176,6 +177,8 @@ static bool mux_send_head(struct http_stream *st, const struct http_msg *m)
 static ssize_t mux_send_room(struct http_stream *st)
 {
     struct h1s *s = st->conn;
+    if (s->out_pipe.bytes)
+        return 0; /* spliced bytes go first */
     return h1_body_room(s->w, &s->out, s->x->chunk_out);
 }
 
@@ -183,6 +186,25 @@ static size_t mux_send_data(struct http_stream *st, const char *p, size_t n)
 {
     struct h1s *s = st->conn;
     return h1_body_put(&s->out, s->x->chunk_out, p, n);
+}
+
+/* Unframed body bytes for a plain client connection go through s->out_pipe, once what
+ * s->out holds before them is sent. */
+static ssize_t mux_send_from_fd(struct http_stream *st, int fd, size_t max)
+{
+    struct h1s *s = st->conn;
+    if (s->x->chunk_out || !s->cli.xprt->can_splice) {
+        errno = ENOBUFS;
+        return -1;
+    }
+    if (!h1_out_sent(s)) {
+        errno = EINPROGRESS;
+        return -1;
+    }
+    ssize_t n = h1_splice_in(s->w, &s->out_pipe, fd, max);
+    if (n > 0)
+        CTR_ADD(h1_lctr(s)->http_spliced, (uint64_t)n);
+    return n;
 }
 
 static bool mux_send_trailers(struct http_stream *st, const struct http_msg *m)
@@ -228,7 +250,7 @@ static void mux_tunnel(struct http_stream *st)
 
 const struct http_mux_ops h1_mux_ops = {
     .send_head = mux_send_head,
-    .body = {mux_send_room, mux_send_data, mux_send_trailers, mux_send_end},
+    .body = {mux_send_room, mux_send_data, mux_send_trailers, mux_send_end, mux_send_from_fd},
     .abort = mux_abort,
     .rearm = mux_rearm,
     .run = mux_run,

@@ -51,6 +51,7 @@ struct h1s {
     struct listener_conf *lc;
     struct h1x *x;
     struct hbuf *in, *out; /* bytes from and for the client */
+    struct spliced out_pipe; /* response body bytes for the client, after `out` (splice) */
     struct admission ad;
     struct sockaddr_any client;
     struct ev_timer timer;
@@ -78,6 +79,12 @@ static inline uint32_t h1_head_cap(const struct h1s *s)
 {
     uint32_t need = s->lc->http.limits.max_header_bytes + 1024;
     return need > HBUF_SIZE ? need : HBUF_SIZE;
+}
+
+/* Everything staged for the client is sent. */
+static inline bool h1_out_sent(const struct h1s *s)
+{
+    return (!s->out || !s->out->len) && !s->out_pipe.bytes;
 }
 
 /* ---- h1_session.c ---- */

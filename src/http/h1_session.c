@@ -44,6 +44,7 @@
 #include "http/access_log.h"
 #include "http/h1_session-t.h"
 #include "http/h1_upstream.h"
+#include "http/h2_mem.h"
 #include "http/h2_session.h"
 #include "http/msg.h"
 #include "http/stream.h"
@@ -317,6 +318,10 @@ static enum move step_flush_client(struct h1s *s)
 {
     uint64_t *count = s->x ? &s->x->st.bytes_out : NULL;
     enum io io = h1_flush_buf(s->w, &s->cli, &s->out, count, &s->last_ms);
+    if (io != IO_ERR && s->out_pipe.bytes && !s->out) {
+        enum io spliced = h1_splice_out(s->w, &s->cli, &s->out_pipe, count, &s->last_ms);
+        io = spliced == IO_NONE ? io : spliced;
+    }
     if (io == IO_ERR) {
         if (s->x) {
             s->x->st.end = "client_abort";
@@ -438,7 +443,7 @@ static enum move step_tunnel_ops(struct h1s *s)
     if ((r = step_flush_client(s)) == MOVE_ERROR)
         return r;
     m |= r;
-    if (x->resp_done && (!s->out || !s->out->len)) {
+    if (x->resp_done && h1_out_sent(s)) {
         if (!strcmp(st->end, "ok"))
             st->end = "tunnel_closed";
         h1_session_close(s);
@@ -509,7 +514,7 @@ static enum move step(struct h1s *s)
         if ((r = step_client_read(s)) == MOVE_ERROR)
             return r;
         m |= r;
-        if (x->resp_done && (!s->out || s->out->len == 0) && x->req_done) {
+        if (x->resp_done && h1_out_sent(s) && x->req_done) {
             exchange_end(s);
             return MOVE_PROGRESS;
         }
@@ -669,6 +674,7 @@ void h1_session_close(struct h1s *s)
     s->cli.xprt->close(&s->cli);
     h1_buf_drop(s->w, &s->in);
     h1_buf_drop(s->w, &s->out);
+    h1_splice_drop(s->w, &s->out_pipe);
     ev_task_cancel(&s->task);
     list_del(&s->link);
     hw(w)->nsessions--;
@@ -693,6 +699,7 @@ void h1_start(struct worker *w, struct listener_conf *lc, struct accepted *a)
     s->ad = a->ad;
     s->cli = a->cli;
     s->cli.h.cb = client_io;
+    s->out_pipe = SPLICED_NONE;
     s->last_ms = w->loop.now_ms;
     ev_timer_init(&s->timer, session_timer);
     ev_task_init(&s->task, session_task);
@@ -802,6 +809,9 @@ static void h1_worker_free(struct worker *w)
     pool_destroy(&w->http_exchange_pool);
     pool_destroy(&w->h1u_pool);
     pool_destroy(&w->hbuf_pool);
+    pool_destroy(&w->h2s_pool);
+    h2_mem_free(w->h2mem);
+    w->h2mem = NULL;
     if (!h)
         return;
     BUG_ON(h->nsessions); /* after close_all and the loop's reap */
@@ -821,6 +831,8 @@ static int h1_worker_init(struct worker *w)
     pool_init(&w->http_exchange_pool, sizeof(struct h1x), 256);
     pool_init(&w->h1u_pool, sizeof(struct h1u), 256);
     pool_init(&w->hbuf_pool, sizeof(struct hbuf) + HBUF_SIZE, POOL_MAX_FREE);
+    pool_init(&w->h2s_pool, h2s_size(), 256);
+    w->h2mem = h2_mem_new(); /* NULL: nghttp2 allocates by itself */
     return upool_init(&w->upool, w->cfg);
 }
 

@@ -147,7 +147,7 @@ static enum up_start up_start(struct http_stream *st)
     h1_buf_drop(w, &u->out);
     h1_parser_init(&u->hp);
     u->respb.kind = HTTP_BODY_NONE;
-    u->resp_done = u->keep = false;
+    u->resp_done = u->keep = u->no_splice = false;
     u->resp_end = BODY_FLOWING;
     u->tunnel = u->cli_end = u->shut = false;
     u->req_sent = http_msg_bodiless(&st->t.req);
@@ -312,6 +312,51 @@ static enum move parse_response_head(struct http_stream *st)
     return MOVE_PROGRESS;
 }
 
+/* ---- bodies moved by splice(2) ----
+ * A response body no filter sees, sent with a length longer than a buffer, goes from the
+ * server's socket to the client codec's without entering user space (the client codec
+ * offers send_from_fd: a plain HTTP/1 client connection, the body not re-chunked). The
+ * bytes read with the head go the usual way first; never more than the body is taken
+ * from the socket, so the connection stays reusable. */
+
+static bool splice_wanted(const struct http_stream *st, const struct h1u *u,
+                          const struct upconn *uc)
+{
+    return st->resp_started && !u->no_splice && !u->resp_end &&
+           u->respb.kind == HTTP_BODY_LENGTH && u->respb.remaining > HBUF_SIZE &&
+           !st->resp_body_hooks && st->mux->body.send_from_fd && uc->c.xprt->can_splice &&
+           (!uc->in || !uc->in->len);
+}
+
+/* MOVE_PROGRESS when bytes moved or the server's end was seen (CONN_RD_EOF); u->no_splice
+ * when the body must be copied after all. */
+static enum move splice_body(struct http_stream *st, struct h1u *u, struct upconn *uc)
+{
+    if (!(uc->c.flags & CONN_RD_READY) || (uc->c.flags & CONN_RD_EOF))
+        return MOVE_NONE;
+    ssize_t n = st->mux->body.send_from_fd(st, uc->c.h.fd, u->respb.remaining);
+    if (n > 0) {
+        u->respb.remaining -= (uint64_t)n;
+        st->up_ms = st->w->loop.now_ms;
+        return MOVE_PROGRESS;
+    }
+    if (n == 0) {
+        uc->c.flags |= CONN_RD_EOF;
+        return MOVE_PROGRESS;
+    }
+    if (errno == EAGAIN || errno == EINTR)
+        uc->c.flags &= ~CONN_RD_READY;
+    else if (errno == ENOBUFS) {
+        u->no_splice = true;
+        return MOVE_PROGRESS; /* look again: the copy path reads */
+    } else if (errno != EINPROGRESS) {
+        uc->c.flags |= CONN_ERROR;
+        up_broken(st, "server connection reset");
+        return MOVE_ERROR;
+    }
+    return MOVE_NONE;
+}
+
 /* Server → client: the response head, then its body. The server's EOF is acted on only
  * once what it sent before is used up. */
 static enum move up_step(struct http_stream *st)
@@ -322,13 +367,21 @@ static enum move up_step(struct http_stream *st)
     if (u->tunnel)
         return tunnel_step(st, u);
     struct upconn *uc = st->up;
-    enum io io =
-        h1_read_into(st->w, &uc->c, &uc->in, HBUF_SIZE, st->resp_started, NULL, &st->up_ms);
-    if (io == IO_ERR) {
-        up_broken(st, "server connection reset");
-        return MOVE_ERROR;
+    enum move m = MOVE_NONE;
+    if (splice_wanted(st, u, uc)) {
+        m = splice_body(st, u, uc);
+        /* the rest when it ended (below: its end, or a server gone before it) */
+        if (m == MOVE_ERROR || (u->respb.remaining && !(uc->c.flags & CONN_RD_EOF)))
+            return m;
+    } else {
+        enum io io =
+            h1_read_into(st->w, &uc->c, &uc->in, HBUF_SIZE, st->resp_started, NULL, &st->up_ms);
+        if (io == IO_ERR) {
+            up_broken(st, "server connection reset");
+            return MOVE_ERROR;
+        }
+        m = io == IO_MOVED ? MOVE_PROGRESS : MOVE_NONE;
     }
-    enum move m = io == IO_MOVED ? MOVE_PROGRESS : MOVE_NONE;
     bool eof = (uc->c.flags & CONN_RD_EOF) != 0;
     if (!st->resp_started) {
         enum move h = parse_response_head(st);
@@ -384,7 +437,7 @@ static enum move up_flush(struct http_stream *st)
 
 const struct http_up_ops h1_up_ops = {
     .start = up_start,
-    .body = {up_send_room, up_send_data, up_send_trailers, up_send_end},
+    .body = {up_send_room, up_send_data, up_send_trailers, up_send_end, NULL},
     .flush = up_flush,
     .step = up_step,
     .release = up_release,

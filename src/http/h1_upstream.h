@@ -21,6 +21,7 @@ struct h1u {
     bool resp_done;       /* the response went whole to the client codec */
     uint8_t resp_end;     /* the response body's enum body_end (h1_relay.h) */
     bool keep;            /* the server lets the connection carry another request */
+    bool no_splice;       /* the client codec cannot take this body by splice: copy it */
     /* WebSocket for a client codec that relays through the body operations (st->tunnel) */
     bool tunnel;   /* switched (101): raw bytes both ways, the response until the close */
     bool cli_end;  /* tunnel: the client's side ended; shut once u->out is sent */

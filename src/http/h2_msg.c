@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "core/fmt.h"
 #include "http/h1.h"
 #include "http/msg.h"
 
@@ -54,12 +55,27 @@ static bool is_name(const uint8_t *p, size_t n)
     return n > 0;
 }
 
-/* RFC 9113 §8.2.1: no NUL, CR or LF, and no leading or trailing SP or HTAB. */
+/* Whether any byte of v is zero (exact as a yes/no). */
+static inline uint64_t zero_byte(uint64_t v)
+{
+    return (v - 0x0101010101010101ull) & ~v & 0x8080808080808080ull;
+}
+
+/* RFC 9113 §8.2.1: no NUL, CR or LF, and no leading or trailing SP or HTAB. Eight bytes at
+ * a time: values are most of a head's bytes, read once in and once out. */
 static bool is_value(const uint8_t *p, size_t n)
 {
+    const uint64_t ones = 0x0101010101010101ull;
     if (n && (p[0] == ' ' || p[0] == '\t' || p[n - 1] == ' ' || p[n - 1] == '\t'))
         return false;
-    for (size_t i = 0; i < n; i++)
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, p + i, 8);
+        if (zero_byte(v) | zero_byte(v ^ (ones * '\r')) | zero_byte(v ^ (ones * '\n')))
+            return false;
+    }
+    for (; i < n; i++)
         if (p[i] == 0 || p[i] == '\r' || p[i] == '\n')
             return false;
     return true;
@@ -81,10 +97,13 @@ static bool name_is(const uint8_t *p, size_t n, const char *lit)
 /* Fields that describe a connection, which HTTP/2 has no use for (RFC 9113 §8.2.2). */
 static bool connection_specific(struct hstr n)
 {
-    static const char *const names[] = {"connection", "keep-alive", "proxy-connection",
-                                        "transfer-encoding", "upgrade"};
+#define NAME(s) {s, sizeof(s) - 1}
+    static const struct hstr names[] = {NAME("connection"), NAME("keep-alive"),
+                                        NAME("proxy-connection"), NAME("transfer-encoding"),
+                                        NAME("upgrade")};
+#undef NAME
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (hstr_ieq_c(n, names[i]))
+        if (n.len == names[i].len && hstr_ieq(n, names[i]))
             return true;
     return false;
 }
@@ -144,19 +163,21 @@ static int status_field(struct h2_head *h, struct http_msg *m, struct hstr v)
 /* One pseudo-header field: first in the block, once each, of the block's role only. */
 static int pseudo_field(struct h2_head *h, struct http_msg *m, struct hstr n, struct hstr v)
 {
+#define PSEUDO(s) {s, sizeof(s) - 1}
     static const struct {
-        const char *name;
+        struct hstr name;
         uint8_t bit;
         bool request;
     } known[] = {
-        {":method", PS_METHOD, true},       {":scheme", PS_SCHEME, true},
-        {":authority", PS_AUTHORITY, true}, {":path", PS_PATH, true},
-        {":status", PS_STATUS, false},      {":protocol", PS_PROTOCOL, true},
+        {PSEUDO(":method"), PS_METHOD, true},       {PSEUDO(":scheme"), PS_SCHEME, true},
+        {PSEUDO(":authority"), PS_AUTHORITY, true}, {PSEUDO(":path"), PS_PATH, true},
+        {PSEUDO(":status"), PS_STATUS, false},      {PSEUDO(":protocol"), PS_PROTOCOL, true},
     };
+#undef PSEUDO
     if (h->regular)
         return malformed(h, "pseudo-header field after a regular one");
     size_t i = 0;
-    while (i < sizeof(known) / sizeof(known[0]) && !hstr_eq(n, hstr_c(known[i].name)))
+    while (i < sizeof(known) / sizeof(known[0]) && !hstr_eq(n, known[i].name))
         i++;
     if (i == sizeof(known) / sizeof(known[0]) || h->kind == H2B_TRAILERS ||
         known[i].request != (h->kind == H2B_REQUEST))
@@ -245,18 +266,19 @@ int h2_head_field(struct h2_head *h, struct http_msg *m, struct arena *a, const 
     h->fields++;
     h->bytes += (uint32_t)(namelen > (1u << 24) ? (1u << 24) : namelen) +
                 (uint32_t)(valuelen > (1u << 24) ? (1u << 24) : valuelen) + 32;
-    if (!is_value(value, valuelen))
-        return malformed(h, "invalid field value");
-    if (namelen && name[0] == ':' && is_name(name + 1, namelen - 1)) {
+    if (namelen && name[0] == ':' && (h->checked || is_name(name + 1, namelen - 1))) {
+        /* each pseudo-header field's value is checked by its own, narrower class */
         if (h->fields > h->max_fields || h->bytes > h->max_bytes)
             return refuse(h, 431, "header list too large");
-        struct hstr n = arena_dup(a, name, namelen), v = arena_dup(a, value, valuelen);
-        if (!n.p || !v.p)
+        struct hstr v = arena_dup(a, value, valuelen); /* the name is only looked up */
+        if (!v.p)
             return refuse(h, 431, "header list too large");
-        return pseudo_field(h, m, n, v);
+        return pseudo_field(h, m, (struct hstr){(const char *)name, (uint32_t)namelen}, v);
     }
     h->regular = true;
-    if (!is_name(name, namelen))
+    if (!h->checked && !is_value(value, valuelen))
+        return malformed(h, "invalid field value");
+    if (!h->checked && !is_name(name, namelen))
         return malformed(h, "invalid field name");
     struct hstr n0 = {(const char *)name, (uint32_t)namelen};
     if (connection_specific(n0))
@@ -443,12 +465,22 @@ static struct hstr lower_name(struct arena *a, struct hstr n)
  * (written from the model), Host in a request (its :authority), TE but "trailers". */
 static bool dropped(const struct h2_out *o, const struct http_hdr *f)
 {
-    if (connection_specific(f->name) || hstr_ieq_c(f->name, "content-length") ||
-        hstr_ieq_c(f->name, "http2-settings"))
-        return true;
-    if (hstr_ieq_c(f->name, "te"))
-        return o->kind != H2B_REQUEST || !hstr_ieq_c(f->value, "trailers");
-    return o->kind != H2B_RESPONSE && hstr_ieq_c(f->name, "host");
+    switch (f->name.len) { /* most fields are none of these: their lengths say so */
+    case 2:
+        return hstr_ieq_c(f->name, "te") &&
+               (o->kind != H2B_REQUEST || !hstr_ieq_c(f->value, "trailers"));
+    case 4:
+        return o->kind != H2B_RESPONSE && hstr_ieq_c(f->name, "host");
+    case 14:
+        return hstr_ieq_c(f->name, "content-length") || hstr_ieq_c(f->name, "http2-settings");
+    case 7:
+    case 10:
+    case 16:
+    case 17:
+        return connection_specific(f->name);
+    default:
+        return false;
+    }
 }
 
 static int put_fields(struct nv_out *o, const struct h2_out *h, const struct http_hdr *f,
@@ -466,6 +498,32 @@ static int put_fields(struct nv_out *o, const struct h2_out *h, const struct htt
             put(o, name, f[i].value);
     }
     return 0;
+}
+
+/* v in decimal in the arena, at least `width` digits (leading zeros); .p NULL out of
+ * memory. By hand: snprintf's format parsing cost more than the rest of a head. */
+static struct hstr arena_decimal(struct arena *a, uint64_t v, size_t width)
+{
+    char d[20];
+    size_t n = fmt_u64(d, v), pad = n < width ? width - n : 0;
+    char *p = arena_alloc(a, pad + n);
+    if (!p)
+        return (struct hstr){NULL, 0};
+    memset(p, '0', pad);
+    memcpy(p + pad, d, n);
+    return (struct hstr){p, (uint32_t)(pad + n)};
+}
+
+/* path?query in the arena; .p NULL out of memory. */
+static struct hstr arena_join_query(struct arena *a, struct hstr path, struct hstr query)
+{
+    char *p = arena_alloc(a, (size_t)path.len + 1 + query.len);
+    if (!p)
+        return (struct hstr){NULL, 0};
+    memcpy(p, path.p, path.len);
+    p[path.len] = '?';
+    memcpy(p + path.len + 1, query.p, query.len);
+    return (struct hstr){p, path.len + 1 + query.len};
 }
 
 static int put_request_pseudo(struct nv_out *o, const struct http_msg *m, const struct h2_out *h)
@@ -489,8 +547,7 @@ static int put_request_pseudo(struct nv_out *o, const struct http_msg *m, const 
         put(o, HSTR_LIT(":authority"), m->authority);
     struct hstr path = m->path.len ? m->path : HSTR_LIT("/");
     if (m->query.p)
-        path =
-            arena_printf(o->a, "%.*s?%.*s", (int)path.len, path.p, (int)m->query.len, m->query.p);
+        path = arena_join_query(o->a, path, m->query);
     if (!path.p || !all_of(path, H1C_TARGET) ||
         (m->authority.len && !all_of(m->authority, H1C_HOST)))
         return -1;
@@ -507,7 +564,7 @@ static int put_length(struct nv_out *o, const struct http_msg *m, const struct h
         known = (known || m->content_length) && m->status >= 200 && m->status != 204;
     if (!known)
         return 0;
-    struct hstr v = arena_printf(o->a, "%llu", (unsigned long long)m->content_length);
+    struct hstr v = arena_decimal(o->a, m->content_length, 1);
     if (!v.p)
         return -1;
     put(o, HSTR_LIT("content-length"), v);
@@ -523,7 +580,7 @@ int h2_msg_nv(const struct http_msg *m, const struct h2_out *h, struct arena *a,
     if (h->kind == H2B_REQUEST && put_request_pseudo(&o, m, h) < 0)
         return -1;
     if (h->kind == H2B_RESPONSE) {
-        struct hstr st = arena_printf(a, "%03u", m->status);
+        struct hstr st = arena_decimal(a, m->status, 3);
         if (!st.p || m->status < 100 || m->status > 999)
             return -1;
         put(&o, HSTR_LIT(":status"), st);

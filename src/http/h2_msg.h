@@ -47,6 +47,8 @@ struct h2_head {
                                     SETTINGS_MAX_HEADER_LIST_SIZE counts) */
     uint32_t max_fields;
     uint32_t bytes, fields; /* so far, stored or not */
+    bool checked;           /* names and values were checked as §8.2.1 says already (an
+                               nghttp2 server session does): not again (h2_head_checked) */
     uint8_t pseudo;         /* pseudo-header fields seen (bits) */
     bool regular;           /* a regular field was seen: no more pseudo-header fields */
     bool refused;           /* past a limit (431) or an unmet Expect (417): nothing more
@@ -59,6 +61,13 @@ struct h2_head {
 
 void h2_head_begin(struct h2_head *h, enum h2_block kind, enum http_method req_method,
                    uint32_t max_bytes, uint32_t max_fields);
+/* The fields come from an nghttp2 server session (HTTP messaging on), which hands over
+ * only lowercase token names and values without NUL, CR, LF or leading and trailing
+ * whitespace: those checks are skipped. Call after h2_head_begin. */
+static inline void h2_head_checked(struct h2_head *h)
+{
+    h->checked = true;
+}
 /* One field of the block, into m (or m->trailers for H2B_TRAILERS), copied into `a`.
  * Returns 0, or -1 when the block is malformed (h->err, h->status): the stream must be
  * reset (RFC 9113 §8.1.1). A field past the limits returns 0 and sets h->refused. */

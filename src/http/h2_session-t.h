@@ -50,10 +50,15 @@ struct h2_meter {
     uint32_t n;
 };
 
-/* A byte buffer allocated on first use, never past `cap` (a stream's window or buffer). */
+/* A byte buffer allocated on first use, never past `cap` (a stream's window or buffer).
+ * A stream's starts as one of the worker's HBUF_SIZE buffers (`pooled`, p its data) and is
+ * replaced by one of `cap` bytes only when that fills; `size` is what p holds. The
+ * connection's output (h2_session.c) uses p, off, len and cap (its allocated size) only. */
+struct hbuf;
 struct h2_buf {
     char *p;
-    uint32_t off, len, cap;
+    struct hbuf *pooled;
+    uint32_t off, len, cap, size;
 };
 
 enum h2c_state { H2C_SNIFF, H2C_OPEN, H2C_CLOSED };
@@ -86,7 +91,11 @@ struct h2s {
     bool resp_eof;                    /* the stream sent the end of the response */
     bool resp_sent;                   /* ...and nghttp2 has taken all of it */
     bool finished;                    /* logged, server side done */
-    _Alignas(8) char arena_buf[2048]; /* the arena's first block */
+    bool gen_pinned;                  /* holds a unit of st.lc->st.active: a reload moved the
+                                         connection on while this stream was open, and
+                                         its generation must live until it is freed */
+    _Alignas(8) char arena_buf[2048]; /* the arena's first block; last: h2s_new zeroes
+                                         what comes before it only */
 };
 
 struct h2c {
@@ -101,6 +110,7 @@ struct h2c {
     struct ev_defer dfree; /* freed after the batch it closed in */
     struct list link;      /* the worker's HTTP/2 sessions */
     struct list streams;   /* struct h2s */
+    struct h2s *last;      /* the stream found last (stream_of), NULL once it closes */
     uint32_t nstreams;     /* counted against max_concurrent_streams */
     uint32_t requests;
     struct h2_buf out;  /* bytes for the client */

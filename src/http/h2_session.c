@@ -23,6 +23,7 @@
 #include "config/config.h"
 #include "ev/worker.h"
 #include "http/h1_session.h"
+#include "http/h2_mem.h"
 #include "http/h2_stream.h"
 #include "http/msg.h"
 #include "http/stream.h"
@@ -50,9 +51,16 @@ static struct listener_counters *lctr(struct h2c *c)
     return &c->lc->st.ctr[c->w->id];
 }
 
+/* The stream of id, or NULL. Callbacks come in runs for one stream (each field of a
+ * header block, each frame): the last one found is asked first. */
 static struct h2s *stream_of(struct h2c *c, int32_t id)
 {
-    return nghttp2_session_get_stream_user_data(c->ng, id);
+    if (c->last && c->last->id == id)
+        return c->last;
+    struct h2s *s = nghttp2_session_get_stream_user_data(c->ng, id);
+    if (s)
+        c->last = s;
+    return s;
 }
 
 /* ---- limits ---- */
@@ -149,9 +157,11 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *u
         return 0;
     struct h2s *s = stream_of(c, f->hd.stream_id);
     if (f->headers.cat != NGHTTP2_HCAT_REQUEST) {
-        if (s && !s->dead) /* trailers */
+        if (s && !s->dead) { /* trailers */
             h2_head_begin(&s->head, H2B_TRAILERS, HTTP_M_OTHER, c->lc->http.limits.max_header_bytes,
                           c->lc->http.limits.max_headers);
+            h2_head_checked(&s->head);
+        }
         return 0;
     }
     if (c->nstreams >= c->lc->http.h2.max_streams || c->calm) {
@@ -311,7 +321,8 @@ static int session_init(struct h2c *c)
     const struct http2_conf *h = &c->lc->http.h2;
     nghttp2_session_callbacks *cb = callbacks();
     nghttp2_option *o = cb ? options(h) : NULL;
-    int r = o ? nghttp2_session_server_new2(&c->ng, cb, c, o) : -1;
+    nghttp2_mem mem;
+    int r = o ? nghttp2_session_server_new3(&c->ng, cb, c, o, h2_mem_of(c->w->h2mem, &mem)) : -1;
     nghttp2_option_del(o);
     nghttp2_session_callbacks_del(cb);
     if (r != 0) {
@@ -542,6 +553,17 @@ void h2c_arm_timer(struct h2c *c)
     uint64_t d = deadline(c);
     if ((!ev_timer_armed(&c->timer) || d < c->timer.expire_ms) &&
         ev_timer_arm_at(&c->w->loop, &c->timer, d) < 0)
+        timer_lost(c);
+}
+
+void h2c_arm_timer_for(struct h2c *c, const struct h2s *s)
+{
+    uint64_t d = h2s_deadline(s);
+    if (!ev_timer_armed(&c->timer)) {
+        h2c_arm_timer(c);
+        return;
+    }
+    if (d && d < c->timer.expire_ms && ev_timer_arm_at(&c->w->loop, &c->timer, d) < 0)
         timer_lost(c);
 }
 

@@ -33,5 +33,7 @@ struct h2c;
 bool h2c_follow(struct h2c *c);
 /* Sessions open on this worker. */
 uint32_t h2_sessions(const struct worker *w);
+/* The size of one client stream: the worker's pool of them (w->h2s_pool) is made with it. */
+size_t h2s_size(void);
 
 #endif

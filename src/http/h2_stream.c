@@ -5,6 +5,7 @@
  * provider bounded by `stream_buffer`, trailers), and the end: log, server side done,
  * freed once nghttp2 closed the stream. The connection is h2_session.c's.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +13,7 @@
 #include "core/hash.h"
 #include "ev/worker.h"
 #include "http/h2_session.h"
+#include "http/hbuf.h"
 #include "http/h2_stream.h"
 #include "http/msg.h"
 #include "http/stream.h"
@@ -25,14 +27,50 @@ static void ws_tunnel(struct h2s *s);
 
 /* ---- buffers ---- */
 
-static bool buf_room(struct h2_buf *b)
+static struct pool *hbufs(struct h2s *s)
 {
-    if (!b->p && !(b->p = malloc(b->cap)))
-        return false;
-    if (b->off && b->off + b->len == b->cap) {
+    return &s->c->w->hbuf_pool;
+}
+
+static void buf_release(struct pool *pool, struct h2_buf *b)
+{
+    if (b->pooled)
+        hbuf_put(pool, b->pooled);
+    else
+        free(b->p);
+    b->p = NULL;
+    b->pooled = NULL;
+    b->size = 0;
+}
+
+/* Storage for at least `need` bytes (at most cap): a pooled buffer first, then one of cap
+ * bytes, the bytes held moved to its start. */
+static bool buf_room(struct pool *pool, struct h2_buf *b, size_t need)
+{
+    if (!b->p) {
+        if (b->cap <= HBUF_SIZE || need <= HBUF_SIZE) {
+            if (!(b->pooled = hbuf_get(pool, HBUF_SIZE)))
+                return false;
+            b->p = b->pooled->data;
+            b->size = b->cap < HBUF_SIZE ? b->cap : HBUF_SIZE;
+            return true;
+        }
+    } else if (b->off + need <= b->size) {
+        return true;
+    } else if (need <= b->size) {
         memmove(b->p, b->p + b->off, b->len);
         b->off = 0;
+        return true;
     }
+    char *q = malloc(b->cap);
+    if (!q)
+        return false;
+    if (b->len)
+        memcpy(q, b->p + b->off, b->len);
+    buf_release(pool, b);
+    b->p = q;
+    b->off = 0;
+    b->size = b->cap;
     return true;
 }
 
@@ -41,15 +79,15 @@ static uint32_t buf_free_bytes(const struct h2_buf *b)
     return b->cap - b->len;
 }
 
-static size_t buf_put(struct h2_buf *b, const void *p, size_t n)
+static size_t buf_put(struct pool *pool, struct h2_buf *b, const void *p, size_t n)
 {
-    if (!buf_room(b))
+    size_t take = n < buf_free_bytes(b) ? n : buf_free_bytes(b);
+    if (!buf_room(pool, b, b->len + take))
         return 0;
-    if (b->off + b->len + n > b->cap) {
+    if (b->off + b->len + take > b->size) {
         memmove(b->p, b->p + b->off, b->len);
         b->off = 0;
     }
-    size_t take = n < buf_free_bytes(b) ? n : buf_free_bytes(b);
     memcpy(b->p + b->off + b->len, p, take);
     b->len += (uint32_t)take;
     return take;
@@ -63,10 +101,10 @@ static void buf_take(struct h2_buf *b, size_t n)
         b->off = 0;
 }
 
-static void buf_free(struct h2_buf *b)
+static void buf_free(struct pool *pool, struct h2_buf *b)
 {
-    free(b->p);
-    b->p = NULL;
+    if (b->p)
+        buf_release(pool, b);
     b->off = b->len = 0;
 }
 
@@ -74,13 +112,40 @@ static void buf_free(struct h2_buf *b)
 
 static __thread uint64_t rng_state;
 
+/* After a reload each new stream is served by the generation in force, as an HTTP/1
+ * connection's next request is (admission_follow, through h2c_follow): the connection's
+ * listener unit moves on, and each stream still open on the old generation keeps it alive
+ * by a unit of its own, given back when the stream is freed. Streams in flight finish on
+ * the generation they started on. */
+static void follow_for_new_stream(struct h2c *c)
+{
+    struct listener_conf *old = c->lc;
+    struct list *pos, *tmp;
+    if (!h2c_follow(c) || c->lc == old)
+        return;
+    list_for_each_safe(pos, tmp, &c->streams)
+    {
+        struct h2s *s = list_entry(pos, struct h2s, link);
+        if (s->st.lc == old && !s->gen_pinned) {
+            atomic_fetch_add_explicit(&old->st.active, 1, memory_order_relaxed);
+            s->gen_pinned = true;
+        }
+    }
+}
+
+size_t h2s_size(void)
+{
+    return sizeof(struct h2s);
+}
+
 struct h2s *h2s_new(struct h2c *c, int32_t id)
 {
-    struct h2s *s = calloc(1, sizeof(*s));
+    struct h2s *s = pool_get(&c->w->h2s_pool);
     if (!s)
         return NULL;
-    if (c->nstreams == 0) /* after a reload: no stream is left on the old generation */
-        h2c_follow(c);
+    memset(s, 0, offsetof(struct h2s, arena_buf)); /* the arena's block is not read before
+                                                      it is written */
+    follow_for_new_stream(c);
     const struct http2_conf *h2 = &c->lc->http.h2;
     s->c = c;
     s->id = id;
@@ -109,6 +174,7 @@ struct h2s *h2s_new(struct h2c *c, int32_t id)
     st->end = "ok";
     h2_head_begin(&s->head, H2B_REQUEST, HTTP_M_OTHER, c->lc->http.limits.max_header_bytes,
                   c->lc->http.limits.max_headers);
+    h2_head_checked(&s->head); /* nghttp2's server session checked the fields */
     list_add_tail(&c->streams, &s->link);
     c->nstreams++;
     return s;
@@ -117,8 +183,10 @@ struct h2s *h2s_new(struct h2c *c, int32_t id)
 static void h2s_free(struct ev_defer *d)
 {
     struct h2s *s = container_of(d, struct h2s, dfree);
+    if (s->gen_pinned) /* its generation may go now (ev/worker.c counts these) */
+        atomic_fetch_sub_explicit(&s->st.lc->st.active, 1, memory_order_release);
     arena_free(&s->st.t.arena);
-    free(s);
+    pool_put(&s->st.w->h2s_pool, s);
 }
 
 /* The request body held but never passed on goes back to the connection's window. */
@@ -126,7 +194,7 @@ static void drop_request_body(struct h2s *s)
 {
     if (s->req.len && s->c->ng)
         nghttp2_session_consume_connection(s->c->ng, s->req.len);
-    buf_free(&s->req);
+    buf_free(hbufs(s), &s->req);
 }
 
 /* The stream is done with the server: its connection given back (kept for another stream
@@ -162,8 +230,10 @@ void h2s_closed(struct h2s *s, uint32_t error_code)
     stream_free(&s->st); /* not from a server codec's call: nghttp2's or the session's */
     drop_request_body(s);
     c->resp_held -= s->resp.len;
-    buf_free(&s->resp);
+    buf_free(hbufs(s), &s->resp);
     nghttp2_session_set_stream_user_data(c->ng, s->id, NULL);
+    if (c->last == s)
+        c->last = NULL;
     list_del(&s->link);
     c->nstreams--;
     ev_defer_free(&c->w->loop, &s->dfree, h2s_free);
@@ -231,7 +301,7 @@ void h2s_head_done(struct h2s *s, bool end_stream)
     uint32_t quota = c->lc->http.max_requests_per_conn;
     if (quota && c->requests >= quota)
         h2c_goaway(c); /* this stream is served, the client opens a new connection */
-    h2c_arm_timer(c);
+    h2c_arm_timer_for(c, s);
     if (!refused(s, r))
         stream_route(st);
 }
@@ -254,7 +324,7 @@ bool h2s_data(struct h2s *s, const uint8_t *p, size_t n)
         nghttp2_session_consume(s->c->ng, s->id, n); /* not wanted any more */
         return true;
     }
-    return buf_put(&s->req, p, n) == n;
+    return buf_put(hbufs(s), &s->req, p, n) == n;
 }
 
 /* "100 Continue" for a client that waits for it, once the server connection is up. */
@@ -375,7 +445,7 @@ enum move h2s_step(struct h2s *s)
         finish(s, s->req_sent || st->t.answered);
         if (s->req.len) { /* answered early: the rest of the request is not wanted */
             nghttp2_session_consume(s->c->ng, s->id, s->req.len);
-            buf_free(&s->req);
+            buf_free(hbufs(s), &s->req);
         }
         m = MOVE_PROGRESS;
     }
@@ -399,7 +469,7 @@ uint64_t h2s_deadline(const struct h2s *s)
 
 void h2s_reload(struct h2s *s, struct config *cur)
 {
-    if (!s->st.tunnel || s->drain_at_ms || config_path_kept(cur, s->c->lc, s->st.att.server))
+    if (!s->st.tunnel || s->drain_at_ms || config_path_kept(cur, s->st.lc, s->st.att.server))
         return;
     s->drain_at_ms = s->c->w->loop.now_ms + cur->reload_drain_ms;
 }
@@ -515,7 +585,7 @@ static ssize_t mux_send_room(struct http_stream *st)
     struct h2s *s = st->conn;
     if (s->resp_nobody || s->dead)
         return 1 << 20; /* taken and dropped */
-    if (!buf_room(&s->resp))
+    if (!s->resp.p && !buf_room(hbufs(s), &s->resp, 0))
         return -1;
     /* all the streams together hold H2_CONN_HELD at most (or one stream's buffer) */
     uint32_t total = s->resp.cap > H2_CONN_HELD ? s->resp.cap : H2_CONN_HELD;
@@ -539,7 +609,7 @@ static size_t mux_send_data(struct http_stream *st, const char *p, size_t n)
     struct h2s *s = st->conn;
     if (s->resp_nobody || s->dead)
         return n;
-    size_t took = buf_put(&s->resp, p, n);
+    size_t took = buf_put(hbufs(s), &s->resp, p, n);
     s->c->resp_held += (uint32_t)took;
     if (took)
         resume(s);
@@ -573,7 +643,7 @@ static void mux_abort(struct http_stream *st)
 static void mux_rearm(struct http_stream *st)
 {
     struct h2s *s = st->conn;
-    h2c_arm_timer(s->c);
+    h2c_arm_timer_for(s->c, s);
 }
 
 /* Events on the server connection: the connection runs (it may be running already: the
@@ -693,7 +763,7 @@ static void ws_expired(struct h2s *s)
 
 static const struct http_mux_ops h2_mux_ops = {
     .send_head = mux_send_head,
-    .body = {mux_send_room, mux_send_data, mux_send_trailers, mux_send_end},
+    .body = {mux_send_room, mux_send_data, mux_send_trailers, mux_send_end, NULL},
     .abort = mux_abort,
     .rearm = mux_rearm,
     .run = mux_run,

@@ -45,5 +45,8 @@ void h2c_glitch(struct h2c *c);
 void h2c_goaway(struct h2c *c);
 /* Re-arms the connection's timer (a stream's deadline changed). */
 void h2c_arm_timer(struct h2c *c);
+/* The same when only stream s's deadline moved: the timer fires no later than it, without
+ * a walk over every stream (an early expiry computes the whole deadline again). */
+void h2c_arm_timer_for(struct h2c *c, const struct h2s *s);
 
 #endif

@@ -1176,7 +1176,7 @@ static enum move up_flush(struct http_stream *st)
 
 const struct http_up_ops h2_up_ops = {
     .start = up_start,
-    .body = {up_send_room, up_send_data, up_send_trailers, up_send_end},
+    .body = {up_send_room, up_send_data, up_send_trailers, up_send_end, NULL},
     .flush = up_flush,
     .step = up_step,
     .release = up_release,

@@ -41,6 +41,13 @@ struct http_body_ops {
     bool (*send_trailers)(struct http_stream *st, const struct http_msg *m);
     /* The message is complete. */
     void (*send_end)(struct http_stream *st);
+    /* Optional (NULL: not offered): body data taken straight from the plain socket fd, at
+     * most `max` bytes, and sent on without entering user space (splice(2)); for a body no
+     * filter sees, after send_data has passed what was read before. Returns the bytes
+     * taken (> 0), 0 at fd's end, or -1 with errno: EAGAIN (fd has nothing now),
+     * EINPROGRESS (what came before is still on its way: wait for the codec to run),
+     * ENOBUFS (not possible here: use send_data), else fd's error. */
+    ssize_t (*send_from_fd)(struct http_stream *st, int fd, size_t max);
 };
 
 /* The client side of a stream: what the codec (the mux) does for the stream. The codec

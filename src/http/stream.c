@@ -437,7 +437,7 @@ static void hold_end(struct http_stream *st)
     attempt(st);
 }
 
-const struct http_body_ops stream_hold_ops = {hold_room, hold_data, hold_trailers, hold_end};
+const struct http_body_ops stream_hold_ops = {hold_room, hold_data, hold_trailers, hold_end, NULL};
 
 const struct http_body_ops *stream_request_body_dest(struct http_stream *st)
 {

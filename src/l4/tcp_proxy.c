@@ -46,7 +46,6 @@ struct tcp_worker {
     uint32_t nsessions;
     struct pool session_pool;
     struct pool buf_pool; /* struct relay_buf */
-    struct pipe_pool pipes;
 };
 
 static inline struct tcp_worker *tw(const struct worker *w)
@@ -82,6 +81,7 @@ struct tcp_session {
     struct list link;      /* tw(w)->sessions while open */
     struct ev_task task;   /* a retry or a long transfer, on the loop's run queue */
     struct ev_defer dfree; /* freed after the batch it closed in */
+    struct tcp_watch cli_watch, srv_watch; /* TCP_INFO sampling (l4/tcp_stats.h) */
     uint8_t state;
     uint8_t end;
     bool retry_pending; /* a connect failed: retry from the run queue */
@@ -138,7 +138,7 @@ static enum pump_result flush_pending(struct tcp_session *s, struct relay_dir *d
         is_up ? count_up(s, (size_t)n) : count_down(s, (size_t)n);
     }
     if (d->pipe.rd >= 0) {
-        pipe_pool_put(&tw(s->w)->pipes, d->pipe);
+        pipe_pool_put(&s->w->pipes, d->pipe);
         d->pipe.rd = d->pipe.wr = -1;
     }
     while (d->buf) {
@@ -165,7 +165,7 @@ static enum pump_result flush_pending(struct tcp_session *s, struct relay_dir *d
  * -2 on a source error, -3 when splice is unusable (the caller falls back to copying). */
 static ssize_t splice_in(struct tcp_session *s, struct relay_dir *d, struct conn *src)
 {
-    if (d->pipe.rd < 0 && pipe_pool_get(&tw(s->w)->pipes, &d->pipe) < 0)
+    if (d->pipe.rd < 0 && pipe_pool_get(&s->w->pipes, &d->pipe) < 0)
         return -3;
     ssize_t n =
         splice(src->h.fd, NULL, d->pipe.wr, NULL, SPLICE_CHUNK, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
@@ -327,6 +327,7 @@ static void established(struct tcp_session *s)
     s->state = SESS_ESTABLISHED;
     upstream_report(s->att.server, w, true);
     tcp_stats_connected(w->id, s->lc, s->backend, s->att.server, mono_us() - s->connect_us);
+    tcp_stats_watch(&w->tcp_watches, &s->srv_watch, s->srv.h.fd, NULL, s->att.server);
     s->last_ms = w->loop.now_ms;
     if (!arm_timer(s, w->loop.now_ms + s->lc->idle_timeout_ms))
         return;
@@ -431,7 +432,7 @@ static void release_dir(struct worker *w, struct relay_dir *d)
         if (d->pipe_bytes)
             pipe_close(d->pipe);
         else
-            pipe_pool_put(&tw(w)->pipes, d->pipe);
+            pipe_pool_put(&w->pipes, d->pipe);
         d->pipe.rd = d->pipe.wr = -1;
     }
 }
@@ -476,8 +477,9 @@ static void stats_session(struct tcp_session *s, enum conn_end why)
         .backend = s->backend,
         .server = s->state == SESS_ESTABLISHED ? s->att.server : NULL,
         .duration_us = (s->w->loop.now_ms - s->start_ms) * 1000,
-        .cli_fd = s->cli.h.fd,
-        .srv_fd = s->srv.h.fd,
+        .watches = &s->w->tcp_watches,
+        .cli = &s->cli_watch,
+        .srv = &s->srv_watch,
         .error = failed ? conn_end_names[why] : NULL,
         .detail = why != END_CONNECT_FAILED ? s->why : s->att.why ? s->att.why : strerror(s->att.err),
     };
@@ -589,6 +591,7 @@ void tcp_start(struct worker *w, struct listener_conf *lc, struct accepted *a)
         session_close(s, END_CLIENT_ERROR);
         return;
     }
+    tcp_stats_watch(&w->tcp_watches, &s->cli_watch, s->cli.h.fd, lc, NULL);
     session_connect(s);
 }
 
@@ -653,7 +656,6 @@ static void tcp_worker_free(struct worker *w)
     BUG_ON(t->nsessions); /* after close_all and the loop's reap */
     pool_destroy(&t->session_pool);
     pool_destroy(&t->buf_pool);
-    pipe_pool_destroy(&t->pipes);
     free(t);
     w->mode_state[MODE_TCP] = NULL;
 }
@@ -666,10 +668,7 @@ static int tcp_worker_init(struct worker *w)
     list_init(&t->sessions);
     pool_init(&t->session_pool, sizeof(struct tcp_session), POOL_MAX_FREE);
     pool_init(&t->buf_pool, sizeof(struct relay_buf), POOL_MAX_FREE);
-    if (pipe_pool_init(&t->pipes, w->cfg->pipe_cache, w->cfg->pipe_size) == 0)
-        return 0;
-    tcp_worker_free(w);
-    return -1;
+    return 0;
 }
 
 static int tcp_bind(struct listen_sock *ls, const struct sockaddr_any *addr)

@@ -15,17 +15,22 @@ void tcp_stats_connected(unsigned worker, struct listener_conf *lc, struct backe
         stats_hist_record(srv->st.hist, worker, HIST_CONNECT, us);
 }
 
+void tcp_stats_watch(struct tcp_watches *ws, struct tcp_watch *t, int fd,
+                     struct listener_conf *lc, struct server *srv)
+{
+    tcp_watch_start(ws, t, fd, lc, srv);
+}
+
 void tcp_stats_closed(const struct tcp_stats_end *e)
 {
     unsigned w = e->worker;
     stats_hist_record(e->lc->st.hist, w, HIST_SESSION, e->duration_us);
     if (e->backend)
         stats_hist_record(e->backend->hist, w, HIST_SESSION, e->duration_us);
-    stats_tcp_info_listener(w, e->lc, e->cli_fd);
-    if (e->server) {
+    tcp_watch_end(e->watches, e->cli);
+    tcp_watch_end(e->watches, e->srv);
+    if (e->server)
         stats_hist_record(e->server->st.hist, w, HIST_SESSION, e->duration_us);
-        stats_tcp_info_server(w, e->server, e->srv_fd);
-    }
     if (e->error && e->lc->st.recent)
         recent_add(&e->lc->st.recent[w], 0, e->backend ? e->backend->name : NULL, e->error,
                    e->detail, NULL, 0);

@@ -55,7 +55,7 @@ struct udp_lsn {
 };
 
 /* One flow. Invariant: while !closed it is in ul->table, holds h.fd (registered in the
- * worker's loop) and one unit of server->st.active; once closed it waits on the loop's
+ * worker's loop) and one unit of server->st.live->active; once closed it waits on the loop's
  * deferred frees until the end of the event batch, as a later event may still name it. */
 struct udp_sess {
     struct udp_flow f; /* key, LRU position, last activity */
@@ -689,7 +689,7 @@ static void lsn_follow(struct worker *w, struct udp_lsn *ul, struct listener_con
             ul->lc = lc;
             continue;
         }
-        atomic_fetch_add_explicit(&to->st.active, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&to->st.live->active, 1, memory_order_relaxed);
         server_release(s->server);
         s->server = to; /* same counters: the reload shared them */
         s->ls = ls;

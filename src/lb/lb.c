@@ -95,9 +95,9 @@ static bool eligible_rest(const struct server *s, const struct lb_req *req)
 {
     if (s->backup != req->backup)
         return false;
-    if (!atomic_load_explicit(&s->st.up, memory_order_relaxed))
+    if (!atomic_load_explicit(&s->st.live->up, memory_order_relaxed))
         return false;
-    if (s->max_conns && atomic_load_explicit(&s->st.active, memory_order_relaxed) >= s->max_conns)
+    if (s->max_conns && atomic_load_explicit(&s->st.live->active, memory_order_relaxed) >= s->max_conns)
         return false;
     for (unsigned i = 0; i < req->nexclude && i < LB_MAX_EXCLUDE; i++)
         if (req->exclude[i] == s)
@@ -140,9 +140,9 @@ uint64_t lb_req_hash(const struct lb_req *req)
 
 bool server_acquire(struct server *s)
 {
-    uint32_t n = atomic_fetch_add_explicit(&s->st.active, 1, memory_order_relaxed);
+    uint32_t n = atomic_fetch_add_explicit(&s->st.live->active, 1, memory_order_relaxed);
     if (s->max_conns && n >= s->max_conns) {
-        atomic_fetch_sub_explicit(&s->st.active, 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&s->st.live->active, 1, memory_order_relaxed);
         return false;
     }
     return true;
@@ -150,7 +150,7 @@ bool server_acquire(struct server *s)
 
 void server_release(struct server *s)
 {
-    atomic_fetch_sub_explicit(&s->st.active, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&s->st.live->active, 1, memory_order_relaxed);
 }
 
 struct server *lb_pick_acquire(struct backend *b, unsigned worker, struct lb_req *req)

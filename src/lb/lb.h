@@ -60,7 +60,7 @@ bool lb_eligible_sticky(const struct server *s, const struct lb_req *req);
 /* Picks a primary, or a backup when no primary is eligible. NULL when none is. */
 struct server *lb_pick(struct backend *b, unsigned worker, struct lb_req *req);
 
-/* Reserves one unit of s->st.active (connections, flows or in-flight HTTP requests: what
+/* Reserves one unit of s->st.live->active (connections, flows or in-flight HTTP requests: what
  * least_conn and max_connections count), unless that would pass s->max_conns. */
 bool server_acquire(struct server *s);
 void server_release(struct server *s);

@@ -18,7 +18,7 @@ static struct server *lc_pick(struct backend *b, struct lb_worker *w, const stru
         struct server *s = &b->servers[idx];
         if (!lb_eligible(s, req))
             continue;
-        uint64_t active = atomic_load_explicit(&s->st.active, memory_order_relaxed);
+        uint64_t active = atomic_load_explicit(&s->st.live->active, memory_order_relaxed);
         uint64_t weight = lb_weight(s);
         if (!best || active * best_weight < best_active * weight) {
             best = s;

@@ -51,8 +51,8 @@ static void sample_two(struct backend *b, struct lb_worker *w, const struct lb_r
 /* True when a carries less load per unit of weight than b. */
 static bool lighter(const struct server *a, const struct server *b)
 {
-    uint64_t aa = atomic_load_explicit(&a->st.active, memory_order_relaxed);
-    uint64_t ab = atomic_load_explicit(&b->st.active, memory_order_relaxed);
+    uint64_t aa = atomic_load_explicit(&a->st.live->active, memory_order_relaxed);
+    uint64_t ab = atomic_load_explicit(&b->st.live->active, memory_order_relaxed);
     return aa * lb_weight(b) < ab * lb_weight(a);
 }
 

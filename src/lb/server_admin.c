@@ -175,9 +175,9 @@ static int fill_slot(struct server *s, const struct server_spec *spec,
     s->max_conns = 0;
     config_server_sticky_id(s, s->backend);
     atomic_store_explicit(&s->st.weight, spec->weight, memory_order_relaxed);
-    atomic_store_explicit(&s->st.connect_fails, 0, memory_order_relaxed);
-    atomic_store_explicit(&s->st.passive_down_ms, 0, memory_order_relaxed);
-    atomic_store_explicit(&s->st.up, true, memory_order_relaxed);
+    atomic_store_explicit(&s->st.live->connect_fails, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->st.live->passive_down_ms, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->st.live->up, true, memory_order_relaxed);
     atomic_store_explicit(&s->st.admin, SRV_READY, memory_order_relaxed);
     return 0;
 }

@@ -35,6 +35,14 @@ int sock_inherit_take(int kind, const struct sockaddr_any *addr)
     return -1;
 }
 
+unsigned sock_inherit_taken_map(unsigned char *map, unsigned max)
+{
+    unsigned n = nkept < max ? nkept : max;
+    for (unsigned i = 0; i < n; i++)
+        map[i] = kept[i].fd < 0;
+    return n;
+}
+
 unsigned sock_inherit_close_rest(void)
 {
     unsigned n = 0;

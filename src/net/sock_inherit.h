@@ -13,6 +13,9 @@
 int sock_inherit_add(int kind, const struct sockaddr_any *addr, int fd);
 /* A kept fd of that kind and address (each given once), or -1. */
 int sock_inherit_take(int kind, const struct sockaddr_any *addr);
+/* For each socket kept, in the order they were added: map[i] = 1 when it was taken, else 0.
+ * Returns how many (at most max). Before sock_inherit_close_rest. */
+unsigned sock_inherit_taken_map(unsigned char *map, unsigned max);
 /* Closes the fds nobody took (a listener the new file no longer has); returns how many. */
 unsigned sock_inherit_close_rest(void);
 

@@ -19,13 +19,16 @@
 /* Every runtime field of struct server_state a reload keeps lives here, and only here:
  * a field added to the struct is carried (or said not to be) in this function.
  * - ctr, hist: shared with the old server (same backend and server name).
- * - up, connect_fails, passive_down_ms (health, active and passive), h2_streams (the
- *   server's last SETTINGS): copied when the server's address is the same, so a reload
- *   makes no server flap to DOWN and back.
  * - admin, weight, history (the runtime API's drain/maintenance and weight, the server's
  *   recent transitions): lb/server_admin.h server_runtime_carry.
- * - active: not carried: the old generation's connections give their unit back to the old
- *   server; the new one counts its own from 0. */
+ * - live (active connections, health verdict, passive-check streak and time down):
+ *   shared when the server's address is the same, so a reload makes no server flap to
+ *   DOWN and back, the old generation's connections keep counting against it (least_conn,
+ *   max_connections) until they close and give their unit back to the same block, and
+ *   what they report to the passive check reaches the server the new generation uses.
+ *   A server moved to another address starts afresh (its old connections count against
+ *   the old one).
+ * - h2_streams (the server's last SETTINGS): copied when the address is the same. */
 void server_state_carry(const struct server *old, struct server *s)
 {
     shared_block_adopt((void **)&s->st.ctr, old->st.ctr);
@@ -33,9 +36,7 @@ void server_state_carry(const struct server *old, struct server *s)
     server_runtime_carry(old, s); /* admin (drain, maintenance), weight, history */
     if (!addr_equal(&old->addr, &s->addr))
         return;
-    atomic_store(&s->st.up, atomic_load(&old->st.up));
-    atomic_store(&s->st.connect_fails, atomic_load(&old->st.connect_fails));
-    atomic_store(&s->st.passive_down_ms, atomic_load(&old->st.passive_down_ms));
+    shared_block_adopt((void **)&s->st.live, old->st.live);
     atomic_store(&s->st.h2_streams, atomic_load(&old->st.h2_streams));
 }
 

@@ -2,6 +2,8 @@
 #include "proxy/sd_notify.h"
 
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,8 +12,27 @@
 #include <time.h>
 #include <unistd.h>
 
+static _Atomic bool take_main; /* the next READY=1 names this process MAINPID */
+static _Atomic bool gave_up;   /* an upgrade made another process the main one */
+
+void sd_notify_take_main(void)
+{
+    char msg[128];
+    snprintf(msg, sizeof(msg), "MAINPID=%ld\nSTATUS=took the listening sockets over\n",
+             (long)getpid());
+    sd_notify_send(msg);
+    atomic_store(&take_main, true);
+}
+
+void sd_notify_give_up_main(void)
+{
+    atomic_store(&gave_up, true);
+}
+
 int sd_notify_send(const char *msg)
 {
+    if (atomic_load(&gave_up))
+        return -1;
     const char *path = getenv("NOTIFY_SOCKET");
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
     size_t plen = path ? strlen(path) : 0;
@@ -31,10 +52,13 @@ int sd_notify_send(const char *msg)
 
 void sd_notify_ready(const struct config *cfg)
 {
-    char msg[512];
+    char msg[512], pid[40] = "";
+    if (atomic_exchange(&take_main, false))
+        snprintf(pid, sizeof(pid), "MAINPID=%ld\n", (long)getpid());
     snprintf(msg, sizeof(msg),
-             "READY=1\nSTATUS=serving generation %llu of %s: %u listeners, %u backends\n",
-             (unsigned long long)cfg->generation, cfg->file, cfg->nlisteners, cfg->nbackends);
+             "%sREADY=1\nSTATUS=serving generation %llu of %s: %u listeners, %u backends\n",
+             pid, (unsigned long long)cfg->generation, cfg->file, cfg->nlisteners,
+             cfg->nbackends);
     sd_notify_send(msg);
 }
 

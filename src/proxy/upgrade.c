@@ -2,8 +2,10 @@
  *
  * The exchange on the Unix stream socket: the new process writes "TAKEOVER\n"; the old one
  * sends one `struct handed` per listening socket, each with its fd (SCM_RIGHTS), and one
- * with kind HANDED_END; the new process writes "READY\n" once its workers run. Both sides
- * bound every wait (UPGRADE_TIMEOUT_S).
+ * with kind HANDED_END; the new process writes "READY\n" once its workers run, followed by
+ * one byte per socket received, in order: 1 when one of its listeners took it (the old
+ * process then stops reading those of them that are UDP listeners). Both sides bound
+ * every wait (UPGRADE_TIMEOUT_S).
  */
 #include "proxy/upgrade.h"
 
@@ -23,9 +25,11 @@
 #include "ev/loop.h"
 #include "ev/worker.h"
 #include "net/sock_inherit.h"
+#include "proxy/sd_notify.h"
 
 #define UPGRADE_TIMEOUT_S 10
 #define HANDED_END 255
+#define SOCK_INHERIT_MAP_MAX 4096 /* sockets said taken or not in READY (more: not taken) */
 
 struct handed {
     uint8_t kind; /* enum listener_mode, SOCK_INHERIT_ADMIN or HANDED_END */
@@ -115,11 +119,16 @@ fail:
 
 void upgrade_finish(int fd)
 {
+    /* READY, then one byte per socket handed over: 1 when a listener here took it */
+    unsigned char msg[6 + SOCK_INHERIT_MAP_MAX];
+    memcpy(msg, "READY\n", 6);
+    size_t len = 6 + sock_inherit_taken_map(msg + 6, SOCK_INHERIT_MAP_MAX);
     unsigned rest = sock_inherit_close_rest();
     if (rest)
         log_info("binary upgrade: %u listening sockets of listeners this file does not have "
                  "closed", rest);
-    if (send(fd, "READY\n", 6, MSG_NOSIGNAL) != 6)
+    sd_notify_take_main(); /* before the old one stops: systemd follows this process */
+    if (send(fd, msg, len, MSG_NOSIGNAL) != (ssize_t)len)
         log_warn("binary upgrade: cannot tell the old process to stop: %s", strerror(errno));
     close(fd);
 }
@@ -143,6 +152,12 @@ struct upgrade_server {
     struct admin *admin;
     char *path;
     struct stat bound; /* the file bind made: a newer process replaces it */
+    /* What the last hand-over sent, in order (the admin listener's last: no worker) */
+    struct handed_sock {
+        unsigned worker;
+        int fd;
+    } *handed;
+    unsigned nhanded;
 };
 
 static int send_handed(int fd, uint8_t kind, const struct sockaddr_any *addr, int sock)
@@ -172,16 +187,23 @@ static int send_handed(int fd, uint8_t kind, const struct sockaddr_any *addr, in
 /* Every worker's listening sockets, then the admin listener's. */
 static int hand_over(struct upgrade_server *u, int fd)
 {
-    unsigned count = 0;
+    unsigned count = 0, total = 0;
+    for (unsigned i = 0; i < u->n; i++)
+        total += u->ws[i].nsocks;
+    free(u->handed);
+    u->nhanded = 0;
+    if (!(u->handed = calloc(total + 1, sizeof(*u->handed))))
+        return -1;
     for (unsigned i = 0; i < u->n; i++) {
         struct worker *w = &u->ws[i];
-        for (unsigned j = 0; j < w->nsocks; j++) {
+        for (unsigned j = 0; j < w->nsocks && count < total; j++) {
             struct listen_sock *ls = &w->socks[j];
             if (ls->h.fd < 0)
                 continue;
             if (send_handed(fd, (uint8_t)ls->lc->mode, &ls->lc->addrs[ls->addr_index],
                             ls->h.fd) < 0)
                 return -1;
+            u->handed[u->nhanded++] = (struct handed_sock){i, ls->h.fd};
             count++;
         }
     }
@@ -202,20 +224,39 @@ static void peer_close(struct upgrade_server *u)
     u->peer.fd = -1;
 }
 
+/* READY's map (one byte per socket handed over, 1 = taken; missing: not taken): marks the
+ * listening sockets the new process took, then each worker (read when it drains). */
+static void mark_taken(struct upgrade_server *u, const unsigned char *map, size_t len)
+{
+    for (unsigned i = 0; i < u->nhanded && i < len; i++) {
+        struct handed_sock *hs = &u->handed[i];
+        if (!map[i] || hs->worker >= u->n)
+            continue;
+        struct worker *w = &u->ws[hs->worker];
+        for (unsigned j = 0; j < w->nsocks; j++)
+            if (w->socks[j].h.fd == hs->fd)
+                w->socks[j].handed_over = true;
+    }
+    for (unsigned i = 0; i < u->n; i++) /* before the drain command (SIGTERM) */
+        atomic_store_explicit(&u->ws[i].handed_over, true, memory_order_release);
+}
+
 /* READY (the new process serves: this one stops as on SIGTERM), or it went away (it
  * failed: this one goes on, its sockets never left it). */
 static void peer_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
 {
     struct upgrade_server *u = container_of(h, struct upgrade_server, peer);
-    char buf[16];
+    unsigned char buf[6 + SOCK_INHERIT_MAP_MAX];
     (void)loop;
     (void)events;
     ssize_t n = recv(h->fd, buf, sizeof(buf), MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     peer_close(u);
-    if (n >= 5 && memcmp(buf, "READY", 5) == 0) {
+    if (n >= 6 && memcmp(buf, "READY\n", 6) == 0) {
         log_info("binary upgrade: the new process serves; stopping this one");
+        mark_taken(u, buf + 6, (size_t)n - 6);
+        sd_notify_give_up_main(); /* no STOPPING=1: the service goes on in the new one */
         kill(getpid(), SIGTERM);
     } else {
         log_warn("binary upgrade: the new process went away before it was ready; this one "
@@ -287,6 +328,7 @@ void upgrade_stop(struct upgrade_server *u)
         return;
     if (u->peer.fd >= 0)
         peer_close(u);
+    free(u->handed);
     ev_del(u->loop, &u->lh);
     /* the path stays when a newer process took it over (its own socket now) */
     struct stat now;

@@ -23,6 +23,8 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "ev/loop.h"
+#include "stats/counters-t.h"
+#include "stats/geo.h"
 
 #define SLOTS 3
 #define COPY_TRIES 8
@@ -37,14 +39,22 @@ struct topn_worker {
     struct topn_slot slot[SLOTS];
 } __attribute__((aligned(CACHELINE)));
 
+/* A worker's requests and bytes per country code, since the start (single writer). */
+struct country_counters {
+    counter_t n[GEO_CODES][CM_COUNT];
+} __attribute__((aligned(CACHELINE)));
+
 struct analytics {
     unsigned nworkers;
     struct topn_worker *workers; /* [nworkers] */
+    struct country_counters *countries; /* [nworkers] */
     /* the control thread's */
     struct ev_loop *loop;
     struct ev_timer tick;
     struct config *cfg; /* one reference; NULL in tests */
     struct trends trends;
+    struct country_trends country_trends;
+    uint64_t country_totals[GEO_CODES][CM_COUNT]; /* a fold's scratch */
     int64_t merged;                                    /* last bucket merged, -1 = none */
     struct topn_set fine[ANALYTICS_BUCKETS_PER_MIN];   /* merged buckets ... */
     int64_t fine_epoch[ANALYTICS_BUCKETS_PER_MIN];     /* ... and which (-1 = none) */
@@ -122,6 +132,11 @@ void analytics_record(unsigned worker, uint64_t now_ms, const struct analytics_r
     }
     record_into(&s->set, r);
     slot_end(s);
+    int c = r->country && r->country[0] ? geo_code_index(r->country, 2) : -1;
+    if (c >= 0) {
+        CTR_ADD(a->countries[worker].n[c][CM_REQUESTS], 1);
+        CTR_ADD(a->countries[worker].n[c][CM_BYTES], r->bytes);
+    }
 }
 
 /* ---- the control thread ---- */
@@ -174,6 +189,12 @@ void analytics_fold(struct analytics *a, const uint64_t totals[TR_COUNT], int64_
                     uint64_t now_mono_ms)
 {
     trends_fold(&a->trends, totals, now_real_ms);
+    memset(a->country_totals, 0, sizeof(a->country_totals));
+    for (unsigned w = 0; w < a->nworkers; w++)
+        for (int c = 0; c < GEO_CODES; c++)
+            for (int m = 0; m < CM_COUNT; m++)
+                a->country_totals[c][m] += CTR_GET(a->countries[w].n[c][m]);
+    country_trends_fold(&a->country_trends, a->country_totals, now_real_ms);
     int64_t now = (int64_t)(now_mono_ms / 1000 / ANALYTICS_BUCKET_S);
     /* a late tick catches up on the buckets the workers may still hold (an hour at most) */
     int64_t from = now - 2 - ANALYTICS_BUCKETS_PER_MIN * ANALYTICS_MINUTES;
@@ -211,6 +232,11 @@ const struct trends *analytics_trends(const struct analytics *a)
     return &a->trends;
 }
 
+const struct country_trends *analytics_country_trends(const struct analytics *a)
+{
+    return &a->country_trends;
+}
+
 struct analytics *analytics_new(unsigned nworkers)
 {
     struct analytics *a = calloc(1, sizeof(*a));
@@ -223,7 +249,11 @@ struct analytics *analytics_new(unsigned nworkers)
     for (int i = 0; i < ANALYTICS_MINUTES; i++)
         a->minute_of[i] = -1;
     a->workers = aligned_alloc(CACHELINE, sizeof(*a->workers) * (nworkers ? nworkers : 1));
-    if (!a->workers || trends_init(&a->trends) < 0) {
+    a->countries = aligned_alloc(CACHELINE, sizeof(*a->countries) * (nworkers ? nworkers : 1));
+    if (a->countries) /* counters start at 0 (single writer, relaxed: no atomic_init needed) */
+        memset(a->countries, 0, sizeof(*a->countries) * (nworkers ? nworkers : 1));
+    if (!a->workers || !a->countries || trends_init(&a->trends) < 0 ||
+        country_trends_init(&a->country_trends) < 0) {
         analytics_free(a);
         return NULL;
     }
@@ -244,6 +274,8 @@ void analytics_free(struct analytics *a)
     if (current == a)
         current = NULL;
     trends_free(&a->trends);
+    country_trends_free(&a->country_trends);
+    free(a->countries);
     free(a->workers);
     free(a);
 }

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "net/addr.h"
+#include "stats/country_trends.h"
 #include "stats/topn.h"
 #include "stats/trends.h"
 
@@ -52,12 +53,16 @@ void analytics_set_config(struct analytics *a, struct config *cfg);
 /* Stops the tick; the workers must have stopped. a may be NULL. */
 void analytics_stop(struct analytics *a);
 
-/* Worker `worker`: counts one request in its current bucket. now_ms: monotonic. No-op
- * when analytics are not running. */
+/* Worker `worker`: counts one request in its current bucket, and in its per-country
+ * counters when r->country is known. now_ms: monotonic. No-op when analytics are not
+ * running. */
 void analytics_record(unsigned worker, uint64_t now_ms, const struct analytics_req *r);
 
 /* The control thread's view (call on its thread only). */
 const struct trends *analytics_trends(const struct analytics *a);
+/* Requests and bytes per country over time (the requests analytics_record counted with a
+ * country: `analytics.enabled` and a geo database). */
+const struct country_trends *analytics_country_trends(const struct analytics *a);
 /* Merges the range ending at now_mono_ms into *out (reset first). */
 void analytics_top(struct analytics *a, enum analytics_range range, uint64_t now_mono_ms,
                    struct topn_set *out);

@@ -74,9 +74,10 @@ struct server_counters {
     counter_t http_5xx;       /* 5xx responses from this server */
     counter_t http_reused;    /* requests sent on a pooled keep-alive connection */
     counter_t http_responses[5]; /* final responses from this server by class (1xx..5xx) */
-    /* TCP_INFO of a connection to this server, read once when it closes (TCP relay
-     * sessions and HTTP server connections; the RTT goes to the HIST_RTT histogram) */
-    counter_t tcp_info_samples;
+    /* TCP_INFO of connections to this server (TCP relay sessions and HTTP server
+     * connections), read while they live and when they close (stats/tcp_info.h); each
+     * read adds what changed, the RTT goes to the HIST_RTT histogram */
+    counter_t tcp_info_samples; /* reads */
     counter_t tcp_retrans;   /* segments retransmitted (tcpi_total_retrans) */
     counter_t tcp_segs_in;   /* segments received from the server */
     counter_t tcp_segs_out;  /* segments sent to the server */
@@ -141,6 +142,7 @@ struct listener_counters {
     counter_t http_responses[5];
     counter_t http_bad_requests; /* rejected by the parser (400, 413, 414, 431, 501, 505) */
     counter_t http_retries;      /* extra attempts made on another (or a fresh) connection */
+    counter_t http_spliced;      /* response body bytes moved socket to socket by splice(2) */
     /* HTTP/2 client connections */
     counter_t h2_conns;                 /* connections that spoke HTTP/2 */
     counter_t h2_calm;                  /* ended with GOAWAY (ENHANCE_YOUR_CALM) */
@@ -155,7 +157,7 @@ struct listener_counters {
     counter_t waf_requests[WAF_OUTCOME_COUNT];  /* inspected requests, by enum waf_outcome */
     counter_t waf_matches[WAF_CAT_COUNT];       /* requests a rule category matched */
     counter_t ext_authz[EXT_AUTHZ_OUTCOME_COUNT]; /* checks, by enum ext_authz_outcome */
-    /* TCP relay: the client connection's TCP_INFO, read when the session closes */
+    /* TCP relay: the client connection's TCP_INFO, sampled (stats/tcp_info.h) */
     counter_t tcp_segs_in;  /* segments received from clients */
     counter_t tcp_segs_out; /* segments sent to clients */
     counter_t tcp_retrans;  /* segments retransmitted to clients */

@@ -23,7 +23,7 @@ enum hist_kind {
     HIST_TTFB,    /* request: from its first byte to the response head from the server */
     HIST_CONNECT, /* a new connection to a server: connect (and TLS) until usable */
     HIST_TLS,     /* listener: TLS handshake with the client */
-    HIST_RTT,     /* server: smoothed RTT of a connection to it when it closed */
+    HIST_RTT,     /* server: smoothed RTT of its connections, sampled (stats/tcp_info.h) */
     HIST_SESSION, /* TCP relay session: from accept to close */
     HIST_KINDS
 };

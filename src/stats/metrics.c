@@ -39,14 +39,14 @@ static uint64_t get_server_active(const struct config *c, const void *obj)
 {
     const struct server *s = obj;
     (void)c;
-    return atomic_load_explicit(&s->st.active, memory_order_relaxed);
+    return atomic_load_explicit(&s->st.live->active, memory_order_relaxed);
 }
 
 static uint64_t get_server_up(const struct config *c, const void *obj)
 {
     const struct server *s = obj;
     (void)c;
-    return atomic_load_explicit(&s->st.up, memory_order_relaxed) ? 1 : 0;
+    return atomic_load_explicit(&s->st.live->up, memory_order_relaxed) ? 1 : 0;
 }
 
 static uint64_t get_server_weight(const struct config *c, const void *obj)
@@ -197,6 +197,10 @@ static const struct metric_def metric_table[] = {
     {"strata_listener_http_retries_total",
      "Extra attempts made for HTTP requests (connect failures, resets, retried statuses).",
      "requests", METRIC_COUNTER, METRIC_LISTENER, LCTR(http_retries)},
+    {"strata_listener_http_spliced_bytes_total",
+     "Response body bytes moved from server to client socket by splice(2), never copied into "
+     "user space (bodies no filter sees, with a length, to plain HTTP/1 clients).",
+     "bytes", METRIC_COUNTER, METRIC_LISTENER, LCTR(http_spliced)},
     {"strata_listener_h2_connections_total", "Client connections that spoke HTTP/2.",
      "connections", METRIC_COUNTER, METRIC_LISTENER, LCTR(h2_conns)},
     {"strata_listener_h2_calm_goaways_total",
@@ -278,13 +282,13 @@ static const struct metric_def metric_table[] = {
 #undef AUTHZ
 
     {"strata_listener_tcp_segments_in_total",
-     "TCP segments received from clients of relayed sessions (TCP_INFO at close).", "segments",
+     "TCP segments received from clients of relayed sessions (TCP_INFO, sampled).", "segments",
      METRIC_COUNTER, METRIC_LISTENER, LCTR(tcp_segs_in)},
     {"strata_listener_tcp_segments_out_total",
-     "TCP segments sent to clients of relayed sessions (TCP_INFO at close).", "segments",
+     "TCP segments sent to clients of relayed sessions (TCP_INFO, sampled).", "segments",
      METRIC_COUNTER, METRIC_LISTENER, LCTR(tcp_segs_out)},
     {"strata_listener_tcp_retransmits_total",
-     "TCP segments retransmitted to clients of relayed sessions (TCP_INFO at close).",
+     "TCP segments retransmitted to clients of relayed sessions (TCP_INFO, sampled).",
      "segments", METRIC_COUNTER, METRIC_LISTENER, LCTR(tcp_retrans)},
 
     {"strata_server_connections_total", "Connections established to the server.", "connections",
@@ -336,16 +340,17 @@ static const struct metric_def metric_table[] = {
     STATUS_CLASSES(SRV_CLASS),
 #undef SRV_CLASS
     {"strata_server_tcp_info_samples_total",
-     "Connections to the server (TCP relay, HTTP) whose TCP_INFO was read at close.",
-     "connections", METRIC_COUNTER, METRIC_SERVER, SCTR(tcp_info_samples)},
+     "TCP_INFO reads of connections to the server (TCP relay, HTTP): while open, round robin "
+     "about once a second, and at close.",
+     "samples", METRIC_COUNTER, METRIC_SERVER, SCTR(tcp_info_samples)},
     {"strata_server_tcp_retransmits_total",
-     "TCP segments retransmitted to the server (TCP_INFO of its connections at close).",
+     "TCP segments retransmitted to the server (TCP_INFO of its connections, sampled).",
      "segments", METRIC_COUNTER, METRIC_SERVER, SCTR(tcp_retrans)},
     {"strata_server_tcp_segments_in_total",
-     "TCP segments received from the server (TCP_INFO of its connections at close).",
+     "TCP segments received from the server (TCP_INFO of its connections, sampled).",
      "segments", METRIC_COUNTER, METRIC_SERVER, SCTR(tcp_segs_in)},
     {"strata_server_tcp_segments_out_total",
-     "TCP segments sent to the server (TCP_INFO of its connections at close).", "segments",
+     "TCP segments sent to the server (TCP_INFO of its connections, sampled).", "segments",
      METRIC_COUNTER, METRIC_SERVER, SCTR(tcp_segs_out)},
 
     {"strata_route_requests_total", "HTTP requests taken by the route.", "requests",

@@ -53,7 +53,7 @@ static const struct hist_family hist_families[] = {
     {"strata_server_session_duration_seconds", SESS_HELP ", by server.", HS_SERVER, HIST_SESSION},
     {"strata_server_tcp_rtt_seconds",
      "Smoothed round-trip time of connections to the server (TCP relay, HTTP), read "
-     "(TCP_INFO) when each closed.",
+     "(TCP_INFO) while each is open (sampled about once a second) and when it closes.",
      HS_SERVER, HIST_RTT},
 };
 

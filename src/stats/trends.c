@@ -14,39 +14,54 @@ const char *const trend_names[TR_COUNT] = {
     [TR_L4_BYTES_IN] = "l4_bytes_in",   [TR_L4_BYTES_OUT] = "l4_bytes_out",
 };
 
-static int ring_init(struct trend_ring *r, uint32_t len)
+static int trend_ring_init(struct trend_ring *r, uint32_t len, uint32_t nseries)
 {
     r->end = 0;
     r->len = len;
-    for (int s = 0; s < TR_COUNT; s++)
+    r->nseries = nseries;
+    if (!(r->v = calloc(nseries, sizeof(*r->v))))
+        return -1;
+    for (uint32_t s = 0; s < nseries; s++)
         if (!(r->v[s] = calloc(len, sizeof(uint64_t))))
             return -1;
     return 0;
 }
 
-static void ring_free(struct trend_ring *r)
+static void trend_ring_free(struct trend_ring *r)
 {
-    for (int s = 0; s < TR_COUNT; s++) {
+    for (uint32_t s = 0; r->v && s < r->nseries; s++)
         free(r->v[s]);
-        r->v[s] = NULL;
+    free(r->v);
+    r->v = NULL;
+    r->nseries = 0;
+}
+
+int trend_rings_init(struct trend_ring *sec, struct trend_ring *min, uint32_t nseries)
+{
+    if (trend_ring_init(sec, TRENDS_SECONDS, nseries) < 0 ||
+        trend_ring_init(min, TRENDS_MINUTES, nseries) < 0) {
+        trend_rings_free(sec, min);
+        return -1;
     }
+    return 0;
+}
+
+void trend_rings_free(struct trend_ring *sec, struct trend_ring *min)
+{
+    trend_ring_free(sec);
+    trend_ring_free(min);
 }
 
 int trends_init(struct trends *t)
 {
     memset(t, 0, sizeof(*t));
     t->primed = true; /* the counters start at 0 with the process */
-    if (ring_init(&t->sec, TRENDS_SECONDS) < 0 || ring_init(&t->min, TRENDS_MINUTES) < 0) {
-        trends_free(t);
-        return -1;
-    }
-    return 0;
+    return trend_rings_init(&t->sec, &t->min, TR_COUNT);
 }
 
 void trends_free(struct trends *t)
 {
-    ring_free(&t->sec);
-    ring_free(&t->min);
+    trend_rings_free(&t->sec, &t->min);
 }
 
 /* Moves the ring's newest point to index `at`, zeroing the points skipped over (a point
@@ -57,17 +72,17 @@ static void ring_advance(struct trend_ring *r, int64_t at)
         return;
     int64_t from = r->end && at - r->end < (int64_t)r->len ? r->end + 1 : at - r->len + 1;
     for (int64_t i = from; i <= at; i++)
-        for (int s = 0; s < TR_COUNT; s++)
+        for (uint32_t s = 0; s < r->nseries; s++)
             r->v[s][(uint64_t)i % r->len] = 0;
     r->end = at;
 }
 
-static void ring_add(struct trend_ring *r, int64_t at, const uint64_t d[TR_COUNT])
+static void trend_ring_add(struct trend_ring *r, int64_t at, const uint64_t *d)
 {
     ring_advance(r, at);
     if (at <= r->end - (int64_t)r->len)
         return; /* older than the ring */
-    for (int s = 0; s < TR_COUNT; s++)
+    for (uint32_t s = 0; s < r->nseries; s++)
         r->v[s][(uint64_t)at % r->len] += d[s];
 }
 
@@ -80,12 +95,18 @@ void trends_fold(struct trends *t, const uint64_t totals[TR_COUNT], int64_t now_
         t->last[s] = totals[s];
     }
     t->primed = true;
-    int64_t sec = now_ms / 1000 - 1;
-    ring_add(&t->sec, sec, d);
-    ring_add(&t->min, sec / 60, d);
+    trend_rings_add(&t->sec, &t->min, now_ms, d);
 }
 
-int64_t trend_points(const struct trend_ring *r, enum trend_series s, uint32_t n, uint64_t *out)
+void trend_rings_add(struct trend_ring *sec, struct trend_ring *min, int64_t now_ms,
+                     const uint64_t *d)
+{
+    int64_t s = now_ms / 1000 - 1;
+    trend_ring_add(sec, s, d);
+    trend_ring_add(min, s / 60, d);
+}
+
+int64_t trend_points(const struct trend_ring *r, unsigned s, uint32_t n, uint64_t *out)
 {
     for (uint32_t i = 0; i < n; i++) {
         int64_t at = r->end - (int64_t)(n - 1 - i);

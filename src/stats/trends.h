@@ -32,10 +32,12 @@ enum trend_series {
 #define TRENDS_SECONDS 3600 /* the per-second ring: one hour */
 #define TRENDS_MINUTES 1440 /* the per-minute ring: one day */
 
+/* Points of nseries series over the same time steps. */
 struct trend_ring {
     int64_t end; /* index (unix second or minute) of the newest point; 0 = none yet */
     uint32_t len;
-    uint64_t *v[TR_COUNT]; /* [len] each, v[s][end % len] is the newest */
+    uint32_t nseries;
+    uint64_t **v; /* [nseries][len], v[s][end % len] is the newest */
 };
 
 struct trends {
@@ -61,6 +63,16 @@ void trends_fold(struct trends *t, const uint64_t totals[TR_COUNT], int64_t now_
 
 /* The last n points of series s of ring r, oldest first, into out[n] (0 before the start).
  * Returns the index of the newest point (r->end). */
-int64_t trend_points(const struct trend_ring *r, enum trend_series s, uint32_t n, uint64_t *out);
+int64_t trend_points(const struct trend_ring *r, unsigned s, uint32_t n, uint64_t *out);
+
+/* Rings of other series (stats/country_trends.h), zeroed: a per-second ring (TRENDS_SECONDS) and a per-minute ring (TRENDS_MINUTES) of nseries
+ * series: both made (0), or neither (-1, out of memory; both freeable). */
+int trend_rings_init(struct trend_ring *sec, struct trend_ring *min, uint32_t nseries);
+void trend_rings_free(struct trend_ring *sec, struct trend_ring *min);
+/* Adds d[nseries] to the second a fold at now_ms closes (the one before now_ms's) and to
+ * its minute, moving each ring on first when that point is newer than its newest (the
+ * points skipped over are zeroed). */
+void trend_rings_add(struct trend_ring *sec, struct trend_ring *min, int64_t now_ms,
+                     const uint64_t *d);
 
 #endif

@@ -154,6 +154,8 @@ static struct upconn *open_new(struct worker *w, struct up_attempt *a, struct up
     uc->max_streams = 1; /* HTTP/1; a multiplexing codec raises it once it knows */
     uc->active_streams = 1;
     uc->connecting = r == UP_CONNECT_PENDING;
+    if (!uc->connecting)
+        tcp_watch_start(&w->tcp_watches, &uc->watch, uc->c.h.fd, NULL, uc->srv);
     list_init(&uc->link);
     ev_timer_init(&uc->idle, idle_expired);
     return uc;
@@ -211,8 +213,10 @@ enum up_connect upstream_conn_step(struct worker *w, struct up_attempt *a, struc
                                    uint32_t events)
 {
     enum up_connect r = upstream_connect_step(a, w, &uc->c, events);
-    if (r == UP_CONNECT_DONE)
+    if (r == UP_CONNECT_DONE) {
         uc->connecting = false;
+        tcp_watch_start(&w->tcp_watches, &uc->watch, uc->c.h.fd, NULL, uc->srv);
+    }
     return r;
 }
 
@@ -281,8 +285,7 @@ static void upconn_close(struct worker *w, struct upconn *uc)
     ev_timer_cancel(&w->loop, &uc->idle);
     if (uc->owner_closed)
         uc->owner_closed(uc);
-    if (!uc->connecting)
-        stats_tcp_info_server(w->id, uc->srv, uc->c.h.fd);
+    tcp_watch_end(&w->tcp_watches, &uc->watch);
     uc->c.xprt->close(&uc->c);
     hbuf_put(&w->hbuf_pool, uc->in);
     uc->in = NULL;

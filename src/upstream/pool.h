@@ -35,6 +35,7 @@
 #include "core/pool.h"
 #include "ev/loop.h"
 #include "net/conn.h"
+#include "stats/tcp_info-t.h"
 #include "upstream/upstream.h"
 
 struct worker;
@@ -64,6 +65,7 @@ struct upconn {
     uint16_t max_streams;  /* leases it may carry at once: 1 for HTTP/1; 0: no more */
     uint16_t active_streams;
     bool connecting; /* the connect or the transport's handshake is in progress */
+    struct tcp_watch watch; /* TCP_INFO sampling once connected (stats/tcp_info.h) */
 };
 
 /* Per worker: one available list per key (index: gid * UP_XPRT_KINDS + xprt). */

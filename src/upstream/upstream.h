@@ -11,7 +11,7 @@
  *
  * Ownership: the caller owns the `struct up_attempt` (in its session or exchange) and the
  * `struct conn` being connected; while a->server is set the attempt holds one unit of
- * a->server->st.active, given back by upstream_release or a failure.
+ * a->server->st.live->active, given back by upstream_release or a failure.
  */
 #ifndef STRATA_UPSTREAM_UPSTREAM_H
 #define STRATA_UPSTREAM_UPSTREAM_H
@@ -51,7 +51,7 @@ enum up_phase {
  * upstream_attempt_init. */
 struct up_attempt {
     struct backend *backend;
-    struct server *server; /* reserved (one unit of st.active) while set */
+    struct server *server; /* reserved (one unit of st.live->active) while set */
     struct lb_req req;     /* client/key for hashing balancers; req.exclude: servers tried */
     uint8_t tries;         /* servers picked so far (each counts, whatever its outcome) */
     uint8_t max_tries;     /* at least 1 */

@@ -2,23 +2,27 @@
 // Starts build/strata (STRATA_BIN) in front of a fast and a slow HTTP origin and a TCP echo
 // server (all on loopback, ports picked at run time), sends traffic while the page is
 // open, then checks that the figures the page shows match /metrics and /api/v1/stats,
-// that the slow route is flagged first, clicks a drain action, and saves screenshots it
-// checks are not blank. A second scenario loads 1,000 routes and 1,000 servers.
+// that the slow route is flagged first, that the traffic by country (a small .mmdb written
+// by tests/geo/make_test_mmdb.pl places 127.0.0.2 in FR, 127.0.0.3 in US) matches the
+// trends API, clicks a drain action, and saves screenshots it checks are not blank. A
+// second scenario loads 1,000 routes and 1,000 servers.
 // Ends with "browser: N passed, M failed"; exit status 1 on any failure.
 'use strict';
 const { chromium } = require('playwright-core');
+const { execFileSync } = require('child_process');
 const fs = require('fs');
 const http = require('http');
 const net = require('net');
+const os = require('os');
 const path = require('path');
 const { ROOT, cleanups, sleep, check, assert, freePort, waitFor, startStrata, runScenarios } =
   require('./lib');
 
 const OUT = process.env.BROWSER_OUT || path.join(ROOT, 'build', 'browser');
 
-function get(port, p, headers = {}) {
+function get(port, p, headers = {}, localAddress = undefined) {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: p, headers, timeout: 5000 }, (res) => {
+    const req = http.get({ host: '127.0.0.1', port, path: p, headers, timeout: 5000, localAddress }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString() }));
@@ -114,8 +118,12 @@ async function screenshot(page, name, minColors) {
 async function scenarioTraffic(browser) {
   const fast = await origin(0), slow = await origin(300), tcp = await echo();
   const [hport, tport, admin, dead] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const mmdb = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'strata-geo-')), 'test.mmdb');
+  execFileSync('perl', [path.join(ROOT, 'tests', 'geo', 'make_test_mmdb.pl'), mmdb], { timeout: 60000 });
+  cleanups.push(() => fs.rmSync(path.dirname(mmdb), { recursive: true, force: true }));
   await startStrata(`workers: 2
 admin: { listen: 127.0.0.1:${admin} }
+geo: { database: "${mmdb}" }
 listeners:
   - name: web
     listen: 127.0.0.1:${hport}
@@ -140,6 +148,7 @@ backends:
   page.on('pageerror', (e) => pageErrors.push(String(e)));
   const load = traffic(hport, ['/v1/users/1', '/v1/items', '/reports/daily', '/v1/users/2', '/broken/x'], 4);
   await tcpSessions(tport, 10);
+  for (let i = 0; i < 8; i++) await get(hport, '/v1/geo', {}, i < 5 ? '127.0.0.2' : '127.0.0.3');
 
   await check('dashboard loads and polls while traffic flows', async () => {
     await page.goto(`http://127.0.0.1:${admin}/`);
@@ -250,6 +259,23 @@ backends:
     const trends = await get(admin, '/api/v1/trends?range=hour');
     const seeded = await page.evaluate(() => document.body.dataset.trends === 'yes');
     assert(seeded === (trends.status === 200), `trends answered ${trends.status}, charts seeded ${seeded}`);
+  });
+  await check('traffic by country matches /api/v1/trends', async () => {
+    // a round of the page's country poll (every 5 s) after the traffic stopped
+    const rounds = Number(await page.evaluate(() => document.body.dataset.countryPolls || 0));
+    await page.waitForFunction((n) => Number(document.body.dataset.countryPolls || 0) >= n + 1,
+      rounds, { timeout: 12000 });
+    const t = JSON.parse((await get(admin, '/api/v1/trends?range=hour&points=300')).body);
+    assert(t.countries_state === 'on', 'countries_state ' + t.countries_state);
+    const total = (a) => a.reduce((s, v) => s + v, 0);
+    const want = Object.fromEntries(t.countries.map((c) => [c.country, total(c.requests)]));
+    assert(want.FR === 5 && want.US === 3, 'trends: ' + JSON.stringify(want));
+    for (const code of ['FR', 'US']) {
+      const shown = Number(await page.textContent(`tr[data-country="${code}"] td.req`));
+      assert(shown === want[code], `${code}: page ${shown}, trends ${want[code]}`);
+    }
+    const canvas = await page.$eval('#c-countries', (c) => c.width > 0 && !document.querySelector('#geo-panel').hidden);
+    assert(canvas, 'the country chart is drawn and shown');
   });
   await check('screenshot after the checks is not blank', () => screenshot(page, 'dashboard-final', 12));
   await page.close();

@@ -41,6 +41,13 @@ def get_from(port, source, target="/", host="example.com"):
     return status, body.decode()
 
 
+def send_plan(port):
+    """Twelve requests: 6 from FR, 3 from US, 1 from DE and 2 from an unknown address."""
+    for src, n in [("127.0.0.2", 6), ("127.0.0.3", 3), ("127.0.0.4", 1), ("127.0.0.1", 2)]:
+        for _ in range(n):
+            assert get_from(port, src)[0] == 200
+
+
 def named(name):
     return lambda req, n=name: (200, {"content-type": "text/plain"}, n.encode())
 
@@ -53,10 +60,7 @@ def test_top_countries_and_access_log_fields(strata, origin, geo_db, tmp_path):
                       top_extra=f'geo: {{ database: "{geo_db}" }}',
                       http_extra=f'access_log: {{ format: json, path: "{log}" }}')
     strata(cfg, listen_ports=[port], admin_port=admin)
-    plan = [("127.0.0.2", 6), ("127.0.0.3", 3), ("127.0.0.4", 1), ("127.0.0.1", 2)]
-    for src, n in plan:
-        for _ in range(n):
-            assert get_from(port, src)[0] == 200
+    send_plan(port)
 
     def top():
         j = json.loads(http_get(admin, "/api/v1/top?range=minute")[1])
@@ -73,6 +77,44 @@ def test_top_countries_and_access_log_fields(strata, origin, geo_db, tmp_path):
     seen = {(e["client"].split(":")[0], e["country"], e["asn"]) for e in lines}
     assert seen == {("127.0.0.2", "FR", 64500), ("127.0.0.3", "US", 64501),
                     ("127.0.0.4", "DE", 0), ("127.0.0.1", "-", 0)}, seen
+
+
+def test_country_trends(strata, origin, geo_db):
+    """Requests and bytes per country in /api/v1/trends (per second and per minute), the
+    busiest countries by name and the rest in "other"; off without a database."""
+    o = origin("a", named("a"))
+    port, admin = free_port(), free_port()
+    cfg = http_config(port, {"app": {"servers": [o.address]}}, admin_port=admin,
+                      top_extra=f'geo: {{ database: "{geo_db}" }}')
+    strata(cfg, listen_ports=[port], admin_port=admin)
+    send_plan(port)
+
+    def trends(range_, points):
+        status, body = http_get(admin, f"/api/v1/trends?range={range_}&points={points}")
+        assert status == 200, body
+        j = json.loads(body)
+        got = {c["country"]: (sum(c["requests"]), sum(c["bytes"])) for c in j["countries"]}
+        return j, got
+    j, got = wait_for(lambda: (lambda t: t if sum(r for r, _ in t[1].values()) >= 10 else None)(
+        trends("hour", 120)), 6, interval=0.3, what="10 requests in the country trends")
+    assert j["countries_state"] == "on"
+    assert {k: r for k, (r, _) in got.items()} == {"FR": 6, "US": 3, "DE": 1, "other": 0}, got
+    assert got["FR"][1] > 6 * 100 and got["US"][1] > 3 * 100
+    assert all(len(c["requests"]) == 120 == len(c["bytes"]) for c in j["countries"])
+    assert len(j["series"]["requests"]) == 120 and sum(j["series"]["requests"]) == 12
+    _, day = trends("day", 3)
+    assert {k: r for k, (r, _) in day.items()} == {"FR": 6, "US": 3, "DE": 1, "other": 0}, day
+    for bad in ("0", "3601", "x", ""):
+        status, body = http_get(admin, f"/api/v1/trends?range=hour&points={bad}")
+        assert status == 400 and "points" in body, (bad, status, body)
+
+    port2, admin2 = free_port(), free_port()
+    strata(http_config(port2, {"app": {"servers": [o.address]}}, admin_port=admin2),
+           listen_ports=[port2], admin_port=admin2)
+    assert get_from(port2, "127.0.0.2")[0] == 200
+    j = json.loads(http_get(admin2, "/api/v1/trends?points=10")[1])
+    assert j["countries_state"].startswith("off: no geo.database"), j["countries_state"]
+    assert [c["country"] for c in j["countries"]] == ["other"]
 
 
 def test_routes_match_country_and_continent(strata, origin, geo_db):

@@ -119,22 +119,26 @@ def test_route_latency_histograms_percentiles_and_errors(strata, origin):
     assert errs[0]["path"] == "/broken/x" and errs[0]["listener"] == "web"
 
 
-def test_tcp_sessions_connect_time_and_tcp_info(strata):
-    srv = EchoServer(greeting=b"g\n").start()
-    try:
-        port, admin = free_port(), free_port()
-        cfg = f"""
+def relay_config(port, admin, srv, listeners="", backends=""):
+    """A tcp listener `relay` in front of backend `app` (server e1 = srv), and more."""
+    return f"""
 admin: {{ listen: {LOOPBACK}:{admin} }}
 listeners:
   - name: relay
     listen: "{LOOPBACK}:{port}"
     mode: tcp
-    backend: app
+    backend: app{listeners}
 backends:
   app:
-    servers: [ {{ name: e1, address: "{srv.address}" }} ]
+    servers: [ {{ name: e1, address: "{srv.address}" }} ]{backends}
 """
-        s = strata(cfg, listen_ports=[port], admin_port=admin)
+
+
+def test_tcp_sessions_connect_time_and_tcp_info(strata):
+    srv = EchoServer(greeting=b"g\n").start()
+    try:
+        port, admin = free_port(), free_port()
+        s = strata(relay_config(port, admin, srv), listen_ports=[port], admin_port=admin)
         for _ in range(5):
             c = connect(port)
             assert recv_exact(c, 2) == b"g\n"
@@ -155,6 +159,63 @@ backends:
         assert sv["tcp"]["samples"] == 5 and sv["tcp"]["rtt_ms"]["count"] == 5
         assert sv["latency_ms"]["connect"]["count"] == 5
         assert find(st["listeners"], name="relay")["latency_ms"]["session"]["count"] == 5
+    finally:
+        srv.stop()
+
+
+def test_tcp_info_of_live_connections(strata, origin):
+    """TCP_INFO is read while connections live (each worker, once a second, round robin):
+    a relay session and a pooled HTTP server connection that stay open show their RTT,
+    segments and samples before they close, and closing adds only what is new."""
+    srv = EchoServer(greeting=b"g\n").start()
+    try:
+        a = origin("a")
+        port, hport, admin = free_port(), free_port(), free_port()
+        cfg = "workers: 1\n" + relay_config(port, admin, srv, f"""
+  - name: web
+    listen: "{LOOPBACK}:{hport}"
+    mode: http
+    backend: origin""", f"""
+  origin:
+    servers: [ {{ name: o1, address: "{a.address}" }} ]""")
+        s = strata(cfg, listen_ports=[port, hport], admin_port=admin)
+        c = connect(port)
+        assert recv_exact(c, 2) == b"g\n"
+        for i in range(5):
+            c.sendall(b"ping\n")
+            assert recv_exact(c, 5) == b"ping\n"
+        conn = http.client.HTTPConnection(LOOPBACK, hport, timeout=5)
+        conn.request("GET", "/x")
+        assert conn.getresponse().read()
+        e1, o1 = {"backend": "app", "server": "e1"}, {"backend": "origin", "server": "o1"}
+
+        def sampled(m):
+            return all((m.get("strata_server_tcp_info_samples_total", **lab) or 0) >= 1
+                       for lab in (e1, o1))
+        m = wait_for(lambda: (lambda x: x if sampled(x) else None)(s.metrics(admin)), 6,
+                     what="live connections sampled")
+        # both still open: nothing closed yet, yet RTT and segments are there
+        assert not m.get("strata_listener_session_duration_seconds_count", listener="relay")
+        assert m.get("strata_server_tcp_rtt_seconds_count", **e1) >= 1
+        assert m.get("strata_server_tcp_segments_out_total", **e1) >= 5
+        assert m.get("strata_listener_tcp_segments_in_total", listener="relay") >= 5
+        assert m.get("strata_server_tcp_rtt_seconds_count", **o1) >= 1
+        sv = find(stats(admin)["servers"], name="e1")
+        assert sv["tcp"]["samples"] >= 1 and sv["tcp"]["rtt_ms"]["count"] >= 1
+        live_out = m.get("strata_server_tcp_segments_out_total", **e1)
+        live_samples = m.get("strata_server_tcp_info_samples_total", **e1)
+        for i in range(5):
+            c.sendall(b"pong\n")
+            assert recv_exact(c, 5) == b"pong\n"
+        c.close()
+        conn.close()
+        m = wait_for(lambda: (lambda x: x if x.get(
+            "strata_listener_session_duration_seconds_count", listener="relay") == 1 else None)(
+            s.metrics(admin)), 5, what="the session closed")
+        after = m.get("strata_server_tcp_segments_out_total", **e1)
+        # the close read added the five new messages, not the whole connection again
+        assert live_out + 5 <= after < 2 * live_out + 5, (live_out, after)
+        assert m.get("strata_server_tcp_info_samples_total", **e1) > live_samples
     finally:
         srv.stop()
 

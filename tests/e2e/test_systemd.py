@@ -114,3 +114,48 @@ def test_unit_file_is_type_notify_with_reload():
     assert lines["Type"] == "notify"
     assert "ExecReload" in lines and "ExecStart" in lines
     assert "strata run" in lines["ExecStart"]
+
+
+def test_binary_upgrade_hands_the_main_pid_over(strata_bin, tmp_path):
+    """A binary upgrade: the new process says MAINPID=<its pid> (before the old one is
+    told to stop, and again with READY=1); the old one, draining, sends nothing more (no
+    STOPPING=1 that would stop the unit); the new one's SIGTERM sends STOPPING=1."""
+    port = free_port()
+    path = str(tmp_path / "notify.sock")
+    sock = tmp_path / "upgrade.sock"
+    text = f"upgrade_socket: {sock}\n" + config(port)
+    env = dict(os.environ, NOTIFY_SOCKET=path)
+    n = Notify(path)
+    procs = []
+    try:
+        old = Strata(strata_bin, tmp_path, text, name="old.yaml", env=env)
+        procs.append(old)
+        first = n.next()
+        assert first.get("READY") == "1" and "MAINPID" not in first, first
+        new = Strata(strata_bin, tmp_path, text, name="new.yaml", env=env)
+        procs.append(new)
+        took = n.next()
+        assert took.get("MAINPID") == str(new.pid) and "READY" not in took, took
+        ready = n.next()
+        assert ready.get("READY") == "1" and ready.get("MAINPID") == str(new.pid), ready
+        assert old.proc.wait(timeout=15) == 0
+        assert "binary upgrade: the new process serves" in old.log()
+        time.sleep(0.2)
+        new.send_signal(signal.SIGTERM)
+        stopping = n.next()
+        assert stopping.get("STOPPING") == "1", stopping
+        assert new.proc.wait(timeout=10) == 0
+        # nothing from the old process in between: exactly these four messages
+        assert len(n.messages) == 4, n.messages
+    finally:
+        for p in procs:
+            p.stop()
+        n.close()
+    assert not sum((sanitizer_reports(p) for p in procs), [])
+
+
+def test_unit_file_lets_an_upgraded_process_become_main():
+    unit = (REPO / "contrib" / "strata.service").read_text()
+    lines = {ln.split("=", 1)[0]: ln.split("=", 1)[1] for ln in unit.splitlines()
+             if "=" in ln and not ln.startswith("#")}
+    assert lines["NotifyAccess"] == "all"

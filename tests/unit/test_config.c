@@ -111,7 +111,7 @@ static void check_full_backends(const struct config *c)
     CHECK_EQ_U64(s->max_conns, 100);
     CHECK_EQ_U64(s->index, 0);
     CHECK(s->backend == b);
-    CHECK(atomic_load(&s->st.up));
+    CHECK(atomic_load(&s->st.live->up));
     CHECK(s->st.ctr != NULL && ((uintptr_t)s->st.ctr % CACHELINE) == 0);
 
     s = &b->servers[1]; /* shorthand */

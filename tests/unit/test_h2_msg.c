@@ -108,6 +108,17 @@ TEST(h2_msg_request_malformed)
         {NV(":method", "GET"), NV(":scheme", "http"), NV(":path", "/"), NV(":authority", "a@b")},
         {NV(":method", "CONNECT"), NV(":scheme", "http"), NV(":path", "/")},
         {NV(":method", "GET"), NV(":scheme", "http"), NV(":path", "*")},
+        /* bad bytes anywhere in long values (eight at a time), and in pseudo-header ones */
+        {NV(":method", "GET"), NV(":scheme", "http"), NV(":path", "/"),
+         NV("x", "abcdefghijklmnop\rq")},
+        {NV(":method", "GET"), NV(":scheme", "http"), NV(":path", "/"),
+         NV("x", "abcdefghij\nklmnopq")},
+        {NV(":method", "GET"), NV(":scheme", "http"), NV(":path", "/"),
+         NV("x", "abcdefgh\0ijklmnopq")},
+        {NV(":method", "GET"), NV(":scheme", "http"), NV(":path", "/"), NV("x", "abcdefghijk\t")},
+        {NV(":method", "GET"), NV(":scheme", "http"), NV(":path", "/a\r\nb")},
+        {NV(":method", "GET"), NV(":scheme", "ht tp"), NV(":path", "/")},
+        {NV(":method", "GET"), NV(":scheme", "http"), NV(":path", "/"), NV(":authority", "a\n")},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         size_t n = 0;
@@ -119,6 +130,14 @@ TEST(h2_msg_request_malformed)
             test_fail(__FILE__, __LINE__, "case %zu: %d, not malformed", i, r);
         arena_free(&b.a);
     }
+    /* long values are read whole (eight bytes at a time, then the rest) */
+    const nghttp2_nv ok[] = {NV(":method", "GET"), NV(":scheme", "http"), NV(":path", "/"),
+                             NV("user-agent", "h2load nghttp2/1.52.0 (a\tlong value)")};
+    struct blk v;
+    CHECK(read_block(&v, H2B_REQUEST, ok, 4, true) == 0);
+    CHECK(hstr_eq(http_hdr_get(&v.m, HSTR_LIT("user-agent")),
+                  HSTR_LIT("h2load nghttp2/1.52.0 (a\tlong value)")));
+    arena_free(&v.a);
     /* a content-length and no body */
     const nghttp2_nv cl[] = {NV(":method", "POST"), NV(":scheme", "http"), NV(":path", "/"),
                              NV("content-length", "3")};

@@ -33,6 +33,7 @@ static void mux_closed(struct upconn *uc)
 struct mfx {
     struct backend b;
     struct server s;
+    struct server_live live;
     struct server_counters ctr;
     struct worker w;
     struct config cfg; /* the generation the worker serves */
@@ -62,7 +63,8 @@ static void mfx_start(struct mfx *f)
     f->s.addr.u.in = sin;
     f->s.addr.len = sizeof(sin);
     f->s.st.ctr = &f->ctr;
-    atomic_store(&f->s.st.up, true);
+    f->s.st.live = &f->live;
+    atomic_store(&f->s.st.live->up, true);
     f->b.lb_ops = lb_ops_for(f->b.balance);
     f->w.loop.now_ms = 1000;
     f->cfg = (struct config){.backends = &f->b, .nbackends = 1};

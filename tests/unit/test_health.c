@@ -19,6 +19,7 @@ struct hfix {
     struct config cfg;
     struct backend be;
     struct server srv[2];
+    struct server_live live[2];
 };
 
 static struct hfix *hfix_new(enum health_type type, uint32_t pfall, uint32_t cooldown)
@@ -41,14 +42,15 @@ static struct hfix *hfix_new(enum health_type type, uint32_t pfall, uint32_t coo
     for (int i = 0; i < 2; i++) {
         f->srv[i].backend = &f->be;
         f->srv[i].index = (uint32_t)i;
-        atomic_store(&f->srv[i].st.up, true);
+        f->srv[i].st.live = &f->live[i];
+        atomic_store(&f->srv[i].st.live->up, true);
     }
     return f;
 }
 
 static bool is_up(const struct server *s)
 {
-    return atomic_load(&s->st.up);
+    return atomic_load(&s->st.live->up);
 }
 
 /* A listening socket on 127.0.0.1 (port: given, or 0 = any); its address in *a. */
@@ -88,7 +90,7 @@ static int closed_port(struct sockaddr_any *a)
     return 0;
 }
 
-/* Runs the loop until s->st.up == want or max_ms elapse, accepting (and counting, then
+/* Runs the loop until s->st.live->up == want or max_ms elapse, accepting (and counting, then
  * closing) the connections that arrive on lfd (-1: none). Returns the elapsed ms. */
 struct watch {
     struct ev_timer t;
@@ -152,28 +154,28 @@ TEST(health_passive_marks_down_after_fall)
     health_passive_report(s, false, 1000);
     health_passive_report(s, false, 1001);
     CHECK(is_up(s));
-    CHECK_EQ_U64(atomic_load(&s->st.connect_fails), 2);
+    CHECK_EQ_U64(atomic_load(&s->st.live->connect_fails), 2);
     health_passive_report(s, true, 1002); /* a success breaks the streak */
-    CHECK_EQ_U64(atomic_load(&s->st.connect_fails), 0);
+    CHECK_EQ_U64(atomic_load(&s->st.live->connect_fails), 0);
     health_passive_report(s, false, 1003);
     health_passive_report(s, false, 1004);
     CHECK(is_up(s));
     health_passive_report(s, false, 1234);
     CHECK(!is_up(s));
-    CHECK_EQ_U64(atomic_load(&s->st.passive_down_ms), 1234);
+    CHECK_EQ_U64(atomic_load(&s->st.live->passive_down_ms), 1234);
     health_passive_report(s, false, 2000); /* already down: the first time is kept */
-    CHECK_EQ_U64(atomic_load(&s->st.passive_down_ms), 1234);
+    CHECK_EQ_U64(atomic_load(&s->st.live->passive_down_ms), 1234);
     /* a server already down for another reason is not claimed by the passive check */
     struct server *o = &f->srv[1];
     server_set_up(o, false, "test");
     for (int i = 0; i < 5; i++)
         health_passive_report(o, false, 0);
-    CHECK_EQ_U64(atomic_load(&o->st.passive_down_ms), 0);
+    CHECK_EQ_U64(atomic_load(&o->st.live->passive_down_ms), 0);
     server_set_up(o, true, "test");
     for (int i = 0; i < 3; i++)
         health_passive_report(o, false, 0); /* now_ms 0 is stored as 1: 0 means "not" */
     CHECK(!is_up(o));
-    CHECK_EQ_U64(atomic_load(&o->st.passive_down_ms), 1);
+    CHECK_EQ_U64(atomic_load(&o->st.live->passive_down_ms), 1);
     log_threshold = saved;
     free(f);
 }
@@ -184,7 +186,7 @@ TEST(health_passive_off_when_fall_is_zero)
     for (int i = 0; i < 100; i++)
         health_passive_report(&f->srv[0], false, 5);
     CHECK(is_up(&f->srv[0]));
-    CHECK_EQ_U64(atomic_load(&f->srv[0].st.passive_down_ms), 0);
+    CHECK_EQ_U64(atomic_load(&f->srv[0].st.live->passive_down_ms), 0);
     free(f);
 }
 
@@ -206,8 +208,8 @@ TEST(health_passive_cooldown_brings_back)
     uint64_t ms = run_until(&loop, &w, 3000);
     CHECK(is_up(&f->srv[0]));
     CHECK(ms >= 90 && ms < 1000);
-    CHECK_EQ_U64(atomic_load(&f->srv[0].st.passive_down_ms), 0);
-    CHECK_EQ_U64(atomic_load(&f->srv[0].st.connect_fails), 0);
+    CHECK_EQ_U64(atomic_load(&f->srv[0].st.live->passive_down_ms), 0);
+    CHECK_EQ_U64(atomic_load(&f->srv[0].st.live->connect_fails), 0);
     CHECK(is_up(&f->srv[1]));
     health_stop(h);
     CHECK_EQ_U64(atomic_load(&f->cfg.refs), 1);
@@ -231,7 +233,7 @@ TEST(health_active_tcp_rise_and_fall)
     int l0 = listen_on(&s0->addr, 0, 64);
     CHECK(l0 >= 0 && closed_port(&s1->addr) == 0);
     CHECK(ev_loop_init(&loop) == 0);
-    atomic_store(&s0->st.up, false);
+    atomic_store(&s0->st.live->up, false);
     struct health *h = health_start(&loop, &f->cfg);
     CHECK(h != NULL);
 
@@ -320,7 +322,7 @@ TEST(health_passive_down_active_recovery)
     health_passive_report(s0, false, mono_ms());
     health_passive_report(s0, false, mono_ms());
     CHECK(!is_up(s0));
-    CHECK(atomic_load(&s0->st.passive_down_ms) != 0);
+    CHECK(atomic_load(&s0->st.live->passive_down_ms) != 0);
     struct watch w = {.s = s0, .want = true, .lfd = l0};
     run_until(&loop, &w, 3000);
     CHECK(is_up(s0));
@@ -328,8 +330,8 @@ TEST(health_passive_down_active_recovery)
      * was accepted by either watch, and one more check may begin as the server comes back:
      * 2 to 4 connections here, 5 with a queued one. */
     CHECK(w.accepted >= 2 && w.accepted <= 5);
-    CHECK_EQ_U64(atomic_load(&s0->st.passive_down_ms), 0);
-    CHECK_EQ_U64(atomic_load(&s0->st.connect_fails), 0);
+    CHECK_EQ_U64(atomic_load(&s0->st.live->passive_down_ms), 0);
+    CHECK_EQ_U64(atomic_load(&s0->st.live->connect_fails), 0);
     health_stop(h);
     close(l0);
     ev_loop_free(&loop);

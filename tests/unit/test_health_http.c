@@ -181,6 +181,7 @@ struct fix {
     struct config cfg;
     struct backend be;
     struct server srv;
+    struct server_live live;
     struct ev_loop loop;
     struct health *h;
     int saved_err, log_fd;
@@ -208,7 +209,8 @@ static struct fix *fix_new(const struct sockaddr_any *a, const char *addr_text, 
     f->srv.addr = *a;
     f->srv.addr_text = (char *)addr_text;
     f->srv.backend = &f->be;
-    atomic_store(&f->srv.st.up, up);
+    f->srv.st.live = &f->live;
+    atomic_store(&f->srv.st.live->up, up);
     return f;
 }
 
@@ -236,7 +238,7 @@ struct watch {
 static void watch_cb(struct ev_loop *loop, struct ev_timer *t)
 {
     struct watch *w = container_of(t, struct watch, t);
-    if (atomic_load(&w->s->st.up) == w->want || loop->now_ms >= w->deadline)
+    if (atomic_load(&w->s->st.live->up) == w->want || loop->now_ms >= w->deadline)
         loop->stop = true;
     else
         ev_timer_arm(loop, t, 2);
@@ -273,7 +275,7 @@ static void fix_end(struct fix *f)
 
 static bool is_up(const struct fix *f)
 {
-    return atomic_load(&f->srv.st.up);
+    return atomic_load(&f->srv.st.live->up);
 }
 
 #define OK_200 "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n"

@@ -51,7 +51,9 @@ static struct backend *mk_backend_named(enum balance_kind kind, uint32_t n, cons
         atomic_store(&s->st.weight, s->weight);
         s->index = i;
         s->backend = b;
-        atomic_store(&s->st.up, true);
+        if (!(s->st.live = calloc(1, sizeof(*s->st.live))))
+            abort();
+        atomic_store(&s->st.live->up, true);
     }
     b->lb_ops = lb_ops_for(kind);
     if (lb_backend_init(b, NWORKERS) < 0)
@@ -67,8 +69,10 @@ static struct backend *mk_backend(enum balance_kind kind, uint32_t n, const uint
 static void free_backend(struct backend *b)
 {
     lb_backend_free(b);
-    for (uint32_t i = 0; i < b->nservers; i++)
+    for (uint32_t i = 0; i < b->nservers; i++) {
         free(b->servers[i].name);
+        free(b->servers[i].st.live);
+    }
     free(b->servers);
     free(b->name);
     free(b);
@@ -76,12 +80,12 @@ static void free_backend(struct backend *b)
 
 static void set_up(struct backend *b, uint32_t i, bool up)
 {
-    atomic_store(&b->servers[i].st.up, up);
+    atomic_store(&b->servers[i].st.live->up, up);
 }
 
 static void set_active(struct backend *b, uint32_t i, uint32_t active)
 {
-    atomic_store(&b->servers[i].st.active, active);
+    atomic_store(&b->servers[i].st.live->active, active);
 }
 
 /* Index of the server picked, or -1 for NULL. */
@@ -737,8 +741,8 @@ static void *picker_run(void *arg)
             continue;
         p->count[s - p->b->servers]++;
         /* touch the shared runtime state the way workers do */
-        atomic_fetch_add_explicit(&s->st.active, 1, memory_order_relaxed);
-        atomic_fetch_sub_explicit(&s->st.active, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&s->st.live->active, 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&s->st.live->active, 1, memory_order_relaxed);
     }
     return NULL;
 }

@@ -69,6 +69,7 @@ struct fixture {
     struct listener_conf lst[2];
     struct backend be;
     struct server srv[2];
+    struct server_live live[2];
     struct listener_counters lctr[2][NW];
     struct server_counters sctr[2][NW];
 };
@@ -97,7 +98,8 @@ static struct fixture *fixture_new(void)
         f->srv[i].st.ctr = f->sctr[i];
         f->srv[i].backend = &f->be;
         f->srv[i].index = (uint32_t)i;
-        atomic_store(&f->srv[i].st.up, true);
+        f->srv[i].st.live = &f->live[i];
+        atomic_store(&f->srv[i].st.live->up, true);
     }
     return f;
 }
@@ -119,8 +121,8 @@ static void fixture_fill(struct fixture *f)
     CTR_ADD(f->sctr[1][1].connect_errors, 5);
     CTR_ADD(f->sctr[0][1].bytes_in, 77);
     CTR_ADD(f->sctr[0][0].bytes_out, 88);
-    atomic_store(&f->srv[0].st.active, 4);
-    atomic_store(&f->srv[1].st.up, false);
+    atomic_store(&f->srv[0].st.live->active, 4);
+    atomic_store(&f->srv[1].st.live->up, false);
 }
 
 static size_t count_occurrences(const char *hay, const char *needle)
@@ -454,8 +456,9 @@ TEST(admin_large_metrics_partial_writes)
     struct server *srv = calloc(NSRV, sizeof(*srv));
     struct server_counters *ctr = aligned_alloc(CACHELINE, NSRV * NW * sizeof(*ctr));
     char *names = malloc(NSRV * 16);
+    struct server_live *live = calloc(NSRV, sizeof(*live));
     struct ev_loop loop;
-    if (!srv || !ctr || !names)
+    if (!srv || !ctr || !names || !live)
         abort();
     memset(ctr, 0, NSRV * NW * sizeof(*ctr));
     for (uint32_t i = 0; i < NSRV; i++) {
@@ -463,6 +466,7 @@ TEST(admin_large_metrics_partial_writes)
         srv[i].name = names + i * 16;
         srv[i].backend = &f->be;
         srv[i].st.ctr = ctr + i * NW;
+        srv[i].st.live = &live[i];
         CTR_ADD(ctr[i * NW + 1].bytes_in, i);
     }
     f->be.servers = srv;
@@ -483,6 +487,7 @@ TEST(admin_large_metrics_partial_writes)
     }
     ev_loop_free(&loop);
     free(names);
+    free(live);
     free(ctr);
     free(srv);
     free(f);

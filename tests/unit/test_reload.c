@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "lb/lb.h"
 #include "net/src_limit.h"
 #include "proxy/reload.h"
 #include "test.h"
@@ -72,23 +73,36 @@ TEST(reload_carries_state_of_what_kept_its_name)
     struct server *o2 = &config_backend(c1, "a")->servers[1];
     struct server *n1 = &config_backend(c2, "a")->servers[0];
     struct server *n2 = &config_backend(c2, "a")->servers[1];
-    atomic_store(&o1->st.up, false); /* s1 moves to another address: starts afresh */
-    atomic_store(&o2->st.up, false);
-    atomic_store(&o2->st.connect_fails, 3);
-    atomic_store(&o2->st.passive_down_ms, 1234);
+    atomic_store(&o1->st.live->up, false); /* s1 moves to another address: starts afresh */
+    atomic_store(&o2->st.live->up, false);
+    atomic_store(&o2->st.live->connect_fails, 3);
+    atomic_store(&o2->st.live->passive_down_ms, 1234);
     CTR_ADD(o2->st.ctr[1].conns_total, 7);
     CTR_ADD(c1->listeners[0].st.ctr[0].http_requests, 5);
     reload_carry(c1, c2);
-    CHECK(atomic_load(&n1->st.up));
-    CHECK(!atomic_load(&n2->st.up));
-    CHECK_EQ_U64(atomic_load(&n2->st.connect_fails), 3);
-    CHECK_EQ_U64(atomic_load(&n2->st.passive_down_ms), 1234);
+    CHECK(atomic_load(&n1->st.live->up));
+    CHECK(!atomic_load(&n2->st.live->up));
+    CHECK_EQ_U64(atomic_load(&n2->st.live->connect_fails), 3);
+    CHECK_EQ_U64(atomic_load(&n2->st.live->passive_down_ms), 1234);
     CHECK(n2->st.ctr == o2->st.ctr && n1->st.ctr == o1->st.ctr); /* shared: monotonic */
     CHECK_EQ_U64(CTR_GET(n2->st.ctr[1].conns_total), 7);
     CHECK_EQ_U64(CTR_GET(c2->listeners[0].st.ctr[0].http_requests), 5);
     CHECK(c2->listeners[1].per_source.table == c1->listeners[1].per_source.table);
     CHECK(c2->global == c1->global);
+    /* Live state: one block for s2 (same address) in both generations, a fresh one for
+     * s1 (moved). An old connection's unit counts for the new s2 and goes back once. */
+    CHECK(n2->st.live == o2->st.live && n1->st.live != o1->st.live);
+    CHECK(server_acquire(o2));
+    CHECK_EQ_U64(atomic_load(&n2->st.live->active), 1);
+    CHECK(server_acquire(n2));
+    server_release(o2);
+    CHECK_EQ_U64(atomic_load(&n2->st.live->active), 1);
+    CHECK(server_acquire(o1));
+    CHECK_EQ_U64(atomic_load(&n1->st.live->active), 0);
+    server_release(o1);
     config_unref(c1); /* the shared blocks live on with c2 */
+    server_release(n2);
+    CHECK_EQ_U64(atomic_load(&n2->st.live->active), 0);
     CTR_ADD(n2->st.ctr[1].conns_total, 1);
     CHECK_EQ_U64(CTR_GET(n2->st.ctr[1].conns_total), 8);
     CHECK(src_conn_acquire_slot(c2->listeners[1].per_source.table, 0, 5));

@@ -39,7 +39,9 @@ static struct backend *mk_backend(uint32_t n, uint32_t passive_fall)
         s->addr.u.in.sin_port = htons((uint16_t)(1 + i));
         s->addr.len = sizeof(s->addr.u.in);
         s->st.ctr = calloc(1, sizeof(*s->st.ctr));
-        atomic_store(&s->st.up, true);
+        if (!(s->st.live = calloc(1, sizeof(*s->st.live))))
+            abort();
+        atomic_store(&s->st.live->up, true);
     }
     b->lb_ops = lb_ops_for(b->balance);
     if (lb_backend_init(b, 1) < 0)
@@ -50,8 +52,10 @@ static struct backend *mk_backend(uint32_t n, uint32_t passive_fall)
 static void free_backend(struct backend *b)
 {
     lb_backend_free(b);
-    for (uint32_t i = 0; i < b->nservers; i++)
+    for (uint32_t i = 0; i < b->nservers; i++) {
         free(b->servers[i].st.ctr);
+        free(b->servers[i].st.live);
+    }
     free(b->servers);
     free(b);
 }
@@ -113,27 +117,27 @@ TEST(upstream_attempt_server_fault_counts_excludes_and_spends_budget)
     struct worker *w = f.w;
     struct server *s1 = upstream_pick(a, w, NULL);
     CHECK(s1 != NULL && a->server == s1 && a->tries == 1);
-    CHECK_EQ_U64(atomic_load(&s1->st.active), 1);
+    CHECK_EQ_U64(atomic_load(&s1->st.live->active), 1);
     CHECK(upstream_failed(a, w, ECONNREFUSED, NULL) == UP_TRY_NEXT);
     CHECK(a->server == NULL && a->err == ECONNREFUSED);
-    CHECK_EQ_U64(atomic_load(&s1->st.active), 0);
+    CHECK_EQ_U64(atomic_load(&s1->st.live->active), 0);
     CHECK_EQ_U64(s1->st.ctr[0].connect_errors, 1);
-    CHECK(!atomic_load(&s1->st.up)); /* passive fall 1: reported exactly once, down */
-    CHECK_EQ_U64(atomic_load(&s1->st.connect_fails), 1);
-    atomic_store(&s1->st.up, true); /* up again: the exclusion alone must keep it out */
+    CHECK(!atomic_load(&s1->st.live->up)); /* passive fall 1: reported exactly once, down */
+    CHECK_EQ_U64(atomic_load(&s1->st.live->connect_fails), 1);
+    atomic_store(&s1->st.live->up, true); /* up again: the exclusion alone must keep it out */
     struct server *s2 = upstream_pick(a, w, NULL);
     CHECK(s2 != NULL && s2 != s1 && a->tries == 2);
     CHECK(upstream_failed(a, w, ETIMEDOUT, "timed out") == UP_SPENT);
     CHECK(a->why != NULL && strcmp(a->why, "timed out") == 0);
     CHECK(upstream_exhausted(a));
     CHECK(upstream_pick(a, w, NULL) == NULL);
-    CHECK_EQ_U64(atomic_load(&s2->st.active), 0);
+    CHECK_EQ_U64(atomic_load(&s2->st.live->active), 0);
     upstream_refund_try(a); /* a stale pooled connection: one try given back */
     struct server *s3 = upstream_pick(a, w, NULL);
     CHECK(s3 != NULL && s3 != s1 && s3 != s2);
     upstream_release(a);
     upstream_release(a); /* idempotent */
-    CHECK_EQ_U64(atomic_load(&s3->st.active), 0);
+    CHECK_EQ_U64(atomic_load(&s3->st.live->active), 0);
     fx_end(&f);
 }
 
@@ -145,10 +149,10 @@ TEST(upstream_attempt_local_shortage_blames_nobody)
     struct server *s = upstream_pick(a, w, NULL);
     CHECK(upstream_failed(a, w, EADDRNOTAVAIL, NULL) == UP_SHORTAGE);
     CHECK(a->server == NULL && a->req.nexclude == 0);
-    CHECK_EQ_U64(atomic_load(&s->st.active), 0);
+    CHECK_EQ_U64(atomic_load(&s->st.live->active), 0);
     CHECK_EQ_U64(s->st.ctr[0].connect_errors, 0);
-    CHECK_EQ_U64(atomic_load(&s->st.connect_fails), 0);
-    CHECK(atomic_load(&s->st.up));
+    CHECK_EQ_U64(atomic_load(&s->st.live->connect_fails), 0);
+    CHECK(atomic_load(&s->st.live->up));
     CHECK(upstream_pick(a, w, NULL) != NULL);
     CHECK(upstream_failed(a, w, EAGAIN, NULL) == UP_SHORTAGE);
     fx_end(&f);
@@ -166,7 +170,7 @@ TEST(upstream_pick_prefers_and_reports_no_server)
     CHECK(a->req.nexclude == 1 && a->req.exclude[0] == &b->servers[2]);
     upstream_attempt_init(a, b, 3, NULL);
     for (uint32_t i = 0; i < b->nservers; i++)
-        atomic_store(&b->servers[i].st.up, false);
+        atomic_store(&b->servers[i].st.live->up, false);
     CHECK(upstream_pick(a, w, &b->servers[0]) == NULL);
     CHECK(a->tries == 0 && !upstream_exhausted(a)); /* no_server, not connect_failed */
     fx_end(&f);

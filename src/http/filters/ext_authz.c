@@ -378,7 +378,7 @@ static void mux_tunnel(struct http_stream *st)
 
 static const struct http_mux_ops authz_mux = {
     .send_head = mux_send_head,
-    .body = {mux_send_room, mux_send_data, mux_send_trailers, mux_send_end},
+    .body = {mux_send_room, mux_send_data, mux_send_trailers, mux_send_end, NULL},
     .abort = mux_abort,
     .rearm = mux_rearm,
     .run = mux_run,

@@ -1,0 +1,265 @@
+"""mode: http — response bodies moved by splice(2): a body no filter sees, sent with a
+Content-Length longer than a buffer, goes from the server's socket to a plain HTTP/1
+client's without entering user space. What must hold either way: the bytes arrive whole
+and in order (also pipelined, and on reused connections), a slow reader holds the server
+back instead of making Strata buffer, a server or a client gone mid-body ends only that
+exchange, and bodies a filter must see, TLS clients and chunked bodies are still copied."""
+import hashlib
+import json
+import os
+import socket
+import threading
+import time
+
+from conftest import LOOPBACK, ThreadedServer, connect, recv_until_eof, wait_for
+from http_backend import http_config, parse_response
+
+MIB = 1 << 20
+
+
+def run(strata, backend_addr, http_extra="access_log: { format: json }", extra=""):
+    from conftest import free_port
+    port, admin = free_port(), free_port()
+    cfg = http_config(port, {"app": {"servers": [backend_addr], "extra": extra}},
+                      admin_port=admin, http_extra=http_extra, workers=1)
+    return strata(cfg, listen_ports=[port], admin_port=admin), port, admin
+
+
+def access_log(s, n, pred=lambda e: True):
+    """The first n access-log entries (JSON on stdout) that satisfy pred, waited for."""
+    def found():
+        es = [json.loads(ln) for ln in s.stdout().splitlines() if ln.startswith("{")]
+        es = [e for e in es if pred(e)]
+        return es if len(es) >= n else None
+    return wait_for(found, 5, what=f"{n} access log entries")
+
+
+def spliced(s, admin):
+    return s.metrics(admin).get("strata_listener_http_spliced_bytes_total", listener="web") or 0
+
+
+def read_response(f, limit=256 * MIB):
+    """One response with a Content-Length body from f (a socket's makefile("rb"), which keeps
+    what it read past this response): (status line, headers dict, body)."""
+    status = f.readline().decode("latin-1").rstrip("\r\n")
+    assert status, "connection closed before the head"
+    headers = {}
+    for _ in range(100):
+        ln = f.readline().decode("latin-1").rstrip("\r\n")
+        if not ln:
+            break
+        k, _, v = ln.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    n = int(headers["content-length"])
+    assert n <= limit
+    body = f.read(n)
+    assert len(body) == n, f"closed after {len(body)} of {n} body bytes"
+    return status, headers, body
+
+
+class BodyOrigin:
+    """Answers every request on a connection with a Content-Length body (`bodies` by path),
+    in order, keep-alive; counts connections and requests."""
+
+    def __init__(self, bodies):
+        self.bodies = bodies
+        self.requests = []
+        self.conn_ids = []
+        self.server = ThreadedServer(self.handle).start()
+
+    def handle(self, c):
+        conn_id = self.server.accepted
+        buf = b""
+        for _ in range(1000):
+            while b"\r\n\r\n" not in buf:
+                d = c.recv(65536)
+                if not d:
+                    return
+                buf += d
+            head, buf = buf.split(b"\r\n\r\n", 1)
+            path = head.split(b" ")[1].decode()
+            self.requests.append(path)
+            self.conn_ids.append(conn_id)
+            body = self.bodies[path]
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+
+    def stop(self):
+        self.server.stop()
+
+
+def test_large_bodies_arrive_whole_pipelined_and_on_reused_connections(strata):
+    bodies = {"/a": os.urandom(3 * MIB + 7), "/b": os.urandom(MIB), "/small": b"tiny"}
+    o = BodyOrigin(bodies)
+    try:
+        s, port, admin = run(strata, o.server.address)
+        c = connect(port)
+        f = c.makefile("rb")
+        # three requests at once (pipelined), then two more on the same connection
+        c.sendall(b"".join(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % p.encode()
+                           for p in ("/a", "/small", "/b")))
+        for i, p in enumerate(("/a", "/small", "/b", "/b", "/a")):
+            if i >= 3:
+                c.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % p.encode())
+            status, headers, body = read_response(f)
+            assert status.startswith("HTTP/1.1 200"), status
+            assert hashlib.sha256(body).digest() == hashlib.sha256(bodies[p]).digest(), p
+        c.close()
+        assert o.requests == ["/a", "/small", "/b", "/b", "/a"]
+        assert len(set(o.conn_ids)) == 1, o.conn_ids  # the server connection was kept
+        # most of the large bodies went by splice (what came with each head was copied)
+        big = 2 * len(bodies["/a"]) + 2 * len(bodies["/b"])
+        n = wait_for(lambda: spliced(s, admin) or None, 5, what="spliced bytes counted")
+        assert big - 4 * 64 * 1024 <= n <= big, (n, big)
+        m = s.metrics(admin)
+        assert m.get("strata_listener_bytes_out_total", listener="web") >= big
+    finally:
+        o.stop()
+
+
+def test_slow_reader_holds_the_server_back(strata):
+    """64 MiB to a client that stops reading: the server is held back by TCP (Strata holds at
+    most a pipe), then the client reads the rest and gets every byte."""
+    size = 64 * MIB
+    sent = [0]
+    done = threading.Event()
+
+    def handle(c):
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            d = c.recv(4096)
+            if not d:
+                return
+            buf += d
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size)
+        block = bytes(range(256)) * 256  # 64 KiB
+        for _ in range(size // len(block)):
+            c.sendall(block)
+            sent[0] += len(block)
+        done.set()
+
+    srv = ThreadedServer(handle).start()
+    try:
+        s, port, admin = run(strata, srv.address)
+        c = connect(port, timeout=30)
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        c.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = c.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200")
+        time.sleep(1.5)  # the client reads nothing
+        held = sent[0]
+        # socket buffers on loopback hold several MiB each way, a pipe 256 KiB
+        assert held < size - 16 * MIB, held
+        assert not done.is_set()
+        got = len(first.split(b"\r\n\r\n", 1)[1])
+        digest = hashlib.sha256(first.split(b"\r\n\r\n", 1)[1])
+        deadline = time.monotonic() + 30
+        while got < size and time.monotonic() < deadline:
+            d = c.recv(1 << 20)
+            assert d, f"closed after {got} bytes"
+            digest.update(d)
+            got += len(d)
+        assert got == size
+        block = bytes(range(256)) * 256
+        want = hashlib.sha256()
+        for _ in range(size // len(block)):
+            want.update(block)
+        assert digest.digest() == want.digest()
+        assert spliced(s, admin) > size // 2
+        c.close()
+    finally:
+        srv.stop()
+
+
+def test_server_gone_mid_body_ends_that_exchange_only(strata):
+    def handle(c):
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            d = c.recv(4096)
+            if not d:
+                return
+            buf += d
+        if b"/cut" in buf:
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (4 * MIB))
+            c.sendall(b"x" * MIB)  # then gone, 3 MiB short
+            return
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (2 * MIB) + b"y" * (2 * MIB))
+
+    srv = ThreadedServer(handle).start()
+    try:
+        s, port, admin = run(strata, srv.address)
+        c = connect(port, timeout=10)
+        c.sendall(b"GET /cut HTTP/1.1\r\nHost: x\r\n\r\n")
+        t0 = time.monotonic()
+        got = recv_until_eof(c)  # Strata closes the client connection: the body is short
+        assert time.monotonic() - t0 < 5
+        assert got.startswith(b"HTTP/1.1 200")
+        assert len(got.split(b"\r\n\r\n", 1)[1]) == MIB
+        e, = access_log(s, 1, lambda e: e["path"] == "/cut")
+        assert e["end"] == "server_abort" and "before the end of the body" in e["detail"], e
+        # the next client is served whole
+        c2 = connect(port)
+        c2.sendall(b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, _, body = read_response(c2.makefile("rb"))
+        assert status.startswith("HTTP/1.1 200") and body == b"y" * (2 * MIB)
+        c2.close()
+    finally:
+        srv.stop()
+
+
+def test_client_gone_mid_body_then_others_served(strata):
+    o = BodyOrigin({"/big": os.urandom(16 * MIB), "/b": os.urandom(MIB)})
+    try:
+        s, port, admin = run(strata, o.server.address)
+        for _ in range(3):
+            c = connect(port)
+            c.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+            c.recv(100000)
+            c.close()  # gone with most of the body still coming
+        es = access_log(s, 3, lambda e: e["path"] == "/big")
+        assert all(e["end"] == "client_abort" for e in es), es
+        c = connect(port)
+        f = c.makefile("rb")
+        for _ in range(3):
+            c.sendall(b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+            status, _, body = read_response(f)
+            assert status.startswith("HTTP/1.1 200") and body == o.bodies["/b"]
+        c.close()
+        assert s.alive()
+    finally:
+        o.stop()
+
+
+def test_chunked_bodies_are_copied(strata):
+    """A chunked body is decoded and framed again: copied, not spliced, the same bytes."""
+    text = (b"compressible line of text\n" * 200000)[: 3 * MIB]
+
+    def handle(c):
+        buf = b""
+        for _ in range(100):
+            while b"\r\n\r\n" not in buf:
+                d = c.recv(65536)
+                if not d:
+                    return
+                buf += d
+            head, buf = buf.split(b"\r\n\r\n", 1)
+            out = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            for i in range(0, len(text), MIB):
+                part = text[i:i + MIB]
+                out += b"%x\r\n" % len(part) + part + b"\r\n"
+            c.sendall(out + b"0\r\n\r\n")
+
+    srv = ThreadedServer(handle).start()
+    try:
+        s, port, admin = run(strata, srv.address)
+        c = connect(port)
+        c.sendall(b"GET /chunked HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        deadline = time.monotonic() + 10
+        while not data.endswith(b"0\r\n\r\n") and time.monotonic() < deadline:
+            data += c.recv(1 << 20)
+        (st, _, body), = parse_response(data)
+        assert st == 200 and body == text
+        c.close()
+        assert spliced(s, admin) == 0
+    finally:
+        srv.stop()
