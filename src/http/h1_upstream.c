@@ -324,7 +324,8 @@ static bool splice_wanted(const struct http_stream *st, const struct h1u *u,
 {
     return st->resp_started && !u->no_splice && !u->resp_end &&
            u->respb.kind == HTTP_BODY_LENGTH && u->respb.remaining > HBUF_SIZE &&
-           !st->resp_body_hooks && st->mux->body.send_from_fd && uc->c.xprt->can_splice &&
+           !st->resp_body_hooks && stream_response_body_dest(st)->send_from_fd && /* not held */
+           uc->c.xprt->can_splice &&
            (!uc->in || !uc->in->len);
 }
 

@@ -880,8 +880,9 @@ static void rhold_end(struct http_stream *st)
         resp_release_whole(st);
 }
 
+/* no send_from_fd: a held body must enter user space */
 const struct http_body_ops stream_resp_hold_ops = {rhold_room, rhold_data, rhold_trailers,
-                                                   rhold_end};
+                                                   rhold_end, NULL};
 
 /* ---- bodies ---- */
 

@@ -52,7 +52,7 @@ extern const struct http_body_ops stream_resp_hold_ops;
 /* A held response let go over its limit (RHOLD_DRAINING): passes held bytes to the client
  * codec as it takes them, before the rest of the body. */
 enum move stream_resp_drain(struct http_stream *st);
-static inline const struct http_body_ops *stream_response_body_dest(struct http_stream *st)
+static inline const struct http_body_ops *stream_response_body_dest(const struct http_stream *st)
 {
     return st->resp_hold ? &stream_resp_hold_ops : &st->mux->body;
 }
