@@ -83,6 +83,50 @@ static bool send_continue(struct h1s *s)
     return h1_buf_append(s->w, &s->out, cont, sizeof(cont) - 1);
 }
 
+/* A request body no filter sees, sent with a length longer than a buffer and within
+ * max_request_body, goes from a plain client connection to a server codec that takes
+ * bytes from a socket (an HTTP/1 server, not re-chunked) without entering user space,
+ * once the bytes read with the head are passed on; never more than the body is taken
+ * from the socket, so pipelined requests stay there. */
+bool h1_req_splicing(struct h1s *s)
+{
+    struct h1x *x = s->x;
+    const struct http_body_ops *out = stream_request_body_dest(&x->st);
+    if (!out || !out->send_from_fd || x->req_no_splice || x->req_done || x->req_end ||
+        x->reqb.kind != HTTP_BODY_LENGTH || x->reqb.remaining <= HBUF_SIZE ||
+        x->st.req_body_hooks || (s->in && s->in->len) || !s->cli.xprt->can_splice)
+        return false;
+    uint64_t max = x->st.t.max_request_body ? x->st.t.max_request_body
+                                            : s->lc->http.limits.max_request_body;
+    return !max || x->st.t.req.content_length <= max; /* else copied, to answer 413 */
+}
+
+static enum move splice_request_body(struct h1s *s, const struct http_body_ops *out)
+{
+    struct h1x *x = s->x;
+    if (!(s->cli.flags & CONN_RD_READY))
+        return MOVE_NONE;
+    ssize_t n = out->send_from_fd(&x->st, s->cli.h.fd, x->reqb.remaining);
+    if (n > 0) {
+        x->reqb.remaining -= (uint64_t)n;
+        x->st.bytes_in += (uint64_t)n;
+        x->st.req_body_bytes += (uint64_t)n;
+        x->st.body_started = true;
+        s->last_ms = s->w->loop.now_ms;
+        CTR_ADD(h1_lctr(s)->http_spliced, (uint64_t)n);
+        return MOVE_PROGRESS;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        s->cli.flags &= ~CONN_RD_READY;
+        return MOVE_NONE;
+    }
+    if (n < 0 && errno == EINPROGRESS)
+        return MOVE_NONE;
+    /* the client's end or error, or no splice here: the copy path reads and says which */
+    x->req_no_splice = true;
+    return MOVE_PROGRESS;
+}
+
 /* Client → server: the request body, once the server connection is up (or into the
  * stream's buffer while a filter wants it whole; then from that buffer). */
 enum move h1_step_request_body(struct h1s *s)
@@ -95,10 +139,15 @@ enum move h1_step_request_body(struct h1s *s)
         return MOVE_NONE;
     if (!send_continue(s))
         return MOVE_ERROR;
+    if (h1_req_splicing(s)) {
+        enum move m = splice_request_body(s, out);
+        if (x->reqb.remaining) /* else its end, below */
+            return m;
+    }
     struct h1_error err = {0, NULL};
     size_t before = s->in ? s->in->len : 0;
-    struct body_move bm = {&x->reqb,     s->in,        false, false, &x->req_end,
-                           &x->req_done, &x->st.t.req, out};
+    struct body_move bm = {&x->reqb,     s->in,        false, false,           &x->req_end,
+                           &x->req_done, &x->st.t.req, out,   &x->st.bytes_in};
     enum move m = h1_move_body(&x->st, &bm, &err);
     if (s->in && s->in->len != before)
         x->st.body_started = true;

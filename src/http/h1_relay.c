@@ -230,8 +230,11 @@ static enum move body_step(struct http_stream *st, struct body_move *bm, struct 
             return MOVE_ERROR;
         }
     }
-    if (used)
+    if (used) {
         hbuf_consume(bm->src, (uint32_t)used);
+        if (bm->count)
+            *bm->count += used;
+    }
     if (r == H1B_DONE) {
         if (bm->dec->kind == HTTP_BODY_CHUNKED && bm->dec->trailer_len)
             h1_body_trailers(bm->dec, bm->m, &st->t.arena);

@@ -82,6 +82,7 @@ struct body_move {
     bool *done;                      /* set once the end is sent */
     struct http_msg *m;              /* whose trailers */
     const struct http_body_ops *out; /* where the data goes */
+    uint64_t *count;                 /* adds the bytes taken from src, framing too (or NULL) */
 };
 
 /* Moves body data until the source or the destination runs dry, or the body is sent. */

@@ -37,6 +37,7 @@ struct h1x {
     struct h1_parser hp;   /* the request head */
     struct h1_body reqb;   /* the request body decoder */
     bool req_done;         /* request body fully read from the client */
+    bool req_no_splice;    /* the request body is copied (see h1_req_splicing) */
     uint8_t req_end;       /* request: enum body_end (h1_relay.h) */
     bool resp_done;        /* response fully written into the client buffer */
     bool close_after;      /* close the client connection after this response */
@@ -104,5 +105,8 @@ bool h1_must_close(const struct h1s *s);
 void h1_route_request(struct h1s *s);
 /* Client → server: the request body, once the server connection is up. */
 enum move h1_step_request_body(struct h1s *s);
+/* The request body goes from the client's socket to the server codec by splice: the
+ * session does not read the client meanwhile. */
+bool h1_req_splicing(struct h1s *s);
 
 #endif

@@ -292,7 +292,11 @@ static enum move step_client_read(struct h1s *s)
     struct h1x *x = s->x;
     if (x->req_done && s->in && s->in->len >= HBUF_SIZE / 2)
         return MOVE_NONE; /* enough read ahead: wait for this response to finish */
-    enum io io = h1_read_into(s->w, &s->cli, &s->in, HBUF_SIZE, true, &x->st.bytes_in, &s->last_ms);
+    if (h1_req_splicing(s))
+        return MOVE_NONE; /* the body step takes the bytes */
+    /* bytes_in counts what the exchange takes (its head, its body as decoded or spliced),
+     * not what is read: the next pipelined request may be in the same read */
+    enum io io = h1_read_into(s->w, &s->cli, &s->in, HBUF_SIZE, true, NULL, &s->last_ms);
     if (io == IO_ERR) {
         x->st.end = "client_abort";
         x->st.detail = "client connection reset";

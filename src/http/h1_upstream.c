@@ -141,10 +141,12 @@ static enum up_start up_start(struct http_stream *st)
             return UP_START_CONNECT_FAILED;
         }
         u->out = NULL;
+        u->out_pipe = SPLICED_NONE;
         u->ws_check = false;
         st->upx = u;
     }
     h1_buf_drop(w, &u->out);
+    h1_splice_drop(w, &u->out_pipe);
     h1_parser_init(&u->hp);
     u->respb.kind = HTTP_BODY_NONE;
     u->resp_done = u->keep = u->no_splice = false;
@@ -166,8 +168,9 @@ static void up_release(struct http_stream *st, bool keep)
 {
     struct h1u *u = up_of(st);
     struct upconn *uc = st->up;
-    keep =
-        keep && u->keep && u->req_sent && u->resp_done && !u->out && (!uc->in || uc->in->len == 0);
+    keep = keep && u->keep && u->req_sent && u->resp_done && !u->out && !u->out_pipe.bytes &&
+           (!uc->in || uc->in->len == 0);
+    h1_splice_drop(st->w, &u->out_pipe); /* what it holds was that connection's */
     upstream_lease_end(st->w, uc, keep);
 }
 
@@ -175,6 +178,7 @@ static void up_free(struct http_stream *st)
 {
     struct h1u *u = up_of(st);
     h1_buf_drop(st->w, &u->out);
+    h1_splice_drop(st->w, &u->out_pipe);
     pool_put(&st->w->h1u_pool, u);
     st->upx = NULL;
 }
@@ -201,7 +205,25 @@ static bool req_chunked(const struct http_stream *st)
 
 static ssize_t up_send_room(struct http_stream *st)
 {
+    if (up_of(st)->out_pipe.bytes)
+        return 0; /* spliced bytes go first */
     return h1_body_room(st->w, &up_of(st)->out, req_chunked(st));
+}
+
+/* Unframed body bytes for a plain server connection go through u->out_pipe, once what
+ * u->out holds before them (the head) is sent. */
+static ssize_t up_send_from_fd(struct http_stream *st, int fd, size_t max)
+{
+    struct h1u *u = up_of(st);
+    if (req_chunked(st) || !st->up || !st->up->c.xprt->can_splice) {
+        errno = ENOBUFS;
+        return -1;
+    }
+    if (st->up->connecting || u->out || u->out_pipe.bytes) {
+        errno = EINPROGRESS;
+        return -1;
+    }
+    return h1_splice_in(st->w, &u->out_pipe, fd, max);
 }
 
 static size_t up_send_data(struct http_stream *st, const char *p, size_t n)
@@ -402,7 +424,8 @@ static enum move up_step(struct http_stream *st)
     }
     struct h1_error err = {0, NULL};
     struct body_move bm = {&u->respb,    uc->in,        eof,         true,
-                           &u->resp_end, &u->resp_done, &st->t.resp, stream_response_body_dest(st)};
+                           &u->resp_end, &u->resp_done, &st->t.resp, stream_response_body_dest(st),
+                           NULL};
     enum move b = h1_move_body(st, &bm, &err);
     if (st->up != uc)
         return MOVE_ERROR; /* a filter refused the held response: answered instead */
@@ -421,9 +444,13 @@ static enum move up_step(struct http_stream *st)
 static enum move up_flush(struct http_stream *st)
 {
     struct h1u *u = up_of(st);
-    if (!st->up || st->up->connecting || (!u->out && !u->cli_end))
+    if (!st->up || st->up->connecting || (!u->out && !u->out_pipe.bytes && !u->cli_end))
         return MOVE_NONE;
     enum io io = h1_flush_buf(st->w, &st->up->c, &u->out, NULL, &st->up_ms);
+    if (io != IO_ERR && !u->out && u->out_pipe.bytes) {
+        enum io spliced = h1_splice_out(st->w, &st->up->c, &u->out_pipe, NULL, &st->up_ms);
+        io = spliced == IO_NONE ? io : spliced;
+    }
     if (io == IO_ERR) {
         up_broken(st, "server connection reset while sending");
         return MOVE_ERROR;
@@ -438,7 +465,7 @@ static enum move up_flush(struct http_stream *st)
 
 const struct http_up_ops h1_up_ops = {
     .start = up_start,
-    .body = {up_send_room, up_send_data, up_send_trailers, up_send_end, NULL},
+    .body = {up_send_room, up_send_data, up_send_trailers, up_send_end, up_send_from_fd},
     .flush = up_flush,
     .step = up_step,
     .release = up_release,

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 
 #include "http/h1.h"
+#include "http/h1_relay.h"
 #include "http/hbuf.h"
 #include "http/stream-t.h"
 #include "http/ws_handshake.h"
@@ -17,6 +18,7 @@ struct h1u {
     struct h1_parser hp;  /* the response head */
     struct h1_body respb; /* the response body decoder */
     struct hbuf *out;     /* bytes staged for the server */
+    struct spliced out_pipe; /* request body bytes for the server, after `out` (splice) */
     bool req_sent;        /* the request is staged whole (its end too) */
     bool resp_done;       /* the response went whole to the client codec */
     uint8_t resp_end;     /* the response body's enum body_end (h1_relay.h) */

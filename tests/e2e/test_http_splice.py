@@ -263,3 +263,84 @@ def test_chunked_bodies_are_copied(strata):
         assert spliced(s, admin) == 0
     finally:
         srv.stop()
+
+
+# ---- request bodies (uploads) ----
+
+def run_origin(strata, origin, http_extra="access_log: { format: json }"):
+    a = origin()
+    s, port, admin = run(strata, a.address, http_extra=http_extra)
+    return a, s, port, admin
+
+
+def test_large_uploads_arrive_whole_then_pipelined_requests(strata, origin):
+    """Two 8 MiB uploads and a GET in one write: the bodies reach the server whole (most of
+    them by splice) and the GET after them is parsed, not taken as body bytes."""
+    a, s, port, admin = run_origin(strata, origin)
+    up1, up2 = os.urandom(8 * MIB), os.urandom(8 * MIB + 3)
+    c = connect(port, timeout=20)
+    f = c.makefile("rb")
+    c.sendall(b"PUT /u1 HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(up1) + up1 +
+              b"PUT /u2 HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(up2) + up2 +
+              b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n")
+    for path in ("/u1", "/u2", "/after"):
+        status, _, body = read_response(f)
+        assert status.startswith("HTTP/1.1 200") and body == f"{'PUT' if path != '/after' else 'GET'} {path}\n".encode()
+    c.close()
+    assert [r.path for r in a.requests] == ["/u1", "/u2", "/after"]
+    assert a.requests[0].body == up1 and a.requests[1].body == up2
+    assert a.connections == 1  # the server connection carried all three
+    n = spliced(s, admin)
+    assert len(up1) + len(up2) - 2 * 64 * 1024 <= n <= len(up1) + len(up2), n
+    es = access_log(s, 3)
+    assert es[0]["bytes_in"] > len(up1) and es[1]["bytes_in"] > len(up2)
+
+
+def test_upload_over_max_request_body_is_refused_not_spliced(strata, origin):
+    a, s, port, admin = run_origin(strata, origin, http_extra="max_request_body: 1m")
+    c = connect(port, timeout=10)
+    c.sendall(b"PUT /big HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (4 * MIB))
+    try:
+        c.sendall(b"z" * (4 * MIB))
+    except OSError:
+        pass  # Strata may close once it answered
+    got = recv_until_eof(c)
+    assert got.startswith(b"HTTP/1.1 413"), got[:100]
+    assert spliced(s, admin) == 0
+    assert not [r for r in a.requests if r.path == "/big" and len(r.body) == 4 * MIB]
+
+
+def test_upload_with_expect_100_continue(strata, origin):
+    a, s, port, admin = run_origin(strata, origin)
+    body = os.urandom(2 * MIB)
+    c = connect(port, timeout=10)
+    f = c.makefile("rb")
+    c.sendall(b"POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n"
+              % len(body))
+    assert f.readline() == b"HTTP/1.1 100 Continue\r\n" and f.readline() == b"\r\n"
+    c.sendall(body)
+    status, _, got = read_response(f)
+    assert status.startswith("HTTP/1.1 200") and got == b"POST /e\n"
+    assert a.requests[0].body == body
+    assert spliced(s, admin) > 0
+
+
+def test_client_gone_mid_upload_the_server_connection_is_not_reused(strata, origin):
+    a, s, port, admin = run_origin(strata, origin)
+    c = connect(port)
+    c.sendall(b"PUT /cut HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (16 * MIB))
+    c.sendall(b"q" * (3 * MIB))
+    time.sleep(0.3)
+    c.close()  # 13 MiB short
+    e, = access_log(s, 1, lambda e: e["path"] == "/cut")
+    assert e["end"] == "client_abort", e
+    c = connect(port)
+    f = c.makefile("rb")
+    body = os.urandom(MIB)
+    c.sendall(b"PUT /next HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    status, _, got = read_response(f)
+    assert status.startswith("HTTP/1.1 200") and got == b"PUT /next\n"
+    nxt = [r for r in a.requests if r.path == "/next"]
+    assert len(nxt) == 1 and nxt[0].body == body
+    assert nxt[0].conn_id != 1 or not [r for r in a.requests if r.path == "/cut"]
+    c.close()
