@@ -198,8 +198,8 @@ static const struct metric_def metric_table[] = {
      "Extra attempts made for HTTP requests (connect failures, resets, retried statuses).",
      "requests", METRIC_COUNTER, METRIC_LISTENER, LCTR(http_retries)},
     {"strata_listener_http_spliced_bytes_total",
-     "Response body bytes moved from server to client socket by splice(2), never copied into "
-     "user space (bodies no filter sees, with a length, to plain HTTP/1 clients).",
+     "HTTP body bytes moved socket to socket by splice(2), never copied into user space "
+     "(bodies no filter sees, with a length, between plain HTTP/1 clients and servers).",
      "bytes", METRIC_COUNTER, METRIC_LISTENER, LCTR(http_spliced)},
     {"strata_listener_h2_connections_total", "Client connections that spoke HTTP/2.",
      "connections", METRIC_COUNTER, METRIC_LISTENER, LCTR(h2_conns)},
