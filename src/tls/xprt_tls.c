@@ -191,13 +191,12 @@ static int tls_handshake(struct conn *c, const char **why)
     tls_state_set(s, tls_state(s) & ~(uintptr_t)TLS_ST_GATHER);
     note_socket_read(c, s);
     int sent = send_gathered(c, s, &fail); /* also an alert before a failure */
-    if (rc == 1) {
-        if (sent > 0)
-            return 0;
+    if (rc == 1 && sent > 0)
+        return 0;
+    /* done or waiting, but our output has not all left: wait for writability (the peer's
+     * answer cannot come before it), or fail if the socket did */
+    if (rc == 1 || (sent <= 0 && (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)))
         goto out;
-    }
-    if (sent == 0 && err == SSL_ERROR_WANT_READ)
-        return -1; /* our flight first: the peer's answer cannot come before it */
     errno = saved;
     fail = TLS_FAIL_NONE;
     failed(c, err, STEP_HANDSHAKE, &fail);
