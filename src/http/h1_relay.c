@@ -73,6 +73,25 @@ enum io h1_read_into(struct worker *w, struct conn *c, struct hbuf **bp, uint32_
     return IO_ERR;
 }
 
+/* What a write of n bytes to c (-1: failed, errno says why) means for its caller: the
+ * bytes counted (IO_MOVED), c full (IO_NONE, CONN_WR_READY cleared) or c broken. */
+static enum io note_write(struct worker *w, struct conn *c, ssize_t n, uint64_t *count,
+                          uint64_t *last_ms)
+{
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR) {
+            c->flags &= ~CONN_WR_READY;
+            return IO_NONE;
+        }
+        c->flags |= CONN_ERROR;
+        return IO_ERR;
+    }
+    if (count)
+        *count += (uint64_t)n;
+    *last_ms = w->loop.now_ms;
+    return IO_MOVED;
+}
+
 enum io h1_flush_buf(struct worker *w, struct conn *c, struct hbuf **bp, uint64_t *count,
                      uint64_t *last_ms)
 {
@@ -80,18 +99,13 @@ enum io h1_flush_buf(struct worker *w, struct conn *c, struct hbuf **bp, uint64_
     enum io r = IO_NONE;
     while (b && b->len && (c->flags & CONN_WR_READY)) {
         ssize_t n = c->xprt->send(c, hbuf_head(b), b->len);
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EINTR) {
-                c->flags &= ~CONN_WR_READY;
-                break;
-            }
-            c->flags |= CONN_ERROR;
-            return IO_ERR;
+        enum io w_io = note_write(w, c, n, count, last_ms);
+        if (w_io != IO_MOVED) {
+            if (w_io == IO_ERR)
+                return IO_ERR;
+            break;
         }
         hbuf_consume(b, (uint32_t)n);
-        if (count)
-            *count += (uint64_t)n;
-        *last_ms = w->loop.now_ms;
         r = IO_MOVED;
     }
     if (b && b->len == 0)
@@ -125,18 +139,13 @@ enum io h1_splice_out(struct worker *w, struct conn *c, struct spliced *sp, uint
     while (sp->bytes && (c->flags & CONN_WR_READY)) {
         ssize_t n = splice(sp->p.rd, NULL, c->h.fd, NULL, sp->bytes,
                            SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EINTR) {
-                c->flags &= ~CONN_WR_READY;
-                break;
-            }
-            c->flags |= CONN_ERROR;
-            return IO_ERR;
+        enum io w_io = note_write(w, c, n, count, last_ms);
+        if (w_io != IO_MOVED) {
+            if (w_io == IO_ERR)
+                return IO_ERR;
+            break;
         }
         sp->bytes -= (uint32_t)n;
-        if (count)
-            *count += (uint64_t)n;
-        *last_ms = w->loop.now_ms;
         r = IO_MOVED;
     }
     if (!sp->bytes)
