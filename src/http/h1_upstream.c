@@ -215,11 +215,11 @@ static ssize_t up_send_room(struct http_stream *st)
 static ssize_t up_send_from_fd(struct http_stream *st, int fd, size_t max)
 {
     struct h1u *u = up_of(st);
-    if (req_chunked(st) || !st->up || !st->up->c.xprt->can_splice) {
+    if (req_chunked(st) || (st->up && !st->up->c.xprt->can_splice)) {
         errno = ENOBUFS;
         return -1;
     }
-    if (st->up->connecting || u->out || u->out_pipe.bytes) {
+    if (!st->up || st->up->connecting || u->out || u->out_pipe.bytes) {
         errno = EINPROGRESS;
         return -1;
     }

@@ -346,3 +346,28 @@ def test_client_gone_mid_upload_the_server_connection_is_not_reused(strata, orig
     assert len(nxt) == 1 and nxt[0].body == body
     assert nxt[0].conn_id != 1 or not [r for r in a.requests if r.path == "/cut"]
     c.close()
+
+
+def test_upload_retried_on_another_server_after_a_refused_connect(strata, origin):
+    """The body waits (in the client's socket) while a server refuses the connect; the retry
+    on the other server gets it whole. Round robin over a dead server and a live one: of two
+    uploads one meets the dead server first."""
+    from conftest import free_port
+    a = origin()
+    dead = f"{LOOPBACK}:{free_port()}"  # nothing listens there
+    port, admin = free_port(), free_port()
+    cfg = http_config(port, {"app": {"servers": [dead, a.address], "extra": "retries: 2"}},
+                      admin_port=admin, workers=1, http_extra="access_log: { format: json }")
+    s = strata(cfg, listen_ports=[port], admin_port=admin)
+    bodies = [os.urandom(4 * MIB), os.urandom(4 * MIB)]
+    for i, body in enumerate(bodies):
+        c = connect(port, timeout=10)
+        f = c.makefile("rb")
+        c.sendall(b"PUT /r%d HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (i, len(body))
+                  + body)
+        status, _, got = read_response(f)
+        assert status.startswith("HTTP/1.1 200") and got == b"PUT /r%d\n" % i
+        c.close()
+    assert [r.body for r in a.requests] == bodies
+    assert sum(e["retries"] for e in access_log(s, 2)) >= 1
+    assert spliced(s, admin) > 0
