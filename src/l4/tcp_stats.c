@@ -24,11 +24,13 @@ void tcp_stats_watch(struct tcp_watches *ws, struct tcp_watch *t, int fd,
 void tcp_stats_closed(const struct tcp_stats_end *e)
 {
     unsigned w = e->worker;
+    /* the last TCP_INFO figures first: a reader that sees the session counted closed
+     * finds them in place (x86 keeps stores in order; readers may still race) */
+    tcp_watch_end(e->watches, e->cli);
+    tcp_watch_end(e->watches, e->srv);
     stats_hist_record(e->lc->st.hist, w, HIST_SESSION, e->duration_us);
     if (e->backend)
         stats_hist_record(e->backend->hist, w, HIST_SESSION, e->duration_us);
-    tcp_watch_end(e->watches, e->cli);
-    tcp_watch_end(e->watches, e->srv);
     if (e->server)
         stats_hist_record(e->server->st.hist, w, HIST_SESSION, e->duration_us);
     if (e->error && e->lc->st.recent)

@@ -209,9 +209,12 @@ def test_tcp_info_of_live_connections(strata, origin):
             assert recv_exact(c, 5) == b"pong\n"
         c.close()
         conn.close()
+        # one scrape may read the segments just before the close and its count just after:
+        # wait for both (a close that read nothing times out here)
         m = wait_for(lambda: (lambda x: x if x.get(
-            "strata_listener_session_duration_seconds_count", listener="relay") == 1 else None)(
-            s.metrics(admin)), 5, what="the session closed")
+            "strata_listener_session_duration_seconds_count", listener="relay") == 1 and
+            x.get("strata_server_tcp_segments_out_total", **e1) >= live_out + 5 else None)(
+            s.metrics(admin)), 5, what="the session closed and its last TCP_INFO read")
         after = m.get("strata_server_tcp_segments_out_total", **e1)
         # the close read added the five new messages, not the whole connection again
         assert live_out + 5 <= after < 2 * live_out + 5, (live_out, after)
