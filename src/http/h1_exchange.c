@@ -250,7 +250,7 @@ static ssize_t mux_send_from_fd(struct http_stream *st, int fd, size_t max)
         errno = EINPROGRESS;
         return -1;
     }
-    ssize_t n = h1_splice_in(s->w, &s->out_pipe, fd, max);
+    ssize_t n = spliced_in(&s->w->pipes, &s->out_pipe, fd, max);
     if (n > 0)
         CTR_ADD(h1_lctr(s)->http_spliced, (uint64_t)n);
     return n;

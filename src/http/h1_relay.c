@@ -2,7 +2,6 @@
 #include "http/h1_relay.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
 
 #include "ev/worker.h"
@@ -115,53 +114,18 @@ enum io h1_flush_buf(struct worker *w, struct conn *c, struct hbuf **bp, uint64_
 
 /* ---- bodies moved by splice(2) ---- */
 
-ssize_t h1_splice_in(struct worker *w, struct spliced *sp, int fd, size_t max)
-{
-    if (sp->p.rd < 0 && pipe_pool_get(&w->pipes, &sp->p) < 0) {
-        errno = ENOBUFS;
-        return -1;
-    }
-    ssize_t n = splice(fd, NULL, sp->p.wr, NULL, max, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-    if (n > 0) {
-        sp->bytes += (uint32_t)n;
-        return n;
-    }
-    int err = errno;
-    h1_splice_drop(w, sp); /* empty: back to the pool */
-    errno = err == EINVAL || err == ENOSYS ? ENOBUFS : err; /* refused here: copy */
-    return n;
-}
-
 enum io h1_splice_out(struct worker *w, struct conn *c, struct spliced *sp, uint64_t *count,
                       uint64_t *last_ms)
 {
     enum io r = IO_NONE;
     while (sp->bytes && (c->flags & CONN_WR_READY)) {
-        ssize_t n = splice(sp->p.rd, NULL, c->h.fd, NULL, sp->bytes,
-                           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        ssize_t n = spliced_out(&w->pipes, sp, c->h.fd);
         enum io w_io = note_write(w, c, n, count, last_ms);
-        if (w_io != IO_MOVED) {
-            if (w_io == IO_ERR)
-                return IO_ERR;
-            break;
-        }
-        sp->bytes -= (uint32_t)n;
+        if (w_io != IO_MOVED)
+            return w_io == IO_ERR ? IO_ERR : r;
         r = IO_MOVED;
     }
-    if (!sp->bytes)
-        h1_splice_drop(w, sp);
     return r;
-}
-
-void h1_splice_drop(struct worker *w, struct spliced *sp)
-{
-    if (sp->p.rd < 0)
-        return;
-    if (sp->bytes)
-        pipe_close(sp->p);
-    else
-        pipe_pool_put(&w->pipes, sp->p);
-    *sp = SPLICED_NONE;
 }
 
 /* ---- bodies ---- */

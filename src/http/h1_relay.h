@@ -42,25 +42,10 @@ enum io h1_flush_buf(struct worker *w, struct conn *c, struct hbuf **bp, uint64_
 
 /* ---- bodies moved by splice(2) ---- */
 
-/* Body bytes on their way to a connection through a kernel pipe: taken from one plain
- * socket and written to another without entering user space (as HAProxy's splice-auto).
- * Holds a pipe (from the worker's pool) only while bytes are in it. */
-struct spliced {
-    struct pipe_pair p; /* valid while `bytes` > 0 */
-    uint32_t bytes;
-};
-
-#define SPLICED_NONE ((struct spliced){{-1, -1}, 0})
-
-/* Moves up to `max` bytes from socket fd into sp's pipe (call only while it is empty).
- * Returns the bytes (> 0), 0 at the end of the stream, or -1 with errno: EAGAIN (nothing
- * to read), ENOBUFS (no pipe: copy instead) or the socket's error. */
-ssize_t h1_splice_in(struct worker *w, struct spliced *sp, int fd, size_t max);
-/* Writes what sp's pipe holds to c; the pipe goes back to the pool once empty. */
+/* Writes what sp's pipe holds to c (net/pipe_pool.h: struct spliced, spliced_in into it
+ * from w->pipes); the pipe goes back to the pool once empty. */
 enum io h1_splice_out(struct worker *w, struct conn *c, struct spliced *sp, uint64_t *count,
                       uint64_t *last_ms);
-/* Gives sp's pipe back (closed when bytes were left in it). */
-void h1_splice_drop(struct worker *w, struct spliced *sp);
 
 /* ---- bodies ---- */
 

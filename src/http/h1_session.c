@@ -678,7 +678,7 @@ void h1_session_close(struct h1s *s)
     s->cli.xprt->close(&s->cli);
     h1_buf_drop(s->w, &s->in);
     h1_buf_drop(s->w, &s->out);
-    h1_splice_drop(s->w, &s->out_pipe);
+    spliced_drop(&s->w->pipes, &s->out_pipe);
     ev_task_cancel(&s->task);
     list_del(&s->link);
     hw(w)->nsessions--;

@@ -146,7 +146,7 @@ static enum up_start up_start(struct http_stream *st)
         st->upx = u;
     }
     h1_buf_drop(w, &u->out);
-    h1_splice_drop(w, &u->out_pipe);
+    spliced_drop(&w->pipes, &u->out_pipe);
     h1_parser_init(&u->hp);
     u->respb.kind = HTTP_BODY_NONE;
     u->resp_done = u->keep = u->no_splice = false;
@@ -170,7 +170,7 @@ static void up_release(struct http_stream *st, bool keep)
     struct upconn *uc = st->up;
     keep = keep && u->keep && u->req_sent && u->resp_done && !u->out && !u->out_pipe.bytes &&
            (!uc->in || uc->in->len == 0);
-    h1_splice_drop(st->w, &u->out_pipe); /* what it holds was that connection's */
+    spliced_drop(&st->w->pipes, &u->out_pipe); /* what it holds was that connection's */
     upstream_lease_end(st->w, uc, keep);
 }
 
@@ -178,7 +178,7 @@ static void up_free(struct http_stream *st)
 {
     struct h1u *u = up_of(st);
     h1_buf_drop(st->w, &u->out);
-    h1_splice_drop(st->w, &u->out_pipe);
+    spliced_drop(&st->w->pipes, &u->out_pipe);
     pool_put(&st->w->h1u_pool, u);
     st->upx = NULL;
 }
@@ -223,7 +223,7 @@ static ssize_t up_send_from_fd(struct http_stream *st, int fd, size_t max)
         errno = EINPROGRESS;
         return -1;
     }
-    return h1_splice_in(st->w, &u->out_pipe, fd, max);
+    return spliced_in(&st->w->pipes, &u->out_pipe, fd, max);
 }
 
 static size_t up_send_data(struct http_stream *st, const char *p, size_t n)

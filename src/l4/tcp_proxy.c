@@ -55,8 +55,7 @@ static inline struct tcp_worker *tw(const struct worker *w)
 
 struct relay_dir {
     struct relay_buf *buf; /* bytes read but not yet written (copy mode) */
-    struct pipe_pair pipe; /* valid while pipe_bytes > 0 */
-    uint32_t pipe_bytes;
+    struct spliced pipe;   /* bytes read but not yet written (splice mode) */
     bool splice;    /* bulk mode: move bytes with splice(2) */
     bool eof;       /* the source has finished sending */
     bool done;      /* eof passed on: the destination's write side is shut */
@@ -124,9 +123,8 @@ static void count_down(struct tcp_session *s, size_t n)
 static enum pump_result flush_pending(struct tcp_session *s, struct relay_dir *d, struct conn *dst,
                                       bool is_up)
 {
-    while (d->pipe_bytes > 0) {
-        ssize_t n = splice(d->pipe.rd, NULL, dst->h.fd, NULL, d->pipe_bytes,
-                           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    while (d->pipe.bytes > 0) {
+        ssize_t n = spliced_out(&s->w->pipes, &d->pipe, dst->h.fd);
         if (n < 0) {
             if (errno == EAGAIN) {
                 dst->flags &= ~CONN_WR_READY;
@@ -134,12 +132,7 @@ static enum pump_result flush_pending(struct tcp_session *s, struct relay_dir *d
             }
             return PUMP_DST_ERR;
         }
-        d->pipe_bytes -= (uint32_t)n;
         is_up ? count_up(s, (size_t)n) : count_down(s, (size_t)n);
-    }
-    if (d->pipe.rd >= 0) {
-        pipe_pool_put(&s->w->pipes, d->pipe);
-        d->pipe.rd = d->pipe.wr = -1;
     }
     while (d->buf) {
         ssize_t n = dst->xprt->send(dst, d->buf->data + d->buf->off, d->buf->len);
@@ -159,23 +152,6 @@ static enum pump_result flush_pending(struct tcp_session *s, struct relay_dir *d
         }
     }
     return PUMP_MORE;
-}
-
-/* Reads from src with splice into a pipe. Returns bytes (>0), 0 on EOF, -1 on EAGAIN,
- * -2 on a source error, -3 when splice is unusable (the caller falls back to copying). */
-static ssize_t splice_in(struct tcp_session *s, struct relay_dir *d, struct conn *src)
-{
-    if (d->pipe.rd < 0 && pipe_pool_get(&s->w->pipes, &d->pipe) < 0)
-        return -3;
-    ssize_t n =
-        splice(src->h.fd, NULL, d->pipe.wr, NULL, SPLICE_CHUNK, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-    if (n >= 0)
-        return n;
-    if (errno == EAGAIN)
-        return -1;
-    if (errno == EINVAL || errno == ENOSYS)
-        return -3;
-    return -2;
 }
 
 /* Reads into the scratch buffer and sends straight on; keeps only the remainder. */
@@ -238,15 +214,13 @@ static enum pump_result dir_pump(struct tcp_session *s, struct relay_dir *d, str
             return PUMP_MORE;
         ssize_t n;
         if (d->splice) {
-            n = splice_in(s, d, src);
-            if (n == -3) {
-                d->splice = false;
+            n = spliced_in(&s->w->pipes, &d->pipe, src->h.fd, SPLICE_CHUNK);
+            if (n < 0 && errno == ENOBUFS) {
+                d->splice = false; /* no pipe, or not for this socket: copy */
                 continue;
             }
-            if (n == -2)
+            if (n < 0 && errno != EAGAIN)
                 return PUMP_SRC_ERR;
-            if (n > 0)
-                d->pipe_bytes += (uint32_t)n;
         } else {
             r = copy_through(s, d, src, dst, is_up, &n);
             if (r == PUMP_SRC_ERR || r == PUMP_DST_ERR)
@@ -428,13 +402,7 @@ static void release_dir(struct worker *w, struct relay_dir *d)
         pool_put(&tw(w)->buf_pool, d->buf);
         d->buf = NULL;
     }
-    if (d->pipe.rd >= 0) {
-        if (d->pipe_bytes)
-            pipe_close(d->pipe);
-        else
-            pipe_pool_put(&w->pipes, d->pipe);
-        d->pipe.rd = d->pipe.wr = -1;
-    }
+    spliced_drop(&w->pipes, &d->pipe);
 }
 
 static void log_session(struct tcp_session *s, enum conn_end why)
@@ -547,7 +515,7 @@ static int stage_upstream_preamble(struct tcp_session *s)
 static void init_dir(struct relay_dir *d)
 {
     memset(d, 0, sizeof(*d));
-    d->pipe.rd = d->pipe.wr = -1;
+    d->pipe = SPLICED_NONE;
 }
 
 static struct tcp_session *session_new(struct worker *w, struct listener_conf *lc,

@@ -1,6 +1,7 @@
 /* pipe_pool.c — see pipe_pool.h. */
 #include "pipe_pool.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -56,4 +57,40 @@ void pipe_pool_destroy(struct pipe_pool *pp)
         pipe_close(pp->free[--pp->nfree]);
     free(pp->free);
     pp->free = NULL;
+}
+
+ssize_t spliced_in(struct pipe_pool *pp, struct spliced *sp, int fd, size_t max)
+{
+    if (sp->p.rd < 0 && pipe_pool_get(pp, &sp->p) < 0) {
+        errno = ENOBUFS;
+        return -1;
+    }
+    ssize_t n = splice(fd, NULL, sp->p.wr, NULL, max, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n > 0) {
+        sp->bytes += (uint32_t)n;
+        return n;
+    }
+    int err = errno;
+    spliced_drop(pp, sp); /* empty: back to the pool */
+    errno = err == EINVAL || err == ENOSYS ? ENOBUFS : err; /* refused here: copy */
+    return n;
+}
+
+ssize_t spliced_out(struct pipe_pool *pp, struct spliced *sp, int fd)
+{
+    ssize_t n = splice(sp->p.rd, NULL, fd, NULL, sp->bytes, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n > 0 && !(sp->bytes -= (uint32_t)n))
+        spliced_drop(pp, sp);
+    return n;
+}
+
+void spliced_drop(struct pipe_pool *pp, struct spliced *sp)
+{
+    if (sp->p.rd < 0)
+        return;
+    if (sp->bytes)
+        pipe_close(sp->p);
+    else
+        pipe_pool_put(pp, sp->p);
+    *sp = SPLICED_NONE;
 }
