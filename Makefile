@@ -17,7 +17,7 @@
 
 CC      ?= cc
 PKGS    := yaml-0.1 libpcre2-8 libssl libcrypto libnghttp2 jansson libmaxminddb hiredis libcurl \
-           libcrypt zlib modsecurity
+           libcrypt zlib modsecurity liburing
 SAN     ?=
 comma   := ,
 BUILD   := build$(if $(SAN),-$(subst $(comma),-,$(SAN)))

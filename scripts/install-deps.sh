@@ -5,7 +5,8 @@
 #                                    jansson (admin JSON API), libmaxminddb (geo), hiredis
 #                                    (Redis rate limits), libcurl and libxcrypt (JWKS URLs,
 #                                    htpasswd), zlib (compressed admin answers),
-#                                    libmodsecurity3 and the OWASP CRS (the WAF), and nc +
+#                                    libmodsecurity3 and the OWASP CRS (the WAF), liburing
+#                                    (a loop turn's sends in one system call), and nc +
 #                                    curl to try the demo
 #   scripts/install-deps.sh test     also what the tests use: pytest, PostgreSQL 15,
 #                                    dnsmasq and dig (UDP), openssl and nginx (SNI and
@@ -14,6 +15,7 @@
 #                                    nghttp2's tools (HTTP/2 and gRPC peers), apache2-utils
 #                                    (htpasswd files for the basic_auth tests), chromium,
 #                                    node and npm (the dashboard test, make browser),
+#                                    strace (system calls counted by the send-queue tests),
 #                                    and promtool (`promtool check metrics` on /metrics),
 #                                    taken from Debian's prometheus package without
 #                                    installing it (the package would add a daemon): the
@@ -25,7 +27,7 @@ set -euo pipefail
 
 packages=(build-essential pkg-config libyaml-dev libpcre2-dev libssl-dev libnghttp2-dev
           libjansson-dev libmaxminddb-dev libhiredis-dev libcurl4-openssl-dev libcrypt-dev
-          zlib1g-dev libmodsecurity-dev modsecurity-crs netcat-openbsd curl)
+          zlib1g-dev libmodsecurity-dev modsecurity-crs liburing-dev netcat-openbsd curl)
 case "${1:-}" in
     "") ;;
     test) packages+=(python3 python3-pytest python3-pytest-timeout postgresql-15
@@ -34,7 +36,7 @@ case "${1:-}" in
                      python3-requests python3-websockets python3-cryptography wrk
                      testssl.sh python3-h2 python3-hyperframe python3-grpcio nghttp2-client
                      libmaxmind-db-writer-perl mmdb-bin redis-server apache2-utils chromium
-                     nodejs npm) ;;
+                     nodejs npm strace) ;;
     bench) packages+=(haproxy nginx libnginx-mod-stream procps wrk openssl nghttp2-client
                       nghttp2-server) ;;
     *) echo "usage: $0 [test|bench]" >&2; exit 2 ;;

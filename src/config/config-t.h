@@ -277,6 +277,7 @@ struct config {
     uint32_t drain_timeout_ms; /* grace period for open connections on stop */
     uint32_t pipe_size;        /* F_SETPIPE_SZ for splice pipes, bytes */
     uint32_t pipe_cache;       /* empty pipes kept per worker */
+    bool io_uring;             /* batch each loop turn's sends (ev/sendq.h) */
     uint64_t generation;       /* 1 at load; a reload numbers its snapshot one higher */
     uint32_t reload_drain_ms;  /* reload.drain_timeout: long-lived connections whose path
                                 * changed are closed after it */

@@ -273,6 +273,7 @@ static struct config *build_config(const char *file, struct cfg_root *root)
     c->reload_drain_ms = root->timeouts.reload_drain_ms;
     c->pipe_size = root->tuning.pipe_size;
     c->pipe_cache = root->tuning.pipe_cache;
+    c->io_uring = root->tuning.io_uring;
     c->admin_enabled = root->admin.enabled;
     c->histograms = root->admin.enabled && root->admin.histograms;
     c->admin_addr = root->admin.addr;

@@ -1106,6 +1106,11 @@ static const struct cfg_key tuning_keys[] = {
      .off = offsetof(struct cfg_root, tuning.pipe_cache),
      .help = "Empty pipes each worker keeps for reuse. A pipe is held only while bytes are "
              "in flight through it, so idle connections hold none."},
+    {"io_uring", CT_BOOL, 0, "true", .off = offsetof(struct cfg_root, tuning.io_uring),
+     .help = "Make the sends of each event-loop turn together, in one io_uring_enter(2) "
+             "system call, so that a server or client on the same CPU is woken once per turn "
+             "rather than once per send. Where the kernel refuses io_uring (old kernels, "
+             "container policies) workers send one by one and say so in the log."},
 };
 
 static const struct cfg_section tuning_section = SECTION(

@@ -116,6 +116,7 @@ struct cfg_root {
     } admin;
     struct {
         uint32_t pipe_size, pipe_cache;
+        bool io_uring;
     } tuning;
     uint32_t max_conns;
     char *upgrade_socket;

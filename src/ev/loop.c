@@ -9,6 +9,7 @@
 #include "core/bug.h"
 #include "core/log.h"
 #include "core/time.h"
+#include "ev/sendq.h"
 
 #define EV_BATCH 256
 
@@ -27,6 +28,7 @@ int ev_loop_init(struct ev_loop *loop)
     *loop = (struct ev_loop){0};
     list_init(&loop->runq);
     list_init(&loop->dead);
+    list_init(&loop->sendq);
     loop->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (loop->epfd < 0)
         return -1;
@@ -50,6 +52,7 @@ fail_ep:
 void ev_loop_free(struct ev_loop *loop)
 {
     BUG_ON(!list_empty(&loop->dead)); /* the owner reaps before freeing what they point to */
+    ev_sendq_free(loop);
     close(loop->wakefd);
     close(loop->epfd);
     free(loop->heap);
@@ -255,10 +258,12 @@ void ev_loop_run(struct ev_loop *loop)
         ev_tasks_run(loop);
         if (loop->after_events)
             loop->after_events(loop);
+        ev_sends_flush(loop);
         ev_reap(loop);
         if (loop->stop)
             break;
-        int timeout = list_empty(&loop->runq) ? next_timeout(loop) : 0;
+        bool idle = list_empty(&loop->runq) && list_empty(&loop->sendq);
+        int timeout = idle ? next_timeout(loop) : 0;
         int n = epoll_wait(loop->epfd, evs, EV_BATCH, timeout);
         if (n < 0) {
             if (errno == EINTR)

@@ -17,6 +17,7 @@
 
 struct ev_loop;
 struct ev_handler;
+struct io_uring;
 
 /* Called with the epoll event mask (EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP, EPOLLRDHUP). */
 typedef void (*ev_io_cb)(struct ev_loop *loop, struct ev_handler *h, uint32_t events);
@@ -65,6 +66,9 @@ struct ev_loop {
     uint32_t nheap, heap_cap;
     struct list runq; /* struct ev_task: run after the batch; poll without sleeping */
     struct list dead; /* struct ev_defer: freed after the batch */
+    struct list sendq;        /* struct ev_send (ev/sendq.h): made before polling */
+    struct io_uring *uring;   /* the sends' ring; NULL: send(2) one by one */
+    unsigned uring_entries;
     bool stop;
     void *owner; /* the worker or control thread that runs this loop */
 };

@@ -16,6 +16,7 @@
 #include "config/config.h"
 #include "core/bug.h"
 #include "core/log.h"
+#include "ev/sendq.h"
 #include "net/sock_inherit.h"
 #include "net/stage.h"
 #include "stats/tcp_info.h"
@@ -26,6 +27,8 @@
  * about 10% less CPU per connection than accepting until EAGAIN. */
 #define ACCEPT_BATCH 1
 #define ACCEPT_PAUSE_MS 100
+/* Sends made per io_uring_enter at most (a flush with more makes several). */
+#define SENDQ_ENTRIES 256
 #define ACCEPT_PAUSE_LOG_MS 10000
 
 void worker_log(struct worker *w, const char *fmt, ...)
@@ -463,6 +466,8 @@ static int worker_init(struct worker *w, unsigned id, struct config *cfg,
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
+    if (cfg->io_uring && ev_sendq_uring(&w->loop, SENDQ_ENTRIES) < 0 && id == 0)
+        log_warn("io_uring unavailable (%s): workers send one by one", strerror(errno));
     for (unsigned m = 0; m < nmodes; m++) {
         if (modes[m]->worker_init(w) < 0) {
             snprintf(err, errlen, "out of memory");

@@ -129,6 +129,37 @@ static bool stage_head(struct http_stream *st, struct h1u *u)
     }
 }
 
+/* ---- sending: the staged bytes go with the loop's other sends (ev/sendq.h) ---- */
+
+static void up_send_prepare(struct ev_send *e)
+{
+    struct h1u *u = container_of(e, struct h1u, send);
+    e->buf = u->out ? hbuf_head(u->out) : NULL;
+    e->len = u->out ? u->out->len : 0;
+}
+
+/* What h1_flush_buf does after a send, then the stream goes on as after an event. */
+static void up_send_done(struct ev_send *e, ssize_t res)
+{
+    struct h1u *u = container_of(e, struct h1u, send);
+    struct http_stream *st = u->st;
+    struct conn *c = &st->up->c;
+    if (res > 0) {
+        hbuf_consume(u->out, (uint32_t)res);
+        st->up_ms = st->w->loop.now_ms;
+        if (u->out->len == 0)
+            h1_buf_drop(st->w, &u->out);
+        else
+            c->flags &= ~CONN_WR_READY; /* a short send: the socket is full */
+    } else if (res == -EAGAIN) {
+        c->flags &= ~CONN_WR_READY;
+    } else if (res < 0) {
+        c->flags |= CONN_ERROR;
+        u->send_failed = true;
+    }
+    st->mux->run(st);
+}
+
 /* A new attempt: fresh state, the request head staged, then a lease. */
 static enum up_start up_start(struct http_stream *st)
 {
@@ -143,8 +174,12 @@ static enum up_start up_start(struct http_stream *st)
         u->out = NULL;
         u->out_pipe = SPLICED_NONE;
         u->ws_check = false;
+        ev_send_init(&u->send, up_send_prepare, up_send_done);
+        u->st = st;
         st->upx = u;
     }
+    ev_send_cancel(&u->send); /* the last attempt's */
+    u->send_failed = false;
     h1_buf_drop(w, &u->out);
     spliced_drop(&w->pipes, &u->out_pipe);
     h1_parser_init(&u->hp);
@@ -168,6 +203,7 @@ static void up_release(struct http_stream *st, bool keep)
 {
     struct h1u *u = up_of(st);
     struct upconn *uc = st->up;
+    ev_send_cancel(&u->send); /* bytes still staged: the connection is not kept */
     keep = keep && u->keep && u->req_sent && u->resp_done && !u->out && !u->out_pipe.bytes &&
            (!uc->in || uc->in->len == 0);
     spliced_drop(&st->w->pipes, &u->out_pipe); /* what it holds was that connection's */
@@ -177,6 +213,7 @@ static void up_release(struct http_stream *st, bool keep)
 static void up_free(struct http_stream *st)
 {
     struct h1u *u = up_of(st);
+    ev_send_cancel(&u->send);
     h1_buf_drop(st->w, &u->out);
     spliced_drop(&st->w->pipes, &u->out_pipe);
     pool_put(&st->w->h1u_pool, u);
@@ -446,7 +483,14 @@ static enum move up_flush(struct http_stream *st)
     struct h1u *u = up_of(st);
     if (!st->up || st->up->connecting || (!u->out && !u->out_pipe.bytes && !u->cli_end))
         return MOVE_NONE;
-    enum io io = h1_flush_buf(st->w, &st->up->c, &u->out, NULL, &st->up_ms);
+    struct conn *c = &st->up->c;
+    if (ev_send_queued(&u->send))
+        return MOVE_NONE; /* up_send_done runs the stream */
+    if (u->out && c->xprt->fd_sends && (c->flags & CONN_WR_READY) && !u->send_failed) {
+        ev_send_queue(&st->w->loop, &u->send, c->h.fd, NULL, 0);
+        return MOVE_NONE;
+    }
+    enum io io = u->send_failed ? IO_ERR : h1_flush_buf(st->w, c, &u->out, NULL, &st->up_ms);
     if (io != IO_ERR && !u->out && u->out_pipe.bytes) {
         enum io spliced = h1_splice_out(st->w, &st->up->c, &u->out_pipe, NULL, &st->up_ms);
         io = spliced == IO_NONE ? io : spliced;

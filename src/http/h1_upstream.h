@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 
+#include "ev/sendq.h"
 #include "http/h1.h"
 #include "http/h1_relay.h"
 #include "http/hbuf.h"
@@ -18,6 +19,9 @@ struct h1u {
     struct h1_parser hp;  /* the response head */
     struct h1_body respb; /* the response body decoder */
     struct hbuf *out;     /* bytes staged for the server */
+    struct ev_send send;  /* out's bytes, queued on the loop's send queue (ev/sendq.h) */
+    struct http_stream *st;
+    bool send_failed;     /* the queued send found the connection broken */
     struct spliced out_pipe; /* request body bytes for the server, after `out` (splice) */
     bool req_sent;        /* the request is staged whole (its end too) */
     bool resp_done;       /* the response went whole to the client codec */

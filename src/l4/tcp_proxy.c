@@ -7,6 +7,8 @@
  * - splice: once a read fills the scratch buffer (a bulk transfer), bytes go socket →
  *   pipe → socket with splice(2), never entering user space. A pipe is held only while
  *   bytes are in it.
+ * A plain destination gets the read bytes by the loop's send queue (ev/sendq.h): read into
+ * a pooled buffer, sent with the turn's other sends, the rest kept if not all went.
  * Back-pressure: a direction reads only when nothing is pending for its destination, so
  * at most one buffer or one pipe's worth is in flight per direction.
  */
@@ -21,6 +23,7 @@
 
 #include "config/config.h"
 #include "core/log.h"
+#include "ev/sendq.h"
 #include "net/admission.h"
 #include "net/cidr.h"
 #include "net/conn.h"
@@ -55,6 +58,7 @@ static inline struct tcp_worker *tw(const struct worker *w)
 
 struct relay_dir {
     struct relay_buf *buf; /* bytes read but not yet written (copy mode) */
+    struct ev_send send;   /* buf's bytes, queued on the loop while ev_send_queued() */
     struct spliced pipe;   /* bytes read but not yet written (splice mode) */
     bool splice;    /* bulk mode: move bytes with splice(2) */
     bool eof;       /* the source has finished sending */
@@ -154,6 +158,31 @@ static enum pump_result flush_pending(struct tcp_session *s, struct relay_dir *d
     return PUMP_MORE;
 }
 
+/* Reads into a pooled buffer and queues its bytes on the loop's send queue; dir_sent
+ * takes the answer. PUMP_WAIT when nothing was read. */
+static enum pump_result copy_queued(struct tcp_session *s, struct relay_dir *d, struct conn *src,
+                                    struct conn *dst, ssize_t *moved)
+{
+    struct relay_buf *b = pool_get(&tw(s->w)->buf_pool);
+    if (!b)
+        return PUMP_DST_ERR; /* out of memory: end the session, counted as an error */
+    ssize_t n = src->xprt->recv(src, b->data, RELAY_BUF_SIZE);
+    *moved = n;
+    if (n <= 0) {
+        pool_put(&tw(s->w)->buf_pool, b);
+        return n == 0 || errno == EAGAIN ? PUMP_WAIT : PUMP_SRC_ERR;
+    }
+    if (n == RELAY_BUF_SIZE && src->xprt->can_splice && dst->xprt->can_splice)
+        d->splice = true; /* a full read: this looks like a bulk transfer */
+    else
+        conn_note_read(src, (size_t)n, RELAY_BUF_SIZE);
+    b->off = 0;
+    b->len = (uint32_t)n;
+    d->buf = b;
+    ev_send_queue(&s->w->loop, &d->send, dst->h.fd, b->data, b->len);
+    return PUMP_MORE;
+}
+
 /* Reads into the scratch buffer and sends straight on; keeps only the remainder. */
 static enum pump_result copy_through(struct tcp_session *s, struct relay_dir *d, struct conn *src,
                                      struct conn *dst, bool is_up, ssize_t *moved)
@@ -193,6 +222,8 @@ static enum pump_result dir_pump(struct tcp_session *s, struct relay_dir *d, str
 {
     size_t budget = PUMP_BUDGET;
     for (;;) {
+        if (ev_send_queued(&d->send))
+            return PUMP_WAIT; /* dir_sent goes on */
         enum pump_result r = flush_pending(s, d, dst, is_up);
         if (r != PUMP_MORE)
             return r;
@@ -222,7 +253,8 @@ static enum pump_result dir_pump(struct tcp_session *s, struct relay_dir *d, str
             if (n < 0 && errno != EAGAIN)
                 return PUMP_SRC_ERR;
         } else {
-            r = copy_through(s, d, src, dst, is_up, &n);
+            r = dst->xprt->fd_sends ? copy_queued(s, d, src, dst, &n)
+                                    : copy_through(s, d, src, dst, is_up, &n);
             if (r == PUMP_SRC_ERR || r == PUMP_DST_ERR)
                 return r;
         }
@@ -259,6 +291,40 @@ static void session_pump(struct tcp_session *s)
     }
     if (up == PUMP_MORE || down == PUMP_MORE)
         schedule(s);
+}
+
+/* The loop made the send copy_queued queued: count it, keep what did not go, go on. */
+static void dir_sent(struct tcp_session *s, struct relay_dir *d, bool is_up, ssize_t res)
+{
+    struct conn *dst = is_up ? &s->srv : &s->cli;
+    if (res < 0 && res != -EAGAIN) {
+        session_close(s, is_up ? END_SERVER_ERROR : END_CLIENT_ERROR);
+        return;
+    }
+    if (res > 0) {
+        is_up ? count_up(s, (size_t)res) : count_down(s, (size_t)res);
+        d->buf->off += (uint32_t)res;
+        d->buf->len -= (uint32_t)res;
+    }
+    if (d->buf->len == 0) {
+        pool_put(&tw(s->w)->buf_pool, d->buf);
+        d->buf = NULL;
+    } else {
+        dst->flags &= ~CONN_WR_READY; /* full: EPOLLOUT brings the rest */
+    }
+    session_pump(s);
+}
+
+static void up_sent(struct ev_send *e, ssize_t res)
+{
+    struct tcp_session *s = container_of(e, struct tcp_session, up.send);
+    dir_sent(s, &s->up, true, res);
+}
+
+static void down_sent(struct ev_send *e, ssize_t res)
+{
+    struct tcp_session *s = container_of(e, struct tcp_session, down.send);
+    dir_sent(s, &s->down, false, res);
 }
 
 /* ---- connection events ---- */
@@ -398,6 +464,7 @@ static bool arm_timer(struct tcp_session *s, uint64_t at_ms)
 
 static void release_dir(struct worker *w, struct relay_dir *d)
 {
+    ev_send_finish(&d->send); /* bytes read before the close still go, as without the queue */
     if (d->buf) {
         pool_put(&tw(w)->buf_pool, d->buf);
         d->buf = NULL;
@@ -477,11 +544,11 @@ static void session_close(struct tcp_session *s, enum conn_end why)
      * reconnects at once, or reads the metrics, finds its unit free. */
     session_server_release(s);
     admission_release(w->cfg, lc, &s->ad);
+    release_dir(w, &s->up); /* before the fds close: a queued send is made on them */
+    release_dir(w, &s->down);
     s->cli.xprt->close(&s->cli);
     if (s->srv.h.fd >= 0)
         s->srv.xprt->close(&s->srv);
-    release_dir(w, &s->up);
-    release_dir(w, &s->down);
     ev_task_cancel(&s->task);
     list_del(&s->link);
     tw(w)->nsessions--;
@@ -512,10 +579,11 @@ static int stage_upstream_preamble(struct tcp_session *s)
     return 0;
 }
 
-static void init_dir(struct relay_dir *d)
+static void init_dir(struct relay_dir *d, void (*sent)(struct ev_send *e, ssize_t res))
 {
     memset(d, 0, sizeof(*d));
     d->pipe = SPLICED_NONE;
+    ev_send_init(&d->send, NULL, sent);
 }
 
 static struct tcp_session *session_new(struct worker *w, struct listener_conf *lc,
@@ -536,8 +604,8 @@ static struct tcp_session *session_new(struct worker *w, struct listener_conf *l
     s->cli = a->cli;
     s->cli.h.cb = client_io;
     conn_init_plain(&s->srv, -1, server_io);
-    init_dir(&s->up);
-    init_dir(&s->down);
+    init_dir(&s->up, up_sent);
+    init_dir(&s->down, down_sent);
     ev_timer_init(&s->timer, session_timer);
     ev_task_init(&s->task, session_task);
     list_add_tail(&tw(w)->sessions, &s->link);

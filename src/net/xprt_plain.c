@@ -54,4 +54,5 @@ const struct xprt_ops xprt_plain = {
     .info = plain_info,
     .can_splice = true,
     .short_read_drains = true,
+    .fd_sends = true,
 };

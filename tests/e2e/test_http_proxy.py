@@ -944,3 +944,54 @@ def test_access_log_of_a_request_retried_after_a_reset(strata, origin, tmp_path)
                  json.loads(log.read_text().splitlines()[0]), 5, what="the access log line")
     assert (e["status"], e["retries"], e["end"]) == (200, 1, "ok"), e
     assert "detail" not in e, e
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("io_uring", [True, False])
+def test_server_sends_batched_by_io_uring(strata, origin, io_uring):
+    """Requests to the servers leave by the loop's send queue: with tuning.io_uring (the
+    default) in io_uring_enter calls, with it off one sendto each. Either way concurrent
+    keep-alive clients get every answer right, bodies large and small, length and chunked."""
+    from test_relay import syscall_counts
+
+    def respond(req):
+        return 200, {}, req.method.encode() + b" " + req.path.encode() + b" " + req.body
+
+    a = origin(respond=respond)
+    top = "" if io_uring else "tuning: { io_uring: false }"
+    s, port, _ = run_http(strata, one(a), workers=1, top_extra=top,
+                          http_extra="access_log: { format: off }")
+    errors = []
+
+    def client(k):
+        try:
+            conn = http.client.HTTPConnection(LOOPBACK, port, timeout=20)
+            for i in range(15):
+                body = bytes([65 + (k + i) % 26]) * ((k * 7919 + i * 104729) % (200 << 10))
+                if i % 3 == 0:
+                    conn.request("POST", f"/c{k}/{i}", body=iter([body[:10], body[10:]]),
+                                 encode_chunked=True)
+                else:
+                    conn.request("POST", f"/c{k}/{i}", body=body)
+                r = conn.getresponse()
+                got = r.read()
+                if r.status != 200 or got != f"POST /c{k}/{i} ".encode() + body:
+                    errors.append((k, i, r.status, len(got)))
+            conn.close()
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append((k, repr(e)))
+
+    def run_clients():
+        ts = [threading.Thread(target=client, args=(k,)) for k in range(8)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(timeout=60)
+
+    counts = syscall_counts(s.proc.pid, ["sendto", "io_uring_enter"], run_clients)
+    assert errors == []
+    assert len(a.requests) == 8 * 15
+    if io_uring:
+        assert counts["io_uring_enter"] > 0, counts
+    else:
+        assert counts["io_uring_enter"] == 0, counts
