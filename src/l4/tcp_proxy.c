@@ -1,15 +1,14 @@
 /* tcp_proxy.c — the L4 TCP session: connect to a server with retries, then relay.
  *
  * Each direction (client→server "up", server→client "down") moves bytes one of two ways:
- * - copy: recv into the worker's scratch buffer and send at once; only what the
- *   destination did not take is kept, in a pooled 16 KiB buffer. Small messages cost
- *   two syscalls and no per-connection memory.
- * - splice: once a read fills the scratch buffer (a bulk transfer), bytes go socket →
- *   pipe → socket with splice(2), never entering user space. A pipe is held only while
- *   bytes are in it.
- * A plain destination gets the read bytes by the loop's send queue (ev/sendq.h): read into
- * a pooled buffer, sent with the turn's other sends, the rest kept if not all went.
- * Back-pressure: a direction reads only when nothing is pending for its destination, so
+ * - copy: recv into a pooled 16 KiB buffer whose bytes join the loop's send queue
+ *   (ev/sendq.h), made with the turn's other sends; the buffer goes back to the pool
+ *   once all are sent, so idle connections hold none. (A TLS destination is written at
+ *   once from the worker's scratch buffer: its sends are OpenSSL's.)
+ * - splice: once a read fills the buffer (a bulk transfer), bytes go socket → pipe →
+ *   socket with splice(2), never entering user space. A pipe is held only while bytes
+ *   are in it.
+ * What a destination did not take stays in the buffer until EPOLLOUT. Back-pressure: a direction reads only when nothing is pending for its destination, so
  * at most one buffer or one pipe's worth is in flight per direction.
  */
 #include "tcp_proxy.h"

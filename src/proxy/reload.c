@@ -77,6 +77,10 @@ static struct config *load_next(struct reloader *r, struct strbuf *out)
         (nc->admin_enabled && !addr_equal(&nc->admin_addr, &r->cur->admin_addr)))
         log_warn("reload: admin.listen changed; the admin listener stays on %s until a restart",
                  r->cur->admin_enabled ? r->cur->admin_text : "(none)");
+    if (nc->io_uring != r->cur->io_uring || nc->pipe_size != r->cur->pipe_size ||
+        nc->pipe_cache != r->cur->pipe_cache)
+        log_warn("reload: tuning changed; the workers keep their io_uring and pipe settings "
+                 "until a restart");
     nc->generation = r->cur->generation + 1;
     return nc;
 }
