@@ -256,9 +256,11 @@ void ev_loop_run(struct ev_loop *loop)
         ev_timers_run(loop);
         /* After the previous batch's events and this round's timers, before sleeping. */
         ev_tasks_run(loop);
+        /* The turn's sends, then after_events: it writes the log lines of the exchanges
+         * that the sends completed. */
+        ev_sends_flush(loop);
         if (loop->after_events)
             loop->after_events(loop);
-        ev_sends_flush(loop);
         ev_reap(loop);
         if (loop->stop)
             break;

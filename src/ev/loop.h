@@ -58,8 +58,8 @@ struct ev_loop {
     int wakefd; /* eventfd: another thread's ev_loop_wake() */
     struct ev_handler wake_handler;
     void (*on_wake)(struct ev_loop *loop); /* run in the loop thread after a wake */
-    /* Run once per iteration, after the events of the previous batch, the timers due and
-     * the queued tasks, before the deferred frees and sleeping. */
+    /* Run once per iteration, after the events of the previous batch, the timers due, the
+     * queued tasks and the queued sends, before the deferred frees and sleeping. */
     void (*after_events)(struct ev_loop *loop);
     uint64_t now_ms; /* cached at each loop iteration */
     struct ev_timer **heap;

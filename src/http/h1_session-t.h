@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ev/sendq.h"
 #include "ev/worker.h"
 #include "http/filter.h"
 #include "http/h1.h"
@@ -53,6 +54,7 @@ struct h1s {
     struct h1x *x;
     struct hbuf *in, *out; /* bytes from and for the client */
     struct spliced out_pipe; /* response body bytes for the client, after `out` (splice) */
+    struct ev_send send;     /* out's bytes, queued on the loop's send queue (ev/sendq.h) */
     struct admission ad;
     struct sockaddr_any client;
     struct ev_timer timer;
@@ -67,6 +69,7 @@ struct h1s {
     bool timer_lost;            /* the timer could not be armed: close from the run queue */
     bool cli_eof;               /* the client finished sending */
     bool up_eof_sent, cli_shut; /* tunnel half-closes passed on */
+    bool send_failed;           /* the queued send found the connection broken */
 };
 
 static inline struct listener_counters *h1_lctr(struct h1s *s)

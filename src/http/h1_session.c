@@ -318,10 +318,48 @@ static enum move step_client_read(struct h1s *s)
     return io == IO_MOVED ? MOVE_PROGRESS : MOVE_NONE;
 }
 
+/* ---- sending to the client: s->out goes with the loop's other sends (ev/sendq.h) ---- */
+
+static void cli_send_prepare(struct ev_send *e)
+{
+    struct h1s *s = container_of(e, struct h1s, send);
+    e->buf = s->out ? hbuf_head(s->out) : NULL;
+    e->len = s->out ? s->out->len : 0;
+}
+
+/* What h1_flush_buf does after a send, then the session goes on as after an event. */
+static void cli_send_done(struct ev_send *e, ssize_t res)
+{
+    struct h1s *s = container_of(e, struct h1s, send);
+    if (res > 0) {
+        hbuf_consume(s->out, (uint32_t)res);
+        if (s->x)
+            s->x->st.bytes_out += (uint64_t)res;
+        s->last_ms = s->w->loop.now_ms;
+        if (s->out->len == 0)
+            h1_buf_drop(s->w, &s->out);
+        else
+            s->cli.flags &= ~CONN_WR_READY; /* a short send: the socket is full */
+    } else if (res == -EAGAIN) {
+        s->cli.flags &= ~CONN_WR_READY;
+    } else if (res < 0) {
+        s->cli.flags |= CONN_ERROR;
+        s->send_failed = true;
+    }
+    h1_run(s);
+}
+
 static enum move step_flush_client(struct h1s *s)
 {
+    if (ev_send_queued(&s->send))
+        return MOVE_NONE; /* cli_send_done runs the session */
+    if (s->out && s->out->len && s->cli.xprt->fd_sends && (s->cli.flags & CONN_WR_READY) &&
+        !s->send_failed) {
+        ev_send_queue(&s->w->loop, &s->send, s->cli.h.fd, NULL, 0);
+        return MOVE_NONE;
+    }
     uint64_t *count = s->x ? &s->x->st.bytes_out : NULL;
-    enum io io = h1_flush_buf(s->w, &s->cli, &s->out, count, &s->last_ms);
+    enum io io = s->send_failed ? IO_ERR : h1_flush_buf(s->w, &s->cli, &s->out, count, &s->last_ms);
     if (io != IO_ERR && s->out_pipe.bytes && !s->out) {
         enum io spliced = h1_splice_out(s->w, &s->cli, &s->out_pipe, count, &s->last_ms);
         io = spliced == IO_NONE ? io : spliced;
@@ -384,6 +422,8 @@ static enum move step_tunnel(struct h1s *s)
     struct h1x *x = s->x;
     if (x->st.tunnel)
         return step_tunnel_ops(s);
+    if (ev_send_queued(&s->send) || h1_up_sending(&x->st))
+        return MOVE_NONE; /* bytes staged before the switch: their sends run the session */
     enum move up = tunnel_dir(s, &s->cli, &s->in, &x->st.up->c, h1_up_out(&x->st), &s->up_eof_sent);
     enum move down = tunnel_dir(s, &x->st.up->c, &x->st.up->in, &s->cli, &s->out, &s->cli_shut);
     if (up == MOVE_ERROR || down == MOVE_ERROR || (s->up_eof_sent && s->cli_shut)) {
@@ -675,6 +715,7 @@ void h1_session_close(struct h1s *s)
     s->state = CS_CLOSED;
     ev_timer_cancel(&w->loop, &s->timer);
     admission_release(w->cfg, s->lc, &s->ad);
+    ev_send_finish(&s->send); /* staged bytes go before the close, as without the queue */
     s->cli.xprt->close(&s->cli);
     h1_buf_drop(s->w, &s->in);
     h1_buf_drop(s->w, &s->out);
@@ -704,6 +745,7 @@ void h1_start(struct worker *w, struct listener_conf *lc, struct accepted *a)
     s->cli = a->cli;
     s->cli.h.cb = client_io;
     s->out_pipe = SPLICED_NONE;
+    ev_send_init(&s->send, cli_send_prepare, cli_send_done);
     s->last_ms = w->loop.now_ms;
     ev_timer_init(&s->timer, session_timer);
     ev_task_init(&s->task, session_task);

@@ -38,6 +38,12 @@ struct h1u {
 
 extern const struct http_up_ops h1_up_ops;
 
+/* A send of u->out is queued on the loop: nothing else may write to the server meanwhile. */
+static inline bool h1_up_sending(const struct http_stream *st)
+{
+    return st->upx && ev_send_queued(&((const struct h1u *)st->upx)->send);
+}
+
 /* The bytes staged for the server: a tunnel (101) relays the client's bytes after them. */
 static inline struct hbuf **h1_up_out(struct http_stream *st)
 {

@@ -260,7 +260,7 @@ def test_h2c_and_http1_share_a_listener(h2c):
         assert r.stdout == b"hi there\n 2"
     lines = access_lines(s, 5)
     assert sum('version="2"' in ln for ln in lines) >= 4
-    assert any('version="1.1"' in ln and 'path="/hello"' in ln for ln in lines)
+    assert any('version="1.1"' in ln and 'path="/hello"' in ln for ln in lines), lines
     m = s.metrics(s.admin)
     assert m.get("strata_listener_h2_connections_total", listener="web") >= 4
 
