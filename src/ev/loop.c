@@ -236,13 +236,13 @@ static int next_timeout(const struct ev_loop *loop)
 
 int ev_timers_run(struct ev_loop *loop)
 {
-    /* Bounded: a callback that re-arms for "now" runs again at the next iteration. */
-    uint32_t budget = loop->nheap;
-    while (loop->nheap > 0 && budget-- > 0) {
+    uint32_t run = ++loop->timers_run;
+    while (loop->nheap > 0) {
         struct ev_timer *t = loop->heap[0];
-        if (t->expire_ms > loop->now_ms)
-            break;
+        if (t->expire_ms > loop->now_ms || t->fired_run == run)
+            break; /* not due, or fired already in this run and re-armed for now */
         heap_remove(loop, t);
+        t->fired_run = run;
         t->cb(loop, t);
     }
     return next_timeout(loop);

@@ -33,6 +33,7 @@ typedef void (*ev_timer_cb)(struct ev_loop *loop, struct ev_timer *t);
 struct ev_timer {
     uint64_t expire_ms; /* absolute, on the mono_ms clock */
     uint32_t heap_idx;  /* 0 = not armed; else position + 1 in the heap */
+    uint32_t fired_run; /* the loop's timers_run it last fired in */
     ev_timer_cb cb;
 };
 
@@ -64,6 +65,7 @@ struct ev_loop {
     uint64_t now_ms; /* cached at each loop iteration */
     struct ev_timer **heap;
     uint32_t nheap, heap_cap;
+    uint32_t timers_run; /* ev_timers_run calls so far */
     struct list runq; /* struct ev_task: run after the batch; poll without sleeping */
     struct list dead; /* struct ev_defer: freed after the batch */
     struct list sendq;        /* struct ev_send (ev/sendq.h): made before polling */
@@ -95,6 +97,7 @@ static inline void ev_timer_init(struct ev_timer *t, ev_timer_cb cb)
 {
     t->expire_ms = 0;
     t->heap_idx = 0;
+    t->fired_run = 0;
     t->cb = cb;
 }
 static inline bool ev_timer_armed(const struct ev_timer *t)
@@ -129,7 +132,9 @@ void ev_defer_free(struct ev_loop *loop, struct ev_defer *d, void (*free_fn)(str
  * closed objects outside the loop (when stopping) before it frees their pools. */
 void ev_reap(struct ev_loop *loop);
 
-/* Pops and runs every timer due at or before now_ms; returns ms until the next, or -1. */
+/* Pops and runs every timer due at or before now_ms, each once: one that its callback
+ * re-arms for now runs again at the next call (after the turn's tasks and sends, which may
+ * be the progress it waits for). Returns ms until the next, or -1 (0: one is due). */
 int ev_timers_run(struct ev_loop *loop);
 
 #endif

@@ -112,6 +112,42 @@ enum io h1_flush_buf(struct worker *w, struct conn *c, struct hbuf **bp, uint64_
     return r;
 }
 
+enum io h1_note_sent(struct worker *w, struct conn *c, struct hbuf **bp, ssize_t res,
+                     uint64_t *count, uint64_t *last_ms)
+{
+    if (res <= 0) {
+        errno = (int)-res;
+        return res == 0 ? IO_NONE : note_write(w, c, -1, count, last_ms);
+    }
+    enum io r = note_write(w, c, res, count, last_ms);
+    hbuf_consume(*bp, (uint32_t)res);
+    if ((*bp)->len == 0)
+        h1_buf_drop(w, bp);
+    else
+        c->flags &= ~CONN_WR_READY; /* a short send: the socket is full */
+    return r;
+}
+
+bool h1_queue_send(struct worker *w, struct conn *c, struct hbuf **bp, struct ev_send *send)
+{
+    if (ev_send_queued(send))
+        return true;
+    if (!*bp || !(*bp)->len || !c->xprt->fd_sends || !(c->flags & CONN_WR_READY))
+        return false;
+    ev_send_queue(&w->loop, send, c->h.fd, NULL, 0);
+    return true;
+}
+
+enum io h1_flush_queued(struct worker *w, struct conn *c, struct hbuf **bp, struct ev_send *send,
+                        bool failed, uint64_t *count, uint64_t *last_ms)
+{
+    if (failed)
+        return IO_ERR;
+    if (h1_queue_send(w, c, bp, send))
+        return IO_NONE;
+    return h1_flush_buf(w, c, bp, count, last_ms);
+}
+
 /* ---- bodies moved by splice(2) ---- */
 
 enum io h1_splice_out(struct worker *w, struct conn *c, struct spliced *sp, uint64_t *count,

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "ev/sendq.h"
 #include "http/h1.h"
 #include "http/hbuf.h"
 #include "http/stream-t.h"
@@ -39,6 +40,26 @@ enum io h1_read_into(struct worker *w, struct conn *c, struct hbuf **bp, uint32_
 /* Sends what *bp holds; the buffer goes back to the pool once empty. */
 enum io h1_flush_buf(struct worker *w, struct conn *c, struct hbuf **bp, uint64_t *count,
                      uint64_t *last_ms);
+
+/* ---- the same through the loop's send queue (ev/sendq.h) ----
+ * A plain connection's staged bytes join the turn's other sends: h1_flush_queued queues
+ * `send` (IO_NONE until its done), whose prepare is h1_send_prepare on the buffer (so the
+ * send takes whatever is staged by the flush) and whose done applies the result with
+ * h1_note_sent, then runs the owner as after an event. `failed`: an earlier queued send
+ * found c broken (IO_ERR). */
+enum io h1_flush_queued(struct worker *w, struct conn *c, struct hbuf **bp, struct ev_send *send,
+                        bool failed, uint64_t *count, uint64_t *last_ms);
+/* Queues `send` for the bytes in *bp if it can go by the queue; true when one is queued
+ * (now or before). */
+bool h1_queue_send(struct worker *w, struct conn *c, struct hbuf **bp, struct ev_send *send);
+static inline void h1_send_prepare(struct ev_send *e, struct hbuf *b)
+{
+    e->buf = b ? hbuf_head(b) : NULL;
+    e->len = b ? b->len : 0;
+}
+/* What h1_flush_buf does after a send of res bytes (or -errno). */
+enum io h1_note_sent(struct worker *w, struct conn *c, struct hbuf **bp, ssize_t res,
+                     uint64_t *count, uint64_t *last_ms);
 
 /* ---- bodies moved by splice(2) ---- */
 

@@ -322,44 +322,23 @@ static enum move step_client_read(struct h1s *s)
 
 static void cli_send_prepare(struct ev_send *e)
 {
-    struct h1s *s = container_of(e, struct h1s, send);
-    e->buf = s->out ? hbuf_head(s->out) : NULL;
-    e->len = s->out ? s->out->len : 0;
+    h1_send_prepare(e, container_of(e, struct h1s, send)->out);
 }
 
-/* What h1_flush_buf does after a send, then the session goes on as after an event. */
 static void cli_send_done(struct ev_send *e, ssize_t res)
 {
     struct h1s *s = container_of(e, struct h1s, send);
-    if (res > 0) {
-        hbuf_consume(s->out, (uint32_t)res);
-        if (s->x)
-            s->x->st.bytes_out += (uint64_t)res;
-        s->last_ms = s->w->loop.now_ms;
-        if (s->out->len == 0)
-            h1_buf_drop(s->w, &s->out);
-        else
-            s->cli.flags &= ~CONN_WR_READY; /* a short send: the socket is full */
-    } else if (res == -EAGAIN) {
-        s->cli.flags &= ~CONN_WR_READY;
-    } else if (res < 0) {
-        s->cli.flags |= CONN_ERROR;
+    uint64_t *count = s->x ? &s->x->st.bytes_out : NULL;
+    if (h1_note_sent(s->w, &s->cli, &s->out, res, count, &s->last_ms) == IO_ERR)
         s->send_failed = true;
-    }
     h1_run(s);
 }
 
 static enum move step_flush_client(struct h1s *s)
 {
-    if (ev_send_queued(&s->send))
-        return MOVE_NONE; /* cli_send_done runs the session */
-    if (s->out && s->out->len && s->cli.xprt->fd_sends && (s->cli.flags & CONN_WR_READY) &&
-        !s->send_failed) {
-        ev_send_queue(&s->w->loop, &s->send, s->cli.h.fd, NULL, 0);
-        return MOVE_NONE;
-    }
     uint64_t *count = s->x ? &s->x->st.bytes_out : NULL;
-    enum io io = s->send_failed ? IO_ERR : h1_flush_buf(s->w, &s->cli, &s->out, count, &s->last_ms);
+    enum io io = h1_flush_queued(s->w, &s->cli, &s->out, &s->send, s->send_failed, count,
+                                 &s->last_ms);
     if (io != IO_ERR && s->out_pipe.bytes && !s->out) {
         enum io spliced = h1_splice_out(s->w, &s->cli, &s->out_pipe, count, &s->last_ms);
         io = spliced == IO_NONE ? io : spliced;
@@ -573,14 +552,20 @@ static enum move step(struct h1s *s)
 
 void h1_run(struct h1s *s)
 {
-    for (int i = 0; i < RUN_BUDGET; i++) {
-        if (s->state == CS_CLOSED)
-            return;
+    int i;
+    for (i = 0; i < RUN_BUDGET && s->state != CS_CLOSED; i++) {
         /* MOVE_ERROR: a step changed course (an answer, a retry): look again */
         if (step(s) == MOVE_NONE)
-            return;
+            break;
     }
-    schedule(s); /* a long transfer: let the other sessions of this worker run */
+    if (s->state == CS_CLOSED)
+        return;
+    if (i == RUN_BUDGET)
+        schedule(s); /* a long transfer: let the other sessions of this worker run */
+    /* what a step staged after its flush without calling it progress (a held response's
+     * bytes let go, say) goes with the turn's sends too */
+    if (!s->send_failed && s->state != CS_TUNNEL)
+        h1_queue_send(s->w, &s->cli, &s->out, &s->send);
 }
 
 static void client_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events)

@@ -133,30 +133,15 @@ static bool stage_head(struct http_stream *st, struct h1u *u)
 
 static void up_send_prepare(struct ev_send *e)
 {
-    struct h1u *u = container_of(e, struct h1u, send);
-    e->buf = u->out ? hbuf_head(u->out) : NULL;
-    e->len = u->out ? u->out->len : 0;
+    h1_send_prepare(e, container_of(e, struct h1u, send)->out);
 }
 
-/* What h1_flush_buf does after a send, then the stream goes on as after an event. */
 static void up_send_done(struct ev_send *e, ssize_t res)
 {
     struct h1u *u = container_of(e, struct h1u, send);
     struct http_stream *st = u->st;
-    struct conn *c = &st->up->c;
-    if (res > 0) {
-        hbuf_consume(u->out, (uint32_t)res);
-        st->up_ms = st->w->loop.now_ms;
-        if (u->out->len == 0)
-            h1_buf_drop(st->w, &u->out);
-        else
-            c->flags &= ~CONN_WR_READY; /* a short send: the socket is full */
-    } else if (res == -EAGAIN) {
-        c->flags &= ~CONN_WR_READY;
-    } else if (res < 0) {
-        c->flags |= CONN_ERROR;
+    if (h1_note_sent(st->w, &st->up->c, &u->out, res, NULL, &st->up_ms) == IO_ERR)
         u->send_failed = true;
-    }
     st->mux->run(st);
 }
 
@@ -483,14 +468,8 @@ static enum move up_flush(struct http_stream *st)
     struct h1u *u = up_of(st);
     if (!st->up || st->up->connecting || (!u->out && !u->out_pipe.bytes && !u->cli_end))
         return MOVE_NONE;
-    struct conn *c = &st->up->c;
-    if (ev_send_queued(&u->send))
-        return MOVE_NONE; /* up_send_done runs the stream */
-    if (u->out && c->xprt->fd_sends && (c->flags & CONN_WR_READY) && !u->send_failed) {
-        ev_send_queue(&st->w->loop, &u->send, c->h.fd, NULL, 0);
-        return MOVE_NONE;
-    }
-    enum io io = u->send_failed ? IO_ERR : h1_flush_buf(st->w, c, &u->out, NULL, &st->up_ms);
+    enum io io = h1_flush_queued(st->w, &st->up->c, &u->out, &u->send, u->send_failed, NULL,
+                                 &st->up_ms);
     if (io != IO_ERR && !u->out && u->out_pipe.bytes) {
         enum io spliced = h1_splice_out(st->w, &st->up->c, &u->out_pipe, NULL, &st->up_ms);
         io = spliced == IO_NONE ? io : spliced;

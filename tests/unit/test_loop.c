@@ -221,3 +221,33 @@ TEST(pipe_pool_reuses_pipes)
     pipe_close(again);
     pipe_pool_destroy(&pp);
 }
+
+static unsigned rearm_calls;
+
+static void rearm_now_cb(struct ev_loop *loop, struct ev_timer *t)
+{
+    rearm_calls++;
+    CHECK(ev_timer_arm(loop, t, 0) == 0); /* due again at once */
+}
+
+/* A timer that its callback re-arms for "now" runs once per ev_timers_run (again after the
+ * turn's tasks and sends), and the other timers due still run in that call. */
+TEST(timers_rearmed_for_now_wait_for_the_next_run)
+{
+    struct ev_loop loop;
+    CHECK(ev_loop_init(&loop) == 0);
+    loop.now_ms = 1000;
+    struct ev_timer a, b;
+    ev_timer_init(&a, rearm_now_cb);
+    ev_timer_init(&b, rearm_now_cb);
+    CHECK(ev_timer_arm(&loop, &a, 0) == 0);
+    CHECK(ev_timer_arm(&loop, &b, 0) == 0);
+    rearm_calls = 0;
+    CHECK(ev_timers_run(&loop) == 0); /* both due again: poll without sleeping */
+    CHECK(rearm_calls == 2);
+    CHECK(ev_timers_run(&loop) == 0);
+    CHECK(rearm_calls == 4);
+    ev_timer_cancel(&loop, &a);
+    ev_timer_cancel(&loop, &b);
+    ev_loop_free(&loop);
+}
