@@ -20,6 +20,7 @@ void ev_send_queue(struct ev_loop *loop, struct ev_send *s, int fd, const void *
     s->fd = fd;
     s->buf = buf;
     s->len = len;
+    s->res = RES_PENDING;
     list_add_tail(&loop->sendq, &s->link);
 }
 
@@ -111,6 +112,8 @@ void ev_send_finish(struct ev_send *s)
     if (!ev_send_queued(s))
         return;
     list_del(&s->link);
+    if (s->res != RES_PENDING)
+        return; /* made by the flush in progress, its done not called yet */
     if (s->prepare)
         s->prepare(s);
     if (s->len)
@@ -125,7 +128,8 @@ static void make_sends(struct ev_loop *loop, struct list *q)
         struct ev_send *s = list_entry(p, struct ev_send, link);
         if (s->prepare)
             s->prepare(s);
-        s->res = s->len ? RES_PENDING : 0;
+        if (!s->len)
+            s->res = 0;
     }
     for (p = q->next; p != q && loop->uring;)
         p = send_ring(loop, p, q);

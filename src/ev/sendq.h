@@ -65,9 +65,9 @@ static inline void ev_send_cancel(struct ev_send *s)
     list_del(&s->link);
 }
 
-/* Makes s now if it is queued (one send(2), whatever it takes), without calling done: for
- * an owner about to close, so that bytes it had accepted go out first as they would have
- * without the queue. */
+/* Makes s now if it is queued and not yet made (one send(2), whatever it takes), without
+ * calling done; forgets it either way: for an owner about to close, so that bytes it had
+ * accepted go out first as they would have without the queue. */
 void ev_send_finish(struct ev_send *s);
 
 /* Sets up io_uring for this loop's flushes. 0, or -1 with errno (the loop then uses

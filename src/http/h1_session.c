@@ -762,10 +762,11 @@ static void h1_drain(struct worker *w)
         if (s->state == CS_IDLE && !s->x &&
             (!s->requests || w->loop.now_ms >= s->last_ms + DRAIN_IDLE_GRACE_MS))
             h1_session_close(s);
-        else if (s->x)
+        else if (s->x && !s->x->resp_done)
             s->x->close_after = true;
         else
-            h1_arm_timer(s); /* the grace (deadline) */
+            h1_arm_timer(s); /* the grace (deadline); a response whose last bytes are
+                              * still to leave (no "Connection: close" in it) gets it too */
     }
 }
 

@@ -19,6 +19,7 @@ struct probe {
     struct ev_loop *loop;
     struct probe *cancel; /* done cancels this one */
     struct probe *requeue; /* done queues this one */
+    struct probe *finish;  /* done finishes this one */
 };
 
 static unsigned done_seq;
@@ -33,6 +34,8 @@ static void probe_done(struct ev_send *s, ssize_t res)
         ev_send_cancel(&p->cancel->s);
     if (p->requeue)
         ev_send_queue(p->loop, &p->requeue->s, p->s.fd, "again", 5);
+    if (p->finish)
+        ev_send_finish(&p->finish->s);
 }
 
 static void probe_prepare(struct ev_send *s)
@@ -86,14 +89,15 @@ static void order_and_cancel(bool ring)
     }
     ev_send_cancel(&p[1].s);   /* before the flush */
     p[2].cancel = &p[5];       /* during it: made, but its done is not called */
+    p[3].finish = &p[4];       /* made already: not made twice */
     ev_sends_flush(&loop);     /* 7 sends > the ring's 4 entries: two batches */
     char buf[128] = "";
     size_t n = read_all(sv[1], buf, sizeof(buf) - 1);
     buf[n] = '\0';
     CHECK(strcmp(buf, "one three four five six seven") == 0);
     CHECK(p[0].calls == 1 && p[0].res == 4 && p[0].order == 1);
-    CHECK(p[1].calls == 0 && p[5].calls == 0);
-    CHECK(p[6].calls == 1 && p[6].res == 5 && p[6].order == 5);
+    CHECK(p[1].calls == 0 && p[4].calls == 0 && p[5].calls == 0);
+    CHECK(p[6].calls == 1 && p[6].res == 5 && p[6].order == 4);
     CHECK(list_empty(&loop.sendq));
     close(sv[0]);
     close(sv[1]);
