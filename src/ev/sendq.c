@@ -5,8 +5,10 @@
 #include <liburing.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 
+#include "core/log.h"
 #include "ev/loop.h"
 
 /* Rounds of sends queued by done callbacks that one flush makes before the loop polls. */
@@ -97,6 +99,8 @@ static struct list *send_ring(struct ev_loop *loop, struct list *p, const struct
         rc = io_uring_wait_cqe(r, &cqe);
     }
     /* The ring refused the batch: the sends not made go by send(2) from now on. */
+    log_warn("io_uring refused a batch of sends (%s): this worker sends one by one from now",
+             strerror(-rc));
     uring_drop(loop);
     return p;
 }
