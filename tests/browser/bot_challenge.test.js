@@ -37,13 +37,20 @@ async function scenarioChallenge(browser) {
     const ctx = await browser.newContext();
     const page = await ctx.newPage();
     const statuses = [];
-    page.on('response', (r) => statuses.push(r.status()));
+    const responses = [];
+    page.on('response', (r) => { statuses.push(r.status()); responses.push(r); });
     const t0 = Date.now();
     await page.goto(url);
     await page.waitForSelector('#origin', { timeout: 30000 });
     console.log(`     passed in ${Date.now() - t0} ms; responses ${statuses.join(' ')}`);
     assert(statuses[0] === 403, 'first the challenge page: ' + statuses.join(' '));
-    assert(statuses.includes(307) && statuses[statuses.length - 1] === 200, 'then 307, 200');
+    // then the 307 that sets the signed cookie, and the 200 asked with it (Chromium does not
+    // always report a redirect inside a reload as a response: seen with the build before
+    // this test changed too, 1 run in 12; the cookie the last request carries shows it)
+    const last = responses[responses.length - 1];
+    const sent = (await last.request().allHeaders()).cookie || '';
+    assert(last.status() === 200 && (statuses.includes(307) || /strata_bc=\d+\./.test(sent)),
+      'then 307, 200: ' + statuses.join(' ') + '; cookie sent: ' + sent);
     const cookies = await ctx.cookies();
     const bc = cookies.find((c) => c.name === 'strata_bc');
     assert(bc && bc.httpOnly && /^\d+\.[0-9a-f]{64}$/.test(bc.value), 'signed cookie: ' + JSON.stringify(cookies));
