@@ -8,8 +8,9 @@
  * - splice: once a read fills the buffer (a bulk transfer), bytes go socket → pipe →
  *   socket with splice(2), never entering user space. A pipe is held only while bytes
  *   are in it.
- * What a destination did not take stays in the buffer until EPOLLOUT. Back-pressure: a direction reads only when nothing is pending for its destination, so
- * at most one buffer or one pipe's worth is in flight per direction.
+ * What a destination did not take stays in the buffer until EPOLLOUT. Back-pressure: a
+ * direction reads only when nothing is pending for its destination, so at most one buffer
+ * or one pipe's worth is in flight per direction.
  */
 #include "tcp_proxy.h"
 
@@ -157,6 +158,16 @@ static enum pump_result flush_pending(struct tcp_session *s, struct relay_dir *d
     return PUMP_MORE;
 }
 
+/* After a copy read of n > 0 bytes: a full read switches d to splice (a bulk transfer),
+ * a short one may prove src drained. */
+static void note_copy_read(struct relay_dir *d, struct conn *src, struct conn *dst, size_t n)
+{
+    if (n == RELAY_BUF_SIZE && src->xprt->can_splice && dst->xprt->can_splice)
+        d->splice = true;
+    else
+        conn_note_read(src, n, RELAY_BUF_SIZE);
+}
+
 /* Reads into a pooled buffer and queues its bytes on the loop's send queue; dir_sent
  * takes the answer. PUMP_WAIT when nothing was read. */
 static enum pump_result copy_queued(struct tcp_session *s, struct relay_dir *d, struct conn *src,
@@ -171,10 +182,7 @@ static enum pump_result copy_queued(struct tcp_session *s, struct relay_dir *d, 
         pool_put(&tw(s->w)->buf_pool, b);
         return n == 0 || errno == EAGAIN ? PUMP_WAIT : PUMP_SRC_ERR;
     }
-    if (n == RELAY_BUF_SIZE && src->xprt->can_splice && dst->xprt->can_splice)
-        d->splice = true; /* a full read: this looks like a bulk transfer */
-    else
-        conn_note_read(src, (size_t)n, RELAY_BUF_SIZE);
+    note_copy_read(d, src, dst, (size_t)n);
     b->off = 0;
     b->len = (uint32_t)n;
     d->buf = b;
@@ -191,10 +199,7 @@ static enum pump_result copy_through(struct tcp_session *s, struct relay_dir *d,
     *moved = n;
     if (n <= 0)
         return n == 0 || errno == EAGAIN ? PUMP_WAIT : PUMP_SRC_ERR;
-    if (n == RELAY_BUF_SIZE && src->xprt->can_splice && dst->xprt->can_splice)
-        d->splice = true; /* a full read: this looks like a bulk transfer */
-    else
-        conn_note_read(src, (size_t)n, RELAY_BUF_SIZE);
+    note_copy_read(d, src, dst, (size_t)n);
     ssize_t sent = dst->xprt->send(dst, scratch, (size_t)n);
     if (sent < 0) {
         if (errno != EAGAIN)
