@@ -42,6 +42,17 @@ def free_port(host=LOOPBACK, family=socket.AF_INET):
         return s.getsockname()[1]
 
 
+def free_ports(n, host=LOOPBACK):
+    """n distinct ports that were free a moment ago (two free_port() calls in a row can
+    return the same one), in ascending order."""
+    ports = set()
+    for _ in range(100 * n):
+        ports.add(free_port(host))
+        if len(ports) == n:
+            return sorted(ports)
+    raise AssertionError(f"no {n} distinct free ports")
+
+
 def port_accepts(port, host=LOOPBACK, timeout=0.5):
     """True if a TCP connect to host:port succeeds now."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET

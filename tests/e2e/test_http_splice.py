@@ -18,8 +18,8 @@ MIB = 1 << 20
 
 
 def run(strata, backend_addr, http_extra="access_log: { format: json }", extra=""):
-    from conftest import free_port
-    port, admin = free_port(), free_port()
+    from conftest import free_ports
+    port, admin = free_ports(2)
     cfg = http_config(port, {"app": {"servers": [backend_addr], "extra": extra}},
                       admin_port=admin, http_extra=http_extra, workers=1)
     return strata(cfg, listen_ports=[port], admin_port=admin), port, admin

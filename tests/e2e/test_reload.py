@@ -17,18 +17,11 @@ import time
 
 import pytest
 
-from conftest import (LOOPBACK, closed_by_peer, connect, free_port, http_get, recv_exact,
-                      run_strata, wait_for)
+from conftest import (LOOPBACK, closed_by_peer, connect, free_port, free_ports, http_get,
+                      recv_exact, run_strata, wait_for)
 from test_http_proxy import upgrade_happy_origin
 
 LETTERS = "abc"
-
-
-def free_ports(n):
-    ports = set()
-    while len(ports) < n:
-        ports.add(free_port())
-    return sorted(ports)
 
 
 @pytest.fixture
