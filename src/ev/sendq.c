@@ -22,8 +22,16 @@ void ev_send_queue(struct ev_loop *loop, struct ev_send *s, int fd, const void *
     s->fd = fd;
     s->buf = buf;
     s->len = len;
+    s->op = EV_SEND;
     s->res = RES_PENDING;
     list_add_tail(&loop->sendq, &s->link);
+}
+
+void ev_shut_queue(struct ev_loop *loop, struct ev_send *s, int fd)
+{
+    BUG_ON(s->prepare);
+    ev_send_queue(loop, s, fd, NULL, 0);
+    s->op = EV_SHUT_WR;
 }
 
 int ev_sendq_uring(struct ev_loop *loop, unsigned entries)
@@ -80,7 +88,7 @@ static struct list *send_ring(struct ev_loop *loop, struct list *p, const struct
     unsigned n = 0;
     for (; p != q && n < loop->uring_entries; p = p->next) {
         struct ev_send *s = list_entry(p, struct ev_send, link);
-        if (s->res != RES_PENDING)
+        if (s->res != RES_PENDING || s->op != EV_SEND)
             continue;
         n++;
         struct io_uring_sqe *sqe = io_uring_get_sqe(r);
@@ -107,7 +115,8 @@ static struct list *send_ring(struct ev_loop *loop, struct list *p, const struct
 
 static void send_now(struct ev_send *s)
 {
-    ssize_t n = send(s->fd, s->buf, s->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t n = s->op == EV_SHUT_WR ? shutdown(s->fd, SHUT_WR)
+                                    : send(s->fd, s->buf, s->len, MSG_NOSIGNAL | MSG_DONTWAIT);
     s->res = n < 0 ? -errno : n;
 }
 
@@ -120,11 +129,14 @@ void ev_send_finish(struct ev_send *s)
         return; /* made by the flush in progress, its done not called yet */
     if (s->prepare)
         s->prepare(s);
-    if (s->len)
+    if (s->len || s->op == EV_SHUT_WR)
         send_now(s);
 }
 
-/* Makes every send on q: through the ring while there is one, else one by one. */
+/* Makes every send on q: through the ring while there is one, else one by one; then the
+ * shutdowns, one by one (io_uring would make them in a worker thread: a wake-up and a
+ * wait for each). Made last in the turn, a FIN that wakes a peer sharing our CPU lets the
+ * scheduler switch to it when the worker is about to sleep anyway, not in mid-turn. */
 static void make_sends(struct ev_loop *loop, struct list *q)
 {
     struct list *p;
@@ -132,16 +144,17 @@ static void make_sends(struct ev_loop *loop, struct list *q)
         struct ev_send *s = list_entry(p, struct ev_send, link);
         if (s->prepare)
             s->prepare(s);
-        if (!s->len)
+        if (!s->len && s->op == EV_SEND)
             s->res = 0;
     }
     for (p = q->next; p != q && loop->uring;)
         p = send_ring(loop, p, q);
-    for (p = q->next; p != q; p = p->next) {
-        struct ev_send *s = list_entry(p, struct ev_send, link);
-        if (s->res == RES_PENDING)
-            send_now(s);
-    }
+    for (int op = EV_SEND; op <= EV_SHUT_WR; op++)
+        for (p = q->next; p != q; p = p->next) {
+            struct ev_send *s = list_entry(p, struct ev_send, link);
+            if (s->res == RES_PENDING && s->op == op)
+                send_now(s);
+        }
 }
 
 void ev_sends_flush(struct ev_loop *loop)

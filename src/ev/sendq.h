@@ -27,9 +27,14 @@
 
 struct ev_loop;
 
+/* What a queued entry does: send bytes, or shut the socket's sending side (the FIN wakes
+ * the peer as a send does, so it waits for the end of the turn too). */
+enum ev_send_op { EV_SEND, EV_SHUT_WR };
+
 struct ev_send {
     struct list link; /* the loop's queue, or the flush in progress; else self-linked */
     int fd;
+    uint8_t op; /* enum ev_send_op */
     uint32_t len;
     const void *buf;
     ssize_t res;
@@ -58,6 +63,10 @@ static inline bool ev_send_queued(const struct ev_send *s)
 /* Queues a send of len bytes (MSG_NOSIGNAL, non-blocking; with a prepare, buf and len are
  * set by it); s must not be queued. */
 void ev_send_queue(struct ev_loop *loop, struct ev_send *s, int fd, const void *buf, uint32_t len);
+
+/* Queues shutdown(fd, SHUT_WR), made after the turn's sends (queue it once the last
+ * send has been reported done); s must not be queued. */
+void ev_shut_queue(struct ev_loop *loop, struct ev_send *s, int fd);
 
 /* Forgets s: its done is not called. Harmless if s is not queued. */
 static inline void ev_send_cancel(struct ev_send *s)

@@ -236,7 +236,9 @@ static enum pump_result dir_pump(struct tcp_session *s, struct relay_dir *d, str
                 /* Pass the EOF on, unless the other direction is over too: then the
                  * session closes both sockets now and close() sends the FIN. */
                 struct relay_dir *other = is_up ? &s->down : &s->up;
-                if (!other->done)
+                if (!other->done && dst->xprt->fd_sends) /* after the turn's sends */
+                    ev_shut_queue(&s->w->loop, &d->send, dst->h.fd);
+                else if (!other->done)
                     dst->xprt->shutdown_wr(dst); /* errors show on the next I/O */
                 dst->flags |= CONN_WR_SHUT;
                 d->done = true;
@@ -301,6 +303,8 @@ static void session_pump(struct tcp_session *s)
 static void dir_sent(struct tcp_session *s, struct relay_dir *d, bool is_up, ssize_t res)
 {
     struct conn *dst = is_up ? &s->srv : &s->cli;
+    if (d->send.op == EV_SHUT_WR)
+        return; /* errors show on the next I/O */
     if (res < 0 && res != -EAGAIN) {
         session_close(s, is_up ? END_SERVER_ERROR : END_CLIENT_ERROR);
         return;

@@ -190,3 +190,47 @@ TEST(sendq_finish_and_errors)
     close(sv[0]);
     ev_loop_free(&loop);
 }
+
+/* A queued shutdown is made after the turn's sends (the peer reads the bytes, then EOF)
+ * and reports 0; ev_send_finish makes a queued one at once. */
+static void shutdown_after_sends(bool ring)
+{
+    struct ev_loop loop;
+    int sv[2], sv2[2];
+    if (!loop_open(&loop, ring)) {
+        ev_loop_free(&loop);
+        return;
+    }
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv2) == 0);
+    struct probe shut, data, early;
+    probe_init(&shut, &loop, false);
+    probe_init(&data, &loop, false);
+    probe_init(&early, &loop, false);
+    ev_shut_queue(&loop, &shut.s, sv[0]);
+    ev_send_queue(&loop, &data.s, sv[0], "last words", 10);
+    ev_sends_flush(&loop);
+    CHECK(shut.calls == 1 && shut.res == 0 && data.calls == 1 && data.res == 10);
+    char buf[32] = "";
+    CHECK(read_all(sv[1], buf, sizeof(buf)) == 10 && memcmp(buf, "last words", 10) == 0);
+    CHECK(recv(sv[1], buf, sizeof(buf), MSG_DONTWAIT) == 0); /* EOF, not EAGAIN */
+    ev_shut_queue(&loop, &early.s, sv2[0]);
+    ev_send_finish(&early.s);
+    CHECK(!ev_send_queued(&early.s) && early.calls == 0);
+    CHECK(recv(sv2[1], buf, sizeof(buf), MSG_DONTWAIT) == 0);
+    for (int i = 0; i < 2; i++) {
+        close(sv[i]);
+        close(sv2[i]);
+    }
+    ev_loop_free(&loop);
+}
+
+TEST(sendq_shutdown_after_sends_with_io_uring)
+{
+    shutdown_after_sends(true);
+}
+
+TEST(sendq_shutdown_after_sends_without_io_uring)
+{
+    shutdown_after_sends(false);
+}
