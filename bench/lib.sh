@@ -269,6 +269,10 @@ cpu_ticks() {
         | awk -v f="$f" '{ sub(/^.*\) /, ""); t += $13 + (f == "all" ? $12 : 0) } END { print t + 0 }'
 }
 
+# steal_ticks: clock ticks the hypervisor has taken from this machine's CPUs (/proc/stat
+# `steal`): time a run loses without any process on the machine being busy.
+steal_ticks() { awk '$1 == "cpu" { print $9 }' /proc/stat; }
+
 # us_per A B N: (A - B) clock ticks in microseconds per N ("%.1f"), "-" if N is not > 0.
 us_per() {
     awk -v a="$1" -v b="$2" -v n="$3" -v hz="$(getconf CLK_TCK)" \

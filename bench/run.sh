@@ -220,6 +220,7 @@ done
 # CPU per MiB, exchange or connection, us).
 # shellcheck disable=SC2034  # read through med (eval)
 declare -A RATE P50 P99 CPU
+STEAL=() # cores stolen by the hypervisor during each tcpbench run
 add() { eval "$1[\$2]=\"\${$1[\$2]:-} \$3\""; }
 # proxy_ticks TARGET: the CPU ticks of the proxy's processes so far (0 for direct).
 proxy_ticks() {
@@ -229,7 +230,8 @@ proxy_ticks() {
 
 # run_tcp TARGET SCENARIO: one tcpbench run (bulk, ka or cr) and its figures.
 run_tcp() {
-    local t=$1 sc=$2 out c0 c1 units
+    local t=$1 sc=$2 out c0 c1 s0 s1 units
+    s0=$(steal_ticks)
     c0=$(proxy_ticks "$t")
     case $sc in
         bulk) out=$("${PIN_CLIENT[@]}" "$TCPBENCH" throughput 127.0.0.1 "${BULK_PORT[$t]}" \
@@ -240,6 +242,9 @@ run_tcp() {
                 "$RUN_SECONDS" "$CONC" 2>/dev/null || true) ;;
     esac
     c1=$(proxy_ticks "$t")
+    s1=$(steal_ticks)
+    STEAL+=("$(awk -v t=$((s1 - s0)) -v s="$RUN_SECONDS" -v hz="$(getconf CLK_TCK)" \
+        'BEGIN { printf "%.2f", t / hz / s }')")
     if [ "$sc" = bulk ]; then
         units=$(echo "$out" | result_field bytes | awk '{ printf "%.3f", $1 / 1048576 }')
         add RATE "$sc:$t" "$(echo "$out" | result_field throughput_MBps \
@@ -318,6 +323,9 @@ echo "Kernel side (not in RSS): /proc/net/sockstat TCP mem grew by" \
      "strata ${KMEM_PER_CONN[strata]}, haproxy ${KMEM_PER_CONN[haproxy]}, nginx ${KMEM_PER_CONN[nginx]}" \
      "KiB per idle connection (4 sockets each: client, proxy x2, backend; mostly 0 for idle sockets" \
      "whose buffers are empty). Every idle connection also holds 2 file descriptors in the proxy."
+echo "Hypervisor steal during the TCP runs (cores taken from this machine, /proc/stat):" \
+     "median $(echo "${STEAL[*]}" | median), max $(printf '%s\n' "${STEAL[@]}" | sort -g | tail -1);" \
+     "more than ~0.05 means the rates are disturbed (single rounds fall by half or more)."
 echo "Raw runs (bulk Gbit/s | keep-alive round trips/s | connections/s | UDP 64 B | UDP 1 KiB):"
 for t in "${TARGETS[@]}"; do
     echo "  $t:${RATE[bulk:$t]:-} |${RATE[ka:$t]:-} |${RATE[cr:$t]:-} |${RATE[u64:$t]:-} |${RATE[u1k:$t]:-}"
