@@ -236,10 +236,12 @@ static enum pump_result dir_pump(struct tcp_session *s, struct relay_dir *d, str
                 /* Pass the EOF on, unless the other direction is over too: then the
                  * session closes both sockets now and close() sends the FIN. */
                 struct relay_dir *other = is_up ? &s->down : &s->up;
-                if (!other->done && dst->xprt->fd_sends) /* after the turn's sends */
-                    ev_shut_queue(&s->w->loop, &d->send, dst->h.fd);
-                else if (!other->done)
-                    dst->xprt->shutdown_wr(dst); /* errors show on the next I/O */
+                if (!other->done) { /* errors show on the next I/O */
+                    if (dst->xprt->fd_sends) /* after the turn's sends */
+                        ev_shut_queue(&s->w->loop, &d->send, dst->h.fd);
+                    else
+                        dst->xprt->shutdown_wr(dst);
+                }
                 dst->flags |= CONN_WR_SHUT;
                 d->done = true;
             }

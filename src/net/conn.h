@@ -70,8 +70,9 @@ struct xprt_ops {
     /* A recv shorter than asked means the socket is drained (true for plain sockets;
      * false for TLS, where one recv returns at most one record). */
     bool short_read_drains;
-    /* A send is send(2) of the same bytes on the fd: the loop may make it in a batch
-     * (ev/sendq.h). False for TLS, whose records OpenSSL writes. */
+    /* A send is send(2) of the same bytes on the fd, and shutdown_wr is shutdown(2): the
+     * loop may make them in a batch (ev/sendq.h). False for TLS, whose records (and
+     * close_notify) OpenSSL writes. */
     bool fd_sends;
 };
 
