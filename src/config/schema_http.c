@@ -261,6 +261,13 @@ static const struct cfg_key http_keys[] = {
     {"request_timeout", CT_DURATION, 0, "0", .min = 0, .max = CFG_MAX_DURATION,
      .off = HTTP_OFF(timeouts.request_ms),
      .help = "Time for a whole exchange, request and response; `0` = no limit."},
+    {"lingering_timeout", CT_DURATION, 0, "5s", .min = 0, .max = CFG_MS_DAY,
+     .off = HTTP_OFF(timeouts.lingering_ms),
+     .help = "A connection closed after an answer that came before the whole request was "
+             "read (a 413 during an upload, a 400) first shuts its sending side, then reads "
+             "and discards what the client still sends, until it closes or for at most this "
+             "long: closed with unread bytes, the kernel would reset the connection and "
+             "could destroy the answer (NGINX's lingering_close). `0`: close at once."},
     {"max_requests_per_connection", CT_U32, 0, "0", .min = 0, .max = 1000000000,
      .off = HTTP_OFF(max_requests_per_conn),
      .help = "Requests served on one client connection before Strata closes it; 0 = "

@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "ev/sendq.h"
 #include "net/sock_inherit.h"
+#include "net/linger.h"
 #include "net/stage.h"
 #include "stats/tcp_info.h"
 
@@ -133,6 +134,7 @@ static void mute_datagram_listeners(struct worker *w)
 static void close_all(struct worker *w)
 {
     stage_close_all(w);
+    linger_close_all(w);
     for (unsigned m = 0; m < w->nmodes; m++)
         w->modes[m]->close_all(w);
 }
@@ -348,7 +350,7 @@ static void on_wake(struct ev_loop *loop)
 
 static uint32_t open_sessions(const struct worker *w)
 {
-    uint32_t n = stage_count(w);
+    uint32_t n = stage_count(w) + linger_count(w);
     for (unsigned m = 0; m < w->nmodes; m++)
         n += w->modes[m]->sessions(w);
     return n;
@@ -422,6 +424,7 @@ static void worker_free(struct worker *w)
         for (unsigned m = 0; m < w->nmodes; m++)
             w->modes[m]->worker_free(w);
         stage_worker_free(w);
+        linger_worker_free(w);
         tcp_watches_stop(&w->tcp_watches);
         ev_loop_free(&w->loop);
     }
@@ -461,6 +464,7 @@ static int worker_init(struct worker *w, unsigned id, struct config *cfg,
     w->loop.on_wake = on_wake;
     w->loop.after_events = after_events;
     stage_worker_init(w);
+    linger_worker_init(w);
     if (!(w->scratch = malloc(RELAY_BUF_SIZE)) ||
         pipe_pool_init(&w->pipes, cfg->pipe_cache, cfg->pipe_size) < 0) {
         snprintf(err, errlen, "out of memory");

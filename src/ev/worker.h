@@ -89,6 +89,10 @@ struct worker {
     uint32_t nstages;
     uint64_t refusal_log_sec; /* second of the failure-log budget */
     uint64_t refusals_logged, refusals_unlogged;
+    /* Connections in a lingering close (net/linger.h). */
+    struct list lingers;
+    struct pool linger_pool;
+    uint32_t nlingers;
     char *scratch; /* RELAY_BUF_SIZE bytes: the stage's peeks, the TCP copy path */
     struct pipe_pool pipes; /* kernel pipes for splice(2): TCP relays, HTTP bodies */
     /* HTTP (http/h1_session.c, h1_upstream.c, upstream/pool.c): exchanges, buffers and

@@ -44,6 +44,8 @@ struct h1x {
     bool close_after;      /* close the client connection after this response */
     bool cont_sent;        /* "100 Continue" sent to the client */
     bool chunk_out;        /* response body re-chunked for the client */
+    bool req_cut;          /* answered before the request was read whole: the rest of it
+                              stays unread (req_done is set all the same) */
     _Alignas(8) char arena_buf[3072]; /* the arena's first block: most requests fit */
 };
 
@@ -70,6 +72,8 @@ struct h1s {
     bool cli_eof;               /* the client finished sending */
     bool up_eof_sent, cli_shut; /* tunnel half-closes passed on */
     bool send_failed;           /* the queued send found the connection broken */
+    bool linger;                /* closing after the last answer with client bytes maybe
+                                   unread: a lingering close (net/linger.h) */
 };
 
 static inline struct listener_counters *h1_lctr(struct h1s *s)

@@ -48,6 +48,7 @@
 #include "http/h2_session.h"
 #include "http/msg.h"
 #include "http/stream.h"
+#include "net/linger.h"
 #include "net/sock.h"
 
 #define RUN_BUDGET 64         /* steps per run() before yielding to other sessions */
@@ -485,6 +486,10 @@ static void exchange_end(struct h1s *s)
     stream_log(&s->x->st);
     stream_up_release(&x->st, true); /* kept if the server codec saw both messages whole */
     bool close = x->close_after || s->cli_eof;
+    /* unread bytes in the socket would turn the close into a reset that can destroy the
+     * answer just sent: a request cut short, a bad head's rest, pipelined requests */
+    s->linger = close && !s->cli_eof && (x->req_cut || (s->in && s->in->len) ||
+                                         (s->cli.flags & CONN_RD_READY));
     exchange_free(s);
     if (close) {
         h1_session_close(s);
@@ -531,6 +536,7 @@ static enum move step(struct h1s *s)
              * body (its server codec never saw the request's end), is not kept */
             x->close_after = true;
             x->req_done = true;
+            x->req_cut = true;
         }
         if (s->state != CS_TXN)
             return MOVE_PROGRESS;
@@ -699,9 +705,10 @@ void h1_session_close(struct h1s *s)
         exchange_release(s);
     s->state = CS_CLOSED;
     ev_timer_cancel(&w->loop, &s->timer);
+    uint32_t linger_ms = s->linger ? s->lc->http.timeouts.lingering_ms : 0;
     admission_release(w->cfg, s->lc, &s->ad);
     ev_send_finish(&s->send); /* staged bytes go before the close, as without the queue */
-    s->cli.xprt->close(&s->cli);
+    conn_linger(w, &s->cli, linger_ms); /* 0: a plain close */
     h1_buf_drop(s->w, &s->in);
     h1_buf_drop(s->w, &s->out);
     spliced_drop(&s->w->pipes, &s->out_pipe);

@@ -127,6 +127,7 @@ struct h2c {
     bool fatal;      /* nghttp2 failed: close once the output is out */
     bool timer_lost; /* the timer could not be armed: close from the run queue */
     bool running;    /* inside h2c_run (a stream event queues a run instead) */
+    bool linger;     /* ending with its output sent: a lingering close (net/linger.h) */
 };
 
 #endif

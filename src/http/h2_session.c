@@ -27,6 +27,7 @@
 #include "http/h2_stream.h"
 #include "http/msg.h"
 #include "http/stream.h"
+#include "net/linger.h"
 
 #define RUN_BUDGET 64    /* rounds per run before yielding to other sessions */
 #define READ_CHUNK 16384 /* bytes read at a time (onto the stack, then into nghttp2) */
@@ -480,6 +481,9 @@ void h2c_run(struct h2c *c)
     }
     c->running = false;
     if (over(c)) {
+        /* a GOAWAY out, the client maybe still sending: a reset could destroy the GOAWAY
+         * (an abusive client gets none of this time) */
+        c->linger = !c->calm && !(c->cli.flags & (CONN_RD_EOF | CONN_ERROR));
         session_close(c);
         return;
     }
@@ -654,8 +658,9 @@ static void session_close(struct h2c *c)
     c->ng = NULL;
     ev_timer_cancel(&w->loop, &c->timer);
     ev_task_cancel(&c->task);
+    uint32_t linger_ms = c->linger ? c->lc->http.timeouts.lingering_ms : 0;
     admission_release(w->cfg, c->lc, &c->ad);
-    c->cli.xprt->close(&c->cli);
+    conn_linger(w, &c->cli, linger_ms); /* 0: a plain close */
     list_del(&c->link);
     nsessions--;
     ev_defer_free(&w->loop, &c->dfree, session_free);

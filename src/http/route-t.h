@@ -151,6 +151,7 @@ struct http_timeouts {
     uint32_t connect_ms;        /* upstream connect, default 0 = the backend's → 503/504 */
     uint32_t response_ms;       /* first response byte after the request was sent, 30s → 504 */
     uint32_t request_ms;        /* whole exchange, 0 = off → 504 (or 408 while reading) */
+    uint32_t lingering_ms;      /* reading what a client sends after our last answer, 5s */
 };
 
 /* ---- settings of the built-in filters (filter_conf.conf points to one) ---- */

@@ -260,6 +260,25 @@ def test_large_bodies_over_tls(https, pki, origin):
     assert hashlib.sha256(a.requests[0].body).digest() == hashlib.sha256(body).digest()
 
 
+
+def test_early_answer_over_tls_lingers_after_close_notify(https, pki):
+    """A 413 during an upload: close_notify and FIN after it, then the rest of the upload is
+    read and discarded until the client closes (test_lingering_close.py)."""
+    s, port, *_ = https(http_extra="max_request_body: 1m\nlingering_timeout: 1h\n")
+    base = len(os.listdir(f"/proc/{s.pid}/fd"))
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    with client_ctx(pki).wrap_socket(raw, server_hostname="site.test") as c:
+        c.sendall(b"PUT /up HTTP/1.1\r\nHost: site.test\r\nContent-Length: 4194304\r\n\r\n"
+                  + b"z" * (256 * 1024))
+        time.sleep(0.2)
+        got = recv_until_eof(c)  # raises on a reset
+        assert got.startswith(b"HTTP/1.1 413 "), got[:80]
+        c.sendall(b"z" * 65536)  # still read: the connection lingers, the client is not reset
+        assert len(os.listdir(f"/proc/{s.pid}/fd")) == base + 1
+    wait_for(lambda: len(os.listdir(f"/proc/{s.pid}/fd")) == base, 5,
+             what="the lingering connection closed")
+
+
 # --------------------------------------------------------------------------- bad input
 
 def closed_with_at_most_an_alert(sock, timeout):
