@@ -403,6 +403,7 @@ const char *h1_field_line(const char *line, size_t len, struct hstr *name, struc
     if (q == line)
         return "empty field name";
     *name = slice(line, q);
+    name->known = HSTR_TOKEN;
     const char *v = q + 1;
     while (v < e && (*v == ' ' || *v == '\t'))
         v++;
@@ -412,6 +413,7 @@ const char *h1_field_line(const char *line, size_t len, struct hstr *name, struc
     while (q > v && (q[-1] == ' ' || q[-1] == '\t'))
         q--;
     *value = slice(v, q);
+    value->known = HSTR_VALUE;
     return NULL;
 }
 

@@ -89,17 +89,44 @@ static bool generated(struct hstr n, bool request)
     }
 }
 
+/* Whether every byte of s is a token byte. */
+static bool is_token(struct hstr s)
+{
+    for (uint32_t i = 0; i < s.len; i++)
+        if (!(h1_ctype[(uint8_t)s.p[i]] & H1C_TCHAR))
+            return false;
+    return true;
+}
+
+/* "name: value\r\n", both checked as put_checked does unless known good already (the
+ * parser's fields, the filters' own): checking every byte of a head's dozen fields again
+ * was a tenth of a proxied request's instructions. */
+static void put_hdr(struct out *o, const struct http_hdr *h)
+{
+    size_t n = (size_t)h->name.len + h->value.len + 4;
+    const char *ve = h->value.p + h->value.len;
+    if (o->bad || o->cap - o->len < n || !h->name.len ||
+        (h->name.known != HSTR_TOKEN && !is_token(h->name)) ||
+        (!(h->value.known & HSTR_VALUE) && h->value.len &&
+         h1_span_value(h->value.p, ve) != ve)) {
+        o->bad = true;
+        return;
+    }
+    char *d = o->p + o->len;
+    memcpy(d, h->name.p, h->name.len);
+    d += h->name.len;
+    memcpy(d, ": ", 2);
+    if (h->value.len)
+        memcpy(d + 2, h->value.p, h->value.len);
+    memcpy(d + 2 + h->value.len, "\r\n", 2);
+    o->len += n;
+}
+
 static void put_hdrs(struct out *o, const struct http_msg *m, bool request)
 {
-    for (uint32_t i = 0; i < m->nhdrs; i++) {
-        const struct http_hdr *h = &m->hdrs[i];
-        if (generated(h->name, request))
-            continue;
-        put_checked(o, h->name, H1C_TCHAR, true);
-        put(o, ": ", 2);
-        put_checked(o, h->value, H1C_VALUE, false);
-        put(o, "\r\n", 2);
-    }
+    for (uint32_t i = 0; i < m->nhdrs; i++)
+        if (!generated(m->hdrs[i].name, request))
+            put_hdr(o, &m->hdrs[i]);
 }
 
 static void put_length(struct out *o, uint64_t n)

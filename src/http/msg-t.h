@@ -20,13 +20,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A byte slice; not NUL-terminated. */
+/* A byte slice; not NUL-terminated. `known` says what every byte of it was checked to be,
+ * so that the head writers need not check it again: HSTR_VALUE (field-value bytes), or
+ * HSTR_TOKEN (token bytes, which are field-value bytes too); 0 for unknown, what a slice
+ * made with `(struct hstr){p, len}` gets. A sub-slice may keep it (bytes of a checked
+ * slice are checked); a slice pointed at other bytes must not (rebasing a head moves
+ * the same bytes). It lives in what would be padding. */
 struct hstr {
     const char *p;
     uint32_t len;
+    uint32_t known;
 };
 
-#define HSTR_LIT(s) ((struct hstr){(s), sizeof(s) - 1})
+enum { HSTR_VALUE = 1, HSTR_TOKEN = 3 };
+
+#define HSTR_LIT(s) ((struct hstr){(s), sizeof(s) - 1, 0})
+/* A field name written in the source: token bytes (the head writers trust it). */
+#define HSTR_NAME(s) ((struct hstr){(s), sizeof(s) - 1, HSTR_TOKEN})
 
 struct http_hdr {
     struct hstr name, value;

@@ -118,12 +118,10 @@ static inline char lower(char c)
     return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
 }
 
-bool hstr_ieq(struct hstr a, struct hstr b)
+bool mem_ieq(const char *a, const char *b, uint32_t n)
 {
-    if (a.len != b.len)
-        return false;
-    for (uint32_t i = 0; i < a.len; i++)
-        if (lower(a.p[i]) != lower(b.p[i]))
+    for (uint32_t i = 0; i < n; i++)
+        if (lower(a[i]) != lower(b[i]))
             return false;
     return true;
 }

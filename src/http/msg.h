@@ -33,8 +33,13 @@ static inline bool hstr_eq(struct hstr a, struct hstr b)
 {
     return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
 }
-/* ASCII case-insensitive equality. */
-bool hstr_ieq(struct hstr a, struct hstr b);
+/* ASCII case-insensitive equality of n bytes. */
+bool mem_ieq(const char *a, const char *b, uint32_t n);
+/* ASCII case-insensitive equality (inline: most field names compared differ in length). */
+static inline bool hstr_ieq(struct hstr a, struct hstr b)
+{
+    return a.len == b.len && mem_ieq(a.p, b.p, a.len);
+}
 static inline bool hstr_ieq_c(struct hstr a, const char *b)
 {
     return hstr_ieq(a, hstr_c(b));

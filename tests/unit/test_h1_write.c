@@ -162,6 +162,40 @@ TEST(h1_write_refuses_injection)
     arena_free(&a);
 }
 
+/* The writer skips checking a slice only when it says its bytes were checked: the parser's
+ * fields say so, a slice a filter makes does not unless it sets `known`, and an empty
+ * name is refused however it is marked. */
+TEST(h1_write_trusts_only_slices_known_good)
+{
+    static const char in[] = "GET / HTTP/1.1\r\nHost: h\r\nX-A:  v w \r\n\r\n";
+    struct arena a;
+    struct h1_parser p;
+    struct h1_error err;
+    struct http_msg m;
+    size_t hl;
+    arena_init(&a, 0);
+    h1_parser_init(&p);
+    CHECK(h1_parse_request(&p, in, strlen(in), &lim, &m, &a, &hl, &err) == H1_DONE);
+    int i = http_hdr_find(&m, HSTR_LIT("x-a"), 0);
+    CHECK(i >= 0);
+    if (i >= 0) {
+        CHECK_EQ_U64(m.hdrs[i].name.known, HSTR_TOKEN);
+        CHECK_EQ_U64(m.hdrs[i].value.known, HSTR_VALUE);
+        CHECK_EQ_U64(m.hdrs[i].value.len, 3); /* "v w": the OWS around it is not the value */
+    }
+    CHECK(HSTR_LIT("x").known == 0 && ((struct hstr){"x", 1}).known == 0);
+    struct http_msg w = new_req("GET", "/", "h");
+    http_hdr_add(&w, &a, HSTR_NAME("X-B"), (struct hstr){"1\r\n2", 4});
+    CHECK(wreq(&w, false) == -1);
+    w = new_req("GET", "/", "h");
+    http_hdr_add(&w, &a, (struct hstr){"", 0, HSTR_TOKEN}, HSTR_LIT("v"));
+    CHECK(wreq(&w, false) == -1);
+    w = new_req("GET", "/", "h");
+    http_hdr_add(&w, &a, HSTR_NAME("X-B"), (struct hstr){"ok", 2, HSTR_VALUE});
+    CHECK_OUT(wreq(&w, false), "GET / HTTP/1.1\r\nHost: h\r\nX-B: ok\r\n\r\n");
+    arena_free(&a);
+}
+
 TEST(h1_write_bounds)
 {
     struct http_msg m = new_req("GET", "/path", "example.com");

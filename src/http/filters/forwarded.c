@@ -47,13 +47,14 @@ static bool present(const struct http_txn *t, struct hstr name)
 
 static int x_forwarded(struct http_txn *t, bool trusted, struct hstr ip)
 {
-    static const struct hstr xff = HSTR_LIT("X-Forwarded-For"), xfp = HSTR_LIT("X-Forwarded-Proto"),
-                             xfh = HSTR_LIT("X-Forwarded-Host");
+    static const struct hstr xff = HSTR_NAME("X-Forwarded-For"),
+                             xfp = HSTR_NAME("X-Forwarded-Proto"),
+                             xfh = HSTR_NAME("X-Forwarded-Host");
     struct hstr v = join_fields(t, xff, trusted, ip);
     if (!v.p || http_hdr_set(&t->req, &t->arena, xff, v) < 0)
         return -1;
     if (!(trusted && present(t, xfp)) &&
-        http_hdr_set(&t->req, &t->arena, xfp, t->tls ? HSTR_LIT("https") : HSTR_LIT("http")) < 0)
+        http_hdr_set(&t->req, &t->arena, xfp, t->tls ? HSTR_NAME("https") : HSTR_NAME("http")) < 0)
         return -1;
     if (trusted && present(t, xfh))
         return 0;
@@ -112,7 +113,8 @@ static enum filter_verdict on_request(struct http_txn *t, const void *conf)
     char *buf = arena_alloc(&t->arena, INET6_ADDRSTRLEN); /* the IP is written in place */
     if (!buf)
         return FILTER_ERROR;
-    struct hstr ip = {buf, (uint32_t)client_ip_text(&t->client, buf, INET6_ADDRSTRLEN)};
+    struct hstr ip = {buf, (uint32_t)client_ip_text(&t->client, buf, INET6_ADDRSTRLEN),
+                      HSTR_VALUE};
     if (c->x_forwarded && x_forwarded(t, trusted, ip) < 0)
         return FILTER_ERROR;
     if (c->forwarded && forwarded(t, trusted, ip) < 0)

@@ -23,13 +23,14 @@ static bool usable(struct hstr v)
 static enum filter_verdict on_request(struct http_txn *t, const void *conf)
 {
     const struct filter_request_id_conf *c = conf;
-    struct hstr name = {c->header, c->header_len};
+    struct hstr name = {c->header, c->header_len, HSTR_TOKEN}; /* checked by the config */
     int first = http_hdr_find(&t->req, name, 0);
     struct hstr v = first >= 0 ? t->req.hdrs[first].value : (struct hstr){NULL, 0};
     /* one field with a usable value; several are as good as a bad one */
     if (usable(v) && http_hdr_find(&t->req, name, (uint32_t)first + 1) < 0) {
         /* a copy: the log and the response may outlive the request head's buffer */
         t->request_id = arena_dup(&t->arena, v.p, v.len);
+        t->request_id.known = HSTR_VALUE; /* usable(): visible ASCII */
         return t->request_id.p ? FILTER_CONTINUE : FILTER_ERROR;
     }
     char *id = arena_alloc(&t->arena, 32);
@@ -37,7 +38,7 @@ static enum filter_verdict on_request(struct http_txn *t, const void *conf)
         return FILTER_ERROR;
     hex_put(id, filter_rand64(), 16);
     hex_put(id + 16, filter_rand64(), 16);
-    t->request_id = (struct hstr){id, 32};
+    t->request_id = (struct hstr){id, 32, HSTR_VALUE};
     return http_hdr_set(&t->req, &t->arena, name, t->request_id) < 0 ? FILTER_ERROR
                                                                      : FILTER_CONTINUE;
 }
@@ -47,7 +48,7 @@ static enum filter_verdict on_response(struct http_txn *t, const void *conf)
     const struct filter_request_id_conf *c = conf;
     if (!t->request_id.len)
         return FILTER_CONTINUE;
-    struct hstr name = {c->header, c->header_len};
+    struct hstr name = {c->header, c->header_len, HSTR_TOKEN};
     return http_hdr_set(&t->resp, &t->arena, name, t->request_id) < 0 ? FILTER_ERROR
                                                                       : FILTER_CONTINUE;
 }

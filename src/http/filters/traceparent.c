@@ -33,7 +33,7 @@ static bool valid(struct hstr v)
 
 static enum filter_verdict on_request(struct http_txn *t, const void *conf)
 {
-    static const struct hstr tp = HSTR_LIT("traceparent"), ts = HSTR_LIT("tracestate");
+    static const struct hstr tp = HSTR_NAME("traceparent"), ts = HSTR_NAME("tracestate");
     const struct filter_traceparent_conf *c = conf;
     if (c && !c->enabled)
         return FILTER_CONTINUE;
@@ -51,7 +51,7 @@ static enum filter_verdict on_request(struct http_txn *t, const void *conf)
     hex_put(v + 36, filter_rand64(), 16);
     memcpy(v + 52, "-01", 3);
     http_hdr_remove(&t->req, ts);
-    return http_hdr_set(&t->req, &t->arena, tp, (struct hstr){v, TRACEPARENT_LEN}) < 0
+    return http_hdr_set(&t->req, &t->arena, tp, (struct hstr){v, TRACEPARENT_LEN, HSTR_VALUE}) < 0
                ? FILTER_ERROR
                : FILTER_CONTINUE;
 }
