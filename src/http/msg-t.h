@@ -35,8 +35,8 @@ struct hstr {
 enum { HSTR_VALUE = 1, HSTR_TOKEN = 3 };
 
 #define HSTR_LIT(s) ((struct hstr){(s), sizeof(s) - 1, 0})
-/* A field name written in the source: token bytes (the head writers trust it). */
-#define HSTR_NAME(s) ((struct hstr){(s), sizeof(s) - 1, HSTR_TOKEN})
+/* A literal of token bytes (a field name, "https"): the head writers trust it. */
+#define HSTR_TOKEN_LIT(s) ((struct hstr){(s), sizeof(s) - 1, HSTR_TOKEN})
 
 struct http_hdr {
     struct hstr name, value;

@@ -164,3 +164,25 @@ def test_h2_goaway_after_a_protocol_error_ends_cleanly(strata):
     goaways = [f for f in frames if isinstance(f, hf.GoAwayFrame)]
     assert goaways and goaways[0].error_code == 1, frames  # PROTOCOL_ERROR
     assert end == "eof", end
+
+
+@pytest.mark.parametrize("lingering, drain", [("1s", "1m"), ("1h", "1s")])
+def test_a_lingering_connection_holds_a_stop_no_longer_than_its_timeout(strata, lingering,
+                                                                         drain):
+    """SIGTERM while a connection lingers: the worker waits for it (its answer may still be
+    on the way) for at most lingering_timeout, or timeouts.drain if that is shorter, and
+    then exits 0."""
+    port, admin = free_ports(2)
+    s = strata(http_config(port, {"app": {"servers": ["127.0.0.1:1"]}}, admin_port=admin,
+                           http_extra=f"max_request_body: 1m\nlingering_timeout: {lingering}\n",
+                           workers=1, drain=drain),
+               listen_ports=[port], admin_port=admin)
+    c = early_413(port)
+    got, end = read_to_end(c)
+    assert got.startswith(b"HTTP/1.1 413 ") and end == "eof"
+    t0 = time.monotonic()
+    rc, clean = s.stop(timeout=10)
+    took = time.monotonic() - t0
+    c.close()
+    assert clean and rc == 0, (rc, s.log()[-2000:])
+    assert 0.5 < took < 4, took  # waited for the lingering connection, within its bound

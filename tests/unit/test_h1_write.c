@@ -185,13 +185,13 @@ TEST(h1_write_trusts_only_slices_known_good)
     }
     CHECK(HSTR_LIT("x").known == 0 && ((struct hstr){"x", 1}).known == 0);
     struct http_msg w = new_req("GET", "/", "h");
-    http_hdr_add(&w, &a, HSTR_NAME("X-B"), (struct hstr){"1\r\n2", 4});
+    http_hdr_add(&w, &a, HSTR_TOKEN_LIT("X-B"), (struct hstr){"1\r\n2", 4});
     CHECK(wreq(&w, false) == -1);
     w = new_req("GET", "/", "h");
     http_hdr_add(&w, &a, (struct hstr){"", 0, HSTR_TOKEN}, HSTR_LIT("v"));
     CHECK(wreq(&w, false) == -1);
     w = new_req("GET", "/", "h");
-    http_hdr_add(&w, &a, HSTR_NAME("X-B"), (struct hstr){"ok", 2, HSTR_VALUE});
+    http_hdr_add(&w, &a, HSTR_TOKEN_LIT("X-B"), (struct hstr){"ok", 2, HSTR_VALUE});
     CHECK_OUT(wreq(&w, false), "GET / HTTP/1.1\r\nHost: h\r\nX-B: ok\r\n\r\n");
     arena_free(&a);
 }

@@ -47,14 +47,15 @@ static bool present(const struct http_txn *t, struct hstr name)
 
 static int x_forwarded(struct http_txn *t, bool trusted, struct hstr ip)
 {
-    static const struct hstr xff = HSTR_NAME("X-Forwarded-For"),
-                             xfp = HSTR_NAME("X-Forwarded-Proto"),
-                             xfh = HSTR_NAME("X-Forwarded-Host");
+    static const struct hstr xff = HSTR_TOKEN_LIT("X-Forwarded-For"),
+                             xfp = HSTR_TOKEN_LIT("X-Forwarded-Proto"),
+                             xfh = HSTR_TOKEN_LIT("X-Forwarded-Host");
     struct hstr v = join_fields(t, xff, trusted, ip);
     if (!v.p || http_hdr_set(&t->req, &t->arena, xff, v) < 0)
         return -1;
+    static const struct hstr https = HSTR_TOKEN_LIT("https"), http = HSTR_TOKEN_LIT("http");
     if (!(trusted && present(t, xfp)) &&
-        http_hdr_set(&t->req, &t->arena, xfp, t->tls ? HSTR_NAME("https") : HSTR_NAME("http")) < 0)
+        http_hdr_set(&t->req, &t->arena, xfp, t->tls ? https : http) < 0)
         return -1;
     if (trusted && present(t, xfh))
         return 0;

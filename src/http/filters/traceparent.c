@@ -33,7 +33,8 @@ static bool valid(struct hstr v)
 
 static enum filter_verdict on_request(struct http_txn *t, const void *conf)
 {
-    static const struct hstr tp = HSTR_NAME("traceparent"), ts = HSTR_NAME("tracestate");
+    static const struct hstr tp = HSTR_TOKEN_LIT("traceparent"),
+                             ts = HSTR_TOKEN_LIT("tracestate");
     const struct filter_traceparent_conf *c = conf;
     if (c && !c->enabled)
         return FILTER_CONTINUE;
