@@ -706,6 +706,8 @@ void h1_session_close(struct h1s *s)
     s->state = CS_CLOSED;
     ev_timer_cancel(&w->loop, &s->timer);
     uint32_t linger_ms = s->linger ? s->lc->http.timeouts.lingering_ms : 0;
+    if (linger_ms)
+        CTR_ADD(h1_lctr(s)->http_lingering, 1);
     admission_release(w->cfg, s->lc, &s->ad);
     ev_send_finish(&s->send); /* staged bytes go before the close, as without the queue */
     conn_linger(w, &s->cli, linger_ms); /* 0: a plain close */

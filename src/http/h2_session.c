@@ -659,6 +659,8 @@ static void session_close(struct h2c *c)
     ev_timer_cancel(&w->loop, &c->timer);
     ev_task_cancel(&c->task);
     uint32_t linger_ms = c->linger ? c->lc->http.timeouts.lingering_ms : 0;
+    if (linger_ms)
+        CTR_ADD(lctr(c)->http_lingering, 1);
     admission_release(w->cfg, c->lc, &c->ad);
     conn_linger(w, &c->cli, linger_ms); /* 0: a plain close */
     list_del(&c->link);

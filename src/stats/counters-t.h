@@ -143,6 +143,7 @@ struct listener_counters {
     counter_t http_bad_requests; /* rejected by the parser (400, 413, 414, 431, 501, 505) */
     counter_t http_retries;      /* extra attempts made on another (or a fresh) connection */
     counter_t http_spliced;      /* body bytes moved socket to socket by splice(2) */
+    counter_t http_lingering;    /* client connections closed lingering (net/linger.h) */
     /* HTTP/2 client connections */
     counter_t h2_conns;                 /* connections that spoke HTTP/2 */
     counter_t h2_calm;                  /* ended with GOAWAY (ENHANCE_YOUR_CALM) */

@@ -194,6 +194,11 @@ static const struct metric_def metric_table[] = {
     {"strata_listener_http_bad_requests_total",
      "HTTP requests refused by the parser (400, 413, 414, 431, 501, 505) or too slow (408).",
      "requests", METRIC_COUNTER, METRIC_LISTENER, LCTR(http_bad_requests)},
+    {"strata_listener_http_lingering_closes_total",
+     "HTTP client connections closed lingering: sending side shut after an answer given "
+     "before the request was read whole (or an HTTP/2 GOAWAY), what the client still sent "
+     "read and dropped until it closed or lingering_timeout passed.",
+     "connections", METRIC_COUNTER, METRIC_LISTENER, LCTR(http_lingering)},
     {"strata_listener_http_retries_total",
      "Extra attempts made for HTTP requests (connect failures, resets, retried statuses).",
      "requests", METRIC_COUNTER, METRIC_LISTENER, LCTR(http_retries)},

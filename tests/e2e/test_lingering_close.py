@@ -32,7 +32,14 @@ def start(strata, lingering="5s", http_extra="", make_cfg=None):
                              http_extra=f"max_request_body: 1m\nlingering_timeout: {lingering}\n"
                                         + http_extra, workers=1)
     s = strata(cfg, listen_ports=[port], admin_port=admin)
+    s.admin = admin
     return s, port
+
+
+def lingered(s):
+    """strata_listener_http_lingering_closes_total of the listener."""
+    return s.metrics(s.admin).get("strata_listener_http_lingering_closes_total",
+                                  listener="web") or 0
 
 
 def read_to_end(sock, limit=1 << 20):
@@ -74,6 +81,7 @@ def test_answer_before_the_body_ends_cleanly(strata, lingering):
             assert end == "ConnectionResetError", end
         else:
             assert end == "eof", end
+    assert lingered(s) == (0 if lingering == "0" else 3)
 
 
 def test_bytes_after_a_bad_head_end_cleanly(strata):
@@ -95,6 +103,11 @@ def test_requests_pipelined_after_connection_close_end_cleanly(strata):
     got, end = read_to_end(c)
     assert got.startswith(b"HTTP/1.1 200 ") and got.count(b"HTTP/1.1 ") == 1, got[:200]
     assert end == "eof", end
+    assert lingered(s) == 1
+    c = connect(port)  # a request read whole, nothing after it: a plain close
+    c.sendall(b"GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert read_to_end(c)[0].startswith(b"HTTP/1.1 200 ")
+    assert lingered(s) == 1
 
 
 @pytest.mark.parametrize("lingering", ["1h", "300ms"])
@@ -164,6 +177,7 @@ def test_h2_goaway_after_a_protocol_error_ends_cleanly(strata):
     goaways = [f for f in frames if isinstance(f, hf.GoAwayFrame)]
     assert goaways and goaways[0].error_code == 1, frames  # PROTOCOL_ERROR
     assert end == "eof", end
+    assert lingered(s) == 1
 
 
 @pytest.mark.parametrize("lingering, drain", [("1s", "1m"), ("1h", "1s")])
