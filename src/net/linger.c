@@ -33,15 +33,19 @@ static void linger_end(struct lingering *l)
     ev_defer_free(&w->loop, &l->dfree, linger_free); /* an event of this batch may name it */
 }
 
+/* Reads per event: a peer that sends as fast as this reads must not hold the worker (its
+ * next bytes raise a new edge; one that stops with bytes unread waits for the timeout). */
+#define LINGER_READS_PER_EVENT 16
+
 /* The socket's bytes are read raw, past the transport: nothing of them is wanted (TLS:
  * the records are not decrypted). Ends at EOF or an error; EAGAIN waits for the next
- * edge. A peer that sends faster than this reads is cut by the timeout. */
+ * edge. A peer that keeps sending is cut by the timeout. */
 static void linger_io(struct ev_loop *loop, struct ev_handler *h, uint32_t events)
 {
     struct lingering *l = container_of(h, struct lingering, c.h);
     if (l->c.h.fd < 0)
         return;
-    for (;;) {
+    for (int i = 0; i < LINGER_READS_PER_EVENT; i++) {
         ssize_t n = recv(h->fd, l->w->scratch, RELAY_BUF_SIZE, MSG_DONTWAIT);
         if (n > 0)
             continue;
