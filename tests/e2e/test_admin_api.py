@@ -12,7 +12,7 @@ import re
 import pytest
 import requests
 
-from conftest import LOOPBACK, free_port, run_strata
+from conftest import LOOPBACK, free_port, free_ports, run_strata
 from http_backend import http_config
 
 
@@ -262,7 +262,9 @@ def test_token_from_file_on_a_wildcard_address(strata, origin, tmp_path):
     a = origin("a")
     tok = tmp_path / "admin.token"
     tok.write_text(TOKEN + "\n")
-    port, admin = free_port(), free_port()
+    # free on the wildcard address the admin binds (a port free on 127.0.0.1 may be taken
+    # on another address), and distinct (two free_port() calls can give the same one)
+    port, admin = free_ports(2, host="0.0.0.0")
     text = f"admin: {{ listen: 0.0.0.0:{admin}, token_file: {tok} }}\n" + \
         http_config(port, {"app": {"servers": [("a", a.address)]}})
     strata(text, listen_ports=[port], admin_port=admin)
