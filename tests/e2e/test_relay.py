@@ -465,6 +465,9 @@ def syscall_counts(pid, names, action):
         try:
             time.sleep(0.5)  # attached to every thread
             action()
+            # The client can read a send's bytes before strace has seen that send return
+            # (the traced thread waits stopped at the call's exit); counted only then.
+            time.sleep(0.3)
         finally:
             tracer.terminate()
             tracer.wait(timeout=10)
