@@ -274,7 +274,8 @@ done
 # Per run lists (one value per round), by "MODE:TARGET" (MODE ka: keep-alive, close:
 # Connection: close, big: 1 MiB bodies): RATE (requests/s; big: Gbit/s), P50/P99 (us), CPU
 # (proxy CPU per request, big: per MiB, us), BCONN (backend connections opened per 1000
-# requests), BCPU (backend, cores busy); ERRS[TARGET]: wrk errors.
+# requests), BCPU (backend, µs per request or MiB: the origin's cost behind each target);
+# ERRS[TARGET]: wrk errors.
 # shellcheck disable=SC2034  # read through med (eval)
 declare -A RATE P50 P99 CPU BCONN BCPU ERRS
 add() { eval "$1[\$2]=\"\${$1[\$2]:-} \$3\""; }
@@ -333,7 +334,7 @@ wrk_run() {
     add P50 "$m:$t" "$(echo "$res" | result_field p50_us)"
     add P99 "$m:$t" "$(echo "$res" | result_field p99_us)"
     [ "$t" = direct ] || add CPU "$m:$t" "$(us_per "$c1" "$c0" "$units")"
-    add BCPU "$m:$t" "$(cores $((b1 - b0)))"
+    add BCPU "$m:$t" "$(us_per "$b1" "$b0" "$units")"
     add BCONN "$m:$t" "$(awk -v a="$a1" -v b="$a0" -v n="${req:-0}" \
         'BEGIN { if (n > 0) printf "%.1f", (a - b - 1) * 1000 / n; else print "-" }')"
     OTHERS="${OTHERS:-} $(cores $((s1 - s0 - (k1 - k0) - (c1 - c0) - (b1 - b0))))"
@@ -404,7 +405,7 @@ echo "ratio = strata / better peer, def-rat = strata-def / better peer (RSS: / H
 echo "(X-Forwarded-*, request id, traceparent) with the access log off; the others do none of it."
 echo "RSS per idle connection: $IDLE_CONNS connections, one request each, then idle (measured" \
      "once per proxy, before the wrk rounds)."
-echo "Backend CPU (cores, median), keep-alive / 1 per conn / 1 MiB:"
+echo "Backend CPU per request (us; 1 MiB: per MiB), median, keep-alive / 1 per conn / 1 MiB:"
 for t in "${TARGETS[@]}"; do echo "  $t: $(med BCPU "ka:$t") / $(med BCPU "close:$t") / $(med BCPU "big:$t")"; done
 echo "Backend connections opened per 1000 requests (upstream reuse), keep-alive / 1 per conn:"
 for t in "${TARGETS[@]}"; do echo "  $t: $(med BCONN "ka:$t") / $(med BCONN "close:$t")"; done
