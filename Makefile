@@ -117,7 +117,7 @@ bench-h2: $(BUILD)/strata
 # Fuzzers: the library rebuilt with clang and coverage instrumentation, one binary a target.
 $(FUZZ_BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link,address,undefined -MMD -MP -c -o $@ $<
 
 $(FUZZ_BUILD)/libstrata.a: $(SRCS:%.c=$(FUZZ_BUILD)/obj/%.o)
 	ar rcs $@ $^
@@ -148,4 +148,4 @@ help:
 clean:
 	rm -rf build build-* strata
 
--include $(OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(BUILD)/src/main.d
+-include $(OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(BUILD)/src/main.d $(SRCS:%.c=$(FUZZ_BUILD)/obj/%.d)
