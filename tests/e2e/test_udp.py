@@ -211,18 +211,31 @@ class DnsServer:
         self.proc = None
 
     def start(self):
+        """Starts dnsmasq and waits until it answers. A restart on the same port can find the
+        port taken for a moment (another test's connection got it as its ephemeral port):
+        then it tries again, up to 20 times within the same 10 s."""
         args = [DNSMASQ, "--no-daemon", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
                 f"--port={self.port}", f"--listen-address={LOOPBACK}", "--bind-interfaces",
                 "--address=/example.test/10.1.2.3", f"--host-record=who.test,10.0.0.{self.n}",
                 "--cache-size=1000", "--log-facility=-"]
-        self._log = open(self.logpath, "ab")
-        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
         deadline = time.monotonic() + 10
-        while resolve(self.port, "who.test", timeout=0.2) != [f"10.0.0.{self.n}"]:
-            assert self.proc.poll() is None, f"dnsmasq exited:\n{self.logpath.read_text()}"
-            assert time.monotonic() < deadline, "dnsmasq not answering after 10s"
-        return self
+        for attempt in range(20):
+            seen = self.logpath.stat().st_size if self.logpath.exists() else 0
+            self._log = open(self.logpath, "ab")
+            self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
+            while resolve(self.port, "who.test", timeout=0.2) != [f"10.0.0.{self.n}"]:
+                assert time.monotonic() < deadline, "dnsmasq not answering after 10s"
+                if self.proc.poll() is not None:
+                    break
+            else:
+                return self
+            self.proc = None
+            self._log.close()
+            text = self.logpath.read_text()
+            assert "Address already in use" in text[seen:] and attempt < 19, \
+                f"dnsmasq exited:\n{text}"
+            time.sleep(0.25)
 
     def stop(self):
         if self.proc:
