@@ -187,15 +187,19 @@ def metric(s, admin, name, **labels):
     return s.metrics(admin).get(name, **labels)
 
 
-def settled(s, admin, dgrams_out, listener="dns"):
-    """/metrics once the listener has sent `dgrams_out` datagrams to clients. A client may
-    read its reply before the worker has added it up (counters are updated after the
-    send), and every other counter of a datagram is updated before that one."""
+def settled(s, admin, dgrams_out, listener="dns", bytes_out=None):
+    """/metrics once the listener has sent `dgrams_out` datagrams (and, if given, `bytes_out`
+    bytes) to clients. A client may read its reply before the worker has added it up
+    (counters are updated after the send), and /metrics reads each counter on its own, so
+    one snapshot can hold a datagram's count without its bytes: wait for both."""
     def ready():
         m = s.metrics(admin)
-        return m if m.get("strata_listener_datagrams_out_total", listener=listener) == dgrams_out \
-            else None
-    return wait_for(ready, 5, what=f"strata_listener_datagrams_out_total == {dgrams_out}")
+        done = m.get("strata_listener_datagrams_out_total", listener=listener) == dgrams_out
+        if bytes_out is not None:
+            done = done and m.get("strata_listener_bytes_out_total", listener=listener) == bytes_out
+        return m if done else None
+    return wait_for(ready, 5, what=f"strata_listener_datagrams_out_total == {dgrams_out}"
+                    + (f", bytes_out_total == {bytes_out}" if bytes_out is not None else ""))
 
 
 # --------------------------------------------------------------------------- backends
@@ -580,8 +584,8 @@ def test_large_datagrams_intact_both_ways(strata, udp_echo):
             assert echo.received[-1] == (size, hashlib.sha256(data).hexdigest())
     finally:
         c.close()
-    m = settled(s, admin, 4)
     total = 60 * 1024 + 65507 + 1
+    m = settled(s, admin, 4, bytes_out=total)
     assert m.get("strata_listener_bytes_in_total", listener="dns") == total
     assert m.get("strata_listener_bytes_out_total", listener="dns") == total
     assert m.get("strata_server_datagrams_in_total", backend="dns", server="e") == 4
