@@ -81,12 +81,16 @@ static void wait_and_drain(struct worker *ws, unsigned n, struct control *ctl,
         break;
     }
     uint32_t drain_ms = atomic_load(&ctl->drain_ms);
+    uint64_t deadline = mono_ms() + drain_ms;
     sd_notify_stopping();
-    log_info("%s: stopping; draining open connections for up to %u ms", strsignal(sig),
-             drain_ms);
     for (unsigned i = 0; i < n; i++)
         worker_command(&ws[i], WORKER_DRAIN);
-    uint64_t deadline = mono_ms() + drain_ms;
+    /* The line says that nothing new is taken any more: written once every worker
+     * has stopped taking new connections and flows (a worker does so at its next wake). */
+    if (!workers_wait_applied(ws, n, WORKER_DRAIN, 1000))
+        log_warn("a worker has not stopped taking new connections within 1 s");
+    log_info("%s: stopping; draining open connections for up to %u ms", strsignal(sig),
+             drain_ms);
     struct timespec tick = {.tv_sec = 0, .tv_nsec = 50 * 1000 * 1000};
     while (workers_running(ws, n) > 0 && mono_ms() < deadline) {
         siginfo_t info;

@@ -16,6 +16,7 @@
 #include "config/config.h"
 #include "core/bug.h"
 #include "core/log.h"
+#include "core/time.h"
 #include "ev/sendq.h"
 #include "net/sock_inherit.h"
 #include "net/linger.h"
@@ -349,6 +350,7 @@ static void on_wake(struct ev_loop *loop)
         close_all(w);
         close_listeners(w, false);
     }
+    atomic_store_explicit(&w->acked_cmd, cmd, memory_order_release);
 }
 
 static uint32_t open_sessions(const struct worker *w)
@@ -538,4 +540,21 @@ unsigned workers_running(struct worker *ws, unsigned n)
     for (unsigned i = 0; i < n; i++)
         running += ws[i].started && !atomic_load(&ws[i].exited);
     return running;
+}
+
+bool workers_wait_applied(struct worker *ws, unsigned n, enum worker_cmd cmd,
+                          unsigned timeout_ms)
+{
+    uint64_t deadline = mono_ms() + timeout_ms;
+    for (;;) {
+        unsigned pending = 0;
+        for (unsigned i = 0; i < n; i++)
+            pending += ws[i].started && !atomic_load(&ws[i].exited) &&
+                       atomic_load_explicit(&ws[i].acked_cmd, memory_order_acquire) != (int)cmd;
+        if (pending == 0)
+            return true;
+        if (mono_ms() >= deadline)
+            return false;
+        nanosleep(&(struct timespec){.tv_nsec = 1000 * 1000}, NULL);
+    }
 }

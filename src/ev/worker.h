@@ -111,6 +111,7 @@ struct worker {
     struct ev_timer retire_tick; /* looks at the retired generations while there are some */
     _Atomic int cmd; /* enum worker_cmd, set by worker_command() */
     int applied_cmd;
+    _Atomic int acked_cmd; /* applied_cmd, published once its effects are in place */
     _Atomic bool exited;
     /* A binary upgrade gave listening sockets of this worker to a new process, which
      * took those marked handed_over (proxy/upgrade.c), set before WORKER_DRAIN: draining,
@@ -147,6 +148,11 @@ void worker_swap_post(struct worker *w, struct worker_swap *sw);
 void workers_join(struct worker *ws, unsigned n);
 /* Workers started and not yet exited. */
 unsigned workers_running(struct worker *ws, unsigned n);
+/* Waits, up to timeout_ms, until every running worker has applied cmd (for WORKER_DRAIN:
+ * its stream listeners closed, its datagram listeners opening no new flow). False when one
+ * has not by then. */
+bool workers_wait_applied(struct worker *ws, unsigned n, enum worker_cmd cmd,
+                          unsigned timeout_ms);
 
 /* Appends one text line ("TIME info MESSAGE") to the worker's stderr buffer (written after
  * the batch). For rare lines; the per-connection ones are built with core/logbuf.h. */
