@@ -12,6 +12,7 @@ refusals (no 101: the client gets the status), CONNECT without :protocol refused
 access log and metrics counting the tunnel as they count an HTTP/1 WebSocket."""
 import asyncio
 import os
+import socket
 import struct
 import threading
 import time
@@ -156,11 +157,14 @@ class WsOverH2:
 
 class WsOrigin:
     """A python3-websockets server (HTTP/1.1 Upgrade) on an event loop of its own thread.
-    handler(ws) runs per connection; .requests holds (path, headers) of each handshake."""
+    handler(ws) runs per connection; .requests holds (path, headers) of each handshake.
+    rcvbuf fixes the accepted sockets' receive buffer: the kernel's autotuning can grow it to
+    tcp_rmem's maximum (32 MiB on some machines), which would hide what Strata holds back."""
 
-    def __init__(self, handler, process_request=None, **serve_kw):
+    def __init__(self, handler, process_request=None, rcvbuf=None, **serve_kw):
         self.handler = handler
         self.process_request = process_request
+        self.rcvbuf = rcvbuf
         self.serve_kw = serve_kw
         self.requests = []
         self.loop = asyncio.new_event_loop()
@@ -173,9 +177,17 @@ class WsOrigin:
             self.requests.append((ws.path, ws.request_headers))
             await self.handler(ws)
 
+        where = {"host": LOOPBACK, "port": 0}
+        if self.rcvbuf is not None:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.rcvbuf)  # accepts inherit it
+            sock.bind((LOOPBACK, 0))
+            where = {"sock": sock}
+
         async def serve():
-            return await websockets.serve(handle, LOOPBACK, 0, max_size=None, compression=None,
-                                          process_request=self.process_request, **self.serve_kw)
+            return await websockets.serve(handle, max_size=None, compression=None,
+                                          process_request=self.process_request, **where,
+                                          **self.serve_kw)
         self.server = asyncio.run_coroutine_threadsafe(serve(), self.loop).result(10)
         self.port = self.server.sockets[0].getsockname()[1]
         self.address = f"{LOOPBACK}:{self.port}"
@@ -401,7 +413,8 @@ def test_ws_h2_back_pressure_to_a_server_that_does_not_read(strata, ws_origin):
             if len(got) == count:
                 await ws.send("all read")
 
-    o = ws_origin(slow, max_queue=1)  # websockets queues no more than one message unread
+    # websockets queues no more than one message unread, the kernel no more than 256 KiB
+    o = ws_origin(slow, max_queue=1, rcvbuf=256 << 10)
     s = run(strata, {"ws": {"servers": [o.address]}})
     ws = WsOverH2(s.port)
     sent = []
