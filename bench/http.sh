@@ -420,6 +420,8 @@ echo "Raw runs: proxy CPU (us), per request keep-alive | per request 1 per conn 
 for t in "${TARGETS[@]}"; do
     [ "$t" = direct ] || echo "  $t:${CPU[ka:$t]:-} |${CPU[close:$t]:-} |${CPU[big:$t]:-}"
 done
+echo "Raw runs: backend CPU (us) behind each target, the same units:"
+for t in "${TARGETS[@]}"; do echo "  $t:${BCPU[ka:$t]:-} |${BCPU[close:$t]:-} |${BCPU[big:$t]:-}"; done
 for t in strata strata-def; do
     [ -n "${MAIN_PID[$t]:-}" ] && echo "$t wrote $(wc -l <"$TMP/$t.log") log lines during the bench."
 done
