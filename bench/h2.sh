@@ -367,8 +367,6 @@ for sc in $SCENARIOS; do
 done
 
 # ---------------------------------------------------------------- measuring
-busy_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $9 }' /proc/stat; }
-child_ticks() { awk '{ sub(/^.*\) /, ""); print $14 + $15 }' "/proc/$$/stat"; }
 
 # percentiles FILE: "p50 p99" in µs of h2load's --log-file (third column: µs per request).
 percentiles() {

@@ -280,12 +280,6 @@ done
 declare -A RATE P50 P99 CPU BCONN BCPU ERRS
 add() { eval "$1[\$2]=\"\${$1[\$2]:-} \$3\""; }
 
-# busy_ticks: clock ticks this machine's CPUs spent in processes (/proc/stat user, nice,
-# system) or stolen by the hypervisor; irq and softirq time (loopback's TCP receive work,
-# which no process is charged for) left out.
-busy_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $9 }' /proc/stat; }
-# child_ticks: user + system ticks of this shell's finished children (wrk, curl, awk...).
-child_ticks() { awk '{ sub(/^.*\) /, ""); print $14 + $15 }' "/proc/$$/stat"; }
 # cores TICKS: TICKS spread over RUN_SECONDS, in cores ("%.2f").
 cores() { awk -v t="$1" -v s="$RUN_SECONDS" -v hz="$(getconf CLK_TCK)" \
     'BEGIN { printf "%.2f", t / hz / s }'; }

@@ -304,8 +304,6 @@ EOF
     fi
 }
 has_counters() { [ -n "${HSOCK[$1]:-}" ] || [ -n "${SADMIN[$1]:-}" ]; }
-busy_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $9 }' /proc/stat; }
-child_ticks() { awk '{ sub(/^.*\) /, ""); print $14 + $15 }' "/proc/$$/stat"; }
 now_ns() { date +%s%N; }
 ORIGIN_PROCS=$(procs "$ORIGIN_PID")
 
