@@ -534,11 +534,16 @@ void workers_join(struct worker *ws, unsigned n)
     }
 }
 
+static bool worker_alive(struct worker *w)
+{
+    return w->started && !atomic_load(&w->exited);
+}
+
 unsigned workers_running(struct worker *ws, unsigned n)
 {
     unsigned running = 0;
     for (unsigned i = 0; i < n; i++)
-        running += ws[i].started && !atomic_load(&ws[i].exited);
+        running += worker_alive(&ws[i]);
     return running;
 }
 
@@ -549,7 +554,7 @@ bool workers_wait_applied(struct worker *ws, unsigned n, enum worker_cmd cmd,
     for (;;) {
         unsigned pending = 0;
         for (unsigned i = 0; i < n; i++)
-            pending += ws[i].started && !atomic_load(&ws[i].exited) &&
+            pending += worker_alive(&ws[i]) &&
                        atomic_load_explicit(&ws[i].acked_cmd, memory_order_acquire) != (int)cmd;
         if (pending == 0)
             return true;
